@@ -1,0 +1,201 @@
+//! Clients (patients): demographics, contact, emergency contact, status.
+
+use crate::DomainError;
+use crate::ids::ClientId;
+use crate::text::{self, Email};
+use jiff::civil::Date;
+use serde::{Deserialize, Serialize};
+
+crate::text_enum! {
+    /// Where the client stands with the clinic (not the treatment phase,
+    /// which belongs to a course).
+    pub enum ClientStatus {
+        /// Referred or enquiring; not yet seen.
+        Prospective = "prospective",
+        /// In care.
+        Active = "active",
+        /// Not currently in care; may return.
+        Inactive = "inactive",
+        /// Discharged from the clinic.
+        Discharged = "discharged",
+    }
+}
+
+/// A client record as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Client {
+    pub id: ClientId,
+    pub details: ClientDetails,
+    pub created_at: jiff::Timestamp,
+    pub updated_at: jiff::Timestamp,
+}
+
+/// Everything a staff member may set on a client, validated.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClientDetails {
+    pub given_name: String,
+    pub family_name: String,
+    pub date_of_birth: Date,
+    pub pronouns: Option<String>,
+    pub email: Option<Email>,
+    pub phone: Option<String>,
+    pub emergency_contact_name: Option<String>,
+    pub emergency_contact_phone: Option<String>,
+    pub status: ClientStatus,
+}
+
+/// Raw client input, as it arrives from a form or JSON (already typed by
+/// serde, not yet validated).
+#[derive(Debug, Clone, Default)]
+pub struct ClientInput<'a> {
+    pub given_name: &'a str,
+    pub family_name: &'a str,
+    pub date_of_birth: &'a str,
+    pub pronouns: Option<&'a str>,
+    pub email: Option<&'a str>,
+    pub phone: Option<&'a str>,
+    pub emergency_contact_name: Option<&'a str>,
+    pub emergency_contact_phone: Option<&'a str>,
+    pub status: Option<&'a str>,
+}
+
+/// The oldest plausible date of birth; anything earlier is a typing error.
+pub const EARLIEST_BIRTH_YEAR: i16 = 1900;
+
+impl ClientDetails {
+    /// Validates input. `today` is the clinic's current date (a date of birth
+    /// in the future is refused).
+    pub fn parse(input: &ClientInput<'_>, today: Date) -> Result<Self, DomainError> {
+        let date_of_birth = parse_date_of_birth(input.date_of_birth, today)?;
+        let emergency_contact_name =
+            text::optional("emergency_contact_name", input.emergency_contact_name, 200)?;
+        let emergency_contact_phone =
+            text::phone("emergency_contact_phone", input.emergency_contact_phone)?;
+        if emergency_contact_name.is_some() != emergency_contact_phone.is_some() {
+            let missing = if emergency_contact_name.is_none() {
+                "emergency_contact_name"
+            } else {
+                "emergency_contact_phone"
+            };
+            return Err(DomainError::invalid(
+                missing,
+                "an emergency contact needs both a name and a telephone number",
+            ));
+        }
+        Ok(ClientDetails {
+            given_name: text::required("given_name", input.given_name, 100)?,
+            family_name: text::required("family_name", input.family_name, 100)?,
+            date_of_birth,
+            pronouns: text::optional("pronouns", input.pronouns, 40)?,
+            email: input
+                .email
+                .filter(|e| !e.trim().is_empty())
+                .map(|e| Email::parse("email", e))
+                .transpose()?,
+            phone: text::phone("phone", input.phone)?,
+            emergency_contact_name,
+            emergency_contact_phone,
+            status: input
+                .status
+                .map(|s| ClientStatus::parse("status", s))
+                .transpose()?
+                .unwrap_or(ClientStatus::Active),
+        })
+    }
+
+    pub fn display_name(&self) -> String {
+        format!("{} {}", self.given_name, self.family_name)
+    }
+
+    /// Age in whole years on `on`.
+    pub fn age_on(&self, on: Date) -> i16 {
+        let dob = self.date_of_birth;
+        let mut age = on.year() - dob.year();
+        if (on.month(), on.day()) < (dob.month(), dob.day()) {
+            age -= 1;
+        }
+        age
+    }
+}
+
+fn parse_date_of_birth(s: &str, today: Date) -> Result<Date, DomainError> {
+    let field = "date_of_birth";
+    let d: Date = s.trim().parse().map_err(|_| {
+        DomainError::invalid(field, format!("`{s}` is not a date in the form YYYY-MM-DD"))
+    })?;
+    if d > today {
+        return Err(DomainError::invalid(field, "must not be in the future"));
+    }
+    if d.year() < EARLIEST_BIRTH_YEAR {
+        return Err(DomainError::invalid(
+            field,
+            format!("must be in {EARLIEST_BIRTH_YEAR} or later"),
+        ));
+    }
+    Ok(d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use jiff::civil::date;
+
+    fn input() -> ClientInput<'static> {
+        ClientInput {
+            given_name: "Robin",
+            family_name: "Okafor",
+            date_of_birth: "1988-02-29",
+            ..Default::default()
+        }
+    }
+
+    const TODAY: Date = date(2026, 11, 27);
+
+    #[test]
+    fn a_minimal_client_is_active_by_default() {
+        let c = ClientDetails::parse(&input(), TODAY).expect("valid");
+        assert_eq!(c.status, ClientStatus::Active);
+        assert_eq!(c.display_name(), "Robin Okafor");
+        assert_eq!(c.age_on(TODAY), 38);
+        assert_eq!(c.age_on(date(2027, 2, 28)), 38, "leap-day birthday not yet reached");
+        assert_eq!(c.age_on(date(2027, 3, 1)), 39);
+    }
+
+    #[test]
+    fn dates_of_birth_out_of_range_name_the_field() {
+        for bad in ["2026-11-28", "1899-12-31", "1990-02-30", "31/12/1990", ""] {
+            let err = ClientDetails::parse(
+                &ClientInput { date_of_birth: bad, ..input() },
+                TODAY,
+            )
+            .expect_err(bad);
+            assert_eq!(err.field(), "date_of_birth", "{bad}");
+        }
+    }
+
+    #[test]
+    fn an_emergency_contact_needs_name_and_phone() {
+        let err = ClientDetails::parse(
+            &ClientInput { emergency_contact_name: Some("Sam"), ..input() },
+            TODAY,
+        )
+        .expect_err("phone missing");
+        assert_eq!(err.field(), "emergency_contact_phone");
+        assert!(ClientDetails::parse(
+            &ClientInput {
+                emergency_contact_name: Some("Sam"),
+                emergency_contact_phone: Some("+1 555 0100 200"),
+                ..input()
+            },
+            TODAY
+        )
+        .is_ok());
+    }
+
+    #[test]
+    fn unknown_status_is_refused() {
+        let err = ClientDetails::parse(&ClientInput { status: Some("asleep"), ..input() }, TODAY)
+            .expect_err("status");
+        assert_eq!(err.field(), "status");
+    }
+}

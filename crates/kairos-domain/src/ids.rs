@@ -1,0 +1,87 @@
+//! Typed identifiers. All ids are UUIDv7 (time-ordered), stored as canonical
+//! lower-case text so they sort chronologically on every backend.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+use uuid::Uuid;
+
+macro_rules! id_type {
+    ($(#[$m:meta])* $name:ident) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(transparent)]
+        #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+        #[cfg_attr(feature = "openapi", schema(value_type = String, format = Uuid))]
+        pub struct $name(pub Uuid);
+
+        impl $name {
+            /// A new time-ordered id.
+            pub fn new() -> Self {
+                Self(Uuid::now_v7())
+            }
+        }
+
+        impl Default for $name {
+            fn default() -> Self {
+                Self::new()
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                self.0.hyphenated().fmt(f)
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = uuid::Error;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                Uuid::parse_str(s).map(Self)
+            }
+        }
+    };
+}
+
+id_type!(
+    /// A clinic site.
+    SiteId
+);
+id_type!(
+    /// A room or infusion chair at a site.
+    RoomId
+);
+id_type!(
+    /// A staff member.
+    StaffId
+);
+id_type!(
+    /// A client (patient).
+    ClientId
+);
+id_type!(
+    /// A treatment course.
+    CourseId
+);
+id_type!(
+    /// An encounter (appointment / visit).
+    EncounterId
+);
+id_type!(
+    /// An audit log entry.
+    AuditId
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_time_ordered_and_round_trip_as_text() {
+        let a = ClientId::new();
+        let b = ClientId::new();
+        assert!(a.to_string() < b.to_string(), "v7 ids sort by creation time");
+        assert_eq!(a.to_string().parse::<ClientId>().ok(), Some(a));
+        assert_eq!(a.0.get_version_num(), 7);
+    }
+}

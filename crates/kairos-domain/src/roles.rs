@@ -1,0 +1,206 @@
+//! Staff roles and what each may do. The policy is a table: one place to read
+//! it, one test matrix that pins it.
+
+use crate::DomainError;
+use serde::{Deserialize, Serialize};
+use std::str::FromStr;
+
+crate::text_enum! {
+    pub enum Role {
+        /// Runs the installation: staff accounts, sites, rooms, the audit log.
+        /// Does not read clinical charts.
+        Admin = "admin",
+        /// Clinic director: practice outcomes and compliance; reads charts.
+        Director = "director",
+        /// Psychiatrist / NP: screening, courses, dosing, discharge.
+        Prescriber = "prescriber",
+        /// Medical monitor during dosing sessions.
+        Nurse = "nurse",
+        /// Preparation, integration and therapy sessions, groups, notes.
+        Therapist = "therapist",
+        /// Books doses, chairs, therapists and groups.
+        Coordinator = "coordinator",
+    }
+}
+
+impl Role {
+    pub fn label(self) -> &'static str {
+        match self {
+            Role::Admin => "Administrator",
+            Role::Director => "Clinic director",
+            Role::Prescriber => "Prescriber",
+            Role::Nurse => "Nurse",
+            Role::Therapist => "Therapist",
+            Role::Coordinator => "Coordinator",
+        }
+    }
+}
+
+impl FromStr for Role {
+    type Err = DomainError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Role::parse("roles", s)
+    }
+}
+
+/// A non-empty set of roles, kept sorted and without duplicates.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Roles(Vec<Role>);
+
+impl Roles {
+    pub fn new(roles: impl IntoIterator<Item = Role>) -> Result<Self, DomainError> {
+        let mut v: Vec<Role> = roles.into_iter().collect();
+        v.sort();
+        v.dedup();
+        if v.is_empty() {
+            return Err(DomainError::invalid("roles", "at least one role is required"));
+        }
+        Ok(Roles(v))
+    }
+
+    /// Parses the stored form `admin,therapist`.
+    pub fn parse_list(s: &str) -> Result<Self, DomainError> {
+        Roles::new(
+            s.split(',')
+                .map(str::trim)
+                .filter(|p| !p.is_empty())
+                .map(Role::from_str)
+                .collect::<Result<Vec<_>, _>>()?,
+        )
+    }
+
+    pub fn to_list(&self) -> String {
+        self.0.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(",")
+    }
+
+    pub fn contains(&self, role: Role) -> bool {
+        self.0.contains(&role)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = Role> + '_ {
+        self.0.iter().copied()
+    }
+
+    /// Whether any of these roles grants `p`.
+    pub fn allow(&self, p: Permission) -> bool {
+        self.0.iter().any(|r| p.granted_to().contains(r))
+    }
+}
+
+/// Something a staff member may do. Every route names the permission it needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Permission {
+    /// Read sites, rooms and the staff directory (names, roles).
+    ReadDirectory,
+    /// Create and change sites and rooms.
+    ManageSites,
+    /// Create staff accounts, change roles, reset passwords.
+    ManageStaff,
+    /// List and read client charts (demographics, courses, encounters).
+    ReadClients,
+    /// Register clients and change demographics.
+    WriteClients,
+    /// Open a treatment course and move it between phases.
+    ManageCourses,
+    /// Book, reschedule, check in, complete or cancel encounters.
+    BookEncounters,
+    /// Read psychotherapy notes (further limited to author and supervisors).
+    ReadTherapyNotes,
+    /// Read the audit log.
+    ReadAudit,
+}
+
+impl Permission {
+    pub const ALL: [Permission; 9] = [
+        Permission::ReadDirectory,
+        Permission::ManageSites,
+        Permission::ManageStaff,
+        Permission::ReadClients,
+        Permission::WriteClients,
+        Permission::ManageCourses,
+        Permission::BookEncounters,
+        Permission::ReadTherapyNotes,
+        Permission::ReadAudit,
+    ];
+
+    /// The policy table.
+    pub fn granted_to(self) -> &'static [Role] {
+        use Role::*;
+        match self {
+            Permission::ReadDirectory => &[Admin, Director, Prescriber, Nurse, Therapist, Coordinator],
+            Permission::ManageSites => &[Admin],
+            Permission::ManageStaff => &[Admin],
+            Permission::ReadClients => &[Director, Prescriber, Nurse, Therapist, Coordinator],
+            Permission::WriteClients => &[Prescriber, Nurse, Therapist, Coordinator],
+            Permission::ManageCourses => &[Prescriber],
+            Permission::BookEncounters => &[Prescriber, Nurse, Therapist, Coordinator],
+            Permission::ReadTherapyNotes => &[Therapist],
+            Permission::ReadAudit => &[Admin],
+        }
+    }
+
+    pub fn describe(self) -> &'static str {
+        match self {
+            Permission::ReadDirectory => "read the clinic directory",
+            Permission::ManageSites => "manage sites and rooms",
+            Permission::ManageStaff => "manage staff accounts",
+            Permission::ReadClients => "read client charts",
+            Permission::WriteClients => "register or change clients",
+            Permission::ManageCourses => "open or change treatment courses",
+            Permission::BookEncounters => "book or change encounters",
+            Permission::ReadTherapyNotes => "read psychotherapy notes",
+            Permission::ReadAudit => "read the audit log",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use Permission as P;
+    use Role::*;
+
+    fn one(r: Role) -> Roles {
+        Roles::new([r]).expect("one role")
+    }
+
+    #[test]
+    fn a_coordinator_can_book_but_cannot_read_therapy_notes() {
+        assert!(one(Coordinator).allow(P::BookEncounters));
+        assert!(!one(Coordinator).allow(P::ReadTherapyNotes));
+    }
+
+    #[test]
+    fn only_admin_reads_the_audit_log_and_admin_does_not_read_charts() {
+        for &r in Role::ALL {
+            assert_eq!(one(r).allow(P::ReadAudit), r == Admin, "{r}");
+        }
+        assert!(!one(Admin).allow(P::ReadClients));
+    }
+
+    #[test]
+    fn only_prescribers_open_and_move_courses() {
+        for &r in Role::ALL {
+            assert_eq!(one(r).allow(P::ManageCourses), r == Prescriber, "{r}");
+        }
+    }
+
+    #[test]
+    fn several_roles_grant_the_union_of_their_permissions() {
+        let both = Roles::new([Admin, Therapist]).expect("roles");
+        assert!(both.allow(P::ReadAudit));
+        assert!(both.allow(P::ReadClients));
+        assert!(both.allow(P::ReadTherapyNotes));
+        assert!(!both.allow(P::ManageCourses));
+    }
+
+    #[test]
+    fn roles_parse_from_and_to_the_stored_list() {
+        let r = Roles::parse_list("therapist, admin,therapist").expect("parse");
+        assert_eq!(r.to_list(), "admin,therapist");
+        assert!(Roles::parse_list("").is_err());
+        let err = Roles::parse_list("admin,wizard").expect_err("unknown role");
+        assert_eq!(err.field(), "roles");
+    }
+}
