@@ -1,1 +1,305 @@
+//! The only place in Kairos that speaks SQL.
+//!
+//! One [`Store`] API over SQLite (the embedded default: one file, WAL,
+//! `synchronous=FULL`, foreign keys on) and PostgreSQL, through sqlx's `Any`
+//! driver: the same SQL text and the same code path for both, with one
+//! migration folder per backend carrying identical versions.
+//!
+//! Every write of client data commits together with its audit entry; every
+//! audited read goes through [`audit::AuditWriter`], which group-commits many
+//! entries in one durable transaction and answers each caller only once its
+//! entry is on disk.
 
+pub mod audit;
+pub mod clients;
+pub mod courses;
+pub mod encounters;
+mod error;
+pub mod import;
+mod rows;
+pub mod sessions;
+pub mod sites;
+pub mod staff;
+#[cfg(feature = "test-support")]
+pub mod testing;
+
+pub use audit::{Action, Actor, AuditEntry, AuditQuery, AuditRecord};
+pub use error::StoreError;
+
+use sqlx::any::{AnyPoolOptions, install_default_drivers};
+use sqlx::{AnyPool, Executor};
+use std::fmt;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// Which database a [`Store`] talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Where the database is: a `sqlite:` or `postgres://` URL, or a plain path
+/// to a SQLite file (created if missing). `Debug` hides any password.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DatabaseUrl {
+    url: String,
+    backend: Backend,
+}
+
+impl DatabaseUrl {
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.url
+    }
+
+    /// The SQLite file path, when this is a SQLite database on disk.
+    pub fn sqlite_path(&self) -> Option<&str> {
+        if self.backend != Backend::Sqlite {
+            return None;
+        }
+        let rest = self.url.strip_prefix("sqlite://").or_else(|| self.url.strip_prefix("sqlite:"))?;
+        let path = rest.split('?').next().unwrap_or(rest);
+        (!path.is_empty() && path != ":memory:").then_some(path)
+    }
+}
+
+impl FromStr for DatabaseUrl {
+    type Err = StoreError;
+    fn from_str(s: &str) -> Result<Self> {
+        let s = s.trim();
+        if s.is_empty() {
+            return Err(StoreError::Config("database URL or path is empty".into()));
+        }
+        if s.starts_with("postgres://") || s.starts_with("postgresql://") {
+            return Ok(DatabaseUrl { url: s.to_string(), backend: Backend::Postgres });
+        }
+        if s.starts_with("sqlite:") {
+            let url = if s.contains('?') { s.to_string() } else { format!("{s}?mode=rwc") };
+            return Ok(DatabaseUrl { url, backend: Backend::Sqlite });
+        }
+        if s.contains("://") {
+            return Err(StoreError::Config(format!(
+                "unsupported database URL scheme in `{}`; use a SQLite path, sqlite:PATH or postgres://",
+                redact(s)
+            )));
+        }
+        Ok(DatabaseUrl { url: format!("sqlite://{s}?mode=rwc"), backend: Backend::Sqlite })
+    }
+}
+
+fn redact(url: &str) -> String {
+    // postgres://user:secret@host/db -> postgres://user:***@host/db
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let creds = &url[scheme_end + 3..at];
+            match creds.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+impl fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&redact(&self.url))
+    }
+}
+
+impl fmt::Display for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&redact(&self.url))
+    }
+}
+
+/// Connection settings.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    pub max_connections: u32,
+    /// Run migrations when connecting.
+    pub migrate: bool,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions { max_connections: 16, migrate: true }
+    }
+}
+
+/// The clinical record. Cheap to clone; share one per process.
+#[derive(Clone)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+    audit: Arc<audit::AuditWriter>,
+}
+
+impl fmt::Debug for Store {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Store").field("backend", &self.backend).finish_non_exhaustive()
+    }
+}
+
+static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+impl Store {
+    /// Connects (creating a SQLite file if needed) and, unless disabled,
+    /// brings the schema up to date.
+    pub async fn connect(url: &DatabaseUrl, opts: StoreOptions) -> Result<Store> {
+        install_default_drivers();
+        let backend = url.backend();
+        let pool = AnyPoolOptions::new()
+            .max_connections(opts.max_connections.max(2))
+            .acquire_timeout(Duration::from_secs(10))
+            .after_connect(move |conn, _meta| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        // WAL lets readers run beside the writer; FULL makes every
+                        // commit durable (an fsync per commit, shared by group commit).
+                        conn.execute("PRAGMA journal_mode = WAL").await?;
+                        conn.execute("PRAGMA synchronous = FULL").await?;
+                        conn.execute("PRAGMA foreign_keys = ON").await?;
+                        conn.execute("PRAGMA busy_timeout = 10000").await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect(url.as_str())
+            .await?;
+        if opts.migrate {
+            migrator(backend).run(&pool).await?;
+        }
+        let audit = Arc::new(audit::AuditWriter::start(pool.clone(), backend));
+        Ok(Store { pool, backend, audit })
+    }
+
+    /// Applies pending migrations; returns the versions applied.
+    pub async fn migrate(&self) -> Result<Vec<i64>> {
+        let before = self.applied_migrations().await.unwrap_or_default();
+        migrator(self.backend).run(&self.pool).await?;
+        let after = self.applied_migrations().await?;
+        Ok(after.into_iter().filter(|v| !before.contains(v)).collect())
+    }
+
+    async fn applied_migrations(&self) -> Result<Vec<i64>> {
+        let rows: Vec<(i64,)> =
+            sqlx::query_as("SELECT version FROM _sqlx_migrations WHERE success = true ORDER BY version")
+                .fetch_all(&self.pool)
+                .await
+                .or_else(|_| Ok::<_, sqlx::Error>(Vec::new()))?;
+        Ok(rows.into_iter().map(|r| r.0).collect())
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// A cheap liveness check of the database.
+    pub async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Begins a write transaction. On SQLite this takes the write lock up
+    /// front (`BEGIN IMMEDIATE`), so a transaction never fails half-way on a
+    /// lock upgrade.
+    pub(crate) async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
+        Ok(match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.pool.begin().await?,
+        })
+    }
+
+    /// Stops the audit writer after it has flushed, and closes the pool.
+    pub async fn close(&self) {
+        self.audit.shutdown().await;
+        self.pool.close().await;
+    }
+
+    /// A consistent online copy of a SQLite database into `dest` (a new file),
+    /// taken with `VACUUM INTO` while the server keeps running.
+    pub async fn backup_sqlite(&self, dest: &str) -> Result<()> {
+        if self.backend != Backend::Sqlite {
+            return Err(StoreError::Config(
+                "backup copies SQLite databases; for PostgreSQL use pg_dump".into(),
+            ));
+        }
+        if std::path::Path::new(dest).exists() {
+            return Err(StoreError::Config(format!("{dest} already exists; choose a new file")));
+        }
+        let sql = format!("VACUUM INTO '{}'", dest.replace('\'', "''"));
+        sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&self.pool).await?;
+        Ok(())
+    }
+}
+
+fn migrator(backend: Backend) -> &'static sqlx::migrate::Migrator {
+    match backend {
+        Backend::Sqlite => &SQLITE_MIGRATOR,
+        Backend::Postgres => &POSTGRES_MIGRATOR,
+    }
+}
+
+/// A page request for lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageRequest {
+    pub limit: u32,
+    pub offset: u32,
+}
+
+impl PageRequest {
+    pub const MAX_LIMIT: u32 = 200;
+}
+
+impl Default for PageRequest {
+    fn default() -> Self {
+        PageRequest { limit: 50, offset: 0 }
+    }
+}
+
+/// One page of a list, with the total number of matches.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub total: i64,
+    pub limit: u32,
+    pub offset: u32,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_urls_pick_the_backend_and_hide_passwords() {
+        let u: DatabaseUrl = "postgres://kairos:s3cret@db.internal/kairos".parse().expect("pg");
+        assert_eq!(u.backend(), Backend::Postgres);
+        assert_eq!(format!("{u:?}"), "postgres://kairos:***@db.internal/kairos");
+        let u: DatabaseUrl = "./kairos.db".parse().expect("path");
+        assert_eq!(u.backend(), Backend::Sqlite);
+        assert_eq!(u.sqlite_path(), Some("./kairos.db"));
+        assert!("mysql://x".parse::<DatabaseUrl>().is_err());
+    }
+
+    #[test]
+    fn both_migration_folders_carry_the_same_versions_and_names() {
+        let names = |m: &sqlx::migrate::Migrator| {
+            m.iter().map(|x| (x.version, x.description.to_string())).collect::<Vec<_>>()
+        };
+        assert_eq!(names(&SQLITE_MIGRATOR), names(&POSTGRES_MIGRATOR));
+        assert!(!names(&SQLITE_MIGRATOR).is_empty());
+    }
+}

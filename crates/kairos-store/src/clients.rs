@@ -1,0 +1,193 @@
+//! Clients and the chart summary.
+
+use crate::audit::{self, Action, Actor, AuditEntry};
+use crate::rows::{self, micros};
+use crate::{Page, PageRequest, Result, Store, StoreError};
+use jiff::Timestamp;
+use kairos_domain::client::{Client, ClientDetails, ClientStatus};
+use kairos_domain::course::Course;
+use kairos_domain::encounter::Encounter;
+use kairos_domain::ids::ClientId;
+use kairos_domain::text::{Email, search_key};
+use sqlx::any::AnyRow;
+
+pub(crate) const CLIENT_COLS: &str = "id, given_name, family_name, date_of_birth, pronouns, email, phone, \
+     emergency_contact_name, emergency_contact_phone, status, created_at, updated_at";
+
+pub(crate) fn client_of(r: &AnyRow) -> Result<Client> {
+    Ok(Client {
+        id: rows::get_id(r, "id")?,
+        details: ClientDetails {
+            given_name: rows::get_str(r, "given_name")?,
+            family_name: rows::get_str(r, "family_name")?,
+            date_of_birth: rows::get_date(r, "date_of_birth")?,
+            pronouns: rows::get_opt_str(r, "pronouns")?,
+            email: rows::get_opt_str(r, "email")?.map(|e| Email::parse("email", &e)).transpose()?,
+            phone: rows::get_opt_str(r, "phone")?,
+            emergency_contact_name: rows::get_opt_str(r, "emergency_contact_name")?,
+            emergency_contact_phone: rows::get_opt_str(r, "emergency_contact_phone")?,
+            status: ClientStatus::parse("status", &rows::get_str(r, "status")?)?,
+        },
+        created_at: rows::get_ts(r, "created_at")?,
+        updated_at: rows::get_ts(r, "updated_at")?,
+    })
+}
+
+/// Search keys: family name, given name, and "given family".
+pub(crate) fn search_keys(d: &ClientDetails) -> (String, String, String) {
+    (
+        search_key(&d.family_name),
+        search_key(&d.given_name),
+        search_key(&format!("{} {}", d.given_name, d.family_name)),
+    )
+}
+
+/// What a clinician sees first: the client, their courses, what is coming
+/// and what just happened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Chart {
+    pub client: Client,
+    pub courses: Vec<Course>,
+    /// Booked or arrived encounters from now on, soonest first.
+    pub upcoming: Vec<Encounter>,
+    /// Encounters scheduled before now, most recent first.
+    pub recent: Vec<Encounter>,
+}
+
+/// How many upcoming and recent encounters a chart summary carries.
+pub const CHART_ENCOUNTERS: i64 = 10;
+
+impl Store {
+    pub async fn create_client(&self, actor: &Actor, details: &ClientDetails) -> Result<Client> {
+        let now = Timestamp::now();
+        let client = Client { id: ClientId::new(), details: details.clone(), created_at: now, updated_at: now };
+        let (f, g, full) = search_keys(details);
+        let mut tx = self.begin_write().await?;
+        sqlx::query(
+            "INSERT INTO clients (id, given_name, family_name, date_of_birth, pronouns, email, phone, \
+             emergency_contact_name, emergency_contact_phone, status, search_family, search_given, search_full, \
+             created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14)",
+        )
+        .bind(client.id.to_string())
+        .bind(details.given_name.clone())
+        .bind(details.family_name.clone())
+        .bind(details.date_of_birth.to_string())
+        .bind(details.pronouns.clone())
+        .bind(details.email.as_ref().map(|e| e.to_string()))
+        .bind(details.phone.clone())
+        .bind(details.emergency_contact_name.clone())
+        .bind(details.emergency_contact_phone.clone())
+        .bind(details.status.as_str())
+        .bind(f)
+        .bind(g)
+        .bind(full)
+        .bind(micros(now))
+        .execute(&mut *tx)
+        .await?;
+        audit::insert_in(
+            &mut tx,
+            actor,
+            &AuditEntry::new(Action::Create, "client", client.id).client(client.id),
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(client)
+    }
+
+    /// Replaces a client's details.
+    pub async fn update_client(&self, actor: &Actor, id: ClientId, details: &ClientDetails) -> Result<Client> {
+        let now = Timestamp::now();
+        let (f, g, full) = search_keys(details);
+        let mut tx = self.begin_write().await?;
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "UPDATE clients SET given_name = $2, family_name = $3, date_of_birth = $4, pronouns = $5, email = $6, \
+             phone = $7, emergency_contact_name = $8, emergency_contact_phone = $9, status = $10, \
+             search_family = $11, search_given = $12, search_full = $13, updated_at = $14 \
+             WHERE id = $1 RETURNING {CLIENT_COLS}"
+        )))
+        .bind(id.to_string())
+        .bind(details.given_name.clone())
+        .bind(details.family_name.clone())
+        .bind(details.date_of_birth.to_string())
+        .bind(details.pronouns.clone())
+        .bind(details.email.as_ref().map(|e| e.to_string()))
+        .bind(details.phone.clone())
+        .bind(details.emergency_contact_name.clone())
+        .bind(details.emergency_contact_phone.clone())
+        .bind(details.status.as_str())
+        .bind(f)
+        .bind(g)
+        .bind(full)
+        .bind(micros(now))
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or_else(|| StoreError::NotFound { record: "client", id: id.to_string() })?;
+        audit::insert_in(&mut tx, actor, &AuditEntry::new(Action::Update, "client", id).client(id), now).await?;
+        tx.commit().await?;
+        client_of(&row)
+    }
+
+    /// The client record alone (no audit: callers that show it to a person
+    /// audit the read).
+    pub async fn get_client(&self, id: ClientId) -> Result<Client> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {CLIENT_COLS} FROM clients WHERE id = $1")))
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or_else(|| StoreError::NotFound { record: "client", id: id.to_string() })?;
+        client_of(&row)
+    }
+
+    /// Clients whose family name, given name or full name starts with
+    /// `search` (case-insensitive), by family name. Audited as one list read.
+    pub async fn search_clients(
+        &self,
+        actor: &Actor,
+        search: Option<&str>,
+        status: Option<ClientStatus>,
+        page: PageRequest,
+    ) -> Result<Page<Client>> {
+        let term = search.map(search_key).unwrap_or_default();
+        let pattern = rows::like_prefix(&term);
+        let filter = "WHERE (search_family LIKE $1 ESCAPE '\\' OR search_given LIKE $1 ESCAPE '\\' \
+                      OR search_full LIKE $1 ESCAPE '\\') AND ($2 IS NULL OR status = $2)";
+        let status = status.map(|s| s.as_str().to_string());
+        let total: (i64,) = sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM clients {filter}")))
+            .bind(pattern.clone())
+            .bind(status.clone())
+            .fetch_one(&self.pool)
+            .await?;
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {CLIENT_COLS} FROM clients {filter} ORDER BY search_family, search_given, id LIMIT $3 OFFSET $4"
+        )))
+        .bind(pattern)
+        .bind(status)
+        .bind(i64::from(page.limit))
+        .bind(i64::from(page.offset))
+        .fetch_all(&self.pool)
+        .await?;
+        let items = rows.iter().map(client_of).collect::<Result<Vec<_>>>()?;
+        let mut entry = AuditEntry::new(Action::List, "client", "").detail(format!(
+            "search={term:?} shown={} of {}",
+            items.len(),
+            total.0
+        ));
+        entry.record_id = None;
+        self.audit_read(actor, entry).await?;
+        Ok(Page { items, total: total.0, limit: page.limit, offset: page.offset })
+    }
+
+    /// The chart summary, with its read audited durably before it returns.
+    pub async fn read_chart(&self, actor: &Actor, id: ClientId, now: Timestamp) -> Result<Chart> {
+        let client = self.get_client(id).await?;
+        let (courses, upcoming, recent) = tokio::try_join!(
+            self.courses_of(id),
+            self.encounters_of(id, now, true, CHART_ENCOUNTERS),
+            self.encounters_of(id, now, false, CHART_ENCOUNTERS),
+        )?;
+        self.audit_read(actor, AuditEntry::new(Action::Read, "client", id).client(id).detail("chart"))
+            .await?;
+        Ok(Chart { client, courses, upcoming, recent })
+    }
+}

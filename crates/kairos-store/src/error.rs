@@ -1,0 +1,44 @@
+use kairos_domain::DomainError;
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum StoreError {
+    /// The record named in the request path does not exist.
+    #[error("no {record} with id {id}")]
+    NotFound { record: &'static str, id: String },
+    /// A field of the input refers to a record that does not exist.
+    #[error("{field}: no {record} with id {id}")]
+    UnknownReference { field: &'static str, record: &'static str, id: String },
+    /// The change would duplicate or collide with an existing record.
+    #[error("{field}: {detail}")]
+    Conflict { field: &'static str, detail: String },
+    #[error(transparent)]
+    Domain(#[from] DomainError),
+    #[error("configuration: {0}")]
+    Config(String),
+    #[error("stored data is not valid: {0}")]
+    Corrupt(String),
+    /// The audit log could not be written; the operation did not happen.
+    #[error("the audit log is unavailable: {0}")]
+    AuditUnavailable(String),
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migration: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+impl StoreError {
+    pub(crate) fn corrupt(what: impl std::fmt::Display) -> Self {
+        StoreError::Corrupt(what.to_string())
+    }
+
+    /// Maps a unique-constraint violation to a conflict on `field`.
+    pub(crate) fn unique(err: sqlx::Error, field: &'static str, detail: &str) -> Self {
+        match &err {
+            sqlx::Error::Database(db) if db.is_unique_violation() => {
+                StoreError::Conflict { field, detail: detail.to_string() }
+            }
+            _ => StoreError::Database(err),
+        }
+    }
+}

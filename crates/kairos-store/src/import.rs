@@ -1,0 +1,145 @@
+//! Bulk loading (the demo practice, imports): many rows per statement and
+//! per transaction, with one audit entry for the whole import.
+
+use crate::audit::{self, Action, Actor, AuditEntry};
+use crate::clients::search_keys;
+use crate::rows::micros;
+use crate::{Result, Store};
+use jiff::Timestamp;
+use kairos_domain::client::Client;
+use kairos_domain::course::Course;
+use kairos_domain::encounter::Encounter;
+use sqlx::AssertSqlSafe;
+
+/// One batch of records to insert together.
+#[derive(Debug, Default, Clone)]
+pub struct ImportBatch {
+    pub clients: Vec<Client>,
+    pub courses: Vec<Course>,
+    pub encounters: Vec<Encounter>,
+}
+
+fn placeholders(rows: usize, per_row: usize) -> String {
+    let mut s = String::with_capacity(rows * per_row * 5);
+    for i in 0..rows {
+        if i > 0 {
+            s.push(',');
+        }
+        s.push('(');
+        for j in 0..per_row {
+            if j > 0 {
+                s.push(',');
+            }
+            s.push('$');
+            s.push_str(&(i * per_row + j + 1).to_string());
+        }
+        s.push(')');
+    }
+    s
+}
+
+/// Rows per statement: keeps binds under SQLite's 32,766 limit.
+const ROWS_PER_STATEMENT: usize = 500;
+
+impl Store {
+    /// Inserts a batch in one transaction, with one audit entry that says
+    /// what was imported. Either all of it lands or none.
+    pub async fn import(&self, actor: &Actor, what: &str, batch: &ImportBatch) -> Result<()> {
+        let now = Timestamp::now();
+        let mut tx = self.begin_write().await?;
+        for chunk in batch.clients.chunks(ROWS_PER_STATEMENT) {
+            let sql = format!(
+                "INSERT INTO clients (id, given_name, family_name, date_of_birth, pronouns, email, phone, \
+                 emergency_contact_name, emergency_contact_phone, status, search_family, search_given, search_full, \
+                 created_at, updated_at) VALUES {}",
+                placeholders(chunk.len(), 15)
+            );
+            let mut q = sqlx::query(AssertSqlSafe(sql));
+            for c in chunk {
+                let d = &c.details;
+                let (f, g, full) = search_keys(d);
+                q = q
+                    .bind(c.id.to_string())
+                    .bind(d.given_name.clone())
+                    .bind(d.family_name.clone())
+                    .bind(d.date_of_birth.to_string())
+                    .bind(d.pronouns.clone())
+                    .bind(d.email.as_ref().map(|e| e.to_string()))
+                    .bind(d.phone.clone())
+                    .bind(d.emergency_contact_name.clone())
+                    .bind(d.emergency_contact_phone.clone())
+                    .bind(d.status.as_str())
+                    .bind(f)
+                    .bind(g)
+                    .bind(full)
+                    .bind(micros(c.created_at))
+                    .bind(micros(c.updated_at));
+            }
+            q.execute(&mut *tx).await?;
+        }
+        for chunk in batch.courses.chunks(ROWS_PER_STATEMENT) {
+            let sql = format!(
+                "INSERT INTO courses (id, client_id, protocol, phase, started_on, ended_on, prescriber_id, therapist_id, \
+                 created_at, updated_at) VALUES {}",
+                placeholders(chunk.len(), 10)
+            );
+            let mut q = sqlx::query(AssertSqlSafe(sql));
+            for c in chunk {
+                q = q
+                    .bind(c.id.to_string())
+                    .bind(c.client_id.to_string())
+                    .bind(c.protocol.clone())
+                    .bind(c.phase.as_str())
+                    .bind(c.started_on.to_string())
+                    .bind(c.ended_on.map(|d| d.to_string()))
+                    .bind(c.prescriber_id.map(|s| s.to_string()))
+                    .bind(c.therapist_id.map(|s| s.to_string()))
+                    .bind(micros(c.created_at))
+                    .bind(micros(c.updated_at));
+            }
+            q.execute(&mut *tx).await?;
+        }
+        for chunk in batch.encounters.chunks(ROWS_PER_STATEMENT) {
+            let sql = format!(
+                "INSERT INTO encounters ({}) VALUES {}",
+                crate::encounters::COLS,
+                placeholders(chunk.len(), 14)
+            );
+            let mut q = sqlx::query(AssertSqlSafe(sql));
+            for e in chunk {
+                q = q
+                    .bind(e.id.to_string())
+                    .bind(e.client_id.to_string())
+                    .bind(e.course_id.map(|c| c.to_string()))
+                    .bind(e.site_id.to_string())
+                    .bind(e.room_id.map(|c| c.to_string()))
+                    .bind(e.staff_id.map(|c| c.to_string()))
+                    .bind(e.kind.as_str())
+                    .bind(e.status.as_str())
+                    .bind(micros(e.scheduled_start))
+                    .bind(micros(e.scheduled_end))
+                    .bind(e.actual_start.map(micros))
+                    .bind(e.actual_end.map(micros))
+                    .bind(micros(e.created_at))
+                    .bind(micros(e.updated_at));
+            }
+            q.execute(&mut *tx).await?;
+        }
+        let mut entry = AuditEntry::new(Action::Create, "import", "").detail(format!(
+            "{what}: {} clients, {} courses, {} encounters",
+            batch.clients.len(),
+            batch.courses.len(),
+            batch.encounters.len()
+        ));
+        entry.record_id = None;
+        audit::insert_in(&mut tx, actor, &entry, now).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Number of clients (used by the demo to decide whether to reuse).
+    pub async fn count_clients(&self) -> Result<i64> {
+        let n: (i64,) = sqlx::query_as("SELECT COUNT(*) FROM clients").fetch_one(&self.pool).await?;
+        Ok(n.0)
+    }
+}

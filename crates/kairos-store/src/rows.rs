@@ -1,0 +1,65 @@
+//! Conversions between domain values and the portable column types.
+
+use crate::StoreError;
+use jiff::Timestamp;
+use jiff::civil::Date;
+use sqlx::Row;
+use sqlx::any::AnyRow;
+use std::str::FromStr;
+
+pub(crate) fn micros(t: Timestamp) -> i64 {
+    t.as_microsecond()
+}
+
+pub(crate) fn from_micros(v: i64) -> Result<Timestamp, StoreError> {
+    Timestamp::from_microsecond(v).map_err(StoreError::corrupt)
+}
+
+pub(crate) fn get_str(row: &AnyRow, col: &str) -> Result<String, StoreError> {
+    row.try_get::<String, _>(col).map_err(StoreError::from)
+}
+
+pub(crate) fn get_opt_str(row: &AnyRow, col: &str) -> Result<Option<String>, StoreError> {
+    row.try_get::<Option<String>, _>(col).map_err(StoreError::from)
+}
+
+pub(crate) fn get_ts(row: &AnyRow, col: &str) -> Result<Timestamp, StoreError> {
+    from_micros(row.try_get::<i64, _>(col)?)
+}
+
+pub(crate) fn get_opt_ts(row: &AnyRow, col: &str) -> Result<Option<Timestamp>, StoreError> {
+    row.try_get::<Option<i64>, _>(col)?.map(from_micros).transpose()
+}
+
+pub(crate) fn get_date(row: &AnyRow, col: &str) -> Result<Date, StoreError> {
+    get_str(row, col)?.parse().map_err(|e| StoreError::corrupt(format!("{col}: {e}")))
+}
+
+pub(crate) fn get_opt_date(row: &AnyRow, col: &str) -> Result<Option<Date>, StoreError> {
+    get_opt_str(row, col)?
+        .map(|s| s.parse().map_err(|e| StoreError::corrupt(format!("{col}: {e}"))))
+        .transpose()
+}
+
+pub(crate) fn get_id<T: FromStr>(row: &AnyRow, col: &str) -> Result<T, StoreError> {
+    get_str(row, col)?.parse().map_err(|_| StoreError::corrupt(format!("{col} is not an id")))
+}
+
+pub(crate) fn get_opt_id<T: FromStr>(row: &AnyRow, col: &str) -> Result<Option<T>, StoreError> {
+    get_opt_str(row, col)?
+        .map(|s| s.parse().map_err(|_| StoreError::corrupt(format!("{col} is not an id"))))
+        .transpose()
+}
+
+/// Escapes `%`, `_` and `\` for a `LIKE ... ESCAPE '\'` pattern.
+pub(crate) fn like_prefix(term: &str) -> String {
+    let mut out = String::with_capacity(term.len() + 1);
+    for c in term.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('%');
+    out
+}
