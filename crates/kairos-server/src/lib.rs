@@ -1,1 +1,85 @@
+//! The Kairos HTTP server: JSON API (`/api/v1`), server-rendered web UI,
+//! sign-in and role checks. Handlers stay thin: authenticate, check the role,
+//! parse into domain types, call the store, render.
 
+pub mod api;
+pub mod auth;
+pub mod error;
+pub mod extract;
+pub mod state;
+pub mod ui;
+
+pub use state::{AppState, Config};
+
+use axum::Router;
+use axum::http::{HeaderName, HeaderValue, header};
+use kairos_store::Store;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tower_http::set_header::SetResponseHeaderLayer;
+
+/// Builds the whole application router.
+pub fn app(store: Store, config: Config) -> Router {
+    // Unknown e-mails are verified against this hash so that a failed sign-in
+    // takes as long whether or not the account exists.
+    let dummy = auth::hash_password("kairos-dummy-password-for-timing").unwrap_or_default();
+    let state = AppState { store, config: Arc::new(config), dummy_hash: Arc::new(dummy) };
+    let (api_router, openapi) = api::router().split_for_parts();
+    let openapi = Arc::new(openapi);
+    let api_router = api_router
+        .route(
+            "/api/v1/openapi.json",
+            axum::routing::get(move || {
+                let doc = openapi.clone();
+                async move { axum::Json(doc.as_ref().clone()) }
+            }),
+        )
+        .fallback(|| async { error::AppError::NotFound("no such API route".into()) });
+    Router::new()
+        .merge(ui::router())
+        .nest_service("/api", api_router.with_state(state.clone()).into_service())
+        .with_state(state)
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("same-origin"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(
+                "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'; form-action 'self'",
+            ),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            HeaderName::from_static("cache-control"),
+            HeaderValue::from_static("no-store"),
+        ))
+}
+
+/// A bound, ready-to-run server. Binding port 0 picks a free port; `addr`
+/// tells which.
+pub struct Server {
+    listener: TcpListener,
+    router: Router,
+    pub addr: SocketAddr,
+}
+
+impl Server {
+    pub async fn bind(listen: &str, store: Store, config: Config) -> std::io::Result<Server> {
+        let listener = TcpListener::bind(listen).await?;
+        let addr = listener.local_addr()?;
+        Ok(Server { listener, router: app(store, config), addr })
+    }
+
+    /// Serves until `shutdown` resolves, then finishes the requests in flight.
+    pub async fn run(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+        axum::serve(self.listener, self.router.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(shutdown)
+            .await
+    }
+}

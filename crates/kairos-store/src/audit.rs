@@ -315,3 +315,18 @@ impl Store {
         Ok(Page { items, total: total.0, limit: q.page.limit, offset: q.page.offset })
     }
 }
+
+impl Store {
+    /// Failed sign-ins for `login` since `since` and since its last success.
+    pub async fn recent_failed_logins(&self, login: &str, since: Timestamp) -> Result<i64> {
+        let n: (i64,) = sqlx::query_as(
+            "SELECT COUNT(*) FROM audit_log WHERE record_id = $1 AND action = 'login_failed' AND at > $2 \
+             AND at > COALESCE((SELECT MAX(at) FROM audit_log WHERE record_id = $1 AND action = 'login'), 0)",
+        )
+        .bind(login.to_string())
+        .bind(micros(since))
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(n.0)
+    }
+}

@@ -127,6 +127,7 @@ CREATE TABLE audit_log (
 );
 CREATE INDEX audit_client ON audit_log (client_id, at);
 CREATE INDEX audit_at ON audit_log (at);
+CREATE INDEX audit_record ON audit_log (record_id, at);
 
 CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
 BEGIN

@@ -1,0 +1,40 @@
+use super::views::{AuditView, Paged};
+use super::{opt_field_id, page};
+use crate::error::AppResult;
+use crate::extract::{Auth, Query};
+use crate::state::AppState;
+use axum::extract::State;
+use kairos_domain::roles::Permission;
+use kairos_store::AuditQuery;
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct AuditParams {
+    /// Only entries about this client.
+    pub client: Option<String>,
+    /// Only entries by this staff member.
+    pub actor: Option<String>,
+    pub limit: Option<u32>,
+    pub offset: Option<u32>,
+}
+
+/// The audit log, newest first (admin).
+#[utoipa::path(get, path = "/audit", tag = "audit", params(AuditParams),
+    responses((status = 200, body = Paged<AuditView>), (status = 403, body = crate::error::Problem)))]
+pub async fn list_audit(
+    State(state): State<AppState>,
+    auth: Auth,
+    Query(p): Query<AuditParams>,
+) -> AppResult<axum::Json<Paged<AuditView>>> {
+    auth.require(Permission::ReadAudit)?;
+    let q = AuditQuery {
+        client_id: opt_field_id("client", p.client.as_deref())?,
+        actor_id: opt_field_id("actor", p.actor.as_deref())?,
+        page: page(p.limit, p.offset)?,
+    };
+    let list = state.store.list_audit(&q).await?;
+    Ok(axum::Json(Paged::map(list, |x| AuditView::from(x))))
+}

@@ -1,0 +1,60 @@
+use super::views::StaffView;
+use crate::auth::{session_cookie, sign_in, sign_out, clear_cookie};
+use crate::error::AppResult;
+use crate::extract::{Auth, Json, RemoteAddr};
+use crate::state::AppState;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequest {
+    pub email: String,
+    pub password: String,
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct LoginResponse {
+    /// Send as `Authorization: Bearer <token>`.
+    pub token: String,
+    /// The session ends after this many seconds without use.
+    pub idle_timeout_seconds: i64,
+    pub staff: StaffView,
+}
+
+/// Signs in. Also sets an HttpOnly, SameSite=Strict session cookie for the web UI.
+#[utoipa::path(post, path = "/auth/login", security(()), tag = "auth", request_body = LoginRequest,
+    responses((status = 200, body = LoginResponse), (status = 401, body = crate::error::Problem),
+              (status = 429, body = crate::error::Problem)))]
+pub async fn login(
+    State(state): State<AppState>,
+    RemoteAddr(remote): RemoteAddr,
+    Json(req): Json<LoginRequest>,
+) -> AppResult<Response> {
+    let (staff, token) = sign_in(&state, &req.email, &req.password, remote).await?;
+    let cookie = session_cookie(&state, &token);
+    let body = LoginResponse {
+        token,
+        idle_timeout_seconds: state.config.session.idle.as_secs(),
+        staff: StaffView::from(&staff),
+    };
+    Ok(([(header::SET_COOKIE, cookie)], axum::Json(body)).into_response())
+}
+
+/// Ends the session of the presented token.
+#[utoipa::path(post, path = "/auth/logout", tag = "auth",
+    responses((status = 204), (status = 401, body = crate::error::Problem)))]
+pub async fn logout(State(state): State<AppState>, auth: Auth) -> AppResult<Response> {
+    sign_out(&state, &auth.staff, &auth.token, auth.remote_addr.clone()).await?;
+    Ok((StatusCode::NO_CONTENT, [(header::SET_COOKIE, clear_cookie(&state))]).into_response())
+}
+
+/// The signed-in staff member.
+#[utoipa::path(get, path = "/auth/me", tag = "auth",
+    responses((status = 200, body = StaffView), (status = 401, body = crate::error::Problem)))]
+pub async fn me(auth: Auth) -> axum::Json<StaffView> {
+    axum::Json(StaffView::from(&auth.staff))
+}

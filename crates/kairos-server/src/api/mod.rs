@@ -1,0 +1,135 @@
+//! The JSON API under `/api/v1`, with its OpenAPI document generated from
+//! the same route declarations (utoipa), so the two cannot drift.
+
+pub mod audit;
+pub mod auth;
+pub mod clients;
+pub mod courses;
+pub mod encounters;
+pub mod health;
+pub mod sites;
+pub mod staff;
+pub mod views;
+
+use crate::error::AppError;
+use crate::state::AppState;
+use jiff::Timestamp;
+use jiff::civil::Date;
+use kairos_store::PageRequest;
+use serde::Deserialize;
+use std::str::FromStr;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{IntoParams, Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Kairos API",
+        description = "Care platform for ketamine-assisted psychotherapy clinics. Every error is \
+                       `application/problem+json` (RFC 9457) with `field` naming the offending input.",
+        license(name = "AGPL-3.0-or-later")
+    ),
+    modifiers(&BearerAuth),
+    security(("bearer" = [])),
+    components(schemas(crate::error::Problem))
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// All API routes, mounted at `/api/v1`, and the OpenAPI document.
+pub fn router() -> OpenApiRouter<AppState> {
+    let v1 = OpenApiRouter::new()
+        .routes(routes!(health::healthz))
+        .routes(routes!(auth::login))
+        .routes(routes!(auth::logout))
+        .routes(routes!(auth::me))
+        .routes(routes!(sites::list_sites, sites::create_site))
+        .routes(routes!(sites::get_site, sites::update_site))
+        .routes(routes!(sites::list_rooms, sites::create_room))
+        .routes(routes!(sites::update_room))
+        .routes(routes!(staff::list_staff, staff::create_staff))
+        .routes(routes!(staff::get_staff, staff::update_staff))
+        .routes(routes!(staff::set_password))
+        .routes(routes!(clients::list_clients, clients::create_client))
+        .routes(routes!(clients::get_chart, clients::update_client))
+        .routes(routes!(courses::list_courses, courses::create_course))
+        .routes(routes!(courses::get_course))
+        .routes(routes!(courses::change_phase))
+        .routes(routes!(courses::assign_team))
+        .routes(routes!(encounters::list_encounters, encounters::create_encounter))
+        .routes(routes!(encounters::get_encounter, encounters::reschedule))
+        .routes(routes!(encounters::change_status))
+        .routes(routes!(audit::list_audit));
+    OpenApiRouter::with_openapi(ApiDoc::openapi()).nest("/api/v1", v1)
+}
+
+/// A path id: anything that does not parse names no record, so it is a 404.
+pub fn path_id<T: FromStr>(record: &str, s: &str) -> Result<T, AppError> {
+    s.parse().map_err(|_| AppError::NotFound(format!("no {record} with id {s}")))
+}
+
+/// An id inside a body or query: a malformed one is the caller's error.
+pub fn field_id<T: FromStr>(field: &str, s: &str) -> Result<T, AppError> {
+    s.trim().parse().map_err(|_| AppError::invalid(field, format!("{field}: `{s}` is not a valid id (UUID)")))
+}
+
+pub fn opt_field_id<T: FromStr>(field: &str, s: Option<&str>) -> Result<Option<T>, AppError> {
+    s.filter(|v| !v.trim().is_empty()).map(|v| field_id(field, v)).transpose()
+}
+
+pub fn instant(field: &str, s: &str) -> Result<Timestamp, AppError> {
+    s.trim().parse().map_err(|_| {
+        AppError::invalid(field, format!("{field}: `{s}` is not an RFC 3339 instant such as 2026-12-01T14:00:00Z"))
+    })
+}
+
+pub fn date(field: &str, s: &str) -> Result<Date, AppError> {
+    s.trim().parse().map_err(|_| AppError::invalid(field, format!("{field}: `{s}` is not a date in the form YYYY-MM-DD")))
+}
+
+/// The latest calendar date anywhere on earth (UTC+14): a date that is
+/// "today" for some clinic is never refused as being in the future.
+pub fn latest_today() -> Date {
+    let tz = jiff::tz::TimeZone::fixed(jiff::tz::offset(14));
+    Timestamp::now().to_zoned(tz).date()
+}
+
+/// Paging and search parameters shared by list endpoints.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ListParams {
+    /// Case-insensitive prefix of a name.
+    pub q: Option<String>,
+    /// Page size, 1-200 (default 50).
+    pub limit: Option<u32>,
+    /// Items to skip (default 0).
+    pub offset: Option<u32>,
+}
+
+impl ListParams {
+    pub fn page(&self) -> Result<PageRequest, AppError> {
+        page(self.limit, self.offset)
+    }
+}
+
+pub fn page(limit: Option<u32>, offset: Option<u32>) -> Result<PageRequest, AppError> {
+    let limit = limit.unwrap_or(PageRequest::default().limit);
+    if !(1..=PageRequest::MAX_LIMIT).contains(&limit) {
+        return Err(AppError::bad("limit", format!("limit must be between 1 and {}", PageRequest::MAX_LIMIT)));
+    }
+    Ok(PageRequest { limit, offset: offset.unwrap_or(0) })
+}

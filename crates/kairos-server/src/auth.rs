@@ -1,0 +1,140 @@
+//! Passwords (argon2id), session tokens, sign-in and sign-out.
+
+use crate::error::{AppError, AppResult};
+use crate::state::AppState;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::{Algorithm, Argon2, Params, Version};
+use base64::Engine;
+use kairos_domain::staff::Staff;
+use kairos_domain::text::Email;
+use kairos_store::{Action, Actor, AuditEntry};
+use rand::RngCore;
+
+/// The session cookie of the web UI.
+pub const COOKIE: &str = "kairos_session";
+
+/// OWASP's minimum for Argon2id: 19 MiB, 2 passes, 1 lane.
+fn argon2() -> Argon2<'static> {
+    let params = Params::new(19 * 1024, 2, 1, None).unwrap_or_default();
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+}
+
+/// Hashes a password (CPU-heavy: call from `spawn_blocking`).
+pub fn hash_password(password: &str) -> Result<String, AppError> {
+    let salt = SaltString::generate(&mut rand::rngs::OsRng);
+    argon2()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| AppError::Internal(format!("hashing a password: {e}")))
+}
+
+pub async fn hash_password_blocking(password: String) -> Result<String, AppError> {
+    tokio::task::spawn_blocking(move || hash_password(&password))
+        .await
+        .map_err(|e| AppError::Internal(e.to_string()))?
+}
+
+fn verify(password: &str, phc: &str) -> bool {
+    PasswordHash::new(phc).map(|h| argon2().verify_password(password.as_bytes(), &h).is_ok()).unwrap_or(false)
+}
+
+/// A new random session token (256 bits, URL-safe).
+pub fn new_token() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// Checks credentials and opens a session. Unknown accounts are checked
+/// against a dummy hash so timing does not reveal which e-mails exist; every
+/// attempt is audited; repeated failures lock the account for a while.
+pub async fn sign_in(
+    state: &AppState,
+    email: &str,
+    password: &str,
+    remote_addr: Option<String>,
+) -> AppResult<(Staff, String)> {
+    let login = email.trim().to_lowercase();
+    let actor = |staff: Option<&Staff>| Actor {
+        staff_id: staff.map(|s| s.id),
+        roles: staff.map(|s| s.roles.to_list()).unwrap_or_else(|| "anonymous".into()),
+        remote_addr: remote_addr.clone(),
+    };
+    let login_entry = |action: Action| {
+        let mut e = AuditEntry::new(action, "staff_login", &login);
+        e.record_id = Some(login.clone());
+        e
+    };
+    let since = jiff::Timestamp::now()
+        .checked_sub(state.config.lockout_window)
+        .unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+    if state.store.recent_failed_logins(&login, since).await? >= i64::from(state.config.max_failed_logins) {
+        state.store.audit_event(&actor(None), login_entry(Action::LoginFailed).detail("locked out")).await?;
+        return Err(AppError::TooManyAttempts);
+    }
+    let found = match Email::parse("email", &login) {
+        Ok(e) => state.store.staff_credentials(&e).await?,
+        Err(_) => None,
+    };
+    let hash = found
+        .as_ref()
+        .and_then(|(s, h)| if s.active { h.clone() } else { None })
+        .unwrap_or_else(|| state.dummy_hash.as_str().to_string());
+    let pw = password.to_string();
+    let ok = tokio::task::spawn_blocking(move || verify(&pw, &hash))
+        .await
+        .map_err(|e| AppError::Internal(e.to_string()))?;
+    let staff = match found {
+        Some((s, Some(_))) if ok && s.active => s,
+        other => {
+            let who = other.as_ref().map(|(s, _)| s);
+            state.store.audit_event(&actor(who), login_entry(Action::LoginFailed)).await?;
+            return Err(AppError::Unauthenticated);
+        }
+    };
+    let token = new_token();
+    state.store.create_session(&staff, &token, &state.config.session, remote_addr.as_deref()).await?;
+    state.store.audit_event(&actor(Some(&staff)), login_entry(Action::Login)).await?;
+    Ok((staff, token))
+}
+
+/// Ends a session.
+pub async fn sign_out(state: &AppState, staff: &Staff, token: &str, remote_addr: Option<String>) -> AppResult<()> {
+    state.store.revoke_session(token).await?;
+    let actor = Actor { staff_id: Some(staff.id), roles: staff.roles.to_list(), remote_addr };
+    state.store.audit_event(&actor, AuditEntry::new(Action::Logout, "staff_login", staff.email.as_str())).await?;
+    Ok(())
+}
+
+/// The `Set-Cookie` value for a new session.
+pub fn session_cookie(state: &AppState, token: &str) -> String {
+    let secure = if state.config.secure_cookies { "; Secure" } else { "" };
+    format!("{COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict{secure}")
+}
+
+/// The `Set-Cookie` value that removes the session cookie.
+pub fn clear_cookie(state: &AppState) -> String {
+    let secure = if state.config.secure_cookies { "; Secure" } else { "" };
+    format!("{COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0{secure}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_password_verifies_against_its_own_hash_only() {
+        let h = hash_password("correct horse battery").expect("hash");
+        assert!(h.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{h}");
+        assert!(verify("correct horse battery", &h));
+        assert!(!verify("wrong horse battery", &h));
+        assert!(!verify("anything", "not a phc string"));
+    }
+
+    #[test]
+    fn tokens_are_long_and_distinct() {
+        let (a, b) = (new_token(), new_token());
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 43);
+    }
+}
