@@ -191,3 +191,23 @@ impl Store {
         Ok(Chart { client, courses, upcoming, recent })
     }
 }
+
+impl Store {
+    /// Several clients by id (for lists that show names), in no order.
+    /// Not audited: the caller audits what it shows.
+    pub async fn clients_by_ids(&self, ids: &[ClientId]) -> Result<Vec<Client>> {
+        let mut out = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(500) {
+            let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+            let sql = format!("SELECT {CLIENT_COLS} FROM clients WHERE id IN ({})", marks.join(","));
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for id in chunk {
+                q = q.bind(id.to_string());
+            }
+            for row in q.fetch_all(&self.pool).await? {
+                out.push(client_of(&row)?);
+            }
+        }
+        Ok(out)
+    }
+}

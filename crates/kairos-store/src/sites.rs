@@ -148,3 +148,13 @@ impl Store {
         room_of(&row)
     }
 }
+
+impl Store {
+    /// Every room of every site.
+    pub async fn all_rooms(&self) -> Result<Vec<Room>> {
+        let rows = sqlx::query("SELECT id, site_id, name, kind FROM rooms ORDER BY site_id, kind, name")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(room_of).collect()
+    }
+}

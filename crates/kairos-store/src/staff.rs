@@ -172,3 +172,13 @@ impl Store {
     }
 }
 
+
+impl Store {
+    /// Every staff member, by name (the directory is small: tens, not thousands).
+    pub async fn all_staff(&self) -> Result<Vec<Staff>> {
+        let rows = sqlx::query("SELECT id, name, email, roles, active FROM staff ORDER BY search_name, id")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(staff_of).collect()
+    }
+}

@@ -1,8 +1,185 @@
-//! The server-rendered web UI.
+//! The server-rendered web UI: semantic HTML, one stylesheet, no script.
+//!
+//! Pages authenticate with the HttpOnly, SameSite=Strict session cookie.
+//! Form posts are also checked for a same-origin `Origin` / `Sec-Fetch-Site`.
 
+mod pages;
+
+use crate::auth::COOKIE;
+use crate::error::AppError;
+use crate::extract::{cookie_token, remote_addr};
 use crate::state::AppState;
+use askama::Template;
 use axum::Router;
+use axum::extract::{FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use kairos_domain::roles::{Permission, Role};
+use kairos_domain::staff::Staff;
+use kairos_store::Actor;
 
 pub fn router() -> Router<AppState> {
     Router::new()
+        .route("/", get(pages::home))
+        .route("/login", get(pages::login_form).post(pages::login_submit))
+        .route("/logout", post(pages::logout))
+        .route("/clients", get(pages::clients))
+        .route("/clients/{id}", get(pages::chart))
+        .route("/day", get(pages::day_default))
+        .route("/sites/{id}/day", get(pages::day))
+        .route("/admin/staff", get(pages::staff))
+        .route("/admin/audit", get(pages::audit))
+        .route("/static/kairos.css", get(stylesheet))
+        .layer(axum::middleware::from_fn(same_origin_posts))
+}
+
+async fn stylesheet() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static("text/css; charset=utf-8")),
+            (header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600")),
+        ],
+        include_str!("../../static/kairos.css"),
+    )
+        .into_response()
+}
+
+/// Refuses cross-site form posts (defence in depth beside SameSite=Strict).
+async fn same_origin_posts(req: Request, next: Next) -> Response {
+    if req.method() != Method::GET && req.method() != Method::HEAD {
+        let h = req.headers();
+        let site_ok = h
+            .get("sec-fetch-site")
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v == "same-origin" || v == "none")
+            .unwrap_or(true);
+        let host = h.get(header::HOST).and_then(|v| v.to_str().ok());
+        let origin_ok = match (h.get(header::ORIGIN).and_then(|v| v.to_str().ok()), host) {
+            (Some("null"), _) => false,
+            (Some(origin), Some(host)) => origin.split("://").nth(1) == Some(host),
+            (Some(_), None) => false,
+            (None, _) => true,
+        };
+        if !(site_ok && origin_ok) {
+            return page_error(StatusCode::FORBIDDEN, "This form was sent from another site and was refused.", None);
+        }
+    }
+    next.run(req).await
+}
+
+/// A link in the top navigation.
+pub struct NavLink {
+    pub href: &'static str,
+    pub label: &'static str,
+    pub current: bool,
+}
+
+pub struct Nav {
+    pub name: String,
+    pub roles: String,
+    pub links: Vec<NavLink>,
+}
+
+impl Nav {
+    pub fn for_staff(staff: &Staff, current: &str) -> Nav {
+        let mut links = Vec::new();
+        let mut add = |href: &'static str, label: &'static str| {
+            links.push(NavLink { href, label, current: href == current });
+        };
+        if staff.roles.allow(Permission::ReadClients) {
+            add("/day", "Day view");
+            add("/clients", "Clients");
+        }
+        if staff.roles.allow(Permission::ManageStaff) {
+            add("/admin/staff", "Staff");
+        }
+        if staff.roles.allow(Permission::ReadAudit) {
+            add("/admin/audit", "Audit log");
+        }
+        Nav {
+            name: staff.name.clone(),
+            roles: staff.roles.iter().map(Role::label).collect::<Vec<_>>().join(", "),
+            links,
+        }
+    }
+}
+
+/// The signed-in staff member of a page request. Without a live session
+/// the page redirects to the sign-in form and comes back afterwards.
+pub struct UiAuth {
+    pub staff: Staff,
+    pub token: String,
+    pub remote_addr: Option<String>,
+}
+
+impl UiAuth {
+    pub fn actor(&self) -> Actor {
+        Actor { staff_id: Some(self.staff.id), roles: self.staff.roles.to_list(), remote_addr: self.remote_addr.clone() }
+    }
+
+    pub fn require(&self, p: Permission) -> Result<(), Response> {
+        if self.staff.roles.allow(p) {
+            Ok(())
+        } else {
+            Err(page_error(
+                StatusCode::FORBIDDEN,
+                &format!("Your role ({}) may not {}.", self.staff.roles.to_list(), p.describe()),
+                Some(Nav::for_staff(&self.staff, "")),
+            ))
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for UiAuth {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let to_login = || {
+            let next = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+            let q = serde_urlencoded::to_string([("next", next)]).unwrap_or_default();
+            Redirect::to(&format!("/login?{q}")).into_response()
+        };
+        let Some(token) = cookie_token(parts, COOKIE) else { return Err(to_login()) };
+        match state.store.authenticate_session(&token, &state.config.session).await {
+            Ok(Some(info)) => Ok(UiAuth { staff: info.staff, token, remote_addr: remote_addr(parts) }),
+            Ok(None) => Err(to_login()),
+            Err(e) => Err(ui_error(AppError::from(e), None)),
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage {
+    nav: Option<Nav>,
+    title: String,
+    message: String,
+}
+
+pub fn page_error(status: StatusCode, message: &str, nav: Option<Nav>) -> Response {
+    let page = ErrorPage {
+        nav,
+        title: status.canonical_reason().unwrap_or("Error").to_string(),
+        message: message.to_string(),
+    };
+    (status, Html(page.render().unwrap_or_else(|_| message.to_string()))).into_response()
+}
+
+/// Renders an application error as a page.
+pub fn ui_error(e: AppError, nav: Option<Nav>) -> Response {
+    if let AppError::Internal(m) | AppError::Unavailable(m) = &e {
+        tracing::error!(error = %m, "page failed");
+    }
+    page_error(e.status(), &e.public_detail(), nav)
+}
+
+/// Renders a template, or an error page if rendering fails.
+pub fn render(t: &impl Template) -> Response {
+    match t.render() {
+        Ok(html) => Html(html).into_response(),
+        Err(e) => ui_error(AppError::Internal(format!("template: {e}")), None),
+    }
 }

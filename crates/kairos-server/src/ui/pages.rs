@@ -1,0 +1,596 @@
+//! Page handlers.
+
+use super::{Nav, UiAuth, page_error, render, ui_error};
+use crate::auth::{clear_cookie, session_cookie, sign_in, sign_out};
+use crate::error::AppError;
+use crate::extract::{Query, RemoteAddr};
+use crate::state::AppState;
+use askama::Template;
+use axum::Form;
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use jiff::Timestamp;
+use jiff::civil::Date;
+use jiff::tz::TimeZone;
+use kairos_domain::client::ClientStatus;
+use kairos_domain::encounter::Encounter;
+use kairos_domain::ids::{ClientId, RoomId, SiteId, StaffId};
+use kairos_domain::roles::Permission;
+use kairos_domain::site::Site;
+use kairos_store::encounters::EncounterQuery;
+use kairos_store::{Action, AuditEntry, AuditQuery, PageRequest};
+use serde::Deserialize;
+use std::collections::HashMap;
+
+type PageResult = Result<Response, Response>;
+
+fn fail(auth: &UiAuth) -> impl Fn(kairos_store::StoreError) -> Response + '_ {
+    move |e| ui_error(AppError::from(e), Some(Nav::for_staff(&auth.staff, "")))
+}
+
+/// Only same-site relative paths may be a post-login destination.
+fn safe_next(next: &str) -> String {
+    if next.starts_with('/') && !next.starts_with("//") && !next.contains('\\') { next.to_string() } else { "/".into() }
+}
+
+// ---- sign in / out -------------------------------------------------------
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage {
+    nav: Option<Nav>,
+    error: Option<String>,
+    email: String,
+    next: String,
+    idle_minutes: i64,
+}
+
+#[derive(Deserialize, Default)]
+pub struct LoginQuery {
+    next: Option<String>,
+}
+
+pub async fn login_form(State(state): State<AppState>, Query(q): Query<LoginQuery>) -> Response {
+    render(&LoginPage {
+        nav: None,
+        error: None,
+        email: String::new(),
+        next: safe_next(q.next.as_deref().unwrap_or("/")),
+        idle_minutes: state.config.session.idle.as_secs() / 60,
+    })
+}
+
+#[derive(Deserialize)]
+pub struct LoginForm {
+    email: String,
+    password: String,
+    next: Option<String>,
+}
+
+pub async fn login_submit(
+    State(state): State<AppState>,
+    RemoteAddr(remote): RemoteAddr,
+    Form(f): Form<LoginForm>,
+) -> Response {
+    let next = safe_next(f.next.as_deref().unwrap_or("/"));
+    match sign_in(&state, &f.email, &f.password, remote).await {
+        Ok((_, token)) => {
+            ([(header::SET_COOKIE, session_cookie(&state, &token))], Redirect::to(&next)).into_response()
+        }
+        Err(e) => {
+            let (status, msg) = match e {
+                AppError::Unauthenticated => {
+                    (StatusCode::UNAUTHORIZED, "That e-mail and password do not match an active account.".to_string())
+                }
+                AppError::TooManyAttempts => (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "Too many failed attempts. Wait 15 minutes or ask an administrator.".to_string(),
+                ),
+                other => return ui_error(other, None),
+            };
+            let page = LoginPage {
+                nav: None,
+                error: Some(msg),
+                email: f.email,
+                next,
+                idle_minutes: state.config.session.idle.as_secs() / 60,
+            };
+            (status, render(&page)).into_response()
+        }
+    }
+}
+
+pub async fn logout(State(state): State<AppState>, auth: Result<UiAuth, Response>) -> Response {
+    if let Ok(auth) = auth {
+        if let Err(e) = sign_out(&state, &auth.staff, &auth.token, auth.remote_addr.clone()).await {
+            return ui_error(e, None);
+        }
+    }
+    ([(header::SET_COOKIE, clear_cookie(&state))], Redirect::to("/login")).into_response()
+}
+
+// ---- home ----------------------------------------------------------------
+
+struct Tile {
+    href: String,
+    label: &'static str,
+    hint: &'static str,
+}
+
+#[derive(Template)]
+#[template(path = "home.html")]
+struct HomePage {
+    nav: Option<Nav>,
+    first_name: String,
+    tiles: Vec<Tile>,
+}
+
+pub async fn home(auth: UiAuth) -> Response {
+    let r = &auth.staff.roles;
+    let mut tiles = Vec::new();
+    if r.allow(Permission::ReadClients) {
+        tiles.push(Tile { href: "/day".into(), label: "Today", hint: "Who is in, where and with whom" });
+        tiles.push(Tile { href: "/clients".into(), label: "Clients", hint: "Find a client and open the chart" });
+    }
+    if r.allow(Permission::ManageStaff) {
+        tiles.push(Tile { href: "/admin/staff".into(), label: "Staff", hint: "Accounts and roles" });
+    }
+    if r.allow(Permission::ReadAudit) {
+        tiles.push(Tile { href: "/admin/audit".into(), label: "Audit log", hint: "Who read or changed what" });
+    }
+    render(&HomePage {
+        nav: Some(Nav::for_staff(&auth.staff, "/")),
+        first_name: auth.staff.name.split_whitespace().next().unwrap_or("").to_string(),
+        tiles,
+    })
+}
+
+// ---- clients ---------------------------------------------------------------
+
+struct ClientRow {
+    id: ClientId,
+    family: String,
+    given: String,
+    pronouns: Option<String>,
+    dob: String,
+    status: &'static str,
+    phone: String,
+}
+
+#[derive(Template)]
+#[template(path = "clients.html")]
+struct ClientsPage {
+    nav: Option<Nav>,
+    q: String,
+    status: String,
+    statuses: Vec<&'static str>,
+    rows: Vec<ClientRow>,
+    total: i64,
+    first: u32,
+    last: u32,
+    prev: Option<String>,
+    next: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+pub struct ClientsQuery {
+    q: Option<String>,
+    status: Option<String>,
+    offset: Option<u32>,
+}
+
+const UI_PAGE: u32 = 50;
+
+pub async fn clients(State(state): State<AppState>, auth: UiAuth, Query(p): Query<ClientsQuery>) -> PageResult {
+    auth.require(Permission::ReadClients)?;
+    let nav = || Some(Nav::for_staff(&auth.staff, "/clients"));
+    let status = match p.status.as_deref().filter(|s| !s.is_empty()) {
+        Some(s) => Some(ClientStatus::parse("status", s).map_err(|e| ui_error(e.into(), nav()))?),
+        None => None,
+    };
+    let q = p.q.unwrap_or_default();
+    let offset = p.offset.unwrap_or(0);
+    let page = state
+        .store
+        .search_clients(&auth.actor(), Some(&q), status, PageRequest { limit: UI_PAGE, offset })
+        .await
+        .map_err(fail(&auth))?;
+    let link = |off: u32| {
+        let s = status.map(|s| s.as_str()).unwrap_or("");
+        format!("/clients?{}", serde_urlencoded::to_string([("q", q.as_str()), ("status", s), ("offset", &off.to_string())]).unwrap_or_default())
+    };
+    let shown = page.items.len() as u32;
+    Ok(render(&ClientsPage {
+        nav: nav(),
+        status: status.map(|s| s.as_str().to_string()).unwrap_or_default(),
+        statuses: ClientStatus::ALL.iter().map(|s| s.as_str()).collect(),
+        total: page.total,
+        first: offset + 1,
+        last: offset + shown,
+        prev: (offset > 0).then(|| link(offset.saturating_sub(UI_PAGE))),
+        next: (i64::from(offset + shown) < page.total).then(|| link(offset + UI_PAGE)),
+        rows: page
+            .items
+            .iter()
+            .map(|c| ClientRow {
+                id: c.id,
+                family: c.details.family_name.clone(),
+                given: c.details.given_name.clone(),
+                pronouns: c.details.pronouns.clone(),
+                dob: c.details.date_of_birth.to_string(),
+                status: c.details.status.as_str(),
+                phone: c.details.phone.clone().unwrap_or_else(|| "—".into()),
+            })
+            .collect(),
+        q,
+    }))
+}
+
+// ---- chart -----------------------------------------------------------------
+
+/// Names for ids, loaded once per page.
+struct Lookups {
+    staff: HashMap<StaffId, String>,
+    rooms: HashMap<RoomId, String>,
+    sites: HashMap<SiteId, Site>,
+}
+
+impl Lookups {
+    async fn load(state: &AppState) -> Result<Lookups, kairos_store::StoreError> {
+        let (staff, rooms, sites) =
+            tokio::try_join!(state.store.all_staff(), state.store.all_rooms(), state.store.list_sites())?;
+        Ok(Lookups {
+            staff: staff.into_iter().map(|s| (s.id, s.name)).collect(),
+            rooms: rooms.into_iter().map(|r| (r.id, r.name)).collect(),
+            sites: sites.into_iter().map(|s| (s.id, s)).collect(),
+        })
+    }
+
+    fn staff(&self, id: Option<StaffId>) -> String {
+        id.and_then(|i| self.staff.get(&i).cloned()).unwrap_or_else(|| "—".into())
+    }
+
+    fn room(&self, id: Option<RoomId>) -> String {
+        id.and_then(|i| self.rooms.get(&i).cloned()).unwrap_or_else(|| "—".into())
+    }
+
+    fn tz(&self, site: SiteId) -> TimeZone {
+        self.sites.get(&site).map(|s| s.time_zone.tz()).unwrap_or(TimeZone::UTC)
+    }
+}
+
+struct EncounterRow {
+    when: String,
+    kind: &'static str,
+    room: String,
+    staff: String,
+    status: &'static str,
+    status_label: &'static str,
+}
+
+fn status_label(s: kairos_domain::encounter::EncounterStatus) -> &'static str {
+    use kairos_domain::encounter::EncounterStatus::*;
+    match s {
+        Booked => "booked",
+        Arrived => "arrived",
+        Completed => "completed",
+        Cancelled => "cancelled",
+        NoShow => "no-show",
+    }
+}
+
+fn encounter_row(e: &Encounter, l: &Lookups) -> EncounterRow {
+    let tz = l.tz(e.site_id);
+    let start = e.scheduled_start.to_zoned(tz.clone());
+    let end = e.scheduled_end.to_zoned(tz);
+    EncounterRow {
+        when: format!("{}–{}", start.strftime("%a %-d %b %Y, %H:%M"), end.strftime("%H:%M %Z")),
+        kind: e.kind.label(),
+        room: l.room(e.room_id),
+        staff: l.staff(e.staff_id),
+        status: e.status.as_str(),
+        status_label: status_label(e.status),
+    }
+}
+
+struct CourseRow {
+    protocol: String,
+    phase: &'static str,
+    started: String,
+    ended: Option<String>,
+    prescriber: String,
+    therapist: String,
+}
+
+#[derive(Template)]
+#[template(path = "chart.html")]
+struct ChartPage {
+    nav: Option<Nav>,
+    name: String,
+    pronouns: Option<String>,
+    status: &'static str,
+    dob: String,
+    age: i16,
+    phone: String,
+    email: String,
+    emergency: String,
+    courses: Vec<CourseRow>,
+    upcoming: Vec<EncounterRow>,
+    recent: Vec<EncounterRow>,
+}
+
+pub async fn chart(State(state): State<AppState>, auth: UiAuth, Path(id): Path<String>) -> PageResult {
+    auth.require(Permission::ReadClients)?;
+    let nav = || Some(Nav::for_staff(&auth.staff, "/clients"));
+    let id: ClientId = id.parse().map_err(|_| page_error(StatusCode::NOT_FOUND, "No such client.", nav()))?;
+    let now = Timestamp::now();
+    let actor = auth.actor();
+    let (chart, l) = tokio::try_join!(state.store.read_chart(&actor, id, now), Lookups::load(&state))
+        .map_err(fail(&auth))?;
+    let d = &chart.client.details;
+    let today = now.to_zoned(TimeZone::UTC).date();
+    Ok(render(&ChartPage {
+        nav: nav(),
+        name: d.display_name(),
+        pronouns: d.pronouns.clone(),
+        status: d.status.as_str(),
+        dob: d.date_of_birth.to_string(),
+        age: d.age_on(today),
+        phone: d.phone.clone().unwrap_or_else(|| "—".into()),
+        email: d.email.as_ref().map(|e| e.to_string()).unwrap_or_else(|| "—".into()),
+        emergency: match (&d.emergency_contact_name, &d.emergency_contact_phone) {
+            (Some(n), Some(p)) => format!("{n}, {p}"),
+            _ => "—".into(),
+        },
+        courses: chart
+            .courses
+            .iter()
+            .map(|c| CourseRow {
+                protocol: c.protocol.clone(),
+                phase: c.phase.as_str(),
+                started: c.started_on.to_string(),
+                ended: c.ended_on.map(|d| d.to_string()),
+                prescriber: l.staff(c.prescriber_id),
+                therapist: l.staff(c.therapist_id),
+            })
+            .collect(),
+        upcoming: chart.upcoming.iter().map(|e| encounter_row(e, &l)).collect(),
+        recent: chart.recent.iter().map(|e| encounter_row(e, &l)).collect(),
+    }))
+}
+
+// ---- day view --------------------------------------------------------------
+
+struct DayRow {
+    start: String,
+    end: String,
+    client_id: ClientId,
+    client: String,
+    kind: &'static str,
+    room: String,
+    staff: String,
+    status: &'static str,
+    status_label: &'static str,
+}
+
+#[derive(Template)]
+#[template(path = "day.html")]
+struct DayPage {
+    nav: Option<Nav>,
+    site_id: SiteId,
+    site_name: String,
+    sites: Vec<(SiteId, String)>,
+    time_zone: String,
+    date: Date,
+    date_label: String,
+    prev_date: Date,
+    next_date: Date,
+    rows: Vec<DayRow>,
+}
+
+#[derive(Deserialize, Default)]
+pub struct DayQuery {
+    date: Option<String>,
+}
+
+/// The day view of the first site.
+pub async fn day_default(State(state): State<AppState>, auth: UiAuth) -> PageResult {
+    auth.require(Permission::ReadClients)?;
+    let sites = state.store.list_sites().await.map_err(fail(&auth))?;
+    match sites.first() {
+        Some(s) => Ok(Redirect::to(&format!("/sites/{}/day", s.id)).into_response()),
+        None => Err(page_error(
+            StatusCode::NOT_FOUND,
+            "No site is set up yet. An administrator adds one with the API (/api/v1/sites).",
+            Some(Nav::for_staff(&auth.staff, "/day")),
+        )),
+    }
+}
+
+pub async fn day(
+    State(state): State<AppState>,
+    auth: UiAuth,
+    Path(id): Path<String>,
+    Query(q): Query<DayQuery>,
+) -> PageResult {
+    auth.require(Permission::ReadClients)?;
+    let nav = || Some(Nav::for_staff(&auth.staff, "/day"));
+    let site_id: SiteId = id.parse().map_err(|_| page_error(StatusCode::NOT_FOUND, "No such site.", nav()))?;
+    let l = Lookups::load(&state).await.map_err(fail(&auth))?;
+    let site = l.sites.get(&site_id).ok_or_else(|| page_error(StatusCode::NOT_FOUND, "No such site.", nav()))?;
+    let tz = site.time_zone.tz();
+    let date = match q.date.as_deref().filter(|s| !s.is_empty()) {
+        Some(s) => s.parse::<Date>().map_err(|_| {
+            page_error(StatusCode::BAD_REQUEST, "The date must be in the form YYYY-MM-DD.", nav())
+        })?,
+        None => Timestamp::now().to_zoned(tz.clone()).date(),
+    };
+    // A clinic day runs from local midnight to local midnight, whatever its
+    // length (23 or 25 hours on daylight-saving changes).
+    let bounds = date
+        .to_zoned(tz.clone())
+        .and_then(|start| Ok((start.timestamp(), date.tomorrow()?.to_zoned(tz.clone())?.timestamp())))
+        .map_err(|e| ui_error(AppError::Internal(e.to_string()), nav()))?;
+    let list = state
+        .store
+        .list_encounters(&EncounterQuery {
+            site_id: Some(site_id),
+            client_id: None,
+            staff_id: None,
+            from: bounds.0,
+            to: bounds.1,
+            page: PageRequest { limit: PageRequest::MAX_LIMIT, offset: 0 },
+        })
+        .await
+        .map_err(fail(&auth))?;
+    let ids: Vec<ClientId> = list.items.iter().map(|e| e.client_id).collect();
+    let names: HashMap<ClientId, String> = state
+        .store
+        .clients_by_ids(&ids)
+        .await
+        .map_err(fail(&auth))?
+        .into_iter()
+        .map(|c| (c.id, c.details.display_name()))
+        .collect();
+    let mut entry = AuditEntry::new(Action::List, "encounter", "").detail(format!("day view {site_id} {date}"));
+    entry.record_id = None;
+    state.store.audit_read(&auth.actor(), entry).await.map_err(fail(&auth))?;
+    let rows = list
+        .items
+        .iter()
+        .map(|e| DayRow {
+            start: e.scheduled_start.to_zoned(tz.clone()).strftime("%H:%M").to_string(),
+            end: e.scheduled_end.to_zoned(tz.clone()).strftime("%H:%M").to_string(),
+            client_id: e.client_id,
+            client: names.get(&e.client_id).cloned().unwrap_or_else(|| "—".into()),
+            kind: e.kind.label(),
+            room: l.room(e.room_id),
+            staff: l.staff(e.staff_id),
+            status: e.status.as_str(),
+            status_label: status_label(e.status),
+        })
+        .collect();
+    let mut sites: Vec<(SiteId, String)> = l.sites.values().map(|s| (s.id, s.name.clone())).collect();
+    sites.sort_by(|a, b| a.1.cmp(&b.1));
+    Ok(render(&DayPage {
+        nav: nav(),
+        site_id,
+        site_name: site.name.clone(),
+        sites,
+        time_zone: site.time_zone.as_str().to_string(),
+        date,
+        date_label: date.strftime("%A %-d %B %Y").to_string(),
+        prev_date: date.yesterday().unwrap_or(date),
+        next_date: date.tomorrow().unwrap_or(date),
+        rows,
+    }))
+}
+
+// ---- admin -----------------------------------------------------------------
+
+struct StaffRow {
+    name: String,
+    email: String,
+    roles: String,
+    active: bool,
+}
+
+#[derive(Template)]
+#[template(path = "staff.html")]
+struct StaffPage {
+    nav: Option<Nav>,
+    rows: Vec<StaffRow>,
+}
+
+pub async fn staff(State(state): State<AppState>, auth: UiAuth) -> PageResult {
+    auth.require(Permission::ManageStaff)?;
+    let all = state.store.all_staff().await.map_err(fail(&auth))?;
+    Ok(render(&StaffPage {
+        nav: Some(Nav::for_staff(&auth.staff, "/admin/staff")),
+        rows: all
+            .iter()
+            .map(|s| StaffRow {
+                name: s.name.clone(),
+                email: s.email.to_string(),
+                roles: s.roles.iter().map(|r| r.label()).collect::<Vec<_>>().join(", "),
+                active: s.active,
+            })
+            .collect(),
+    }))
+}
+
+struct AuditRow {
+    at: String,
+    who: String,
+    action: String,
+    record: String,
+    from: String,
+    detail: String,
+}
+
+#[derive(Template)]
+#[template(path = "audit.html")]
+struct AuditPage {
+    nav: Option<Nav>,
+    client: String,
+    total: i64,
+    rows: Vec<AuditRow>,
+    prev: Option<String>,
+    next: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+pub struct AuditPageQuery {
+    client: Option<String>,
+    offset: Option<u32>,
+}
+
+pub async fn audit(State(state): State<AppState>, auth: UiAuth, Query(q): Query<AuditPageQuery>) -> PageResult {
+    auth.require(Permission::ReadAudit)?;
+    let nav = || Some(Nav::for_staff(&auth.staff, "/admin/audit"));
+    let client_text = q.client.unwrap_or_default();
+    let client_id = match client_text.trim() {
+        "" => None,
+        s => Some(s.parse::<ClientId>().map_err(|_| {
+            page_error(StatusCode::BAD_REQUEST, "The client id must be a UUID, as shown in the chart's address.", nav())
+        })?),
+    };
+    let offset = q.offset.unwrap_or(0);
+    let page = state
+        .store
+        .list_audit(&AuditQuery { client_id, actor_id: None, page: PageRequest { limit: UI_PAGE, offset } })
+        .await
+        .map_err(fail(&auth))?;
+    let names: HashMap<StaffId, String> =
+        state.store.all_staff().await.map_err(fail(&auth))?.into_iter().map(|s| (s.id, s.name)).collect();
+    let link = |off: u32| {
+        format!(
+            "/admin/audit?{}",
+            serde_urlencoded::to_string([("client", client_text.as_str()), ("offset", &off.to_string())]).unwrap_or_default()
+        )
+    };
+    let shown = page.items.len() as u32;
+    Ok(render(&AuditPage {
+        nav: nav(),
+        total: page.total,
+        prev: (offset > 0).then(|| link(offset.saturating_sub(UI_PAGE))),
+        next: (i64::from(offset + shown) < page.total).then(|| link(offset + UI_PAGE)),
+        rows: page
+            .items
+            .iter()
+            .map(|a| AuditRow {
+                at: a.at.strftime("%Y-%m-%d %H:%M:%S").to_string(),
+                who: match a.actor_id.and_then(|i| names.get(&i)) {
+                    Some(n) => format!("{n} ({})", a.actor_roles),
+                    None => a.actor_roles.clone(),
+                },
+                action: a.action.clone(),
+                record: format!("{} {}", a.record_type, a.record_id.as_deref().unwrap_or("")),
+                from: a.remote_addr.clone().unwrap_or_else(|| "—".into()),
+                detail: a.detail.clone().unwrap_or_default(),
+            })
+            .collect(),
+        client: client_text,
+    }))
+}
