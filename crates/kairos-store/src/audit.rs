@@ -109,8 +109,9 @@ pub struct AuditRecord {
 const COLUMNS: &str =
     "id, at, actor_id, actor_roles, action, record_type, record_id, client_id, remote_addr, detail";
 const PER_ROW: usize = 10;
-/// Rows per INSERT statement (10 binds each: well under SQLite's limit).
-const CHUNK: usize = 200;
+/// Rows per INSERT statement (10 binds each). Kept small: SQLite finds each
+/// `$N` by a linear scan, so binding cost grows with the square of the count.
+const CHUNK: usize = 32;
 /// Most entries one commit takes; the rest wait for the next.
 const MAX_BATCH: usize = 2000;
 

@@ -126,11 +126,16 @@ pub struct StoreOptions {
     pub max_connections: u32,
     /// Run migrations when connecting.
     pub migrate: bool,
+    /// SQLite page cache per connection, in KiB.
+    pub sqlite_cache_kib: u32,
+    /// SQLite only, for filling a scratch file that is renamed into place
+    /// once complete: no write-ahead log, no fsync. Never for live data.
+    pub scratch_bulk_load: bool,
 }
 
 impl Default for StoreOptions {
     fn default() -> Self {
-        StoreOptions { max_connections: 16, migrate: true }
+        StoreOptions { max_connections: 16, migrate: true, sqlite_cache_kib: 8 * 1024, scratch_bulk_load: false }
     }
 }
 
@@ -157,6 +162,8 @@ impl Store {
     pub async fn connect(url: &DatabaseUrl, opts: StoreOptions) -> Result<Store> {
         install_default_drivers();
         let backend = url.backend();
+        let cache_kib = opts.sqlite_cache_kib;
+        let bulk_load = opts.scratch_bulk_load;
         let pool = AnyPoolOptions::new()
             .max_connections(opts.max_connections.max(2))
             .acquire_timeout(Duration::from_secs(10))
@@ -165,10 +172,17 @@ impl Store {
                     if backend == Backend::Sqlite {
                         // WAL lets readers run beside the writer; FULL makes every
                         // commit durable (an fsync per commit, shared by group commit).
-                        conn.execute("PRAGMA journal_mode = WAL").await?;
-                        conn.execute("PRAGMA synchronous = FULL").await?;
+                        if bulk_load {
+                            conn.execute("PRAGMA journal_mode = MEMORY").await?;
+                            conn.execute("PRAGMA synchronous = OFF").await?;
+                        } else {
+                            conn.execute("PRAGMA journal_mode = WAL").await?;
+                            conn.execute("PRAGMA synchronous = FULL").await?;
+                        }
                         conn.execute("PRAGMA foreign_keys = ON").await?;
                         conn.execute("PRAGMA busy_timeout = 10000").await?;
+                        let cache = format!("PRAGMA cache_size = -{}", cache_kib);
+                        conn.execute(sqlx::AssertSqlSafe(cache)).await?;
                     }
                     Ok(())
                 })

@@ -1,1 +1,340 @@
-fn main() {}
+//! `kairos`: serve the clinic, run migrations, manage staff accounts, back up
+//! the database, and run the demo practice.
+
+mod demo;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use kairos_domain::roles::Roles;
+use kairos_domain::staff::{StaffInput, check_password};
+use kairos_domain::text::Email;
+use kairos_server::{Config, Server};
+use kairos_store::sessions::SessionPolicy;
+use kairos_store::{Actor, DatabaseUrl, Store, StoreOptions};
+use std::io::BufRead;
+
+#[derive(Parser)]
+#[command(name = "kairos", version, about = "Care platform for ketamine-assisted psychotherapy clinics")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args, Clone)]
+struct DbArgs {
+    /// SQLite file path, `sqlite:PATH`, or `postgres://...` URL.
+    #[arg(long = "db", env = "KAIROS_DATABASE_URL", default_value = "./kairos.db")]
+    db: String,
+}
+
+#[derive(Args, Clone)]
+struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "KAIROS_LISTEN", default_value = "127.0.0.1:8080")]
+    listen: String,
+    /// Minutes without activity before a session ends.
+    #[arg(long, env = "KAIROS_IDLE_TIMEOUT_MINUTES", default_value_t = 15)]
+    idle_timeout_minutes: u32,
+    /// Mark the session cookie Secure (HTTPS only). Default: on, except when
+    /// listening on a loopback address (plain-HTTP development).
+    #[arg(long, env = "KAIROS_SECURE_COOKIES")]
+    secure_cookies: Option<bool>,
+    /// Database connections in the pool.
+    #[arg(long, env = "KAIROS_DB_CONNECTIONS", default_value_t = 16)]
+    db_connections: u32,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server.
+    Serve {
+        #[command(flatten)]
+        db: DbArgs,
+        #[command(flatten)]
+        serve: ServeArgs,
+    },
+    /// Bring the database schema up to date.
+    Migrate {
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Staff accounts.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+    /// Write a consistent copy of a live SQLite database to a new file.
+    Backup {
+        #[command(flatten)]
+        db: DbArgs,
+        /// Destination file (must not exist).
+        #[arg(long)]
+        to: String,
+    },
+    /// Create (or reuse) a synthetic demo practice and serve it.
+    Demo {
+        #[arg(long = "db", env = "KAIROS_DATABASE_URL", default_value = "./kairos-demo.db")]
+        db: String,
+        #[command(flatten)]
+        serve: ServeArgs,
+        /// Number of synthetic clients.
+        #[arg(long, default_value_t = 120)]
+        clients: usize,
+        /// Seed for the synthetic data.
+        #[arg(long, default_value_t = 20261127)]
+        seed: u64,
+        /// Generate the practice and exit without serving.
+        #[arg(long)]
+        no_serve: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Add a staff account. The password is read from KAIROS_PASSWORD or
+    /// the first line of standard input.
+    Add {
+        #[command(flatten)]
+        db: DbArgs,
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        name: String,
+        /// Comma-separated: admin, director, prescriber, nurse, therapist, coordinator.
+        #[arg(long)]
+        roles: String,
+    },
+    /// Set a staff member's password (ends their sessions). The password is
+    /// read from KAIROS_PASSWORD or the first line of standard input.
+    SetPassword {
+        #[command(flatten)]
+        db: DbArgs,
+        #[arg(long)]
+        email: String,
+    },
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("KAIROS_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn")),
+        )
+        .init();
+    match Cli::parse().command {
+        Command::Serve { db, serve } => {
+            let store = open(&db.db, serve.db_connections).await?;
+            run_server(store, &serve).await
+        }
+        Command::Migrate { db } => {
+            let url: DatabaseUrl = db.db.parse()?;
+            let store = Store::connect(&url, StoreOptions { migrate: false, ..Default::default() }).await?;
+            let applied = store.migrate().await?;
+            println!("{url}: schema up to date ({} migration(s) applied)", applied.len());
+            store.close().await;
+            Ok(())
+        }
+        Command::User { command } => user(command).await,
+        Command::Backup { db, to } => {
+            let store = open(&db.db, 2).await?;
+            store.backup_sqlite(&to).await?;
+            println!("backed up to {to}");
+            store.close().await;
+            Ok(())
+        }
+        Command::Demo { db, serve, clients, seed, no_serve } => {
+            let password = demo_password();
+            let url: DatabaseUrl = db.parse()?;
+            let existing = match url.sqlite_path() {
+                Some(path) if !std::path::Path::new(path).exists() => 0,
+                _ => {
+                    let s = open(&db, 2).await?;
+                    let n = s.count_clients().await?;
+                    s.close().await;
+                    n
+                }
+            };
+            if existing > 0 {
+                println!("Reusing {db} ({existing} clients). Delete it to generate a new practice.");
+            } else if let Some(path) = url.sqlite_path() {
+                // Fill a scratch file without a journal or fsync, then move it
+                // into place: an interrupted run leaves no half-made practice.
+                let scratch = format!("{path}.partial");
+                let _ = std::fs::remove_file(&scratch);
+                let scratch_url: DatabaseUrl = scratch.parse()?;
+                let opts = StoreOptions {
+                    max_connections: 2,
+                    migrate: true,
+                    sqlite_cache_kib: 512 * 1024,
+                    scratch_bulk_load: true,
+                };
+                let loader = Store::connect(&scratch_url, opts).await.with_context(|| format!("creating {scratch}"))?;
+                generate_demo(&loader, clients, seed, &password.0).await?;
+                loader.close().await;
+                std::fs::rename(&scratch, path).with_context(|| format!("moving {scratch} to {path}"))?;
+            } else {
+                let loader = open(&db, 2).await?;
+                generate_demo(&loader, clients, seed, &password.0).await?;
+                loader.close().await;
+            }
+            let store = open(&db, serve.db_connections).await?;
+            print_demo_logins(&password);
+            if no_serve {
+                store.close().await;
+                return Ok(());
+            }
+            run_server(store, &serve).await
+        }
+    }
+}
+
+async fn open(db: &str, connections: u32) -> Result<Store> {
+    let url: DatabaseUrl = db.parse()?;
+    Store::connect(&url, StoreOptions { max_connections: connections, migrate: true, ..Default::default() })
+        .await
+        .with_context(|| format!("opening {url}"))
+}
+
+async fn run_server(store: Store, args: &ServeArgs) -> Result<()> {
+    let loopback = args
+        .listen
+        .parse::<std::net::SocketAddr>()
+        .map(|a| a.ip().is_loopback())
+        .unwrap_or_else(|_| args.listen.starts_with("localhost:"));
+    let config = Config {
+        session: SessionPolicy {
+            idle: jiff::SignedDuration::from_mins(i64::from(args.idle_timeout_minutes.max(1))),
+            ..SessionPolicy::default()
+        },
+        secure_cookies: args.secure_cookies.unwrap_or(!loopback),
+        ..Config::default()
+    };
+    let server = Server::bind(&args.listen, store.clone(), config)
+        .await
+        .with_context(|| format!("listening on {}", args.listen))?;
+    let addr = server.addr;
+    println!("Kairos is running at http://{addr}/  (API: http://{addr}/api/v1; Ctrl-C stops it)");
+    server
+        .run(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await?;
+    store.close().await;
+    Ok(())
+}
+
+fn read_password() -> Result<String> {
+    if let Ok(p) = std::env::var("KAIROS_PASSWORD") {
+        return Ok(p);
+    }
+    eprintln!("Password (at least 12 characters), then Enter:");
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_string())
+}
+
+async fn user(cmd: UserCommand) -> Result<()> {
+    let actor = Actor::system("cli");
+    match cmd {
+        UserCommand::Add { db, email, name, roles } => {
+            let store = open(&db.db, 2).await?;
+            let input = StaffInput::parse(&name, &email, Roles::parse_list(&roles)?)?;
+            let password = read_password()?;
+            check_password("password", &password)?;
+            let hash = kairos_server::auth::hash_password(&password).map_err(|e| anyhow::anyhow!("{e}"))?;
+            let staff = store.create_staff(&actor, &input, Some(&hash)).await?;
+            println!("added {} <{}> as {} (id {})", staff.name, staff.email, staff.roles.to_list(), staff.id);
+            store.close().await;
+        }
+        UserCommand::SetPassword { db, email } => {
+            let store = open(&db.db, 2).await?;
+            let email = Email::parse("email", &email)?;
+            let Some(staff) = store.find_staff_by_email(&email).await? else {
+                bail!("no staff member with e-mail {email}");
+            };
+            let password = read_password()?;
+            check_password("password", &password)?;
+            let hash = kairos_server::auth::hash_password(&password).map_err(|e| anyhow::anyhow!("{e}"))?;
+            store.set_staff_password(&actor, staff.id, &hash).await?;
+            println!("password set for {email}; their sessions have ended");
+            store.close().await;
+        }
+    }
+    Ok(())
+}
+
+/// The demo password and whether it was generated here.
+fn demo_password() -> (String, bool) {
+    match std::env::var("KAIROS_DEMO_PASSWORD") {
+        Ok(p) if !p.is_empty() => (p, false),
+        _ => {
+            use rand::Rng;
+            const WORDS: [&str; 16] = [
+                "amber", "brook", "cedar", "delta", "ember", "fjord", "grove", "harbor", "iris", "juniper", "kestrel",
+                "lumen", "meadow", "north", "orchid", "prairie",
+            ];
+            let mut rng = rand::thread_rng();
+            let words: Vec<&str> = (0..4).map(|_| WORDS[rng.gen_range(0..WORDS.len())]).collect();
+            (format!("{}-{}", words.join("-"), rng.gen_range(10..100)), true)
+        }
+    }
+}
+
+fn print_demo_logins(password: &(String, bool)) {
+    println!();
+    println!("Demo sign-ins (synthetic practice; no real person's data):");
+    for (login, name, roles) in demo::DEMO_LOGINS {
+        if !login.ends_with('2') && !login.ends_with('3') {
+            let roles: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
+            println!("  {login}@demo.kairos  ({name}, {})", roles.join(", "));
+        }
+    }
+    if password.1 {
+        println!("Password: {}   (set KAIROS_DEMO_PASSWORD before the first run to choose it)", password.0);
+    } else {
+        println!("Password: the value of KAIROS_DEMO_PASSWORD");
+    }
+    println!();
+}
+
+async fn generate_demo(store: &Store, clients: usize, seed: u64, password: &str) -> Result<()> {
+    if password.chars().count() < kairos_domain::staff::MIN_PASSWORD_CHARS {
+        bail!("KAIROS_DEMO_PASSWORD must be at least {} characters", kairos_domain::staff::MIN_PASSWORD_CHARS);
+    }
+    let started = std::time::Instant::now();
+    let hash = kairos_server::auth::hash_password(password).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut generator = demo::DemoGenerator::new(clients, seed, jiff::Timestamp::now(), &hash);
+    let bar = ProgressBar::new(clients as u64);
+    bar.set_style(
+        ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} clients ({per_sec}, {eta} left)")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    bar.set_message("Generating the demo practice");
+    let actor = Actor::system("demo");
+    // Generate the next batch while the previous one is being written.
+    let (tx, mut rx) = tokio::sync::mpsc::channel(2);
+    let producer = tokio::task::spawn_blocking(move || {
+        while let Some(b) = generator.next_batch() {
+            if tx.blocking_send(b).is_err() {
+                break;
+            }
+        }
+    });
+    let (mut encounters, mut written) = (0usize, 0usize);
+    while let Some(batch) = rx.recv().await {
+        encounters += batch.encounters.len();
+        written += batch.clients.len();
+        store.import(&actor, &format!("demo practice (seed {seed})"), &batch).await?;
+        bar.set_position(written as u64);
+    }
+    producer.await?;
+    bar.finish_and_clear();
+    println!(
+        "Generated {written} clients and {encounters} encounters in {:.1} s (seed {seed}).",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
