@@ -58,7 +58,11 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
                     let msg = inner.to_string();
                     // Unknown and missing fields name themselves in the message.
                     let field = named_field(&msg)
-                        .map(|f| if path == "." { f } else { format!("{path}.{f}") })
+                        .map(|f| match path.as_str() {
+                            "." => f,
+                            p if p == f || p.ends_with(&format!(".{f}")) => p.to_string(),
+                            p => format!("{p}.{f}"),
+                        })
                         .unwrap_or(path);
                     let detail = msg.split(" at line ").next().unwrap_or(&msg).to_string();
                     Err(AppError::Unprocessable { field: Some(field.clone()), detail: format!("{field}: {detail}") })

@@ -35,10 +35,13 @@ pub fn app(store: Store, config: Config) -> Router {
                 async move { axum::Json(doc.as_ref().clone()) }
             }),
         )
-        .fallback(|| async { error::AppError::NotFound("no such API route".into()) });
+        .route("/api/{*rest}", axum::routing::any(|| async { error::AppError::NotFound("no such API route".into()) }));
     Router::new()
         .merge(ui::router())
-        .nest_service("/api", api_router.with_state(state.clone()).into_service())
+        .merge(api_router)
+        .fallback(|| async {
+            ui::page_error(axum::http::StatusCode::NOT_FOUND, "There is no page at this address.", None)
+        })
         .with_state(state)
         .layer(SetResponseHeaderLayer::if_not_present(
             header::X_CONTENT_TYPE_OPTIONS,

@@ -1,0 +1,14 @@
+//! One integration-test binary (each file under tests/ would link its own).
+//! Every test starts the real server on a random port over a database of its
+//! own: SQLite, or PostgreSQL when KAIROS_TEST_POSTGRES_URL is set.
+
+mod audit;
+mod auth;
+mod browser;
+mod clients;
+mod errors;
+mod helpers;
+mod multi_node;
+mod openapi;
+mod roles;
+mod ui;
