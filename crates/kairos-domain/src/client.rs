@@ -157,7 +157,11 @@ mod tests {
         assert_eq!(c.status, ClientStatus::Active);
         assert_eq!(c.display_name(), "Robin Okafor");
         assert_eq!(c.age_on(TODAY), 38);
-        assert_eq!(c.age_on(date(2027, 2, 28)), 38, "leap-day birthday not yet reached");
+        assert_eq!(
+            c.age_on(date(2027, 2, 28)),
+            38,
+            "leap-day birthday not yet reached"
+        );
         assert_eq!(c.age_on(date(2027, 3, 1)), 39);
     }
 
@@ -165,7 +169,10 @@ mod tests {
     fn dates_of_birth_out_of_range_name_the_field() {
         for bad in ["2026-11-28", "1899-12-31", "1990-02-30", "31/12/1990", ""] {
             let err = ClientDetails::parse(
-                &ClientInput { date_of_birth: bad, ..input() },
+                &ClientInput {
+                    date_of_birth: bad,
+                    ..input()
+                },
                 TODAY,
             )
             .expect_err(bad);
@@ -176,26 +183,37 @@ mod tests {
     #[test]
     fn an_emergency_contact_needs_name_and_phone() {
         let err = ClientDetails::parse(
-            &ClientInput { emergency_contact_name: Some("Sam"), ..input() },
+            &ClientInput {
+                emergency_contact_name: Some("Sam"),
+                ..input()
+            },
             TODAY,
         )
         .expect_err("phone missing");
         assert_eq!(err.field(), "emergency_contact_phone");
-        assert!(ClientDetails::parse(
-            &ClientInput {
-                emergency_contact_name: Some("Sam"),
-                emergency_contact_phone: Some("+1 555 0100 200"),
-                ..input()
-            },
-            TODAY
-        )
-        .is_ok());
+        assert!(
+            ClientDetails::parse(
+                &ClientInput {
+                    emergency_contact_name: Some("Sam"),
+                    emergency_contact_phone: Some("+1 555 0100 200"),
+                    ..input()
+                },
+                TODAY
+            )
+            .is_ok()
+        );
     }
 
     #[test]
     fn unknown_status_is_refused() {
-        let err = ClientDetails::parse(&ClientInput { status: Some("asleep"), ..input() }, TODAY)
-            .expect_err("status");
+        let err = ClientDetails::parse(
+            &ClientInput {
+                status: Some("asleep"),
+                ..input()
+            },
+            TODAY,
+        )
+        .expect_err("status");
         assert_eq!(err.field(), "status");
     }
 }

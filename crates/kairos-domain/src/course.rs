@@ -62,7 +62,11 @@ impl Phase {
                 allowed: if allowed.is_empty() {
                     "none (the course is closed)".into()
                 } else {
-                    allowed.iter().map(|p| p.as_str()).collect::<Vec<_>>().join(", ")
+                    allowed
+                        .iter()
+                        .map(|p| p.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 },
             })
         }
@@ -111,9 +115,18 @@ impl NewCourse {
             ));
         }
         if started_on.year() < 2000 {
-            return Err(DomainError::invalid("started_on", "must be in 2000 or later"));
+            return Err(DomainError::invalid(
+                "started_on",
+                "must be in 2000 or later",
+            ));
         }
-        Ok(NewCourse { client_id, protocol, started_on, prescriber_id, therapist_id })
+        Ok(NewCourse {
+            client_id,
+            protocol,
+            started_on,
+            prescriber_id,
+            therapist_id,
+        })
     }
 }
 
@@ -175,7 +188,14 @@ mod tests {
 
     #[test]
     fn a_course_walks_the_phases_in_order() {
-        let path = [Screening, Preparation, Induction, Integration, Maintenance, Completed];
+        let path = [
+            Screening,
+            Preparation,
+            Induction,
+            Integration,
+            Maintenance,
+            Completed,
+        ];
         for w in path.windows(2) {
             assert_eq!(w[0].transition(w[1]), Ok(w[1]));
         }
@@ -186,7 +206,10 @@ mod tests {
     fn a_course_cannot_jump_from_screening_to_maintenance() {
         let err = Screening.transition(Maintenance).expect_err("skip");
         assert_eq!(err.field(), "phase");
-        assert!(err.to_string().contains("preparation, discontinued"), "{err}");
+        assert!(
+            err.to_string().contains("preparation, discontinued"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -212,13 +235,17 @@ mod tests {
     #[test]
     fn discontinuing_needs_a_reason_and_closing_sets_the_end_date() {
         let today = date(2026, 11, 27);
-        let err = course(Induction).change_phase(Discontinued, None, today).expect_err("no reason");
+        let err = course(Induction)
+            .change_phase(Discontinued, None, today)
+            .expect_err("no reason");
         assert_eq!(err.field(), "reason");
         let ch = course(Induction)
             .change_phase(Discontinued, Some("moved away"), today)
             .expect("with reason");
         assert_eq!(ch.ended_on, Some(today));
-        let ch = course(Screening).change_phase(Preparation, None, today).expect("open");
+        let ch = course(Screening)
+            .change_phase(Preparation, None, today)
+            .expect("open");
         assert_eq!(ch.ended_on, None);
     }
 }

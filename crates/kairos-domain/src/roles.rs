@@ -54,7 +54,10 @@ impl Roles {
         v.sort();
         v.dedup();
         if v.is_empty() {
-            return Err(DomainError::invalid("roles", "at least one role is required"));
+            return Err(DomainError::invalid(
+                "roles",
+                "at least one role is required",
+            ));
         }
         Ok(Roles(v))
     }
@@ -71,7 +74,11 @@ impl Roles {
     }
 
     pub fn to_list(&self) -> String {
-        self.0.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(",")
+        self.0
+            .iter()
+            .map(|r| r.as_str())
+            .collect::<Vec<_>>()
+            .join(",")
     }
 
     pub fn contains(&self, role: Role) -> bool {
@@ -128,7 +135,9 @@ impl Permission {
     pub fn granted_to(self) -> &'static [Role] {
         use Role::*;
         match self {
-            Permission::ReadDirectory => &[Admin, Director, Prescriber, Nurse, Therapist, Coordinator],
+            Permission::ReadDirectory => {
+                &[Admin, Director, Prescriber, Nurse, Therapist, Coordinator]
+            }
             Permission::ManageSites => &[Admin],
             Permission::ManageStaff => &[Admin],
             Permission::ReadClients => &[Director, Prescriber, Nurse, Therapist, Coordinator],

@@ -46,7 +46,10 @@ pub fn check_password(field: &str, password: &str) -> Result<(), DomainError> {
         ));
     }
     if n > 256 {
-        return Err(DomainError::invalid(field, "must be at most 256 characters"));
+        return Err(DomainError::invalid(
+            field,
+            "must be at most 256 characters",
+        ));
     }
     Ok(())
 }

@@ -109,7 +109,15 @@ mod tests {
             Email::parse("email", "  Ana.Ruiz@Example.ORG ").map(|e| e.to_string()),
             Ok("ana.ruiz@example.org".to_string())
         );
-        for bad in ["", "no-at", "a@b", "@x.org", "a@@x.org", "a b@x.org", "a@x."] {
+        for bad in [
+            "",
+            "no-at",
+            "a@b",
+            "@x.org",
+            "a@@x.org",
+            "a b@x.org",
+            "a@x.",
+        ] {
             let err = Email::parse("email", bad).expect_err(bad);
             assert_eq!(err.field(), "email");
         }

@@ -32,11 +32,16 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
             })
             .unwrap_or(false);
         if !is_json {
-            return Err(AppError::Unsupported("send the body as `Content-Type: application/json`".into()));
+            return Err(AppError::Unsupported(
+                "send the body as `Content-Type: application/json`".into(),
+            ));
         }
         let bytes = Bytes::from_request(req, state)
             .await
-            .map_err(|e| AppError::BadRequest { field: None, detail: format!("could not read the body: {e}") })?;
+            .map_err(|e| AppError::BadRequest {
+                field: None,
+                detail: format!("could not read the body: {e}"),
+            })?;
         parse_json(&bytes).map(Json)
     }
 }
@@ -65,7 +70,10 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
                         })
                         .unwrap_or(path);
                     let detail = msg.split(" at line ").next().unwrap_or(&msg).to_string();
-                    Err(AppError::Unprocessable { field: Some(field.clone()), detail: format!("{field}: {detail}") })
+                    Err(AppError::Unprocessable {
+                        field: Some(field.clone()),
+                        detail: format!("{field}: {detail}"),
+                    })
                 }
             }
         }
@@ -114,13 +122,19 @@ impl Auth {
 }
 
 pub fn remote_addr(parts: &Parts) -> Option<String> {
-    parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string())
+    parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip().to_string())
 }
 
 pub fn bearer_token(parts: &Parts) -> Option<String> {
     let v = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = v.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim().to_string()).filter(|t| !t.is_empty())
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim().to_string())
+        .filter(|t| !t.is_empty())
 }
 
 pub fn cookie_token(parts: &Parts, name: &str) -> Option<String> {
@@ -139,7 +153,10 @@ pub fn cookie_token(parts: &Parts, name: &str) -> Option<String> {
 impl FromRequestParts<AppState> for Auth {
     type Rejection = AppError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         // The cookie is honoured only for safe methods: a state change through
         // the API must carry the bearer token, which a forged cross-site form
         // cannot.
@@ -155,7 +172,11 @@ impl FromRequestParts<AppState> for Auth {
             .authenticate_session(&token, &state.config.session)
             .await?
             .ok_or(AppError::Unauthenticated)?;
-        Ok(Auth { staff: info.staff, token, remote_addr: remote_addr(parts) })
+        Ok(Auth {
+            staff: info.staff,
+            token,
+            remote_addr: remote_addr(parts),
+        })
     }
 }
 
@@ -168,15 +189,19 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         let q = parts.uri.query().unwrap_or("");
         let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(q.as_bytes()));
-        serde_path_to_error::deserialize(de).map(Query).map_err(|err| {
-            let path = err.path().to_string();
-            let msg = err.into_inner().to_string();
-            let field = named_field(&msg).unwrap_or(path);
-            AppError::BadRequest { field: Some(field.clone()), detail: format!("query parameter {field}: {msg}") }
-        })
+        serde_path_to_error::deserialize(de)
+            .map(Query)
+            .map_err(|err| {
+                let path = err.path().to_string();
+                let msg = err.into_inner().to_string();
+                let field = named_field(&msg).unwrap_or(path);
+                AppError::BadRequest {
+                    field: Some(field.clone()),
+                    detail: format!("query parameter {field}: {msg}"),
+                }
+            })
     }
 }
-
 
 /// The peer address of the connection, when known.
 pub struct RemoteAddr(pub Option<String>);

@@ -22,7 +22,9 @@ pub(crate) fn client_of(r: &AnyRow) -> Result<Client> {
             family_name: rows::get_str(r, "family_name")?,
             date_of_birth: rows::get_date(r, "date_of_birth")?,
             pronouns: rows::get_opt_str(r, "pronouns")?,
-            email: rows::get_opt_str(r, "email")?.map(|e| Email::parse("email", &e)).transpose()?,
+            email: rows::get_opt_str(r, "email")?
+                .map(|e| Email::parse("email", &e))
+                .transpose()?,
             phone: rows::get_opt_str(r, "phone")?,
             emergency_contact_name: rows::get_opt_str(r, "emergency_contact_name")?,
             emergency_contact_phone: rows::get_opt_str(r, "emergency_contact_phone")?,
@@ -60,7 +62,12 @@ pub const CHART_ENCOUNTERS: i64 = 10;
 impl Store {
     pub async fn create_client(&self, actor: &Actor, details: &ClientDetails) -> Result<Client> {
         let now = Timestamp::now();
-        let client = Client { id: ClientId::new(), details: details.clone(), created_at: now, updated_at: now };
+        let client = Client {
+            id: ClientId::new(),
+            details: details.clone(),
+            created_at: now,
+            updated_at: now,
+        };
         let (f, g, full) = search_keys(details);
         let mut tx = self.begin_write().await?;
         sqlx::query(
@@ -96,7 +103,12 @@ impl Store {
     }
 
     /// Replaces a client's details.
-    pub async fn update_client(&self, actor: &Actor, id: ClientId, details: &ClientDetails) -> Result<Client> {
+    pub async fn update_client(
+        &self,
+        actor: &Actor,
+        id: ClientId,
+        details: &ClientDetails,
+    ) -> Result<Client> {
         let now = Timestamp::now();
         let (f, g, full) = search_keys(details);
         let mut tx = self.begin_write().await?;
@@ -123,7 +135,13 @@ impl Store {
         .fetch_optional(&mut *tx)
         .await?
         .ok_or_else(|| StoreError::NotFound { record: "client", id: id.to_string() })?;
-        audit::insert_in(&mut tx, actor, &AuditEntry::new(Action::Update, "client", id).client(id), now).await?;
+        audit::insert_in(
+            &mut tx,
+            actor,
+            &AuditEntry::new(Action::Update, "client", id).client(id),
+            now,
+        )
+        .await?;
         tx.commit().await?;
         client_of(&row)
     }
@@ -131,11 +149,16 @@ impl Store {
     /// The client record alone (no audit: callers that show it to a person
     /// audit the read).
     pub async fn get_client(&self, id: ClientId) -> Result<Client> {
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {CLIENT_COLS} FROM clients WHERE id = $1")))
-            .bind(id.to_string())
-            .fetch_optional(&self.pool)
-            .await?
-            .ok_or_else(|| StoreError::NotFound { record: "client", id: id.to_string() })?;
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {CLIENT_COLS} FROM clients WHERE id = $1"
+        )))
+        .bind(id.to_string())
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or_else(|| StoreError::NotFound {
+            record: "client",
+            id: id.to_string(),
+        })?;
         client_of(&row)
     }
 
@@ -153,11 +176,13 @@ impl Store {
         let filter = "WHERE (search_family LIKE $1 ESCAPE '\\' OR search_given LIKE $1 ESCAPE '\\' \
                       OR search_full LIKE $1 ESCAPE '\\') AND ($2 IS NULL OR status = $2)";
         let status = status.map(|s| s.as_str().to_string());
-        let total: (i64,) = sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM clients {filter}")))
-            .bind(pattern.clone())
-            .bind(status.clone())
-            .fetch_one(&self.pool)
-            .await?;
+        let total: (i64,) = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT COUNT(*) FROM clients {filter}"
+        )))
+        .bind(pattern.clone())
+        .bind(status.clone())
+        .fetch_one(&self.pool)
+        .await?;
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {CLIENT_COLS} FROM clients {filter} ORDER BY search_family, search_given, id LIMIT $3 OFFSET $4"
         )))
@@ -175,22 +200,73 @@ impl Store {
         ));
         entry.record_id = None;
         self.audit_read(actor, entry).await?;
-        Ok(Page { items, total: total.0, limit: page.limit, offset: page.offset })
+        Ok(Page {
+            items,
+            total: total.0,
+            limit: page.limit,
+            offset: page.offset,
+        })
     }
 
     /// The chart summary, with its read audited durably before it returns.
+    /// Three queries on one connection: the client, the courses, and the
+    /// upcoming and recent encounters together.
     pub async fn read_chart(&self, actor: &Actor, id: ClientId, now: Timestamp) -> Result<Chart> {
-        let client = self.get_client(id).await?;
-        let (courses, upcoming, recent) = tokio::try_join!(
-            self.courses_of(id),
-            self.encounters_of(id, now, true, CHART_ENCOUNTERS),
-            self.encounters_of(id, now, false, CHART_ENCOUNTERS),
-        )?;
-        self.audit_read(actor, AuditEntry::new(Action::Read, "client", id).client(id).detail("chart"))
+        let mut conn = self.pool.acquire().await?;
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {CLIENT_COLS} FROM clients WHERE id = $1"
+        )))
+        .bind(id.to_string())
+        .fetch_optional(&mut *conn)
+        .await?
+        .ok_or_else(|| StoreError::NotFound {
+            record: "client",
+            id: id.to_string(),
+        })?;
+        let client = client_of(&row)?;
+        let courses = crate::courses::courses_of_in(&mut conn, id).await?;
+        let encounters = sqlx::query(CHART_ENCOUNTERS_SQL)
+            .bind(id.to_string())
+            .bind(micros(now))
+            .bind(CHART_ENCOUNTERS)
+            .fetch_all(&mut *conn)
             .await?;
-        Ok(Chart { client, courses, upcoming, recent })
+        drop(conn);
+        let (mut upcoming, mut recent) = (Vec::new(), Vec::new());
+        for r in &encounters {
+            let e = crate::encounters::encounter_of(r)?;
+            if e.scheduled_start >= now {
+                upcoming.push(e)
+            } else {
+                recent.push(e)
+            }
+        }
+        self.audit_read(
+            actor,
+            AuditEntry::new(Action::Read, "client", id)
+                .client(id)
+                .detail("chart"),
+        )
+        .await?;
+        Ok(Chart {
+            client,
+            courses,
+            upcoming,
+            recent,
+        })
     }
 }
+
+/// The next booked or arrived encounters (soonest first), then the last
+/// ones before now (latest first), at most `$3` of each.
+const CHART_ENCOUNTERS_SQL: &str = "SELECT * FROM (SELECT id, client_id, course_id, site_id, room_id, staff_id, kind, \
+     status, scheduled_start, scheduled_end, actual_start, actual_end, created_at, updated_at FROM encounters \
+     WHERE client_id = $1 AND scheduled_start >= $2 AND status IN ('booked', 'arrived') \
+     ORDER BY scheduled_start, id LIMIT $3) AS upcoming \
+     UNION ALL \
+     SELECT * FROM (SELECT id, client_id, course_id, site_id, room_id, staff_id, kind, \
+     status, scheduled_start, scheduled_end, actual_start, actual_end, created_at, updated_at FROM encounters \
+     WHERE client_id = $1 AND scheduled_start < $2 ORDER BY scheduled_start DESC, id DESC LIMIT $3) AS recent";
 
 impl Store {
     /// Several clients by id (for lists that show names), in no order.
@@ -199,7 +275,10 @@ impl Store {
         let mut out = Vec::with_capacity(ids.len());
         for chunk in ids.chunks(500) {
             let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
-            let sql = format!("SELECT {CLIENT_COLS} FROM clients WHERE id IN ({})", marks.join(","));
+            let sql = format!(
+                "SELECT {CLIENT_COLS} FROM clients WHERE id IN ({})",
+                marks.join(",")
+            );
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
             for id in chunk {
                 q = q.bind(id.to_string());

@@ -64,7 +64,10 @@ impl DatabaseUrl {
         if self.backend != Backend::Sqlite {
             return None;
         }
-        let rest = self.url.strip_prefix("sqlite://").or_else(|| self.url.strip_prefix("sqlite:"))?;
+        let rest = self
+            .url
+            .strip_prefix("sqlite://")
+            .or_else(|| self.url.strip_prefix("sqlite:"))?;
         let path = rest.split('?').next().unwrap_or(rest);
         (!path.is_empty() && path != ":memory:").then_some(path)
     }
@@ -78,11 +81,21 @@ impl FromStr for DatabaseUrl {
             return Err(StoreError::Config("database URL or path is empty".into()));
         }
         if s.starts_with("postgres://") || s.starts_with("postgresql://") {
-            return Ok(DatabaseUrl { url: s.to_string(), backend: Backend::Postgres });
+            return Ok(DatabaseUrl {
+                url: s.to_string(),
+                backend: Backend::Postgres,
+            });
         }
         if s.starts_with("sqlite:") {
-            let url = if s.contains('?') { s.to_string() } else { format!("{s}?mode=rwc") };
-            return Ok(DatabaseUrl { url, backend: Backend::Sqlite });
+            let url = if s.contains('?') {
+                s.to_string()
+            } else {
+                format!("{s}?mode=rwc")
+            };
+            return Ok(DatabaseUrl {
+                url,
+                backend: Backend::Sqlite,
+            });
         }
         if s.contains("://") {
             return Err(StoreError::Config(format!(
@@ -90,7 +103,10 @@ impl FromStr for DatabaseUrl {
                 redact(s)
             )));
         }
-        Ok(DatabaseUrl { url: format!("sqlite://{s}?mode=rwc"), backend: Backend::Sqlite })
+        Ok(DatabaseUrl {
+            url: format!("sqlite://{s}?mode=rwc"),
+            backend: Backend::Sqlite,
+        })
     }
 }
 
@@ -135,7 +151,12 @@ pub struct StoreOptions {
 
 impl Default for StoreOptions {
     fn default() -> Self {
-        StoreOptions { max_connections: 16, migrate: true, sqlite_cache_kib: 8 * 1024, scratch_bulk_load: false }
+        StoreOptions {
+            max_connections: 16,
+            migrate: true,
+            sqlite_cache_kib: 8 * 1024,
+            scratch_bulk_load: false,
+        }
     }
 }
 
@@ -149,7 +170,9 @@ pub struct Store {
 
 impl fmt::Debug for Store {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Store").field("backend", &self.backend).finish_non_exhaustive()
+        f.debug_struct("Store")
+            .field("backend", &self.backend)
+            .finish_non_exhaustive()
     }
 }
 
@@ -192,8 +215,12 @@ impl Store {
         if opts.migrate {
             migrator(backend).run(&pool).await?;
         }
-        let audit = Arc::new(audit::AuditWriter::start(pool.clone(), backend));
-        Ok(Store { pool, backend, audit })
+        let audit = Arc::new(audit::AuditWriter::start(pool.clone()));
+        Ok(Store {
+            pool,
+            backend,
+            audit,
+        })
     }
 
     /// Applies pending migrations; returns the versions applied.
@@ -205,11 +232,12 @@ impl Store {
     }
 
     async fn applied_migrations(&self) -> Result<Vec<i64>> {
-        let rows: Vec<(i64,)> =
-            sqlx::query_as("SELECT version FROM _sqlx_migrations WHERE success = true ORDER BY version")
-                .fetch_all(&self.pool)
-                .await
-                .or_else(|_| Ok::<_, sqlx::Error>(Vec::new()))?;
+        let rows: Vec<(i64,)> = sqlx::query_as(
+            "SELECT version FROM _sqlx_migrations WHERE success = true ORDER BY version",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .or_else(|_| Ok::<_, sqlx::Error>(Vec::new()))?;
         Ok(rows.into_iter().map(|r| r.0).collect())
     }
 
@@ -252,10 +280,14 @@ impl Store {
             ));
         }
         if std::path::Path::new(dest).exists() {
-            return Err(StoreError::Config(format!("{dest} already exists; choose a new file")));
+            return Err(StoreError::Config(format!(
+                "{dest} already exists; choose a new file"
+            )));
         }
         let sql = format!("VACUUM INTO '{}'", dest.replace('\'', "''"));
-        sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&self.pool).await?;
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 }
@@ -280,7 +312,10 @@ impl PageRequest {
 
 impl Default for PageRequest {
     fn default() -> Self {
-        PageRequest { limit: 50, offset: 0 }
+        PageRequest {
+            limit: 50,
+            offset: 0,
+        }
     }
 }
 
@@ -299,7 +334,9 @@ mod tests {
 
     #[test]
     fn database_urls_pick_the_backend_and_hide_passwords() {
-        let u: DatabaseUrl = "postgres://kairos:s3cret@db.internal/kairos".parse().expect("pg");
+        let u: DatabaseUrl = "postgres://kairos:s3cret@db.internal/kairos"
+            .parse()
+            .expect("pg");
         assert_eq!(u.backend(), Backend::Postgres);
         assert_eq!(format!("{u:?}"), "postgres://kairos:***@db.internal/kairos");
         let u: DatabaseUrl = "./kairos.db".parse().expect("path");
@@ -311,7 +348,9 @@ mod tests {
     #[test]
     fn both_migration_folders_carry_the_same_versions_and_names() {
         let names = |m: &sqlx::migrate::Migrator| {
-            m.iter().map(|x| (x.version, x.description.to_string())).collect::<Vec<_>>()
+            m.iter()
+                .map(|x| (x.version, x.description.to_string()))
+                .collect::<Vec<_>>()
         };
         assert_eq!(names(&SQLITE_MIGRATOR), names(&POSTGRES_MIGRATOR));
         assert!(!names(&SQLITE_MIGRATOR).is_empty());

@@ -1,5 +1,5 @@
 use super::views::StaffView;
-use crate::auth::{session_cookie, sign_in, sign_out, clear_cookie};
+use crate::auth::{clear_cookie, session_cookie, sign_in, sign_out};
 use crate::error::AppResult;
 use crate::extract::{Auth, Json, RemoteAddr};
 use crate::state::AppState;
@@ -49,7 +49,11 @@ pub async fn login(
     responses((status = 204), (status = 401, body = crate::error::Problem)))]
 pub async fn logout(State(state): State<AppState>, auth: Auth) -> AppResult<Response> {
     sign_out(&state, &auth.staff, &auth.token, auth.remote_addr.clone()).await?;
-    Ok((StatusCode::NO_CONTENT, [(header::SET_COOKIE, clear_cookie(&state))]).into_response())
+    Ok((
+        StatusCode::NO_CONTENT,
+        [(header::SET_COOKIE, clear_cookie(&state))],
+    )
+        .into_response())
 }
 
 /// The signed-in staff member.

@@ -67,7 +67,15 @@ pub async fn list_clients(
     Query(p): Query<ClientListParams>,
 ) -> AppResult<axum::Json<Paged<ClientView>>> {
     auth.require(Permission::ReadClients)?;
-    let page = state.store.search_clients(&auth.actor(), p.q.as_deref(), p.status, page(p.limit, p.offset)?).await?;
+    let page = state
+        .store
+        .search_clients(
+            &auth.actor(),
+            p.q.as_deref(),
+            p.status,
+            page(p.limit, p.offset)?,
+        )
+        .await?;
     Ok(axum::Json(Paged::map(page, |x| ClientView::from(x))))
 }
 
@@ -80,7 +88,10 @@ pub async fn create_client(
     Json(body): Json<ClientBody>,
 ) -> AppResult<(StatusCode, axum::Json<ClientView>)> {
     auth.require(Permission::WriteClients)?;
-    let client = state.store.create_client(&auth.actor(), &body.parse()?).await?;
+    let client = state
+        .store
+        .create_client(&auth.actor(), &body.parse()?)
+        .await?;
     Ok((StatusCode::CREATED, axum::Json(ClientView::from(&client))))
 }
 
@@ -88,9 +99,20 @@ pub async fn create_client(
 /// The read is audited durably before the response is sent.
 #[utoipa::path(get, path = "/clients/{id}", tag = "clients", params(("id" = String, Path)),
     responses((status = 200, body = ChartView), (status = 404, body = crate::error::Problem)))]
-pub async fn get_chart(State(state): State<AppState>, auth: Auth, Path(id): Path<String>) -> AppResult<axum::Json<ChartView>> {
+pub async fn get_chart(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+) -> AppResult<axum::Json<ChartView>> {
     auth.require(Permission::ReadClients)?;
-    let chart = state.store.read_chart(&auth.actor(), path_id("client", &id)?, jiff::Timestamp::now()).await?;
+    let chart = state
+        .store
+        .read_chart(
+            &auth.actor(),
+            path_id("client", &id)?,
+            jiff::Timestamp::now(),
+        )
+        .await?;
     Ok(axum::Json(ChartView::from(&chart)))
 }
 
@@ -105,6 +127,9 @@ pub async fn update_client(
 ) -> AppResult<axum::Json<ClientView>> {
     auth.require(Permission::WriteClients)?;
     let id = path_id("client", &id)?;
-    let client = state.store.update_client(&auth.actor(), id, &body.parse()?).await?;
+    let client = state
+        .store
+        .update_client(&auth.actor(), id, &body.parse()?)
+        .await?;
     Ok(axum::Json(ClientView::from(&client)))
 }

@@ -40,13 +40,22 @@ pub struct CareTeamBody {
 /// A client's courses, newest first.
 #[utoipa::path(get, path = "/clients/{id}/courses", tag = "courses", params(("id" = String, Path)),
     responses((status = 200, body = Vec<CourseView>), (status = 404, body = crate::error::Problem)))]
-pub async fn list_courses(State(state): State<AppState>, auth: Auth, Path(id): Path<String>) -> AppResult<axum::Json<Vec<CourseView>>> {
+pub async fn list_courses(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+) -> AppResult<axum::Json<Vec<CourseView>>> {
     auth.require(Permission::ReadClients)?;
     let client = state.store.get_client(path_id("client", &id)?).await?;
     let courses = state.store.courses_of(client.id).await?;
     state
         .store
-        .audit_read(&auth.actor(), AuditEntry::new(Action::Read, "course", client.id).client(client.id).detail("courses"))
+        .audit_read(
+            &auth.actor(),
+            AuditEntry::new(Action::Read, "course", client.id)
+                .client(client.id)
+                .detail("courses"),
+        )
         .await?;
     Ok(axum::Json(courses.iter().map(CourseView::from).collect()))
 }
@@ -77,12 +86,19 @@ pub async fn create_course(
 /// One course.
 #[utoipa::path(get, path = "/courses/{id}", tag = "courses", params(("id" = String, Path)),
     responses((status = 200, body = CourseView), (status = 404, body = crate::error::Problem)))]
-pub async fn get_course(State(state): State<AppState>, auth: Auth, Path(id): Path<String>) -> AppResult<axum::Json<CourseView>> {
+pub async fn get_course(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+) -> AppResult<axum::Json<CourseView>> {
     auth.require(Permission::ReadClients)?;
     let course = state.store.get_course(path_id("course", &id)?).await?;
     state
         .store
-        .audit_read(&auth.actor(), AuditEntry::new(Action::Read, "course", course.id).client(course.client_id))
+        .audit_read(
+            &auth.actor(),
+            AuditEntry::new(Action::Read, "course", course.id).client(course.client_id),
+        )
         .await?;
     Ok(axum::Json(CourseView::from(&course)))
 }
@@ -100,7 +116,13 @@ pub async fn change_phase(
     auth.require(Permission::ManageCourses)?;
     let course = state
         .store
-        .change_course_phase(&auth.actor(), path_id("course", &id)?, body.phase, body.reason.as_deref(), latest_today())
+        .change_course_phase(
+            &auth.actor(),
+            path_id("course", &id)?,
+            body.phase,
+            body.reason.as_deref(),
+            latest_today(),
+        )
         .await?;
     Ok(axum::Json(CourseView::from(&course)))
 }

@@ -1,5 +1,5 @@
-use super::views::{RoomView, SiteView};
 use super::path_id;
+use super::views::{RoomView, SiteView};
 use crate::error::{AppError, AppResult};
 use crate::extract::{Auth, Json};
 use crate::state::AppState;
@@ -29,15 +29,29 @@ pub struct RoomBody {
 
 impl RoomBody {
     fn parse(&self) -> Result<RoomInput, AppError> {
-        Ok(RoomInput { name: text::required("name", &self.name, 80)?, kind: self.kind })
+        Ok(RoomInput {
+            name: text::required("name", &self.name, 80)?,
+            kind: self.kind,
+        })
     }
 }
 
 /// All sites.
 #[utoipa::path(get, path = "/sites", tag = "sites", responses((status = 200, body = Vec<SiteView>)))]
-pub async fn list_sites(State(state): State<AppState>, auth: Auth) -> AppResult<axum::Json<Vec<SiteView>>> {
+pub async fn list_sites(
+    State(state): State<AppState>,
+    auth: Auth,
+) -> AppResult<axum::Json<Vec<SiteView>>> {
     auth.require(Permission::ReadDirectory)?;
-    Ok(axum::Json(state.store.list_sites().await?.iter().map(SiteView::from).collect()))
+    Ok(axum::Json(
+        state
+            .store
+            .list_sites()
+            .await?
+            .iter()
+            .map(SiteView::from)
+            .collect(),
+    ))
 }
 
 /// Creates a site (admin).
@@ -57,9 +71,15 @@ pub async fn create_site(
 /// One site.
 #[utoipa::path(get, path = "/sites/{id}", tag = "sites", params(("id" = String, Path)),
     responses((status = 200, body = SiteView), (status = 404, body = crate::error::Problem)))]
-pub async fn get_site(State(state): State<AppState>, auth: Auth, Path(id): Path<String>) -> AppResult<axum::Json<SiteView>> {
+pub async fn get_site(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+) -> AppResult<axum::Json<SiteView>> {
     auth.require(Permission::ReadDirectory)?;
-    Ok(axum::Json(SiteView::from(&state.store.get_site(path_id("site", &id)?).await?)))
+    Ok(axum::Json(SiteView::from(
+        &state.store.get_site(path_id("site", &id)?).await?,
+    )))
 }
 
 /// Renames a site or changes its time zone (admin).
@@ -74,16 +94,30 @@ pub async fn update_site(
     auth.require(Permission::ManageSites)?;
     let id = path_id("site", &id)?;
     let input = SiteInput::parse(&body.name, &body.time_zone)?;
-    Ok(axum::Json(SiteView::from(&state.store.update_site(&auth.actor(), id, &input).await?)))
+    Ok(axum::Json(SiteView::from(
+        &state.store.update_site(&auth.actor(), id, &input).await?,
+    )))
 }
 
 /// Rooms and infusion chairs of a site.
 #[utoipa::path(get, path = "/sites/{id}/rooms", tag = "sites", params(("id" = String, Path)),
     responses((status = 200, body = Vec<RoomView>), (status = 404, body = crate::error::Problem)))]
-pub async fn list_rooms(State(state): State<AppState>, auth: Auth, Path(id): Path<String>) -> AppResult<axum::Json<Vec<RoomView>>> {
+pub async fn list_rooms(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+) -> AppResult<axum::Json<Vec<RoomView>>> {
     auth.require(Permission::ReadDirectory)?;
     let site = state.store.get_site(path_id("site", &id)?).await?;
-    Ok(axum::Json(state.store.list_rooms(site.id).await?.iter().map(RoomView::from).collect()))
+    Ok(axum::Json(
+        state
+            .store
+            .list_rooms(site.id)
+            .await?
+            .iter()
+            .map(RoomView::from)
+            .collect(),
+    ))
 }
 
 /// Adds a room or infusion chair to a site (admin).
@@ -97,7 +131,10 @@ pub async fn create_room(
 ) -> AppResult<(StatusCode, axum::Json<RoomView>)> {
     auth.require(Permission::ManageSites)?;
     let site = path_id("site", &id)?;
-    let room = state.store.create_room(&auth.actor(), site, &body.parse()?).await?;
+    let room = state
+        .store
+        .create_room(&auth.actor(), site, &body.parse()?)
+        .await?;
     Ok((StatusCode::CREATED, axum::Json(RoomView::from(&room))))
 }
 
@@ -111,6 +148,9 @@ pub async fn update_room(
     Json(body): Json<RoomBody>,
 ) -> AppResult<axum::Json<RoomView>> {
     auth.require(Permission::ManageSites)?;
-    let room = state.store.update_room(&auth.actor(), path_id("room", &id)?, &body.parse()?).await?;
+    let room = state
+        .store
+        .update_room(&auth.actor(), path_id("room", &id)?, &body.parse()?)
+        .await?;
     Ok(axum::Json(RoomView::from(&room)))
 }

@@ -18,12 +18,24 @@ async fn reads_and_writes_of_a_client_leave_audit_entries_with_who_and_where() {
         json!({"given_name": "Ada", "family_name": "Lin", "date_of_birth": "1985-04-12", "pronouns": "she/her"}),
     )
     .await;
-    assert_eq!(app.get(&format!("/api/v1/clients/{client}"), &therapist).await.status, StatusCode::OK);
+    assert_eq!(
+        app.get(&format!("/api/v1/clients/{client}"), &therapist)
+            .await
+            .status,
+        StatusCode::OK
+    );
 
-    let log = app.get(&format!("/api/v1/audit?client={client}"), &admin).await;
+    let log = app
+        .get(&format!("/api/v1/audit?client={client}"), &admin)
+        .await;
     assert_eq!(log.status, StatusCode::OK, "{}", log.body);
     let items = log.body["items"].as_array().expect("items");
-    let find = |action: &str| items.iter().find(|e| e["action"] == action).unwrap_or_else(|| panic!("no {action} entry: {items:?}"));
+    let find = |action: &str| {
+        items
+            .iter()
+            .find(|e| e["action"] == action)
+            .unwrap_or_else(|| panic!("no {action} entry: {items:?}"))
+    };
     let create = find("create");
     assert_eq!(create["actor_id"], coordinator_id.to_string());
     assert_eq!(create["actor_roles"], "coordinator");
@@ -43,7 +55,14 @@ async fn sign_ins_and_failures_are_audited() {
     let app = spawn_app().await;
     let admin = app.token_for(Role::Admin).await;
     let (email, _) = app.add_staff(&[Role::Nurse]).await;
-    let _ = app.call(reqwest::Method::POST, "/api/v1/auth/login", None, Some(json!({"email": email, "password": "nope nope nope"}))).await;
+    let _ = app
+        .call(
+            reqwest::Method::POST,
+            "/api/v1/auth/login",
+            None,
+            Some(json!({"email": email, "password": "nope nope nope"})),
+        )
+        .await;
     app.login(&email, PASSWORD).await;
     let log = app.get("/api/v1/audit?limit=200", &admin).await;
     let actions: Vec<(&str, &str)> = log.body["items"]
@@ -51,7 +70,15 @@ async fn sign_ins_and_failures_are_audited() {
         .expect("items")
         .iter()
         .filter(|e| e["record_id"] == email.as_str())
-        .map(|e| (e["action"].as_str().unwrap_or(""), e["record_type"].as_str().unwrap_or("")))
+        .map(|e| {
+            (
+                e["action"].as_str().unwrap_or(""),
+                e["record_type"].as_str().unwrap_or(""),
+            )
+        })
         .collect();
-    assert_eq!(actions, [("login", "staff_login"), ("login_failed", "staff_login")]);
+    assert_eq!(
+        actions,
+        [("login", "staff_login"), ("login_failed", "staff_login")]
+    );
 }

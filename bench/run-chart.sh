@@ -1,0 +1,6 @@
+#!/usr/bin/env bash
+# Load test for GET /api/v1/clients/{id} (the audited chart read) with wrk.
+# Usage: bench/run-chart.sh BASE_URL TOKEN IDS_FILE [connections] [seconds]
+set -euo pipefail
+base=$1; token=$2; ids=$3; conns=${4:-32}; secs=${5:-10}
+TOKEN=$token IDS_FILE=$ids wrk -t2 -c"$conns" -d"${secs}s" --latency -s "$(dirname "$0")/chart.lua" "$base"
