@@ -67,39 +67,23 @@ impl ClientDetails {
     /// in the future is refused).
     pub fn parse(input: &ClientInput<'_>, today: Date) -> Result<Self, DomainError> {
         let date_of_birth = parse_date_of_birth(input.date_of_birth, today)?;
-        let emergency_contact_name =
-            text::optional("emergency_contact_name", input.emergency_contact_name, 200)?;
-        let emergency_contact_phone =
-            text::phone("emergency_contact_phone", input.emergency_contact_phone)?;
+        let emergency_contact_name = text::optional("emergency_contact_name", input.emergency_contact_name, 200)?;
+        let emergency_contact_phone = text::phone("emergency_contact_phone", input.emergency_contact_phone)?;
         if emergency_contact_name.is_some() != emergency_contact_phone.is_some() {
-            let missing = if emergency_contact_name.is_none() {
-                "emergency_contact_name"
-            } else {
-                "emergency_contact_phone"
-            };
-            return Err(DomainError::invalid(
-                missing,
-                "an emergency contact needs both a name and a telephone number",
-            ));
+            let missing =
+                if emergency_contact_name.is_none() { "emergency_contact_name" } else { "emergency_contact_phone" };
+            return Err(DomainError::invalid(missing, "an emergency contact needs both a name and a telephone number"));
         }
         Ok(ClientDetails {
             given_name: text::required("given_name", input.given_name, 100)?,
             family_name: text::required("family_name", input.family_name, 100)?,
             date_of_birth,
             pronouns: text::optional("pronouns", input.pronouns, 40)?,
-            email: input
-                .email
-                .filter(|e| !e.trim().is_empty())
-                .map(|e| Email::parse("email", e))
-                .transpose()?,
+            email: input.email.filter(|e| !e.trim().is_empty()).map(|e| Email::parse("email", e)).transpose()?,
             phone: text::phone("phone", input.phone)?,
             emergency_contact_name,
             emergency_contact_phone,
-            status: input
-                .status
-                .map(|s| ClientStatus::parse("status", s))
-                .transpose()?
-                .unwrap_or(ClientStatus::Active),
+            status: input.status.map(|s| ClientStatus::parse("status", s)).transpose()?.unwrap_or(ClientStatus::Active),
         })
     }
 
@@ -120,17 +104,15 @@ impl ClientDetails {
 
 fn parse_date_of_birth(s: &str, today: Date) -> Result<Date, DomainError> {
     let field = "date_of_birth";
-    let d: Date = s.trim().parse().map_err(|_| {
-        DomainError::invalid(field, format!("`{s}` is not a date in the form YYYY-MM-DD"))
-    })?;
+    let d: Date = s
+        .trim()
+        .parse()
+        .map_err(|_| DomainError::invalid(field, format!("`{s}` is not a date in the form YYYY-MM-DD")))?;
     if d > today {
         return Err(DomainError::invalid(field, "must not be in the future"));
     }
     if d.year() < EARLIEST_BIRTH_YEAR {
-        return Err(DomainError::invalid(
-            field,
-            format!("must be in {EARLIEST_BIRTH_YEAR} or later"),
-        ));
+        return Err(DomainError::invalid(field, format!("must be in {EARLIEST_BIRTH_YEAR} or later")));
     }
     Ok(d)
 }
@@ -141,12 +123,7 @@ mod tests {
     use jiff::civil::date;
 
     fn input() -> ClientInput<'static> {
-        ClientInput {
-            given_name: "Robin",
-            family_name: "Okafor",
-            date_of_birth: "1988-02-29",
-            ..Default::default()
-        }
+        ClientInput { given_name: "Robin", family_name: "Okafor", date_of_birth: "1988-02-29", ..Default::default() }
     }
 
     const TODAY: Date = date(2026, 11, 27);
@@ -157,39 +134,22 @@ mod tests {
         assert_eq!(c.status, ClientStatus::Active);
         assert_eq!(c.display_name(), "Robin Okafor");
         assert_eq!(c.age_on(TODAY), 38);
-        assert_eq!(
-            c.age_on(date(2027, 2, 28)),
-            38,
-            "leap-day birthday not yet reached"
-        );
+        assert_eq!(c.age_on(date(2027, 2, 28)), 38, "leap-day birthday not yet reached");
         assert_eq!(c.age_on(date(2027, 3, 1)), 39);
     }
 
     #[test]
     fn dates_of_birth_out_of_range_name_the_field() {
         for bad in ["2026-11-28", "1899-12-31", "1990-02-30", "31/12/1990", ""] {
-            let err = ClientDetails::parse(
-                &ClientInput {
-                    date_of_birth: bad,
-                    ..input()
-                },
-                TODAY,
-            )
-            .expect_err(bad);
+            let err = ClientDetails::parse(&ClientInput { date_of_birth: bad, ..input() }, TODAY).expect_err(bad);
             assert_eq!(err.field(), "date_of_birth", "{bad}");
         }
     }
 
     #[test]
     fn an_emergency_contact_needs_name_and_phone() {
-        let err = ClientDetails::parse(
-            &ClientInput {
-                emergency_contact_name: Some("Sam"),
-                ..input()
-            },
-            TODAY,
-        )
-        .expect_err("phone missing");
+        let err = ClientDetails::parse(&ClientInput { emergency_contact_name: Some("Sam"), ..input() }, TODAY)
+            .expect_err("phone missing");
         assert_eq!(err.field(), "emergency_contact_phone");
         assert!(
             ClientDetails::parse(
@@ -206,14 +166,7 @@ mod tests {
 
     #[test]
     fn unknown_status_is_refused() {
-        let err = ClientDetails::parse(
-            &ClientInput {
-                status: Some("asleep"),
-                ..input()
-            },
-            TODAY,
-        )
-        .expect_err("status");
+        let err = ClientDetails::parse(&ClientInput { status: Some("asleep"), ..input() }, TODAY).expect_err("status");
         assert_eq!(err.field(), "status");
     }
 }

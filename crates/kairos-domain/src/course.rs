@@ -62,11 +62,7 @@ impl Phase {
                 allowed: if allowed.is_empty() {
                     "none (the course is closed)".into()
                 } else {
-                    allowed
-                        .iter()
-                        .map(|p| p.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
+                    allowed.iter().map(|p| p.as_str()).collect::<Vec<_>>().join(", ")
                 },
             })
         }
@@ -109,24 +105,12 @@ impl NewCourse {
     ) -> Result<Self, DomainError> {
         let protocol = text::required("protocol", protocol, 80)?;
         if started_on > today.saturating_add(jiff::Span::new().days(365)) {
-            return Err(DomainError::invalid(
-                "started_on",
-                "must be within a year from today",
-            ));
+            return Err(DomainError::invalid("started_on", "must be within a year from today"));
         }
         if started_on.year() < 2000 {
-            return Err(DomainError::invalid(
-                "started_on",
-                "must be in 2000 or later",
-            ));
+            return Err(DomainError::invalid("started_on", "must be in 2000 or later"));
         }
-        Ok(NewCourse {
-            client_id,
-            protocol,
-            started_on,
-            prescriber_id,
-            therapist_id,
-        })
+        Ok(NewCourse { client_id, protocol, started_on, prescriber_id, therapist_id })
     }
 }
 
@@ -142,26 +126,13 @@ pub struct PhaseChange {
 impl Course {
     /// Decides a phase change on `today`. Closing a course sets its end date;
     /// discontinuing needs a reason.
-    pub fn change_phase(
-        &self,
-        to: Phase,
-        reason: Option<&str>,
-        today: Date,
-    ) -> Result<PhaseChange, DomainError> {
+    pub fn change_phase(&self, to: Phase, reason: Option<&str>, today: Date) -> Result<PhaseChange, DomainError> {
         let to = self.phase.transition(to)?;
         let reason = text::optional("reason", reason, 1000)?;
         if to == Phase::Discontinued && reason.is_none() {
-            return Err(DomainError::invalid(
-                "reason",
-                "discontinuing a course needs a reason",
-            ));
+            return Err(DomainError::invalid("reason", "discontinuing a course needs a reason"));
         }
-        Ok(PhaseChange {
-            from: self.phase,
-            to,
-            ended_on: to.is_closed().then_some(today.max(self.started_on)),
-            reason,
-        })
+        Ok(PhaseChange { from: self.phase, to, ended_on: to.is_closed().then_some(today.max(self.started_on)), reason })
     }
 }
 
@@ -188,14 +159,7 @@ mod tests {
 
     #[test]
     fn a_course_walks_the_phases_in_order() {
-        let path = [
-            Screening,
-            Preparation,
-            Induction,
-            Integration,
-            Maintenance,
-            Completed,
-        ];
+        let path = [Screening, Preparation, Induction, Integration, Maintenance, Completed];
         for w in path.windows(2) {
             assert_eq!(w[0].transition(w[1]), Ok(w[1]));
         }
@@ -206,10 +170,7 @@ mod tests {
     fn a_course_cannot_jump_from_screening_to_maintenance() {
         let err = Screening.transition(Maintenance).expect_err("skip");
         assert_eq!(err.field(), "phase");
-        assert!(
-            err.to_string().contains("preparation, discontinued"),
-            "{err}"
-        );
+        assert!(err.to_string().contains("preparation, discontinued"), "{err}");
     }
 
     #[test]
@@ -235,17 +196,11 @@ mod tests {
     #[test]
     fn discontinuing_needs_a_reason_and_closing_sets_the_end_date() {
         let today = date(2026, 11, 27);
-        let err = course(Induction)
-            .change_phase(Discontinued, None, today)
-            .expect_err("no reason");
+        let err = course(Induction).change_phase(Discontinued, None, today).expect_err("no reason");
         assert_eq!(err.field(), "reason");
-        let ch = course(Induction)
-            .change_phase(Discontinued, Some("moved away"), today)
-            .expect("with reason");
+        let ch = course(Induction).change_phase(Discontinued, Some("moved away"), today).expect("with reason");
         assert_eq!(ch.ended_on, Some(today));
-        let ch = course(Screening)
-            .change_phase(Preparation, None, today)
-            .expect("open");
+        let ch = course(Screening).change_phase(Preparation, None, today).expect("open");
         assert_eq!(ch.ended_on, None);
     }
 }

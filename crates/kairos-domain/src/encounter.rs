@@ -61,11 +61,7 @@ impl EncounterStatus {
             allowed: if allowed.is_empty() {
                 "none (the encounter is closed)".into()
             } else {
-                allowed
-                    .iter()
-                    .map(|s| s.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                allowed.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
             },
         })
     }
@@ -112,29 +108,16 @@ pub struct NewEncounter {
 /// Checks that a scheduled interval is sensible: ends after it starts, lasts
 /// at most [`MAX_ENCOUNTER`], and falls between 2000 and ten years from now.
 pub fn check_interval(start: Timestamp, end: Timestamp, now: Timestamp) -> Result<(), DomainError> {
-    let earliest: Timestamp = "2000-01-01T00:00:00Z"
-        .parse()
-        .unwrap_or(Timestamp::UNIX_EPOCH);
-    let latest = now
-        .checked_add(SignedDuration::from_hours(24 * 3653))
-        .unwrap_or(Timestamp::MAX);
+    let earliest: Timestamp = "2000-01-01T00:00:00Z".parse().unwrap_or(Timestamp::UNIX_EPOCH);
+    let latest = now.checked_add(SignedDuration::from_hours(24 * 3653)).unwrap_or(Timestamp::MAX);
     if start < earliest || start > latest {
-        return Err(DomainError::invalid(
-            "scheduled_start",
-            "must be between 2000 and ten years from now",
-        ));
+        return Err(DomainError::invalid("scheduled_start", "must be between 2000 and ten years from now"));
     }
     if end <= start {
-        return Err(DomainError::invalid(
-            "scheduled_end",
-            "must be after scheduled_start",
-        ));
+        return Err(DomainError::invalid("scheduled_end", "must be after scheduled_start"));
     }
     if end.duration_since(start) > MAX_ENCOUNTER {
-        return Err(DomainError::invalid(
-            "scheduled_end",
-            "an encounter lasts at most 12 hours",
-        ));
+        return Err(DomainError::invalid("scheduled_end", "an encounter lasts at most 12 hours"));
     }
     Ok(())
 }
@@ -149,11 +132,7 @@ pub struct StatusChange {
 
 impl Encounter {
     /// Arrival stamps the actual start; completion stamps the actual end.
-    pub fn change_status(
-        &self,
-        to: EncounterStatus,
-        now: Timestamp,
-    ) -> Result<StatusChange, DomainError> {
+    pub fn change_status(&self, to: EncounterStatus, now: Timestamp) -> Result<StatusChange, DomainError> {
         let to = self.status.transition(to)?;
         let actual_start = match to {
             EncounterStatus::Arrived => Some(now),
@@ -163,11 +142,7 @@ impl Encounter {
             EncounterStatus::Completed => Some(now),
             _ => self.actual_end,
         };
-        Ok(StatusChange {
-            to,
-            actual_start,
-            actual_end,
-        })
+        Ok(StatusChange { to, actual_start, actual_end })
     }
 
     pub fn duration(&self) -> SignedDuration {
@@ -207,9 +182,7 @@ mod tests {
         assert_eq!(arrived.actual_start, Some(now));
         e.status = Arrived;
         e.actual_start = arrived.actual_start;
-        let done = e
-            .change_status(Completed, ts("2026-11-27T17:05:00Z"))
-            .expect("complete");
+        let done = e.change_status(Completed, ts("2026-11-27T17:05:00Z")).expect("complete");
         assert_eq!(done.actual_start, Some(now));
         assert_eq!(done.actual_end, Some(ts("2026-11-27T17:05:00Z")));
     }
@@ -229,10 +202,7 @@ mod tests {
         let now = ts("2026-11-27T00:00:00Z");
         let s = ts("2026-12-01T14:00:00Z");
         assert!(check_interval(s, ts("2026-12-01T16:30:00Z"), now).is_ok());
-        assert_eq!(
-            check_interval(s, s, now).map_err(|e| e.field().to_string()),
-            Err("scheduled_end".into())
-        );
+        assert_eq!(check_interval(s, s, now).map_err(|e| e.field().to_string()), Err("scheduled_end".into()));
         assert_eq!(
             check_interval(s, ts("2026-12-02T03:00:00Z"), now).map_err(|e| e.field().to_string()),
             Err("scheduled_end".into())

@@ -7,20 +7,12 @@ pub enum DomainError {
     #[error("{field}: {reason}")]
     Invalid { field: String, reason: String },
     #[error("{field}: cannot change from `{from}` to `{to}`; allowed from `{from}`: {allowed}")]
-    IllegalTransition {
-        field: &'static str,
-        from: String,
-        to: String,
-        allowed: String,
-    },
+    IllegalTransition { field: &'static str, from: String, to: String, allowed: String },
 }
 
 impl DomainError {
     pub fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Self {
-        DomainError::Invalid {
-            field: field.into(),
-            reason: reason.into(),
-        }
+        DomainError::Invalid { field: field.into(), reason: reason.into() }
     }
 
     /// The input field this error is about.

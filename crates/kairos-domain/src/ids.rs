@@ -80,10 +80,7 @@ mod tests {
     fn ids_are_time_ordered_and_round_trip_as_text() {
         let a = ClientId::new();
         let b = ClientId::new();
-        assert!(
-            a.to_string() < b.to_string(),
-            "v7 ids sort by creation time"
-        );
+        assert!(a.to_string() < b.to_string(), "v7 ids sort by creation time");
         assert_eq!(a.to_string().parse::<ClientId>().ok(), Some(a));
         assert_eq!(a.0.get_version_num(), 7);
     }

@@ -54,10 +54,7 @@ impl Roles {
         v.sort();
         v.dedup();
         if v.is_empty() {
-            return Err(DomainError::invalid(
-                "roles",
-                "at least one role is required",
-            ));
+            return Err(DomainError::invalid("roles", "at least one role is required"));
         }
         Ok(Roles(v))
     }
@@ -65,20 +62,12 @@ impl Roles {
     /// Parses the stored form `admin,therapist`.
     pub fn parse_list(s: &str) -> Result<Self, DomainError> {
         Roles::new(
-            s.split(',')
-                .map(str::trim)
-                .filter(|p| !p.is_empty())
-                .map(Role::from_str)
-                .collect::<Result<Vec<_>, _>>()?,
+            s.split(',').map(str::trim).filter(|p| !p.is_empty()).map(Role::from_str).collect::<Result<Vec<_>, _>>()?,
         )
     }
 
     pub fn to_list(&self) -> String {
-        self.0
-            .iter()
-            .map(|r| r.as_str())
-            .collect::<Vec<_>>()
-            .join(",")
+        self.0.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(",")
     }
 
     pub fn contains(&self, role: Role) -> bool {
@@ -135,9 +124,7 @@ impl Permission {
     pub fn granted_to(self) -> &'static [Role] {
         use Role::*;
         match self {
-            Permission::ReadDirectory => {
-                &[Admin, Director, Prescriber, Nurse, Therapist, Coordinator]
-            }
+            Permission::ReadDirectory => &[Admin, Director, Prescriber, Nurse, Therapist, Coordinator],
             Permission::ManageSites => &[Admin],
             Permission::ManageStaff => &[Admin],
             Permission::ReadClients => &[Director, Prescriber, Nurse, Therapist, Coordinator],

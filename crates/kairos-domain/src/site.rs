@@ -14,10 +14,7 @@ impl TimeZoneName {
     pub fn parse(field: &str, value: &str) -> Result<Self, DomainError> {
         let v = value.trim();
         jiff::tz::TimeZone::get(v).map_err(|_| {
-            DomainError::invalid(
-                field,
-                format!("`{v}` is not an IANA time zone (for example `America/New_York`)"),
-            )
+            DomainError::invalid(field, format!("`{v}` is not an IANA time zone (for example `America/New_York`)"))
         })?;
         Ok(TimeZoneName(v.to_string()))
     }

@@ -25,11 +25,7 @@ pub struct StaffInput {
 
 impl StaffInput {
     pub fn parse(name: &str, email: &str, roles: Roles) -> Result<Self, DomainError> {
-        Ok(StaffInput {
-            name: text::required("name", name, 120)?,
-            email: Email::parse("email", email)?,
-            roles,
-        })
+        Ok(StaffInput { name: text::required("name", name, 120)?, email: Email::parse("email", email)?, roles })
     }
 }
 
@@ -40,16 +36,10 @@ pub const MIN_PASSWORD_CHARS: usize = 12;
 pub fn check_password(field: &str, password: &str) -> Result<(), DomainError> {
     let n = password.chars().count();
     if n < MIN_PASSWORD_CHARS {
-        return Err(DomainError::invalid(
-            field,
-            format!("must be at least {MIN_PASSWORD_CHARS} characters"),
-        ));
+        return Err(DomainError::invalid(field, format!("must be at least {MIN_PASSWORD_CHARS} characters")));
     }
     if n > 256 {
-        return Err(DomainError::invalid(
-            field,
-            "must be at most 256 characters",
-        ));
+        return Err(DomainError::invalid(field, "must be at most 256 characters"));
     }
     Ok(())
 }

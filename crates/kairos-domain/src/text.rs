@@ -14,11 +14,7 @@ pub fn required(field: &str, value: &str, max_chars: usize) -> Result<String, Do
 }
 
 /// Like [`required`], but empty means absent.
-pub fn optional(
-    field: &str,
-    value: Option<&str>,
-    max_chars: usize,
-) -> Result<Option<String>, DomainError> {
+pub fn optional(field: &str, value: Option<&str>, max_chars: usize) -> Result<Option<String>, DomainError> {
     match value.map(str::trim) {
         None | Some("") => Ok(None),
         Some(v) => bounded(field, v, max_chars).map(Some),
@@ -27,16 +23,10 @@ pub fn optional(
 
 fn bounded(field: &str, v: &str, max_chars: usize) -> Result<String, DomainError> {
     if v.chars().count() > max_chars {
-        return Err(DomainError::invalid(
-            field,
-            format!("must be at most {max_chars} characters"),
-        ));
+        return Err(DomainError::invalid(field, format!("must be at most {max_chars} characters")));
     }
     if v.chars().any(|c| c.is_control()) {
-        return Err(DomainError::invalid(
-            field,
-            "must not contain control characters",
-        ));
+        return Err(DomainError::invalid(field, "must not contain control characters"));
     }
     Ok(v.to_string())
 }
@@ -82,9 +72,7 @@ pub fn phone(field: &str, value: Option<&str>) -> Result<Option<String>, DomainE
         return Ok(None);
     };
     let digits = v.chars().filter(char::is_ascii_digit).count();
-    let allowed = v
-        .chars()
-        .all(|c| c.is_ascii_digit() || " +-.()".contains(c));
+    let allowed = v.chars().all(|c| c.is_ascii_digit() || " +-.()".contains(c));
     if !allowed || !(6..=20).contains(&digits) {
         return Err(DomainError::invalid(
             field,
@@ -109,15 +97,7 @@ mod tests {
             Email::parse("email", "  Ana.Ruiz@Example.ORG ").map(|e| e.to_string()),
             Ok("ana.ruiz@example.org".to_string())
         );
-        for bad in [
-            "",
-            "no-at",
-            "a@b",
-            "@x.org",
-            "a@@x.org",
-            "a b@x.org",
-            "a@x.",
-        ] {
+        for bad in ["", "no-at", "a@b", "@x.org", "a@@x.org", "a b@x.org", "a@x."] {
             let err = Email::parse("email", bad).expect_err(bad);
             assert_eq!(err.field(), "email");
         }

@@ -35,9 +35,7 @@ pub async fn hash_password_blocking(password: String) -> Result<String, AppError
 }
 
 fn verify(password: &str, phc: &str) -> bool {
-    PasswordHash::new(phc)
-        .map(|h| argon2().verify_password(password.as_bytes(), &h).is_ok())
-        .unwrap_or(false)
+    PasswordHash::new(phc).map(|h| argon2().verify_password(password.as_bytes(), &h).is_ok()).unwrap_or(false)
 }
 
 /// A new random session token (256 bits, URL-safe).
@@ -59,9 +57,7 @@ pub async fn sign_in(
     let login = email.trim().to_lowercase();
     let actor = |staff: Option<&Staff>| Actor {
         staff_id: staff.map(|s| s.id),
-        roles: staff
-            .map(|s| s.roles.to_list())
-            .unwrap_or_else(|| "anonymous".into()),
+        roles: staff.map(|s| s.roles.to_list()).unwrap_or_else(|| "anonymous".into()),
         remote_addr: remote_addr.clone(),
     };
     let login_entry = |action: Action| {
@@ -69,19 +65,9 @@ pub async fn sign_in(
         e.record_id = Some(login.clone());
         e
     };
-    let since = jiff::Timestamp::now()
-        .checked_sub(state.config.lockout_window)
-        .unwrap_or(jiff::Timestamp::UNIX_EPOCH);
-    if state.store.recent_failed_logins(&login, since).await?
-        >= i64::from(state.config.max_failed_logins)
-    {
-        state
-            .store
-            .audit_event(
-                &actor(None),
-                login_entry(Action::LoginFailed).detail("locked out"),
-            )
-            .await?;
+    let since = jiff::Timestamp::now().checked_sub(state.config.lockout_window).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+    if state.store.recent_failed_logins(&login, since).await? >= i64::from(state.config.max_failed_logins) {
+        state.store.audit_event(&actor(None), login_entry(Action::LoginFailed).detail("locked out")).await?;
         return Err(AppError::TooManyAttempts);
     }
     let found = match Email::parse("email", &login) {
@@ -93,77 +79,39 @@ pub async fn sign_in(
         .and_then(|(s, h)| if s.active { h.clone() } else { None })
         .unwrap_or_else(|| state.dummy_hash.as_str().to_string());
     let pw = password.to_string();
-    let ok = tokio::task::spawn_blocking(move || verify(&pw, &hash))
-        .await
-        .map_err(|e| AppError::Internal(e.to_string()))?;
+    let ok =
+        tokio::task::spawn_blocking(move || verify(&pw, &hash)).await.map_err(|e| AppError::Internal(e.to_string()))?;
     let staff = match found {
         Some((s, Some(_))) if ok && s.active => s,
         other => {
             let who = other.as_ref().map(|(s, _)| s);
-            state
-                .store
-                .audit_event(&actor(who), login_entry(Action::LoginFailed))
-                .await?;
+            state.store.audit_event(&actor(who), login_entry(Action::LoginFailed)).await?;
             return Err(AppError::Unauthenticated);
         }
     };
     let token = new_token();
-    state
-        .store
-        .create_session(
-            &staff,
-            &token,
-            &state.config.session,
-            remote_addr.as_deref(),
-        )
-        .await?;
-    state
-        .store
-        .audit_event(&actor(Some(&staff)), login_entry(Action::Login))
-        .await?;
+    state.store.create_session(&staff, &token, &state.config.session, remote_addr.as_deref()).await?;
+    state.store.audit_event(&actor(Some(&staff)), login_entry(Action::Login)).await?;
     Ok((staff, token))
 }
 
 /// Ends a session.
-pub async fn sign_out(
-    state: &AppState,
-    staff: &Staff,
-    token: &str,
-    remote_addr: Option<String>,
-) -> AppResult<()> {
+pub async fn sign_out(state: &AppState, staff: &Staff, token: &str, remote_addr: Option<String>) -> AppResult<()> {
     state.store.revoke_session(token).await?;
-    let actor = Actor {
-        staff_id: Some(staff.id),
-        roles: staff.roles.to_list(),
-        remote_addr,
-    };
-    state
-        .store
-        .audit_event(
-            &actor,
-            AuditEntry::new(Action::Logout, "staff_login", staff.email.as_str()),
-        )
-        .await?;
+    let actor = Actor { staff_id: Some(staff.id), roles: staff.roles.to_list(), remote_addr };
+    state.store.audit_event(&actor, AuditEntry::new(Action::Logout, "staff_login", staff.email.as_str())).await?;
     Ok(())
 }
 
 /// The `Set-Cookie` value for a new session.
 pub fn session_cookie(state: &AppState, token: &str) -> String {
-    let secure = if state.config.secure_cookies {
-        "; Secure"
-    } else {
-        ""
-    };
+    let secure = if state.config.secure_cookies { "; Secure" } else { "" };
     format!("{COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict{secure}")
 }
 
 /// The `Set-Cookie` value that removes the session cookie.
 pub fn clear_cookie(state: &AppState) -> String {
-    let secure = if state.config.secure_cookies {
-        "; Secure"
-    } else {
-        ""
-    };
+    let secure = if state.config.secure_cookies { "; Secure" } else { "" };
     format!("{COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0{secure}")
 }
 

@@ -11,15 +11,9 @@ use utoipa::ToSchema;
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
     #[error("{detail}")]
-    BadRequest {
-        field: Option<String>,
-        detail: String,
-    },
+    BadRequest { field: Option<String>, detail: String },
     #[error("{detail}")]
-    Unprocessable {
-        field: Option<String>,
-        detail: String,
-    },
+    Unprocessable { field: Option<String>, detail: String },
     #[error("sign-in required")]
     Unauthenticated,
     #[error("{0}")]
@@ -53,17 +47,11 @@ pub struct Problem {
 
 impl AppError {
     pub fn bad(field: impl Into<String>, detail: impl Into<String>) -> Self {
-        AppError::BadRequest {
-            field: Some(field.into()),
-            detail: detail.into(),
-        }
+        AppError::BadRequest { field: Some(field.into()), detail: detail.into() }
     }
 
     pub fn invalid(field: impl Into<String>, detail: impl Into<String>) -> Self {
-        AppError::Unprocessable {
-            field: Some(field.into()),
-            detail: detail.into(),
-        }
+        AppError::Unprocessable { field: Some(field.into()), detail: detail.into() }
     }
 
     pub fn status(&self) -> StatusCode {
@@ -83,9 +71,7 @@ impl AppError {
 
     pub fn field(&self) -> Option<&str> {
         match self {
-            AppError::BadRequest { field, .. } | AppError::Unprocessable { field, .. } => {
-                field.as_deref()
-            }
+            AppError::BadRequest { field, .. } | AppError::Unprocessable { field, .. } => field.as_deref(),
             AppError::Conflict { field, .. } => Some(field),
             _ => None,
         }
@@ -110,9 +96,7 @@ impl AppError {
     pub fn public_detail(&self) -> String {
         match self {
             AppError::Internal(_) => "an unexpected error occurred; it has been logged".into(),
-            AppError::Unauthenticated => {
-                "sign in first: send `Authorization: Bearer <token>`".into()
-            }
+            AppError::Unauthenticated => "sign in first: send `Authorization: Bearer <token>`".into(),
             other => other.to_string(),
         }
     }
@@ -137,13 +121,9 @@ impl IntoResponse for AppError {
         let status = self.status();
         let body = serde_json::to_vec(&self.problem()).unwrap_or_default();
         let mut res = (status, body).into_response();
-        res.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/problem+json"),
-        );
+        res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
         if matches!(self, AppError::Unauthenticated) {
-            res.headers_mut()
-                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            res.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         res
     }
@@ -151,10 +131,7 @@ impl IntoResponse for AppError {
 
 impl From<DomainError> for AppError {
     fn from(e: DomainError) -> Self {
-        AppError::Unprocessable {
-            field: Some(e.field().to_string()),
-            detail: e.to_string(),
-        }
+        AppError::Unprocessable { field: Some(e.field().to_string()), detail: e.to_string() }
     }
 }
 
@@ -162,14 +139,10 @@ impl From<StoreError> for AppError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::NotFound { .. } => AppError::NotFound(e.to_string()),
-            StoreError::UnknownReference { field, .. } => AppError::Unprocessable {
-                field: Some(field.to_string()),
-                detail: e.to_string(),
-            },
-            StoreError::Conflict { field, detail } => AppError::Conflict {
-                field: field.to_string(),
-                detail,
-            },
+            StoreError::UnknownReference { field, .. } => {
+                AppError::Unprocessable { field: Some(field.to_string()), detail: e.to_string() }
+            }
+            StoreError::Conflict { field, detail } => AppError::Conflict { field: field.to_string(), detail },
             StoreError::Domain(d) => d.into(),
             StoreError::AuditUnavailable(m) => AppError::Unavailable(format!("audit log: {m}")),
             other => AppError::Internal(other.to_string()),

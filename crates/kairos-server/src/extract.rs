@@ -32,16 +32,11 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
             })
             .unwrap_or(false);
         if !is_json {
-            return Err(AppError::Unsupported(
-                "send the body as `Content-Type: application/json`".into(),
-            ));
+            return Err(AppError::Unsupported("send the body as `Content-Type: application/json`".into()));
         }
         let bytes = Bytes::from_request(req, state)
             .await
-            .map_err(|e| AppError::BadRequest {
-                field: None,
-                detail: format!("could not read the body: {e}"),
-            })?;
+            .map_err(|e| AppError::BadRequest { field: None, detail: format!("could not read the body: {e}") })?;
         parse_json(&bytes).map(Json)
     }
 }
@@ -55,10 +50,9 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
             let inner = err.into_inner();
             use serde_json::error::Category;
             match inner.classify() {
-                Category::Syntax | Category::Eof | Category::Io => Err(AppError::BadRequest {
-                    field: None,
-                    detail: format!("malformed JSON: {inner}"),
-                }),
+                Category::Syntax | Category::Eof | Category::Io => {
+                    Err(AppError::BadRequest { field: None, detail: format!("malformed JSON: {inner}") })
+                }
                 Category::Data => {
                     let msg = inner.to_string();
                     // Unknown and missing fields name themselves in the message.
@@ -70,10 +64,7 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
                         })
                         .unwrap_or(path);
                     let detail = msg.split(" at line ").next().unwrap_or(&msg).to_string();
-                    Err(AppError::Unprocessable {
-                        field: Some(field.clone()),
-                        detail: format!("{field}: {detail}"),
-                    })
+                    Err(AppError::Unprocessable { field: Some(field.clone()), detail: format!("{field}: {detail}") })
                 }
             }
         }
@@ -104,11 +95,7 @@ impl Auth {
         if self.staff.roles.allow(p) {
             Ok(())
         } else {
-            Err(AppError::Forbidden(format!(
-                "your role ({}) may not {}",
-                self.staff.roles.to_list(),
-                p.describe()
-            )))
+            Err(AppError::Forbidden(format!("your role ({}) may not {}", self.staff.roles.to_list(), p.describe())))
         }
     }
 
@@ -122,19 +109,13 @@ impl Auth {
 }
 
 pub fn remote_addr(parts: &Parts) -> Option<String> {
-    parts
-        .extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip().to_string())
+    parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string())
 }
 
 pub fn bearer_token(parts: &Parts) -> Option<String> {
     let v = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = v.split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then(|| token.trim().to_string())
-        .filter(|t| !t.is_empty())
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim().to_string()).filter(|t| !t.is_empty())
 }
 
 pub fn cookie_token(parts: &Parts, name: &str) -> Option<String> {
@@ -153,10 +134,7 @@ pub fn cookie_token(parts: &Parts, name: &str) -> Option<String> {
 impl FromRequestParts<AppState> for Auth {
     type Rejection = AppError;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         // The cookie is honoured only for safe methods: a state change through
         // the API must carry the bearer token, which a forged cross-site form
         // cannot.
@@ -167,16 +145,9 @@ impl FromRequestParts<AppState> for Auth {
                     .flatten()
             })
             .ok_or(AppError::Unauthenticated)?;
-        let info = state
-            .store
-            .authenticate_session(&token, &state.config.session)
-            .await?
-            .ok_or(AppError::Unauthenticated)?;
-        Ok(Auth {
-            staff: info.staff,
-            token,
-            remote_addr: remote_addr(parts),
-        })
+        let info =
+            state.store.authenticate_session(&token, &state.config.session).await?.ok_or(AppError::Unauthenticated)?;
+        Ok(Auth { staff: info.staff, token, remote_addr: remote_addr(parts) })
     }
 }
 
@@ -189,17 +160,12 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         let q = parts.uri.query().unwrap_or("");
         let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(q.as_bytes()));
-        serde_path_to_error::deserialize(de)
-            .map(Query)
-            .map_err(|err| {
-                let path = err.path().to_string();
-                let msg = err.into_inner().to_string();
-                let field = named_field(&msg).unwrap_or(path);
-                AppError::BadRequest {
-                    field: Some(field.clone()),
-                    detail: format!("query parameter {field}: {msg}"),
-                }
-            })
+        serde_path_to_error::deserialize(de).map(Query).map_err(|err| {
+            let path = err.path().to_string();
+            let msg = err.into_inner().to_string();
+            let field = named_field(&msg).unwrap_or(path);
+            AppError::BadRequest { field: Some(field.clone()), detail: format!("query parameter {field}: {msg}") }
+        })
     }
 }
 

@@ -24,11 +24,7 @@ pub fn app(store: Store, config: Config) -> Router {
     // Unknown e-mails are verified against this hash so that a failed sign-in
     // takes as long whether or not the account exists.
     let dummy = auth::hash_password("kairos-dummy-password-for-timing").unwrap_or_default();
-    let state = AppState {
-        store,
-        config: Arc::new(config),
-        dummy_hash: Arc::new(dummy),
-    };
+    let state = AppState { store, config: Arc::new(config), dummy_hash: Arc::new(dummy) };
     let (api_router, openapi) = api::router().split_for_parts();
     let openapi = Arc::new(openapi);
     let api_router = api_router
@@ -39,10 +35,7 @@ pub fn app(store: Store, config: Config) -> Router {
                 async move { axum::Json(doc.as_ref().clone()) }
             }),
         )
-        .route(
-            "/api/{*rest}",
-            axum::routing::any(|| async { error::AppError::NotFound("no such API route".into()) }),
-        );
+        .route("/api/{*rest}", axum::routing::any(|| async { error::AppError::NotFound("no such API route".into()) }));
     Router::new()
         .merge(ui::router())
         .merge(api_router)
@@ -83,24 +76,13 @@ impl Server {
     pub async fn bind(listen: &str, store: Store, config: Config) -> std::io::Result<Server> {
         let listener = TcpListener::bind(listen).await?;
         let addr = listener.local_addr()?;
-        Ok(Server {
-            listener,
-            router: app(store, config),
-            addr,
-        })
+        Ok(Server { listener, router: app(store, config), addr })
     }
 
     /// Serves until `shutdown` resolves, then finishes the requests in flight.
-    pub async fn run(
-        self,
-        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-    ) -> std::io::Result<()> {
-        axum::serve(
-            self.listener,
-            self.router
-                .into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown)
-        .await
+    pub async fn run(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+        axum::serve(self.listener, self.router.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(shutdown)
+            .await
     }
 }

@@ -26,11 +26,7 @@ pub struct Actor {
 
 impl Actor {
     pub fn system(what: &str) -> Actor {
-        Actor {
-            staff_id: None,
-            roles: format!("system:{what}"),
-            remote_addr: None,
-        }
+        Actor { staff_id: None, roles: format!("system:{what}"), remote_addr: None }
     }
 }
 
@@ -74,13 +70,7 @@ pub struct AuditEntry {
 
 impl AuditEntry {
     pub fn new(action: Action, record_type: &'static str, record_id: impl ToString) -> Self {
-        AuditEntry {
-            action,
-            record_type,
-            record_id: Some(record_id.to_string()),
-            client_id: None,
-            detail: None,
-        }
+        AuditEntry { action, record_type, record_id: Some(record_id.to_string()), client_id: None, detail: None }
     }
 
     pub fn client(mut self, id: ClientId) -> Self {
@@ -109,8 +99,7 @@ pub struct AuditRecord {
     pub detail: Option<String>,
 }
 
-const COLUMNS: &str =
-    "id, at, actor_id, actor_roles, action, record_type, record_id, client_id, remote_addr, detail";
+const COLUMNS: &str = "id, at, actor_id, actor_roles, action, record_type, record_id, client_id, remote_addr, detail";
 const PER_ROW: usize = 10;
 /// Rows per INSERT statement (10 binds each). Kept modest: SQLite finds each
 /// `$N` by a linear scan, so binding cost grows with the square of the count.
@@ -195,23 +184,16 @@ impl AuditWriter {
     pub(crate) fn start(pool: AnyPool) -> AuditWriter {
         let (tx, rx) = mpsc::unbounded_channel();
         let task = tokio::spawn(run_writer(pool, rx));
-        AuditWriter {
-            tx,
-            task: tokio::sync::Mutex::new(Some(task)),
-        }
+        AuditWriter { tx, task: tokio::sync::Mutex::new(Some(task)) }
     }
 
     async fn append(&self, row: AuditRecord) -> Result<()> {
         let (done, wait) = oneshot::channel();
-        self.tx
-            .send((row, done))
-            .map_err(|_| StoreError::AuditUnavailable("the audit writer has stopped".into()))?;
+        self.tx.send((row, done)).map_err(|_| StoreError::AuditUnavailable("the audit writer has stopped".into()))?;
         match wait.await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => Err(StoreError::AuditUnavailable(e)),
-            Err(_) => Err(StoreError::AuditUnavailable(
-                "the audit writer stopped".into(),
-            )),
+            Err(_) => Err(StoreError::AuditUnavailable("the audit writer stopped".into())),
         }
     }
 
@@ -257,11 +239,7 @@ async fn run_writer(pool: AnyPool, mut rx: mpsc::UnboundedReceiver<(AuditRecord,
             conn = None;
         }
         let outcome = outcome.map_err(|e| e.to_string());
-        tracing::debug!(
-            entries = rows.len(),
-            micros = started.elapsed().as_micros() as u64,
-            "audit batch committed"
-        );
+        tracing::debug!(entries = rows.len(), micros = started.elapsed().as_micros() as u64, "audit batch committed");
         if let Err(e) = &outcome {
             tracing::error!(error = %e, entries = rows.len(), "audit batch failed; the reads are refused");
         }
@@ -293,9 +271,7 @@ pub struct AuditQuery {
 impl Store {
     /// Appends an audit entry for a read; returns once it is durable.
     pub async fn audit_read(&self, actor: &Actor, entry: AuditEntry) -> Result<()> {
-        self.audit
-            .append(row_of(actor, &entry, Timestamp::now()))
-            .await
+        self.audit.append(row_of(actor, &entry, Timestamp::now())).await
     }
 
     /// Appends an entry that is not part of a record change (sign-in,
@@ -317,14 +293,8 @@ impl Store {
             binds.push(a.to_string());
             conds.push(format!("actor_id = ${}", binds.len()));
         }
-        let filter = if conds.is_empty() {
-            String::new()
-        } else {
-            format!("WHERE {}", conds.join(" AND "))
-        };
-        let mut count = sqlx::query_as::<_, (i64,)>(AssertSqlSafe(format!(
-            "SELECT COUNT(*) FROM audit_log {filter}"
-        )));
+        let filter = if conds.is_empty() { String::new() } else { format!("WHERE {}", conds.join(" AND ")) };
+        let mut count = sqlx::query_as::<_, (i64,)>(AssertSqlSafe(format!("SELECT COUNT(*) FROM audit_log {filter}")));
         for b in &binds {
             count = count.bind(b.clone());
         }
@@ -338,11 +308,7 @@ impl Store {
         for b in binds {
             list = list.bind(b);
         }
-        let rows = list
-            .bind(i64::from(q.page.limit))
-            .bind(i64::from(q.page.offset))
-            .fetch_all(&self.pool)
-            .await?;
+        let rows = list.bind(i64::from(q.page.limit)).bind(i64::from(q.page.offset)).fetch_all(&self.pool).await?;
         let items = rows
             .iter()
             .map(|r| {
@@ -360,12 +326,7 @@ impl Store {
                 })
             })
             .collect::<Result<Vec<_>>>()?;
-        Ok(Page {
-            items,
-            total: total.0,
-            limit: q.page.limit,
-            offset: q.page.offset,
-        })
+        Ok(Page { items, total: total.0, limit: q.page.limit, offset: q.page.offset })
     }
 }
 

@@ -22,9 +22,7 @@ pub(crate) fn client_of(r: &AnyRow) -> Result<Client> {
             family_name: rows::get_str(r, "family_name")?,
             date_of_birth: rows::get_date(r, "date_of_birth")?,
             pronouns: rows::get_opt_str(r, "pronouns")?,
-            email: rows::get_opt_str(r, "email")?
-                .map(|e| Email::parse("email", &e))
-                .transpose()?,
+            email: rows::get_opt_str(r, "email")?.map(|e| Email::parse("email", &e)).transpose()?,
             phone: rows::get_opt_str(r, "phone")?,
             emergency_contact_name: rows::get_opt_str(r, "emergency_contact_name")?,
             emergency_contact_phone: rows::get_opt_str(r, "emergency_contact_phone")?,
@@ -37,11 +35,7 @@ pub(crate) fn client_of(r: &AnyRow) -> Result<Client> {
 
 /// Search keys: family name, given name, and "given family".
 pub(crate) fn search_keys(d: &ClientDetails) -> (String, String, String) {
-    (
-        search_key(&d.family_name),
-        search_key(&d.given_name),
-        search_key(&format!("{} {}", d.given_name, d.family_name)),
-    )
+    (search_key(&d.family_name), search_key(&d.given_name), search_key(&format!("{} {}", d.given_name, d.family_name)))
 }
 
 /// What a clinician sees first: the client, their courses, what is coming
@@ -62,12 +56,7 @@ pub const CHART_ENCOUNTERS: i64 = 10;
 impl Store {
     pub async fn create_client(&self, actor: &Actor, details: &ClientDetails) -> Result<Client> {
         let now = Timestamp::now();
-        let client = Client {
-            id: ClientId::new(),
-            details: details.clone(),
-            created_at: now,
-            updated_at: now,
-        };
+        let client = Client { id: ClientId::new(), details: details.clone(), created_at: now, updated_at: now };
         let (f, g, full) = search_keys(details);
         let mut tx = self.begin_write().await?;
         sqlx::query(
@@ -91,24 +80,14 @@ impl Store {
         .bind(micros(now))
         .execute(&mut *tx)
         .await?;
-        audit::insert_in(
-            &mut tx,
-            actor,
-            &AuditEntry::new(Action::Create, "client", client.id).client(client.id),
-            now,
-        )
-        .await?;
+        audit::insert_in(&mut tx, actor, &AuditEntry::new(Action::Create, "client", client.id).client(client.id), now)
+            .await?;
         tx.commit().await?;
         Ok(client)
     }
 
     /// Replaces a client's details.
-    pub async fn update_client(
-        &self,
-        actor: &Actor,
-        id: ClientId,
-        details: &ClientDetails,
-    ) -> Result<Client> {
+    pub async fn update_client(&self, actor: &Actor, id: ClientId, details: &ClientDetails) -> Result<Client> {
         let now = Timestamp::now();
         let (f, g, full) = search_keys(details);
         let mut tx = self.begin_write().await?;
@@ -135,13 +114,7 @@ impl Store {
         .fetch_optional(&mut *tx)
         .await?
         .ok_or_else(|| StoreError::NotFound { record: "client", id: id.to_string() })?;
-        audit::insert_in(
-            &mut tx,
-            actor,
-            &AuditEntry::new(Action::Update, "client", id).client(id),
-            now,
-        )
-        .await?;
+        audit::insert_in(&mut tx, actor, &AuditEntry::new(Action::Update, "client", id).client(id), now).await?;
         tx.commit().await?;
         client_of(&row)
     }
@@ -149,16 +122,11 @@ impl Store {
     /// The client record alone (no audit: callers that show it to a person
     /// audit the read).
     pub async fn get_client(&self, id: ClientId) -> Result<Client> {
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {CLIENT_COLS} FROM clients WHERE id = $1"
-        )))
-        .bind(id.to_string())
-        .fetch_optional(&self.pool)
-        .await?
-        .ok_or_else(|| StoreError::NotFound {
-            record: "client",
-            id: id.to_string(),
-        })?;
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {CLIENT_COLS} FROM clients WHERE id = $1")))
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or_else(|| StoreError::NotFound { record: "client", id: id.to_string() })?;
         client_of(&row)
     }
 
@@ -176,13 +144,11 @@ impl Store {
         let filter = "WHERE (search_family LIKE $1 ESCAPE '\\' OR search_given LIKE $1 ESCAPE '\\' \
                       OR search_full LIKE $1 ESCAPE '\\') AND ($2 IS NULL OR status = $2)";
         let status = status.map(|s| s.as_str().to_string());
-        let total: (i64,) = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "SELECT COUNT(*) FROM clients {filter}"
-        )))
-        .bind(pattern.clone())
-        .bind(status.clone())
-        .fetch_one(&self.pool)
-        .await?;
+        let total: (i64,) = sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM clients {filter}")))
+            .bind(pattern.clone())
+            .bind(status.clone())
+            .fetch_one(&self.pool)
+            .await?;
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {CLIENT_COLS} FROM clients {filter} ORDER BY search_family, search_given, id LIMIT $3 OFFSET $4"
         )))
@@ -200,12 +166,7 @@ impl Store {
         ));
         entry.record_id = None;
         self.audit_read(actor, entry).await?;
-        Ok(Page {
-            items,
-            total: total.0,
-            limit: page.limit,
-            offset: page.offset,
-        })
+        Ok(Page { items, total: total.0, limit: page.limit, offset: page.offset })
     }
 
     /// The chart summary, with its read audited durably before it returns.
@@ -213,16 +174,11 @@ impl Store {
     /// upcoming and recent encounters together.
     pub async fn read_chart(&self, actor: &Actor, id: ClientId, now: Timestamp) -> Result<Chart> {
         let mut conn = self.pool.acquire().await?;
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {CLIENT_COLS} FROM clients WHERE id = $1"
-        )))
-        .bind(id.to_string())
-        .fetch_optional(&mut *conn)
-        .await?
-        .ok_or_else(|| StoreError::NotFound {
-            record: "client",
-            id: id.to_string(),
-        })?;
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {CLIENT_COLS} FROM clients WHERE id = $1")))
+            .bind(id.to_string())
+            .fetch_optional(&mut *conn)
+            .await?
+            .ok_or_else(|| StoreError::NotFound { record: "client", id: id.to_string() })?;
         let client = client_of(&row)?;
         let courses = crate::courses::courses_of_in(&mut conn, id).await?;
         let encounters = sqlx::query(CHART_ENCOUNTERS_SQL)
@@ -235,25 +191,10 @@ impl Store {
         let (mut upcoming, mut recent) = (Vec::new(), Vec::new());
         for r in &encounters {
             let e = crate::encounters::encounter_of(r)?;
-            if e.scheduled_start >= now {
-                upcoming.push(e)
-            } else {
-                recent.push(e)
-            }
+            if e.scheduled_start >= now { upcoming.push(e) } else { recent.push(e) }
         }
-        self.audit_read(
-            actor,
-            AuditEntry::new(Action::Read, "client", id)
-                .client(id)
-                .detail("chart"),
-        )
-        .await?;
-        Ok(Chart {
-            client,
-            courses,
-            upcoming,
-            recent,
-        })
+        self.audit_read(actor, AuditEntry::new(Action::Read, "client", id).client(id).detail("chart")).await?;
+        Ok(Chart { client, courses, upcoming, recent })
     }
 }
 
@@ -275,10 +216,7 @@ impl Store {
         let mut out = Vec::with_capacity(ids.len());
         for chunk in ids.chunks(500) {
             let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
-            let sql = format!(
-                "SELECT {CLIENT_COLS} FROM clients WHERE id IN ({})",
-                marks.join(",")
-            );
+            let sql = format!("SELECT {CLIENT_COLS} FROM clients WHERE id IN ({})", marks.join(","));
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
             for id in chunk {
                 q = q.bind(id.to_string());

@@ -10,7 +10,8 @@ use kairos_domain::ids::{ClientId, CourseId, StaffId};
 use kairos_domain::roles::Role;
 use sqlx::any::AnyRow;
 
-const COLS: &str = "id, client_id, protocol, phase, started_on, ended_on, prescriber_id, therapist_id, created_at, updated_at";
+const COLS: &str =
+    "id, client_id, protocol, phase, started_on, ended_on, prescriber_id, therapist_id, created_at, updated_at";
 
 fn course_of(r: &AnyRow) -> Result<Course> {
     Ok(Course {
@@ -49,19 +50,13 @@ pub(crate) async fn check_staff_role(
         .bind(id.to_string())
         .fetch_optional(&mut **tx)
         .await?
-        .ok_or_else(|| StoreError::UnknownReference {
-            field,
-            record: "staff member",
-            id: id.to_string(),
-        })?;
+        .ok_or_else(|| StoreError::UnknownReference { field, record: "staff member", id: id.to_string() })?;
     let roles = kairos_domain::roles::Roles::parse_list(&rows::get_str(&row, "roles")?)?;
     let active = sqlx::Row::try_get::<i64, _>(&row, "active")? == 1;
     if !active || !roles.contains(role) {
-        return Err(kairos_domain::DomainError::invalid(
-            field,
-            format!("staff member {id} is not an active {role}"),
-        )
-        .into());
+        return Err(
+            kairos_domain::DomainError::invalid(field, format!("staff member {id} is not an active {role}")).into()
+        );
     }
     Ok(())
 }
@@ -76,10 +71,7 @@ impl Store {
             .fetch_optional(&mut *tx)
             .await?;
         if exists.is_none() {
-            return Err(StoreError::NotFound {
-                record: "client",
-                id: new.client_id.to_string(),
-            });
+            return Err(StoreError::NotFound { record: "client", id: new.client_id.to_string() });
         }
         if let Some(p) = new.prescriber_id {
             check_staff_role(&mut tx, "prescriber_id", p, Role::Prescriber).await?;
@@ -113,16 +105,7 @@ impl Store {
         .bind(micros(now))
         .execute(&mut *tx)
         .await?;
-        insert_phase_change(
-            &mut tx,
-            course.id,
-            None,
-            Phase::Screening,
-            None,
-            actor.staff_id,
-            now,
-        )
-        .await?;
+        insert_phase_change(&mut tx, course.id, None, Phase::Screening, None, actor.staff_id, now).await?;
         audit::insert_in(
             &mut tx,
             actor,
@@ -135,16 +118,11 @@ impl Store {
     }
 
     pub async fn get_course(&self, id: CourseId) -> Result<Course> {
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {COLS} FROM courses WHERE id = $1"
-        )))
-        .bind(id.to_string())
-        .fetch_optional(&self.pool)
-        .await?
-        .ok_or_else(|| StoreError::NotFound {
-            record: "course",
-            id: id.to_string(),
-        })?;
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {COLS} FROM courses WHERE id = $1")))
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or_else(|| StoreError::NotFound { record: "course", id: id.to_string() })?;
         course_of(&row)
     }
 
@@ -174,10 +152,7 @@ impl Store {
         .bind(id.to_string())
         .fetch_optional(&mut *tx)
         .await?
-        .ok_or_else(|| StoreError::NotFound {
-            record: "course",
-            id: id.to_string(),
-        })?;
+        .ok_or_else(|| StoreError::NotFound { record: "course", id: id.to_string() })?;
         let course = course_of(&row)?;
         let change = course.change_phase(to, reason, today)?;
         sqlx::query("UPDATE courses SET phase = $2, ended_on = $3, updated_at = $4 WHERE id = $1")
@@ -187,16 +162,8 @@ impl Store {
             .bind(micros(now))
             .execute(&mut *tx)
             .await?;
-        insert_phase_change(
-            &mut tx,
-            id,
-            Some(change.from),
-            change.to,
-            change.reason.clone(),
-            actor.staff_id,
-            now,
-        )
-        .await?;
+        insert_phase_change(&mut tx, id, Some(change.from), change.to, change.reason.clone(), actor.staff_id, now)
+            .await?;
         audit::insert_in(
             &mut tx,
             actor,
@@ -207,12 +174,7 @@ impl Store {
         )
         .await?;
         tx.commit().await?;
-        Ok(Course {
-            phase: change.to,
-            ended_on: change.ended_on,
-            updated_at: now,
-            ..course
-        })
+        Ok(Course { phase: change.to, ended_on: change.ended_on, updated_at: now, ..course })
     }
 
     /// Assigns the prescriber and therapist of a course.
@@ -245,9 +207,7 @@ impl Store {
         audit::insert_in(
             &mut tx,
             actor,
-            &AuditEntry::new(Action::Update, "course", id)
-                .client(course.client_id)
-                .detail("care team"),
+            &AuditEntry::new(Action::Update, "course", id).client(course.client_id).detail("care team"),
             now,
         )
         .await?;
@@ -305,10 +265,7 @@ async fn insert_phase_change(
 }
 
 /// A client's courses, newest first, on a given connection.
-pub(crate) async fn courses_of_in(
-    conn: &mut sqlx::AnyConnection,
-    client: ClientId,
-) -> Result<Vec<Course>> {
+pub(crate) async fn courses_of_in(conn: &mut sqlx::AnyConnection, client: ClientId) -> Result<Vec<Course>> {
     let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT {COLS} FROM courses WHERE client_id = $1 ORDER BY started_on DESC, id DESC"
     )))

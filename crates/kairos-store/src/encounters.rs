@@ -80,11 +80,7 @@ impl Store {
                     id: course.to_string(),
                 })?;
             if rows::get_str(&row, "client_id")? != new.client_id.to_string() {
-                return Err(kairos_domain::DomainError::invalid(
-                    "course_id",
-                    "belongs to another client",
-                )
-                .into());
+                return Err(kairos_domain::DomainError::invalid("course_id", "belongs to another client").into());
             }
         }
         let placement = Placement {
@@ -93,15 +89,7 @@ impl Store {
             scheduled_start: new.scheduled_start,
             scheduled_end: new.scheduled_end,
         };
-        check_placement(
-            &mut tx,
-            None,
-            new.client_id,
-            new.site_id,
-            new.kind,
-            &placement,
-        )
-        .await?;
+        check_placement(&mut tx, None, new.client_id, new.site_id, new.kind, &placement).await?;
         let e = Encounter {
             id: EncounterId::new(),
             client_id: new.client_id,
@@ -137,9 +125,7 @@ impl Store {
         audit::insert_in(
             &mut tx,
             actor,
-            &AuditEntry::new(Action::Create, "encounter", e.id)
-                .client(e.client_id)
-                .detail(e.kind.as_str()),
+            &AuditEntry::new(Action::Create, "encounter", e.id).client(e.client_id).detail(e.kind.as_str()),
             now,
         )
         .await?;
@@ -148,50 +134,29 @@ impl Store {
     }
 
     pub async fn get_encounter(&self, id: EncounterId) -> Result<Encounter> {
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {COLS} FROM encounters WHERE id = $1"
-        )))
-        .bind(id.to_string())
-        .fetch_optional(&self.pool)
-        .await?
-        .ok_or_else(|| StoreError::NotFound {
-            record: "encounter",
-            id: id.to_string(),
-        })?;
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {COLS} FROM encounters WHERE id = $1")))
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or_else(|| StoreError::NotFound { record: "encounter", id: id.to_string() })?;
         encounter_of(&row)
     }
 
     /// Moves a booked encounter (time, room, staff), with the same
     /// double-booking checks as a new booking.
-    pub async fn reschedule_encounter(
-        &self,
-        actor: &Actor,
-        id: EncounterId,
-        to: &Placement,
-    ) -> Result<Encounter> {
+    pub async fn reschedule_encounter(&self, actor: &Actor, id: EncounterId, to: &Placement) -> Result<Encounter> {
         let now = Timestamp::now();
         let mut tx = self.begin_write().await?;
         let current = self.encounter_for_update(&mut tx, id).await?;
         if current.status != EncounterStatus::Booked {
             return Err(kairos_domain::DomainError::invalid(
                 "status",
-                format!(
-                    "only a booked encounter can be moved; this one is {}",
-                    current.status
-                ),
+                format!("only a booked encounter can be moved; this one is {}", current.status),
             )
             .into());
         }
         lock_site(&mut tx, current.site_id).await?;
-        check_placement(
-            &mut tx,
-            Some(id),
-            current.client_id,
-            current.site_id,
-            current.kind,
-            to,
-        )
-        .await?;
+        check_placement(&mut tx, Some(id), current.client_id, current.site_id, current.kind, to).await?;
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
             "UPDATE encounters SET room_id = $2, staff_id = $3, scheduled_start = $4, scheduled_end = $5, updated_at = $6 \
              WHERE id = $1 RETURNING {COLS}"
@@ -207,9 +172,7 @@ impl Store {
         audit::insert_in(
             &mut tx,
             actor,
-            &AuditEntry::new(Action::Update, "encounter", id)
-                .client(current.client_id)
-                .detail("rescheduled"),
+            &AuditEntry::new(Action::Update, "encounter", id).client(current.client_id).detail("rescheduled"),
             now,
         )
         .await?;
@@ -265,10 +228,7 @@ impl Store {
         .bind(id.to_string())
         .fetch_optional(&mut **tx)
         .await?
-        .ok_or_else(|| StoreError::NotFound {
-            record: "encounter",
-            id: id.to_string(),
-        })?;
+        .ok_or_else(|| StoreError::NotFound { record: "encounter", id: id.to_string() })?;
         encounter_of(&row)
     }
 
@@ -284,16 +244,14 @@ impl Store {
             q.client_id.map(|x| x.to_string()),
             q.staff_id.map(|x| x.to_string()),
         );
-        let total: (i64,) = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "SELECT COUNT(*) FROM encounters {filter}"
-        )))
-        .bind(binds.0)
-        .bind(binds.1)
-        .bind(binds.2.clone())
-        .bind(binds.3.clone())
-        .bind(binds.4.clone())
-        .fetch_one(&self.pool)
-        .await?;
+        let total: (i64,) = sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM encounters {filter}")))
+            .bind(binds.0)
+            .bind(binds.1)
+            .bind(binds.2.clone())
+            .bind(binds.3.clone())
+            .bind(binds.4.clone())
+            .fetch_one(&self.pool)
+            .await?;
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {COLS} FROM encounters {filter} ORDER BY scheduled_start, id LIMIT $6 OFFSET $7"
         )))
@@ -334,12 +292,8 @@ impl Store {
              WHERE client_id = $1 AND scheduled_start < $2 \
              ORDER BY scheduled_start DESC, id DESC LIMIT $3"
         };
-        let rows = sqlx::query(sql)
-            .bind(client.to_string())
-            .bind(micros(now))
-            .bind(limit)
-            .fetch_all(&self.pool)
-            .await?;
+        let rows =
+            sqlx::query(sql).bind(client.to_string()).bind(micros(now)).bind(limit).fetch_all(&self.pool).await?;
         rows.iter().map(encounter_of).collect()
     }
 }
@@ -353,11 +307,7 @@ async fn lock_site(tx: &mut sqlx::Transaction<'static, sqlx::Any>, site: SiteId)
         .execute(&mut **tx)
         .await?;
     if res.rows_affected() == 0 {
-        return Err(StoreError::UnknownReference {
-            field: "site_id",
-            record: "site",
-            id: site.to_string(),
-        });
+        return Err(StoreError::UnknownReference { field: "site_id", record: "site", id: site.to_string() });
     }
     Ok(())
 }
@@ -376,15 +326,9 @@ async fn check_placement(
             .bind(room.to_string())
             .fetch_optional(&mut **tx)
             .await?
-            .ok_or_else(|| StoreError::UnknownReference {
-                field: "room_id",
-                record: "room",
-                id: room.to_string(),
-            })?;
+            .ok_or_else(|| StoreError::UnknownReference { field: "room_id", record: "room", id: room.to_string() })?;
         if rows::get_str(&row, "site_id")? != site.to_string() {
-            return Err(
-                kairos_domain::DomainError::invalid("room_id", "is at another site").into(),
-            );
+            return Err(kairos_domain::DomainError::invalid("room_id", "is at another site").into());
         }
     }
     if let Some(staff) = p.staff_id {
@@ -398,11 +342,7 @@ async fn check_placement(
                 id: staff.to_string(),
             })?;
         if sqlx::Row::try_get::<i64, _>(&row, "active")? != 1 {
-            return Err(kairos_domain::DomainError::invalid(
-                "staff_id",
-                "is not an active staff member",
-            )
-            .into());
+            return Err(kairos_domain::DomainError::invalid("staff_id", "is not an active staff member").into());
         }
     }
     let is_group = kind == EncounterKind::Group;
@@ -428,19 +368,13 @@ async fn check_placement(
                 detail: format!("the client already has an encounter at {at}"),
             });
         }
-        if !shared_group
-            && p.room_id.is_some()
-            && rows::get_opt_id::<RoomId>(row, "room_id")? == p.room_id
-        {
+        if !shared_group && p.room_id.is_some() && rows::get_opt_id::<RoomId>(row, "room_id")? == p.room_id {
             return Err(StoreError::Conflict {
                 field: "room_id",
                 detail: format!("the room is already booked at {at}"),
             });
         }
-        if !shared_group
-            && p.staff_id.is_some()
-            && rows::get_opt_id::<StaffId>(row, "staff_id")? == p.staff_id
-        {
+        if !shared_group && p.staff_id.is_some() && rows::get_opt_id::<StaffId>(row, "staff_id")? == p.staff_id {
             return Err(StoreError::Conflict {
                 field: "staff_id",
                 detail: format!("the staff member is already booked at {at}"),

@@ -8,11 +8,7 @@ pub enum StoreError {
     NotFound { record: &'static str, id: String },
     /// A field of the input refers to a record that does not exist.
     #[error("{field}: no {record} with id {id}")]
-    UnknownReference {
-        field: &'static str,
-        record: &'static str,
-        id: String,
-    },
+    UnknownReference { field: &'static str, record: &'static str, id: String },
     /// The change would duplicate or collide with an existing record.
     #[error("{field}: {detail}")]
     Conflict { field: &'static str, detail: String },
@@ -39,10 +35,9 @@ impl StoreError {
     /// Maps a unique-constraint violation to a conflict on `field`.
     pub(crate) fn unique(err: sqlx::Error, field: &'static str, detail: &str) -> Self {
         match &err {
-            sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict {
-                field,
-                detail: detail.to_string(),
-            },
+            sqlx::Error::Database(db) if db.is_unique_violation() => {
+                StoreError::Conflict { field, detail: detail.to_string() }
+            }
             _ => StoreError::Database(err),
         }
     }

@@ -206,9 +206,7 @@ impl Store {
 
     /// Number of clients (used by the demo to decide whether to reuse).
     pub async fn count_clients(&self) -> Result<i64> {
-        let n: (i64,) = sqlx::query_as("SELECT COUNT(*) FROM clients")
-            .fetch_one(&self.pool)
-            .await?;
+        let n: (i64,) = sqlx::query_as("SELECT COUNT(*) FROM clients").fetch_one(&self.pool).await?;
         Ok(n.0)
     }
 }

@@ -64,10 +64,7 @@ impl DatabaseUrl {
         if self.backend != Backend::Sqlite {
             return None;
         }
-        let rest = self
-            .url
-            .strip_prefix("sqlite://")
-            .or_else(|| self.url.strip_prefix("sqlite:"))?;
+        let rest = self.url.strip_prefix("sqlite://").or_else(|| self.url.strip_prefix("sqlite:"))?;
         let path = rest.split('?').next().unwrap_or(rest);
         (!path.is_empty() && path != ":memory:").then_some(path)
     }
@@ -81,21 +78,11 @@ impl FromStr for DatabaseUrl {
             return Err(StoreError::Config("database URL or path is empty".into()));
         }
         if s.starts_with("postgres://") || s.starts_with("postgresql://") {
-            return Ok(DatabaseUrl {
-                url: s.to_string(),
-                backend: Backend::Postgres,
-            });
+            return Ok(DatabaseUrl { url: s.to_string(), backend: Backend::Postgres });
         }
         if s.starts_with("sqlite:") {
-            let url = if s.contains('?') {
-                s.to_string()
-            } else {
-                format!("{s}?mode=rwc")
-            };
-            return Ok(DatabaseUrl {
-                url,
-                backend: Backend::Sqlite,
-            });
+            let url = if s.contains('?') { s.to_string() } else { format!("{s}?mode=rwc") };
+            return Ok(DatabaseUrl { url, backend: Backend::Sqlite });
         }
         if s.contains("://") {
             return Err(StoreError::Config(format!(
@@ -103,10 +90,7 @@ impl FromStr for DatabaseUrl {
                 redact(s)
             )));
         }
-        Ok(DatabaseUrl {
-            url: format!("sqlite://{s}?mode=rwc"),
-            backend: Backend::Sqlite,
-        })
+        Ok(DatabaseUrl { url: format!("sqlite://{s}?mode=rwc"), backend: Backend::Sqlite })
     }
 }
 
@@ -151,12 +135,7 @@ pub struct StoreOptions {
 
 impl Default for StoreOptions {
     fn default() -> Self {
-        StoreOptions {
-            max_connections: 16,
-            migrate: true,
-            sqlite_cache_kib: 8 * 1024,
-            scratch_bulk_load: false,
-        }
+        StoreOptions { max_connections: 16, migrate: true, sqlite_cache_kib: 8 * 1024, scratch_bulk_load: false }
     }
 }
 
@@ -170,9 +149,7 @@ pub struct Store {
 
 impl fmt::Debug for Store {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Store")
-            .field("backend", &self.backend)
-            .finish_non_exhaustive()
+        f.debug_struct("Store").field("backend", &self.backend).finish_non_exhaustive()
     }
 }
 
@@ -216,11 +193,7 @@ impl Store {
             migrator(backend).run(&pool).await?;
         }
         let audit = Arc::new(audit::AuditWriter::start(pool.clone()));
-        Ok(Store {
-            pool,
-            backend,
-            audit,
-        })
+        Ok(Store { pool, backend, audit })
     }
 
     /// Applies pending migrations; returns the versions applied.
@@ -232,12 +205,11 @@ impl Store {
     }
 
     async fn applied_migrations(&self) -> Result<Vec<i64>> {
-        let rows: Vec<(i64,)> = sqlx::query_as(
-            "SELECT version FROM _sqlx_migrations WHERE success = true ORDER BY version",
-        )
-        .fetch_all(&self.pool)
-        .await
-        .or_else(|_| Ok::<_, sqlx::Error>(Vec::new()))?;
+        let rows: Vec<(i64,)> =
+            sqlx::query_as("SELECT version FROM _sqlx_migrations WHERE success = true ORDER BY version")
+                .fetch_all(&self.pool)
+                .await
+                .or_else(|_| Ok::<_, sqlx::Error>(Vec::new()))?;
         Ok(rows.into_iter().map(|r| r.0).collect())
     }
 
@@ -275,19 +247,13 @@ impl Store {
     /// taken with `VACUUM INTO` while the server keeps running.
     pub async fn backup_sqlite(&self, dest: &str) -> Result<()> {
         if self.backend != Backend::Sqlite {
-            return Err(StoreError::Config(
-                "backup copies SQLite databases; for PostgreSQL use pg_dump".into(),
-            ));
+            return Err(StoreError::Config("backup copies SQLite databases; for PostgreSQL use pg_dump".into()));
         }
         if std::path::Path::new(dest).exists() {
-            return Err(StoreError::Config(format!(
-                "{dest} already exists; choose a new file"
-            )));
+            return Err(StoreError::Config(format!("{dest} already exists; choose a new file")));
         }
         let sql = format!("VACUUM INTO '{}'", dest.replace('\'', "''"));
-        sqlx::query(sqlx::AssertSqlSafe(sql))
-            .execute(&self.pool)
-            .await?;
+        sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&self.pool).await?;
         Ok(())
     }
 }
@@ -312,10 +278,7 @@ impl PageRequest {
 
 impl Default for PageRequest {
     fn default() -> Self {
-        PageRequest {
-            limit: 50,
-            offset: 0,
-        }
+        PageRequest { limit: 50, offset: 0 }
     }
 }
 
@@ -334,9 +297,7 @@ mod tests {
 
     #[test]
     fn database_urls_pick_the_backend_and_hide_passwords() {
-        let u: DatabaseUrl = "postgres://kairos:s3cret@db.internal/kairos"
-            .parse()
-            .expect("pg");
+        let u: DatabaseUrl = "postgres://kairos:s3cret@db.internal/kairos".parse().expect("pg");
         assert_eq!(u.backend(), Backend::Postgres);
         assert_eq!(format!("{u:?}"), "postgres://kairos:***@db.internal/kairos");
         let u: DatabaseUrl = "./kairos.db".parse().expect("path");
@@ -347,11 +308,8 @@ mod tests {
 
     #[test]
     fn both_migration_folders_carry_the_same_versions_and_names() {
-        let names = |m: &sqlx::migrate::Migrator| {
-            m.iter()
-                .map(|x| (x.version, x.description.to_string()))
-                .collect::<Vec<_>>()
-        };
+        let names =
+            |m: &sqlx::migrate::Migrator| m.iter().map(|x| (x.version, x.description.to_string())).collect::<Vec<_>>();
         assert_eq!(names(&SQLITE_MIGRATOR), names(&POSTGRES_MIGRATOR));
         assert!(!names(&SQLITE_MIGRATOR).is_empty());
     }

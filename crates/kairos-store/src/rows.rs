@@ -20,8 +20,7 @@ pub(crate) fn get_str(row: &AnyRow, col: &str) -> Result<String, StoreError> {
 }
 
 pub(crate) fn get_opt_str(row: &AnyRow, col: &str) -> Result<Option<String>, StoreError> {
-    row.try_get::<Option<String>, _>(col)
-        .map_err(StoreError::from)
+    row.try_get::<Option<String>, _>(col).map_err(StoreError::from)
 }
 
 pub(crate) fn get_ts(row: &AnyRow, col: &str) -> Result<Timestamp, StoreError> {
@@ -29,38 +28,24 @@ pub(crate) fn get_ts(row: &AnyRow, col: &str) -> Result<Timestamp, StoreError> {
 }
 
 pub(crate) fn get_opt_ts(row: &AnyRow, col: &str) -> Result<Option<Timestamp>, StoreError> {
-    row.try_get::<Option<i64>, _>(col)?
-        .map(from_micros)
-        .transpose()
+    row.try_get::<Option<i64>, _>(col)?.map(from_micros).transpose()
 }
 
 pub(crate) fn get_date(row: &AnyRow, col: &str) -> Result<Date, StoreError> {
-    get_str(row, col)?
-        .parse()
-        .map_err(|e| StoreError::corrupt(format!("{col}: {e}")))
+    get_str(row, col)?.parse().map_err(|e| StoreError::corrupt(format!("{col}: {e}")))
 }
 
 pub(crate) fn get_opt_date(row: &AnyRow, col: &str) -> Result<Option<Date>, StoreError> {
-    get_opt_str(row, col)?
-        .map(|s| {
-            s.parse()
-                .map_err(|e| StoreError::corrupt(format!("{col}: {e}")))
-        })
-        .transpose()
+    get_opt_str(row, col)?.map(|s| s.parse().map_err(|e| StoreError::corrupt(format!("{col}: {e}")))).transpose()
 }
 
 pub(crate) fn get_id<T: FromStr>(row: &AnyRow, col: &str) -> Result<T, StoreError> {
-    get_str(row, col)?
-        .parse()
-        .map_err(|_| StoreError::corrupt(format!("{col} is not an id")))
+    get_str(row, col)?.parse().map_err(|_| StoreError::corrupt(format!("{col} is not an id")))
 }
 
 pub(crate) fn get_opt_id<T: FromStr>(row: &AnyRow, col: &str) -> Result<Option<T>, StoreError> {
     get_opt_str(row, col)?
-        .map(|s| {
-            s.parse()
-                .map_err(|_| StoreError::corrupt(format!("{col} is not an id")))
-        })
+        .map(|s| s.parse().map_err(|_| StoreError::corrupt(format!("{col} is not an id"))))
         .transpose()
 }
 

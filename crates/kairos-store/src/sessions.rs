@@ -22,10 +22,7 @@ pub struct SessionPolicy {
 
 impl Default for SessionPolicy {
     fn default() -> Self {
-        SessionPolicy {
-            idle: SignedDuration::from_mins(15),
-            absolute: SignedDuration::from_hours(12),
-        }
+        SessionPolicy { idle: SignedDuration::from_mins(15), absolute: SignedDuration::from_hours(12) }
     }
 }
 
@@ -64,9 +61,7 @@ impl Store {
         remote_addr: Option<&str>,
     ) -> Result<()> {
         let now = Timestamp::now();
-        let expires = now
-            .checked_add(policy.absolute)
-            .map_err(StoreError::corrupt)?;
+        let expires = now.checked_add(policy.absolute).map_err(StoreError::corrupt)?;
         sqlx::query(
             "INSERT INTO sessions (token_hash, staff_id, created_at, last_seen_at, expires_at, remote_addr) \
              VALUES ($1, $2, $3, $3, $4, $5)",
@@ -83,11 +78,7 @@ impl Store {
 
     /// The session for `token` if it is live (not revoked, not idle too long,
     /// not past its absolute expiry, account active). Refreshes its last use.
-    pub async fn authenticate_session(
-        &self,
-        token: &str,
-        policy: &SessionPolicy,
-    ) -> Result<Option<SessionInfo>> {
+    pub async fn authenticate_session(&self, token: &str, policy: &SessionPolicy) -> Result<Option<SessionInfo>> {
         let now = Timestamp::now();
         let hash = token_hash(token);
         let row = sqlx::query(
@@ -103,20 +94,16 @@ impl Store {
         let expires = rows::get_ts(&row, "expires_at")?;
         let revoked = rows::get_opt_ts(&row, "revoked_at")?;
         let active = sqlx::Row::try_get::<i64, _>(&row, "active")? == 1;
-        let idle_deadline = last_seen
-            .checked_add(policy.idle)
-            .map_err(StoreError::corrupt)?;
+        let idle_deadline = last_seen.checked_add(policy.idle).map_err(StoreError::corrupt)?;
         if revoked.is_some() || !active || now >= expires || now >= idle_deadline {
             return Ok(None);
         }
         if now.duration_since(last_seen) >= policy.touch_interval() {
-            sqlx::query(
-                "UPDATE sessions SET last_seen_at = $2 WHERE token_hash = $1 AND last_seen_at < $2",
-            )
-            .bind(hash)
-            .bind(micros(now))
-            .execute(&self.pool)
-            .await?;
+            sqlx::query("UPDATE sessions SET last_seen_at = $2 WHERE token_hash = $1 AND last_seen_at < $2")
+                .bind(hash)
+                .bind(micros(now))
+                .execute(&self.pool)
+                .await?;
         }
         let staff = Staff {
             id: rows::get_id(&row, "id")?,
@@ -125,21 +112,16 @@ impl Store {
             roles: Roles::parse_list(&rows::get_str(&row, "roles")?)?,
             active,
         };
-        Ok(Some(SessionInfo {
-            staff,
-            created_at: rows::get_ts(&row, "created_at")?,
-        }))
+        Ok(Some(SessionInfo { staff, created_at: rows::get_ts(&row, "created_at")? }))
     }
 
     /// Revokes a session; returns whether it was live.
     pub async fn revoke_session(&self, token: &str) -> Result<bool> {
-        let res = sqlx::query(
-            "UPDATE sessions SET revoked_at = $2 WHERE token_hash = $1 AND revoked_at IS NULL",
-        )
-        .bind(token_hash(token))
-        .bind(micros(Timestamp::now()))
-        .execute(&self.pool)
-        .await?;
+        let res = sqlx::query("UPDATE sessions SET revoked_at = $2 WHERE token_hash = $1 AND revoked_at IS NULL")
+            .bind(token_hash(token))
+            .bind(micros(Timestamp::now()))
+            .execute(&self.pool)
+            .await?;
         Ok(res.rows_affected() > 0)
     }
 
@@ -148,16 +130,12 @@ impl Store {
         let now = Timestamp::now();
         let day = SignedDuration::from_hours(24);
         let cutoff = now.checked_sub(day).map_err(StoreError::corrupt)?;
-        let idle_cutoff = cutoff
-            .checked_sub(policy.idle)
-            .map_err(StoreError::corrupt)?;
-        let res = sqlx::query(
-            "DELETE FROM sessions WHERE expires_at < $1 OR revoked_at < $1 OR last_seen_at < $2",
-        )
-        .bind(micros(cutoff))
-        .bind(micros(idle_cutoff))
-        .execute(&self.pool)
-        .await?;
+        let idle_cutoff = cutoff.checked_sub(policy.idle).map_err(StoreError::corrupt)?;
+        let res = sqlx::query("DELETE FROM sessions WHERE expires_at < $1 OR revoked_at < $1 OR last_seen_at < $2")
+            .bind(micros(cutoff))
+            .bind(micros(idle_cutoff))
+            .execute(&self.pool)
+            .await?;
         Ok(res.rows_affected())
     }
 }

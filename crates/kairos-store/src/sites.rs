@@ -35,29 +35,17 @@ pub struct RoomInput {
 impl Store {
     pub async fn create_site(&self, actor: &Actor, input: &SiteInput) -> Result<Site> {
         let now = Timestamp::now();
-        let site = Site {
-            id: SiteId::new(),
-            name: input.name.clone(),
-            time_zone: input.time_zone.clone(),
-        };
+        let site = Site { id: SiteId::new(), name: input.name.clone(), time_zone: input.time_zone.clone() };
         let mut tx = self.begin_write().await?;
-        sqlx::query(
-            "INSERT INTO sites (id, name, time_zone, created_at, updated_at) VALUES ($1, $2, $3, $4, $4)",
-        )
-        .bind(site.id.to_string())
-        .bind(site.name.clone())
-        .bind(site.time_zone.as_str().to_string())
-        .bind(micros(now))
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| StoreError::unique(e, "name", "a site with this name already exists"))?;
-        audit::insert_in(
-            &mut tx,
-            actor,
-            &AuditEntry::new(Action::Create, "site", site.id),
-            now,
-        )
-        .await?;
+        sqlx::query("INSERT INTO sites (id, name, time_zone, created_at, updated_at) VALUES ($1, $2, $3, $4, $4)")
+            .bind(site.id.to_string())
+            .bind(site.name.clone())
+            .bind(site.time_zone.as_str().to_string())
+            .bind(micros(now))
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| StoreError::unique(e, "name", "a site with this name already exists"))?;
+        audit::insert_in(&mut tx, actor, &AuditEntry::new(Action::Create, "site", site.id), now).await?;
         tx.commit().await?;
         Ok(site)
     }
@@ -65,41 +53,24 @@ impl Store {
     pub async fn update_site(&self, actor: &Actor, id: SiteId, input: &SiteInput) -> Result<Site> {
         let now = Timestamp::now();
         let mut tx = self.begin_write().await?;
-        let res = sqlx::query(
-            "UPDATE sites SET name = $2, time_zone = $3, updated_at = $4 WHERE id = $1",
-        )
-        .bind(id.to_string())
-        .bind(input.name.clone())
-        .bind(input.time_zone.as_str().to_string())
-        .bind(micros(now))
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| StoreError::unique(e, "name", "a site with this name already exists"))?;
+        let res = sqlx::query("UPDATE sites SET name = $2, time_zone = $3, updated_at = $4 WHERE id = $1")
+            .bind(id.to_string())
+            .bind(input.name.clone())
+            .bind(input.time_zone.as_str().to_string())
+            .bind(micros(now))
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| StoreError::unique(e, "name", "a site with this name already exists"))?;
         if res.rows_affected() == 0 {
-            return Err(StoreError::NotFound {
-                record: "site",
-                id: id.to_string(),
-            });
+            return Err(StoreError::NotFound { record: "site", id: id.to_string() });
         }
-        audit::insert_in(
-            &mut tx,
-            actor,
-            &AuditEntry::new(Action::Update, "site", id),
-            now,
-        )
-        .await?;
+        audit::insert_in(&mut tx, actor, &AuditEntry::new(Action::Update, "site", id), now).await?;
         tx.commit().await?;
-        Ok(Site {
-            id,
-            name: input.name.clone(),
-            time_zone: input.time_zone.clone(),
-        })
+        Ok(Site { id, name: input.name.clone(), time_zone: input.time_zone.clone() })
     }
 
     pub async fn list_sites(&self) -> Result<Vec<Site>> {
-        let rows = sqlx::query("SELECT id, name, time_zone FROM sites ORDER BY name")
-            .fetch_all(&self.pool)
-            .await?;
+        let rows = sqlx::query("SELECT id, name, time_zone FROM sites ORDER BY name").fetch_all(&self.pool).await?;
         rows.iter().map(site_of).collect()
     }
 
@@ -108,36 +79,20 @@ impl Store {
             .bind(id.to_string())
             .fetch_optional(&self.pool)
             .await?
-            .ok_or_else(|| StoreError::NotFound {
-                record: "site",
-                id: id.to_string(),
-            })?;
+            .ok_or_else(|| StoreError::NotFound { record: "site", id: id.to_string() })?;
         site_of(&row)
     }
 
-    pub async fn create_room(
-        &self,
-        actor: &Actor,
-        site_id: SiteId,
-        input: &RoomInput,
-    ) -> Result<Room> {
+    pub async fn create_room(&self, actor: &Actor, site_id: SiteId, input: &RoomInput) -> Result<Room> {
         let now = Timestamp::now();
-        let room = Room {
-            id: RoomId::new(),
-            site_id,
-            name: input.name.clone(),
-            kind: input.kind,
-        };
+        let room = Room { id: RoomId::new(), site_id, name: input.name.clone(), kind: input.kind };
         let mut tx = self.begin_write().await?;
         let site_exists = sqlx::query("SELECT id FROM sites WHERE id = $1")
             .bind(site_id.to_string())
             .fetch_optional(&mut *tx)
             .await?;
         if site_exists.is_none() {
-            return Err(StoreError::NotFound {
-                record: "site",
-                id: site_id.to_string(),
-            });
+            return Err(StoreError::NotFound { record: "site", id: site_id.to_string() });
         }
         sqlx::query(
             "INSERT INTO rooms (id, site_id, name, kind, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $5)",
@@ -150,13 +105,7 @@ impl Store {
         .execute(&mut *tx)
         .await
         .map_err(|e| StoreError::unique(e, "name", "this site already has a room with this name"))?;
-        audit::insert_in(
-            &mut tx,
-            actor,
-            &AuditEntry::new(Action::Create, "room", room.id),
-            now,
-        )
-        .await?;
+        audit::insert_in(&mut tx, actor, &AuditEntry::new(Action::Create, "room", room.id), now).await?;
         tx.commit().await?;
         Ok(room)
     }
@@ -164,33 +113,27 @@ impl Store {
     pub async fn update_room(&self, actor: &Actor, id: RoomId, input: &RoomInput) -> Result<Room> {
         let now = Timestamp::now();
         let mut tx = self.begin_write().await?;
-        let row = sqlx::query("UPDATE rooms SET name = $2, kind = $3, updated_at = $4 WHERE id = $1 RETURNING id, site_id, name, kind")
-            .bind(id.to_string())
-            .bind(input.name.clone())
-            .bind(input.kind.as_str())
-            .bind(micros(now))
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(|e| StoreError::unique(e, "name", "this site already has a room with this name"))?
-            .ok_or_else(|| StoreError::NotFound { record: "room", id: id.to_string() })?;
-        audit::insert_in(
-            &mut tx,
-            actor,
-            &AuditEntry::new(Action::Update, "room", id),
-            now,
+        let row = sqlx::query(
+            "UPDATE rooms SET name = $2, kind = $3, updated_at = $4 WHERE id = $1 RETURNING id, site_id, name, kind",
         )
-        .await?;
+        .bind(id.to_string())
+        .bind(input.name.clone())
+        .bind(input.kind.as_str())
+        .bind(micros(now))
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(|e| StoreError::unique(e, "name", "this site already has a room with this name"))?
+        .ok_or_else(|| StoreError::NotFound { record: "room", id: id.to_string() })?;
+        audit::insert_in(&mut tx, actor, &AuditEntry::new(Action::Update, "room", id), now).await?;
         tx.commit().await?;
         room_of(&row)
     }
 
     pub async fn list_rooms(&self, site_id: SiteId) -> Result<Vec<Room>> {
-        let rows = sqlx::query(
-            "SELECT id, site_id, name, kind FROM rooms WHERE site_id = $1 ORDER BY kind, name",
-        )
-        .bind(site_id.to_string())
-        .fetch_all(&self.pool)
-        .await?;
+        let rows = sqlx::query("SELECT id, site_id, name, kind FROM rooms WHERE site_id = $1 ORDER BY kind, name")
+            .bind(site_id.to_string())
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter().map(room_of).collect()
     }
 
@@ -199,10 +142,7 @@ impl Store {
             .bind(id.to_string())
             .fetch_optional(&self.pool)
             .await?
-            .ok_or_else(|| StoreError::NotFound {
-                record: "room",
-                id: id.to_string(),
-            })?;
+            .ok_or_else(|| StoreError::NotFound { record: "room", id: id.to_string() })?;
         room_of(&row)
     }
 }
@@ -210,10 +150,9 @@ impl Store {
 impl Store {
     /// Every room of every site.
     pub async fn all_rooms(&self) -> Result<Vec<Room>> {
-        let rows =
-            sqlx::query("SELECT id, site_id, name, kind FROM rooms ORDER BY site_id, kind, name")
-                .fetch_all(&self.pool)
-                .await?;
+        let rows = sqlx::query("SELECT id, site_id, name, kind FROM rooms ORDER BY site_id, kind, name")
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter().map(room_of).collect()
     }
 }

@@ -23,12 +23,7 @@ fn staff_of(r: &AnyRow) -> Result<Staff> {
 impl Store {
     /// Creates a staff account. `password_hash` is a PHC string (argon2id),
     /// or `None` for an account that cannot sign in until a password is set.
-    pub async fn create_staff(
-        &self,
-        actor: &Actor,
-        input: &StaffInput,
-        password_hash: Option<&str>,
-    ) -> Result<Staff> {
+    pub async fn create_staff(&self, actor: &Actor, input: &StaffInput, password_hash: Option<&str>) -> Result<Staff> {
         let now = Timestamp::now();
         let staff = Staff {
             id: StaffId::new(),
@@ -52,26 +47,14 @@ impl Store {
         .execute(&mut *tx)
         .await
         .map_err(|e| StoreError::unique(e, "email", "a staff member with this e-mail already exists"))?;
-        audit::insert_in(
-            &mut tx,
-            actor,
-            &AuditEntry::new(Action::Create, "staff", staff.id),
-            now,
-        )
-        .await?;
+        audit::insert_in(&mut tx, actor, &AuditEntry::new(Action::Create, "staff", staff.id), now).await?;
         tx.commit().await?;
         Ok(staff)
     }
 
     /// Changes name, e-mail, roles and whether the account is active.
     /// Deactivating an account ends its sessions in the same transaction.
-    pub async fn update_staff(
-        &self,
-        actor: &Actor,
-        id: StaffId,
-        input: &StaffInput,
-        active: bool,
-    ) -> Result<Staff> {
+    pub async fn update_staff(&self, actor: &Actor, id: StaffId, input: &StaffInput, active: bool) -> Result<Staff> {
         let now = Timestamp::now();
         let mut tx = self.begin_write().await?;
         let row = sqlx::query(
@@ -90,32 +73,19 @@ impl Store {
         .map_err(|e| StoreError::unique(e, "email", "a staff member with this e-mail already exists"))?
         .ok_or_else(|| StoreError::NotFound { record: "staff", id: id.to_string() })?;
         if !active {
-            sqlx::query(
-                "UPDATE sessions SET revoked_at = $2 WHERE staff_id = $1 AND revoked_at IS NULL",
-            )
-            .bind(id.to_string())
-            .bind(micros(now))
-            .execute(&mut *tx)
-            .await?;
+            sqlx::query("UPDATE sessions SET revoked_at = $2 WHERE staff_id = $1 AND revoked_at IS NULL")
+                .bind(id.to_string())
+                .bind(micros(now))
+                .execute(&mut *tx)
+                .await?;
         }
-        audit::insert_in(
-            &mut tx,
-            actor,
-            &AuditEntry::new(Action::Update, "staff", id),
-            now,
-        )
-        .await?;
+        audit::insert_in(&mut tx, actor, &AuditEntry::new(Action::Update, "staff", id), now).await?;
         tx.commit().await?;
         staff_of(&row)
     }
 
     /// Sets a new password hash and ends every session of that account.
-    pub async fn set_staff_password(
-        &self,
-        actor: &Actor,
-        id: StaffId,
-        password_hash: &str,
-    ) -> Result<()> {
+    pub async fn set_staff_password(&self, actor: &Actor, id: StaffId, password_hash: &str) -> Result<()> {
         let now = Timestamp::now();
         let mut tx = self.begin_write().await?;
         let res = sqlx::query("UPDATE staff SET password_hash = $2, updated_at = $3 WHERE id = $1")
@@ -125,18 +95,13 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         if res.rows_affected() == 0 {
-            return Err(StoreError::NotFound {
-                record: "staff",
-                id: id.to_string(),
-            });
+            return Err(StoreError::NotFound { record: "staff", id: id.to_string() });
         }
-        sqlx::query(
-            "UPDATE sessions SET revoked_at = $2 WHERE staff_id = $1 AND revoked_at IS NULL",
-        )
-        .bind(id.to_string())
-        .bind(micros(now))
-        .execute(&mut *tx)
-        .await?;
+        sqlx::query("UPDATE sessions SET revoked_at = $2 WHERE staff_id = $1 AND revoked_at IS NULL")
+            .bind(id.to_string())
+            .bind(micros(now))
+            .execute(&mut *tx)
+            .await?;
         audit::insert_in(
             &mut tx,
             actor,
@@ -153,26 +118,17 @@ impl Store {
             .bind(id.to_string())
             .fetch_optional(&self.pool)
             .await?
-            .ok_or_else(|| StoreError::NotFound {
-                record: "staff",
-                id: id.to_string(),
-            })?;
+            .ok_or_else(|| StoreError::NotFound { record: "staff", id: id.to_string() })?;
         staff_of(&row)
     }
 
     /// For sign-in: the account and its password hash, by e-mail.
-    pub async fn staff_credentials(
-        &self,
-        email: &Email,
-    ) -> Result<Option<(Staff, Option<String>)>> {
-        let row = sqlx::query(
-            "SELECT id, name, email, roles, active, password_hash FROM staff WHERE email = $1",
-        )
-        .bind(email.to_string())
-        .fetch_optional(&self.pool)
-        .await?;
-        row.map(|r| Ok((staff_of(&r)?, rows::get_opt_str(&r, "password_hash")?)))
-            .transpose()
+    pub async fn staff_credentials(&self, email: &Email) -> Result<Option<(Staff, Option<String>)>> {
+        let row = sqlx::query("SELECT id, name, email, roles, active, password_hash FROM staff WHERE email = $1")
+            .bind(email.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| Ok((staff_of(&r)?, rows::get_opt_str(&r, "password_hash")?))).transpose()
     }
 
     pub async fn find_staff_by_email(&self, email: &Email) -> Result<Option<Staff>> {
@@ -183,11 +139,10 @@ impl Store {
     /// name is not matched; the directory is small).
     pub async fn list_staff(&self, search: Option<&str>, page: PageRequest) -> Result<Page<Staff>> {
         let pattern = rows::like_prefix(&search.map(search_key).unwrap_or_default());
-        let total: (i64,) =
-            sqlx::query_as("SELECT COUNT(*) FROM staff WHERE search_name LIKE $1 ESCAPE '\\'")
-                .bind(pattern.clone())
-                .fetch_one(&self.pool)
-                .await?;
+        let total: (i64,) = sqlx::query_as("SELECT COUNT(*) FROM staff WHERE search_name LIKE $1 ESCAPE '\\'")
+            .bind(pattern.clone())
+            .fetch_one(&self.pool)
+            .await?;
         let rows = sqlx::query(
             "SELECT id, name, email, roles, active FROM staff WHERE search_name LIKE $1 ESCAPE '\\' \
              ORDER BY search_name, id LIMIT $2 OFFSET $3",
@@ -209,11 +164,9 @@ impl Store {
 impl Store {
     /// Every staff member, by name (the directory is small: tens, not thousands).
     pub async fn all_staff(&self) -> Result<Vec<Staff>> {
-        let rows = sqlx::query(
-            "SELECT id, name, email, roles, active FROM staff ORDER BY search_name, id",
-        )
-        .fetch_all(&self.pool)
-        .await?;
+        let rows = sqlx::query("SELECT id, name, email, roles, active FROM staff ORDER BY search_name, id")
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter().map(staff_of).collect()
     }
 }

@@ -11,9 +11,7 @@ pub const POSTGRES_ENV: &str = "KAIROS_TEST_POSTGRES_URL";
 
 /// The PostgreSQL maintenance URL when PostgreSQL tests are enabled.
 pub fn postgres_url() -> Option<String> {
-    std::env::var(POSTGRES_ENV)
-        .ok()
-        .filter(|s| !s.trim().is_empty())
+    std::env::var(POSTGRES_ENV).ok().filter(|s| !s.trim().is_empty())
 }
 
 /// An isolated database, removed on drop.
@@ -29,42 +27,27 @@ enum Cleanup {
 
 impl TestDb {
     pub async fn sqlite() -> TestDb {
-        let dir =
-            std::env::temp_dir().join(format!("kairos-test-{}", uuid::Uuid::now_v7().simple()));
+        let dir = std::env::temp_dir().join(format!("kairos-test-{}", uuid::Uuid::now_v7().simple()));
         std::fs::create_dir_all(&dir).expect("create temp dir");
         let path = dir.join("kairos.db");
         let url: DatabaseUrl = path.to_string_lossy().parse().expect("sqlite path");
-        TestDb {
-            url,
-            cleanup: Cleanup::Dir(dir),
-        }
+        TestDb { url, cleanup: Cleanup::Dir(dir) }
     }
 
     /// A new database on the PostgreSQL server at `admin_url`.
     pub async fn postgres(admin_url: &str) -> TestDb {
         install_default_drivers();
         let name = format!("kairos_test_{}", uuid::Uuid::now_v7().simple());
-        let mut conn = AnyConnection::connect(admin_url)
-            .await
-            .expect("connect to the PostgreSQL test server");
+        let mut conn = AnyConnection::connect(admin_url).await.expect("connect to the PostgreSQL test server");
         sqlx::query(AssertSqlSafe(format!("CREATE DATABASE {name}")))
             .execute(&mut conn)
             .await
             .expect("create test database");
         let _ = conn.close().await;
         let base = admin_url.split('?').next().unwrap_or(admin_url);
-        let cut = base
-            .rfind('/')
-            .filter(|&i| i > "postgres://".len())
-            .unwrap_or(base.len());
+        let cut = base.rfind('/').filter(|&i| i > "postgres://".len()).unwrap_or(base.len());
         let url: DatabaseUrl = format!("{}/{name}", &base[..cut]).parse().expect("pg url");
-        TestDb {
-            url,
-            cleanup: Cleanup::Postgres {
-                admin_url: admin_url.to_string(),
-                name,
-            },
-        }
+        TestDb { url, cleanup: Cleanup::Postgres { admin_url: admin_url.to_string(), name } }
     }
 
     /// SQLite, or PostgreSQL when `KAIROS_TEST_POSTGRES_URL` is set: what the
@@ -91,9 +74,7 @@ impl TestDb {
     }
 
     pub async fn store(&self) -> Store {
-        Store::connect(&self.url, StoreOptions::default())
-            .await
-            .expect("connect test store")
+        Store::connect(&self.url, StoreOptions::default()).await.expect("connect test store")
     }
 }
 
@@ -112,17 +93,14 @@ impl Drop for TestDb {
                 // Drop runs inside the test's runtime: use a runtime of our own
                 // on another thread.
                 let _ = std::thread::spawn(move || {
-                    let rt = tokio::runtime::Builder::new_current_thread()
-                        .enable_all()
-                        .build();
+                    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build();
                     if let Ok(rt) = rt {
                         rt.block_on(async move {
                             if let Ok(mut c) = AnyConnection::connect(&admin_url).await {
-                                let _ = sqlx::query(AssertSqlSafe(format!(
-                                    "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-                                )))
-                                .execute(&mut c)
-                                .await;
+                                let _ =
+                                    sqlx::query(AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
+                                        .execute(&mut c)
+                                        .await;
                             }
                         });
                     }

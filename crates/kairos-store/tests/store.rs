@@ -34,12 +34,7 @@ fn today() -> jiff::civil::Date {
 
 fn details(given: &str, family: &str) -> ClientDetails {
     ClientDetails::parse(
-        &ClientInput {
-            given_name: given,
-            family_name: family,
-            date_of_birth: "1984-06-02",
-            ..Default::default()
-        },
+        &ClientInput { given_name: given, family_name: family, date_of_birth: "1984-06-02", ..Default::default() },
         today(),
     )
     .expect("valid client")
@@ -52,49 +47,28 @@ async fn staff(store: &Store, name: &str, role: Role) -> StaffId {
         Roles::new([role]).expect("role"),
     )
     .expect("staff");
-    store
-        .create_staff(&Actor::system("test"), &input, None)
-        .await
-        .expect("create staff")
-        .id
+    store.create_staff(&Actor::system("test"), &input, None).await.expect("create staff").id
 }
 
 fn actor(id: StaffId, role: Role) -> Actor {
-    Actor {
-        staff_id: Some(id),
-        roles: role.to_string(),
-        remote_addr: Some("127.0.0.1".into()),
-    }
+    Actor { staff_id: Some(id), roles: role.to_string(), remote_addr: Some("127.0.0.1".into()) }
 }
 
 async fn audit_for(store: &Store, client: ClientId) -> Vec<kairos_store::AuditRecord> {
-    let q = AuditQuery {
-        client_id: Some(client),
-        page: PageRequest {
-            limit: 200,
-            offset: 0,
-        },
-        ..Default::default()
-    };
+    let q = AuditQuery { client_id: Some(client), page: PageRequest { limit: 200, offset: 0 }, ..Default::default() };
     store.list_audit(&q).await.expect("audit").items
 }
 
 async fn site_with_chair(store: &Store) -> (SiteId, kairos_domain::ids::RoomId) {
     let site = store
-        .create_site(
-            &Actor::system("test"),
-            &SiteInput::parse("Main", "America/New_York").expect("site"),
-        )
+        .create_site(&Actor::system("test"), &SiteInput::parse("Main", "America/New_York").expect("site"))
         .await
         .expect("create site");
     let chair = store
         .create_room(
             &Actor::system("test"),
             site.id,
-            &RoomInput {
-                name: "Chair 1".into(),
-                kind: RoomKind::InfusionChair,
-            },
+            &RoomInput { name: "Chair 1".into(), kind: RoomKind::InfusionChair },
         )
         .await
         .expect("room");
@@ -105,28 +79,15 @@ async fn site_with_chair(store: &Store) -> (SiteId, kairos_domain::ids::RoomId) 
 async fn a_client_write_commits_with_its_audit_entry() {
     on_every_backend(|store| async move {
         let coord = staff(&store, "Cora Ordinator", Role::Coordinator).await;
-        let c = store
-            .create_client(
-                &actor(coord, Role::Coordinator),
-                &details("Robin", "Okafor"),
-            )
-            .await
-            .expect("create");
+        let c =
+            store.create_client(&actor(coord, Role::Coordinator), &details("Robin", "Okafor")).await.expect("create");
         let audit = audit_for(&store, c.id).await;
         assert_eq!(audit.len(), 1);
         assert_eq!(audit[0].action, "create");
         assert_eq!(audit[0].actor_id, Some(coord));
         assert_eq!(audit[0].actor_roles, "coordinator");
         assert_eq!(audit[0].remote_addr.as_deref(), Some("127.0.0.1"));
-        assert_eq!(
-            store
-                .get_client(c.id)
-                .await
-                .expect("read back")
-                .details
-                .family_name,
-            "Okafor"
-        );
+        assert_eq!(store.get_client(c.id).await.expect("read back").details.family_name, "Okafor");
     })
     .await;
 }
@@ -136,29 +97,12 @@ async fn a_refused_write_leaves_neither_record_nor_audit_entry() {
     on_every_backend(|store| async move {
         let presc = staff(&store, "Pat Rescriber", Role::Prescriber).await;
         let nurse = staff(&store, "Nia Urse", Role::Nurse).await;
-        let c = store
-            .create_client(&Actor::system("test"), &details("Ada", "Lin"))
-            .await
-            .expect("client");
+        let c = store.create_client(&Actor::system("test"), &details("Ada", "Lin")).await.expect("client");
         let before = audit_for(&store, c.id).await.len();
         // A nurse is not a prescriber: the course must not be created.
-        let new = NewCourse::parse(
-            c.id,
-            "apa-iv-induction",
-            today(),
-            Some(nurse),
-            None,
-            today(),
-        )
-        .expect("parse");
-        let err = store
-            .create_course(&actor(presc, Role::Prescriber), &new)
-            .await
-            .expect_err("not a prescriber");
-        assert!(
-            matches!(&err, StoreError::Domain(e) if e.field() == "prescriber_id"),
-            "{err}"
-        );
+        let new = NewCourse::parse(c.id, "apa-iv-induction", today(), Some(nurse), None, today()).expect("parse");
+        let err = store.create_course(&actor(presc, Role::Prescriber), &new).await.expect_err("not a prescriber");
+        assert!(matches!(&err, StoreError::Domain(e) if e.field() == "prescriber_id"), "{err}");
         assert!(store.courses_of(c.id).await.expect("courses").is_empty());
         assert_eq!(audit_for(&store, c.id).await.len(), before);
     })
@@ -169,26 +113,13 @@ async fn a_refused_write_leaves_neither_record_nor_audit_entry() {
 async fn reading_a_chart_leaves_a_durable_audit_entry() {
     on_every_backend(|store| async move {
         let t = staff(&store, "Theo Rapist", Role::Therapist).await;
-        let c = store
-            .create_client(&Actor::system("test"), &details("Sam", "Ito"))
-            .await
-            .expect("client");
-        let chart = store
-            .read_chart(&actor(t, Role::Therapist), c.id, Timestamp::now())
-            .await
-            .expect("chart");
+        let c = store.create_client(&Actor::system("test"), &details("Sam", "Ito")).await.expect("client");
+        let chart = store.read_chart(&actor(t, Role::Therapist), c.id, Timestamp::now()).await.expect("chart");
         assert_eq!(chart.client.id, c.id);
-        let reads: Vec<_> = audit_for(&store, c.id)
-            .await
-            .into_iter()
-            .filter(|a| a.action == "read")
-            .collect();
+        let reads: Vec<_> = audit_for(&store, c.id).await.into_iter().filter(|a| a.action == "read").collect();
         assert_eq!(reads.len(), 1);
         assert_eq!(reads[0].actor_id, Some(t));
-        assert_eq!(
-            reads[0].record_id.as_deref(),
-            Some(c.id.to_string().as_str())
-        );
+        assert_eq!(reads[0].record_id.as_deref(), Some(c.id.to_string().as_str()));
     })
     .await;
 }
@@ -197,29 +128,17 @@ async fn reading_a_chart_leaves_a_durable_audit_entry() {
 async fn concurrent_reads_are_each_audited_through_group_commit() {
     on_every_backend(|store| async move {
         let t = staff(&store, "Theo Rapist", Role::Therapist).await;
-        let c = store
-            .create_client(&Actor::system("test"), &details("Sam", "Ito"))
-            .await
-            .expect("client");
+        let c = store.create_client(&Actor::system("test"), &details("Sam", "Ito")).await.expect("client");
         let a = actor(t, Role::Therapist);
         let mut reads = tokio::task::JoinSet::new();
         for _ in 0..150 {
             let (store, a) = (store.clone(), a.clone());
-            reads.spawn(async move {
-                store
-                    .read_chart(&a, c.id, Timestamp::now())
-                    .await
-                    .map(|_| ())
-            });
+            reads.spawn(async move { store.read_chart(&a, c.id, Timestamp::now()).await.map(|_| ()) });
         }
         while let Some(r) = reads.join_next().await {
             r.expect("task").expect("read");
         }
-        let n = audit_for(&store, c.id)
-            .await
-            .iter()
-            .filter(|x| x.action == Action::Read.as_str())
-            .count();
+        let n = audit_for(&store, c.id).await.iter().filter(|x| x.action == Action::Read.as_str()).count();
         assert_eq!(n, 150);
     })
     .await;
@@ -228,18 +147,11 @@ async fn concurrent_reads_are_each_audited_through_group_commit() {
 #[tokio::test]
 async fn the_audit_log_refuses_updates_and_deletes() {
     on_every_backend(|store| async move {
-        let c = store
-            .create_client(&Actor::system("test"), &details("Ada", "Lin"))
-            .await
-            .expect("client");
+        let c = store.create_client(&Actor::system("test"), &details("Ada", "Lin")).await.expect("client");
         assert!(!audit_for(&store, c.id).await.is_empty());
-        let upd = sqlx::query("UPDATE audit_log SET action = 'tampered'")
-            .execute(store.pool())
-            .await;
+        let upd = sqlx::query("UPDATE audit_log SET action = 'tampered'").execute(store.pool()).await;
         assert!(upd.is_err(), "update must be refused");
-        let del = sqlx::query("DELETE FROM audit_log")
-            .execute(store.pool())
-            .await;
+        let del = sqlx::query("DELETE FROM audit_log").execute(store.pool()).await;
         assert!(del.is_err(), "delete must be refused");
         assert_eq!(audit_for(&store, c.id).await[0].action, "create");
     })
@@ -251,58 +163,30 @@ async fn phase_changes_follow_the_allowed_path_and_are_recorded() {
     on_every_backend(|store| async move {
         let p = staff(&store, "Pat Rescriber", Role::Prescriber).await;
         let a = actor(p, Role::Prescriber);
-        let c = store
-            .create_client(&a, &details("Ada", "Lin"))
-            .await
-            .expect("client");
+        let c = store.create_client(&a, &details("Ada", "Lin")).await.expect("client");
         let course = store
             .create_course(
                 &a,
-                &NewCourse::parse(c.id, "apa-iv-induction", today(), Some(p), None, today())
-                    .expect("new"),
+                &NewCourse::parse(c.id, "apa-iv-induction", today(), Some(p), None, today()).expect("new"),
             )
             .await
             .expect("course");
         assert_eq!(course.phase, Phase::Screening);
-        let err = store
-            .change_course_phase(&a, course.id, Phase::Maintenance, None, today())
-            .await
-            .expect_err("skip");
-        assert!(
-            matches!(&err, StoreError::Domain(e) if e.field() == "phase"),
-            "{err}"
-        );
-        store
-            .change_course_phase(&a, course.id, Phase::Preparation, None, today())
-            .await
-            .expect("prep");
+        let err = store.change_course_phase(&a, course.id, Phase::Maintenance, None, today()).await.expect_err("skip");
+        assert!(matches!(&err, StoreError::Domain(e) if e.field() == "phase"), "{err}");
+        store.change_course_phase(&a, course.id, Phase::Preparation, None, today()).await.expect("prep");
         let done = store
-            .change_course_phase(
-                &a,
-                course.id,
-                Phase::Discontinued,
-                Some("relocated"),
-                today(),
-            )
+            .change_course_phase(&a, course.id, Phase::Discontinued, Some("relocated"), today())
             .await
             .expect("stop");
         assert_eq!(done.ended_on, Some(today()));
-        let err = store
-            .change_course_phase(&a, course.id, Phase::Induction, None, today())
-            .await
-            .expect_err("closed");
+        let err = store.change_course_phase(&a, course.id, Phase::Induction, None, today()).await.expect_err("closed");
         assert!(matches!(err, StoreError::Domain(_)));
         let hist = store.phase_history(course.id).await.expect("history");
         let path: Vec<_> = hist.iter().map(|h| h.to_phase).collect();
-        assert_eq!(
-            path,
-            [Phase::Screening, Phase::Preparation, Phase::Discontinued]
-        );
+        assert_eq!(path, [Phase::Screening, Phase::Preparation, Phase::Discontinued]);
         assert_eq!(hist[2].reason.as_deref(), Some("relocated"));
-        assert_eq!(
-            store.get_course(course.id).await.expect("get").phase,
-            Phase::Discontinued
-        );
+        assert_eq!(store.get_course(course.id).await.expect("get").phase, Phase::Discontinued);
     })
     .await;
 }
@@ -313,14 +197,8 @@ async fn a_chair_cannot_be_double_booked_but_a_group_shares_its_room() {
         let (site, chair) = site_with_chair(&store).await;
         let n = staff(&store, "Nia Urse", Role::Nurse).await;
         let a = actor(n, Role::Nurse);
-        let c1 = store
-            .create_client(&a, &details("Ada", "Lin"))
-            .await
-            .expect("c1");
-        let c2 = store
-            .create_client(&a, &details("Bo", "Chen"))
-            .await
-            .expect("c2");
+        let c1 = store.create_client(&a, &details("Ada", "Lin")).await.expect("c1");
+        let c2 = store.create_client(&a, &details("Bo", "Chen")).await.expect("c2");
         let start: Timestamp = "2030-03-04T14:00:00Z".parse().expect("ts");
         let book = |client: ClientId, kind: EncounterKind, offset_min: i64| NewEncounter {
             client_id: client,
@@ -332,59 +210,20 @@ async fn a_chair_cannot_be_double_booked_but_a_group_shares_its_room() {
             scheduled_start: start + SignedDuration::from_mins(offset_min),
             scheduled_end: start + SignedDuration::from_mins(offset_min + 120),
         };
-        let first = store
-            .create_encounter(&a, &book(c1.id, EncounterKind::Dosing, 0))
-            .await
-            .expect("first");
-        let err = store
-            .create_encounter(&a, &book(c2.id, EncounterKind::Dosing, 60))
-            .await
-            .expect_err("clash");
-        assert!(
-            matches!(
-                &err,
-                StoreError::Conflict {
-                    field: "room_id",
-                    ..
-                }
-            ),
-            "{err}"
-        );
+        let first = store.create_encounter(&a, &book(c1.id, EncounterKind::Dosing, 0)).await.expect("first");
+        let err = store.create_encounter(&a, &book(c2.id, EncounterKind::Dosing, 60)).await.expect_err("clash");
+        assert!(matches!(&err, StoreError::Conflict { field: "room_id", .. }), "{err}");
         // Back to back is fine.
-        store
-            .create_encounter(&a, &book(c2.id, EncounterKind::Dosing, 120))
-            .await
-            .expect("adjacent");
+        store.create_encounter(&a, &book(c2.id, EncounterKind::Dosing, 120)).await.expect("adjacent");
         // Cancelling frees the chair.
-        store
-            .change_encounter_status(&a, first.id, EncounterStatus::Cancelled)
-            .await
-            .expect("cancel");
-        let c3 = store
-            .create_client(&a, &details("Cy", "Diaz"))
-            .await
-            .expect("c3");
-        store
-            .create_encounter(&a, &book(c3.id, EncounterKind::Dosing, -60))
-            .await
-            .expect("freed");
+        store.change_encounter_status(&a, first.id, EncounterStatus::Cancelled).await.expect("cancel");
+        let c3 = store.create_client(&a, &details("Cy", "Diaz")).await.expect("c3");
+        store.create_encounter(&a, &book(c3.id, EncounterKind::Dosing, -60)).await.expect("freed");
         // Two members of one group share the room and facilitator.
-        let g1 = store
-            .create_client(&a, &details("Gil", "One"))
-            .await
-            .expect("g1");
-        let g2 = store
-            .create_client(&a, &details("Gus", "Two"))
-            .await
-            .expect("g2");
-        store
-            .create_encounter(&a, &book(g1.id, EncounterKind::Group, 24 * 60))
-            .await
-            .expect("group 1");
-        store
-            .create_encounter(&a, &book(g2.id, EncounterKind::Group, 24 * 60))
-            .await
-            .expect("group 2");
+        let g1 = store.create_client(&a, &details("Gil", "One")).await.expect("g1");
+        let g2 = store.create_client(&a, &details("Gus", "Two")).await.expect("g2");
+        store.create_encounter(&a, &book(g1.id, EncounterKind::Group, 24 * 60)).await.expect("group 1");
+        store.create_encounter(&a, &book(g2.id, EncounterKind::Group, 24 * 60)).await.expect("group 2");
     })
     .await;
 }
@@ -394,10 +233,7 @@ async fn encounter_status_follows_its_transitions() {
     on_every_backend(|store| async move {
         let (site, chair) = site_with_chair(&store).await;
         let a = Actor::system("test");
-        let c = store
-            .create_client(&a, &details("Ada", "Lin"))
-            .await
-            .expect("c");
+        let c = store.create_client(&a, &details("Ada", "Lin")).await.expect("c");
         let start = Timestamp::now() + SignedDuration::from_hours(1);
         let e = store
             .create_encounter(
@@ -415,29 +251,14 @@ async fn encounter_status_follows_its_transitions() {
             )
             .await
             .expect("book");
-        let err = store
-            .change_encounter_status(&a, e.id, EncounterStatus::Completed)
-            .await
-            .expect_err("skip");
+        let err = store.change_encounter_status(&a, e.id, EncounterStatus::Completed).await.expect_err("skip");
         assert!(matches!(&err, StoreError::Domain(d) if d.field() == "status"));
-        let arrived = store
-            .change_encounter_status(&a, e.id, EncounterStatus::Arrived)
-            .await
-            .expect("arrive");
+        let arrived = store.change_encounter_status(&a, e.id, EncounterStatus::Arrived).await.expect("arrive");
         assert!(arrived.actual_start.is_some());
-        let done = store
-            .change_encounter_status(&a, e.id, EncounterStatus::Completed)
-            .await
-            .expect("complete");
+        let done = store.change_encounter_status(&a, e.id, EncounterStatus::Completed).await.expect("complete");
         assert!(done.actual_end.is_some());
-        let chart = store
-            .read_chart(&a, c.id, Timestamp::now())
-            .await
-            .expect("chart");
-        assert!(
-            chart.upcoming.is_empty(),
-            "completed encounters are not upcoming"
-        );
+        let chart = store.read_chart(&a, c.id, Timestamp::now()).await.expect("chart");
+        assert!(chart.upcoming.is_empty(), "completed encounters are not upcoming");
     })
     .await;
 }
@@ -446,78 +267,21 @@ async fn encounter_status_follows_its_transitions() {
 async fn client_search_is_a_case_insensitive_prefix_match() {
     on_every_backend(|store| async move {
         let a = Actor::system("test");
-        for (g, f) in [
-            ("Robin", "Okafor"),
-            ("Rosa", "Oka"),
-            ("Kim", "Park"),
-            ("Al", "100%_Real"),
-        ] {
-            store
-                .create_client(&a, &details(g, f))
-                .await
-                .expect("client");
+        for (g, f) in [("Robin", "Okafor"), ("Rosa", "Oka"), ("Kim", "Park"), ("Al", "100%_Real")] {
+            store.create_client(&a, &details(g, f)).await.expect("client");
         }
         let names = |p: kairos_store::Page<kairos_domain::client::Client>| {
-            p.items
-                .into_iter()
-                .map(|c| c.details.family_name)
-                .collect::<Vec<_>>()
+            p.items.into_iter().map(|c| c.details.family_name).collect::<Vec<_>>()
         };
         let page = PageRequest::default();
-        assert_eq!(
-            names(
-                store
-                    .search_clients(&a, Some("OKA"), None, page)
-                    .await
-                    .expect("s")
-            ),
-            ["Oka", "Okafor"]
-        );
-        assert_eq!(
-            names(
-                store
-                    .search_clients(&a, Some("kim"), None, page)
-                    .await
-                    .expect("s")
-            ),
-            ["Park"]
-        );
-        assert_eq!(
-            names(
-                store
-                    .search_clients(&a, Some("robin ok"), None, page)
-                    .await
-                    .expect("s")
-            ),
-            ["Okafor"]
-        );
-        assert!(
-            store
-                .search_clients(&a, Some("%"), None, page)
-                .await
-                .expect("s")
-                .items
-                .is_empty(),
-            "% is literal"
-        );
-        let p = store
-            .search_clients(
-                &a,
-                None,
-                None,
-                PageRequest {
-                    limit: 2,
-                    offset: 2,
-                },
-            )
-            .await
-            .expect("page");
+        assert_eq!(names(store.search_clients(&a, Some("OKA"), None, page).await.expect("s")), ["Oka", "Okafor"]);
+        assert_eq!(names(store.search_clients(&a, Some("kim"), None, page).await.expect("s")), ["Park"]);
+        assert_eq!(names(store.search_clients(&a, Some("robin ok"), None, page).await.expect("s")), ["Okafor"]);
+        assert!(store.search_clients(&a, Some("%"), None, page).await.expect("s").items.is_empty(), "% is literal");
+        let p = store.search_clients(&a, None, None, PageRequest { limit: 2, offset: 2 }).await.expect("page");
         assert_eq!(p.total, 4);
         assert_eq!(p.items.len(), 2);
-        let none = store
-            .search_clients(&a, None, Some(ClientStatus::Discharged), page)
-            .await
-            .expect("status");
+        let none = store.search_clients(&a, None, Some(ClientStatus::Discharged), page).await.expect("status");
         assert_eq!(none.total, 0);
     })
     .await;
@@ -527,20 +291,10 @@ async fn client_search_is_a_case_insensitive_prefix_match() {
 async fn duplicate_staff_email_is_a_conflict() {
     on_every_backend(|store| async move {
         staff(&store, "Ana Dmin", Role::Admin).await;
-        let input = StaffInput::parse(
-            "Other",
-            "ANA.DMIN@test.kairos",
-            Roles::new([Role::Nurse]).expect("r"),
-        )
-        .expect("in");
-        let err = store
-            .create_staff(&Actor::system("test"), &input, None)
-            .await
-            .expect_err("dup");
-        assert!(
-            matches!(err, StoreError::Conflict { field: "email", .. }),
-            "{err}"
-        );
+        let input =
+            StaffInput::parse("Other", "ANA.DMIN@test.kairos", Roles::new([Role::Nurse]).expect("r")).expect("in");
+        let err = store.create_staff(&Actor::system("test"), &input, None).await.expect_err("dup");
+        assert!(matches!(err, StoreError::Conflict { field: "email", .. }), "{err}");
     })
     .await;
 }
@@ -551,55 +305,18 @@ async fn sessions_expire_when_idle_and_end_when_revoked() {
         let id = staff(&store, "Theo Rapist", Role::Therapist).await;
         let s = store.get_staff(id).await.expect("staff");
         let policy = SessionPolicy::default();
-        store
-            .create_session(&s, "token-a", &policy, None)
-            .await
-            .expect("session");
-        let live = store
-            .authenticate_session("token-a", &policy)
-            .await
-            .expect("auth");
+        store.create_session(&s, "token-a", &policy, None).await.expect("session");
+        let live = store.authenticate_session("token-a", &policy).await.expect("auth");
         assert_eq!(live.map(|i| i.staff.id), Some(id));
-        assert!(
-            store
-                .authenticate_session("token-b", &policy)
-                .await
-                .expect("auth")
-                .is_none()
-        );
+        assert!(store.authenticate_session("token-b", &policy).await.expect("auth").is_none());
         assert!(store.revoke_session("token-a").await.expect("revoke"));
-        assert!(
-            store
-                .authenticate_session("token-a", &policy)
-                .await
-                .expect("auth")
-                .is_none()
-        );
+        assert!(store.authenticate_session("token-a", &policy).await.expect("auth").is_none());
 
-        let short = SessionPolicy {
-            idle: SignedDuration::from_millis(200),
-            ..policy
-        };
-        store
-            .create_session(&s, "token-c", &short, None)
-            .await
-            .expect("session");
-        assert!(
-            store
-                .authenticate_session("token-c", &short)
-                .await
-                .expect("auth")
-                .is_some()
-        );
+        let short = SessionPolicy { idle: SignedDuration::from_millis(200), ..policy };
+        store.create_session(&s, "token-c", &short, None).await.expect("session");
+        assert!(store.authenticate_session("token-c", &short).await.expect("auth").is_some());
         tokio::time::sleep(std::time::Duration::from_millis(350)).await;
-        assert!(
-            store
-                .authenticate_session("token-c", &short)
-                .await
-                .expect("auth")
-                .is_none(),
-            "idle too long"
-        );
+        assert!(store.authenticate_session("token-c", &short).await.expect("auth").is_none(), "idle too long");
     })
     .await;
 }
@@ -616,24 +333,10 @@ async fn migrations_are_idempotent() {
 async fn an_online_backup_is_a_consistent_copy() {
     let db = TestDb::sqlite().await;
     let store = db.store().await;
-    store
-        .create_client(&Actor::system("test"), &details("Ada", "Lin"))
-        .await
-        .expect("client");
-    let dest = std::env::temp_dir().join(format!(
-        "kairos-backup-{}.db",
-        uuid::Uuid::now_v7().simple()
-    ));
-    store
-        .backup_sqlite(&dest.to_string_lossy())
-        .await
-        .expect("backup");
-    let copy = Store::connect(
-        &dest.to_string_lossy().parse().expect("url"),
-        Default::default(),
-    )
-    .await
-    .expect("open");
+    store.create_client(&Actor::system("test"), &details("Ada", "Lin")).await.expect("client");
+    let dest = std::env::temp_dir().join(format!("kairos-backup-{}.db", uuid::Uuid::now_v7().simple()));
+    store.backup_sqlite(&dest.to_string_lossy()).await.expect("backup");
+    let copy = Store::connect(&dest.to_string_lossy().parse().expect("url"), Default::default()).await.expect("open");
     assert_eq!(copy.count_clients().await.expect("count"), 1);
     copy.close().await;
     let _ = std::fs::remove_file(&dest);

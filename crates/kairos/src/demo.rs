@@ -47,11 +47,10 @@ pub const DEMO_LOGINS: [(&str, &str, &[Role]); 10] = [
 ];
 
 const GIVEN: [&str; 48] = [
-    "Avery", "Blake", "Camille", "Dario", "Elena", "Farah", "Gabriel", "Hana", "Idris", "Jonah",
-    "Keiko", "Luca", "Marisol", "Nadia", "Omar", "Paloma", "Quinn", "Rafael", "Sana", "Tomas",
-    "Uma", "Vera", "Wesley", "Ximena", "Yusuf", "Zara", "Amara", "Bruno", "Celeste", "Dmitri",
-    "Esme", "Felix", "Greta", "Hugo", "Ines", "Jasper", "Kira", "Leon", "Mina", "Nico", "Orla",
-    "Pavel", "Rhea", "Soren", "Talia", "Viktor", "Willa", "Yara",
+    "Avery", "Blake", "Camille", "Dario", "Elena", "Farah", "Gabriel", "Hana", "Idris", "Jonah", "Keiko", "Luca",
+    "Marisol", "Nadia", "Omar", "Paloma", "Quinn", "Rafael", "Sana", "Tomas", "Uma", "Vera", "Wesley", "Ximena",
+    "Yusuf", "Zara", "Amara", "Bruno", "Celeste", "Dmitri", "Esme", "Felix", "Greta", "Hugo", "Ines", "Jasper", "Kira",
+    "Leon", "Mina", "Nico", "Orla", "Pavel", "Rhea", "Soren", "Talia", "Viktor", "Willa", "Yara",
 ];
 const FAMILY: [&str; 56] = [
     "Abernathy",
@@ -112,19 +111,9 @@ const FAMILY: [&str; 56] = [
     "Fontaine",
 ];
 const PRONOUNS: [Option<&str>; 4] = [Some("she/her"), Some("he/him"), Some("they/them"), None];
-const PROTOCOLS: [&str; 5] = [
-    "apa-iv-induction",
-    "ketamine-cbt-trd",
-    "ketamine-wet-ptsd",
-    "kap-sublingual-im",
-    "esketamine-rems",
-];
-const ZONES: [&str; 4] = [
-    "America/New_York",
-    "America/Chicago",
-    "America/Denver",
-    "America/Los_Angeles",
-];
+const PROTOCOLS: [&str; 5] =
+    ["apa-iv-induction", "ketamine-cbt-trd", "ketamine-wet-ptsd", "kap-sublingual-im", "esketamine-rems"];
+const ZONES: [&str; 4] = ["America/New_York", "America/Chicago", "America/Denver", "America/Los_Angeles"];
 
 /// Staff of one site, by role.
 struct SiteStaff {
@@ -166,54 +155,29 @@ impl DemoGenerator {
         let mut header = ImportBatch::default();
         let mut sites = Vec::with_capacity(n_sites);
         for s in 0..n_sites {
-            let zone = if s == 0 {
-                ZONES[0]
-            } else {
-                ZONES[s % ZONES.len()]
-            };
-            let tz_name =
-                TimeZoneName::parse("time_zone", zone).unwrap_or_else(|_| unreachable_tz());
+            let zone = if s == 0 { ZONES[0] } else { ZONES[s % ZONES.len()] };
+            let tz_name = TimeZoneName::parse("time_zone", zone).unwrap_or_else(|_| unreachable_tz());
             let site = Site {
                 id: SiteId(uuid_at(&mut rng, now)),
-                name: if s == 0 {
-                    "Kairos Demo Clinic".into()
-                } else {
-                    format!("Kairos Demo Clinic {}", s + 1)
-                },
+                name: if s == 0 { "Kairos Demo Clinic".into() } else { format!("Kairos Demo Clinic {}", s + 1) },
                 time_zone: tz_name.clone(),
             };
             let mut room = |name: String, kind: RoomKind, rng: &mut StdRng| {
-                let r = Room {
-                    id: RoomId(uuid_at(rng, now)),
-                    site_id: site.id,
-                    name,
-                    kind,
-                };
+                let r = Room { id: RoomId(uuid_at(rng, now)), site_id: site.id, name, kind };
                 header.rooms.push(r.clone());
                 r.id
             };
-            let chairs: Vec<RoomId> = (1..=CHAIRS_PER_SITE)
-                .map(|i| room(format!("Chair {i}"), RoomKind::InfusionChair, &mut rng))
-                .collect();
-            let therapy_rooms: Vec<RoomId> = (1..=3)
-                .map(|i| room(format!("Therapy room {i}"), RoomKind::TherapyRoom, &mut rng))
-                .collect();
+            let chairs: Vec<RoomId> =
+                (1..=CHAIRS_PER_SITE).map(|i| room(format!("Chair {i}"), RoomKind::InfusionChair, &mut rng)).collect();
+            let therapy_rooms: Vec<RoomId> =
+                (1..=3).map(|i| room(format!("Therapy room {i}"), RoomKind::TherapyRoom, &mut rng)).collect();
             room("Group room".into(), RoomKind::GroupRoom, &mut rng);
-            let mut staff = SiteStaff {
-                prescribers: vec![],
-                nurses: vec![],
-                therapists: vec![],
-            };
-            let mut add = |login: String,
-                           name: String,
-                           roles: &[Role],
-                           hash: Option<String>,
-                           rng: &mut StdRng| {
+            let mut staff = SiteStaff { prescribers: vec![], nurses: vec![], therapists: vec![] };
+            let mut add = |login: String, name: String, roles: &[Role], hash: Option<String>, rng: &mut StdRng| {
                 let id = StaffId(uuid_at(rng, now));
-                let email = Email::parse("email", &format!("{login}@demo.kairos"))
-                    .unwrap_or_else(|_| unreachable_email());
-                let roles =
-                    Roles::new(roles.iter().copied()).unwrap_or_else(|_| unreachable_roles());
+                let email =
+                    Email::parse("email", &format!("{login}@demo.kairos")).unwrap_or_else(|_| unreachable_email());
+                let roles = Roles::new(roles.iter().copied()).unwrap_or_else(|_| unreachable_roles());
                 for r in roles.iter() {
                     match r {
                         Role::Prescriber => staff.prescribers.push(id),
@@ -222,71 +186,28 @@ impl DemoGenerator {
                         _ => {}
                     }
                 }
-                header.staff.push((
-                    Staff {
-                        id,
-                        name,
-                        email,
-                        roles,
-                        active: true,
-                    },
-                    hash,
-                ));
+                header.staff.push((Staff { id, name, email, roles, active: true }, hash));
             };
             if s == 0 {
                 for (login, name, roles) in DEMO_LOGINS {
-                    add(
-                        login.into(),
-                        name.into(),
-                        roles,
-                        Some(password_hash.to_string()),
-                        &mut rng,
-                    );
+                    add(login.into(), name.into(), roles, Some(password_hash.to_string()), &mut rng);
                 }
             } else {
                 let n = s + 1;
                 let person = |rng: &mut StdRng| {
-                    format!(
-                        "{} {}",
-                        GIVEN[rng.gen_range(0..GIVEN.len())],
-                        FAMILY[rng.gen_range(0..FAMILY.len())]
-                    )
+                    format!("{} {}", GIVEN[rng.gen_range(0..GIVEN.len())], FAMILY[rng.gen_range(0..FAMILY.len())])
                 };
                 let p = person(&mut rng);
-                add(
-                    format!("prescriber.site{n}"),
-                    format!("Dr. {p}"),
-                    &[Role::Prescriber],
-                    None,
-                    &mut rng,
-                );
+                add(format!("prescriber.site{n}"), format!("Dr. {p}"), &[Role::Prescriber], None, &mut rng);
                 let p = person(&mut rng);
-                add(
-                    format!("nurse.site{n}"),
-                    format!("{p}, RN"),
-                    &[Role::Nurse],
-                    None,
-                    &mut rng,
-                );
+                add(format!("nurse.site{n}"), format!("{p}, RN"), &[Role::Nurse], None, &mut rng);
                 for t in 1..=2 {
                     let p = person(&mut rng);
-                    add(
-                        format!("therapist{t}.site{n}"),
-                        p,
-                        &[Role::Therapist],
-                        None,
-                        &mut rng,
-                    );
+                    add(format!("therapist{t}.site{n}"), p, &[Role::Therapist], None, &mut rng);
                 }
             }
             header.sites.push(site.clone());
-            sites.push(SiteInfo {
-                tz: tz_name.tz(),
-                site,
-                chairs,
-                therapy_rooms,
-                staff,
-            });
+            sites.push(SiteInfo { tz: tz_name.tz(), site, chairs, therapy_rooms, staff });
         }
         let today = now.to_zoned(sites[0].tz.clone()).date();
         DemoGenerator {
@@ -325,24 +246,13 @@ impl DemoGenerator {
         let rng = &mut self.rng;
         let given = GIVEN[rng.gen_range(0..GIVEN.len())];
         let family = FAMILY[rng.gen_range(0..FAMILY.len())];
-        let dob = Date::new(
-            rng.gen_range(1952..=2004),
-            rng.gen_range(1..=12),
-            rng.gen_range(1..=28),
-        )
-        .unwrap_or(self.today);
+        let dob =
+            Date::new(rng.gen_range(1952..=2004), rng.gen_range(1..=12), rng.gen_range(1..=28)).unwrap_or(self.today);
         // Courses started up to six months ago.
         let started_days_ago: i64 = rng.gen_range(0..=182);
-        let started_on = self
-            .today
-            .checked_sub(started_days_ago.days())
-            .unwrap_or(self.today);
+        let started_on = self.today.checked_sub(started_days_ago.days()).unwrap_or(self.today);
         let discontinue_at: Option<i64> = rng.gen_bool(0.08).then(|| rng.gen_range(5..=120));
-        let complete_at: i64 = if rng.gen_bool(0.5) {
-            rng.gen_range(45..=70)
-        } else {
-            10_000
-        };
+        let complete_at: i64 = if rng.gen_bool(0.5) { rng.gen_range(45..=70) } else { 10_000 };
         let elapsed = started_days_ago;
         let phase = phase_at(elapsed, discontinue_at, complete_at);
         let status = match phase {
@@ -357,19 +267,12 @@ impl DemoGenerator {
             Phase::Screening if rng.gen_bool(0.3) => ClientStatus::Prospective,
             _ => ClientStatus::Active,
         };
-        let phone = format!(
-            "+1 {} 555-01{:02}",
-            [212, 312, 415, 503, 617, 720][rng.gen_range(0..6)],
-            rng.gen_range(0..100)
-        );
+        let phone =
+            format!("+1 {} 555-01{:02}", [212, 312, 415, 503, 617, 720][rng.gen_range(0..6)], rng.gen_range(0..100));
         let ec = rng.gen_bool(0.85).then(|| {
             (
                 format!("{} {}", GIVEN[rng.gen_range(0..GIVEN.len())], family),
-                format!(
-                    "+1 {} 555-01{:02}",
-                    [212, 312, 415][rng.gen_range(0..3)],
-                    rng.gen_range(0..100)
-                ),
+                format!("+1 {} 555-01{:02}", [212, 312, 415][rng.gen_range(0..3)], rng.gen_range(0..100)),
             )
         });
         let created = self
@@ -382,30 +285,19 @@ impl DemoGenerator {
             family_name: family.into(),
             date_of_birth: dob,
             pronouns: PRONOUNS[self.rng.gen_range(0..PRONOUNS.len())].map(str::to_string),
-            email: Email::parse(
-                "email",
-                &format!("{}.{}{}@example.org", given, family, i).to_lowercase(),
-            )
-            .ok(),
+            email: Email::parse("email", &format!("{}.{}{}@example.org", given, family, i).to_lowercase()).ok(),
             phone: Some(phone),
             emergency_contact_name: ec.as_ref().map(|e| e.0.clone()),
             emergency_contact_phone: ec.map(|e| e.1),
             status,
         };
-        batch.clients.push(Client {
-            id: client_id,
-            details,
-            created_at: created,
-            updated_at: created,
-        });
+        batch.clients.push(Client { id: client_id, details, created_at: created, updated_at: created });
 
         let site = &self.sites[site_ix];
         let prescriber = site.staff.prescribers[i % site.staff.prescribers.len()];
         let therapist = site.staff.therapists[i % site.staff.therapists.len()];
         let ended_on = match phase {
-            Phase::Discontinued => {
-                discontinue_at.and_then(|d| started_on.checked_add(d.days()).ok())
-            }
+            Phase::Discontinued => discontinue_at.and_then(|d| started_on.checked_add(d.days()).ok()),
             Phase::Completed => started_on.checked_add(complete_at.days()).ok(),
             _ => None,
         };
@@ -426,11 +318,8 @@ impl DemoGenerator {
         // The course's timeline in days from its start.
         let stop_day = discontinue_at.unwrap_or(i64::MAX).min(complete_at);
         let horizon = elapsed + 21;
-        let mut plan: Vec<(i64, EncounterKind)> = vec![
-            (0, EncounterKind::Intake),
-            (7, EncounterKind::Preparation),
-            (10, EncounterKind::Preparation),
-        ];
+        let mut plan: Vec<(i64, EncounterKind)> =
+            vec![(0, EncounterKind::Intake), (7, EncounterKind::Preparation), (10, EncounterKind::Preparation)];
         for d in [14, 16, 18, 21, 23, 25] {
             plan.push((d, EncounterKind::Dosing));
             plan.push((d + 1, EncounterKind::Integration));
@@ -448,9 +337,7 @@ impl DemoGenerator {
             let Ok(date) = started_on.checked_add(day.days()) else {
                 continue;
             };
-            self.encounter(
-                batch, site_ix, client_id, course_id, prescriber, therapist, date, kind,
-            );
+            self.encounter(batch, site_ix, client_id, course_id, prescriber, therapist, date, kind);
         }
     }
 
@@ -489,24 +376,13 @@ impl DemoGenerator {
             let site = &self.sites[site_ix];
             let nurse = site.staff.nurses[chair % site.staff.nurses.len()];
             let start = self.day_time(site_ix, date, h, m);
-            (
-                start,
-                start + SignedDuration::from_mins(120),
-                Some(site.chairs[chair]),
-                nurse,
-            )
+            (start, start + SignedDuration::from_mins(120), Some(site.chairs[chair]), nurse)
         } else {
-            let who = if kind == EncounterKind::Intake {
-                prescriber
-            } else {
-                therapist
-            };
+            let who = if kind == EncounterKind::Intake { prescriber } else { therapist };
             let mut found = None;
             'days: for _ in 0..14 {
                 for h in 9..17 {
-                    if let std::collections::hash_map::Entry::Vacant(v) =
-                        self.therapist_use.entry((who, date, h))
-                    {
+                    if let std::collections::hash_map::Entry::Vacant(v) = self.therapist_use.entry((who, date, h)) {
                         v.insert(());
                         found = Some(h);
                         break 'days;
@@ -518,17 +394,8 @@ impl DemoGenerator {
             let site = &self.sites[site_ix];
             let room = site.therapy_rooms[(h as usize) % site.therapy_rooms.len()];
             let start = self.day_time(site_ix, date, h, 0);
-            let mins = if kind == EncounterKind::Intake {
-                60
-            } else {
-                50
-            };
-            (
-                start,
-                start + SignedDuration::from_mins(mins),
-                Some(room),
-                who,
-            )
+            let mins = if kind == EncounterKind::Intake { 60 } else { 50 };
+            (start, start + SignedDuration::from_mins(mins), Some(room), who)
         };
         let past = end < self.now;
         let status = if past {
@@ -550,10 +417,7 @@ impl DemoGenerator {
             EncounterStatus::Arrived => (Some(start), None),
             _ => (None, None),
         };
-        let booked_at = start
-            .checked_sub(SignedDuration::from_hours(24 * 7))
-            .unwrap_or(start)
-            .min(self.now);
+        let booked_at = start.checked_sub(SignedDuration::from_hours(24 * 7)).unwrap_or(start).min(self.now);
         batch.encounters.push(Encounter {
             id: EncounterId(uuid_at(&mut self.rng, booked_at)),
             client_id: client,
@@ -573,10 +437,7 @@ impl DemoGenerator {
     }
 
     fn day_time(&self, site_ix: usize, date: Date, h: i8, m: i8) -> Timestamp {
-        date.at(h, m, 0, 0)
-            .to_zoned(self.sites[site_ix].tz.clone())
-            .map(|z| z.timestamp())
-            .unwrap_or(self.now)
+        date.at(h, m, 0, 0).to_zoned(self.sites[site_ix].tz.clone()).map(|z| z.timestamp()).unwrap_or(self.now)
     }
 }
 
@@ -648,52 +509,25 @@ mod tests {
             acc
         });
         assert_eq!(all.sites.len(), 1);
-        assert_eq!(
-            all.rooms
-                .iter()
-                .filter(|r| r.kind == RoomKind::InfusionChair)
-                .count(),
-            6
-        );
+        assert_eq!(all.rooms.iter().filter(|r| r.kind == RoomKind::InfusionChair).count(), 6);
         assert_eq!(all.staff.len(), 10);
         assert_eq!(all.clients.len(), 120);
         for p in Phase::ALL {
-            assert!(
-                all.courses.iter().any(|c| c.phase == *p),
-                "no course in {p}"
-            );
+            assert!(all.courses.iter().any(|c| c.phase == *p), "no course in {p}");
         }
-        assert!(
-            all.encounters
-                .iter()
-                .any(|e| e.status == EncounterStatus::Booked)
-        );
-        assert!(
-            all.encounters
-                .iter()
-                .any(|e| e.status == EncounterStatus::Completed)
-        );
+        assert!(all.encounters.iter().any(|e| e.status == EncounterStatus::Booked));
+        assert!(all.encounters.iter().any(|e| e.status == EncounterStatus::Completed));
         // No chair is double-booked.
         let mut seen = std::collections::HashSet::new();
-        for e in all
-            .encounters
-            .iter()
-            .filter(|e| e.kind == EncounterKind::Dosing)
-        {
-            assert!(
-                seen.insert((e.room_id, e.scheduled_start)),
-                "chair double-booked"
-            );
+        for e in all.encounters.iter().filter(|e| e.kind == EncounterKind::Dosing) {
+            assert!(seen.insert((e.room_id, e.scheduled_start)), "chair double-booked");
         }
     }
 
     #[test]
     fn the_same_seed_gives_the_same_practice() {
         let ids = |b: Vec<ImportBatch>| {
-            b.into_iter()
-                .flat_map(|x| x.clients)
-                .map(|c| (c.id, c.details.family_name))
-                .collect::<Vec<_>>()
+            b.into_iter().flat_map(|x| x.clients).map(|c| (c.id, c.details.family_name)).collect::<Vec<_>>()
         };
         assert_eq!(ids(practice(50, 1)), ids(practice(50, 1)));
         assert_ne!(ids(practice(50, 1)), ids(practice(50, 2)));

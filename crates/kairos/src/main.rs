@@ -15,11 +15,7 @@ use kairos_store::{Actor, DatabaseUrl, Store, StoreOptions};
 use std::io::BufRead;
 
 #[derive(Parser)]
-#[command(
-    name = "kairos",
-    version,
-    about = "Care platform for ketamine-assisted psychotherapy clinics"
-)]
+#[command(name = "kairos", version, about = "Care platform for ketamine-assisted psychotherapy clinics")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -28,11 +24,7 @@ struct Cli {
 #[derive(Args, Clone)]
 struct DbArgs {
     /// SQLite file path, `sqlite:PATH`, or `postgres://...` URL.
-    #[arg(
-        long = "db",
-        env = "KAIROS_DATABASE_URL",
-        default_value = "./kairos.db"
-    )]
+    #[arg(long = "db", env = "KAIROS_DATABASE_URL", default_value = "./kairos.db")]
     db: String,
 }
 
@@ -82,11 +74,7 @@ enum Command {
     },
     /// Create (or reuse) a synthetic demo practice and serve it.
     Demo {
-        #[arg(
-            long = "db",
-            env = "KAIROS_DATABASE_URL",
-            default_value = "./kairos-demo.db"
-        )]
+        #[arg(long = "db", env = "KAIROS_DATABASE_URL", default_value = "./kairos-demo.db")]
         db: String,
         #[command(flatten)]
         serve: ServeArgs,
@@ -142,19 +130,9 @@ async fn main() -> Result<()> {
         }
         Command::Migrate { db } => {
             let url: DatabaseUrl = db.db.parse()?;
-            let store = Store::connect(
-                &url,
-                StoreOptions {
-                    migrate: false,
-                    ..Default::default()
-                },
-            )
-            .await?;
+            let store = Store::connect(&url, StoreOptions { migrate: false, ..Default::default() }).await?;
             let applied = store.migrate().await?;
-            println!(
-                "{url}: schema up to date ({} migration(s) applied)",
-                applied.len()
-            );
+            println!("{url}: schema up to date ({} migration(s) applied)", applied.len());
             store.close().await;
             Ok(())
         }
@@ -166,13 +144,7 @@ async fn main() -> Result<()> {
             store.close().await;
             Ok(())
         }
-        Command::Demo {
-            db,
-            serve,
-            clients,
-            seed,
-            no_serve,
-        } => {
+        Command::Demo { db, serve, clients, seed, no_serve } => {
             let password = demo_password();
             let url: DatabaseUrl = db.parse()?;
             let existing = match url.sqlite_path() {
@@ -184,10 +156,9 @@ async fn main() -> Result<()> {
                     n
                 }
             };
-            if existing > 0 {
-                println!(
-                    "Reusing {db} ({existing} clients). Delete it to generate a new practice."
-                );
+            let reused = existing > 0;
+            if reused {
+                println!("Reusing {db} ({existing} clients). Delete it to generate a new practice.");
             } else if let Some(path) = url.sqlite_path() {
                 // Fill a scratch file without a journal or fsync, then move it
                 // into place: an interrupted run leaves no half-made practice.
@@ -200,20 +171,17 @@ async fn main() -> Result<()> {
                     sqlite_cache_kib: 512 * 1024,
                     scratch_bulk_load: true,
                 };
-                let loader = Store::connect(&scratch_url, opts)
-                    .await
-                    .with_context(|| format!("creating {scratch}"))?;
+                let loader = Store::connect(&scratch_url, opts).await.with_context(|| format!("creating {scratch}"))?;
                 generate_demo(&loader, clients, seed, &password.0).await?;
                 loader.close().await;
-                std::fs::rename(&scratch, path)
-                    .with_context(|| format!("moving {scratch} to {path}"))?;
+                std::fs::rename(&scratch, path).with_context(|| format!("moving {scratch} to {path}"))?;
             } else {
                 let loader = open(&db, 2).await?;
                 generate_demo(&loader, clients, seed, &password.0).await?;
                 loader.close().await;
             }
             let store = open(&db, serve.db_connections).await?;
-            print_demo_logins(&password);
+            print_demo_logins(&password, reused);
             if no_serve {
                 store.close().await;
                 return Ok(());
@@ -225,16 +193,9 @@ async fn main() -> Result<()> {
 
 async fn open(db: &str, connections: u32) -> Result<Store> {
     let url: DatabaseUrl = db.parse()?;
-    Store::connect(
-        &url,
-        StoreOptions {
-            max_connections: connections,
-            migrate: true,
-            ..Default::default()
-        },
-    )
-    .await
-    .with_context(|| format!("opening {url}"))
+    Store::connect(&url, StoreOptions { max_connections: connections, migrate: true, ..Default::default() })
+        .await
+        .with_context(|| format!("opening {url}"))
 }
 
 async fn run_server(store: Store, args: &ServeArgs) -> Result<()> {
@@ -278,26 +239,14 @@ fn read_password() -> Result<String> {
 async fn user(cmd: UserCommand) -> Result<()> {
     let actor = Actor::system("cli");
     match cmd {
-        UserCommand::Add {
-            db,
-            email,
-            name,
-            roles,
-        } => {
+        UserCommand::Add { db, email, name, roles } => {
             let store = open(&db.db, 2).await?;
             let input = StaffInput::parse(&name, &email, Roles::parse_list(&roles)?)?;
             let password = read_password()?;
             check_password("password", &password)?;
-            let hash = kairos_server::auth::hash_password(&password)
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let hash = kairos_server::auth::hash_password(&password).map_err(|e| anyhow::anyhow!("{e}"))?;
             let staff = store.create_staff(&actor, &input, Some(&hash)).await?;
-            println!(
-                "added {} <{}> as {} (id {})",
-                staff.name,
-                staff.email,
-                staff.roles.to_list(),
-                staff.id
-            );
+            println!("added {} <{}> as {} (id {})", staff.name, staff.email, staff.roles.to_list(), staff.id);
             store.close().await;
         }
         UserCommand::SetPassword { db, email } => {
@@ -308,8 +257,7 @@ async fn user(cmd: UserCommand) -> Result<()> {
             };
             let password = read_password()?;
             check_password("password", &password)?;
-            let hash = kairos_server::auth::hash_password(&password)
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let hash = kairos_server::auth::hash_password(&password).map_err(|e| anyhow::anyhow!("{e}"))?;
             store.set_staff_password(&actor, staff.id, &hash).await?;
             println!("password set for {email}; their sessions have ended");
             store.close().await;
@@ -325,22 +273,17 @@ fn demo_password() -> (String, bool) {
         _ => {
             use rand::Rng;
             const WORDS: [&str; 16] = [
-                "amber", "brook", "cedar", "delta", "ember", "fjord", "grove", "harbor", "iris",
-                "juniper", "kestrel", "lumen", "meadow", "north", "orchid", "prairie",
+                "amber", "brook", "cedar", "delta", "ember", "fjord", "grove", "harbor", "iris", "juniper", "kestrel",
+                "lumen", "meadow", "north", "orchid", "prairie",
             ];
             let mut rng = rand::thread_rng();
-            let words: Vec<&str> = (0..4)
-                .map(|_| WORDS[rng.gen_range(0..WORDS.len())])
-                .collect();
-            (
-                format!("{}-{}", words.join("-"), rng.gen_range(10..100)),
-                true,
-            )
+            let words: Vec<&str> = (0..4).map(|_| WORDS[rng.gen_range(0..WORDS.len())]).collect();
+            (format!("{}-{}", words.join("-"), rng.gen_range(10..100)), true)
         }
     }
 }
 
-fn print_demo_logins(password: &(String, bool)) {
+fn print_demo_logins(password: &(String, bool), reused: bool) {
     println!();
     println!("Demo sign-ins (synthetic practice; no real person's data):");
     for (login, name, roles) in demo::DEMO_LOGINS {
@@ -350,10 +293,7 @@ fn print_demo_logins(password: &(String, bool)) {
         }
     }
     if password.1 {
-        println!(
-            "Password: {}   (set KAIROS_DEMO_PASSWORD before the first run to choose it)",
-            password.0
-        );
+        println!("Password: {}   (set KAIROS_DEMO_PASSWORD before the first run to choose it)", password.0);
     } else {
         println!("Password: the value of KAIROS_DEMO_PASSWORD");
     }
@@ -362,21 +302,16 @@ fn print_demo_logins(password: &(String, bool)) {
 
 async fn generate_demo(store: &Store, clients: usize, seed: u64, password: &str) -> Result<()> {
     if password.chars().count() < kairos_domain::staff::MIN_PASSWORD_CHARS {
-        bail!(
-            "KAIROS_DEMO_PASSWORD must be at least {} characters",
-            kairos_domain::staff::MIN_PASSWORD_CHARS
-        );
+        bail!("KAIROS_DEMO_PASSWORD must be at least {} characters", kairos_domain::staff::MIN_PASSWORD_CHARS);
     }
     let started = std::time::Instant::now();
     let hash = kairos_server::auth::hash_password(password).map_err(|e| anyhow::anyhow!("{e}"))?;
     let mut generator = demo::DemoGenerator::new(clients, seed, jiff::Timestamp::now(), &hash);
     let bar = ProgressBar::new(clients as u64);
     bar.set_style(
-        ProgressStyle::with_template(
-            "{msg} [{bar:40}] {pos}/{len} clients ({per_sec}, {eta} left)",
-        )
-        .unwrap_or_else(|_| ProgressStyle::default_bar())
-        .progress_chars("=> "),
+        ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} clients ({per_sec}, {eta} left)")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
     );
     bar.set_message("Generating the demo practice");
     let actor = Actor::system("demo");
@@ -393,9 +328,7 @@ async fn generate_demo(store: &Store, clients: usize, seed: u64, password: &str)
     while let Some(batch) = rx.recv().await {
         encounters += batch.encounters.len();
         written += batch.clients.len();
-        store
-            .import(&actor, &format!("demo practice (seed {seed})"), &batch)
-            .await?;
+        store.import(&actor, &format!("demo practice (seed {seed})"), &batch).await?;
         bar.set_position(written as u64);
     }
     producer.await?;

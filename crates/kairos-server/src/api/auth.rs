@@ -49,11 +49,7 @@ pub async fn login(
     responses((status = 204), (status = 401, body = crate::error::Problem)))]
 pub async fn logout(State(state): State<AppState>, auth: Auth) -> AppResult<Response> {
     sign_out(&state, &auth.staff, &auth.token, auth.remote_addr.clone()).await?;
-    Ok((
-        StatusCode::NO_CONTENT,
-        [(header::SET_COOKIE, clear_cookie(&state))],
-    )
-        .into_response())
+    Ok((StatusCode::NO_CONTENT, [(header::SET_COOKIE, clear_cookie(&state))]).into_response())
 }
 
 /// The signed-in staff member.

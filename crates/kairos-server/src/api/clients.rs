@@ -67,15 +67,7 @@ pub async fn list_clients(
     Query(p): Query<ClientListParams>,
 ) -> AppResult<axum::Json<Paged<ClientView>>> {
     auth.require(Permission::ReadClients)?;
-    let page = state
-        .store
-        .search_clients(
-            &auth.actor(),
-            p.q.as_deref(),
-            p.status,
-            page(p.limit, p.offset)?,
-        )
-        .await?;
+    let page = state.store.search_clients(&auth.actor(), p.q.as_deref(), p.status, page(p.limit, p.offset)?).await?;
     Ok(axum::Json(Paged::map(page, |x| ClientView::from(x))))
 }
 
@@ -88,10 +80,7 @@ pub async fn create_client(
     Json(body): Json<ClientBody>,
 ) -> AppResult<(StatusCode, axum::Json<ClientView>)> {
     auth.require(Permission::WriteClients)?;
-    let client = state
-        .store
-        .create_client(&auth.actor(), &body.parse()?)
-        .await?;
+    let client = state.store.create_client(&auth.actor(), &body.parse()?).await?;
     Ok((StatusCode::CREATED, axum::Json(ClientView::from(&client))))
 }
 
@@ -105,14 +94,7 @@ pub async fn get_chart(
     Path(id): Path<String>,
 ) -> AppResult<axum::Json<ChartView>> {
     auth.require(Permission::ReadClients)?;
-    let chart = state
-        .store
-        .read_chart(
-            &auth.actor(),
-            path_id("client", &id)?,
-            jiff::Timestamp::now(),
-        )
-        .await?;
+    let chart = state.store.read_chart(&auth.actor(), path_id("client", &id)?, jiff::Timestamp::now()).await?;
     Ok(axum::Json(ChartView::from(&chart)))
 }
 
@@ -127,9 +109,6 @@ pub async fn update_client(
 ) -> AppResult<axum::Json<ClientView>> {
     auth.require(Permission::WriteClients)?;
     let id = path_id("client", &id)?;
-    let client = state
-        .store
-        .update_client(&auth.actor(), id, &body.parse()?)
-        .await?;
+    let client = state.store.update_client(&auth.actor(), id, &body.parse()?).await?;
     Ok(axum::Json(ClientView::from(&client)))
 }

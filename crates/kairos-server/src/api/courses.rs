@@ -52,9 +52,7 @@ pub async fn list_courses(
         .store
         .audit_read(
             &auth.actor(),
-            AuditEntry::new(Action::Read, "course", client.id)
-                .client(client.id)
-                .detail("courses"),
+            AuditEntry::new(Action::Read, "course", client.id).client(client.id).detail("courses"),
         )
         .await?;
     Ok(axum::Json(courses.iter().map(CourseView::from).collect()))
@@ -95,10 +93,7 @@ pub async fn get_course(
     let course = state.store.get_course(path_id("course", &id)?).await?;
     state
         .store
-        .audit_read(
-            &auth.actor(),
-            AuditEntry::new(Action::Read, "course", course.id).client(course.client_id),
-        )
+        .audit_read(&auth.actor(), AuditEntry::new(Action::Read, "course", course.id).client(course.client_id))
         .await?;
     Ok(axum::Json(CourseView::from(&course)))
 }
@@ -116,13 +111,7 @@ pub async fn change_phase(
     auth.require(Permission::ManageCourses)?;
     let course = state
         .store
-        .change_course_phase(
-            &auth.actor(),
-            path_id("course", &id)?,
-            body.phase,
-            body.reason.as_deref(),
-            latest_today(),
-        )
+        .change_course_phase(&auth.actor(), path_id("course", &id)?, body.phase, body.reason.as_deref(), latest_today())
         .await?;
     Ok(axum::Json(CourseView::from(&course)))
 }

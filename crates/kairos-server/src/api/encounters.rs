@@ -82,10 +82,7 @@ pub async fn list_encounters(
         page: page(p.limit, p.offset)?,
     };
     if q.to <= q.from || q.to.duration_since(q.from) > MAX_RANGE {
-        return Err(AppError::bad(
-            "to",
-            "`to` must be after `from` and at most 62 days later",
-        ));
+        return Err(AppError::bad("to", "`to` must be after `from` and at most 62 days later"));
     }
     let list = state.store.list_encounters(&q).await?;
     let mut entry = AuditEntry::new(Action::List, "encounter", "").detail(format!(
@@ -121,11 +118,7 @@ pub async fn create_encounter(
         scheduled_start: instant("scheduled_start", &b.scheduled_start)?,
         scheduled_end: instant("scheduled_end", &b.scheduled_end)?,
     };
-    check_interval(
-        new.scheduled_start,
-        new.scheduled_end,
-        jiff::Timestamp::now(),
-    )?;
+    check_interval(new.scheduled_start, new.scheduled_end, jiff::Timestamp::now())?;
     let e = state.store.create_encounter(&auth.actor(), &new).await?;
     Ok((StatusCode::CREATED, axum::Json(EncounterView::from(&e))))
 }
@@ -139,17 +132,8 @@ pub async fn get_encounter(
     Path(id): Path<String>,
 ) -> AppResult<axum::Json<EncounterView>> {
     auth.require(Permission::ReadClients)?;
-    let e = state
-        .store
-        .get_encounter(path_id("encounter", &id)?)
-        .await?;
-    state
-        .store
-        .audit_read(
-            &auth.actor(),
-            AuditEntry::new(Action::Read, "encounter", e.id).client(e.client_id),
-        )
-        .await?;
+    let e = state.store.get_encounter(path_id("encounter", &id)?).await?;
+    state.store.audit_read(&auth.actor(), AuditEntry::new(Action::Read, "encounter", e.id).client(e.client_id)).await?;
     Ok(axum::Json(EncounterView::from(&e)))
 }
 
@@ -170,10 +154,7 @@ pub async fn reschedule(
         scheduled_start: instant("scheduled_start", &b.scheduled_start)?,
         scheduled_end: instant("scheduled_end", &b.scheduled_end)?,
     };
-    let e = state
-        .store
-        .reschedule_encounter(&auth.actor(), id, &to)
-        .await?;
+    let e = state.store.reschedule_encounter(&auth.actor(), id, &to).await?;
     Ok(axum::Json(EncounterView::from(&e)))
 }
 
@@ -187,9 +168,6 @@ pub async fn change_status(
     Json(b): Json<StatusBody>,
 ) -> AppResult<axum::Json<EncounterView>> {
     auth.require(Permission::BookEncounters)?;
-    let e = state
-        .store
-        .change_encounter_status(&auth.actor(), path_id("encounter", &id)?, b.status)
-        .await?;
+    let e = state.store.change_encounter_status(&auth.actor(), path_id("encounter", &id)?, b.status).await?;
     Ok(axum::Json(EncounterView::from(&e)))
 }

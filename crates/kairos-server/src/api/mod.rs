@@ -69,10 +69,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(courses::get_course))
         .routes(routes!(courses::change_phase))
         .routes(routes!(courses::assign_team))
-        .routes(routes!(
-            encounters::list_encounters,
-            encounters::create_encounter
-        ))
+        .routes(routes!(encounters::list_encounters, encounters::create_encounter))
         .routes(routes!(encounters::get_encounter, encounters::reschedule))
         .routes(routes!(encounters::change_status))
         .routes(routes!(audit::list_audit));
@@ -81,39 +78,28 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 /// A path id: anything that does not parse names no record, so it is a 404.
 pub fn path_id<T: FromStr>(record: &str, s: &str) -> Result<T, AppError> {
-    s.parse()
-        .map_err(|_| AppError::NotFound(format!("no {record} with id {s}")))
+    s.parse().map_err(|_| AppError::NotFound(format!("no {record} with id {s}")))
 }
 
 /// An id inside a body or query: a malformed one is the caller's error.
 pub fn field_id<T: FromStr>(field: &str, s: &str) -> Result<T, AppError> {
-    s.trim()
-        .parse()
-        .map_err(|_| AppError::invalid(field, format!("{field}: `{s}` is not a valid id (UUID)")))
+    s.trim().parse().map_err(|_| AppError::invalid(field, format!("{field}: `{s}` is not a valid id (UUID)")))
 }
 
 pub fn opt_field_id<T: FromStr>(field: &str, s: Option<&str>) -> Result<Option<T>, AppError> {
-    s.filter(|v| !v.trim().is_empty())
-        .map(|v| field_id(field, v))
-        .transpose()
+    s.filter(|v| !v.trim().is_empty()).map(|v| field_id(field, v)).transpose()
 }
 
 pub fn instant(field: &str, s: &str) -> Result<Timestamp, AppError> {
     s.trim().parse().map_err(|_| {
-        AppError::invalid(
-            field,
-            format!("{field}: `{s}` is not an RFC 3339 instant such as 2026-12-01T14:00:00Z"),
-        )
+        AppError::invalid(field, format!("{field}: `{s}` is not an RFC 3339 instant such as 2026-12-01T14:00:00Z"))
     })
 }
 
 pub fn date(field: &str, s: &str) -> Result<Date, AppError> {
-    s.trim().parse().map_err(|_| {
-        AppError::invalid(
-            field,
-            format!("{field}: `{s}` is not a date in the form YYYY-MM-DD"),
-        )
-    })
+    s.trim()
+        .parse()
+        .map_err(|_| AppError::invalid(field, format!("{field}: `{s}` is not a date in the form YYYY-MM-DD")))
 }
 
 /// The latest calendar date anywhere on earth (UTC+14): a date that is
@@ -145,13 +131,7 @@ impl ListParams {
 pub fn page(limit: Option<u32>, offset: Option<u32>) -> Result<PageRequest, AppError> {
     let limit = limit.unwrap_or(PageRequest::default().limit);
     if !(1..=PageRequest::MAX_LIMIT).contains(&limit) {
-        return Err(AppError::bad(
-            "limit",
-            format!("limit must be between 1 and {}", PageRequest::MAX_LIMIT),
-        ));
+        return Err(AppError::bad("limit", format!("limit must be between 1 and {}", PageRequest::MAX_LIMIT)));
     }
-    Ok(PageRequest {
-        limit,
-        offset: offset.unwrap_or(0),
-    })
+    Ok(PageRequest { limit, offset: offset.unwrap_or(0) })
 }

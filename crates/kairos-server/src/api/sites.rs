@@ -29,29 +29,15 @@ pub struct RoomBody {
 
 impl RoomBody {
     fn parse(&self) -> Result<RoomInput, AppError> {
-        Ok(RoomInput {
-            name: text::required("name", &self.name, 80)?,
-            kind: self.kind,
-        })
+        Ok(RoomInput { name: text::required("name", &self.name, 80)?, kind: self.kind })
     }
 }
 
 /// All sites.
 #[utoipa::path(get, path = "/sites", tag = "sites", responses((status = 200, body = Vec<SiteView>)))]
-pub async fn list_sites(
-    State(state): State<AppState>,
-    auth: Auth,
-) -> AppResult<axum::Json<Vec<SiteView>>> {
+pub async fn list_sites(State(state): State<AppState>, auth: Auth) -> AppResult<axum::Json<Vec<SiteView>>> {
     auth.require(Permission::ReadDirectory)?;
-    Ok(axum::Json(
-        state
-            .store
-            .list_sites()
-            .await?
-            .iter()
-            .map(SiteView::from)
-            .collect(),
-    ))
+    Ok(axum::Json(state.store.list_sites().await?.iter().map(SiteView::from).collect()))
 }
 
 /// Creates a site (admin).
@@ -77,9 +63,7 @@ pub async fn get_site(
     Path(id): Path<String>,
 ) -> AppResult<axum::Json<SiteView>> {
     auth.require(Permission::ReadDirectory)?;
-    Ok(axum::Json(SiteView::from(
-        &state.store.get_site(path_id("site", &id)?).await?,
-    )))
+    Ok(axum::Json(SiteView::from(&state.store.get_site(path_id("site", &id)?).await?)))
 }
 
 /// Renames a site or changes its time zone (admin).
@@ -94,9 +78,7 @@ pub async fn update_site(
     auth.require(Permission::ManageSites)?;
     let id = path_id("site", &id)?;
     let input = SiteInput::parse(&body.name, &body.time_zone)?;
-    Ok(axum::Json(SiteView::from(
-        &state.store.update_site(&auth.actor(), id, &input).await?,
-    )))
+    Ok(axum::Json(SiteView::from(&state.store.update_site(&auth.actor(), id, &input).await?)))
 }
 
 /// Rooms and infusion chairs of a site.
@@ -109,15 +91,7 @@ pub async fn list_rooms(
 ) -> AppResult<axum::Json<Vec<RoomView>>> {
     auth.require(Permission::ReadDirectory)?;
     let site = state.store.get_site(path_id("site", &id)?).await?;
-    Ok(axum::Json(
-        state
-            .store
-            .list_rooms(site.id)
-            .await?
-            .iter()
-            .map(RoomView::from)
-            .collect(),
-    ))
+    Ok(axum::Json(state.store.list_rooms(site.id).await?.iter().map(RoomView::from).collect()))
 }
 
 /// Adds a room or infusion chair to a site (admin).
@@ -131,10 +105,7 @@ pub async fn create_room(
 ) -> AppResult<(StatusCode, axum::Json<RoomView>)> {
     auth.require(Permission::ManageSites)?;
     let site = path_id("site", &id)?;
-    let room = state
-        .store
-        .create_room(&auth.actor(), site, &body.parse()?)
-        .await?;
+    let room = state.store.create_room(&auth.actor(), site, &body.parse()?).await?;
     Ok((StatusCode::CREATED, axum::Json(RoomView::from(&room))))
 }
 
@@ -148,9 +119,6 @@ pub async fn update_room(
     Json(body): Json<RoomBody>,
 ) -> AppResult<axum::Json<RoomView>> {
     auth.require(Permission::ManageSites)?;
-    let room = state
-        .store
-        .update_room(&auth.actor(), path_id("room", &id)?, &body.parse()?)
-        .await?;
+    let room = state.store.update_room(&auth.actor(), path_id("room", &id)?, &body.parse()?).await?;
     Ok(axum::Json(RoomView::from(&room)))
 }

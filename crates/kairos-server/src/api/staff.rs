@@ -46,10 +46,7 @@ pub async fn list_staff(
     Query(params): Query<ListParams>,
 ) -> AppResult<axum::Json<Paged<StaffView>>> {
     auth.require(Permission::ReadDirectory)?;
-    let page = state
-        .store
-        .list_staff(params.q.as_deref(), params.page()?)
-        .await?;
+    let page = state.store.list_staff(params.q.as_deref(), params.page()?).await?;
     Ok(axum::Json(Paged::map(page, |x| StaffView::from(x))))
 }
 
@@ -70,10 +67,7 @@ pub async fn create_staff(
         }
         None => None,
     };
-    let staff = state
-        .store
-        .create_staff(&auth.actor(), &input, hash.as_deref())
-        .await?;
+    let staff = state.store.create_staff(&auth.actor(), &input, hash.as_deref()).await?;
     Ok((StatusCode::CREATED, axum::Json(StaffView::from(&staff))))
 }
 
@@ -86,9 +80,7 @@ pub async fn get_staff(
     Path(id): Path<String>,
 ) -> AppResult<axum::Json<StaffView>> {
     auth.require(Permission::ReadDirectory)?;
-    Ok(axum::Json(StaffView::from(
-        &state.store.get_staff(path_id("staff member", &id)?).await?,
-    )))
+    Ok(axum::Json(StaffView::from(&state.store.get_staff(path_id("staff member", &id)?).await?)))
 }
 
 /// Changes a staff member's name, e-mail, roles or active flag (admin).
@@ -103,10 +95,7 @@ pub async fn update_staff(
     auth.require(Permission::ManageStaff)?;
     let id = path_id("staff member", &id)?;
     let input = StaffInput::parse(&body.name, &body.email, Roles::new(body.roles)?)?;
-    let staff = state
-        .store
-        .update_staff(&auth.actor(), id, &input, body.active)
-        .await?;
+    let staff = state.store.update_staff(&auth.actor(), id, &input, body.active).await?;
     Ok(axum::Json(StaffView::from(&staff)))
 }
 
@@ -123,9 +112,6 @@ pub async fn set_password(
     let id = path_id("staff member", &id)?;
     check_password("password", &body.password)?;
     let hash = hash_password_blocking(body.password).await?;
-    state
-        .store
-        .set_staff_password(&auth.actor(), id, &hash)
-        .await?;
+    state.store.set_staff_password(&auth.actor(), id, &hash).await?;
     Ok(StatusCode::NO_CONTENT)
 }

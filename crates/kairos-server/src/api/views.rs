@@ -23,12 +23,7 @@ pub struct Paged<T> {
 
 impl<T> Paged<T> {
     pub fn map<U>(p: Page<U>, f: impl Fn(&U) -> T) -> Paged<T> {
-        Paged {
-            items: p.items.iter().map(f).collect(),
-            total: p.total,
-            limit: p.limit,
-            offset: p.offset,
-        }
+        Paged { items: p.items.iter().map(f).collect(), total: p.total, limit: p.limit, offset: p.offset }
     }
 }
 
@@ -63,11 +58,7 @@ pub struct SiteView {
 
 impl From<&Site> for SiteView {
     fn from(s: &Site) -> Self {
-        SiteView {
-            id: s.id,
-            name: s.name.clone(),
-            time_zone: s.time_zone.as_str().to_string(),
-        }
+        SiteView { id: s.id, name: s.name.clone(), time_zone: s.time_zone.as_str().to_string() }
     }
 }
 
@@ -81,12 +72,7 @@ pub struct RoomView {
 
 impl From<&Room> for RoomView {
     fn from(r: &Room) -> Self {
-        RoomView {
-            id: r.id,
-            site_id: r.site_id,
-            name: r.name.clone(),
-            kind: r.kind,
-        }
+        RoomView { id: r.id, site_id: r.site_id, name: r.name.clone(), kind: r.kind }
     }
 }
 

@@ -39,14 +39,8 @@ pub fn router() -> Router<AppState> {
 async fn stylesheet() -> Response {
     (
         [
-            (
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("text/css; charset=utf-8"),
-            ),
-            (
-                header::CACHE_CONTROL,
-                HeaderValue::from_static("public, max-age=3600"),
-            ),
+            (header::CONTENT_TYPE, HeaderValue::from_static("text/css; charset=utf-8")),
+            (header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600")),
         ],
         include_str!("../../static/kairos.css"),
     )
@@ -70,11 +64,7 @@ async fn same_origin_posts(req: Request, next: Next) -> Response {
             (None, _) => true,
         };
         if !(site_ok && origin_ok) {
-            return page_error(
-                StatusCode::FORBIDDEN,
-                "This form was sent from another site and was refused.",
-                None,
-            );
+            return page_error(StatusCode::FORBIDDEN, "This form was sent from another site and was refused.", None);
         }
     }
     next.run(req).await
@@ -97,11 +87,7 @@ impl Nav {
     pub fn for_staff(staff: &Staff, current: &str) -> Nav {
         let mut links = Vec::new();
         let mut add = |href: &'static str, label: &'static str| {
-            links.push(NavLink {
-                href,
-                label,
-                current: href == current,
-            });
+            links.push(NavLink { href, label, current: href == current });
         };
         if staff.roles.allow(Permission::ReadClients) {
             add("/day", "Day view");
@@ -115,12 +101,7 @@ impl Nav {
         }
         Nav {
             name: staff.name.clone(),
-            roles: staff
-                .roles
-                .iter()
-                .map(Role::label)
-                .collect::<Vec<_>>()
-                .join(", "),
+            roles: staff.roles.iter().map(Role::label).collect::<Vec<_>>().join(", "),
             links,
         }
     }
@@ -149,11 +130,7 @@ impl UiAuth {
         } else {
             Err(page_error(
                 StatusCode::FORBIDDEN,
-                &format!(
-                    "Your role ({}) may not {}.",
-                    self.staff.roles.to_list(),
-                    p.describe()
-                ),
+                &format!("Your role ({}) may not {}.", self.staff.roles.to_list(), p.describe()),
                 Some(Nav::for_staff(&self.staff, "")),
             ))
         }
@@ -163,32 +140,17 @@ impl UiAuth {
 impl FromRequestParts<AppState> for UiAuth {
     type Rejection = Response;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let to_login = || {
-            let next = parts
-                .uri
-                .path_and_query()
-                .map(|p| p.as_str())
-                .unwrap_or("/");
+            let next = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
             let q = serde_urlencoded::to_string([("next", next)]).unwrap_or_default();
             Redirect::to(&format!("/login?{q}")).into_response()
         };
         let Some(token) = cookie_token(parts, COOKIE) else {
             return Err(to_login());
         };
-        match state
-            .store
-            .authenticate_session(&token, &state.config.session)
-            .await
-        {
-            Ok(Some(info)) => Ok(UiAuth {
-                staff: info.staff,
-                token,
-                remote_addr: remote_addr(parts),
-            }),
+        match state.store.authenticate_session(&token, &state.config.session).await {
+            Ok(Some(info)) => Ok(UiAuth { staff: info.staff, token, remote_addr: remote_addr(parts) }),
             Ok(None) => Err(to_login()),
             Err(e) => Err(ui_error(AppError::from(e), None)),
         }
@@ -209,11 +171,7 @@ pub fn page_error(status: StatusCode, message: &str, nav: Option<Nav>) -> Respon
         title: status.canonical_reason().unwrap_or("Error").to_string(),
         message: message.to_string(),
     };
-    (
-        status,
-        Html(page.render().unwrap_or_else(|_| message.to_string())),
-    )
-        .into_response()
+    (status, Html(page.render().unwrap_or_else(|_| message.to_string()))).into_response()
 }
 
 /// Renders an application error as a page.

@@ -31,11 +31,7 @@ fn fail(auth: &UiAuth) -> impl Fn(kairos_store::StoreError) -> Response + '_ {
 
 /// Only same-site relative paths may be a post-login destination.
 fn safe_next(next: &str) -> String {
-    if next.starts_with('/') && !next.starts_with("//") && !next.contains('\\') {
-        next.to_string()
-    } else {
-        "/".into()
-    }
+    if next.starts_with('/') && !next.starts_with("//") && !next.contains('\\') { next.to_string() } else { "/".into() }
 }
 
 // ---- sign in / out -------------------------------------------------------
@@ -79,21 +75,15 @@ pub async fn login_submit(
 ) -> Response {
     let next = safe_next(f.next.as_deref().unwrap_or("/"));
     match sign_in(&state, &f.email, &f.password, remote).await {
-        Ok((_, token)) => (
-            [(header::SET_COOKIE, session_cookie(&state, &token))],
-            Redirect::to(&next),
-        )
-            .into_response(),
+        Ok((_, token)) => ([(header::SET_COOKIE, session_cookie(&state, &token))], Redirect::to(&next)).into_response(),
         Err(e) => {
             let (status, msg) = match e {
-                AppError::Unauthenticated => (
-                    StatusCode::UNAUTHORIZED,
-                    "That e-mail and password do not match an active account.".to_string(),
-                ),
+                AppError::Unauthenticated => {
+                    (StatusCode::UNAUTHORIZED, "That e-mail and password do not match an active account.".to_string())
+                }
                 AppError::TooManyAttempts => (
                     StatusCode::TOO_MANY_REQUESTS,
-                    "Too many failed attempts. Wait 15 minutes or ask an administrator."
-                        .to_string(),
+                    "Too many failed attempts. Wait 15 minutes or ask an administrator.".to_string(),
                 ),
                 other => return ui_error(other, None),
             };
@@ -115,11 +105,7 @@ pub async fn logout(State(state): State<AppState>, auth: Result<UiAuth, Response
             return ui_error(e, None);
         }
     }
-    (
-        [(header::SET_COOKIE, clear_cookie(&state))],
-        Redirect::to("/login"),
-    )
-        .into_response()
+    ([(header::SET_COOKIE, clear_cookie(&state))], Redirect::to("/login")).into_response()
 }
 
 // ---- home ----------------------------------------------------------------
@@ -142,40 +128,18 @@ pub async fn home(auth: UiAuth) -> Response {
     let r = &auth.staff.roles;
     let mut tiles = Vec::new();
     if r.allow(Permission::ReadClients) {
-        tiles.push(Tile {
-            href: "/day".into(),
-            label: "Today",
-            hint: "Who is in, where and with whom",
-        });
-        tiles.push(Tile {
-            href: "/clients".into(),
-            label: "Clients",
-            hint: "Find a client and open the chart",
-        });
+        tiles.push(Tile { href: "/day".into(), label: "Today", hint: "Who is in, where and with whom" });
+        tiles.push(Tile { href: "/clients".into(), label: "Clients", hint: "Find a client and open the chart" });
     }
     if r.allow(Permission::ManageStaff) {
-        tiles.push(Tile {
-            href: "/admin/staff".into(),
-            label: "Staff",
-            hint: "Accounts and roles",
-        });
+        tiles.push(Tile { href: "/admin/staff".into(), label: "Staff", hint: "Accounts and roles" });
     }
     if r.allow(Permission::ReadAudit) {
-        tiles.push(Tile {
-            href: "/admin/audit".into(),
-            label: "Audit log",
-            hint: "Who read or changed what",
-        });
+        tiles.push(Tile { href: "/admin/audit".into(), label: "Audit log", hint: "Who read or changed what" });
     }
     render(&HomePage {
         nav: Some(Nav::for_staff(&auth.staff, "/")),
-        first_name: auth
-            .staff
-            .name
-            .split_whitespace()
-            .next()
-            .unwrap_or("")
-            .to_string(),
+        first_name: auth.staff.name.split_whitespace().next().unwrap_or("").to_string(),
         tiles,
     })
 }
@@ -216,11 +180,7 @@ pub struct ClientsQuery {
 
 const UI_PAGE: u32 = 50;
 
-pub async fn clients(
-    State(state): State<AppState>,
-    auth: UiAuth,
-    Query(p): Query<ClientsQuery>,
-) -> PageResult {
+pub async fn clients(State(state): State<AppState>, auth: UiAuth, Query(p): Query<ClientsQuery>) -> PageResult {
     auth.require(Permission::ReadClients)?;
     let nav = || Some(Nav::for_staff(&auth.staff, "/clients"));
     let status = match p.status.as_deref().filter(|s| !s.is_empty()) {
@@ -231,27 +191,15 @@ pub async fn clients(
     let offset = p.offset.unwrap_or(0);
     let page = state
         .store
-        .search_clients(
-            &auth.actor(),
-            Some(&q),
-            status,
-            PageRequest {
-                limit: UI_PAGE,
-                offset,
-            },
-        )
+        .search_clients(&auth.actor(), Some(&q), status, PageRequest { limit: UI_PAGE, offset })
         .await
         .map_err(fail(&auth))?;
     let link = |off: u32| {
         let s = status.map(|s| s.as_str()).unwrap_or("");
         format!(
             "/clients?{}",
-            serde_urlencoded::to_string([
-                ("q", q.as_str()),
-                ("status", s),
-                ("offset", &off.to_string())
-            ])
-            .unwrap_or_default()
+            serde_urlencoded::to_string([("q", q.as_str()), ("status", s), ("offset", &off.to_string())])
+                .unwrap_or_default()
         )
     };
     let shown = page.items.len() as u32;
@@ -292,11 +240,8 @@ struct Lookups {
 
 impl Lookups {
     async fn load(state: &AppState) -> Result<Lookups, kairos_store::StoreError> {
-        let (staff, rooms, sites) = tokio::try_join!(
-            state.store.all_staff(),
-            state.store.all_rooms(),
-            state.store.list_sites()
-        )?;
+        let (staff, rooms, sites) =
+            tokio::try_join!(state.store.all_staff(), state.store.all_rooms(), state.store.list_sites())?;
         Ok(Lookups {
             staff: staff.into_iter().map(|s| (s.id, s.name)).collect(),
             rooms: rooms.into_iter().map(|r| (r.id, r.name)).collect(),
@@ -305,20 +250,15 @@ impl Lookups {
     }
 
     fn staff(&self, id: Option<StaffId>) -> String {
-        id.and_then(|i| self.staff.get(&i).cloned())
-            .unwrap_or_else(|| "—".into())
+        id.and_then(|i| self.staff.get(&i).cloned()).unwrap_or_else(|| "—".into())
     }
 
     fn room(&self, id: Option<RoomId>) -> String {
-        id.and_then(|i| self.rooms.get(&i).cloned())
-            .unwrap_or_else(|| "—".into())
+        id.and_then(|i| self.rooms.get(&i).cloned()).unwrap_or_else(|| "—".into())
     }
 
     fn tz(&self, site: SiteId) -> TimeZone {
-        self.sites
-            .get(&site)
-            .map(|s| s.time_zone.tz())
-            .unwrap_or(TimeZone::UTC)
+        self.sites.get(&site).map(|s| s.time_zone.tz()).unwrap_or(TimeZone::UTC)
     }
 }
 
@@ -347,11 +287,7 @@ fn encounter_row(e: &Encounter, l: &Lookups) -> EncounterRow {
     let start = e.scheduled_start.to_zoned(tz.clone());
     let end = e.scheduled_end.to_zoned(tz);
     EncounterRow {
-        when: format!(
-            "{}–{}",
-            start.strftime("%a %-d %b %Y, %H:%M"),
-            end.strftime("%H:%M %Z")
-        ),
+        when: format!("{}–{}", start.strftime("%a %-d %b %Y, %H:%M"), end.strftime("%H:%M %Z")),
         kind: e.kind.label(),
         room: l.room(e.room_id),
         staff: l.staff(e.staff_id),
@@ -386,23 +322,14 @@ struct ChartPage {
     recent: Vec<EncounterRow>,
 }
 
-pub async fn chart(
-    State(state): State<AppState>,
-    auth: UiAuth,
-    Path(id): Path<String>,
-) -> PageResult {
+pub async fn chart(State(state): State<AppState>, auth: UiAuth, Path(id): Path<String>) -> PageResult {
     auth.require(Permission::ReadClients)?;
     let nav = || Some(Nav::for_staff(&auth.staff, "/clients"));
-    let id: ClientId = id
-        .parse()
-        .map_err(|_| page_error(StatusCode::NOT_FOUND, "No such client.", nav()))?;
+    let id: ClientId = id.parse().map_err(|_| page_error(StatusCode::NOT_FOUND, "No such client.", nav()))?;
     let now = Timestamp::now();
     let actor = auth.actor();
-    let (chart, l) = tokio::try_join!(
-        state.store.read_chart(&actor, id, now),
-        Lookups::load(&state)
-    )
-    .map_err(fail(&auth))?;
+    let (chart, l) =
+        tokio::try_join!(state.store.read_chart(&actor, id, now), Lookups::load(&state)).map_err(fail(&auth))?;
     let d = &chart.client.details;
     let today = now.to_zoned(TimeZone::UTC).date();
     Ok(render(&ChartPage {
@@ -413,11 +340,7 @@ pub async fn chart(
         dob: d.date_of_birth.to_string(),
         age: d.age_on(today),
         phone: d.phone.clone().unwrap_or_else(|| "—".into()),
-        email: d
-            .email
-            .as_ref()
-            .map(|e| e.to_string())
-            .unwrap_or_else(|| "—".into()),
+        email: d.email.as_ref().map(|e| e.to_string()).unwrap_or_else(|| "—".into()),
         emergency: match (&d.emergency_contact_name, &d.emergency_contact_phone) {
             (Some(n), Some(p)) => format!("{n}, {p}"),
             _ => "—".into(),
@@ -434,11 +357,7 @@ pub async fn chart(
                 therapist: l.staff(c.therapist_id),
             })
             .collect(),
-        upcoming: chart
-            .upcoming
-            .iter()
-            .map(|e| encounter_row(e, &l))
-            .collect(),
+        upcoming: chart.upcoming.iter().map(|e| encounter_row(e, &l)).collect(),
         recent: chart.recent.iter().map(|e| encounter_row(e, &l)).collect(),
     }))
 }
@@ -499,35 +418,21 @@ pub async fn day(
 ) -> PageResult {
     auth.require(Permission::ReadClients)?;
     let nav = || Some(Nav::for_staff(&auth.staff, "/day"));
-    let site_id: SiteId = id
-        .parse()
-        .map_err(|_| page_error(StatusCode::NOT_FOUND, "No such site.", nav()))?;
+    let site_id: SiteId = id.parse().map_err(|_| page_error(StatusCode::NOT_FOUND, "No such site.", nav()))?;
     let l = Lookups::load(&state).await.map_err(fail(&auth))?;
-    let site = l
-        .sites
-        .get(&site_id)
-        .ok_or_else(|| page_error(StatusCode::NOT_FOUND, "No such site.", nav()))?;
+    let site = l.sites.get(&site_id).ok_or_else(|| page_error(StatusCode::NOT_FOUND, "No such site.", nav()))?;
     let tz = site.time_zone.tz();
     let date = match q.date.as_deref().filter(|s| !s.is_empty()) {
-        Some(s) => s.parse::<Date>().map_err(|_| {
-            page_error(
-                StatusCode::BAD_REQUEST,
-                "The date must be in the form YYYY-MM-DD.",
-                nav(),
-            )
-        })?,
+        Some(s) => s
+            .parse::<Date>()
+            .map_err(|_| page_error(StatusCode::BAD_REQUEST, "The date must be in the form YYYY-MM-DD.", nav()))?,
         None => Timestamp::now().to_zoned(tz.clone()).date(),
     };
     // A clinic day runs from local midnight to local midnight, whatever its
     // length (23 or 25 hours on daylight-saving changes).
     let bounds = date
         .to_zoned(tz.clone())
-        .and_then(|start| {
-            Ok((
-                start.timestamp(),
-                date.tomorrow()?.to_zoned(tz.clone())?.timestamp(),
-            ))
-        })
+        .and_then(|start| Ok((start.timestamp(), date.tomorrow()?.to_zoned(tz.clone())?.timestamp())))
         .map_err(|e| ui_error(AppError::Internal(e.to_string()), nav()))?;
     let list = state
         .store
@@ -537,10 +442,7 @@ pub async fn day(
             staff_id: None,
             from: bounds.0,
             to: bounds.1,
-            page: PageRequest {
-                limit: PageRequest::MAX_LIMIT,
-                offset: 0,
-            },
+            page: PageRequest { limit: PageRequest::MAX_LIMIT, offset: 0 },
         })
         .await
         .map_err(fail(&auth))?;
@@ -553,33 +455,17 @@ pub async fn day(
         .into_iter()
         .map(|c| (c.id, c.details.display_name()))
         .collect();
-    let mut entry =
-        AuditEntry::new(Action::List, "encounter", "").detail(format!("day view {site_id} {date}"));
+    let mut entry = AuditEntry::new(Action::List, "encounter", "").detail(format!("day view {site_id} {date}"));
     entry.record_id = None;
-    state
-        .store
-        .audit_read(&auth.actor(), entry)
-        .await
-        .map_err(fail(&auth))?;
+    state.store.audit_read(&auth.actor(), entry).await.map_err(fail(&auth))?;
     let rows = list
         .items
         .iter()
         .map(|e| DayRow {
-            start: e
-                .scheduled_start
-                .to_zoned(tz.clone())
-                .strftime("%H:%M")
-                .to_string(),
-            end: e
-                .scheduled_end
-                .to_zoned(tz.clone())
-                .strftime("%H:%M")
-                .to_string(),
+            start: e.scheduled_start.to_zoned(tz.clone()).strftime("%H:%M").to_string(),
+            end: e.scheduled_end.to_zoned(tz.clone()).strftime("%H:%M").to_string(),
             client_id: e.client_id,
-            client: names
-                .get(&e.client_id)
-                .cloned()
-                .unwrap_or_else(|| "—".into()),
+            client: names.get(&e.client_id).cloned().unwrap_or_else(|| "—".into()),
             kind: e.kind.label(),
             room: l.room(e.room_id),
             staff: l.staff(e.staff_id),
@@ -587,8 +473,7 @@ pub async fn day(
             status_label: status_label(e.status),
         })
         .collect();
-    let mut sites: Vec<(SiteId, String)> =
-        l.sites.values().map(|s| (s.id, s.name.clone())).collect();
+    let mut sites: Vec<(SiteId, String)> = l.sites.values().map(|s| (s.id, s.name.clone())).collect();
     sites.sort_by(|a, b| a.1.cmp(&b.1));
     Ok(render(&DayPage {
         nav: nav(),
@@ -630,12 +515,7 @@ pub async fn staff(State(state): State<AppState>, auth: UiAuth) -> PageResult {
             .map(|s| StaffRow {
                 name: s.name.clone(),
                 email: s.email.to_string(),
-                roles: s
-                    .roles
-                    .iter()
-                    .map(|r| r.label())
-                    .collect::<Vec<_>>()
-                    .join(", "),
+                roles: s.roles.iter().map(|r| r.label()).collect::<Vec<_>>().join(", "),
                 active: s.active,
             })
             .collect(),
@@ -668,53 +548,29 @@ pub struct AuditPageQuery {
     offset: Option<u32>,
 }
 
-pub async fn audit(
-    State(state): State<AppState>,
-    auth: UiAuth,
-    Query(q): Query<AuditPageQuery>,
-) -> PageResult {
+pub async fn audit(State(state): State<AppState>, auth: UiAuth, Query(q): Query<AuditPageQuery>) -> PageResult {
     auth.require(Permission::ReadAudit)?;
     let nav = || Some(Nav::for_staff(&auth.staff, "/admin/audit"));
     let client_text = q.client.unwrap_or_default();
     let client_id = match client_text.trim() {
         "" => None,
         s => Some(s.parse::<ClientId>().map_err(|_| {
-            page_error(
-                StatusCode::BAD_REQUEST,
-                "The client id must be a UUID, as shown in the chart's address.",
-                nav(),
-            )
+            page_error(StatusCode::BAD_REQUEST, "The client id must be a UUID, as shown in the chart's address.", nav())
         })?),
     };
     let offset = q.offset.unwrap_or(0);
     let page = state
         .store
-        .list_audit(&AuditQuery {
-            client_id,
-            actor_id: None,
-            page: PageRequest {
-                limit: UI_PAGE,
-                offset,
-            },
-        })
+        .list_audit(&AuditQuery { client_id, actor_id: None, page: PageRequest { limit: UI_PAGE, offset } })
         .await
         .map_err(fail(&auth))?;
-    let names: HashMap<StaffId, String> = state
-        .store
-        .all_staff()
-        .await
-        .map_err(fail(&auth))?
-        .into_iter()
-        .map(|s| (s.id, s.name))
-        .collect();
+    let names: HashMap<StaffId, String> =
+        state.store.all_staff().await.map_err(fail(&auth))?.into_iter().map(|s| (s.id, s.name)).collect();
     let link = |off: u32| {
         format!(
             "/admin/audit?{}",
-            serde_urlencoded::to_string([
-                ("client", client_text.as_str()),
-                ("offset", &off.to_string())
-            ])
-            .unwrap_or_default()
+            serde_urlencoded::to_string([("client", client_text.as_str()), ("offset", &off.to_string())])
+                .unwrap_or_default()
         )
     };
     let shown = page.items.len() as u32;

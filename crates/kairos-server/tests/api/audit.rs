@@ -18,23 +18,13 @@ async fn reads_and_writes_of_a_client_leave_audit_entries_with_who_and_where() {
         json!({"given_name": "Ada", "family_name": "Lin", "date_of_birth": "1985-04-12", "pronouns": "she/her"}),
     )
     .await;
-    assert_eq!(
-        app.get(&format!("/api/v1/clients/{client}"), &therapist)
-            .await
-            .status,
-        StatusCode::OK
-    );
+    assert_eq!(app.get(&format!("/api/v1/clients/{client}"), &therapist).await.status, StatusCode::OK);
 
-    let log = app
-        .get(&format!("/api/v1/audit?client={client}"), &admin)
-        .await;
+    let log = app.get(&format!("/api/v1/audit?client={client}"), &admin).await;
     assert_eq!(log.status, StatusCode::OK, "{}", log.body);
     let items = log.body["items"].as_array().expect("items");
     let find = |action: &str| {
-        items
-            .iter()
-            .find(|e| e["action"] == action)
-            .unwrap_or_else(|| panic!("no {action} entry: {items:?}"))
+        items.iter().find(|e| e["action"] == action).unwrap_or_else(|| panic!("no {action} entry: {items:?}"))
     };
     let create = find("create");
     assert_eq!(create["actor_id"], coordinator_id.to_string());
@@ -70,15 +60,7 @@ async fn sign_ins_and_failures_are_audited() {
         .expect("items")
         .iter()
         .filter(|e| e["record_id"] == email.as_str())
-        .map(|e| {
-            (
-                e["action"].as_str().unwrap_or(""),
-                e["record_type"].as_str().unwrap_or(""),
-            )
-        })
+        .map(|e| (e["action"].as_str().unwrap_or(""), e["record_type"].as_str().unwrap_or("")))
         .collect();
-    assert_eq!(
-        actions,
-        [("login", "staff_login"), ("login_failed", "staff_login")]
-    );
+    assert_eq!(actions, [("login", "staff_login"), ("login_failed", "staff_login")]);
 }

@@ -28,15 +28,8 @@ async fn login_returns_a_token_and_a_strict_http_only_cookie() {
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     let token = r.body["token"].as_str().expect("token");
     assert_eq!(r.body["staff"]["id"], id.to_string());
-    let cookie = r
-        .set_cookie
-        .iter()
-        .find(|c| c.starts_with("kairos_session="))
-        .expect("session cookie");
-    assert!(
-        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
-        "{cookie}"
-    );
+    let cookie = r.set_cookie.iter().find(|c| c.starts_with("kairos_session=")).expect("session cookie");
+    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"), "{cookie}");
     let me = app.get("/api/v1/auth/me", token).await;
     assert_eq!(me.status, StatusCode::OK);
     assert_eq!(me.body["roles"], json!(["therapist"]));
@@ -50,9 +43,7 @@ async fn wrong_or_missing_credentials_are_401_problems() {
         json!({"email": email, "password": "not the password"}),
         json!({"email": "nobody@test.kairos", "password": PASSWORD}),
     ] {
-        let r = app
-            .call(Method::POST, "/api/v1/auth/login", None, Some(body))
-            .await;
+        let r = app.call(Method::POST, "/api/v1/auth/login", None, Some(body)).await;
         assert_eq!(r.status, StatusCode::UNAUTHORIZED);
         r.problem_field();
     }
@@ -67,40 +58,23 @@ async fn wrong_or_missing_credentials_are_401_problems() {
 async fn logout_revokes_the_token() {
     let app = spawn_app().await;
     let token = app.token_for(Role::Coordinator).await;
-    assert_eq!(
-        app.get("/api/v1/clients", &token).await.status,
-        StatusCode::OK
-    );
-    let r = app
-        .call(Method::POST, "/api/v1/auth/logout", Some(&token), None)
-        .await;
+    assert_eq!(app.get("/api/v1/clients", &token).await.status, StatusCode::OK);
+    let r = app.call(Method::POST, "/api/v1/auth/logout", Some(&token), None).await;
     assert_eq!(r.status, StatusCode::NO_CONTENT);
-    assert_eq!(
-        app.get("/api/v1/clients", &token).await.status,
-        StatusCode::UNAUTHORIZED
-    );
+    assert_eq!(app.get("/api/v1/clients", &token).await.status, StatusCode::UNAUTHORIZED);
 }
 
 #[tokio::test]
 async fn a_session_ends_after_the_idle_timeout() {
     let config = kairos_server::Config {
-        session: SessionPolicy {
-            idle: SignedDuration::from_millis(400),
-            ..SessionPolicy::default()
-        },
+        session: SessionPolicy { idle: SignedDuration::from_millis(400), ..SessionPolicy::default() },
         ..test_config()
     };
     let app = spawn_app_with(config).await;
     let token = app.token_for(Role::Therapist).await;
-    assert_eq!(
-        app.get("/api/v1/auth/me", &token).await.status,
-        StatusCode::OK
-    );
+    assert_eq!(app.get("/api/v1/auth/me", &token).await.status, StatusCode::OK);
     tokio::time::sleep(std::time::Duration::from_millis(700)).await;
-    assert_eq!(
-        app.get("/api/v1/auth/me", &token).await.status,
-        StatusCode::UNAUTHORIZED
-    );
+    assert_eq!(app.get("/api/v1/auth/me", &token).await.status, StatusCode::UNAUTHORIZED);
 }
 
 #[tokio::test]
@@ -118,19 +92,9 @@ async fn repeated_failed_sign_ins_lock_the_account_for_a_while() {
             .await;
         assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     }
-    let r = app
-        .call(
-            Method::POST,
-            "/api/v1/auth/login",
-            None,
-            Some(json!({"email": email, "password": PASSWORD})),
-        )
-        .await;
-    assert_eq!(
-        r.status,
-        StatusCode::TOO_MANY_REQUESTS,
-        "even the right password waits out the lockout"
-    );
+    let r =
+        app.call(Method::POST, "/api/v1/auth/login", None, Some(json!({"email": email, "password": PASSWORD}))).await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "even the right password waits out the lockout");
 }
 
 #[tokio::test]
@@ -147,17 +111,8 @@ async fn a_deactivated_account_loses_its_sessions() {
         )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
-    assert_eq!(
-        app.get("/api/v1/auth/me", &token).await.status,
-        StatusCode::UNAUTHORIZED
-    );
-    let r = app
-        .call(
-            Method::POST,
-            "/api/v1/auth/login",
-            None,
-            Some(json!({"email": email, "password": PASSWORD})),
-        )
-        .await;
+    assert_eq!(app.get("/api/v1/auth/me", &token).await.status, StatusCode::UNAUTHORIZED);
+    let r =
+        app.call(Method::POST, "/api/v1/auth/login", None, Some(json!({"email": email, "password": PASSWORD}))).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
 }

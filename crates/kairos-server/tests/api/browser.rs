@@ -22,17 +22,13 @@ impl Drop for Driver {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
+    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
 }
 
 #[tokio::test]
 async fn a_clinician_signs_in_and_opens_a_chart_in_chromium() {
     if !std::path::Path::new(CHROMEDRIVER).exists() || !std::path::Path::new(CHROMIUM).exists() {
-        let required = std::env::var_os("CI").is_some()
-            || std::env::var_os("KAIROS_REQUIRE_BROWSER").is_some();
+        let required = std::env::var_os("CI").is_some() || std::env::var_os("KAIROS_REQUIRE_BROWSER").is_some();
         assert!(
             !required,
             "chromium and chromium-driver are required in CI (apt-get install chromium chromium-driver)"
@@ -54,8 +50,7 @@ async fn a_clinician_signs_in_and_opens_a_chart_in_chromium() {
             .spawn()
             .expect("start chromedriver"),
     );
-    let profile =
-        std::env::temp_dir().join(format!("kairos-chromium-{}", uuid::Uuid::now_v7().simple()));
+    let profile = std::env::temp_dir().join(format!("kairos-chromium-{}", uuid::Uuid::now_v7().simple()));
     let mut caps = DesiredCapabilities::chrome();
     caps.set_binary(CHROMIUM).expect("binary");
     for arg in [
@@ -71,8 +66,7 @@ async fn a_clinician_signs_in_and_opens_a_chart_in_chromium() {
     ] {
         caps.add_arg(arg).expect("arg");
     }
-    caps.add_arg(&format!("--user-data-dir={}", profile.display()))
-        .expect("profile");
+    caps.add_arg(&format!("--user-data-dir={}", profile.display())).expect("profile");
     let url = format!("http://127.0.0.1:{port}");
     let mut driver = None;
     for _ in 0..50 {
@@ -88,21 +82,9 @@ async fn a_clinician_signs_in_and_opens_a_chart_in_chromium() {
     let result = async {
         driver.goto(format!("{}/clients/{id}", app.base)).await?;
         // Not signed in: the chart sends us to the sign-in form.
-        driver
-            .find(By::Id("email"))
-            .await?
-            .send_keys(&email)
-            .await?;
-        driver
-            .find(By::Id("password"))
-            .await?
-            .send_keys(PASSWORD)
-            .await?;
-        driver
-            .find(By::Css("button[type=submit]"))
-            .await?
-            .click()
-            .await?;
+        driver.find(By::Id("email")).await?.send_keys(&email).await?;
+        driver.find(By::Id("password")).await?.send_keys(PASSWORD).await?;
+        driver.find(By::Css("button[type=submit]")).await?.click().await?;
         let h1 = driver.query(By::Css("main h1")).first().await?;
         let heading = h1.text().await?;
         let title = driver.title().await?;
@@ -113,10 +95,7 @@ async fn a_clinician_signs_in_and_opens_a_chart_in_chromium() {
     let _ = driver.quit().await;
     let _ = std::fs::remove_dir_all(&profile);
     let (heading, title, current) = result.expect("browser session");
-    assert!(
-        current.ends_with(&format!("/clients/{id}")),
-        "back on the chart after sign-in: {current}"
-    );
+    assert!(current.ends_with(&format!("/clients/{id}")), "back on the chart after sign-in: {current}");
     assert!(heading.starts_with("Robin Okafor"), "{heading}");
     assert!(title.starts_with("Robin Okafor"), "{title}");
 }

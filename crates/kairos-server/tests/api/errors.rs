@@ -14,26 +14,10 @@ async fn bad_client_input_names_the_field_and_writes_nothing() {
     let app = spawn_app().await;
     let t = app.token_for(Role::Coordinator).await;
     let cases = [
-        (
-            json!({"given_name": "Ada", "family_name": "Lin"}),
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "date_of_birth",
-        ),
-        (
-            client("2199-01-01"),
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "date_of_birth",
-        ),
-        (
-            client("1850-01-01"),
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "date_of_birth",
-        ),
-        (
-            client("1990-02-30"),
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "date_of_birth",
-        ),
+        (json!({"given_name": "Ada", "family_name": "Lin"}), StatusCode::UNPROCESSABLE_ENTITY, "date_of_birth"),
+        (client("2199-01-01"), StatusCode::UNPROCESSABLE_ENTITY, "date_of_birth"),
+        (client("1850-01-01"), StatusCode::UNPROCESSABLE_ENTITY, "date_of_birth"),
+        (client("1990-02-30"), StatusCode::UNPROCESSABLE_ENTITY, "date_of_birth"),
         (
             json!({"given_name": "", "family_name": "Lin", "date_of_birth": "1990-01-01"}),
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -69,11 +53,7 @@ async fn bad_client_input_names_the_field_and_writes_nothing() {
         let r = app.post("/api/v1/clients", &t, body.clone()).await;
         assert_eq!(r.status, status, "{body}: {}", r.body);
         assert_eq!(r.problem_field(), Some(field), "{body}: {}", r.body);
-        assert!(
-            r.body["detail"].as_str().unwrap_or("").contains(field),
-            "detail names the field: {}",
-            r.body
-        );
+        assert!(r.body["detail"].as_str().unwrap_or("").contains(field), "detail names the field: {}", r.body);
     }
     assert_eq!(app.client_count().await, 0, "nothing was written");
 }
@@ -82,19 +62,10 @@ async fn bad_client_input_names_the_field_and_writes_nothing() {
 async fn malformed_json_and_wrong_content_types_are_refused() {
     let app = spawn_app().await;
     let t = app.token_for(Role::Coordinator).await;
-    let r = app
-        .post_raw(
-            "/api/v1/clients",
-            &t,
-            "application/json",
-            "{\"given_name\": \"Ada\",",
-        )
-        .await;
+    let r = app.post_raw("/api/v1/clients", &t, "application/json", "{\"given_name\": \"Ada\",").await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     r.problem_field();
-    let r = app
-        .post_raw("/api/v1/clients", &t, "text/plain", "hello")
-        .await;
+    let r = app.post_raw("/api/v1/clients", &t, "text/plain", "hello").await;
     assert_eq!(r.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
     r.problem_field();
     assert_eq!(app.client_count().await, 0);
@@ -119,23 +90,14 @@ async fn unknown_ids_are_404_and_duplicates_409() {
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     r.problem_field();
 
-    let staff = json!({"name": "Nia", "email": "nia@test.kairos", "roles": ["nurse"], "password": "a long enough password"});
-    assert_eq!(
-        app.post("/api/v1/staff", &admin, staff.clone())
-            .await
-            .status,
-        StatusCode::CREATED
-    );
+    let staff =
+        json!({"name": "Nia", "email": "nia@test.kairos", "roles": ["nurse"], "password": "a long enough password"});
+    assert_eq!(app.post("/api/v1/staff", &admin, staff.clone()).await.status, StatusCode::CREATED);
     let r = app.post("/api/v1/staff", &admin, staff).await;
     assert_eq!(r.status, StatusCode::CONFLICT);
     assert_eq!(r.problem_field(), Some("email"));
-    let r = app
-        .post(
-            "/api/v1/staff",
-            &admin,
-            json!({"name": "X", "email": "x@test.kairos", "roles": ["wizard"]}),
-        )
-        .await;
+    let r =
+        app.post("/api/v1/staff", &admin, json!({"name": "X", "email": "x@test.kairos", "roles": ["wizard"]})).await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(r.problem_field(), Some("roles[0]"));
     let r = app
@@ -147,13 +109,7 @@ async fn unknown_ids_are_404_and_duplicates_409() {
         .await;
     assert_eq!(r.problem_field(), Some("password"));
 
-    let r = app
-        .post(
-            "/api/v1/sites",
-            &admin,
-            json!({"name": "Main", "time_zone": "Mars/Olympus"}),
-        )
-        .await;
+    let r = app.post("/api/v1/sites", &admin, json!({"name": "Main", "time_zone": "Mars/Olympus"})).await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(r.problem_field(), Some("time_zone"));
 }
@@ -163,15 +119,7 @@ async fn bad_bookings_name_the_field() {
     let app = spawn_app().await;
     let admin = app.token_for(Role::Admin).await;
     let t = app.token_for(Role::Coordinator).await;
-    let site = app
-        .post(
-            "/api/v1/sites",
-            &admin,
-            json!({"name": "Main", "time_zone": "UTC"}),
-        )
-        .await
-        .body["id"]
-        .clone();
+    let site = app.post("/api/v1/sites", &admin, json!({"name": "Main", "time_zone": "UTC"})).await.body["id"].clone();
     let client = app.create_client(&t, "Ada", "Lin").await;
     let base = json!({"client_id": client, "site_id": site, "kind": "intake",
                       "scheduled_start": "2030-01-01T10:00:00Z", "scheduled_end": "2030-01-01T11:00:00Z"});
@@ -181,37 +129,17 @@ async fn bad_bookings_name_the_field() {
         b
     };
     let cases = [
-        (
-            with("scheduled_end", json!("2030-01-01T09:00:00Z")),
-            "scheduled_end",
-        ),
-        (
-            with("scheduled_start", json!("next tuesday")),
-            "scheduled_start",
-        ),
-        (
-            with("scheduled_end", json!("2030-01-02T10:00:00Z")),
-            "scheduled_end",
-        ),
+        (with("scheduled_end", json!("2030-01-01T09:00:00Z")), "scheduled_end"),
+        (with("scheduled_start", json!("next tuesday")), "scheduled_start"),
+        (with("scheduled_end", json!("2030-01-02T10:00:00Z")), "scheduled_end"),
         (with("kind", json!("massage")), "kind"),
-        (
-            with("client_id", json!("0190f0f0-0000-7000-8000-000000000000")),
-            "client_id",
-        ),
-        (
-            with("room_id", json!("0190f0f0-0000-7000-8000-000000000000")),
-            "room_id",
-        ),
+        (with("client_id", json!("0190f0f0-0000-7000-8000-000000000000")), "client_id"),
+        (with("room_id", json!("0190f0f0-0000-7000-8000-000000000000")), "room_id"),
         (with("staff_id", json!("bogus")), "staff_id"),
     ];
     for (body, field) in cases {
         let r = app.post("/api/v1/encounters", &t, body.clone()).await;
-        assert_eq!(
-            r.status,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "{body}: {}",
-            r.body
-        );
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{body}: {}", r.body);
         assert_eq!(r.problem_field(), Some(field), "{body}");
     }
     let r = app.get("/api/v1/clients?limit=0", &t).await;

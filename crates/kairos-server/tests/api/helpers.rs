@@ -27,25 +27,15 @@ pub struct Resp {
 impl Resp {
     /// The problem document's `field`, asserting the response is problem+json.
     pub fn problem_field(&self) -> Option<&str> {
-        assert_eq!(
-            self.content_type, "application/problem+json",
-            "body: {}",
-            self.body
-        );
-        assert_eq!(
-            self.body["status"].as_u64(),
-            Some(u64::from(self.status.as_u16()))
-        );
+        assert_eq!(self.content_type, "application/problem+json", "body: {}", self.body);
+        assert_eq!(self.body["status"].as_u64(), Some(u64::from(self.status.as_u16())));
         assert!(self.body["detail"].as_str().is_some_and(|d| !d.is_empty()));
         self.body["field"].as_str()
     }
 }
 
 pub fn test_config() -> Config {
-    Config {
-        secure_cookies: false,
-        ..Config::default()
-    }
+    Config { secure_cookies: false, ..Config::default() }
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -62,25 +52,14 @@ pub async fn spawn_app_with(config: Config) -> TestApp {
 
 /// Starts a server over an existing store (several servers may share a database).
 pub async fn serve(store: Store, config: Config) -> TestApp {
-    let server = Server::bind("127.0.0.1:0", store.clone(), config)
-        .await
-        .expect("bind");
+    let server = Server::bind("127.0.0.1:0", store.clone(), config).await.expect("bind");
     let base = format!("http://{}", server.addr);
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(server.run(async {
         let _ = rx.await;
     }));
-    let api = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .expect("client");
-    TestApp {
-        base,
-        api,
-        store,
-        _shutdown: tx,
-        _db: None,
-    }
+    let api = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
+    TestApp { base, api, store, _shutdown: tx, _db: None }
 }
 
 static STAFF_SEQ: AtomicUsize = AtomicUsize::new(0);
@@ -89,24 +68,13 @@ impl TestApp {
     /// A new staff member with `roles`; returns (email, id).
     pub async fn add_staff(&self, roles: &[Role]) -> (String, kairos_domain::ids::StaffId) {
         let n = STAFF_SEQ.fetch_add(1, Ordering::Relaxed);
-        let label = roles
-            .iter()
-            .map(|r| r.as_str())
-            .collect::<Vec<_>>()
-            .join("-");
+        let label = roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join("-");
         let email = format!("{label}.{n}@test.kairos");
-        let input = StaffInput::parse(
-            &format!("Test {label} {n}"),
-            &email,
-            Roles::new(roles.iter().copied()).expect("roles"),
-        )
-        .expect("staff input");
+        let input =
+            StaffInput::parse(&format!("Test {label} {n}"), &email, Roles::new(roles.iter().copied()).expect("roles"))
+                .expect("staff input");
         let hash = kairos_server::auth::hash_password(PASSWORD).expect("hash");
-        let s = self
-            .store
-            .create_staff(&Actor::system("test"), &input, Some(&hash))
-            .await
-            .expect("create staff");
+        let s = self.store.create_staff(&Actor::system("test"), &input, Some(&hash)).await.expect("create staff");
         (email, s.id)
     }
 
@@ -118,24 +86,13 @@ impl TestApp {
 
     pub async fn login(&self, email: &str, password: &str) -> String {
         let r = self
-            .call(
-                Method::POST,
-                "/api/v1/auth/login",
-                None,
-                Some(json!({"email": email, "password": password})),
-            )
+            .call(Method::POST, "/api/v1/auth/login", None, Some(json!({"email": email, "password": password})))
             .await;
         assert_eq!(r.status, StatusCode::OK, "login failed: {}", r.body);
         r.body["token"].as_str().expect("token").to_string()
     }
 
-    pub async fn call(
-        &self,
-        method: Method,
-        path: &str,
-        token: Option<&str>,
-        body: Option<Value>,
-    ) -> Resp {
+    pub async fn call(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> Resp {
         let mut req = self.api.request(method, format!("{}{}", self.base, path));
         if let Some(t) = token {
             req = req.bearer_auth(t);
@@ -189,24 +146,10 @@ impl TestApp {
 
 pub async fn into_resp(res: reqwest::Response) -> Resp {
     let status = res.status();
-    let content_type = res
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_string();
-    let set_cookie = res
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok().map(str::to_string))
-        .collect();
+    let content_type = res.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    let set_cookie =
+        res.headers().get_all("set-cookie").iter().filter_map(|v| v.to_str().ok().map(str::to_string)).collect();
     let text = res.text().await.expect("body");
     let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
-    Resp {
-        status,
-        content_type,
-        set_cookie,
-        body,
-    }
+    Resp { status, content_type, set_cookie, body }
 }

@@ -15,24 +15,12 @@ async fn a_session_and_a_write_on_one_server_are_seen_by_another() {
     let two = serve(db.store().await, test_config()).await;
     let token = one.token_for(Role::Coordinator).await;
     let me = two.get("/api/v1/auth/me", &token).await;
-    assert_eq!(
-        me.status,
-        StatusCode::OK,
-        "session from server one works on server two: {}",
-        me.body
-    );
+    assert_eq!(me.status, StatusCode::OK, "session from server one works on server two: {}", me.body);
     let client = two.create_client(&token, "Ada", "Lin").await;
     let chart = one.get(&format!("/api/v1/clients/{client}"), &token).await;
     assert_eq!(chart.status, StatusCode::OK);
     assert_eq!(chart.body["client"]["family_name"], "Lin");
-    let r = one
-        .call(
-            reqwest::Method::POST,
-            "/api/v1/auth/logout",
-            Some(&token),
-            None,
-        )
-        .await;
+    let r = one.call(reqwest::Method::POST, "/api/v1/auth/logout", Some(&token), None).await;
     assert_eq!(r.status, StatusCode::NO_CONTENT);
     assert_eq!(
         two.get("/api/v1/auth/me", &token).await.status,

@@ -9,9 +9,7 @@ use reqwest::{Method, StatusCode};
 async fn every_documented_operation_is_served() {
     let app = spawn_app().await;
     let token = app.token_for(Role::Admin).await;
-    let doc = app
-        .call(Method::GET, "/api/v1/openapi.json", None, None)
-        .await;
+    let doc = app.call(Method::GET, "/api/v1/openapi.json", None, None).await;
     assert_eq!(doc.status, StatusCode::OK);
     assert!(doc.body["openapi"].as_str().unwrap_or("").starts_with("3."));
     let paths = doc.body["paths"].as_object().expect("paths");
@@ -33,8 +31,7 @@ async fn every_documented_operation_is_served() {
             let body = (m != Method::GET).then(|| serde_json::json!({}));
             let r = app.call(m.clone(), &concrete, Some(&token), body).await;
             assert_ne!(r.status, StatusCode::METHOD_NOT_ALLOWED, "{method} {path}");
-            let unrouted =
-                r.status == StatusCode::NOT_FOUND && r.body["detail"] == "no such API route";
+            let unrouted = r.status == StatusCode::NOT_FOUND && r.body["detail"] == "no such API route";
             assert!(!unrouted, "{method} {path} is documented but not served");
             checked += 1;
         }

@@ -21,24 +21,12 @@ async fn every_role_gets_exactly_what_the_policy_grants() {
     let coordinator = app.token_for(Coordinator).await;
     let admin = app.token_for(Admin).await;
     let client = app.create_client(&coordinator, "Ada", "Lin").await;
-    let site = app
-        .post(
-            "/api/v1/sites",
-            &admin,
-            json!({"name": "Main", "time_zone": "America/Chicago"}),
-        )
-        .await;
+    let site = app.post("/api/v1/sites", &admin, json!({"name": "Main", "time_zone": "America/Chicago"})).await;
     let site = site.body["id"].as_str().expect("site").to_string();
     let (_, prescriber_id) = app.add_staff(&[Prescriber]).await;
     let mut booking_hour = 0;
     let cases = vec![
-        Case {
-            name: "read audit",
-            method: Method::GET,
-            path: "/api/v1/audit".into(),
-            body: None,
-            allowed: &[Admin],
-        },
+        Case { name: "read audit", method: Method::GET, path: "/api/v1/audit".into(), body: None, allowed: &[Admin] },
         Case {
             name: "read chart",
             method: Method::GET,
@@ -57,9 +45,7 @@ async fn every_role_gets_exactly_what_the_policy_grants() {
             name: "register client",
             method: Method::POST,
             path: "/api/v1/clients".into(),
-            body: Some(
-                json!({"given_name": "New", "family_name": "Client", "date_of_birth": "1990-01-01"}),
-            ),
+            body: Some(json!({"given_name": "New", "family_name": "Client", "date_of_birth": "1990-01-01"})),
             allowed: &[Prescriber, Nurse, Therapist, Coordinator],
         },
         Case {
@@ -78,20 +64,8 @@ async fn every_role_gets_exactly_what_the_policy_grants() {
             body: None, // filled per role below: each booking needs its own time
             allowed: &[Prescriber, Nurse, Therapist, Coordinator],
         },
-        Case {
-            name: "add staff",
-            method: Method::POST,
-            path: "/api/v1/staff".into(),
-            body: None,
-            allowed: &[Admin],
-        },
-        Case {
-            name: "add site",
-            method: Method::POST,
-            path: "/api/v1/sites".into(),
-            body: None,
-            allowed: &[Admin],
-        },
+        Case { name: "add staff", method: Method::POST, path: "/api/v1/staff".into(), body: None, allowed: &[Admin] },
+        Case { name: "add site", method: Method::POST, path: "/api/v1/sites".into(), body: None, allowed: &[Admin] },
         Case {
             name: "read directory",
             method: Method::GET,
@@ -114,31 +88,17 @@ async fn every_role_gets_exactly_what_the_policy_grants() {
                         "scheduled_end": format!("2031-01-{:02}T{:02}:30:00Z", 1 + booking_hour / 20, booking_hour % 20),
                     }))
                 }
-                "add staff" => Some(
-                    json!({"name": "Someone", "email": format!("someone{seq}@test.kairos"), "roles": ["nurse"]}),
-                ),
+                "add staff" => {
+                    Some(json!({"name": "Someone", "email": format!("someone{seq}@test.kairos"), "roles": ["nurse"]}))
+                }
                 "add site" => Some(json!({"name": format!("Site {seq}"), "time_zone": "UTC"})),
                 _ => c.body.clone(),
             };
-            let r = app
-                .call(c.method.clone(), &c.path, Some(&token), body)
-                .await;
+            let r = app.call(c.method.clone(), &c.path, Some(&token), body).await;
             if c.allowed.contains(&role) {
-                assert!(
-                    r.status.is_success(),
-                    "{role} should be allowed to {}: {} {}",
-                    c.name,
-                    r.status,
-                    r.body
-                );
+                assert!(r.status.is_success(), "{role} should be allowed to {}: {} {}", c.name, r.status, r.body);
             } else {
-                assert_eq!(
-                    r.status,
-                    StatusCode::FORBIDDEN,
-                    "{role} must not {}: {}",
-                    c.name,
-                    r.body
-                );
+                assert_eq!(r.status, StatusCode::FORBIDDEN, "{role} must not {}: {}", c.name, r.body);
                 r.problem_field();
             }
         }

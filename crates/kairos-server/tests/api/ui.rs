@@ -6,21 +6,13 @@ use kairos_domain::roles::Role;
 use reqwest::StatusCode;
 
 fn browser() -> reqwest::Client {
-    reqwest::Client::builder()
-        .cookie_store(true)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .expect("client")
+    reqwest::Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().expect("client")
 }
 
 async fn sign_in(app: &TestApp, web: &reqwest::Client, email: &str) {
     let r = web
         .post(format!("{}/login", app.base))
-        .form(&[
-            ("email", email),
-            ("password", PASSWORD),
-            ("next", "/clients"),
-        ])
+        .form(&[("email", email), ("password", PASSWORD), ("next", "/clients")])
         .send()
         .await
         .expect("post");
@@ -32,18 +24,10 @@ async fn sign_in(app: &TestApp, web: &reqwest::Client, email: &str) {
 async fn pages_need_a_session_and_send_you_back_after_sign_in() {
     let app = spawn_app().await;
     let web = browser();
-    let r = web
-        .get(format!("{}/clients?q=ok", app.base))
-        .send()
-        .await
-        .expect("get");
+    let r = web.get(format!("{}/clients?q=ok", app.base)).send().await.expect("get");
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     assert_eq!(r.headers()["location"], "/login?next=%2Fclients%3Fq%3Dok");
-    let page = web
-        .get(format!("{}/login", app.base))
-        .send()
-        .await
-        .expect("login page");
+    let page = web.get(format!("{}/login", app.base)).send().await.expect("login page");
     assert_eq!(page.status(), StatusCode::OK);
     let html = page.text().await.expect("html");
     assert!(html.contains("<label for=\"email\">") && html.contains("<label for=\"password\">"));
@@ -74,36 +58,19 @@ async fn a_therapist_finds_a_client_and_opens_the_chart() {
     let (email, _) = app.add_staff(&[Role::Therapist]).await;
     let web = browser();
     sign_in(&app, &web, &email).await;
-    let list = web
-        .get(format!("{}/clients?q=oka", app.base))
-        .send()
-        .await
-        .expect("list");
+    let list = web.get(format!("{}/clients?q=oka", app.base)).send().await.expect("list");
     assert_eq!(list.status(), StatusCode::OK);
     let html = list.text().await.expect("html");
-    assert!(
-        html.contains(&format!("/clients/{id}")) && html.contains("Okafor, Robin"),
-        "{html}"
-    );
+    assert!(html.contains(&format!("/clients/{id}")) && html.contains("Okafor, Robin"), "{html}");
     assert!(!html.contains("Park"), "search filters the list");
-    let chart = web
-        .get(format!("{}/clients/{id}", app.base))
-        .send()
-        .await
-        .expect("chart");
+    let chart = web.get(format!("{}/clients/{id}", app.base)).send().await.expect("chart");
     assert_eq!(chart.status(), StatusCode::OK);
     let html = chart.text().await.expect("html");
     assert!(html.contains("<h1>Robin Okafor"), "{html}");
     // The page read is audited like an API read.
     let admin = app.token_for(Role::Admin).await;
     let log = app.get(&format!("/api/v1/audit?client={id}"), &admin).await;
-    assert!(
-        log.body["items"]
-            .as_array()
-            .expect("items")
-            .iter()
-            .any(|e| e["action"] == "read")
-    );
+    assert!(log.body["items"].as_array().expect("items").iter().any(|e| e["action"] == "read"));
 }
 
 #[tokio::test]
@@ -114,18 +81,10 @@ async fn an_administrator_cannot_open_charts_in_the_ui() {
     let (email, _) = app.add_staff(&[Role::Admin]).await;
     let web = browser();
     sign_in(&app, &web, &email).await;
-    let r = web
-        .get(format!("{}/clients/{id}", app.base))
-        .send()
-        .await
-        .expect("chart");
+    let r = web.get(format!("{}/clients/{id}", app.base)).send().await.expect("chart");
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
     assert!(!r.text().await.expect("html").contains("Okafor"));
-    let r = web
-        .get(format!("{}/admin/audit", app.base))
-        .send()
-        .await
-        .expect("audit");
+    let r = web.get(format!("{}/admin/audit", app.base)).send().await.expect("audit");
     assert_eq!(r.status(), StatusCode::OK);
 }
 
@@ -134,13 +93,8 @@ async fn the_day_view_lists_a_sites_encounters_in_local_time() {
     let app = spawn_app().await;
     let admin = app.token_for(Role::Admin).await;
     let coordinator = app.token_for(Role::Coordinator).await;
-    let site = app
-        .post(
-            "/api/v1/sites",
-            &admin,
-            serde_json::json!({"name": "Uptown", "time_zone": "America/New_York"}),
-        )
-        .await;
+    let site =
+        app.post("/api/v1/sites", &admin, serde_json::json!({"name": "Uptown", "time_zone": "America/New_York"})).await;
     let site = site.body["id"].as_str().expect("site").to_string();
     let client = app.create_client(&coordinator, "Ada", "Lin").await;
     // 14:00 UTC on 2030-03-11 is 10:00 in New York (daylight time began 2030-03-10).
@@ -164,15 +118,8 @@ async fn the_day_view_lists_a_sites_encounters_in_local_time() {
         .text()
         .await
         .expect("html");
-    assert!(
-        html.contains("10:00–11:00") && html.contains("Ada Lin"),
-        "{html}"
-    );
-    let other_day = web
-        .get(format!("{}/sites/{site}/day?date=2030-03-12", app.base))
-        .send()
-        .await
-        .expect("day");
+    assert!(html.contains("10:00–11:00") && html.contains("Ada Lin"), "{html}");
+    let other_day = web.get(format!("{}/sites/{site}/day?date=2030-03-12", app.base)).send().await.expect("day");
     assert!(!other_day.text().await.expect("html").contains("Ada Lin"));
 }
 
