@@ -292,10 +292,15 @@ fn print_demo_logins(password: &(String, bool), reused: bool) {
             println!("  {login}@demo.kairos  ({name}, {})", roles.join(", "));
         }
     }
-    if password.1 {
-        println!("Password: {}   (set KAIROS_DEMO_PASSWORD before the first run to choose it)", password.0);
-    } else {
-        println!("Password: the value of KAIROS_DEMO_PASSWORD");
+    match (password.1, reused) {
+        (false, _) => println!("Password: the value of KAIROS_DEMO_PASSWORD when the practice was created"),
+        (true, false) => {
+            println!("Password: {}   (set KAIROS_DEMO_PASSWORD before the first run to choose it)", password.0)
+        }
+        (true, true) => println!(
+            "Password: the one printed when this practice was created. To choose a new one:\n  \
+             KAIROS_PASSWORD='new password' kairos user set-password --db DEMO.db --email admin@demo.kairos"
+        ),
     }
     println!();
 }
