@@ -10,6 +10,7 @@ use std::time::Duration;
 use thirtyfour::prelude::*;
 
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+const AXE: &str = include_str!("../vendor/axe-4.14.1.min.js");
 const CHROMIUM: &str = "/usr/bin/chromium";
 
 struct Driver(Child);
@@ -82,6 +83,7 @@ async fn a_clinician_signs_in_and_opens_a_chart_in_chromium() {
     let result = async {
         driver.goto(format!("{}/clients/{id}", app.base)).await?;
         // Not signed in: the chart sends us to the sign-in form.
+        let mut violations = accessibility_violations(&driver).await?;
         driver.find(By::Id("email")).await?.send_keys(&email).await?;
         driver.find(By::Id("password")).await?.send_keys(PASSWORD).await?;
         driver.find(By::Css("button[type=submit]")).await?.click().await?;
@@ -89,13 +91,32 @@ async fn a_clinician_signs_in_and_opens_a_chart_in_chromium() {
         let heading = h1.text().await?;
         let title = driver.title().await?;
         let current = driver.current_url().await?;
-        Ok::<_, WebDriverError>((heading, title, current.to_string()))
+        violations.extend(accessibility_violations(&driver).await?);
+        driver.goto(format!("{}/clients?q=oka", app.base)).await?;
+        violations.extend(accessibility_violations(&driver).await?);
+        Ok::<_, WebDriverError>((heading, title, current.to_string(), violations))
     }
     .await;
     let _ = driver.quit().await;
     let _ = std::fs::remove_dir_all(&profile);
-    let (heading, title, current) = result.expect("browser session");
+    let (heading, title, current, violations) = result.expect("browser session");
+    assert!(violations.is_empty(), "WCAG 2.2 A/AA violations (axe-core): {violations:#?}");
     assert!(current.ends_with(&format!("/clients/{id}")), "back on the chart after sign-in: {current}");
     assert!(heading.starts_with("Robin Okafor"), "{heading}");
     assert!(title.starts_with("Robin Okafor"), "{title}");
+}
+
+/// Runs axe-core's WCAG 2.x A and AA rules on the current page; returns
+/// "page: rule (nodes)" for each violation.
+async fn accessibility_violations(driver: &WebDriver) -> WebDriverResult<Vec<String>> {
+    driver.execute(AXE, Vec::new()).await?;
+    let ret = driver
+        .execute(
+            r#"return axe.run(document, {runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa']}})
+                 .then(r => r.violations.map(v => location.pathname + ': ' + v.id + ' (' + v.nodes.map(n => n.target.join(' ')).join(', ') + ')'));"#,
+            Vec::new(),
+        )
+        .await?;
+    let list: Vec<String> = ret.convert()?;
+    Ok(list)
 }
