@@ -330,6 +330,8 @@ impl DemoGenerator {
             plan.push((d + 1, EncounterKind::Integration));
             plan.push((d + 7, EncounterKind::IndividualTherapy));
         }
+        // A client comes in at most once a day.
+        let mut busy_days = std::collections::HashSet::new();
         for (day, kind) in plan {
             if day > horizon || day > stop_day {
                 continue;
@@ -337,7 +339,7 @@ impl DemoGenerator {
             let Ok(date) = started_on.checked_add(day.days()) else {
                 continue;
             };
-            self.encounter(batch, site_ix, client_id, course_id, prescriber, therapist, date, kind);
+            self.encounter(batch, site_ix, client_id, course_id, prescriber, therapist, date, kind, &mut busy_days);
         }
     }
 
@@ -352,9 +354,11 @@ impl DemoGenerator {
         therapist: StaffId,
         mut date: Date,
         kind: EncounterKind,
+        busy_days: &mut std::collections::HashSet<Date>,
     ) {
-        // Weekends are closed: move to Monday.
-        while matches!(date.weekday(), Weekday::Saturday | Weekday::Sunday) {
+        // Weekends are closed, and the client already has a visit that day:
+        // move to the next open weekday.
+        while matches!(date.weekday(), Weekday::Saturday | Weekday::Sunday) || busy_days.contains(&date) {
             date = date.tomorrow().unwrap_or(date);
         }
         let (start, end, room, staff) = if kind == EncounterKind::Dosing {
@@ -370,9 +374,10 @@ impl DemoGenerator {
                         break 'days;
                     }
                 }
-                date = next_weekday(date);
+                date = next_client_day(date, busy_days);
             }
             let Some((h, m, chair)) = found else { return };
+            busy_days.insert(date);
             let site = &self.sites[site_ix];
             let nurse = site.staff.nurses[chair % site.staff.nurses.len()];
             let start = self.day_time(site_ix, date, h, m);
@@ -388,9 +393,10 @@ impl DemoGenerator {
                         break 'days;
                     }
                 }
-                date = next_weekday(date);
+                date = next_client_day(date, busy_days);
             }
             let Some(h) = found else { return };
+            busy_days.insert(date);
             let site = &self.sites[site_ix];
             let room = site.therapy_rooms[(h as usize) % site.therapy_rooms.len()];
             let start = self.day_time(site_ix, date, h, 0);
@@ -441,9 +447,10 @@ impl DemoGenerator {
     }
 }
 
-fn next_weekday(d: Date) -> Date {
+/// The next weekday on which the client has no visit yet.
+fn next_client_day(d: Date, busy: &std::collections::HashSet<Date>) -> Date {
     let mut n = d.tomorrow().unwrap_or(d);
-    while matches!(n.weekday(), Weekday::Saturday | Weekday::Sunday) {
+    while matches!(n.weekday(), Weekday::Saturday | Weekday::Sunday) || busy.contains(&n) {
         n = n.tomorrow().unwrap_or(n);
     }
     n
@@ -517,6 +524,12 @@ mod tests {
         }
         assert!(all.encounters.iter().any(|e| e.status == EncounterStatus::Booked));
         assert!(all.encounters.iter().any(|e| e.status == EncounterStatus::Completed));
+        // No client has two visits on one day (so never two at once).
+        let mut visits = std::collections::HashSet::new();
+        for e in &all.encounters {
+            let day = e.scheduled_start.to_zoned(TimeZone::UTC).date();
+            assert!(visits.insert((e.client_id, day)), "client booked twice on {day}");
+        }
         // No chair is double-booked.
         let mut seen = std::collections::HashSet::new();
         for e in all.encounters.iter().filter(|e| e.kind == EncounterKind::Dosing) {

@@ -3,6 +3,9 @@
 //! Pages authenticate with the HttpOnly, SameSite=Strict session cookie.
 //! Form posts are also checked for a same-origin `Origin` / `Sec-Fetch-Site`.
 
+// Page handlers return a rendered error page as their `Err`.
+#![allow(clippy::result_large_err)]
+
 mod pages;
 
 use crate::auth::COOKIE;

@@ -100,10 +100,10 @@ pub async fn login_submit(
 }
 
 pub async fn logout(State(state): State<AppState>, auth: Result<UiAuth, Response>) -> Response {
-    if let Ok(auth) = auth {
-        if let Err(e) = sign_out(&state, &auth.staff, &auth.token, auth.remote_addr.clone()).await {
-            return ui_error(e, None);
-        }
+    if let Ok(auth) = auth
+        && let Err(e) = sign_out(&state, &auth.staff, &auth.token, auth.remote_addr.clone()).await
+    {
+        return ui_error(e, None);
     }
     ([(header::SET_COOKIE, clear_cookie(&state))], Redirect::to("/login")).into_response()
 }
