@@ -69,6 +69,8 @@ pub fn app(store: Store, config: Config) -> Router {
 pub struct Server {
     listener: TcpListener,
     router: Router,
+    store: Store,
+    session: kairos_store::sessions::SessionPolicy,
     pub addr: SocketAddr,
 }
 
@@ -76,13 +78,28 @@ impl Server {
     pub async fn bind(listen: &str, store: Store, config: Config) -> std::io::Result<Server> {
         let listener = TcpListener::bind(listen).await?;
         let addr = listener.local_addr()?;
-        Ok(Server { listener, router: app(store, config), addr })
+        let session = config.session;
+        Ok(Server { listener, router: app(store.clone(), config), store, session, addr })
     }
 
     /// Serves until `shutdown` resolves, then finishes the requests in flight.
     pub async fn run(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
-        axum::serve(self.listener, self.router.into_make_service_with_connect_info::<SocketAddr>())
+        // Ended sessions are deleted a day after they end (their sign-in and
+        // sign-out stay in the audit log).
+        let (store, policy) = (self.store.clone(), self.session);
+        let housekeeping = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(15 * 60));
+            loop {
+                tick.tick().await;
+                if let Err(e) = store.purge_sessions(&policy).await {
+                    tracing::warn!(error = %e, "purging ended sessions failed");
+                }
+            }
+        });
+        let served = axum::serve(self.listener, self.router.into_make_service_with_connect_info::<SocketAddr>())
             .with_graceful_shutdown(shutdown)
-            .await
+            .await;
+        housekeeping.abort();
+        served
     }
 }

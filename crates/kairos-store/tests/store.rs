@@ -341,3 +341,41 @@ async fn an_online_backup_is_a_consistent_copy() {
     copy.close().await;
     let _ = std::fs::remove_file(&dest);
 }
+
+#[tokio::test]
+async fn sessions_that_ended_over_a_day_ago_are_purged_and_live_ones_kept() {
+    on_every_backend(|store| async move {
+        let id = staff(&store, "Theo Rapist", Role::Therapist).await;
+        let s = store.get_staff(id).await.expect("staff");
+        let policy = SessionPolicy::default();
+        store.create_session(&s, "live", &policy, None).await.expect("live");
+        let two_days_ago = (Timestamp::now() - SignedDuration::from_hours(48)).as_microsecond();
+        sqlx::query(
+            "INSERT INTO sessions (token_hash, staff_id, created_at, last_seen_at, expires_at) VALUES ($1, $2, $3, $3, $3)",
+        )
+        .bind(kairos_store::sessions::token_hash("old"))
+        .bind(id.to_string())
+        .bind(two_days_ago)
+        .execute(store.pool())
+        .await
+        .expect("old session");
+        assert_eq!(store.purge_sessions(&policy).await.expect("purge"), 1);
+        assert!(store.authenticate_session("live", &policy).await.expect("auth").is_some());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn sqlite_commits_are_durable_wal_with_full_sync_and_foreign_keys() {
+    let db = TestDb::sqlite().await;
+    let store = db.store().await;
+    let mut conn = store.pool().acquire().await.expect("conn");
+    let (mode,): (String,) = sqlx::query_as("PRAGMA journal_mode").fetch_one(&mut *conn).await.expect("mode");
+    let (sync,): (i64,) = sqlx::query_as("PRAGMA synchronous").fetch_one(&mut *conn).await.expect("sync");
+    let (fk,): (i64,) = sqlx::query_as("PRAGMA foreign_keys").fetch_one(&mut *conn).await.expect("fk");
+    assert_eq!(mode, "wal");
+    assert_eq!(sync, 2, "synchronous=FULL");
+    assert_eq!(fk, 1);
+    drop(conn);
+    store.close().await;
+}
