@@ -96,6 +96,7 @@ impl AppError {
     pub fn public_detail(&self) -> String {
         match self {
             AppError::Internal(_) => "an unexpected error occurred; it has been logged".into(),
+            AppError::Unavailable(_) => "the service is briefly unavailable; nothing was changed, try again".into(),
             AppError::Unauthenticated => "sign in first: send `Authorization: Bearer <token>`".into(),
             other => other.to_string(),
         }

@@ -7,7 +7,7 @@
 //! hundreds of reads share an fsync; alone, a read waits for one commit.
 
 use crate::rows::{self, micros};
-use crate::{Page, PageRequest, Result, Store, StoreError};
+use crate::{Backend, Page, PageRequest, Result, Store, StoreError};
 use jiff::Timestamp;
 use kairos_domain::ids::{AuditId, ClientId, StaffId};
 use serde::Serialize;
@@ -38,6 +38,8 @@ pub enum Action {
     Update,
     Read,
     List,
+    /// Recorded before a password is checked, so concurrent guesses count.
+    LoginAttempt,
     Login,
     LoginFailed,
     Logout,
@@ -50,6 +52,7 @@ impl Action {
             Action::Update => "update",
             Action::Read => "read",
             Action::List => "list",
+            Action::LoginAttempt => "login_attempt",
             Action::Login => "login",
             Action::LoginFailed => "login_failed",
             Action::Logout => "logout",
@@ -181,20 +184,38 @@ pub struct AuditWriter {
 }
 
 impl AuditWriter {
-    pub(crate) fn start(pool: AnyPool) -> AuditWriter {
+    pub(crate) fn start(pool: AnyPool, backend: Backend) -> AuditWriter {
         let (tx, rx) = mpsc::unbounded_channel();
-        let task = tokio::spawn(run_writer(pool, rx));
+        let task = tokio::spawn(run_writer(pool, backend, rx));
         AuditWriter { tx, task: tokio::sync::Mutex::new(Some(task)) }
     }
 
-    async fn append(&self, row: AuditRecord) -> Result<()> {
+    fn enqueue(&self, row: AuditRecord) -> Result<oneshot::Receiver<Result<(), String>>> {
         let (done, wait) = oneshot::channel();
         self.tx.send((row, done)).map_err(|_| StoreError::AuditUnavailable("the audit writer has stopped".into()))?;
+        Ok(wait)
+    }
+
+    async fn wait(wait: oneshot::Receiver<Result<(), String>>) -> Result<()> {
         match wait.await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => Err(StoreError::AuditUnavailable(e)),
             Err(_) => Err(StoreError::AuditUnavailable("the audit writer stopped".into())),
         }
+    }
+
+    async fn append(&self, row: AuditRecord) -> Result<()> {
+        Self::wait(self.enqueue(row)?).await
+    }
+
+    /// Queues all rows at once (they land in the same batch), then waits
+    /// for every one.
+    async fn append_all(&self, rows: Vec<AuditRecord>) -> Result<()> {
+        let waits = rows.into_iter().map(|r| self.enqueue(r)).collect::<Result<Vec<_>>>()?;
+        for w in waits {
+            Self::wait(w).await?;
+        }
+        Ok(())
     }
 
     pub(crate) async fn shutdown(&self) {
@@ -208,7 +229,7 @@ impl AuditWriter {
     }
 }
 
-async fn run_writer(pool: AnyPool, mut rx: mpsc::UnboundedReceiver<(AuditRecord, Waiter)>) {
+async fn run_writer(pool: AnyPool, backend: Backend, mut rx: mpsc::UnboundedReceiver<(AuditRecord, Waiter)>) {
     let mut batch: Vec<(AuditRecord, Waiter)> = Vec::with_capacity(256);
     // One connection of its own, kept between batches: its page cache stays
     // warm and no batch waits for the pool.
@@ -224,10 +245,10 @@ async fn run_writer(pool: AnyPool, mut rx: mpsc::UnboundedReceiver<(AuditRecord,
         let rows: Vec<AuditRecord> = batch.iter().map(|(r, _)| r.clone()).collect();
         let started = std::time::Instant::now();
         let outcome = match conn.as_mut() {
-            Some(c) => commit_batch(c, &rows).await,
+            Some(c) => commit_batch(c, backend, &rows).await,
             None => match pool.acquire().await {
                 Ok(mut c) => {
-                    let r = commit_batch(&mut c, &rows).await;
+                    let r = commit_batch(&mut c, backend, &rows).await;
                     conn = Some(c);
                     r
                 }
@@ -249,14 +270,17 @@ async fn run_writer(pool: AnyPool, mut rx: mpsc::UnboundedReceiver<(AuditRecord,
     }
 }
 
-/// Appends a batch. Each statement commits on its own (autocommit): one
-/// round trip and one durable commit for up to [`CHUNK`] entries. Entries of
-/// different requests need no common transaction; each waiter is answered
-/// after the commit that holds its entry.
-async fn commit_batch(conn: &mut sqlx::AnyConnection, rows: &[AuditRecord]) -> Result<()> {
+/// Appends a batch in one transaction: one durable commit for the whole
+/// batch, and either every waiter's entry is stored or none is.
+async fn commit_batch(conn: &mut sqlx::AnyConnection, backend: Backend, rows: &[AuditRecord]) -> Result<()> {
+    let mut tx = match backend {
+        Backend::Sqlite => sqlx::Connection::begin_with(&mut *conn, "BEGIN IMMEDIATE").await?,
+        Backend::Postgres => sqlx::Connection::begin(&mut *conn).await?,
+    };
     for chunk in rows.chunks(CHUNK) {
-        insert_rows(&mut *conn, chunk).await?;
+        insert_rows(&mut *tx, chunk).await?;
     }
+    tx.commit().await?;
     Ok(())
 }
 
@@ -272,6 +296,13 @@ impl Store {
     /// Appends an audit entry for a read; returns once it is durable.
     pub async fn audit_read(&self, actor: &Actor, entry: AuditEntry) -> Result<()> {
         self.audit.append(row_of(actor, &entry, Timestamp::now())).await
+    }
+
+    /// Appends entries for a list that showed several clients' records, one
+    /// per record shown; returns once all are durable.
+    pub async fn audit_reads(&self, actor: &Actor, entries: &[AuditEntry]) -> Result<()> {
+        let now = Timestamp::now();
+        self.audit.append_all(entries.iter().map(|e| row_of(actor, e, now)).collect()).await
     }
 
     /// Appends an entry that is not part of a record change (sign-in,
@@ -331,13 +362,14 @@ impl Store {
 }
 
 impl Store {
-    /// Failed sign-ins for `login` since `since` and since its last success.
-    pub async fn recent_failed_logins(&self, login: &str, since: Timestamp) -> Result<i64> {
+    /// Sign-in attempts for `login` since `since` and since its last
+    /// successful sign-in (the attempt being made included, once recorded).
+    pub async fn recent_sign_in_attempts(&self, login: &str, since: Timestamp) -> Result<i64> {
         let n: (i64,) = sqlx::query_as(
-            "SELECT COUNT(*) FROM audit_log WHERE record_id = $1 AND action IN ('login', 'login_failed') \
-             AND action = 'login_failed' AND at > $2 \
-             AND at > COALESCE((SELECT MAX(at) FROM audit_log WHERE record_id = $1 AND action IN ('login', 'login_failed') \
-             AND action = 'login'), 0)",
+            "SELECT COUNT(*) FROM audit_log WHERE record_id = $1 \
+             AND action IN ('login', 'login_failed', 'login_attempt') AND action = 'login_attempt' AND at > $2 \
+             AND at > COALESCE((SELECT MAX(at) FROM audit_log WHERE record_id = $1 \
+             AND action IN ('login', 'login_failed', 'login_attempt') AND action = 'login'), 0)",
         )
         .bind(login.to_string())
         .bind(micros(since))

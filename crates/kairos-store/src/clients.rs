@@ -159,13 +159,20 @@ impl Store {
         .fetch_all(&self.pool)
         .await?;
         let items = rows.iter().map(client_of).collect::<Result<Vec<_>>>()?;
-        let mut entry = AuditEntry::new(Action::List, "client", "").detail(format!(
-            "search={term:?} shown={} of {}",
-            items.len(),
-            total.0
-        ));
-        entry.record_id = None;
-        self.audit_read(actor, entry).await?;
+        // One entry per client shown, so each client's audit trail tells who
+        // saw them in a list. The search text itself is not kept: it may be
+        // a client's name.
+        let entries: Vec<AuditEntry> = if items.is_empty() {
+            let mut e = AuditEntry::new(Action::List, "client", "").detail("client list: no matches");
+            e.record_id = None;
+            vec![e]
+        } else {
+            items
+                .iter()
+                .map(|c| AuditEntry::new(Action::List, "client", c.id).client(c.id).detail("client list"))
+                .collect()
+        };
+        self.audit_reads(actor, &entries).await?;
         Ok(Page { items, total: total.0, limit: page.limit, offset: page.offset })
     }
 

@@ -57,18 +57,7 @@ impl Store {
     pub async fn create_encounter(&self, actor: &Actor, new: &NewEncounter) -> Result<Encounter> {
         let now = Timestamp::now();
         let mut tx = self.begin_write().await?;
-        lock_site(&mut tx, new.site_id).await?;
-        let exists = sqlx::query("SELECT id FROM clients WHERE id = $1")
-            .bind(new.client_id.to_string())
-            .fetch_optional(&mut *tx)
-            .await?;
-        if exists.is_none() {
-            return Err(StoreError::UnknownReference {
-                field: "client_id",
-                record: "client",
-                id: new.client_id.to_string(),
-            });
-        }
+        lock_for_booking(&mut tx, new.site_id, new.client_id, new.staff_id).await?;
         if let Some(course) = new.course_id {
             let row = sqlx::query("SELECT client_id, phase FROM courses WHERE id = $1")
                 .bind(course.to_string())
@@ -155,7 +144,7 @@ impl Store {
             )
             .into());
         }
-        lock_site(&mut tx, current.site_id).await?;
+        lock_for_booking(&mut tx, current.site_id, current.client_id, to.staff_id).await?;
         check_placement(&mut tx, Some(id), current.client_id, current.site_id, current.kind, to).await?;
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
             "UPDATE encounters SET room_id = $2, staff_id = $3, scheduled_start = $4, scheduled_end = $5, updated_at = $6 \
@@ -298,9 +287,40 @@ impl Store {
     }
 }
 
-/// Serialises bookings at a site: the row write takes PostgreSQL's row lock
-/// (SQLite's `BEGIN IMMEDIATE` already holds the database lock), so two
-/// coordinators cannot book the same chair at once.
+/// Serialises bookings that could clash: writing the site, client and staff
+/// rows takes PostgreSQL's row locks, always in that order (SQLite's `BEGIN
+/// IMMEDIATE` already holds the database lock). Two coordinators cannot book
+/// the same chair, client or clinician at once, even at different sites.
+async fn lock_for_booking(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    site: SiteId,
+    client: ClientId,
+    staff: Option<StaffId>,
+) -> Result<()> {
+    lock_site(tx, site).await?;
+    let res = sqlx::query("UPDATE clients SET updated_at = updated_at WHERE id = $1")
+        .bind(client.to_string())
+        .execute(&mut **tx)
+        .await?;
+    if res.rows_affected() == 0 {
+        return Err(StoreError::UnknownReference { field: "client_id", record: "client", id: client.to_string() });
+    }
+    if let Some(staff) = staff {
+        let res = sqlx::query("UPDATE staff SET updated_at = updated_at WHERE id = $1")
+            .bind(staff.to_string())
+            .execute(&mut **tx)
+            .await?;
+        if res.rows_affected() == 0 {
+            return Err(StoreError::UnknownReference {
+                field: "staff_id",
+                record: "staff member",
+                id: staff.to_string(),
+            });
+        }
+    }
+    Ok(())
+}
+
 async fn lock_site(tx: &mut sqlx::Transaction<'static, sqlx::Any>, site: SiteId) -> Result<()> {
     let res = sqlx::query("UPDATE sites SET booking_seq = booking_seq + 1 WHERE id = $1")
         .bind(site.to_string())
@@ -349,7 +369,7 @@ async fn check_placement(
     let clash = sqlx::query(
         "SELECT client_id, room_id, staff_id, kind, scheduled_start FROM encounters \
          WHERE status IN ('booked', 'arrived') AND scheduled_start < $1 AND scheduled_end > $2 \
-         AND ($3 IS NULL OR id <> $3) AND (client_id = $4 OR room_id = $5 OR staff_id = $6) LIMIT 20",
+         AND ($3 IS NULL OR id <> $3) AND (client_id = $4 OR room_id = $5 OR staff_id = $6)",
     )
     .bind(micros(p.scheduled_end))
     .bind(micros(p.scheduled_start))

@@ -192,7 +192,7 @@ impl Store {
         if opts.migrate {
             migrator(backend).run(&pool).await?;
         }
-        let audit = Arc::new(audit::AuditWriter::start(pool.clone()));
+        let audit = Arc::new(audit::AuditWriter::start(pool.clone(), backend));
         Ok(Store { pool, backend, audit })
     }
 

@@ -84,7 +84,8 @@ async fn acknowledged_reads_survive_a_killed_server() {
     let acknowledged = Arc::new(AtomicUsize::new(0));
     let mut readers = Vec::new();
     for r in 0..16 {
-        let (http, base, token, ids, ack) = (http.clone(), base.clone(), token.clone(), ids.clone(), acknowledged.clone());
+        let (http, base, token, ids, ack) =
+            (http.clone(), base.clone(), token.clone(), ids.clone(), acknowledged.clone());
         readers.push(tokio::spawn(async move {
             for i in 0.. {
                 let id = &ids[(r * 7 + i) % ids.len()];

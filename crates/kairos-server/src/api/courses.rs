@@ -1,5 +1,5 @@
 use super::views::CourseView;
-use super::{date, latest_today, opt_field_id, path_id};
+use super::{clinic_today, date, latest_today, opt_field_id, path_id};
 use crate::error::AppResult;
 use crate::extract::{Auth, Json};
 use crate::state::AppState;
@@ -111,7 +111,13 @@ pub async fn change_phase(
     auth.require(Permission::ManageCourses)?;
     let course = state
         .store
-        .change_course_phase(&auth.actor(), path_id("course", &id)?, body.phase, body.reason.as_deref(), latest_today())
+        .change_course_phase(
+            &auth.actor(),
+            path_id("course", &id)?,
+            body.phase,
+            body.reason.as_deref(),
+            clinic_today(&state).await?,
+        )
         .await?;
     Ok(axum::Json(CourseView::from(&course)))
 }

@@ -85,16 +85,12 @@ pub async fn list_encounters(
         return Err(AppError::bad("to", "`to` must be after `from` and at most 62 days later"));
     }
     let list = state.store.list_encounters(&q).await?;
-    let mut entry = AuditEntry::new(Action::List, "encounter", "").detail(format!(
-        "from={} to={} site={:?} shown={}",
-        q.from,
-        q.to,
-        q.site_id.map(|s| s.to_string()),
-        list.items.len()
-    ));
-    entry.record_id = None;
-    entry.client_id = q.client_id;
-    state.store.audit_read(&auth.actor(), entry).await?;
+    let entries: Vec<AuditEntry> = list
+        .items
+        .iter()
+        .map(|e| AuditEntry::new(Action::List, "encounter", e.id).client(e.client_id).detail("encounter list"))
+        .collect();
+    state.store.audit_reads(&auth.actor(), &entries).await?;
     Ok(axum::Json(Paged::map(list, |x| EncounterView::from(x))))
 }
 

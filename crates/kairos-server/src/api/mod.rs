@@ -109,6 +109,14 @@ pub fn latest_today() -> Date {
     Timestamp::now().to_zoned(tz).date()
 }
 
+/// Today's date at the clinic: in the time zone of its first site (by name),
+/// or UTC before any site exists. Used for dates the clinic records, such as
+/// the day a course ended.
+pub async fn clinic_today(state: &AppState) -> Result<Date, AppError> {
+    let tz = state.store.list_sites().await?.first().map(|s| s.time_zone.tz()).unwrap_or(jiff::tz::TimeZone::UTC);
+    Ok(Timestamp::now().to_zoned(tz).date())
+}
+
 /// Paging and search parameters shared by list endpoints.
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]

@@ -31,7 +31,12 @@ fn fail(auth: &UiAuth) -> impl Fn(kairos_store::StoreError) -> Response + '_ {
 
 /// Only same-site relative paths may be a post-login destination.
 fn safe_next(next: &str) -> String {
-    if next.starts_with('/') && !next.starts_with("//") && !next.contains('\\') { next.to_string() } else { "/".into() }
+    let plain = next.bytes().all(|b| b.is_ascii_graphic());
+    if plain && next.starts_with('/') && !next.starts_with("//") && !next.contains('\\') {
+        next.to_string()
+    } else {
+        "/".into()
+    }
 }
 
 // ---- sign in / out -------------------------------------------------------
@@ -331,7 +336,7 @@ pub async fn chart(State(state): State<AppState>, auth: UiAuth, Path(id): Path<S
     let (chart, l) =
         tokio::try_join!(state.store.read_chart(&actor, id, now), Lookups::load(&state)).map_err(fail(&auth))?;
     let d = &chart.client.details;
-    let today = now.to_zoned(TimeZone::UTC).date();
+    let today = crate::api::clinic_today(&state).await.map_err(|e| ui_error(e, nav()))?;
     Ok(render(&ChartPage {
         nav: nav(),
         name: d.display_name(),
@@ -384,6 +389,8 @@ struct DayPage {
     site_name: String,
     sites: Vec<(SiteId, String)>,
     time_zone: String,
+    /// Set when the day has more encounters than the page shows.
+    truncated: Option<i64>,
     date: Date,
     date_label: String,
     prev_date: Date,
@@ -455,15 +462,22 @@ pub async fn day(
         .into_iter()
         .map(|c| (c.id, c.details.display_name()))
         .collect();
-    let mut entry = AuditEntry::new(Action::List, "encounter", "").detail(format!("day view {site_id} {date}"));
-    entry.record_id = None;
-    state.store.audit_read(&auth.actor(), entry).await.map_err(fail(&auth))?;
+    let entries: Vec<AuditEntry> = list
+        .items
+        .iter()
+        .map(|e| AuditEntry::new(Action::List, "encounter", e.id).client(e.client_id).detail("day view"))
+        .collect();
+    state.store.audit_reads(&auth.actor(), &entries).await.map_err(fail(&auth))?;
+    // On a daylight-saving change the same clock time can occur twice: show
+    // the zone abbreviation on such days so 01:30 EDT and 01:30 EST differ.
+    let clock =
+        if bounds.1.duration_since(bounds.0) == jiff::SignedDuration::from_hours(24) { "%H:%M" } else { "%H:%M %Z" };
     let rows = list
         .items
         .iter()
         .map(|e| DayRow {
-            start: e.scheduled_start.to_zoned(tz.clone()).strftime("%H:%M").to_string(),
-            end: e.scheduled_end.to_zoned(tz.clone()).strftime("%H:%M").to_string(),
+            start: e.scheduled_start.to_zoned(tz.clone()).strftime(clock).to_string(),
+            end: e.scheduled_end.to_zoned(tz.clone()).strftime(clock).to_string(),
             client_id: e.client_id,
             client: names.get(&e.client_id).cloned().unwrap_or_else(|| "—".into()),
             kind: e.kind.label(),
@@ -481,6 +495,7 @@ pub async fn day(
         site_name: site.name.clone(),
         sites,
         time_zone: site.time_zone.as_str().to_string(),
+        truncated: (list.total > list.items.len() as i64).then_some(list.total),
         date,
         date_label: date.strftime("%A %-d %B %Y").to_string(),
         prev_date: date.yesterday().unwrap_or(date),

@@ -62,5 +62,13 @@ async fn sign_ins_and_failures_are_audited() {
         .filter(|e| e["record_id"] == email.as_str())
         .map(|e| (e["action"].as_str().unwrap_or(""), e["record_type"].as_str().unwrap_or("")))
         .collect();
-    assert_eq!(actions, [("login", "staff_login"), ("login_failed", "staff_login")]);
+    assert_eq!(
+        actions,
+        [
+            ("login", "staff_login"),
+            ("login_attempt", "staff_login"),
+            ("login_failed", "staff_login"),
+            ("login_attempt", "staff_login")
+        ]
+    );
 }

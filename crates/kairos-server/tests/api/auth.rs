@@ -98,6 +98,30 @@ async fn repeated_failed_sign_ins_lock_the_account_for_a_while() {
 }
 
 #[tokio::test]
+async fn parallel_guesses_cannot_outrun_the_lockout() {
+    let app = spawn_app().await;
+    let (email, _) = app.add_staff(&[Role::Nurse]).await;
+    let mut guesses = tokio::task::JoinSet::new();
+    for i in 0..20 {
+        let (api, base, email) = (app.api.clone(), app.base.clone(), email.clone());
+        guesses.spawn(async move {
+            api.post(format!("{base}/api/v1/auth/login"))
+                .json(&json!({"email": email, "password": format!("guess number {i}")}))
+                .send()
+                .await
+                .map(|r| r.status())
+        });
+    }
+    let mut checked = 0;
+    while let Some(r) = guesses.join_next().await {
+        if r.expect("task").expect("request") == StatusCode::UNAUTHORIZED {
+            checked += 1;
+        }
+    }
+    assert!(checked <= 5, "{checked} passwords were checked; the limit is 5");
+}
+
+#[tokio::test]
 async fn a_deactivated_account_loses_its_sessions() {
     let app = spawn_app().await;
     let admin = app.token_for(Role::Admin).await;

@@ -121,6 +121,39 @@ async fn the_day_view_lists_a_sites_encounters_in_local_time() {
     assert!(html.contains("10:00–11:00") && html.contains("Ada Lin"), "{html}");
     let other_day = web.get(format!("{}/sites/{site}/day?date=2030-03-12", app.base)).send().await.expect("day");
     assert!(!other_day.text().await.expect("html").contains("Ada Lin"));
+
+    // 2030-03-10 is the 23-hour day (clocks jump from 02:00 EST to 03:00 EDT).
+    // 06:30Z is 01:30 EST and 07:30Z is 03:30 EDT: both that day, and the zone
+    // is shown because the offset changes. 03:30Z on the 11th is 23:30 EDT on
+    // the 10th: a UTC day boundary would put it on the wrong day.
+    for (given, start, end) in [
+        ("Early", "2030-03-10T06:30:00Z", "2030-03-10T06:50:00Z"),
+        ("Late", "2030-03-10T07:30:00Z", "2030-03-10T07:50:00Z"),
+        ("Night", "2030-03-11T03:30:00Z", "2030-03-11T03:50:00Z"),
+    ] {
+        let c = app.create_client(&coordinator, given, "Bird").await;
+        let r = app
+            .post(
+                "/api/v1/encounters",
+                &coordinator,
+                serde_json::json!({"client_id": c, "site_id": site, "kind": "intake", "scheduled_start": start, "scheduled_end": end}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    }
+    let html = web
+        .get(format!("{}/sites/{site}/day?date=2030-03-10", app.base))
+        .send()
+        .await
+        .expect("day")
+        .text()
+        .await
+        .expect("html");
+    assert!(html.contains("01:30 EST–01:50 EST") && html.contains("Early Bird"), "{html}");
+    assert!(html.contains("03:30 EDT–03:50 EDT") && html.contains("Late Bird"), "{html}");
+    assert!(html.contains("23:30 EDT–23:50 EDT") && html.contains("Night Bird"), "{html}");
+    let next = web.get(format!("{}/sites/{site}/day?date=2030-03-11", app.base)).send().await.expect("day");
+    assert!(!next.text().await.expect("html").contains("Night Bird"));
 }
 
 #[tokio::test]

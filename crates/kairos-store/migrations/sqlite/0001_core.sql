@@ -128,7 +128,7 @@ CREATE TABLE audit_log (
 -- Ids are UUIDv7, so the primary key already orders entries by time. The
 -- partial indexes keep each appended entry cheap: most touch one of them.
 CREATE INDEX audit_client ON audit_log (client_id, id) WHERE client_id IS NOT NULL;
-CREATE INDEX audit_sign_in ON audit_log (record_id, id) WHERE action IN ('login', 'login_failed');
+CREATE INDEX audit_sign_in ON audit_log (record_id, id) WHERE action IN ('login', 'login_failed', 'login_attempt');
 
 CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
 BEGIN
