@@ -87,7 +87,8 @@ async fn a_clinician_signs_in_and_opens_a_chart_in_chromium() {
         driver.find(By::Id("email")).await?.send_keys(&email).await?;
         driver.find(By::Id("password")).await?.send_keys(PASSWORD).await?;
         driver.find(By::Css("button[type=submit]")).await?.click().await?;
-        let h1 = driver.query(By::Css("main h1")).first().await?;
+        // Wait for the chart itself, not the sign-in page being left.
+        let h1 = driver.query(By::XPath("//main//h1[starts-with(normalize-space(.), 'Robin Okafor')]")).first().await?;
         let heading = h1.text().await?;
         let title = driver.title().await?;
         let current = driver.current_url().await?;
