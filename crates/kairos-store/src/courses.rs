@@ -8,11 +8,12 @@ use jiff::civil::Date;
 use kairos_domain::course::{Course, NewCourse, Phase};
 use kairos_domain::ids::{ClientId, CourseId, StaffId};
 use kairos_domain::roles::Role;
+use sqlx::any::AnyRow;
 
 const COLS: &str =
     "id, client_id, protocol, phase, started_on, ended_on, prescriber_id, therapist_id, created_at, updated_at";
 
-pub(crate) fn course_of(r: &impl rows::Fields) -> Result<Course> {
+fn course_of(r: &AnyRow) -> Result<Course> {
     Ok(Course {
         id: rows::get_id(r, "id")?,
         client_id: rows::get_id(r, "client_id")?,
