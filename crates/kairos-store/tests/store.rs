@@ -401,3 +401,29 @@ async fn a_bulk_load_restores_exactly_the_indexes_it_dropped() {
     assert_eq!(schema(store.clone()).await, before);
     store.close().await;
 }
+
+#[tokio::test]
+async fn when_the_audit_entry_cannot_be_written_the_record_is_not_written_either() {
+    on_every_backend(|store| async move {
+        // Make every audit insert about a client fail, after the client row
+        // itself has been inserted in the same transaction.
+        let ddl: &[&str] = match store.backend() {
+            kairos_store::Backend::Sqlite => &["CREATE TRIGGER refuse_client_audit BEFORE INSERT ON audit_log \
+                 WHEN NEW.record_type = 'client' BEGIN SELECT RAISE(ABORT, 'audit refused'); END"],
+            kairos_store::Backend::Postgres => &[
+                "CREATE FUNCTION refuse_client_audit() RETURNS trigger AS $$ BEGIN \
+                 IF NEW.record_type = 'client' THEN RAISE EXCEPTION 'audit refused'; END IF; RETURN NEW; END; \
+                 $$ LANGUAGE plpgsql",
+                "CREATE TRIGGER refuse_client_audit BEFORE INSERT ON audit_log FOR EACH ROW \
+                 EXECUTE FUNCTION refuse_client_audit()",
+            ],
+        };
+        for sql in ddl {
+            sqlx::query(sqlx::AssertSqlSafe(sql.to_string())).execute(store.pool()).await.expect("trigger");
+        }
+        let err = store.create_client(&Actor::system("test"), &details("Ada", "Lin")).await;
+        assert!(err.is_err(), "the write must fail with its audit entry");
+        assert_eq!(store.count_clients().await.expect("count"), 0, "no client without its audit entry");
+    })
+    .await;
+}
