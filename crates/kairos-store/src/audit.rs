@@ -132,21 +132,7 @@ where
     if rows.is_empty() {
         return Ok(());
     }
-    let mut sql = format!("INSERT INTO audit_log ({COLUMNS}) VALUES ");
-    for i in 0..rows.len() {
-        if i > 0 {
-            sql.push(',');
-        }
-        sql.push('(');
-        for j in 0..PER_ROW {
-            if j > 0 {
-                sql.push(',');
-            }
-            sql.push('$');
-            sql.push_str(&(i * PER_ROW + j + 1).to_string());
-        }
-        sql.push(')');
-    }
+    let sql = format!("INSERT INTO audit_log ({COLUMNS}) VALUES {}", rows::placeholders(rows.len(), PER_ROW));
     let mut q = sqlx::query(AssertSqlSafe(sql));
     for r in rows {
         q = q

@@ -33,6 +33,28 @@ pub(crate) fn client_of(r: &AnyRow) -> Result<Client> {
     })
 }
 
+/// Binds a client's details in column order: given_name, family_name,
+/// date_of_birth, pronouns, email, phone, emergency_contact_name,
+/// emergency_contact_phone, status, then the three search keys.
+pub(crate) fn bind_details<'q>(
+    q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
+    d: &ClientDetails,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
+    let (f, g, full) = search_keys(d);
+    q.bind(d.given_name.clone())
+        .bind(d.family_name.clone())
+        .bind(d.date_of_birth.to_string())
+        .bind(d.pronouns.clone())
+        .bind(d.email.as_ref().map(|e| e.to_string()))
+        .bind(d.phone.clone())
+        .bind(d.emergency_contact_name.clone())
+        .bind(d.emergency_contact_phone.clone())
+        .bind(d.status.as_str())
+        .bind(f)
+        .bind(g)
+        .bind(full)
+}
+
 /// Search keys: family name, given name, and "given family".
 pub(crate) fn search_keys(d: &ClientDetails) -> (String, String, String) {
     (search_key(&d.family_name), search_key(&d.given_name), search_key(&format!("{} {}", d.given_name, d.family_name)))
@@ -57,29 +79,14 @@ impl Store {
     pub async fn create_client(&self, actor: &Actor, details: &ClientDetails) -> Result<Client> {
         let now = Timestamp::now();
         let client = Client { id: ClientId::new(), details: details.clone(), created_at: now, updated_at: now };
-        let (f, g, full) = search_keys(details);
         let mut tx = self.begin_write().await?;
-        sqlx::query(
+        let insert = sqlx::query(
             "INSERT INTO clients (id, given_name, family_name, date_of_birth, pronouns, email, phone, \
              emergency_contact_name, emergency_contact_phone, status, search_family, search_given, search_full, \
              created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14)",
         )
-        .bind(client.id.to_string())
-        .bind(details.given_name.clone())
-        .bind(details.family_name.clone())
-        .bind(details.date_of_birth.to_string())
-        .bind(details.pronouns.clone())
-        .bind(details.email.as_ref().map(|e| e.to_string()))
-        .bind(details.phone.clone())
-        .bind(details.emergency_contact_name.clone())
-        .bind(details.emergency_contact_phone.clone())
-        .bind(details.status.as_str())
-        .bind(f)
-        .bind(g)
-        .bind(full)
-        .bind(micros(now))
-        .execute(&mut *tx)
-        .await?;
+        .bind(client.id.to_string());
+        bind_details(insert, details).bind(micros(now)).execute(&mut *tx).await?;
         audit::insert_in(&mut tx, actor, &AuditEntry::new(Action::Create, "client", client.id).client(client.id), now)
             .await?;
         tx.commit().await?;
@@ -89,31 +96,19 @@ impl Store {
     /// Replaces a client's details.
     pub async fn update_client(&self, actor: &Actor, id: ClientId, details: &ClientDetails) -> Result<Client> {
         let now = Timestamp::now();
-        let (f, g, full) = search_keys(details);
         let mut tx = self.begin_write().await?;
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        let update = sqlx::query(sqlx::AssertSqlSafe(format!(
             "UPDATE clients SET given_name = $2, family_name = $3, date_of_birth = $4, pronouns = $5, email = $6, \
              phone = $7, emergency_contact_name = $8, emergency_contact_phone = $9, status = $10, \
              search_family = $11, search_given = $12, search_full = $13, updated_at = $14 \
              WHERE id = $1 RETURNING {CLIENT_COLS}"
         )))
-        .bind(id.to_string())
-        .bind(details.given_name.clone())
-        .bind(details.family_name.clone())
-        .bind(details.date_of_birth.to_string())
-        .bind(details.pronouns.clone())
-        .bind(details.email.as_ref().map(|e| e.to_string()))
-        .bind(details.phone.clone())
-        .bind(details.emergency_contact_name.clone())
-        .bind(details.emergency_contact_phone.clone())
-        .bind(details.status.as_str())
-        .bind(f)
-        .bind(g)
-        .bind(full)
-        .bind(micros(now))
-        .fetch_optional(&mut *tx)
-        .await?
-        .ok_or_else(|| StoreError::NotFound { record: "client", id: id.to_string() })?;
+        .bind(id.to_string());
+        let row = bind_details(update, details)
+            .bind(micros(now))
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or_else(|| StoreError::NotFound { record: "client", id: id.to_string() })?;
         audit::insert_in(&mut tx, actor, &AuditEntry::new(Action::Update, "client", id).client(id), now).await?;
         tx.commit().await?;
         client_of(&row)

@@ -2,8 +2,8 @@
 //! per transaction, with one audit entry for the whole import.
 
 use crate::audit::{self, Action, Actor, AuditEntry};
-use crate::clients::search_keys;
-use crate::rows::micros;
+use crate::clients::bind_details;
+use crate::rows::{micros, placeholders};
 use crate::{Result, Store};
 use jiff::Timestamp;
 use kairos_domain::client::Client;
@@ -24,25 +24,6 @@ pub struct ImportBatch {
     pub clients: Vec<Client>,
     pub courses: Vec<Course>,
     pub encounters: Vec<Encounter>,
-}
-
-fn placeholders(rows: usize, per_row: usize) -> String {
-    let mut s = String::with_capacity(rows * per_row * 5);
-    for i in 0..rows {
-        if i > 0 {
-            s.push(',');
-        }
-        s.push('(');
-        for j in 0..per_row {
-            if j > 0 {
-                s.push(',');
-            }
-            s.push('$');
-            s.push_str(&(i * per_row + j + 1).to_string());
-        }
-        s.push(')');
-    }
-    s
 }
 
 /// Rows per statement. SQLite looks up each `$N` parameter by a linear scan
@@ -120,22 +101,7 @@ impl Store {
             );
             let mut q = sqlx::query(AssertSqlSafe(sql));
             for c in chunk {
-                let d = &c.details;
-                let (f, g, full) = search_keys(d);
-                q = q
-                    .bind(c.id.to_string())
-                    .bind(d.given_name.clone())
-                    .bind(d.family_name.clone())
-                    .bind(d.date_of_birth.to_string())
-                    .bind(d.pronouns.clone())
-                    .bind(d.email.as_ref().map(|e| e.to_string()))
-                    .bind(d.phone.clone())
-                    .bind(d.emergency_contact_name.clone())
-                    .bind(d.emergency_contact_phone.clone())
-                    .bind(d.status.as_str())
-                    .bind(f)
-                    .bind(g)
-                    .bind(full)
+                q = bind_details(q.bind(c.id.to_string()), &c.details)
                     .bind(micros(c.created_at))
                     .bind(micros(c.updated_at));
             }

@@ -61,3 +61,23 @@ pub(crate) fn like_prefix(term: &str) -> String {
     out.push('%');
     out
 }
+
+/// `($1,$2,...),($k,...)`: placeholders for a multi-row INSERT.
+pub(crate) fn placeholders(rows: usize, per_row: usize) -> String {
+    let mut s = String::with_capacity(rows * per_row * 5);
+    for i in 0..rows {
+        if i > 0 {
+            s.push(',');
+        }
+        s.push('(');
+        for j in 0..per_row {
+            if j > 0 {
+                s.push(',');
+            }
+            s.push('$');
+            s.push_str(&(i * per_row + j + 1).to_string());
+        }
+        s.push(')');
+    }
+    s
+}
