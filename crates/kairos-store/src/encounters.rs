@@ -30,6 +30,27 @@ pub(crate) fn encounter_of(r: &AnyRow) -> Result<Encounter> {
     })
 }
 
+/// Binds an encounter's fields in [`COLS`] order.
+pub(crate) fn bind_encounter<'q>(
+    q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
+    e: &Encounter,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
+    q.bind(e.id.to_string())
+        .bind(e.client_id.to_string())
+        .bind(e.course_id.map(|c| c.to_string()))
+        .bind(e.site_id.to_string())
+        .bind(e.room_id.map(|c| c.to_string()))
+        .bind(e.staff_id.map(|c| c.to_string()))
+        .bind(e.kind.as_str())
+        .bind(e.status.as_str())
+        .bind(micros(e.scheduled_start))
+        .bind(micros(e.scheduled_end))
+        .bind(e.actual_start.map(micros))
+        .bind(e.actual_end.map(micros))
+        .bind(micros(e.created_at))
+        .bind(micros(e.updated_at))
+}
+
 /// Filters for listing encounters. Every list is bounded by a time range.
 #[derive(Debug, Clone)]
 pub struct EncounterQuery {
@@ -95,22 +116,11 @@ impl Store {
             created_at: now,
             updated_at: now,
         };
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            "INSERT INTO encounters ({COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, NULL, NULL, $11, $11)"
-        )))
-        .bind(e.id.to_string())
-        .bind(e.client_id.to_string())
-        .bind(e.course_id.map(|c| c.to_string()))
-        .bind(e.site_id.to_string())
-        .bind(e.room_id.map(|c| c.to_string()))
-        .bind(e.staff_id.map(|c| c.to_string()))
-        .bind(e.kind.as_str())
-        .bind(e.status.as_str())
-        .bind(micros(e.scheduled_start))
-        .bind(micros(e.scheduled_end))
-        .bind(micros(now))
-        .execute(&mut *tx)
-        .await?;
+        let insert = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO encounters ({COLS}) VALUES {}",
+            rows::placeholders(1, 14)
+        )));
+        bind_encounter(insert, &e).execute(&mut *tx).await?;
         audit::insert_in(
             &mut tx,
             actor,

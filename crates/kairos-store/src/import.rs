@@ -137,21 +137,7 @@ impl Store {
             );
             let mut q = sqlx::query(AssertSqlSafe(sql));
             for e in chunk {
-                q = q
-                    .bind(e.id.to_string())
-                    .bind(e.client_id.to_string())
-                    .bind(e.course_id.map(|c| c.to_string()))
-                    .bind(e.site_id.to_string())
-                    .bind(e.room_id.map(|c| c.to_string()))
-                    .bind(e.staff_id.map(|c| c.to_string()))
-                    .bind(e.kind.as_str())
-                    .bind(e.status.as_str())
-                    .bind(micros(e.scheduled_start))
-                    .bind(micros(e.scheduled_end))
-                    .bind(e.actual_start.map(micros))
-                    .bind(e.actual_end.map(micros))
-                    .bind(micros(e.created_at))
-                    .bind(micros(e.updated_at));
+                q = crate::encounters::bind_encounter(q, e);
             }
             q.execute(&mut *tx).await?;
         }
