@@ -403,12 +403,20 @@ pub struct DayQuery {
     date: Option<String>,
 }
 
-/// The day view of the first site.
-pub async fn day_default(State(state): State<AppState>, auth: UiAuth) -> PageResult {
+#[derive(Deserialize, Default)]
+pub struct DayPick {
+    site: Option<String>,
+    date: Option<String>,
+}
+
+/// The day view of the chosen site (the site picker's form), else the first.
+pub async fn day_default(State(state): State<AppState>, auth: UiAuth, Query(q): Query<DayPick>) -> PageResult {
     auth.require(Permission::ReadClients)?;
     let sites = state.store.list_sites().await.map_err(fail(&auth))?;
-    match sites.first() {
-        Some(s) => Ok(Redirect::to(&format!("/sites/{}/day", s.id)).into_response()),
+    let chosen = q.site.as_deref().and_then(|id| sites.iter().find(|s| s.id.to_string() == id)).or(sites.first());
+    let date = q.date.filter(|d| d.parse::<Date>().is_ok()).map(|d| format!("?date={d}")).unwrap_or_default();
+    match chosen {
+        Some(s) => Ok(Redirect::to(&format!("/sites/{}/day{date}", s.id)).into_response()),
         None => Err(page_error(
             StatusCode::NOT_FOUND,
             "No site is set up yet. An administrator adds one with the API (/api/v1/sites).",

@@ -170,3 +170,27 @@ async fn a_form_post_from_another_site_is_refused() {
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
     assert!(r.headers().get("set-cookie").is_none());
 }
+
+#[tokio::test]
+async fn the_site_picker_opens_the_chosen_sites_day() {
+    let app = spawn_app().await;
+    let admin = app.token_for(Role::Admin).await;
+    for name in ["Alpha", "Beta"] {
+        let r =
+            app.post("/api/v1/sites", &admin, serde_json::json!({"name": name, "time_zone": "Europe/Berlin"})).await;
+        assert_eq!(r.status, StatusCode::CREATED);
+    }
+    let sites = app.get("/api/v1/sites", &admin).await;
+    let beta = sites.body.as_array().expect("sites").iter().find(|s| s["name"] == "Beta").expect("beta")["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let (email, _) = app.add_staff(&[Role::Coordinator]).await;
+    let web = browser();
+    sign_in(&app, &web, &email).await;
+    let r = web.get(format!("{}/day?site={beta}&date=2030-03-11", app.base)).send().await.expect("pick");
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(r.headers()["location"], format!("/sites/{beta}/day?date=2030-03-11").as_str());
+    let html = web.get(format!("{}/sites/{beta}/day", app.base)).send().await.expect("day").text().await.expect("html");
+    assert!(html.contains("<h1>Beta") && html.contains("<select id=\"site\""), "{html}");
+}
