@@ -55,6 +55,11 @@ pub async fn sign_in(
     remote_addr: Option<String>,
 ) -> AppResult<(Staff, String)> {
     let login = email.trim().to_lowercase();
+    // No account has a longer e-mail; refusing here keeps oversized input
+    // out of the audit log.
+    if login.chars().count() > 254 || password.chars().count() > 1024 {
+        return Err(AppError::Unauthenticated);
+    }
     let actor = |staff: Option<&Staff>| Actor {
         staff_id: staff.map(|s| s.id),
         roles: staff.map(|s| s.roles.to_list()).unwrap_or_else(|| "anonymous".into()),

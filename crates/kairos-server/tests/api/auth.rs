@@ -47,6 +47,10 @@ async fn wrong_or_missing_credentials_are_401_problems() {
         assert_eq!(r.status, StatusCode::UNAUTHORIZED);
         r.problem_field();
     }
+    let huge = format!("{}@test.kairos", "a".repeat(100_000));
+    let r =
+        app.call(Method::POST, "/api/v1/auth/login", None, Some(json!({"email": huge, "password": PASSWORD}))).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "oversized sign-in input is refused before it is logged");
     let r = app.call(Method::GET, "/api/v1/clients", None, None).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     r.problem_field();
