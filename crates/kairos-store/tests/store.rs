@@ -312,10 +312,10 @@ async fn sessions_expire_when_idle_and_end_when_revoked() {
         assert!(store.revoke_session("token-a").await.expect("revoke"));
         assert!(store.authenticate_session("token-a", &policy).await.expect("auth").is_none());
 
-        let short = SessionPolicy { idle: SignedDuration::from_millis(200), ..policy };
+        let short = SessionPolicy { idle: SignedDuration::from_millis(1000), ..policy };
         store.create_session(&s, "token-c", &short, None).await.expect("session");
         assert!(store.authenticate_session("token-c", &short).await.expect("auth").is_some());
-        tokio::time::sleep(std::time::Duration::from_millis(350)).await;
+        tokio::time::sleep(std::time::Duration::from_millis(1600)).await;
         assert!(store.authenticate_session("token-c", &short).await.expect("auth").is_none(), "idle too long");
     })
     .await;

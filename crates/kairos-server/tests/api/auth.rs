@@ -71,13 +71,13 @@ async fn logout_revokes_the_token() {
 #[tokio::test]
 async fn a_session_ends_after_the_idle_timeout() {
     let config = kairos_server::Config {
-        session: SessionPolicy { idle: SignedDuration::from_millis(400), ..SessionPolicy::default() },
+        session: SessionPolicy { idle: SignedDuration::from_millis(1500), ..SessionPolicy::default() },
         ..test_config()
     };
     let app = spawn_app_with(config).await;
     let token = app.token_for(Role::Therapist).await;
     assert_eq!(app.get("/api/v1/auth/me", &token).await.status, StatusCode::OK);
-    tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
     assert_eq!(app.get("/api/v1/auth/me", &token).await.status, StatusCode::UNAUTHORIZED);
 }
 
