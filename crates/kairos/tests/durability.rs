@@ -102,7 +102,9 @@ async fn acknowledged_reads_survive_a_killed_server() {
             }
         }));
     }
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
     while acknowledged.load(Ordering::SeqCst) < 300 {
+        assert!(std::time::Instant::now() < deadline, "the readers stalled before 300 reads");
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     server.0.kill().expect("SIGKILL");
