@@ -65,11 +65,7 @@ pub async fn sign_in(
         roles: staff.map(|s| s.roles.to_list()).unwrap_or_else(|| "anonymous".into()),
         remote_addr: remote_addr.clone(),
     };
-    let login_entry = |action: Action| {
-        let mut e = AuditEntry::new(action, "staff_login", &login);
-        e.record_id = Some(login.clone());
-        e
-    };
+    let login_entry = |action: Action| AuditEntry::new(action, "staff_login", &login);
     // The attempt is on record before the password is checked, so parallel
     // guesses each see the others and the limit holds.
     state.store.audit_event(&actor(None), login_entry(Action::LoginAttempt)).await?;

@@ -207,8 +207,9 @@ impl AuditWriter {
     pub(crate) async fn shutdown(&self) {
         let handle = self.task.lock().await.take();
         if let Some(h) = handle {
-            // Closing is signalled by dropping every sender; here we just let the
-            // queue drain, then stop the task.
+            // Called after the server has stopped taking requests. Every
+            // acknowledged entry is already durable; a short grace lets a batch
+            // in flight finish before the task stops.
             tokio::time::sleep(std::time::Duration::from_millis(10)).await;
             h.abort();
         }

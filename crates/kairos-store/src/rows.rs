@@ -81,3 +81,26 @@ pub(crate) fn placeholders(rows: usize, per_row: usize) -> String {
     }
     s
 }
+
+/// `(id, name)` of the rows of `table` ("staff" or "rooms") with these ids,
+/// for pages that show names beside ids: only what the page shows is read.
+pub(crate) async fn names_by_ids<T: ToString>(
+    pool: &sqlx::AnyPool,
+    table: &'static str,
+    ids: &[T],
+) -> Result<Vec<(String, String)>, StoreError> {
+    let mut ids: Vec<String> = ids.iter().map(ToString::to_string).collect();
+    ids.sort();
+    ids.dedup();
+    let mut out = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(200) {
+        let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+        let sql = format!("SELECT id, name FROM {table} WHERE id IN ({})", marks.join(","));
+        let mut q = sqlx::query_as::<_, (String, String)>(sqlx::AssertSqlSafe(sql));
+        for id in chunk {
+            q = q.bind(id.clone());
+        }
+        out.extend(q.fetch_all(pool).await?);
+    }
+    Ok(out)
+}

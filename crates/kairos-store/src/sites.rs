@@ -148,11 +148,9 @@ impl Store {
 }
 
 impl Store {
-    /// Every room of every site.
-    pub async fn all_rooms(&self) -> Result<Vec<Room>> {
-        let rows = sqlx::query("SELECT id, site_id, name, kind FROM rooms ORDER BY site_id, kind, name")
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter().map(room_of).collect()
+    /// Names of the given rooms (unknown ids are left out).
+    pub async fn room_names(&self, ids: &[RoomId]) -> Result<std::collections::HashMap<RoomId, String>> {
+        let rows = rows::names_by_ids(&self.pool, "rooms", ids).await?;
+        Ok(rows.into_iter().filter_map(|(id, name)| Some((id.parse().ok()?, name))).collect())
     }
 }

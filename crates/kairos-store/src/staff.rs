@@ -170,3 +170,11 @@ impl Store {
         rows.iter().map(staff_of).collect()
     }
 }
+
+impl Store {
+    /// Names of the given staff members (unknown ids are left out).
+    pub async fn staff_names(&self, ids: &[StaffId]) -> Result<std::collections::HashMap<StaffId, String>> {
+        let rows = rows::names_by_ids(&self.pool, "staff", ids).await?;
+        Ok(rows.into_iter().filter_map(|(id, name)| Some((id.parse().ok()?, name))).collect())
+    }
+}

@@ -236,7 +236,8 @@ pub async fn clients(State(state): State<AppState>, auth: UiAuth, Query(p): Quer
 
 // ---- chart -----------------------------------------------------------------
 
-/// Names for ids, loaded once per page.
+/// Names for the ids a page shows, loaded once per page. Only the staff and
+/// rooms on the page are read: a practice may have thousands of each.
 struct Lookups {
     staff: HashMap<StaffId, String>,
     rooms: HashMap<RoomId, String>,
@@ -244,14 +245,19 @@ struct Lookups {
 }
 
 impl Lookups {
-    async fn load(state: &AppState) -> Result<Lookups, kairos_store::StoreError> {
-        let (staff, rooms, sites) =
-            tokio::try_join!(state.store.all_staff(), state.store.all_rooms(), state.store.list_sites())?;
-        Ok(Lookups {
-            staff: staff.into_iter().map(|s| (s.id, s.name)).collect(),
-            rooms: rooms.into_iter().map(|r| (r.id, r.name)).collect(),
-            sites: sites.into_iter().map(|s| (s.id, s)).collect(),
-        })
+    /// The names for a set of encounters and courses, with `sites` (all of
+    /// them: few, and the day view's picker lists them).
+    async fn for_records(
+        state: &AppState,
+        sites: Vec<Site>,
+        encounters: &[Encounter],
+        courses: &[kairos_domain::course::Course],
+    ) -> Result<Lookups, kairos_store::StoreError> {
+        let mut staff: Vec<StaffId> = encounters.iter().filter_map(|e| e.staff_id).collect();
+        staff.extend(courses.iter().flat_map(|c| [c.prescriber_id, c.therapist_id]).flatten());
+        let rooms: Vec<RoomId> = encounters.iter().filter_map(|e| e.room_id).collect();
+        let (staff, rooms) = tokio::try_join!(state.store.staff_names(&staff), state.store.room_names(&rooms))?;
+        Ok(Lookups { staff, rooms, sites: sites.into_iter().map(|s| (s.id, s)).collect() })
     }
 
     fn staff(&self, id: Option<StaffId>) -> String {
@@ -333,8 +339,10 @@ pub async fn chart(State(state): State<AppState>, auth: UiAuth, Path(id): Path<S
     let id: ClientId = id.parse().map_err(|_| page_error(StatusCode::NOT_FOUND, "No such client.", nav()))?;
     let now = Timestamp::now();
     let actor = auth.actor();
-    let (chart, l) =
-        tokio::try_join!(state.store.read_chart(&actor, id, now), Lookups::load(&state)).map_err(fail(&auth))?;
+    let (chart, sites) =
+        tokio::try_join!(state.store.read_chart(&actor, id, now), state.store.list_sites()).map_err(fail(&auth))?;
+    let shown: Vec<Encounter> = chart.upcoming.iter().chain(&chart.recent).cloned().collect();
+    let l = Lookups::for_records(&state, sites, &shown, &chart.courses).await.map_err(fail(&auth))?;
     let d = &chart.client.details;
     let today = crate::api::clinic_today(&state).await.map_err(|e| ui_error(e, nav()))?;
     Ok(render(&ChartPage {
@@ -434,8 +442,12 @@ pub async fn day(
     auth.require(Permission::ReadClients)?;
     let nav = || Some(Nav::for_staff(&auth.staff, "/day"));
     let site_id: SiteId = id.parse().map_err(|_| page_error(StatusCode::NOT_FOUND, "No such site.", nav()))?;
-    let l = Lookups::load(&state).await.map_err(fail(&auth))?;
-    let site = l.sites.get(&site_id).ok_or_else(|| page_error(StatusCode::NOT_FOUND, "No such site.", nav()))?;
+    let sites = state.store.list_sites().await.map_err(fail(&auth))?;
+    let site = sites
+        .iter()
+        .find(|s| s.id == site_id)
+        .cloned()
+        .ok_or_else(|| page_error(StatusCode::NOT_FOUND, "No such site.", nav()))?;
     let tz = site.time_zone.tz();
     let date = match q.date.as_deref().filter(|s| !s.is_empty()) {
         Some(s) => s
@@ -476,6 +488,7 @@ pub async fn day(
         .map(|e| AuditEntry::new(Action::List, "encounter", e.id).client(e.client_id).detail("day view"))
         .collect();
     state.store.audit_reads(&auth.actor(), &entries).await.map_err(fail(&auth))?;
+    let l = Lookups::for_records(&state, sites, &list.items, &[]).await.map_err(fail(&auth))?;
     // On a daylight-saving change the same clock time can occur twice: show
     // the zone abbreviation on such days so 01:30 EDT and 01:30 EST differ.
     let clock =
@@ -587,8 +600,8 @@ pub async fn audit(State(state): State<AppState>, auth: UiAuth, Query(q): Query<
         .list_audit(&AuditQuery { client_id, actor_id: None, page: PageRequest { limit: UI_PAGE, offset } })
         .await
         .map_err(fail(&auth))?;
-    let names: HashMap<StaffId, String> =
-        state.store.all_staff().await.map_err(fail(&auth))?.into_iter().map(|s| (s.id, s.name)).collect();
+    let actors: Vec<StaffId> = page.items.iter().filter_map(|a| a.actor_id).collect();
+    let names = state.store.staff_names(&actors).await.map_err(fail(&auth))?;
     let link = |off: u32| {
         format!(
             "/admin/audit?{}",

@@ -194,3 +194,39 @@ async fn the_site_picker_opens_the_chosen_sites_day() {
     let html = web.get(format!("{}/sites/{beta}/day", app.base)).send().await.expect("day").text().await.expect("html");
     assert!(html.contains("<h1>Beta") && html.contains("<select id=\"site\""), "{html}");
 }
+
+#[tokio::test]
+async fn the_day_view_and_chart_name_the_chair_and_the_clinician() {
+    let app = spawn_app().await;
+    let admin = app.token_for(Role::Admin).await;
+    let coordinator = app.token_for(Role::Coordinator).await;
+    let site = app.post("/api/v1/sites", &admin, serde_json::json!({"name": "Main", "time_zone": "UTC"})).await;
+    let site = site.body["id"].as_str().expect("site").to_string();
+    let chair = app
+        .post(
+            &format!("/api/v1/sites/{site}/rooms"),
+            &admin,
+            serde_json::json!({"name": "Chair 4", "kind": "infusion_chair"}),
+        )
+        .await;
+    let chair = chair.body["id"].as_str().expect("chair").to_string();
+    let (email, nurse) = app.add_staff(&[Role::Nurse]).await;
+    let client = app.create_client(&coordinator, "Ada", "Lin").await;
+    let r = app
+        .post(
+            "/api/v1/encounters",
+            &coordinator,
+            serde_json::json!({"client_id": client, "site_id": site, "room_id": chair, "staff_id": nurse.to_string(),
+                               "kind": "dosing", "scheduled_start": "2030-06-03T09:00:00Z", "scheduled_end": "2030-06-03T11:00:00Z"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let nurse_name =
+        app.get(&format!("/api/v1/staff/{nurse}"), &admin).await.body["name"].as_str().expect("name").to_string();
+    let web = browser();
+    sign_in(&app, &web, &email).await;
+    for page in [format!("/sites/{site}/day?date=2030-06-03"), format!("/clients/{client}")] {
+        let html = web.get(format!("{}{page}", app.base)).send().await.expect("page").text().await.expect("html");
+        assert!(html.contains("Chair 4") && html.contains(&nurse_name), "{page}: {html}");
+    }
+}
