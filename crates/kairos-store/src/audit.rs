@@ -104,6 +104,10 @@ pub struct AuditRecord {
 
 const COLUMNS: &str = "id, at, actor_id, actor_roles, action, record_type, record_id, client_id, remote_addr, detail";
 const PER_ROW: usize = 10;
+/// One entry, for the direct SQLite writer (which inserts row by row: without
+/// cross-thread hand-offs a prepared single-row insert is the cheapest).
+pub(crate) const INSERT_ONE_SQL: &str = "INSERT INTO audit_log (id, at, actor_id, actor_roles, action, record_type, \
+     record_id, client_id, remote_addr, detail) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
 /// Rows per INSERT statement (10 binds each). Kept modest: SQLite finds each
 /// `$N` by a linear scan, so binding cost grows with the square of the count.
 const CHUNK: usize = 64;
@@ -162,23 +166,58 @@ pub(crate) async fn insert_in(
 }
 
 type Waiter = oneshot::Sender<Result<(), String>>;
+type Queued = (AuditRecord, Waiter);
 
 /// The group-commit writer for audit entries of reads.
 pub struct AuditWriter {
-    tx: mpsc::UnboundedSender<(AuditRecord, Waiter)>,
-    task: tokio::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// Taken at shutdown: the worker then drains what is queued and stops.
+    tx: std::sync::Mutex<Option<mpsc::UnboundedSender<Queued>>>,
+    worker: std::sync::Mutex<Option<Worker>>,
+}
+
+enum Worker {
+    /// PostgreSQL: a task on the runtime with a pooled connection.
+    Task(tokio::task::JoinHandle<()>),
+    /// SQLite on disk: a thread with its own rusqlite connection.
+    Thread(std::thread::JoinHandle<()>),
 }
 
 impl AuditWriter {
     pub(crate) fn start(pool: AnyPool, backend: Backend) -> AuditWriter {
         let (tx, rx) = mpsc::unbounded_channel();
         let task = tokio::spawn(run_writer(pool, backend, rx));
-        AuditWriter { tx, task: tokio::sync::Mutex::new(Some(task)) }
+        AuditWriter { tx: std::sync::Mutex::new(Some(tx)), worker: std::sync::Mutex::new(Some(Worker::Task(task))) }
+    }
+
+    /// The writer for a SQLite file, on the direct path (`direct.rs`).
+    pub(crate) fn start_sqlite(path: &std::path::Path) -> Result<AuditWriter> {
+        let mut conn = crate::direct::open_writer(path)?;
+        let (tx, mut rx) = mpsc::unbounded_channel::<Queued>();
+        let thread = std::thread::Builder::new()
+            .name("kairos-audit".into())
+            .spawn(move || {
+                let mut batch: Vec<Queued> = Vec::with_capacity(256);
+                while let Some(first) = rx.blocking_recv() {
+                    batch.push(first);
+                    while batch.len() < MAX_BATCH {
+                        match rx.try_recv() {
+                            Ok(item) => batch.push(item),
+                            Err(_) => break,
+                        }
+                    }
+                    let outcome = crate::direct::commit_audit_batch(&mut conn, batch.iter().map(|(r, _)| r));
+                    finish_batch(&mut batch, outcome);
+                }
+            })
+            .map_err(|e| StoreError::Config(format!("cannot start the audit writer thread: {e}")))?;
+        Ok(AuditWriter { tx: std::sync::Mutex::new(Some(tx)), worker: std::sync::Mutex::new(Some(Worker::Thread(thread))) })
     }
 
     fn enqueue(&self, row: AuditRecord) -> Result<oneshot::Receiver<Result<(), String>>> {
         let (done, wait) = oneshot::channel();
-        self.tx.send((row, done)).map_err(|_| StoreError::AuditUnavailable("the audit writer has stopped".into()))?;
+        let stopped = || StoreError::AuditUnavailable("the audit writer has stopped".into());
+        let tx = self.tx.lock().map_err(|_| stopped())?;
+        tx.as_ref().ok_or_else(stopped)?.send((row, done)).map_err(|_| stopped())?;
         Ok(wait)
     }
 
@@ -204,20 +243,38 @@ impl AuditWriter {
         Ok(())
     }
 
+    /// Called after the server has stopped taking requests: the worker
+    /// commits what is queued, answers its waiters, and stops.
     pub(crate) async fn shutdown(&self) {
-        let handle = self.task.lock().await.take();
-        if let Some(h) = handle {
-            // Called after the server has stopped taking requests. Every
-            // acknowledged entry is already durable; a short grace lets a batch
-            // in flight finish before the task stops.
-            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-            h.abort();
+        if let Ok(mut tx) = self.tx.lock() {
+            tx.take();
+        }
+        let worker = self.worker.lock().ok().and_then(|mut w| w.take());
+        match worker {
+            Some(Worker::Task(task)) => {
+                let _ = task.await;
+            }
+            Some(Worker::Thread(thread)) => {
+                let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+            }
+            None => {}
         }
     }
 }
 
-async fn run_writer(pool: AnyPool, backend: Backend, mut rx: mpsc::UnboundedReceiver<(AuditRecord, Waiter)>) {
-    let mut batch: Vec<(AuditRecord, Waiter)> = Vec::with_capacity(256);
+/// Answers every waiter of a batch with its outcome, and empties it.
+fn finish_batch(batch: &mut Vec<Queued>, outcome: Result<()>) {
+    let outcome = outcome.map_err(|e| e.to_string());
+    if let Err(e) = &outcome {
+        tracing::error!(error = %e, entries = batch.len(), "audit batch failed; the reads are refused");
+    }
+    for (_, waiter) in batch.drain(..) {
+        let _ = waiter.send(outcome.clone());
+    }
+}
+
+async fn run_writer(pool: AnyPool, backend: Backend, mut rx: mpsc::UnboundedReceiver<Queued>) {
+    let mut batch: Vec<Queued> = Vec::with_capacity(256);
     // One connection of its own, kept between batches: its page cache stays
     // warm and no batch waits for the pool.
     let mut conn: Option<sqlx::pool::PoolConnection<sqlx::Any>> = None;
@@ -230,7 +287,6 @@ async fn run_writer(pool: AnyPool, backend: Backend, mut rx: mpsc::UnboundedRece
             }
         }
         let rows: Vec<AuditRecord> = batch.iter().map(|(r, _)| r.clone()).collect();
-        let started = std::time::Instant::now();
         let outcome = match conn.as_mut() {
             Some(c) => commit_batch(c, backend, &rows).await,
             None => match pool.acquire().await {
@@ -246,14 +302,7 @@ async fn run_writer(pool: AnyPool, backend: Backend, mut rx: mpsc::UnboundedRece
             // Start the next batch on a fresh connection.
             conn = None;
         }
-        let outcome = outcome.map_err(|e| e.to_string());
-        tracing::debug!(entries = rows.len(), micros = started.elapsed().as_micros() as u64, "audit batch committed");
-        if let Err(e) = &outcome {
-            tracing::error!(error = %e, entries = rows.len(), "audit batch failed; the reads are refused");
-        }
-        for (_, waiter) in batch.drain(..) {
-            let _ = waiter.send(outcome.clone());
-        }
+        finish_batch(&mut batch, outcome);
     }
 }
 

@@ -9,12 +9,11 @@ use kairos_domain::course::Course;
 use kairos_domain::encounter::Encounter;
 use kairos_domain::ids::ClientId;
 use kairos_domain::text::{Email, search_key};
-use sqlx::any::AnyRow;
 
 pub(crate) const CLIENT_COLS: &str = "id, given_name, family_name, date_of_birth, pronouns, email, phone, \
      emergency_contact_name, emergency_contact_phone, status, created_at, updated_at";
 
-pub(crate) fn client_of(r: &AnyRow) -> Result<Client> {
+pub(crate) fn client_of<R: rows::Cols>(r: &R) -> Result<Client> {
     Ok(Client {
         id: rows::get_id(r, "id")?,
         details: ClientDetails {
@@ -175,8 +174,17 @@ impl Store {
     /// Three queries on one connection: the client, the courses, and the
     /// upcoming and recent encounters together.
     pub async fn read_chart(&self, actor: &Actor, id: ClientId, now: Timestamp) -> Result<Chart> {
+        let chart = match &self.readers {
+            Some(readers) => readers.read(|conn| chart_direct(conn, id, now))?,
+            None => self.chart_sqlx(id, now).await?,
+        };
+        self.audit_read(actor, AuditEntry::new(Action::Read, "client", id).client(id).detail("chart")).await?;
+        Ok(chart)
+    }
+
+    async fn chart_sqlx(&self, id: ClientId, now: Timestamp) -> Result<Chart> {
         let mut conn = self.pool.acquire().await?;
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {CLIENT_COLS} FROM clients WHERE id = $1")))
+        let row = sqlx::query(sqlx::AssertSqlSafe(CLIENT_BY_ID_SQL.as_str()))
             .bind(id.to_string())
             .fetch_optional(&mut *conn)
             .await?
@@ -190,15 +198,47 @@ impl Store {
             .fetch_all(&mut *conn)
             .await?;
         drop(conn);
-        let (mut upcoming, mut recent) = (Vec::new(), Vec::new());
-        for r in &encounters {
-            let e = crate::encounters::encounter_of(r)?;
-            if e.scheduled_start >= now { upcoming.push(e) } else { recent.push(e) }
-        }
-        self.audit_read(actor, AuditEntry::new(Action::Read, "client", id).client(id).detail("chart")).await?;
-        Ok(Chart { client, courses, upcoming, recent })
+        let encounters = encounters.iter().map(crate::encounters::encounter_of).collect::<Result<Vec<_>>>()?;
+        Ok(Chart::assemble(client, courses, encounters, now))
     }
 }
+
+impl Chart {
+    fn assemble(client: Client, courses: Vec<Course>, encounters: Vec<Encounter>, now: Timestamp) -> Chart {
+        let (upcoming, recent) = encounters.into_iter().partition(|e| e.scheduled_start >= now);
+        Chart { client, courses, upcoming, recent }
+    }
+}
+
+/// The chart's three statements on the direct SQLite path (`direct.rs`),
+/// inside the caller's read transaction: the same SQL as the sqlx path.
+fn chart_direct(conn: &rusqlite::Connection, id: ClientId, now: Timestamp) -> Result<Chart> {
+    let key = id.to_string();
+    let client = {
+        let mut st = conn.prepare_cached(&CLIENT_BY_ID_SQL)?;
+        let mut rows = st.query([&key])?;
+        match rows.next()? {
+            Some(r) => client_of(r)?,
+            None => return Err(StoreError::NotFound { record: "client", id: key }),
+        }
+    };
+    let mut courses = Vec::new();
+    let mut st = conn.prepare_cached(&crate::courses::COURSES_OF_CLIENT_SQL)?;
+    let mut rows = st.query([&key])?;
+    while let Some(r) = rows.next()? {
+        courses.push(crate::courses::course_of(r)?);
+    }
+    let mut encounters = Vec::new();
+    let mut st = conn.prepare_cached(CHART_ENCOUNTERS_SQL)?;
+    let mut rows = st.query(rusqlite::params![key, micros(now), CHART_ENCOUNTERS])?;
+    while let Some(r) = rows.next()? {
+        encounters.push(crate::encounters::encounter_of(r)?);
+    }
+    Ok(Chart::assemble(client, courses, encounters, now))
+}
+
+static CLIENT_BY_ID_SQL: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| format!("SELECT {CLIENT_COLS} FROM clients WHERE id = $1"));
 
 /// The next booked or arrived encounters (soonest first), then the last
 /// ones before now (latest first), at most `$3` of each.

@@ -8,12 +8,16 @@ use jiff::civil::Date;
 use kairos_domain::course::{Course, NewCourse, Phase};
 use kairos_domain::ids::{ClientId, CourseId, StaffId};
 use kairos_domain::roles::Role;
-use sqlx::any::AnyRow;
 
 const COLS: &str =
     "id, client_id, protocol, phase, started_on, ended_on, prescriber_id, therapist_id, created_at, updated_at";
 
-fn course_of(r: &AnyRow) -> Result<Course> {
+/// A client's courses, newest first (shared by both read paths).
+pub(crate) static COURSES_OF_CLIENT_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!("SELECT {COLS} FROM courses WHERE client_id = $1 ORDER BY started_on DESC, id DESC")
+});
+
+pub(crate) fn course_of<R: rows::Cols>(r: &R) -> Result<Course> {
     Ok(Course {
         id: rows::get_id(r, "id")?,
         client_id: rows::get_id(r, "client_id")?,
@@ -266,9 +270,7 @@ async fn insert_phase_change(
 
 /// A client's courses, newest first, on a given connection.
 pub(crate) async fn courses_of_in(conn: &mut sqlx::AnyConnection, client: ClientId) -> Result<Vec<Course>> {
-    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLS} FROM courses WHERE client_id = $1 ORDER BY started_on DESC, id DESC"
-    )))
+    let rows = sqlx::query(sqlx::AssertSqlSafe(COURSES_OF_CLIENT_SQL.as_str()))
     .bind(client.to_string())
     .fetch_all(&mut *conn)
     .await?;

@@ -6,12 +6,11 @@ use crate::{Page, PageRequest, Result, Store, StoreError};
 use jiff::Timestamp;
 use kairos_domain::encounter::{Encounter, EncounterKind, EncounterStatus, NewEncounter};
 use kairos_domain::ids::{ClientId, EncounterId, RoomId, SiteId, StaffId};
-use sqlx::any::AnyRow;
 
 pub(crate) const COLS: &str = "id, client_id, course_id, site_id, room_id, staff_id, kind, status, \
      scheduled_start, scheduled_end, actual_start, actual_end, created_at, updated_at";
 
-pub(crate) fn encounter_of(r: &AnyRow) -> Result<Encounter> {
+pub(crate) fn encounter_of<R: rows::Cols>(r: &R) -> Result<Encounter> {
     Ok(Encounter {
         id: rows::get_id(r, "id")?,
         client_id: rows::get_id(r, "client_id")?,

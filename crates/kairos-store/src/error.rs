@@ -23,6 +23,9 @@ pub enum StoreError {
     AuditUnavailable(String),
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
+    /// The direct SQLite read path (see `direct.rs`).
+    #[error("database: {0}")]
+    Sqlite(#[from] rusqlite::Error),
     #[error("migration: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
 }

@@ -3,7 +3,10 @@
 //! One [`Store`] API over SQLite (the embedded default: one file, WAL,
 //! `synchronous=FULL`, foreign keys on) and PostgreSQL, through sqlx's `Any`
 //! driver: the same SQL text and the same code path for both, with one
-//! migration folder per backend carrying identical versions.
+//! migration folder per backend carrying identical versions. One exception,
+//! for speed: on a SQLite file the chart read, the session lookup and the
+//! read-audit group commit run the same SQL text through rusqlite, linked to
+//! the same libsqlite3 (`direct.rs`); tests run both paths.
 //!
 //! Every write of client data commits together with its audit entry; every
 //! audited read goes through [`audit::AuditWriter`], which group-commits many
@@ -13,6 +16,7 @@
 pub mod audit;
 pub mod clients;
 pub mod courses;
+mod direct;
 pub mod encounters;
 mod error;
 pub mod import;
@@ -145,6 +149,8 @@ pub struct Store {
     pool: AnyPool,
     backend: Backend,
     audit: Arc<audit::AuditWriter>,
+    /// The direct read path, for a SQLite database on disk (`direct.rs`).
+    readers: Option<Arc<direct::Readers>>,
 }
 
 impl fmt::Debug for Store {
@@ -192,8 +198,14 @@ impl Store {
         if opts.migrate {
             migrator(backend).run(&pool).await?;
         }
-        let audit = Arc::new(audit::AuditWriter::start(pool.clone(), backend));
-        Ok(Store { pool, backend, audit })
+        let sqlite_file = url.sqlite_path().filter(|_| !bulk_load).map(std::path::Path::new);
+        let (audit, readers) = match sqlite_file {
+            Some(path) => {
+                (audit::AuditWriter::start_sqlite(path)?, Some(Arc::new(direct::Readers::new(path, cache_kib))))
+            }
+            None => (audit::AuditWriter::start(pool.clone(), backend), None),
+        };
+        Ok(Store { pool, backend, audit: Arc::new(audit), readers })
     }
 
     /// Applies pending migrations; returns the versions applied.

@@ -15,35 +15,69 @@ pub(crate) fn from_micros(v: i64) -> Result<Timestamp, StoreError> {
     Timestamp::from_microsecond(v).map_err(StoreError::corrupt)
 }
 
-pub(crate) fn get_str(row: &AnyRow, col: &str) -> Result<String, StoreError> {
-    row.try_get::<String, _>(col).map_err(StoreError::from)
+/// A result row of either driver: sqlx's `AnyRow`, or a row of the direct
+/// SQLite read path. Decoders (`client_of`, `encounter_of`, ...) are written
+/// once against this, so both paths build records the same way.
+pub(crate) trait Cols {
+    fn opt_text(&self, col: &str) -> Result<Option<String>, StoreError>;
+    fn opt_int(&self, col: &str) -> Result<Option<i64>, StoreError>;
 }
 
-pub(crate) fn get_opt_str(row: &AnyRow, col: &str) -> Result<Option<String>, StoreError> {
-    row.try_get::<Option<String>, _>(col).map_err(StoreError::from)
+impl Cols for AnyRow {
+    fn opt_text(&self, col: &str) -> Result<Option<String>, StoreError> {
+        self.try_get::<Option<String>, _>(col).map_err(StoreError::from)
+    }
+    fn opt_int(&self, col: &str) -> Result<Option<i64>, StoreError> {
+        self.try_get::<Option<i64>, _>(col).map_err(StoreError::from)
+    }
 }
 
-pub(crate) fn get_ts(row: &AnyRow, col: &str) -> Result<Timestamp, StoreError> {
-    from_micros(row.try_get::<i64, _>(col)?)
+impl Cols for rusqlite::Row<'_> {
+    fn opt_text(&self, col: &str) -> Result<Option<String>, StoreError> {
+        self.get::<_, Option<String>>(col).map_err(StoreError::from)
+    }
+    fn opt_int(&self, col: &str) -> Result<Option<i64>, StoreError> {
+        self.get::<_, Option<i64>>(col).map_err(StoreError::from)
+    }
 }
 
-pub(crate) fn get_opt_ts(row: &AnyRow, col: &str) -> Result<Option<Timestamp>, StoreError> {
-    row.try_get::<Option<i64>, _>(col)?.map(from_micros).transpose()
+fn null(col: &str) -> StoreError {
+    StoreError::corrupt(format!("{col} is null"))
 }
 
-pub(crate) fn get_date(row: &AnyRow, col: &str) -> Result<Date, StoreError> {
+pub(crate) fn get_str<R: Cols>(row: &R, col: &str) -> Result<String, StoreError> {
+    row.opt_text(col)?.ok_or_else(|| null(col))
+}
+
+pub(crate) fn get_opt_str<R: Cols>(row: &R, col: &str) -> Result<Option<String>, StoreError> {
+    row.opt_text(col)
+}
+
+pub(crate) fn get_i64<R: Cols>(row: &R, col: &str) -> Result<i64, StoreError> {
+    row.opt_int(col)?.ok_or_else(|| null(col))
+}
+
+pub(crate) fn get_ts<R: Cols>(row: &R, col: &str) -> Result<Timestamp, StoreError> {
+    from_micros(get_i64(row, col)?)
+}
+
+pub(crate) fn get_opt_ts<R: Cols>(row: &R, col: &str) -> Result<Option<Timestamp>, StoreError> {
+    row.opt_int(col)?.map(from_micros).transpose()
+}
+
+pub(crate) fn get_date<R: Cols>(row: &R, col: &str) -> Result<Date, StoreError> {
     get_str(row, col)?.parse().map_err(|e| StoreError::corrupt(format!("{col}: {e}")))
 }
 
-pub(crate) fn get_opt_date(row: &AnyRow, col: &str) -> Result<Option<Date>, StoreError> {
+pub(crate) fn get_opt_date<R: Cols>(row: &R, col: &str) -> Result<Option<Date>, StoreError> {
     get_opt_str(row, col)?.map(|s| s.parse().map_err(|e| StoreError::corrupt(format!("{col}: {e}")))).transpose()
 }
 
-pub(crate) fn get_id<T: FromStr>(row: &AnyRow, col: &str) -> Result<T, StoreError> {
+pub(crate) fn get_id<T: FromStr>(row: &impl Cols, col: &str) -> Result<T, StoreError> {
     get_str(row, col)?.parse().map_err(|_| StoreError::corrupt(format!("{col} is not an id")))
 }
 
-pub(crate) fn get_opt_id<T: FromStr>(row: &AnyRow, col: &str) -> Result<Option<T>, StoreError> {
+pub(crate) fn get_opt_id<T: FromStr>(row: &impl Cols, col: &str) -> Result<Option<T>, StoreError> {
     get_opt_str(row, col)?
         .map(|s| s.parse().map_err(|_| StoreError::corrupt(format!("{col} is not an id"))))
         .transpose()

@@ -51,6 +51,33 @@ pub struct SessionInfo {
     pub created_at: Timestamp,
 }
 
+const SESSION_SQL: &str = "SELECT s.created_at, s.last_seen_at, s.expires_at, s.revoked_at, \
+     st.id, st.name, st.email, st.roles, st.active \
+     FROM sessions s JOIN staff st ON st.id = s.staff_id WHERE s.token_hash = $1";
+
+struct FoundSession {
+    info: SessionInfo,
+    last_seen: Timestamp,
+    expires: Timestamp,
+    revoked: bool,
+}
+
+fn session_of<R: rows::Cols>(row: &R) -> Result<FoundSession> {
+    let staff = Staff {
+        id: rows::get_id(row, "id")?,
+        name: rows::get_str(row, "name")?,
+        email: kairos_domain::text::Email::parse("email", &rows::get_str(row, "email")?)?,
+        roles: Roles::parse_list(&rows::get_str(row, "roles")?)?,
+        active: rows::get_i64(row, "active")? == 1,
+    };
+    Ok(FoundSession {
+        info: SessionInfo { staff, created_at: rows::get_ts(row, "created_at")? },
+        last_seen: rows::get_ts(row, "last_seen_at")?,
+        expires: rows::get_ts(row, "expires_at")?,
+        revoked: rows::get_opt_ts(row, "revoked_at")?.is_some(),
+    })
+}
+
 impl Store {
     /// Records a new session for `token` (the caller generated it).
     pub async fn create_session(
@@ -81,38 +108,30 @@ impl Store {
     pub async fn authenticate_session(&self, token: &str, policy: &SessionPolicy) -> Result<Option<SessionInfo>> {
         let now = Timestamp::now();
         let hash = token_hash(token);
-        let row = sqlx::query(
-            "SELECT s.created_at, s.last_seen_at, s.expires_at, s.revoked_at, \
-                    st.id, st.name, st.email, st.roles, st.active \
-             FROM sessions s JOIN staff st ON st.id = s.staff_id WHERE s.token_hash = $1",
-        )
-        .bind(hash.clone())
-        .fetch_optional(&self.pool)
-        .await?;
-        let Some(row) = row else { return Ok(None) };
-        let last_seen = rows::get_ts(&row, "last_seen_at")?;
-        let expires = rows::get_ts(&row, "expires_at")?;
-        let revoked = rows::get_opt_ts(&row, "revoked_at")?;
-        let active = sqlx::Row::try_get::<i64, _>(&row, "active")? == 1;
-        let idle_deadline = last_seen.checked_add(policy.idle).map_err(StoreError::corrupt)?;
-        if revoked.is_some() || !active || now >= expires || now >= idle_deadline {
+        let found = match &self.readers {
+            Some(readers) => readers.read(|conn| {
+                let mut st = conn.prepare_cached(SESSION_SQL)?;
+                let mut rows = st.query([&hash])?;
+                rows.next()?.map(session_of).transpose()
+            })?,
+            None => {
+                let row = sqlx::query(SESSION_SQL).bind(hash.clone()).fetch_optional(&self.pool).await?;
+                row.as_ref().map(session_of).transpose()?
+            }
+        };
+        let Some(found) = found else { return Ok(None) };
+        let idle_deadline = found.last_seen.checked_add(policy.idle).map_err(StoreError::corrupt)?;
+        if found.revoked || !found.info.staff.active || now >= found.expires || now >= idle_deadline {
             return Ok(None);
         }
-        if now.duration_since(last_seen) >= policy.touch_interval() {
+        if now.duration_since(found.last_seen) >= policy.touch_interval() {
             sqlx::query("UPDATE sessions SET last_seen_at = $2 WHERE token_hash = $1 AND last_seen_at < $2")
                 .bind(hash)
                 .bind(micros(now))
                 .execute(&self.pool)
                 .await?;
         }
-        let staff = Staff {
-            id: rows::get_id(&row, "id")?,
-            name: rows::get_str(&row, "name")?,
-            email: kairos_domain::text::Email::parse("email", &rows::get_str(&row, "email")?)?,
-            roles: Roles::parse_list(&rows::get_str(&row, "roles")?)?,
-            active,
-        };
-        Ok(Some(SessionInfo { staff, created_at: rows::get_ts(&row, "created_at")? }))
+        Ok(Some(found.info))
     }
 
     /// Revokes a session; returns whether it was live.
