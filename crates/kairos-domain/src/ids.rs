@@ -71,6 +71,18 @@ id_type!(
     /// An audit log entry.
     AuditId
 );
+id_type!(
+    /// One administered questionnaire.
+    AdministrationId
+);
+id_type!(
+    /// A safety alert.
+    AlertId
+);
+id_type!(
+    /// A self-report link sent to a client.
+    MeasureRequestId
+);
 
 #[cfg(test)]
 mod tests {

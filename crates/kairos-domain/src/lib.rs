@@ -44,6 +44,8 @@ pub mod course;
 pub mod encounter;
 pub mod error;
 pub mod ids;
+pub mod instruments;
+pub mod outcomes;
 pub mod roles;
 pub mod site;
 pub mod staff;

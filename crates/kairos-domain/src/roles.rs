@@ -105,10 +105,15 @@ pub enum Permission {
     ReadTherapyNotes,
     /// Read the audit log.
     ReadAudit,
+    /// Read questionnaire scores, trajectories and safety alerts.
+    ReadMeasures,
+    /// Record questionnaires, send self-report links, retract an entry made
+    /// in error, and acknowledge safety alerts.
+    RecordMeasures,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 9] = [
+    pub const ALL: [Permission; 11] = [
         Permission::ReadDirectory,
         Permission::ManageSites,
         Permission::ManageStaff,
@@ -118,6 +123,8 @@ impl Permission {
         Permission::BookEncounters,
         Permission::ReadTherapyNotes,
         Permission::ReadAudit,
+        Permission::ReadMeasures,
+        Permission::RecordMeasures,
     ];
 
     /// The policy table.
@@ -133,6 +140,10 @@ impl Permission {
             Permission::BookEncounters => &[Prescriber, Nurse, Therapist, Coordinator],
             Permission::ReadTherapyNotes => &[Therapist],
             Permission::ReadAudit => &[Admin],
+            // Clinical scores are for clinicians (and the director's
+            // outcome figures), not for scheduling.
+            Permission::ReadMeasures => &[Director, Prescriber, Nurse, Therapist],
+            Permission::RecordMeasures => &[Prescriber, Nurse, Therapist],
         }
     }
 
@@ -147,6 +158,8 @@ impl Permission {
             Permission::BookEncounters => "book or change encounters",
             Permission::ReadTherapyNotes => "read psychotherapy notes",
             Permission::ReadAudit => "read the audit log",
+            Permission::ReadMeasures => "read questionnaire scores and safety alerts",
+            Permission::RecordMeasures => "record questionnaires and acknowledge safety alerts",
         }
     }
 }

@@ -1,3 +1,4 @@
+use kairos_domain::instruments::Library;
 use kairos_store::Store;
 use kairos_store::sessions::SessionPolicy;
 use std::sync::Arc;
@@ -13,6 +14,40 @@ pub struct Config {
     /// attempts are refused until the window passes.
     pub max_failed_logins: u32,
     pub lockout_window: jiff::SignedDuration,
+    /// The questionnaires in use: the shipped ones plus a clinic's own.
+    pub instruments: Arc<Library>,
+    /// What a client is told when an answer endorses thoughts of self-harm.
+    pub crisis: Crisis,
+    /// An unacknowledged alert is shown as escalated after this long.
+    pub alert_escalation: jiff::SignedDuration,
+    /// Default lifetime of a self-report link.
+    pub link_lifetime: jiff::SignedDuration,
+    /// Scheme, host and port clients reach the server at, for the links
+    /// staff send (e.g. `https://kairos.example-clinic.org`); without it
+    /// links are shown relative to the address staff use.
+    pub public_url: Option<String>,
+}
+
+/// Crisis information shown to clients wherever they can say how they feel.
+/// Clinic-set; the defaults are for the United States.
+#[derive(Debug, Clone)]
+pub struct Crisis {
+    /// The clinic's own number for urgent help, if it has one.
+    pub clinic_phone: Option<String>,
+    /// Emergency services, e.g. "911".
+    pub emergency_number: String,
+    /// A crisis line, e.g. "988 Suicide & Crisis Lifeline: call or text 988".
+    pub crisis_line: String,
+}
+
+impl Default for Crisis {
+    fn default() -> Self {
+        Crisis {
+            clinic_phone: None,
+            emergency_number: "911".into(),
+            crisis_line: "988 Suicide & Crisis Lifeline: call or text 988".into(),
+        }
+    }
 }
 
 impl Default for Config {
@@ -22,6 +57,13 @@ impl Default for Config {
             secure_cookies: true,
             max_failed_logins: 5,
             lockout_window: jiff::SignedDuration::from_mins(15),
+            // The shipped definitions are validated by tests; a clinic's own
+            // are loaded (and refused with the file named) by the binary.
+            instruments: Arc::new(Library::shipped().expect("the shipped instrument definitions are valid")),
+            crisis: Crisis::default(),
+            alert_escalation: jiff::SignedDuration::from_hours(4),
+            link_lifetime: jiff::SignedDuration::from_hours(72),
+            public_url: None,
         }
     }
 }

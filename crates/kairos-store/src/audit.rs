@@ -210,7 +210,10 @@ impl AuditWriter {
                 }
             })
             .map_err(|e| StoreError::Config(format!("cannot start the audit writer thread: {e}")))?;
-        Ok(AuditWriter { tx: std::sync::Mutex::new(Some(tx)), worker: std::sync::Mutex::new(Some(Worker::Thread(thread))) })
+        Ok(AuditWriter {
+            tx: std::sync::Mutex::new(Some(tx)),
+            worker: std::sync::Mutex::new(Some(Worker::Thread(thread))),
+        })
     }
 
     fn enqueue(&self, row: AuditRecord) -> Result<oneshot::Receiver<Result<(), String>>> {

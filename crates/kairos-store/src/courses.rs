@@ -271,8 +271,8 @@ async fn insert_phase_change(
 /// A client's courses, newest first, on a given connection.
 pub(crate) async fn courses_of_in(conn: &mut sqlx::AnyConnection, client: ClientId) -> Result<Vec<Course>> {
     let rows = sqlx::query(sqlx::AssertSqlSafe(COURSES_OF_CLIENT_SQL.as_str()))
-    .bind(client.to_string())
-    .fetch_all(&mut *conn)
-    .await?;
+        .bind(client.to_string())
+        .fetch_all(&mut *conn)
+        .await?;
     rows.iter().map(course_of).collect()
 }

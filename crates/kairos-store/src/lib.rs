@@ -20,6 +20,7 @@ mod direct;
 pub mod encounters;
 mod error;
 pub mod import;
+pub mod measures;
 mod rows;
 pub mod sessions;
 pub mod sites;

@@ -7,6 +7,7 @@ pub mod clients;
 pub mod courses;
 pub mod encounters;
 pub mod health;
+pub mod measures;
 pub mod sites;
 pub mod staff;
 pub mod views;
@@ -72,7 +73,14 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(encounters::list_encounters, encounters::create_encounter))
         .routes(routes!(encounters::get_encounter, encounters::reschedule))
         .routes(routes!(encounters::change_status))
-        .routes(routes!(audit::list_audit));
+        .routes(routes!(audit::list_audit))
+        .routes(routes!(measures::list_instruments))
+        .routes(routes!(measures::get_instrument))
+        .routes(routes!(measures::list_measures, measures::record_measure))
+        .routes(routes!(measures::mark_in_error))
+        .routes(routes!(measures::list_alerts))
+        .routes(routes!(measures::acknowledge_alert))
+        .routes(routes!(measures::create_link));
     OpenApiRouter::with_openapi(ApiDoc::openapi()).nest("/api/v1", v1)
 }
 
@@ -113,8 +121,13 @@ pub fn latest_today() -> Date {
 /// or UTC before any site exists. Used for dates the clinic records, such as
 /// the day a course ended.
 pub async fn clinic_today(state: &AppState) -> Result<Date, AppError> {
-    let tz = state.store.list_sites().await?.first().map(|s| s.time_zone.tz()).unwrap_or(jiff::tz::TimeZone::UTC);
-    Ok(Timestamp::now().to_zoned(tz).date())
+    Ok(Timestamp::now().to_zoned(clinic_tz(state).await?).date())
+}
+
+/// The clinic's time zone: its first site's (by name), or UTC before any
+/// site exists.
+pub async fn clinic_tz(state: &AppState) -> Result<jiff::tz::TimeZone, AppError> {
+    Ok(state.store.list_sites().await?.first().map(|s| s.time_zone.tz()).unwrap_or(jiff::tz::TimeZone::UTC))
 }
 
 /// Paging and search parameters shared by list endpoints.

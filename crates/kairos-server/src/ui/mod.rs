@@ -6,7 +6,9 @@
 // Page handlers return a rendered error page as their `Err`.
 #![allow(clippy::result_large_err)]
 
+mod measures;
 mod pages;
+mod plots;
 
 use crate::auth::COOKIE;
 use crate::error::AppError;
@@ -35,6 +37,10 @@ pub fn router() -> Router<AppState> {
         .route("/sites/{id}/day", get(pages::day))
         .route("/admin/staff", get(pages::staff))
         .route("/admin/audit", get(pages::audit))
+        .route("/alerts", get(measures::alerts))
+        .route("/alerts/{id}/acknowledge", post(measures::acknowledge))
+        .route("/clients/{id}/links", post(measures::send_link))
+        .route("/r/{token}", get(measures::self_report_form).post(measures::self_report_submit))
         .route("/static/kairos.css", get(stylesheet))
         .layer(axum::middleware::from_fn(same_origin_posts))
 }
@@ -84,6 +90,8 @@ pub struct Nav {
     pub name: String,
     pub roles: String,
     pub links: Vec<NavLink>,
+    /// Open safety alerts this person must see: shown on every page.
+    pub alerts: kairos_store::measures::AlertCounts,
 }
 
 impl Nav {
@@ -99,10 +107,14 @@ impl Nav {
         if staff.roles.allow(Permission::ManageStaff) {
             add("/admin/staff", "Staff");
         }
+        if staff.roles.allow(Permission::ReadMeasures) {
+            add("/alerts", "Alerts");
+        }
         if staff.roles.allow(Permission::ReadAudit) {
             add("/admin/audit", "Audit log");
         }
         Nav {
+            alerts: Default::default(),
             name: staff.name.clone(),
             roles: staff.roles.iter().map(Role::label).collect::<Vec<_>>().join(", "),
             links,
@@ -116,9 +128,17 @@ pub struct UiAuth {
     pub staff: Staff,
     pub token: String,
     pub remote_addr: Option<String>,
+    pub alerts: kairos_store::measures::AlertCounts,
 }
 
 impl UiAuth {
+    /// The navigation, with the open-alert banner.
+    pub fn nav(&self, current: &str) -> Nav {
+        let mut nav = Nav::for_staff(&self.staff, current);
+        nav.alerts = self.alerts;
+        nav
+    }
+
     pub fn actor(&self) -> Actor {
         Actor {
             staff_id: Some(self.staff.id),
@@ -134,7 +154,7 @@ impl UiAuth {
             Err(page_error(
                 StatusCode::FORBIDDEN,
                 &format!("Your role ({}) may not {}.", self.staff.roles.to_list(), p.describe()),
-                Some(Nav::for_staff(&self.staff, "")),
+                Some(self.nav("")),
             ))
         }
     }
@@ -153,7 +173,20 @@ impl FromRequestParts<AppState> for UiAuth {
             return Err(to_login());
         };
         match state.store.authenticate_session(&token, &state.config.session).await {
-            Ok(Some(info)) => Ok(UiAuth { staff: info.staff, token, remote_addr: remote_addr(parts) }),
+            Ok(Some(info)) => {
+                // Every page a clinician opens shows their open safety alerts.
+                let alerts = if info.staff.roles.allow(Permission::ReadMeasures) {
+                    let everyone = info.staff.roles.contains(Role::Director);
+                    let before = jiff::Timestamp::now() - state.config.alert_escalation;
+                    match state.store.open_alert_counts(info.staff.id, everyone, before).await {
+                        Ok(c) => c,
+                        Err(e) => return Err(ui_error(AppError::from(e), None)),
+                    }
+                } else {
+                    Default::default()
+                };
+                Ok(UiAuth { staff: info.staff, token, remote_addr: remote_addr(parts), alerts })
+            }
             Ok(None) => Err(to_login()),
             Err(e) => Err(ui_error(AppError::from(e), None)),
         }

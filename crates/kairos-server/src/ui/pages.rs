@@ -26,7 +26,7 @@ use std::collections::HashMap;
 type PageResult = Result<Response, Response>;
 
 fn fail(auth: &UiAuth) -> impl Fn(kairos_store::StoreError) -> Response + '_ {
-    move |e| ui_error(AppError::from(e), Some(Nav::for_staff(&auth.staff, "")))
+    move |e| ui_error(AppError::from(e), Some(auth.nav("")))
 }
 
 /// Only same-site relative paths may be a post-login destination.
@@ -143,7 +143,7 @@ pub async fn home(auth: UiAuth) -> Response {
         tiles.push(Tile { href: "/admin/audit".into(), label: "Audit log", hint: "Who read or changed what" });
     }
     render(&HomePage {
-        nav: Some(Nav::for_staff(&auth.staff, "/")),
+        nav: Some(auth.nav("/")),
         first_name: auth.staff.name.split_whitespace().next().unwrap_or("").to_string(),
         tiles,
     })
@@ -187,7 +187,7 @@ const UI_PAGE: u32 = 50;
 
 pub async fn clients(State(state): State<AppState>, auth: UiAuth, Query(p): Query<ClientsQuery>) -> PageResult {
     auth.require(Permission::ReadClients)?;
-    let nav = || Some(Nav::for_staff(&auth.staff, "/clients"));
+    let nav = || Some(auth.nav("/clients"));
     let status = match p.status.as_deref().filter(|s| !s.is_empty()) {
         Some(s) => Some(ClientStatus::parse("status", s).map_err(|e| ui_error(e.into(), nav()))?),
         None => None,
@@ -316,10 +316,30 @@ struct CourseRow {
     therapist: String,
 }
 
+struct MeasureRow {
+    when: String,
+    instrument: String,
+    score: i64,
+    prorated: bool,
+    severity: String,
+    self_report: bool,
+    alerts: usize,
+    error_reason: Option<String>,
+}
+
 #[derive(Template)]
 #[template(path = "chart.html")]
 struct ChartPage {
     nav: Option<Nav>,
+    client_id: ClientId,
+    /// Where an acknowledgement returns to.
+    back: String,
+    show_measures: bool,
+    can_record: bool,
+    alerts: Vec<super::measures::AlertRow>,
+    measures: Vec<MeasureRow>,
+    link_instruments: Vec<(String, String)>,
+    trajectories: Vec<super::plots::Plot>,
     name: String,
     pronouns: Option<String>,
     status: &'static str,
@@ -335,7 +355,7 @@ struct ChartPage {
 
 pub async fn chart(State(state): State<AppState>, auth: UiAuth, Path(id): Path<String>) -> PageResult {
     auth.require(Permission::ReadClients)?;
-    let nav = || Some(Nav::for_staff(&auth.staff, "/clients"));
+    let nav = || Some(auth.nav("/clients"));
     let id: ClientId = id.parse().map_err(|_| page_error(StatusCode::NOT_FOUND, "No such client.", nav()))?;
     let now = Timestamp::now();
     let actor = auth.actor();
@@ -344,9 +364,70 @@ pub async fn chart(State(state): State<AppState>, auth: UiAuth, Path(id): Path<S
     let shown: Vec<Encounter> = chart.upcoming.iter().chain(&chart.recent).cloned().collect();
     let l = Lookups::for_records(&state, sites, &shown, &chart.courses).await.map_err(fail(&auth))?;
     let d = &chart.client.details;
-    let today = crate::api::clinic_today(&state).await.map_err(|e| ui_error(e, nav()))?;
+    let tz = crate::api::clinic_tz(&state).await.map_err(|e| ui_error(e, nav()))?;
+    let today = now.to_zoned(tz.clone()).date();
+    let show_measures = auth.staff.roles.allow(Permission::ReadMeasures);
+    let (measures, alerts) = if show_measures {
+        tokio::try_join!(state.store.measures_of(id, None), state.store.alerts_of(id)).map_err(fail(&auth))?
+    } else {
+        (Vec::new(), Vec::new())
+    };
+    let when = |t: Timestamp| t.to_zoned(tz.clone()).strftime("%a %-d %b %Y %H:%M").to_string();
+    let short =
+        |i: &str| state.config.instruments.get(i).map(|x| x.short_name.clone()).unwrap_or_else(|| i.to_string());
+    let doses: Vec<Timestamp> = shown
+        .iter()
+        .filter(|e| {
+            e.kind == kairos_domain::encounter::EncounterKind::Dosing
+                && e.status != kairos_domain::encounter::EncounterStatus::Cancelled
+        })
+        .map(|e| e.scheduled_start)
+        .collect();
     Ok(render(&ChartPage {
         nav: nav(),
+        client_id: id,
+        back: format!("/clients/{id}"),
+        show_measures,
+        can_record: auth.staff.roles.allow(Permission::RecordMeasures),
+        alerts: alerts
+            .iter()
+            .filter(|a| a.acknowledged.is_none())
+            .map(|a| super::measures::AlertRow {
+                id: a.id,
+                client_id: a.client_id,
+                client: d.display_name(),
+                urgent: a.level == kairos_domain::instruments::AlertLevel::Urgent,
+                escalated: crate::api::measures::is_escalated(a, state.config.alert_escalation, now),
+                message: a.message.clone(),
+                raised: when(a.created_at),
+                age: super::measures::age_of(a.created_at, now),
+            })
+            .collect(),
+        trajectories: super::plots::trajectories(&state.config.instruments, &measures, &doses, now),
+        measures: measures
+            .iter()
+            .map(|m| MeasureRow {
+                when: when(m.completed_at),
+                instrument: short(&m.instrument),
+                score: m.score,
+                prorated: m.prorated,
+                severity: m.severity.clone().unwrap_or_default(),
+                self_report: m.source == kairos_store::measures::MeasureSource::SelfReport,
+                alerts: m.alerts.len(),
+                error_reason: m.entered_in_error.as_ref().map(|e| e.reason.clone()),
+            })
+            .collect(),
+        link_instruments: state
+            .config
+            .instruments
+            .all()
+            .iter()
+            .filter(|i| {
+                i.rater == kairos_domain::instruments::Rater::SelfReport
+                    && i.content == kairos_domain::instruments::Content::Full
+            })
+            .map(|i| (i.id.clone(), i.short_name.clone()))
+            .collect(),
         name: d.display_name(),
         pronouns: d.pronouns.clone(),
         status: d.status.as_str(),
@@ -428,7 +509,7 @@ pub async fn day_default(State(state): State<AppState>, auth: UiAuth, Query(q): 
         None => Err(page_error(
             StatusCode::NOT_FOUND,
             "No site is set up yet. An administrator adds one with the API (/api/v1/sites).",
-            Some(Nav::for_staff(&auth.staff, "/day")),
+            Some(auth.nav("/day")),
         )),
     }
 }
@@ -440,7 +521,7 @@ pub async fn day(
     Query(q): Query<DayQuery>,
 ) -> PageResult {
     auth.require(Permission::ReadClients)?;
-    let nav = || Some(Nav::for_staff(&auth.staff, "/day"));
+    let nav = || Some(auth.nav("/day"));
     let site_id: SiteId = id.parse().map_err(|_| page_error(StatusCode::NOT_FOUND, "No such site.", nav()))?;
     let sites = state.store.list_sites().await.map_err(fail(&auth))?;
     let site = sites
@@ -545,7 +626,7 @@ pub async fn staff(State(state): State<AppState>, auth: UiAuth) -> PageResult {
     auth.require(Permission::ManageStaff)?;
     let all = state.store.all_staff().await.map_err(fail(&auth))?;
     Ok(render(&StaffPage {
-        nav: Some(Nav::for_staff(&auth.staff, "/admin/staff")),
+        nav: Some(auth.nav("/admin/staff")),
         rows: all
             .iter()
             .map(|s| StaffRow {
@@ -586,7 +667,7 @@ pub struct AuditPageQuery {
 
 pub async fn audit(State(state): State<AppState>, auth: UiAuth, Query(q): Query<AuditPageQuery>) -> PageResult {
     auth.require(Permission::ReadAudit)?;
-    let nav = || Some(Nav::for_staff(&auth.staff, "/admin/audit"));
+    let nav = || Some(auth.nav("/admin/audit"));
     let client_text = q.client.unwrap_or_default();
     let client_id = match client_text.trim() {
         "" => None,

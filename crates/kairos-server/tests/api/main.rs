@@ -8,6 +8,7 @@ mod browser;
 mod clients;
 mod errors;
 mod helpers;
+mod measures;
 mod multi_node;
 mod openapi;
 mod roles;

@@ -1,0 +1,394 @@
+//! Pages for safety alerts, self-report links, and the client's
+//! questionnaire page (`/r/{token}`: no account, no script, phone-sized).
+
+use super::{Nav, UiAuth, page_error, render, ui_error};
+use crate::api::measures::{LinkCreate, is_escalated, required_text, score, send_link as create_link};
+use crate::error::AppError;
+use crate::extract::{Auth, RemoteAddr};
+use crate::state::{AppState, Crisis};
+use askama::Template;
+use axum::Form;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use jiff::Timestamp;
+use kairos_domain::ids::{AlertId, ClientId};
+use kairos_domain::instruments::{AlertLevel, Instrument};
+use kairos_domain::roles::Permission;
+use kairos_store::Actor;
+use kairos_store::measures::{LinkState, MeasureSource, NewAdministration, Submission};
+use serde::Deserialize;
+use std::collections::HashMap;
+
+type PageResult = Result<Response, Response>;
+
+// ---- staff: the alert work list ------------------------------------------
+
+pub struct AlertRow {
+    pub id: AlertId,
+    pub client_id: ClientId,
+    pub client: String,
+    pub urgent: bool,
+    pub escalated: bool,
+    pub message: String,
+    pub raised: String,
+    pub age: String,
+}
+
+#[derive(Template)]
+#[template(path = "alerts.html")]
+struct AlertsPage {
+    nav: Option<Nav>,
+    rows: Vec<AlertRow>,
+    escalate_hours: i64,
+    can_acknowledge: bool,
+    error: Option<String>,
+}
+
+pub fn age_of(since: Timestamp, now: Timestamp) -> String {
+    let mins = now.duration_since(since).as_mins().max(0);
+    match mins {
+        0..=1 => "just now".into(),
+        2..=119 => format!("{mins} min ago"),
+        _ if mins < 48 * 60 => format!("{} h ago", mins / 60),
+        _ => format!("{} days ago", mins / (24 * 60)),
+    }
+}
+
+async fn alerts_page(state: &AppState, auth: &UiAuth, error: Option<String>) -> PageResult {
+    auth.require(Permission::ReadMeasures)?;
+    let api_auth = Auth { staff: auth.staff.clone(), token: auth.token.clone(), remote_addr: auth.remote_addr.clone() };
+    let list = crate::api::measures::open_alerts(state, &api_auth)
+        .await
+        .map_err(|e| ui_error(e, Some(auth.nav("/alerts"))))?;
+    let now = Timestamp::now();
+    let tz = crate::api::clinic_tz(state).await.map_err(|e| ui_error(e, Some(auth.nav("/alerts"))))?;
+    let rows = list
+        .iter()
+        .map(|a| AlertRow {
+            id: a.alert.id,
+            client_id: a.alert.client_id,
+            client: a.client_name.clone(),
+            urgent: a.alert.level == AlertLevel::Urgent,
+            escalated: is_escalated(&a.alert, state.config.alert_escalation, now),
+            message: a.alert.message.clone(),
+            raised: a.alert.created_at.to_zoned(tz.clone()).strftime("%a %-d %b %H:%M").to_string(),
+            age: age_of(a.alert.created_at, now),
+        })
+        .collect();
+    Ok(render(&AlertsPage {
+        nav: Some(auth.nav("/alerts")),
+        rows,
+        escalate_hours: state.config.alert_escalation.as_hours(),
+        can_acknowledge: auth.staff.roles.allow(Permission::RecordMeasures),
+        error,
+    }))
+}
+
+pub async fn alerts(State(state): State<AppState>, auth: UiAuth) -> PageResult {
+    alerts_page(&state, &auth, None).await
+}
+
+#[derive(Deserialize)]
+pub struct AckForm {
+    action_note: String,
+    /// Where to go back to (the chart or the alert list).
+    back: Option<String>,
+}
+
+pub async fn acknowledge(
+    State(state): State<AppState>,
+    auth: UiAuth,
+    Path(id): Path<String>,
+    Form(form): Form<AckForm>,
+) -> PageResult {
+    auth.require(Permission::RecordMeasures)?;
+    let id: AlertId =
+        id.parse().map_err(|_| page_error(StatusCode::NOT_FOUND, "No such alert.", Some(auth.nav(""))))?;
+    let note = match required_text("action_note", &form.action_note, 2000) {
+        Ok(n) => n,
+        Err(_) => {
+            return alerts_page(&state, &auth, Some("Write what you did before acknowledging the alert.".into())).await;
+        }
+    };
+    state
+        .store
+        .acknowledge_alert(&auth.actor(), id, &note)
+        .await
+        .map_err(|e| ui_error(e.into(), Some(auth.nav(""))))?;
+    let back =
+        form.back.filter(|b| b.starts_with("/clients/") && !b.contains("//")).unwrap_or_else(|| "/alerts".into());
+    Ok(Redirect::to(&back).into_response())
+}
+
+// ---- staff: sending a self-report link -------------------------------------
+
+#[derive(Template)]
+#[template(path = "link_created.html")]
+struct LinkCreatedPage {
+    nav: Option<Nav>,
+    client_id: ClientId,
+    instrument: String,
+    url: String,
+    expires: String,
+}
+
+#[derive(Deserialize)]
+pub struct LinkForm {
+    instrument: String,
+}
+
+pub async fn send_link(
+    State(state): State<AppState>,
+    auth: UiAuth,
+    headers: axum::http::HeaderMap,
+    Path(id): Path<String>,
+    Form(form): Form<LinkForm>,
+) -> PageResult {
+    auth.require(Permission::RecordMeasures)?;
+    let nav = || Some(auth.nav("/clients"));
+    let client: ClientId = id.parse().map_err(|_| page_error(StatusCode::NOT_FOUND, "No such client.", nav()))?;
+    let api_auth = Auth { staff: auth.staff.clone(), token: auth.token.clone(), remote_addr: auth.remote_addr.clone() };
+    let body = LinkCreate { instrument: form.instrument, course_id: None, expires_in_hours: None };
+    let created = create_link(&state, &api_auth, client, &body).await.map_err(|e| ui_error(e, nav()))?;
+    // Without a configured public address, show the link at the address
+    // staff reached the server by.
+    let url = if created.url.starts_with('/') {
+        let host = headers.get(axum::http::header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
+        format!("http://{host}{}", created.url)
+    } else {
+        created.url
+    };
+    let tz = crate::api::clinic_tz(&state).await.map_err(|e| ui_error(e, nav()))?;
+    let instrument =
+        state.config.instruments.get(&body.instrument).map(|i| i.short_name.clone()).unwrap_or(body.instrument.clone());
+    Ok(render(&LinkCreatedPage {
+        nav: nav(),
+        client_id: client,
+        instrument,
+        url,
+        expires: created.expires_at.to_zoned(tz).strftime("%A %-d %B %Y at %H:%M").to_string(),
+    }))
+}
+
+// ---- the client's questionnaire page ----------------------------------------
+
+pub struct OptionView {
+    pub value: i64,
+    pub label: String,
+    pub checked: bool,
+}
+
+pub struct ItemView {
+    pub index: usize,
+    pub text: String,
+    pub required: bool,
+    pub options: Vec<OptionView>,
+}
+
+#[derive(Template)]
+#[template(path = "self_report.html")]
+struct SelfReportPage {
+    nav: Option<Nav>,
+    title: String,
+    instructions: String,
+    items: Vec<ItemView>,
+    key: String,
+    error: Option<String>,
+    crisis: CrisisView,
+}
+
+#[derive(Template)]
+#[template(path = "self_report_done.html")]
+struct SelfReportDone {
+    nav: Option<Nav>,
+    title: String,
+    heading: String,
+    message: String,
+    self_harm: bool,
+    crisis: CrisisView,
+}
+
+pub struct CrisisView {
+    pub clinic_phone: Option<String>,
+    pub emergency: String,
+    pub crisis_line: String,
+}
+
+impl From<&Crisis> for CrisisView {
+    fn from(c: &Crisis) -> Self {
+        CrisisView {
+            clinic_phone: c.clinic_phone.clone(),
+            emergency: c.emergency_number.clone(),
+            crisis_line: c.crisis_line.clone(),
+        }
+    }
+}
+
+fn done(state: &AppState, status: StatusCode, heading: &str, message: &str, self_harm: bool) -> Response {
+    let page = SelfReportDone {
+        nav: None,
+        title: heading.to_string(),
+        heading: heading.to_string(),
+        message: message.to_string(),
+        self_harm,
+        crisis: CrisisView::from(&state.config.crisis),
+    };
+    let mut resp = render(&page);
+    *resp.status_mut() = status;
+    no_store(resp)
+}
+
+/// The page holds a client's answers: never cached, never sent as referrer.
+fn no_store(mut resp: Response) -> Response {
+    let h = resp.headers_mut();
+    h.insert(axum::http::header::CACHE_CONTROL, axum::http::HeaderValue::from_static("no-store"));
+    h.insert(axum::http::header::REFERRER_POLICY, axum::http::HeaderValue::from_static("no-referrer"));
+    resp
+}
+
+fn form_page(
+    inst: &Instrument,
+    state: &AppState,
+    answers: &[Option<i64>],
+    key: String,
+    error: Option<String>,
+) -> Response {
+    let items = inst
+        .items
+        .iter()
+        .enumerate()
+        .map(|(n, item)| ItemView {
+            index: n,
+            text: item.text.clone().unwrap_or_default(),
+            required: item.scored,
+            options: item
+                .options
+                .as_deref()
+                .unwrap_or(&inst.options)
+                .iter()
+                .map(|o| OptionView {
+                    value: o.value,
+                    label: o.label.clone().unwrap_or_else(|| o.value.to_string()),
+                    checked: answers.get(n).copied().flatten() == Some(o.value),
+                })
+                .collect(),
+        })
+        .collect();
+    let instructions = inst.instructions.clone().unwrap_or_else(|| format!("Think about {}.", inst.recall));
+    no_store(render(&SelfReportPage {
+        nav: None,
+        title: inst.name.clone(),
+        instructions,
+        items,
+        key,
+        error,
+        crisis: CrisisView::from(&state.config.crisis),
+    }))
+}
+
+const NOT_VALID: &str =
+    "This link is not valid. Please check you used the whole link, or ask your clinic for a new one.";
+const USED: &str = "These answers have already been sent to your care team. Thank you. If you need to tell them something new, contact your clinic.";
+const EXPIRED: &str = "This link has expired. Please ask your clinic for a new one.";
+
+pub async fn self_report_form(State(state): State<AppState>, Path(token): Path<String>) -> Response {
+    let req = match state.store.measure_request_by_token(&token).await {
+        Ok(Some(r)) => r,
+        Ok(None) => return done(&state, StatusCode::NOT_FOUND, "Link not valid", NOT_VALID, false),
+        Err(e) => return ui_error(e.into(), None),
+    };
+    match req.state(Timestamp::now()) {
+        LinkState::Used => return done(&state, StatusCode::OK, "Already sent", USED, false),
+        LinkState::Expired => return done(&state, StatusCode::GONE, "Link expired", EXPIRED, false),
+        LinkState::Open => {}
+    }
+    let Some(inst) = state.config.instruments.get(&req.instrument) else {
+        return done(&state, StatusCode::NOT_FOUND, "Link not valid", NOT_VALID, false);
+    };
+    form_page(inst, &state, &[], crate::auth::new_token(), None)
+}
+
+pub async fn self_report_submit(
+    State(state): State<AppState>,
+    RemoteAddr(addr): RemoteAddr,
+    Path(token): Path<String>,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
+    let req = match state.store.measure_request_by_token(&token).await {
+        Ok(Some(r)) => r,
+        Ok(None) => return done(&state, StatusCode::NOT_FOUND, "Link not valid", NOT_VALID, false),
+        Err(e) => return ui_error(e.into(), None),
+    };
+    let Some(inst) = state.config.instruments.get(&req.instrument) else {
+        return done(&state, StatusCode::NOT_FOUND, "Link not valid", NOT_VALID, false);
+    };
+    let key = form.get("key").cloned().filter(|k| !k.is_empty() && k.len() <= 128).unwrap_or_default();
+    let answers: Vec<Option<i64>> =
+        (0..inst.items.len()).map(|n| form.get(&format!("item_{n}")).and_then(|v| v.trim().parse().ok())).collect();
+    if key.is_empty() {
+        return form_page(inst, &state, &answers, crate::auth::new_token(), Some("Please send the form again.".into()));
+    }
+    let scored = match score(inst, Some(&answers), None) {
+        Ok(s) => s,
+        Err(e) => {
+            let msg = match &e {
+                AppError::Unprocessable { detail, .. } => plain_error(detail),
+                other => other.to_string(),
+            };
+            return form_page(inst, &state, &answers, key, Some(msg));
+        }
+    };
+    let actor = Actor { staff_id: None, roles: "client:self_report".into(), remote_addr: addr };
+    let now = Timestamp::now();
+    let outcome = state
+        .store
+        .submit_measure_request(&actor, &token, &key, |r| {
+            Ok(NewAdministration {
+                client_id: r.client_id,
+                course_id: r.course_id,
+                instrument_id: inst.id.clone(),
+                instrument_version: inst.version.clone(),
+                completed_at: now,
+                answers: Some(answers.clone()),
+                scored: scored.clone(),
+                source: MeasureSource::SelfReport,
+                entered_by: None,
+            })
+        })
+        .await;
+    match outcome {
+        Ok(sub) => {
+            let self_harm = sub.administration().alerts.iter().any(|a| a.self_harm);
+            let message = match sub {
+                Submission::Stored(_) | Submission::Repeated(_) => {
+                    "Your answers were sent to your care team. Thank you for taking the time."
+                }
+            };
+            done(&state, StatusCode::OK, "Thank you", message, self_harm)
+        }
+        Err(kairos_store::StoreError::Conflict { detail, .. }) if detail.contains("expired") => {
+            done(&state, StatusCode::GONE, "Link expired", EXPIRED, false)
+        }
+        Err(kairos_store::StoreError::Conflict { .. }) => {
+            done(&state, StatusCode::CONFLICT, "Already sent", USED, false)
+        }
+        Err(e) => ui_error(e.into(), None),
+    }
+}
+
+/// Turns a scoring error ("unanswered: item 2, item 5; PHQ-9 allows ...")
+/// into a plain sentence for a client.
+fn plain_error(detail: &str) -> String {
+    // "answers: unanswered: ..." -> "unanswered: ..."
+    let detail = detail.split_once(": ").map(|(_, d)| d).unwrap_or(detail);
+    if let Some(rest) = detail.strip_prefix("unanswered: ") {
+        let items = rest.split(';').next().unwrap_or(rest).replace("item ", "");
+        return format!("Please answer question {items} before sending.");
+    }
+    if detail.contains("must be answered") {
+        let item = detail.split_whitespace().nth(1).unwrap_or("");
+        return format!("Please answer question {item} before sending. It matters for your safety.");
+    }
+    "Please check your answers and send again.".into()
+}

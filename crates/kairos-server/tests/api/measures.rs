@@ -1,0 +1,262 @@
+//! Questionnaires through the API and the client's link: scoring, refusal
+//! of bad answers, safety alerts and who sees them, entered-in-error, and
+//! single-use, expiring, idempotent self-report links.
+
+use crate::helpers::*;
+use kairos_domain::roles::Role;
+use kairos_server::Config;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+fn phq9(items: [i64; 9]) -> Value {
+    let mut answers: Vec<Value> = items.iter().map(|v| json!(v)).collect();
+    answers.push(json!(1));
+    json!({ "instrument": "phq9", "answers": answers })
+}
+
+async fn measures_of(app: &TestApp, token: &str, client: &str) -> Vec<Value> {
+    let r = app.get(&format!("/api/v1/clients/{client}/measures"), token).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    r.body.as_array().expect("list").clone()
+}
+
+#[tokio::test]
+async fn a_phq9_is_scored_stored_and_listed_with_its_alert() {
+    let app = spawn_app().await;
+    let therapist = app.token_for(Role::Therapist).await;
+    let coordinator = app.token_for(Role::Coordinator).await;
+    let client = app.create_client(&therapist, "Ada", "Quill").await;
+
+    let r =
+        app.post(&format!("/api/v1/clients/{client}/measures"), &therapist, phq9([2, 2, 1, 2, 1, 1, 1, 0, 1])).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    assert_eq!(r.body["score"], 11);
+    assert_eq!(r.body["severity"], "moderate");
+    assert_eq!(r.body["prorated"], false);
+    assert_eq!(r.body["source"], "clinician");
+    let alerts = r.body["alerts"].as_array().expect("alerts");
+    assert_eq!(alerts.len(), 1);
+    assert_eq!(alerts[0]["item"], "9");
+    assert_eq!(alerts[0]["level"], "urgent");
+
+    let list = measures_of(&app, &therapist, &client).await;
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0]["id"], r.body["id"]);
+    assert_eq!(list[0]["alerts"][0]["id"], alerts[0]["id"]);
+    let only = app.get(&format!("/api/v1/clients/{client}/measures?instrument=gad7"), &therapist).await;
+    assert_eq!(only.body, json!([]));
+
+    // No course yet, so no assigned clinician: every clinician sees the alert.
+    let open = app.get("/api/v1/alerts", &therapist).await;
+    assert_eq!(open.body.as_array().map(Vec::len), Some(1), "{}", open.body);
+    assert_eq!(open.body[0]["client_name"], "Ada Quill");
+
+    // Scores are clinical: a coordinator neither reads nor records them.
+    assert_eq!(
+        app.get(&format!("/api/v1/clients/{client}/measures"), &coordinator).await.status,
+        StatusCode::FORBIDDEN
+    );
+    let r = app.post(&format!("/api/v1/clients/{client}/measures"), &coordinator, phq9([0; 9])).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert_eq!(app.get("/api/v1/alerts", &coordinator).await.status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn bad_answers_are_refused_naming_the_item_and_nothing_is_stored() {
+    let app = spawn_app().await;
+    let nurse = app.token_for(Role::Nurse).await;
+    let client = app.create_client(&nurse, "Ben", "Arroyo").await;
+    let path = format!("/api/v1/clients/{client}/measures");
+
+    let r = app.post(&path, &nurse, phq9([0, 0, 0, 4, 0, 0, 0, 0, 0])).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(r.problem_field(), Some("answers[3]"));
+    assert!(r.body["detail"].as_str().unwrap_or("").contains("item 4"), "{}", r.body);
+
+    let mut body = phq9([1; 9]);
+    body["answers"][8] = Value::Null;
+    let r = app.post(&path, &nurse, body).await;
+    assert_eq!(r.problem_field(), Some("answers[8]"), "item 9 is never prorated");
+
+    let r = app.post(&path, &nurse, json!({ "instrument": "phq99", "answers": [] })).await;
+    assert_eq!(r.problem_field(), Some("instrument"));
+    let r = app.post(&path, &nurse, json!({ "instrument": "phq9" })).await;
+    assert_eq!(r.problem_field(), Some("answers"));
+    let r = app.post(&path, &nurse, json!({ "instrument": "phq9", "total": 12 })).await;
+    assert_eq!(r.problem_field(), Some("total"), "PHQ-9 is scored from its items");
+    let mut future = phq9([0; 9]);
+    future["completed_at"] = json!("2999-01-01T00:00:00Z");
+    assert_eq!(app.post(&path, &nurse, future).await.problem_field(), Some("completed_at"));
+    assert!(measures_of(&app, &nurse, &client).await.is_empty());
+
+    // Score-only instruments take a total; the range is checked.
+    let r = app.post(&path, &nurse, json!({ "instrument": "madrs", "total": 61 })).await;
+    assert_eq!(r.problem_field(), Some("total"));
+    let r = app.post(&path, &nurse, json!({ "instrument": "madrs", "total": 22 })).await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    assert_eq!(r.body["severity"], "moderate");
+    assert_eq!(r.body["answers"], Value::Null);
+}
+
+#[tokio::test]
+async fn alerts_reach_the_assigned_clinicians_and_stay_until_acknowledged_with_a_note() {
+    let app = spawn_app().await;
+    let (_, prescriber_id) = app.add_staff(&[Role::Prescriber]).await;
+    let (therapist_email, therapist_id) = app.add_staff(&[Role::Therapist]).await;
+    let prescriber = app.token_for(Role::Prescriber).await;
+    let therapist = app.login(&therapist_email, PASSWORD).await;
+    let other_therapist = app.token_for(Role::Therapist).await;
+    let director = app.token_for(Role::Director).await;
+    let client = app.create_client(&therapist, "Cleo", "Marsh").await;
+    let r = app
+        .post(
+            &format!("/api/v1/clients/{client}/courses"),
+            &prescriber,
+            json!({ "protocol": "apa-iv-induction", "started_on": "2026-11-01",
+                    "prescriber_id": prescriber_id.to_string(), "therapist_id": therapist_id.to_string() }),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+
+    let r =
+        app.post(&format!("/api/v1/clients/{client}/measures"), &therapist, phq9([0, 0, 0, 0, 0, 0, 0, 0, 2])).await;
+    let alert = r.body["alerts"][0]["id"].as_str().expect("alert").to_string();
+    let sees = |body: &Value| body.as_array().is_some_and(|a| a.iter().any(|x| x["id"] == alert.as_str()));
+    assert!(sees(&app.get("/api/v1/alerts", &therapist).await.body), "the client's therapist sees it");
+    assert!(sees(&app.get("/api/v1/alerts", &director).await.body), "the director sees every alert");
+    assert!(!sees(&app.get("/api/v1/alerts", &other_therapist).await.body), "another therapist's list stays clear");
+
+    let ack = format!("/api/v1/alerts/{alert}/acknowledge");
+    let r = app.post(&ack, &therapist, json!({ "action_note": "   " })).await;
+    assert_eq!(r.problem_field(), Some("action_note"));
+    assert!(sees(&app.get("/api/v1/alerts", &therapist).await.body), "still open");
+    let r = app.post(&ack, &therapist, json!({ "action_note": "Called Cleo; safety plan reviewed; no intent." })).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["acknowledged_by"], therapist_id.to_string());
+    let r = app.post(&ack, &prescriber, json!({ "action_note": "again" })).await;
+    assert_eq!(r.status, StatusCode::CONFLICT);
+    assert!(!sees(&app.get("/api/v1/alerts", &therapist).await.body));
+    // The alert stays on the administration, acknowledged.
+    let list = measures_of(&app, &therapist, &client).await;
+    assert_eq!(list[0]["alerts"][0]["action_note"], "Called Cleo; safety plan reviewed; no intent.");
+}
+
+#[tokio::test]
+async fn unacknowledged_alerts_escalate_after_the_configured_time() {
+    let app = spawn_app_with(Config { alert_escalation: jiff::SignedDuration::ZERO, ..test_config() }).await;
+    let nurse = app.token_for(Role::Nurse).await;
+    let client = app.create_client(&nurse, "Dev", "Okafor").await;
+    app.post(&format!("/api/v1/clients/{client}/measures"), &nurse, phq9([0, 0, 0, 0, 0, 0, 0, 0, 1])).await;
+    let open = app.get("/api/v1/alerts", &nurse).await;
+    assert_eq!(open.body[0]["escalated"], true, "{}", open.body);
+
+    let app = spawn_app().await;
+    let nurse = app.token_for(Role::Nurse).await;
+    let client = app.create_client(&nurse, "Dev", "Okafor").await;
+    app.post(&format!("/api/v1/clients/{client}/measures"), &nurse, phq9([0, 0, 0, 0, 0, 0, 0, 0, 1])).await;
+    assert_eq!(app.get("/api/v1/alerts", &nurse).await.body[0]["escalated"], false, "not before 4 h");
+}
+
+#[tokio::test]
+async fn an_entry_made_in_error_is_kept_marked_once_with_its_reason() {
+    let app = spawn_app().await;
+    let therapist = app.token_for(Role::Therapist).await;
+    let client = app.create_client(&therapist, "Eli", "Brandt").await;
+    let r = app.post(&format!("/api/v1/clients/{client}/measures"), &therapist, phq9([1; 9])).await;
+    let id = r.body["id"].as_str().expect("id").to_string();
+    let path = format!("/api/v1/measures/{id}/entered-in-error");
+    assert_eq!(app.post(&path, &therapist, json!({ "reason": "" })).await.problem_field(), Some("reason"));
+    let r = app.post(&path, &therapist, json!({ "reason": "entered for the wrong client" })).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["entered_in_error"], true);
+    assert_eq!(r.body["score"], 9, "the original entry is kept as it was");
+    assert_eq!(app.post(&path, &therapist, json!({ "reason": "again" })).await.status, StatusCode::CONFLICT);
+    let list = measures_of(&app, &therapist, &client).await;
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0]["error_reason"], "entered for the wrong client");
+}
+
+/// Posts the link's form as a phone would.
+async fn submit(app: &TestApp, url: &str, key: &str, answers: &[i64]) -> (StatusCode, String) {
+    let mut form: Vec<(String, String)> = vec![("key".into(), key.into())];
+    for (n, v) in answers.iter().enumerate() {
+        form.push((format!("item_{n}"), v.to_string()));
+    }
+    let res = app.api.post(format!("{}{url}", app.base)).form(&form).send().await.expect("post");
+    let status = res.status();
+    (status, res.text().await.expect("body"))
+}
+
+#[tokio::test]
+async fn a_self_report_link_is_single_use_idempotent_on_retry_and_tells_the_client_what_to_do_now() {
+    let app = spawn_app().await;
+    let therapist = app.token_for(Role::Therapist).await;
+    let client = app.create_client(&therapist, "Fay", "Lund").await;
+    let other = app.create_client(&therapist, "Gus", "Penn").await;
+    let r = app
+        .post(&format!("/api/v1/clients/{client}/measure-requests"), &therapist, json!({ "instrument": "phq9" }))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let url = r.body["url"].as_str().expect("url").to_string();
+    assert!(url.starts_with("/r/"), "{url}");
+
+    let page = app.api.get(format!("{}{url}", app.base)).send().await.expect("get");
+    assert_eq!(page.status(), StatusCode::OK);
+    assert_eq!(page.headers()["cache-control"], "no-store");
+    let html = page.text().await.expect("html");
+    assert!(html.contains("Thoughts that you would be better off dead"));
+    assert!(html.contains("call <strong>911</strong>"), "crisis help is on the form itself");
+    assert!(!html.contains("Fay") && !html.contains("Lund"), "the page shows no name");
+
+    let (status, html) = submit(&app, &url, "key-1", &[1, 1, 1, 1, 1, 1, 1, 1, 1, 0]).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("Please read this now"), "item 9 endorsed: crisis steps first");
+    assert!(html.contains("nobody may be reading them right now"));
+
+    // A retry of the same submission (lost response) is stored once.
+    let (status, html) = submit(&app, &url, "key-1", &[1, 1, 1, 1, 1, 1, 1, 1, 1, 0]).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("Thank you"));
+    let list = measures_of(&app, &therapist, &client).await;
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0]["source"], "self_report");
+    assert_eq!(list[0]["score"], 9);
+    assert_eq!(list[0]["alerts"][0]["level"], "urgent");
+
+    // Any other use of a submitted link is refused and changes nothing.
+    let (status, _) = submit(&app, &url, "key-2", &[0; 10]).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_eq!(measures_of(&app, &therapist, &client).await.len(), 1);
+    assert!(measures_of(&app, &therapist, &other).await.is_empty(), "nothing lands on another client");
+
+    // A token that was never issued opens nothing.
+    let (status, _) = submit(&app, "/r/not-a-real-token", "k", &[0; 10]).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn an_expired_link_is_refused_and_incomplete_answers_are_asked_for_again() {
+    let app = spawn_app().await;
+    let therapist = app.token_for(Role::Therapist).await;
+    let client = app.create_client(&therapist, "Hal", "Ibsen").await;
+    let client_id = client.parse().expect("id");
+    let actor = kairos_store::Actor::system("test");
+    let past = jiff::Timestamp::now() - jiff::SignedDuration::from_mins(1);
+    app.store.create_measure_request(&actor, client_id, None, "gad7", "expired-token-0001", past).await.expect("link");
+    let res = app.api.get(format!("{}/r/expired-token-0001", app.base)).send().await.expect("get");
+    assert_eq!(res.status(), StatusCode::GONE);
+    let (status, _) = submit(&app, "/r/expired-token-0001", "k", &[0; 8]).await;
+    assert_eq!(status, StatusCode::GONE);
+
+    let future = jiff::Timestamp::now() + jiff::SignedDuration::from_hours(1);
+    app.store.create_measure_request(&actor, client_id, None, "gad7", "open-token-00001", future).await.expect("link");
+    // Two of seven GAD-7 items unanswered: more than its prorating allows.
+    let (status, html) = submit(&app, "/r/open-token-00001", "k", &[1, 1, 1, 1, 1]).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("Please answer question 6, 7"), "{html}");
+    assert!(measures_of(&app, &therapist, &client).await.is_empty());
+    let r = app
+        .post(&format!("/api/v1/clients/{client}/measure-requests"), &therapist, json!({ "instrument": "madrs" }))
+        .await;
+    assert_eq!(r.problem_field(), Some("instrument"), "score-only instruments are never sent to clients");
+}
