@@ -9,7 +9,7 @@ pub mod extract;
 pub mod state;
 pub mod ui;
 
-pub use state::{AppState, Config};
+pub use state::{AppState, Config, Crisis};
 
 use axum::Router;
 use axum::http::{HeaderName, HeaderValue, header};

@@ -24,6 +24,8 @@ pub struct ImportBatch {
     pub clients: Vec<Client>,
     pub courses: Vec<Course>,
     pub encounters: Vec<Encounter>,
+    /// Questionnaires with their alerts (acknowledged or not).
+    pub administrations: Vec<crate::measures::Administration>,
 }
 
 /// Rows per statement. SQLite looks up each `$N` parameter by a linear scan
@@ -141,14 +143,16 @@ impl Store {
             }
             q.execute(&mut *tx).await?;
         }
+        crate::measures::import_administrations(&mut tx, &batch.administrations).await?;
         let mut entry = AuditEntry::new(Action::Create, "import", "").detail(format!(
-            "{what}: {} sites, {} rooms, {} staff, {} clients, {} courses, {} encounters",
+            "{what}: {} sites, {} rooms, {} staff, {} clients, {} courses, {} encounters, {} questionnaires",
             batch.sites.len(),
             batch.rooms.len(),
             batch.staff.len(),
             batch.clients.len(),
             batch.courses.len(),
-            batch.encounters.len()
+            batch.encounters.len(),
+            batch.administrations.len()
         ));
         entry.record_id = None;
         audit::insert_in(&mut tx, actor, &entry, now).await?;
@@ -175,7 +179,7 @@ impl Store {
         }
         let rows: Vec<(String, String)> = sqlx::query_as(
             "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL \
-             AND tbl_name IN ('clients', 'courses', 'encounters') ORDER BY name",
+             AND tbl_name IN ('clients', 'courses', 'encounters', 'measure_administrations', 'alerts') ORDER BY name",
         )
         .fetch_all(&self.pool)
         .await?;

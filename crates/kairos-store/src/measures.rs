@@ -748,3 +748,63 @@ impl Store {
         Ok(Submission::Stored(admin))
     }
 }
+
+/// Bulk insert for imports (the demo practice): administrations and their
+/// alerts as given, inside the caller's transaction.
+pub(crate) async fn import_administrations(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    list: &[Administration],
+) -> Result<()> {
+    const PER_STATEMENT: usize = 24;
+    for chunk in list.chunks(PER_STATEMENT) {
+        let sql = format!(
+            "INSERT INTO measure_administrations (id, client_id, course_id, instrument_id, instrument_version, \
+             completed_at, answers, score, prorated, subscores, severity, provisional_diagnosis, source, entered_by, \
+             created_at) VALUES {}",
+            rows::placeholders(chunk.len(), 15)
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for a in chunk {
+            q = q
+                .bind(a.id.to_string())
+                .bind(a.client_id.to_string())
+                .bind(a.course_id.map(|c| c.to_string()))
+                .bind(a.instrument.clone())
+                .bind(a.instrument_version.clone())
+                .bind(micros(a.completed_at))
+                .bind(a.answers.as_ref().map(serde_json::to_string).transpose().map_err(json_corrupt)?)
+                .bind(a.score)
+                .bind(i64::from(a.prorated))
+                .bind(serde_json::to_string(&a.subscores).map_err(json_corrupt)?)
+                .bind(a.severity.clone())
+                .bind(a.provisional_diagnosis.map(i64::from))
+                .bind(a.source.as_str())
+                .bind(a.entered_by.map(|s| s.to_string()))
+                .bind(micros(a.created_at));
+        }
+        q.execute(&mut **tx).await?;
+    }
+    let alerts: Vec<&Alert> = list.iter().flat_map(|a| &a.alerts).collect();
+    for chunk in alerts.chunks(PER_STATEMENT) {
+        let sql = format!("INSERT INTO alerts ({ALERT_COLS}) VALUES {}", rows::placeholders(chunk.len(), 13));
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for a in chunk {
+            q = q
+                .bind(a.id.to_string())
+                .bind(a.client_id.to_string())
+                .bind(a.administration_id.map(|x| x.to_string()))
+                .bind(a.instrument.clone())
+                .bind(a.item.clone())
+                .bind(a.item_value)
+                .bind(a.level.as_str())
+                .bind(a.message.clone())
+                .bind(i64::from(a.self_harm))
+                .bind(micros(a.created_at))
+                .bind(a.acknowledged.as_ref().map(|k| micros(k.at)))
+                .bind(a.acknowledged.as_ref().map(|k| k.by.to_string()))
+                .bind(a.acknowledged.as_ref().map(|k| k.action_note.clone()));
+        }
+        q.execute(&mut **tx).await?;
+    }
+    Ok(())
+}

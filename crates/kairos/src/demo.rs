@@ -17,12 +17,15 @@ use jiff::{SignedDuration, Timestamp, ToSpan};
 use kairos_domain::client::{Client, ClientDetails, ClientStatus};
 use kairos_domain::course::{Course, Phase};
 use kairos_domain::encounter::{Encounter, EncounterKind, EncounterStatus};
+use kairos_domain::ids::{AdministrationId, AlertId};
 use kairos_domain::ids::{ClientId, CourseId, EncounterId, RoomId, SiteId, StaffId};
+use kairos_domain::instruments::{Instrument, Library};
 use kairos_domain::roles::{Role, Roles};
 use kairos_domain::site::{Room, RoomKind, Site, TimeZoneName};
 use kairos_domain::staff::Staff;
 use kairos_domain::text::Email;
 use kairos_store::import::ImportBatch;
+use kairos_store::measures::{Acknowledgement, Administration, Alert, MeasureSource};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::collections::HashMap;
@@ -144,6 +147,7 @@ pub struct DemoGenerator {
     /// (therapist, day, hour) taken.
     therapist_use: HashMap<(StaffId, Date, i8), ()>,
     header: Option<ImportBatch>,
+    phq9: Instrument,
 }
 
 impl DemoGenerator {
@@ -220,6 +224,10 @@ impl DemoGenerator {
             chair_use: HashMap::new(),
             therapist_use: HashMap::new(),
             header: Some(header),
+            phq9: Library::shipped()
+                .ok()
+                .and_then(|l| l.get("phq9").cloned())
+                .expect("the shipped PHQ-9 definition loads (tested)"),
         }
     }
 
@@ -238,6 +246,7 @@ impl DemoGenerator {
         batch.clients.sort_by_key(|c| c.id);
         batch.courses.sort_by_key(|c| c.id);
         batch.encounters.sort_by_key(|e| e.id);
+        batch.administrations.sort_by_key(|a| a.id);
         Some(batch)
     }
 
@@ -331,6 +340,7 @@ impl DemoGenerator {
             plan.push((d + 7, EncounterKind::IndividualTherapy));
         }
         // A client comes in at most once a day.
+        let first_encounter = batch.encounters.len();
         let mut busy_days = std::collections::HashSet::new();
         for (day, kind) in plan {
             if day > horizon || day > stop_day {
@@ -340,6 +350,136 @@ impl DemoGenerator {
                 continue;
             };
             self.encounter(batch, site_ix, client_id, course_id, prescriber, therapist, date, kind, &mut busy_days);
+        }
+        let start = self.day_time(site_ix, started_on, 9, 0);
+        self.questionnaires(batch, first_encounter, client_id, course_id, therapist, start);
+    }
+
+    /// PHQ-9s for one course: baseline at the start, before induction doses
+    /// 1, 3 and 6 and before every maintenance dose, then every four weeks
+    /// after the last dose. Each client follows a synthetic trajectory: more
+    /// respond when most doses were followed by an integration session
+    /// within 72 h, some responders relapse, and a few answers endorse item
+    /// 9, raising an alert (acknowledged unless raised in the last 2 days).
+    fn questionnaires(
+        &mut self,
+        batch: &mut ImportBatch,
+        first_encounter: usize,
+        client: ClientId,
+        course: CourseId,
+        therapist: StaffId,
+        start: Timestamp,
+    ) {
+        let encounters = &batch.encounters[first_encounter..];
+        let doses: Vec<Timestamp> = encounters
+            .iter()
+            .filter(|e| e.kind == EncounterKind::Dosing && e.status == EncounterStatus::Completed)
+            .map(|e| e.scheduled_start)
+            .collect();
+        let integrated = doses
+            .iter()
+            .filter(|d| {
+                encounters.iter().any(|e| {
+                    e.kind == EncounterKind::Integration
+                        && e.status == EncounterStatus::Completed
+                        && e.scheduled_start > **d
+                        && e.scheduled_start.duration_since(**d) <= SignedDuration::from_hours(72)
+                })
+            })
+            .count();
+        let therapy_in_window = !doses.is_empty() && integrated * 3 >= doses.len() * 2;
+        let rng = &mut self.rng;
+        let responder = rng.gen_bool(if therapy_in_window { 0.62 } else { 0.42 });
+        let baseline: f64 = rng.gen_range(12.0..=24.0);
+        let drop: f64 = if responder { rng.gen_range(0.55..0.85) } else { rng.gen_range(0.05..0.4) };
+        let relapse_after_days: Option<i64> = (responder && rng.gen_bool(0.3)).then(|| rng.gen_range(40..150));
+        let mut times: Vec<(Timestamp, usize)> = vec![(start, 0)];
+        for (n, d) in doses.iter().enumerate() {
+            if [0, 2, 5].contains(&n) || n >= 6 {
+                times.push((*d - SignedDuration::from_mins(20), n));
+            }
+        }
+        if let Some(last) = doses.last() {
+            let mut t = *last + SignedDuration::from_hours(24 * 28);
+            while t < self.now {
+                times.push((t, doses.len()));
+                t += SignedDuration::from_hours(24 * 28);
+            }
+        }
+        let first_dose = doses.first().copied();
+        for (at, doses_before) in times {
+            if at >= self.now {
+                continue;
+            }
+            let progress = (doses_before as f64 / 4.0).min(1.0);
+            let mut mean = baseline * (1.0 - drop * progress);
+            if let (Some(days), Some(first)) = (relapse_after_days, first_dose)
+                && at > first + SignedDuration::from_hours(24 * days)
+            {
+                mean = baseline * 0.85;
+            }
+            let noise: f64 = rng.gen_range(-2.0..=2.0);
+            let total = (mean + noise).round().clamp(0.0, 27.0) as i64;
+            let mut items = [0i64; 9];
+            if total >= 14 && rng.gen_bool(0.1) {
+                items[8] = 1;
+            }
+            let mut left = (total - items[8]).min(24);
+            while left > 0 {
+                let k = rng.gen_range(0..8);
+                if items[k] < 3 {
+                    items[k] += 1;
+                    left -= 1;
+                }
+            }
+            let mut answers: Vec<Option<i64>> = items.iter().map(|v| Some(*v)).collect();
+            answers.push(Some(rng.gen_range(0..=2)));
+            let Ok(scored) = self.phq9.score(&answers) else { continue };
+            let id = AdministrationId(uuid_at(rng, at));
+            let source = if rng.gen_bool(0.6) { MeasureSource::SelfReport } else { MeasureSource::Clinician };
+            let alerts = scored
+                .alerts
+                .iter()
+                .map(|f| {
+                    let acknowledged = (at < self.now - SignedDuration::from_hours(48)).then(|| Acknowledgement {
+                        at: at + SignedDuration::from_mins(rng.gen_range(20..200)),
+                        by: therapist,
+                        action_note: "Phoned the client the same day; safety plan reviewed; no current intent.".into(),
+                    });
+                    Alert {
+                        id: AlertId(uuid_at(rng, at)),
+                        client_id: client,
+                        administration_id: Some(id),
+                        instrument: Some("phq9".into()),
+                        item: Some(f.item.clone()),
+                        item_value: Some(f.value),
+                        level: f.level,
+                        message: f.message.clone(),
+                        self_harm: f.self_harm,
+                        created_at: at,
+                        acknowledged,
+                    }
+                })
+                .collect();
+            batch.administrations.push(Administration {
+                id,
+                client_id: client,
+                course_id: Some(course),
+                instrument: "phq9".into(),
+                instrument_version: self.phq9.version.clone(),
+                completed_at: at,
+                answers: Some(answers),
+                score: scored.score,
+                prorated: scored.prorated,
+                subscores: scored.subscores,
+                severity: scored.severity,
+                provisional_diagnosis: scored.provisional_diagnosis,
+                source,
+                entered_by: (source == MeasureSource::Clinician).then_some(therapist),
+                created_at: at,
+                entered_in_error: None,
+                alerts,
+            });
         }
     }
 

@@ -43,6 +43,49 @@ struct ServeArgs {
     /// Database connections in the pool.
     #[arg(long, env = "KAIROS_DB_CONNECTIONS", default_value_t = 16)]
     db_connections: u32,
+    /// A folder of the clinic's own questionnaire definitions (`*.toml`); a
+    /// file with the id of a shipped one replaces it.
+    #[arg(long, env = "KAIROS_INSTRUMENTS_DIR")]
+    instruments_dir: Option<std::path::PathBuf>,
+    /// The address clients reach the server at, for self-report links
+    /// (e.g. https://kairos.example-clinic.org).
+    #[arg(long, env = "KAIROS_PUBLIC_URL")]
+    public_url: Option<String>,
+    /// Hours before an unacknowledged safety alert is shown as overdue.
+    #[arg(long, env = "KAIROS_ALERT_ESCALATION_HOURS", default_value_t = 4)]
+    alert_escalation_hours: u32,
+    /// Hours a self-report link stays valid by default.
+    #[arg(long, env = "KAIROS_LINK_HOURS", default_value_t = 72)]
+    link_hours: u32,
+    /// The clinic's phone number for urgent help, shown to clients.
+    #[arg(long, env = "KAIROS_CLINIC_PHONE")]
+    clinic_phone: Option<String>,
+    /// Emergency services number shown to clients.
+    #[arg(long, env = "KAIROS_EMERGENCY_NUMBER", default_value = "911")]
+    emergency_number: String,
+    /// Crisis line shown to clients.
+    #[arg(long, env = "KAIROS_CRISIS_LINE", default_value = "988 Suicide & Crisis Lifeline: call or text 988")]
+    crisis_line: String,
+}
+
+/// The shipped instruments plus the clinic's own; a bad file is refused
+/// with its name and the field at fault.
+fn load_instruments(dir: Option<&std::path::Path>) -> Result<kairos_domain::instruments::Library> {
+    let mut files: Vec<(String, String)> =
+        kairos_domain::instruments::SHIPPED.iter().map(|(n, t)| (n.to_string(), t.to_string())).collect();
+    if let Some(dir) = dir {
+        let mut own: Vec<std::path::PathBuf> = std::fs::read_dir(dir)
+            .with_context(|| format!("reading instruments folder {}", dir.display()))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+            .collect();
+        own.sort();
+        for path in own {
+            let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+            files.push((path.display().to_string(), text));
+        }
+    }
+    Ok(kairos_domain::instruments::Library::load(files.iter().map(|(n, t)| (n.as_str(), t.as_str())))?)
 }
 
 #[derive(Subcommand)]
@@ -214,6 +257,15 @@ async fn run_server(store: Store, args: &ServeArgs) -> Result<()> {
             ..SessionPolicy::default()
         },
         secure_cookies: args.secure_cookies.unwrap_or(!loopback),
+        instruments: std::sync::Arc::new(load_instruments(args.instruments_dir.as_deref())?),
+        crisis: kairos_server::Crisis {
+            clinic_phone: args.clinic_phone.clone().filter(|p| !p.trim().is_empty()),
+            emergency_number: args.emergency_number.clone(),
+            crisis_line: args.crisis_line.clone(),
+        },
+        alert_escalation: jiff::SignedDuration::from_hours(i64::from(args.alert_escalation_hours)),
+        link_lifetime: jiff::SignedDuration::from_hours(i64::from(args.link_hours.clamp(1, 336))),
+        public_url: args.public_url.clone(),
         ..Config::default()
     };
     let server = Server::bind(&args.listen, store.clone(), config)

@@ -1,0 +1,613 @@
+//! Which questionnaires are due for a treatment course (measurement-based care).
+//!
+//! A [`MeasureSchedule`] is read from TOML (`measure-schedules/*.toml`) and
+//! checked by [`MeasureSchedule::validate`] against the instruments the clinic
+//! has. [`occurrences`] is pure: from the course's facts (start, phase changes,
+//! dose times, end), the client's completed administrations and the current
+//! instant it lists every measure occurrence whose anchor exists, with its
+//! window and whether it is upcoming, due, overdue or done. The chart and the
+//! staff work list show these.
+//!
+//! The timing is a clinical convention, not a published standard, so the
+//! schedule carries its `source` and `confirmed = false` like other
+//! unconfirmed defaults.
+
+use crate::DomainError;
+use crate::course::Phase;
+use crate::instruments::Provenance;
+use jiff::tz::TimeZone;
+use jiff::{SignedDuration, Span, Timestamp};
+use serde::{Deserialize, Serialize};
+use std::collections::HashSet;
+
+/// The shipped default schedule.
+pub const STANDARD: &str = include_str!("../../../measure-schedules/standard.toml");
+
+/// Upper bound for every hour field (ten years), so window arithmetic stays in range.
+pub const MAX_HOURS: i64 = 24 * 366 * 10;
+/// Upper bound for a follow-up in months after the end of the course.
+pub const MAX_MONTHS: u32 = 120;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct MeasureSchedule {
+    pub id: String,
+    pub name: String,
+    pub rules: Vec<ScheduleRule>,
+    #[serde(flatten)]
+    pub provenance: Provenance,
+}
+
+/// One timing rule for one or more instruments.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ScheduleRule {
+    /// Instrument ids, e.g. `["phq9", "gad7"]`.
+    pub instruments: Vec<String>,
+    pub when: When,
+    /// Hours after the due time at which an unanswered measure becomes overdue.
+    pub grace_hours: i64,
+    /// Hours before the due time from which an answer already counts.
+    #[serde(default)]
+    pub opens_hours_before: i64,
+}
+
+/// The anchor of a rule's due times.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum When {
+    /// Due when the course starts; overdue after the grace or when the first
+    /// dose starts, whichever is earlier (a baseline must precede treatment).
+    Baseline,
+    /// Due at the start of every dose (booked or given).
+    BeforeEachDose,
+    /// Due `hours` after the start of dose number `dose` (1-based).
+    AfterDose { dose: u32, hours: i64 },
+    /// Due every 7 calendar days (clinic time zone) after entering `phase`,
+    /// while the phase lasts.
+    Weekly { phase: Phase },
+    /// Due when the course ends.
+    EndOfCourse,
+    /// Due the given calendar months (clinic time zone) after the course ends.
+    AfterEnd { months: Vec<u32> },
+}
+
+impl MeasureSchedule {
+    /// Parses and validates one TOML definition.
+    pub fn from_toml(text: &str, known_instruments: &[&str]) -> Result<MeasureSchedule, DomainError> {
+        let schedule: MeasureSchedule =
+            toml::from_str(text).map_err(|e| DomainError::invalid("measure_schedule", e.to_string()))?;
+        schedule.validate(known_instruments)?;
+        Ok(schedule)
+    }
+
+    /// Checks the schedule; the error names the field, e.g. `rules[2].instruments`.
+    pub fn validate(&self, known_instruments: &[&str]) -> Result<(), DomainError> {
+        for (field, value) in [("id", &self.id), ("name", &self.name), ("source", &self.provenance.source)] {
+            if value.trim().is_empty() {
+                return Err(DomainError::invalid(field, "must not be empty"));
+            }
+        }
+        if self.rules.is_empty() {
+            return Err(DomainError::invalid("rules", "a schedule needs at least one rule"));
+        }
+        for (i, rule) in self.rules.iter().enumerate() {
+            let field = |name: &str| format!("rules[{i}].{name}");
+            if rule.instruments.is_empty() {
+                return Err(DomainError::invalid(field("instruments"), "must name at least one instrument"));
+            }
+            let mut seen = HashSet::new();
+            for id in &rule.instruments {
+                if !known_instruments.contains(&id.as_str()) {
+                    let known = known_instruments.join(", ");
+                    return Err(DomainError::invalid(
+                        field("instruments"),
+                        format!("unknown instrument `{id}`; known: {known}"),
+                    ));
+                }
+                if !seen.insert(id) {
+                    return Err(DomainError::invalid(field("instruments"), format!("`{id}` is listed twice")));
+                }
+            }
+            for (name, hours) in [("grace_hours", rule.grace_hours), ("opens_hours_before", rule.opens_hours_before)] {
+                check_hours(&field(name), hours)?;
+            }
+            match &rule.when {
+                When::Baseline | When::BeforeEachDose | When::EndOfCourse => {}
+                When::AfterDose { dose, hours } => {
+                    if *dose == 0 {
+                        return Err(DomainError::invalid(field("when.dose"), "doses are numbered from 1"));
+                    }
+                    check_hours(&field("when.hours"), *hours)?;
+                }
+                When::Weekly { phase } => {
+                    if phase.is_closed() {
+                        return Err(DomainError::invalid(
+                            field("when.phase"),
+                            format!("`{phase}` closes the course; weekly measures need an open phase"),
+                        ));
+                    }
+                }
+                When::AfterEnd { months } => {
+                    if months.is_empty() {
+                        return Err(DomainError::invalid(field("when.months"), "must list at least one month"));
+                    }
+                    if let Some(m) = months.iter().find(|m| !(1..=MAX_MONTHS).contains(*m)) {
+                        return Err(DomainError::invalid(
+                            field("when.months"),
+                            format!("{m} is not between 1 and {MAX_MONTHS}"),
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn check_hours(field: &str, hours: i64) -> Result<(), DomainError> {
+    if (0..=MAX_HOURS).contains(&hours) {
+        Ok(())
+    } else {
+        Err(DomainError::invalid(field, format!("{hours} is not between 0 and {MAX_HOURS} hours")))
+    }
+}
+
+/// What [`occurrences`] needs to know about a course.
+#[derive(Debug, Clone)]
+pub struct CourseFacts {
+    pub started_at: Timestamp,
+    /// Each phase the course entered and when, in order.
+    pub phases: Vec<(Phase, Timestamp)>,
+    /// Start of every dose, booked or given (dose 1 is the earliest).
+    pub doses: Vec<Timestamp>,
+    /// When the course ended (completed or discontinued); `None` while it runs.
+    pub ended_at: Option<Timestamp>,
+    /// The clinic's time zone, for calendar days and months.
+    pub tz: TimeZone,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OccurrenceStatus {
+    /// `now < opens_at`.
+    Upcoming,
+    /// `opens_at <= now < overdue_at`, not done.
+    Due,
+    /// `now >= overdue_at`, not done.
+    Overdue,
+    /// An administration in `[opens_at, overdue_at)` was assigned to it.
+    Done,
+}
+
+/// One instrument due once.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Occurrence {
+    pub instrument: String,
+    /// E.g. "baseline", "before dose 3", "24 h after dose 1", "week 2 of induction".
+    pub label: String,
+    pub opens_at: Timestamp,
+    pub due_at: Timestamp,
+    pub overdue_at: Timestamp,
+    pub status: OccurrenceStatus,
+    /// The administration that satisfied it.
+    pub done_at: Option<Timestamp>,
+}
+
+/// Lists the schedule's occurrences for a course, sorted by `due_at`, then
+/// instrument (ties keep the schedule's rule order).
+///
+/// Only occurrences whose anchor exists are listed: no `after_dose` for a dose
+/// that has no time, nothing end-based while `ended_at` is `None`, and weekly
+/// ones only while their phase lasts and due no later than `now` + 7 days.
+///
+/// Matching: an administration of the instrument completed in
+/// `[opens_at, overdue_at)` satisfies the occurrence (the earliest such one
+/// is reported). One answer may satisfy several occurrences whose windows
+/// overlap: a PHQ-9 on the morning of the first dose is both the baseline
+/// and the pre-dose measure, and nobody should be asked twice in an hour.
+///
+/// An occurrence whose times fall outside jiff's range is left out.
+pub fn occurrences(
+    schedule: &MeasureSchedule,
+    facts: &CourseFacts,
+    completed: &[(String, Timestamp)],
+    now: Timestamp,
+) -> Vec<Occurrence> {
+    let mut out = Vec::new();
+    for rule in &schedule.rules {
+        for slot in slots(rule, facts, now) {
+            for instrument in &rule.instruments {
+                let status = if now < slot.opens_at {
+                    OccurrenceStatus::Upcoming
+                } else if now < slot.overdue_at {
+                    OccurrenceStatus::Due
+                } else {
+                    OccurrenceStatus::Overdue
+                };
+                out.push(Occurrence {
+                    instrument: instrument.clone(),
+                    label: slot.label.clone(),
+                    opens_at: slot.opens_at,
+                    due_at: slot.due_at,
+                    overdue_at: slot.overdue_at,
+                    status,
+                    done_at: None,
+                });
+            }
+        }
+    }
+    out.sort_by(|a, b| a.due_at.cmp(&b.due_at).then_with(|| a.instrument.cmp(&b.instrument)));
+
+    for occ in &mut out {
+        let pick = completed
+            .iter()
+            .filter(|(id, at)| *id == occ.instrument && occ.opens_at <= *at && *at < occ.overdue_at)
+            .map(|(_, at)| *at)
+            .min();
+        if let Some(at) = pick {
+            occ.done_at = Some(at);
+            occ.status = OccurrenceStatus::Done;
+        }
+    }
+    out
+}
+
+/// One due time of a rule, before it is split per instrument.
+struct Slot {
+    label: String,
+    opens_at: Timestamp,
+    due_at: Timestamp,
+    overdue_at: Timestamp,
+}
+
+fn shift(t: Timestamp, hours: i64) -> Option<Timestamp> {
+    t.checked_add(SignedDuration::try_from_hours(hours)?).ok()
+}
+
+fn window(rule: &ScheduleRule, label: String, due_at: Timestamp) -> Option<Slot> {
+    let opens_at = shift(due_at, rule.opens_hours_before.checked_neg()?)?;
+    Some(Slot { label, opens_at, due_at, overdue_at: shift(due_at, rule.grace_hours)? })
+}
+
+/// When `phase` was entered, and when it ended (the next phase, or the end of the course).
+fn phase_span(facts: &CourseFacts, phase: Phase) -> Option<(Timestamp, Option<Timestamp>)> {
+    let i = facts.phases.iter().position(|(p, _)| *p == phase)?;
+    let end = facts.phases.get(i + 1).map(|(_, at)| *at).or(facts.ended_at);
+    Some((facts.phases[i].1, end))
+}
+
+fn slots(rule: &ScheduleRule, facts: &CourseFacts, now: Timestamp) -> Vec<Slot> {
+    let mut doses = facts.doses.clone();
+    doses.sort();
+    let mut out = Vec::new();
+    match &rule.when {
+        When::Baseline => {
+            if let Some(mut slot) = window(rule, "baseline".into(), facts.started_at) {
+                if let Some(&first) = doses.first() {
+                    slot.overdue_at = slot.overdue_at.min(first).max(slot.due_at);
+                }
+                out.push(slot);
+            }
+        }
+        When::BeforeEachDose => {
+            for (i, &dose) in doses.iter().enumerate() {
+                out.extend(window(rule, format!("before dose {}", i + 1), dose));
+            }
+        }
+        When::AfterDose { dose, hours } => {
+            let start = dose.checked_sub(1).and_then(|i| doses.get(usize::try_from(i).ok()?));
+            if let Some(due) = start.and_then(|&at| shift(at, *hours)) {
+                out.extend(window(rule, format!("{hours} h after dose {dose}"), due));
+            }
+        }
+        When::Weekly { phase } => {
+            if let Some((start, end)) = phase_span(facts, *phase) {
+                let horizon = shift(now, 7 * 24).unwrap_or(Timestamp::MAX);
+                let limit = end.map_or(horizon, |end| end.min(horizon));
+                let start = start.to_zoned(facts.tz.clone());
+                for week in 1_i64.. {
+                    // Calendar days in the clinic zone: 09:00 stays 09:00 across DST.
+                    let Some(due) = Span::new().try_days(7 * week).ok().and_then(|s| start.checked_add(s).ok()) else {
+                        break;
+                    };
+                    let due = due.timestamp();
+                    if due > limit {
+                        break;
+                    }
+                    out.extend(window(rule, format!("week {week} of {phase}"), due));
+                }
+            }
+        }
+        When::EndOfCourse => {
+            if let Some(end) = facts.ended_at {
+                out.extend(window(rule, "end of course".into(), end));
+            }
+        }
+        When::AfterEnd { months } => {
+            if let Some(end) = facts.ended_at {
+                let end = end.to_zoned(facts.tz.clone());
+                for &m in months {
+                    // Zoned + months: the day is clamped to the month's last day
+                    // (31 Jan + 1 month = 28/29 Feb), same wall-clock time.
+                    let due = Span::new().try_months(i64::from(m)).ok().and_then(|s| end.checked_add(s).ok());
+                    let label =
+                        if m == 1 { "1 month after the end".into() } else { format!("{m} months after the end") };
+                    out.extend(due.and_then(|due| window(rule, label, due.timestamp())));
+                }
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use OccurrenceStatus::*;
+
+    const KNOWN: &[&str] = &["phq9", "gad7"];
+
+    fn ts(s: &str) -> Timestamp {
+        s.parse().expect("timestamp")
+    }
+
+    /// A one-instrument (PHQ-9) schedule from rule lines.
+    fn schedule(rules: &str) -> MeasureSchedule {
+        let text = format!("id = \"t\"\nname = \"T\"\nsource = \"test\"\nconfirmed = false\n{rules}");
+        MeasureSchedule::from_toml(&text, KNOWN).expect("valid schedule")
+    }
+
+    fn facts(started: &str, doses: &[&str]) -> CourseFacts {
+        CourseFacts {
+            started_at: ts(started),
+            phases: vec![(Phase::Screening, ts(started))],
+            doses: doses.iter().map(|d| ts(d)).collect(),
+            ended_at: None,
+            tz: TimeZone::UTC,
+        }
+    }
+
+    fn answers(list: &[&str]) -> Vec<(String, Timestamp)> {
+        list.iter().map(|at| ("phq9".to_string(), ts(at))).collect()
+    }
+
+    fn summary(occ: &[Occurrence]) -> Vec<(&str, OccurrenceStatus)> {
+        occ.iter().map(|o| (o.label.as_str(), o.status)).collect()
+    }
+
+    const BASELINE: &str = "[[rules]]\ninstruments = [\"phq9\"]\nwhen = { kind = \"baseline\" }\n\
+                            opens_hours_before = 336\ngrace_hours = 168\n";
+
+    #[test]
+    fn baseline_done_before_first_dose_is_done() {
+        // Start 3 Mar 09:00Z; opens 336 h = 14 d before: 17 Feb 09:00Z; grace 168 h = 10 Mar 09:00Z,
+        // but the first dose (6 Mar 10:00Z) comes first, so overdue at 6 Mar 10:00Z.
+        let f = facts("2025-03-03T09:00:00Z", &["2025-03-06T10:00:00Z"]);
+        let occ = occurrences(&schedule(BASELINE), &f, &answers(&["2025-03-01T12:00:00Z"]), ts("2025-03-20T00:00Z"));
+        assert_eq!(occ.len(), 1);
+        assert_eq!(occ[0].opens_at, ts("2025-02-17T09:00:00Z"));
+        assert_eq!(occ[0].overdue_at, ts("2025-03-06T10:00:00Z"));
+        assert_eq!((occ[0].status, occ[0].done_at), (Done, Some(ts("2025-03-01T12:00:00Z"))));
+    }
+
+    #[test]
+    fn baseline_not_done_is_overdue_at_first_dose_or_after_grace() {
+        let s = schedule(BASELINE);
+        let f = facts("2025-03-03T09:00:00Z", &["2025-03-06T10:00:00Z"]);
+        let status = |now: &str, done: &[&str]| occurrences(&s, &f, &answers(done), ts(now))[0].status;
+        assert_eq!(status("2025-02-17T08:59:59Z", &[]), Upcoming);
+        assert_eq!(status("2025-03-06T09:59:59Z", &[]), Due);
+        assert_eq!(status("2025-03-06T10:00:00Z", &[]), Overdue);
+        // Answered after the first dose started: too late to be a baseline.
+        assert_eq!(status("2025-03-07T00:00:00Z", &["2025-03-06T10:30:00Z"]), Overdue);
+        // No dose booked: overdue after the grace, 3 Mar 09:00Z + 168 h = 10 Mar 09:00Z.
+        let f = facts("2025-03-03T09:00:00Z", &[]);
+        let occ = occurrences(&s, &f, &[], ts("2025-03-10T09:00:00Z"));
+        assert_eq!((occ[0].overdue_at, occ[0].status), (ts("2025-03-10T09:00:00Z"), Overdue));
+    }
+
+    #[test]
+    fn before_each_dose_done_due_and_overdue() {
+        let s = schedule(
+            "[[rules]]\ninstruments = [\"phq9\"]\nwhen = { kind = \"before_each_dose\" }\n\
+             opens_hours_before = 24\ngrace_hours = 2\n",
+        );
+        let f =
+            facts("2025-03-03T09:00:00Z", &["2025-03-06T10:00:00Z", "2025-03-10T10:00:00Z", "2025-03-13T10:00:00Z"]);
+        // Answered 2 h before dose 2 (10 Mar 08:00Z), inside [9 Mar 10:00Z, 10 Mar 12:00Z).
+        let done = answers(&["2025-03-10T08:00:00Z"]);
+        // Dose 3 at 13 Mar 10:00Z: window [12 Mar 10:00Z, 13 Mar 12:00Z).
+        let occ = occurrences(&s, &f, &done, ts("2025-03-13T11:00:00Z"));
+        assert_eq!(summary(&occ), [("before dose 1", Overdue), ("before dose 2", Done), ("before dose 3", Due)]);
+        assert_eq!(occ[2].opens_at, ts("2025-03-12T10:00:00Z"));
+        assert_eq!(occ[2].overdue_at, ts("2025-03-13T12:00:00Z"));
+        assert_eq!(occ[1].done_at, Some(ts("2025-03-10T08:00:00Z")));
+        let later = occurrences(&s, &f, &done, ts("2025-03-13T12:00:00Z"));
+        assert_eq!(later[2].status, Overdue);
+    }
+
+    #[test]
+    fn after_dose_24_hours() {
+        let s = schedule(
+            "[[rules]]\ninstruments = [\"phq9\"]\nwhen = { kind = \"after_dose\", dose = 1, hours = 24 }\n\
+             grace_hours = 24\n\n[[rules]]\ninstruments = [\"phq9\"]\n\
+             when = { kind = \"after_dose\", dose = 2, hours = 24 }\ngrace_hours = 24\n",
+        );
+        // Dose 1 at 6 Mar 10:00Z: due 7 Mar 10:00Z (opens then too), overdue 8 Mar 10:00Z.
+        // There is no dose 2, so its rule yields nothing.
+        let f = facts("2025-03-03T09:00:00Z", &["2025-03-06T10:00:00Z"]);
+        let early = answers(&["2025-03-07T09:00:00Z"]);
+        let occ = occurrences(&s, &f, &early, ts("2025-03-07T12:00:00Z"));
+        assert_eq!(summary(&occ), [("24 h after dose 1", Due)]);
+        assert_eq!((occ[0].opens_at, occ[0].due_at), (ts("2025-03-07T10:00:00Z"), ts("2025-03-07T10:00:00Z")));
+        assert_eq!(occ[0].overdue_at, ts("2025-03-08T10:00:00Z"));
+        let done = answers(&["2025-03-07T09:00:00Z", "2025-03-07T15:00:00Z"]);
+        let occ = occurrences(&s, &f, &done, ts("2025-03-09T00:00:00Z"));
+        assert_eq!((occ[0].status, occ[0].done_at), (Done, Some(ts("2025-03-07T15:00:00Z"))));
+    }
+
+    #[test]
+    fn weekly_during_induction_uses_clinic_days_and_stops_at_phase_end() {
+        let s = schedule(
+            "[[rules]]\ninstruments = [\"phq9\"]\nwhen = { kind = \"weekly\", phase = \"induction\" }\ngrace_hours = 72\n",
+        );
+        let mut f = facts("2025-03-01T09:00:00Z", &[]);
+        f.tz = TimeZone::get("Europe/Berlin").expect("bundled tzdb");
+        // Induction entered Mon 17 Mar 09:00 CET (08:00Z). Berlin moves to CEST on 30 Mar, so:
+        // week 1 = 24 Mar 09:00 CET = 08:00Z; week 2 = 31 Mar 09:00 CEST = 07:00Z;
+        // week 3 = 7 Apr 09:00 CEST = 07:00Z. Integration entered 7 Apr 12:00 CEST (10:00Z): no week 4.
+        f.phases.push((Phase::Induction, ts("2025-03-17T08:00:00Z")));
+        f.phases.push((Phase::Integration, ts("2025-04-07T10:00:00Z")));
+        let done = answers(&["2025-03-24T08:30:00Z", "2025-04-07T07:00:00Z"]);
+        let occ = occurrences(&s, &f, &done, ts("2025-05-01T00:00:00Z"));
+        assert_eq!(
+            summary(&occ),
+            [("week 1 of induction", Done), ("week 2 of induction", Overdue), ("week 3 of induction", Done)]
+        );
+        let due: Vec<_> = occ.iter().map(|o| o.due_at).collect();
+        assert_eq!(due, [ts("2025-03-24T08:00:00Z"), ts("2025-03-31T07:00:00Z"), ts("2025-04-07T07:00:00Z")]);
+        // Week 2 overdue 72 h after its due time.
+        assert_eq!(occ[1].overdue_at, ts("2025-04-03T07:00:00Z"));
+        // Still in induction on 27 Mar: weeks due up to now + 7 d (3 Apr) are listed, week 3 not yet.
+        f.phases.pop();
+        let occ = occurrences(&s, &f, &done, ts("2025-03-27T08:00:00Z"));
+        assert_eq!(summary(&occ), [("week 1 of induction", Done), ("week 2 of induction", Upcoming)]);
+    }
+
+    #[test]
+    fn end_of_course_and_follow_ups_use_calendar_months() {
+        let s = schedule(
+            "[[rules]]\ninstruments = [\"phq9\"]\nwhen = { kind = \"end_of_course\" }\nopens_hours_before = 72\n\
+             grace_hours = 168\n\n[[rules]]\ninstruments = [\"phq9\"]\nwhen = { kind = \"after_end\", months = [1, 3, 6] }\n\
+             opens_hours_before = 168\ngrace_hours = 336\n",
+        );
+        let mut f = facts("2024-11-01T09:00:00Z", &[]);
+        f.tz = TimeZone::get("Europe/Berlin").expect("bundled tzdb");
+        assert!(occurrences(&s, &f, &[], ts("2025-01-31T14:00:00Z")).is_empty(), "nothing end-based before the end");
+        // Ended Fri 31 Jan 2025 15:00 CET (14:00Z). `Zoned::checked_add(Span::months(n))` adds calendar
+        // months to the wall clock, clamping the day to the month's end, then resolves in Europe/Berlin:
+        // +1 → 28 Feb 15:00 CET = 14:00Z; +3 → 30 Apr 15:00 CEST = 13:00Z; +6 → 31 Jul 15:00 CEST = 13:00Z.
+        f.ended_at = Some(ts("2025-01-31T14:00:00Z"));
+        let done = answers(&["2025-01-30T10:00:00Z", "2025-02-25T10:00:00Z"]);
+        let occ = occurrences(&s, &f, &done, ts("2025-05-20T00:00:00Z"));
+        let labels = ["end of course", "1 month after the end", "3 months after the end", "6 months after the end"];
+        assert_eq!(summary(&occ), labels.into_iter().zip([Done, Done, Overdue, Upcoming]).collect::<Vec<_>>());
+        let due: Vec<_> = occ.iter().map(|o| o.due_at).collect();
+        let expected = ["2025-01-31T14:00:00Z", "2025-02-28T14:00:00Z", "2025-04-30T13:00:00Z", "2025-07-31T13:00:00Z"];
+        assert_eq!(due, expected.map(ts));
+        // End of course opens 72 h before: 28 Jan 14:00Z; 1 month opens 168 h before: 21 Feb 14:00Z.
+        assert_eq!((occ[0].opens_at, occ[1].opens_at), (ts("2025-01-28T14:00:00Z"), ts("2025-02-21T14:00:00Z")));
+        // 3 months: overdue 336 h (14 d) after 30 Apr 13:00Z = 14 May 13:00Z.
+        assert_eq!(occ[2].overdue_at, ts("2025-05-14T13:00:00Z"));
+        // Leap year: ended 31 Jan 2024 → 29 Feb 2024.
+        f.ended_at = Some(ts("2024-01-31T14:00:00Z"));
+        assert_eq!(occurrences(&s, &f, &[], ts("2024-02-01T00:00:00Z"))[1].due_at, ts("2024-02-29T14:00:00Z"));
+    }
+
+    #[test]
+    fn one_answer_satisfies_every_occurrence_whose_window_holds_it() {
+        let s = schedule(&format!(
+            "{BASELINE}\n[[rules]]\ninstruments = [\"phq9\"]\nwhen = {{ kind = \"before_each_dose\" }}\n\
+             opens_hours_before = 24\ngrace_hours = 2\n"
+        ));
+        // Baseline window [17 Feb 09:00Z, 6 Mar 10:00Z); before dose 1 window [5 Mar 10:00Z, 6 Mar 12:00Z).
+        // An answer on 5 Mar 18:00Z lies in both windows and satisfies both.
+        let f = facts("2025-03-03T09:00:00Z", &["2025-03-06T10:00:00Z"]);
+        let now = ts("2025-03-06T09:00:00Z");
+        let occ = occurrences(&s, &f, &answers(&["2025-03-05T18:00:00Z"]), now);
+        assert_eq!(summary(&occ), [("baseline", Done), ("before dose 1", Done)]);
+        // An answer before the pre-dose window opens counts for the baseline only.
+        let occ = occurrences(&s, &f, &answers(&["2025-03-04T18:00:00Z"]), now);
+        assert_eq!(summary(&occ), [("baseline", Done), ("before dose 1", Due)]);
+        // With two answers in the baseline window, the earliest is reported.
+        let occ = occurrences(&s, &f, &answers(&["2025-03-06T09:30:00Z", "2025-03-04T18:00:00Z"]), now);
+        assert_eq!(occ[0].done_at, Some(ts("2025-03-04T18:00:00Z")));
+        assert_eq!(occ[1].done_at, Some(ts("2025-03-06T09:30:00Z")));
+    }
+
+    #[test]
+    fn validation_errors_name_the_field() {
+        let head = "id = \"t\"\nname = \"T\"\nsource = \"test\"\nconfirmed = false\n";
+        let ok = "[[rules]]\ninstruments = [\"phq9\"]\nwhen = { kind = \"baseline\" }\ngrace_hours = 1\n";
+        let field = |rules: &str| {
+            let err = MeasureSchedule::from_toml(&format!("{head}{rules}"), KNOWN).expect_err("refused");
+            (err.field().to_string(), err.to_string())
+        };
+        let rule = |body: &str| format!("[[rules]]\n{body}\n");
+        assert_eq!(
+            field(&rule("instruments = []\nwhen = { kind = \"baseline\" }\ngrace_hours = 1")).0,
+            "rules[0].instruments"
+        );
+        let unknown =
+            format!("{ok}{ok}{}", rule("instruments = [\"madrs\"]\nwhen = { kind = \"baseline\" }\ngrace_hours = 1"));
+        let (f, msg) = field(&unknown);
+        assert_eq!(f, "rules[2].instruments");
+        assert!(msg.contains("madrs"), "{msg}");
+        let cases = [
+            ("instruments = [\"phq9\"]\nwhen = { kind = \"baseline\" }\ngrace_hours = -1", "rules[0].grace_hours"),
+            (
+                "instruments = [\"phq9\", \"phq9\"]\nwhen = { kind = \"baseline\" }\ngrace_hours = 1",
+                "rules[0].instruments",
+            ),
+            (
+                "instruments = [\"phq9\"]\nwhen = { kind = \"baseline\" }\ngrace_hours = 1\nopens_hours_before = -2",
+                "rules[0].opens_hours_before",
+            ),
+            (
+                "instruments = [\"phq9\"]\nwhen = { kind = \"after_dose\", dose = 0, hours = 24 }\ngrace_hours = 1",
+                "rules[0].when.dose",
+            ),
+            (
+                "instruments = [\"phq9\"]\nwhen = { kind = \"after_end\", months = [] }\ngrace_hours = 1",
+                "rules[0].when.months",
+            ),
+            (
+                "instruments = [\"phq9\"]\nwhen = { kind = \"weekly\", phase = \"completed\" }\ngrace_hours = 1",
+                "rules[0].when.phase",
+            ),
+        ];
+        for (body, expected) in cases {
+            assert_eq!(field(&rule(body)).0, expected, "{body}");
+        }
+        assert_eq!(field("rules = []").0, "rules");
+        // Unknown kinds and fields are refused by the parser; the message says what and where.
+        let (f, msg) = field(&rule("instruments = [\"phq9\"]\nwhen = { kind = \"fortnightly\" }\ngrace_hours = 1"));
+        assert!(f == "measure_schedule" && msg.contains("fortnightly"), "{msg}");
+        let (f, msg) =
+            field(&rule("instruments = [\"phq9\"]\nwhen = { kind = \"baseline\" }\ngrace_hours = 1\ngrace = 2"));
+        assert!(f == "measure_schedule" && msg.contains("grace"), "{msg}");
+        let (f, msg) = field(&format!("colour = \"red\"\n{ok}"));
+        assert!(f == "measure_schedule" && msg.contains("colour"), "{msg}");
+        let (f, msg) = field(&rule(
+            "instruments = [\"phq9\"]\nwhen = { kind = \"after_dose\", dose = 1, hours = 1, x = 1 }\ngrace_hours = 1",
+        ));
+        assert!(f == "measure_schedule" && msg.contains("`x`"), "{msg}");
+    }
+
+    #[test]
+    fn standard_schedule_loads_and_needs_its_instruments() {
+        let s = MeasureSchedule::from_toml(STANDARD, KNOWN).expect("standard schedule loads");
+        assert_eq!((s.id.as_str(), s.rules.len(), s.provenance.confirmed), ("standard", 6, false));
+        assert!(s.rules.iter().all(|r| r.instruments == ["phq9", "gad7"]));
+        assert_eq!(s.rules[5].when, When::AfterEnd { months: vec![1, 3, 6] });
+        let err = MeasureSchedule::from_toml(STANDARD, &["phq9"]).expect_err("gad7 unknown");
+        assert_eq!(err.field(), "rules[0].instruments");
+        assert!(err.to_string().contains("gad7"));
+    }
+
+    #[test]
+    fn standard_schedule_over_a_course_lists_both_instruments_in_due_order() {
+        let s = MeasureSchedule::from_toml(STANDARD, KNOWN).expect("standard schedule loads");
+        let mut f = facts("2025-03-03T09:00:00Z", &["2025-03-10T10:00:00Z", "2025-03-13T10:00:00Z"]);
+        f.phases.push((Phase::Induction, ts("2025-03-10T09:00:00Z")));
+        // now 11 Mar: baseline, 2 pre-dose, 24 h after dose 1, week 1 (17 Mar ≤ now + 7 d); each × 2.
+        let occ = occurrences(&s, &f, &[], ts("2025-03-11T09:00:00Z"));
+        assert_eq!(occ.len(), 10);
+        assert!(occ.windows(2).all(|w| (w[0].due_at, &w[0].instrument) <= (w[1].due_at, &w[1].instrument)));
+        assert_eq!((occ[0].instrument.as_str(), occ[1].instrument.as_str()), ("gad7", "phq9"));
+    }
+}
