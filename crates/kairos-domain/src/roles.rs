@@ -110,10 +110,12 @@ pub enum Permission {
     /// Record questionnaires, send self-report links, retract an entry made
     /// in error, and acknowledge safety alerts.
     RecordMeasures,
+    /// Read practice-wide outcome figures (aggregates over many clients).
+    ReadPracticeOutcomes,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 11] = [
+    pub const ALL: [Permission; 12] = [
         Permission::ReadDirectory,
         Permission::ManageSites,
         Permission::ManageStaff,
@@ -125,6 +127,7 @@ impl Permission {
         Permission::ReadAudit,
         Permission::ReadMeasures,
         Permission::RecordMeasures,
+        Permission::ReadPracticeOutcomes,
     ];
 
     /// The policy table.
@@ -144,6 +147,7 @@ impl Permission {
             // outcome figures), not for scheduling.
             Permission::ReadMeasures => &[Director, Prescriber, Nurse, Therapist],
             Permission::RecordMeasures => &[Prescriber, Nurse, Therapist],
+            Permission::ReadPracticeOutcomes => &[Director],
         }
     }
 
@@ -160,6 +164,7 @@ impl Permission {
             Permission::ReadAudit => "read the audit log",
             Permission::ReadMeasures => "read questionnaire scores and safety alerts",
             Permission::RecordMeasures => "record questionnaires and acknowledge safety alerts",
+            Permission::ReadPracticeOutcomes => "read practice outcome figures",
         }
     }
 }

@@ -16,6 +16,8 @@ pub struct Config {
     pub lockout_window: jiff::SignedDuration,
     /// The questionnaires in use: the shipped ones plus a clinic's own.
     pub instruments: Arc<Library>,
+    /// When questionnaires are due during and after a course.
+    pub measure_schedule: Arc<kairos_domain::measure_schedule::MeasureSchedule>,
     /// What a client is told when an answer endorses thoughts of self-harm.
     pub crisis: Crisis,
     /// An unacknowledged alert is shown as escalated after this long.
@@ -60,6 +62,13 @@ impl Default for Config {
             // The shipped definitions are validated by tests; a clinic's own
             // are loaded (and refused with the file named) by the binary.
             instruments: Arc::new(Library::shipped().expect("the shipped instrument definitions are valid")),
+            measure_schedule: Arc::new(
+                kairos_domain::measure_schedule::MeasureSchedule::from_toml(
+                    kairos_domain::measure_schedule::STANDARD,
+                    &["phq9", "gad7"],
+                )
+                .expect("the shipped measure schedule is valid"),
+            ),
             crisis: Crisis::default(),
             alert_escalation: jiff::SignedDuration::from_hours(4),
             link_lifetime: jiff::SignedDuration::from_hours(72),

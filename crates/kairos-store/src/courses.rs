@@ -9,7 +9,7 @@ use kairos_domain::course::{Course, NewCourse, Phase};
 use kairos_domain::ids::{ClientId, CourseId, StaffId};
 use kairos_domain::roles::Role;
 
-const COLS: &str =
+pub(crate) const COLS: &str =
     "id, client_id, protocol, phase, started_on, ended_on, prescriber_id, therapist_id, created_at, updated_at";
 
 /// A client's courses, newest first (shared by both read paths).

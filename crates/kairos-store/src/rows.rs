@@ -21,6 +21,15 @@ pub(crate) fn from_micros(v: i64) -> Result<Timestamp, StoreError> {
 pub(crate) trait Cols {
     fn opt_text(&self, col: &str) -> Result<Option<String>, StoreError>;
     fn opt_int(&self, col: &str) -> Result<Option<i64>, StoreError>;
+    /// By position, for scans of millions of rows (no name lookup).
+    fn opt_text_at(&self, i: usize) -> Result<Option<String>, StoreError>;
+    fn opt_int_at(&self, i: usize) -> Result<Option<i64>, StoreError>;
+    /// An id column by position, parsed without an intermediate `String`
+    /// where the driver allows.
+    fn uuid_at(&self, i: usize) -> Result<uuid::Uuid, StoreError> {
+        let s = self.opt_text_at(i)?.ok_or_else(|| StoreError::corrupt(format!("column {i} is null")))?;
+        uuid::Uuid::parse_str(&s).map_err(|_| StoreError::corrupt(format!("column {i} is not an id")))
+    }
 }
 
 impl Cols for AnyRow {
@@ -29,6 +38,12 @@ impl Cols for AnyRow {
     }
     fn opt_int(&self, col: &str) -> Result<Option<i64>, StoreError> {
         self.try_get::<Option<i64>, _>(col).map_err(StoreError::from)
+    }
+    fn opt_text_at(&self, i: usize) -> Result<Option<String>, StoreError> {
+        self.try_get::<Option<String>, _>(i).map_err(StoreError::from)
+    }
+    fn opt_int_at(&self, i: usize) -> Result<Option<i64>, StoreError> {
+        self.try_get::<Option<i64>, _>(i).map_err(StoreError::from)
     }
 }
 
@@ -39,45 +54,55 @@ impl Cols for rusqlite::Row<'_> {
     fn opt_int(&self, col: &str) -> Result<Option<i64>, StoreError> {
         self.get::<_, Option<i64>>(col).map_err(StoreError::from)
     }
+    fn opt_text_at(&self, i: usize) -> Result<Option<String>, StoreError> {
+        self.get::<_, Option<String>>(i).map_err(StoreError::from)
+    }
+    fn opt_int_at(&self, i: usize) -> Result<Option<i64>, StoreError> {
+        self.get::<_, Option<i64>>(i).map_err(StoreError::from)
+    }
+    fn uuid_at(&self, i: usize) -> Result<uuid::Uuid, StoreError> {
+        let text = self.get_ref(i)?.as_str().map_err(|e| StoreError::corrupt(format!("column {i}: {e}")))?;
+        uuid::Uuid::parse_str(text).map_err(|_| StoreError::corrupt(format!("column {i} is not an id")))
+    }
 }
 
 fn null(col: &str) -> StoreError {
     StoreError::corrupt(format!("{col} is null"))
 }
 
-pub(crate) fn get_str<R: Cols>(row: &R, col: &str) -> Result<String, StoreError> {
+pub(crate) fn get_str<R: Cols + ?Sized>(row: &R, col: &str) -> Result<String, StoreError> {
     row.opt_text(col)?.ok_or_else(|| null(col))
 }
 
-pub(crate) fn get_opt_str<R: Cols>(row: &R, col: &str) -> Result<Option<String>, StoreError> {
+pub(crate) fn get_opt_str<R: Cols + ?Sized>(row: &R, col: &str) -> Result<Option<String>, StoreError> {
     row.opt_text(col)
 }
 
-pub(crate) fn get_i64<R: Cols>(row: &R, col: &str) -> Result<i64, StoreError> {
+pub(crate) fn get_i64<R: Cols + ?Sized>(row: &R, col: &str) -> Result<i64, StoreError> {
     row.opt_int(col)?.ok_or_else(|| null(col))
 }
 
-pub(crate) fn get_ts<R: Cols>(row: &R, col: &str) -> Result<Timestamp, StoreError> {
+pub(crate) fn get_ts<R: Cols + ?Sized>(row: &R, col: &str) -> Result<Timestamp, StoreError> {
     from_micros(get_i64(row, col)?)
 }
 
-pub(crate) fn get_opt_ts<R: Cols>(row: &R, col: &str) -> Result<Option<Timestamp>, StoreError> {
+pub(crate) fn get_opt_ts<R: Cols + ?Sized>(row: &R, col: &str) -> Result<Option<Timestamp>, StoreError> {
     row.opt_int(col)?.map(from_micros).transpose()
 }
 
-pub(crate) fn get_date<R: Cols>(row: &R, col: &str) -> Result<Date, StoreError> {
+pub(crate) fn get_date<R: Cols + ?Sized>(row: &R, col: &str) -> Result<Date, StoreError> {
     get_str(row, col)?.parse().map_err(|e| StoreError::corrupt(format!("{col}: {e}")))
 }
 
-pub(crate) fn get_opt_date<R: Cols>(row: &R, col: &str) -> Result<Option<Date>, StoreError> {
+pub(crate) fn get_opt_date<R: Cols + ?Sized>(row: &R, col: &str) -> Result<Option<Date>, StoreError> {
     get_opt_str(row, col)?.map(|s| s.parse().map_err(|e| StoreError::corrupt(format!("{col}: {e}")))).transpose()
 }
 
-pub(crate) fn get_id<T: FromStr>(row: &impl Cols, col: &str) -> Result<T, StoreError> {
+pub(crate) fn get_id<T: FromStr>(row: &(impl Cols + ?Sized), col: &str) -> Result<T, StoreError> {
     get_str(row, col)?.parse().map_err(|_| StoreError::corrupt(format!("{col} is not an id")))
 }
 
-pub(crate) fn get_opt_id<T: FromStr>(row: &impl Cols, col: &str) -> Result<Option<T>, StoreError> {
+pub(crate) fn get_opt_id<T: FromStr>(row: &(impl Cols + ?Sized), col: &str) -> Result<Option<T>, StoreError> {
     get_opt_str(row, col)?
         .map(|s| s.parse().map_err(|_| StoreError::corrupt(format!("{col} is not an id"))))
         .transpose()

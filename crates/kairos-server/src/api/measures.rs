@@ -429,3 +429,299 @@ pub async fn send_link(state: &AppState, auth: &Auth, client: ClientId, body: &L
     let base = state.config.public_url.as_deref().unwrap_or("").trim_end_matches('/');
     Ok(LinkCreated { id: req.id, url: format!("{base}/r/{token}"), expires_at })
 }
+
+/// One instrument's trajectory summary for a client.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ClientOutcome {
+    pub instrument: String,
+    pub short_name: String,
+    /// Valid scores counted (entries marked entered in error left out).
+    pub scores: usize,
+    /// Baseline, latest, change, percent change, reliable change, response,
+    /// remission, first response and remission dates, relapse date, days in
+    /// response (see `kairos_domain::outcomes::trajectory`).
+    #[schema(value_type = Object)]
+    pub trajectory: kairos_domain::outcomes::Trajectory,
+    /// Whether the response, remission and reliable-change rules used are
+    /// confirmed against their sources (otherwise: unconfirmed defaults).
+    pub rules_confirmed: bool,
+}
+
+/// Per instrument with a response rule and at least one valid score.
+pub fn client_outcomes(
+    lib: &kairos_domain::instruments::Library,
+    measures: &[Administration],
+    tz: &jiff::tz::TimeZone,
+) -> Vec<ClientOutcome> {
+    let mut out = Vec::new();
+    for inst in lib.all() {
+        let Some(criteria) = kairos_domain::practice::criteria_of(inst) else { continue };
+        let points: Vec<(jiff::civil::Date, f64)> = measures
+            .iter()
+            .filter(|m| m.instrument == inst.id && m.entered_in_error.is_none())
+            .map(|m| (m.completed_at.to_zoned(tz.clone()).date(), m.score as f64))
+            .collect();
+        let Some(trajectory) = kairos_domain::outcomes::trajectory(&points, &criteria) else { continue };
+        let rules_confirmed = inst.response.as_ref().is_none_or(|r| r.provenance.confirmed)
+            && inst.remission.as_ref().is_none_or(|r| r.provenance.confirmed)
+            && inst.reliable_change.as_ref().is_none_or(|r| r.provenance.confirmed);
+        out.push(ClientOutcome {
+            instrument: inst.id.clone(),
+            short_name: inst.short_name.clone(),
+            scores: points.len(),
+            trajectory,
+            rules_confirmed,
+        });
+    }
+    out
+}
+
+/// A client's outcomes per instrument: baseline, latest, change, reliable
+/// change, response, remission, relapse and days in response.
+#[utoipa::path(get, path = "/clients/{id}/outcomes", tag = "measures", params(("id" = String, Path)),
+    responses((status = 200, body = Vec<ClientOutcome>), (status = 404, body = crate::error::Problem)))]
+pub async fn get_client_outcomes(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+) -> AppResult<axum::Json<Vec<ClientOutcome>>> {
+    auth.require(Permission::ReadMeasures)?;
+    let list = state.store.list_measures(&auth.actor(), path_id("client", &id)?, None).await?;
+    let tz = super::clinic_tz(&state).await?;
+    Ok(axum::Json(client_outcomes(&state.config.instruments, &list, &tz)))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct OutcomeQuery {
+    /// Instrument id (default `phq9`).
+    pub instrument: Option<String>,
+    /// Courses started on or after this date (default: a year before `to`).
+    pub from: Option<String>,
+    /// Courses started on or before this date (default: today at the clinic).
+    pub to: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PracticeOutcomes {
+    #[schema(value_type = String, format = Date)]
+    pub from: jiff::civil::Date,
+    #[schema(value_type = String, format = Date)]
+    pub to: jiff::civil::Date,
+    /// Rates with 95% Wilson intervals overall, by protocol and by
+    /// psychotherapy in the post-dose window; the Kaplan-Meier curve of time
+    /// to relapse with numbers at risk; and the definition of every figure.
+    #[schema(value_type = Object)]
+    pub report: kairos_domain::practice::PracticeReport,
+}
+
+pub async fn practice_outcomes(state: &AppState, q: &OutcomeQuery) -> AppResult<PracticeOutcomes> {
+    let inst = instrument(state, "instrument", q.instrument.as_deref().unwrap_or("phq9"))?;
+    let tz = super::clinic_tz(state).await?;
+    let to = match q.to.as_deref().filter(|s| !s.is_empty()) {
+        Some(s) => super::date("to", s)?,
+        None => Timestamp::now().to_zoned(tz.clone()).date(),
+    };
+    let from = match q.from.as_deref().filter(|s| !s.is_empty()) {
+        Some(s) => super::date("from", s)?,
+        None => to.checked_sub(jiff::Span::new().years(1)).map_err(|e| AppError::invalid("to", e.to_string()))?,
+    };
+    if from > to {
+        return Err(AppError::invalid("from", "from must not be after to"));
+    }
+    let started = std::time::Instant::now();
+    let facts = state.store.course_outcome_facts(&inst.id, from, to, &tz).await?;
+    let read = started.elapsed();
+    let params = kairos_domain::practice::PracticeParams { tz, ..Default::default() };
+    let report = kairos_domain::practice::practice_report(inst, &facts, &params).ok_or_else(|| {
+        AppError::invalid("instrument", format!("{} has no response rule to report outcomes by", inst.short_name))
+    })?;
+    tracing::info!(
+        courses = facts.len(),
+        read_ms = read.as_millis() as u64,
+        report_ms = (started.elapsed() - read).as_millis() as u64,
+        "practice outcomes"
+    );
+    Ok(PracticeOutcomes { from, to, report })
+}
+
+/// Practice outcomes for courses started in a date range (director).
+#[utoipa::path(get, path = "/outcomes", tag = "measures", params(OutcomeQuery),
+    responses((status = 200, body = PracticeOutcomes), (status = 422, body = crate::error::Problem)))]
+pub async fn get_practice_outcomes(
+    State(state): State<AppState>,
+    auth: Auth,
+    Query(q): Query<OutcomeQuery>,
+) -> AppResult<axum::Json<PracticeOutcomes>> {
+    auth.require(Permission::ReadPracticeOutcomes)?;
+    let out = practice_outcomes(&state, &q).await?;
+    // Aggregates, no client is named; the read is still recorded.
+    let mut entry = kairos_store::AuditEntry::new(kairos_store::Action::Read, "outcomes", "")
+        .detail(format!("practice outcomes {} {}..{}", out.report.instrument, out.from, out.to));
+    entry.record_id = None;
+    state.store.audit_event(&auth.actor(), entry).await?;
+    Ok(axum::Json(out))
+}
+
+/// A questionnaire due (or overdue) for a course.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DueMeasure {
+    pub client_id: ClientId,
+    pub client_name: String,
+    pub course_id: CourseId,
+    pub instrument: String,
+    pub short_name: String,
+    /// e.g. "before dose 3", "week 2 of induction", "3 months after the end".
+    pub label: String,
+    #[schema(value_type = String, format = DateTime)]
+    pub opens_at: Timestamp,
+    #[schema(value_type = String, format = DateTime)]
+    pub due_at: Timestamp,
+    #[schema(value_type = String, format = DateTime)]
+    pub overdue_at: Timestamp,
+    /// `upcoming`, `due`, `overdue` or `done`.
+    #[schema(value_type = String)]
+    pub status: kairos_domain::measure_schedule::OccurrenceStatus,
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub done_at: Option<Timestamp>,
+}
+
+/// The schedule's occurrences for these courses (all statuses), soonest due first.
+pub async fn schedule_for(
+    state: &AppState,
+    courses: &[kairos_domain::course::Course],
+    names: &std::collections::HashMap<ClientId, String>,
+    now: Timestamp,
+) -> AppResult<Vec<DueMeasure>> {
+    use kairos_domain::course::Phase;
+    use kairos_domain::measure_schedule::{CourseFacts, occurrences};
+    let tz = super::clinic_tz(state).await?;
+    let ids: Vec<CourseId> = courses.iter().map(|c| c.id).collect();
+    let timelines = state.store.course_timelines(&ids).await?;
+    let mut clients: Vec<ClientId> = courses.iter().map(|c| c.client_id).collect();
+    clients.sort();
+    clients.dedup();
+    let earliest = courses.iter().map(|c| c.started_on).min();
+    let since = match earliest {
+        Some(d) => d.to_zoned(tz.clone()).map_err(|e| AppError::Internal(e.to_string()))?.timestamp(),
+        None => return Ok(Vec::new()),
+    } - SignedDuration::from_hours(24 * 30);
+    let done = state.store.completed_measures_of(&clients, since).await?;
+    let day_start = |d: jiff::civil::Date| d.to_zoned(tz.clone()).map(|z| z.timestamp()).ok();
+    let mut out = Vec::new();
+    for c in courses {
+        let Some(started_at) = day_start(c.started_on) else { continue };
+        let timeline = timelines.get(&c.id).cloned().unwrap_or_default();
+        let mut phases = timeline.phases.clone();
+        if phases.is_empty() {
+            phases.push((Phase::Screening, started_at));
+        }
+        // Without a recorded move into induction, induction begins at the first dose.
+        if !phases.iter().any(|(p, _)| *p == Phase::Induction)
+            && let Some(first) = timeline.doses.first()
+        {
+            phases.push((Phase::Induction, *first));
+            phases.sort_by_key(|(_, t)| *t);
+        }
+        let facts = CourseFacts {
+            started_at,
+            phases,
+            doses: timeline.doses.clone(),
+            ended_at: c.ended_on.and_then(day_start),
+            tz: tz.clone(),
+        };
+        let completed = done.get(&c.client_id).cloned().unwrap_or_default();
+        for o in occurrences(&state.config.measure_schedule, &facts, &completed, now) {
+            out.push(DueMeasure {
+                client_id: c.client_id,
+                client_name: names.get(&c.client_id).cloned().unwrap_or_default(),
+                course_id: c.id,
+                short_name: state
+                    .config
+                    .instruments
+                    .get(&o.instrument)
+                    .map(|i| i.short_name.clone())
+                    .unwrap_or_default(),
+                instrument: o.instrument,
+                label: o.label,
+                opens_at: o.opens_at,
+                due_at: o.due_at,
+                overdue_at: o.overdue_at,
+                status: o.status,
+                done_at: o.done_at,
+            });
+        }
+    }
+    out.sort_by_key(|d| d.due_at);
+    Ok(out)
+}
+
+/// Questionnaires due now or overdue for the caller's clients (as
+/// prescriber or therapist), by the clinic's measure schedule; overdue first.
+pub async fn due_for_me(state: &AppState, auth: &Auth) -> AppResult<Vec<DueMeasure>> {
+    use kairos_domain::measure_schedule::OccurrenceStatus;
+    let now = Timestamp::now();
+    let today = now.to_zoned(super::clinic_tz(state).await?).date();
+    // Follow-up measures run to 6 months after the end, plus their grace.
+    let ended_since = today.checked_sub(jiff::Span::new().days(215)).map_err(|e| AppError::Internal(e.to_string()))?;
+    let courses = state.store.courses_of_clinician(auth.staff.id, ended_since).await?;
+    let ids: Vec<ClientId> = courses.iter().map(|c| c.client_id).collect();
+    let names: std::collections::HashMap<ClientId, String> =
+        state.store.clients_by_ids(&ids).await?.into_iter().map(|c| (c.id, c.details.display_name())).collect();
+    let mut list: Vec<DueMeasure> = schedule_for(state, &courses, &names, now)
+        .await?
+        .into_iter()
+        .filter(|d| matches!(d.status, OccurrenceStatus::Due | OccurrenceStatus::Overdue))
+        .collect();
+    list.sort_by_key(|d| (d.status != OccurrenceStatus::Overdue, d.due_at));
+    let mut shown: Vec<ClientId> = list.iter().map(|d| d.client_id).collect();
+    shown.sort();
+    shown.dedup();
+    if !shown.is_empty() {
+        let entries: Vec<kairos_store::AuditEntry> = shown
+            .iter()
+            .map(|c| {
+                kairos_store::AuditEntry::new(kairos_store::Action::List, "measure_schedule", c)
+                    .client(*c)
+                    .detail("questionnaires due")
+            })
+            .collect();
+        state.store.audit_reads(&auth.actor(), &entries).await?;
+    }
+    Ok(list)
+}
+
+/// Questionnaires due now or overdue for the caller's clients.
+#[utoipa::path(get, path = "/measures/due", tag = "measures",
+    responses((status = 200, body = Vec<DueMeasure>)))]
+pub async fn list_due(State(state): State<AppState>, auth: Auth) -> AppResult<axum::Json<Vec<DueMeasure>>> {
+    auth.require(Permission::ReadMeasures)?;
+    Ok(axum::Json(due_for_me(&state, &auth).await?))
+}
+
+/// A client's measure schedule over all their courses: every occurrence
+/// with its window and status.
+#[utoipa::path(get, path = "/clients/{id}/measure-schedule", tag = "measures", params(("id" = String, Path)),
+    responses((status = 200, body = Vec<DueMeasure>), (status = 404, body = crate::error::Problem)))]
+pub async fn client_schedule(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+) -> AppResult<axum::Json<Vec<DueMeasure>>> {
+    auth.require(Permission::ReadMeasures)?;
+    let client = state.store.get_client(path_id("client", &id)?).await?;
+    let courses = state.store.courses_of(client.id).await?;
+    let names = std::collections::HashMap::from([(client.id, client.details.display_name())]);
+    let list = schedule_for(&state, &courses, &names, Timestamp::now()).await?;
+    state
+        .store
+        .audit_read(
+            &auth.actor(),
+            kairos_store::AuditEntry::new(kairos_store::Action::Read, "measure_schedule", client.id)
+                .client(client.id)
+                .detail("measure schedule"),
+        )
+        .await?;
+    Ok(axum::Json(list))
+}

@@ -80,7 +80,11 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(measures::mark_in_error))
         .routes(routes!(measures::list_alerts))
         .routes(routes!(measures::acknowledge_alert))
-        .routes(routes!(measures::create_link));
+        .routes(routes!(measures::create_link))
+        .routes(routes!(measures::get_client_outcomes))
+        .routes(routes!(measures::get_practice_outcomes))
+        .routes(routes!(measures::list_due))
+        .routes(routes!(measures::client_schedule));
     OpenApiRouter::with_openapi(ApiDoc::openapi()).nest("/api/v1", v1)
 }
 

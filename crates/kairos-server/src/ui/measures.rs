@@ -239,11 +239,14 @@ fn done(state: &AppState, status: StatusCode, heading: &str, message: &str, self
     no_store(resp)
 }
 
-/// The page holds a client's answers: never cached, never sent as referrer.
+/// The page holds a client's answers: never cached, and its address (the
+/// token) never sent to another site. `same-origin`, not `no-referrer`:
+/// under `no-referrer` browsers post the form with `Origin: null`, which the
+/// same-origin check rightly refuses.
 fn no_store(mut resp: Response) -> Response {
     let h = resp.headers_mut();
     h.insert(axum::http::header::CACHE_CONTROL, axum::http::HeaderValue::from_static("no-store"));
-    h.insert(axum::http::header::REFERRER_POLICY, axum::http::HeaderValue::from_static("no-referrer"));
+    h.insert(axum::http::header::REFERRER_POLICY, axum::http::HeaderValue::from_static("same-origin"));
     resp
 }
 
@@ -391,4 +394,169 @@ fn plain_error(detail: &str) -> String {
         return format!("Please answer question {item} before sending. It matters for your safety.");
     }
     "Please check your answers and send again.".into()
+}
+
+// ---- staff: questionnaires due ---------------------------------------------
+
+pub struct DueRow {
+    pub client_id: ClientId,
+    pub client: String,
+    pub instrument: String,
+    pub short_name: String,
+    pub label: String,
+    pub due: String,
+    pub overdue: bool,
+    pub status: &'static str,
+}
+
+pub fn due_rows(list: &[crate::api::measures::DueMeasure], tz: &jiff::tz::TimeZone) -> Vec<DueRow> {
+    use kairos_domain::measure_schedule::OccurrenceStatus as S;
+    list.iter()
+        .map(|d| DueRow {
+            client_id: d.client_id,
+            client: d.client_name.clone(),
+            instrument: d.instrument.clone(),
+            short_name: d.short_name.clone(),
+            label: d.label.clone(),
+            due: d.due_at.to_zoned(tz.clone()).strftime("%a %-d %b %H:%M").to_string(),
+            overdue: d.status == S::Overdue,
+            status: match d.status {
+                S::Upcoming => "upcoming",
+                S::Due => "due",
+                S::Overdue => "overdue",
+                S::Done => "done",
+            },
+        })
+        .collect()
+}
+
+#[derive(Template)]
+#[template(path = "due.html")]
+struct DuePage {
+    nav: Option<Nav>,
+    rows: Vec<DueRow>,
+    can_send: bool,
+}
+
+pub async fn due(State(state): State<AppState>, auth: UiAuth) -> PageResult {
+    auth.require(Permission::ReadMeasures)?;
+    let nav = || Some(auth.nav("/measures/due"));
+    let api_auth = Auth { staff: auth.staff.clone(), token: auth.token.clone(), remote_addr: auth.remote_addr.clone() };
+    let list = crate::api::measures::due_for_me(&state, &api_auth).await.map_err(|e| ui_error(e, nav()))?;
+    let tz = crate::api::clinic_tz(&state).await.map_err(|e| ui_error(e, nav()))?;
+    Ok(render(&DuePage {
+        nav: nav(),
+        rows: due_rows(&list, &tz),
+        can_send: auth.staff.roles.allow(Permission::RecordMeasures),
+    }))
+}
+
+// ---- director: practice outcomes --------------------------------------------
+
+pub struct RateRow {
+    pub group: String,
+    pub n: u64,
+    pub response: String,
+    pub remission: String,
+}
+
+fn pct(r: &kairos_domain::outcomes::Rate) -> String {
+    match (r.rate, r.lower, r.upper) {
+        (Some(p), Some(lo), Some(hi)) => {
+            format!("{:.1}% ({} of {}; 95% CI {:.1}-{:.1}%)", p * 100.0, r.count, r.n, lo * 100.0, hi * 100.0)
+        }
+        _ => "no assessable courses".into(),
+    }
+}
+
+fn rate_row(g: &kairos_domain::practice::GroupOutcome) -> RateRow {
+    RateRow {
+        group: g.group.clone(),
+        n: g.assessable,
+        response: pct(&g.response),
+        remission: g.remission.as_ref().map(pct).unwrap_or_else(|| "not defined".into()),
+    }
+}
+
+pub struct AtRisk {
+    pub day: String,
+    pub at_risk: u64,
+    pub survival: String,
+}
+
+#[derive(Template)]
+#[template(path = "outcomes.html")]
+struct OutcomesPage {
+    nav: Option<Nav>,
+    instruments: Vec<(String, String, bool)>,
+    from: String,
+    to: String,
+    instrument_name: String,
+    courses: u64,
+    assessable: u64,
+    not_assessable: u64,
+    overall: RateRow,
+    by_protocol: Vec<RateRow>,
+    by_psychotherapy: Vec<RateRow>,
+    km_svg: String,
+    km_caption: String,
+    at_risk: Vec<AtRisk>,
+    relapse_excluded: u64,
+    definitions: Vec<String>,
+}
+
+pub async fn outcomes(
+    State(state): State<AppState>,
+    auth: UiAuth,
+    crate::extract::Query(q): crate::extract::Query<crate::api::measures::OutcomeQuery>,
+) -> PageResult {
+    auth.require(Permission::ReadPracticeOutcomes)?;
+    let nav = || Some(auth.nav("/outcomes"));
+    let out = crate::api::measures::practice_outcomes(&state, &q).await.map_err(|e| ui_error(e, nav()))?;
+    let mut entry = kairos_store::AuditEntry::new(kairos_store::Action::Read, "outcomes", "")
+        .detail(format!("practice outcomes {} {}..{}", out.report.instrument, out.from, out.to));
+    entry.record_id = None;
+    state.store.audit_event(&auth.actor(), entry).await.map_err(|e| ui_error(e.into(), nav()))?;
+    let r = &out.report;
+    let inst = state.config.instruments.get(&r.instrument);
+    let (km_svg, km_caption) = super::plots::km_plot(&r.relapse);
+    // Numbers at risk every 30 days, as printed under survival curves.
+    let mut at_risk = Vec::new();
+    let last = r.relapse.steps.last().map(|s| s.time).unwrap_or(0.0);
+    let mut day = 0.0;
+    while day <= last {
+        let after: Vec<&kairos_domain::outcomes::KmStep> = r.relapse.steps.iter().filter(|s| s.time >= day).collect();
+        let before = r.relapse.steps.iter().rev().find(|s| s.time < day);
+        at_risk.push(AtRisk {
+            day: format!("{day:.0}"),
+            at_risk: after.first().map(|s| s.at_risk).unwrap_or(0),
+            survival: format!("{:.0}%", before.map(|s| s.survival).unwrap_or(1.0) * 100.0),
+        });
+        day += 30.0;
+    }
+    Ok(render(&OutcomesPage {
+        nav: nav(),
+        instruments: state
+            .config
+            .instruments
+            .all()
+            .iter()
+            .filter(|i| i.response.is_some())
+            .map(|i| (i.id.clone(), i.short_name.clone(), i.id == r.instrument))
+            .collect(),
+        from: out.from.to_string(),
+        to: out.to.to_string(),
+        instrument_name: inst.map(|i| i.short_name.clone()).unwrap_or_default(),
+        courses: r.courses,
+        assessable: r.assessable,
+        not_assessable: r.not_assessable,
+        overall: rate_row(&r.overall),
+        by_protocol: r.by_protocol.iter().map(rate_row).collect(),
+        by_psychotherapy: r.by_psychotherapy.iter().map(rate_row).collect(),
+        km_svg,
+        km_caption,
+        at_risk,
+        relapse_excluded: r.relapse_excluded,
+        definitions: r.definitions.clone(),
+    }))
 }

@@ -38,6 +38,8 @@ pub fn router() -> Router<AppState> {
         .route("/admin/staff", get(pages::staff))
         .route("/admin/audit", get(pages::audit))
         .route("/alerts", get(measures::alerts))
+        .route("/measures/due", get(measures::due))
+        .route("/outcomes", get(measures::outcomes))
         .route("/alerts/{id}/acknowledge", post(measures::acknowledge))
         .route("/clients/{id}/links", post(measures::send_link))
         .route("/r/{token}", get(measures::self_report_form).post(measures::self_report_submit))
@@ -109,6 +111,12 @@ impl Nav {
         }
         if staff.roles.allow(Permission::ReadMeasures) {
             add("/alerts", "Alerts");
+        }
+        if staff.roles.allow(Permission::RecordMeasures) {
+            add("/measures/due", "Questionnaires due");
+        }
+        if staff.roles.allow(Permission::ReadPracticeOutcomes) {
+            add("/outcomes", "Outcomes");
         }
         if staff.roles.allow(Permission::ReadAudit) {
             add("/admin/audit", "Audit log");

@@ -316,6 +316,18 @@ struct CourseRow {
     therapist: String,
 }
 
+struct OutcomeRow {
+    instrument: String,
+    baseline: String,
+    latest: String,
+    change: String,
+    reliable: String,
+    response: String,
+    remission: String,
+    relapse: String,
+    unconfirmed: bool,
+}
+
 struct MeasureRow {
     when: String,
     instrument: String,
@@ -340,6 +352,8 @@ struct ChartPage {
     measures: Vec<MeasureRow>,
     link_instruments: Vec<(String, String)>,
     trajectories: Vec<super::plots::Plot>,
+    due: Vec<super::measures::DueRow>,
+    outcomes: Vec<OutcomeRow>,
     name: String,
     pronouns: Option<String>,
     status: &'static str,
@@ -373,6 +387,67 @@ pub async fn chart(State(state): State<AppState>, auth: UiAuth, Path(id): Path<S
         (Vec::new(), Vec::new())
     };
     let when = |t: Timestamp| t.to_zoned(tz.clone()).strftime("%a %-d %b %Y %H:%M").to_string();
+    let (due, outcomes) = if show_measures {
+        use kairos_domain::measure_schedule::OccurrenceStatus as S;
+        let names = HashMap::from([(id, d.display_name())]);
+        let schedule = crate::api::measures::schedule_for(&state, &chart.courses, &names, now)
+            .await
+            .map_err(|e| ui_error(e, nav()))?;
+        // What is due or overdue now, then the next three coming up.
+        let mut shown: Vec<_> = schedule.iter().filter(|o| matches!(o.status, S::Due | S::Overdue)).collect();
+        shown.extend(schedule.iter().filter(|o| o.status == S::Upcoming).take(3));
+        let shown: Vec<crate::api::measures::DueMeasure> = shown
+            .into_iter()
+            .map(|o| crate::api::measures::DueMeasure {
+                client_name: String::new(),
+                label: o.label.clone(),
+                short_name: o.short_name.clone(),
+                instrument: o.instrument.clone(),
+                ..*o
+            })
+            .collect();
+        let outcomes = crate::api::measures::client_outcomes(&state.config.instruments, &measures, &tz)
+            .iter()
+            .map(|o| {
+                let t = &o.trajectory;
+                let yes_since = |b: bool, since: Option<jiff::civil::Date>| match (b, since) {
+                    (true, Some(d)) => format!("yes (since {d})"),
+                    (true, None) => "yes".into(),
+                    (false, Some(d)) => format!("not now (first {d})"),
+                    (false, None) => "no".into(),
+                };
+                OutcomeRow {
+                    instrument: o.short_name.clone(),
+                    baseline: format!("{} on {}", t.baseline.1, t.baseline.0),
+                    latest: format!("{} on {}", t.latest.1, t.latest.0),
+                    change: match t.percent_change {
+                        Some(p) => format!("{:+} ({p:+.0}%)", t.change),
+                        None => format!("{:+}", t.change),
+                    },
+                    reliable: t
+                        .reliable_change
+                        .map(|r| match r {
+                            kairos_domain::outcomes::ReliableChange::Improved => "improved",
+                            kairos_domain::outcomes::ReliableChange::NoChange => "no reliable change",
+                            kairos_domain::outcomes::ReliableChange::Deteriorated => "deteriorated",
+                        })
+                        .unwrap_or("no rule")
+                        .to_string(),
+                    response: format!(
+                        "{}; {} days in response",
+                        yes_since(t.in_response, t.first_response),
+                        t.days_in_response
+                    ),
+                    remission: yes_since(t.in_remission, t.first_remission),
+                    relapse: t.relapse.map(|d| d.to_string()).unwrap_or_else(|| "—".into()),
+                    unconfirmed: !o.rules_confirmed,
+                }
+            })
+            .collect();
+        (super::measures::due_rows(&shown, &tz), outcomes)
+    } else {
+        (Vec::new(), Vec::new())
+    };
     let short =
         |i: &str| state.config.instruments.get(i).map(|x| x.short_name.clone()).unwrap_or_else(|| i.to_string());
     let doses: Vec<Timestamp> = shown
@@ -404,6 +479,8 @@ pub async fn chart(State(state): State<AppState>, auth: UiAuth, Path(id): Path<S
             })
             .collect(),
         trajectories: super::plots::trajectories(&state.config.instruments, &measures, &doses, now),
+        due,
+        outcomes,
         measures: measures
             .iter()
             .map(|m| MeasureRow {

@@ -141,3 +141,64 @@ pub fn trajectories(lib: &Library, measures: &[Administration], doses: &[Timesta
     }
     out
 }
+
+/// The Kaplan-Meier step curve with its 95 % band, and a caption.
+pub fn km_plot(curve: &kairos_domain::outcomes::KmCurve) -> (String, String) {
+    let last = curve.steps.last().map(|s| s.time).unwrap_or(0.0).max(30.0);
+    let x = |t: f64| LEFT + t / last * (W - LEFT - RIGHT);
+    let y = |s: f64| TOP + (1.0 - s) * (H - TOP - BOTTOM);
+    let mut svg = String::new();
+    let _ = write!(
+        svg,
+        r#"<svg viewBox="0 0 {W} {H}" width="100%" role="img" aria-label="Time to relapse after the last induction dose" xmlns="http://www.w3.org/2000/svg">"#
+    );
+    for s in [0.0, 0.25, 0.5, 0.75, 1.0] {
+        let _ = write!(
+            svg,
+            r##"<line x1="{LEFT}" y1="{0:.1}" x2="{1:.1}" y2="{0:.1}" stroke="#ddd"/><text x="{2:.1}" y="{3:.1}" font-size="11" text-anchor="end">{4:.0}%</text>"##,
+            y(s),
+            W - RIGHT,
+            LEFT - 4.0,
+            y(s) + 4.0,
+            s * 100.0
+        );
+    }
+    // Step functions: survival and its confidence band.
+    let (mut line, mut lower, mut upper) = (format!("M{:.1},{:.1}", x(0.0), y(1.0)), String::new(), String::new());
+    let (mut s_prev, mut lo_prev, mut hi_prev) = (1.0, 1.0, 1.0);
+    lower.push_str(&format!("M{:.1},{:.1}", x(0.0), y(1.0)));
+    upper.push_str(&format!("M{:.1},{:.1}", x(0.0), y(1.0)));
+    for st in &curve.steps {
+        line.push_str(&format!(" H{:.1} V{:.1}", x(st.time), y(st.survival)));
+        lower.push_str(&format!(" H{:.1} V{:.1}", x(st.time), y(st.lower)));
+        upper.push_str(&format!(" H{:.1} V{:.1}", x(st.time), y(st.upper)));
+        (s_prev, lo_prev, hi_prev) = (st.survival, st.lower, st.upper);
+    }
+    let _ = (s_prev, lo_prev, hi_prev);
+    for (path, dash) in [(&lower, "4 3"), (&upper, "4 3")] {
+        let _ = write!(
+            svg,
+            r##"<path d="{path} H{:.1}" fill="none" stroke="#1f4e8c" stroke-dasharray="{dash}"/>"##,
+            x(last)
+        );
+    }
+    let _ = write!(svg, r##"<path d="{line} H{:.1}" fill="none" stroke="#111" stroke-width="2"/>"##, x(last));
+    let _ = write!(
+        svg,
+        r##"<line x1="{LEFT}" y1="{0:.1}" x2="{1:.1}" y2="{0:.1}" stroke="#555"/><text x="{LEFT}" y="{2:.1}" font-size="11">day 0</text><text x="{1:.1}" y="{2:.1}" font-size="11" text-anchor="end">day {3:.0}</text>"##,
+        H - BOTTOM,
+        W - RIGHT,
+        H - 8.0,
+        last
+    );
+    svg.push_str("</svg>");
+    let median = match curve.median {
+        Some(m) => format!("median time to relapse {m:.0} days"),
+        None => "median not reached".into(),
+    };
+    let caption = format!(
+        "Kaplan-Meier estimate of the share of responders still in response, by days after the last induction dose: {} courses, {} relapses, {median}. Dashed lines: 95% confidence band (Greenwood, log-log).",
+        curve.n, curve.events
+    );
+    (svg, caption)
+}

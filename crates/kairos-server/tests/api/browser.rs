@@ -121,3 +121,254 @@ async fn accessibility_violations(driver: &WebDriver) -> WebDriverResult<Vec<Str
     let list: Vec<String> = ret.convert()?;
     Ok(list)
 }
+
+type Outcome = Result<(), Box<dyn std::error::Error + Send + Sync>>;
+
+/// Fails the browser flow (after which the sessions are still closed).
+macro_rules! ensure {
+    ($cond:expr, $($msg:tt)+) => {
+        let holds: bool = $cond;
+        if !holds {
+            return Err(format!($($msg)+).into());
+        }
+    };
+}
+
+/// Whether chromium and chromedriver are installed; when they are not,
+/// outside CI the test is skipped, in CI it fails.
+fn browser_available() -> bool {
+    if std::path::Path::new(CHROMEDRIVER).exists() && std::path::Path::new(CHROMIUM).exists() {
+        return true;
+    }
+    let required = std::env::var_os("CI").is_some() || std::env::var_os("KAIROS_REQUIRE_BROWSER").is_some();
+    assert!(!required, "chromium and chromium-driver are required in CI (apt-get install chromium chromium-driver)");
+    eprintln!("SKIPPED browser test: install chromium and chromium-driver to run it");
+    false
+}
+
+/// A headless Chromium session with its own profile directory: a phone
+/// (390 x 844 CSS px, mobile emulation, so the viewport meta applies) or a
+/// desktop window.
+async fn chromium_session(driver_url: &str, phone: bool) -> (WebDriver, std::path::PathBuf) {
+    let profile = std::env::temp_dir().join(format!("kairos-chromium-{}", uuid::Uuid::now_v7().simple()));
+    let mut caps = DesiredCapabilities::chrome();
+    caps.set_binary(CHROMIUM).expect("binary");
+    for arg in [
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+    ] {
+        caps.add_arg(arg).expect("arg");
+    }
+    if phone {
+        caps.add_arg("--window-size=390,844").expect("arg");
+        caps.add_experimental_option(
+            "mobileEmulation",
+            serde_json::json!({
+                "deviceMetrics": { "width": 390, "height": 844, "pixelRatio": 3.0, "mobile": true, "touch": true }
+            }),
+        )
+        .expect("mobile emulation");
+    } else {
+        caps.add_arg("--window-size=1280,900").expect("arg");
+    }
+    caps.add_arg(&format!("--user-data-dir={}", profile.display())).expect("profile");
+    for _ in 0..50 {
+        match WebDriver::new(driver_url, caps.clone()).await {
+            Ok(d) => return (d, profile),
+            Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+        }
+    }
+    panic!("connect to chromedriver at {driver_url}");
+}
+
+/// [document scrollWidth, window innerWidth] of the current page.
+async fn widths(driver: &WebDriver) -> WebDriverResult<(f64, f64)> {
+    let ret = driver.execute("return [document.documentElement.scrollWidth, window.innerWidth];", Vec::new()).await?;
+    let w: Vec<f64> = ret.convert()?;
+    Ok((w.first().copied().unwrap_or(f64::NAN), w.get(1).copied().unwrap_or(f64::NAN)))
+}
+
+/// The end-to-end requirement: a client opens a PHQ-9 link on a
+/// phone and endorses item 9; the clinician's chart then shows the new
+/// point and the alert, which is acknowledged from the chart.
+#[tokio::test]
+async fn a_phq9_sent_from_a_phone_reaches_the_chart_with_its_safety_alert() {
+    if !browser_available() {
+        return;
+    }
+    let app = spawn_app().await;
+    let (email, _) = app.add_staff(&[Role::Therapist]).await;
+    let therapist = app.login(&email, PASSWORD).await;
+    let id = app.create_client(&therapist, "Noor", "Haddad").await;
+    let r = app
+        .post(&format!("/api/v1/clients/{id}/measure-requests"), &therapist, serde_json::json!({"instrument": "phq9"}))
+        .await;
+    assert_eq!(r.status, reqwest::StatusCode::CREATED, "{}", r.body);
+    let link = r.body["url"].as_str().expect("url").to_string();
+    assert!(link.starts_with("/r/"), "{link}");
+
+    let port = free_port();
+    let _chromedriver = Driver(
+        Command::new(CHROMEDRIVER)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start chromedriver"),
+    );
+    let driver_url = format!("http://127.0.0.1:{port}");
+
+    // The client's phone.
+    let (phone, phone_profile) = chromium_session(&driver_url, true).await;
+    let on_phone = async {
+        phone.goto(format!("{}{link}", app.base)).await?;
+        phone.query(By::XPath("//h1[normalize-space(.)='Patient Health Questionnaire-9']")).first().await?;
+        let (scroll, inner) = widths(&phone).await?;
+        ensure!(inner <= 390.0, "a phone-sized viewport: innerWidth {inner}");
+        ensure!(scroll <= inner, "no horizontal scrolling on the form: scrollWidth {scroll} > innerWidth {inner}");
+
+        let crisis = phone.find(By::Css("aside.crisis")).await?;
+        ensure!(crisis.is_displayed().await?, "crisis box shown on the form");
+        let text = crisis.text().await?;
+        ensure!(text.contains("911"), "crisis box gives the emergency number: {text}");
+        let top = crisis.rect().await?.y;
+        ensure!(top < 844.0, "crisis box is on the first screen, not below the fold (top {top})");
+
+        let heights: Vec<f64> = phone
+            .execute(
+                "return Array.from(document.querySelectorAll('label.choice')).map(l => l.getBoundingClientRect().height);",
+                Vec::new(),
+            )
+            .await?
+            .convert()?;
+        ensure!(heights.len() == 40, "10 questions x 4 choices: {}", heights.len());
+        ensure!(heights.iter().all(|h| *h >= 44.0), "each answer is a target at least 44 px high: {heights:?}");
+
+        let violations = accessibility_violations(&phone).await?;
+        ensure!(violations.is_empty(), "WCAG 2.2 A/AA violations on the form (axe-core): {violations:#?}");
+
+        let questions = phone.find_all(By::Css("fieldset.question")).await?;
+        ensure!(questions.len() == 10, "PHQ-9 has 10 questions: {}", questions.len());
+        for (n, q) in questions.iter().enumerate() {
+            let answer = if n == 9 { "Somewhat difficult" } else { "Several days" };
+            q.find(By::XPath(format!(".//label[contains(normalize-space(.), '{answer}')]"))).await?.click().await?;
+            let radio = q.find(By::Css(format!("input[name='item_{n}'][value='1']"))).await?;
+            ensure!(radio.is_selected().await?, "clicking the label for question {} selects its answer", n + 1);
+        }
+        phone.find(By::Css("form button[type=submit]")).await?.click().await?;
+
+        let Ok(urgent) = phone.query(By::Css("section.crisis.urgent")).first().await else {
+            return Err(format!("no urgent crisis section after sending: {}", page_state(&phone).await).into());
+        };
+        let heading = urgent.find(By::Tag("h1")).await?.text().await?;
+        ensure!(heading == "Please read this now", "item 9 endorsed: crisis steps first, got {heading:?}");
+        let text = urgent.text().await?;
+        ensure!(text.contains("call 911 now"), "the emergency number is given: {text}");
+        ensure!(urgent.is_displayed().await?, "crisis section shown");
+        let thanks = phone.find(By::Tag("h2")).await?.text().await?;
+        ensure!(thanks == "Thank you", "the answers were sent: {thanks:?}");
+        let (scroll, inner) = widths(&phone).await?;
+        ensure!(scroll <= inner, "no horizontal scrolling on the confirmation: {scroll} > {inner}");
+        let violations = accessibility_violations(&phone).await?;
+        ensure!(violations.is_empty(), "WCAG 2.2 A/AA violations on the confirmation (axe-core): {violations:#?}");
+        Ok(())
+    }
+    .await;
+    let _ = phone.quit().await;
+    let _ = std::fs::remove_dir_all(&phone_profile);
+    let on_phone: Outcome = on_phone;
+    on_phone.expect("the client's phone");
+
+    // The clinician's desktop.
+    let (desk, desk_profile) = chromium_session(&driver_url, false).await;
+    let on_desk = async {
+        desk.goto(format!("{}/clients/{id}", app.base)).await?;
+        let current = desk.current_url().await?;
+        ensure!(current.path() == "/login", "not signed in: sent to the sign-in form, got {current}");
+        desk.find(By::Id("email")).await?.send_keys(&email).await?;
+        desk.find(By::Id("password")).await?.send_keys(PASSWORD).await?;
+        desk.find(By::Css("button[type=submit]")).await?.click().await?;
+        desk.query(By::XPath("//main//h1[starts-with(normalize-space(.), 'Noor Haddad')]")).first().await?;
+        let current = desk.current_url().await?;
+        ensure!(current.path() == format!("/clients/{id}"), "back on the chart after sign-in: {current}");
+
+        let banner = desk.find(By::Css(".alert-banner")).await?.text().await?;
+        ensure!(banner.contains("1 safety alert to acknowledge"), "alert banner: {banner}");
+        let section = desk.find(By::Css("section.chart-alerts")).await?;
+        let heading = section.find(By::Tag("h2")).await?.text().await?;
+        ensure!(heading == "Safety alerts to acknowledge", "{heading}");
+        let items = section.find_all(By::Css("li.alert-item.urgent")).await?;
+        ensure!(items.len() == 1, "one urgent alert on the chart: {}", items.len());
+        let text = items[0].text().await?;
+        ensure!(text.contains("PHQ-9 item 9 endorsed"), "the item 9 message: {text}");
+
+        let rows = desk
+            .find_all(By::XPath(
+                "//section[@aria-labelledby='measures-h']//table[contains(@class, 'administrations')]/tbody/tr",
+            ))
+            .await?;
+        ensure!(rows.len() == 1, "one questionnaire row: {}", rows.len());
+        let cells: Vec<String> = {
+            let mut v = Vec::new();
+            for td in rows[0].find_all(By::Tag("td")).await? {
+                v.push(td.text().await?);
+            }
+            v
+        };
+        ensure!(cells.get(1).map(String::as_str) == Some("PHQ-9"), "{cells:?}");
+        ensure!(cells.get(2).map(String::as_str) == Some("9"), "score 9: {cells:?}");
+        ensure!(cells.get(3).map(String::as_str) == Some("mild"), "severity: {cells:?}");
+        ensure!(cells.get(4).map(String::as_str) == Some("Client (link)"), "entered through the link: {cells:?}");
+        ensure!(cells.get(5).map(String::as_str) == Some("1"), "one alert: {cells:?}");
+
+        let points = desk.find_all(By::Css("figure.plot svg circle")).await?;
+        ensure!(points.len() == 1, "the plot shows exactly the new point: {}", points.len());
+        let caption = desk.find(By::Css("figure.plot figcaption")).await?.text().await?;
+        ensure!(caption.starts_with("PHQ-9: 1 score") && caption.contains("Latest 9 (mild)"), "{caption}");
+
+        let violations = accessibility_violations(&desk).await?;
+        ensure!(violations.is_empty(), "WCAG 2.2 A/AA violations on the chart (axe-core): {violations:#?}");
+
+        // Acknowledge from the chart; the redirect returns to it, clear.
+        let note = section.find(By::Css("form.ack textarea[name=action_note]")).await?;
+        note.send_keys("Called Noor; safety plan reviewed; no intent or plan.").await?;
+        section
+            .find(By::XPath(".//form[contains(@class, 'ack')]//button[normalize-space(.)='Acknowledge']"))
+            .await?
+            .click()
+            .await?;
+        note.wait_until().stale().await?;
+        desk.query(By::XPath("//main//h1[starts-with(normalize-space(.), 'Noor Haddad')]")).first().await?;
+        let current = desk.current_url().await?;
+        ensure!(current.path() == format!("/clients/{id}"), "back on the chart after acknowledging: {current}");
+        ensure!(desk.find_all(By::Css(".alert-banner")).await?.is_empty(), "no banner once acknowledged");
+        ensure!(desk.find_all(By::Css("section.chart-alerts")).await?.is_empty(), "no open alert on the chart");
+        let points = desk.find_all(By::Css("figure.plot svg circle")).await?;
+        ensure!(points.len() == 1, "the score stays on the plot: {}", points.len());
+        Ok(())
+    }
+    .await;
+    let _ = desk.quit().await;
+    let _ = std::fs::remove_dir_all(&desk_profile);
+    let on_desk: Outcome = on_desk;
+    on_desk.expect("the clinician's desktop");
+
+    let open = app.get("/api/v1/alerts", &therapist).await;
+    assert_eq!(open.body, serde_json::json!([]), "acknowledged through the chart");
+}
+
+/// The current address and main text, to explain a failed step.
+async fn page_state(driver: &WebDriver) -> String {
+    let url = driver.current_url().await.map(|u| u.to_string()).unwrap_or_default();
+    let main = match driver.find(By::Tag("main")).await {
+        Ok(m) => m.text().await.unwrap_or_default(),
+        Err(e) => e.to_string(),
+    };
+    format!("at {url}: {main}")
+}

@@ -260,3 +260,170 @@ async fn an_expired_link_is_refused_and_incomplete_answers_are_asked_for_again()
         .await;
     assert_eq!(r.problem_field(), Some("instrument"), "score-only instruments are never sent to clients");
 }
+
+fn ago(days: i64) -> String {
+    (jiff::Timestamp::now() - jiff::SignedDuration::from_hours(24 * days)).to_string()
+}
+
+async fn record_at(app: &TestApp, token: &str, client: &str, items: [i64; 9], days_ago: i64) -> Value {
+    let mut body = phq9(items);
+    body["completed_at"] = json!(ago(days_ago));
+    let r = app.post(&format!("/api/v1/clients/{client}/measures"), token, body).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    r.body
+}
+
+#[tokio::test]
+async fn a_clients_outcomes_follow_the_instrument_rules_and_leave_out_entries_in_error() {
+    let app = spawn_app().await;
+    let therapist = app.token_for(Role::Therapist).await;
+    let client = app.create_client(&therapist, "Ivy", "Moss").await;
+    record_at(&app, &therapist, &client, [3, 3, 2, 2, 2, 2, 2, 2, 0], 40).await; // 18: baseline
+    let wrong = record_at(&app, &therapist, &client, [0; 9], 20).await; // 0: entered in error below
+    record_at(&app, &therapist, &client, [1, 1, 1, 1, 1, 1, 1, 1, 0], 10).await; // 8
+    let id = wrong["id"].as_str().expect("id");
+    app.post(&format!("/api/v1/measures/{id}/entered-in-error"), &therapist, json!({ "reason": "wrong client" })).await;
+
+    let r = app.get(&format!("/api/v1/clients/{client}/outcomes"), &therapist).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let phq = r.body.as_array().and_then(|a| a.iter().find(|o| o["instrument"] == "phq9")).expect("phq9").clone();
+    assert_eq!(phq["scores"], 2, "the entry made in error is not counted");
+    let t = &phq["trajectory"];
+    assert_eq!(t["baseline"][1], 18.0);
+    assert_eq!(t["latest"][1], 8.0);
+    assert_eq!(t["change"], -10.0);
+    // 10 of 18 is a 56 % drop: response (>= 50 %); 8 is not remission (<= 4);
+    // a 10-point drop is reliable (PHQ-9: 6 points).
+    assert_eq!(t["in_response"], true);
+    assert_eq!(t["in_remission"], false);
+    assert_eq!(t["reliable_change"], "improved");
+    assert_eq!(phq["rules_confirmed"], false, "PHQ-9 response and remission rules are unconfirmed defaults");
+}
+
+#[tokio::test]
+async fn practice_outcomes_are_for_the_director_and_count_assessable_courses() {
+    let app = spawn_app().await;
+    let (_, prescriber_id) = app.add_staff(&[Role::Prescriber]).await;
+    let prescriber = app.token_for(Role::Prescriber).await;
+    let therapist = app.token_for(Role::Therapist).await;
+    let director = app.token_for(Role::Director).await;
+    let started =
+        (jiff::Timestamp::now() - jiff::SignedDuration::from_hours(24 * 45)).to_zoned(jiff::tz::TimeZone::UTC).date();
+    for (name, later) in [("Jo", [0, 0, 1, 1, 1, 1, 1, 1, 0]), ("Kit", [2, 2, 2, 2, 2, 2, 2, 2, 0]), ("Lu", [0; 9])] {
+        let client = app.create_client(&therapist, name, "Outcome").await;
+        let r = app
+            .post(
+                &format!("/api/v1/clients/{client}/courses"),
+                &prescriber,
+                json!({ "protocol": "apa-iv-induction", "started_on": started.to_string(), "prescriber_id": prescriber_id.to_string() }),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+        record_at(&app, &therapist, &client, [3, 3, 2, 2, 2, 2, 2, 2, 0], 44).await; // baseline 18
+        if name != "Lu" {
+            record_at(&app, &therapist, &client, later, 5).await; // Jo 6: response; Kit 16: none
+        }
+    }
+    assert_eq!(app.get("/api/v1/outcomes", &therapist).await.status, StatusCode::FORBIDDEN);
+    let r = app.get("/api/v1/outcomes?instrument=phq9", &director).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let report = &r.body["report"];
+    assert_eq!((report["courses"].as_u64(), report["assessable"].as_u64()), (Some(3), Some(2)));
+    assert_eq!(report["overall"]["response"]["count"], 1);
+    assert_eq!(report["overall"]["response"]["n"], 2);
+    assert!(report["overall"]["response"]["lower"].as_f64().is_some_and(|l| l > 0.0 && l < 0.5));
+    assert!(report["definitions"].as_array().is_some_and(|d| d.len() >= 5), "every figure is defined");
+    let r = app.get("/api/v1/outcomes?from=2026-12-01&to=2026-01-01", &director).await;
+    assert_eq!(r.problem_field(), Some("from"));
+    let r = app.get("/api/v1/outcomes?instrument=cadss6", &director).await;
+    assert_eq!(r.problem_field(), Some("instrument"), "no response rule, no outcome report");
+}
+
+#[tokio::test]
+async fn questionnaires_due_follow_the_schedule_and_clear_when_answered() {
+    let app = spawn_app().await;
+    let (_, prescriber_id) = app.add_staff(&[Role::Prescriber]).await;
+    let (therapist_email, therapist_id) = app.add_staff(&[Role::Therapist]).await;
+    let prescriber = app.token_for(Role::Prescriber).await;
+    let therapist = app.login(&therapist_email, PASSWORD).await;
+    let client = app.create_client(&therapist, "Mo", "Due").await;
+    let today = jiff::Timestamp::now().to_zoned(jiff::tz::TimeZone::UTC).date();
+    let r = app
+        .post(
+            &format!("/api/v1/clients/{client}/courses"),
+            &prescriber,
+            json!({ "protocol": "apa-iv-induction", "started_on": today.to_string(),
+                    "prescriber_id": prescriber_id.to_string(), "therapist_id": therapist_id.to_string() }),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let due = |body: &Value| -> Vec<(String, String)> {
+        body.as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|d| {
+                        (
+                            d["instrument"].as_str().unwrap_or("").to_string(),
+                            d["label"].as_str().unwrap_or("").to_string(),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let r = app.get("/api/v1/measures/due", &therapist).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(
+        due(&r.body),
+        vec![("gad7".to_string(), "baseline".to_string()), ("phq9".to_string(), "baseline".to_string())]
+    );
+    app.post(&format!("/api/v1/clients/{client}/measures"), &therapist, phq9([1; 9])).await;
+    let r = app.get("/api/v1/measures/due", &therapist).await;
+    assert_eq!(due(&r.body), vec![("gad7".to_string(), "baseline".to_string())], "the PHQ-9 baseline is done");
+    let r = app.get(&format!("/api/v1/clients/{client}/measure-schedule"), &therapist).await;
+    let phq = r.body.as_array().and_then(|a| a.iter().find(|d| d["instrument"] == "phq9")).expect("phq9").clone();
+    assert_eq!(phq["status"], "done");
+    // Someone else's clients are not on this therapist's list.
+    let other = app.token_for(Role::Therapist).await;
+    assert_eq!(app.get("/api/v1/measures/due", &other).await.body, json!([]));
+}
+
+async fn web_session(app: &TestApp, email: &str) -> reqwest::Client {
+    let c =
+        reqwest::Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().expect("c");
+    let r = c
+        .post(format!("{}/login", app.base))
+        .form(&[("email", email), ("password", PASSWORD), ("next", "/")])
+        .send()
+        .await
+        .expect("login");
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    c
+}
+
+#[tokio::test]
+async fn the_outcome_alert_and_due_pages_render_for_their_roles() {
+    let app = spawn_app().await;
+    let (director_email, _) = app.add_staff(&[Role::Director]).await;
+    let (therapist_email, _) = app.add_staff(&[Role::Therapist]).await;
+    let director = web_session(&app, &director_email).await;
+    let page = director.get(format!("{}/outcomes", app.base)).send().await.expect("get");
+    assert_eq!(page.status(), StatusCode::OK);
+    let html = page.text().await.expect("html");
+    assert!(html.contains("Time to relapse after the last induction dose") && html.contains("What is counted"));
+    let (coordinator_email, _) = app.add_staff(&[Role::Coordinator]).await;
+    let coordinator = web_session(&app, &coordinator_email).await;
+    for path in ["/alerts", "/measures/due", "/outcomes"] {
+        let r = coordinator.get(format!("{}{path}", app.base)).send().await.expect("get");
+        assert_eq!(r.status(), StatusCode::FORBIDDEN, "a coordinator sees no scores: {path}");
+    }
+    let therapist = web_session(&app, &therapist_email).await;
+    for path in ["/alerts", "/measures/due"] {
+        let r = therapist.get(format!("{}{path}", app.base)).send().await.expect("get");
+        assert_eq!(r.status(), StatusCode::OK, "{path}");
+    }
+    assert_eq!(
+        therapist.get(format!("{}/outcomes", app.base)).send().await.expect("get").status(),
+        StatusCode::FORBIDDEN
+    );
+}

@@ -26,6 +26,9 @@ CREATE TABLE measure_administrations (
     error_at BIGINT
 );
 CREATE INDEX measure_admin_client ON measure_administrations (client_id, instrument_id, completed_at);
+-- Covering index for practice outcome reports: one instrument's valid scores.
+CREATE INDEX measure_admin_scores ON measure_administrations (instrument_id, client_id, completed_at, score)
+    WHERE error_at IS NULL;
 
 CREATE FUNCTION measure_admin_guard() RETURNS trigger AS $$
 BEGIN
@@ -48,6 +51,11 @@ $$ LANGUAGE plpgsql;
 
 CREATE TRIGGER measure_admin_immutable BEFORE UPDATE OR DELETE ON measure_administrations
 FOR EACH ROW EXECUTE FUNCTION measure_admin_guard();
+
+-- Covering index for outcome reports: the completed care of each course
+-- (doses and psychotherapy), without reading the encounter rows.
+CREATE INDEX encounters_course_care ON encounters (course_id, kind, scheduled_start)
+    WHERE status = 'completed' AND kind IN ('dosing', 'integration', 'individual_therapy');
 
 CREATE TABLE alerts (
     id TEXT PRIMARY KEY,

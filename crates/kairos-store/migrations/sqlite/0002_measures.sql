@@ -26,6 +26,9 @@ CREATE TABLE measure_administrations (
     error_at BIGINT
 );
 CREATE INDEX measure_admin_client ON measure_administrations (client_id, instrument_id, completed_at);
+-- Covering index for practice outcome reports: one instrument's valid scores.
+CREATE INDEX measure_admin_scores ON measure_administrations (instrument_id, client_id, completed_at, score)
+    WHERE error_at IS NULL;
 
 CREATE TRIGGER measure_admin_immutable BEFORE UPDATE ON measure_administrations
 WHEN OLD.error_at IS NOT NULL OR NEW.error_at IS NULL OR NEW.error_reason IS NULL
@@ -43,6 +46,11 @@ CREATE TRIGGER measure_admin_no_delete BEFORE DELETE ON measure_administrations
 BEGIN
     SELECT RAISE(ABORT, 'a recorded questionnaire is never deleted');
 END;
+
+-- Covering index for outcome reports: the completed care of each course
+-- (doses and psychotherapy), without reading the encounter rows.
+CREATE INDEX encounters_course_care ON encounters (course_id, kind, scheduled_start)
+    WHERE status = 'completed' AND kind IN ('dosing', 'integration', 'individual_therapy');
 
 CREATE TABLE alerts (
     id TEXT PRIMARY KEY,
