@@ -560,3 +560,255 @@ pub async fn outcomes(
         definitions: r.definitions.clone(),
     }))
 }
+
+// ---- the instrument library -------------------------------------------------
+
+pub struct RuleRow {
+    pub rule: String,
+    pub value: String,
+    pub source: String,
+    pub confirmed: bool,
+}
+
+pub struct InstrumentView {
+    pub id: String,
+    pub name: String,
+    pub short_name: String,
+    pub version: String,
+    pub citation: String,
+    pub licence: String,
+    pub rater: &'static str,
+    pub score_only: Option<String>,
+    pub recall: String,
+    pub items: usize,
+    pub range: String,
+    pub loinc: String,
+    pub rules: Vec<RuleRow>,
+}
+
+fn instrument_view(i: &Instrument) -> InstrumentView {
+    use kairos_domain::instruments::Provenance;
+    let row = |rule: &str, value: String, p: &Provenance| RuleRow {
+        rule: rule.into(),
+        value,
+        source: p.source.clone(),
+        confirmed: p.confirmed,
+    };
+    let mut rules = vec![row("Scoring", i.scoring.method.as_str().replace('_', " "), &i.scoring.provenance)];
+    if let Some(b) = &i.severity {
+        let bands: Vec<String> = b.bands.iter().map(|x| format!("{}-{} {}", x.min, x.max, x.label)).collect();
+        rules.push(row("Severity bands", bands.join("; "), &b.provenance));
+    }
+    let required = if i.missing.required.is_empty() {
+        String::new()
+    } else {
+        format!("; never prorated: item {}", i.missing.required.join(", item "))
+    };
+    rules.push(row(
+        "Missing answers",
+        format!("at most {} unanswered, prorated{required}", i.missing.max_missing),
+        &i.missing.provenance,
+    ));
+    if let Some(r) = &i.response {
+        rules.push(row("Response", format!("at least {}% below baseline", r.drop_pct), &r.provenance));
+    }
+    if let Some(r) = &i.remission {
+        rules.push(row("Remission", format!("score at or below {}", r.max_score), &r.provenance));
+    }
+    if let Some(r) = &i.reliable_change {
+        let v = r.threshold().map(|t| format!("{t:.1} points")).unwrap_or_default();
+        rules.push(row("Reliable change", v, &r.provenance));
+    }
+    if let Some(d) = &i.diagnosis {
+        let req: Vec<String> = d.require.iter().map(|r| format!("{} >= {}", r.subscale, r.count)).collect();
+        rules.push(row(&d.name, format!("items >= {} endorsed; {}", d.endorsed_min, req.join(", ")), &d.provenance));
+    }
+    for a in &i.alerts {
+        rules.push(row(
+            &format!("Alert ({})", a.level.as_str()),
+            format!("item {} >= {}: {}", a.item, a.min_value, a.message),
+            &a.provenance,
+        ));
+    }
+    let (lo, hi) = i.score_range();
+    InstrumentView {
+        id: i.id.clone(),
+        name: i.name.clone(),
+        short_name: i.short_name.clone(),
+        version: i.version.clone(),
+        citation: i.citation.clone(),
+        licence: i.licence.clone(),
+        rater: match i.rater {
+            kairos_domain::instruments::Rater::SelfReport => "self-report",
+            kairos_domain::instruments::Rater::Clinician => "clinician-rated",
+        },
+        score_only: i.content_note.clone().filter(|_| i.content == kairos_domain::instruments::Content::ScoreOnly),
+        recall: i.recall.clone(),
+        items: i.items.len(),
+        range: format!("{lo}-{hi}"),
+        loinc: i
+            .loinc
+            .as_ref()
+            .map(|l| {
+                [l.panel.as_ref().map(|p| format!("panel {p}")), l.total.as_ref().map(|t| format!("total {t}"))]
+                    .into_iter()
+                    .flatten()
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            })
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| "not confirmed".into()),
+        rules,
+    }
+}
+
+#[derive(Template)]
+#[template(path = "instruments.html")]
+struct InstrumentsPage {
+    nav: Option<Nav>,
+    instruments: Vec<InstrumentView>,
+}
+
+pub async fn instruments(State(state): State<AppState>, auth: UiAuth) -> PageResult {
+    auth.require(Permission::ReadDirectory)?;
+    Ok(render(&InstrumentsPage {
+        nav: Some(auth.nav("/instruments")),
+        instruments: state.config.instruments.all().iter().map(instrument_view).collect(),
+    }))
+}
+
+// ---- clinician entry of a questionnaire ------------------------------------
+
+pub struct EntryItem {
+    pub index: usize,
+    pub label: String,
+    pub options: Vec<OptionView>,
+}
+
+#[derive(Template)]
+#[template(path = "record.html")]
+struct RecordPage {
+    nav: Option<Nav>,
+    client_id: ClientId,
+    client: String,
+    instrument: String,
+    short_name: String,
+    note: Option<String>,
+    items: Vec<EntryItem>,
+    total_entry: bool,
+    range: String,
+    error: Option<String>,
+}
+
+fn record_page(
+    auth: &UiAuth,
+    client: ClientId,
+    client_name: String,
+    inst: &Instrument,
+    answers: &[Option<i64>],
+    error: Option<String>,
+) -> Response {
+    let (lo, hi) = inst.score_range();
+    render(&RecordPage {
+        nav: Some(auth.nav("/clients")),
+        client_id: client,
+        client: client_name,
+        instrument: inst.id.clone(),
+        short_name: inst.short_name.clone(),
+        note: inst.content_note.clone(),
+        items: inst
+            .items
+            .iter()
+            .enumerate()
+            .map(|(n, item)| EntryItem {
+                index: n,
+                label: item.text.clone().or_else(|| item.label.clone()).unwrap_or_else(|| format!("Item {}", item.id)),
+                options: item
+                    .options
+                    .as_deref()
+                    .unwrap_or(&inst.options)
+                    .iter()
+                    .map(|o| OptionView {
+                        value: o.value,
+                        label: match &o.label {
+                            Some(l) => format!("{} {l}", o.value),
+                            None => o.value.to_string(),
+                        },
+                        checked: answers.get(n).copied().flatten() == Some(o.value),
+                    })
+                    .collect(),
+            })
+            .collect(),
+        total_entry: inst.total_entry,
+        range: format!("{lo}-{hi}"),
+        error,
+    })
+}
+
+#[derive(Deserialize)]
+pub struct RecordQuery {
+    instrument: String,
+}
+
+pub async fn record_form(
+    State(state): State<AppState>,
+    auth: UiAuth,
+    Path(id): Path<String>,
+    crate::extract::Query(q): crate::extract::Query<RecordQuery>,
+) -> PageResult {
+    auth.require(Permission::RecordMeasures)?;
+    let nav = || Some(auth.nav("/clients"));
+    let client: ClientId = id.parse().map_err(|_| page_error(StatusCode::NOT_FOUND, "No such client.", nav()))?;
+    let c = state.store.get_client(client).await.map_err(|e| ui_error(e.into(), nav()))?;
+    let inst = crate::api::measures::instrument(&state, "instrument", &q.instrument).map_err(|e| ui_error(e, nav()))?;
+    Ok(record_page(&auth, client, c.details.display_name(), inst, &[], None))
+}
+
+pub async fn record_submit(
+    State(state): State<AppState>,
+    auth: UiAuth,
+    Path(id): Path<String>,
+    Form(form): Form<HashMap<String, String>>,
+) -> PageResult {
+    auth.require(Permission::RecordMeasures)?;
+    let nav = || Some(auth.nav("/clients"));
+    let client: ClientId = id.parse().map_err(|_| page_error(StatusCode::NOT_FOUND, "No such client.", nav()))?;
+    let c = state.store.get_client(client).await.map_err(|e| ui_error(e.into(), nav()))?;
+    let inst_id = form.get("instrument").cloned().unwrap_or_default();
+    let inst = crate::api::measures::instrument(&state, "instrument", &inst_id).map_err(|e| ui_error(e, nav()))?;
+    let answers: Vec<Option<i64>> =
+        (0..inst.items.len()).map(|n| form.get(&format!("item_{n}")).and_then(|v| v.trim().parse().ok())).collect();
+    let total = form.get("total").map(|t| t.trim()).filter(|t| !t.is_empty());
+    let any_item = answers.iter().any(Option::is_some);
+    let scored = match (total, any_item) {
+        (Some(t), false) => match t.parse::<i64>() {
+            Ok(t) => score(inst, None, Some(t)),
+            Err(_) => Err(AppError::invalid("total", "the total must be a whole number")),
+        },
+        (Some(_), true) => Err(AppError::invalid("total", "enter either the item scores or the total, not both")),
+        (None, _) => score(inst, Some(&answers), None),
+    };
+    let scored = match scored {
+        Ok(s) => s,
+        Err(e) => {
+            let msg = match e {
+                AppError::Unprocessable { detail, .. } => detail,
+                other => other.to_string(),
+            };
+            return Ok(record_page(&auth, client, c.details.display_name(), inst, &answers, Some(msg)));
+        }
+    };
+    let new = NewAdministration {
+        client_id: client,
+        course_id: None,
+        instrument_id: inst.id.clone(),
+        instrument_version: inst.version.clone(),
+        completed_at: Timestamp::now(),
+        answers: (total.is_none()).then_some(answers),
+        scored,
+        source: MeasureSource::Clinician,
+        entered_by: Some(auth.staff.id),
+    };
+    state.store.record_measure(&auth.actor(), &new).await.map_err(|e| ui_error(e.into(), nav()))?;
+    Ok(Redirect::to(&format!("/clients/{client}")).into_response())
+}

@@ -39,6 +39,9 @@ pub fn router() -> Router<AppState> {
         .route("/admin/audit", get(pages::audit))
         .route("/alerts", get(measures::alerts))
         .route("/measures/due", get(measures::due))
+        .route("/instruments", get(measures::instruments))
+        .route("/clients/{id}/measures/new", get(measures::record_form))
+        .route("/clients/{id}/measures", post(measures::record_submit))
         .route("/outcomes", get(measures::outcomes))
         .route("/alerts/{id}/acknowledge", post(measures::acknowledge))
         .route("/clients/{id}/links", post(measures::send_link))
@@ -117,6 +120,9 @@ impl Nav {
         }
         if staff.roles.allow(Permission::ReadPracticeOutcomes) {
             add("/outcomes", "Outcomes");
+        }
+        if staff.roles.allow(Permission::ReadMeasures) {
+            add("/instruments", "Questionnaires");
         }
         if staff.roles.allow(Permission::ReadAudit) {
             add("/admin/audit", "Audit log");

@@ -351,6 +351,7 @@ struct ChartPage {
     alerts: Vec<super::measures::AlertRow>,
     measures: Vec<MeasureRow>,
     link_instruments: Vec<(String, String)>,
+    record_instruments: Vec<(String, String)>,
     trajectories: Vec<super::plots::Plot>,
     due: Vec<super::measures::DueRow>,
     outcomes: Vec<OutcomeRow>,
@@ -493,6 +494,13 @@ pub async fn chart(State(state): State<AppState>, auth: UiAuth, Path(id): Path<S
                 alerts: m.alerts.len(),
                 error_reason: m.entered_in_error.as_ref().map(|e| e.reason.clone()),
             })
+            .collect(),
+        record_instruments: state
+            .config
+            .instruments
+            .all()
+            .iter()
+            .map(|i| (i.id.clone(), i.short_name.clone()))
             .collect(),
         link_instruments: state
             .config

@@ -427,3 +427,38 @@ async fn the_outcome_alert_and_due_pages_render_for_their_roles() {
         StatusCode::FORBIDDEN
     );
 }
+
+#[tokio::test]
+async fn a_clinician_records_a_score_only_scale_by_its_total_in_the_ui_and_sees_unconfirmed_rules_labelled() {
+    let app = spawn_app().await;
+    let (nurse_email, _) = app.add_staff(&[Role::Nurse]).await;
+    let nurse = app.token_for(Role::Nurse).await;
+    let client = app.create_client(&nurse, "Nia", "Stone").await;
+    let web = web_session(&app, &nurse_email).await;
+    let form =
+        web.get(format!("{}/clients/{client}/measures/new?instrument=madrs", app.base)).send().await.expect("get");
+    assert_eq!(form.status(), StatusCode::OK);
+    let html = form.text().await.expect("html");
+    assert!(html.contains("Apparent sadness") && html.contains("Or the total only (0-60)"));
+    // Items and a total together are refused, and nothing is stored.
+    let r = web
+        .post(format!("{}/clients/{client}/measures", app.base))
+        .form(&[("instrument", "madrs"), ("item_0", "2"), ("total", "20")])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(r.text().await.expect("html").contains("either the item scores or the total"));
+    let r = web
+        .post(format!("{}/clients/{client}/measures", app.base))
+        .form(&[("instrument", "madrs"), ("total", "27")])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let list = measures_of(&app, &nurse, &client).await;
+    assert_eq!((list.len(), list[0]["score"].as_i64(), list[0]["severity"].as_str()), (1, Some(27), Some("moderate")));
+
+    let page = web.get(format!("{}/instruments", app.base)).send().await.expect("get").text().await.expect("html");
+    assert!(page.contains("PHQ-9") && page.contains("unconfirmed default") && page.contains("Score entry only"));
+}
