@@ -3,7 +3,7 @@
 
 use crate::audit::{self, Action, Actor, AuditEntry};
 use crate::clients::bind_details;
-use crate::rows::{micros, placeholders};
+use crate::rows::micros;
 use crate::{Result, Store};
 use jiff::Timestamp;
 use kairos_domain::client::Client;
@@ -28,11 +28,10 @@ pub struct ImportBatch {
     pub administrations: Vec<crate::measures::Administration>,
 }
 
-/// Rows per statement. SQLite looks up each `$N` parameter by a linear scan
-/// of the statement's parameter list, so binding costs grow with the square
-/// of the parameter count: a few hundred parameters per statement is the
-/// sweet spot (measured: 7,000 made the demo load 15x slower).
-const ROWS_PER_STATEMENT: usize = 32;
+/// Rows per statement. With anonymous `?` parameters on SQLite (see
+/// `rows::placeholders_for`) binding is linear, so larger statements only
+/// save round trips; PostgreSQL allows 65,535 parameters per statement.
+const ROWS_PER_STATEMENT: usize = 128;
 
 impl Store {
     /// Inserts a batch in one transaction, with one audit entry that says
@@ -43,7 +42,7 @@ impl Store {
         for chunk in batch.sites.chunks(ROWS_PER_STATEMENT) {
             let sql = format!(
                 "INSERT INTO sites (id, name, time_zone, booking_seq, created_at, updated_at) VALUES {}",
-                placeholders(chunk.len(), 6)
+                crate::rows::placeholders_for(self.backend, chunk.len(), 6)
             );
             let mut q = sqlx::query(AssertSqlSafe(sql));
             for x in chunk {
@@ -60,7 +59,7 @@ impl Store {
         for chunk in batch.rooms.chunks(ROWS_PER_STATEMENT) {
             let sql = format!(
                 "INSERT INTO rooms (id, site_id, name, kind, created_at, updated_at) VALUES {}",
-                placeholders(chunk.len(), 6)
+                crate::rows::placeholders_for(self.backend, chunk.len(), 6)
             );
             let mut q = sqlx::query(AssertSqlSafe(sql));
             for x in chunk {
@@ -77,7 +76,7 @@ impl Store {
         for chunk in batch.staff.chunks(ROWS_PER_STATEMENT) {
             let sql = format!(
                 "INSERT INTO staff (id, name, email, roles, password_hash, active, search_name, created_at, updated_at) VALUES {}",
-                placeholders(chunk.len(), 9)
+                crate::rows::placeholders_for(self.backend, chunk.len(), 9)
             );
             let mut q = sqlx::query(AssertSqlSafe(sql));
             for (x, hash) in chunk {
@@ -99,7 +98,7 @@ impl Store {
                 "INSERT INTO clients (id, given_name, family_name, date_of_birth, pronouns, email, phone, \
                  emergency_contact_name, emergency_contact_phone, status, search_family, search_given, search_full, \
                  created_at, updated_at) VALUES {}",
-                placeholders(chunk.len(), 15)
+                crate::rows::placeholders_for(self.backend, chunk.len(), 15)
             );
             let mut q = sqlx::query(AssertSqlSafe(sql));
             for c in chunk {
@@ -113,7 +112,7 @@ impl Store {
             let sql = format!(
                 "INSERT INTO courses (id, client_id, protocol, phase, started_on, ended_on, prescriber_id, therapist_id, \
                  created_at, updated_at) VALUES {}",
-                placeholders(chunk.len(), 10)
+                crate::rows::placeholders_for(self.backend, chunk.len(), 10)
             );
             let mut q = sqlx::query(AssertSqlSafe(sql));
             for c in chunk {
@@ -135,7 +134,7 @@ impl Store {
             let sql = format!(
                 "INSERT INTO encounters ({}) VALUES {}",
                 crate::encounters::COLS,
-                placeholders(chunk.len(), 14)
+                crate::rows::placeholders_for(self.backend, chunk.len(), 14)
             );
             let mut q = sqlx::query(AssertSqlSafe(sql));
             for e in chunk {
@@ -143,7 +142,7 @@ impl Store {
             }
             q.execute(&mut *tx).await?;
         }
-        crate::measures::import_administrations(&mut tx, &batch.administrations).await?;
+        crate::measures::import_administrations(&mut tx, self.backend, &batch.administrations).await?;
         let mut entry = AuditEntry::new(Action::Create, "import", "").detail(format!(
             "{what}: {} sites, {} rooms, {} staff, {} clients, {} courses, {} encounters, {} questionnaires",
             batch.sites.len(),

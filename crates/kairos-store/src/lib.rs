@@ -154,6 +154,9 @@ pub struct Store {
     audit: Arc<audit::AuditWriter>,
     /// The direct read path, for a SQLite database on disk (`direct.rs`).
     readers: Option<Arc<direct::Readers>>,
+    /// The group-commit writer of questionnaires, for a SQLite database on
+    /// disk (`direct.rs`, `measures.rs`); with `readers`, or neither.
+    writer: Option<Arc<direct::GroupWriter>>,
 }
 
 impl fmt::Debug for Store {
@@ -202,13 +205,15 @@ impl Store {
             migrator(backend).run(&pool).await?;
         }
         let sqlite_file = url.sqlite_path().filter(|_| !bulk_load).map(std::path::Path::new);
-        let (audit, readers) = match sqlite_file {
-            Some(path) => {
-                (audit::AuditWriter::start_sqlite(path)?, Some(Arc::new(direct::Readers::new(path, cache_kib))))
-            }
-            None => (audit::AuditWriter::start(pool.clone(), backend), None),
+        let (audit, readers, writer) = match sqlite_file {
+            Some(path) => (
+                audit::AuditWriter::start_sqlite(path)?,
+                Some(Arc::new(direct::Readers::new(path, cache_kib))),
+                Some(Arc::new(direct::GroupWriter::start(path, cache_kib)?)),
+            ),
+            None => (audit::AuditWriter::start(pool.clone(), backend), None, None),
         };
-        Ok(Store { pool, backend, audit: Arc::new(audit), readers })
+        Ok(Store { pool, backend, audit: Arc::new(audit), readers, writer })
     }
 
     /// Applies pending migrations; returns the versions applied.
@@ -252,8 +257,13 @@ impl Store {
         })
     }
 
-    /// Stops the audit writer after it has flushed, and closes the pool.
+    /// Stops the group-commit and audit writers after they have flushed
+    /// (every write queued before is committed and answered), and closes
+    /// the pool.
     pub async fn close(&self) {
+        if let Some(writer) = &self.writer {
+            writer.shutdown().await;
+        }
         self.audit.shutdown().await;
         self.pool.close().await;
     }

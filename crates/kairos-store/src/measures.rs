@@ -6,12 +6,17 @@
 //! client's phone survives a crash the moment the phone sees "thank you".
 //! Administrations are immutable (a database trigger enforces it); the only
 //! change is marking one entered in error, with a reason.
+//!
+//! On a SQLite file, recording a questionnaire (and submitting a link) goes
+//! through the group-commit writer (`direct.rs`): the same statements and
+//! checks, each submission in a savepoint of its own, many submissions per
+//! durable commit. PostgreSQL and in-memory SQLite keep the sqlx path.
 
-use crate::audit::{self, Action, Actor, AuditEntry};
+use crate::audit::{self, Action, Actor, AuditEntry, AuditRecord};
 use crate::rows::{self, Cols, micros};
 use crate::{Result, Store, StoreError};
 use jiff::Timestamp;
-use kairos_domain::ids::{AdministrationId, AlertId, ClientId, CourseId, MeasureRequestId, StaffId};
+use kairos_domain::ids::{AdministrationId, AlertId, AuditId, ClientId, CourseId, MeasureRequestId, StaffId};
 use kairos_domain::instruments::{AlertLevel, Scored};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -191,42 +196,52 @@ fn alert_of<R: Cols>(r: &R) -> Result<Alert> {
     })
 }
 
-/// Inserts an administration and its alerts inside `tx`.
-async fn insert_administration(
-    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
-    new: &NewAdministration,
+/// The statements that record a questionnaire, run by both paths (sqlx, and
+/// the direct SQLite writer, which binds by position: see
+/// `MARK_REQUEST_SUBMITTED_SQL`).
+const INSERT_ADMINISTRATION_SQL: &str = "INSERT INTO measure_administrations (id, client_id, course_id, \
+     instrument_id, instrument_version, completed_at, answers, score, prorated, subscores, severity, \
+     provisional_diagnosis, source, entered_by, request_id, created_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)";
+const INSERT_ALERT_SQL: &str = "INSERT INTO alerts (id, client_id, administration_id, instrument_id, item, \
+     item_value, level, message, self_harm, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
+const CLIENT_EXISTS_SQL: &str = "SELECT id FROM clients WHERE id = $1";
+const COURSE_OWNER_SQL: &str = "SELECT client_id FROM courses WHERE id = $1";
+/// Numbered in order of appearance, as in every statement of the direct path:
+/// rusqlite binds `$N` by position, and SQLite numbers a `$N` parameter by
+/// where it first appears, not by its digits (sqlx reads the digits).
+const MARK_REQUEST_SUBMITTED_SQL: &str = "UPDATE measure_requests SET submitted_at = $1, administration_id = $2, \
+     idempotency_key = $3 WHERE id = $4 AND submitted_at IS NULL";
+
+/// Every statement the direct path runs here (checked by `direct.rs`'s tests).
+#[cfg(test)]
+pub(crate) const DIRECT_SQL: [&str; 6] = [
+    INSERT_ADMINISTRATION_SQL,
+    INSERT_ALERT_SQL,
+    CLIENT_EXISTS_SQL,
+    COURSE_OWNER_SQL,
+    MARK_REQUEST_SUBMITTED_SQL,
+    LINK_BY_TOKEN_SQL,
+];
+
+/// An administration ready to insert: its ids, time and JSON made before
+/// any transaction, so both paths store exactly the same values.
+struct Prepared {
+    admin: Administration,
+    answers: Option<String>,
+    subscores: String,
     request_id: Option<MeasureRequestId>,
-    now: Timestamp,
-) -> Result<Administration> {
+}
+
+fn prepare(new: &NewAdministration, request_id: Option<MeasureRequestId>, now: Timestamp) -> Result<Prepared> {
     let id = AdministrationId::new();
     let answers = new.answers.as_ref().map(serde_json::to_string).transpose().map_err(json_corrupt)?;
     let subscores = serde_json::to_string(&new.scored.subscores).map_err(json_corrupt)?;
-    sqlx::query(
-        "INSERT INTO measure_administrations (id, client_id, course_id, instrument_id, instrument_version, \
-         completed_at, answers, score, prorated, subscores, severity, provisional_diagnosis, source, entered_by, \
-         request_id, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
-    )
-    .bind(id.to_string())
-    .bind(new.client_id.to_string())
-    .bind(new.course_id.map(|c| c.to_string()))
-    .bind(new.instrument_id.clone())
-    .bind(new.instrument_version.clone())
-    .bind(micros(new.completed_at))
-    .bind(answers.clone())
-    .bind(new.scored.score)
-    .bind(i64::from(new.scored.prorated))
-    .bind(subscores)
-    .bind(new.scored.severity.clone())
-    .bind(new.scored.provisional_diagnosis.map(i64::from))
-    .bind(new.source.as_str())
-    .bind(new.entered_by.map(|s| s.to_string()))
-    .bind(request_id.map(|r| r.to_string()))
-    .bind(micros(now))
-    .execute(&mut **tx)
-    .await?;
-    let mut alerts = Vec::with_capacity(new.scored.alerts.len());
-    for fired in &new.scored.alerts {
-        let alert = Alert {
+    let alerts = new
+        .scored
+        .alerts
+        .iter()
+        .map(|fired| Alert {
             id: AlertId::new(),
             client_id: new.client_id,
             administration_id: Some(id),
@@ -238,26 +253,9 @@ async fn insert_administration(
             self_harm: fired.self_harm,
             created_at: now,
             acknowledged: None,
-        };
-        sqlx::query(
-            "INSERT INTO alerts (id, client_id, administration_id, instrument_id, item, item_value, level, message, \
-             self_harm, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-        )
-        .bind(alert.id.to_string())
-        .bind(alert.client_id.to_string())
-        .bind(id.to_string())
-        .bind(alert.instrument.clone())
-        .bind(alert.item.clone())
-        .bind(alert.item_value)
-        .bind(alert.level.as_str())
-        .bind(alert.message.clone())
-        .bind(i64::from(alert.self_harm))
-        .bind(micros(now))
-        .execute(&mut **tx)
-        .await?;
-        alerts.push(alert);
-    }
-    Ok(Administration {
+        })
+        .collect();
+    let admin = Administration {
         id,
         client_id: new.client_id,
         course_id: new.course_id,
@@ -275,7 +273,111 @@ async fn insert_administration(
         created_at: now,
         entered_in_error: None,
         alerts,
-    })
+    };
+    Ok(Prepared { admin, answers, subscores, request_id })
+}
+
+/// Inserts an administration and its alerts inside `tx`.
+async fn insert_administration(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    new: &NewAdministration,
+    request_id: Option<MeasureRequestId>,
+    now: Timestamp,
+) -> Result<Administration> {
+    let p = prepare(new, request_id, now)?;
+    let a = &p.admin;
+    sqlx::query(INSERT_ADMINISTRATION_SQL)
+        .bind(a.id.to_string())
+        .bind(a.client_id.to_string())
+        .bind(a.course_id.map(|c| c.to_string()))
+        .bind(a.instrument.clone())
+        .bind(a.instrument_version.clone())
+        .bind(micros(a.completed_at))
+        .bind(p.answers.clone())
+        .bind(a.score)
+        .bind(i64::from(a.prorated))
+        .bind(p.subscores.clone())
+        .bind(a.severity.clone())
+        .bind(a.provisional_diagnosis.map(i64::from))
+        .bind(a.source.as_str())
+        .bind(a.entered_by.map(|s| s.to_string()))
+        .bind(p.request_id.map(|r| r.to_string()))
+        .bind(micros(a.created_at))
+        .execute(&mut **tx)
+        .await?;
+    for alert in &a.alerts {
+        sqlx::query(INSERT_ALERT_SQL)
+            .bind(alert.id.to_string())
+            .bind(alert.client_id.to_string())
+            .bind(a.id.to_string())
+            .bind(alert.instrument.clone())
+            .bind(alert.item.clone())
+            .bind(alert.item_value)
+            .bind(alert.level.as_str())
+            .bind(alert.message.clone())
+            .bind(i64::from(alert.self_harm))
+            .bind(micros(alert.created_at))
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(p.admin)
+}
+
+/// The same inserts, with the same values, on the direct SQLite writer.
+fn insert_administration_direct(conn: &rusqlite::Connection, p: &Prepared) -> Result<()> {
+    let a = &p.admin;
+    conn.prepare_cached(INSERT_ADMINISTRATION_SQL)?.execute(rusqlite::params![
+        a.id.to_string(),
+        a.client_id.to_string(),
+        a.course_id.map(|c| c.to_string()),
+        a.instrument,
+        a.instrument_version,
+        micros(a.completed_at),
+        p.answers,
+        a.score,
+        i64::from(a.prorated),
+        p.subscores,
+        a.severity,
+        a.provisional_diagnosis.map(i64::from),
+        a.source.as_str(),
+        a.entered_by.map(|s| s.to_string()),
+        p.request_id.map(|r| r.to_string()),
+        micros(a.created_at),
+    ])?;
+    if !a.alerts.is_empty() {
+        let mut insert = conn.prepare_cached(INSERT_ALERT_SQL)?;
+        for alert in &a.alerts {
+            insert.execute(rusqlite::params![
+                alert.id.to_string(),
+                alert.client_id.to_string(),
+                a.id.to_string(),
+                alert.instrument,
+                alert.item,
+                alert.item_value,
+                alert.level.as_str(),
+                alert.message,
+                i64::from(alert.self_harm),
+                micros(alert.created_at),
+            ])?;
+        }
+    }
+    Ok(())
+}
+
+/// Refuses a course that does not belong to the client, given the owner
+/// found for it (if any).
+fn course_owner_check(client: ClientId, course: CourseId, owner: Option<String>) -> Result<()> {
+    match owner {
+        Some(c) if c == client.to_string() => Ok(()),
+        Some(_) => {
+            Err(StoreError::Conflict { field: "course_id", detail: "that course belongs to another client".into() })
+        }
+        None => Err(StoreError::UnknownReference { field: "course_id", record: "course", id: course.to_string() }),
+    }
+}
+
+fn client_check(client: ClientId, found: Option<String>) -> Result<()> {
+    found.map(|_| ()).ok_or_else(|| StoreError::NotFound { record: "client", id: client.to_string() })
 }
 
 /// Refuses a course that does not belong to the client.
@@ -285,25 +387,80 @@ async fn check_course(
     course: Option<CourseId>,
 ) -> Result<()> {
     let Some(course) = course else { return Ok(()) };
-    let owner: Option<(String,)> = sqlx::query_as("SELECT client_id FROM courses WHERE id = $1")
-        .bind(course.to_string())
-        .fetch_optional(&mut **tx)
-        .await?;
-    match owner {
-        Some((c,)) if c == client.to_string() => Ok(()),
-        Some(_) => {
-            Err(StoreError::Conflict { field: "course_id", detail: "that course belongs to another client".into() })
-        }
-        None => Err(StoreError::UnknownReference { field: "course_id", record: "course", id: course.to_string() }),
-    }
+    let owner: Option<(String,)> =
+        sqlx::query_as(COURSE_OWNER_SQL).bind(course.to_string()).fetch_optional(&mut **tx).await?;
+    course_owner_check(client, course, owner.map(|o| o.0))
 }
 
 async fn check_client(tx: &mut sqlx::Transaction<'static, sqlx::Any>, client: ClientId) -> Result<()> {
-    let found: Option<(String,)> = sqlx::query_as("SELECT id FROM clients WHERE id = $1")
-        .bind(client.to_string())
-        .fetch_optional(&mut **tx)
-        .await?;
-    found.map(|_| ()).ok_or_else(|| StoreError::NotFound { record: "client", id: client.to_string() })
+    let found: Option<(String,)> =
+        sqlx::query_as(CLIENT_EXISTS_SQL).bind(client.to_string()).fetch_optional(&mut **tx).await?;
+    client_check(client, found.map(|f| f.0))
+}
+
+fn check_client_direct(conn: &rusqlite::Connection, client: ClientId) -> Result<()> {
+    let found = optional_text(conn, CLIENT_EXISTS_SQL, &client.to_string())?;
+    client_check(client, found)
+}
+
+fn check_course_direct(conn: &rusqlite::Connection, client: ClientId, course: Option<CourseId>) -> Result<()> {
+    let Some(course) = course else { return Ok(()) };
+    let owner = optional_text(conn, COURSE_OWNER_SQL, &course.to_string())?;
+    course_owner_check(client, course, owner)
+}
+
+/// The first column of the first row of a one-parameter query, if any.
+fn optional_text(conn: &rusqlite::Connection, sql: &str, param: &str) -> Result<Option<String>> {
+    let mut st = conn.prepare_cached(sql)?;
+    let mut rows = st.query([param])?;
+    Ok(match rows.next()? {
+        Some(r) => Some(r.get(0)?),
+        None => None,
+    })
+}
+
+/// The audit entry of a recorded questionnaire; `via_link` for a client's
+/// own submission through a self-report link.
+fn measure_entry(admin: &Administration, via_link: bool) -> AuditEntry {
+    let how = if via_link { " via self-report link" } else { "" };
+    AuditEntry::new(Action::Create, "measure", admin.id).client(admin.client_id).detail(format!(
+        "{} score {}{how}, {} alert(s)",
+        admin.instrument,
+        admin.score,
+        admin.alerts.len()
+    ))
+}
+
+/// The audit row for the direct writer: the same values `audit::insert_in`
+/// stores.
+fn audit_row(actor: &Actor, e: &AuditEntry, at: Timestamp) -> AuditRecord {
+    AuditRecord {
+        id: AuditId::new(),
+        at,
+        actor_id: actor.staff_id,
+        actor_roles: actor.roles.clone(),
+        action: e.action.as_str().to_string(),
+        record_type: e.record_type.to_string(),
+        record_id: e.record_id.clone(),
+        client_id: e.client_id,
+        remote_addr: actor.remote_addr.clone(),
+        detail: e.detail.clone(),
+    }
+}
+
+/// How the group-commit writer of a SQLite file has batched its writes
+/// (see `Store::group_commit_stats`).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct GroupCommitStats {
+    /// Transactions committed (or failed).
+    pub batches: u64,
+    /// Writes they carried.
+    pub writes: u64,
+    /// The most writes one transaction carried.
+    pub largest: u64,
+    /// Batches by size: `by_size[k]` counts those of 2^k to 2^(k+1) - 1
+    /// writes (the last bucket: that many or more).
+    pub by_size: Vec<u64>,
 }
 
 /// The result of submitting a self-report link.
@@ -411,22 +568,38 @@ impl Store {
     }
 
     /// Stores an administration and the alerts it raised, with its audit
-    /// entry, in one durable transaction.
+    /// entry, in one durable transaction. On a SQLite file that transaction
+    /// is shared with the other submissions waiting at the time (group
+    /// commit), each in a savepoint of its own: the same checks, rows and
+    /// errors, and it returns only once the commit is on disk.
     pub async fn record_measure(&self, actor: &Actor, new: &NewAdministration) -> Result<Administration> {
         let now = Timestamp::now();
+        if let Some(writer) = &self.writer {
+            let p = prepare(new, None, now)?;
+            let audit = audit_row(actor, &measure_entry(&p.admin, false), now);
+            return writer
+                .write(move |conn| {
+                    check_client_direct(conn, p.admin.client_id)?;
+                    check_course_direct(conn, p.admin.client_id, p.admin.course_id)?;
+                    insert_administration_direct(conn, &p)?;
+                    crate::direct::insert_audit(conn, &audit)?;
+                    Ok(p.admin)
+                })
+                .await;
+        }
         let mut tx = self.begin_write().await?;
         check_client(&mut tx, new.client_id).await?;
         check_course(&mut tx, new.client_id, new.course_id).await?;
         let admin = insert_administration(&mut tx, new, None, now).await?;
-        let entry = AuditEntry::new(Action::Create, "measure", admin.id).client(new.client_id).detail(format!(
-            "{} score {}, {} alert(s)",
-            new.instrument_id,
-            admin.score,
-            admin.alerts.len()
-        ));
-        audit::insert_in(&mut tx, actor, &entry, now).await?;
+        audit::insert_in(&mut tx, actor, &measure_entry(&admin, false), now).await?;
         tx.commit().await?;
         Ok(admin)
+    }
+
+    /// How the group-commit writer has batched questionnaires so far; `None`
+    /// on PostgreSQL and in-memory SQLite (one transaction per submission).
+    pub fn group_commit_stats(&self) -> Option<GroupCommitStats> {
+        self.writer.as_ref().map(|w| w.stats())
     }
 
     /// A client's administrations (newest first), optionally of one
@@ -694,58 +867,125 @@ impl Store {
         build: impl FnOnce(&MeasureRequest) -> Result<NewAdministration>,
     ) -> Result<Submission> {
         let now = Timestamp::now();
-        let mut tx = self.begin_write().await?;
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {REQUEST_COLS}, idempotency_key FROM measure_requests WHERE token_hash = $1"
-        )))
-        .bind(crate::sessions::token_hash(token))
-        .fetch_optional(&mut *tx)
-        .await?
-        .ok_or_else(|| StoreError::NotFound { record: "link", id: "this link".into() })?;
-        let req = request_of(&row)?;
-        match req.state(now) {
-            LinkState::Used => {
-                let key = rows::get_opt_str(&row, "idempotency_key")?;
-                drop(tx);
-                return match (key, req.administration_id) {
-                    (Some(k), Some(admin)) if k == idempotency_key => {
-                        Ok(Submission::Repeated(self.get_measure(admin).await?))
+        let hash = crate::sessions::token_hash(token);
+        if let (Some(writer), Some(readers)) = (&self.writer, &self.readers) {
+            // The link is read outside the write; the write itself only
+            // marks it used if nobody did first (`submitted_at IS NULL`).
+            let (req, key) = readers.read(|conn| link_direct(conn, &hash))?.ok_or_else(no_link)?;
+            if let LinkVerdict::Repeat(admin) = link_verdict(&req, key, idempotency_key, now)? {
+                return Ok(Submission::Repeated(self.get_measure(admin).await?));
+            }
+            let new = build(&req)?;
+            link_answers_match(&req, &new)?;
+            let p = prepare(&new, Some(req.id), now)?;
+            let audit = audit_row(actor, &measure_entry(&p.admin, true), now);
+            let key = idempotency_key.to_string();
+            let stored = writer
+                .write(move |conn| {
+                    insert_administration_direct(conn, &p)?;
+                    let updated = conn.prepare_cached(MARK_REQUEST_SUBMITTED_SQL)?.execute(rusqlite::params![
+                        micros(now),
+                        p.admin.id.to_string(),
+                        key,
+                        req.id.to_string(),
+                    ])?;
+                    if updated != 1 {
+                        return Err(link_used());
                     }
-                    _ => Err(StoreError::Conflict { field: "token", detail: "this link has already been used".into() }),
-                };
-            }
-            LinkState::Expired => {
-                return Err(StoreError::Conflict { field: "token", detail: "this link has expired".into() });
-            }
-            LinkState::Open => {}
+                    crate::direct::insert_audit(conn, &audit)?;
+                    Ok(p.admin)
+                })
+                .await;
+            return match stored {
+                Ok(admin) => Ok(Submission::Stored(admin)),
+                // Another submission of this link committed first: the same
+                // answers sent twice (same key) are a repeat, as on the sqlx path.
+                Err(StoreError::Conflict { .. }) => {
+                    let (req, key) = readers.read(|conn| link_direct(conn, &hash))?.ok_or_else(no_link)?;
+                    match link_verdict(&req, key, idempotency_key, now)? {
+                        LinkVerdict::Repeat(admin) => Ok(Submission::Repeated(self.get_measure(admin).await?)),
+                        LinkVerdict::Open => Err(link_used()),
+                    }
+                }
+                Err(e) => Err(e),
+            };
+        }
+        let mut tx = self.begin_write().await?;
+        let row = sqlx::query(LINK_BY_TOKEN_SQL).bind(hash).fetch_optional(&mut *tx).await?.ok_or_else(no_link)?;
+        let req = request_of(&row)?;
+        if let LinkVerdict::Repeat(admin) =
+            link_verdict(&req, rows::get_opt_str(&row, "idempotency_key")?, idempotency_key, now)?
+        {
+            drop(tx);
+            return Ok(Submission::Repeated(self.get_measure(admin).await?));
         }
         let new = build(&req)?;
-        if new.client_id != req.client_id || new.instrument_id != req.instrument {
-            return Err(StoreError::Config("a link's answers must be for its own client and instrument".into()));
-        }
+        link_answers_match(&req, &new)?;
         let admin = insert_administration(&mut tx, &new, Some(req.id), now).await?;
-        let updated = sqlx::query(
-            "UPDATE measure_requests SET submitted_at = $2, administration_id = $3, idempotency_key = $4 \
-             WHERE id = $1 AND submitted_at IS NULL",
-        )
-        .bind(req.id.to_string())
-        .bind(micros(now))
-        .bind(admin.id.to_string())
-        .bind(idempotency_key.to_string())
-        .execute(&mut *tx)
-        .await?;
+        let updated = sqlx::query(MARK_REQUEST_SUBMITTED_SQL)
+            .bind(micros(now))
+            .bind(admin.id.to_string())
+            .bind(idempotency_key.to_string())
+            .bind(req.id.to_string())
+            .execute(&mut *tx)
+            .await?;
         if updated.rows_affected() != 1 {
-            return Err(StoreError::Conflict { field: "token", detail: "this link has already been used".into() });
+            return Err(link_used());
         }
-        let entry = AuditEntry::new(Action::Create, "measure", admin.id).client(req.client_id).detail(format!(
-            "{} score {} via self-report link, {} alert(s)",
-            new.instrument_id,
-            admin.score,
-            admin.alerts.len()
-        ));
-        audit::insert_in(&mut tx, actor, &entry, now).await?;
+        audit::insert_in(&mut tx, actor, &measure_entry(&admin, true), now).await?;
         tx.commit().await?;
         Ok(Submission::Stored(admin))
+    }
+}
+
+const LINK_BY_TOKEN_SQL: &str = "SELECT id, client_id, course_id, instrument_id, created_by, created_at, expires_at, \
+     submitted_at, administration_id, idempotency_key FROM measure_requests WHERE token_hash = $1";
+
+/// What a link's state allows.
+enum LinkVerdict {
+    Open,
+    /// Already submitted with this idempotency key: the stored one.
+    Repeat(AdministrationId),
+}
+
+fn link_verdict(
+    req: &MeasureRequest,
+    stored_key: Option<String>,
+    idempotency_key: &str,
+    now: Timestamp,
+) -> Result<LinkVerdict> {
+    match req.state(now) {
+        LinkState::Used => match (stored_key, req.administration_id) {
+            (Some(k), Some(admin)) if k == idempotency_key => Ok(LinkVerdict::Repeat(admin)),
+            _ => Err(link_used()),
+        },
+        LinkState::Expired => Err(StoreError::Conflict { field: "token", detail: "this link has expired".into() }),
+        LinkState::Open => Ok(LinkVerdict::Open),
+    }
+}
+
+fn link_answers_match(req: &MeasureRequest, new: &NewAdministration) -> Result<()> {
+    if new.client_id != req.client_id || new.instrument_id != req.instrument {
+        return Err(StoreError::Config("a link's answers must be for its own client and instrument".into()));
+    }
+    Ok(())
+}
+
+fn no_link() -> StoreError {
+    StoreError::NotFound { record: "link", id: "this link".into() }
+}
+
+fn link_used() -> StoreError {
+    StoreError::Conflict { field: "token", detail: "this link has already been used".into() }
+}
+
+/// A link and its stored idempotency key, on a direct reader.
+fn link_direct(conn: &rusqlite::Connection, hash: &str) -> Result<Option<(MeasureRequest, Option<String>)>> {
+    let mut st = conn.prepare_cached(LINK_BY_TOKEN_SQL)?;
+    let mut found = st.query([hash])?;
+    match found.next()? {
+        Some(r) => Ok(Some((request_of(r)?, rows::get_opt_str(r, "idempotency_key")?))),
+        None => Ok(None),
     }
 }
 
@@ -753,15 +993,16 @@ impl Store {
 /// alerts as given, inside the caller's transaction.
 pub(crate) async fn import_administrations(
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    backend: crate::Backend,
     list: &[Administration],
 ) -> Result<()> {
-    const PER_STATEMENT: usize = 24;
+    const PER_STATEMENT: usize = 128;
     for chunk in list.chunks(PER_STATEMENT) {
         let sql = format!(
             "INSERT INTO measure_administrations (id, client_id, course_id, instrument_id, instrument_version, \
              completed_at, answers, score, prorated, subscores, severity, provisional_diagnosis, source, entered_by, \
              created_at) VALUES {}",
-            rows::placeholders(chunk.len(), 15)
+            rows::placeholders_for(backend, chunk.len(), 15)
         );
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
         for a in chunk {
@@ -786,7 +1027,8 @@ pub(crate) async fn import_administrations(
     }
     let alerts: Vec<&Alert> = list.iter().flat_map(|a| &a.alerts).collect();
     for chunk in alerts.chunks(PER_STATEMENT) {
-        let sql = format!("INSERT INTO alerts ({ALERT_COLS}) VALUES {}", rows::placeholders(chunk.len(), 13));
+        let sql =
+            format!("INSERT INTO alerts ({ALERT_COLS}) VALUES {}", rows::placeholders_for(backend, chunk.len(), 13));
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
         for a in chunk {
             q = q

@@ -1,6 +1,7 @@
 //! A killed server loses nothing it acknowledged: every chart read answered
-//! with 200 has its audit entry committed, even when the process is killed
-//! (SIGKILL) in the middle of a burst of reads. (This proves the order:
+//! with 200 has its audit entry committed, and every questionnaire answered
+//! with 201 is stored with its safety alert, even when the process is killed
+//! (SIGKILL) in the middle of a burst. (This proves the order:
 //! commit, then respond. That a commit survives power loss is SQLite's
 //! `synchronous=FULL`, checked by the store suite.)
 
@@ -25,8 +26,9 @@ fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("port")
 }
 
-#[tokio::test]
-async fn acknowledged_reads_survive_a_killed_server() {
+/// A 30-client demo practice served by a child process: (server, base URL,
+/// a therapist's token, client ids, database path, its folder).
+async fn started() -> (Killed, String, String, Vec<String>, std::path::PathBuf, std::path::PathBuf) {
     let dir = std::env::temp_dir().join(format!("kairos-kill-{}", uuid::Uuid::now_v7().simple()));
     std::fs::create_dir_all(&dir).expect("dir");
     let db = dir.join("kairos.db");
@@ -41,7 +43,7 @@ async fn acknowledged_reads_survive_a_killed_server() {
     assert!(made.success());
 
     let port = free_port();
-    let mut server = Killed(
+    let server = Killed(
         Command::new(bin)
             .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--db"])
             .arg(&db)
@@ -80,6 +82,13 @@ async fn acknowledged_reads_survive_a_killed_server() {
         list["items"].as_array().expect("items").iter().filter_map(|c| c["id"].as_str().map(str::to_string)).collect();
     assert_eq!(ids.len(), 30);
 
+    (server, base, token, ids, db, dir)
+}
+
+#[tokio::test]
+async fn acknowledged_reads_survive_a_killed_server() {
+    let (mut server, base, token, ids, db, dir) = started().await;
+    let http = reqwest::Client::new();
     // Sixteen readers hammer the chart until the server dies under them.
     let acknowledged = Arc::new(AtomicUsize::new(0));
     let mut readers = Vec::new();
@@ -134,4 +143,66 @@ async fn acknowledged_reads_survive_a_killed_server() {
     let _ = std::fs::remove_dir_all(&dir);
     assert!(acked >= 300, "acknowledged {acked}");
     assert!(reads >= acked, "{acked} reads were answered but only {reads} audit entries survived the kill");
+}
+
+#[tokio::test]
+async fn acknowledged_questionnaires_and_their_alerts_survive_a_killed_server() {
+    let began = jiff::Timestamp::now();
+    let (mut server, base, token, ids, db, dir) = started().await;
+    let http = reqwest::Client::new();
+    // Every submission endorses PHQ-9 item 9, so each raises an alert.
+    let body = serde_json::json!({"instrument": "phq9", "answers": [1, 1, 1, 1, 1, 1, 1, 1, 1, 0]});
+    let acknowledged = Arc::new(AtomicUsize::new(0));
+    let mut writers = Vec::new();
+    for w in 0..16 {
+        let (http, base, token, ids, ack, body) =
+            (http.clone(), base.clone(), token.clone(), ids.clone(), acknowledged.clone(), body.clone());
+        writers.push(tokio::spawn(async move {
+            for i in 0.. {
+                let id = &ids[(w * 5 + i) % ids.len()];
+                let sent = http
+                    .post(format!("{base}/api/v1/clients/{id}/measures"))
+                    .bearer_auth(&token)
+                    .json(&body)
+                    .send()
+                    .await;
+                match sent {
+                    Ok(res) if res.status() == 201 => {
+                        if res.bytes().await.is_ok() {
+                            ack.fetch_add(1, Ordering::SeqCst);
+                        }
+                    }
+                    Ok(res) => panic!("unexpected status {}", res.status()),
+                    Err(_) => break,
+                }
+            }
+        }));
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while acknowledged.load(Ordering::SeqCst) < 200 {
+        assert!(std::time::Instant::now() < deadline, "the writers stalled before 200 submissions");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    server.0.kill().expect("SIGKILL");
+    let _ = server.0.wait();
+    for w in writers {
+        w.await.expect("writer");
+    }
+    let acked = acknowledged.load(Ordering::SeqCst);
+
+    let url: DatabaseUrl = db.to_string_lossy().parse().expect("url");
+    let store = Store::connect(&url, StoreOptions::default()).await.expect("reopen");
+    let (mut stored, mut alerts) = (0usize, 0usize);
+    for id in &ids {
+        let list = store.measures_of(id.parse().expect("id"), Some("phq9")).await.expect("measures");
+        for m in list.iter().filter(|m| m.created_at >= began) {
+            stored += 1;
+            alerts += m.alerts.len();
+        }
+    }
+    store.close().await;
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(acked >= 200, "acknowledged {acked}");
+    assert!(stored >= acked, "{acked} submissions were acknowledged but only {stored} survived the kill");
+    assert_eq!(alerts, stored, "every stored submission kept its alert");
 }

@@ -55,15 +55,15 @@ pub fn age_of(since: Timestamp, now: Timestamp) -> String {
     }
 }
 
-async fn alerts_page(state: &AppState, auth: &UiAuth, error: Option<String>) -> PageResult {
-    auth.require(Permission::ReadMeasures)?;
+/// The open alerts this clinician must see, as rows (audited as a list).
+pub async fn alert_rows(state: &AppState, auth: &UiAuth) -> Result<Vec<AlertRow>, Response> {
     let api_auth = Auth { staff: auth.staff.clone(), token: auth.token.clone(), remote_addr: auth.remote_addr.clone() };
     let list = crate::api::measures::open_alerts(state, &api_auth)
         .await
         .map_err(|e| ui_error(e, Some(auth.nav("/alerts"))))?;
     let now = Timestamp::now();
     let tz = crate::api::clinic_tz(state).await.map_err(|e| ui_error(e, Some(auth.nav("/alerts"))))?;
-    let rows = list
+    Ok(list
         .iter()
         .map(|a| AlertRow {
             id: a.alert.id,
@@ -75,7 +75,12 @@ async fn alerts_page(state: &AppState, auth: &UiAuth, error: Option<String>) -> 
             raised: a.alert.created_at.to_zoned(tz.clone()).strftime("%a %-d %b %H:%M").to_string(),
             age: age_of(a.alert.created_at, now),
         })
-        .collect();
+        .collect())
+}
+
+async fn alerts_page(state: &AppState, auth: &UiAuth, error: Option<String>) -> PageResult {
+    auth.require(Permission::ReadMeasures)?;
+    let rows = alert_rows(state, auth).await?;
     Ok(render(&AlertsPage {
         nav: Some(auth.nav("/alerts")),
         rows,

@@ -127,9 +127,20 @@ struct HomePage {
     nav: Option<Nav>,
     first_name: String,
     tiles: Vec<Tile>,
+    /// Open safety alerts for this clinician, oldest first.
+    alerts: Vec<super::measures::AlertRow>,
+    can_acknowledge: bool,
 }
 
-pub async fn home(auth: UiAuth) -> Response {
+pub async fn home(State(state): State<AppState>, auth: UiAuth) -> Response {
+    let alerts = if auth.staff.roles.allow(Permission::ReadMeasures) && auth.alerts.open > 0 {
+        match super::measures::alert_rows(&state, &auth).await {
+            Ok(rows) => rows,
+            Err(resp) => return resp,
+        }
+    } else {
+        Vec::new()
+    };
     let r = &auth.staff.roles;
     let mut tiles = Vec::new();
     if r.allow(Permission::ReadClients) {
@@ -142,10 +153,26 @@ pub async fn home(auth: UiAuth) -> Response {
     if r.allow(Permission::ReadAudit) {
         tiles.push(Tile { href: "/admin/audit".into(), label: "Audit log", hint: "Who read or changed what" });
     }
+    if r.allow(Permission::RecordMeasures) {
+        tiles.push(Tile {
+            href: "/measures/due".into(),
+            label: "Questionnaires due",
+            hint: "Due and overdue for your clients",
+        });
+    }
+    if r.allow(Permission::ReadPracticeOutcomes) {
+        tiles.push(Tile {
+            href: "/outcomes".into(),
+            label: "Outcomes",
+            hint: "Response, remission and relapse across the practice",
+        });
+    }
     render(&HomePage {
         nav: Some(auth.nav("/")),
         first_name: auth.staff.name.split_whitespace().next().unwrap_or("").to_string(),
         tiles,
+        alerts,
+        can_acknowledge: auth.staff.roles.allow(Permission::RecordMeasures),
     })
 }
 
