@@ -419,30 +419,102 @@ mod tests {
         assert_eq!(parameters("UPDATE t SET a = $2 WHERE id = $1"), vec![2, 1]);
     }
 
+    type Work = Box<dyn FnOnce(&Connection) -> Result<usize> + Send>;
+
+    /// Runs `works` through `writer` in one transaction: a first write holds
+    /// the writer thread until all of them are queued.
+    fn in_one_batch(writer: &std::sync::Arc<GroupWriter>, works: Vec<Work>) -> Vec<Result<usize>> {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+        rt.block_on(async {
+            let (entered, is_running) = std::sync::mpsc::channel();
+            let (release, released) = std::sync::mpsc::channel::<()>();
+            let w = writer.clone();
+            let gate = tokio::spawn(async move {
+                w.write(move |_| {
+                    let _ = entered.send(());
+                    let _ = released.recv();
+                    Ok(())
+                })
+                .await
+            });
+            tokio::task::spawn_blocking(move || is_running.recv()).await.expect("join").expect("gate runs");
+            let tasks: Vec<_> = works
+                .into_iter()
+                .map(|work| {
+                    let w = writer.clone();
+                    tokio::spawn(async move { w.write(work).await })
+                })
+                .collect();
+            for _ in 0..3 {
+                tokio::task::yield_now().await; // every task queues its write
+            }
+            release.send(()).expect("release the gate");
+            gate.await.expect("join").expect("gate");
+            let mut out = Vec::new();
+            for t in tasks {
+                out.push(t.await.expect("join"));
+            }
+            out
+        })
+    }
+
+    fn sum(path: &Path, table: &str) -> i64 {
+        let c = Connection::open(path).expect("open");
+        c.query_row(&format!("SELECT COALESCE(SUM(x), 0) FROM {table}"), [], |r| r.get(0)).expect("sum")
+    }
+
     #[test]
     fn a_failed_write_is_undone_alone_and_answered_after_the_commit() {
         let path = scratch();
-        let writer = GroupWriter::start(&path, 1024).expect("writer");
+        let writer = std::sync::Arc::new(GroupWriter::start(&path, 1024).expect("writer"));
+        let insert = |x: i64, fail: bool| -> Work {
+            Box::new(move |c: &Connection| {
+                let n = c.execute("INSERT INTO t VALUES ($1)", [x])?;
+                if fail {
+                    return Err(StoreError::Conflict { field: "x", detail: "refused".into() });
+                }
+                Ok(n)
+            })
+        };
+        let out = in_one_batch(&writer, vec![insert(1, false), insert(100, true), insert(2, false)]);
+        assert_eq!(out[0].as_ref().expect("first"), &1);
+        assert!(matches!(out[1], Err(StoreError::Conflict { field: "x", .. })), "{:?}", out[1]);
+        assert_eq!(out[2].as_ref().expect("third"), &1);
+        assert_eq!(sum(&path, "t"), 3, "the failed write's row was rolled back, the others committed");
+        let s = writer.stats();
+        assert_eq!((s.batches, s.writes, s.largest), (2, 4, 3), "the gate, then the three in one commit: {s:?}");
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
         rt.block_on(async {
-            let ok = writer.write(|c| Ok(c.execute("INSERT INTO t VALUES (1)", [])?));
-            let bad = writer.write(|c| {
-                c.execute("INSERT INTO t VALUES (100)", [])?;
-                Err::<(), _>(StoreError::Conflict { field: "x", detail: "refused".into() })
-            });
-            let ok2 = writer.write(|c| Ok(c.execute("INSERT INTO t VALUES (2)", [])?));
-            let (ok, bad, ok2) = tokio::join!(ok, bad, ok2);
-            assert_eq!(ok.expect("first"), 1);
-            assert!(matches!(bad, Err(StoreError::Conflict { field: "x", .. })));
-            assert_eq!(ok2.expect("third"), 1);
             writer.shutdown().await;
             assert!(writer.write(|_| Ok(())).await.is_err(), "no writes after shutdown");
         });
-        let c = Connection::open(&path).expect("open");
-        let sum: i64 = c.query_row("SELECT SUM(x) FROM t", [], |r| r.get(0)).expect("sum");
-        assert_eq!(sum, 3, "the failed write's row was rolled back, the others committed");
-        let s = writer.stats();
-        assert_eq!((s.batches, s.writes), (1, 3), "the three were queued before the writer ran: one commit");
+    }
+
+    #[test]
+    fn when_the_commit_fails_every_write_of_the_batch_is_refused_and_the_next_batch_goes_on() {
+        let path = scratch();
+        // A deferred foreign key is checked at COMMIT: a batch holding an
+        // orphan row cannot commit.
+        Connection::open(&path)
+            .expect("open")
+            .execute_batch(
+                "CREATE TABLE p (id INTEGER PRIMARY KEY); \
+                 CREATE TABLE c (x INTEGER, pid INTEGER REFERENCES p(id) DEFERRABLE INITIALLY DEFERRED);",
+            )
+            .expect("schema");
+        let writer = std::sync::Arc::new(GroupWriter::start(&path, 1024).expect("writer"));
+        let good: Work = Box::new(|c: &Connection| Ok(c.execute("INSERT INTO t VALUES (1)", [])?));
+        let orphan: Work = Box::new(|c: &Connection| Ok(c.execute("INSERT INTO c VALUES (5, 999)", [])?));
+        let out = in_one_batch(&writer, vec![good, orphan]);
+        for r in &out {
+            let e = r.as_ref().expect_err("nothing acknowledged that was not committed");
+            assert!(e.to_string().contains("not committed: database: FOREIGN KEY constraint failed"), "{e}");
+        }
+        assert_eq!((sum(&path, "t"), sum(&path, "c")), (0, 0), "nothing of the batch is stored");
+        let good: Work = Box::new(|c: &Connection| Ok(c.execute("INSERT INTO t VALUES (7)", [])?));
+        let out = in_one_batch(&writer, vec![good]);
+        assert_eq!(out[0].as_ref().expect("the next batch commits"), &1);
+        assert_eq!(sum(&path, "t"), 7);
     }
 
     #[test]

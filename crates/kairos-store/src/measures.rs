@@ -533,11 +533,13 @@ fn request_of<R: Cols>(r: &R) -> Result<MeasureRequest> {
 }
 
 /// Open alerts staff `$1` must see (`$2` = 1: all of them).
+/// The prescriber and therapist of any of the client's courses (an ended
+/// course's clinicians stay responsible for follow-up answers); every
+/// clinician when no course names one, so that no alert goes unseen.
 const OPEN_ALERTS_FOR: &str = "a.acknowledged_at IS NULL AND ($2 = 1 \
      OR EXISTS (SELECT 1 FROM courses k WHERE k.client_id = a.client_id \
-       AND k.phase NOT IN ('completed', 'discontinued') AND (k.prescriber_id = $1 OR k.therapist_id = $1)) \
+       AND (k.prescriber_id = $1 OR k.therapist_id = $1)) \
      OR NOT EXISTS (SELECT 1 FROM courses k WHERE k.client_id = a.client_id \
-       AND k.phase NOT IN ('completed', 'discontinued') \
        AND (k.prescriber_id IS NOT NULL OR k.therapist_id IS NOT NULL)))";
 
 /// How many open alerts a staff member must see, and how many of those are
@@ -704,9 +706,9 @@ impl Store {
     }
 
     /// Unacknowledged alerts this staff member must see: those of clients
-    /// they are the prescriber or therapist of (on a course not completed
-    /// or discontinued), and those of clients with no assigned clinician,
-    /// so that no alert goes unseen. `everyone` (directors) sees all.
+    /// they are the prescriber or therapist of (on any of the client's
+    /// courses), and those of clients with no assigned clinician, so that
+    /// no alert goes unseen. `everyone` (directors) sees all.
     /// Oldest first. Audited: one list entry per client shown.
     pub async fn open_alerts_for(&self, actor: &Actor, staff: StaffId, everyone: bool) -> Result<Vec<OpenAlert>> {
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
@@ -898,20 +900,13 @@ impl Store {
                 .await;
             return match stored {
                 Ok(admin) => Ok(Submission::Stored(admin)),
-                // Another submission of this link committed first: the same
-                // answers sent twice (same key) are a repeat, as on the sqlx path.
-                Err(StoreError::Conflict { .. }) => {
-                    let (req, key) = readers.read(|conn| link_direct(conn, &hash))?.ok_or_else(no_link)?;
-                    match link_verdict(&req, key, idempotency_key, now)? {
-                        LinkVerdict::Repeat(admin) => Ok(Submission::Repeated(self.get_measure(admin).await?)),
-                        LinkVerdict::Open => Err(link_used()),
-                    }
-                }
+                Err(StoreError::Conflict { .. }) => self.after_a_submission_won(&hash, idempotency_key, now).await,
                 Err(e) => Err(e),
             };
         }
         let mut tx = self.begin_write().await?;
-        let row = sqlx::query(LINK_BY_TOKEN_SQL).bind(hash).fetch_optional(&mut *tx).await?.ok_or_else(no_link)?;
+        let row =
+            sqlx::query(LINK_BY_TOKEN_SQL).bind(hash.clone()).fetch_optional(&mut *tx).await?.ok_or_else(no_link)?;
         let req = request_of(&row)?;
         if let LinkVerdict::Repeat(admin) =
             link_verdict(&req, rows::get_opt_str(&row, "idempotency_key")?, idempotency_key, now)?
@@ -930,11 +925,31 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         if updated.rows_affected() != 1 {
-            return Err(link_used());
+            // PostgreSQL: a concurrent submission marked the link first.
+            drop(tx);
+            return self.after_a_submission_won(&hash, idempotency_key, now).await;
         }
         audit::insert_in(&mut tx, actor, &measure_entry(&admin, true), now).await?;
         tx.commit().await?;
         Ok(Submission::Stored(admin))
+    }
+
+    /// When another submission of the same link committed first (two sent
+    /// at once): the same answers sent twice (same idempotency key) are its
+    /// repeat; anything else is refused as a used link.
+    async fn after_a_submission_won(&self, hash: &str, idempotency_key: &str, now: Timestamp) -> Result<Submission> {
+        let found = match &self.readers {
+            Some(readers) => readers.read(|conn| link_direct(conn, hash))?,
+            None => match sqlx::query(LINK_BY_TOKEN_SQL).bind(hash.to_string()).fetch_optional(&self.pool).await? {
+                Some(row) => Some((request_of(&row)?, rows::get_opt_str(&row, "idempotency_key")?)),
+                None => None,
+            },
+        };
+        let (req, key) = found.ok_or_else(no_link)?;
+        match link_verdict(&req, key, idempotency_key, now)? {
+            LinkVerdict::Repeat(admin) => Ok(Submission::Repeated(self.get_measure(admin).await?)),
+            LinkVerdict::Open => Err(link_used()),
+        }
     }
 }
 

@@ -360,7 +360,7 @@ impl DemoGenerator {
     /// after the last dose. Each client follows a synthetic trajectory: more
     /// respond when most doses were followed by an integration session
     /// within 72 h, some responders relapse, and a few answers endorse item
-    /// 9, raising an alert (acknowledged unless raised in the last 2 days).
+    /// 9, raising an alert (acknowledged unless raised in the last 6 hours).
     fn questionnaires(
         &mut self,
         batch: &mut ImportBatch,
@@ -441,7 +441,8 @@ impl DemoGenerator {
                 .alerts
                 .iter()
                 .map(|f| {
-                    let acknowledged = (at < self.now - SignedDuration::from_hours(48)).then(|| Acknowledgement {
+                    // A clinic works its alerts within hours: only the last few are open.
+                    let acknowledged = (at < self.now - SignedDuration::from_hours(6)).then(|| Acknowledgement {
                         at: at + SignedDuration::from_mins(rng.gen_range(20..200)),
                         by: therapist,
                         action_note: "Phoned the client the same day; safety plan reviewed; no current intent.".into(),

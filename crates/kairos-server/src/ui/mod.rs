@@ -189,7 +189,9 @@ impl FromRequestParts<AppState> for UiAuth {
         match state.store.authenticate_session(&token, &state.config.session).await {
             Ok(Some(info)) => {
                 // Every page a clinician opens shows their open safety alerts.
-                let alerts = if info.staff.roles.allow(Permission::ReadMeasures) {
+                // The banner is for those who act on alerts; a director reviews
+                // them on the alert page without being paged by every one.
+                let alerts = if info.staff.roles.allow(Permission::RecordMeasures) {
                     let everyone = info.staff.roles.contains(Role::Director);
                     let before = jiff::Timestamp::now() - state.config.alert_escalation;
                     match state.store.open_alert_counts(info.staff.id, everyone, before).await {
