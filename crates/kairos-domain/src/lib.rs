@@ -49,6 +49,7 @@ pub mod measure_schedule;
 pub mod outcomes;
 pub mod practice;
 pub mod roles;
+pub mod screening;
 pub mod site;
 pub mod staff;
 pub mod text;
