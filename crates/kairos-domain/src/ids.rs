@@ -83,6 +83,10 @@ id_type!(
     /// A self-report link sent to a client.
     MeasureRequestId
 );
+id_type!(
+    /// A pre-treatment screen.
+    ScreenId
+);
 
 #[cfg(test)]
 mod tests {

@@ -112,10 +112,16 @@ pub enum Permission {
     RecordMeasures,
     /// Read practice-wide outcome figures (aggregates over many clients).
     ReadPracticeOutcomes,
+    /// Read pre-treatment screens and eligibility decisions.
+    ReadScreening,
+    /// Record a pre-treatment screen.
+    RecordScreening,
+    /// Sign a client eligible (or not) for ketamine treatment.
+    SignEligibility,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 12] = [
+    pub const ALL: [Permission; 15] = [
         Permission::ReadDirectory,
         Permission::ManageSites,
         Permission::ManageStaff,
@@ -128,6 +134,9 @@ impl Permission {
         Permission::ReadMeasures,
         Permission::RecordMeasures,
         Permission::ReadPracticeOutcomes,
+        Permission::ReadScreening,
+        Permission::RecordScreening,
+        Permission::SignEligibility,
     ];
 
     /// The policy table.
@@ -148,6 +157,10 @@ impl Permission {
             Permission::ReadMeasures => &[Director, Prescriber, Nurse, Therapist],
             Permission::RecordMeasures => &[Prescriber, Nurse, Therapist],
             Permission::ReadPracticeOutcomes => &[Director],
+            Permission::ReadScreening => &[Director, Prescriber, Nurse, Therapist],
+            Permission::RecordScreening => &[Prescriber, Nurse],
+            // Eligibility for a controlled drug is a prescriber's decision.
+            Permission::SignEligibility => &[Prescriber],
         }
     }
 
@@ -165,6 +178,9 @@ impl Permission {
             Permission::ReadMeasures => "read questionnaire scores and safety alerts",
             Permission::RecordMeasures => "record questionnaires and acknowledge safety alerts",
             Permission::ReadPracticeOutcomes => "read practice outcome figures",
+            Permission::ReadScreening => "read pre-treatment screens",
+            Permission::RecordScreening => "record a pre-treatment screen",
+            Permission::SignEligibility => "sign eligibility for ketamine treatment",
         }
     }
 }
@@ -197,6 +213,13 @@ mod tests {
     fn only_prescribers_open_and_move_courses() {
         for &r in Role::ALL {
             assert_eq!(one(r).allow(P::ManageCourses), r == Prescriber, "{r}");
+        }
+    }
+
+    #[test]
+    fn only_prescribers_sign_eligibility() {
+        for &r in Role::ALL {
+            assert_eq!(one(r).allow(P::SignEligibility), r == Prescriber, "{r}");
         }
     }
 

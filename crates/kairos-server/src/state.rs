@@ -16,6 +16,8 @@ pub struct Config {
     pub lockout_window: jiff::SignedDuration,
     /// The questionnaires in use: the shipped ones plus a clinic's own.
     pub instruments: Arc<Library>,
+    /// The clinic's screening rules (contraindications and notes).
+    pub screening: Arc<kairos_domain::screening::Rules>,
     /// When questionnaires are due during and after a course.
     pub measure_schedule: Arc<kairos_domain::measure_schedule::MeasureSchedule>,
     /// What a client is told when an answer endorses thoughts of self-harm.
@@ -62,6 +64,9 @@ impl Default for Config {
             // The shipped definitions are validated by tests; a clinic's own
             // are loaded (and refused with the file named) by the binary.
             instruments: Arc::new(Library::shipped().expect("the shipped instrument definitions are valid")),
+            screening: Arc::new(
+                kairos_domain::screening::Rules::shipped().expect("the shipped screening rules are valid"),
+            ),
             measure_schedule: Arc::new(
                 kairos_domain::measure_schedule::MeasureSchedule::from_toml(
                     kairos_domain::measure_schedule::STANDARD,

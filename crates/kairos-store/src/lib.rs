@@ -24,6 +24,7 @@ pub mod measures;
 pub mod outcomes;
 mod rows;
 pub mod schedules;
+pub mod screens;
 pub mod sessions;
 pub mod sites;
 pub mod staff;

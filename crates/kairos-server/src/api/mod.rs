@@ -8,6 +8,7 @@ pub mod courses;
 pub mod encounters;
 pub mod health;
 pub mod measures;
+pub mod screening;
 pub mod sites;
 pub mod staff;
 pub mod views;
@@ -84,7 +85,10 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(measures::get_client_outcomes))
         .routes(routes!(measures::get_practice_outcomes))
         .routes(routes!(measures::list_due))
-        .routes(routes!(measures::client_schedule));
+        .routes(routes!(measures::client_schedule))
+        .routes(routes!(screening::rules))
+        .routes(routes!(screening::list, screening::record))
+        .routes(routes!(screening::sign));
     OpenApiRouter::with_openapi(ApiDoc::openapi()).nest("/api/v1", v1)
 }
 

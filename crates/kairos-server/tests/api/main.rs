@@ -12,4 +12,5 @@ mod measures;
 mod multi_node;
 mod openapi;
 mod roles;
+mod screening;
 mod ui;

@@ -1,0 +1,140 @@
+//! Pre-treatment screens: findings classified by the clinic's rules, and a
+//! prescriber's eligibility signature that the findings must support.
+
+use crate::helpers::*;
+use kairos_domain::roles::Role;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+fn findings() -> Value {
+    json!({
+        "diagnosis": "Major depressive disorder, recurrent, treatment-resistant",
+        "prior_treatments": ["sertraline 200 mg", "bupropion 300 mg", "CBT, 16 sessions"],
+        "psychosis": "none", "substance_use": "none", "cardiovascular_disease": false,
+        "systolic_bp": 124, "diastolic_bp": 78, "heart_rate": 70, "pregnancy": "no",
+        "raised_intracranial_pressure": false, "aneurysmal_vascular_disease": false,
+        "intracerebral_haemorrhage_history": false, "medications": [], "weight_kg": 72.5,
+        "allergies": "none known", "ketamine_hypersensitivity": false, "off_label_consent": true
+    })
+}
+
+async fn course_for(app: &TestApp) -> (String, String) {
+    let prescriber = app.token_for(Role::Prescriber).await;
+    let client = app.create_client(&prescriber, "Ora", "Screen").await;
+    let r = app
+        .post(
+            &format!("/api/v1/clients/{client}/courses"),
+            &prescriber,
+            json!({ "protocol": "apa-iv-induction", "started_on": "2026-11-01" }),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    (r.body["id"].as_str().expect("course").to_string(), prescriber)
+}
+
+fn rules_of(body: &Value) -> Vec<(String, String)> {
+    body["classified"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|f| (f["rule"].as_str().unwrap_or("").to_string(), f["class"].as_str().unwrap_or("").to_string()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn relative_contraindications_each_need_the_prescribers_rationale_and_a_screen_is_signed_once() {
+    let app = spawn_app().await;
+    let (course, prescriber) = course_for(&app).await;
+    let nurse = app.token_for(Role::Nurse).await;
+    let mut f = findings();
+    f["psychosis"] = json!("past");
+    f["systolic_bp"] = json!(150);
+    let r = app.post(&format!("/api/v1/courses/{course}/screens"), &nurse, json!({ "findings": f })).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    assert_eq!(r.body["status"], "unsigned");
+    assert_eq!(
+        rules_of(&r.body),
+        vec![("psychosis".into(), "relative".into()), ("baseline_bp_systolic".into(), "relative".into())]
+    );
+    let screen = r.body["id"].as_str().expect("id").to_string();
+    let sign = format!("/api/v1/screens/{screen}/sign");
+
+    assert_eq!(app.post(&sign, &nurse, json!({ "eligible": true })).await.status, StatusCode::FORBIDDEN);
+    let r = app.post(&sign, &prescriber, json!({ "eligible": true })).await;
+    assert_eq!(r.problem_field(), Some("rationales.psychosis"));
+    let r = app
+        .post(
+            &sign,
+            &prescriber,
+            json!({ "eligible": true, "rationales": { "psychosis": "One brief episode in 2009, none since." } }),
+        )
+        .await;
+    assert_eq!(r.problem_field(), Some("rationales.baseline_bp_systolic"));
+    let r = app
+        .post(
+            &sign,
+            &prescriber,
+            json!({ "eligible": true, "rationales": {
+                "psychosis": "One brief episode in 2009, none since.",
+                "baseline_bp_systolic": "Repeat reading 136/84 after rest; BP every 10 minutes during infusion." } }),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["status"], "signed_eligible");
+    let r = app.post(&sign, &prescriber, json!({ "eligible": false, "note": "changed my mind" })).await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "a signed screen is never changed");
+
+    let list = app.get(&format!("/api/v1/courses/{course}/screens"), &nurse).await;
+    assert_eq!(list.body[0]["status"], "signed_eligible");
+    assert_eq!(
+        list.body[0]["signature"]["decision"]["rationales"]["psychosis"],
+        "One brief episode in 2009, none since."
+    );
+    let coordinator = app.token_for(Role::Coordinator).await;
+    assert_eq!(app.get(&format!("/api/v1/courses/{course}/screens"), &coordinator).await.status, StatusCode::FORBIDDEN);
+    let status = app.store.screen_status(course.parse().expect("id")).await.expect("status");
+    assert_eq!(status, kairos_domain::screening::ScreenStatus::SignedEligible);
+}
+
+#[tokio::test]
+async fn an_absolute_contraindication_cannot_be_signed_eligible_and_bad_findings_name_the_field() {
+    let app = spawn_app().await;
+    let (course, prescriber) = course_for(&app).await;
+    let path = format!("/api/v1/courses/{course}/screens");
+    let status = app.store.screen_status(course.parse().expect("id")).await.expect("status");
+    assert_eq!(status, kairos_domain::screening::ScreenStatus::None);
+
+    let mut bad = findings();
+    bad["weight_kg"] = json!(0);
+    assert_eq!(
+        app.post(&path, &prescriber, json!({ "findings": bad })).await.problem_field(),
+        Some("findings.weight_kg")
+    );
+    let mut bad = findings();
+    bad["psychosis"] = json!("sometimes");
+    let r = app.post(&path, &prescriber, json!({ "findings": bad })).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.problem_field().is_some_and(|f| f.contains("psychosis")), "{}", r.body);
+    let mut bad = findings();
+    bad.as_object_mut().expect("object").remove("off_label_consent");
+    assert_eq!(app.post(&path, &prescriber, json!({ "findings": bad })).await.status, StatusCode::UNPROCESSABLE_ENTITY);
+
+    let mut f = findings();
+    f["aneurysmal_vascular_disease"] = json!(true);
+    f["medications"] = json!(["lamotrigine"]);
+    let r = app.post(&path, &prescriber, json!({ "findings": f })).await;
+    assert_eq!(
+        rules_of(&r.body),
+        vec![("aneurysmal_vascular_disease".into(), "absolute".into()), ("lamotrigine".into(), "note".into())]
+    );
+    let sign = format!("/api/v1/screens/{}/sign", r.body["id"].as_str().expect("id"));
+    assert_eq!(app.post(&sign, &prescriber, json!({ "eligible": true })).await.problem_field(), Some("eligible"));
+    assert_eq!(app.post(&sign, &prescriber, json!({ "eligible": false })).await.problem_field(), Some("note"));
+    let r = app.post(&sign, &prescriber, json!({ "eligible": false, "note": "Abdominal aortic aneurysm." })).await;
+    assert_eq!(r.body["status"], "signed_ineligible");
+    let status = app.store.screen_status(course.parse().expect("id")).await.expect("status");
+    assert_eq!(status, kairos_domain::screening::ScreenStatus::SignedIneligible);
+    assert!(kairos_domain::screening::may_chart_dose(status).is_err(), "no dose for this course");
+}
