@@ -189,6 +189,15 @@ impl Store {
         let mut tx = self.begin_write().await?;
         let current = self.encounter_for_update(&mut tx, id).await?;
         let change = current.change_status(to, now)?;
+        // A dosing session starts at check-in: only for a course with a
+        // prescriber-signed eligible screen.
+        if current.kind == EncounterKind::Dosing && to == EncounterStatus::Arrived {
+            let status = match current.course_id {
+                Some(course) => crate::screens::status_in(&mut tx, course).await?,
+                None => kairos_domain::screening::ScreenStatus::None,
+            };
+            kairos_domain::screening::may_chart_dose(status)?;
+        }
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
             "UPDATE encounters SET status = $2, actual_start = $3, actual_end = $4, updated_at = $5 \
              WHERE id = $1 RETURNING {COLS}"

@@ -189,3 +189,25 @@ impl Store {
         Ok(screen)
     }
 }
+
+/// [`Store::screen_status`] inside a write transaction.
+pub(crate) async fn status_in(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    course: CourseId,
+) -> Result<ScreenStatus> {
+    let signed: Option<(i64,)> = sqlx::query_as(
+        "SELECT eligible FROM screens WHERE course_id = $1 AND signed_at IS NOT NULL \
+         ORDER BY signed_at DESC, id DESC LIMIT 1",
+    )
+    .bind(course.to_string())
+    .fetch_optional(&mut **tx)
+    .await?;
+    if let Some((eligible,)) = signed {
+        return Ok(if eligible != 0 { ScreenStatus::SignedEligible } else { ScreenStatus::SignedIneligible });
+    }
+    let any: (i64,) = sqlx::query_as("SELECT COUNT(*) FROM screens WHERE course_id = $1")
+        .bind(course.to_string())
+        .fetch_one(&mut **tx)
+        .await?;
+    Ok(if any.0 > 0 { ScreenStatus::Unsigned } else { ScreenStatus::None })
+}

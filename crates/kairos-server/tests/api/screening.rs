@@ -138,3 +138,43 @@ async fn an_absolute_contraindication_cannot_be_signed_eligible_and_bad_findings
     assert_eq!(status, kairos_domain::screening::ScreenStatus::SignedIneligible);
     assert!(kairos_domain::screening::may_chart_dose(status).is_err(), "no dose for this course");
 }
+
+#[tokio::test]
+async fn a_dosing_session_cannot_start_without_a_signed_eligible_screen() {
+    let app = spawn_app().await;
+    let (course, prescriber) = course_for(&app).await;
+    let admin = app.token_for(Role::Admin).await;
+    let nurse = app.token_for(Role::Nurse).await;
+    let site =
+        app.post("/api/v1/sites", &admin, json!({ "name": "Screen Clinic", "time_zone": "America/Chicago" })).await;
+    let site = site.body["id"].as_str().expect("site").to_string();
+    let chair = app
+        .post(&format!("/api/v1/sites/{site}/rooms"), &admin, json!({ "name": "Chair 1", "kind": "infusion_chair" }))
+        .await;
+    let chair = chair.body["id"].as_str().expect("chair").to_string();
+    let client = app.get(&format!("/api/v1/courses/{course}"), &prescriber).await.body["client_id"].clone();
+    let r = app
+        .post(
+            "/api/v1/encounters",
+            &nurse,
+            json!({ "client_id": client, "course_id": course, "site_id": site, "room_id": chair, "kind": "dosing",
+                    "scheduled_start": "2030-06-03T14:00:00Z", "scheduled_end": "2030-06-03T16:00:00Z" }),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let check_in = format!("/api/v1/encounters/{}/status", r.body["id"].as_str().expect("id"));
+
+    // No screen, then an unsigned one: refused, naming the course.
+    let r = app.post(&check_in, &nurse, json!({ "status": "arrived" })).await;
+    assert_eq!(r.problem_field(), Some("course_id"));
+    assert!(r.body["detail"].as_str().unwrap_or("").contains("no screen"), "{}", r.body);
+    let s = app.post(&format!("/api/v1/courses/{course}/screens"), &nurse, json!({ "findings": findings() })).await;
+    let r = app.post(&check_in, &nurse, json!({ "status": "arrived" })).await;
+    assert!(r.body["detail"].as_str().unwrap_or("").contains("not been signed"), "{}", r.body);
+
+    let sign = format!("/api/v1/screens/{}/sign", s.body["id"].as_str().expect("id"));
+    assert_eq!(app.post(&sign, &prescriber, json!({ "eligible": true })).await.status, StatusCode::OK);
+    let r = app.post(&check_in, &nurse, json!({ "status": "arrived" })).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["status"], "arrived");
+}
