@@ -9,6 +9,7 @@
 mod measures;
 mod pages;
 mod plots;
+mod screening;
 
 use crate::auth::COOKIE;
 use crate::error::AppError;
@@ -40,6 +41,10 @@ pub fn router() -> Router<AppState> {
         .route("/alerts", get(measures::alerts))
         .route("/measures/due", get(measures::due))
         .route("/instruments", get(measures::instruments))
+        .route("/courses/{id}/screens/new", get(screening::new_screen))
+        .route("/courses/{id}/screens", post(screening::record_screen))
+        .route("/screens/{id}", get(screening::show_screen))
+        .route("/screens/{id}/sign", post(screening::sign_screen))
         .route("/clients/{id}/measures/new", get(measures::record_form))
         .route("/clients/{id}/measures", post(measures::record_submit))
         .route("/outcomes", get(measures::outcomes))

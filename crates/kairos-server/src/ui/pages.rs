@@ -335,6 +335,10 @@ fn encounter_row(e: &Encounter, l: &Lookups) -> EncounterRow {
 }
 
 struct CourseRow {
+    id: kairos_domain::ids::CourseId,
+    /// Screening status for dosing, when the viewer may read screens.
+    screening: Option<String>,
+    latest_screen: Option<kairos_domain::ids::ScreenId>,
     protocol: String,
     phase: &'static str,
     started: String,
@@ -371,6 +375,7 @@ struct MeasureRow {
 struct ChartPage {
     nav: Option<Nav>,
     client_id: ClientId,
+    can_screen: bool,
     /// Where an acknowledgement returns to.
     back: String,
     show_measures: bool,
@@ -415,6 +420,25 @@ pub async fn chart(State(state): State<AppState>, auth: UiAuth, Path(id): Path<S
         (Vec::new(), Vec::new())
     };
     let when = |t: Timestamp| t.to_zoned(tz.clone()).strftime("%a %-d %b %Y %H:%M").to_string();
+    // Where each course's screening stands (shown with the course).
+    let mut screens: HashMap<kairos_domain::ids::CourseId, (String, Option<kairos_domain::ids::ScreenId>)> =
+        HashMap::new();
+    if auth.staff.roles.allow(Permission::ReadScreening) {
+        for c in &chart.courses {
+            let list = state.store.screens_of(c.id).await.map_err(fail(&auth))?;
+            let signed = list.iter().find(|x| x.signature.is_some());
+            let status = match (signed, list.first()) {
+                (Some(x), _) if x.status() == kairos_domain::screening::ScreenStatus::SignedEligible => {
+                    "screened: signed eligible".to_string()
+                }
+                (Some(_), _) => "screened: signed not eligible".to_string(),
+                (None, Some(_)) => "screen awaiting a prescriber's signature".to_string(),
+                (None, None) => "not screened: no dose can start".to_string(),
+            };
+            screens.insert(c.id, (status, list.first().map(|x| x.id)));
+        }
+    }
+    let can_screen = auth.staff.roles.allow(Permission::RecordScreening);
     let (due, outcomes) = if show_measures {
         use kairos_domain::measure_schedule::OccurrenceStatus as S;
         let names = HashMap::from([(id, d.display_name())]);
@@ -489,6 +513,7 @@ pub async fn chart(State(state): State<AppState>, auth: UiAuth, Path(id): Path<S
     Ok(render(&ChartPage {
         nav: nav(),
         client_id: id,
+        can_screen,
         back: format!("/clients/{id}"),
         show_measures,
         can_record: auth.staff.roles.allow(Permission::RecordMeasures),
@@ -555,6 +580,9 @@ pub async fn chart(State(state): State<AppState>, auth: UiAuth, Path(id): Path<S
             .courses
             .iter()
             .map(|c| CourseRow {
+                id: c.id,
+                screening: screens.get(&c.id).map(|(status, _)| status.clone()),
+                latest_screen: screens.get(&c.id).and_then(|(_, id)| *id),
                 protocol: c.protocol.clone(),
                 phase: c.phase.as_str(),
                 started: c.started_on.to_string(),

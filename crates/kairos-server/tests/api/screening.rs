@@ -178,3 +178,85 @@ async fn a_dosing_session_cannot_start_without_a_signed_eligible_screen() {
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     assert_eq!(r.body["status"], "arrived");
 }
+
+async fn web_session(app: &TestApp, email: &str) -> reqwest::Client {
+    let c =
+        reqwest::Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().expect("c");
+    let r = c
+        .post(format!("{}/login", app.base))
+        .form(&[("email", email), ("password", PASSWORD), ("next", "/")])
+        .send()
+        .await
+        .expect("login");
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    c
+}
+
+#[tokio::test]
+async fn a_nurse_records_a_screen_in_the_ui_and_a_prescriber_signs_it() {
+    let app = spawn_app().await;
+    let (prescriber_email, _) = app.add_staff(&[Role::Prescriber]).await;
+    let (nurse_email, _) = app.add_staff(&[Role::Nurse]).await;
+    let prescriber = app.login(&prescriber_email, PASSWORD).await;
+    let client = app.create_client(&prescriber, "Uma", "Form").await;
+    let r = app
+        .post(
+            &format!("/api/v1/clients/{client}/courses"),
+            &prescriber,
+            json!({ "protocol": "apa-iv-induction", "started_on": "2026-11-01" }),
+        )
+        .await;
+    let course = r.body["id"].as_str().expect("course").to_string();
+    let nurse = web_session(&app, &nurse_email).await;
+    assert_eq!(
+        nurse.get(format!("{}/courses/{course}/screens/new", app.base)).send().await.expect("get").status(),
+        StatusCode::OK
+    );
+    let mut form: Vec<(&str, &str)> = vec![
+        ("diagnosis", "Major depressive disorder"),
+        ("prior_treatments", "escitalopram 20 mg\nCBT"),
+        ("psychosis", "none"),
+        ("substance_use", "none"),
+        ("systolic_bp", "128"),
+        ("diastolic_bp", "82"),
+        ("heart_rate", "76"),
+        ("weight_kg", "64.5"),
+        ("pregnancy", "no"),
+        ("medications", "benzodiazepine"),
+        ("allergies", "none known"),
+        ("off_label_consent", "yes"),
+    ];
+    // A missing number comes back with the field named, and nothing is saved.
+    let bad: Vec<(&str, &str)> = form.iter().filter(|(k, _)| *k != "heart_rate").copied().collect();
+    let r = nurse.post(format!("{}/courses/{course}/screens", app.base)).form(&bad).send().await.expect("post");
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(r.text().await.expect("html").contains("heart rate must be a number"));
+    form.push(("cardiovascular_disease", "yes"));
+    let r = nurse.post(format!("{}/courses/{course}/screens", app.base)).form(&form).send().await.expect("post");
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let screen_url = r.headers()["location"].to_str().expect("location").to_string();
+    let page = nurse.get(format!("{}{screen_url}", app.base)).send().await.expect("get").text().await.expect("html");
+    assert!(page.contains("cardiovascular_disease") && page.contains("benzodiazepine"));
+    assert!(!page.contains("Sign eligibility"), "a nurse does not sign");
+
+    let web = web_session(&app, &prescriber_email).await;
+    let page = web.get(format!("{}{screen_url}", app.base)).send().await.expect("get").text().await.expect("html");
+    assert!(page.contains("Rationale for cardiovascular_disease"));
+    let r = web.post(format!("{}{screen_url}/sign", app.base)).form(&[("eligible", "yes")]).send().await.expect("sign");
+    assert_eq!(r.status(), StatusCode::OK, "the page comes back with the error");
+    let html = r.text().await.expect("html");
+    assert!(html.contains("needs the prescriber") && html.contains("Sign eligibility"), "still unsigned: {html}");
+    let r = web
+        .post(format!("{}{screen_url}/sign", app.base))
+        .form(&[
+            ("eligible", "yes"),
+            ("rationale_cardiovascular_disease", "Treated hypertension, 128/82 today; cardiology letter on file."),
+        ])
+        .send()
+        .await
+        .expect("sign");
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let chart =
+        web.get(format!("{}/clients/{client}", app.base)).send().await.expect("chart").text().await.expect("html");
+    assert!(chart.contains("screened: signed eligible"), "the chart shows where screening stands");
+}
