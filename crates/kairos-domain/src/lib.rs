@@ -48,6 +48,7 @@ pub mod instruments;
 pub mod measure_schedule;
 pub mod outcomes;
 pub mod practice;
+pub mod protocols;
 pub mod roles;
 pub mod screening;
 pub mod site;

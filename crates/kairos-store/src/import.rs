@@ -26,6 +26,8 @@ pub struct ImportBatch {
     pub encounters: Vec<Encounter>,
     /// Questionnaires with their alerts (acknowledged or not).
     pub administrations: Vec<crate::measures::Administration>,
+    /// Pre-treatment screens, signed or not.
+    pub screens: Vec<crate::screens::Screen>,
 }
 
 /// Rows per statement. With anonymous `?` parameters on SQLite (see
@@ -143,6 +145,7 @@ impl Store {
             q.execute(&mut *tx).await?;
         }
         crate::measures::import_administrations(&mut tx, self.backend, &batch.administrations).await?;
+        crate::screens::import_screens(&mut tx, self.backend, &batch.screens).await?;
         let mut entry = AuditEntry::new(Action::Create, "import", "").detail(format!(
             "{what}: {} sites, {} rooms, {} staff, {} clients, {} courses, {} encounters, {} questionnaires",
             batch.sites.len(),
@@ -178,7 +181,7 @@ impl Store {
         }
         let rows: Vec<(String, String)> = sqlx::query_as(
             "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL \
-             AND tbl_name IN ('clients', 'courses', 'encounters', 'measure_administrations', 'alerts') ORDER BY name",
+             AND tbl_name IN ('clients', 'courses', 'encounters', 'measure_administrations', 'alerts', 'screens') ORDER BY name",
         )
         .fetch_all(&self.pool)
         .await?;

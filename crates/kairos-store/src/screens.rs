@@ -211,3 +211,32 @@ pub(crate) async fn status_in(
         .await?;
     Ok(if any.0 > 0 { ScreenStatus::Unsigned } else { ScreenStatus::None })
 }
+
+/// Bulk insert for imports (the demo practice), inside the caller's transaction.
+pub(crate) async fn import_screens(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    backend: crate::Backend,
+    list: &[Screen],
+) -> Result<()> {
+    for chunk in list.chunks(128) {
+        let sql = format!("INSERT INTO screens ({COLS}) VALUES {}", rows::placeholders_for(backend, chunk.len(), 11));
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for s in chunk {
+            let sig = s.signature.as_ref();
+            q = q
+                .bind(s.id.to_string())
+                .bind(s.course_id.to_string())
+                .bind(s.client_id.to_string())
+                .bind(serde_json::to_string(&s.findings).map_err(json_corrupt)?)
+                .bind(serde_json::to_string(&s.classified).map_err(json_corrupt)?)
+                .bind(s.recorded_by.map(|x| x.to_string()))
+                .bind(micros(s.recorded_at))
+                .bind(sig.map(|g| i64::from(g.decision.eligible)))
+                .bind(sig.map(|g| serde_json::to_string(&g.decision)).transpose().map_err(json_corrupt)?)
+                .bind(sig.map(|g| g.by.to_string()))
+                .bind(sig.map(|g| micros(g.at)));
+        }
+        q.execute(&mut **tx).await?;
+    }
+    Ok(())
+}

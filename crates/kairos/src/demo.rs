@@ -148,6 +148,7 @@ pub struct DemoGenerator {
     therapist_use: HashMap<(StaffId, Date, i8), ()>,
     header: Option<ImportBatch>,
     phq9: Instrument,
+    screening: kairos_domain::screening::Rules,
 }
 
 impl DemoGenerator {
@@ -228,6 +229,7 @@ impl DemoGenerator {
                 .ok()
                 .and_then(|l| l.get("phq9").cloned())
                 .expect("the shipped PHQ-9 definition loads (tested)"),
+            screening: kairos_domain::screening::Rules::shipped().expect("the shipped screening rules load (tested)"),
         }
     }
 
@@ -247,6 +249,7 @@ impl DemoGenerator {
         batch.courses.sort_by_key(|c| c.id);
         batch.encounters.sort_by_key(|e| e.id);
         batch.administrations.sort_by_key(|a| a.id);
+        batch.screens.sort_by_key(|s| s.id);
         Some(batch)
     }
 
@@ -324,6 +327,8 @@ impl DemoGenerator {
             updated_at: created,
         });
 
+        self.screen(batch, client_id, course_id, prescriber, phase, self.day_time(site_ix, started_on, 10, 0));
+
         // The course's timeline in days from its start.
         let stop_day = discontinue_at.unwrap_or(i64::MAX).min(complete_at);
         let horizon = elapsed + 21;
@@ -353,6 +358,79 @@ impl DemoGenerator {
         }
         let start = self.day_time(site_ix, started_on, 9, 0);
         self.questionnaires(batch, first_encounter, client_id, course_id, therapist, start);
+    }
+
+    /// The pre-treatment screen: none or unsigned while in screening, else
+    /// signed eligible by the prescriber, some with relative
+    /// contraindications explained and notes.
+    fn screen(
+        &mut self,
+        batch: &mut ImportBatch,
+        client: ClientId,
+        course: CourseId,
+        prescriber: StaffId,
+        phase: Phase,
+        start: Timestamp,
+    ) {
+        use kairos_domain::screening::{Decision, History, MedicationClass, Pregnancy, ScreenFindings};
+        let rng = &mut self.rng;
+        if phase == Phase::Screening && rng.gen_bool(0.5) {
+            return;
+        }
+        let mut f = ScreenFindings {
+            diagnosis: "Major depressive disorder, recurrent, treatment-resistant".into(),
+            prior_treatments: vec!["two antidepressant trials at adequate dose".into(), "psychotherapy (CBT)".into()],
+            psychosis: History::None,
+            substance_use: History::None,
+            cardiovascular_disease: false,
+            systolic_bp: rng.gen_range(108..=134),
+            diastolic_bp: rng.gen_range(66..=86),
+            heart_rate: rng.gen_range(58..=88),
+            pregnancy: if rng.gen_bool(0.5) { Pregnancy::No } else { Pregnancy::NotApplicable },
+            raised_intracranial_pressure: false,
+            aneurysmal_vascular_disease: false,
+            intracerebral_haemorrhage_history: false,
+            medications: vec![],
+            weight_kg: f64::from(rng.gen_range(50..=110)),
+            allergies: "none known".into(),
+            ketamine_hypersensitivity: false,
+            off_label_consent: true,
+        };
+        if rng.gen_bool(0.12) {
+            f.systolic_bp = rng.gen_range(140..=152);
+        }
+        if rng.gen_bool(0.04) {
+            f.psychosis = History::Past;
+        }
+        if rng.gen_bool(0.1) {
+            f.medications.push(MedicationClass::Benzodiazepine);
+        }
+        let classified = self.screening.classify(&f);
+        let recorded = (start + SignedDuration::from_hours(24 * 2)).min(self.now - SignedDuration::from_hours(2));
+        let signature = (phase != Phase::Screening).then(|| {
+            let rationales = classified
+                .iter()
+                .filter(|x| x.class == kairos_domain::screening::Class::Relative)
+                .map(|x| {
+                    (x.rule.clone(), "Reviewed with the client; precautions in the dosing plan (demo).".to_string())
+                })
+                .collect();
+            kairos_store::screens::Signature {
+                decision: Decision { eligible: true, rationales, note: None },
+                by: prescriber,
+                at: (recorded + SignedDuration::from_hours(24)).min(self.now - SignedDuration::from_hours(1)),
+            }
+        });
+        batch.screens.push(kairos_store::screens::Screen {
+            id: kairos_domain::ids::ScreenId(uuid_at(rng, recorded)),
+            course_id: course,
+            client_id: client,
+            findings: f,
+            classified,
+            recorded_by: Some(prescriber),
+            recorded_at: recorded,
+            signature,
+        });
     }
 
     /// PHQ-9s for one course: baseline at the start, before induction doses
@@ -665,6 +743,29 @@ mod tests {
         for e in all.encounters.iter().filter(|e| e.kind == EncounterKind::Dosing) {
             assert!(seen.insert((e.room_id, e.scheduled_start)), "chair double-booked");
         }
+    }
+
+    #[test]
+    fn every_course_past_screening_has_a_signed_eligible_screen_its_findings_support() {
+        let now: Timestamp = "2026-11-27T15:00:00Z".parse().expect("ts");
+        let b = practice(300, 11);
+        let courses: Vec<&Course> = b.iter().flat_map(|x| &x.courses).collect();
+        let screens: Vec<&kairos_store::screens::Screen> = b.iter().flat_map(|x| &x.screens).collect();
+        let rules = kairos_domain::screening::Rules::shipped().expect("rules");
+        for c in &courses {
+            let s = screens.iter().find(|s| s.course_id == c.id);
+            if c.phase == Phase::Screening {
+                assert!(s.is_none_or(|s| s.signature.is_none()), "not signed while screening");
+                continue;
+            }
+            let s = s.expect("a screen for every course past screening");
+            assert!(s.recorded_at < now && s.signature.as_ref().is_some_and(|g| g.at <= now && g.at > s.recorded_at));
+            assert_eq!(s.classified, rules.classify(&s.findings), "classified by the shipped rules");
+            let d = &s.signature.as_ref().expect("signed").decision;
+            assert!(d.eligible);
+            d.check(&s.classified).expect("each relative contraindication has a rationale");
+        }
+        assert!(screens.iter().any(|s| !s.classified.is_empty()), "some screens have findings");
     }
 
     #[test]
