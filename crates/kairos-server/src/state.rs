@@ -16,6 +16,8 @@ pub struct Config {
     pub lockout_window: jiff::SignedDuration,
     /// The questionnaires in use: the shipped ones plus a clinic's own.
     pub instruments: Arc<Library>,
+    /// The protocol library: the shipped protocols plus a clinic's own.
+    pub protocols: Arc<kairos_domain::protocols::ProtocolLibrary>,
     /// The clinic's screening rules (contraindications and notes).
     pub screening: Arc<kairos_domain::screening::Rules>,
     /// When questionnaires are due during and after a course.
@@ -64,6 +66,10 @@ impl Default for Config {
             // The shipped definitions are validated by tests; a clinic's own
             // are loaded (and refused with the file named) by the binary.
             instruments: Arc::new(Library::shipped().expect("the shipped instrument definitions are valid")),
+            protocols: Arc::new(
+                kairos_domain::protocols::ProtocolLibrary::shipped(&["standard"])
+                    .expect("the shipped protocols are valid"),
+            ),
             screening: Arc::new(
                 kairos_domain::screening::Rules::shipped().expect("the shipped screening rules are valid"),
             ),

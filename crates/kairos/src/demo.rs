@@ -115,7 +115,7 @@ const FAMILY: [&str; 56] = [
 ];
 const PRONOUNS: [Option<&str>; 4] = [Some("she/her"), Some("he/him"), Some("they/them"), None];
 const PROTOCOLS: [&str; 5] =
-    ["apa-iv-induction", "ketamine-cbt-trd", "ketamine-wet-ptsd", "kap-sublingual-im", "esketamine-rems"];
+    ["apa_iv_induction", "ketamine_cbt_trd", "ketamine_wet_ptsd", "kap_sublingual_im", "esketamine_label"];
 const ZONES: [&str; 4] = ["America/New_York", "America/Chicago", "America/Denver", "America/Los_Angeles"];
 
 /// Staff of one site, by role.

@@ -8,6 +8,7 @@ pub mod courses;
 pub mod encounters;
 pub mod health;
 pub mod measures;
+pub mod protocols;
 pub mod screening;
 pub mod sites;
 pub mod staff;
@@ -88,7 +89,9 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(measures::client_schedule))
         .routes(routes!(screening::rules))
         .routes(routes!(screening::list, screening::record))
-        .routes(routes!(screening::sign));
+        .routes(routes!(screening::sign))
+        .routes(routes!(protocols::list))
+        .routes(routes!(protocols::get));
     OpenApiRouter::with_openapi(ApiDoc::openapi()).nest("/api/v1", v1)
 }
 

@@ -9,6 +9,7 @@
 mod measures;
 mod pages;
 mod plots;
+mod protocols;
 mod screening;
 
 use crate::auth::COOKIE;
@@ -41,6 +42,8 @@ pub fn router() -> Router<AppState> {
         .route("/alerts", get(measures::alerts))
         .route("/measures/due", get(measures::due))
         .route("/instruments", get(measures::instruments))
+        .route("/protocols", get(protocols::list))
+        .route("/protocols/{id}", get(protocols::show))
         .route("/courses/{id}/screens/new", get(screening::new_screen))
         .route("/courses/{id}/screens", post(screening::record_screen))
         .route("/screens/{id}", get(screening::show_screen))
@@ -128,6 +131,9 @@ impl Nav {
         }
         if staff.roles.allow(Permission::ReadMeasures) {
             add("/instruments", "Questionnaires");
+        }
+        if staff.roles.allow(Permission::ReadClients) {
+            add("/protocols", "Protocols");
         }
         if staff.roles.allow(Permission::ReadAudit) {
             add("/admin/audit", "Audit log");

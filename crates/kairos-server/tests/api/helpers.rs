@@ -153,3 +153,17 @@ pub async fn into_resp(res: reqwest::Response) -> Resp {
     let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
     Resp { status, content_type, set_cookie, body }
 }
+
+/// A cookie-keeping web client signed in through the sign-in form.
+pub async fn web_session(app: &TestApp, email: &str) -> reqwest::Client {
+    let c =
+        reqwest::Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().expect("c");
+    let r = c
+        .post(format!("{}/login", app.base))
+        .form(&[("email", email), ("password", PASSWORD), ("next", "/")])
+        .send()
+        .await
+        .expect("login");
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    c
+}

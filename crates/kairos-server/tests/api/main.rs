@@ -11,6 +11,7 @@ mod helpers;
 mod measures;
 mod multi_node;
 mod openapi;
+mod protocols;
 mod roles;
 mod screening;
 mod ui;

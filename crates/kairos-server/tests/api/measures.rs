@@ -388,19 +388,6 @@ async fn questionnaires_due_follow_the_schedule_and_clear_when_answered() {
     assert_eq!(app.get("/api/v1/measures/due", &other).await.body, json!([]));
 }
 
-async fn web_session(app: &TestApp, email: &str) -> reqwest::Client {
-    let c =
-        reqwest::Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().expect("c");
-    let r = c
-        .post(format!("{}/login", app.base))
-        .form(&[("email", email), ("password", PASSWORD), ("next", "/")])
-        .send()
-        .await
-        .expect("login");
-    assert_eq!(r.status(), StatusCode::SEE_OTHER);
-    c
-}
-
 #[tokio::test]
 async fn the_outcome_alert_and_due_pages_render_for_their_roles() {
     let app = spawn_app().await;

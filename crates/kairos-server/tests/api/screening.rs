@@ -179,19 +179,6 @@ async fn a_dosing_session_cannot_start_without_a_signed_eligible_screen() {
     assert_eq!(r.body["status"], "arrived");
 }
 
-async fn web_session(app: &TestApp, email: &str) -> reqwest::Client {
-    let c =
-        reqwest::Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().expect("c");
-    let r = c
-        .post(format!("{}/login", app.base))
-        .form(&[("email", email), ("password", PASSWORD), ("next", "/")])
-        .send()
-        .await
-        .expect("login");
-    assert_eq!(r.status(), StatusCode::SEE_OTHER);
-    c
-}
-
 #[tokio::test]
 async fn a_nurse_records_a_screen_in_the_ui_and_a_prescriber_signs_it() {
     let app = spawn_app().await;
