@@ -47,6 +47,18 @@ struct ServeArgs {
     /// file with the id of a shipped one replaces it.
     #[arg(long, env = "KAIROS_INSTRUMENTS_DIR")]
     instruments_dir: Option<std::path::PathBuf>,
+    /// A folder of the clinic's own protocol definitions (`*.toml`, same
+    /// format as `protocols/`); a file with a shipped id replaces it.
+    #[arg(long, env = "KAIROS_PROTOCOLS_DIR")]
+    protocols_dir: Option<std::path::PathBuf>,
+    /// The clinic's screening rules (a TOML file like `screening/rules.toml`),
+    /// replacing the shipped defaults.
+    #[arg(long, env = "KAIROS_SCREENING_RULES")]
+    screening_rules: Option<std::path::PathBuf>,
+    /// The clinic's measure schedule (a TOML file like
+    /// `measure-schedules/standard.toml`), replacing the shipped one.
+    #[arg(long, env = "KAIROS_MEASURE_SCHEDULE")]
+    measure_schedule: Option<std::path::PathBuf>,
     /// The address clients reach the server at, for self-report links
     /// (e.g. https://kairos.example-clinic.org).
     #[arg(long, env = "KAIROS_PUBLIC_URL")]
@@ -68,22 +80,50 @@ struct ServeArgs {
     crisis_line: String,
 }
 
+/// `*.toml` files of a clinic folder, by name: (path, text).
+fn clinic_files(dir: &std::path::Path) -> Result<Vec<(String, String)>> {
+    let mut own: Vec<std::path::PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| format!("reading folder {}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    own.sort();
+    own.into_iter()
+        .map(|p| {
+            let text = std::fs::read_to_string(&p).with_context(|| format!("reading {}", p.display()))?;
+            Ok((p.display().to_string(), text))
+        })
+        .collect()
+}
+
+/// The shipped protocols plus the clinic's own.
+fn load_protocols(
+    dir: Option<&std::path::Path>,
+    schedules: &[&str],
+) -> Result<kairos_domain::protocols::ProtocolLibrary> {
+    let mut files: Vec<(String, String)> =
+        kairos_domain::protocols::SHIPPED.iter().map(|(n, t)| (n.to_string(), t.to_string())).collect();
+    if let Some(dir) = dir {
+        files.extend(clinic_files(dir)?);
+    }
+    Ok(kairos_domain::protocols::ProtocolLibrary::load(files.iter().map(|(n, t)| (n.as_str(), t.as_str())), schedules)?)
+}
+
+/// A clinic file replacing a shipped one, or the shipped text.
+fn file_or(path: Option<&std::path::Path>, shipped: &str) -> Result<String> {
+    match path {
+        Some(p) => std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display())),
+        None => Ok(shipped.to_string()),
+    }
+}
+
 /// The shipped instruments plus the clinic's own; a bad file is refused
 /// with its name and the field at fault.
 fn load_instruments(dir: Option<&std::path::Path>) -> Result<kairos_domain::instruments::Library> {
     let mut files: Vec<(String, String)> =
         kairos_domain::instruments::SHIPPED.iter().map(|(n, t)| (n.to_string(), t.to_string())).collect();
     if let Some(dir) = dir {
-        let mut own: Vec<std::path::PathBuf> = std::fs::read_dir(dir)
-            .with_context(|| format!("reading instruments folder {}", dir.display()))?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|x| x == "toml"))
-            .collect();
-        own.sort();
-        for path in own {
-            let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-            files.push((path.display().to_string(), text));
-        }
+        files.extend(clinic_files(dir)?);
     }
     Ok(kairos_domain::instruments::Library::load(files.iter().map(|(n, t)| (n.as_str(), t.as_str())))?)
 }
@@ -251,13 +291,30 @@ async fn run_server(store: Store, args: &ServeArgs) -> Result<()> {
         .parse::<std::net::SocketAddr>()
         .map(|a| a.ip().is_loopback())
         .unwrap_or_else(|_| args.listen.starts_with("localhost:"));
+    let instruments = load_instruments(args.instruments_dir.as_deref())?;
+    let known: Vec<&str> = instruments.all().iter().map(|i| i.id.as_str()).collect();
+    let schedule = kairos_domain::measure_schedule::MeasureSchedule::from_toml(
+        &file_or(args.measure_schedule.as_deref(), kairos_domain::measure_schedule::STANDARD)?,
+        &known,
+    )
+    .context("the measure schedule")?;
+    // Protocols name the schedule they use; the shipped one stays known.
+    let protocols = load_protocols(args.protocols_dir.as_deref(), &[schedule.id.as_str(), "standard"])?;
+    let screening = kairos_domain::screening::Rules::from_toml(&file_or(
+        args.screening_rules.as_deref(),
+        kairos_domain::screening::SHIPPED,
+    )?)
+    .context("the screening rules")?;
     let config = Config {
         session: SessionPolicy {
             idle: jiff::SignedDuration::from_mins(i64::from(args.idle_timeout_minutes.max(1))),
             ..SessionPolicy::default()
         },
         secure_cookies: args.secure_cookies.unwrap_or(!loopback),
-        instruments: std::sync::Arc::new(load_instruments(args.instruments_dir.as_deref())?),
+        instruments: std::sync::Arc::new(instruments),
+        measure_schedule: std::sync::Arc::new(schedule),
+        protocols: std::sync::Arc::new(protocols),
+        screening: std::sync::Arc::new(screening),
         crisis: kairos_server::Crisis {
             clinic_phone: args.clinic_phone.clone().filter(|p| !p.trim().is_empty()),
             emergency_number: args.emergency_number.clone(),

@@ -1,0 +1,50 @@
+//! A clinic's own definitions are checked at start: a bad file stops the
+//! server with the file (and the field) named, before it serves anything.
+
+use std::process::Command;
+
+fn serve_with(args: &[&str]) -> (bool, String) {
+    let dir = std::env::temp_dir().join(format!("kairos-config-{}", uuid::Uuid::now_v7().simple()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let out = Command::new(env!("CARGO_BIN_EXE_kairos"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--db"])
+        .arg(dir.join("k.db"))
+        .args(args)
+        .env("KAIROS_LOG", "error")
+        .output()
+        .expect("run");
+    let _ = std::fs::remove_dir_all(&dir);
+    (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+}
+
+#[test]
+fn a_bad_clinic_instrument_file_stops_the_server_naming_it() {
+    let dir = std::env::temp_dir().join(format!("kairos-inst-{}", uuid::Uuid::now_v7().simple()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let phq9 = include_str!("../../../instruments/phq9.toml").replace("max = 27", "max = 26");
+    std::fs::write(dir.join("our-phq9.toml"), phq9).expect("write");
+    let (ok, out) = serve_with(&["--instruments-dir", dir.to_str().expect("utf-8")]);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(!ok, "the server must not start");
+    assert!(out.contains("our-phq9.toml") && out.contains("severity.bands"), "{out}");
+}
+
+#[test]
+fn bad_screening_rules_and_measure_schedules_stop_the_server() {
+    let dir = std::env::temp_dir().join(format!("kairos-rules-{}", uuid::Uuid::now_v7().simple()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let rules = dir.join("rules.toml");
+    std::fs::write(
+        &rules,
+        include_str!("../../../screening/rules.toml").replacen("class = \"absolute\"", "class = \"maybe\"", 1),
+    )
+    .expect("write");
+    let (ok, out) = serve_with(&["--screening-rules", rules.to_str().expect("utf-8")]);
+    assert!(!ok && out.contains("screening rules"), "{out}");
+    let schedule = dir.join("schedule.toml");
+    std::fs::write(&schedule, include_str!("../../../measure-schedules/standard.toml").replace("\"gad7\"", "\"gad8\""))
+        .expect("write");
+    let (ok, out) = serve_with(&["--measure-schedule", schedule.to_str().expect("utf-8")]);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(!ok && out.contains("measure schedule"), "{out}");
+}
