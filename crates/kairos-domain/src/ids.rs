@@ -87,6 +87,10 @@ id_type!(
     /// A pre-treatment screen.
     ScreenId
 );
+id_type!(
+    /// A planned dose or session of a course plan.
+    PlannedItemId
+);
 
 #[cfg(test)]
 mod tests {

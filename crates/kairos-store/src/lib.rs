@@ -22,6 +22,7 @@ mod error;
 pub mod import;
 pub mod measures;
 pub mod outcomes;
+pub mod plans;
 mod rows;
 pub mod schedules;
 pub mod screens;

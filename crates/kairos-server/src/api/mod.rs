@@ -91,7 +91,9 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(screening::list, screening::record))
         .routes(routes!(screening::sign))
         .routes(routes!(protocols::list))
-        .routes(routes!(protocols::get));
+        .routes(routes!(protocols::get))
+        .routes(routes!(protocols::get_plan, protocols::create_plan))
+        .routes(routes!(protocols::move_item));
     OpenApiRouter::with_openapi(ApiDoc::openapi()).nest("/api/v1", v1)
 }
 

@@ -50,3 +50,133 @@ pub async fn get(
     let p = state.config.protocols.get(&id).ok_or_else(|| AppError::NotFound(format!("no protocol `{id}`")))?;
     Ok(axum::Json(p.into()))
 }
+
+/// A planned dose or session, with where it stands against the protocol.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PlannedItemView {
+    #[serde(flatten)]
+    #[schema(value_type = Object)]
+    pub item: kairos_store::plans::PlannedItem,
+    /// When it is planned now (moved or not).
+    #[schema(value_type = String, format = DateTime)]
+    pub when: jiff::Timestamp,
+    /// Moved outside the protocol's window.
+    pub deviates: bool,
+}
+
+impl From<&kairos_store::plans::PlannedItem> for PlannedItemView {
+    fn from(i: &kairos_store::plans::PlannedItem) -> Self {
+        PlannedItemView { when: i.when(), deviates: i.deviates(), item: i.clone() }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PlanView {
+    pub course_id: kairos_domain::ids::CourseId,
+    pub protocol: String,
+    #[schema(value_type = String, format = DateTime)]
+    pub first_dose_at: jiff::Timestamp,
+    pub deviations: usize,
+    pub items: Vec<PlannedItemView>,
+}
+
+impl From<&kairos_store::plans::CoursePlan> for PlanView {
+    fn from(p: &kairos_store::plans::CoursePlan) -> Self {
+        PlanView {
+            course_id: p.course_id,
+            protocol: p.protocol.clone(),
+            first_dose_at: p.first_dose_at,
+            deviations: p.items.iter().filter(|i| i.deviates()).count(),
+            items: p.items.iter().map(PlannedItemView::from).collect(),
+        }
+    }
+}
+
+#[derive(Debug, serde::Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PlanCreate {
+    /// When dose 1 is to start (RFC 3339).
+    #[schema(format = DateTime)]
+    pub first_dose_at: String,
+}
+
+/// Plans a course from its protocol (prescriber): the dose series and the
+/// tied sessions with their windows. The course's protocol must be one of
+/// the library's.
+#[utoipa::path(post, path = "/courses/{id}/plan", tag = "protocols", params(("id" = String, Path)), request_body = PlanCreate,
+    responses((status = 201, body = PlanView), (status = 404, body = crate::error::Problem), (status = 409, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
+pub async fn create_plan(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+    crate::extract::Json(body): crate::extract::Json<PlanCreate>,
+) -> AppResult<(axum::http::StatusCode, axum::Json<PlanView>)> {
+    auth.require(Permission::ManageCourses)?;
+    let course = state.store.get_course(super::path_id("course", &id)?).await?;
+    let protocol = state.config.protocols.get(&course.protocol).ok_or_else(|| {
+        let known: Vec<&str> = state.config.protocols.all().iter().map(|p| p.id.as_str()).collect();
+        AppError::invalid(
+            "protocol",
+            format!("the course's protocol `{}` is not in the library; known: {}", course.protocol, known.join(", ")),
+        )
+    })?;
+    let first = super::instant("first_dose_at", &body.first_dose_at)?;
+    let tz = super::clinic_tz(&state).await?;
+    let plan = kairos_domain::protocols::plan(protocol, first, &tz)?;
+    let stored = state.store.create_plan(&auth.actor(), course.id, &plan, first).await?;
+    Ok((axum::http::StatusCode::CREATED, axum::Json(PlanView::from(&stored))))
+}
+
+/// A course's plan.
+#[utoipa::path(get, path = "/courses/{id}/plan", tag = "protocols", params(("id" = String, Path)),
+    responses((status = 200, body = PlanView), (status = 404, body = crate::error::Problem)))]
+pub async fn get_plan(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+) -> AppResult<axum::Json<PlanView>> {
+    auth.require(Permission::ReadClients)?;
+    let course = state.store.get_course(super::path_id("course", &id)?).await?;
+    let plan = state
+        .store
+        .plan_of(course.id)
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("course {} has no plan yet", course.id)))?;
+    state
+        .store
+        .audit_read(
+            &auth.actor(),
+            kairos_store::AuditEntry::new(kairos_store::Action::Read, "course_plan", course.id)
+                .client(course.client_id)
+                .detail("course plan"),
+        )
+        .await?;
+    Ok(axum::Json(PlanView::from(&plan)))
+}
+
+#[derive(Debug, serde::Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PlanMove {
+    /// The new time (RFC 3339).
+    #[schema(format = DateTime)]
+    pub to: String,
+    /// Why; required, and shown beside the item.
+    pub reason: String,
+}
+
+/// Moves a planned dose or session (prescriber). A move outside the
+/// protocol's window is allowed but marked as a deviation.
+#[utoipa::path(post, path = "/planned-items/{id}/move", tag = "protocols", params(("id" = String, Path)), request_body = PlanMove,
+    responses((status = 200, body = PlannedItemView), (status = 404, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
+pub async fn move_item(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+    crate::extract::Json(body): crate::extract::Json<PlanMove>,
+) -> AppResult<axum::Json<PlannedItemView>> {
+    auth.require(Permission::ManageCourses)?;
+    let to = super::instant("to", &body.to)?;
+    let reason = super::measures::required_text("reason", &body.reason, 1000)?;
+    let item = state.store.move_planned_item(&auth.actor(), super::path_id("planned item", &id)?, to, &reason).await?;
+    Ok(axum::Json(PlannedItemView::from(&item)))
+}

@@ -370,12 +370,23 @@ struct MeasureRow {
     error_reason: Option<String>,
 }
 
+struct PlanRow {
+    label: String,
+    when: String,
+    window: String,
+    moved: Option<String>,
+    deviates: bool,
+    past: bool,
+}
+
 #[derive(Template)]
 #[template(path = "chart.html")]
 struct ChartPage {
     nav: Option<Nav>,
     client_id: ClientId,
     can_screen: bool,
+    /// Per course with a plan: (protocol, rows).
+    plans: Vec<(String, Vec<PlanRow>)>,
     /// Where an acknowledgement returns to.
     back: String,
     show_measures: bool,
@@ -439,6 +450,26 @@ pub async fn chart(State(state): State<AppState>, auth: UiAuth, Path(id): Path<S
         }
     }
     let can_screen = auth.staff.roles.allow(Permission::RecordScreening);
+    let mut plans = Vec::new();
+    for c in &chart.courses {
+        if let Some(p) = state.store.plan_of(c.id).await.map_err(fail(&auth))? {
+            let name = state.config.protocols.get(&p.protocol).map(|x| x.name.clone()).unwrap_or(p.protocol.clone());
+            let short = |t: Timestamp| t.to_zoned(tz.clone()).strftime("%a %-d %b %H:%M").to_string();
+            let rows = p
+                .items
+                .iter()
+                .map(|i| PlanRow {
+                    label: i.label.clone(),
+                    when: short(i.when()),
+                    window: format!("{} to {}", short(i.window_start), short(i.window_end)),
+                    moved: i.moved.as_ref().map(|m| m.reason.clone()),
+                    deviates: i.deviates(),
+                    past: i.when() < now,
+                })
+                .collect();
+            plans.push((name, rows));
+        }
+    }
     let (due, outcomes) = if show_measures {
         use kairos_domain::measure_schedule::OccurrenceStatus as S;
         let names = HashMap::from([(id, d.display_name())]);
@@ -514,6 +545,7 @@ pub async fn chart(State(state): State<AppState>, auth: UiAuth, Path(id): Path<S
         nav: nav(),
         client_id: id,
         can_screen,
+        plans,
         back: format!("/clients/{id}"),
         show_measures,
         can_record: auth.staff.roles.allow(Permission::RecordMeasures),
