@@ -41,6 +41,7 @@ pub(crate) use text_enum;
 
 pub mod client;
 pub mod course;
+pub mod dosing;
 pub mod encounter;
 pub mod error;
 pub mod ids;

@@ -1,0 +1,312 @@
+//! Safety rules of a dosing session: the pre-dose blood-pressure hold, the
+//! thresholds that raise an alert during the dose, weight-based dose
+//! computation, and the earliest discharge.
+//!
+//! The thresholds are the clinic's policy (`safety/policy.toml`), shipped as
+//! unconfirmed defaults labelled "local policy".
+
+use crate::DomainError;
+use crate::instruments::Provenance;
+use jiff::{SignedDuration, Timestamp};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct PreDoseHold {
+    pub systolic_at_least: u16,
+    pub diastolic_at_least: u16,
+    #[serde(flatten)]
+    pub provenance: Provenance,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct DuringLimits {
+    pub systolic_at_least: u16,
+    pub diastolic_at_least: u16,
+    pub heart_rate_at_least: u16,
+    pub heart_rate_at_most: u16,
+    pub spo2_at_most: u8,
+    pub respiratory_rate_at_most: u8,
+    #[serde(flatten)]
+    pub provenance: Provenance,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct Sedation {
+    pub moaas_at_most: u8,
+    #[serde(flatten)]
+    pub provenance: Provenance,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct VitalsSchedule {
+    pub iv_every_minutes: u32,
+    #[serde(flatten)]
+    pub provenance: Provenance,
+}
+
+/// The clinic's dosing-session safety policy.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct SafetyPolicy {
+    pub pre_dose_hold: PreDoseHold,
+    pub during: DuringLimits,
+    pub sedation: Sedation,
+    pub vitals: VitalsSchedule,
+}
+
+/// The shipped defaults.
+pub const SHIPPED: &str = include_str!("../../../safety/policy.toml");
+
+/// One set of vital signs; any may be missing from a given reading.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct Vitals {
+    pub systolic: Option<u16>,
+    pub diastolic: Option<u16>,
+    pub heart_rate: Option<u16>,
+    pub spo2: Option<u8>,
+    pub respiratory_rate: Option<u8>,
+    /// Modified Observer's Assessment of Alertness/Sedation, 0-5 (5 = alert).
+    pub moaas: Option<u8>,
+}
+
+impl Vitals {
+    /// Plausible ranges; errors name the field.
+    pub fn validate(&self) -> Result<(), DomainError> {
+        let check = |v: Option<u16>, lo: u16, hi: u16, field: &str, what: &str| match v {
+            Some(x) if !(lo..=hi).contains(&x) => {
+                Err(DomainError::invalid(field, format!("{what} must be between {lo} and {hi}")))
+            }
+            _ => Ok(()),
+        };
+        check(self.systolic, 50, 300, "systolic", "systolic blood pressure (mmHg)")?;
+        check(self.diastolic, 20, 200, "diastolic", "diastolic blood pressure (mmHg)")?;
+        check(self.heart_rate, 20, 250, "heart_rate", "heart rate (per minute)")?;
+        check(self.spo2.map(u16::from), 50, 100, "spo2", "SpO2 (%)")?;
+        check(self.respiratory_rate.map(u16::from), 0, 60, "respiratory_rate", "respiratory rate (per minute)")?;
+        check(self.moaas.map(u16::from), 0, 5, "moaas", "MOAA/S")?;
+        if let (Some(s), Some(d)) = (self.systolic, self.diastolic)
+            && d >= s
+        {
+            return Err(DomainError::invalid("diastolic", "diastolic must be below systolic"));
+        }
+        if self == &Vitals::default() {
+            return Err(DomainError::invalid("vitals", "record at least one vital sign"));
+        }
+        Ok(())
+    }
+}
+
+/// A threshold a reading crossed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct VitalAlert {
+    /// The field: `systolic`, `heart_rate`, `moaas`, ...
+    pub sign: &'static str,
+    pub value: u16,
+    pub message: String,
+    /// MOAA/S at the emergency level.
+    pub emergency: bool,
+}
+
+impl SafetyPolicy {
+    pub fn from_toml(text: &str) -> Result<SafetyPolicy, DomainError> {
+        let p: SafetyPolicy = toml::from_str(text).map_err(|e| DomainError::invalid("safety_policy", e.to_string()))?;
+        p.validate()?;
+        Ok(p)
+    }
+
+    pub fn shipped() -> Result<SafetyPolicy, DomainError> {
+        SafetyPolicy::from_toml(SHIPPED)
+    }
+
+    pub fn validate(&self) -> Result<(), DomainError> {
+        let d = &self.during;
+        if self.pre_dose_hold.systolic_at_least >= d.systolic_at_least {
+            return Err(DomainError::invalid(
+                "pre_dose_hold.systolic_at_least",
+                "the pre-dose hold must be below the during-dose alert level",
+            ));
+        }
+        if d.heart_rate_at_most >= d.heart_rate_at_least {
+            return Err(DomainError::invalid(
+                "during.heart_rate_at_most",
+                "the low heart-rate limit must be below the high one",
+            ));
+        }
+        if d.spo2_at_most > 100 || self.sedation.moaas_at_most > 5 {
+            return Err(DomainError::invalid("during.spo2_at_most", "SpO2 is a percentage and MOAA/S runs 0-5"));
+        }
+        if self.vitals.iv_every_minutes == 0 {
+            return Err(DomainError::invalid("vitals.iv_every_minutes", "must be at least 1"));
+        }
+        Ok(())
+    }
+
+    /// Whether the pre-dose blood pressure holds the dose (a prescriber's
+    /// override with a reason lets it start). `None`: no hold.
+    pub fn pre_dose_hold(&self, v: &Vitals) -> Option<String> {
+        let h = &self.pre_dose_hold;
+        match (v.systolic, v.diastolic) {
+            (Some(s), _) if s >= h.systolic_at_least => {
+                Some(format!("pre-dose systolic {s} is at or above {} (local policy)", h.systolic_at_least))
+            }
+            (_, Some(d)) if d >= h.diastolic_at_least => {
+                Some(format!("pre-dose diastolic {d} is at or above {} (local policy)", h.diastolic_at_least))
+            }
+            _ => None,
+        }
+    }
+
+    /// The thresholds a reading during the dose crossed.
+    pub fn alerts(&self, v: &Vitals) -> Vec<VitalAlert> {
+        let d = &self.during;
+        let mut out = Vec::new();
+        let mut push = |sign: &'static str, value: u16, message: String, emergency: bool| {
+            out.push(VitalAlert { sign, value, message, emergency });
+        };
+        if let Some(x) = v.systolic.filter(|x| *x >= d.systolic_at_least) {
+            push("systolic", x, format!("systolic {x} at or above {}", d.systolic_at_least), false);
+        }
+        if let Some(x) = v.diastolic.filter(|x| *x >= d.diastolic_at_least) {
+            push("diastolic", x, format!("diastolic {x} at or above {}", d.diastolic_at_least), false);
+        }
+        if let Some(x) = v.heart_rate.filter(|x| *x >= d.heart_rate_at_least) {
+            push("heart_rate", x, format!("heart rate {x} at or above {}", d.heart_rate_at_least), false);
+        }
+        if let Some(x) = v.heart_rate.filter(|x| *x <= d.heart_rate_at_most) {
+            push("heart_rate", x, format!("heart rate {x} at or below {}", d.heart_rate_at_most), false);
+        }
+        if let Some(x) = v.spo2.filter(|x| *x <= d.spo2_at_most) {
+            push("spo2", u16::from(x), format!("SpO2 {x}% at or below {}%", d.spo2_at_most), false);
+        }
+        if let Some(x) = v.respiratory_rate.filter(|x| *x <= d.respiratory_rate_at_most) {
+            push(
+                "respiratory_rate",
+                u16::from(x),
+                format!("respiratory rate {x} at or below {}", d.respiratory_rate_at_most),
+                false,
+            );
+        }
+        if let Some(x) = v.moaas.filter(|x| *x <= self.sedation.moaas_at_most) {
+            push("moaas", u16::from(x), format!("MOAA/S {x}: unresponsive, an emergency"), true);
+        }
+        out
+    }
+}
+
+/// A weight-based dose in mg, to 0.1 mg (half away from zero).
+pub fn dose_mg(mg_per_kg: f64, weight_kg: f64) -> Result<f64, DomainError> {
+    if !(0.0..=5.0).contains(&mg_per_kg) || mg_per_kg == 0.0 {
+        return Err(DomainError::invalid("mg_per_kg", "the dose must be above 0 and at most 5 mg/kg"));
+    }
+    if !(20.0..=350.0).contains(&weight_kg) {
+        return Err(DomainError::invalid("weight_kg", "today's weight must be between 20 and 350 kg"));
+    }
+    Ok((mg_per_kg * weight_kg * 10.0).round() / 10.0)
+}
+
+/// Discharge is refused before the protocol's minimum monitoring time has
+/// passed since the dose started.
+pub fn may_discharge(dose_started: Timestamp, monitoring_minutes: u32, at: Timestamp) -> Result<(), DomainError> {
+    let earliest = dose_started + SignedDuration::from_mins(i64::from(monitoring_minutes));
+    if at < earliest {
+        let left = earliest.duration_since(at).as_mins().max(1);
+        return Err(DomainError::invalid(
+            "discharged_at",
+            format!("the protocol requires {monitoring_minutes} minutes of monitoring: {left} more minute(s)"),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy() -> SafetyPolicy {
+        SafetyPolicy::shipped().expect("shipped policy loads")
+    }
+
+    fn bp(s: u16, d: u16) -> Vitals {
+        Vitals { systolic: Some(s), diastolic: Some(d), ..Vitals::default() }
+    }
+
+    #[test]
+    fn the_pre_dose_hold_starts_at_each_edge() {
+        let p = policy();
+        assert_eq!(p.pre_dose_hold(&bp(139, 89)), None);
+        assert!(p.pre_dose_hold(&bp(140, 80)).is_some_and(|m| m.contains("systolic 140")));
+        assert!(p.pre_dose_hold(&bp(130, 90)).is_some_and(|m| m.contains("diastolic 90")));
+        assert!(p.pre_dose_hold(&bp(150, 95)).is_some_and(|m| m.contains("local policy")));
+    }
+
+    #[test]
+    fn during_dose_alerts_at_each_threshold_edge() {
+        let p = policy();
+        let signs = |v: Vitals| p.alerts(&v).iter().map(|a| a.sign).collect::<Vec<_>>();
+        assert!(signs(bp(179, 109)).is_empty());
+        assert_eq!(signs(bp(180, 100)), vec!["systolic"]);
+        assert_eq!(signs(bp(170, 110)), vec!["diastolic"]);
+        let hr = |x| Vitals { heart_rate: Some(x), ..Vitals::default() };
+        assert!(signs(hr(109)).is_empty() && signs(hr(46)).is_empty());
+        assert_eq!(signs(hr(110)), vec!["heart_rate"]);
+        assert_eq!(signs(hr(45)), vec!["heart_rate"]);
+        let spo2 = |x| Vitals { spo2: Some(x), ..Vitals::default() };
+        assert!(signs(spo2(93)).is_empty());
+        assert_eq!(signs(spo2(92)), vec!["spo2"]);
+        let rr = |x| Vitals { respiratory_rate: Some(x), ..Vitals::default() };
+        assert!(signs(rr(9)).is_empty());
+        assert_eq!(signs(rr(8)), vec!["respiratory_rate"]);
+        let m = |x| Vitals { moaas: Some(x), ..Vitals::default() };
+        assert!(signs(m(1)).is_empty());
+        let a = p.alerts(&m(0));
+        assert_eq!((a.len(), a[0].emergency), (1, true));
+    }
+
+    #[test]
+    fn weight_based_doses_are_computed_to_a_tenth_of_a_milligram() {
+        assert_eq!(dose_mg(0.5, 72.5).expect("dose"), 36.3); // 36.25 -> 36.3
+        assert_eq!(dose_mg(0.5, 70.0).expect("dose"), 35.0);
+        assert_eq!(dose_mg(0.75, 81.3).expect("dose"), 61.0); // 60.975 -> 61.0
+        assert_eq!(dose_mg(0.0, 70.0).expect_err("zero").field(), "mg_per_kg");
+        assert_eq!(dose_mg(6.0, 70.0).expect_err("too much").field(), "mg_per_kg");
+        assert_eq!(dose_mg(0.5, 0.0).expect_err("weight").field(), "weight_kg");
+    }
+
+    #[test]
+    fn discharge_is_refused_before_the_minimum_monitoring_time() {
+        let start: Timestamp = "2030-03-04T15:00:00Z".parse().expect("ts");
+        let at = |m: i64| start + SignedDuration::from_mins(m);
+        let err = may_discharge(start, 120, at(119)).expect_err("one minute early");
+        assert_eq!(err.field(), "discharged_at");
+        assert!(err.to_string().contains("1 more minute"), "{err}");
+        may_discharge(start, 120, at(120)).expect("at two hours");
+        may_discharge(start, 120, at(200)).expect("later");
+    }
+
+    #[test]
+    fn readings_and_policies_are_validated_naming_the_field() {
+        assert_eq!(Vitals::default().validate().expect_err("empty").field(), "vitals");
+        assert_eq!(bp(120, 130).validate().expect_err("dia>sys").field(), "diastolic");
+        assert_eq!(Vitals { spo2: Some(101), ..Vitals::default() }.validate().expect_err("spo2").field(), "spo2");
+        bp(120, 80).validate().expect("valid");
+        let bad = SHIPPED.replace("systolic_at_least = 140", "systolic_at_least = 190");
+        assert_eq!(
+            SafetyPolicy::from_toml(&bad).expect_err("hold above alert").field(),
+            "pre_dose_hold.systolic_at_least"
+        );
+        let bad = SHIPPED.replace("heart_rate_at_most = 45", "heart_rate_at_most = 120");
+        assert_eq!(SafetyPolicy::from_toml(&bad).expect_err("hr").field(), "during.heart_rate_at_most");
+        assert!(!policy().during.provenance.confirmed, "thresholds ship as unconfirmed local policy");
+    }
+}
