@@ -34,9 +34,18 @@ pub const MAX_MONTHS: u32 = 120;
 pub struct MeasureSchedule {
     pub id: String,
     pub name: String,
+    /// How long after becoming overdue an unanswered occurrence is counted
+    /// as missed: a "before dose 2" questionnaire cannot be answered
+    /// months later, and listing it as overdue forever only adds noise.
+    #[serde(default = "default_missed_after_hours")]
+    pub missed_after_hours: i64,
     pub rules: Vec<ScheduleRule>,
     #[serde(flatten)]
     pub provenance: Provenance,
+}
+
+fn default_missed_after_hours() -> i64 {
+    14 * 24
 }
 
 /// One timing rule for one or more instruments.
@@ -177,8 +186,11 @@ pub enum OccurrenceStatus {
     Upcoming,
     /// `opens_at <= now < overdue_at`, not done.
     Due,
-    /// `now >= overdue_at`, not done.
+    /// `now >= overdue_at`, not done, and not yet missed.
     Overdue,
+    /// Overdue for longer than the schedule's `missed_after_hours`: the
+    /// moment has passed; kept in the record, off the work lists.
+    Missed,
     /// An administration in `[opens_at, overdue_at)` was assigned to it.
     Done,
 }
@@ -225,8 +237,11 @@ pub fn occurrences(
                     OccurrenceStatus::Upcoming
                 } else if now < slot.overdue_at {
                     OccurrenceStatus::Due
-                } else {
+                } else if now.duration_since(slot.overdue_at) < SignedDuration::from_hours(schedule.missed_after_hours)
+                {
                     OccurrenceStatus::Overdue
+                } else {
+                    OccurrenceStatus::Missed
                 };
                 out.push(Occurrence {
                     instrument: instrument.clone(),
@@ -463,10 +478,16 @@ mod tests {
         f.phases.push((Phase::Induction, ts("2025-03-17T08:00:00Z")));
         f.phases.push((Phase::Integration, ts("2025-04-07T10:00:00Z")));
         let done = answers(&["2025-03-24T08:30:00Z", "2025-04-07T07:00:00Z"]);
-        let occ = occurrences(&s, &f, &done, ts("2025-05-01T00:00:00Z"));
+        // Week 2 became overdue on 3 Apr 07:00Z (72 h grace): overdue for 14 days, then missed.
+        let occ = occurrences(&s, &f, &done, ts("2025-04-17T06:59:00Z"));
         assert_eq!(
             summary(&occ),
             [("week 1 of induction", Done), ("week 2 of induction", Overdue), ("week 3 of induction", Done)]
+        );
+        let occ = occurrences(&s, &f, &done, ts("2025-05-01T00:00:00Z"));
+        assert_eq!(
+            summary(&occ),
+            [("week 1 of induction", Done), ("week 2 of induction", Missed), ("week 3 of induction", Done)]
         );
         let due: Vec<_> = occ.iter().map(|o| o.due_at).collect();
         assert_eq!(due, [ts("2025-03-24T08:00:00Z"), ts("2025-03-31T07:00:00Z"), ts("2025-04-07T07:00:00Z")]);

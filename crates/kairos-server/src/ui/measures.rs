@@ -429,6 +429,7 @@ pub fn due_rows(list: &[crate::api::measures::DueMeasure], tz: &jiff::tz::TimeZo
                 S::Upcoming => "upcoming",
                 S::Due => "due",
                 S::Overdue => "overdue",
+                S::Missed => "missed",
                 S::Done => "done",
             },
         })

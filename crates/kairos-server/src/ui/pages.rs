@@ -397,6 +397,9 @@ struct ChartPage {
     record_instruments: Vec<(String, String)>,
     trajectories: Vec<super::plots::Plot>,
     due: Vec<super::measures::DueRow>,
+    /// Scheduled questionnaires whose moment passed unanswered.
+    missed: usize,
+    missed_after_days: i64,
     outcomes: Vec<OutcomeRow>,
     name: String,
     pronouns: Option<String>,
@@ -470,7 +473,7 @@ pub async fn chart(State(state): State<AppState>, auth: UiAuth, Path(id): Path<S
             plans.push((name, rows));
         }
     }
-    let (due, outcomes) = if show_measures {
+    let (due, outcomes, missed) = if show_measures {
         use kairos_domain::measure_schedule::OccurrenceStatus as S;
         let names = HashMap::from([(id, d.display_name())]);
         let schedule = crate::api::measures::schedule_for(&state, &chart.courses, &names, now)
@@ -527,9 +530,10 @@ pub async fn chart(State(state): State<AppState>, auth: UiAuth, Path(id): Path<S
                 }
             })
             .collect();
-        (super::measures::due_rows(&shown, &tz), outcomes)
+        let missed = schedule.iter().filter(|o| o.status == S::Missed).count();
+        (super::measures::due_rows(&shown, &tz), outcomes, missed)
     } else {
-        (Vec::new(), Vec::new())
+        (Vec::new(), Vec::new(), 0)
     };
     let short =
         |i: &str| state.config.instruments.get(i).map(|x| x.short_name.clone()).unwrap_or_else(|| i.to_string());
@@ -565,6 +569,8 @@ pub async fn chart(State(state): State<AppState>, auth: UiAuth, Path(id): Path<S
             .collect(),
         trajectories: super::plots::trajectories(&state.config.instruments, &measures, &doses, now),
         due,
+        missed,
+        missed_after_days: state.config.measure_schedule.missed_after_hours / 24,
         outcomes,
         measures: measures
             .iter()

@@ -144,6 +144,7 @@ pub struct FindingRow {
 #[template(path = "screen.html")]
 struct ScreenPage {
     nav: Option<Nav>,
+    recorded: String,
     screen_id: ScreenId,
     client_id: kairos_domain::ids::ClientId,
     client: String,
@@ -196,7 +197,19 @@ async fn screen_page(state: &AppState, auth: &UiAuth, id: ScreenId, error: Optio
         ("Consent to off-label use", yn(f.off_label_consent)),
     ];
     let tz = crate::api::clinic_tz(state).await.map_err(|e| ui_error(e, nav()))?;
+    let people: Vec<kairos_domain::ids::StaffId> =
+        s.recorded_by.into_iter().chain(s.signature.as_ref().map(|g| g.by)).collect();
+    let names = state.store.staff_names(&people).await.map_err(|e| ui_error(e.into(), nav()))?;
+    let name = |id: Option<kairos_domain::ids::StaffId>| {
+        id.and_then(|i| names.get(&i).cloned()).unwrap_or_else(|| "unknown".into())
+    };
+    let recorded = format!(
+        "Recorded by {} on {}",
+        name(s.recorded_by),
+        s.recorded_at.to_zoned(tz.clone()).strftime("%a %-d %b %Y %H:%M")
+    );
     Ok(render(&ScreenPage {
+        recorded,
         nav: nav(),
         screen_id: s.id,
         client_id: s.client_id,
@@ -216,8 +229,9 @@ async fn screen_page(state: &AppState, auth: &UiAuth, id: ScreenId, error: Optio
             .collect(),
         signed: s.signature.as_ref().map(|g| {
             format!(
-                "{} on {}",
+                "{} by {} on {}",
                 if g.decision.eligible { "Signed eligible" } else { "Signed not eligible" },
+                name(Some(g.by)),
                 g.at.to_zoned(tz.clone()).strftime("%a %-d %b %Y %H:%M")
             )
         }),
