@@ -321,7 +321,7 @@ impl GroupWriter {
         if let Some(thread) = thread {
             let _ = tokio::task::spawn_blocking(move || thread.join()).await;
             let s = self.stats();
-            tracing::info!(
+            tracing::debug!(
                 batches = s.batches,
                 writes = s.writes,
                 largest = s.largest,

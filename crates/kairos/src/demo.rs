@@ -9,7 +9,10 @@
 //! encounters of that course: intake, preparation, a six-dose induction
 //! series with an integration session the day after each dose, then monthly
 //! maintenance doses. Past encounters are completed (a few are no-shows or
-//! cancelled); the next three weeks are booked.
+//! cancelled); the next three weeks are booked. Each course past screening
+//! has a prescriber-signed screen; each client answers PHQ-9 and GAD-7
+//! along a synthetic trajectory (some respond, some relapse; more respond
+//! when integration followed the doses), and item 9 answers raise alerts.
 
 use jiff::civil::{Date, Weekday};
 use jiff::tz::TimeZone;
@@ -148,6 +151,7 @@ pub struct DemoGenerator {
     therapist_use: HashMap<(StaffId, Date, i8), ()>,
     header: Option<ImportBatch>,
     phq9: Instrument,
+    gad7: Instrument,
     screening: kairos_domain::screening::Rules,
 }
 
@@ -229,6 +233,10 @@ impl DemoGenerator {
                 .ok()
                 .and_then(|l| l.get("phq9").cloned())
                 .expect("the shipped PHQ-9 definition loads (tested)"),
+            gad7: Library::shipped()
+                .ok()
+                .and_then(|l| l.get("gad7").cloned())
+                .expect("the shipped GAD-7 definition loads (tested)"),
             screening: kairos_domain::screening::Rules::shipped().expect("the shipped screening rules load (tested)"),
         }
     }
@@ -433,12 +441,12 @@ impl DemoGenerator {
         });
     }
 
-    /// PHQ-9s for one course: baseline at the start, before induction doses
+    /// PHQ-9 and GAD-7 for one course: baseline at the start, before induction doses
     /// 1, 3 and 6 and before every maintenance dose, then every four weeks
     /// after the last dose. Each client follows a synthetic trajectory: more
     /// respond when most doses were followed by an integration session
     /// within 72 h, some responders relapse, and a few answers endorse item
-    /// 9, raising an alert (acknowledged unless raised in the last 6 hours).
+    /// 9, raising an alert (acknowledged unless raised in the last 2 days).
     fn questionnaires(
         &mut self,
         batch: &mut ImportBatch,
@@ -519,8 +527,8 @@ impl DemoGenerator {
                 .alerts
                 .iter()
                 .map(|f| {
-                    // A clinic works its alerts within hours: only the last few are open.
-                    let acknowledged = (at < self.now - SignedDuration::from_hours(6)).then(|| Acknowledgement {
+                    // The last two days' alerts are left open for the demo's clinicians to work.
+                    let acknowledged = (at < self.now - SignedDuration::from_hours(48)).then(|| Acknowledgement {
                         at: at + SignedDuration::from_mins(rng.gen_range(20..200)),
                         by: therapist,
                         action_note: "Phoned the client the same day; safety plan reviewed; no current intent.".into(),
@@ -558,6 +566,30 @@ impl DemoGenerator {
                 created_at: at,
                 entered_in_error: None,
                 alerts,
+            });
+            // GAD-7 at the same visit, tracking the same course more loosely.
+            let anxiety = ((mean / 27.0 * 21.0 * 0.8) + rng.gen_range(-2.0..=2.0)).round().clamp(0.0, 21.0) as i64;
+            let mut g = spread(rng, anxiety, 7);
+            g.push(Some(rng.gen_range(0..=2)));
+            let Ok(scored) = self.gad7.score(&g) else { continue };
+            batch.administrations.push(Administration {
+                id: AdministrationId(uuid_at(rng, at)),
+                client_id: client,
+                course_id: Some(course),
+                instrument: "gad7".into(),
+                instrument_version: self.gad7.version.clone(),
+                completed_at: at,
+                answers: Some(g),
+                score: scored.score,
+                prorated: scored.prorated,
+                subscores: scored.subscores,
+                severity: scored.severity,
+                provisional_diagnosis: scored.provisional_diagnosis,
+                source,
+                entered_by: (source == MeasureSource::Clinician).then_some(therapist),
+                created_at: at,
+                entered_in_error: None,
+                alerts: Vec::new(),
             });
         }
     }
@@ -664,6 +696,20 @@ impl DemoGenerator {
     fn day_time(&self, site_ix: usize, date: Date, h: i8, m: i8) -> Timestamp {
         date.at(h, m, 0, 0).to_zoned(self.sites[site_ix].tz.clone()).map(|z| z.timestamp()).unwrap_or(self.now)
     }
+}
+
+/// `total` spread at random over `n` items scored 0-3.
+fn spread(rng: &mut StdRng, total: i64, n: usize) -> Vec<Option<i64>> {
+    let mut items = vec![0i64; n];
+    let mut left = total.min(3 * n as i64);
+    while left > 0 {
+        let k = rng.gen_range(0..n);
+        if items[k] < 3 {
+            items[k] += 1;
+            left -= 1;
+        }
+    }
+    items.into_iter().map(Some).collect()
 }
 
 /// The next weekday on which the client has no visit yet.
