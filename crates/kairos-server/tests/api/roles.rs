@@ -16,7 +16,7 @@ struct Case {
 
 /// State-changing cases whose second allowed call may be refused for a
 /// business reason (422): for these, "allowed" means "not 403".
-const STATEFUL: [&str; 2] = ["change phase", "check in"];
+const STATEFUL: [&str; 4] = ["change phase", "check in", "sign screen", "plan course"];
 
 #[tokio::test]
 async fn every_role_gets_exactly_what_the_policy_grants() {
@@ -56,11 +56,101 @@ async fn every_role_gets_exactly_what_the_policy_grants() {
         .await;
     let movable = movable.body["id"].as_str().expect("encounter").to_string();
     let (_, some_staff) = app.add_staff(&[Nurse]).await;
+    let findings = json!({
+        "diagnosis": "Major depressive disorder", "prior_treatments": ["sertraline"], "psychosis": "none",
+        "substance_use": "none", "cardiovascular_disease": false, "systolic_bp": 120, "diastolic_bp": 80,
+        "heart_rate": 70, "pregnancy": "no", "raised_intracranial_pressure": false,
+        "aneurysmal_vascular_disease": false, "intracerebral_haemorrhage_history": false, "medications": [],
+        "weight_kg": 70, "allergies": "none known", "ketamine_hypersensitivity": false, "off_label_consent": true
+    });
+    let screen = app
+        .post(&format!("/api/v1/courses/{course}/screens"), &prescriber, json!({ "findings": findings.clone() }))
+        .await;
+    let screen = screen.body["id"].as_str().expect("screen").to_string();
+    let clinicians: &[Role] = &[Prescriber, Nurse, Therapist];
+    let score_readers: &[Role] = &[Director, Prescriber, Nurse, Therapist];
     let readers: &[Role] = &[Director, Prescriber, Nurse, Therapist, Coordinator];
     let bookers: &[Role] = &[Prescriber, Nurse, Therapist, Coordinator];
     let mut booking_hour = 0;
     let cases = vec![
         Case { name: "read audit", method: Method::GET, path: "/api/v1/audit".into(), body: None, allowed: &[Admin] },
+        Case {
+            name: "record questionnaire",
+            method: Method::POST,
+            path: format!("/api/v1/clients/{client}/measures"),
+            body: Some(json!({"instrument": "phq9", "answers": [0, 1, 0, 1, 0, 1, 0, 1, 0, 0]})),
+            allowed: clinicians,
+        },
+        Case {
+            name: "read questionnaires",
+            method: Method::GET,
+            path: format!("/api/v1/clients/{client}/measures"),
+            body: None,
+            allowed: score_readers,
+        },
+        Case {
+            name: "read alerts",
+            method: Method::GET,
+            path: "/api/v1/alerts".into(),
+            body: None,
+            allowed: score_readers,
+        },
+        Case {
+            name: "questionnaires due",
+            method: Method::GET,
+            path: "/api/v1/measures/due".into(),
+            body: None,
+            allowed: score_readers,
+        },
+        Case {
+            name: "practice outcomes",
+            method: Method::GET,
+            path: "/api/v1/outcomes".into(),
+            body: None,
+            allowed: &[Director],
+        },
+        Case {
+            name: "send questionnaire link",
+            method: Method::POST,
+            path: format!("/api/v1/clients/{client}/measure-requests"),
+            body: Some(json!({"instrument": "phq9"})),
+            allowed: clinicians,
+        },
+        Case {
+            name: "record screen",
+            method: Method::POST,
+            path: format!("/api/v1/courses/{course}/screens"),
+            body: Some(json!({ "findings": findings })),
+            allowed: &[Prescriber, Nurse],
+        },
+        Case {
+            name: "read screens",
+            method: Method::GET,
+            path: format!("/api/v1/courses/{course}/screens"),
+            body: None,
+            allowed: score_readers,
+        },
+        Case {
+            name: "sign screen",
+            method: Method::POST,
+            path: format!("/api/v1/screens/{screen}/sign"),
+            body: Some(json!({"eligible": true})),
+            allowed: &[Prescriber],
+        },
+        Case {
+            name: "read protocols",
+            method: Method::GET,
+            path: "/api/v1/protocols".into(),
+            body: None,
+            allowed: Role::ALL,
+        },
+        Case {
+            name: "plan course",
+            method: Method::POST,
+            path: format!("/api/v1/courses/{course}/plan"),
+            body: Some(json!({"first_dose_at": "2031-03-03T15:00:00Z"})),
+            allowed: &[Prescriber],
+        },
         Case {
             name: "read chart",
             method: Method::GET,
