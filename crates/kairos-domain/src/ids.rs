@@ -91,6 +91,14 @@ id_type!(
     /// A planned dose or session of a course plan.
     PlannedItemId
 );
+id_type!(
+    /// A dosing session.
+    DosingSessionId
+);
+id_type!(
+    /// One set of vital signs recorded in a dosing session.
+    VitalsId
+);
 
 #[cfg(test)]
 mod tests {

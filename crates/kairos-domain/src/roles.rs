@@ -118,10 +118,14 @@ pub enum Permission {
     RecordScreening,
     /// Sign a client eligible (or not) for ketamine treatment.
     SignEligibility,
+    /// Chart a dosing session: checklist, dose, vitals, discharge, signature.
+    ChartDosing,
+    /// Let a dose start despite the pre-dose blood-pressure hold, with a reason.
+    OverrideSafetyHold,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 15] = [
+    pub const ALL: [Permission; 17] = [
         Permission::ReadDirectory,
         Permission::ManageSites,
         Permission::ManageStaff,
@@ -137,6 +141,8 @@ impl Permission {
         Permission::ReadScreening,
         Permission::RecordScreening,
         Permission::SignEligibility,
+        Permission::ChartDosing,
+        Permission::OverrideSafetyHold,
     ];
 
     /// The policy table.
@@ -161,6 +167,8 @@ impl Permission {
             Permission::RecordScreening => &[Prescriber, Nurse],
             // Eligibility for a controlled drug is a prescriber's decision.
             Permission::SignEligibility => &[Prescriber],
+            Permission::ChartDosing => &[Prescriber, Nurse],
+            Permission::OverrideSafetyHold => &[Prescriber],
         }
     }
 
@@ -181,6 +189,8 @@ impl Permission {
             Permission::ReadScreening => "read pre-treatment screens",
             Permission::RecordScreening => "record a pre-treatment screen",
             Permission::SignEligibility => "sign eligibility for ketamine treatment",
+            Permission::ChartDosing => "chart dosing sessions",
+            Permission::OverrideSafetyHold => "override a pre-dose safety hold",
         }
     }
 }

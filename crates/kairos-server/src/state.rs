@@ -18,6 +18,8 @@ pub struct Config {
     pub instruments: Arc<Library>,
     /// The protocol library: the shipped protocols plus a clinic's own.
     pub protocols: Arc<kairos_domain::protocols::ProtocolLibrary>,
+    /// The clinic's dosing-session safety policy (thresholds).
+    pub safety: Arc<kairos_domain::dosing::SafetyPolicy>,
     /// The clinic's screening rules (contraindications and notes).
     pub screening: Arc<kairos_domain::screening::Rules>,
     /// When questionnaires are due during and after a course.
@@ -69,6 +71,9 @@ impl Default for Config {
             protocols: Arc::new(
                 kairos_domain::protocols::ProtocolLibrary::shipped(&["standard"])
                     .expect("the shipped protocols are valid"),
+            ),
+            safety: Arc::new(
+                kairos_domain::dosing::SafetyPolicy::shipped().expect("the shipped safety policy is valid"),
             ),
             screening: Arc::new(
                 kairos_domain::screening::Rules::shipped().expect("the shipped screening rules are valid"),

@@ -17,6 +17,7 @@ pub mod audit;
 pub mod clients;
 pub mod courses;
 mod direct;
+pub mod dosing;
 pub mod encounters;
 mod error;
 pub mod import;

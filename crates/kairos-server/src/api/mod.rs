@@ -5,6 +5,7 @@ pub mod audit;
 pub mod auth;
 pub mod clients;
 pub mod courses;
+pub mod dosing;
 pub mod encounters;
 pub mod health;
 pub mod measures;
@@ -93,7 +94,12 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(protocols::list))
         .routes(routes!(protocols::get))
         .routes(routes!(protocols::get_plan, protocols::create_plan))
-        .routes(routes!(protocols::move_item));
+        .routes(routes!(protocols::move_item))
+        .routes(routes!(dosing::start))
+        .routes(routes!(dosing::get))
+        .routes(routes!(dosing::vitals))
+        .routes(routes!(dosing::discharge))
+        .routes(routes!(dosing::sign));
     OpenApiRouter::with_openapi(ApiDoc::openapi()).nest("/api/v1", v1)
 }
 

@@ -6,6 +6,7 @@ mod audit;
 mod auth;
 mod browser;
 mod clients;
+mod dosing;
 mod errors;
 mod helpers;
 mod measures;

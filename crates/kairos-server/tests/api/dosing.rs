@@ -1,0 +1,148 @@
+//! A dosing session charted through the API: checklist, the pre-dose hold
+//! and a prescriber's override, the weight-based dose, vitals with alerts at
+//! the thresholds, discharge no earlier than the monitoring time, signing.
+
+use crate::helpers::*;
+use kairos_domain::roles::Role;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+fn ago(mins: i64) -> String {
+    (jiff::Timestamp::now() - jiff::SignedDuration::from_mins(mins)).to_string()
+}
+
+/// An APA-protocol course with a signed eligible screen and a checked-in
+/// dosing encounter: (prescriber token, encounter id).
+async fn checked_in(app: &TestApp) -> (String, String) {
+    let admin = app.token_for(Role::Admin).await;
+    let (email, _) = app.add_staff(&[Role::Prescriber]).await;
+    let prescriber = app.login(&email, PASSWORD).await;
+    let client = app.create_client(&prescriber, "Vera", "Dose").await;
+    let r = app
+        .post(
+            &format!("/api/v1/clients/{client}/courses"),
+            &prescriber,
+            json!({ "protocol": "apa_iv_induction", "started_on": "2026-11-01" }),
+        )
+        .await;
+    let course = r.body["id"].as_str().expect("course").to_string();
+    let findings = json!({
+        "diagnosis": "Major depressive disorder", "prior_treatments": ["sertraline", "CBT"], "psychosis": "none",
+        "substance_use": "none", "cardiovascular_disease": false, "systolic_bp": 126, "diastolic_bp": 80,
+        "heart_rate": 70, "pregnancy": "not_applicable", "raised_intracranial_pressure": false,
+        "aneurysmal_vascular_disease": false, "intracerebral_haemorrhage_history": false, "medications": [],
+        "weight_kg": 72.5, "allergies": "none known", "ketamine_hypersensitivity": false, "off_label_consent": true
+    });
+    let s = app.post(&format!("/api/v1/courses/{course}/screens"), &prescriber, json!({ "findings": findings })).await;
+    let sign = format!("/api/v1/screens/{}/sign", s.body["id"].as_str().expect("screen"));
+    assert_eq!(app.post(&sign, &prescriber, json!({ "eligible": true })).await.status, StatusCode::OK);
+    let site = app.post("/api/v1/sites", &admin, json!({ "name": "Dose Clinic", "time_zone": "UTC" })).await;
+    let site = site.body["id"].as_str().expect("site").to_string();
+    let chair = app
+        .post(&format!("/api/v1/sites/{site}/rooms"), &admin, json!({ "name": "Chair 1", "kind": "infusion_chair" }))
+        .await;
+    let chair = chair.body["id"].as_str().expect("chair").to_string();
+    let start = jiff::Timestamp::now() - jiff::SignedDuration::from_mins(200);
+    let r = app
+        .post(
+            "/api/v1/encounters",
+            &prescriber,
+            json!({ "client_id": client, "course_id": course, "site_id": site, "room_id": chair, "kind": "dosing",
+                    "scheduled_start": start.to_string(), "scheduled_end": (start + jiff::SignedDuration::from_hours(3)).to_string() }),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let enc = r.body["id"].as_str().expect("encounter").to_string();
+    (prescriber, enc)
+}
+
+fn start_body(sys: u16, override_reason: Option<&str>) -> Value {
+    json!({
+        "checklist": { "fasting_confirmed": true, "ride_home_arranged": true, "no_driving_agreed": true,
+                       "pregnancy_test": "not_applicable", "mood_check": "calm, hopeful" },
+        "pre_vitals": { "systolic": sys, "diastolic": 85, "heart_rate": 74, "spo2": 98 },
+        "override_reason": override_reason,
+        "weight_kg": 72.5, "lot": "KET-DEMO-0042", "started_at": ago(180)
+    })
+}
+
+#[tokio::test]
+async fn a_nurse_charts_an_iv_dose_with_the_hold_alerts_discharge_and_signature() {
+    let app = spawn_app().await;
+    let (prescriber, enc) = checked_in(&app).await;
+    let nurse = app.token_for(Role::Nurse).await;
+    let path = format!("/api/v1/encounters/{enc}/dosing-session");
+
+    let r = app.post(&path, &nurse, start_body(130, None)).await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "the client must be checked in first: {}", r.body);
+    let r = app.post(&format!("/api/v1/encounters/{enc}/status"), &nurse, json!({ "status": "arrived" })).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+
+    // 150/85 reaches the 140 systolic hold: refused without an override, and a nurse may not override.
+    let r = app.post(&path, &nurse, start_body(150, None)).await;
+    assert_eq!(r.problem_field(), Some("override_reason"));
+    assert!(r.body["detail"].as_str().unwrap_or("").contains("systolic 150"), "{}", r.body);
+    assert_eq!(app.post(&path, &nurse, start_body(150, Some("recheck 138/84"))).await.status, StatusCode::FORBIDDEN);
+    let mut no_ride = start_body(130, None);
+    no_ride["checklist"]["ride_home_arranged"] = json!(false);
+    assert_eq!(app.post(&path, &nurse, no_ride).await.problem_field(), Some("checklist.ride_home_arranged"));
+    let r =
+        app.post(&path, &prescriber, start_body(150, Some("Anxious at arrival; 138/84 after 10 minutes' rest."))).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    assert_eq!(r.body["dose_mg"], 36.3, "0.5 mg/kg x 72.5 kg from the APA protocol");
+    assert_eq!(r.body["route"], "iv");
+    assert!(r.body["hold_reason"].as_str().is_some_and(|h| h.contains("local policy")));
+    let session = r.body["id"].as_str().expect("session").to_string();
+    assert_eq!(
+        app.post(&path, &prescriber, start_body(130, None)).await.status,
+        StatusCode::CONFLICT,
+        "one session per encounter"
+    );
+
+    let vitals = format!("/api/v1/dosing-sessions/{session}/vitals");
+    let r = app
+        .post(
+            &vitals,
+            &nurse,
+            json!({ "at": ago(160), "vitals": { "systolic": 179, "diastolic": 99, "heart_rate": 90, "spo2": 97 } }),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    assert_eq!(r.body["alerts"], json!([]));
+    let r = app
+        .post(
+            &vitals,
+            &nurse,
+            json!({ "at": ago(150), "vitals": { "systolic": 186, "diastolic": 104, "heart_rate": 96 } }),
+        )
+        .await;
+    assert_eq!(r.body["alerts"][0]["sign"], "systolic", "{}", r.body);
+    let r = app.post(&vitals, &nurse, json!({ "at": ago(140), "vitals": { "moaas": 0, "spo2": 95 } })).await;
+    assert_eq!(r.body["alerts"][0]["emergency"], true);
+    let r = app.post(&vitals, &nurse, json!({ "vitals": { "spo2": 101 } })).await;
+    assert_eq!(r.problem_field(), Some("vitals.spo2"));
+
+    let discharge = format!("/api/v1/dosing-sessions/{session}/discharge");
+    let r = app.post(&discharge, &nurse, json!({ "at": ago(120), "accompanied_by": "Sam Dose (partner)" })).await;
+    assert_eq!(r.problem_field(), Some("discharged_at"), "60 minutes after the start is too early: {}", r.body);
+    let sign = format!("/api/v1/dosing-sessions/{session}/sign");
+    assert_eq!(
+        app.post(&sign, &nurse, json!({})).await.problem_field(),
+        Some("discharged_at"),
+        "discharge comes first"
+    );
+    let r = app.post(&discharge, &nurse, json!({ "at": ago(55), "accompanied_by": "Sam Dose (partner)" })).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let r = app.post(&sign, &nurse, json!({})).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert!(r.body["signed_at"].is_string());
+    assert_eq!(r.body["vitals"].as_array().map(Vec::len), Some(3));
+    let r = app.post(&vitals, &nurse, json!({ "vitals": { "spo2": 98 } })).await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "a signed session never changes");
+    let coordinator = app.token_for(Role::Coordinator).await;
+    assert_eq!(
+        app.get(&format!("/api/v1/dosing-sessions/{session}"), &coordinator).await.status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(app.get(&format!("/api/v1/dosing-sessions/{session}"), &nurse).await.body["lot"], "KET-DEMO-0042");
+}
