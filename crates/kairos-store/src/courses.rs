@@ -32,6 +32,20 @@ pub(crate) fn course_of<R: rows::Cols>(r: &R) -> Result<Course> {
     })
 }
 
+/// The client a course belongs to, inside a write transaction; an unknown
+/// course is a 404.
+pub(crate) async fn client_of_course_in(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    course: CourseId,
+) -> Result<ClientId> {
+    let owner: Option<(String,)> = sqlx::query_as("SELECT client_id FROM courses WHERE id = $1")
+        .bind(course.to_string())
+        .fetch_optional(&mut **tx)
+        .await?;
+    let (client,) = owner.ok_or_else(|| StoreError::NotFound { record: "course", id: course.to_string() })?;
+    client.parse().map_err(|_| StoreError::corrupt("client_id is not an id"))
+}
+
 /// One entry of a course's phase history.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct PhaseHistoryEntry {

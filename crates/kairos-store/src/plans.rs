@@ -100,13 +100,7 @@ impl Store {
     ) -> Result<CoursePlan> {
         let now = Timestamp::now();
         let mut tx = self.begin_write().await?;
-        let owner: Option<(String,)> = sqlx::query_as("SELECT client_id FROM courses WHERE id = $1")
-            .bind(course.to_string())
-            .fetch_optional(&mut *tx)
-            .await?;
-        let Some((client,)) = owner else {
-            return Err(StoreError::NotFound { record: "course", id: course.to_string() });
-        };
+        let client = crate::courses::client_of_course_in(&mut tx, course).await?;
         let exists: Option<(String,)> = sqlx::query_as("SELECT course_id FROM course_plans WHERE course_id = $1")
             .bind(course.to_string())
             .fetch_optional(&mut *tx)
@@ -177,8 +171,6 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         }
-        let client: kairos_domain::ids::ClientId =
-            client.parse().map_err(|_| StoreError::corrupt("client_id is not an id"))?;
         let entry = AuditEntry::new(Action::Create, "course_plan", course).client(client).detail(format!(
             "plan from {}: {} item(s)",
             plan.protocol,
@@ -252,18 +244,12 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         item.moved = Some(Move { to, by, at: now, reason: reason.to_string() });
-        let client: Option<(String,)> = sqlx::query_as("SELECT client_id FROM courses WHERE id = $1")
-            .bind(item.course_id.to_string())
-            .fetch_optional(&mut *tx)
-            .await?;
-        let mut entry = AuditEntry::new(Action::Update, "planned_item", id).detail(format!(
+        let client = crate::courses::client_of_course_in(&mut tx, item.course_id).await?;
+        let entry = AuditEntry::new(Action::Update, "planned_item", id).client(client).detail(format!(
             "{} moved{}",
             item.label,
             if item.deviates() { " outside the protocol window" } else { "" }
         ));
-        if let Some((c,)) = client {
-            entry = entry.client(c.parse().map_err(|_| StoreError::corrupt("client_id is not an id"))?);
-        }
         audit::insert_in(&mut tx, actor, &entry, now).await?;
         tx.commit().await?;
         Ok(item)

@@ -80,14 +80,7 @@ impl Store {
     ) -> Result<Screen> {
         let now = Timestamp::now();
         let mut tx = self.begin_write().await?;
-        let owner: Option<(String,)> = sqlx::query_as("SELECT client_id FROM courses WHERE id = $1")
-            .bind(course.to_string())
-            .fetch_optional(&mut *tx)
-            .await?;
-        let Some((client,)) = owner else {
-            return Err(StoreError::NotFound { record: "course", id: course.to_string() });
-        };
-        let client: ClientId = client.parse().map_err(|_| StoreError::corrupt("client_id is not an id"))?;
+        let client = crate::courses::client_of_course_in(&mut tx, course).await?;
         let screen = Screen {
             id: ScreenId::new(),
             course_id: course,
