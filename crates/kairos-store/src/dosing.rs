@@ -228,6 +228,15 @@ impl Store {
         self.get_dosing_session(id).await
     }
 
+    /// The session charted for an encounter, if any.
+    pub async fn dosing_session_for(&self, encounter: EncounterId) -> Result<Option<DosingSessionId>> {
+        let row: Option<(String,)> = sqlx::query_as("SELECT id FROM dosing_sessions WHERE encounter_id = $1")
+            .bind(encounter.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|(id,)| id.parse().map_err(|_| StoreError::corrupt("dosing session id"))).transpose()
+    }
+
     /// A session with its vitals (not audited; callers audit).
     pub async fn get_dosing_session(&self, id: DosingSessionId) -> Result<DosingSession> {
         let row = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {COLS} FROM dosing_sessions WHERE id = $1")))

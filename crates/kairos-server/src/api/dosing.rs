@@ -40,7 +40,7 @@ impl From<DosingSession> for SessionView {
     }
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SessionStart {
     #[schema(value_type = Object)]
@@ -87,8 +87,19 @@ pub async fn start(
     Path(id): Path<String>,
     Json(body): Json<SessionStart>,
 ) -> AppResult<(StatusCode, axum::Json<SessionView>)> {
+    let s = start_session(&state, &auth, path_id("encounter", &id)?, &body).await?;
+    Ok((StatusCode::CREATED, axum::Json(s.into())))
+}
+
+/// Starts a dosing session (shared by the API and the page); errors name the field.
+pub async fn start_session(
+    state: &AppState,
+    auth: &Auth,
+    encounter: kairos_domain::ids::EncounterId,
+    body: &SessionStart,
+) -> AppResult<DosingSession> {
     auth.require(Permission::ChartDosing)?;
-    let enc = state.store.get_encounter(path_id("encounter", &id)?).await?;
+    let enc = state.store.get_encounter(encounter).await?;
     body.pre_vitals.validate().map_err(|e| prefixed(e, "pre_vitals"))?;
     if body.pre_vitals.systolic.is_none() || body.pre_vitals.diastolic.is_none() || body.pre_vitals.heart_rate.is_none()
     {
@@ -165,8 +176,7 @@ pub async fn start(
         monitoring_minutes: protocol.map(|p| p.monitoring.minutes).unwrap_or(DEFAULT_MONITORING_MINUTES),
         started_at: when("started_at", body.started_at.as_deref())?,
     };
-    let s = state.store.start_dosing_session(&auth.actor(), &new).await?;
-    Ok((StatusCode::CREATED, axum::Json(s.into())))
+    Ok(state.store.start_dosing_session(&auth.actor(), &new).await?)
 }
 
 /// A dosing session with its vitals.

@@ -6,6 +6,7 @@
 // Page handlers return a rendered error page as their `Err`.
 #![allow(clippy::result_large_err)]
 
+mod dosing;
 mod measures;
 mod pages;
 mod plots;
@@ -42,6 +43,11 @@ pub fn router() -> Router<AppState> {
         .route("/alerts", get(measures::alerts))
         .route("/measures/due", get(measures::due))
         .route("/instruments", get(measures::instruments))
+        .route("/encounters/{id}/dosing", get(dosing::start_form).post(dosing::start_submit))
+        .route("/dosing-sessions/{id}", get(dosing::show))
+        .route("/dosing-sessions/{id}/vitals", post(dosing::add_vitals))
+        .route("/dosing-sessions/{id}/discharge", post(dosing::discharge))
+        .route("/dosing-sessions/{id}/sign", post(dosing::sign))
         .route("/protocols", get(protocols::list))
         .route("/protocols/{id}", get(protocols::show))
         .route("/courses/{id}/screens/new", get(screening::new_screen))

@@ -301,6 +301,8 @@ impl Lookups {
 }
 
 struct EncounterRow {
+    /// The dosing-session page, for dosing encounters that have begun.
+    link: Option<String>,
     when: String,
     kind: &'static str,
     room: String,
@@ -324,7 +326,10 @@ fn encounter_row(e: &Encounter, l: &Lookups) -> EncounterRow {
     let tz = l.tz(e.site_id);
     let start = e.scheduled_start.to_zoned(tz.clone());
     let end = e.scheduled_end.to_zoned(tz);
+    use kairos_domain::encounter::{EncounterKind, EncounterStatus};
+    let begun = matches!(e.status, EncounterStatus::Arrived | EncounterStatus::Completed);
     EncounterRow {
+        link: (e.kind == EncounterKind::Dosing && begun).then(|| format!("/encounters/{}/dosing", e.id)),
         when: format!("{}–{}", start.strftime("%a %-d %b %Y, %H:%M"), end.strftime("%H:%M %Z")),
         kind: e.kind.label(),
         room: l.room(e.room_id),

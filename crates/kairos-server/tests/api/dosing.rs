@@ -146,3 +146,64 @@ async fn a_nurse_charts_an_iv_dose_with_the_hold_alerts_discharge_and_signature(
     );
     assert_eq!(app.get(&format!("/api/v1/dosing-sessions/{session}"), &nurse).await.body["lot"], "KET-DEMO-0042");
 }
+
+#[tokio::test]
+async fn a_nurse_charts_a_dose_on_the_session_page_and_sees_the_alert_at_once() {
+    let app = spawn_app().await;
+    let (_, enc) = checked_in(&app).await;
+    let (nurse_email, _) = app.add_staff(&[Role::Nurse]).await;
+    let nurse_token = app.login(&nurse_email, PASSWORD).await;
+    let r = app.post(&format!("/api/v1/encounters/{enc}/status"), &nurse_token, json!({ "status": "arrived" })).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let web = web_session(&app, &nurse_email).await;
+    let url = format!("{}/encounters/{enc}/dosing", app.base);
+    assert_eq!(web.get(&url).send().await.expect("form").status(), StatusCode::OK);
+    let mut form = vec![
+        ("ride_home_arranged", "yes"),
+        ("no_driving_agreed", "yes"),
+        ("pregnancy_test", "not_applicable"),
+        ("mood_check", "settled"),
+        ("systolic", "150"),
+        ("diastolic", "84"),
+        ("heart_rate", "72"),
+        ("weight_kg", "80"),
+        ("lot", "KET-DEMO-0007"),
+    ];
+    let html = web.post(&url).form(&form).send().await.expect("post").text().await.expect("html");
+    assert!(
+        html.contains("dose held") && html.contains("value=\"KET-DEMO-0007\""),
+        "held, and the form keeps the entries"
+    );
+    form[4] = ("systolic", "132");
+    let r = web.post(&url).form(&form).send().await.expect("post");
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let session = r.headers()["location"].to_str().expect("location").to_string();
+    let page = format!("{}{session}", app.base);
+    assert!(
+        web.get(&page).send().await.expect("get").text().await.expect("html").contains("40 mg IV (0.5 mg/kg × 80 kg)")
+    );
+
+    let r = web
+        .post(format!("{page}/vitals"))
+        .form(&[("systolic", "186"), ("diastolic", "100"), ("heart_rate", "88")])
+        .send()
+        .await
+        .expect("vitals");
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let html = web.get(&page).send().await.expect("get").text().await.expect("html");
+    assert!(html.contains("Vital-sign alert") && html.contains("systolic 186 at or above 180"), "{html}");
+    let html = web
+        .post(format!("{page}/discharge"))
+        .form(&[("accompanied_by", "Sam")])
+        .send()
+        .await
+        .expect("d")
+        .text()
+        .await
+        .expect("html");
+    assert!(html.contains("minutes of monitoring"), "too early to leave: {html}");
+    let html = web.post(format!("{page}/sign")).send().await.expect("s").text().await.expect("html");
+    assert!(html.contains("record the discharge before signing"));
+    let chart_link = web.get(format!("{}/encounters/{enc}/dosing", app.base)).send().await.expect("get");
+    assert_eq!(chart_link.status(), StatusCode::SEE_OTHER, "an encounter with a session opens the session");
+}
