@@ -219,7 +219,7 @@ impl ReliableChangeRule {
     pub fn threshold(&self) -> Option<f64> {
         match (self.points, self.sd, self.reliability) {
             (Some(p), _, _) => Some(p),
-            (None, Some(sd), Some(r)) => Some(1.96 * sd * std::f64::consts::SQRT_2 * (1.0 - r).sqrt()),
+            (None, Some(sd), Some(r)) => Some(crate::outcomes::jt_minimum_reliable_change(sd, r)),
             _ => None,
         }
     }

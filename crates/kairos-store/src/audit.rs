@@ -114,7 +114,8 @@ const CHUNK: usize = 64;
 /// Most entries one commit takes; the rest wait for the next.
 const MAX_BATCH: usize = 2000;
 
-fn row_of(actor: &Actor, e: &AuditEntry, at: Timestamp) -> AuditRecord {
+/// The row an entry becomes (shared by every path that writes the log).
+pub(crate) fn row_of(actor: &Actor, e: &AuditEntry, at: Timestamp) -> AuditRecord {
     AuditRecord {
         id: AuditId::new(),
         at,

@@ -12,11 +12,11 @@
 //! checks, each submission in a savepoint of its own, many submissions per
 //! durable commit. PostgreSQL and in-memory SQLite keep the sqlx path.
 
-use crate::audit::{self, Action, Actor, AuditEntry, AuditRecord};
+use crate::audit::{self, Action, Actor, AuditEntry};
 use crate::rows::{self, Cols, micros};
 use crate::{Result, Store, StoreError};
 use jiff::Timestamp;
-use kairos_domain::ids::{AdministrationId, AlertId, AuditId, ClientId, CourseId, MeasureRequestId, StaffId};
+use kairos_domain::ids::{AdministrationId, AlertId, ClientId, CourseId, MeasureRequestId, StaffId};
 use kairos_domain::instruments::{AlertLevel, Scored};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -431,23 +431,6 @@ fn measure_entry(admin: &Administration, via_link: bool) -> AuditEntry {
     ))
 }
 
-/// The audit row for the direct writer: the same values `audit::insert_in`
-/// stores.
-fn audit_row(actor: &Actor, e: &AuditEntry, at: Timestamp) -> AuditRecord {
-    AuditRecord {
-        id: AuditId::new(),
-        at,
-        actor_id: actor.staff_id,
-        actor_roles: actor.roles.clone(),
-        action: e.action.as_str().to_string(),
-        record_type: e.record_type.to_string(),
-        record_id: e.record_id.clone(),
-        client_id: e.client_id,
-        remote_addr: actor.remote_addr.clone(),
-        detail: e.detail.clone(),
-    }
-}
-
 /// How the group-commit writer of a SQLite file has batched its writes
 /// (see `Store::group_commit_stats`).
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
@@ -578,7 +561,7 @@ impl Store {
         let now = Timestamp::now();
         if let Some(writer) = &self.writer {
             let p = prepare(new, None, now)?;
-            let audit = audit_row(actor, &measure_entry(&p.admin, false), now);
+            let audit = crate::audit::row_of(actor, &measure_entry(&p.admin, false), now);
             return writer
                 .write(move |conn| {
                     check_client_direct(conn, p.admin.client_id)?;
@@ -880,7 +863,7 @@ impl Store {
             let new = build(&req)?;
             link_answers_match(&req, &new)?;
             let p = prepare(&new, Some(req.id), now)?;
-            let audit = audit_row(actor, &measure_entry(&p.admin, true), now);
+            let audit = crate::audit::row_of(actor, &measure_entry(&p.admin, true), now);
             let key = idempotency_key.to_string();
             let stored = writer
                 .write(move |conn| {

@@ -506,19 +506,9 @@ impl DemoGenerator {
             }
             let noise: f64 = rng.gen_range(-2.0..=2.0);
             let total = (mean + noise).round().clamp(0.0, 27.0) as i64;
-            let mut items = [0i64; 9];
-            if total >= 14 && rng.gen_bool(0.1) {
-                items[8] = 1;
-            }
-            let mut left = (total - items[8]).min(24);
-            while left > 0 {
-                let k = rng.gen_range(0..8);
-                if items[k] < 3 {
-                    items[k] += 1;
-                    left -= 1;
-                }
-            }
-            let mut answers: Vec<Option<i64>> = items.iter().map(|v| Some(*v)).collect();
+            let item9 = i64::from(total >= 14 && rng.gen_bool(0.1));
+            let mut answers = spread(rng, total - item9, 8);
+            answers.push(Some(item9));
             answers.push(Some(rng.gen_range(0..=2)));
             let Ok(scored) = self.phq9.score(&answers) else { continue };
             let id = AdministrationId(uuid_at(rng, at));
