@@ -1,0 +1,187 @@
+//! # kairos-schedule: the plasticity-window scheduler
+//!
+//! Pure: a [`Problem`] in, a [`Plan`] out. No IO, no clock except the optional time
+//! limit, deterministic for a given seed and iteration budget.
+//!
+//! ```text
+//! let problem = Problem::from_json(&text)?;          // errors name the JSON field
+//! let plan = solve(&problem, &Options::default())?;   // every event assigned or unscheduled with a reason
+//! assert!(check(&problem, &plan).is_empty());         // the independent feasibility oracle
+//! let changed = apply_change(&problem, &plan, &change)?;
+//! let new_plan = repair(&problem, &plan, &change, &Options::default())?; // check against `changed`
+//! ```
+//!
+//! ## Problem format (JSON)
+//!
+//! The full reference, with an example, is `FORMAT.md` beside this crate's `Cargo.toml`;
+//! `examples/small-problem.json` is a complete small problem. In short:
+//!
+//! - `time_zone`: IANA name. All wall-clock inputs (`"08:00"`, `"2026-03-03T13:00"`) are
+//!   local to it; daylight-saving days have 23 or 25 hours and are handled.
+//! - `horizon`: `{ "start": "2026-03-02", "days": 28 }`; `slot_minutes` (default 15).
+//! - `site_hours`, staff `hours`, client `availability`: weekly hours
+//!   `{ "days": ["mon","tue"], "from": "08:00", "to": "18:00" }`; `closures` and each
+//!   `unavailable` list local periods `{ "from": "...T..", "to": "...T.." }`.
+//! - `chairs`, `rooms`: `{ "id", "unavailable" }`. `staff`: `{ "id", "roles":
+//!   ["monitor"|"therapist"], "hours", "unavailable", "monitor_capacity" }`.
+//! - `clients`: `{ "id", "availability", "unavailable", "therapist" }` (continuing therapist).
+//! - `courses`: `{ "id", "client", "earliest", "latest", "doses": { "count",
+//!   "infusion_minutes", "monitoring_minutes", "min_gap_hours", "max_gap_hours",
+//!   "max_span_days" }, "sessions": [{ "id", "kind", "after_dose", "anchor":
+//!   "discharge"|"dose_start", "duration_minutes", "window": { "open_hours",
+//!   "preferred_from_hours", "preferred_to_hours", "close_hours" }, "non_dosing_day",
+//!   "needs_room" }] }`.
+//! - `groups`: fixed meetings that block a therapist, a room and the members.
+//! - `booked`: `{ "event", "start", "chair"|"room", "staff", "fixed" }`.
+//!
+//! Event ids: `COURSE/dose-N` (N from 1) and `COURSE/SESSION_ID`.
+//!
+//! ## Plan format (JSON)
+//!
+//! `{ "assignments": [{ "event", "kind": "dose"|"session", "course", "client", "start",
+//! "end", "chair"|"room", "staff", "window": "preferred"|"acceptable" }], "unscheduled":
+//! [{ "event", "kind", "course", "client", "reason", "detail" }], "moved": [{ "event",
+//! "from", "to", "reason" }], "summary": { ... } }`. Times are RFC 3339 with the
+//! clinic's offset. `reason` is one of [`Reason`] in snake case (`no_chair`,
+//! `monitor_capacity`, `client_unavailable`, `spacing`, `window_closed`,
+//! `site_closes_before_monitoring_ends`, `therapist_unavailable`, ...): the first
+//! constraint, in a fixed order, that leaves the event no start.
+//!
+//! ## Hard constraints
+//!
+//! No double booking of a chair, room, staff member or client (groups included); a
+//! monitor supervises at most `monitor_capacity` doses at once and does nothing else
+//! meanwhile; staff working hours and client availability cover the whole event; the
+//! whole event (a dose up to discharge) lies in the site's hours, so a dose starts only
+//! early enough for monitoring to end before closing; dose spacing (min/max gap between
+//! consecutive starts, max span, course dates); doses form a prefix of the series;
+//! sessions start inside `[open, close]` of their window; `non_dosing_day` sessions fall on
+//! a local day without a dose of the client; fixed bookings stay unless reported as moved.
+//!
+//! ## Objective
+//!
+//! Weighted sum, lower is better, weights in [`weights`]: unscheduled doses
+//! (10^15 each) ≫ moved bookings (10^12, repair) ≫ sessions outside the preferred
+//! window (10^9, unscheduled ones included) ≫ unscheduled sessions (10^5) ≫ sessions not
+//! with the continuing therapist (10^3) ≫ client days (10^2 per client per day) ≫
+//! chair-days in use (1). The top levels are lexicographic for any realistic instance
+//! (up to ~10,000 sessions); the lowest three trade off at those rates.
+//!
+//! ## Engine
+//!
+//! A constructive start (fixed bookings; doses course by course, most constrained first,
+//! depth-first over each series with bounded backtracking; sessions by best insertion),
+//! then a large-neighbourhood search: remove a course (with a related course sharing a
+//! chair-day) or a session with the sessions blocking its window, re-insert, keep the
+//! result if the objective does not get worse. See `docs/benchmarks.md` ("Scheduler")
+//! for the measurements behind this choice and the CP-SAT reference in `bench/schedule/`.
+
+mod check;
+mod error;
+mod generate;
+mod model;
+mod plan;
+mod problem;
+mod repair;
+mod solver;
+mod state;
+
+use std::time::Instant;
+
+pub use check::{Violation, check};
+pub use error::Error;
+pub use generate::{GenParams, generate};
+pub use plan::{Assignment, EventKind, Moved, Plan, Reason, Slot, Summary, Unscheduled, WindowFit};
+pub use problem::{
+    Anchor, Booking, Client, Course, Day, DoseSeries, Group, Horizon, Meeting, Period, Problem, Resource, Role,
+    SessionRequest, Staff, WeeklyHours, Window,
+};
+pub use repair::{Change, apply_change};
+pub use solver::Options;
+
+/// The objective weights.
+pub mod weights {
+    pub use crate::state::{
+        W_CHAIR_DAY, W_CLIENT_DAY, W_DISCONTINUITY, W_DOSE, W_MOVE, W_NOT_PREFERRED, W_SESSION_UNSCHEDULED,
+    };
+}
+
+use model::{EvKind, Model};
+use solver::Search;
+use state::State;
+
+/// Solves a problem. Errors only for an invalid problem (naming the field); an
+/// infeasible request comes back in `unscheduled` with its reason.
+pub fn solve(problem: &Problem, opts: &Options) -> Result<Plan, Error> {
+    let m = Model::compile(problem)?;
+    let iters = opts.iterations.unwrap_or_else(|| solver::auto_iterations(&m));
+    Ok(run(&m, opts, iters, vec![]))
+}
+
+/// Repairs `plan` after `change`: the new plan moves as few booked appointments as it
+/// can (after scheduling every dose it can). Check it against
+/// `apply_change(problem, plan, change)`.
+pub fn repair(problem: &Problem, plan: &Plan, change: &Change, opts: &Options) -> Result<Plan, Error> {
+    let changed = apply_change(problem, plan, change)?;
+    let m = Model::compile(&changed)?;
+    let mut reasons = vec![];
+    if let Change::Cancel { event } = change
+        && let Some(&e) = m.event_index.get(event)
+    {
+        reasons.push((e, "cancelled: rescheduled away from the cancelled time".to_string()));
+    }
+    let iters = opts.iterations.unwrap_or(300);
+    Ok(run(&m, opts, iters, reasons))
+}
+
+fn run(m: &Model, opts: &Options, iterations: u64, mut reasons: Vec<(usize, String)>) -> Plan {
+    let started = Instant::now();
+    let deadline = started + opts.time_limit;
+    let mut st = State::new(m);
+    let mut order: Vec<usize> = (0..m.events.len()).filter(|&e| m.bookings[e].is_some()).collect();
+    order.sort_by_key(|&e| (!m.events[e].is_dose(), m.events[e].course, e));
+    for e in order {
+        let Some(b) = m.bookings[e] else { continue };
+        if st.place_ok(e, b.place) {
+            st.assign(e, b.place);
+            st.locked[e] = b.fixed;
+        } else {
+            let why = st.why_not(e, b.place);
+            reasons.push((e, why));
+        }
+    }
+    let mut search = Search::new(st, opts.seed);
+    search.construct();
+    search.improve(iterations, deadline);
+    search.fill();
+    let stopped_by = search.stopped_by;
+    let iters = search.iterations;
+    let mut st = search.st;
+    finish(&mut st, &mut reasons);
+    solver::to_plan(&st, &reasons, iters, stopped_by, started)
+}
+
+/// Enforces the series prefix even over fixed bookings (a fixed later dose cannot stand
+/// when an earlier one is unscheduled) and drops sessions whose dose is gone.
+fn finish(st: &mut State<'_>, reasons: &mut Vec<(usize, String)>) {
+    let m = st.m;
+    for k in &m.courses {
+        if let Some(i) = k.doses.iter().position(|&d| st.asg[d].is_none()) {
+            for &d in &k.doses[i..] {
+                if st.asg[d].is_some() {
+                    st.unassign(d);
+                    reasons.push((d, "an earlier dose of the series could not be scheduled".into()));
+                }
+            }
+        }
+        for &s in &k.sessions {
+            if let EvKind::Session { anchor, .. } = m.events[s].kind
+                && st.asg[anchor].is_none()
+                && st.asg[s].is_some()
+            {
+                st.unassign(s);
+                reasons.push((s, "the dose it follows could not be scheduled".into()));
+            }
+        }
+    }
+}

@@ -1,0 +1,619 @@
+//! The engine: a constructive start (doses first, course by course with bounded
+//! backtracking over the spacing; then sessions by best insertion) improved by a
+//! large-neighbourhood search (ruin and recreate) with a seeded RNG.
+
+use std::time::{Duration, Instant};
+
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use crate::model::{EvKind, Model, NONE, Place};
+use crate::plan::{Assignment, EventKind, Moved, Plan, Slot, Summary, Unscheduled, WindowFit};
+use crate::state::{State, W_CHAIR_DAY};
+
+/// Solver options.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Options {
+    /// RNG seed: the same problem, seed and iteration budget give the same plan.
+    pub seed: u64,
+    /// Local-search iterations (the deterministic budget). `None`: automatic
+    /// (scaled to the instance).
+    pub iterations: Option<u64>,
+    /// Wall-clock safety limit; when it ends the search first, the plan may differ between runs.
+    pub time_limit: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options { seed: 0, iterations: None, time_limit: Duration::from_secs(10) }
+    }
+}
+
+pub(crate) struct Search<'m> {
+    pub st: State<'m>,
+    rng: ChaCha8Rng,
+    journal: Vec<(usize, Option<Place>)>,
+    stamp: Vec<u64>,
+    move_id: u64,
+    cost_cache: Vec<i64>,
+    pub iterations: u64,
+    pub stopped_by: &'static str,
+}
+
+const DFS_BUDGET: u32 = 40;
+
+impl<'m> Search<'m> {
+    pub(crate) fn new(st: State<'m>, seed: u64) -> Search<'m> {
+        let n = st.m.events.len();
+        let c = st.m.clients.len();
+        Search {
+            st,
+            rng: ChaCha8Rng::seed_from_u64(seed),
+            journal: vec![],
+            stamp: vec![0; n],
+            move_id: 1,
+            cost_cache: vec![0; c],
+            iterations: 0,
+            stopped_by: "iterations",
+        }
+    }
+
+    fn m(&self) -> &'m Model {
+        self.st.m
+    }
+
+    fn note(&mut self, e: usize) {
+        if self.stamp[e] != self.move_id {
+            self.stamp[e] = self.move_id;
+            self.journal.push((e, self.st.asg[e]));
+        }
+    }
+    fn assign(&mut self, e: usize, p: Place) {
+        self.note(e);
+        self.st.assign(e, p);
+    }
+    fn unassign(&mut self, e: usize) {
+        if self.st.asg[e].is_some() && !self.st.locked[e] {
+            self.note(e);
+            self.st.unassign(e);
+        }
+    }
+
+    /// Unassigns a dose with every later dose of its course and the sessions tied to them.
+    fn unassign_dose_cascade(&mut self, e: usize) {
+        let m = self.m();
+        let k = &m.courses[m.events[e].course];
+        let EvKind::Dose { n } = m.events[e].kind else {
+            self.unassign(e);
+            return;
+        };
+        for &d in &k.doses[n as usize..] {
+            if self.st.locked[d] {
+                continue;
+            }
+            for &s in &k.sessions {
+                if matches!(m.events[s].kind, EvKind::Session { anchor, .. } if anchor == d) {
+                    self.unassign(s);
+                }
+            }
+            self.unassign(d);
+        }
+    }
+
+    fn unassign_course(&mut self, k: usize) {
+        let m = self.m();
+        for &s in &m.courses[k].sessions {
+            self.unassign(s);
+        }
+        if let Some(&d0) = m.courses[k].doses.first() {
+            self.unassign_dose_cascade(d0);
+        }
+    }
+
+    /// Best place for a session (lowest cost, earliest on ties).
+    fn best_session(&self, e: usize) -> Option<(Place, i64)> {
+        let (lo, hi) = self.st.start_range(e).ok()?;
+        let mut best: Option<(Place, i64)> = None;
+        if let Some(r) = self.st.reference[e]
+            && r.start >= lo
+            && r.start <= hi
+            && self.st.place_ok(e, r)
+        {
+            return Some((r, 0));
+        }
+        for s in lo..=hi {
+            if let Some((p, c)) = self.st.fit(e, s)
+                && best.is_none_or(|(_, bc)| c < bc)
+            {
+                best = Some((p, c));
+                if c == 0 {
+                    break;
+                }
+            }
+        }
+        best
+    }
+
+    fn insert_session(&mut self, e: usize) -> bool {
+        if self.st.asg[e].is_some() {
+            return true;
+        }
+        match self.best_session(e) {
+            Some((p, _)) => {
+                self.assign(e, p);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Places the unplaced doses of course `k`: depth-first over the series with a
+    /// bounded number of tries (booked places first); if the placed later doses leave
+    /// no room, they are freed and the series is searched again; last, a plain greedy
+    /// pass keeps the longest prefix it can.
+    fn place_doses(&mut self, k: usize, jitter: bool) {
+        let m = self.m();
+        let doses = m.courses[k].doses.clone();
+        if doses.iter().all(|&d| self.st.asg[d].is_some()) {
+            return;
+        }
+        let shift = if jitter { self.rng.gen_range(0..(2 * 96u32)) } else { 0 };
+        let mut budget = DFS_BUDGET;
+        if self.dfs(&doses, 0, &mut budget, shift) {
+            return;
+        }
+        // Free the series from the first unplaced dose on, and search again.
+        self.normalize_course(k);
+        let mut budget = DFS_BUDGET;
+        if self.dfs(&doses, 0, &mut budget, shift) {
+            return;
+        }
+        self.normalize_course(k);
+        for &d in &doses {
+            if self.st.asg[d].is_some() {
+                continue;
+            }
+            let Ok((lo, hi)) = self.st.start_range(d) else { break };
+            let mut placed = false;
+            for s in lo..=hi {
+                if let Some((p, _)) = self.st.fit(d, s) {
+                    self.assign(d, p);
+                    placed = true;
+                    break;
+                }
+            }
+            if !placed {
+                break;
+            }
+        }
+        // Sessions freed with their doses go back near their booked place.
+        for &e in &m.courses[k].sessions {
+            if self.st.asg[e].is_none() && self.st.reference[e].is_some() {
+                self.insert_session(e);
+            }
+        }
+    }
+
+    fn dfs(&mut self, doses: &[usize], i: usize, budget: &mut u32, shift: u32) -> bool {
+        if i == doses.len() {
+            return true;
+        }
+        let d = doses[i];
+        if self.st.asg[d].is_some() {
+            return self.dfs(doses, i + 1, budget, 0);
+        }
+        let Ok((lo, hi)) = self.st.start_range(d) else { return false };
+        let span = hi - lo + 1;
+        let sh = if span > 0 { shift % span } else { 0 };
+        // A booked place first.
+        let mut order_ref = None;
+        if let Some(r) = self.st.reference[d]
+            && r.start >= lo
+            && r.start <= hi
+            && self.st.place_ok(d, r)
+        {
+            order_ref = Some(r);
+        }
+        if let Some(r) = order_ref {
+            self.assign(d, r);
+            if self.dfs(doses, i + 1, budget, 0) {
+                return true;
+            }
+            self.st.unassign(d);
+            *budget = budget.saturating_sub(1);
+            if *budget == 0 {
+                return false;
+            }
+        }
+        for x in 0..span {
+            let s = lo + (x + sh) % span;
+            if let Some((p, _)) = self.st.fit(d, s) {
+                self.assign(d, p);
+                if self.dfs(doses, i + 1, budget, 0) {
+                    return true;
+                }
+                self.st.unassign(d);
+                *budget = budget.saturating_sub(1);
+                if *budget == 0 {
+                    return false;
+                }
+            }
+        }
+        false
+    }
+
+    /// Keeps the series a prefix: after the first unplaced dose, later doses are unplaced too.
+    fn normalize_course(&mut self, k: usize) {
+        let m = self.m();
+        if let Some(&first) = m.courses[k].doses.iter().find(|&&d| self.st.asg[d].is_none()) {
+            self.unassign_dose_cascade(first);
+        }
+    }
+
+    fn recreate(&mut self, courses: &[usize], extra_sessions: &[usize]) {
+        let m = self.m();
+        for &k in courses {
+            self.place_doses(k, true);
+        }
+        let mut sess: Vec<usize> = extra_sessions.to_vec();
+        for &k in courses {
+            sess.extend(m.courses[k].sessions.iter().copied());
+        }
+        let head = extra_sessions.len().min(1);
+        sess[head..].shuffle(&mut self.rng);
+        for e in sess {
+            self.insert_session(e);
+        }
+    }
+
+    /// Constructive start: fixed bookings, then doses course by course (most
+    /// constrained first), then sessions in order of their anchor.
+    pub(crate) fn construct(&mut self) {
+        let m = self.m();
+        let mut order: Vec<usize> = (0..m.courses.len()).collect();
+        let slack = |k: usize| -> i64 {
+            let c = &m.courses[k];
+            let avail = (0..m.n).step_by(4).filter(|&s| m.clients[c.client].avail.ok_at(s)).count() as i64;
+            avail - 20 * c.doses.len() as i64
+        };
+        let keys: Vec<(u32, i64)> = order.iter().map(|&k| (m.courses[k].lo, slack(k))).collect();
+        order.sort_by_key(|&k| (keys[k].0 / 96, keys[k].1, k));
+        for &k in &order {
+            self.place_doses(k, false);
+        }
+        let mut sessions: Vec<usize> = (0..m.events.len()).filter(|&e| !m.events[e].is_dose()).collect();
+        sessions.sort_by_key(|&e| (self.st.start_range(e).map(|r| r.1).unwrap_or(u32::MAX), e));
+        for e in sessions {
+            self.insert_session(e);
+        }
+    }
+
+    fn refresh_costs(&mut self) -> i64 {
+        for c in 0..self.m().clients.len() {
+            self.cost_cache[c] = self.st.client_cost(c);
+        }
+        self.cost_cache.iter().sum::<i64>() + W_CHAIR_DAY * self.st.chair_days
+    }
+
+    /// Events worth working on: unscheduled, or sessions outside the preferred window or
+    /// away from the continuing therapist.
+    fn bad_events(&self) -> Vec<usize> {
+        let m = self.m();
+        (0..m.events.len())
+            .filter(|&e| match self.st.asg[e] {
+                None => !self.st.locked[e],
+                Some(p) => {
+                    !m.events[e].is_dose()
+                        && !self.st.locked[e]
+                        && (!self.st.preferred(e, p.start)
+                            || m.clients[m.events[e].client].therapist.is_some_and(|t| t as u32 != p.staff))
+                }
+            })
+            .collect()
+    }
+
+    /// Runs the large-neighbourhood search.
+    pub(crate) fn improve(&mut self, iterations: u64, deadline: Instant) {
+        let m = self.m();
+        if m.events.is_empty() {
+            return;
+        }
+        let mut total = self.refresh_costs();
+        let mut bad = self.bad_events();
+        let free_courses: Vec<usize> =
+            (0..m.courses.len()).filter(|&k| m.courses[k].doses.iter().any(|&d| !self.st.locked[d])).collect();
+        let sessions: Vec<usize> =
+            (0..m.events.len()).filter(|&e| !m.events[e].is_dose() && !self.st.locked[e]).collect();
+        for it in 0..iterations {
+            if it % 64 == 0 {
+                if Instant::now() >= deadline {
+                    self.stopped_by = "time_limit";
+                    break;
+                }
+                bad = self.bad_events();
+            }
+            self.iterations += 1;
+            self.move_id += 1;
+            self.journal.clear();
+            let chair_before = self.st.chair_days;
+            let target = if !bad.is_empty() && self.rng.gen_bool(0.8) {
+                Some(bad[self.rng.gen_range(0..bad.len())])
+            } else {
+                None
+            };
+            let r: f64 = self.rng.r#gen();
+            if r < 0.45 && !sessions.is_empty() {
+                // Session ejection: the target session and sessions that occupy its window.
+                let e = target
+                    .filter(|&e| !m.events[e].is_dose())
+                    .unwrap_or(sessions[self.rng.gen_range(0..sessions.len())]);
+                self.ruin_sessions(e);
+            } else if !free_courses.is_empty() {
+                let k = target
+                    .map(|e| m.events[e].course)
+                    .unwrap_or(free_courses[self.rng.gen_range(0..free_courses.len())]);
+                let mut ks = vec![k];
+                let extra = if r < 0.75 { 1 } else { self.rng.gen_range(1..=3) };
+                for _ in 0..extra {
+                    if let Some(o) = self.related_course(k)
+                        && !ks.contains(&o)
+                    {
+                        ks.push(o);
+                    }
+                }
+                for &k in &ks {
+                    self.unassign_course(k);
+                }
+                self.recreate(&ks, &[]);
+            }
+            // Evaluate.
+            let mut clients: Vec<usize> = self.journal.iter().map(|&(e, _)| m.events[e].client).collect();
+            clients.sort_unstable();
+            clients.dedup();
+            let mut delta = W_CHAIR_DAY * (self.st.chair_days - chair_before);
+            let mut new_costs = Vec::with_capacity(clients.len());
+            for &c in &clients {
+                let nc = self.st.client_cost(c);
+                delta += nc - self.cost_cache[c];
+                new_costs.push(nc);
+            }
+            if delta <= 0 {
+                for (i, &c) in clients.iter().enumerate() {
+                    self.cost_cache[c] = new_costs[i];
+                }
+                total += delta;
+            } else {
+                self.revert();
+            }
+        }
+        let _ = total;
+    }
+
+    fn revert(&mut self) {
+        let journal = std::mem::take(&mut self.journal);
+        for &(e, _) in &journal {
+            if self.st.asg[e].is_some() {
+                self.st.unassign(e);
+            }
+        }
+        for &(e, p) in &journal {
+            if let Some(p) = p {
+                self.st.assign(e, p);
+            }
+        }
+    }
+
+    /// A course whose doses share a day with one of `k`'s doses (or window), if any.
+    fn related_course(&mut self, k: usize) -> Option<usize> {
+        let m = self.m();
+        let c = &m.courses[k];
+        let d = c.doses[self.rng.gen_range(0..c.doses.len().max(1)).min(c.doses.len().saturating_sub(1))];
+        let day = match self.st.asg[d] {
+            Some(p) => m.day(p.start),
+            None => {
+                let (lo, hi) = match self.st.start_range(d) {
+                    Ok(r) => r,
+                    Err(_) => (c.lo.min(m.n.saturating_sub(1)), c.lo.min(m.n.saturating_sub(1))),
+                };
+                m.day(self.rng.gen_range(lo..=hi.max(lo)))
+            }
+        };
+        let ds = m.days[day].start;
+        let de = m.days[day].end;
+        // Doses on any chair that day.
+        let ch = self.rng.gen_range(0..m.chairs.len().max(1));
+        if ch >= m.chairs.len() {
+            return None;
+        }
+        let mut cands: Vec<usize> = vec![];
+        for t in (ds..de).step_by(2) {
+            let x = self.st.chair_occupant(ch, t);
+            if x != NONE && (x as usize) < m.events.len() {
+                let kk = m.events[x as usize].course;
+                if kk != k && !cands.contains(&kk) {
+                    cands.push(kk);
+                }
+            }
+        }
+        if cands.is_empty() {
+            return None;
+        }
+        Some(cands[self.rng.gen_range(0..cands.len())])
+    }
+
+    /// Unassigns session `e` and up to a few sessions of the same therapist inside its
+    /// window, then re-inserts `e` first.
+    fn ruin_sessions(&mut self, e: usize) {
+        let m = self.m();
+        let c = m.events[e].client;
+        let (lo, hi) = match self.st.start_range(e) {
+            Ok(r) => r,
+            Err(_) => return,
+        };
+        let mut victims: Vec<usize> = vec![];
+        let ther = m.clients[c].therapist;
+        // Sessions of other clients with this client's therapist (or anyone's) inside the window.
+        let lim = self.rng.gen_range(1..=4);
+        let mut pool: Vec<usize> = vec![];
+        for &s in &m.clients[c].events {
+            if s != e && !m.events[s].is_dose() {
+                pool.push(s);
+            }
+        }
+        let start_scan = self.rng.gen_range(lo..=hi);
+        let staff_pick = match ther {
+            Some(t) if self.rng.gen_bool(0.7) => Some(t as u32),
+            _ => None,
+        };
+        let mut seen = 0;
+        for (ev, p) in self.st.asg.iter().enumerate() {
+            if let Some(p) = p
+                && p.start + m.events[ev].dur > start_scan.saturating_sub(8)
+                && p.start < start_scan + 24
+                && !m.events[ev].is_dose()
+                && ev != e
+                && staff_pick.is_none_or(|t| t == p.staff)
+            {
+                seen += 1;
+                if victims.len() < lim {
+                    victims.push(ev);
+                } else if self.rng.gen_range(0..seen) < lim {
+                    let i = self.rng.gen_range(0..lim);
+                    victims[i] = ev;
+                }
+            }
+        }
+        if self.rng.gen_bool(0.5) {
+            victims.extend(pool);
+        }
+        victims.sort_unstable();
+        victims.dedup();
+        self.unassign(e);
+        for &v in &victims {
+            self.unassign(v);
+        }
+        self.insert_session(e);
+        victims.shuffle(&mut self.rng);
+        for v in victims {
+            self.insert_session(v);
+        }
+    }
+
+    /// Final pass: try once more to place anything unplaced.
+    pub(crate) fn fill(&mut self) {
+        let m = self.m();
+        for k in 0..m.courses.len() {
+            self.place_doses(k, false);
+        }
+        for e in 0..m.events.len() {
+            if !m.events[e].is_dose() {
+                self.insert_session(e);
+            }
+        }
+    }
+}
+
+pub(crate) fn auto_iterations(m: &Model) -> u64 {
+    (m.events.len() as u64 * 3).clamp(2_000, 30_000)
+}
+
+/// Builds the plan from a state.
+pub(crate) fn to_plan(
+    st: &State<'_>,
+    moved_reasons: &[(usize, String)],
+    iterations: u64,
+    stopped_by: &str,
+    started: Instant,
+) -> Plan {
+    let m = st.m;
+    let mut plan = Plan::default();
+    let mut sum = Summary::default();
+    for (e, ev) in m.events.iter().enumerate() {
+        let k = &m.courses[ev.course];
+        let kind = if ev.is_dose() { EventKind::Dose } else { EventKind::Session };
+        match ev.kind {
+            EvKind::Dose { .. } => sum.doses_requested += 1,
+            EvKind::Session { .. } => sum.sessions_requested += 1,
+        }
+        match st.asg[e] {
+            Some(p) => {
+                let (chair, room, window) = match ev.kind {
+                    EvKind::Dose { .. } => {
+                        sum.doses_scheduled += 1;
+                        (Some(m.chairs[p.res as usize].id.clone()), None, None)
+                    }
+                    EvKind::Session { .. } => {
+                        sum.sessions_scheduled += 1;
+                        let pref = st.preferred(e, p.start);
+                        if pref {
+                            sum.sessions_in_preferred_window += 1;
+                        }
+                        if m.clients[ev.client].therapist == Some(p.staff as usize) {
+                            sum.sessions_with_continuing_therapist += 1;
+                        }
+                        let room = (p.res != NONE).then(|| m.rooms[p.res as usize].id.clone());
+                        (None, room, Some(if pref { WindowFit::Preferred } else { WindowFit::Acceptable }))
+                    }
+                };
+                plan.assignments.push(Assignment {
+                    event: ev.id.clone(),
+                    kind,
+                    course: k.id.clone(),
+                    client: m.clients[ev.client].id.clone(),
+                    start: m.fmt_slot(p.start),
+                    end: m.fmt_slot(p.start + ev.dur),
+                    chair,
+                    room,
+                    staff: m.staff[p.staff as usize].id.clone(),
+                    window,
+                });
+            }
+            None => {
+                let (reason, detail) = st.diagnose(e);
+                plan.unscheduled.push(Unscheduled {
+                    event: ev.id.clone(),
+                    kind,
+                    course: k.id.clone(),
+                    client: m.clients[ev.client].id.clone(),
+                    reason,
+                    detail,
+                });
+            }
+        }
+        if let Some(r) = st.reference[e]
+            && st.asg[e] != Some(r)
+        {
+            let reason = moved_reasons
+                .iter()
+                .find(|(x, _)| *x == e)
+                .map(|(_, s)| s.clone())
+                .unwrap_or_else(|| "moved to make room for a higher-priority change".into());
+            plan.moved.push(Moved {
+                event: ev.id.clone(),
+                from: slot_of(m, e, r),
+                to: st.asg[e].map(|p| slot_of(m, e, p)),
+                reason,
+            });
+        }
+    }
+    sum.client_days = st.client_days();
+    sum.chair_days = st.chair_days as usize;
+    sum.moved = plan.moved.len();
+    sum.objective = st.total_cost();
+    sum.iterations = iterations;
+    sum.stopped_by = stopped_by.to_string();
+    sum.millis = started.elapsed().as_millis() as u64;
+    plan.summary = sum;
+    plan
+}
+
+pub(crate) fn slot_of(m: &Model, e: usize, p: Place) -> Slot {
+    let dose = m.events[e].is_dose();
+    Slot {
+        start: m.fmt_slot(p.start),
+        chair: (dose && p.res != NONE).then(|| m.chairs[p.res as usize].id.clone()),
+        room: (!dose && p.res != NONE).then(|| m.rooms[p.res as usize].id.clone()),
+        staff: m.staff[p.staff as usize].id.clone(),
+    }
+}
