@@ -39,6 +39,9 @@ pub struct ClientDetails {
     pub pronouns: Option<String>,
     pub email: Option<Email>,
     pub phone: Option<String>,
+    /// Postal address (an administration of a controlled substance records
+    /// it: 21 CFR 1304.22(c)).
+    pub address: Option<String>,
     pub emergency_contact_name: Option<String>,
     pub emergency_contact_phone: Option<String>,
     pub status: ClientStatus,
@@ -54,6 +57,7 @@ pub struct ClientInput<'a> {
     pub pronouns: Option<&'a str>,
     pub email: Option<&'a str>,
     pub phone: Option<&'a str>,
+    pub address: Option<&'a str>,
     pub emergency_contact_name: Option<&'a str>,
     pub emergency_contact_phone: Option<&'a str>,
     pub status: Option<&'a str>,
@@ -81,6 +85,7 @@ impl ClientDetails {
             pronouns: text::optional("pronouns", input.pronouns, 40)?,
             email: input.email.filter(|e| !e.trim().is_empty()).map(|e| Email::parse("email", e)).transpose()?,
             phone: text::phone("phone", input.phone)?,
+            address: text::optional("address", input.address, 500)?,
             emergency_contact_name,
             emergency_contact_phone,
             status: input.status.map(|s| ClientStatus::parse("status", s)).transpose()?.unwrap_or(ClientStatus::Active),

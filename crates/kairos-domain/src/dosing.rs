@@ -229,6 +229,145 @@ pub fn may_discharge(dose_started: Timestamp, monitoring_minutes: u32, at: Times
     Ok(())
 }
 
+crate::text_enum! {
+    /// How bad a side effect or adverse event was.
+    pub enum Severity {
+        Mild = "mild",
+        Moderate = "moderate",
+        Severe = "severe",
+        LifeThreatening = "life_threatening",
+    }
+}
+
+crate::text_enum! {
+    /// Side effects commonly seen with ketamine and esketamine (label and
+    /// trial reports); `other` takes a description.
+    pub enum SideEffectKind {
+        Nausea = "nausea",
+        Vomiting = "vomiting",
+        Dizziness = "dizziness",
+        Headache = "headache",
+        Anxiety = "anxiety",
+        Dissociation = "dissociation",
+        Sedation = "sedation",
+        BlurredVision = "blurred_vision",
+        ElevatedBloodPressure = "elevated_blood_pressure",
+        RespiratoryDepression = "respiratory_depression",
+        Other = "other",
+    }
+}
+
+/// Something observed during a dosing session besides vital signs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum SessionEvent {
+    /// The CADSS-6 total (six items scored 0-4: 0-24), rated from the
+    /// clinic's own copy of the scale.
+    Dissociation { cadss6: u8 },
+    SideEffect {
+        effect: SideEffectKind,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        description: Option<String>,
+        severity: Severity,
+        /// What was done, e.g. "ondansetron 4 mg IV", "infusion paused 5 min".
+        action: String,
+    },
+    AdverseEvent {
+        description: String,
+        severity: Severity,
+        /// Serious: death, life-threatening, hospitalisation, disability.
+        serious: bool,
+        action: String,
+        outcome: String,
+    },
+}
+
+impl SessionEvent {
+    /// Errors name the field.
+    pub fn validate(&self) -> Result<(), DomainError> {
+        match self {
+            SessionEvent::Dissociation { cadss6 } => {
+                if *cadss6 > 24 {
+                    return Err(DomainError::invalid("cadss6", "the CADSS-6 total runs from 0 to 24"));
+                }
+            }
+            SessionEvent::SideEffect { effect, description, action, .. } => {
+                crate::text::optional("description", description.as_deref(), 500)?;
+                if *effect == SideEffectKind::Other && description.as_deref().is_none_or(|d| d.trim().is_empty()) {
+                    return Err(DomainError::invalid("description", "describe the side effect"));
+                }
+                crate::text::required("action", action, 500)?;
+            }
+            SessionEvent::AdverseEvent { description, action, outcome, .. } => {
+                crate::text::required("description", description, 2000)?;
+                crate::text::required("action", action, 1000)?;
+                crate::text::required("outcome", outcome, 1000)?;
+            }
+        }
+        Ok(())
+    }
+
+    pub fn kind(&self) -> &'static str {
+        match self {
+            SessionEvent::Dissociation { .. } => "dissociation",
+            SessionEvent::SideEffect { .. } => "side_effect",
+            SessionEvent::AdverseEvent { .. } => "adverse_event",
+        }
+    }
+
+    /// One line for the chart.
+    pub fn summary(&self) -> String {
+        match self {
+            SessionEvent::Dissociation { cadss6 } => format!("Dissociation: CADSS-6 {cadss6}/24"),
+            SessionEvent::SideEffect { effect, description, severity, action } => format!(
+                "Side effect: {}{} ({}); action: {action}",
+                effect.as_str().replace('_', " "),
+                description.as_deref().map(|d| format!(", {d}")).unwrap_or_default(),
+                severity.as_str().replace('_', "-"),
+            ),
+            SessionEvent::AdverseEvent { description, severity, serious, action, outcome } => format!(
+                "{}adverse event ({}): {description}; action: {action}; outcome: {outcome}",
+                if *serious { "SERIOUS " } else { "" },
+                severity.as_str().replace('_', "-"),
+            ),
+        }
+    }
+}
+
+crate::text_enum! {
+    /// The parts of a signed session an amendment may correct.
+    pub enum AmendedPart {
+        Checklist = "checklist",
+        Dose = "dose",
+        Vitals = "vitals",
+        Observations = "observations",
+        Discharge = "discharge",
+        Other = "other",
+    }
+}
+
+/// A correction to a signed session: the original stays, the amendment is
+/// shown with it (who, when, why).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct Amendment {
+    pub part: AmendedPart,
+    /// What the record should have said.
+    pub correction: String,
+    /// Why.
+    pub reason: String,
+}
+
+impl Amendment {
+    pub fn validate(&self) -> Result<(), DomainError> {
+        crate::text::required("correction", &self.correction, 2000)?;
+        crate::text::required("reason", &self.reason, 1000)?;
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -308,5 +447,42 @@ mod tests {
         let bad = SHIPPED.replace("heart_rate_at_most = 45", "heart_rate_at_most = 120");
         assert_eq!(SafetyPolicy::from_toml(&bad).expect_err("hr").field(), "during.heart_rate_at_most");
         assert!(!policy().during.provenance.confirmed, "thresholds ship as unconfirmed local policy");
+    }
+
+    #[test]
+    fn session_events_are_validated_naming_the_field() {
+        assert!(SessionEvent::Dissociation { cadss6: 24 }.validate().is_ok());
+        assert_eq!(SessionEvent::Dissociation { cadss6: 25 }.validate().expect_err("25").field(), "cadss6");
+        let other = SessionEvent::SideEffect {
+            effect: SideEffectKind::Other,
+            description: None,
+            severity: Severity::Mild,
+            action: "observed".into(),
+        };
+        assert_eq!(other.validate().expect_err("other needs words").field(), "description");
+        let nausea = SessionEvent::SideEffect {
+            effect: SideEffectKind::Nausea,
+            description: None,
+            severity: Severity::Moderate,
+            action: " ".into(),
+        };
+        assert_eq!(nausea.validate().expect_err("action").field(), "action");
+        let ae = SessionEvent::AdverseEvent {
+            description: "vasovagal syncope on standing".into(),
+            severity: Severity::Severe,
+            serious: false,
+            action: "supine, legs raised, observed 30 min".into(),
+            outcome: String::new(),
+        };
+        assert_eq!(ae.validate().expect_err("outcome").field(), "outcome");
+        let json = serde_json::json!({"kind": "side_effect", "effect": "nausea", "severity": "mild", "action": "none"});
+        let parsed: SessionEvent = serde_json::from_value(json).expect("parses");
+        assert!(parsed.summary().starts_with("Side effect: nausea (mild)"), "{}", parsed.summary());
+    }
+
+    #[test]
+    fn an_amendment_says_what_and_why() {
+        let a = Amendment { part: AmendedPart::Dose, correction: "lot KX-0042".into(), reason: String::new() };
+        assert_eq!(a.validate().expect_err("reason").field(), "reason");
     }
 }

@@ -100,6 +100,27 @@ id_type!(
     VitalsId
 );
 
+id_type!(
+    /// A DEA registration (registrant and location) whose stock the ledger keeps.
+    RegistrationId
+);
+id_type!(
+    /// One stock of a controlled substance: substance, NDC, strength and lot.
+    StockId
+);
+id_type!(
+    /// One controlled-substance ledger entry.
+    LedgerEntryId
+);
+id_type!(
+    /// A dissociation score, side effect or adverse event in a dosing session.
+    SessionEventId
+);
+id_type!(
+    /// An amendment to a signed record.
+    AmendmentId
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -122,10 +122,17 @@ pub enum Permission {
     ChartDosing,
     /// Let a dose start despite the pre-dose blood-pressure hold, with a reason.
     OverrideSafetyHold,
+    /// Read the controlled-substance ledger, its reports and REMS forms.
+    ReadLedger,
+    /// Receive, count, waste (and witness), correct and report losses of
+    /// controlled substances; submit REMS forms.
+    RecordLedger,
+    /// Record the clinic's DEA registrations.
+    ManageRegistrations,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 17] = [
+    pub const ALL: [Permission; 20] = [
         Permission::ReadDirectory,
         Permission::ManageSites,
         Permission::ManageStaff,
@@ -143,6 +150,9 @@ impl Permission {
         Permission::SignEligibility,
         Permission::ChartDosing,
         Permission::OverrideSafetyHold,
+        Permission::ReadLedger,
+        Permission::RecordLedger,
+        Permission::ManageRegistrations,
     ];
 
     /// The policy table.
@@ -169,6 +179,11 @@ impl Permission {
             Permission::SignEligibility => &[Prescriber],
             Permission::ChartDosing => &[Prescriber, Nurse],
             Permission::OverrideSafetyHold => &[Prescriber],
+            // Those who handle the drug keep its records; the director
+            // answers for them at inspection.
+            Permission::ReadLedger => &[Director, Prescriber, Nurse],
+            Permission::RecordLedger => &[Prescriber, Nurse],
+            Permission::ManageRegistrations => &[Admin, Director],
         }
     }
 
@@ -191,6 +206,9 @@ impl Permission {
             Permission::SignEligibility => "sign eligibility for ketamine treatment",
             Permission::ChartDosing => "chart dosing sessions",
             Permission::OverrideSafetyHold => "override a pre-dose safety hold",
+            Permission::ReadLedger => "read the controlled-substance ledger",
+            Permission::RecordLedger => "record controlled-substance movements",
+            Permission::ManageRegistrations => "record DEA registrations",
         }
     }
 }
@@ -231,6 +249,15 @@ mod tests {
         for &r in Role::ALL {
             assert_eq!(one(r).allow(P::SignEligibility), r == Prescriber, "{r}");
         }
+    }
+
+    #[test]
+    fn only_those_who_handle_the_drug_write_the_ledger() {
+        for &r in Role::ALL {
+            assert_eq!(one(r).allow(P::RecordLedger), matches!(r, Prescriber | Nurse), "{r}");
+        }
+        assert!(one(Director).allow(P::ReadLedger));
+        assert!(!one(Coordinator).allow(P::ReadLedger) && !one(Therapist).allow(P::ReadLedger));
     }
 
     #[test]

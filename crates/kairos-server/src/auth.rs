@@ -54,6 +54,22 @@ pub async fn sign_in(
     password: &str,
     remote_addr: Option<String>,
 ) -> AppResult<(Staff, String)> {
+    let staff = authenticate(state, email, password, remote_addr.clone(), "sign-in").await?;
+    let token = new_token();
+    state.store.create_session(&staff, &token, &state.config.session, remote_addr.as_deref()).await?;
+    Ok((staff, token))
+}
+
+/// Checks a person's credentials without opening a session (sign-in, and a
+/// witness co-signing a controlled-substance entry on the same device), with
+/// the same audit trail and lockout as signing in; `purpose` is recorded.
+pub async fn authenticate(
+    state: &AppState,
+    email: &str,
+    password: &str,
+    remote_addr: Option<String>,
+    purpose: &str,
+) -> AppResult<Staff> {
     let login = email.trim().to_lowercase();
     // No account has a longer e-mail; refusing here keeps oversized input
     // out of the audit log.
@@ -93,10 +109,8 @@ pub async fn sign_in(
             return Err(AppError::Unauthenticated);
         }
     };
-    let token = new_token();
-    state.store.create_session(&staff, &token, &state.config.session, remote_addr.as_deref()).await?;
-    state.store.audit_event(&actor(Some(&staff)), login_entry(Action::Login)).await?;
-    Ok((staff, token))
+    state.store.audit_event(&actor(Some(&staff)), login_entry(Action::Login).detail(purpose)).await?;
+    Ok(staff)
 }
 
 /// Ends a session.

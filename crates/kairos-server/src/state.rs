@@ -20,6 +20,8 @@ pub struct Config {
     pub protocols: Arc<kairos_domain::protocols::ProtocolLibrary>,
     /// The clinic's dosing-session safety policy (thresholds).
     pub safety: Arc<kairos_domain::dosing::SafetyPolicy>,
+    /// The clinic's controlled-substance ledger policy.
+    pub ledger: Arc<kairos_domain::ledger::LedgerPolicy>,
     /// The clinic's screening rules (contraindications and notes).
     pub screening: Arc<kairos_domain::screening::Rules>,
     /// When questionnaires are due during and after a course.
@@ -74,6 +76,9 @@ impl Default for Config {
             ),
             safety: Arc::new(
                 kairos_domain::dosing::SafetyPolicy::shipped().expect("the shipped safety policy is valid"),
+            ),
+            ledger: Arc::new(
+                kairos_domain::ledger::LedgerPolicy::shipped().expect("the shipped ledger policy is valid"),
             ),
             screening: Arc::new(
                 kairos_domain::screening::Rules::shipped().expect("the shipped screening rules are valid"),

@@ -11,7 +11,7 @@ use kairos_domain::ids::ClientId;
 use kairos_domain::text::{Email, search_key};
 
 pub(crate) const CLIENT_COLS: &str = "id, given_name, family_name, date_of_birth, pronouns, email, phone, \
-     emergency_contact_name, emergency_contact_phone, status, created_at, updated_at";
+     emergency_contact_name, emergency_contact_phone, status, address, created_at, updated_at";
 
 pub(crate) fn client_of<R: rows::Cols>(r: &R) -> Result<Client> {
     Ok(Client {
@@ -23,6 +23,7 @@ pub(crate) fn client_of<R: rows::Cols>(r: &R) -> Result<Client> {
             pronouns: rows::get_opt_str(r, "pronouns")?,
             email: rows::get_opt_str(r, "email")?.map(|e| Email::parse("email", &e)).transpose()?,
             phone: rows::get_opt_str(r, "phone")?,
+            address: rows::get_opt_str(r, "address")?,
             emergency_contact_name: rows::get_opt_str(r, "emergency_contact_name")?,
             emergency_contact_phone: rows::get_opt_str(r, "emergency_contact_phone")?,
             status: ClientStatus::parse("status", &rows::get_str(r, "status")?)?,
@@ -34,7 +35,7 @@ pub(crate) fn client_of<R: rows::Cols>(r: &R) -> Result<Client> {
 
 /// Binds a client's details in column order: given_name, family_name,
 /// date_of_birth, pronouns, email, phone, emergency_contact_name,
-/// emergency_contact_phone, status, then the three search keys.
+/// emergency_contact_phone, status, the three search keys, then address.
 pub(crate) fn bind_details<'q>(
     q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
     d: &ClientDetails,
@@ -52,6 +53,7 @@ pub(crate) fn bind_details<'q>(
         .bind(f)
         .bind(g)
         .bind(full)
+        .bind(d.address.clone())
 }
 
 /// Search keys: family name, given name, and "given family".
@@ -82,7 +84,7 @@ impl Store {
         let insert = sqlx::query(
             "INSERT INTO clients (id, given_name, family_name, date_of_birth, pronouns, email, phone, \
              emergency_contact_name, emergency_contact_phone, status, search_family, search_given, search_full, \
-             created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14)",
+             address, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15)",
         )
         .bind(client.id.to_string());
         bind_details(insert, details).bind(micros(now)).execute(&mut *tx).await?;
@@ -99,7 +101,7 @@ impl Store {
         let update = sqlx::query(sqlx::AssertSqlSafe(format!(
             "UPDATE clients SET given_name = $2, family_name = $3, date_of_birth = $4, pronouns = $5, email = $6, \
              phone = $7, emergency_contact_name = $8, emergency_contact_phone = $9, status = $10, \
-             search_family = $11, search_given = $12, search_full = $13, updated_at = $14 \
+             search_family = $11, search_given = $12, search_full = $13, address = $14, updated_at = $15 \
              WHERE id = $1 RETURNING {CLIENT_COLS}"
         )))
         .bind(id.to_string());

@@ -7,9 +7,12 @@ use crate::audit::{self, Action, Actor, AuditEntry};
 use crate::rows::{self, micros};
 use crate::{Result, Store, StoreError};
 use jiff::Timestamp;
-use kairos_domain::dosing::{VitalAlert, Vitals};
+use kairos_domain::dosing::{Amendment, SessionEvent, VitalAlert, Vitals};
 use kairos_domain::encounter::{EncounterKind, EncounterStatus};
-use kairos_domain::ids::{ClientId, CourseId, DosingSessionId, EncounterId, StaffId, VitalsId};
+use kairos_domain::ids::{
+    AmendmentId, ClientId, CourseId, DosingSessionId, EncounterId, SessionEventId, StaffId, StockId, VitalsId,
+};
+use kairos_domain::ledger::{EntryDetail, EntryKind, LedgerPolicy, Quantity, Substance};
 use serde::{Deserialize, Serialize};
 use sqlx::any::AnyRow;
 
@@ -46,6 +49,49 @@ pub struct NewSession {
     pub lot: String,
     pub monitoring_minutes: u32,
     pub started_at: Timestamp,
+    /// The ledger stock the dose is drawn from, and the volume drawn when
+    /// more than the dose (the rest is wasted, witnessed, later).
+    pub stock: Option<(StockId, Option<Quantity>)>,
+}
+
+/// A dissociation score, side effect or adverse event as recorded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EventRecord {
+    pub id: SessionEventId,
+    pub at: Timestamp,
+    pub event: SessionEvent,
+    pub recorded_by: Option<StaffId>,
+}
+
+/// An amendment to a signed session.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AmendmentRecord {
+    pub id: AmendmentId,
+    pub at: Timestamp,
+    pub by: StaffId,
+    #[serde(flatten)]
+    pub amendment: Amendment,
+}
+
+/// The esketamine REMS form's stored part: the clinician's answer and the
+/// submission.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
+pub struct RemsState {
+    /// "When would the patient have been ready to leave without the 2-hour
+    /// rule", in minutes after the dose.
+    pub ready_after_minutes: Option<i64>,
+    pub submitted_at: Option<Timestamp>,
+    pub submitted_by: Option<StaffId>,
+    pub confirmation: Option<String>,
+}
+
+/// An esketamine session whose REMS form is not yet submitted.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RemsDue {
+    pub session_id: DosingSessionId,
+    pub client_id: ClientId,
+    pub started_at: Timestamp,
+    pub signed: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -103,6 +149,8 @@ pub struct DosingSession {
     pub signed_at: Option<Timestamp>,
     pub signed_by: Option<StaffId>,
     pub vitals: Vec<VitalsRecord>,
+    pub events: Vec<EventRecord>,
+    pub amendments: Vec<AmendmentRecord>,
 }
 
 const COLS: &str = "id, encounter_id, course_id, client_id, protocol_id, checklist, pre_vitals, hold_reason, \
@@ -143,6 +191,8 @@ fn session_of(r: &AnyRow) -> Result<DosingSession> {
         signed_at: rows::get_opt_ts(r, "signed_at")?,
         signed_by: rows::get_opt_id(r, "signed_by")?,
         vitals: Vec::new(),
+        events: Vec::new(),
+        amendments: Vec::new(),
     })
 }
 
@@ -165,7 +215,12 @@ async fn locked_session(tx: &mut sqlx::Transaction<'static, sqlx::Any>, id: Dosi
 impl Store {
     /// Starts a dosing session on an arrived dosing encounter whose course
     /// has a signed eligible screen (checked here, in the write transaction).
-    pub async fn start_dosing_session(&self, actor: &Actor, new: &NewSession) -> Result<DosingSession> {
+    pub async fn start_dosing_session(
+        &self,
+        actor: &Actor,
+        new: &NewSession,
+        ledger: &LedgerPolicy,
+    ) -> Result<DosingSession> {
         let now = Timestamp::now();
         let mut tx = self.begin_write().await?;
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
@@ -192,6 +247,45 @@ impl Store {
         })?;
         kairos_domain::screening::may_chart_dose(crate::screens::status_in(&mut tx, course).await?)?;
         let id = DosingSessionId::new();
+        // The stock the dose is drawn from: the right substance, this site's
+        // registration, not expired; its lot is the session's lot.
+        let mut lot = new.lot.clone();
+        if let Some((stock_id, _)) = new.stock {
+            let row: Option<(String, String, String, Option<String>)> = sqlx::query_as(
+                "SELECT k.substance, k.lot, r.site_id, k.expires FROM cs_stock k \
+                 JOIN cs_registrations r ON r.id = k.registration_id WHERE k.id = $1",
+            )
+            .bind(stock_id.to_string())
+            .fetch_optional(&mut *tx)
+            .await?;
+            let (substance, stock_lot, site, expires) = row.ok_or_else(|| StoreError::UnknownReference {
+                field: "stock_id",
+                record: "stock",
+                id: stock_id.to_string(),
+            })?;
+            let wanted = Substance::for_route(&new.route);
+            if substance != wanted.as_str() {
+                return Err(StoreError::Conflict {
+                    field: "stock_id",
+                    detail: format!("a {} dose draws on {} stock, not {substance}", new.route, wanted.as_str()),
+                });
+            }
+            if site != enc.site_id.to_string() {
+                return Err(StoreError::Conflict {
+                    field: "stock_id",
+                    detail: "that stock is held under another site's registration".into(),
+                });
+            }
+            if let Some(exp) = expires
+                && exp < new.started_at.to_zoned(jiff::tz::TimeZone::UTC).date().to_string()
+            {
+                return Err(StoreError::Conflict {
+                    field: "stock_id",
+                    detail: format!("lot {stock_lot} expired on {exp}"),
+                });
+            }
+            lot = stock_lot;
+        }
         sqlx::query(sqlx::AssertSqlSafe(format!(
             "INSERT INTO dosing_sessions ({COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, \
              $15, $16, $17, $18, NULL, NULL, NULL, NULL, NULL)"
@@ -210,7 +304,7 @@ impl Store {
         .bind(new.mg_per_kg)
         .bind(new.weight_kg)
         .bind(new.dose_mg)
-        .bind(new.lot.clone())
+        .bind(lot)
         .bind(i64::from(new.monitoring_minutes))
         .bind(micros(new.started_at))
         .bind(actor.staff_id.map(|s| s.to_string()))
@@ -224,6 +318,31 @@ impl Store {
             if new.override_reason.is_some() { ", pre-dose hold overridden" } else { "" }
         ));
         audit::insert_in(&mut tx, actor, &entry, now).await?;
+        if let Some((stock_id, drawn)) = new.stock {
+            let mg_per_unit: (f64,) = sqlx::query_as("SELECT mg_per_unit FROM cs_stock WHERE id = $1")
+                .bind(stock_id.to_string())
+                .fetch_one(&mut *tx)
+                .await?;
+            let given = kairos_domain::ledger::units_for_dose(new.dose_mg, mg_per_unit.0)?;
+            if drawn.is_some_and(|d| d < given) {
+                return Err(StoreError::Conflict {
+                    field: "drawn",
+                    detail: format!("the volume drawn cannot be less than the dose ({given})"),
+                });
+            }
+            let administration = crate::ledger::NewEntry {
+                stock_id,
+                kind: EntryKind::Administration,
+                occurred_at: new.started_at,
+                quantity: given,
+                detail: EntryDetail { drawn: drawn.filter(|d| *d > given), ..EntryDetail::default() },
+                client_id: Some(enc.client_id),
+                dosing_session_id: Some(id),
+                related_id: None,
+                witnesses: vec![],
+            };
+            crate::ledger::append_in(&mut tx, self.backend, actor, ledger, &administration, now).await?;
+        }
         tx.commit().await?;
         self.get_dosing_session(id).await
     }
@@ -260,7 +379,219 @@ impl Store {
                 recorded_by: rows::get_opt_id(r, "recorded_by")?,
             });
         }
+        let rows =
+            sqlx::query("SELECT id, at, event, recorded_by FROM session_events WHERE session_id = $1 ORDER BY at, id")
+                .bind(id.to_string())
+                .fetch_all(&self.pool)
+                .await?;
+        for r in &rows {
+            s.events.push(EventRecord {
+                id: rows::get_id(r, "id")?,
+                at: rows::get_ts(r, "at")?,
+                event: serde_json::from_str(&rows::get_str(r, "event")?).map_err(json_corrupt)?,
+                recorded_by: rows::get_opt_id(r, "recorded_by")?,
+            });
+        }
+        let rows = sqlx::query(
+            "SELECT id, at, by_staff, part, correction, reason FROM session_amendments WHERE session_id = $1 ORDER BY at, id",
+        )
+        .bind(id.to_string())
+        .fetch_all(&self.pool)
+        .await?;
+        for r in &rows {
+            s.amendments.push(AmendmentRecord {
+                id: rows::get_id(r, "id")?,
+                at: rows::get_ts(r, "at")?,
+                by: rows::get_id(r, "by_staff")?,
+                amendment: Amendment {
+                    part: kairos_domain::dosing::AmendedPart::parse("part", &rows::get_str(r, "part")?)?,
+                    correction: rows::get_str(r, "correction")?,
+                    reason: rows::get_str(r, "reason")?,
+                },
+            });
+        }
         Ok(s)
+    }
+
+    /// Records a dissociation score, side effect or adverse event.
+    pub async fn add_session_event(
+        &self,
+        actor: &Actor,
+        id: DosingSessionId,
+        at: Timestamp,
+        event: &SessionEvent,
+    ) -> Result<EventRecord> {
+        event.validate()?;
+        let now = Timestamp::now();
+        let mut tx = self.begin_write().await?;
+        let s = locked_session(&mut tx, id).await?;
+        let record = EventRecord { id: SessionEventId::new(), at, event: event.clone(), recorded_by: actor.staff_id };
+        sqlx::query(
+            "INSERT INTO session_events (id, session_id, at, kind, event, recorded_by) VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(record.id.to_string())
+        .bind(id.to_string())
+        .bind(micros(at))
+        .bind(event.kind())
+        .bind(serde_json::to_string(event).map_err(json_corrupt)?)
+        .bind(actor.staff_id.map(|x| x.to_string()))
+        .execute(&mut *tx)
+        .await?;
+        let entry = AuditEntry::new(Action::Update, "dosing_session", id).client(s.client_id).detail(event.kind());
+        audit::insert_in(&mut tx, actor, &entry, now).await?;
+        tx.commit().await?;
+        Ok(record)
+    }
+
+    /// Amends a signed session; the original stays as it was.
+    pub async fn amend_dosing_session(
+        &self,
+        actor: &Actor,
+        id: DosingSessionId,
+        amendment: &Amendment,
+    ) -> Result<AmendmentRecord> {
+        amendment.validate()?;
+        let by = actor.staff_id.ok_or_else(|| StoreError::Config("only staff amend a session".into()))?;
+        let now = Timestamp::now();
+        let mut tx = self.begin_write().await?;
+        let row: Option<(String, Option<i64>)> =
+            sqlx::query_as("SELECT client_id, signed_at FROM dosing_sessions WHERE id = $1")
+                .bind(id.to_string())
+                .fetch_optional(&mut *tx)
+                .await?;
+        let (client, signed) =
+            row.ok_or_else(|| StoreError::NotFound { record: "dosing session", id: id.to_string() })?;
+        if signed.is_none() {
+            return Err(StoreError::Conflict {
+                field: "signed_at",
+                detail: "the session is not signed yet: chart the change directly".into(),
+            });
+        }
+        let record = AmendmentRecord { id: AmendmentId::new(), at: now, by, amendment: amendment.clone() };
+        sqlx::query(
+            "INSERT INTO session_amendments (id, session_id, at, by_staff, part, correction, reason) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(record.id.to_string())
+        .bind(id.to_string())
+        .bind(micros(now))
+        .bind(by.to_string())
+        .bind(amendment.part.as_str())
+        .bind(amendment.correction.clone())
+        .bind(amendment.reason.clone())
+        .execute(&mut *tx)
+        .await?;
+        let client: ClientId = client.parse().map_err(|_| StoreError::corrupt("client id"))?;
+        let entry = AuditEntry::new(Action::Update, "dosing_session", id)
+            .client(client)
+            .detail(format!("amended: {}", amendment.part));
+        audit::insert_in(&mut tx, actor, &entry, now).await?;
+        tx.commit().await?;
+        Ok(record)
+    }
+
+    /// The stored part of a session's REMS form.
+    pub async fn rems_state(&self, id: DosingSessionId) -> Result<RemsState> {
+        let row = sqlx::query(
+            "SELECT ready_after_minutes, submitted_at, submitted_by, confirmation FROM rems_forms WHERE session_id = $1",
+        )
+        .bind(id.to_string())
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(r) = row else { return Ok(RemsState::default()) };
+        Ok(RemsState {
+            ready_after_minutes: sqlx::Row::try_get::<Option<i64>, _>(&r, "ready_after_minutes")?,
+            submitted_at: rows::get_opt_ts(&r, "submitted_at")?,
+            submitted_by: rows::get_opt_id(&r, "submitted_by")?,
+            confirmation: rows::get_opt_str(&r, "confirmation")?,
+        })
+    }
+
+    /// Records the REMS form's answers and, with a confirmation, its
+    /// submission (after which it never changes).
+    pub async fn save_rems(
+        &self,
+        actor: &Actor,
+        id: DosingSessionId,
+        ready_after_minutes: Option<i64>,
+        confirmation: Option<&str>,
+    ) -> Result<RemsState> {
+        let by = actor.staff_id.ok_or_else(|| StoreError::Config("only staff submit REMS forms".into()))?;
+        let now = Timestamp::now();
+        let mut tx = self.begin_write().await?;
+        let row: Option<(String, String)> =
+            sqlx::query_as("SELECT client_id, route FROM dosing_sessions WHERE id = $1")
+                .bind(id.to_string())
+                .fetch_optional(&mut *tx)
+                .await?;
+        let (client, route) =
+            row.ok_or_else(|| StoreError::NotFound { record: "dosing session", id: id.to_string() })?;
+        if route != "intranasal" {
+            return Err(StoreError::Conflict {
+                field: "route",
+                detail: "the REMS form is for esketamine sessions".into(),
+            });
+        }
+        let submitted: Option<(Option<i64>,)> =
+            sqlx::query_as("SELECT submitted_at FROM rems_forms WHERE session_id = $1")
+                .bind(id.to_string())
+                .fetch_optional(&mut *tx)
+                .await?;
+        if submitted.as_ref().is_some_and(|(s,)| s.is_some()) {
+            return Err(StoreError::Conflict {
+                field: "submitted_at",
+                detail: "this REMS form is already submitted".into(),
+            });
+        }
+        let (at, sub_by) =
+            if confirmation.is_some() { (Some(micros(now)), Some(by.to_string())) } else { (None, None) };
+        let sql = if submitted.is_some() {
+            "UPDATE rems_forms SET ready_after_minutes = $2, submitted_at = $3, submitted_by = $4, confirmation = $5 \
+             WHERE session_id = $1"
+        } else {
+            "INSERT INTO rems_forms (session_id, ready_after_minutes, submitted_at, submitted_by, confirmation) \
+             VALUES ($1, $2, $3, $4, $5)"
+        };
+        sqlx::query(sql)
+            .bind(id.to_string())
+            .bind(ready_after_minutes)
+            .bind(at)
+            .bind(sub_by)
+            .bind(confirmation.map(str::to_string))
+            .execute(&mut *tx)
+            .await?;
+        let client: ClientId = client.parse().map_err(|_| StoreError::corrupt("client id"))?;
+        let what = if confirmation.is_some() { "REMS form submitted" } else { "REMS form answers saved" };
+        audit::insert_in(
+            &mut tx,
+            actor,
+            &AuditEntry::new(Action::Update, "dosing_session", id).client(client).detail(what),
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        self.rems_state(id).await
+    }
+
+    /// Esketamine sessions whose REMS form is not submitted, oldest first.
+    pub async fn rems_due(&self) -> Result<Vec<RemsDue>> {
+        let rows = sqlx::query(
+            "SELECT d.id, d.client_id, d.started_at, d.signed_at FROM dosing_sessions d \
+             LEFT JOIN rems_forms f ON f.session_id = d.id \
+             WHERE d.route = 'intranasal' AND f.submitted_at IS NULL ORDER BY d.started_at LIMIT 500",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(RemsDue {
+                    session_id: rows::get_id(r, "id")?,
+                    client_id: rows::get_id(r, "client_id")?,
+                    started_at: rows::get_ts(r, "started_at")?,
+                    signed: rows::get_opt_ts(r, "signed_at")?.is_some(),
+                })
+            })
+            .collect()
     }
 
     /// Records a set of vital signs with the alerts they raised.

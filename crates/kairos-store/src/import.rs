@@ -99,8 +99,8 @@ impl Store {
             let sql = format!(
                 "INSERT INTO clients (id, given_name, family_name, date_of_birth, pronouns, email, phone, \
                  emergency_contact_name, emergency_contact_phone, status, search_family, search_given, search_full, \
-                 created_at, updated_at) VALUES {}",
-                crate::rows::placeholders_for(self.backend, chunk.len(), 15)
+                 address, created_at, updated_at) VALUES {}",
+                crate::rows::placeholders_for(self.backend, chunk.len(), 16)
             );
             let mut q = sqlx::query(AssertSqlSafe(sql));
             for c in chunk {

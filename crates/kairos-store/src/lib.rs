@@ -21,6 +21,7 @@ pub mod dosing;
 pub mod encounters;
 mod error;
 pub mod import;
+pub mod ledger;
 pub mod measures;
 pub mod outcomes;
 pub mod plans;

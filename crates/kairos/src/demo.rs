@@ -116,6 +116,7 @@ const FAMILY: [&str; 56] = [
     "Ekwueme",
     "Fontaine",
 ];
+const DEMO_STREETS: [&str; 8] = ["Alder", "Birch", "Cedar", "Juniper", "Larch", "Maple", "Rowan", "Willow"];
 const PRONOUNS: [Option<&str>; 4] = [Some("she/her"), Some("he/him"), Some("they/them"), None];
 const PROTOCOLS: [&str; 5] =
     ["apa_iv_induction", "ketamine_cbt_trd", "ketamine_wet_ptsd", "kap_sublingual_im", "esketamine_label"];
@@ -307,6 +308,13 @@ impl DemoGenerator {
             pronouns: PRONOUNS[self.rng.gen_range(0..PRONOUNS.len())].map(str::to_string),
             email: Email::parse("email", &format!("{}.{}{}@example.org", given, family, i).to_lowercase()).ok(),
             phone: Some(phone),
+            // Synthetic: fictional streets in a fictional town.
+            address: Some(format!(
+                "{} {} Street, Fairhaven ZZ {:05}",
+                10 + self.rng.gen_range(0..890),
+                DEMO_STREETS[self.rng.gen_range(0..DEMO_STREETS.len())],
+                self.rng.gen_range(0..100_000)
+            )),
             emergency_contact_name: ec.as_ref().map(|e| e.0.clone()),
             emergency_contact_phone: ec.map(|e| e.1),
             status,

@@ -55,6 +55,14 @@ struct ServeArgs {
     /// replacing the shipped defaults.
     #[arg(long, env = "KAIROS_SCREENING_RULES")]
     screening_rules: Option<std::path::PathBuf>,
+    /// The clinic's dosing-session safety policy (a TOML file like
+    /// `safety/policy.toml`: the pre-dose hold and alert thresholds).
+    #[arg(long, env = "KAIROS_SAFETY_POLICY")]
+    safety_policy: Option<std::path::PathBuf>,
+    /// The clinic's controlled-substance ledger policy (a TOML file like
+    /// `ledger/policy.toml`: retention, witnesses, loss notice, inventory).
+    #[arg(long, env = "KAIROS_LEDGER_POLICY")]
+    ledger_policy: Option<std::path::PathBuf>,
     /// The clinic's measure schedule (a TOML file like
     /// `measure-schedules/standard.toml`), replacing the shipped one.
     #[arg(long, env = "KAIROS_MEASURE_SCHEDULE")]
@@ -305,7 +313,19 @@ async fn run_server(store: Store, args: &ServeArgs) -> Result<()> {
         kairos_domain::screening::SHIPPED,
     )?)
     .context("the screening rules")?;
+    let safety = kairos_domain::dosing::SafetyPolicy::from_toml(&file_or(
+        args.safety_policy.as_deref(),
+        kairos_domain::dosing::SHIPPED,
+    )?)
+    .context("the safety policy")?;
+    let ledger = kairos_domain::ledger::LedgerPolicy::from_toml(&file_or(
+        args.ledger_policy.as_deref(),
+        kairos_domain::ledger::SHIPPED,
+    )?)
+    .context("the ledger policy")?;
     let config = Config {
+        safety: std::sync::Arc::new(safety),
+        ledger: std::sync::Arc::new(ledger),
         session: SessionPolicy {
             idle: jiff::SignedDuration::from_mins(i64::from(args.idle_timeout_minutes.max(1))),
             ..SessionPolicy::default()

@@ -22,6 +22,8 @@ pub struct ClientBody {
     pub pronouns: Option<String>,
     pub email: Option<String>,
     pub phone: Option<String>,
+    /// Postal address.
+    pub address: Option<String>,
     pub emergency_contact_name: Option<String>,
     pub emergency_contact_phone: Option<String>,
     pub status: Option<ClientStatus>,
@@ -37,6 +39,7 @@ impl ClientBody {
                 pronouns: self.pronouns.as_deref(),
                 email: self.email.as_deref(),
                 phone: self.phone.as_deref(),
+                address: self.address.as_deref(),
                 emergency_contact_name: self.emergency_contact_name.as_deref(),
                 emergency_contact_phone: self.emergency_contact_phone.as_deref(),
                 status: self.status.map(|s| s.as_str()),

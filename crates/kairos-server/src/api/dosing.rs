@@ -8,10 +8,13 @@ use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use jiff::Timestamp;
-use kairos_domain::dosing::{Vitals, dose_mg};
+use kairos_domain::dosing::{Amendment, SessionEvent, Vitals, dose_mg};
 use kairos_domain::protocols::DoseUnit;
+use kairos_domain::rems::RemsForm;
 use kairos_domain::roles::Permission;
-use kairos_store::dosing::{Checklist, DosingSession, NewSession, VitalsRecord};
+use kairos_store::dosing::{
+    AmendmentRecord, Checklist, DosingSession, EventRecord, NewSession, RemsState, VitalsRecord,
+};
 use kairos_store::{Action, AuditEntry};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -24,20 +27,26 @@ const DEFAULT_MONITORING_MINUTES: u32 = 120;
 pub struct SessionView {
     /// The session: checklist, pre-dose vitals, any hold and its override,
     /// the dose (route, mg/kg, weight, mg, lot), start, monitoring minutes,
-    /// discharge, signature, and every set of vitals with its alerts.
+    /// discharge, signature, every set of vitals with its alerts, the
+    /// observations (dissociation, side effects, adverse events) and any
+    /// amendments made after signing.
     #[serde(flatten)]
     #[schema(value_type = Object)]
     pub session: DosingSession,
     /// The earliest discharge the protocol allows.
     #[schema(value_type = String, format = DateTime)]
     pub earliest_discharge: Timestamp,
+    /// The controlled-substance ledger entries of this dose (administration
+    /// and any waste).
+    #[schema(value_type = Object)]
+    pub ledger: Vec<kairos_store::ledger::Entry>,
 }
 
-impl From<DosingSession> for SessionView {
-    fn from(s: DosingSession) -> Self {
-        let earliest_discharge = s.started_at + jiff::SignedDuration::from_mins(s.monitoring_minutes);
-        SessionView { session: s, earliest_discharge }
-    }
+/// The session with its ledger entries.
+pub async fn view(state: &AppState, s: DosingSession) -> AppResult<SessionView> {
+    let earliest_discharge = s.started_at + jiff::SignedDuration::from_mins(s.monitoring_minutes);
+    let ledger = state.store.entries_for_session(s.id).await?;
+    Ok(SessionView { session: s, earliest_discharge, ledger })
 }
 
 #[derive(Debug, Clone, Deserialize, ToSchema)]
@@ -56,7 +65,16 @@ pub struct SessionStart {
     pub weight_kg: Option<f64>,
     /// For a fixed dose (mg), or when no weight-based dose applies.
     pub dose_mg: Option<f64>,
-    pub lot: String,
+    /// The ledger stock (vial or device lot) the dose is drawn from; its
+    /// administration is written to the controlled-substance ledger with the
+    /// session. Without it, give `lot` (the session then shows as not on
+    /// the books until reconciled).
+    pub stock_id: Option<String>,
+    /// Volume (or devices) drawn, when more than the dose: the rest is
+    /// wasted later with a witness.
+    pub drawn: Option<f64>,
+    /// The lot, when no ledger stock is named.
+    pub lot: Option<String>,
     #[schema(format = DateTime)]
     pub started_at: Option<String>,
 }
@@ -88,7 +106,7 @@ pub async fn start(
     Json(body): Json<SessionStart>,
 ) -> AppResult<(StatusCode, axum::Json<SessionView>)> {
     let s = start_session(&state, &auth, path_id("encounter", &id)?, &body).await?;
-    Ok((StatusCode::CREATED, axum::Json(s.into())))
+    Ok((StatusCode::CREATED, axum::Json(view(&state, s).await?)))
 }
 
 /// Starts a dosing session (shared by the API and the page); errors name the field.
@@ -121,7 +139,18 @@ pub async fn start_session(
             "arrange a ride home and the client's agreement not to drive until the next day before dosing",
         ));
     }
-    let lot = super::measures::required_text("lot", &body.lot, 100)?;
+    let stock_id = super::opt_field_id::<kairos_domain::ids::StockId>("stock_id", body.stock_id.as_deref())?;
+    let lot = match (&stock_id, body.lot.as_deref().map(str::trim).filter(|l| !l.is_empty())) {
+        (Some(_), _) => String::new(),
+        (None, Some(l)) => super::measures::required_text("lot", l, 100)?,
+        (None, None) => {
+            return Err(AppError::invalid("stock_id", "choose the stock the dose is drawn from (or give the lot)"));
+        }
+    };
+    let drawn = body.drawn.map(|d| kairos_domain::ledger::Quantity::from_units("drawn", d)).transpose()?;
+    if drawn.is_some() && stock_id.is_none() {
+        return Err(AppError::invalid("drawn", "the volume drawn is recorded against a ledger stock: give stock_id"));
+    }
     let hold = state.config.safety.pre_dose_hold(&body.pre_vitals);
     let override_reason = body.override_reason.as_deref().map(str::trim).filter(|r| !r.is_empty()).map(str::to_string);
     match (&hold, &override_reason) {
@@ -175,8 +204,9 @@ pub async fn start_session(
         lot,
         monitoring_minutes: protocol.map(|p| p.monitoring.minutes).unwrap_or(DEFAULT_MONITORING_MINUTES),
         started_at: when("started_at", body.started_at.as_deref())?,
+        stock: stock_id.map(|id| (id, drawn)),
     };
-    Ok(state.store.start_dosing_session(&auth.actor(), &new).await?)
+    Ok(state.store.start_dosing_session(&auth.actor(), &new, &state.config.ledger).await?)
 }
 
 /// A dosing session with its vitals.
@@ -193,7 +223,7 @@ pub async fn get(
         .store
         .audit_read(&auth.actor(), AuditEntry::new(Action::Read, "dosing_session", s.id).client(s.client_id))
         .await?;
-    Ok(axum::Json(s.into()))
+    Ok(axum::Json(view(&state, s).await?))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -252,7 +282,7 @@ pub async fn discharge(
     let who = super::measures::required_text("accompanied_by", &body.accompanied_by, 200)?;
     let at = when("at", body.at.as_deref())?;
     let s = state.store.discharge(&auth.actor(), path_id("dosing session", &id)?, at, &who).await?;
-    Ok(axum::Json(s.into()))
+    Ok(axum::Json(view(&state, s).await?))
 }
 
 /// Signs a discharged session; it never changes afterwards.
@@ -265,5 +295,203 @@ pub async fn sign(
 ) -> AppResult<axum::Json<SessionView>> {
     auth.require(Permission::ChartDosing)?;
     let s = state.store.sign_dosing_session(&auth.actor(), path_id("dosing session", &id)?).await?;
-    Ok(axum::Json(s.into()))
+    Ok(axum::Json(view(&state, s).await?))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EventBody {
+    #[schema(format = DateTime)]
+    pub at: Option<String>,
+    /// `{"kind": "dissociation", "cadss6": 9}`, `{"kind": "side_effect",
+    /// "effect": "nausea", "severity": "mild", "action": "..."}` or
+    /// `{"kind": "adverse_event", "description", "severity", "serious",
+    /// "action", "outcome"}`.
+    pub event: SessionEvent,
+}
+
+/// Records a dissociation score (CADSS-6), a side effect or an adverse event.
+#[utoipa::path(post, path = "/dosing-sessions/{id}/events", tag = "dosing", params(("id" = String, Path)), request_body = EventBody,
+    responses((status = 201, body = Object), (status = 409, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
+pub async fn add_event(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+    Json(body): Json<EventBody>,
+) -> AppResult<(StatusCode, axum::Json<EventRecord>)> {
+    auth.require(Permission::ChartDosing)?;
+    body.event.validate().map_err(|e| prefixed(e, "event"))?;
+    let at = when("at", body.at.as_deref())?;
+    let r = state.store.add_session_event(&auth.actor(), path_id("dosing session", &id)?, at, &body.event).await?;
+    Ok((StatusCode::CREATED, axum::Json(r)))
+}
+
+/// Amends a signed session: the original stays; the amendment shows who,
+/// when, what and why.
+#[utoipa::path(post, path = "/dosing-sessions/{id}/amendments", tag = "dosing", params(("id" = String, Path)), request_body = Amendment,
+    responses((status = 201, body = Object), (status = 409, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
+pub async fn amend(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+    Json(body): Json<Amendment>,
+) -> AppResult<(StatusCode, axum::Json<AmendmentRecord>)> {
+    auth.require(Permission::ChartDosing)?;
+    let r = state.store.amend_dosing_session(&auth.actor(), path_id("dosing session", &id)?, &body).await?;
+    Ok((StatusCode::CREATED, axum::Json(r)))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RemsView {
+    pub session_id: kairos_domain::ids::DosingSessionId,
+    pub client_name: String,
+    #[schema(format = Date)]
+    pub client_date_of_birth: String,
+    /// The form's content, taken from the session chart.
+    pub form: RemsForm,
+    #[schema(value_type = Object)]
+    pub state: RemsState,
+}
+
+/// The REMS form of an esketamine session (shared by the API and the page).
+pub async fn rems_view(state: &AppState, auth: &Auth, id: kairos_domain::ids::DosingSessionId) -> AppResult<RemsView> {
+    auth.require(Permission::ReadScreening)?;
+    let s = state.store.get_dosing_session(id).await?;
+    if s.route != "intranasal" {
+        return Err(AppError::Conflict {
+            field: "route".into(),
+            detail: "the REMS monitoring form is for esketamine (intranasal) sessions".into(),
+        });
+    }
+    let client = state.store.get_client(s.client_id).await?;
+    // Concomitant medicines: from the newest signed screen of the course.
+    let meds = state
+        .store
+        .screens_of(s.course_id)
+        .await?
+        .into_iter()
+        .find(|x| x.signature.is_some())
+        .map(|x| x.findings.medications)
+        .unwrap_or_default();
+    let readings: Vec<(Timestamp, Vitals)> = s.vitals.iter().map(|v| (v.at, v.vitals)).collect();
+    let events: Vec<SessionEvent> = s.events.iter().map(|e| e.event.clone()).collect();
+    let form = kairos_domain::rems::form(
+        &kairos_domain::rems::SessionFacts {
+            dose_mg: s.dose_mg,
+            lot: &s.lot,
+            started_at: s.started_at,
+            pre_vitals: s.pre_vitals,
+            discharged_at: s.discharged_at,
+            readings: &readings,
+            events: &events,
+            medications: &meds,
+        },
+        &state.config.safety,
+    );
+    state.store.audit_read(&auth.actor(), AuditEntry::new(Action::Read, "rems_form", s.id).client(s.client_id)).await?;
+    Ok(RemsView {
+        session_id: s.id,
+        client_name: client.details.display_name(),
+        client_date_of_birth: client.details.date_of_birth.to_string(),
+        form,
+        state: state.store.rems_state(s.id).await?,
+    })
+}
+
+/// The esketamine REMS Patient Monitoring Form content for a session.
+#[utoipa::path(get, path = "/dosing-sessions/{id}/rems", tag = "dosing", params(("id" = String, Path)),
+    responses((status = 200, body = RemsView), (status = 404, body = crate::error::Problem), (status = 409, body = crate::error::Problem)))]
+pub async fn get_rems(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+) -> AppResult<axum::Json<RemsView>> {
+    Ok(axum::Json(rems_view(&state, &auth, path_id("dosing session", &id)?).await?))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RemsBody {
+    /// When the patient would have been ready to leave without the 2-hour
+    /// rule, in minutes after the dose.
+    pub ready_after_minutes: Option<i64>,
+    /// The REMS submission confirmation; giving it marks the form submitted
+    /// (after which it never changes).
+    pub confirmation: Option<String>,
+}
+
+/// Saves the form's answers and, with a confirmation, records it submitted.
+#[utoipa::path(put, path = "/dosing-sessions/{id}/rems", tag = "dosing", params(("id" = String, Path)), request_body = RemsBody,
+    responses((status = 200, body = RemsView), (status = 409, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
+pub async fn save_rems(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+    Json(body): Json<RemsBody>,
+) -> AppResult<axum::Json<RemsView>> {
+    auth.require(Permission::ChartDosing)?;
+    let id = path_id("dosing session", &id)?;
+    if body.ready_after_minutes.is_some_and(|m| !(0..=24 * 60).contains(&m)) {
+        return Err(AppError::invalid("ready_after_minutes", "minutes after the dose, 0 to 1440"));
+    }
+    let confirmation = kairos_domain::text::optional("confirmation", body.confirmation.as_deref(), 100)?;
+    if confirmation.is_some() {
+        let v = rems_view(&state, &auth, id).await?;
+        if !v.form.problems.is_empty() {
+            return Err(AppError::invalid(
+                "confirmation",
+                format!("the form is not complete: {}", v.form.problems.join("; ")),
+            ));
+        }
+    }
+    state.store.save_rems(&auth.actor(), id, body.ready_after_minutes, confirmation.as_deref()).await?;
+    Ok(axum::Json(rems_view(&state, &auth, id).await?))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RemsDueView {
+    pub session_id: kairos_domain::ids::DosingSessionId,
+    pub client_id: kairos_domain::ids::ClientId,
+    pub client_name: String,
+    #[schema(value_type = String, format = DateTime)]
+    pub started_at: Timestamp,
+    #[schema(format = Date)]
+    pub due: String,
+    pub overdue: bool,
+    pub signed: bool,
+}
+
+/// Esketamine sessions needing their REMS form, soonest due first (due
+/// within 7 days of the session; overdue after).
+pub async fn rems_due(state: &AppState, auth: &Auth) -> AppResult<Vec<RemsDueView>> {
+    auth.require(Permission::ReadScreening)?;
+    let due = state.store.rems_due().await?;
+    let ids: Vec<_> = due.iter().map(|d| d.client_id).collect();
+    let names: std::collections::HashMap<_, _> =
+        state.store.clients_by_ids(&ids).await?.into_iter().map(|c| (c.id, c.details.display_name())).collect();
+    let today = Timestamp::now().to_zoned(jiff::tz::TimeZone::UTC).date();
+    Ok(due
+        .into_iter()
+        .map(|d| {
+            let due = (d.started_at + jiff::SignedDuration::from_hours(24 * kairos_domain::rems::DUE_WITHIN_DAYS))
+                .to_zoned(jiff::tz::TimeZone::UTC)
+                .date();
+            RemsDueView {
+                session_id: d.session_id,
+                client_id: d.client_id,
+                client_name: names.get(&d.client_id).cloned().unwrap_or_default(),
+                started_at: d.started_at,
+                due: due.to_string(),
+                overdue: today > due,
+                signed: d.signed,
+            }
+        })
+        .collect())
+}
+
+/// Esketamine sessions whose REMS form is not yet submitted.
+#[utoipa::path(get, path = "/rems/due", tag = "dosing",
+    responses((status = 200, body = [RemsDueView]), (status = 403, body = crate::error::Problem)))]
+pub async fn list_rems_due(State(state): State<AppState>, auth: Auth) -> AppResult<axum::Json<Vec<RemsDueView>>> {
+    Ok(axum::Json(rems_due(&state, &auth).await?))
 }

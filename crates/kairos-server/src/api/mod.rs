@@ -8,6 +8,7 @@ pub mod courses;
 pub mod dosing;
 pub mod encounters;
 pub mod health;
+pub mod ledger;
 pub mod measures;
 pub mod protocols;
 pub mod screening;
@@ -99,7 +100,23 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(dosing::get))
         .routes(routes!(dosing::vitals))
         .routes(routes!(dosing::discharge))
-        .routes(routes!(dosing::sign));
+        .routes(routes!(dosing::sign))
+        .routes(routes!(dosing::add_event))
+        .routes(routes!(dosing::amend))
+        .routes(routes!(dosing::get_rems, dosing::save_rems))
+        .routes(routes!(dosing::list_rems_due))
+        .routes(routes!(ledger::list_registrations, ledger::create_registration))
+        .routes(routes!(ledger::receive))
+        .routes(routes!(ledger::initial_inventory))
+        .routes(routes!(ledger::list_stock))
+        .routes(routes!(ledger::get_stock))
+        .routes(routes!(ledger::create_entry))
+        .routes(routes!(ledger::list_losses))
+        .routes(routes!(ledger::loss_notified))
+        .routes(routes!(ledger::loss_form106))
+        .routes(routes!(ledger::get_reconciliation))
+        .routes(routes!(ledger::get_report))
+        .routes(routes!(ledger::get_inventory));
     OpenApiRouter::with_openapi(ApiDoc::openapi()).nest("/api/v1", v1)
 }
 

@@ -42,6 +42,10 @@ struct StartPage {
     protocol: String,
     can_override: bool,
     hold: String,
+    /// In-date ledger stock of the right substance at this site: (id, label).
+    stocks: Vec<(String, String)>,
+    substance: &'static str,
+    unit: &'static str,
     values: HashMap<String, String>,
     error: Option<String>,
 }
@@ -56,13 +60,38 @@ async fn start_page(
     let nav = || Some(auth.nav("/clients"));
     let e = state.store.get_encounter(enc).await.map_err(|e| ui_error(e.into(), nav()))?;
     let client = state.store.get_client(e.client_id).await.map_err(|e| ui_error(e.into(), nav()))?;
-    let protocol = match e.course_id {
+    let (protocol, route) = match e.course_id {
         Some(c) => {
             let course = state.store.get_course(c).await.map_err(|e| ui_error(e.into(), nav()))?;
-            state.config.protocols.get(&course.protocol).map(|p| p.name.clone()).unwrap_or(course.protocol)
+            match state.config.protocols.get(&course.protocol) {
+                Some(p) => (p.name.clone(), p.dose.route.as_str().to_string()),
+                None => (course.protocol, "iv".to_string()),
+            }
         }
-        None => "no course".into(),
+        None => ("no course".into(), "iv".to_string()),
     };
+    let substance = kairos_domain::ledger::Substance::for_route(&route);
+    let today = Timestamp::now().to_zoned(jiff::tz::TimeZone::UTC).date();
+    let mut stocks = Vec::new();
+    let regs = state.store.registrations().await.map_err(|e| ui_error(e.into(), nav()))?;
+    for r in regs.iter().filter(|r| r.site_id == e.site_id) {
+        for s in state.store.stocks(Some(r.id)).await.map_err(|e| ui_error(e.into(), nav()))? {
+            if s.substance == substance && s.balance.is_positive() && s.expires.is_none_or(|d| d >= today) {
+                stocks.push((
+                    s.id.to_string(),
+                    format!(
+                        "{} mg/{} · lot {} · {} {} on the books{}",
+                        s.mg_per_unit,
+                        s.unit,
+                        s.lot,
+                        s.balance,
+                        s.unit,
+                        s.expires.map(|d| format!(" · expires {d}")).unwrap_or_default()
+                    ),
+                ));
+            }
+        }
+    }
     let h = &state.config.safety.pre_dose_hold;
     Ok(render(&StartPage {
         nav: nav(),
@@ -71,6 +100,9 @@ async fn start_page(
         protocol,
         can_override: auth.staff.roles.allow(Permission::OverrideSafetyHold),
         hold: format!("{}/{}", h.systolic_at_least, h.diastolic_at_least),
+        stocks,
+        substance: substance.as_str(),
+        unit: if substance == kairos_domain::ledger::Substance::Esketamine { "devices" } else { "mL" },
         values,
         error,
     }))
@@ -124,7 +156,9 @@ pub async fn start_submit(
         mg_per_kg: None,
         weight_kg: num(&form, "weight_kg"),
         dose_mg: num(&form, "dose_mg"),
-        lot: form.get("lot").cloned().unwrap_or_default(),
+        lot: form.get("lot").cloned().filter(|l| !l.trim().is_empty()),
+        stock_id: form.get("stock_id").cloned().filter(|l| !l.trim().is_empty()),
+        drawn: num(&form, "drawn"),
         started_at: None,
     };
     match start_session(&state, &api_auth(&auth), enc, &body).await {

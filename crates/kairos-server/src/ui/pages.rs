@@ -413,6 +413,7 @@ struct ChartPage {
     age: i16,
     phone: String,
     email: String,
+    address: String,
     emergency: String,
     courses: Vec<CourseRow>,
     upcoming: Vec<EncounterRow>,
@@ -615,6 +616,7 @@ pub async fn chart(State(state): State<AppState>, auth: UiAuth, Path(id): Path<S
         age: d.age_on(today),
         phone: d.phone.clone().unwrap_or_else(|| "—".into()),
         email: d.email.as_ref().map(|e| e.to_string()).unwrap_or_else(|| "—".into()),
+        address: d.address.clone().unwrap_or_else(|| "—".into()),
         emergency: match (&d.emergency_contact_name, &d.emergency_contact_phone) {
             (Some(n), Some(p)) => format!("{n}, {p}"),
             _ => "—".into(),

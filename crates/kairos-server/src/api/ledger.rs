@@ -1,0 +1,842 @@
+//! The controlled-substance ledger over HTTP: registrations, receipts and
+//! the initial inventory, entries (waste, breakage, return, destruction,
+//! theft/loss, counts, corrections) with witnesses who sign with their own
+//! credentials, loss reporting, the reconciliation flags, and the
+//! per-registration ledger and inventory reports (JSON or CSV).
+
+use super::{field_id, instant, path_id};
+use crate::error::{AppError, AppResult};
+use crate::extract::{Auth, Json, Query};
+use crate::state::AppState;
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use jiff::Timestamp;
+use kairos_domain::ids::{ClientId, LedgerEntryId, RegistrationId, StaffId, StockId};
+use kairos_domain::ledger::{
+    BusinessTime, CountType, EntryDetail, EntryKind, InventoryStatus, Party, Quantity, Substance, Unit,
+};
+use kairos_domain::roles::Permission;
+use kairos_store::ledger::{
+    Entry, LossReport, NewEntry, NewRegistration, PendingWaste, Registration, Stock, StockSpec,
+};
+use kairos_store::{Action, AuditEntry};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use utoipa::{IntoParams, ToSchema};
+
+// ---- registrations -----------------------------------------------------------
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegistrationBody {
+    pub site_id: String,
+    /// Two letters and seven digits with a valid check digit.
+    pub dea_number: String,
+    /// The registrant's name as on the DEA certificate.
+    pub registrant: String,
+    /// The registered location.
+    pub address: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RegistrationView {
+    #[serde(flatten)]
+    #[schema(value_type = Object)]
+    pub registration: Registration,
+}
+
+/// The clinic's DEA registrations.
+#[utoipa::path(get, path = "/ledger/registrations", tag = "ledger",
+    responses((status = 200, body = [RegistrationView]), (status = 403, body = crate::error::Problem)))]
+pub async fn list_registrations(
+    State(state): State<AppState>,
+    auth: Auth,
+) -> AppResult<axum::Json<Vec<RegistrationView>>> {
+    auth.require(Permission::ReadLedger)?;
+    let regs = state.store.registrations().await?;
+    Ok(axum::Json(regs.into_iter().map(|registration| RegistrationView { registration }).collect()))
+}
+
+/// Records a DEA registration (a registrant at a site).
+#[utoipa::path(post, path = "/ledger/registrations", tag = "ledger", request_body = RegistrationBody,
+    responses((status = 201, body = RegistrationView), (status = 409, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
+pub async fn create_registration(
+    State(state): State<AppState>,
+    auth: Auth,
+    Json(body): Json<RegistrationBody>,
+) -> AppResult<(StatusCode, axum::Json<RegistrationView>)> {
+    auth.require(Permission::ManageRegistrations)?;
+    let registration = state
+        .store
+        .create_registration(
+            &auth.actor(),
+            &NewRegistration {
+                site_id: field_id("site_id", &body.site_id)?,
+                dea_number: body.dea_number,
+                registrant: body.registrant,
+                address: body.address,
+            },
+        )
+        .await?;
+    Ok((StatusCode::CREATED, axum::Json(RegistrationView { registration })))
+}
+
+// ---- witnesses -----------------------------------------------------------------
+
+/// A witness signs by giving their own e-mail and password on the
+/// recording device; the password is checked like a sign-in (audited, with
+/// the same lockout) and never stored.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WitnessSignature {
+    pub email: String,
+    pub password: String,
+}
+
+/// Authenticates each witness; each must hold a role that handles
+/// controlled substances and differ from the person recording.
+pub async fn witnesses(state: &AppState, auth: &Auth, sigs: &[WitnessSignature]) -> AppResult<Vec<StaffId>> {
+    let mut out = Vec::with_capacity(sigs.len());
+    for (i, w) in sigs.iter().enumerate() {
+        let field = format!("witnesses[{i}]");
+        let staff = match crate::auth::authenticate(
+            state,
+            &w.email,
+            &w.password,
+            auth.remote_addr.clone(),
+            "witness signature",
+        )
+        .await
+        {
+            Ok(s) => s,
+            Err(AppError::Unauthenticated) => {
+                return Err(AppError::invalid(field, "the witness's e-mail or password is not right"));
+            }
+            Err(e) => return Err(e),
+        };
+        if staff.id == auth.staff.id {
+            return Err(AppError::invalid(field, "the witness must be a different person from the one recording"));
+        }
+        if !staff.roles.allow(Permission::RecordLedger) {
+            return Err(AppError::invalid(
+                field,
+                format!("{} may not witness controlled-substance entries (prescribers and nurses may)", staff.name),
+            ));
+        }
+        out.push(staff.id);
+    }
+    Ok(out)
+}
+
+// ---- receipts and the initial inventory ------------------------------------------
+
+/// The stock as printed on the container.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StockBody {
+    pub registration_id: String,
+    pub substance: Substance,
+    /// National Drug Code, e.g. 0143-9508-10 (synthetic in tests).
+    pub ndc: String,
+    /// Finished form, e.g. "50 mg/mL injection, 10 mL multi-dose vial".
+    pub form: String,
+    pub unit: Unit,
+    /// Strength: mg per mL (solution) or per device (nasal spray).
+    pub mg_per_unit: f64,
+    /// Units per container, e.g. 10 (mL per vial) or 1 (device).
+    pub units_per_container: f64,
+    pub lot: String,
+    #[schema(format = Date)]
+    pub expires: Option<String>,
+    /// Where it is kept, e.g. "Safe 1, med room".
+    pub storage: Option<String>,
+}
+
+impl StockBody {
+    fn spec(&self) -> AppResult<StockSpec> {
+        Ok(StockSpec {
+            registration_id: field_id("registration_id", &self.registration_id)?,
+            substance: self.substance,
+            ndc: self.ndc.clone(),
+            form: self.form.clone(),
+            unit: self.unit,
+            mg_per_unit: self.mg_per_unit,
+            units_per_container: Quantity::from_units("units_per_container", self.units_per_container)?,
+            lot: self.lot.clone(),
+            expires: self
+                .expires
+                .as_deref()
+                .filter(|s| !s.trim().is_empty())
+                .map(|s| super::date("expires", s))
+                .transpose()?,
+            storage: kairos_domain::text::optional("storage", self.storage.as_deref(), 200)?,
+        })
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReceiptBody {
+    #[serde(flatten)]
+    pub stock: StockBody,
+    /// Containers received.
+    pub containers: u32,
+    /// Supplier's name, address and DEA number.
+    pub supplier: Party,
+    pub invoice: Option<String>,
+    /// Date and time received (default now).
+    #[schema(format = DateTime)]
+    pub received_at: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EntryView {
+    #[schema(value_type = Object)]
+    pub stock: Stock,
+    #[schema(value_type = Object)]
+    pub entry: Entry,
+}
+
+fn when(field: &str, s: Option<&str>) -> AppResult<Timestamp> {
+    let now = Timestamp::now();
+    let Some(s) = s.filter(|s| !s.trim().is_empty()) else { return Ok(now) };
+    let t = instant(field, s)?;
+    if t > now + jiff::SignedDuration::from_mins(5) {
+        return Err(AppError::invalid(field, format!("{field} cannot be in the future")));
+    }
+    Ok(t)
+}
+
+/// Receives stock from a supplier.
+#[utoipa::path(post, path = "/ledger/receipts", tag = "ledger", request_body = ReceiptBody,
+    responses((status = 201, body = EntryView), (status = 409, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
+pub async fn receive(
+    State(state): State<AppState>,
+    auth: Auth,
+    Json(body): Json<ReceiptBody>,
+) -> AppResult<(StatusCode, axum::Json<EntryView>)> {
+    auth.require(Permission::RecordLedger)?;
+    let spec = body.stock.spec()?;
+    let quantity = Quantity(spec.units_per_container.0 * i64::from(body.containers));
+    let receipt = NewEntry {
+        stock_id: StockId::new(),
+        kind: EntryKind::Receipt,
+        occurred_at: when("received_at", body.received_at.as_deref())?,
+        quantity,
+        detail: EntryDetail {
+            party: Some(body.supplier),
+            containers: Some(body.containers),
+            invoice: kairos_domain::text::optional("invoice", body.invoice.as_deref(), 100)?,
+            ..EntryDetail::default()
+        },
+        client_id: None,
+        dosing_session_id: None,
+        related_id: None,
+        witnesses: vec![],
+    };
+    let (stock, entry) = state.store.receive(&auth.actor(), &state.config.ledger, &spec, &receipt).await?;
+    Ok((StatusCode::CREATED, axum::Json(EntryView { stock, entry })))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InitialInventoryBody {
+    #[serde(flatten)]
+    pub stock: StockBody,
+    /// What is on hand, in the stock's unit (opened containers may be
+    /// estimated: 21 CFR 1304.11(e)).
+    pub quantity: f64,
+    pub business_time: BusinessTime,
+    #[schema(format = DateTime)]
+    pub counted_at: Option<String>,
+}
+
+/// Opens the books on stock already held, with its initial inventory.
+#[utoipa::path(post, path = "/ledger/initial-inventory", tag = "ledger", request_body = InitialInventoryBody,
+    responses((status = 201, body = EntryView), (status = 409, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
+pub async fn initial_inventory(
+    State(state): State<AppState>,
+    auth: Auth,
+    Json(body): Json<InitialInventoryBody>,
+) -> AppResult<(StatusCode, axum::Json<EntryView>)> {
+    auth.require(Permission::RecordLedger)?;
+    let spec = body.stock.spec()?;
+    let count = NewEntry {
+        stock_id: StockId::new(),
+        kind: EntryKind::Count,
+        occurred_at: when("counted_at", body.counted_at.as_deref())?,
+        quantity: Quantity::from_units("quantity", body.quantity)?,
+        detail: EntryDetail {
+            count_type: Some(CountType::Initial),
+            business_time: Some(body.business_time),
+            ..EntryDetail::default()
+        },
+        client_id: None,
+        dosing_session_id: None,
+        related_id: None,
+        witnesses: vec![],
+    };
+    let (stock, entry) = state.store.receive(&auth.actor(), &state.config.ledger, &spec, &count).await?;
+    Ok((StatusCode::CREATED, axum::Json(EntryView { stock, entry })))
+}
+
+// ---- stock and entries ----------------------------------------------------------
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct StockParams {
+    pub registration: Option<String>,
+}
+
+/// Stock on the books, with balances.
+#[utoipa::path(get, path = "/ledger/stock", tag = "ledger", params(StockParams),
+    responses((status = 200, body = Object), (status = 403, body = crate::error::Problem)))]
+pub async fn list_stock(
+    State(state): State<AppState>,
+    auth: Auth,
+    Query(p): Query<StockParams>,
+) -> AppResult<axum::Json<Vec<Stock>>> {
+    auth.require(Permission::ReadLedger)?;
+    let reg = super::opt_field_id("registration", p.registration.as_deref())?;
+    Ok(axum::Json(state.store.stocks(reg).await?))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StockView {
+    #[schema(value_type = Object)]
+    pub stock: Stock,
+    /// Every entry in order, with the balance after each.
+    #[schema(value_type = Object)]
+    pub entries: Vec<Entry>,
+    /// The balance recomputed from the entries equals the book balance.
+    pub reconciles: bool,
+}
+
+/// Recomputes the balance from the entries.
+pub fn recomputed(entries: &[Entry]) -> Quantity {
+    entries.iter().fold(Quantity::ZERO, |b, e| b + e.delta)
+}
+
+/// One stock with its entries.
+#[utoipa::path(get, path = "/ledger/stock/{id}", tag = "ledger", params(("id" = String, Path)),
+    responses((status = 200, body = StockView), (status = 404, body = crate::error::Problem)))]
+pub async fn get_stock(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+) -> AppResult<axum::Json<StockView>> {
+    auth.require(Permission::ReadLedger)?;
+    let stock = state.store.stock(path_id("stock", &id)?).await?;
+    let entries = state.store.entries(stock.id).await?;
+    audit_clients(&state, &auth, &entries, "ledger").await?;
+    let reconciles = recomputed(&entries) == stock.balance;
+    Ok(axum::Json(StockView { stock, entries, reconciles }))
+}
+
+/// A read of entries naming clients is a read of each client's record.
+async fn audit_clients(state: &AppState, auth: &Auth, entries: &[Entry], what: &'static str) -> AppResult<()> {
+    let mut seen: Vec<ClientId> = entries.iter().filter_map(|e| e.client_id).collect();
+    seen.sort();
+    seen.dedup();
+    let rows: Vec<AuditEntry> = seen
+        .iter()
+        .map(|c| AuditEntry::new(Action::Read, what, c).client(*c).detail("controlled-substance ledger"))
+        .collect();
+    if !rows.is_empty() {
+        state.store.audit_reads(&auth.actor(), &rows).await?;
+    }
+    Ok(())
+}
+
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EntryBody {
+    /// waste, breakage, return, destruction, theft_loss, count or correction.
+    pub kind: EntryKind,
+    /// In the stock's unit. Counts: what was counted. Corrections: signed
+    /// (negative takes away).
+    pub quantity: f64,
+    #[schema(format = DateTime)]
+    pub occurred_at: Option<String>,
+    /// Waste: the administration it follows. Correction: the entry it corrects.
+    pub related_id: Option<String>,
+    pub count_type: Option<CountType>,
+    pub business_time: Option<BusinessTime>,
+    /// Waste, breakage, destruction: how it was disposed of.
+    pub method: Option<String>,
+    /// Breakage, theft/loss, correction: what happened.
+    pub narrative: Option<String>,
+    /// Destruction: the DEA Form 41 reference.
+    pub form_reference: Option<String>,
+    /// Return: who received it.
+    pub recipient: Option<Party>,
+    #[serde(default)]
+    pub witnesses: Vec<WitnessSignature>,
+}
+
+/// Records an entry (shared by the API and the pages).
+pub async fn record(state: &AppState, auth: &Auth, stock: StockId, body: &EntryBody) -> AppResult<Entry> {
+    auth.require(Permission::RecordLedger)?;
+    if matches!(body.kind, EntryKind::Receipt | EntryKind::Administration) {
+        return Err(AppError::invalid(
+            "kind",
+            "receipts are recorded by receiving stock, administrations by the dosing session",
+        ));
+    }
+    let opt = |field: &str, v: &Option<String>, max: usize| kairos_domain::text::optional(field, v.as_deref(), max);
+    let new = NewEntry {
+        stock_id: stock,
+        kind: body.kind,
+        occurred_at: when("occurred_at", body.occurred_at.as_deref())?,
+        quantity: Quantity::from_units("quantity", body.quantity)?,
+        detail: EntryDetail {
+            party: body.recipient.clone(),
+            count_type: body.count_type,
+            business_time: body.business_time,
+            method: opt("method", &body.method, 300)?,
+            narrative: opt("narrative", &body.narrative, 4000)?,
+            form_reference: opt("form_reference", &body.form_reference, 100)?,
+            ..EntryDetail::default()
+        },
+        client_id: None,
+        dosing_session_id: None,
+        related_id: super::opt_field_id::<LedgerEntryId>("related_id", body.related_id.as_deref())?,
+        witnesses: vec![],
+    };
+    // Validate what the entry itself must carry before asking anyone for a
+    // password.
+    let w_needed = state.config.ledger.witnesses_for(body.kind);
+    if body.witnesses.len() < usize::from(w_needed) {
+        return Err(AppError::invalid(
+            "witnesses",
+            format!("{} needs {w_needed} witness signature(s) from other staff", body.kind.label()),
+        ));
+    }
+    let witnesses = witnesses(state, auth, &body.witnesses).await?;
+    let mut new = new;
+    // Waste and the administration it follows share the client.
+    if let Some(rel) = new.related_id
+        && body.kind == EntryKind::Waste
+    {
+        let related = state
+            .store
+            .ledger_entry(rel)
+            .await
+            .map_err(|_| AppError::invalid("related_id", format!("related_id: no ledger entry with id {rel}")))?;
+        new.client_id = related.client_id;
+        new.dosing_session_id = None;
+    }
+    new.witnesses = witnesses;
+    Ok(state.store.record_entry(&auth.actor(), &state.config.ledger, &new).await?)
+}
+
+/// Records waste, breakage, a return, destruction, theft or loss, a count or
+/// a correction. Witnesses sign with their own credentials.
+#[utoipa::path(post, path = "/ledger/stock/{id}/entries", tag = "ledger", params(("id" = String, Path)), request_body = EntryBody,
+    responses((status = 201, body = Object), (status = 409, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
+pub async fn create_entry(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+    Json(body): Json<EntryBody>,
+) -> AppResult<(StatusCode, axum::Json<Entry>)> {
+    let entry = record(&state, &auth, path_id("stock", &id)?, &body).await?;
+    Ok((StatusCode::CREATED, axum::Json(entry)))
+}
+
+// ---- losses -------------------------------------------------------------------
+
+/// Thefts and losses with their reporting steps.
+#[utoipa::path(get, path = "/ledger/losses", tag = "ledger",
+    responses((status = 200, body = Object), (status = 403, body = crate::error::Problem)))]
+pub async fn list_losses(State(state): State<AppState>, auth: Auth) -> AppResult<axum::Json<Vec<LossReport>>> {
+    auth.require(Permission::ReadLedger)?;
+    Ok(axum::Json(state.store.loss_reports().await?))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NotifiedBody {
+    /// When the written notice went to the DEA Field Division (default now).
+    #[schema(format = DateTime)]
+    pub at: Option<String>,
+}
+
+/// Records the written notice to the DEA Field Division.
+#[utoipa::path(post, path = "/ledger/losses/{id}/notified", tag = "ledger", params(("id" = String, Path)), request_body = NotifiedBody,
+    responses((status = 204), (status = 404, body = crate::error::Problem), (status = 409, body = crate::error::Problem)))]
+pub async fn loss_notified(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+    Json(body): Json<NotifiedBody>,
+) -> AppResult<StatusCode> {
+    auth.require(Permission::RecordLedger)?;
+    let at = when("at", body.at.as_deref())?;
+    state.store.loss_notified(&auth.actor(), path_id("loss report", &id)?, at).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Form106Body {
+    pub reference: String,
+}
+
+/// Records DEA Form 106 as filed.
+#[utoipa::path(post, path = "/ledger/losses/{id}/form106", tag = "ledger", params(("id" = String, Path)), request_body = Form106Body,
+    responses((status = 204), (status = 404, body = crate::error::Problem), (status = 409, body = crate::error::Problem)))]
+pub async fn loss_form106(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+    Json(body): Json<Form106Body>,
+) -> AppResult<StatusCode> {
+    auth.require(Permission::RecordLedger)?;
+    state.store.loss_form106(&auth.actor(), path_id("loss report", &id)?, &body.reference).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+// ---- reconciliation --------------------------------------------------------------
+
+/// Everything that needs someone's attention in the ledger.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Reconciliation {
+    /// Counts that differ from the books by more than the tolerance.
+    #[schema(value_type = Object)]
+    pub discrepancies: Vec<(Stock, Entry)>,
+    /// Doses drawn but not yet given or wasted (waste to witness).
+    #[schema(value_type = Object)]
+    pub pending_waste: Vec<PendingWaste>,
+    /// Dosing sessions with no administration on the books.
+    #[schema(value_type = Object)]
+    pub unledgered_sessions: Vec<kairos_store::ledger::Unledgered>,
+    /// Stocks whose entries do not add up to the book balance.
+    #[schema(value_type = Object)]
+    pub unbalanced: Vec<Stock>,
+    /// Thefts and losses whose DEA notice or Form 106 is outstanding.
+    #[schema(value_type = Object)]
+    pub open_losses: Vec<LossReport>,
+    /// Per registration, where the biennial inventory stands.
+    #[schema(value_type = Object)]
+    pub inventories: Vec<(Registration, InventoryStatus)>,
+}
+
+pub async fn reconciliation(state: &AppState) -> AppResult<Reconciliation> {
+    let mut unbalanced = Vec::new();
+    for s in state.store.stocks(None).await? {
+        let entries = state.store.entries(s.id).await?;
+        if recomputed(&entries) != s.balance {
+            unbalanced.push(s);
+        }
+    }
+    let tz = super::clinic_tz(state).await?;
+    let today = Timestamp::now().to_zoned(tz.clone()).date();
+    let mut inventories = Vec::new();
+    for r in state.store.registrations().await? {
+        let last = state.store.last_inventory(r.id).await?.map(|t| t.to_zoned(tz.clone()).date());
+        let status = kairos_domain::ledger::inventory_status(last, today, &state.config.ledger);
+        inventories.push((r, status));
+    }
+    Ok(Reconciliation {
+        discrepancies: state.store.discrepancies(&state.config.ledger).await?,
+        pending_waste: state.store.pending_waste().await?,
+        unledgered_sessions: state.store.unledgered_sessions().await?,
+        unbalanced,
+        open_losses: state.store.loss_reports().await?.into_iter().filter(|l| l.form106_at.is_none()).collect(),
+        inventories,
+    })
+}
+
+/// What needs attention: discrepancies, waste to witness, dosing sessions
+/// not on the books, unbalanced stock, open losses, inventories due.
+#[utoipa::path(get, path = "/ledger/reconciliation", tag = "ledger",
+    responses((status = 200, body = Reconciliation), (status = 403, body = crate::error::Problem)))]
+pub async fn get_reconciliation(State(state): State<AppState>, auth: Auth) -> AppResult<axum::Json<Reconciliation>> {
+    auth.require(Permission::ReadLedger)?;
+    let r = reconciliation(&state).await?;
+    let entries: Vec<Entry> = r.pending_waste.iter().map(|p| p.administration.clone()).collect();
+    audit_clients(&state, &auth, &entries, "ledger").await?;
+    Ok(axum::Json(r))
+}
+
+// ---- reports ------------------------------------------------------------------
+
+/// One line of the ledger report, ready to print or export.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ReportLine {
+    pub substance: String,
+    pub ndc: String,
+    pub form: String,
+    pub lot: String,
+    pub seq: i64,
+    /// Local date and time at the registered location.
+    pub date: String,
+    pub kind: String,
+    pub quantity: String,
+    pub unit: String,
+    pub mg: String,
+    pub balance_after: String,
+    pub patient_name: String,
+    pub patient_address: String,
+    pub recorded_by: String,
+    pub witnesses: String,
+    pub detail: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LedgerReport {
+    #[schema(value_type = Object)]
+    pub registration: Registration,
+    #[schema(format = Date)]
+    pub from: String,
+    #[schema(format = Date)]
+    pub to: String,
+    pub retention_years: u32,
+    pub lines: Vec<ReportLine>,
+    /// Per stock: the balance at the end of the period.
+    pub closing: Vec<(String, String)>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ReportParams {
+    /// First day (default: 30 days ago), clinic-local.
+    pub from: Option<String>,
+    /// Last day, inclusive (default: today).
+    pub to: Option<String>,
+    /// `json` (default) or `csv`.
+    pub format: Option<String>,
+}
+
+fn detail_text(e: &Entry) -> String {
+    let d = &e.detail;
+    let mut parts = Vec::new();
+    if let Some(p) = &d.party {
+        parts.push(format!("{} ({}), {}", p.name, p.dea_number, p.address));
+    }
+    if let Some(c) = d.containers {
+        parts.push(format!("{c} container(s)"));
+    }
+    if let Some(i) = &d.invoice {
+        parts.push(format!("invoice {i}"));
+    }
+    if let Some(x) = d.drawn {
+        parts.push(format!("drawn {x}, wasted {}", x - e.quantity));
+    }
+    if let Some(t) = d.count_type {
+        parts.push(format!("{} count at {}", t, d.business_time.map(|b| b.as_str()).unwrap_or("?")));
+    }
+    if let Some(x) = d.expected
+        && d.count_type != Some(CountType::Initial)
+    {
+        parts.push(format!("books {x}, difference {}", e.quantity - x));
+    }
+    for s in [&d.form_reference, &d.method, &d.narrative].into_iter().flatten() {
+        parts.push(s.clone());
+    }
+    if let Some(r) = e.related_id {
+        parts.push(format!("re entry {r}"));
+    }
+    parts.join("; ")
+}
+
+/// Builds the ledger report of a registration over clinic-local days.
+pub async fn ledger_report(
+    state: &AppState,
+    auth: &Auth,
+    reg: RegistrationId,
+    from: Option<&str>,
+    to: Option<&str>,
+) -> AppResult<LedgerReport> {
+    auth.require(Permission::ReadLedger)?;
+    let registration = state.store.registration(reg).await?;
+    let site = state.store.get_site(registration.site_id).await?;
+    let tz = site.time_zone.tz();
+    let today = Timestamp::now().to_zoned(tz.clone()).date();
+    let to_day = to.filter(|s| !s.trim().is_empty()).map(|s| super::date("to", s)).transpose()?.unwrap_or(today);
+    let from_day = from
+        .filter(|s| !s.trim().is_empty())
+        .map(|s| super::date("from", s))
+        .transpose()?
+        .unwrap_or_else(|| to_day.saturating_sub(jiff::Span::new().days(30)));
+    if from_day > to_day {
+        return Err(AppError::invalid("from", "from must be on or before to"));
+    }
+    let start = from_day.to_zoned(tz.clone()).map_err(|e| AppError::invalid("from", e.to_string()))?.timestamp();
+    let end = to_day
+        .tomorrow()
+        .and_then(|d| d.to_zoned(tz.clone()))
+        .map_err(|e| AppError::invalid("to", e.to_string()))?
+        .timestamp();
+    let entries = state.store.registration_entries(reg, start, end).await?;
+    let stocks: HashMap<StockId, Stock> = state.store.stocks(Some(reg)).await?.into_iter().map(|s| (s.id, s)).collect();
+    let mut staff_ids: Vec<StaffId> =
+        entries.iter().flat_map(|e| std::iter::once(e.recorded_by).chain(e.witnesses.iter().copied())).collect();
+    staff_ids.sort();
+    staff_ids.dedup();
+    let names = state.store.staff_names(&staff_ids).await?;
+    let mut client_ids: Vec<ClientId> = entries.iter().filter_map(|e| e.client_id).collect();
+    client_ids.sort();
+    client_ids.dedup();
+    let clients: HashMap<ClientId, kairos_domain::client::Client> =
+        state.store.clients_by_ids(&client_ids).await?.into_iter().map(|c| (c.id, c)).collect();
+    audit_clients(state, auth, &entries, "ledger_report").await?;
+    let name = |s: &StaffId| names.get(s).cloned().unwrap_or_else(|| s.to_string());
+    let mut closing: HashMap<StockId, Quantity> = HashMap::new();
+    let mut lines = Vec::with_capacity(entries.len());
+    for e in &entries {
+        let Some(s) = stocks.get(&e.stock_id) else { continue };
+        closing.insert(s.id, e.balance_after);
+        let client = e.client_id.and_then(|c| clients.get(&c));
+        lines.push(ReportLine {
+            substance: s.substance.label().to_string(),
+            ndc: s.ndc.clone(),
+            form: s.form.clone(),
+            lot: s.lot.clone(),
+            seq: e.seq,
+            date: e.occurred_at.to_zoned(tz.clone()).strftime("%Y-%m-%d %H:%M").to_string(),
+            kind: e.kind.label().to_string(),
+            quantity: e.quantity.to_string(),
+            unit: s.unit.as_str().to_string(),
+            mg: format!("{:.1}", e.quantity.units() * s.mg_per_unit),
+            balance_after: e.balance_after.to_string(),
+            patient_name: client.map(|c| c.details.display_name()).unwrap_or_default(),
+            patient_address: client
+                .map(|c| c.details.address.clone().unwrap_or_else(|| "(no address on file)".into()))
+                .unwrap_or_default(),
+            recorded_by: name(&e.recorded_by),
+            witnesses: e.witnesses.iter().map(name).collect::<Vec<_>>().join(", "),
+            detail: detail_text(e),
+        });
+    }
+    let mut closing: Vec<(String, String)> = closing
+        .into_iter()
+        .filter_map(|(id, q)| {
+            stocks.get(&id).map(|s| (format!("{} NDC {} lot {}", s.substance, s.ndc, s.lot), format!("{q} {}", s.unit)))
+        })
+        .collect();
+    closing.sort();
+    Ok(LedgerReport {
+        registration,
+        from: from_day.to_string(),
+        to: to_day.to_string(),
+        retention_years: state.config.ledger.retention.years,
+        lines,
+        closing,
+    })
+}
+
+/// The report as CSV (one row per entry; a header row first).
+pub fn report_csv(r: &LedgerReport) -> AppResult<String> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let fail = |e: csv::Error| AppError::Internal(format!("writing CSV: {e}"));
+    for l in &r.lines {
+        w.serialize(l).map_err(fail)?;
+    }
+    let bytes = w.into_inner().map_err(|e| AppError::Internal(format!("writing CSV: {e}")))?;
+    String::from_utf8(bytes).map_err(|e| AppError::Internal(e.to_string()))
+}
+
+/// The ledger of one DEA registration over a period: every receipt,
+/// administration (patient name and address), waste, disposal, count and
+/// correction, with the running balance. `?format=csv` for a spreadsheet.
+#[utoipa::path(get, path = "/ledger/registrations/{id}/report", tag = "ledger", params(("id" = String, Path), ReportParams),
+    responses((status = 200, body = LedgerReport), (status = 404, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
+pub async fn get_report(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+    Query(p): Query<ReportParams>,
+) -> AppResult<Response> {
+    let r = ledger_report(&state, &auth, path_id("registration", &id)?, p.from.as_deref(), p.to.as_deref()).await?;
+    match p.format.as_deref().unwrap_or("json") {
+        "json" => Ok(axum::Json(r).into_response()),
+        "csv" => {
+            let body = report_csv(&r)?;
+            let name = format!("attachment; filename=\"ledger-{}-{}-{}.csv\"", r.registration.dea_number, r.from, r.to);
+            Ok((
+                [(header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()), (header::CONTENT_DISPOSITION, name)],
+                body,
+            )
+                .into_response())
+        }
+        _ => Err(AppError::bad("format", "format is json or csv")),
+    }
+}
+
+/// One stock's line in an inventory.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct InventoryLine {
+    pub substance: String,
+    pub ndc: String,
+    pub form: String,
+    pub lot: String,
+    pub expires: Option<String>,
+    pub storage: Option<String>,
+    pub on_hand: String,
+    pub unit: String,
+    pub mg: String,
+    pub containers: String,
+    /// The last count and when.
+    pub last_count: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct InventoryReport {
+    #[schema(value_type = Object)]
+    pub registration: Registration,
+    #[schema(value_type = Object)]
+    pub status: InventoryStatus,
+    pub lines: Vec<InventoryLine>,
+}
+
+pub async fn inventory_report(state: &AppState, auth: &Auth, reg: RegistrationId) -> AppResult<InventoryReport> {
+    auth.require(Permission::ReadLedger)?;
+    let registration = state.store.registration(reg).await?;
+    let tz = state.store.get_site(registration.site_id).await?.time_zone.tz();
+    let today = Timestamp::now().to_zoned(tz.clone()).date();
+    let last = state.store.last_inventory(reg).await?.map(|t| t.to_zoned(tz.clone()).date());
+    let status = kairos_domain::ledger::inventory_status(last, today, &state.config.ledger);
+    let mut lines = Vec::new();
+    for s in state.store.stocks(Some(reg)).await? {
+        let entries = state.store.entries(s.id).await?;
+        let last_count = entries.iter().rev().find(|e| e.kind == EntryKind::Count).map(|e| {
+            format!("{} {} on {}", e.quantity, s.unit, e.occurred_at.to_zoned(tz.clone()).strftime("%Y-%m-%d %H:%M"))
+        });
+        let containers = if s.units_per_container.0 > 0 {
+            format!("{:.2}", s.balance.0 as f64 / s.units_per_container.0 as f64)
+        } else {
+            String::new()
+        };
+        lines.push(InventoryLine {
+            substance: s.substance.label().into(),
+            ndc: s.ndc.clone(),
+            form: s.form.clone(),
+            lot: s.lot.clone(),
+            expires: s.expires.map(|d| d.to_string()),
+            storage: s.storage.clone(),
+            on_hand: s.balance.to_string(),
+            unit: s.unit.as_str().into(),
+            mg: format!("{:.1}", s.balance.units() * s.mg_per_unit),
+            containers,
+            last_count,
+        });
+    }
+    Ok(InventoryReport { registration, status, lines })
+}
+
+/// The book inventory of a registration: what is on hand per stock, the
+/// last count, and where the biennial inventory stands.
+#[utoipa::path(get, path = "/ledger/registrations/{id}/inventory", tag = "ledger", params(("id" = String, Path)),
+    responses((status = 200, body = InventoryReport), (status = 404, body = crate::error::Problem)))]
+pub async fn get_inventory(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+) -> AppResult<axum::Json<InventoryReport>> {
+    Ok(axum::Json(inventory_report(&state, &auth, path_id("registration", &id)?).await?))
+}
