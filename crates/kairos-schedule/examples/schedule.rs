@@ -3,6 +3,7 @@
 //! ```text
 //! cargo run --release -p kairos-schedule --example schedule -- generate --clients 200 --chairs 6 --therapists 10 --days 28 --seed 1 > p.json
 //! cargo run --release -p kairos-schedule --example schedule -- solve --problem p.json [--seed S] [--iterations N] [--time-limit S] > plan.json
+//! cargo run --release -p kairos-schedule --example schedule -- export --problem p.json > slots.json
 //! cargo run --release -p kairos-schedule --example schedule -- check --problem p.json --plan plan.json
 //! cargo run --release -p kairos-schedule --example schedule -- repair-bench --problem p.json --cancellations 20
 //! ```
@@ -54,6 +55,11 @@ enum Cmd {
         problem: String,
         #[arg(long)]
         plan: String,
+    },
+    /// Writes the compiled slot model (for bench/schedule/cpsat.py).
+    Export {
+        #[arg(long)]
+        problem: String,
     },
     /// Solves, then times repairs after single cancellations of random doses.
     RepairBench {
@@ -109,6 +115,11 @@ fn main() {
                 std::process::exit(1);
             }
             println!("{}", plan.to_json());
+        }
+        Cmd::Export { problem } => {
+            let p = read_problem(&problem);
+            let v = kairos_schedule::export_slot_model(&p).unwrap_or_else(|e| fail(&e.to_string()));
+            println!("{v}");
         }
         Cmd::Check { problem, plan } => {
             let p = read_problem(&problem);

@@ -78,6 +78,7 @@
 
 mod check;
 mod error;
+mod export;
 mod generate;
 mod model;
 mod plan;
@@ -90,6 +91,7 @@ use std::time::Instant;
 
 pub use check::{Violation, check};
 pub use error::Error;
+pub use export::export_slot_model;
 pub use generate::{GenParams, generate};
 pub use plan::{Assignment, EventKind, Moved, Plan, Reason, Slot, Summary, Unscheduled, WindowFit};
 pub use problem::{

@@ -226,8 +226,13 @@ impl<'m> Search<'m> {
                 return false;
             }
         }
+        let m = self.m();
+        let mut skip_day = usize::MAX;
         for x in 0..span {
             let s = lo + (x + sh) % span;
+            if m.day(s) == skip_day {
+                continue;
+            }
             if let Some((p, _)) = self.st.fit(d, s) {
                 self.assign(d, p);
                 if self.dfs(doses, i + 1, budget, 0) {
@@ -238,6 +243,8 @@ impl<'m> Search<'m> {
                 if *budget == 0 {
                     return false;
                 }
+                // Another start the same day rarely changes what follows: try the next day.
+                skip_day = m.day(s);
             }
         }
         false
@@ -277,8 +284,9 @@ impl<'m> Search<'m> {
             let avail = (0..m.n).step_by(4).filter(|&s| m.clients[c.client].avail.ok_at(s)).count() as i64;
             avail - 20 * c.doses.len() as i64
         };
-        let keys: Vec<(u32, i64)> = order.iter().map(|&k| (m.courses[k].lo, slack(k))).collect();
-        order.sort_by_key(|&k| (keys[k].0 / 96, keys[k].1, k));
+        // Long series first (their spacing leaves the least choice), then the least available client.
+        let keys: Vec<(usize, i64)> = order.iter().map(|&k| (m.courses[k].doses.len(), slack(k))).collect();
+        order.sort_by_key(|&k| (std::cmp::Reverse(keys[k].0), keys[k].1, k));
         for &k in &order {
             self.place_doses(k, false);
         }
@@ -321,6 +329,7 @@ impl<'m> Search<'m> {
         }
         let mut total = self.refresh_costs();
         let mut bad = self.bad_events();
+        let mut bad_doses: Vec<usize> = vec![];
         let free_courses: Vec<usize> =
             (0..m.courses.len()).filter(|&k| m.courses[k].doses.iter().any(|&d| !self.st.locked[d])).collect();
         let sessions: Vec<usize> =
@@ -332,17 +341,19 @@ impl<'m> Search<'m> {
                     break;
                 }
                 bad = self.bad_events();
+                bad_doses = bad.iter().copied().filter(|&e| m.events[e].is_dose()).collect();
             }
             self.iterations += 1;
             self.move_id += 1;
             self.journal.clear();
             let chair_before = self.st.chair_days;
-            let target = if !bad.is_empty() && self.rng.gen_bool(0.8) {
-                Some(bad[self.rng.gen_range(0..bad.len())])
+            let (target, r) = if !bad_doses.is_empty() && self.rng.gen_bool(0.5) {
+                (Some(bad_doses[self.rng.gen_range(0..bad_doses.len())]), 0.5 + self.rng.gen_range(0.0..0.5))
+            } else if !bad.is_empty() && self.rng.gen_bool(0.8) {
+                (Some(bad[self.rng.gen_range(0..bad.len())]), self.rng.r#gen())
             } else {
-                None
+                (None, self.rng.r#gen())
             };
-            let r: f64 = self.rng.r#gen();
             if r < 0.45 && !sessions.is_empty() {
                 // Session ejection: the target session and sessions that occupy its window.
                 let e = target

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# CP-SAT reference for kairos-schedule (bench only; ortools is never a runtime dependency).
+#
+#   bench/schedule/run.sh                 # the default instances, CP-SAT 60 s each
+#   TIME_LIMIT=20 bench/schedule/run.sh "20 2 3 2 14 1"   # clients chairs therapists monitors days seed
+#
+# For each instance: generate it, solve it with the Rust engine (release build, default
+# options), export the slot model, solve that with CP-SAT (2 workers, seed 0), check both
+# plans with the Rust checker, print one comparison line.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+TARGET=${CARGO_TARGET_DIR:-target}
+OUT=${OUT:-$TARGET/schedule-bench}
+TIME_LIMIT=${TIME_LIMIT:-60}
+mkdir -p "$OUT"
+VENV=${VENV:-$OUT/venv}
+if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c "import ortools" 2>/dev/null; then
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install -q "ortools==9.15.6755" || "$VENV/bin/pip" install -q ortools
+fi
+cargo build --release -q -p kairos-schedule --example schedule
+B="$TARGET/release/examples/schedule"
+if [ $# -eq 0 ]; then set -- "20 2 3 2 14 1" "60 3 5 2 21 1" "200 6 10 3 28 1"; fi
+printf "%-22s | %-44s | %-60s\n" "instance" "kairos (doses, sessions, preferred, time)" "CP-SAT ${TIME_LIMIT}s (status, doses, preferred, bound on preferred)"
+for spec in "$@"; do
+  read -r clients chairs therapists monitors days seed <<<"$spec"
+  name="c${clients}-ch${chairs}-t${therapists}-m${monitors}-d${days}-s${seed}"
+  "$B" generate --clients "$clients" --chairs "$chairs" --therapists "$therapists" --monitors "$monitors" --days "$days" --seed "$seed" > "$OUT/$name.json"
+  "$B" solve --problem "$OUT/$name.json" > "$OUT/$name.plan.json" 2> "$OUT/$name.rust.txt"
+  "$B" export --problem "$OUT/$name.json" > "$OUT/$name.slots.json"
+  "$VENV/bin/python" bench/schedule/cpsat.py "$OUT/$name.slots.json" "$OUT/$name.cpsat-plan.json" \
+      --time-limit "$TIME_LIMIT" --workers 2 --seed 0 > "$OUT/$name.cpsat.json"
+  cp_ok="no plan"
+  if [ -f "$OUT/$name.cpsat-plan.json" ]; then
+    if "$B" check --problem "$OUT/$name.json" --plan "$OUT/$name.cpsat-plan.json" > /dev/null; then cp_ok="checked"; else cp_ok="FAILS CHECK"; fi
+  fi
+  python3 - "$OUT/$name.plan.json" "$OUT/$name.cpsat.json" "$OUT/$name.rust.txt" "$name" "$cp_ok" <<'PY'
+import json, re, sys
+plan = json.load(open(sys.argv[1])); cp = json.load(open(sys.argv[2])); rust = open(sys.argv[3]).read()
+s = plan["summary"]; secs = re.search(r"solve: ([0-9.]+) s", rust).group(1)
+ours = f'{s["doses_scheduled"]}/{s["doses_requested"]}, {s["sessions_scheduled"]}/{s["sessions_requested"]}, {s["sessions_in_preferred_window"]}, {secs} s'
+if "objective" in cp:
+    ub = None
+    if cp.get("bound_not_preferred_min") is not None:
+        ub = cp["sessions_requested"] - cp["bound_not_preferred_min"]
+    word = "optimum" if cp["status"] == "OPTIMAL" else "best"
+    theirs = f'{cp["status"]}, {cp["doses_scheduled"]}/{cp["doses_requested"]}, {word} {cp["sessions_in_preferred_window"]}, <= {ub} ({sys.argv[5]})'
+    if s["doses_scheduled"] == cp["doses_scheduled"] and cp["sessions_in_preferred_window"]:
+        gap = 100.0 * (cp["sessions_in_preferred_window"] - s["sessions_in_preferred_window"]) / cp["sessions_in_preferred_window"]
+        theirs += f"; ours {gap:+.1f}% below"
+else:
+    theirs = f'{cp["status"]} (no solution in the limit)'
+print(f"{sys.argv[4]:<22} | {ours:<44} | {theirs}")
+PY
+done
