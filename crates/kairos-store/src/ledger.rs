@@ -346,8 +346,9 @@ pub(crate) async fn append_in(
 
 async fn outstanding_waste_in(tx: &mut Tx, administration: &Entry) -> Result<Quantity> {
     let drawn = administration.detail.drawn.unwrap_or(administration.quantity);
+    // PostgreSQL sums BIGINT as NUMERIC: cast back.
     let (wasted,): (Option<i64>,) =
-        sqlx::query_as("SELECT SUM(quantity) FROM cs_entries WHERE related_id = $1 AND kind = 'waste'")
+        sqlx::query_as("SELECT CAST(SUM(quantity) AS BIGINT) FROM cs_entries WHERE related_id = $1 AND kind = 'waste'")
             .bind(administration.id.to_string())
             .fetch_one(&mut **tx)
             .await?;
@@ -670,7 +671,7 @@ impl Store {
     /// Administrations whose draw is not yet fully given or wasted.
     pub async fn pending_waste(&self) -> Result<Vec<PendingWaste>> {
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {}, (SELECT COALESCE(SUM(w.quantity), 0) FROM cs_entries w \
+            "SELECT {}, (SELECT CAST(COALESCE(SUM(w.quantity), 0) AS BIGINT) FROM cs_entries w \
                WHERE w.related_id = a.id AND w.kind = 'waste') AS wasted \
              FROM cs_entries a WHERE a.kind = 'administration' ORDER BY a.occurred_at DESC LIMIT 2000",
             prefixed(ENTRY_COLS, "a")

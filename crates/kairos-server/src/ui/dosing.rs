@@ -192,6 +192,21 @@ struct SessionPage {
     rows: Vec<VitalsRow>,
     open_alerts: Vec<String>,
     can_chart: bool,
+    /// Observations: (time, summary, serious).
+    events: Vec<(String, String, bool)>,
+    /// Amendments after signing: (when, who, part, correction, reason).
+    amendments: Vec<(String, String, String, String, String)>,
+    can_amend: bool,
+    /// Ledger lines of this dose: (kind, quantity with unit, balance after, witnesses).
+    ledger: Vec<(String, String, String, String)>,
+    /// The administration entry and what of its draw is still to waste.
+    waste_due: Option<(String, String)>,
+    can_waste: bool,
+    unit: String,
+    esketamine: bool,
+    side_effects: Vec<(&'static str, String)>,
+    severities: Vec<(&'static str, String)>,
+    parts: Vec<&'static str>,
     error: Option<String>,
 }
 
@@ -241,6 +256,44 @@ async fn session_page(state: &AppState, auth: &UiAuth, id: DosingSessionId, erro
         .collect();
     // The latest reading's alerts stay at the top until a later reading clears them.
     let open_alerts = s.vitals.last().map(|v| v.alerts.iter().map(|a| a.message.clone()).collect()).unwrap_or_default();
+    let entries = state.store.entries_for_session(s.id).await.map_err(|e| ui_error(e.into(), nav()))?;
+    let mut staff_ids: Vec<kairos_domain::ids::StaffId> =
+        s.amendments.iter().map(|a| a.by).chain(entries.iter().flat_map(|e| e.witnesses.clone())).collect();
+    staff_ids.sort();
+    staff_ids.dedup();
+    let names = state.store.staff_names(&staff_ids).await.map_err(|e| ui_error(e.into(), nav()))?;
+    let name = |id: &kairos_domain::ids::StaffId| names.get(id).cloned().unwrap_or_else(|| id.to_string());
+    let stock = match entries.first() {
+        Some(e) => Some(state.store.stock(e.stock_id).await.map_err(|e| ui_error(e.into(), nav()))?),
+        None => None,
+    };
+    let unit = stock.as_ref().map(|k| k.unit.as_str().to_string()).unwrap_or_default();
+    let admin = entries.iter().find(|e| e.kind == kairos_domain::ledger::EntryKind::Administration);
+    let waste_due = admin.and_then(|a| {
+        let wasted = entries
+            .iter()
+            .filter(|e| e.related_id == Some(a.id) && e.kind == kairos_domain::ledger::EntryKind::Waste)
+            .fold(kairos_domain::ledger::Quantity::ZERO, |q, e| q + e.quantity);
+        let out = a.detail.drawn.unwrap_or(a.quantity) - a.quantity - wasted;
+        out.is_positive().then(|| (a.id.to_string(), out.to_string()))
+    });
+    let ledger = entries
+        .iter()
+        .map(|e| {
+            let what = match (e.kind, e.detail.drawn) {
+                (kairos_domain::ledger::EntryKind::Administration, Some(d)) => {
+                    format!("Administration (drawn {d} {unit})")
+                }
+                _ => e.kind.label().to_string(),
+            };
+            (
+                what,
+                format!("{} {unit}", e.quantity),
+                format!("{} {unit}", e.balance_after),
+                e.witnesses.iter().map(name).collect::<Vec<_>>().join(", "),
+            )
+        })
+        .collect();
     let dose = match (s.mg_per_kg, s.weight_kg) {
         (Some(k), Some(w)) => {
             format!("{} mg {} ({k} mg/kg × {w} kg), lot {}", s.dose_mg, s.route.to_uppercase(), s.lot)
@@ -262,6 +315,45 @@ async fn session_page(state: &AppState, auth: &UiAuth, id: DosingSessionId, erro
         rows,
         open_alerts,
         can_chart: s.signed_at.is_none() && auth.staff.roles.allow(Permission::ChartDosing),
+        events: s
+            .events
+            .iter()
+            .map(|e| {
+                (
+                    t(e.at),
+                    e.event.summary(),
+                    matches!(e.event, kairos_domain::dosing::SessionEvent::AdverseEvent { serious: true, .. }),
+                )
+            })
+            .collect(),
+        amendments: s
+            .amendments
+            .iter()
+            .map(|a| {
+                (
+                    a.at.to_zoned(tz.clone()).strftime("%Y-%m-%d %H:%M").to_string(),
+                    name(&a.by),
+                    a.amendment.part.as_str().to_string(),
+                    a.amendment.correction.clone(),
+                    a.amendment.reason.clone(),
+                )
+            })
+            .collect(),
+        can_amend: s.signed_at.is_some() && auth.staff.roles.allow(Permission::ChartDosing),
+        ledger,
+        waste_due,
+        can_waste: auth.staff.roles.allow(Permission::RecordLedger),
+        unit,
+        esketamine: s.route == "intranasal",
+        side_effects: kairos_domain::dosing::SideEffectKind::ALL
+            .iter()
+            .map(|k| (k.as_str(), k.as_str().replace('_', " ")))
+            .collect(),
+        severities: kairos_domain::dosing::Severity::ALL
+            .iter()
+            .map(|k| (k.as_str(), k.as_str().replace('_', "-")))
+            .collect(),
+        parts: kairos_domain::dosing::AmendedPart::ALL.iter().map(|k| k.as_str()).collect(),
         error,
     }))
 }
@@ -319,5 +411,131 @@ pub async fn sign(State(state): State<AppState>, auth: UiAuth, Path(id): Path<St
     match state.store.sign_dosing_session(&auth.actor(), id).await {
         Ok(_) => Ok(Redirect::to(&format!("/dosing-sessions/{id}")).into_response()),
         Err(e) => session_page(&state, &auth, id, Some(detail(e.into()))).await,
+    }
+}
+
+/// Records a dissociation score, side effect or adverse event from the
+/// session page (`kind` picks which).
+pub async fn add_event(
+    State(state): State<AppState>,
+    auth: UiAuth,
+    Path(id): Path<String>,
+    Form(form): Form<HashMap<String, String>>,
+) -> PageResult {
+    use kairos_domain::dosing::{SessionEvent, Severity, SideEffectKind};
+    auth.require(Permission::ChartDosing)?;
+    let id = session_id(&auth, &id)?;
+    let text = |k: &str| form.get(k).map(|v| v.trim().to_string()).unwrap_or_default();
+    let event = match text("kind").as_str() {
+        "dissociation" => match num::<u8>(&form, "cadss6") {
+            Some(cadss6) => Ok(SessionEvent::Dissociation { cadss6 }),
+            None => Err("Enter the CADSS-6 total (0-24).".to_string()),
+        },
+        "side_effect" => SideEffectKind::parse("effect", &text("effect"))
+            .and_then(|effect| {
+                Ok(SessionEvent::SideEffect {
+                    effect,
+                    description: Some(text("description")).filter(|d| !d.is_empty()),
+                    severity: Severity::parse("severity", &text("severity"))?,
+                    action: text("action"),
+                })
+            })
+            .map_err(|e| e.to_string()),
+        "adverse_event" => Severity::parse("severity", &text("severity"))
+            .map(|severity| SessionEvent::AdverseEvent {
+                description: text("description"),
+                severity,
+                serious: form.get("serious").is_some_and(|v| v == "yes"),
+                action: text("action"),
+                outcome: text("outcome"),
+            })
+            .map_err(|e| e.to_string()),
+        _ => Err("Choose what to record.".to_string()),
+    };
+    let event = match event.and_then(|e| e.validate().map(|()| e).map_err(|e| e.to_string())) {
+        Ok(e) => e,
+        Err(m) => return session_page(&state, &auth, id, Some(m)).await,
+    };
+    match state.store.add_session_event(&auth.actor(), id, Timestamp::now(), &event).await {
+        Ok(_) => Ok(Redirect::to(&format!("/dosing-sessions/{id}")).into_response()),
+        Err(e) => session_page(&state, &auth, id, Some(detail(e.into()))).await,
+    }
+}
+
+/// Amends a signed session.
+pub async fn amend(
+    State(state): State<AppState>,
+    auth: UiAuth,
+    Path(id): Path<String>,
+    Form(form): Form<HashMap<String, String>>,
+) -> PageResult {
+    auth.require(Permission::ChartDosing)?;
+    let id = session_id(&auth, &id)?;
+    let text = |k: &str| form.get(k).map(|v| v.trim().to_string()).unwrap_or_default();
+    let amendment = match kairos_domain::dosing::AmendedPart::parse("part", &text("part")) {
+        Ok(part) => kairos_domain::dosing::Amendment { part, correction: text("correction"), reason: text("reason") },
+        Err(e) => return session_page(&state, &auth, id, Some(e.to_string())).await,
+    };
+    match state.store.amend_dosing_session(&auth.actor(), id, &amendment).await {
+        Ok(_) => Ok(Redirect::to(&format!("/dosing-sessions/{id}")).into_response()),
+        Err(e) => session_page(&state, &auth, id, Some(detail(e.into()))).await,
+    }
+}
+
+/// Wastes what was drawn but not given, with a witness who signs with their
+/// own e-mail and password on this device.
+pub async fn waste(
+    State(state): State<AppState>,
+    auth: UiAuth,
+    Path(id): Path<String>,
+    Form(form): Form<HashMap<String, String>>,
+) -> PageResult {
+    auth.require(Permission::RecordLedger)?;
+    let id = session_id(&auth, &id)?;
+    let text = |k: &str| form.get(k).map(|v| v.trim().to_string()).unwrap_or_default();
+    let entries = state.store.entries_for_session(id).await.map_err(|e| ui_error(e.into(), None))?;
+    let Some(admin) = entries.iter().find(|e| e.kind == kairos_domain::ledger::EntryKind::Administration) else {
+        return session_page(
+            &state,
+            &auth,
+            id,
+            Some("This dose is not on the ledger; there is nothing to waste.".into()),
+        )
+        .await;
+    };
+    let Some(quantity) = num::<f64>(&form, "quantity") else {
+        return session_page(&state, &auth, id, Some("Enter the quantity wasted.".into())).await;
+    };
+    let body = crate::api::ledger::EntryBody {
+        kind: kairos_domain::ledger::EntryKind::Waste,
+        quantity,
+        occurred_at: None,
+        related_id: Some(admin.id.to_string()),
+        count_type: None,
+        business_time: None,
+        method: Some(text("method")),
+        narrative: None,
+        form_reference: None,
+        recipient: None,
+        witnesses: vec![crate::api::ledger::WitnessSignature {
+            email: text("witness_email"),
+            password: form.get("witness_password").cloned().unwrap_or_default(),
+        }]
+        .into_iter()
+        .filter(|w| !w.email.is_empty())
+        .collect(),
+    };
+    match crate::api::ledger::record(&state, &api_auth(&auth), admin.stock_id, &body).await {
+        Ok(_) => Ok(Redirect::to(&format!("/dosing-sessions/{id}")).into_response()),
+        Err(AppError::TooManyAttempts) => {
+            session_page(
+                &state,
+                &auth,
+                id,
+                Some("Too many wrong passwords for that witness; wait and try again.".into()),
+            )
+            .await
+        }
+        Err(e) => session_page(&state, &auth, id, Some(detail(e))).await,
     }
 }

@@ -9,6 +9,7 @@ mod clients;
 mod dosing;
 mod errors;
 mod helpers;
+mod ledger;
 mod measures;
 mod multi_node;
 mod openapi;
