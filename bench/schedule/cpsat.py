@@ -45,7 +45,7 @@ def main():
         print(__doc__)
         sys.exit(2)
     src, out = args[0], args[1]
-    opts = {"--time-limit": 60.0, "--workers": 2, "--seed": 0, "--objective": "full", "--hint": ""}
+    opts = {"--time-limit": 60.0, "--workers": 2, "--seed": 0, "--objective": "full", "--hint": "", "--log": 0}
     for i, a in enumerate(args):
         if a in opts:
             opts[a] = type(opts[a])(args[i + 1])
@@ -263,15 +263,32 @@ def main():
             i = idx[a["event"]]
             st = dt.datetime.fromisoformat(a["start"].replace("Z", "+00:00")).timestamp()
             placed[i] = int((st - t0) // step)
+        chair_i = {c["id"]: k for k, c in enumerate(M["chairs"])}
+        room_i = {c["id"]: k for k, c in enumerate(M["rooms"])}
+        staff_i = {c["id"]: k for k, c in enumerate(staff)}
+        res = {idx[a["event"]]: a for a in hint["assignments"]}
         for i in range(len(ev)):
             m.AddHint(P[i], i in placed)
             if i in placed:
                 m.AddHint(S[i], placed[i])
+            a = res.get(i)
+            for (j, c), v in X.items():
+                if j == i:
+                    m.AddHint(v, bool(a) and chair_i.get(a.get("chair")) == c)
+            for (j, k), v in Z.items():
+                if j == i:
+                    m.AddHint(v, bool(a) and staff_i.get(a["staff"]) == k)
+            for (j, r), v in RM.items():
+                if j == i:
+                    m.AddHint(v, bool(a) and room_i.get(a.get("room")) == r)
+            if i in Q:
+                m.AddHint(Q[i], bool(a) and a.get("window") == "preferred")
 
     solver = cp_model.CpSolver()
     solver.parameters.max_time_in_seconds = float(opts["--time-limit"])
     solver.parameters.num_workers = int(opts["--workers"])
     solver.parameters.random_seed = int(opts["--seed"])
+    solver.parameters.log_search_progress = bool(int(opts["--log"]))
     t = time.time()
     status = solver.Solve(m)
     el = time.time() - t

@@ -39,6 +39,11 @@ pub(crate) struct Search<'m> {
     cost_cache: Vec<i64>,
     pub iterations: u64,
     pub stopped_by: &'static str,
+    /// Per session: prefix counts of starts where the site, the client and the
+    /// continuing therapist (any therapist if none) are all statically available.
+    pref_ok: Vec<Option<std::rc::Rc<Vec<u32>>>>,
+    /// Per dose: the sessions tied to it, with (shift, pf, pt) offsets.
+    tied: Vec<Vec<(usize, i64, i64, i64)>>,
 }
 
 const DFS_BUDGET: u32 = 40;
@@ -47,6 +52,40 @@ impl<'m> Search<'m> {
     pub(crate) fn new(st: State<'m>, seed: u64) -> Search<'m> {
         let n = st.m.events.len();
         let c = st.m.clients.len();
+        let m = st.m;
+        let mut cache: std::collections::HashMap<(usize, u32), std::rc::Rc<Vec<u32>>> = Default::default();
+        let mut pref_ok = vec![None; n];
+        let mut tied = vec![vec![]; n];
+        for (e, ev) in m.events.iter().enumerate() {
+            let EvKind::Session { anchor, from_end, pf, pt, .. } = ev.kind else { continue };
+            let shift = if from_end { i64::from(m.events[anchor].dur) } else { 0 };
+            tied[anchor].push((e, shift, pf, pt));
+            let key = (ev.client, ev.dur);
+            let arr = cache
+                .entry(key)
+                .or_insert_with(|| {
+                    let ther = m.clients[ev.client].therapist;
+                    let mut pre = Vec::with_capacity(m.n as usize + 1);
+                    pre.push(0u32);
+                    let mut acc = 0;
+                    for t in 0..m.n {
+                        let end = t + ev.dur;
+                        let ok = m.site.ok(t, end)
+                            && m.clients[ev.client].avail.ok(t, end)
+                            && match ther {
+                                Some(th) => m.staff[th].avail.ok(t, end),
+                                None => m.staff.iter().any(|s| s.therapist && s.avail.ok(t, end)),
+                            };
+                        if ok {
+                            acc += 1;
+                        }
+                        pre.push(acc);
+                    }
+                    std::rc::Rc::new(pre)
+                })
+                .clone();
+            pref_ok[e] = Some(arr);
+        }
         Search {
             st,
             rng: ChaCha8Rng::seed_from_u64(seed),
@@ -56,7 +95,22 @@ impl<'m> Search<'m> {
             cost_cache: vec![0; c],
             iterations: 0,
             stopped_by: "iterations",
+            pref_ok,
+            tied,
         }
+    }
+
+    /// Whether every session tied to dose `d` has a statically possible start in its
+    /// preferred window if the dose starts at `s`.
+    fn sessions_can_prefer(&self, d: usize, s: u32) -> bool {
+        let n = i64::from(self.st.m.n);
+        self.tied[d].iter().all(|&(e, shift, pf, pt)| {
+            let Some(pre) = &self.pref_ok[e] else { return true };
+            let a = i64::from(s) + shift;
+            let lo = (a + pf).clamp(0, n);
+            let hi = (a + pt + 1).clamp(0, n);
+            lo < hi && pre[hi as usize] > pre[lo as usize]
+        })
     }
 
     fn m(&self) -> &'m Model {
@@ -159,14 +213,19 @@ impl<'m> Search<'m> {
             return;
         }
         let shift = if jitter { self.rng.gen_range(0..(2 * 96u32)) } else { 0 };
+        // First only starts that leave every tied session a preferred start, then any.
         let mut budget = DFS_BUDGET;
-        if self.dfs(&doses, 0, &mut budget, shift) {
+        if self.dfs(&doses, 0, &mut budget, shift, true) {
+            return;
+        }
+        let mut budget = DFS_BUDGET;
+        if self.dfs(&doses, 0, &mut budget, shift, false) {
             return;
         }
         // Free the series from the first unplaced dose on, and search again.
         self.normalize_course(k);
         let mut budget = DFS_BUDGET;
-        if self.dfs(&doses, 0, &mut budget, shift) {
+        if self.dfs(&doses, 0, &mut budget, shift, false) {
             return;
         }
         self.normalize_course(k);
@@ -195,13 +254,13 @@ impl<'m> Search<'m> {
         }
     }
 
-    fn dfs(&mut self, doses: &[usize], i: usize, budget: &mut u32, shift: u32) -> bool {
+    fn dfs(&mut self, doses: &[usize], i: usize, budget: &mut u32, shift: u32, strict: bool) -> bool {
         if i == doses.len() {
             return true;
         }
         let d = doses[i];
         if self.st.asg[d].is_some() {
-            return self.dfs(doses, i + 1, budget, 0);
+            return self.dfs(doses, i + 1, budget, 0, strict);
         }
         let Ok((lo, hi)) = self.st.start_range(d) else { return false };
         let span = hi - lo + 1;
@@ -217,7 +276,7 @@ impl<'m> Search<'m> {
         }
         if let Some(r) = order_ref {
             self.assign(d, r);
-            if self.dfs(doses, i + 1, budget, 0) {
+            if self.dfs(doses, i + 1, budget, 0, strict) {
                 return true;
             }
             self.st.unassign(d);
@@ -228,14 +287,23 @@ impl<'m> Search<'m> {
         }
         let m = self.m();
         let mut skip_day = usize::MAX;
-        for x in 0..span {
-            let s = lo + (x + sh) % span;
+        // Starts that leave the tied sessions a preferred start first, then the rest.
+        let passes = if strict { 1 } else { 2 };
+        for x in 0..passes * span {
+            let good = x < span;
+            let s = lo + (x % span + sh) % span;
+            if x == span {
+                skip_day = usize::MAX;
+            }
+            if good != self.sessions_can_prefer(d, s) {
+                continue;
+            }
             if m.day(s) == skip_day {
                 continue;
             }
             if let Some((p, _)) = self.st.fit(d, s) {
                 self.assign(d, p);
-                if self.dfs(doses, i + 1, budget, 0) {
+                if self.dfs(doses, i + 1, budget, 0, strict) {
                     return true;
                 }
                 self.st.unassign(d);
@@ -354,7 +422,22 @@ impl<'m> Search<'m> {
             } else {
                 (None, self.rng.r#gen())
             };
-            if r < 0.45 && !sessions.is_empty() {
+            let dose_target = target.filter(|&e| m.events[e].is_dose() && self.st.asg[e].is_none());
+            if let Some(d) = dose_target.filter(|_| self.rng.gen_bool(0.6)) {
+                // Competitors: courses whose doses sit where this client could come in.
+                let k = m.events[d].course;
+                let mut ks = vec![k];
+                let want = self.rng.gen_range(1..=4);
+                for o in self.competitors(k, want) {
+                    if !ks.contains(&o) {
+                        ks.push(o);
+                    }
+                }
+                for &k in &ks {
+                    self.unassign_course(k);
+                }
+                self.recreate(&ks, &[]);
+            } else if r < 0.45 && !sessions.is_empty() {
                 // Session ejection: the target session and sessions that occupy its window.
                 let e = target
                     .filter(|&e| !m.events[e].is_dose())
@@ -413,6 +496,38 @@ impl<'m> Search<'m> {
                 self.st.assign(e, p);
             }
         }
+    }
+
+    /// Up to `want` other courses with a dose placed at a time the client of `k` could use
+    /// (available, within the course's dates).
+    fn competitors(&mut self, k: usize, want: usize) -> Vec<usize> {
+        let m = self.m();
+        let c = &m.courses[k];
+        let client = &m.clients[c.client];
+        let dur = m.events[c.doses[0]].dur;
+        let mut pool: Vec<usize> = vec![];
+        for (e, p) in self.st.asg.iter().enumerate() {
+            if let Some(p) = p
+                && m.events[e].is_dose()
+                && m.events[e].course != k
+                && !self.st.locked[e]
+                && p.start >= c.lo
+                && p.start < c.hi
+                && client.avail.ok(p.start, p.start + dur)
+            {
+                pool.push(m.events[e].course);
+            }
+        }
+        pool.dedup();
+        let mut out = vec![];
+        for _ in 0..want {
+            if pool.is_empty() {
+                break;
+            }
+            let i = self.rng.gen_range(0..pool.len());
+            out.push(pool.swap_remove(i));
+        }
+        out
     }
 
     /// A course whose doses share a day with one of `k`'s doses (or window), if any.
@@ -526,7 +641,7 @@ impl<'m> Search<'m> {
 }
 
 pub(crate) fn auto_iterations(m: &Model) -> u64 {
-    (m.events.len() as u64 * 3).clamp(2_000, 30_000)
+    (m.events.len() as u64 * 4).clamp(2_000, 20_000)
 }
 
 /// Builds the plan from a state.

@@ -328,9 +328,10 @@ fn dose_ends_monitoring_before_the_site_closes() {
 
 #[test]
 fn therapy_starts_inside_its_window() {
-    // The window closes 2 h after discharge, the client leaves at 12:00 and the therapist
+    // The dose is booked at 08:00, the window closes 2 h after discharge and the therapist
     // is free only after 13:00: no session. Extend the window: it is at 13:00.
     let mut v = base();
+    v["booked"] = json!([{ "event": "k1/dose-1", "start": "2026-03-03T08:00", "chair": "chair-1", "staff": "m1" }]);
     v["courses"][0]["sessions"] = json!([session("s", 1, 0, 0, 0, 2)]);
     v["horizon"]["days"] = json!(2);
     v["staff"][1]["hours"][0]["from"] = json!("13:00");
