@@ -471,9 +471,132 @@ async fn generate_demo(store: &Store, clients: usize, seed: u64, password: &str)
     }
     producer.await?;
     bar.finish_and_clear();
+    demo_ledger(store).await.context("the demo controlled-substance ledger")?;
     println!(
         "Generated {written} clients and {encounters} encounters in {:.1} s (seed {seed}).",
         started.elapsed().as_secs_f64()
     );
+    Ok(())
+}
+
+/// The demo clinic's controlled-substance books: its DEA registration, an
+/// initial inventory six months ago, and ketamine and esketamine receipts
+/// since (all synthetic: check-digit-valid DEA numbers of no real registrant,
+/// NDC-shaped codes with a 00000 labeler).
+async fn demo_ledger(store: &Store) -> Result<()> {
+    use kairos_domain::ledger::{
+        BusinessTime, CountType, EntryDetail, EntryKind, LedgerPolicy, Party, Quantity, Substance, Unit,
+    };
+    use kairos_store::ledger::{NewEntry, NewRegistration, StockSpec};
+    let Some(site) = store.list_sites().await?.into_iter().next() else { return Ok(()) };
+    let staff = |login: &str| {
+        let login = login.to_string();
+        async move {
+            let email = kairos_domain::text::Email::parse("email", &format!("{login}@demo.kairos"))?;
+            let (s, _) =
+                store.staff_credentials(&email).await?.ok_or_else(|| anyhow::anyhow!("no {login} in the demo"))?;
+            anyhow::Ok(Actor { staff_id: Some(s.id), roles: s.roles.to_list(), remote_addr: None })
+        }
+    };
+    let director = staff("director").await?;
+    let nurse = staff("nurse").await?;
+    let policy = LedgerPolicy::shipped()?;
+    let reg = store
+        .create_registration(
+            &director,
+            &NewRegistration {
+                site_id: site.id,
+                dea_number: "FK1234563".into(),
+                registrant: "Dr. Priya Natarajan (demo)".into(),
+                address: "100 Example Avenue, Suite 2, Fairhaven ZZ 00000".into(),
+            },
+        )
+        .await?;
+    let now = jiff::Timestamp::now();
+    let days_ago = |d: i64| now - jiff::SignedDuration::from_hours(24 * d);
+    let supplier = Party {
+        name: "Synthetic Pharma Supply (demo)".into(),
+        address: "9 Warehouse Road, Springfield ZZ 00000".into(),
+        dea_number: "RS1234563".into(),
+    };
+    let vial = |lot: &str, expires: &str| StockSpec {
+        registration_id: reg.id,
+        substance: Substance::Ketamine,
+        ndc: "00000-0100-10".into(),
+        form: "Ketamine HCl 50 mg/mL injection, 10 mL multi-dose vial".into(),
+        unit: Unit::Ml,
+        mg_per_unit: 50.0,
+        units_per_container: Quantity(10_000),
+        lot: lot.into(),
+        expires: expires.parse().ok(),
+        storage: Some("Safe 1, medication room".into()),
+    };
+    let entry = |kind: EntryKind, at: jiff::Timestamp, quantity: Quantity, detail: EntryDetail| NewEntry {
+        stock_id: kairos_domain::ids::StockId::new(),
+        kind,
+        occurred_at: at,
+        quantity,
+        detail,
+        client_id: None,
+        dosing_session_id: None,
+        related_id: None,
+        witnesses: vec![],
+    };
+    // Opened vials on hand when the clinic began keeping books in Kairos.
+    let count = EntryDetail {
+        count_type: Some(CountType::Initial),
+        business_time: Some(BusinessTime::Opening),
+        ..EntryDetail::default()
+    };
+    store
+        .receive(
+            &nurse,
+            &policy,
+            &vial("KET-DEMO-2605", "2027-05-31"),
+            &entry(EntryKind::Count, days_ago(180), Quantity(18_500), count),
+        )
+        .await?;
+    let receipt = |containers: u32, invoice: &str| EntryDetail {
+        party: Some(supplier.clone()),
+        containers: Some(containers),
+        invoice: Some(invoice.into()),
+        ..EntryDetail::default()
+    };
+    store
+        .receive(
+            &nurse,
+            &policy,
+            &vial("KET-DEMO-2609", "2027-09-30"),
+            &entry(EntryKind::Receipt, days_ago(60), Quantity(100_000), receipt(10, "INV-DEMO-0917")),
+        )
+        .await?;
+    store
+        .receive(
+            &nurse,
+            &policy,
+            &vial("KET-DEMO-2611", "2027-11-30"),
+            &entry(EntryKind::Receipt, days_ago(10), Quantity(50_000), receipt(5, "INV-DEMO-1117")),
+        )
+        .await?;
+    let device = StockSpec {
+        registration_id: reg.id,
+        substance: Substance::Esketamine,
+        ndc: "00000-0200-02".into(),
+        form: "Esketamine 28 mg nasal spray device".into(),
+        unit: Unit::Device,
+        mg_per_unit: 28.0,
+        units_per_container: Quantity(1_000),
+        lot: "ESK-DEMO-2610".into(),
+        expires: "2027-10-31".parse().ok(),
+        storage: Some("Safe 1, medication room".into()),
+    };
+    store
+        .receive(
+            &nurse,
+            &policy,
+            &device,
+            &entry(EntryKind::Receipt, days_ago(30), Quantity(24_000), receipt(24, "INV-DEMO-1027")),
+        )
+        .await?;
     Ok(())
 }

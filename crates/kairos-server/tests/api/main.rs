@@ -7,6 +7,7 @@ mod auth;
 mod browser;
 mod clients;
 mod dosing;
+mod dosing_records;
 mod errors;
 mod helpers;
 mod ledger;

@@ -1,0 +1,166 @@
+//! What a dosing session records beyond vital signs: dissociation, side
+//! effects and adverse events; amendments once signed (the original stays);
+//! and, for esketamine, the REMS monitoring form and when it is due.
+
+use crate::helpers::*;
+use crate::ledger::{clinic, start_with_stock};
+use kairos_domain::roles::Role;
+use reqwest::StatusCode;
+use serde_json::json;
+
+fn ago(mins: i64) -> String {
+    (jiff::Timestamp::now() - jiff::SignedDuration::from_mins(mins)).to_string()
+}
+
+#[tokio::test]
+async fn observations_are_charted_until_signing_and_amendments_follow_it() {
+    let app = spawn_app().await;
+    let c = clinic(&app, 1, "apa_iv_induction").await;
+    let r = app
+        .post(
+            &format!("/api/v1/encounters/{}/dosing-session", c.encounters[0]),
+            &c.nurse,
+            start_with_stock(&c.stock, None),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let id = r.body["id"].as_str().expect("session").to_string();
+    let events = format!("/api/v1/dosing-sessions/{id}/events");
+    let r = app.post(&events, &c.nurse, json!({ "event": { "kind": "dissociation", "cadss6": 25 } })).await;
+    assert_eq!(r.problem_field(), Some("event.cadss6"));
+    let r =
+        app.post(&events, &c.nurse, json!({ "at": ago(150), "event": { "kind": "dissociation", "cadss6": 9 } })).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let r = app
+        .post(
+            &events,
+            &c.nurse,
+            json!({ "event": { "kind": "side_effect", "effect": "nausea", "severity": "moderate", "action": "ondansetron 4 mg IV" } }),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let r = app
+        .post(
+            &events,
+            &c.nurse,
+            json!({ "event": { "kind": "adverse_event", "description": "vasovagal episode on standing", "severity": "moderate",
+                               "serious": false, "action": "supine, legs raised", "outcome": "" } }),
+        )
+        .await;
+    assert_eq!(r.problem_field(), Some("event.outcome"));
+    let therapist = app.token_for(Role::Therapist).await;
+    let r = app.post(&events, &therapist, json!({ "event": { "kind": "dissociation", "cadss6": 3 } })).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+
+    let amend = format!("/api/v1/dosing-sessions/{id}/amendments");
+    let body =
+        json!({ "part": "observations", "correction": "CADSS-6 was 7, not 9", "reason": "misread the score sheet" });
+    let r = app.post(&amend, &c.nurse, body.clone()).await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "an unsigned session is charted, not amended: {}", r.body);
+
+    let r = app
+        .post(
+            &format!("/api/v1/dosing-sessions/{id}/discharge"),
+            &c.nurse,
+            json!({ "at": ago(60), "accompanied_by": "partner" }),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(
+        app.post(&format!("/api/v1/dosing-sessions/{id}/sign"), &c.nurse, json!({})).await.status,
+        StatusCode::OK
+    );
+    let r = app.post(&events, &c.nurse, json!({ "event": { "kind": "dissociation", "cadss6": 2 } })).await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "signed: observations no longer added");
+    let r = app.post(&amend, &c.nurse, json!({ "part": "observations", "correction": "x", "reason": "" })).await;
+    assert_eq!(r.problem_field(), Some("reason"));
+    let r = app.post(&amend, &c.prescriber, body).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let s = app.get(&format!("/api/v1/dosing-sessions/{id}"), &c.nurse).await;
+    assert_eq!(s.body["events"][0]["event"]["cadss6"], 9, "the original stays: {}", s.body);
+    assert_eq!(s.body["events"].as_array().map(Vec::len), Some(2));
+    assert_eq!(s.body["amendments"][0]["correction"], "CADSS-6 was 7, not 9");
+    assert_eq!(s.body["amendments"][0]["reason"], "misread the score sheet");
+    assert!(s.body["amendments"][0]["by"].is_string());
+    let r = app.get(&format!("/api/v1/dosing-sessions/{id}/rems"), &c.nurse).await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "no REMS form for IV ketamine: {}", r.body);
+}
+
+#[tokio::test]
+async fn an_esketamine_session_yields_its_rems_form_due_within_seven_days() {
+    let app = spawn_app().await;
+    let c = clinic(&app, 1, "esketamine_label").await;
+    let r = app
+        .post(
+            "/api/v1/ledger/receipts",
+            &c.nurse,
+            json!({ "registration_id": c.registration, "substance": "esketamine", "ndc": "00000-0001-01",
+                    "form": "28 mg nasal spray device", "unit": "device", "mg_per_unit": 28.0, "units_per_container": 1.0,
+                    "lot": "ESK-TEST-1", "containers": 6,
+                    "supplier": { "name": "Synthetic Specialty Distributor", "address": "3 Test Way", "dea_number": "BS1234563" } }),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let esk = r.body["stock"]["id"].as_str().expect("stock").to_string();
+    let mut body = start_with_stock(&c.stock, None);
+    body["weight_kg"] = json!(null);
+    body["dose_mg"] = json!(56.0);
+    let path = format!("/api/v1/encounters/{}/dosing-session", c.encounters[0]);
+    let r = app.post(&path, &c.nurse, body.clone()).await;
+    assert_eq!(r.problem_field(), Some("stock_id"), "an intranasal dose does not draw on ketamine vials");
+    body["stock_id"] = json!(esk);
+    let r = app.post(&path, &c.nurse, body).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    assert_eq!(r.body["route"], "intranasal");
+    assert_eq!(r.body["ledger"][0]["quantity"], 2000, "56 mg = two 28 mg devices");
+    let id = r.body["id"].as_str().expect("session").to_string();
+
+    let due = app.get("/api/v1/rems/due", &c.nurse).await;
+    assert_eq!(due.body[0]["session_id"].as_str(), Some(id.as_str()), "{}", due.body);
+    assert_eq!(due.body[0]["overdue"], false);
+
+    let rems = format!("/api/v1/dosing-sessions/{id}/rems");
+    let r = app.get(&rems, &c.nurse).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["form"]["lot"], "ESK-TEST-1");
+    assert_eq!(r.body["form"]["benzodiazepines"], true, "from the signed screen");
+    let problems = r.body["form"]["problems"].as_array().expect("problems");
+    assert!(problems.iter().any(|p| p.as_str().is_some_and(|p| p.contains("40 minutes"))), "{problems:?}");
+    let r = app.put(&rems, &c.nurse, json!({ "confirmation": "REMS-TEST-1" })).await;
+    assert_eq!(r.problem_field(), Some("confirmation"), "an incomplete form is not submitted");
+
+    let vitals = format!("/api/v1/dosing-sessions/{id}/vitals");
+    for (m, sys, moaas) in [(140, 138, 4), (65, 128, 5)] {
+        let r = app
+            .post(
+                &vitals,
+                &c.nurse,
+                json!({ "at": ago(m), "vitals": { "systolic": sys, "diastolic": 84, "spo2": 97, "moaas": moaas } }),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    }
+    let r = app
+        .post(
+            &format!("/api/v1/dosing-sessions/{id}/discharge"),
+            &c.nurse,
+            json!({ "at": ago(59), "accompanied_by": "sister" }),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let r = app.get(&rems, &c.nurse).await;
+    assert_eq!(r.body["form"]["problems"], json!([]), "{}", r.body);
+    assert_eq!(r.body["form"]["minutes_monitored"], 121);
+    assert_eq!(r.body["form"]["bp_about_40_min"]["minutes"], 40);
+    assert_eq!(r.body["form"]["bp_before_end"]["systolic"], 128);
+    assert_eq!(r.body["form"]["sedation"], true, "MOAA/S 4");
+    let r = app.put(&rems, &c.nurse, json!({ "ready_after_minutes": 90, "confirmation": "REMS-TEST-1" })).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["state"]["confirmation"], "REMS-TEST-1");
+    assert_eq!(r.body["state"]["ready_after_minutes"], 90);
+    let r = app.put(&rems, &c.nurse, json!({ "ready_after_minutes": 60 })).await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "a submitted form never changes");
+    assert_eq!(app.get("/api/v1/rems/due", &c.nurse).await.body, json!([]));
+    let coordinator = app.token_for(Role::Coordinator).await;
+    assert_eq!(app.get(&rems, &coordinator).await.status, StatusCode::FORBIDDEN);
+}
