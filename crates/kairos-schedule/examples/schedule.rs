@@ -162,6 +162,16 @@ fn main() {
                     .count();
                 if others == 0 {
                     only_client += 1;
+                } else if std::env::var_os("VERBOSE").is_some() {
+                    for m in &new.moved {
+                        eprintln!(
+                            "  {ev}: moved {} {} -> {:?} ({})",
+                            m.event,
+                            m.from.start,
+                            m.to.as_ref().map(|t| &t.start),
+                            m.reason
+                        );
+                    }
                 }
                 moved_total += new.moved.len();
                 lost_doses += plan.summary.doses_scheduled.saturating_sub(new.summary.doses_scheduled);

@@ -64,7 +64,9 @@
 //! (10^15 each) ≫ moved bookings (10^12, repair) ≫ sessions outside the preferred
 //! window (10^9, unscheduled ones included) ≫ unscheduled sessions (10^5) ≫ sessions not
 //! with the continuing therapist (10^3) ≫ client days (10^2 per client per day) ≫
-//! chair-days in use (1). The top levels are lexicographic for any realistic instance
+//! chair-days in use (1). In a repair, a dose the previous plan left unscheduled costs
+//! 10^11, below a moved booking, and moving an appointment of a client the change
+//! touched costs 10^10 (others' 10^12), so the touched client's own plan absorbs the change. The top levels are lexicographic for any realistic instance
 //! (up to ~10,000 sessions); the lowest three trade off at those rates.
 //!
 //! ## Engine
@@ -104,7 +106,8 @@ pub use solver::Options;
 /// The objective weights.
 pub mod weights {
     pub use crate::state::{
-        W_CHAIR_DAY, W_CLIENT_DAY, W_DISCONTINUITY, W_DOSE, W_MOVE, W_NOT_PREFERRED, W_SESSION_UNSCHEDULED,
+        W_CHAIR_DAY, W_CLIENT_DAY, W_DISCONTINUITY, W_DOSE, W_DOSE_NOT_BOOKED, W_MOVE, W_MOVE_AFFECTED,
+        W_NOT_PREFERRED, W_SESSION_UNSCHEDULED,
     };
 }
 
@@ -117,7 +120,7 @@ use state::State;
 pub fn solve(problem: &Problem, opts: &Options) -> Result<Plan, Error> {
     let m = Model::compile(problem)?;
     let iters = opts.iterations.unwrap_or_else(|| solver::auto_iterations(&m));
-    Ok(run(&m, opts, iters, vec![]))
+    Ok(run(&m, opts, iters, vec![], false))
 }
 
 /// Repairs `plan` after `change`: the new plan moves as few booked appointments as it
@@ -133,13 +136,19 @@ pub fn repair(problem: &Problem, plan: &Plan, change: &Change, opts: &Options) -
         reasons.push((e, "cancelled: rescheduled away from the cancelled time".to_string()));
     }
     let iters = opts.iterations.unwrap_or(300);
-    Ok(run(&m, opts, iters, reasons))
+    Ok(run(&m, opts, iters, reasons, true))
 }
 
-fn run(m: &Model, opts: &Options, iterations: u64, mut reasons: Vec<(usize, String)>) -> Plan {
+fn run(m: &Model, opts: &Options, iterations: u64, mut reasons: Vec<(usize, String)>, repairing: bool) -> Plan {
     let started = Instant::now();
     let deadline = started + opts.time_limit;
     let mut st = State::new(m);
+    if repairing {
+        // Doses the previous plan could not book rank below keeping bookings in place.
+        for (e, ev) in m.events.iter().enumerate() {
+            st.low_dose[e] = ev.is_dose() && m.bookings[e].is_none();
+        }
+    }
     let mut order: Vec<usize> = (0..m.events.len()).filter(|&e| m.bookings[e].is_some()).collect();
     order.sort_by_key(|&e| (!m.events[e].is_dose(), m.events[e].course, e));
     for e in order {
@@ -150,6 +159,15 @@ fn run(m: &Model, opts: &Options, iterations: u64, mut reasons: Vec<(usize, Stri
         } else {
             let why = st.why_not(e, b.place);
             reasons.push((e, why));
+        }
+    }
+    if repairing {
+        // Moving the touched clients' own appointments is cheaper than moving anyone else's.
+        let touched: std::collections::HashSet<usize> = reasons.iter().map(|&(e, _)| m.events[e].client).collect();
+        for (e, ev) in m.events.iter().enumerate() {
+            if touched.contains(&ev.client) {
+                st.move_weight[e] = state::W_MOVE_AFFECTED;
+            }
         }
     }
     let mut search = Search::new(st, opts.seed);

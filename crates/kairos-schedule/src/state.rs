@@ -8,6 +8,12 @@ use crate::plan::Reason;
 /// scheduled at all; continuing therapist; client days; chair-days.
 pub const W_DOSE: i64 = 1_000_000_000_000_000;
 pub const W_MOVE: i64 = 1_000_000_000_000;
+/// In a repair, moving an appointment of a client the change touched (a cancelled
+/// appointment's client, a client whose booking the change broke).
+pub const W_MOVE_AFFECTED: i64 = 10_000_000_000;
+/// In a repair, a dose the previous plan left unscheduled: worth scheduling, but not at the
+/// price of moving a booked appointment.
+pub const W_DOSE_NOT_BOOKED: i64 = 100_000_000_000;
 pub const W_NOT_PREFERRED: i64 = 1_000_000_000;
 pub const W_SESSION_UNSCHEDULED: i64 = 100_000;
 pub const W_DISCONTINUITY: i64 = 1_000;
@@ -39,6 +45,10 @@ pub(crate) struct State<'m> {
     pub locked: Vec<bool>,
     /// The booked place each event is compared to for "moved".
     pub reference: Vec<Option<Place>>,
+    /// Doses whose absence costs `W_DOSE_NOT_BOOKED` instead of `W_DOSE` (repair).
+    pub low_dose: Vec<bool>,
+    /// The cost of moving each event's booking.
+    pub move_weight: Vec<i64>,
 }
 
 impl<'m> State<'m> {
@@ -59,6 +69,8 @@ impl<'m> State<'m> {
             chair_days: 0,
             locked: vec![false; m.events.len()],
             reference: m.bookings.iter().map(|b| b.map(|b| b.place)).collect(),
+            low_dose: vec![false; m.events.len()],
+            move_weight: vec![W_MOVE; m.events.len()],
         };
         for b in &m.blocks {
             for t in b.start..b.end {
@@ -307,7 +319,7 @@ impl<'m> State<'m> {
                 let (ch, cc) = best?;
                 base += cc;
                 if reference.is_some() {
-                    base += W_MOVE;
+                    base += self.move_weight[e];
                 }
                 Some((Place { start: s, res: ch as u32, staff: staff as u32 }, base))
             }
@@ -344,7 +356,7 @@ impl<'m> State<'m> {
                 }
                 let place = Place { start: s, res: room, staff: staff as u32 };
                 if reference.is_some_and(|r| r != place) {
-                    base += W_MOVE;
+                    base += self.move_weight[e];
                 }
                 Some((place, base))
             }
@@ -500,10 +512,10 @@ impl<'m> State<'m> {
             if let Some(r) = self.reference[e]
                 && p != Some(r)
             {
-                cost += W_MOVE;
+                cost += self.move_weight[e];
             }
             match (&ev.kind, p) {
-                (EvKind::Dose { .. }, None) => cost += W_DOSE,
+                (EvKind::Dose { .. }, None) => cost += if self.low_dose[e] { W_DOSE_NOT_BOOKED } else { W_DOSE },
                 (EvKind::Dose { .. }, Some(_)) => {}
                 (EvKind::Session { .. }, None) => cost += W_NOT_PREFERRED + W_SESSION_UNSCHEDULED,
                 (EvKind::Session { .. }, Some(p)) => {
