@@ -46,6 +46,8 @@ struct StartPage {
     stocks: Vec<(String, String)>,
     substance: &'static str,
     unit: &'static str,
+    /// Now at the clinic, as a `datetime-local` value.
+    now_local: String,
     values: HashMap<String, String>,
     error: Option<String>,
 }
@@ -103,6 +105,10 @@ async fn start_page(
         stocks,
         substance: substance.as_str(),
         unit: if substance == kairos_domain::ledger::Substance::Esketamine { "devices" } else { "mL" },
+        now_local: {
+            let tz = crate::api::clinic_tz(state).await.map_err(|e| ui_error(e, nav()))?;
+            Timestamp::now().to_zoned(tz).strftime("%Y-%m-%dT%H:%M").to_string()
+        },
         values,
         error,
     }))
@@ -142,6 +148,20 @@ pub async fn start_submit(
     let enc: EncounterId =
         id.parse().map_err(|_| page_error(StatusCode::NOT_FOUND, "No such encounter.", Some(auth.nav("/clients"))))?;
     let yes = |k: &str| form.get(k).is_some_and(|v| v == "yes");
+    // A datetime-local value in the clinic's time zone.
+    let started_at = match form.get("started_at").map(|v| v.trim()).filter(|v| !v.is_empty()) {
+        None => None,
+        Some(v) => {
+            let tz = crate::api::clinic_tz(&state).await.map_err(|e| ui_error(e, None))?;
+            match v.parse::<jiff::civil::DateTime>().ok().and_then(|dt| dt.to_zoned(tz).ok()) {
+                Some(z) => Some(z.timestamp().to_string()),
+                None => {
+                    return start_page(&state, &auth, enc, form.clone(), Some("Give the start as a date and time.".into()))
+                        .await;
+                }
+            }
+        }
+    };
     let body = SessionStart {
         checklist: Checklist {
             fasting_confirmed: yes("fasting_confirmed"),
@@ -159,7 +179,7 @@ pub async fn start_submit(
         lot: form.get("lot").cloned().filter(|l| !l.trim().is_empty()),
         stock_id: form.get("stock_id").cloned().filter(|l| !l.trim().is_empty()),
         drawn: num(&form, "drawn"),
-        started_at: None,
+        started_at,
     };
     match start_session(&state, &api_auth(&auth), enc, &body).await {
         Ok(s) => Ok(Redirect::to(&format!("/dosing-sessions/{}", s.id)).into_response()),
