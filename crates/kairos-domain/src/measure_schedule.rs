@@ -22,6 +22,60 @@ use std::collections::HashSet;
 
 /// The shipped default schedule.
 pub const STANDARD: &str = include_str!("../../../measure-schedules/standard.toml");
+/// The PTSD schedule (PCL-5 and PHQ-9), used by the ketamine + WET protocol.
+pub const PTSD: &str = include_str!("../../../measure-schedules/ptsd.toml");
+/// Every shipped schedule: (file name, text).
+pub const SHIPPED: [(&str, &str); 2] = [("standard.toml", STANDARD), ("ptsd.toml", PTSD)];
+
+/// The schedules in use: the shipped ones and a clinic's own (a clinic file
+/// with a shipped id replaces it). `standard` is always present: courses
+/// whose protocol is not in the library use it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Schedules {
+    all: Vec<MeasureSchedule>,
+}
+
+impl Schedules {
+    /// Loads `(file name, text)` pairs in order; errors name the file and field.
+    pub fn load<'a>(
+        files: impl IntoIterator<Item = (&'a str, &'a str)>,
+        known_instruments: &[&str],
+    ) -> Result<Schedules, DomainError> {
+        let mut all: Vec<MeasureSchedule> = Vec::new();
+        for (name, text) in files {
+            let s = MeasureSchedule::from_toml(text, known_instruments)
+                .map_err(|e| DomainError::invalid(format!("{name}: {}", e.field()), e.to_string()))?;
+            all.retain(|x| x.id != s.id);
+            all.push(s);
+        }
+        if !all.iter().any(|s| s.id == "standard") {
+            return Err(DomainError::invalid("measure_schedules", "the `standard` schedule is required"));
+        }
+        Ok(Schedules { all })
+    }
+
+    /// The shipped schedules.
+    pub fn shipped(known_instruments: &[&str]) -> Result<Schedules, DomainError> {
+        Schedules::load(SHIPPED, known_instruments)
+    }
+
+    pub fn get(&self, id: &str) -> Option<&MeasureSchedule> {
+        self.all.iter().find(|s| s.id == id)
+    }
+
+    /// The default schedule.
+    pub fn standard(&self) -> &MeasureSchedule {
+        self.get("standard").unwrap_or(&self.all[0])
+    }
+
+    pub fn ids(&self) -> Vec<&str> {
+        self.all.iter().map(|s| s.id.as_str()).collect()
+    }
+
+    pub fn all(&self) -> &[MeasureSchedule] {
+        &self.all
+    }
+}
 
 /// Upper bound for every hour field (ten years), so window arithmetic stays in range.
 pub const MAX_HOURS: i64 = 24 * 366 * 10;
@@ -630,5 +684,22 @@ mod tests {
         assert_eq!(occ.len(), 10);
         assert!(occ.windows(2).all(|w| (w[0].due_at, &w[0].instrument) <= (w[1].due_at, &w[1].instrument)));
         assert_eq!((occ[0].instrument.as_str(), occ[1].instrument.as_str()), ("gad7", "phq9"));
+    }
+
+    #[test]
+    fn the_ptsd_schedule_measures_pcl5_and_phq9_and_a_clinic_file_replaces_a_shipped_one() {
+        let all = Schedules::shipped(&["phq9", "gad7", "pcl5"]).expect("shipped schedules load");
+        assert_eq!(all.ids(), vec!["standard", "ptsd"]);
+        let ptsd = all.get("ptsd").expect("ptsd");
+        assert!(ptsd.rules.iter().any(|r| r.instruments.contains(&"pcl5".to_string())));
+        assert!(!ptsd.provenance.confirmed);
+        let mine = STANDARD.replace("name = \"Standard: PHQ-9 and GAD-7\"", "name = \"Ours\"");
+        let all = Schedules::load([("standard.toml", STANDARD), ("mine.toml", mine.as_str())], &["phq9", "gad7"])
+            .expect("clinic file");
+        assert_eq!(all.standard().name, "Ours");
+        let err = Schedules::load([("ptsd.toml", PTSD)], &["phq9", "gad7", "pcl5"]).expect_err("no standard");
+        assert_eq!(err.field(), "measure_schedules");
+        let err = Schedules::load(SHIPPED, &["phq9", "gad7"]).expect_err("pcl5 unknown");
+        assert!(err.field().starts_with("ptsd.toml"), "{err}");
     }
 }

@@ -12,7 +12,7 @@ mod protocols {
     };
     use proptest::prelude::*;
 
-    const SCHEDULES: &[&str] = &["standard"];
+    const SCHEDULES: &[&str] = &["standard", "ptsd"];
 
     fn shipped(id: &str) -> Protocol {
         ProtocolLibrary::shipped(SCHEDULES).expect("shipped protocols load").get(id).expect("shipped protocol").clone()
@@ -72,7 +72,8 @@ mod protocols {
         for (file, text) in SHIPPED {
             let p = Protocol::from_toml(text).unwrap_or_else(|e| panic!("{file}: {e}"));
             assert_eq!(format!("{}.toml", p.id), *file, "file name is the id");
-            assert_eq!(p.measure_schedule, "standard");
+            let schedule = if p.id == "ketamine_wet_ptsd" { "ptsd" } else { "standard" };
+            assert_eq!(p.measure_schedule, schedule, "{file}");
             assert!(!p.evidence.is_empty() && p.evidence.iter().all(|e| !e.caveats.is_empty()), "{file}");
             let plan = plan(&p, ts("2026-03-02T15:00:00Z"), &new_york()).unwrap_or_else(|e| panic!("{file}: {e}"));
             assert_eq!(plan.doses.len(), p.doses.count as usize, "{file}");

@@ -25,7 +25,7 @@ pub struct Config {
     /// The clinic's screening rules (contraindications and notes).
     pub screening: Arc<kairos_domain::screening::Rules>,
     /// When questionnaires are due during and after a course.
-    pub measure_schedule: Arc<kairos_domain::measure_schedule::MeasureSchedule>,
+    pub measure_schedules: Arc<kairos_domain::measure_schedule::Schedules>,
     /// What a client is told when an answer endorses thoughts of self-harm.
     pub crisis: Crisis,
     /// An unacknowledged alert is shown as escalated after this long.
@@ -60,6 +60,16 @@ impl Default for Crisis {
     }
 }
 
+impl Config {
+    /// The measure schedule of a course: its protocol's, else `standard`.
+    pub fn schedule_for(&self, protocol: &str) -> &kairos_domain::measure_schedule::MeasureSchedule {
+        self.protocols
+            .get(protocol)
+            .and_then(|p| self.measure_schedules.get(&p.measure_schedule))
+            .unwrap_or_else(|| self.measure_schedules.standard())
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Config {
@@ -71,7 +81,7 @@ impl Default for Config {
             // are loaded (and refused with the file named) by the binary.
             instruments: Arc::new(Library::shipped().expect("the shipped instrument definitions are valid")),
             protocols: Arc::new(
-                kairos_domain::protocols::ProtocolLibrary::shipped(&["standard"])
+                kairos_domain::protocols::ProtocolLibrary::shipped(&["standard", "ptsd"])
                     .expect("the shipped protocols are valid"),
             ),
             safety: Arc::new(
@@ -83,12 +93,9 @@ impl Default for Config {
             screening: Arc::new(
                 kairos_domain::screening::Rules::shipped().expect("the shipped screening rules are valid"),
             ),
-            measure_schedule: Arc::new(
-                kairos_domain::measure_schedule::MeasureSchedule::from_toml(
-                    kairos_domain::measure_schedule::STANDARD,
-                    &["phq9", "gad7"],
-                )
-                .expect("the shipped measure schedule is valid"),
+            measure_schedules: Arc::new(
+                kairos_domain::measure_schedule::Schedules::shipped(&["phq9", "gad7", "pcl5"])
+                    .expect("the shipped measure schedules are valid"),
             ),
             crisis: Crisis::default(),
             alert_escalation: jiff::SignedDuration::from_hours(4),

@@ -63,8 +63,9 @@ struct ServeArgs {
     /// `ledger/policy.toml`: retention, witnesses, loss notice, inventory).
     #[arg(long, env = "KAIROS_LEDGER_POLICY")]
     ledger_policy: Option<std::path::PathBuf>,
-    /// The clinic's measure schedule (a TOML file like
-    /// `measure-schedules/standard.toml`), replacing the shipped one.
+    /// A clinic measure schedule (a TOML file like
+    /// `measure-schedules/standard.toml`): replaces the shipped schedule with
+    /// the same id (`standard`, `ptsd`), or adds one a clinic protocol names.
     #[arg(long, env = "KAIROS_MEASURE_SCHEDULE")]
     measure_schedule: Option<std::path::PathBuf>,
     /// The address clients reach the server at, for self-report links
@@ -301,13 +302,19 @@ async fn run_server(store: Store, args: &ServeArgs) -> Result<()> {
         .unwrap_or_else(|_| args.listen.starts_with("localhost:"));
     let instruments = load_instruments(args.instruments_dir.as_deref())?;
     let known: Vec<&str> = instruments.all().iter().map(|i| i.id.as_str()).collect();
-    let schedule = kairos_domain::measure_schedule::MeasureSchedule::from_toml(
-        &file_or(args.measure_schedule.as_deref(), kairos_domain::measure_schedule::STANDARD)?,
+    // The shipped schedules, then the clinic's file (same id: replaces it).
+    let mut schedule_files: Vec<(String, String)> =
+        kairos_domain::measure_schedule::SHIPPED.iter().map(|(n, t)| (n.to_string(), t.to_string())).collect();
+    if let Some(p) = args.measure_schedule.as_deref() {
+        schedule_files.push((p.display().to_string(), file_or(Some(p), "")?));
+    }
+    let schedules = kairos_domain::measure_schedule::Schedules::load(
+        schedule_files.iter().map(|(n, t)| (n.as_str(), t.as_str())),
         &known,
     )
-    .context("the measure schedule")?;
-    // Protocols name the schedule they use; the shipped one stays known.
-    let protocols = load_protocols(args.protocols_dir.as_deref(), &[schedule.id.as_str(), "standard"])?;
+    .context("the measure schedules")?;
+    // Protocols name the schedule they use.
+    let protocols = load_protocols(args.protocols_dir.as_deref(), &schedules.ids())?;
     let screening = kairos_domain::screening::Rules::from_toml(&file_or(
         args.screening_rules.as_deref(),
         kairos_domain::screening::SHIPPED,
@@ -332,7 +339,7 @@ async fn run_server(store: Store, args: &ServeArgs) -> Result<()> {
         },
         secure_cookies: args.secure_cookies.unwrap_or(!loopback),
         instruments: std::sync::Arc::new(instruments),
-        measure_schedule: std::sync::Arc::new(schedule),
+        measure_schedules: std::sync::Arc::new(schedules),
         protocols: std::sync::Arc::new(protocols),
         screening: std::sync::Arc::new(screening),
         crisis: kairos_server::Crisis {

@@ -632,7 +632,7 @@ pub async fn schedule_for(
             tz: tz.clone(),
         };
         let completed = done.get(&c.client_id).cloned().unwrap_or_default();
-        for o in occurrences(&state.config.measure_schedule, &facts, &completed, now) {
+        for o in occurrences(state.config.schedule_for(&c.protocol), &facts, &completed, now) {
             out.push(DueMeasure {
                 client_id: c.client_id,
                 client_name: names.get(&c.client_id).cloned().unwrap_or_default(),

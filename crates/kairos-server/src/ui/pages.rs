@@ -576,7 +576,7 @@ pub async fn chart(State(state): State<AppState>, auth: UiAuth, Path(id): Path<S
         trajectories: super::plots::trajectories(&state.config.instruments, &measures, &doses, now),
         due,
         missed,
-        missed_after_days: state.config.measure_schedule.missed_after_hours / 24,
+        missed_after_days: state.config.measure_schedules.standard().missed_after_hours / 24,
         outcomes,
         measures: measures
             .iter()

@@ -389,6 +389,39 @@ async fn questionnaires_due_follow_the_schedule_and_clear_when_answered() {
 }
 
 #[tokio::test]
+async fn a_course_follows_its_protocols_measure_schedule() {
+    let app = spawn_app().await;
+    let (_, therapist_id) = app.add_staff(&[Role::Therapist]).await;
+    let prescriber = app.token_for(Role::Prescriber).await;
+    let today = jiff::Timestamp::now().to_zoned(jiff::tz::TimeZone::UTC).date().to_string();
+    let mut baselines = Vec::new();
+    for protocol in ["ketamine_wet_ptsd", "apa_iv_induction"] {
+        let client = app.create_client(&prescriber, "Sched", protocol).await;
+        let r = app
+            .post(
+                &format!("/api/v1/clients/{client}/courses"),
+                &prescriber,
+                json!({ "protocol": protocol, "started_on": today, "therapist_id": therapist_id.to_string() }),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+        let r = app.get(&format!("/api/v1/clients/{client}/measure-schedule"), &prescriber).await;
+        let mut due: Vec<String> = r
+            .body
+            .as_array()
+            .expect("schedule")
+            .iter()
+            .filter(|d| d["label"] == "baseline")
+            .filter_map(|d| d["instrument"].as_str().map(str::to_string))
+            .collect();
+        due.sort();
+        baselines.push(due);
+    }
+    assert_eq!(baselines[0], ["pcl5", "phq9"], "Feder's PTSD course: the PCL-5 and PHQ-9 schedule");
+    assert_eq!(baselines[1], ["gad7", "phq9"], "the APA course: the standard schedule");
+}
+
+#[tokio::test]
 async fn the_outcome_alert_and_due_pages_render_for_their_roles() {
     let app = spawn_app().await;
     let (director_email, _) = app.add_staff(&[Role::Director]).await;
