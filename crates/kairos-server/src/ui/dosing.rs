@@ -156,8 +156,14 @@ pub async fn start_submit(
             match v.parse::<jiff::civil::DateTime>().ok().and_then(|dt| dt.to_zoned(tz).ok()) {
                 Some(z) => Some(z.timestamp().to_string()),
                 None => {
-                    return start_page(&state, &auth, enc, form.clone(), Some("Give the start as a date and time.".into()))
-                        .await;
+                    return start_page(
+                        &state,
+                        &auth,
+                        enc,
+                        form.clone(),
+                        Some("Give the start as a date and time.".into()),
+                    )
+                    .await;
                 }
             }
         }
