@@ -218,6 +218,8 @@ struct SessionPage {
     rows: Vec<VitalsRow>,
     open_alerts: Vec<String>,
     can_chart: bool,
+    /// When the next vital signs are due, and whether that time has passed.
+    next_vitals: Option<(String, bool)>,
     /// Observations: (time, summary, serious).
     events: Vec<(String, String, bool)>,
     /// Amendments after signing: (when, who, part, correction, reason).
@@ -341,6 +343,7 @@ async fn session_page(state: &AppState, auth: &UiAuth, id: DosingSessionId, erro
         rows,
         open_alerts,
         can_chart: s.signed_at.is_none() && auth.staff.roles.allow(Permission::ChartDosing),
+        next_vitals: next_vitals(state, &s).map(|(at, what)| (format!("{} {what}", t(at)), at < Timestamp::now())),
         events: s
             .events
             .iter()
@@ -564,4 +567,30 @@ pub async fn waste(
         }
         Err(e) => session_page(&state, &auth, id, Some(detail(e))).await,
     }
+}
+
+/// The next vital signs due while the client is monitored: for esketamine
+/// the REMS blood pressures (about 40 minutes after the dose, then before the
+/// session ends); otherwise every `vitals.iv_every_minutes` of the clinic's
+/// policy after the last reading.
+fn next_vitals(state: &AppState, s: &kairos_store::dosing::DosingSession) -> Option<(Timestamp, String)> {
+    if s.discharged_at.is_some() {
+        return None;
+    }
+    let mins = |m: i64| s.started_at + jiff::SignedDuration::from_mins(m);
+    if s.route == "intranasal" {
+        let has_bp = |from: i64, to: i64| {
+            s.vitals.iter().any(|v| {
+                let m = v.at.duration_since(s.started_at).as_mins();
+                v.vitals.systolic.is_some() && (from..=to).contains(&m)
+            })
+        };
+        if !has_bp(25, 60) {
+            return Some((mins(40), "(blood pressure about 40 minutes after the dose, REMS)".into()));
+        }
+        return Some((mins(s.monitoring_minutes - 10), "(blood pressure before the session ends, REMS)".into()));
+    }
+    let every = i64::from(state.config.safety.vitals.iv_every_minutes);
+    let last = s.vitals.last().map(|v| v.at).unwrap_or(s.started_at);
+    Some((last + jiff::SignedDuration::from_mins(every), format!("(every {every} minutes, local policy)")))
 }
