@@ -7,6 +7,7 @@
 #![allow(clippy::result_large_err)]
 
 mod dosing;
+mod ledger;
 mod measures;
 mod pages;
 mod plots;
@@ -51,6 +52,19 @@ pub fn router() -> Router<AppState> {
         .route("/dosing-sessions/{id}/events", post(dosing::add_event))
         .route("/dosing-sessions/{id}/amendments", post(dosing::amend))
         .route("/dosing-sessions/{id}/waste", post(dosing::waste))
+        .route("/ledger", get(ledger::home))
+        .route("/ledger/registrations", post(ledger::add_registration))
+        .route("/ledger/receive", get(ledger::receive_form).post(ledger::receive_submit))
+        .route("/ledger/initial-inventory", get(ledger::initial_form).post(ledger::initial_submit))
+        .route("/ledger/stock/{id}", get(ledger::stock))
+        .route("/ledger/stock/{id}/entries", post(ledger::add_entry))
+        .route("/ledger/losses/{id}/notified", post(ledger::loss_notified))
+        .route("/ledger/losses/{id}/form106", post(ledger::loss_form106))
+        .route("/ledger/registrations/{id}/report", get(ledger::report))
+        .route("/ledger/registrations/{id}/report.csv", get(ledger::report_csv))
+        .route("/ledger/registrations/{id}/inventory", get(ledger::inventory))
+        .route("/dosing-sessions/{id}/rems", get(ledger::rems).post(ledger::rems_submit))
+        .route("/rems", get(ledger::rems_list))
         .route("/protocols", get(protocols::list))
         .route("/protocols/{id}", get(protocols::show))
         .route("/courses/{id}/screens/new", get(screening::new_screen))
@@ -143,6 +157,9 @@ impl Nav {
         }
         if staff.roles.allow(Permission::ReadClients) {
             add("/protocols", "Protocols");
+        }
+        if staff.roles.allow(Permission::ReadLedger) || staff.roles.allow(Permission::ManageRegistrations) {
+            add("/ledger", "Ledger");
         }
         if staff.roles.allow(Permission::ReadAudit) {
             add("/admin/audit", "Audit log");

@@ -11,6 +11,7 @@ mod dosing_records;
 mod errors;
 mod helpers;
 mod ledger;
+mod ledger_pages;
 mod measures;
 mod multi_node;
 mod openapi;
