@@ -164,6 +164,9 @@ enum Command {
         #[arg(long)]
         to: String,
     },
+    /// Plan doses, chairs, monitors and therapists so therapy lands in each
+    /// dose's window (`--problem FILE.json`), generate a problem, or repair a plan.
+    Schedule(ScheduleArgs),
     /// Create (or reuse) a synthetic demo practice and serve it.
     Demo {
         #[arg(long = "db", env = "KAIROS_DATABASE_URL", default_value = "./kairos-demo.db")]
@@ -179,6 +182,60 @@ enum Command {
         /// Generate the practice and exit without serving.
         #[arg(long)]
         no_serve: bool,
+    },
+}
+
+/// The plasticity-window scheduler on a problem file (see
+/// `crates/kairos-schedule/FORMAT.md`).
+#[derive(clap::Args)]
+#[command(args_conflicts_with_subcommands = true)]
+struct ScheduleArgs {
+    #[command(subcommand)]
+    command: Option<ScheduleCommand>,
+    /// The problem (JSON); the plan is written to standard output or --out.
+    #[arg(long)]
+    problem: Option<std::path::PathBuf>,
+    /// Seconds the search may run at most (the plan is deterministic for a
+    /// seed unless this cuts it short).
+    #[arg(long, default_value_t = 10.0)]
+    time_limit: f64,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Write the plan here instead of standard output.
+    #[arg(long)]
+    out: Option<std::path::PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum ScheduleCommand {
+    /// Write a synthetic problem (for tests and benchmarks) to standard output.
+    Generate {
+        #[arg(long, default_value_t = 200)]
+        clients: usize,
+        #[arg(long, default_value_t = 6)]
+        chairs: usize,
+        #[arg(long, default_value_t = 10)]
+        therapists: usize,
+        #[arg(long, default_value_t = 3)]
+        monitors: usize,
+        #[arg(long, default_value_t = 28)]
+        days: u32,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
+    /// Repair a plan after a change (JSON, e.g. {"cancel": {"event": "..."}}),
+    /// moving as few booked appointments as possible.
+    Repair {
+        #[arg(long)]
+        problem: std::path::PathBuf,
+        #[arg(long)]
+        plan: std::path::PathBuf,
+        #[arg(long)]
+        change: std::path::PathBuf,
+        #[arg(long, default_value_t = 10.0)]
+        time_limit: f64,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
     },
 }
 
@@ -229,6 +286,7 @@ async fn main() -> Result<()> {
             Ok(())
         }
         Command::User { command } => user(command).await,
+        Command::Schedule(args) => schedule(args),
         Command::Backup { db, to } => {
             let store = open(&db.db, 2).await?;
             store.backup_sqlite(&to).await?;
@@ -605,5 +663,50 @@ async fn demo_ledger(store: &Store) -> Result<()> {
             &entry(EntryKind::Receipt, days_ago(30), Quantity(24_000), receipt(24, "INV-DEMO-1027")),
         )
         .await?;
+    Ok(())
+}
+
+fn schedule(args: ScheduleArgs) -> Result<()> {
+    use kairos_schedule::{Change, GenParams, Options, Plan, Problem};
+    let opts = |seed: u64, limit: f64| -> Result<Options> {
+        if !(limit.is_finite() && limit > 0.0) {
+            bail!("--time-limit must be a positive number of seconds");
+        }
+        Ok(Options { seed, time_limit: std::time::Duration::from_secs_f64(limit), ..Options::default() })
+    };
+    let read = |p: &std::path::Path| std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()));
+    let plan_json = match args.command {
+        Some(ScheduleCommand::Generate { clients, chairs, therapists, monitors, days, seed }) => {
+            let p = kairos_schedule::generate(&GenParams {
+                clients,
+                chairs,
+                therapists,
+                monitors,
+                days,
+                seed,
+                ..GenParams::default()
+            });
+            println!("{}", p.to_json());
+            return Ok(());
+        }
+        Some(ScheduleCommand::Repair { problem, plan, change, time_limit, seed }) => {
+            let problem = Problem::from_json(&read(&problem)?).context("the problem")?;
+            let plan = Plan::from_json(&read(&plan)?).context("the plan")?;
+            let change: Change = serde_json::from_str(&read(&change)?).context("the change")?;
+            kairos_schedule::repair(&problem, &plan, &change, &opts(seed, time_limit)?)?.to_json()
+        }
+        None => {
+            let Some(path) = args.problem else {
+                bail!("give --problem FILE.json (or a subcommand: generate, repair)")
+            };
+            let problem =
+                Problem::from_json(&read(&path)?).with_context(|| format!("the problem {}", path.display()))?;
+            kairos_schedule::solve(&problem, &opts(args.seed, args.time_limit)?)?.to_json()
+        }
+    };
+    match args.out {
+        Some(p) => std::fs::write(&p, plan_json).with_context(|| format!("writing {}", p.display()))?,
+        None => println!("{plan_json}"),
+    }
     Ok(())
 }
