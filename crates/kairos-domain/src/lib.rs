@@ -48,6 +48,7 @@ pub mod ids;
 pub mod instruments;
 pub mod ledger;
 pub mod measure_schedule;
+pub mod notes;
 pub mod outcomes;
 pub mod practice;
 pub mod protocols;
@@ -57,5 +58,6 @@ pub mod screening;
 pub mod site;
 pub mod staff;
 pub mod text;
+pub mod window;
 
 pub use error::DomainError;

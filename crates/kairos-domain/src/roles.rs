@@ -101,8 +101,13 @@ pub enum Permission {
     ManageCourses,
     /// Book, reschedule, check in, complete or cancel encounters.
     BookEncounters,
-    /// Read psychotherapy notes (further limited to author and supervisors).
+    /// Read psychotherapy notes in full (further limited to their author and
+    /// the author's supervisors; see `notes::access`).
     ReadTherapyNotes,
+    /// Draft, sign and amend one's own psychotherapy notes.
+    WriteTherapyNotes,
+    /// See the one-line summary of a signed psychotherapy note.
+    ReadNoteSummaries,
     /// Read the audit log.
     ReadAudit,
     /// Read questionnaire scores, trajectories and safety alerts.
@@ -132,7 +137,7 @@ pub enum Permission {
 }
 
 impl Permission {
-    pub const ALL: [Permission; 20] = [
+    pub const ALL: [Permission; 22] = [
         Permission::ReadDirectory,
         Permission::ManageSites,
         Permission::ManageStaff,
@@ -141,6 +146,8 @@ impl Permission {
         Permission::ManageCourses,
         Permission::BookEncounters,
         Permission::ReadTherapyNotes,
+        Permission::WriteTherapyNotes,
+        Permission::ReadNoteSummaries,
         Permission::ReadAudit,
         Permission::ReadMeasures,
         Permission::RecordMeasures,
@@ -167,6 +174,9 @@ impl Permission {
             Permission::ManageCourses => &[Prescriber],
             Permission::BookEncounters => &[Prescriber, Nurse, Therapist, Coordinator],
             Permission::ReadTherapyNotes => &[Therapist],
+            Permission::WriteTherapyNotes => &[Therapist],
+            // Prescribers see that therapy happened and its one-line summary.
+            Permission::ReadNoteSummaries => &[Prescriber, Therapist],
             Permission::ReadAudit => &[Admin],
             // Clinical scores are for clinicians (and the director's
             // outcome figures), not for scheduling.
@@ -197,6 +207,8 @@ impl Permission {
             Permission::ManageCourses => "open or change treatment courses",
             Permission::BookEncounters => "book or change encounters",
             Permission::ReadTherapyNotes => "read psychotherapy notes",
+            Permission::WriteTherapyNotes => "write psychotherapy notes",
+            Permission::ReadNoteSummaries => "see psychotherapy note summaries",
             Permission::ReadAudit => "read the audit log",
             Permission::ReadMeasures => "read questionnaire scores and safety alerts",
             Permission::RecordMeasures => "record questionnaires and acknowledge safety alerts",
@@ -258,6 +270,14 @@ mod tests {
         }
         assert!(one(Director).allow(P::ReadLedger));
         assert!(!one(Coordinator).allow(P::ReadLedger) && !one(Therapist).allow(P::ReadLedger));
+    }
+
+    #[test]
+    fn only_therapists_write_notes_and_coordinators_see_not_even_summaries() {
+        for &r in Role::ALL {
+            assert_eq!(one(r).allow(P::WriteTherapyNotes), r == Therapist, "{r}");
+            assert_eq!(one(r).allow(P::ReadNoteSummaries), matches!(r, Prescriber | Therapist), "{r}");
+        }
     }
 
     #[test]
