@@ -8,7 +8,7 @@
 
 use crate::dosing::{SafetyPolicy, SessionEvent, SideEffectKind, Vitals};
 use crate::screening::MedicationClass;
-use jiff::{SignedDuration, Timestamp};
+use jiff::Timestamp;
 use serde::Serialize;
 
 /// The REMS minimum monitoring time after each dose.
@@ -39,6 +39,8 @@ pub struct SessionFacts<'a> {
     pub readings: &'a [(Timestamp, Vitals)],
     pub events: &'a [SessionEvent],
     pub medications: &'a [MedicationClass],
+    /// The clinic's time zone: the session date and due date are its days.
+    pub tz: jiff::tz::TimeZone,
 }
 
 /// The form's content.
@@ -70,6 +72,12 @@ pub struct RemsForm {
     pub problems: Vec<String>,
 }
 
+/// The last day (clinic time) for the form of a session started at `start`.
+pub fn due_date(start: Timestamp, tz: &jiff::tz::TimeZone) -> jiff::civil::Date {
+    let day = start.to_zoned(tz.clone()).date();
+    day.saturating_add(jiff::Span::new().days(DUE_WITHIN_DAYS))
+}
+
 fn bp(at: Timestamp, start: Timestamp, v: &Vitals) -> Option<BpReading> {
     Some(BpReading { at, minutes: at.duration_since(start).as_mins(), systolic: v.systolic?, diastolic: v.diastolic? })
 }
@@ -99,8 +107,8 @@ pub fn form(f: &SessionFacts<'_>, policy: &SafetyPolicy) -> RemsForm {
     let dissociation = has_effect(SideEffectKind::Dissociation)
         || f.events.iter().any(|e| matches!(e, SessionEvent::Dissociation { cadss6 } if *cadss6 > 0));
     let med = |c: MedicationClass| f.medications.contains(&c);
-    let session_date = start.to_zoned(jiff::tz::TimeZone::UTC).date();
-    let due = (start + SignedDuration::from_hours(24 * DUE_WITHIN_DAYS)).to_zoned(jiff::tz::TimeZone::UTC).date();
+    let session_date = start.to_zoned(f.tz.clone()).date();
+    let due = due_date(start, &f.tz);
     let mut problems = Vec::new();
     match minutes_monitored {
         None => problems.push("discharge not recorded: total monitoring time unknown".to_string()),
@@ -141,6 +149,7 @@ pub fn form(f: &SessionFacts<'_>, policy: &SafetyPolicy) -> RemsForm {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use jiff::SignedDuration;
 
     fn ts(m: i64) -> Timestamp {
         let start: Timestamp = "2026-11-20T14:00:00Z".parse().expect("ts");
@@ -173,6 +182,7 @@ mod tests {
                 readings: &readings,
                 events: &events,
                 medications: &meds,
+                tz: jiff::tz::TimeZone::UTC,
             },
             &policy,
         );
@@ -203,6 +213,7 @@ mod tests {
                 readings: &readings,
                 events: &[],
                 medications: &[],
+                tz: jiff::tz::TimeZone::UTC,
             },
             &policy,
         );

@@ -646,25 +646,38 @@ impl Store {
         at.map(rows::from_micros).transpose()
     }
 
-    /// Counts whose measured quantity differs from the books by more than
-    /// the tolerance, newest first.
+    /// Open discrepancies, newest first: counts whose measured quantity
+    /// differs from the books by more than the tolerance, unless a
+    /// correction names the count or a later count of the same stock agrees
+    /// with the books (the difference was explained or recounted).
     pub async fn discrepancies(&self, policy: &LedgerPolicy) -> Result<Vec<(Stock, Entry)>> {
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {ENTRY_COLS} FROM cs_entries WHERE kind = 'count' ORDER BY recorded_at DESC LIMIT 500"
+            "SELECT {ENTRY_COLS} FROM cs_entries WHERE kind IN ('count', 'correction') ORDER BY stock_id, seq"
         )))
         .fetch_all(&self.pool)
         .await?;
+        let entries: Vec<Entry> = rows.iter().map(entry_of).collect::<Result<_>>()?;
+        let off = |e: &Entry| {
+            e.kind == EntryKind::Count
+                && e.detail.count_type != Some(CountType::Initial)
+                && kairos_domain::ledger::discrepancy(
+                    e.quantity,
+                    e.detail.expected.unwrap_or(e.quantity),
+                    policy.inventory.tolerance,
+                )
+                .is_some()
+        };
         let mut out = Vec::new();
-        for r in &rows {
-            let e = entry_of(r)?;
-            let expected = e.detail.expected.unwrap_or(e.quantity);
-            if e.detail.count_type != Some(CountType::Initial)
-                && kairos_domain::ledger::discrepancy(e.quantity, expected, policy.inventory.tolerance).is_some()
-            {
-                let s = self.stock(e.stock_id).await?;
-                out.push((s, e));
+        for e in entries.iter().filter(|e| off(e)) {
+            let corrected = entries.iter().any(|c| c.kind == EntryKind::Correction && c.related_id == Some(e.id));
+            let recounted = entries
+                .iter()
+                .any(|c| c.stock_id == e.stock_id && c.seq > e.seq && c.kind == EntryKind::Count && !off(c));
+            if !corrected && !recounted {
+                out.push((self.stock(e.stock_id).await?, e.clone()));
             }
         }
+        out.sort_by(|a, b| b.1.recorded_at.cmp(&a.1.recorded_at));
         Ok(out)
     }
 

@@ -385,6 +385,7 @@ pub async fn rems_view(state: &AppState, auth: &Auth, id: kairos_domain::ids::Do
             readings: &readings,
             events: &events,
             medications: &meds,
+            tz: super::clinic_tz(state).await?,
         },
         &state.config.safety,
     );
@@ -469,13 +470,12 @@ pub async fn rems_due(state: &AppState, auth: &Auth) -> AppResult<Vec<RemsDueVie
     let ids: Vec<_> = due.iter().map(|d| d.client_id).collect();
     let names: std::collections::HashMap<_, _> =
         state.store.clients_by_ids(&ids).await?.into_iter().map(|c| (c.id, c.details.display_name())).collect();
-    let today = Timestamp::now().to_zoned(jiff::tz::TimeZone::UTC).date();
+    let tz = super::clinic_tz(state).await?;
+    let today = Timestamp::now().to_zoned(tz.clone()).date();
     Ok(due
         .into_iter()
         .map(|d| {
-            let due = (d.started_at + jiff::SignedDuration::from_hours(24 * kairos_domain::rems::DUE_WITHIN_DAYS))
-                .to_zoned(jiff::tz::TimeZone::UTC)
-                .date();
+            let due = kairos_domain::rems::due_date(d.started_at, &tz);
             RemsDueView {
                 session_id: d.session_id,
                 client_id: d.client_id,
@@ -493,5 +493,11 @@ pub async fn rems_due(state: &AppState, auth: &Auth) -> AppResult<Vec<RemsDueVie
 #[utoipa::path(get, path = "/rems/due", tag = "dosing",
     responses((status = 200, body = [RemsDueView]), (status = 403, body = crate::error::Problem)))]
 pub async fn list_rems_due(State(state): State<AppState>, auth: Auth) -> AppResult<axum::Json<Vec<RemsDueView>>> {
-    Ok(axum::Json(rems_due(&state, &auth).await?))
+    let due = rems_due(&state, &auth).await?;
+    let reads: Vec<AuditEntry> =
+        due.iter().map(|d| AuditEntry::new(Action::List, "rems_form", d.session_id).client(d.client_id)).collect();
+    if !reads.is_empty() {
+        state.store.audit_reads(&auth.actor(), &reads).await?;
+    }
+    Ok(axum::Json(due))
 }

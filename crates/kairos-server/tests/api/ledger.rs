@@ -204,6 +204,8 @@ async fn a_dose_is_administered_from_stock_and_its_remainder_wasted_with_a_witne
         )
         .await;
     assert_eq!(r.body["balance_after"], 48_900, "{}", r.body);
+    let recon = app.get("/api/v1/ledger/reconciliation", &c.nurse).await;
+    assert_eq!(recon.body["discrepancies"], json!([]), "the correction explains the count: {}", recon.body);
     let r = app.post(&entries, &c.nurse, json!({ "kind": "administration", "quantity": 1.0 })).await;
     assert_eq!(r.problem_field(), Some("kind"), "administrations come only from dosing sessions");
     let r = app.post(&entries, &c.nurse, json!({ "kind": "waste", "quantity": 100.0, "method": "x", "witnesses": [witness(&c.witness_email, PASSWORD)] })).await;
