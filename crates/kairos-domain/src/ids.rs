@@ -120,6 +120,14 @@ id_type!(
     /// An amendment to a signed record.
     AmendmentId
 );
+id_type!(
+    /// A psychotherapy note.
+    NoteId
+);
+id_type!(
+    /// An amendment to a signed psychotherapy note.
+    NoteAmendmentId
+);
 
 #[cfg(test)]
 mod tests {

@@ -23,6 +23,7 @@ mod error;
 pub mod import;
 pub mod ledger;
 pub mod measures;
+pub mod notes;
 pub mod outcomes;
 pub mod plans;
 mod rows;
