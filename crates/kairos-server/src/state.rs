@@ -26,6 +26,11 @@ pub struct Config {
     pub screening: Arc<kairos_domain::screening::Rules>,
     /// When questionnaires are due during and after a course.
     pub measure_schedules: Arc<kairos_domain::measure_schedule::Schedules>,
+    /// The clinic's default post-dose window (`therapy/window.toml`); a
+    /// protocol's integration-session window overrides it.
+    pub therapy_window: Arc<kairos_domain::window::WindowDef>,
+    /// Psychotherapy note templates (`therapy/note-templates.toml`).
+    pub note_templates: Arc<kairos_domain::notes::Templates>,
     /// What a client is told when an answer endorses thoughts of self-harm.
     pub crisis: Crisis,
     /// An unacknowledged alert is shown as escalated after this long.
@@ -96,6 +101,12 @@ impl Default for Config {
             measure_schedules: Arc::new(
                 kairos_domain::measure_schedule::Schedules::shipped(&["phq9", "gad7", "pcl5"])
                     .expect("the shipped measure schedules are valid"),
+            ),
+            therapy_window: Arc::new(
+                kairos_domain::window::WindowDef::shipped().expect("the shipped therapy window is valid"),
+            ),
+            note_templates: Arc::new(
+                kairos_domain::notes::Templates::shipped().expect("the shipped note templates are valid"),
             ),
             crisis: Crisis::default(),
             alert_escalation: jiff::SignedDuration::from_hours(4),

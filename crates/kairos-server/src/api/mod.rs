@@ -10,6 +10,7 @@ pub mod encounters;
 pub mod health;
 pub mod ledger;
 pub mod measures;
+pub mod notes;
 pub mod protocols;
 pub mod screening;
 pub mod sites;
@@ -105,6 +106,14 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(dosing::amend))
         .routes(routes!(dosing::get_rems, dosing::save_rems))
         .routes(routes!(dosing::list_rems_due))
+        .routes(routes!(notes::list, notes::create))
+        .routes(routes!(notes::get, notes::update))
+        .routes(routes!(notes::sign))
+        .routes(routes!(notes::amend))
+        .routes(routes!(notes::templates))
+        .routes(routes!(notes::get_supervisees, notes::set_supervisees))
+        .routes(routes!(notes::windows))
+        .routes(routes!(notes::unbooked))
         .routes(routes!(ledger::list_registrations, ledger::create_registration))
         .routes(routes!(ledger::receive))
         .routes(routes!(ledger::initial_inventory))

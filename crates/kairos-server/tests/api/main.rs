@@ -14,6 +14,7 @@ mod ledger;
 mod ledger_pages;
 mod measures;
 mod multi_node;
+mod notes;
 mod openapi;
 mod protocols;
 mod roles;
