@@ -121,6 +121,10 @@ id_type!(
     AmendmentId
 );
 id_type!(
+    /// A schedule proposed by the scheduler for a coordinator to review.
+    ProposalId
+);
+id_type!(
     /// A psychotherapy note.
     NoteId
 );

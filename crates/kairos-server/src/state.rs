@@ -20,6 +20,8 @@ pub struct Config {
     pub protocols: Arc<kairos_domain::protocols::ProtocolLibrary>,
     /// The clinic's dosing-session safety policy (thresholds).
     pub safety: Arc<kairos_domain::dosing::SafetyPolicy>,
+    /// Defaults for the scheduler (hours, monitor capacity, session length).
+    pub scheduling: Arc<crate::api::schedule::SchedulingDefaults>,
     /// The clinic's controlled-substance ledger policy.
     pub ledger: Arc<kairos_domain::ledger::LedgerPolicy>,
     /// The clinic's screening rules (contraindications and notes).
@@ -91,6 +93,10 @@ impl Default for Config {
             ),
             safety: Arc::new(
                 kairos_domain::dosing::SafetyPolicy::shipped().expect("the shipped safety policy is valid"),
+            ),
+            scheduling: Arc::new(
+                crate::api::schedule::SchedulingDefaults::from_toml(crate::api::schedule::SHIPPED_DEFAULTS)
+                    .expect("the shipped scheduling defaults are valid"),
             ),
             ledger: Arc::new(
                 kairos_domain::ledger::LedgerPolicy::shipped().expect("the shipped ledger policy is valid"),

@@ -77,56 +77,7 @@ impl Store {
     pub async fn create_encounter(&self, actor: &Actor, new: &NewEncounter) -> Result<Encounter> {
         let now = Timestamp::now();
         let mut tx = self.begin_write().await?;
-        lock_for_booking(&mut tx, new.site_id, new.client_id, new.staff_id).await?;
-        if let Some(course) = new.course_id {
-            let row = sqlx::query("SELECT client_id, phase FROM courses WHERE id = $1")
-                .bind(course.to_string())
-                .fetch_optional(&mut *tx)
-                .await?
-                .ok_or_else(|| StoreError::UnknownReference {
-                    field: "course_id",
-                    record: "course",
-                    id: course.to_string(),
-                })?;
-            if rows::get_str(&row, "client_id")? != new.client_id.to_string() {
-                return Err(kairos_domain::DomainError::invalid("course_id", "belongs to another client").into());
-            }
-        }
-        let placement = Placement {
-            room_id: new.room_id,
-            staff_id: new.staff_id,
-            scheduled_start: new.scheduled_start,
-            scheduled_end: new.scheduled_end,
-        };
-        check_placement(&mut tx, None, new.client_id, new.site_id, new.kind, &placement).await?;
-        let e = Encounter {
-            id: EncounterId::new(),
-            client_id: new.client_id,
-            course_id: new.course_id,
-            site_id: new.site_id,
-            room_id: new.room_id,
-            staff_id: new.staff_id,
-            kind: new.kind,
-            status: EncounterStatus::Booked,
-            scheduled_start: new.scheduled_start,
-            scheduled_end: new.scheduled_end,
-            actual_start: None,
-            actual_end: None,
-            created_at: now,
-            updated_at: now,
-        };
-        let insert = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "INSERT INTO encounters ({COLS}) VALUES {}",
-            rows::placeholders(1, 14)
-        )));
-        bind_encounter(insert, &e).execute(&mut *tx).await?;
-        audit::insert_in(
-            &mut tx,
-            actor,
-            &AuditEntry::new(Action::Create, "encounter", e.id).client(e.client_id).detail(e.kind.as_str()),
-            now,
-        )
-        .await?;
+        let e = book_in(&mut tx, actor, new, now).await?;
         tx.commit().await?;
         Ok(e)
     }
@@ -145,37 +96,9 @@ impl Store {
     pub async fn reschedule_encounter(&self, actor: &Actor, id: EncounterId, to: &Placement) -> Result<Encounter> {
         let now = Timestamp::now();
         let mut tx = self.begin_write().await?;
-        let current = self.encounter_for_update(&mut tx, id).await?;
-        if current.status != EncounterStatus::Booked {
-            return Err(kairos_domain::DomainError::invalid(
-                "status",
-                format!("only a booked encounter can be moved; this one is {}", current.status),
-            )
-            .into());
-        }
-        lock_for_booking(&mut tx, current.site_id, current.client_id, to.staff_id).await?;
-        check_placement(&mut tx, Some(id), current.client_id, current.site_id, current.kind, to).await?;
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "UPDATE encounters SET room_id = $2, staff_id = $3, scheduled_start = $4, scheduled_end = $5, updated_at = $6 \
-             WHERE id = $1 RETURNING {COLS}"
-        )))
-        .bind(id.to_string())
-        .bind(to.room_id.map(|c| c.to_string()))
-        .bind(to.staff_id.map(|c| c.to_string()))
-        .bind(micros(to.scheduled_start))
-        .bind(micros(to.scheduled_end))
-        .bind(micros(now))
-        .fetch_one(&mut *tx)
-        .await?;
-        audit::insert_in(
-            &mut tx,
-            actor,
-            &AuditEntry::new(Action::Update, "encounter", id).client(current.client_id).detail("rescheduled"),
-            now,
-        )
-        .await?;
+        let e = reschedule_in(&mut tx, actor, id, to, now).await?;
         tx.commit().await?;
-        encounter_of(&row)
+        Ok(e)
     }
 
     /// Checks in, completes, cancels or marks a no-show.
@@ -187,7 +110,7 @@ impl Store {
     ) -> Result<Encounter> {
         let now = Timestamp::now();
         let mut tx = self.begin_write().await?;
-        let current = self.encounter_for_update(&mut tx, id).await?;
+        let current = encounter_for_update(&mut tx, id).await?;
         let change = current.change_status(to, now)?;
         // A dosing session starts at check-in: only for a course with a
         // prescriber-signed eligible screen.
@@ -219,23 +142,6 @@ impl Store {
         )
         .await?;
         tx.commit().await?;
-        encounter_of(&row)
-    }
-
-    async fn encounter_for_update(
-        &self,
-        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
-        id: EncounterId,
-    ) -> Result<Encounter> {
-        // A no-op update takes the row lock on PostgreSQL (SQLite already
-        // holds the database write lock).
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "UPDATE encounters SET updated_at = updated_at WHERE id = $1 RETURNING {COLS}"
-        )))
-        .bind(id.to_string())
-        .fetch_optional(&mut **tx)
-        .await?
-        .ok_or_else(|| StoreError::NotFound { record: "encounter", id: id.to_string() })?;
         encounter_of(&row)
     }
 
@@ -412,7 +318,15 @@ async fn check_placement(
                 detail: format!("the room is already booked at {at}"),
             });
         }
-        if !shared_group && p.staff_id.is_some() && rows::get_opt_id::<StaffId>(row, "staff_id")? == p.staff_id {
+        // A nurse or prescriber monitors several concurrent doses (the
+        // scheduler keeps to the clinic's monitor capacity).
+        let shared_monitor =
+            kind == EncounterKind::Dosing && rows::get_str(row, "kind")? == EncounterKind::Dosing.as_str();
+        if !shared_group
+            && !shared_monitor
+            && p.staff_id.is_some()
+            && rows::get_opt_id::<StaffId>(row, "staff_id")? == p.staff_id
+        {
             return Err(StoreError::Conflict {
                 field: "staff_id",
                 detail: format!("the staff member is already booked at {at}"),
@@ -420,4 +334,120 @@ async fn check_placement(
         }
     }
     Ok(())
+}
+
+/// Books an encounter inside `tx` (see [`Store::create_encounter`]).
+pub(crate) async fn book_in(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    actor: &Actor,
+    new: &NewEncounter,
+    now: Timestamp,
+) -> Result<Encounter> {
+    lock_for_booking(tx, new.site_id, new.client_id, new.staff_id).await?;
+    if let Some(course) = new.course_id {
+        let row = sqlx::query("SELECT client_id, phase FROM courses WHERE id = $1")
+            .bind(course.to_string())
+            .fetch_optional(&mut **tx)
+            .await?
+            .ok_or_else(|| StoreError::UnknownReference {
+                field: "course_id",
+                record: "course",
+                id: course.to_string(),
+            })?;
+        if rows::get_str(&row, "client_id")? != new.client_id.to_string() {
+            return Err(kairos_domain::DomainError::invalid("course_id", "belongs to another client").into());
+        }
+    }
+    let placement = Placement {
+        room_id: new.room_id,
+        staff_id: new.staff_id,
+        scheduled_start: new.scheduled_start,
+        scheduled_end: new.scheduled_end,
+    };
+    check_placement(tx, None, new.client_id, new.site_id, new.kind, &placement).await?;
+    let e = Encounter {
+        id: EncounterId::new(),
+        client_id: new.client_id,
+        course_id: new.course_id,
+        site_id: new.site_id,
+        room_id: new.room_id,
+        staff_id: new.staff_id,
+        kind: new.kind,
+        status: EncounterStatus::Booked,
+        scheduled_start: new.scheduled_start,
+        scheduled_end: new.scheduled_end,
+        actual_start: None,
+        actual_end: None,
+        created_at: now,
+        updated_at: now,
+    };
+    let insert = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO encounters ({COLS}) VALUES {}",
+        rows::placeholders(1, 14)
+    )));
+    bind_encounter(insert, &e).execute(&mut **tx).await?;
+    audit::insert_in(
+        tx,
+        actor,
+        &AuditEntry::new(Action::Create, "encounter", e.id).client(e.client_id).detail(e.kind.as_str()),
+        now,
+    )
+    .await?;
+    Ok(e)
+}
+
+/// Moves a booked encounter inside `tx` (see [`Store::reschedule_encounter`]).
+pub(crate) async fn reschedule_in(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    actor: &Actor,
+    id: EncounterId,
+    to: &Placement,
+    now: Timestamp,
+) -> Result<Encounter> {
+    let current = encounter_for_update(tx, id).await?;
+    if current.status != EncounterStatus::Booked {
+        return Err(kairos_domain::DomainError::invalid(
+            "status",
+            format!("only a booked encounter can be moved; this one is {}", current.status),
+        )
+        .into());
+    }
+    lock_for_booking(tx, current.site_id, current.client_id, to.staff_id).await?;
+    check_placement(tx, Some(id), current.client_id, current.site_id, current.kind, to).await?;
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "UPDATE encounters SET room_id = $2, staff_id = $3, scheduled_start = $4, scheduled_end = $5, updated_at = $6 \
+             WHERE id = $1 RETURNING {COLS}"
+    )))
+    .bind(id.to_string())
+    .bind(to.room_id.map(|c| c.to_string()))
+    .bind(to.staff_id.map(|c| c.to_string()))
+    .bind(micros(to.scheduled_start))
+    .bind(micros(to.scheduled_end))
+    .bind(micros(now))
+    .fetch_one(&mut **tx)
+    .await?;
+    audit::insert_in(
+        tx,
+        actor,
+        &AuditEntry::new(Action::Update, "encounter", id).client(current.client_id).detail("rescheduled"),
+        now,
+    )
+    .await?;
+    encounter_of(&row)
+}
+
+pub(crate) async fn encounter_for_update(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    id: EncounterId,
+) -> Result<Encounter> {
+    // A no-op update takes the row lock on PostgreSQL (SQLite already
+    // holds the database write lock).
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "UPDATE encounters SET updated_at = updated_at WHERE id = $1 RETURNING {COLS}"
+    )))
+    .bind(id.to_string())
+    .fetch_optional(&mut **tx)
+    .await?
+    .ok_or_else(|| StoreError::NotFound { record: "encounter", id: id.to_string() })?;
+    encounter_of(&row)
 }

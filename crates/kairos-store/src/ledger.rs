@@ -677,7 +677,7 @@ impl Store {
                 out.push((self.stock(e.stock_id).await?, e.clone()));
             }
         }
-        out.sort_by(|a, b| b.1.recorded_at.cmp(&a.1.recorded_at));
+        out.sort_by_key(|x| std::cmp::Reverse(x.1.recorded_at));
         Ok(out)
     }
 

@@ -26,6 +26,7 @@ pub mod measures;
 pub mod notes;
 pub mod outcomes;
 pub mod plans;
+pub mod proposals;
 mod rows;
 pub mod schedules;
 pub mod screens;

@@ -59,6 +59,10 @@ struct ServeArgs {
     /// `safety/policy.toml`: the pre-dose hold and alert thresholds).
     #[arg(long, env = "KAIROS_SAFETY_POLICY")]
     safety_policy: Option<std::path::PathBuf>,
+    /// The clinic's scheduling defaults (a TOML file like
+    /// `scheduling/defaults.toml`: opening hours, monitor capacity).
+    #[arg(long, env = "KAIROS_SCHEDULING")]
+    scheduling: Option<std::path::PathBuf>,
     /// The clinic's controlled-substance ledger policy (a TOML file like
     /// `ledger/policy.toml`: retention, witnesses, loss notice, inventory).
     #[arg(long, env = "KAIROS_LEDGER_POLICY")]
@@ -388,7 +392,13 @@ async fn run_server(store: Store, args: &ServeArgs) -> Result<()> {
         kairos_domain::ledger::SHIPPED,
     )?)
     .context("the ledger policy")?;
+    let scheduling = kairos_server::api::schedule::SchedulingDefaults::from_toml(&file_or(
+        args.scheduling.as_deref(),
+        kairos_server::api::schedule::SHIPPED_DEFAULTS,
+    )?)
+    .map_err(anyhow::Error::msg)?;
     let config = Config {
+        scheduling: std::sync::Arc::new(scheduling),
         safety: std::sync::Arc::new(safety),
         ledger: std::sync::Arc::new(ledger),
         session: SessionPolicy {

@@ -12,6 +12,7 @@ pub mod ledger;
 pub mod measures;
 pub mod notes;
 pub mod protocols;
+pub mod schedule;
 pub mod screening;
 pub mod sites;
 pub mod staff;
@@ -114,6 +115,14 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(notes::get_supervisees, notes::set_supervisees))
         .routes(routes!(notes::windows))
         .routes(routes!(notes::unbooked))
+        .routes(routes!(schedule::create))
+        .routes(routes!(schedule::get))
+        .routes(routes!(schedule::apply_route))
+        .routes(routes!(schedule::discard))
+        .routes(routes!(schedule::repair_route))
+        .routes(routes!(schedule::site_hours))
+        .routes(routes!(schedule::staff_hours))
+        .routes(routes!(schedule::client_availability))
         .routes(routes!(ledger::list_registrations, ledger::create_registration))
         .routes(routes!(ledger::receive))
         .routes(routes!(ledger::initial_inventory))

@@ -12,6 +12,7 @@ mod measures;
 mod pages;
 mod plots;
 mod protocols;
+mod schedule;
 mod screening;
 
 use crate::auth::COOKIE;
@@ -65,6 +66,12 @@ pub fn router() -> Router<AppState> {
         .route("/ledger/registrations/{id}/inventory", get(ledger::inventory))
         .route("/dosing-sessions/{id}/rems", get(ledger::rems).post(ledger::rems_submit))
         .route("/rems", get(ledger::rems_list))
+        .route("/schedule", get(schedule::index))
+        .route("/schedule/proposals", post(schedule::propose))
+        .route("/schedule/proposals/{id}", get(schedule::show))
+        .route("/schedule/proposals/{id}/apply", post(schedule::apply))
+        .route("/schedule/proposals/{id}/discard", post(schedule::discard))
+        .route("/schedule/proposals/{id}/repair", post(schedule::repair))
         .route("/protocols", get(protocols::list))
         .route("/protocols/{id}", get(protocols::show))
         .route("/courses/{id}/screens/new", get(screening::new_screen))
@@ -142,6 +149,9 @@ impl Nav {
         }
         if staff.roles.allow(Permission::ManageStaff) {
             add("/admin/staff", "Staff");
+        }
+        if staff.roles.allow(Permission::BookEncounters) {
+            add("/schedule", "Schedule");
         }
         if staff.roles.allow(Permission::ReadMeasures) {
             add("/alerts", "Alerts");

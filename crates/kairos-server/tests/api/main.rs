@@ -18,5 +18,6 @@ mod notes;
 mod openapi;
 mod protocols;
 mod roles;
+mod schedule;
 mod screening;
 mod ui;

@@ -1,0 +1,326 @@
+//! The coordinator's scheduling pages: propose a schedule for a site and a
+//! range of weeks, review it (what lands where, which sessions fall in their
+//! preferred window, what could not be scheduled and why), apply or discard
+//! it, and repair an applied schedule after a change, seeing what moved.
+
+use super::{Nav, UiAuth, page_error, render, ui_error};
+use crate::api::schedule::{ProposalView, ProposeBody};
+use crate::error::AppError;
+use crate::extract::Auth;
+use crate::state::AppState;
+use askama::Template;
+use axum::Form;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use kairos_domain::ids::ProposalId;
+use kairos_domain::roles::Permission;
+use std::collections::HashMap;
+
+type PageResult = Result<Response, Response>;
+
+fn api_auth(auth: &UiAuth) -> Auth {
+    Auth { staff: auth.staff.clone(), token: auth.token.clone(), remote_addr: auth.remote_addr.clone() }
+}
+
+fn detail(e: AppError) -> String {
+    match e {
+        AppError::Unprocessable { detail, .. }
+        | AppError::BadRequest { detail, .. }
+        | AppError::Conflict { detail, .. } => detail,
+        other => other.to_string(),
+    }
+}
+
+pub struct ProposalRow {
+    pub id: String,
+    pub site: String,
+    pub start: String,
+    pub days: i64,
+    pub status: String,
+    pub repair: bool,
+    pub created: String,
+}
+
+#[derive(Template)]
+#[template(path = "schedule.html")]
+struct SchedulePage {
+    nav: Option<Nav>,
+    sites: Vec<(String, String)>,
+    start: String,
+    rows: Vec<ProposalRow>,
+    error: Option<String>,
+}
+
+async fn schedule_page(state: &AppState, auth: &UiAuth, error: Option<String>) -> PageResult {
+    let nav = || Some(auth.nav("/schedule"));
+    let sites = state.store.list_sites().await.map_err(|e| ui_error(e.into(), nav()))?;
+    let names: HashMap<String, String> = sites.iter().map(|s| (s.id.to_string(), s.name.clone())).collect();
+    let tz = crate::api::clinic_tz(state).await.map_err(|e| ui_error(e, nav()))?;
+    let mut start = jiff::Timestamp::now().to_zoned(tz.clone()).date();
+    while start.weekday() != jiff::civil::Weekday::Monday {
+        start = start.tomorrow().unwrap_or(start);
+    }
+    let rows = state
+        .store
+        .proposals(30)
+        .await
+        .map_err(|e| ui_error(e.into(), nav()))?
+        .into_iter()
+        .map(|p| ProposalRow {
+            id: p.id.to_string(),
+            site: names.get(&p.site_id.to_string()).cloned().unwrap_or_default(),
+            start: p.start_date.to_string(),
+            days: p.days,
+            status: p.status.clone(),
+            repair: p.parent_id.is_some(),
+            created: p.created_at.to_zoned(tz.clone()).strftime("%Y-%m-%d %H:%M").to_string(),
+        })
+        .collect();
+    Ok(render(&SchedulePage {
+        nav: nav(),
+        sites: sites.iter().map(|s| (s.id.to_string(), s.name.clone())).collect(),
+        start: start.to_string(),
+        rows,
+        error,
+    }))
+}
+
+pub async fn index(State(state): State<AppState>, auth: UiAuth) -> PageResult {
+    auth.require(Permission::BookEncounters)?;
+    schedule_page(&state, &auth, None).await
+}
+
+pub async fn propose(
+    State(state): State<AppState>,
+    auth: UiAuth,
+    Form(form): Form<HashMap<String, String>>,
+) -> PageResult {
+    auth.require(Permission::BookEncounters)?;
+    let text = |k: &str| form.get(k).map(|v| v.trim().to_string()).unwrap_or_default();
+    let weeks: u32 = text("weeks").parse().unwrap_or(0);
+    let body = ProposeBody { site_id: text("site_id"), start: text("start"), days: weeks.saturating_mul(7) };
+    match crate::api::schedule::propose(&state, &api_auth(&auth), &body).await {
+        Ok(p) => Ok(Redirect::to(&format!("/schedule/proposals/{}", p.id)).into_response()),
+        Err(e) => schedule_page(&state, &auth, Some(detail(e))).await,
+    }
+}
+
+pub struct DayRow {
+    pub date: String,
+    pub items: Vec<ItemRow>,
+}
+
+pub struct ItemRow {
+    pub time: String,
+    pub what: String,
+    pub client: String,
+    pub place: String,
+    pub staff: String,
+    /// preferred, acceptable or empty (a dose).
+    pub window: String,
+}
+
+pub struct MovedRow {
+    pub what: String,
+    pub client: String,
+    pub from: String,
+    pub to: String,
+    pub reason: String,
+}
+
+#[derive(Template)]
+#[template(path = "schedule_proposal.html")]
+struct ProposalPage {
+    nav: Option<Nav>,
+    id: String,
+    status: String,
+    heading: String,
+    change: Option<String>,
+    summary: Vec<(String, String)>,
+    unscheduled: Vec<(String, String, String)>,
+    moved: Vec<MovedRow>,
+    days: Vec<DayRow>,
+    /// For the repair form: (event id, label) of booked events.
+    events: Vec<(String, String)>,
+    staff: Vec<(String, String)>,
+    chairs: Vec<(String, String)>,
+    error: Option<String>,
+}
+
+fn event_label(event: &str) -> String {
+    event.rsplit('/').next().unwrap_or(event).replace('-', " ").replace('_', " ")
+}
+
+fn local(ts: &str, fmt: &str) -> String {
+    ts.parse::<jiff::Zoned>()
+        .map(|z| z.strftime(fmt).to_string())
+        .or_else(|_| ts.parse::<jiff::Timestamp>().map(|t| t.strftime(fmt).to_string()))
+        .unwrap_or_else(|_| ts.to_string())
+}
+
+async fn proposal_page(state: &AppState, auth: &UiAuth, id: ProposalId, error: Option<String>) -> PageResult {
+    let nav = || Some(auth.nav("/schedule"));
+    let p = state.store.proposal(id).await.map_err(|e| ui_error(e.into(), nav()))?;
+    let v: ProposalView = crate::api::schedule::view(state, &p).await.map_err(|e| ui_error(e, nav()))?;
+    let name = |id: &str| v.names.get(id).cloned().unwrap_or_else(|| id.to_string());
+    let s = &v.plan.summary;
+    let summary = vec![
+        ("Doses scheduled".to_string(), format!("{} of {}", s.doses_scheduled, s.doses_requested)),
+        ("Therapy sessions scheduled".to_string(), format!("{} of {}", s.sessions_scheduled, s.sessions_requested)),
+        (
+            "Sessions in their preferred window".to_string(),
+            format!("{} of {} scheduled", s.sessions_in_preferred_window, s.sessions_scheduled),
+        ),
+        (
+            "Sessions with the client's own therapist".to_string(),
+            format!("{} of {}", s.sessions_with_continuing_therapist, s.sessions_scheduled),
+        ),
+        ("Bookings moved".to_string(), s.moved.to_string()),
+    ];
+    let mut by_day: std::collections::BTreeMap<String, Vec<(String, ItemRow)>> = Default::default();
+    for a in &v.plan.assignments {
+        let sort = a.start.clone();
+        by_day.entry(local(&a.start, "%Y-%m-%d")).or_default().push((
+            sort,
+            ItemRow {
+                time: format!("{}–{}", local(&a.start, "%H:%M"), local(&a.end, "%H:%M")),
+                what: event_label(&a.event),
+                client: name(&a.client),
+                place: a.chair.as_deref().or(a.room.as_deref()).map(name).unwrap_or_default(),
+                staff: name(&a.staff),
+                window: a.window.map(|w| format!("{w:?}").to_lowercase()).unwrap_or_default(),
+            },
+        ));
+    }
+    let days = by_day
+        .into_iter()
+        .map(|(d, mut items)| {
+            items.sort_by(|a, b| a.0.cmp(&b.0));
+            let label = items.first().map(|(s, _)| local(s, "%A %Y-%m-%d")).unwrap_or(d);
+            DayRow { date: label, items: items.into_iter().map(|(_, i)| i).collect() }
+        })
+        .collect();
+    let rooms = state.store.list_rooms(p.site_id).await.map_err(|e| ui_error(e.into(), nav()))?;
+    let mut staff: Vec<(String, String)> = v
+        .plan
+        .assignments
+        .iter()
+        .map(|a| (a.staff.clone(), name(&a.staff)))
+        .collect::<std::collections::BTreeMap<_, _>>()
+        .into_iter()
+        .collect();
+    staff.sort_by(|a, b| a.1.cmp(&b.1));
+    Ok(render(&ProposalPage {
+        nav: nav(),
+        id: v.id.to_string(),
+        status: v.status.clone(),
+        heading: format!("{} days from {}", v.days, v.start),
+        change: v.change.as_ref().map(|c| serde_json::to_string(c).unwrap_or_default()),
+        summary,
+        unscheduled: v
+            .plan
+            .unscheduled
+            .iter()
+            .map(|u| (name(&u.client), event_label(&u.event), u.detail.clone()))
+            .collect(),
+        moved: v
+            .plan
+            .moved
+            .iter()
+            .map(|m| MovedRow {
+                what: event_label(&m.event),
+                client: v
+                    .plan
+                    .assignments
+                    .iter()
+                    .find(|a| a.event == m.event)
+                    .map(|a| name(&a.client))
+                    .unwrap_or_default(),
+                from: local(&m.from.start, "%a %Y-%m-%d %H:%M"),
+                to: m
+                    .to
+                    .as_ref()
+                    .map(|t| local(&t.start, "%a %Y-%m-%d %H:%M"))
+                    .unwrap_or_else(|| "not rebooked".into()),
+                reason: m.reason.clone(),
+            })
+            .collect(),
+        days,
+        events: v
+            .plan
+            .assignments
+            .iter()
+            .map(|a| {
+                (
+                    a.event.clone(),
+                    format!("{} · {} · {}", name(&a.client), event_label(&a.event), local(&a.start, "%a %m-%d %H:%M")),
+                )
+            })
+            .collect(),
+        staff,
+        chairs: rooms.iter().map(|r| (r.id.to_string(), r.name.clone())).collect(),
+        error,
+    }))
+}
+
+fn proposal_id(auth: &UiAuth, id: &str) -> Result<ProposalId, Response> {
+    id.parse().map_err(|_| page_error(StatusCode::NOT_FOUND, "No such proposal.", Some(auth.nav("/schedule"))))
+}
+
+pub async fn show(State(state): State<AppState>, auth: UiAuth, Path(id): Path<String>) -> PageResult {
+    auth.require(Permission::BookEncounters)?;
+    let id = proposal_id(&auth, &id)?;
+    proposal_page(&state, &auth, id, None).await
+}
+
+pub async fn apply(State(state): State<AppState>, auth: UiAuth, Path(id): Path<String>) -> PageResult {
+    auth.require(Permission::BookEncounters)?;
+    let id = proposal_id(&auth, &id)?;
+    match crate::api::schedule::apply(&state, &api_auth(&auth), id).await {
+        Ok(_) => Ok(Redirect::to(&format!("/schedule/proposals/{id}")).into_response()),
+        Err(e) => proposal_page(&state, &auth, id, Some(detail(e))).await,
+    }
+}
+
+pub async fn discard(State(state): State<AppState>, auth: UiAuth, Path(id): Path<String>) -> PageResult {
+    auth.require(Permission::BookEncounters)?;
+    let id = proposal_id(&auth, &id)?;
+    match state.store.discard_proposal(&auth.actor(), id).await {
+        Ok(()) => Ok(Redirect::to("/schedule").into_response()),
+        Err(e) => proposal_page(&state, &auth, id, Some(detail(e.into()))).await,
+    }
+}
+
+/// A repair from the form: what changed (`type`), for which appointment,
+/// person or chair, and when (clinic-local date-times).
+pub async fn repair(
+    State(state): State<AppState>,
+    auth: UiAuth,
+    Path(id): Path<String>,
+    Form(form): Form<HashMap<String, String>>,
+) -> PageResult {
+    auth.require(Permission::BookEncounters)?;
+    let id = proposal_id(&auth, &id)?;
+    let text = |k: &str| form.get(k).map(|v| v.trim().to_string()).unwrap_or_default();
+    let change = match text("type").as_str() {
+        "cancel" => serde_json::json!({ "type": "cancel", "event": text("event") }),
+        "staff_unavailable" => {
+            serde_json::json!({ "type": "staff_unavailable", "staff": text("staff"), "from": text("from"), "to": text("to") })
+        }
+        "chair_unavailable" => {
+            serde_json::json!({ "type": "chair_unavailable", "chair": text("chair"), "from": text("from"), "to": text("to") })
+        }
+        _ => return proposal_page(&state, &auth, id, Some("Choose what changed.".into())).await,
+    };
+    let change: kairos_schedule::Change = match serde_json::from_value(change) {
+        Ok(c) => c,
+        Err(e) => {
+            return proposal_page(&state, &auth, id, Some(format!("Give the dates and times in full: {e}"))).await;
+        }
+    };
+    match crate::api::schedule::repair(&state, &api_auth(&auth), id, &change).await {
+        Ok(p) => Ok(Redirect::to(&format!("/schedule/proposals/{}", p.id)).into_response()),
+        Err(e) => proposal_page(&state, &auth, id, Some(detail(e))).await,
+    }
+}
