@@ -281,6 +281,69 @@ async fn every_role_gets_exactly_what_the_policy_grants() {
             body: Some(json!({"name": "Main", "time_zone": "America/Chicago"})),
             allowed: &[Admin],
         },
+        Case {
+            name: "ledger reconciliation",
+            method: Method::GET,
+            path: "/api/v1/ledger/reconciliation".into(),
+            body: None,
+            allowed: &[Director, Prescriber, Nurse],
+        },
+        Case {
+            name: "ledger registrations",
+            method: Method::GET,
+            path: "/api/v1/ledger/registrations".into(),
+            body: None,
+            allowed: &[Director, Prescriber, Nurse],
+        },
+        Case {
+            name: "ledger stock",
+            method: Method::GET,
+            path: "/api/v1/ledger/stock".into(),
+            body: None,
+            allowed: &[Director, Prescriber, Nurse],
+        },
+        Case {
+            name: "ledger losses",
+            method: Method::GET,
+            path: "/api/v1/ledger/losses".into(),
+            body: None,
+            allowed: &[Director, Prescriber, Nurse],
+        },
+        Case {
+            name: "add registration",
+            method: Method::POST,
+            path: "/api/v1/ledger/registrations".into(),
+            body: None,
+            allowed: &[Admin, Director],
+        },
+        Case {
+            name: "REMS forms due",
+            method: Method::GET,
+            path: "/api/v1/rems/due".into(),
+            body: None,
+            allowed: &[Director, Prescriber, Nurse, Therapist],
+        },
+        Case {
+            name: "propose schedule",
+            method: Method::POST,
+            path: "/api/v1/schedule/proposals".into(),
+            body: Some(json!({"site_id": site, "start": "2031-03-03", "days": 7})),
+            allowed: bookers,
+        },
+        Case {
+            name: "client availability",
+            method: Method::PUT,
+            path: format!("/api/v1/clients/{client}/availability"),
+            body: Some(json!({"hours": [{"days": ["mon"], "from": "13:00", "to": "17:00"}]})),
+            allowed: bookers,
+        },
+        Case {
+            name: "site hours",
+            method: Method::PUT,
+            path: format!("/api/v1/sites/{site}/hours"),
+            body: Some(json!({"hours": null})),
+            allowed: &[Admin],
+        },
     ];
     let mut seq = 0;
     for &role in Role::ALL {
@@ -295,6 +358,15 @@ async fn every_role_gets_exactly_what_the_policy_grants() {
                         "scheduled_start": format!("2031-01-{:02}T{:02}:00:00Z", 1 + booking_hour / 20, booking_hour % 20),
                         "scheduled_end": format!("2031-01-{:02}T{:02}:30:00Z", 1 + booking_hour / 20, booking_hour % 20),
                     }))
+                }
+                "add registration" => {
+                    // A distinct valid DEA number per call: seven digits, the last the check digit.
+                    let d = [1, 2, 3, (seq / 100) % 10, (seq / 10) % 10, seq % 10];
+                    let check = (d[0] + d[2] + d[4] + 2 * (d[1] + d[3] + d[5])) % 10;
+                    let dea = format!("AB{}{check}", d.iter().map(|x| x.to_string()).collect::<String>());
+                    Some(
+                        json!({"site_id": site, "dea_number": dea, "registrant": "Registrant", "address": "1 Test Way"}),
+                    )
                 }
                 "add staff" => {
                     Some(json!({"name": "Someone", "email": format!("someone{seq}@test.kairos"), "roles": ["nurse"]}))
