@@ -204,6 +204,10 @@ pub struct WetFields {
     pub session_number: u8,
     /// The manual's prompt id (never its text; the clinic keeps the text).
     pub prompt_id: String,
+    /// When the 30-minute writing block started (the page shows its end).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
+    pub writing_started_at: Option<jiff::Timestamp>,
     /// Minutes actually written (the protocol asks for 30).
     pub writing_minutes: Option<u16>,
     /// Distress 0-100 just before the writing block.
@@ -411,6 +415,7 @@ mod tests {
         WetFields {
             session_number: 1,
             prompt_id: "wet-s1".into(),
+            writing_started_at: None,
             writing_minutes: Some(30),
             suds_before: Some(70),
             suds_after: Some(55),

@@ -9,6 +9,7 @@
 mod dosing;
 mod ledger;
 mod measures;
+mod notes;
 mod pages;
 mod plots;
 mod protocols;
@@ -47,6 +48,11 @@ pub fn router() -> Router<AppState> {
         .route("/instruments", get(measures::instruments))
         .route("/encounters/{id}/dosing", get(dosing::start_form).post(dosing::start_submit))
         .route("/dosing-sessions/{id}", get(dosing::show))
+        .route("/encounters/{id}/notes", post(notes::create))
+        .route("/notes/{id}", get(notes::show).post(notes::save))
+        .route("/notes/{id}/amendments", post(notes::amend))
+        .route("/clients/{id}/windows", get(notes::client_windows))
+        .route("/windows/unbooked", get(notes::unbooked))
         .route("/dosing-sessions/{id}/vitals", post(dosing::add_vitals))
         .route("/dosing-sessions/{id}/discharge", post(dosing::discharge))
         .route("/dosing-sessions/{id}/sign", post(dosing::sign))

@@ -146,6 +146,11 @@ pub async fn home(State(state): State<AppState>, auth: UiAuth) -> Response {
     if r.allow(Permission::ReadClients) {
         tiles.push(Tile { href: "/day".into(), label: "Today", hint: "Who is in, where and with whom" });
         tiles.push(Tile { href: "/clients".into(), label: "Clients", hint: "Find a client and open the chart" });
+        tiles.push(Tile {
+            href: "/windows/unbooked".into(),
+            label: "Windows closing",
+            hint: "Doses with no integration session booked",
+        });
     }
     if r.allow(Permission::ManageStaff) {
         tiles.push(Tile { href: "/admin/staff".into(), label: "Staff", hint: "Accounts and roles" });

@@ -317,3 +317,43 @@ async fn each_dose_shows_its_window_and_unbooked_windows_are_listed() {
         "admins read no charts"
     );
 }
+
+#[tokio::test]
+async fn a_therapist_writes_signs_and_amends_an_integration_note_on_the_pages() {
+    let app = spawn_app().await;
+    let s = setup(&app).await;
+    let enc = book(&app, &s, "integration", -3, 1).await;
+    let (email, _) = app.add_staff(&[Role::Therapist]).await;
+    let web = web_session(&app, &email).await;
+    let page = web.get(format!("{}/clients/{}/windows", app.base, s.client)).send().await.expect("get");
+    assert_eq!(page.status(), StatusCode::OK);
+    assert!(page.text().await.expect("html").contains("Doses and their integration window"));
+    let r = web
+        .post(format!("{}/encounters/{enc}/notes", app.base))
+        .form(&[("kind", "integration")])
+        .send()
+        .await
+        .expect("create");
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let note = r.headers()["location"].to_str().expect("loc").to_string();
+    let form = [
+        ("section_experience", "Felt held; remembered the lake."),
+        ("section_plan", "Walk daily"),
+        ("summary", "Integration of dose 1, plan agreed"),
+        ("action", "sign"),
+    ];
+    let r = web.post(format!("{}{note}", app.base)).form(&form).send().await.expect("sign");
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let html = web.get(format!("{}{note}", app.base)).send().await.expect("get").text().await.expect("html");
+    assert!(html.contains("signed") && html.contains("Felt held; remembered the lake."), "{html}");
+    let r = web
+        .post(format!("{}{note}/amendments", app.base))
+        .form(&[("correction", "It was the river, not the lake."), ("reason", "misheard")])
+        .send()
+        .await
+        .expect("amend");
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let html = web.get(format!("{}{note}", app.base)).send().await.expect("get").text().await.expect("html");
+    assert!(html.contains("It was the river, not the lake.") && html.contains("misheard"));
+    assert!(html.contains("Felt held; remembered the lake."), "the original stays");
+}

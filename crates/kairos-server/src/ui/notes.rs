@@ -1,0 +1,413 @@
+//! Psychotherapy note pages (draft → sign → amend; the WET form with its
+//! 30-minute writing block shown as start and end times, no JavaScript), a
+//! client's doses with their integration windows, and the doses whose
+//! window is open with no integration session booked.
+
+use super::{Nav, UiAuth, page_error, render, ui_error};
+use crate::api::notes::{self as api, DoseWindowView, NoteBodyInput, NoteView};
+use crate::error::AppError;
+use crate::extract::Auth;
+use crate::state::AppState;
+use askama::Template;
+use axum::Form;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use jiff::Timestamp;
+use jiff::tz::TimeZone;
+use kairos_domain::ids::{ClientId, EncounterId, NoteId};
+use kairos_domain::notes::{Access, NoteAmendment, NoteKind, NoteStatus, WET_WRITING_MINUTES, WetFields};
+use kairos_domain::roles::Permission;
+use std::collections::{BTreeMap, HashMap};
+
+type PageResult = Result<Response, Response>;
+
+fn api_auth(auth: &UiAuth) -> Auth {
+    Auth { staff: auth.staff.clone(), token: auth.token.clone(), remote_addr: auth.remote_addr.clone() }
+}
+
+fn detail(e: AppError) -> String {
+    match e {
+        AppError::Unprocessable { detail, .. } | AppError::BadRequest { detail, .. } => detail,
+        AppError::Conflict { detail, .. } => detail,
+        other => other.to_string(),
+    }
+}
+
+fn local(t: Timestamp, tz: &TimeZone) -> String {
+    t.to_zoned(tz.clone()).strftime("%a %-d %b %Y %H:%M %Z").to_string()
+}
+
+fn hm(t: Timestamp, tz: &TimeZone) -> String {
+    t.to_zoned(tz.clone()).strftime("%H:%M").to_string()
+}
+
+async fn tz_of(state: &AppState) -> TimeZone {
+    crate::api::clinic_tz(state).await.unwrap_or(TimeZone::UTC)
+}
+
+pub struct SectionField {
+    pub id: String,
+    pub label: String,
+    pub hint: String,
+    pub required: bool,
+    pub text: String,
+}
+
+#[derive(Template)]
+#[template(path = "notes.html")]
+struct NotePage {
+    nav: Option<Nav>,
+    note: NoteView,
+    kind_label: String,
+    client: String,
+    editable: bool,
+    can_amend: bool,
+    fields: Vec<SectionField>,
+    wet: Option<WetFields>,
+    /// (start, planned end) of the writing block, clinic time.
+    timer: Option<(String, String)>,
+    signed_at: String,
+    amendments: Vec<(String, String, String, String)>,
+    error: Option<String>,
+}
+
+fn note_id(auth: &UiAuth, id: &str) -> Result<NoteId, Response> {
+    id.parse().map_err(|_| page_error(StatusCode::NOT_FOUND, "No such note.", Some(auth.nav("/clients"))))
+}
+
+async fn note_page(state: &AppState, auth: &UiAuth, id: NoteId, error: Option<String>) -> PageResult {
+    let nav = || Some(auth.nav("/clients"));
+    let note = api::visible_note(state, &api_auth(auth), id).await.map_err(|e| ui_error(e, nav()))?;
+    let client = state.store.get_client(note.client_id).await.map_err(|e| ui_error(e.into(), nav()))?;
+    let tz = tz_of(state).await;
+    let template = state.config.note_templates.get(note.kind);
+    let editable = note.access == Access::Author && note.status == NoteStatus::Draft;
+    let texts: HashMap<String, String> =
+        note.sections.iter().flatten().map(|s| (s.id.clone(), s.text.clone())).collect();
+    let fields = if editable {
+        template
+            .sections
+            .iter()
+            .map(|s| SectionField {
+                id: s.id.clone(),
+                label: s.label.clone(),
+                hint: s.hint.clone(),
+                required: s.required,
+                text: texts.get(&s.id).cloned().unwrap_or_default(),
+            })
+            .collect()
+    } else {
+        note.sections
+            .iter()
+            .flatten()
+            .map(|s| SectionField {
+                id: s.id.clone(),
+                label: s.label.clone(),
+                hint: String::new(),
+                required: false,
+                text: s.text.clone(),
+            })
+            .collect()
+    };
+    let timer = note
+        .wet
+        .as_ref()
+        .and_then(|w| w.writing_started_at)
+        .map(|t| (hm(t, &tz), hm(t + jiff::SignedDuration::from_mins(WET_WRITING_MINUTES), &tz)));
+    let amendments = note
+        .amendments
+        .iter()
+        .flatten()
+        .map(|a| (local(a.at, &tz), a.by.to_string(), a.correction.clone(), a.reason.clone()))
+        .collect::<Vec<_>>();
+    let names = state
+        .store
+        .staff_names(&note.amendments.iter().flatten().map(|a| a.by).collect::<Vec<_>>())
+        .await
+        .map_err(|e| ui_error(e.into(), nav()))?;
+    let amendments = amendments
+        .into_iter()
+        .map(|(at, by, c, r)| (at, by.parse().ok().and_then(|b| names.get(&b).cloned()).unwrap_or(by), c, r))
+        .collect();
+    Ok(render(&NotePage {
+        nav: nav(),
+        kind_label: template.label.clone(),
+        client: client.details.display_name(),
+        editable,
+        can_amend: note.access == Access::Author && note.status == NoteStatus::Signed,
+        fields,
+        wet: note.wet.clone(),
+        timer,
+        signed_at: note.signed_at.map(|t| local(t, &tz)).unwrap_or_default(),
+        amendments,
+        note,
+        error,
+    }))
+}
+
+pub async fn show(State(state): State<AppState>, auth: UiAuth, Path(id): Path<String>) -> PageResult {
+    let id = note_id(&auth, &id)?;
+    note_page(&state, &auth, id, None).await
+}
+
+fn num<T: std::str::FromStr>(form: &HashMap<String, String>, k: &str) -> Option<T> {
+    form.get(k).map(|v| v.trim()).filter(|v| !v.is_empty()).and_then(|v| v.parse().ok())
+}
+
+fn body_of(form: &HashMap<String, String>, kind: NoteKind, state: &AppState, old: Option<&WetFields>) -> NoteBodyInput {
+    let template = state.config.note_templates.get(kind);
+    let sections: BTreeMap<String, String> = template
+        .sections
+        .iter()
+        .filter_map(|s| form.get(&format!("section_{}", s.id)).map(|v| (s.id.clone(), v.clone())))
+        .collect();
+    let wet = (kind == NoteKind::Wet).then(|| WetFields {
+        session_number: num(form, "session_number").unwrap_or(0),
+        prompt_id: form.get("prompt_id").cloned().unwrap_or_default(),
+        writing_started_at: old.and_then(|w| w.writing_started_at),
+        writing_minutes: num(form, "writing_minutes"),
+        suds_before: num(form, "suds_before"),
+        suds_after: num(form, "suds_after"),
+    });
+    NoteBodyInput {
+        sections,
+        summary: form.get("summary").cloned(),
+        wet,
+        narrative: if kind == NoteKind::Wet { form.get("narrative").cloned() } else { None },
+    }
+}
+
+/// Saves a draft; `action` = `sign` signs it after saving, `start_timer`
+/// stamps the start of the WET writing block.
+pub async fn save(
+    State(state): State<AppState>,
+    auth: UiAuth,
+    Path(id): Path<String>,
+    Form(form): Form<HashMap<String, String>>,
+) -> PageResult {
+    auth.require(Permission::WriteTherapyNotes)?;
+    let id = note_id(&auth, &id)?;
+    let a = api_auth(&auth);
+    let note = state.store.get_note(id).await.map_err(|e| ui_error(e.into(), Some(auth.nav("/clients"))))?;
+    let mut body = body_of(&form, note.kind, &state, note.wet.as_ref());
+    let action = form.get("action").map(String::as_str).unwrap_or("save");
+    if action == "start_timer"
+        && let Some(w) = body.wet.as_mut()
+    {
+        w.writing_started_at = Some(Timestamp::now());
+    }
+    if let Err(e) = api::save_draft(&state, &a, id, &body).await {
+        return match e {
+            AppError::Forbidden(m) => Err(page_error(StatusCode::FORBIDDEN, &m, Some(auth.nav("/clients")))),
+            e => note_page(&state, &auth, id, Some(detail(e))).await,
+        };
+    }
+    if action == "sign"
+        && let Err(e) = api::sign_note(&state, &a, id).await
+    {
+        return note_page(&state, &auth, id, Some(detail(e))).await;
+    }
+    Ok(Redirect::to(&format!("/notes/{id}")).into_response())
+}
+
+pub async fn amend(
+    State(state): State<AppState>,
+    auth: UiAuth,
+    Path(id): Path<String>,
+    Form(form): Form<HashMap<String, String>>,
+) -> PageResult {
+    let id = note_id(&auth, &id)?;
+    let text = |k: &str| form.get(k).cloned().unwrap_or_default();
+    let a = NoteAmendment { correction: text("correction"), reason: text("reason") };
+    match api::amend_note(&state, &api_auth(&auth), id, &a).await {
+        Ok(_) => Ok(Redirect::to(&format!("/notes/{id}")).into_response()),
+        Err(AppError::Forbidden(m)) => Err(page_error(StatusCode::FORBIDDEN, &m, Some(auth.nav("/clients")))),
+        Err(e) => note_page(&state, &auth, id, Some(detail(e))).await,
+    }
+}
+
+/// Starts a note on an encounter: picks the kind (and, for WET, the
+/// session number and prompt id) and creates the draft.
+pub async fn create(
+    State(state): State<AppState>,
+    auth: UiAuth,
+    Path(id): Path<String>,
+    Form(form): Form<HashMap<String, String>>,
+) -> PageResult {
+    auth.require(Permission::WriteTherapyNotes)?;
+    let nav = || Some(auth.nav("/clients"));
+    let enc: EncounterId = id.parse().map_err(|_| page_error(StatusCode::NOT_FOUND, "No such encounter.", nav()))?;
+    let e = state.store.get_encounter(enc).await.map_err(|e| ui_error(e.into(), nav()))?;
+    let kind = NoteKind::parse("kind", form.get("kind").map(String::as_str).unwrap_or(""))
+        .map_err(|err| page_error(StatusCode::UNPROCESSABLE_ENTITY, &err.to_string(), nav()))?;
+    let body = api::NewNoteInput { encounter_id: enc.to_string(), kind, body: body_of(&form, kind, &state, None) };
+    match api::create_note(&state, &api_auth(&auth), e.client_id, &body).await {
+        Ok(n) => Ok(Redirect::to(&format!("/notes/{}", n.id)).into_response()),
+        Err(err) => Err(page_error(StatusCode::UNPROCESSABLE_ENTITY, &detail(err), nav())),
+    }
+}
+
+pub struct DoseRow {
+    pub number: u32,
+    pub dose_at: String,
+    pub preferred: String,
+    pub closes: String,
+    pub session: String,
+    pub status: String,
+    pub ok: bool,
+    pub needs_booking: bool,
+    pub confirmed: bool,
+    pub client_id: ClientId,
+    pub client: String,
+}
+
+fn dose_row(d: &DoseWindowView, tz: &TimeZone, client: String) -> DoseRow {
+    DoseRow {
+        number: d.number,
+        dose_at: local(d.window.dose_start, tz),
+        preferred: format!("{} – {}", local(d.window.preferred_from, tz), local(d.window.preferred_to, tz)),
+        closes: local(d.window.closes_at, tz),
+        session: match (d.session_start, d.session_position) {
+            (Some(t), Some(p)) => format!("{} ({})", local(t, tz), p.label()),
+            _ => "none".into(),
+        },
+        status: d.status.label().to_string(),
+        ok: d.status.is_ok(),
+        needs_booking: d.needs_booking,
+        confirmed: d.window_confirmed,
+        client_id: d.client_id,
+        client,
+    }
+}
+
+pub struct EncounterRow {
+    pub id: EncounterId,
+    pub kind: String,
+    pub at: String,
+    pub position: String,
+    pub note_kinds: Vec<(String, String)>,
+}
+
+pub struct NoteRow {
+    pub id: NoteId,
+    pub kind: String,
+    pub author: String,
+    pub status: String,
+    pub summary: String,
+}
+
+#[derive(Template)]
+#[template(path = "window.html")]
+struct WindowPage {
+    nav: Option<Nav>,
+    client_id: ClientId,
+    client: String,
+    doses: Vec<DoseRow>,
+    encounters: Vec<EncounterRow>,
+    notes: Vec<NoteRow>,
+    can_write: bool,
+    can_read_notes: bool,
+}
+
+/// A client's doses and their integration windows, therapy encounters with
+/// where they fell, and the notes this viewer may see.
+pub async fn client_windows(State(state): State<AppState>, auth: UiAuth, Path(id): Path<String>) -> PageResult {
+    auth.require(Permission::ReadClients)?;
+    let nav = || Some(auth.nav("/clients"));
+    let id: ClientId = id.parse().map_err(|_| page_error(StatusCode::NOT_FOUND, "No such client.", nav()))?;
+    let client = state.store.get_client(id).await.map_err(|e| ui_error(e.into(), nav()))?;
+    let tz = tz_of(&state).await;
+    let w = api::client_windows(&state, id, Timestamp::now()).await.map_err(|e| ui_error(e, nav()))?;
+    state
+        .store
+        .audit_read(
+            &auth.actor(),
+            kairos_store::AuditEntry::new(kairos_store::Action::Read, "dose_windows", id).client(id),
+        )
+        .await
+        .map_err(|e| ui_error(e.into(), nav()))?;
+    let a = api_auth(&auth);
+    let can_read_notes =
+        auth.staff.roles.allow(Permission::ReadTherapyNotes) || auth.staff.roles.allow(Permission::ReadNoteSummaries);
+    let notes = if can_read_notes {
+        api::visible_notes(&state, &a, id).await.map_err(|e| ui_error(e, nav()))?
+    } else {
+        Vec::new()
+    };
+    let name = client.details.display_name();
+    Ok(render(&WindowPage {
+        nav: nav(),
+        client_id: id,
+        doses: w.doses.iter().map(|d| dose_row(d, &tz, name.clone())).collect(),
+        encounters: w
+            .encounters
+            .iter()
+            .map(|e| EncounterRow {
+                id: e.encounter_id,
+                kind: e.kind.label().to_string(),
+                at: local(e.start, &tz),
+                position: match (e.position, e.hours_after_dose) {
+                    (Some(p), Some(h)) => format!("{} ({h} h after the dose)", p.label()),
+                    _ => "no dose before it".into(),
+                },
+                note_kinds: NoteKind::for_encounter(e.kind)
+                    .into_iter()
+                    .map(|k| (k.as_str().to_string(), state.config.note_templates.get(k).label.clone()))
+                    .collect(),
+            })
+            .collect(),
+        notes: notes
+            .into_iter()
+            .map(|n| NoteRow {
+                id: n.id,
+                kind: state.config.note_templates.get(n.kind).label.clone(),
+                author: n.author_name,
+                status: n.status.as_str().to_string(),
+                summary: n.summary.unwrap_or_default(),
+            })
+            .collect(),
+        client: name,
+        can_write: auth.staff.roles.allow(Permission::WriteTherapyNotes),
+        can_read_notes,
+    }))
+}
+
+#[derive(Template)]
+#[template(path = "window_unbooked.html")]
+struct UnbookedPage {
+    nav: Option<Nav>,
+    doses: Vec<DoseRow>,
+}
+
+/// Doses whose window is open with no integration session booked.
+pub async fn unbooked(State(state): State<AppState>, auth: UiAuth) -> PageResult {
+    auth.require(Permission::ReadClients)?;
+    let nav = || Some(auth.nav("/"));
+    let tz = tz_of(&state).await;
+    let rows = unbooked_rows(&state, &auth, &tz).await.map_err(|e| ui_error(e, nav()))?;
+    Ok(render(&UnbookedPage { nav: nav(), doses: rows }))
+}
+
+/// The unbooked windows as rows (audited: one entry per dose shown).
+pub async fn unbooked_rows(state: &AppState, auth: &UiAuth, tz: &TimeZone) -> Result<Vec<DoseRow>, AppError> {
+    let list = api::closing_windows(state, Timestamp::now()).await?;
+    let entries: Vec<kairos_store::AuditEntry> = list
+        .iter()
+        .map(|d| {
+            kairos_store::AuditEntry::new(kairos_store::Action::Read, "dose_windows", d.encounter_id)
+                .client(d.client_id)
+                .detail("unbooked window")
+        })
+        .collect();
+    state.store.audit_reads(&auth.actor(), &entries).await?;
+    let clients = state.store.clients_by_ids(&list.iter().map(|d| d.client_id).collect::<Vec<_>>()).await?;
+    Ok(list
+        .iter()
+        .map(|d| {
+            let name =
+                clients.iter().find(|c| c.id == d.client_id).map(|c| c.details.display_name()).unwrap_or_default();
+            dose_row(d, tz, name)
+        })
+        .collect())
+}
