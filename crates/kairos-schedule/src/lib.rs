@@ -126,9 +126,43 @@ pub fn solve(problem: &Problem, opts: &Options) -> Result<Plan, Error> {
 /// Repairs `plan` after `change`: the new plan moves as few booked appointments as it
 /// can (after scheduling every dose it can). Check it against
 /// `apply_change(problem, plan, change)`.
+///
+/// Two passes: first only the affected client's appointments may move (for
+/// a cancellation or a client's absence; for a staff member, chair or room
+/// out of service, only the bookings the change breaks), every other booking
+/// held in place; then a general repair. The narrow plan is taken unless the
+/// general one schedules more doses or more sessions: "no more than the
+/// affected client's appointments, where that is feasible".
 pub fn repair(problem: &Problem, plan: &Plan, change: &Change, opts: &Options) -> Result<Plan, Error> {
     let changed = apply_change(problem, plan, change)?;
-    let m = Model::compile(&changed)?;
+    let general = repair_changed(&changed, change, opts)?;
+    let affected = match change {
+        Change::Cancel { event } => plan.assignments.iter().find(|a| &a.event == event).map(|a| a.client.clone()),
+        Change::ClientUnavailable { client, .. } => Some(client.clone()),
+        _ => None,
+    };
+    let client_of: std::collections::HashMap<&str, &str> =
+        plan.assignments.iter().map(|a| (a.event.as_str(), a.client.as_str())).collect();
+    let mut narrow_problem = changed.clone();
+    for b in narrow_problem.booked.iter_mut() {
+        let own = affected.as_deref().is_some_and(|c| client_of.get(b.event.as_str()) == Some(&c));
+        if !own && !matches!(change, Change::Cancel { event } if event == &b.event) {
+            b.fixed = true;
+        }
+    }
+    // One client's appointments: a short search is enough.
+    let narrow_opts = Options { iterations: Some(opts.iterations.unwrap_or(100).min(100)), ..opts.clone() };
+    if let Ok(narrow) = repair_changed(&narrow_problem, change, &narrow_opts) {
+        let (n, g) = (&narrow.summary, &general.summary);
+        if n.doses_scheduled >= g.doses_scheduled && n.sessions_scheduled >= g.sessions_scheduled {
+            return Ok(narrow);
+        }
+    }
+    Ok(general)
+}
+
+fn repair_changed(changed: &Problem, change: &Change, opts: &Options) -> Result<Plan, Error> {
+    let m = Model::compile(changed)?;
     let mut reasons = vec![];
     if let Change::Cancel { event } = change
         && let Some(&e) = m.event_index.get(event)
