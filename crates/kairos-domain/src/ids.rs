@@ -132,6 +132,14 @@ id_type!(
     /// An amendment to a signed psychotherapy note.
     NoteAmendmentId
 );
+id_type!(
+    /// A process group.
+    GroupId
+);
+id_type!(
+    /// One meeting of a process group.
+    GroupSessionId
+);
 
 #[cfg(test)]
 mod tests {

@@ -134,10 +134,16 @@ pub enum Permission {
     RecordLedger,
     /// Record the clinic's DEA registrations.
     ManageRegistrations,
+    /// See process groups: definition, schedule and head counts (the roster
+    /// is for each group's facilitators; see `groups::view`).
+    ReadGroups,
+    /// Create and change process groups, add and remove members, schedule
+    /// group sessions.
+    ManageGroups,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 22] = [
+    pub const ALL: [Permission; 24] = [
         Permission::ReadDirectory,
         Permission::ManageSites,
         Permission::ManageStaff,
@@ -160,6 +166,8 @@ impl Permission {
         Permission::ReadLedger,
         Permission::RecordLedger,
         Permission::ManageRegistrations,
+        Permission::ReadGroups,
+        Permission::ManageGroups,
     ];
 
     /// The policy table.
@@ -194,6 +202,10 @@ impl Permission {
             Permission::ReadLedger => &[Director, Prescriber, Nurse],
             Permission::RecordLedger => &[Prescriber, Nurse],
             Permission::ManageRegistrations => &[Admin, Director],
+            Permission::ReadGroups => &[Director, Prescriber, Nurse, Therapist, Coordinator],
+            // Those who book the clinic's groups; attendance and notes are
+            // the facilitators' (therapists named on the group).
+            Permission::ManageGroups => &[Therapist, Coordinator],
         }
     }
 
@@ -221,6 +233,8 @@ impl Permission {
             Permission::ReadLedger => "read the controlled-substance ledger",
             Permission::RecordLedger => "record controlled-substance movements",
             Permission::ManageRegistrations => "record DEA registrations",
+            Permission::ReadGroups => "see process groups",
+            Permission::ManageGroups => "manage process groups and their members",
         }
     }
 }
@@ -277,6 +291,14 @@ mod tests {
         for &r in Role::ALL {
             assert_eq!(one(r).allow(P::WriteTherapyNotes), r == Therapist, "{r}");
             assert_eq!(one(r).allow(P::ReadNoteSummaries), matches!(r, Prescriber | Therapist), "{r}");
+        }
+    }
+
+    #[test]
+    fn therapists_and_coordinators_manage_groups_and_admins_do_not_see_them() {
+        for &r in Role::ALL {
+            assert_eq!(one(r).allow(P::ManageGroups), matches!(r, Therapist | Coordinator), "{r}");
+            assert_eq!(one(r).allow(P::ReadGroups), r != Admin, "{r}");
         }
     }
 
