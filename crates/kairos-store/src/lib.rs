@@ -20,6 +20,7 @@ mod direct;
 pub mod dosing;
 pub mod encounters;
 mod error;
+pub mod groups;
 pub mod import;
 pub mod ledger;
 pub mod measures;
