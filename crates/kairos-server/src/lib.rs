@@ -6,6 +6,7 @@ pub mod api;
 pub mod auth;
 pub mod error;
 pub mod extract;
+pub mod mailer;
 pub mod state;
 pub mod ui;
 
@@ -71,6 +72,7 @@ pub struct Server {
     router: Router,
     store: Store,
     session: kairos_store::sessions::SessionPolicy,
+    mail: Option<mailer::MailConfig>,
     pub addr: SocketAddr,
 }
 
@@ -79,7 +81,8 @@ impl Server {
         let listener = TcpListener::bind(listen).await?;
         let addr = listener.local_addr()?;
         let session = config.session;
-        Ok(Server { listener, router: app(store.clone(), config), store, session, addr })
+        let mail = config.mail.clone();
+        Ok(Server { listener, router: app(store.clone(), config), store, session, mail, addr })
     }
 
     /// Serves until `shutdown` resolves, then finishes the requests in flight.
@@ -96,10 +99,15 @@ impl Server {
                 }
             }
         });
+        // Reminders and the outbox, when the clinic has configured SMTP.
+        let mailer = self.mail.clone().map(|cfg| tokio::spawn(mailer::run(self.store.clone(), cfg)));
         let served = axum::serve(self.listener, self.router.into_make_service_with_connect_info::<SocketAddr>())
             .with_graceful_shutdown(shutdown)
             .await;
         housekeeping.abort();
+        if let Some(m) = mailer {
+            m.abort();
+        }
         served
     }
 }

@@ -20,6 +20,9 @@ pub struct Config {
     pub protocols: Arc<kairos_domain::protocols::ProtocolLibrary>,
     /// The clinic's dosing-session safety policy (thresholds).
     pub safety: Arc<kairos_domain::dosing::SafetyPolicy>,
+    /// Outgoing email (reminders, portal sign-in links); none: messages
+    /// stay queued in the outbox until SMTP is configured.
+    pub mail: Option<crate::mailer::MailConfig>,
     /// Defaults for the scheduler (hours, monitor capacity, session length).
     pub scheduling: Arc<crate::api::schedule::SchedulingDefaults>,
     /// The clinic's controlled-substance ledger policy.
@@ -94,6 +97,7 @@ impl Default for Config {
             safety: Arc::new(
                 kairos_domain::dosing::SafetyPolicy::shipped().expect("the shipped safety policy is valid"),
             ),
+            mail: None,
             scheduling: Arc::new(
                 crate::api::schedule::SchedulingDefaults::from_toml(crate::api::schedule::SHIPPED_DEFAULTS)
                     .expect("the shipped scheduling defaults are valid"),

@@ -25,6 +25,7 @@ pub mod import;
 pub mod ledger;
 pub mod measures;
 pub mod notes;
+pub mod outbox;
 pub mod outcomes;
 pub mod plans;
 pub mod proposals;

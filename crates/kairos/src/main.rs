@@ -59,6 +59,20 @@ struct ServeArgs {
     /// `safety/policy.toml`: the pre-dose hold and alert thresholds).
     #[arg(long, env = "KAIROS_SAFETY_POLICY")]
     safety_policy: Option<std::path::PathBuf>,
+    /// The SMTP server for reminders and sign-in links, as a URL:
+    /// `smtp://host:25`, `smtp://user:pass@host:587?tls=required`,
+    /// `smtps://user:pass@host:465`. Without it, email stays queued.
+    #[arg(long, env = "KAIROS_SMTP_URL")]
+    smtp_url: Option<String>,
+    /// The sender of the clinic's email, e.g. `Clinic <no-reply@clinic.example>`.
+    #[arg(long, env = "KAIROS_MAIL_FROM", default_value = "Kairos <no-reply@localhost>")]
+    mail_from: String,
+    /// The clinic's name in reminders.
+    #[arg(long, env = "KAIROS_CLINIC_NAME", default_value = "Your clinic")]
+    clinic_name: String,
+    /// Hours before an appointment its reminder is sent.
+    #[arg(long, env = "KAIROS_REMINDER_HOURS", default_value_t = 24)]
+    reminder_hours: u32,
     /// The clinic's scheduling defaults (a TOML file like
     /// `scheduling/defaults.toml`: opening hours, monitor capacity).
     #[arg(long, env = "KAIROS_SCHEDULING")]
@@ -397,7 +411,16 @@ async fn run_server(store: Store, args: &ServeArgs) -> Result<()> {
         kairos_server::api::schedule::SHIPPED_DEFAULTS,
     )?)
     .map_err(anyhow::Error::msg)?;
+    let mail = args.smtp_url.clone().filter(|u| !u.trim().is_empty()).map(|smtp_url| kairos_server::mailer::MailConfig {
+        smtp_url,
+        from: args.mail_from.clone(),
+        poll: jiff::SignedDuration::from_secs(15),
+        reminder_ahead: jiff::SignedDuration::from_hours(i64::from(args.reminder_hours.clamp(1, 24 * 14))),
+        clinic_name: args.clinic_name.clone(),
+        clinic_phone: args.clinic_phone.clone().filter(|p| !p.trim().is_empty()),
+    });
     let config = Config {
+        mail,
         scheduling: std::sync::Arc::new(scheduling),
         safety: std::sync::Arc::new(safety),
         ledger: std::sync::Arc::new(ledger),

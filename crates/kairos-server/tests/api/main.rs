@@ -17,6 +17,7 @@ mod multi_node;
 mod notes;
 mod openapi;
 mod protocols;
+mod reminders;
 mod roles;
 mod schedule;
 mod screening;

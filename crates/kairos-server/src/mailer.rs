@@ -1,0 +1,119 @@
+//! Email: appointment reminders queued in the database and a worker that
+//! sends the outbox through the clinic's SMTP server (lettre), marking a
+//! message sent only once the server accepted it and retrying failures with
+//! growing delays. Messages carry no clinical content: a time, a place and
+//! the clinic's phone number.
+
+use jiff::{SignedDuration, Timestamp};
+use kairos_store::outbox::DueReminder;
+use kairos_store::{Actor, Store};
+use lettre::message::Mailbox;
+use lettre::transport::smtp::AsyncSmtpTransport;
+use lettre::{AsyncTransport, Message, Tokio1Executor};
+
+/// Where and how mail goes out.
+#[derive(Debug, Clone)]
+pub struct MailConfig {
+    /// `smtp://host:port` (plain, for a relay on the same host or network),
+    /// `smtp://user:password@host:587?tls=required` (STARTTLS) or
+    /// `smtps://user:password@host:465`: lettre's connection URL.
+    pub smtp_url: String,
+    /// The sender, e.g. `Kairos Clinic <no-reply@clinic.example>`.
+    pub from: String,
+    /// How often the outbox is checked.
+    pub poll: SignedDuration,
+    /// Appointment reminders are queued this long before the start.
+    pub reminder_ahead: SignedDuration,
+    /// The clinic's name and phone number for the reminder text.
+    pub clinic_name: String,
+    pub clinic_phone: Option<String>,
+}
+
+/// The reminder for one appointment: when and where, nothing clinical.
+pub fn reminder_text(r: &DueReminder, cfg: &MailConfig) -> (String, String) {
+    let when = jiff::tz::TimeZone::get(&r.time_zone)
+        .map(|tz| r.start.to_zoned(tz).strftime("%A %-d %B at %H:%M").to_string())
+        .unwrap_or_else(|_| r.start.to_string());
+    let subject = format!("Reminder: your appointment on {when}");
+    let phone = cfg.clinic_phone.as_deref().map(|p| format!(" call {p} or")).unwrap_or_default();
+    let body = format!(
+        "Hello,\n\nThis is a reminder of your appointment at {} on {when}.\n\nTo change it,{phone} reply to this message.\n\n{}\n",
+        r.site_name, cfg.clinic_name
+    );
+    (subject, body)
+}
+
+/// Queues reminders for appointments starting within the reminder window.
+pub async fn queue_reminders(store: &Store, cfg: &MailConfig, now: Timestamp) -> kairos_store::Result<usize> {
+    let actor = Actor::system("reminders");
+    let mut queued = 0;
+    for r in store.due_reminders(now, cfg.reminder_ahead).await? {
+        let (subject, body) = reminder_text(&r, cfg);
+        if store.queue_reminder(&actor, &r, &subject, &body).await? {
+            queued += 1;
+        }
+    }
+    Ok(queued)
+}
+
+/// Sends what is due in the outbox; returns (sent, failed).
+pub async fn send_due(store: &Store, cfg: &MailConfig, now: Timestamp) -> kairos_store::Result<(usize, usize)> {
+    let batch = store.claim_emails(20, now).await?;
+    if batch.is_empty() {
+        return Ok((0, 0));
+    }
+    let transport = match AsyncSmtpTransport::<Tokio1Executor>::from_url(&cfg.smtp_url) {
+        Ok(b) => b.timeout(Some(std::time::Duration::from_secs(20))).build(),
+        Err(e) => {
+            for m in &batch {
+                store.email_failed(&m.id, &format!("SMTP URL: {e}"), now).await?;
+            }
+            return Ok((0, batch.len()));
+        }
+    };
+    let (mut sent, mut failed) = (0, 0);
+    for m in batch {
+        let message = (|| -> Result<Message, String> {
+            let from: Mailbox = cfg.from.parse().map_err(|e| format!("from address: {e}"))?;
+            let to: Mailbox = m.to.parse().map_err(|e| format!("to address: {e}"))?;
+            Message::builder()
+                .from(from)
+                .to(to)
+                .subject(m.subject.clone())
+                .body(m.body.clone())
+                .map_err(|e| e.to_string())
+        })();
+        let result = match message {
+            Ok(msg) => transport.send(msg).await.map(|_| ()).map_err(|e| e.to_string()),
+            Err(e) => Err(e),
+        };
+        match result {
+            Ok(()) => {
+                store.email_sent(&m.id, Timestamp::now()).await?;
+                sent += 1;
+            }
+            Err(e) => {
+                tracing::warn!(email = %m.id, attempts = m.attempts + 1, error = %e, "sending an email failed; it will be retried");
+                store.email_failed(&m.id, &e, Timestamp::now()).await?;
+                failed += 1;
+            }
+        }
+    }
+    Ok((sent, failed))
+}
+
+/// The worker: every `poll`, queue due reminders and send the outbox.
+pub async fn run(store: Store, cfg: MailConfig) {
+    let poll = std::time::Duration::from_millis(u64::try_from(cfg.poll.as_millis()).unwrap_or(5_000).max(100));
+    let mut tick = tokio::time::interval(poll);
+    loop {
+        tick.tick().await;
+        let now = Timestamp::now();
+        if let Err(e) = queue_reminders(&store, &cfg, now).await {
+            tracing::warn!(error = %e, "queueing reminders failed");
+        }
+        if let Err(e) = send_due(&store, &cfg, now).await {
+            tracing::warn!(error = %e, "sending the outbox failed");
+        }
+    }
+}

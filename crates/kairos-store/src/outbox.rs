@@ -1,0 +1,241 @@
+//! The email outbox: messages are queued in the database (in the same
+//! transaction as whatever caused them) and sent by a worker that leases a
+//! few at a time, marks each sent only after the SMTP server accepted it, and
+//! retries failures with growing delays. Nothing is deleted: a message that
+//! keeps failing stays queued with its last error.
+
+use crate::audit::{self, Action, Actor, AuditEntry};
+use crate::rows::{self, micros};
+use crate::{Result, Store, StoreError};
+use jiff::{SignedDuration, Timestamp};
+use kairos_domain::ids::EncounterId;
+
+/// A queued message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutgoingEmail {
+    pub id: String,
+    pub to: String,
+    pub subject: String,
+    pub body: String,
+    pub attempts: i64,
+}
+
+/// How long a claimed message is reserved for the worker that claimed it.
+pub const LEASE: SignedDuration = SignedDuration::from_secs(120);
+
+/// The delay before retry number `attempts` (1, 2, ...): 1, 2, 4, ... minutes,
+/// at most 6 hours.
+pub fn retry_delay(attempts: i64) -> SignedDuration {
+    let minutes = 1i64 << attempts.clamp(1, 12).saturating_sub(1);
+    SignedDuration::from_mins(minutes.min(6 * 60))
+}
+
+/// Queues a message inside `tx`.
+pub(crate) async fn enqueue_in(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    to: &str,
+    subject: &str,
+    body: &str,
+    send_after: Timestamp,
+    now: Timestamp,
+) -> Result<String> {
+    let id = uuid::Uuid::now_v7().to_string();
+    sqlx::query(
+        "INSERT INTO email_outbox (id, to_address, subject, body, created_at, send_after, attempts) \
+         VALUES ($1, $2, $3, $4, $5, $6, 0)",
+    )
+    .bind(id.clone())
+    .bind(to.to_string())
+    .bind(subject.to_string())
+    .bind(body.to_string())
+    .bind(micros(now))
+    .bind(micros(send_after))
+    .execute(&mut **tx)
+    .await?;
+    Ok(id)
+}
+
+/// An appointment that needs its reminder.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DueReminder {
+    pub encounter_id: EncounterId,
+    pub client_id: kairos_domain::ids::ClientId,
+    pub email: String,
+    pub start: Timestamp,
+    pub site_name: String,
+    pub time_zone: String,
+}
+
+impl Store {
+    /// Queues one message now.
+    pub async fn queue_email(&self, to: &str, subject: &str, body: &str) -> Result<String> {
+        let now = Timestamp::now();
+        let mut tx = self.begin_write().await?;
+        let id = enqueue_in(&mut tx, to, subject, body, now, now).await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    /// Claims up to `limit` messages due now (not sent, not leased by
+    /// another worker), leasing them for [`LEASE`].
+    pub async fn claim_emails(&self, limit: i64, now: Timestamp) -> Result<Vec<OutgoingEmail>> {
+        let mut tx = self.begin_write().await?;
+        let lock = if self.backend == crate::Backend::Postgres { " FOR UPDATE SKIP LOCKED" } else { "" };
+        let ids: Vec<(String,)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT id FROM email_outbox WHERE sent_at IS NULL AND send_after <= $1 \
+             AND (lease_until IS NULL OR lease_until < $1) ORDER BY send_after, id LIMIT $2{lock}"
+        )))
+        .bind(micros(now))
+        .bind(limit)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut out = Vec::with_capacity(ids.len());
+        for (id,) in ids {
+            let row = sqlx::query(
+                "UPDATE email_outbox SET lease_until = $2 WHERE id = $1 \
+                 RETURNING id, to_address, subject, body, attempts",
+            )
+            .bind(id)
+            .bind(micros(now + LEASE))
+            .fetch_one(&mut *tx)
+            .await?;
+            out.push(OutgoingEmail {
+                id: rows::get_str(&row, "id")?,
+                to: rows::get_str(&row, "to_address")?,
+                subject: rows::get_str(&row, "subject")?,
+                body: rows::get_str(&row, "body")?,
+                attempts: rows::get_i64(&row, "attempts")?,
+            });
+        }
+        tx.commit().await?;
+        Ok(out)
+    }
+
+    /// Records that the SMTP server accepted a message.
+    pub async fn email_sent(&self, id: &str, at: Timestamp) -> Result<()> {
+        sqlx::query("UPDATE email_outbox SET sent_at = $2, lease_until = NULL, attempts = attempts + 1 WHERE id = $1")
+            .bind(id.to_string())
+            .bind(micros(at))
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Records a failed attempt; the message is tried again after
+    /// [`retry_delay`].
+    pub async fn email_failed(&self, id: &str, error: &str, now: Timestamp) -> Result<()> {
+        let (attempts,): (i64,) = sqlx::query_as("SELECT attempts FROM email_outbox WHERE id = $1")
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or_else(|| StoreError::NotFound { record: "email", id: id.to_string() })?;
+        let attempts = attempts + 1;
+        sqlx::query(
+            "UPDATE email_outbox SET attempts = $2, last_error = $3, lease_until = NULL, send_after = $4 WHERE id = $1",
+        )
+        .bind(id.to_string())
+        .bind(attempts)
+        .bind(error.chars().take(500).collect::<String>())
+        .bind(micros(now + retry_delay(attempts)))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Counts of the outbox: (waiting, sent, waiting after at least one failure).
+    pub async fn outbox_counts(&self) -> Result<(i64, i64, i64)> {
+        let (waiting, sent, failing): (i64, i64, i64) = sqlx::query_as(
+            "SELECT CAST(COALESCE(SUM(CASE WHEN sent_at IS NULL THEN 1 ELSE 0 END), 0) AS BIGINT), \
+                    CAST(COALESCE(SUM(CASE WHEN sent_at IS NOT NULL THEN 1 ELSE 0 END), 0) AS BIGINT), \
+                    CAST(COALESCE(SUM(CASE WHEN sent_at IS NULL AND attempts > 0 THEN 1 ELSE 0 END), 0) AS BIGINT) \
+             FROM email_outbox",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok((waiting, sent, failing))
+    }
+
+    /// Booked appointments starting within `ahead` of `now` whose client has
+    /// an e-mail address and no reminder queued yet.
+    pub async fn due_reminders(&self, now: Timestamp, ahead: SignedDuration) -> Result<Vec<DueReminder>> {
+        let rows = sqlx::query(
+            "SELECT e.id, e.client_id, c.email, e.scheduled_start, s.name AS site_name, s.time_zone \
+             FROM encounters e JOIN clients c ON c.id = e.client_id JOIN sites s ON s.id = e.site_id \
+             WHERE e.status = 'booked' AND e.scheduled_start > $1 AND e.scheduled_start <= $2 \
+             AND c.email IS NOT NULL AND c.status = 'active' \
+             AND NOT EXISTS (SELECT 1 FROM reminders_queued r WHERE r.encounter_id = e.id AND r.kind = 'appointment') \
+             ORDER BY e.scheduled_start LIMIT 500",
+        )
+        .bind(micros(now))
+        .bind(micros(now + ahead))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(DueReminder {
+                    encounter_id: rows::get_id(r, "id")?,
+                    client_id: rows::get_id(r, "client_id")?,
+                    email: rows::get_str(r, "email")?,
+                    start: rows::get_ts(r, "scheduled_start")?,
+                    site_name: rows::get_str(r, "site_name")?,
+                    time_zone: rows::get_str(r, "time_zone")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Queues an appointment reminder once: the message and the record that
+    /// it was queued commit together (a second call for the same encounter
+    /// queues nothing).
+    pub async fn queue_reminder(
+        &self,
+        actor: &Actor,
+        r: &DueReminder,
+        subject: &str,
+        body: &str,
+    ) -> Result<bool> {
+        let now = Timestamp::now();
+        let mut tx = self.begin_write().await?;
+        let done: Option<(String,)> = sqlx::query_as(
+            "SELECT email_id FROM reminders_queued WHERE encounter_id = $1 AND kind = 'appointment'",
+        )
+        .bind(r.encounter_id.to_string())
+        .fetch_optional(&mut *tx)
+        .await?;
+        if done.is_some() {
+            return Ok(false);
+        }
+        let id = enqueue_in(&mut tx, &r.email, subject, body, now, now).await?;
+        sqlx::query("INSERT INTO reminders_queued (encounter_id, kind, email_id, queued_at) VALUES ($1, 'appointment', $2, $3)")
+            .bind(r.encounter_id.to_string())
+            .bind(id)
+            .bind(micros(now))
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| StoreError::unique(e, "encounter_id", "reminder already queued"))?;
+        audit::insert_in(
+            &mut tx,
+            actor,
+            &AuditEntry::new(Action::Create, "reminder", r.encounter_id).client(r.client_id).detail("appointment reminder queued"),
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retries_back_off_to_six_hours() {
+        assert_eq!(retry_delay(1), SignedDuration::from_mins(1));
+        assert_eq!(retry_delay(2), SignedDuration::from_mins(2));
+        assert_eq!(retry_delay(5), SignedDuration::from_mins(16));
+        assert_eq!(retry_delay(9), SignedDuration::from_mins(256));
+        assert_eq!(retry_delay(10), SignedDuration::from_mins(360));
+        assert_eq!(retry_delay(50), SignedDuration::from_mins(360));
+    }
+}
