@@ -59,6 +59,12 @@ struct ServeArgs {
     /// `safety/policy.toml`: the pre-dose hold and alert thresholds).
     #[arg(long, env = "KAIROS_SAFETY_POLICY")]
     safety_policy: Option<std::path::PathBuf>,
+    /// The clinic's post-dose window (a TOML file like `therapy/window.toml`).
+    #[arg(long, env = "KAIROS_THERAPY_WINDOW")]
+    therapy_window: Option<std::path::PathBuf>,
+    /// The clinic's psychotherapy note templates (like `therapy/note-templates.toml`).
+    #[arg(long, env = "KAIROS_NOTE_TEMPLATES")]
+    note_templates: Option<std::path::PathBuf>,
     /// The SMTP server for reminders and sign-in links, as a URL:
     /// `smtp://host:25`, `smtp://user:pass@host:587?tls=required`,
     /// `smtps://user:pass@host:465`. Without it, email stays queued.
@@ -411,15 +417,28 @@ async fn run_server(store: Store, args: &ServeArgs) -> Result<()> {
         kairos_server::api::schedule::SHIPPED_DEFAULTS,
     )?)
     .map_err(anyhow::Error::msg)?;
-    let mail = args.smtp_url.clone().filter(|u| !u.trim().is_empty()).map(|smtp_url| kairos_server::mailer::MailConfig {
-        smtp_url,
-        from: args.mail_from.clone(),
-        poll: jiff::SignedDuration::from_secs(15),
-        reminder_ahead: jiff::SignedDuration::from_hours(i64::from(args.reminder_hours.clamp(1, 24 * 14))),
-        clinic_name: args.clinic_name.clone(),
-        clinic_phone: args.clinic_phone.clone().filter(|p| !p.trim().is_empty()),
-    });
+    let mail =
+        args.smtp_url.clone().filter(|u| !u.trim().is_empty()).map(|smtp_url| kairos_server::mailer::MailConfig {
+            smtp_url,
+            from: args.mail_from.clone(),
+            poll: jiff::SignedDuration::from_secs(15),
+            reminder_ahead: jiff::SignedDuration::from_hours(i64::from(args.reminder_hours.clamp(1, 24 * 14))),
+            clinic_name: args.clinic_name.clone(),
+            clinic_phone: args.clinic_phone.clone().filter(|p| !p.trim().is_empty()),
+        });
+    let therapy_window = kairos_domain::window::WindowDef::from_toml(&file_or(
+        args.therapy_window.as_deref(),
+        kairos_domain::window::SHIPPED,
+    )?)
+    .context("the therapy window")?;
+    let note_templates = kairos_domain::notes::Templates::from_toml(&file_or(
+        args.note_templates.as_deref(),
+        kairos_domain::notes::SHIPPED,
+    )?)
+    .context("the note templates")?;
     let config = Config {
+        therapy_window: std::sync::Arc::new(therapy_window),
+        note_templates: std::sync::Arc::new(note_templates),
         mail,
         scheduling: std::sync::Arc::new(scheduling),
         safety: std::sync::Arc::new(safety),

@@ -48,3 +48,40 @@ fn bad_screening_rules_and_measure_schedules_stop_the_server() {
     let _ = std::fs::remove_dir_all(&dir);
     assert!(!ok && out.contains("measure schedule"), "{out}");
 }
+
+#[test]
+fn bad_safety_ledger_scheduling_and_therapy_files_stop_the_server_naming_the_field() {
+    let dir = std::env::temp_dir().join(format!("kairos-policy-{}", uuid::Uuid::now_v7().simple()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let cases: [(&str, String, &str); 5] = [
+        (
+            "--safety-policy",
+            include_str!("../../../safety/policy.toml").replace("systolic_at_least = 140", "systolic_at_least = 190"),
+            "pre_dose_hold.systolic_at_least",
+        ),
+        (
+            "--ledger-policy",
+            include_str!("../../../ledger/policy.toml").replace("years = 2", "years = 1"),
+            "retention.years",
+        ),
+        (
+            "--scheduling",
+            include_str!("../../../scheduling/defaults.toml").replace("monitor_capacity = 3", "monitor_capacity = 0"),
+            "monitor_capacity",
+        ),
+        (
+            "--therapy-window",
+            include_str!("../../../therapy/window.toml").replace("confirmed = false", "confirmed = \"no\""),
+            "therapy window",
+        ),
+        ("--note-templates", "not = [valid".to_string(), "note templates"),
+    ];
+    for (flag, text, named) in cases {
+        let file = dir.join(format!("{}.toml", flag.trim_start_matches('-')));
+        std::fs::write(&file, text).expect("write");
+        let (ok, out) = serve_with(&[flag, file.to_str().expect("utf-8")]);
+        assert!(!ok, "{flag}: the server must not start");
+        assert!(out.contains(named), "{flag}: the error names {named}: {out}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
