@@ -372,3 +372,84 @@ async fn page_state(driver: &WebDriver) -> String {
     };
     format!("at {url}: {main}")
 }
+
+/// Issue 5: a therapist writes an integration note in the browser, signs it
+/// (after which it can no longer be edited) and amends it; the original stays
+/// beside the amendment.
+#[tokio::test]
+async fn a_therapist_writes_signs_and_amends_an_integration_note_in_chromium() {
+    if !browser_available() {
+        return;
+    }
+    let app = spawn_app().await;
+    let admin = app.token_for(Role::Admin).await;
+    let coordinator = app.token_for(Role::Coordinator).await;
+    let site = app
+        .post("/api/v1/sites", &admin, serde_json::json!({ "name": "Notes Clinic", "time_zone": "America/New_York" }))
+        .await;
+    let site = site.body["id"].as_str().expect("site").to_string();
+    let client = app.create_client(&coordinator, "Ines", "Moreau").await;
+    let start = jiff::Timestamp::now() - jiff::SignedDuration::from_hours(3);
+    let r = app
+        .post(
+            "/api/v1/encounters",
+            &coordinator,
+            serde_json::json!({ "client_id": client, "site_id": site, "kind": "integration",
+                    "scheduled_start": start.to_string(), "scheduled_end": (start + jiff::SignedDuration::from_hours(1)).to_string() }),
+        )
+        .await;
+    assert_eq!(r.status, reqwest::StatusCode::CREATED, "{}", r.body);
+    let (email, _) = app.add_staff(&[Role::Therapist]).await;
+
+    let port = free_port();
+    let _chromedriver = Driver(
+        Command::new(CHROMEDRIVER)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver"),
+    );
+    let (driver, profile) = chromium_session(&format!("http://127.0.0.1:{port}"), false).await;
+    let flow: Outcome = async {
+        driver.goto(format!("{}/clients/{client}/windows", app.base)).await?;
+        driver.find(By::Id("email")).await?.send_keys(&email).await?;
+        driver.find(By::Id("password")).await?.send_keys(PASSWORD).await?;
+        driver.find(By::Css("button[type=submit]")).await?.click().await?;
+        let select = driver.query(By::Css("select[name=kind]")).first().await?;
+        select.find(By::Css("option[value=integration]")).await?.click().await?;
+        driver.find(By::XPath("//button[normalize-space(.)='Write a note']")).await?.click().await?;
+        let h1 = driver.query(By::Css("main h1")).first().await?.text().await?;
+        ensure!(h1.to_lowercase().contains("integration") && h1.contains("note"), "the note editor: {h1}");
+        let violations = accessibility_violations(&driver).await?;
+        ensure!(violations.is_empty(), "WCAG violations on the note editor: {violations:#?}");
+        let areas = driver.find_all(By::Css("textarea")).await?;
+        ensure!(!areas.is_empty(), "the integration template has sections");
+        for (i, a) in areas.iter().enumerate() {
+            a.send_keys(if i == 0 { "Felt held; remembered the lake." } else { "Walk each morning; journal." }).await?;
+        }
+        driver.find(By::Id("summary")).await?.send_keys("Integration of dose 1: engaged, plan agreed").await?;
+        driver.find(By::XPath("//button[normalize-space(.)='Sign the note']")).await?.click().await?;
+        let meta = driver.query(By::XPath("//p[contains(., 'signed')]")).first().await?.text().await?;
+        ensure!(meta.contains("signed"), "{meta}");
+        ensure!(
+            driver.find_all(By::Css("textarea[name^=section_]")).await?.is_empty(),
+            "a signed note is no longer editable"
+        );
+        driver.find(By::XPath("//summary[normalize-space(.)='Amend this note']")).await?.click().await?;
+        driver.find(By::Id("correction")).await?.send_keys("It was the river, not the lake.").await?;
+        driver.find(By::Id("reason")).await?.send_keys("misheard during the session").await?;
+        driver.find(By::XPath("//button[normalize-space(.)='Add the amendment']")).await?.click().await?;
+        let amendment = driver.query(By::Css("li.amendment")).first().await?.text().await?;
+        ensure!(amendment.contains("river") && amendment.contains("misheard"), "{amendment}");
+        let body = driver.find(By::Css("main")).await?.text().await?;
+        ensure!(body.contains("Felt held; remembered the lake."), "the original stays: {body}");
+        let violations = accessibility_violations(&driver).await?;
+        ensure!(violations.is_empty(), "WCAG violations on the signed note: {violations:#?}");
+        Ok(())
+    }
+    .await;
+    let _ = driver.quit().await;
+    let _ = std::fs::remove_dir_all(&profile);
+    flow.expect("the therapist's note in the browser");
+}
