@@ -214,7 +214,7 @@ async fn lock_group(tx: &mut Tx, id: GroupId) -> Result<Group> {
     if res.rows_affected() == 0 {
         return Err(StoreError::NotFound { record: "group", id: id.to_string() });
     }
-    group_in(&mut **tx, id).await
+    group_in(tx, id).await
 }
 
 async fn membership(tx: &mut Tx, g: GroupId, c: ClientId) -> Result<Option<MembershipStatus>> {
@@ -349,7 +349,7 @@ impl Store {
         }
         audit::insert_in(&mut tx, actor, &AuditEntry::new(Action::Create, "group", id).detail(spec.name.clone()), now)
             .await?;
-        let g = group_in(&mut *tx, id).await?;
+        let g = group_in(&mut tx, id).await?;
         tx.commit().await?;
         Ok(g)
     }

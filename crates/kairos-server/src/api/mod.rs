@@ -7,6 +7,7 @@ pub mod clients;
 pub mod courses;
 pub mod dosing;
 pub mod encounters;
+pub mod groups;
 pub mod health;
 pub mod ledger;
 pub mod measures;
@@ -134,7 +135,16 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(ledger::loss_form106))
         .routes(routes!(ledger::get_reconciliation))
         .routes(routes!(ledger::get_report))
-        .routes(routes!(ledger::get_inventory));
+        .routes(routes!(ledger::get_inventory))
+        .routes(routes!(groups::list_groups, groups::create_group))
+        .routes(routes!(groups::get_group))
+        .routes(routes!(groups::add_member))
+        .routes(routes!(groups::remove_member))
+        .routes(routes!(groups::list_sessions, groups::create_sessions))
+        .routes(routes!(groups::get_session))
+        .routes(routes!(groups::record_attendance))
+        .routes(routes!(groups::save_notes))
+        .routes(routes!(groups::client_group_lines));
     OpenApiRouter::with_openapi(ApiDoc::openapi()).nest("/api/v1", v1)
 }
 

@@ -9,6 +9,7 @@ mod clients;
 mod dosing;
 mod dosing_records;
 mod errors;
+mod groups;
 mod helpers;
 mod ledger;
 mod ledger_pages;
