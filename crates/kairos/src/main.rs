@@ -589,6 +589,7 @@ async fn generate_demo(store: &Store, clients: usize, seed: u64, password: &str)
     producer.await?;
     bar.finish_and_clear();
     demo_ledger(store).await.context("the demo controlled-substance ledger")?;
+    demo_notes(store).await.context("the demo therapy notes")?;
     println!(
         "Generated {written} clients and {encounters} encounters in {:.1} s (seed {seed}).",
         started.elapsed().as_secs_f64()
@@ -759,6 +760,87 @@ fn schedule(args: ScheduleArgs) -> Result<()> {
     match args.out {
         Some(p) => std::fs::write(&p, plan_json).with_context(|| format!("writing {}", p.display()))?,
         None => println!("{plan_json}"),
+    }
+    Ok(())
+}
+
+/// A few signed integration notes by the demo therapist on recent sessions,
+/// and her supervision of the other two therapists (synthetic text).
+async fn demo_notes(store: &Store) -> Result<()> {
+    use kairos_domain::notes::{NoteInput, NoteKind, Templates};
+    let staff = |login: &str| {
+        let login = login.to_string();
+        async move {
+            let email = kairos_domain::text::Email::parse("email", &format!("{login}@demo.kairos"))?;
+            let (s, _) =
+                store.staff_credentials(&email).await?.ok_or_else(|| anyhow::anyhow!("no {login} in the demo"))?;
+            anyhow::Ok(s)
+        }
+    };
+    let (lead, second, third) = (staff("therapist").await?, staff("therapist2").await?, staff("therapist3").await?);
+    store.set_supervisees(&Actor::system("demo"), lead.id, &[second.id, third.id]).await?;
+    let actor = Actor { staff_id: Some(lead.id), roles: lead.roles.to_list(), remote_addr: None };
+    let templates = Templates::shipped()?;
+    let now = jiff::Timestamp::now();
+    let page = store
+        .list_encounters(&kairos_store::encounters::EncounterQuery {
+            site_id: None,
+            client_id: None,
+            staff_id: Some(lead.id),
+            from: now - jiff::SignedDuration::from_hours(24 * 30),
+            to: now,
+            page: kairos_store::PageRequest { limit: kairos_store::PageRequest::MAX_LIMIT, offset: 0 },
+        })
+        .await?;
+    let texts = [
+        (
+            "Described a sense of distance from the old story; tearful, then calm.",
+            "Less alone with it.",
+            "Walk after work; journal the image of the harbour.",
+        ),
+        (
+            "Vivid colours, a memory of a grandparent's kitchen; some fear at the onset.",
+            "Being cared for is possible.",
+            "Call her sister this week; breathing practice mornings.",
+        ),
+        (
+            "Little imagery; felt heavy then light. Noticed self-criticism softening.",
+            "The critic is a voice, not the truth.",
+            "Write three kind sentences to self daily.",
+        ),
+    ];
+    let integration = page
+        .items
+        .iter()
+        .filter(|e| {
+            e.kind == kairos_domain::encounter::EncounterKind::Integration
+                && e.status == kairos_domain::encounter::EncounterStatus::Completed
+        })
+        .take(8);
+    for (i, e) in integration.enumerate() {
+        let (experience, meaning, plan) = texts[i % texts.len()];
+        let input = NoteInput {
+            sections: [("experience", experience), ("meaning", meaning), ("plan", plan)]
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            summary: Some("Integration session: engaged; plan agreed (demo)".into()),
+            wet: None,
+            narrative: None,
+        };
+        let body = input.validate(NoteKind::Integration, &templates)?;
+        let note = store
+            .create_note(
+                &actor,
+                &kairos_store::notes::NewNote {
+                    client_id: e.client_id,
+                    encounter_id: e.id,
+                    kind: NoteKind::Integration,
+                    body,
+                },
+            )
+            .await?;
+        store.sign_note(&actor, note.id, |_| Ok(())).await?;
     }
     Ok(())
 }
