@@ -53,6 +53,7 @@ pub fn router() -> Router<AppState> {
         .route("/notes/{id}/amendments", post(notes::amend))
         .route("/clients/{id}/windows", get(notes::client_windows))
         .route("/windows/unbooked", get(notes::unbooked))
+        .route("/windows/book", post(notes::book_integration))
         .route("/dosing-sessions/{id}/vitals", post(dosing::add_vitals))
         .route("/dosing-sessions/{id}/discharge", post(dosing::discharge))
         .route("/dosing-sessions/{id}/sign", post(dosing::sign))

@@ -260,10 +260,21 @@ pub struct DoseRow {
     pub confirmed: bool,
     pub client_id: ClientId,
     pub client: String,
+    /// The dosing encounter, for booking its integration session.
+    pub encounter_id: EncounterId,
+    /// A suggested start (`datetime-local`, clinic time): the preferred
+    /// window's start, or the next quarter hour when that has passed.
+    pub suggest: String,
 }
 
 fn dose_row(d: &DoseWindowView, tz: &TimeZone, client: String) -> DoseRow {
+    let quarter = jiff::SignedDuration::from_mins(15);
+    let now = Timestamp::now();
+    let next = Timestamp::from_second(now.as_second() - now.as_second().rem_euclid(900)).unwrap_or(now) + quarter;
+    let suggest = d.window.preferred_from.max(next).to_zoned(tz.clone()).strftime("%Y-%m-%dT%H:%M").to_string();
     DoseRow {
+        encounter_id: d.encounter_id,
+        suggest,
         number: d.number,
         dose_at: local(d.window.dose_start, tz),
         preferred: format!("{} – {}", local(d.window.preferred_from, tz), local(d.window.preferred_to, tz)),
@@ -378,6 +389,8 @@ pub async fn client_windows(State(state): State<AppState>, auth: UiAuth, Path(id
 struct UnbookedPage {
     nav: Option<Nav>,
     doses: Vec<DoseRow>,
+    can_book: bool,
+    error: Option<String>,
 }
 
 /// Doses whose window is open with no integration session booked.
@@ -386,7 +399,65 @@ pub async fn unbooked(State(state): State<AppState>, auth: UiAuth) -> PageResult
     let nav = || Some(auth.nav("/"));
     let tz = tz_of(&state).await;
     let rows = unbooked_rows(&state, &auth, &tz).await.map_err(|e| ui_error(e, nav()))?;
-    Ok(render(&UnbookedPage { nav: nav(), doses: rows }))
+    Ok(render(&UnbookedPage {
+        nav: nav(),
+        doses: rows,
+        can_book: auth.staff.roles.allow(Permission::BookEncounters),
+        error: None,
+    }))
+}
+
+/// Books the integration session of a dose from the unbooked list: the
+/// client, course and site of the dose, the signed-in therapist (else the
+/// course's therapist), at the chosen clinic-local time, for the template's
+/// usual hour.
+pub async fn book_integration(
+    State(state): State<AppState>,
+    auth: UiAuth,
+    Form(form): Form<HashMap<String, String>>,
+) -> PageResult {
+    auth.require(Permission::BookEncounters)?;
+    let nav = || Some(auth.nav("/"));
+    let tz = tz_of(&state).await;
+    let text = |k: &str| form.get(k).map(|v| v.trim().to_string()).unwrap_or_default();
+    let result: Result<(), String> = async {
+        let dose: EncounterId = text("dose").parse().map_err(|_| "Choose a dose.".to_string())?;
+        let dose = state.store.get_encounter(dose).await.map_err(|e| e.to_string())?;
+        let start = text("start")
+            .parse::<jiff::civil::DateTime>()
+            .ok()
+            .and_then(|dt| dt.to_zoned(tz.clone()).ok())
+            .map(|z| z.timestamp())
+            .ok_or_else(|| "Give the date and time of the session.".to_string())?;
+        let staff = if auth.staff.roles.contains(kairos_domain::roles::Role::Therapist) {
+            Some(auth.staff.id)
+        } else {
+            match dose.course_id {
+                Some(c) => state.store.get_course(c).await.map_err(|e| e.to_string())?.therapist_id,
+                None => None,
+            }
+        };
+        let new = kairos_domain::encounter::NewEncounter {
+            client_id: dose.client_id,
+            course_id: dose.course_id,
+            site_id: dose.site_id,
+            room_id: None,
+            staff_id: staff,
+            kind: kairos_domain::encounter::EncounterKind::Integration,
+            scheduled_start: start,
+            scheduled_end: start + jiff::SignedDuration::from_mins(60),
+        };
+        state.store.create_encounter(&auth.actor(), &new).await.map_err(|e| AppError::from(e).to_string())?;
+        Ok(())
+    }
+    .await;
+    match result {
+        Ok(()) => Ok(Redirect::to("/windows/unbooked").into_response()),
+        Err(message) => {
+            let rows = unbooked_rows(&state, &auth, &tz).await.map_err(|e| ui_error(e, nav()))?;
+            Ok(render(&UnbookedPage { nav: nav(), doses: rows, can_book: true, error: Some(message) }))
+        }
+    }
 }
 
 /// The unbooked windows as rows (audited: one entry per dose shown).

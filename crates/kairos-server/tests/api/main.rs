@@ -23,3 +23,4 @@ mod roles;
 mod schedule;
 mod screening;
 mod ui;
+mod windows_booking;

@@ -85,7 +85,8 @@ fn config(port: u16) -> MailConfig {
 /// A client with an e-mail address and a dosing appointment in 10 hours.
 async fn appointment(app: &TestApp) {
     let admin = app.token_for(Role::Admin).await;
-    let site = app.post("/api/v1/sites", &admin, json!({ "name": "Fairhaven Centre", "time_zone": "America/New_York" })).await;
+    let site =
+        app.post("/api/v1/sites", &admin, json!({ "name": "Fairhaven Centre", "time_zone": "America/New_York" })).await;
     let site = site.body["id"].as_str().expect("site").to_string();
     let coordinator = app.token_for(Role::Coordinator).await;
     let r = app
@@ -141,7 +142,11 @@ async fn a_refused_send_is_retried_later_and_never_lost() {
     let now = jiff::Timestamp::now();
     assert_eq!(mailer::send_due(&app.store, &cfg, now).await.expect("send"), (0, 1), "the server refused it");
     assert_eq!(app.store.outbox_counts().await.expect("counts"), (1, 0, 1), "still queued, with its failure");
-    assert_eq!(mailer::send_due(&app.store, &cfg, jiff::Timestamp::now()).await.expect("send"), (0, 0), "not before its retry time");
+    assert_eq!(
+        mailer::send_due(&app.store, &cfg, jiff::Timestamp::now()).await.expect("send"),
+        (0, 0),
+        "not before its retry time"
+    );
     let later = jiff::Timestamp::now() + jiff::SignedDuration::from_mins(2);
     assert_eq!(mailer::send_due(&app.store, &cfg, later).await.expect("retry"), (1, 0));
     assert_eq!(s.received.lock().expect("lock").len(), 1);
