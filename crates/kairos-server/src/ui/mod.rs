@@ -7,6 +7,7 @@
 #![allow(clippy::result_large_err)]
 
 mod dosing;
+mod groups;
 mod ledger;
 mod measures;
 mod notes;
@@ -73,6 +74,9 @@ pub fn router() -> Router<AppState> {
         .route("/ledger/registrations/{id}/inventory", get(ledger::inventory))
         .route("/dosing-sessions/{id}/rems", get(ledger::rems).post(ledger::rems_submit))
         .route("/rems", get(ledger::rems_list))
+        .route("/groups", get(groups::list))
+        .route("/groups/{id}", get(groups::show).post(groups::post))
+        .route("/groups/{id}/sessions/{sid}", get(groups::show_session).post(groups::save_session))
         .route("/schedule", get(schedule::index))
         .route("/schedule/proposals", post(schedule::propose))
         .route("/schedule/proposals/{id}", get(schedule::show))
@@ -159,6 +163,9 @@ impl Nav {
         }
         if staff.roles.allow(Permission::BookEncounters) {
             add("/schedule", "Schedule");
+        }
+        if staff.roles.allow(Permission::ReadGroups) {
+            add("/groups", "Groups");
         }
         if staff.roles.allow(Permission::ReadMeasures) {
             add("/alerts", "Alerts");

@@ -423,6 +423,8 @@ struct ChartPage {
     courses: Vec<CourseRow>,
     upcoming: Vec<EncounterRow>,
     recent: Vec<EncounterRow>,
+    /// This client's own group memberships and lines.
+    groups: Vec<super::groups::ChartGroup>,
 }
 
 pub async fn chart(State(state): State<AppState>, auth: UiAuth, Path(id): Path<String>) -> PageResult {
@@ -556,7 +558,9 @@ pub async fn chart(State(state): State<AppState>, auth: UiAuth, Path(id): Path<S
         })
         .map(|e| e.scheduled_start)
         .collect();
+    let groups = super::groups::chart_rows(&state, &auth, id, &tz).await;
     Ok(render(&ChartPage {
+        groups,
         nav: nav(),
         client_id: id,
         can_screen,

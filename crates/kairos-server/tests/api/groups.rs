@@ -361,3 +361,46 @@ async fn attendance_and_notes_land_on_the_right_charts_only() {
 async fn chart(app: &TestApp, token: &str, client: &str) -> Resp {
     app.get(&format!("/api/v1/clients/{client}/groups"), token).await
 }
+
+#[tokio::test]
+async fn a_therapist_runs_a_group_session_from_the_pages() {
+    let app = spawn_app().await;
+    let s = setup(&app).await;
+    let group = create_group(&app, &s, 6, "open").await;
+    let a = client_in(&app, &s, "Amara", "Okafor", Phase::Integration).await;
+    let b = client_in(&app, &s, "Bruno", "Lindqvist", Phase::Integration).await;
+    join(&app, &s.coordinator, &group, &a, None).await;
+    join(&app, &s.coordinator, &group, &b, None).await;
+    let sid = schedule(&app, &s, &group, tuesday(-1)).await;
+    let me = app.get("/api/v1/auth/me", &s.facilitator).await;
+    let web = web_session(&app, me.body["email"].as_str().expect("email")).await;
+    let page = web.get(format!("{}/groups/{group}", app.base)).send().await.expect("page");
+    assert_eq!(page.status(), StatusCode::OK);
+    let html = page.text().await.expect("html");
+    assert!(html.contains("Amara Okafor") && html.contains("Bruno Lindqvist"), "the facilitator's roster");
+    let url = format!("{}/groups/{group}/sessions/{sid}", app.base);
+    let html = web.get(&url).send().await.expect("session").text().await.expect("html");
+    assert!(html.contains(&format!("name=\"att-{a}\"")), "{html}");
+    let form = [
+        (format!("att-{a}"), "present".to_string()),
+        (format!("att-{b}"), "absent".to_string()),
+        (format!("note-{a}"), "Named a new intention.".to_string()),
+        ("group_note".into(), "Amara and Bruno discussed sleep.".into()),
+        ("action".into(), "sign".into()),
+    ];
+    let r = web.post(&url).form(&form).send().await.expect("save");
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    // The other member's chart, read by another therapist: only their own lines.
+    let (email, _) = app.add_staff(&[Role::Therapist]).await;
+    let other = web_session(&app, &email).await;
+    let chart = other.get(format!("{}/clients/{a}", app.base)).send().await.expect("chart").text().await.expect("html");
+    assert!(
+        chart.contains("Groups") && chart.contains("Named a new intention.") && chart.contains("Present"),
+        "{chart}"
+    );
+    assert!(!chart.contains("Bruno") && !chart.contains("discussed sleep"), "{chart}");
+    let chart = other.get(format!("{}/clients/{b}", app.base)).send().await.expect("chart").text().await.expect("html");
+    assert!(chart.contains("Absent") && !chart.contains("Amara"), "{chart}");
+    let denied = other.get(&url).send().await.expect("session");
+    assert_eq!(denied.status(), StatusCode::FORBIDDEN, "not a facilitator");
+}

@@ -1,0 +1,376 @@
+//! Process group pages: the list, a group (roster and waitlist for its
+//! facilitators, add and remove members, schedule sessions), a session
+//! (attendance with large targets for a tablet, the group note and one line
+//! per member), and the "Groups" section of a client's chart, which shows
+//! only that client's own memberships, attendance and line.
+
+use super::{Nav, UiAuth, page_error, render, ui_error};
+use crate::api::groups::{self as api, ClientGroupOut, GroupDetail, GroupOut, SessionOut};
+use crate::error::AppError;
+use crate::extract::Auth;
+use crate::state::AppState;
+use askama::Template;
+use axum::Form;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use jiff::Timestamp;
+use jiff::tz::TimeZone;
+use kairos_domain::groups::{Attendance, GroupView};
+use kairos_domain::ids::{ClientId, GroupId, GroupSessionId};
+use kairos_domain::roles::Permission;
+use std::collections::HashMap;
+
+type PageResult = Result<Response, Response>;
+
+fn api_auth(auth: &UiAuth) -> Auth {
+    Auth { staff: auth.staff.clone(), token: auth.token.clone(), remote_addr: auth.remote_addr.clone() }
+}
+
+fn detail(e: AppError) -> String {
+    match e {
+        AppError::Unprocessable { detail, .. } | AppError::BadRequest { detail, .. } => detail,
+        AppError::Conflict { detail, .. } => detail,
+        other => other.to_string(),
+    }
+}
+
+fn local(t: Timestamp, tz: &TimeZone) -> String {
+    t.to_zoned(tz.clone()).strftime("%a %-d %b %Y %H:%M").to_string()
+}
+
+async fn tz_of(state: &AppState) -> TimeZone {
+    crate::api::clinic_tz(state).await.unwrap_or(TimeZone::UTC)
+}
+
+fn schedule_text(g: &GroupOut) -> String {
+    g.slots.iter().map(|s| format!("{} {} ({} min)", s.day.label(), s.start, s.minutes)).collect::<Vec<_>>().join(", ")
+}
+
+pub struct GroupRow {
+    pub id: GroupId,
+    pub name: String,
+    pub schedule: String,
+    pub facilitators: String,
+    pub seats: String,
+    pub enrolment: String,
+    pub mine: bool,
+}
+
+fn row_of(g: &GroupOut) -> GroupRow {
+    GroupRow {
+        id: g.id,
+        name: g.name.clone(),
+        schedule: schedule_text(g),
+        facilitators: g.facilitator_names.join(", "),
+        seats: format!("{} of {} ({} waiting)", g.active, g.capacity, g.waitlisted),
+        enrolment: g.enrolment.to_string(),
+        mine: g.view == GroupView::Facilitator,
+    }
+}
+
+#[derive(Template)]
+#[template(path = "groups.html")]
+struct ListPage {
+    nav: Option<Nav>,
+    groups: Vec<GroupRow>,
+}
+
+pub async fn list(State(state): State<AppState>, auth: UiAuth) -> PageResult {
+    auth.require(Permission::ReadGroups)?;
+    let a = api_auth(&auth);
+    let nav = || Some(auth.nav("/groups"));
+    let gs = state.store.list_groups().await.map_err(|e| ui_error(e.into(), nav()))?;
+    let mut rows = Vec::new();
+    for g in gs {
+        rows.push(row_of(&api::group_out(&state, &a, g).await.map_err(|e| ui_error(e, nav()))?));
+    }
+    Ok(render(&ListPage { nav: nav(), groups: rows }))
+}
+
+pub struct MemberRow {
+    pub client_id: ClientId,
+    pub name: String,
+    pub status: String,
+    pub since: String,
+    pub position: Option<usize>,
+    pub reason: String,
+}
+
+pub struct SessionRow {
+    pub id: GroupSessionId,
+    pub when: String,
+    pub seated: usize,
+    pub recorded: usize,
+    pub signed: bool,
+}
+
+#[derive(Template)]
+#[template(path = "group.html")]
+struct GroupPage {
+    nav: Option<Nav>,
+    group: GroupRow,
+    description: String,
+    phases: String,
+    facilitator: bool,
+    can_manage: bool,
+    members: Vec<MemberRow>,
+    sessions: Vec<SessionRow>,
+    error: Option<String>,
+}
+
+fn group_id(auth: &UiAuth, id: &str) -> Result<GroupId, Response> {
+    id.parse().map_err(|_| page_error(StatusCode::NOT_FOUND, "No such group.", Some(auth.nav("/groups"))))
+}
+
+async fn group_page(state: &AppState, auth: &UiAuth, id: GroupId, error: Option<String>) -> PageResult {
+    let a = api_auth(auth);
+    let nav = || Some(auth.nav("/groups"));
+    let tz = tz_of(state).await;
+    let GroupDetail { group, members } = api::group_detail(state, &a, id).await.map_err(|e| ui_error(e, nav()))?;
+    let facilitator = group.view == GroupView::Facilitator;
+    let mut sessions = Vec::new();
+    for s in state.store.list_group_sessions(id).await.map_err(|e| ui_error(e.into(), nav()))? {
+        sessions.push(SessionRow {
+            id: s.id,
+            when: local(s.starts_at, &tz),
+            seated: s.attendance.len(),
+            recorded: s.attendance.iter().filter(|x| x.attendance.is_some()).count(),
+            signed: s.notes_signed_at.is_some(),
+        });
+    }
+    Ok(render(&GroupPage {
+        nav: nav(),
+        description: group.description.clone().unwrap_or_default(),
+        phases: group.eligible_phases.iter().map(|p| p.as_str()).collect::<Vec<_>>().join(", "),
+        group: row_of(&group),
+        facilitator,
+        can_manage: facilitator || auth.staff.roles.allow(Permission::ManageGroups),
+        members: members
+            .unwrap_or_default()
+            .into_iter()
+            .map(|m| MemberRow {
+                client_id: m.client_id,
+                name: m.name,
+                status: m.status.to_string(),
+                since: local(m.left_at.or(m.joined_at).unwrap_or(m.queued_at), &tz),
+                position: m.waitlist_position,
+                reason: m.override_reason.unwrap_or_default(),
+            })
+            .collect(),
+        sessions,
+        error,
+    }))
+}
+
+pub async fn show(State(state): State<AppState>, auth: UiAuth, Path(id): Path<String>) -> PageResult {
+    let id = group_id(&auth, &id)?;
+    group_page(&state, &auth, id, None).await
+}
+
+/// Adds a member, removes one, or schedules sessions.
+pub async fn post(
+    State(state): State<AppState>,
+    auth: UiAuth,
+    Path(id): Path<String>,
+    Form(form): Form<HashMap<String, String>>,
+) -> PageResult {
+    let id = group_id(&auth, &id)?;
+    let a = api_auth(&auth);
+    let get = |k: &str| form.get(k).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+    let result = match get("action").as_deref() {
+        Some("add") => api::join_in(
+            &state,
+            &a,
+            id,
+            &api::JoinInput {
+                client_id: get("client_id").unwrap_or_default(),
+                override_reason: get("override_reason"),
+            },
+        )
+        .await
+        .map(|_| ()),
+        Some("remove") => match get("client_id").and_then(|c| c.parse::<ClientId>().ok()) {
+            Some(c) => api::leave_in(&state, &a, id, c).await.map(|_| ()),
+            None => Err(AppError::invalid("client_id", "choose a member")),
+        },
+        Some("schedule") => {
+            let date = |k: &str| get(k).map(|d| d.parse().map_err(|_| AppError::invalid(k, "a date like 2026-11-03")));
+            let body = match (date("date").transpose(), date("from").transpose()) {
+                (Ok(d), Ok(f)) => Ok(api::SessionsInput {
+                    date: d,
+                    from: f,
+                    weeks: if f.is_some() { get("weeks").and_then(|w| w.parse().ok()).or(Some(0)) } else { None },
+                }),
+                (Err(e), _) | (_, Err(e)) => Err(e),
+            };
+            match body {
+                Ok(b) => api::schedule_in(&state, &a, id, &b).await.map(|_| ()),
+                Err(e) => Err(e),
+            }
+        }
+        _ => Err(AppError::invalid("action", "unknown action")),
+    };
+    match result {
+        Ok(()) => Ok(Redirect::to(&format!("/groups/{id}")).into_response()),
+        Err(AppError::Forbidden(m)) => Err(page_error(StatusCode::FORBIDDEN, &m, Some(auth.nav("/groups")))),
+        Err(e) => group_page(&state, &auth, id, Some(detail(e))).await,
+    }
+}
+
+pub struct AttendanceRowView {
+    pub client_id: ClientId,
+    pub name: String,
+    pub current: String,
+    pub note: String,
+}
+
+#[derive(Template)]
+#[template(path = "group_session.html")]
+struct SessionPage {
+    nav: Option<Nav>,
+    group_id: GroupId,
+    group_name: String,
+    session_id: GroupSessionId,
+    when: String,
+    signed: bool,
+    group_note: String,
+    rows: Vec<AttendanceRowView>,
+    choices: Vec<(&'static str, &'static str)>,
+    error: Option<String>,
+}
+
+async fn session_page(
+    state: &AppState,
+    auth: &UiAuth,
+    gid: GroupId,
+    sid: GroupSessionId,
+    error: Option<String>,
+) -> PageResult {
+    let a = api_auth(auth);
+    let nav = || Some(auth.nav("/groups"));
+    let tz = tz_of(state).await;
+    let (g, s) = api::facilitator_session(state, &a, gid, sid).await.map_err(|e| ui_error(e, nav()))?;
+    let name = g.name.clone();
+    let s: SessionOut = api::session_out(state, &a, &g, s).await.map_err(|e| ui_error(e, nav()))?;
+    Ok(render(&SessionPage {
+        nav: nav(),
+        group_id: gid,
+        group_name: name,
+        session_id: sid,
+        when: local(s.starts_at, &tz),
+        signed: s.notes_signed,
+        group_note: s.group_note.unwrap_or_default(),
+        rows: s
+            .attendance
+            .unwrap_or_default()
+            .into_iter()
+            .map(|r| AttendanceRowView {
+                client_id: r.client_id,
+                name: r.name,
+                current: r.attendance.map(|x| x.as_str().to_string()).unwrap_or_default(),
+                note: r.member_note.unwrap_or_default(),
+            })
+            .collect(),
+        choices: Attendance::ALL.iter().map(|x| (x.as_str(), x.label())).collect(),
+        error,
+    }))
+}
+
+fn ids(auth: &UiAuth, id: &str, sid: &str) -> Result<(GroupId, GroupSessionId), Response> {
+    let gid = group_id(auth, id)?;
+    let sid =
+        sid.parse().map_err(|_| page_error(StatusCode::NOT_FOUND, "No such session.", Some(auth.nav("/groups"))))?;
+    Ok((gid, sid))
+}
+
+pub async fn show_session(
+    State(state): State<AppState>,
+    auth: UiAuth,
+    Path((id, sid)): Path<(String, String)>,
+) -> PageResult {
+    let (gid, sid) = ids(&auth, &id, &sid)?;
+    session_page(&state, &auth, gid, sid, None).await
+}
+
+/// Saves attendance (form fields `att-{client}`) and, unless signed, the
+/// notes (`group_note`, `note-{client}`); `action=sign` signs them.
+pub async fn save_session(
+    State(state): State<AppState>,
+    auth: UiAuth,
+    Path((id, sid)): Path<(String, String)>,
+    Form(form): Form<HashMap<String, String>>,
+) -> PageResult {
+    let (gid, sid) = ids(&auth, &id, &sid)?;
+    let a = api_auth(&auth);
+    let s = match api::facilitator_session(&state, &a, gid, sid).await {
+        Ok((_, s)) => s,
+        Err(AppError::Forbidden(m)) => return Err(page_error(StatusCode::FORBIDDEN, &m, Some(auth.nav("/groups")))),
+        Err(e) => return Err(ui_error(e, Some(auth.nav("/groups")))),
+    };
+    let mut marks = Vec::new();
+    for r in &s.attendance {
+        if let Some(v) = form.get(&format!("att-{}", r.client_id)).filter(|v| !v.is_empty())
+            && let Ok(att) = Attendance::parse("attendance", v)
+        {
+            marks.push(api::Mark { client_id: r.client_id.to_string(), attendance: att });
+        }
+    }
+    if !marks.is_empty()
+        && let Err(e) = api::attendance_in(&state, &a, gid, sid, &api::AttendanceInput { marks }).await
+    {
+        return session_page(&state, &auth, gid, sid, Some(detail(e))).await;
+    }
+    if s.notes_signed_at.is_none() {
+        let members = s
+            .attendance
+            .iter()
+            .map(|r| api::MemberNoteInput {
+                client_id: r.client_id.to_string(),
+                note: form.get(&format!("note-{}", r.client_id)).cloned(),
+            })
+            .collect();
+        let body = api::NotesInput {
+            group_note: form.get("group_note").cloned(),
+            members,
+            sign: form.get("action").is_some_and(|x| x == "sign"),
+        };
+        if let Err(e) = api::notes_in(&state, &a, gid, sid, &body).await {
+            return session_page(&state, &auth, gid, sid, Some(detail(e))).await;
+        }
+    }
+    Ok(Redirect::to(&format!("/groups/{gid}/sessions/{sid}")).into_response())
+}
+
+/// One of the client's groups on their chart.
+pub struct ChartGroup {
+    pub name: String,
+    pub status: String,
+    /// (when, attendance, the client's own line if shown).
+    pub sessions: Vec<(String, String, String)>,
+}
+
+/// The chart's "Groups" section: this client's own lines only (audited).
+pub async fn chart_rows(state: &AppState, auth: &UiAuth, client: ClientId, tz: &TimeZone) -> Vec<ChartGroup> {
+    let a = api_auth(auth);
+    let lines: Vec<ClientGroupOut> = api::client_groups(state, &a, client).await.unwrap_or_default();
+    lines
+        .into_iter()
+        .map(|g| ChartGroup {
+            name: g.group_name,
+            status: g.status.to_string(),
+            sessions: g
+                .sessions
+                .into_iter()
+                .take(8)
+                .map(|l| {
+                    (
+                        local(l.starts_at, tz),
+                        l.attendance.map(|x| x.label().to_string()).unwrap_or_else(|| "not recorded".into()),
+                        l.member_note.unwrap_or_default(),
+                    )
+                })
+                .collect(),
+        })
+        .collect()
+}
