@@ -140,6 +140,14 @@ id_type!(
     /// One meeting of a process group.
     GroupSessionId
 );
+id_type!(
+    /// An entry in a client's integration journal.
+    JournalEntryId
+);
+id_type!(
+    /// One home exercise session done by a client.
+    ExerciseSessionId
+);
 
 #[cfg(test)]
 mod tests {

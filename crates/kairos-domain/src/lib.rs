@@ -44,6 +44,7 @@ pub mod course;
 pub mod dosing;
 pub mod encounter;
 pub mod error;
+pub mod exercises;
 pub mod groups;
 pub mod ids;
 pub mod instruments;

@@ -38,6 +38,11 @@ fn verify(password: &str, phc: &str) -> bool {
     PasswordHash::new(phc).map(|h| argon2().verify_password(password.as_bytes(), &h).is_ok()).unwrap_or(false)
 }
 
+/// Checks a password against a PHC hash off the async threads.
+pub async fn verify_blocking(password: String, phc: String) -> Result<bool, AppError> {
+    tokio::task::spawn_blocking(move || verify(&password, &phc)).await.map_err(|e| AppError::Internal(e.to_string()))
+}
+
 /// A new random session token (256 bits, URL-safe).
 pub fn new_token() -> String {
     let mut bytes = [0u8; 32];

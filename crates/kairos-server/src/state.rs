@@ -46,6 +46,8 @@ pub struct Config {
     /// staff send (e.g. `https://kairos.example-clinic.org`); without it
     /// links are shown relative to the address staff use.
     pub public_url: Option<String>,
+    /// The client portal: sessions, sign-in links, the home exercise.
+    pub portal: Arc<crate::api::portal::PortalConfig>,
 }
 
 /// Crisis information shown to clients wherever they can say how they feel.
@@ -122,6 +124,7 @@ impl Default for Config {
             alert_escalation: jiff::SignedDuration::from_hours(4),
             link_lifetime: jiff::SignedDuration::from_hours(72),
             public_url: None,
+            portal: Arc::new(crate::api::portal::PortalConfig::default()),
         }
     }
 }

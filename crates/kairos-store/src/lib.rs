@@ -28,6 +28,7 @@ pub mod notes;
 pub mod outbox;
 pub mod outcomes;
 pub mod plans;
+pub mod portal;
 pub mod proposals;
 mod rows;
 pub mod schedules;

@@ -12,6 +12,7 @@ pub mod health;
 pub mod ledger;
 pub mod measures;
 pub mod notes;
+pub mod portal;
 pub mod protocols;
 pub mod schedule;
 pub mod screening;
@@ -145,6 +146,16 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(groups::record_attendance))
         .routes(routes!(groups::save_notes))
         .routes(routes!(groups::client_group_lines));
+    let v1 = v1
+        .routes(routes!(portal::create_invitation))
+        .routes(routes!(portal::shared_journal))
+        .routes(routes!(portal::get_adherence))
+        .routes(routes!(portal::list_journal, portal::create_journal))
+        .routes(routes!(portal::get_journal))
+        .routes(routes!(portal::set_sharing))
+        .routes(routes!(portal::list_exercises, portal::start))
+        .routes(routes!(portal::get_exercise))
+        .routes(routes!(portal::post_round));
     OpenApiRouter::with_openapi(ApiDoc::openapi()).nest("/api/v1", v1)
 }
 

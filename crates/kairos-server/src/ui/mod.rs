@@ -13,6 +13,7 @@ mod measures;
 mod notes;
 mod pages;
 mod plots;
+mod portal;
 mod protocols;
 mod schedule;
 mod screening;
@@ -95,6 +96,18 @@ pub fn router() -> Router<AppState> {
         .route("/alerts/{id}/acknowledge", post(measures::acknowledge))
         .route("/clients/{id}/links", post(measures::send_link))
         .route("/r/{token}", get(measures::self_report_form).post(measures::self_report_submit))
+        .route("/portal", get(portal::home))
+        .route("/portal/login", get(portal::login_form).post(portal::login_submit))
+        .route("/portal/auth/{code}", get(portal::auth_form).post(portal::auth_submit))
+        .route("/portal/password", get(portal::password_form).post(portal::password_submit))
+        .route("/portal/logout", post(portal::logout))
+        .route("/portal/journal", get(portal::journal).post(portal::journal_submit))
+        .route("/portal/journal/{id}/sharing", post(portal::journal_share))
+        .route("/portal/exercises", post(portal::exercise_start))
+        .route("/portal/exercises/{id}", get(portal::exercise).post(portal::exercise_answer))
+        .route("/portal/questionnaires/{id}", post(portal::open_questionnaire))
+        .route("/clients/{id}/portal", get(portal::client_portal))
+        .route("/clients/{id}/portal-invitations", post(portal::invite))
         .route("/static/kairos.css", get(stylesheet))
         .layer(axum::middleware::from_fn(same_origin_posts))
 }

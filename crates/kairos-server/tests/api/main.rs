@@ -17,6 +17,7 @@ mod measures;
 mod multi_node;
 mod notes;
 mod openapi;
+mod portal;
 mod protocols;
 mod reminders;
 mod roles;
