@@ -149,7 +149,7 @@ struct ProposalPage {
 }
 
 fn event_label(event: &str) -> String {
-    event.rsplit('/').next().unwrap_or(event).replace('-', " ").replace('_', " ")
+    event.rsplit('/').next().unwrap_or(event).replace(['-', '_'], " ")
 }
 
 fn local(ts: &str, fmt: &str) -> String {
