@@ -338,6 +338,20 @@ async fn every_role_gets_exactly_what_the_policy_grants() {
             allowed: bookers,
         },
         Case {
+            name: "list groups",
+            method: Method::GET,
+            path: "/api/v1/groups".into(),
+            body: None,
+            allowed: &[Director, Prescriber, Nurse, Therapist, Coordinator],
+        },
+        Case {
+            name: "client's groups",
+            method: Method::GET,
+            path: format!("/api/v1/clients/{client}/groups"),
+            body: None,
+            allowed: &[Director, Prescriber, Nurse, Therapist, Coordinator],
+        },
+        Case {
             name: "site hours",
             method: Method::PUT,
             path: format!("/api/v1/sites/{site}/hours"),
