@@ -9,11 +9,11 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 use thirtyfour::prelude::*;
 
-const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+pub(crate) const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 const AXE: &str = include_str!("../vendor/axe-4.14.1.min.js");
 const CHROMIUM: &str = "/usr/bin/chromium";
 
-struct Driver(Child);
+pub(crate) struct Driver(pub(crate) Child);
 
 impl Drop for Driver {
     fn drop(&mut self) {
@@ -22,7 +22,7 @@ impl Drop for Driver {
     }
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
 }
 
@@ -109,7 +109,7 @@ async fn a_clinician_signs_in_and_opens_a_chart_in_chromium() {
 
 /// Runs axe-core's WCAG 2.x A and AA rules on the current page; returns
 /// "page: rule (nodes)" for each violation.
-async fn accessibility_violations(driver: &WebDriver) -> WebDriverResult<Vec<String>> {
+pub(crate) async fn accessibility_violations(driver: &WebDriver) -> WebDriverResult<Vec<String>> {
     driver.execute(AXE, Vec::new()).await?;
     let ret = driver
         .execute(
@@ -122,7 +122,7 @@ async fn accessibility_violations(driver: &WebDriver) -> WebDriverResult<Vec<Str
     Ok(list)
 }
 
-type Outcome = Result<(), Box<dyn std::error::Error + Send + Sync>>;
+pub(crate) type Outcome = Result<(), Box<dyn std::error::Error + Send + Sync>>;
 
 /// Fails the browser flow (after which the sessions are still closed).
 macro_rules! ensure {
@@ -136,7 +136,7 @@ macro_rules! ensure {
 
 /// Whether chromium and chromedriver are installed; when they are not,
 /// outside CI the test is skipped, in CI it fails.
-fn browser_available() -> bool {
+pub(crate) fn browser_available() -> bool {
     if std::path::Path::new(CHROMEDRIVER).exists() && std::path::Path::new(CHROMIUM).exists() {
         return true;
     }
@@ -149,7 +149,7 @@ fn browser_available() -> bool {
 /// A headless Chromium session with its own profile directory: a phone
 /// (390 x 844 CSS px, mobile emulation, so the viewport meta applies) or a
 /// desktop window.
-async fn chromium_session(driver_url: &str, phone: bool) -> (WebDriver, std::path::PathBuf) {
+pub(crate) async fn chromium_session(driver_url: &str, phone: bool) -> (WebDriver, std::path::PathBuf) {
     let profile = std::env::temp_dir().join(format!("kairos-chromium-{}", uuid::Uuid::now_v7().simple()));
     let mut caps = DesiredCapabilities::chrome();
     caps.set_binary(CHROMIUM).expect("binary");
@@ -188,7 +188,7 @@ async fn chromium_session(driver_url: &str, phone: bool) -> (WebDriver, std::pat
 }
 
 /// [document scrollWidth, window innerWidth] of the current page.
-async fn widths(driver: &WebDriver) -> WebDriverResult<(f64, f64)> {
+pub(crate) async fn widths(driver: &WebDriver) -> WebDriverResult<(f64, f64)> {
     let ret = driver.execute("return [document.documentElement.scrollWidth, window.innerWidth];", Vec::new()).await?;
     let w: Vec<f64> = ret.convert()?;
     Ok((w.first().copied().unwrap_or(f64::NAN), w.get(1).copied().unwrap_or(f64::NAN)))
@@ -364,7 +364,7 @@ async fn a_phq9_sent_from_a_phone_reaches_the_chart_with_its_safety_alert() {
 }
 
 /// The current address and main text, to explain a failed step.
-async fn page_state(driver: &WebDriver) -> String {
+pub(crate) async fn page_state(driver: &WebDriver) -> String {
     let url = driver.current_url().await.map(|u| u.to_string()).unwrap_or_default();
     let main = match driver.find(By::Tag("main")).await {
         Ok(m) => m.text().await.unwrap_or_default(),

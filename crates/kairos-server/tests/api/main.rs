@@ -18,6 +18,7 @@ mod multi_node;
 mod notes;
 mod openapi;
 mod portal;
+mod portal_browser;
 mod protocols;
 mod reminders;
 mod roles;
