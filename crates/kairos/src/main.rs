@@ -590,6 +590,7 @@ async fn generate_demo(store: &Store, clients: usize, seed: u64, password: &str)
     bar.finish_and_clear();
     demo_ledger(store).await.context("the demo controlled-substance ledger")?;
     demo_notes(store).await.context("the demo therapy notes")?;
+    demo_groups(store).await.context("the demo process group")?;
     println!(
         "Generated {written} clients and {encounters} encounters in {:.1} s (seed {seed}).",
         started.elapsed().as_secs_f64()
@@ -841,6 +842,85 @@ async fn demo_notes(store: &Store) -> Result<()> {
             )
             .await?;
         store.sign_note(&actor, note.id, |_| Ok(())).await?;
+    }
+    Ok(())
+}
+
+/// A weekly integration process group at the demo site, facilitated by the
+/// demo therapists, with clients of the lead therapist in ongoing treatment,
+/// three past sessions with attendance and the next two booked.
+async fn demo_groups(store: &Store) -> Result<()> {
+    use kairos_domain::course::Phase;
+    use kairos_domain::groups::{Attendance, Day, Enrolment, GroupSpec, WeeklySlot, occurrences};
+    let Some(site) = store.list_sites().await?.into_iter().next() else { return Ok(()) };
+    let Some(room) =
+        store.list_rooms(site.id).await?.into_iter().find(|r| r.kind == kairos_domain::site::RoomKind::GroupRoom)
+    else {
+        return Ok(());
+    };
+    let staff = |login: &str| {
+        let login = login.to_string();
+        async move {
+            let email = kairos_domain::text::Email::parse("email", &format!("{login}@demo.kairos"))?;
+            let (s, _) =
+                store.staff_credentials(&email).await?.ok_or_else(|| anyhow::anyhow!("no {login} in the demo"))?;
+            anyhow::Ok(s)
+        }
+    };
+    let (lead, co) = (staff("therapist").await?, staff("therapist2").await?);
+    let actor = Actor { staff_id: Some(lead.id), roles: lead.roles.to_list(), remote_addr: None };
+    let spec = GroupSpec {
+        name: "Integration circle (Thursday)".into(),
+        description: Some("A weekly process group for clients in ongoing ketamine treatment (demo).".into()),
+        site_id: site.id,
+        room_id: room.id,
+        facilitator_ids: vec![lead.id, co.id],
+        slots: vec![WeeklySlot { day: Day::Thursday, start: "17:30".into(), minutes: 90 }],
+        capacity: 8,
+        enrolment: Enrolment::Open,
+        eligible_phases: vec![Phase::Induction, Phase::Integration, Phase::Maintenance],
+    };
+    let facts = store.group_spec_facts(&spec).await?;
+    let spec = spec.validate(&facts)?;
+    let group = store.create_group(&actor, &spec).await?;
+    // Members: the lead therapist's clients whose course is in an eligible phase.
+    let mut joined = 0;
+    let today = jiff::Timestamp::now().to_zoned(site.time_zone.tz()).date();
+    for k in store.courses_of_clinician(lead.id, today).await? {
+        let eligible = k.therapist_id == Some(lead.id)
+            && matches!(k.phase, Phase::Integration | Phase::Maintenance)
+            && k.ended_on.is_none();
+        if eligible && store.join_group(&actor, group.id, k.client_id, true, None).await.is_ok() {
+            joined += 1;
+            if joined == 6 {
+                break;
+            }
+        }
+    }
+    if joined == 0 {
+        return Ok(());
+    }
+    let tz = site.time_zone.tz();
+    let from = (jiff::Timestamp::now() - jiff::SignedDuration::from_hours(24 * 21)).to_zoned(tz.clone()).date();
+    let occ = occurrences(&group.slots, &tz, from, 5)?;
+    let sessions = store.create_group_sessions(&actor, group.id, &occ).await?;
+    let now = jiff::Timestamp::now();
+    let marks = [
+        Attendance::Present,
+        Attendance::Present,
+        Attendance::Late,
+        Attendance::Present,
+        Attendance::Excused,
+        Attendance::Absent,
+    ];
+    for (i, sid) in sessions.iter().enumerate() {
+        let s = store.get_group_session(*sid).await?;
+        if s.ends_at > now {
+            continue;
+        }
+        let m: Vec<_> =
+            s.attendance.iter().enumerate().map(|(j, a)| (a.client_id, marks[(i + j) % marks.len()])).collect();
+        store.record_attendance(&actor, *sid, &m).await?;
     }
     Ok(())
 }
