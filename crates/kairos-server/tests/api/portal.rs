@@ -332,7 +332,7 @@ async fn a_client_sees_nothing_of_another_client_on_any_route_and_sessions_do_no
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     let r = ca.get(format!("{}/clients/{a}", app.base)).send().await.expect("r");
     assert_eq!(r.status(), StatusCode::SEE_OTHER, "to the staff sign-in");
-    let r = app.get(&format!("/api/v1/portal/journal"), &p.therapist).await;
+    let r = app.get("/api/v1/portal/journal", &p.therapist).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     let (email, _) = app.add_staff(&[Role::Therapist]).await;
     let web = web_session(&app, &email).await;
