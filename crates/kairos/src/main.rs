@@ -59,6 +59,9 @@ struct ServeArgs {
     /// `safety/policy.toml`: the pre-dose hold and alert thresholds).
     #[arg(long, env = "KAIROS_SAFETY_POLICY")]
     safety_policy: Option<std::path::PathBuf>,
+    /// The clinic's word lists for the home exercise (like `exercises/ec-words.toml`).
+    #[arg(long, env = "KAIROS_EXERCISE_WORDS")]
+    exercise_words: Option<std::path::PathBuf>,
     /// The clinic's post-dose window (a TOML file like `therapy/window.toml`).
     #[arg(long, env = "KAIROS_THERAPY_WINDOW")]
     therapy_window: Option<std::path::PathBuf>,
@@ -436,7 +439,18 @@ async fn run_server(store: Store, args: &ServeArgs) -> Result<()> {
         kairos_domain::notes::SHIPPED,
     )?)
     .context("the note templates")?;
+    let exercise = kairos_domain::exercises::ExerciseDef::from_toml(&file_or(
+        args.exercise_words.as_deref(),
+        kairos_domain::exercises::SHIPPED,
+    )?)
+    .context("the exercise word lists")?;
+    let portal = kairos_server::api::portal::PortalConfig {
+        clinic_name: args.clinic_name.clone(),
+        exercise: std::sync::Arc::new(exercise),
+        ..Default::default()
+    };
     let config = Config {
+        portal: std::sync::Arc::new(portal),
         therapy_window: std::sync::Arc::new(therapy_window),
         note_templates: std::sync::Arc::new(note_templates),
         mail,
