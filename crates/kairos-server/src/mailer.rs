@@ -27,6 +27,11 @@ pub struct MailConfig {
     /// The clinic's name and phone number for the reminder text.
     pub clinic_name: String,
     pub clinic_phone: Option<String>,
+    /// Where clients reach the portal (e.g. `https://kairos.clinic.example`),
+    /// for the link in exercise reminders.
+    pub public_url: Option<String>,
+    /// The protocols, for the home exercises each dose assigns.
+    pub protocols: std::sync::Arc<kairos_domain::protocols::ProtocolLibrary>,
 }
 
 /// The reminder for one appointment: when and where, nothing clinical.
@@ -51,6 +56,59 @@ pub async fn queue_reminders(store: &Store, cfg: &MailConfig, now: Timestamp) ->
         let (subject, body) = reminder_text(&r, cfg);
         if store.queue_reminder(&actor, &r, &subject, &body).await? {
             queued += 1;
+        }
+    }
+    Ok(queued)
+}
+
+/// Queues a reminder for each home-exercise slot that is open now, not yet
+/// done, for clients with an active portal account: once per slot, with a
+/// link to the portal and nothing clinical.
+pub async fn queue_exercise_reminders(store: &Store, cfg: &MailConfig, now: Timestamp) -> kairos_store::Result<usize> {
+    let actor = Actor::system("reminders");
+    let mut queued = 0;
+    let since = now - SignedDuration::from_hours(24 * 8);
+    let tz = match store.list_sites().await?.first() {
+        Some(s) => s.time_zone.tz(),
+        None => jiff::tz::TimeZone::UTC,
+    };
+    for client in store.clients_dosed_since(since).await? {
+        let Some(account) = store.portal_account(client).await?.filter(|a| a.active) else { continue };
+        let done: Vec<(kairos_domain::ids::EncounterId, u32)> = store
+            .exercise_sessions_of(client)
+            .await?
+            .into_iter()
+            .filter(|s| s.finished_at.is_some())
+            .map(|s| (s.dose_encounter_id, s.slot))
+            .collect();
+        let mut per_course = std::collections::HashMap::new();
+        for d in store.dose_facts(client).await? {
+            let n = per_course.entry(d.course_id).or_insert(0u32);
+            *n += 1;
+            let Some(p) = d.protocol.as_deref().and_then(|p| cfg.protocols.get(p)) else { continue };
+            for slot in kairos_domain::exercises::schedule_for_dose(p, *n, d.start, &tz) {
+                if !slot.is_open(now) || done.contains(&(d.encounter_id, slot.number)) {
+                    continue;
+                }
+                let link = cfg
+                    .public_url
+                    .as_deref()
+                    .map(|u| format!("{}/portal", u.trim_end_matches('/')))
+                    .unwrap_or_else(|| "your portal".into());
+                let body = format!(
+                    "Hello,\n\nAn activity is waiting for you in your portal until {}: {link}\n\n{}\n",
+                    slot.closes.to_zoned(tz.clone()).strftime("%A %H:%M"),
+                    cfg.clinic_name
+                );
+                let kind = format!("exercise-{}", slot.number);
+                let subject = "An activity is waiting in your portal";
+                if store
+                    .queue_reminder_of(&actor, d.encounter_id, client, &kind, &account.email, subject, &body)
+                    .await?
+                {
+                    queued += 1;
+                }
+            }
         }
     }
     Ok(queued)
@@ -111,6 +169,9 @@ pub async fn run(store: Store, cfg: MailConfig) {
         let now = Timestamp::now();
         if let Err(e) = queue_reminders(&store, &cfg, now).await {
             tracing::warn!(error = %e, "queueing reminders failed");
+        }
+        if let Err(e) = queue_exercise_reminders(&store, &cfg, now).await {
+            tracing::warn!(error = %e, "queueing exercise reminders failed");
         }
         if let Err(e) = send_due(&store, &cfg, now).await {
             tracing::warn!(error = %e, "sending the outbox failed");

@@ -184,36 +184,51 @@ impl Store {
             .collect()
     }
 
-    /// Queues an appointment reminder once: the message and the record that
-    /// it was queued commit together (a second call for the same encounter
-    /// queues nothing).
+    /// Queues an appointment reminder once (see [`Store::queue_reminder_of`]).
     pub async fn queue_reminder(&self, actor: &Actor, r: &DueReminder, subject: &str, body: &str) -> Result<bool> {
+        self.queue_reminder_of(actor, r.encounter_id, r.client_id, "appointment", &r.email, subject, body).await
+    }
+
+    /// Queues a reminder of `kind` about an encounter (an appointment, or a
+    /// home exercise after a dose) once: the message and the record that it
+    /// was queued commit together; a second call queues nothing.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn queue_reminder_of(
+        &self,
+        actor: &Actor,
+        encounter: EncounterId,
+        client: kairos_domain::ids::ClientId,
+        kind: &str,
+        to: &str,
+        subject: &str,
+        body: &str,
+    ) -> Result<bool> {
         let now = Timestamp::now();
         let mut tx = self.begin_write().await?;
         let done: Option<(String,)> =
-            sqlx::query_as("SELECT email_id FROM reminders_queued WHERE encounter_id = $1 AND kind = 'appointment'")
-                .bind(r.encounter_id.to_string())
+            sqlx::query_as("SELECT email_id FROM reminders_queued WHERE encounter_id = $1 AND kind = $2")
+                .bind(encounter.to_string())
+                .bind(kind.to_string())
                 .fetch_optional(&mut *tx)
                 .await?;
         if done.is_some() {
             return Ok(false);
         }
-        let id = enqueue_in(&mut tx, &r.email, subject, body, now, now).await?;
-        sqlx::query(
-            "INSERT INTO reminders_queued (encounter_id, kind, email_id, queued_at) VALUES ($1, 'appointment', $2, $3)",
-        )
-        .bind(r.encounter_id.to_string())
-        .bind(id)
-        .bind(micros(now))
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| StoreError::unique(e, "encounter_id", "reminder already queued"))?;
+        let id = enqueue_in(&mut tx, to, subject, body, now, now).await?;
+        sqlx::query("INSERT INTO reminders_queued (encounter_id, kind, email_id, queued_at) VALUES ($1, $2, $3, $4)")
+            .bind(encounter.to_string())
+            .bind(kind.to_string())
+            .bind(id)
+            .bind(micros(now))
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| StoreError::unique(e, "encounter_id", "reminder already queued"))?;
         audit::insert_in(
             &mut tx,
             actor,
-            &AuditEntry::new(Action::Create, "reminder", r.encounter_id)
-                .client(r.client_id)
-                .detail("appointment reminder queued"),
+            &AuditEntry::new(Action::Create, "reminder", encounter)
+                .client(client)
+                .detail(format!("{kind} reminder queued")),
             now,
         )
         .await?;

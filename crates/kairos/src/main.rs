@@ -428,6 +428,8 @@ async fn run_server(store: Store, args: &ServeArgs) -> Result<()> {
             reminder_ahead: jiff::SignedDuration::from_hours(i64::from(args.reminder_hours.clamp(1, 24 * 14))),
             clinic_name: args.clinic_name.clone(),
             clinic_phone: args.clinic_phone.clone().filter(|p| !p.trim().is_empty()),
+            public_url: args.public_url.clone(),
+            protocols: std::sync::Arc::new(protocols.clone()),
         });
     let therapy_window = kairos_domain::window::WindowDef::from_toml(&file_or(
         args.therapy_window.as_deref(),

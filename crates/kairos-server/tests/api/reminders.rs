@@ -79,6 +79,8 @@ fn config(port: u16) -> MailConfig {
         reminder_ahead: jiff::SignedDuration::from_hours(24),
         clinic_name: "Window Clinic".into(),
         clinic_phone: Some("+1 555 0100".into()),
+        public_url: Some("https://kairos.clinic.example".into()),
+        protocols: kairos_server::Config::default().protocols,
     }
 }
 
@@ -172,4 +174,45 @@ async fn the_servers_worker_sends_reminders_on_its_own() {
     }
     let got = s.received.lock().expect("lock").clone();
     assert_eq!(got.len(), 1, "the worker queued and sent the reminder");
+}
+
+#[tokio::test]
+async fn an_open_home_exercise_is_reminded_once_with_a_link_and_nothing_clinical() {
+    let app = spawn_app().await;
+    let c = crate::ledger::clinic(&app, 1, "ketamine_asat").await;
+    // The dose 25 hours ago: the first exercise window (24-36 h) is open.
+    let mut body = crate::ledger::start_with_stock(&c.stock, None);
+    body["started_at"] = json!((jiff::Timestamp::now() - jiff::SignedDuration::from_hours(25)).to_string());
+    let r = app.post(&format!("/api/v1/encounters/{}/dosing-session", c.encounters[0]), &c.nurse, body).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let s = sink(0).await;
+    let cfg = config(s.port);
+    assert_eq!(
+        mailer::queue_exercise_reminders(&app.store, &cfg, jiff::Timestamp::now()).await.expect("q"),
+        0,
+        "no portal account yet"
+    );
+    let r = app
+        .post(
+            &format!("/api/v1/clients/{}/portal-invitations", c.clients[0]),
+            &c.prescriber,
+            json!({ "email": "client0@example.org" }),
+        )
+        .await;
+    assert!(r.status.is_success(), "{}", r.body);
+    assert_eq!(mailer::queue_exercise_reminders(&app.store, &cfg, jiff::Timestamp::now()).await.expect("q"), 1);
+    assert_eq!(
+        mailer::queue_exercise_reminders(&app.store, &cfg, jiff::Timestamp::now()).await.expect("q"),
+        0,
+        "once per exercise"
+    );
+    let (sent, _) = mailer::send_due(&app.store, &cfg, jiff::Timestamp::now()).await.expect("send");
+    assert_eq!(sent, 2, "the invitation and the reminder");
+    let got = s.received.lock().expect("lock").clone();
+    // Quoted-printable: undo the soft line breaks.
+    let m = &got.iter().find(|m| m.contains("An activity is waiting")).expect("the reminder").replace("=\n", "");
+    assert!(m.contains("https://kairos.clinic.example/portal"), "{m}");
+    for clinical in ["ketamine", "dose", "ASAT", "Ledger", "exercise"] {
+        assert!(!m.contains(clinical), "nothing clinical ({clinical}): {m}");
+    }
 }
