@@ -267,7 +267,7 @@ pub struct DoseRow {
     pub suggest: String,
 }
 
-fn dose_row(d: &DoseWindowView, tz: &TimeZone, client: String) -> DoseRow {
+pub(crate) fn dose_row(d: &DoseWindowView, tz: &TimeZone, client: String) -> DoseRow {
     let quarter = jiff::SignedDuration::from_mins(15);
     let now = Timestamp::now();
     let next = Timestamp::from_second(now.as_second() - now.as_second().rem_euclid(900)).unwrap_or(now) + quarter;

@@ -394,6 +394,9 @@ struct PlanRow {
 struct ChartPage {
     nav: Option<Nav>,
     client_id: ClientId,
+    /// The client's latest doses and whether each integration session fell
+    /// inside the dose's window (the full list is on the windows page).
+    doses: Vec<super::notes::DoseRow>,
     can_screen: bool,
     /// Per course with a plan: (protocol, rows).
     plans: Vec<(String, Vec<PlanRow>)>,
@@ -439,6 +442,11 @@ pub async fn chart(State(state): State<AppState>, auth: UiAuth, Path(id): Path<S
     let l = Lookups::for_records(&state, sites, &shown, &chart.courses).await.map_err(fail(&auth))?;
     let d = &chart.client.details;
     let tz = crate::api::clinic_tz(&state).await.map_err(|e| ui_error(e, nav()))?;
+    // The last six doses with their integration window (the chart read above
+    // is already audited).
+    let windows = crate::api::notes::client_windows(&state, id, now).await.map_err(|e| ui_error(e, nav()))?;
+    let window_rows: Vec<super::notes::DoseRow> =
+        windows.doses.iter().rev().take(6).rev().map(|x| super::notes::dose_row(x, &tz, d.display_name())).collect();
     let today = now.to_zoned(tz.clone()).date();
     let show_measures = auth.staff.roles.allow(Permission::ReadMeasures);
     let (measures, alerts) = if show_measures {
@@ -647,6 +655,7 @@ pub async fn chart(State(state): State<AppState>, auth: UiAuth, Path(id): Path<S
             .collect(),
         upcoming: chart.upcoming.iter().map(|e| encounter_row(e, &l)).collect(),
         recent: chart.recent.iter().map(|e| encounter_row(e, &l)).collect(),
+        doses: window_rows,
     }))
 }
 

@@ -56,6 +56,15 @@ async fn a_therapist_books_the_missing_integration_session_from_the_list() {
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     let html = web.get(format!("{}/windows/unbooked", app.base)).send().await.expect("get").text().await.expect("html");
     assert!(!html.contains("Ledger Client0"), "the dose has its session now: {html}");
+    let chart = web
+        .get(format!("{}/clients/{}", app.base, c.clients[0]))
+        .send()
+        .await
+        .expect("chart")
+        .text()
+        .await
+        .expect("html");
+    assert!(chart.contains("Doses and their integration window") && chart.contains("booked in the window"), "{chart}");
     let w = app.get(&format!("/api/v1/clients/{}/windows", c.clients[0]), &c.prescriber).await;
     assert_eq!(w.body["doses"][0]["status"], "booked_in_window", "{}", w.body);
     let coordinator = web_session(&app, &app.add_staff(&[Role::Director]).await.0).await;
