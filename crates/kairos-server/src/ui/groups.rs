@@ -74,18 +74,124 @@ fn row_of(g: &GroupOut) -> GroupRow {
 struct ListPage {
     nav: Option<Nav>,
     groups: Vec<GroupRow>,
+    /// For the new-group form (ManageGroups): (room id, "site · room"), (therapist id, name).
+    can_create: bool,
+    rooms: Vec<(String, String)>,
+    therapists: Vec<(String, String)>,
+    days: Vec<&'static str>,
+    /// (phase, ticked by default).
+    phases: Vec<(&'static str, bool)>,
+    values: HashMap<String, String>,
+    error: Option<String>,
 }
 
 pub async fn list(State(state): State<AppState>, auth: UiAuth) -> PageResult {
     auth.require(Permission::ReadGroups)?;
-    let a = api_auth(&auth);
+    list_page(&state, &auth, HashMap::new(), None).await
+}
+
+async fn list_page(
+    state: &AppState,
+    auth: &UiAuth,
+    values: HashMap<String, String>,
+    error: Option<String>,
+) -> PageResult {
+    let a = api_auth(auth);
     let nav = || Some(auth.nav("/groups"));
     let gs = state.store.list_groups().await.map_err(|e| ui_error(e.into(), nav()))?;
     let mut rows = Vec::new();
     for g in gs {
-        rows.push(row_of(&api::group_out(&state, &a, g).await.map_err(|e| ui_error(e, nav()))?));
+        rows.push(row_of(&api::group_out(state, &a, g).await.map_err(|e| ui_error(e, nav()))?));
     }
-    Ok(render(&ListPage { nav: nav(), groups: rows }))
+    let can_create = auth.staff.roles.allow(Permission::ManageGroups);
+    let (mut rooms, mut therapists) = (Vec::new(), Vec::new());
+    if can_create {
+        for site in state.store.list_sites().await.map_err(|e| ui_error(e.into(), nav()))? {
+            for r in state.store.list_rooms(site.id).await.map_err(|e| ui_error(e.into(), nav()))? {
+                if r.kind == kairos_domain::site::RoomKind::GroupRoom {
+                    rooms.push((r.id.to_string(), format!("{} · {}", site.name, r.name)));
+                }
+            }
+        }
+        let staff = state
+            .store
+            .list_staff(None, kairos_store::PageRequest { limit: kairos_store::PageRequest::MAX_LIMIT, offset: 0 })
+            .await
+            .map_err(|e| ui_error(e.into(), nav()))?;
+        therapists = staff
+            .items
+            .iter()
+            .filter(|s| s.active && s.roles.contains(kairos_domain::roles::Role::Therapist))
+            .map(|s| (s.id.to_string(), s.name.clone()))
+            .collect();
+    }
+    Ok(render(&ListPage {
+        nav: nav(),
+        groups: rows,
+        can_create,
+        rooms,
+        therapists,
+        days: kairos_domain::groups::Day::ALL.iter().map(|d| d.as_str()).collect(),
+        phases: kairos_domain::course::Phase::ALL
+            .iter()
+            .map(|p| (p.as_str(), matches!(p.as_str(), "induction" | "integration" | "maintenance")))
+            .collect(),
+        values,
+        error,
+    }))
+}
+
+/// Creates a group from the form: its room's site, the facilitators ticked
+/// (the first ticked leads), one weekly slot.
+pub async fn create(State(state): State<AppState>, auth: UiAuth, body: axum::body::Bytes) -> PageResult {
+    auth.require(Permission::ManageGroups)?;
+    // Checkbox lists repeat their name, so read the pairs, not a map.
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(&body).unwrap_or_default();
+    let values: HashMap<String, String> = pairs.iter().cloned().collect();
+    let all = |k: &str| pairs.iter().filter(|(n, _)| n == k).map(|(_, v)| v.clone()).collect::<Vec<_>>();
+    let text = |k: &str| values.get(k).map(|v| v.trim().to_string()).unwrap_or_default();
+    let site_of_room = async {
+        let room: kairos_domain::ids::RoomId = text("room_id").parse().ok()?;
+        for site in state.store.list_sites().await.ok()? {
+            if state.store.list_rooms(site.id).await.ok()?.iter().any(|r| r.id == room) {
+                return Some(site.id.to_string());
+            }
+        }
+        None
+    }
+    .await;
+    let input = (|| -> Result<api::GroupInput, String> {
+        Ok(api::GroupInput {
+            name: text("name"),
+            description: Some(text("description")).filter(|d| !d.is_empty()),
+            site_id: site_of_room.clone().ok_or("Choose the group room.")?,
+            room_id: text("room_id"),
+            facilitator_ids: all("facilitator"),
+            slots: vec![kairos_domain::groups::WeeklySlot {
+                day: kairos_domain::groups::Day::parse("day", &text("day")).map_err(|e| e.to_string())?,
+                start: text("start"),
+                minutes: text("minutes").parse().map_err(|_| "Give the length in minutes.".to_string())?,
+            }],
+            capacity: text("capacity").parse().map_err(|_| "Give the number of seats.".to_string())?,
+            enrolment: kairos_domain::groups::Enrolment::parse("enrolment", &text("enrolment"))
+                .map_err(|e| e.to_string())?,
+            eligible_phases: all("phase")
+                .iter()
+                .map(|p| kairos_domain::course::Phase::parse("phase", p).map_err(|e| e.to_string()))
+                .collect::<Result<_, _>>()?,
+        })
+    })();
+    let result = match input {
+        Ok(i) => api::create_group_in(&state, &api_auth(&auth), &i).await.map_err(|e| match e {
+            AppError::Unprocessable { detail, .. } | AppError::Conflict { detail, .. } => detail,
+            other => other.to_string(),
+        }),
+        Err(m) => Err(m),
+    };
+    match result {
+        Ok(g) => Ok(Redirect::to(&format!("/groups/{}", g.id)).into_response()),
+        Err(m) => list_page(&state, &auth, values, Some(m)).await,
+    }
 }
 
 pub struct MemberRow {

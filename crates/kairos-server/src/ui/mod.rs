@@ -75,7 +75,7 @@ pub fn router() -> Router<AppState> {
         .route("/ledger/registrations/{id}/inventory", get(ledger::inventory))
         .route("/dosing-sessions/{id}/rems", get(ledger::rems).post(ledger::rems_submit))
         .route("/rems", get(ledger::rems_list))
-        .route("/groups", get(groups::list))
+        .route("/groups", get(groups::list).post(groups::create))
         .route("/groups/{id}", get(groups::show).post(groups::post))
         .route("/groups/{id}/sessions/{sid}", get(groups::show_session).post(groups::save_session))
         .route("/schedule", get(schedule::index))

@@ -404,3 +404,46 @@ async fn a_therapist_runs_a_group_session_from_the_pages() {
     let denied = other.get(&url).send().await.expect("session");
     assert_eq!(denied.status(), StatusCode::FORBIDDEN, "not a facilitator");
 }
+
+#[tokio::test]
+async fn a_coordinator_creates_a_group_from_the_form() {
+    let app = spawn_app().await;
+    let s = setup(&app).await;
+    let (email, _) = app.add_staff(&[Role::Coordinator]).await;
+    let web = web_session(&app, &email).await;
+    let html = web.get(format!("{}/groups", app.base)).send().await.expect("get").text().await.expect("html");
+    assert!(html.contains("New group") && html.contains("Group Clinic · Circle Room"), "{html}");
+    let form = |name: &str, facilitator: Option<&str>| {
+        let mut f = vec![
+            ("name", name.to_string()),
+            ("room_id", s.group_room.clone()),
+            ("day", "thursday".to_string()),
+            ("start", "17:30".to_string()),
+            ("minutes", "90".to_string()),
+            ("capacity", "8".to_string()),
+            ("enrolment", "open".to_string()),
+            ("phase", "induction".to_string()),
+            ("phase", "integration".to_string()),
+        ];
+        if let Some(id) = facilitator {
+            f.push(("facilitator", id.to_string()));
+        }
+        serde_urlencoded::to_string(f).expect("form")
+    };
+    let post = |body: String| {
+        web.post(format!("{}/groups", app.base))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+    };
+    let r = post(form("No lead", None)).await.expect("post");
+    let html = r.text().await.expect("html");
+    assert!(html.contains("role=\"alert\"") && html.contains("facilitator"), "a group needs a facilitator: {html}");
+    let r = post(form("Thursday circle", Some(&s.facilitator_id))).await.expect("post");
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let list = app.get("/api/v1/groups", &s.coordinator).await;
+    let g =
+        list.body.as_array().expect("groups").iter().find(|g| g["name"] == "Thursday circle").expect("created").clone();
+    assert_eq!(g["capacity"], 8, "{g}");
+    assert_eq!(g["eligible_phases"], json!(["induction", "integration"]));
+}
