@@ -367,6 +367,11 @@ async fn main() -> Result<()> {
                 store.close().await;
                 return Ok(());
             }
+            let base = serve.public_url.clone().unwrap_or_else(|| format!("http://{}", serve.listen));
+            if let Some(link) = demo_portal_link(&store, base.trim_end_matches('/')).await? {
+                println!("Demo client portal (Jules Marlowe, a home exercise is open): {link}");
+                println!("  one-time sign-in link, valid 12 hours; open it on a phone\n");
+            }
             run_server(store, &serve).await
         }
     }
@@ -607,6 +612,7 @@ async fn generate_demo(store: &Store, clients: usize, seed: u64, password: &str)
     demo_ledger(store).await.context("the demo controlled-substance ledger")?;
     demo_notes(store).await.context("the demo therapy notes")?;
     demo_groups(store).await.context("the demo process group")?;
+    demo_portal_client(store).await.context("the demo portal client")?;
     println!(
         "Generated {written} clients and {encounters} encounters in {:.1} s (seed {seed}).",
         started.elapsed().as_secs_f64()
@@ -939,4 +945,203 @@ async fn demo_groups(store: &Store) -> Result<()> {
         store.record_attendance(&actor, *sid, &m).await?;
     }
     Ok(())
+}
+
+/// The demo portal client: Jules Marlowe (synthetic), on the single infusion +
+/// ASAT protocol, screened and signed eligible, dosed 26 hours ago from the
+/// demo vial (so the first home exercise is open), with a portal account and
+/// journal entries, two of them shared with the therapist.
+async fn demo_portal_client(store: &Store) -> Result<()> {
+    use kairos_domain::client::{ClientDetails, ClientInput};
+    use kairos_domain::course::NewCourse;
+    use kairos_domain::encounter::{EncounterKind, EncounterStatus, NewEncounter};
+    use kairos_domain::screening::{Decision, History, Pregnancy, Rules, ScreenFindings};
+    let Some(site) = store.list_sites().await?.into_iter().next() else { return Ok(()) };
+    let staff = |login: &str| {
+        let login = login.to_string();
+        async move {
+            let email = kairos_domain::text::Email::parse("email", &format!("{login}@demo.kairos"))?;
+            let (s, _) =
+                store.staff_credentials(&email).await?.ok_or_else(|| anyhow::anyhow!("no {login} in the demo"))?;
+            anyhow::Ok(Actor { staff_id: Some(s.id), roles: s.roles.to_list(), remote_addr: None })
+        }
+    };
+    let (prescriber, nurse, therapist) = (staff("prescriber").await?, staff("nurse").await?, staff("therapist").await?);
+    let now = jiff::Timestamp::now();
+    let tz = site.time_zone.tz();
+    let today = now.to_zoned(tz.clone()).date();
+    let details = ClientDetails::parse(
+        &ClientInput {
+            given_name: "Jules",
+            family_name: "Marlowe",
+            date_of_birth: "1988-09-14",
+            pronouns: Some("they/them"),
+            email: Some("jules.marlowe@example.org"),
+            phone: Some("+1 212 555 0142"),
+            address: Some("27 Juniper Street, Fairhaven ZZ 00000"),
+            emergency_contact_name: None,
+            emergency_contact_phone: None,
+            status: Some("active"),
+        },
+        today,
+    )?;
+    let client = store.create_client(&prescriber, &details).await?;
+    let course = store
+        .create_course(
+            &prescriber,
+            &NewCourse {
+                client_id: client.id,
+                protocol: "ketamine_asat".into(),
+                started_on: today - jiff::Span::new().days(7),
+                prescriber_id: prescriber.staff_id,
+                therapist_id: therapist.staff_id,
+            },
+        )
+        .await?;
+    let findings = ScreenFindings {
+        diagnosis: "Major depressive disorder, recurrent".into(),
+        prior_treatments: vec!["escitalopram".into(), "behavioural activation".into()],
+        psychosis: History::None,
+        substance_use: History::None,
+        cardiovascular_disease: false,
+        systolic_bp: 122,
+        diastolic_bp: 78,
+        heart_rate: 68,
+        pregnancy: Pregnancy::No,
+        raised_intracranial_pressure: false,
+        aneurysmal_vascular_disease: false,
+        intracerebral_haemorrhage_history: false,
+        medications: vec![],
+        weight_kg: 72.0,
+        allergies: "none known".into(),
+        ketamine_hypersensitivity: false,
+        off_label_consent: true,
+    };
+    let rules = Rules::shipped()?;
+    let screen = store.record_screen(&nurse, course.id, &findings, &rules.classify(&findings)).await?;
+    store
+        .sign_screen(&prescriber, screen.id, &Decision { eligible: true, rationales: Default::default(), note: None })
+        .await?;
+    let chair =
+        store.list_rooms(site.id).await?.into_iter().find(|r| r.kind == kairos_domain::site::RoomKind::InfusionChair);
+    let dosed = now - jiff::SignedDuration::from_hours(26);
+    let enc = store
+        .create_encounter(
+            &nurse,
+            &NewEncounter {
+                client_id: client.id,
+                course_id: Some(course.id),
+                site_id: site.id,
+                room_id: chair.map(|c| c.id),
+                staff_id: nurse.staff_id,
+                kind: EncounterKind::Dosing,
+                scheduled_start: dosed - jiff::SignedDuration::from_mins(15),
+                scheduled_end: dosed + jiff::SignedDuration::from_mins(150),
+            },
+        )
+        .await?;
+    store.change_encounter_status(&nurse, enc.id, EncounterStatus::Arrived).await?;
+    let stock = store.stocks(None).await?.into_iter().find(|s| s.lot == "KET-DEMO-2611").map(|s| s.id);
+    let dose = kairos_domain::dosing::dose_mg(0.5, 72.0)?;
+    let checklist = kairos_store::dosing::Checklist {
+        fasting_confirmed: true,
+        ride_home_arranged: true,
+        no_driving_agreed: true,
+        pregnancy_test: "negative".into(),
+        mood_check: "anxious but hopeful".into(),
+    };
+    let vitals = |s: u16, d: u16, hr: u16| kairos_domain::dosing::Vitals {
+        systolic: Some(s),
+        diastolic: Some(d),
+        heart_rate: Some(hr),
+        spo2: Some(98),
+        respiratory_rate: Some(14),
+        moaas: Some(5),
+    };
+    let session = store
+        .start_dosing_session(
+            &nurse,
+            &kairos_store::dosing::NewSession {
+                encounter_id: enc.id,
+                protocol_id: Some("ketamine_asat".into()),
+                checklist,
+                pre_vitals: vitals(124, 80, 72),
+                hold_reason: None,
+                override_reason: None,
+                route: "iv".into(),
+                mg_per_kg: Some(0.5),
+                weight_kg: Some(72.0),
+                dose_mg: dose,
+                lot: String::new(),
+                monitoring_minutes: 120,
+                started_at: dosed,
+                stock: stock.map(|s| (s, None)),
+            },
+            &kairos_domain::ledger::LedgerPolicy::shipped()?,
+        )
+        .await?;
+    let policy = kairos_domain::dosing::SafetyPolicy::shipped()?;
+    for (m, v) in [(15, vitals(132, 84, 80)), (40, vitals(136, 86, 82)), (90, vitals(126, 80, 74))] {
+        let v: kairos_domain::dosing::Vitals = v;
+        store
+            .add_vitals(&nurse, session.id, dosed + jiff::SignedDuration::from_mins(m), &v, &policy.alerts(&v))
+            .await?;
+    }
+    store
+        .add_session_event(
+            &nurse,
+            session.id,
+            dosed + jiff::SignedDuration::from_mins(45),
+            &kairos_domain::dosing::SessionEvent::Dissociation { cadss6: 6 },
+        )
+        .await?;
+    store.discharge(&nurse, session.id, dosed + jiff::SignedDuration::from_mins(130), "Sam Marlowe (partner)").await?;
+    store.sign_dosing_session(&nurse, session.id).await?;
+    store.change_encounter_status(&nurse, enc.id, EncounterStatus::Completed).await?;
+    // The portal account and the journal.
+    let code = kairos_server::auth::new_token();
+    let email = kairos_domain::text::Email::parse("email", "jules.marlowe@example.org")?;
+    let mail = kairos_store::portal::OutgoingEmail {
+        to: email.as_str().to_string(),
+        subject: "Your invitation to the client portal".into(),
+        body: "You are invited to the client portal (demo).".into(),
+    };
+    store
+        .invite_to_portal(&therapist, client.id, &email, &code, now + jiff::SignedDuration::from_hours(24 * 7), &mail)
+        .await?;
+    let me = kairos_store::portal::client_actor(client.id, None);
+    let entries = [
+        (4, "Before the infusion I wrote down what I hope for: to feel less stuck in the mornings.", Some(4), true),
+        (1, "After the infusion: colours, and a long quiet. I felt far from the usual noise.", Some(6), true),
+        (0, "Slept well. Did the first exercise; the words felt strange but kind.", Some(6), false),
+    ];
+    for (days_ago, text, mood, shared) in entries {
+        store
+            .create_journal_entry(&me, client.id, today - jiff::Span::new().days(days_ago), text, mood, shared)
+            .await?;
+    }
+    Ok(())
+}
+
+/// A fresh one-time sign-in link for the demo portal client, printed when
+/// the demo starts (the e-mail is queued too, as for any client).
+async fn demo_portal_link(store: &Store, base: &str) -> Result<Option<String>> {
+    let Some((account, _)) = store.portal_account_by_email("jules.marlowe@example.org").await? else { return Ok(None) };
+    let code = kairos_server::auth::new_token();
+    let link = format!("{base}/portal/auth/{code}");
+    let mail = kairos_store::portal::OutgoingEmail {
+        to: account.email.clone(),
+        subject: "Your sign-in link".into(),
+        body: format!("Sign in to the client portal: {link}\n"),
+    };
+    store
+        .create_sign_in_code(
+            account.client_id,
+            &code,
+            jiff::Timestamp::now() + jiff::SignedDuration::from_hours(12),
+            &mail,
+            None,
+        )
+        .await?;
+    Ok(Some(link))
 }
