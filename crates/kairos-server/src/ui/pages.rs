@@ -664,7 +664,8 @@ pub async fn chart(State(state): State<AppState>, auth: UiAuth, Path(id): Path<S
 struct DayRow {
     start: String,
     end: String,
-    client_id: ClientId,
+    /// None: a process group shown without its members' names.
+    client_id: Option<ClientId>,
     client: String,
     kind: &'static str,
     room: String,
@@ -777,14 +778,35 @@ pub async fn day(
     // the zone abbreviation on such days so 01:30 EDT and 01:30 EST differ.
     let clock =
         if bounds.1.duration_since(bounds.0) == jiff::SignedDuration::from_hours(24) { "%H:%M" } else { "%H:%M %Z" };
+    // A process group's members are named only to its facilitator (the
+    // encounter's staff member); everyone else sees one row per session
+    // with the number of members.
+    let mut group_seen: HashMap<(Timestamp, Option<kairos_domain::ids::RoomId>), usize> = HashMap::new();
+    for e in list.items.iter().filter(|e| e.kind == kairos_domain::encounter::EncounterKind::Group) {
+        *group_seen.entry((e.scheduled_start, e.room_id)).or_default() += 1;
+    }
+    let mut shown_groups = std::collections::HashSet::new();
     let rows = list
         .items
         .iter()
-        .map(|e| DayRow {
+        .filter(|e| {
+            e.kind != kairos_domain::encounter::EncounterKind::Group
+                || e.staff_id == Some(auth.staff.id)
+                || shown_groups.insert((e.scheduled_start, e.room_id))
+        })
+        .map(|e| {
+            let hidden = e.kind == kairos_domain::encounter::EncounterKind::Group && e.staff_id != Some(auth.staff.id);
+            (e, hidden)
+        })
+        .map(|(e, hidden)| DayRow {
             start: e.scheduled_start.to_zoned(tz.clone()).strftime(clock).to_string(),
             end: e.scheduled_end.to_zoned(tz.clone()).strftime(clock).to_string(),
-            client_id: e.client_id,
-            client: names.get(&e.client_id).cloned().unwrap_or_else(|| "—".into()),
+            client_id: (!hidden).then_some(e.client_id),
+            client: if hidden {
+                format!("{} member(s)", group_seen.get(&(e.scheduled_start, e.room_id)).copied().unwrap_or(1))
+            } else {
+                names.get(&e.client_id).cloned().unwrap_or_else(|| "—".into())
+            },
             kind: e.kind.label(),
             room: l.room(e.room_id),
             staff: l.staff(e.staff_id),

@@ -447,3 +447,28 @@ async fn a_coordinator_creates_a_group_from_the_form() {
     assert_eq!(g["capacity"], 8, "{g}");
     assert_eq!(g["eligible_phases"], json!(["induction", "integration"]));
 }
+
+#[tokio::test]
+async fn the_day_view_names_group_members_to_the_facilitator_only() {
+    let app = spawn_app().await;
+    let s = setup(&app).await;
+    let group = create_group(&app, &s, 8, "open").await;
+    for (given, family) in [("Ada", "Quill"), ("Bo", "Reyes")] {
+        let c = client_in(&app, &s, given, family, Phase::Integration).await;
+        assert_eq!(join(&app, &s.coordinator, &group, &c, None).await.status, StatusCode::CREATED);
+    }
+    let date = tuesday(1);
+    schedule(&app, &s, &group, date).await;
+    let (email, _) = app.add_staff(&[Role::Coordinator]).await;
+    let web = web_session(&app, &email).await;
+    let html = web
+        .get(format!("{}/sites/{}/day?date={date}", app.base, s.site))
+        .send()
+        .await
+        .expect("day")
+        .text()
+        .await
+        .expect("html");
+    assert!(html.contains("2 member(s)"), "one row for the session: {html}");
+    assert!(!html.contains("Quill") && !html.contains("Reyes"), "no member names to a coordinator: {html}");
+}
