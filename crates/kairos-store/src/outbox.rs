@@ -30,6 +30,23 @@ pub fn retry_delay(attempts: i64) -> SignedDuration {
     SignedDuration::from_mins(minutes.min(6 * 60))
 }
 
+/// Replaces the one-time code of every portal link (`/portal/auth/CODE`)
+/// with a mark, so a stored copy of a sent message grants nothing.
+pub fn redact_links(body: &str) -> String {
+    const MARK: &str = "/portal/auth/";
+    let mut out = String::with_capacity(body.len());
+    let mut rest = body;
+    while let Some(i) = rest.find(MARK) {
+        out.push_str(&rest[..i + MARK.len()]);
+        rest = &rest[i + MARK.len()..];
+        let end = rest.find(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '_')).unwrap_or(rest.len());
+        out.push_str("[sent]");
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
 /// Queues a message inside `tx`.
 pub(crate) async fn enqueue_in(
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
@@ -111,13 +128,25 @@ impl Store {
         Ok(out)
     }
 
-    /// Records that the SMTP server accepted a message.
+    /// Records that the SMTP server accepted a message. A sign-in link in
+    /// it is blanked out of the stored copy: only its recipient holds it.
     pub async fn email_sent(&self, id: &str, at: Timestamp) -> Result<()> {
-        sqlx::query("UPDATE email_outbox SET sent_at = $2, lease_until = NULL, attempts = attempts + 1 WHERE id = $1")
+        let mut tx = self.begin_write().await?;
+        let body: Option<(String,)> = sqlx::query_as("SELECT body FROM email_outbox WHERE id = $1")
             .bind(id.to_string())
-            .bind(micros(at))
-            .execute(&self.pool)
+            .fetch_optional(&mut *tx)
             .await?;
+        let body = body.map(|(b,)| redact_links(&b));
+        sqlx::query(
+            "UPDATE email_outbox SET sent_at = $2, lease_until = NULL, attempts = attempts + 1, \
+             body = COALESCE($3, body) WHERE id = $1",
+        )
+        .bind(id.to_string())
+        .bind(micros(at))
+        .bind(body)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -240,6 +269,16 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sent_sign_in_links_are_blanked_out() {
+        let body = "Sign in: https://k.example/portal/auth/AbC_12-xyz\nor https://k.example/portal/auth/Q9.\nBye";
+        assert_eq!(
+            redact_links(body),
+            "Sign in: https://k.example/portal/auth/[sent]\nor https://k.example/portal/auth/[sent].\nBye"
+        );
+        assert_eq!(redact_links("no links here"), "no links here");
+    }
 
     #[test]
     fn retries_back_off_to_six_hours() {

@@ -228,13 +228,24 @@ pub async fn invite(
     email: Option<&str>,
 ) -> AppResult<PortalAccountView> {
     let c = state.store.get_client(client).await?;
+    // Only the address on file (changed through the audited client record):
+    // an invitation to another address would hand the client's journal to
+    // whoever reads it.
+    let on_file = c.details.email.clone().ok_or_else(|| {
+        AppError::invalid("email", "the client has no e-mail on file; record it on the client's details first")
+    })?;
     let email = match email.map(str::trim).filter(|e| !e.is_empty()) {
-        Some(e) => Email::parse("email", e)?,
-        None => c
-            .details
-            .email
-            .clone()
-            .ok_or_else(|| AppError::invalid("email", "the client has no e-mail on file; give one"))?,
+        Some(e) => {
+            let given = Email::parse("email", e)?;
+            if given != on_file {
+                return Err(AppError::invalid(
+                    "email",
+                    "invitations go only to the e-mail on file; change it on the client's details first",
+                ));
+            }
+            given
+        }
+        None => on_file,
     };
     let cfg = &state.config.portal;
     let code = crate::auth::new_token();

@@ -167,3 +167,12 @@ pub async fn web_session(app: &TestApp, email: &str) -> reqwest::Client {
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     c
 }
+
+/// Records an e-mail address on a client's details (as the chart's audited
+/// edit does); portal invitations go only to the address on file.
+pub async fn set_client_email(app: &TestApp, client: &str, email: &str) {
+    let id: kairos_domain::ids::ClientId = client.parse().expect("client id");
+    let mut c = app.store.get_client(id).await.expect("client");
+    c.details.email = Some(kairos_domain::text::Email::parse("email", email).expect("email"));
+    app.store.update_client(&Actor::system("test"), id, &c.details).await.expect("update client");
+}

@@ -28,6 +28,19 @@ pub async fn invited_client(app: &TestApp, p: &Portal, given: &str, email: &str)
     let r = app
         .post(&format!("/api/v1/clients/{client}/portal-invitations"), &p.therapist, json!({ "email": email }))
         .await;
+    assert_eq!(r.problem_field(), Some("email"), "invitations go only to the address on file");
+    set_client_email(app, &client, email).await;
+    let r = app
+        .post(
+            &format!("/api/v1/clients/{client}/portal-invitations"),
+            &p.therapist,
+            json!({ "email": "someone.else@example.org" }),
+        )
+        .await;
+    assert_eq!(r.problem_field(), Some("email"), "never to another address");
+    let r = app
+        .post(&format!("/api/v1/clients/{client}/portal-invitations"), &p.therapist, json!({ "email": email }))
+        .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
     client
 }
@@ -74,6 +87,7 @@ pub async fn asat_client(app: &TestApp, p: &Portal, email: &str, hours_ago: i64)
     body["started_at"] = json!((Timestamp::now() - SignedDuration::from_hours(hours_ago)).to_string());
     let r = app.post(&format!("/api/v1/encounters/{dose}/dosing-session"), &c.nurse, body).await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    set_client_email(app, &client, email).await;
     let r = app
         .post(&format!("/api/v1/clients/{client}/portal-invitations"), &p.therapist, json!({ "email": email }))
         .await;

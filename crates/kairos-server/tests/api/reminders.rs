@@ -192,6 +192,7 @@ async fn an_open_home_exercise_is_reminded_once_with_a_link_and_nothing_clinical
         0,
         "no portal account yet"
     );
+    set_client_email(&app, &c.clients[0], "client0@example.org").await;
     let r = app
         .post(
             &format!("/api/v1/clients/{}/portal-invitations", c.clients[0]),
@@ -208,6 +209,9 @@ async fn an_open_home_exercise_is_reminded_once_with_a_link_and_nothing_clinical
     );
     let (sent, _) = mailer::send_due(&app.store, &cfg, jiff::Timestamp::now()).await.expect("send");
     assert_eq!(sent, 2, "the invitation and the reminder");
+    let stored = app.store.outbox_for("client0@example.org").await.expect("outbox");
+    let invitation = stored.iter().find(|m| m.body.contains("/portal/auth/")).expect("the invitation");
+    assert!(invitation.body.contains("/portal/auth/[sent]"), "the stored copy keeps no live link: {}", invitation.body);
     let got = s.received.lock().expect("lock").clone();
     // Quoted-printable: undo the soft line breaks.
     let m = &got.iter().find(|m| m.contains("An activity is waiting")).expect("the reminder").replace("=\n", "");
