@@ -501,7 +501,10 @@ impl Store {
                 .bind(spec.storage.clone())
                 .bind(micros(now))
                 .execute(&mut *tx)
-                .await?;
+                .await
+                .map_err(|e| {
+                    StoreError::unique(e, "lot", "this lot was received at the same moment by someone else; try again")
+                })?;
                 id
             }
         };

@@ -84,7 +84,16 @@ pub async fn list_encounters(
     if q.to <= q.from || q.to.duration_since(q.from) > MAX_RANGE {
         return Err(AppError::bad("to", "`to` must be after `from` and at most 62 days later"));
     }
-    let list = state.store.list_encounters(&q).await?;
+    let mut list = state.store.list_encounters(&q).await?;
+    // A process group's members are not listed together to anyone but its
+    // facilitator: outside one client's own list, each member's group
+    // encounter is left out (the groups API gives head counts).
+    if q.client_id.is_none() {
+        let before = list.items.len();
+        list.items
+            .retain(|e| e.kind != kairos_domain::encounter::EncounterKind::Group || e.staff_id == Some(auth.staff.id));
+        list.total -= (before - list.items.len()) as i64;
+    }
     let entries: Vec<AuditEntry> = list
         .items
         .iter()

@@ -559,6 +559,16 @@ pub async fn get_reconciliation(State(state): State<AppState>, auth: Auth) -> Ap
     let r = reconciliation(&state).await?;
     let entries: Vec<Entry> = r.pending_waste.iter().map(|p| p.administration.clone()).collect();
     audit_clients(&state, &auth, &entries, "ledger").await?;
+    let unledgered: Vec<AuditEntry> = r
+        .unledgered_sessions
+        .iter()
+        .map(|u| {
+            AuditEntry::new(Action::List, "dosing_session", u.session_id).client(u.client_id).detail("not on the books")
+        })
+        .collect();
+    if !unledgered.is_empty() {
+        state.store.audit_reads(&auth.actor(), &unledgered).await?;
+    }
     Ok(axum::Json(r))
 }
 

@@ -257,7 +257,7 @@ pub struct ProposalView {
     pub names: HashMap<String, String>,
 }
 
-pub async fn view(state: &AppState, p: &Proposal) -> AppResult<ProposalView> {
+pub async fn view(state: &AppState, actor: &kairos_store::Actor, p: &Proposal) -> AppResult<ProposalView> {
     let plan = Plan::from_json(&p.plan).map_err(|e| AppError::Internal(format!("stored plan: {e}")))?;
     let change =
         p.change.as_deref().map(serde_json::from_str).transpose().map_err(|e| AppError::Internal(e.to_string()))?;
@@ -276,6 +276,17 @@ pub async fn view(state: &AppState, p: &Proposal) -> AppResult<ProposalView> {
     };
     for c in state.store.clients_by_ids(&client_ids).await? {
         names.insert(c.id.to_string(), c.details.display_name());
+    }
+    let reads: Vec<kairos_store::AuditEntry> = client_ids
+        .iter()
+        .map(|c| {
+            kairos_store::AuditEntry::new(kairos_store::Action::List, "schedule_proposal", p.id)
+                .client(*c)
+                .detail("named in a schedule proposal")
+        })
+        .collect();
+    if !reads.is_empty() {
+        state.store.audit_reads(actor, &reads).await?;
     }
     let staff_ids: Vec<StaffId> = {
         let mut v: Vec<StaffId> = plan.assignments.iter().filter_map(|a| a.staff.parse().ok()).collect();
@@ -354,7 +365,7 @@ pub async fn create(
     Json(body): Json<ProposeBody>,
 ) -> AppResult<(StatusCode, axum::Json<ProposalView>)> {
     let p = propose(&state, &auth, &body).await?;
-    Ok((StatusCode::CREATED, axum::Json(view(&state, &p).await?)))
+    Ok((StatusCode::CREATED, axum::Json(view(&state, &auth.actor(), &p).await?)))
 }
 
 /// A proposal.
@@ -367,7 +378,7 @@ pub async fn get(
 ) -> AppResult<axum::Json<ProposalView>> {
     auth.require(Permission::BookEncounters)?;
     let p = state.store.proposal(path_id("schedule proposal", &id)?).await?;
-    Ok(axum::Json(view(&state, &p).await?))
+    Ok(axum::Json(view(&state, &auth.actor(), &p).await?))
 }
 
 fn ts(field: &str, s: &str) -> AppResult<Timestamp> {
@@ -452,7 +463,7 @@ pub async fn apply_route(
     Path(id): Path<String>,
 ) -> AppResult<axum::Json<ProposalView>> {
     let p = apply(&state, &auth, path_id("schedule proposal", &id)?).await?;
-    Ok(axum::Json(view(&state, &p).await?))
+    Ok(axum::Json(view(&state, &auth.actor(), &p).await?))
 }
 
 /// Discards a proposal.
@@ -524,7 +535,7 @@ pub async fn repair_route(
     Json(body): Json<RepairBody>,
 ) -> AppResult<(StatusCode, axum::Json<ProposalView>)> {
     let p = repair(&state, &auth, path_id("schedule proposal", &id)?, &body.change).await?;
-    Ok((StatusCode::CREATED, axum::Json(view(&state, &p).await?)))
+    Ok((StatusCode::CREATED, axum::Json(view(&state, &auth.actor(), &p).await?)))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

@@ -162,7 +162,7 @@ fn local(ts: &str, fmt: &str) -> String {
 async fn proposal_page(state: &AppState, auth: &UiAuth, id: ProposalId, error: Option<String>) -> PageResult {
     let nav = || Some(auth.nav("/schedule"));
     let p = state.store.proposal(id).await.map_err(|e| ui_error(e.into(), nav()))?;
-    let v: ProposalView = crate::api::schedule::view(state, &p).await.map_err(|e| ui_error(e, nav()))?;
+    let v: ProposalView = crate::api::schedule::view(state, &auth.actor(), &p).await.map_err(|e| ui_error(e, nav()))?;
     let name = |id: &str| v.names.get(id).cloned().unwrap_or_else(|| id.to_string());
     let s = &v.plan.summary;
     let summary = vec![

@@ -471,4 +471,15 @@ async fn the_day_view_names_group_members_to_the_facilitator_only() {
         .expect("html");
     assert!(html.contains("2 member(s)"), "one row for the session: {html}");
     assert!(!html.contains("Quill") && !html.contains("Reyes"), "no member names to a coordinator: {html}");
+    let from = format!("{date}T00:00:00Z");
+    let to = format!("{}T00:00:00Z", date.tomorrow().expect("date"));
+    let list = app.get(&format!("/api/v1/encounters?site={}&from={from}&to={to}", s.site), &s.coordinator).await;
+    assert_eq!(list.status, StatusCode::OK, "{}", list.body);
+    assert!(
+        list.body["items"].as_array().expect("items").iter().all(|e| e["kind"] != "group"),
+        "the encounter list does not assemble a roster for non-facilitators: {}",
+        list.body
+    );
+    let mine = app.get(&format!("/api/v1/encounters?site={}&from={from}&to={to}", s.site), &s.facilitator).await;
+    assert_eq!(mine.body["items"].as_array().map(|a| a.iter().filter(|e| e["kind"] == "group").count()), Some(2));
 }
