@@ -357,6 +357,13 @@ pub(crate) async fn book_in(
         if rows::get_str(&row, "client_id")? != new.client_id.to_string() {
             return Err(kairos_domain::DomainError::invalid("course_id", "belongs to another client").into());
         }
+        let phase = rows::get_str(&row, "phase")?;
+        if new.kind == EncounterKind::Dosing && (phase == "completed" || phase == "discontinued") {
+            return Err(StoreError::Conflict {
+                field: "course_id",
+                detail: format!("the course is {phase}: no more doses are booked on it"),
+            });
+        }
     }
     let placement = Placement {
         room_id: new.room_id,

@@ -20,8 +20,10 @@ pub struct OutgoingEmail {
     pub attempts: i64,
 }
 
-/// How long a claimed message is reserved for the worker that claimed it.
-pub const LEASE: SignedDuration = SignedDuration::from_secs(120);
+/// How long a claimed message is reserved for the worker that claimed it:
+/// longer than a batch of 20 can take at the 20-second send timeout, so a
+/// second server process does not send the same message again.
+pub const LEASE: SignedDuration = SignedDuration::from_secs(15 * 60);
 
 /// The delay before retry number `attempts` (1, 2, ...): 1, 2, 4, ... minutes,
 /// at most 6 hours.

@@ -410,8 +410,29 @@ pub async fn shared_journal(
     auth.require(Permission::ReadTherapyNotes)?;
     let client: ClientId = path_id("client", &id)?;
     state.store.get_client(client).await?;
+    if !is_care_therapist(&state, auth.staff.id, client).await? {
+        return Err(AppError::Forbidden(
+            "the client shares their journal with their own therapist (and that therapist's supervisors)".into(),
+        ));
+    }
     let list = state.store.shared_journal(&auth.actor(), client).await?;
     Ok(axum::Json(list.iter().map(JournalView::from).collect()))
+}
+
+/// Whether `staff` is the therapist of one of the client's courses, or a
+/// supervisor of that therapist: the people a client shares their journal
+/// with.
+pub async fn is_care_therapist(
+    state: &AppState,
+    staff: kairos_domain::ids::StaffId,
+    client: ClientId,
+) -> AppResult<bool> {
+    let therapists: Vec<_> = state.store.courses_of(client).await?.into_iter().filter_map(|c| c.therapist_id).collect();
+    if therapists.contains(&staff) {
+        return Ok(true);
+    }
+    let supervised = state.store.supervisees(staff).await?;
+    Ok(therapists.iter().any(|t| supervised.contains(t)))
 }
 
 // ---- home exercises ---------------------------------------------------------

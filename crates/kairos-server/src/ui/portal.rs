@@ -481,7 +481,16 @@ async fn staff_page(state: &AppState, auth: &UiAuth, id: ClientId, notice: Optio
     let client = state.store.get_client(id).await.map_err(|e| ui_error(e.into(), nav()))?;
     let tz = crate::api::clinic_tz(state).await.map_err(|e| ui_error(e, nav()))?;
     let account = state.store.portal_account(id).await.map_err(|e| ui_error(e.into(), nav()))?;
-    let can_read_journal = auth.staff.roles.allow(Permission::ReadTherapyNotes);
+    state
+        .store
+        .audit_read(
+            &auth.actor(),
+            kairos_store::AuditEntry::new(kairos_store::Action::Read, "portal_account", id).client(id),
+        )
+        .await
+        .map_err(|e| ui_error(e.into(), nav()))?;
+    let can_read_journal = auth.staff.roles.allow(Permission::ReadTherapyNotes)
+        && api::is_care_therapist(state, auth.staff.id, id).await.map_err(|e| ui_error(e, nav()))?;
     let shared = if can_read_journal {
         state.store.shared_journal(&auth.actor(), id).await.map_err(|e| ui_error(e.into(), nav()))?
     } else {

@@ -12,19 +12,37 @@ use serde_json::{Value, json};
 pub struct Portal {
     pub admin: String,
     pub therapist: String,
+    pub therapist_id: kairos_domain::ids::StaffId,
+    pub therapist_email: String,
     pub coordinator: String,
+}
+
+/// Makes `p.therapist` the therapist of a course of `client` (a client
+/// shares their journal with their own therapist).
+pub async fn assign_therapist(app: &TestApp, p: &Portal, client: &str) {
+    let today = Timestamp::now().to_zoned(jiff::tz::TimeZone::UTC).date();
+    let new = kairos_domain::course::NewCourse {
+        client_id: client.parse().expect("client id"),
+        protocol: "apa_iv_induction".into(),
+        started_on: today,
+        prescriber_id: None,
+        therapist_id: Some(p.therapist_id),
+    };
+    app.store.create_course(&kairos_store::Actor::system("test"), &new).await.expect("course");
 }
 
 pub async fn portal_setup(app: &TestApp) -> Portal {
     let admin = app.token_for(Role::Admin).await;
-    let therapist = app.token_for(Role::Therapist).await;
+    let (email, therapist_id) = app.add_staff(&[Role::Therapist]).await;
+    let therapist = app.login(&email, PASSWORD).await;
     let coordinator = app.token_for(Role::Coordinator).await;
-    Portal { admin, therapist, coordinator }
+    Portal { admin, therapist, therapist_id, therapist_email: email, coordinator }
 }
 
 /// A client invited to the portal with `email`; returns the client id.
 pub async fn invited_client(app: &TestApp, p: &Portal, given: &str, email: &str) -> String {
     let client = app.create_client(&p.coordinator, given, "Portal").await;
+    assign_therapist(app, p, &client).await;
     let r = app
         .post(&format!("/api/v1/clients/{client}/portal-invitations"), &p.therapist, json!({ "email": email }))
         .await;
@@ -83,6 +101,7 @@ pub async fn send(c: &reqwest::Client, method: Method, url: String, body: Option
 pub async fn asat_client(app: &TestApp, p: &Portal, email: &str, hours_ago: i64) -> (String, String) {
     let c = crate::ledger::clinic(app, 1, "ketamine_asat").await;
     let (client, dose) = (c.clients[0].clone(), c.encounters[0].clone());
+    assign_therapist(app, p, &client).await;
     let mut body = crate::ledger::start_with_stock(&c.stock, None);
     body["started_at"] = json!((Timestamp::now() - SignedDuration::from_hours(hours_ago)).to_string());
     let r = app.post(&format!("/api/v1/encounters/{dose}/dosing-session"), &c.nurse, body).await;
@@ -190,13 +209,23 @@ async fn the_journal_is_private_until_shared_entry_by_entry_and_the_therapist_re
     let reads =
         log.body["items"].as_array().expect("items").iter().filter(|e| e["record_type"] == "shared_journal").count();
     assert_eq!(reads, 2);
-    // The staff page shows the shared entry only.
-    let (email, _) = app.add_staff(&[Role::Therapist]).await;
-    let web = web_session(&app, &email).await;
+    // The staff page shows the client's own therapist the shared entry only;
+    // another therapist sees none.
+    let web = web_session(&app, &p.therapist_email).await;
     let page =
         web.get(format!("{}/clients/{client}/portal", app.base)).send().await.expect("r").text().await.expect("t");
     assert!(page.contains("Private thoughts after the session"));
     assert!(!page.contains("I felt lighter today"), "an entry taken back is not shown");
+    let (email, _) = app.add_staff(&[Role::Therapist]).await;
+    let other = web_session(&app, &email).await;
+    let page =
+        other.get(format!("{}/clients/{client}/portal", app.base)).send().await.expect("r").text().await.expect("t");
+    assert!(!page.contains("Private thoughts after the session"), "not shared with every therapist");
+    let other_api = app.login(&email, PASSWORD).await;
+    assert_eq!(
+        app.get(&format!("/api/v1/clients/{client}/shared-journal"), &other_api).await.status,
+        StatusCode::FORBIDDEN
+    );
 }
 
 #[tokio::test]
