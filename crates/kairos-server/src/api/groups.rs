@@ -412,7 +412,16 @@ pub async fn join_in(state: &AppState, auth: &Auth, id: GroupId, body: &JoinInpu
     let g = state.store.get_group(id).await?;
     let facilitator = may_manage(auth, &g)?;
     let client = field_id("client_id", &body.client_id)?;
-    Ok(state.store.join_group(&auth.actor(), id, client, facilitator, body.override_reason.as_deref()).await?)
+    match state.store.join_group(&auth.actor(), id, client, facilitator, body.override_reason.as_deref()).await {
+        Ok(m) => Ok(m),
+        // Who is already in the group is for its facilitators to know: to
+        // anyone else the refusal does not say.
+        Err(e) if !facilitator && e.to_string().contains("already") => Err(AppError::Conflict {
+            field: "client_id".into(),
+            detail: "this client cannot be added to the group now; ask its facilitator".into(),
+        }),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Adds a client: active when a seat is free, otherwise waitlisted. The
