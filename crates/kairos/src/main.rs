@@ -630,15 +630,7 @@ async fn demo_ledger(store: &Store) -> Result<()> {
     };
     use kairos_store::ledger::{NewEntry, NewRegistration, StockSpec};
     let Some(site) = store.list_sites().await?.into_iter().next() else { return Ok(()) };
-    let staff = |login: &str| {
-        let login = login.to_string();
-        async move {
-            let email = kairos_domain::text::Email::parse("email", &format!("{login}@demo.kairos"))?;
-            let (s, _) =
-                store.staff_credentials(&email).await?.ok_or_else(|| anyhow::anyhow!("no {login} in the demo"))?;
-            anyhow::Ok(Actor { staff_id: Some(s.id), roles: s.roles.to_list(), remote_addr: None })
-        }
-    };
+    let staff = |login: &'static str| async move { demo_actor(store, login).await };
     let director = staff("director").await?;
     let nurse = staff("nurse").await?;
     let policy = LedgerPolicy::shipped()?;
@@ -791,15 +783,7 @@ fn schedule(args: ScheduleArgs) -> Result<()> {
 /// and her supervision of the other two therapists (synthetic text).
 async fn demo_notes(store: &Store) -> Result<()> {
     use kairos_domain::notes::{NoteInput, NoteKind, Templates};
-    let staff = |login: &str| {
-        let login = login.to_string();
-        async move {
-            let email = kairos_domain::text::Email::parse("email", &format!("{login}@demo.kairos"))?;
-            let (s, _) =
-                store.staff_credentials(&email).await?.ok_or_else(|| anyhow::anyhow!("no {login} in the demo"))?;
-            anyhow::Ok(s)
-        }
-    };
+    let staff = |login: &'static str| async move { demo_staff(store, login).await };
     let (lead, second, third) = (staff("therapist").await?, staff("therapist2").await?, staff("therapist3").await?);
     store.set_supervisees(&Actor::system("demo"), lead.id, &[second.id, third.id]).await?;
     let actor = Actor { staff_id: Some(lead.id), roles: lead.roles.to_list(), remote_addr: None };
@@ -880,15 +864,7 @@ async fn demo_groups(store: &Store) -> Result<()> {
     else {
         return Ok(());
     };
-    let staff = |login: &str| {
-        let login = login.to_string();
-        async move {
-            let email = kairos_domain::text::Email::parse("email", &format!("{login}@demo.kairos"))?;
-            let (s, _) =
-                store.staff_credentials(&email).await?.ok_or_else(|| anyhow::anyhow!("no {login} in the demo"))?;
-            anyhow::Ok(s)
-        }
-    };
+    let staff = |login: &'static str| async move { demo_staff(store, login).await };
     let (lead, co) = (staff("therapist").await?, staff("therapist2").await?);
     let actor = Actor { staff_id: Some(lead.id), roles: lead.roles.to_list(), remote_addr: None };
     let spec = GroupSpec {
@@ -957,15 +933,7 @@ async fn demo_portal_client(store: &Store) -> Result<()> {
     use kairos_domain::encounter::{EncounterKind, EncounterStatus, NewEncounter};
     use kairos_domain::screening::{Decision, History, Pregnancy, Rules, ScreenFindings};
     let Some(site) = store.list_sites().await?.into_iter().next() else { return Ok(()) };
-    let staff = |login: &str| {
-        let login = login.to_string();
-        async move {
-            let email = kairos_domain::text::Email::parse("email", &format!("{login}@demo.kairos"))?;
-            let (s, _) =
-                store.staff_credentials(&email).await?.ok_or_else(|| anyhow::anyhow!("no {login} in the demo"))?;
-            anyhow::Ok(Actor { staff_id: Some(s.id), roles: s.roles.to_list(), remote_addr: None })
-        }
-    };
+    let staff = |login: &'static str| async move { demo_actor(store, login).await };
     let (prescriber, nurse, therapist) = (staff("prescriber").await?, staff("nurse").await?, staff("therapist").await?);
     let now = jiff::Timestamp::now();
     let tz = site.time_zone.tz();
@@ -1144,4 +1112,17 @@ async fn demo_portal_link(store: &Store, base: &str) -> Result<Option<String>> {
         )
         .await?;
     Ok(Some(link))
+}
+
+/// A demo staff member by login (`nurse` is `nurse@demo.kairos`).
+async fn demo_staff(store: &Store, login: &str) -> Result<kairos_domain::staff::Staff> {
+    let email = kairos_domain::text::Email::parse("email", &format!("{login}@demo.kairos"))?;
+    let (s, _) = store.staff_credentials(&email).await?.ok_or_else(|| anyhow::anyhow!("no {login} in the demo"))?;
+    Ok(s)
+}
+
+/// A demo staff member as the actor of the records the demo writes.
+async fn demo_actor(store: &Store, login: &str) -> Result<Actor> {
+    let s = demo_staff(store, login).await?;
+    Ok(Actor { staff_id: Some(s.id), roles: s.roles.to_list(), remote_addr: None })
 }

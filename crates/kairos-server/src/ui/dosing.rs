@@ -2,10 +2,9 @@
 //! (checklist, pre-dose vitals, dose), vitals with alerts shown at once,
 //! discharge, signature.
 
-use super::{Nav, UiAuth, page_error, render, ui_error};
+use super::{Nav, UiAuth, api_auth, detail, page_error, render, ui_error};
 use crate::api::dosing::{SessionStart, start_session};
 use crate::error::AppError;
-use crate::extract::Auth;
 use crate::state::AppState;
 use askama::Template;
 use axum::Form;
@@ -20,18 +19,6 @@ use kairos_store::dosing::Checklist;
 use std::collections::HashMap;
 
 type PageResult = Result<Response, Response>;
-
-fn api_auth(auth: &UiAuth) -> Auth {
-    Auth { staff: auth.staff.clone(), token: auth.token.clone(), remote_addr: auth.remote_addr.clone() }
-}
-
-fn detail(e: AppError) -> String {
-    match e {
-        AppError::Unprocessable { detail, .. } | AppError::BadRequest { detail, .. } => detail,
-        AppError::Conflict { detail, .. } => detail,
-        other => other.to_string(),
-    }
-}
 
 #[derive(Template)]
 #[template(path = "dosing_start.html")]

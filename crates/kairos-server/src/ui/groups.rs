@@ -4,10 +4,9 @@
 //! per member), and the "Groups" section of a client's chart, which shows
 //! only that client's own memberships, attendance and line.
 
-use super::{Nav, UiAuth, page_error, render, ui_error};
+use super::{Nav, UiAuth, api_auth, detail, page_error, render, ui_error};
 use crate::api::groups::{self as api, ClientGroupOut, GroupDetail, GroupOut, SessionOut};
 use crate::error::AppError;
-use crate::extract::Auth;
 use crate::state::AppState;
 use askama::Template;
 use axum::Form;
@@ -22,18 +21,6 @@ use kairos_domain::roles::Permission;
 use std::collections::HashMap;
 
 type PageResult = Result<Response, Response>;
-
-fn api_auth(auth: &UiAuth) -> Auth {
-    Auth { staff: auth.staff.clone(), token: auth.token.clone(), remote_addr: auth.remote_addr.clone() }
-}
-
-fn detail(e: AppError) -> String {
-    match e {
-        AppError::Unprocessable { detail, .. } | AppError::BadRequest { detail, .. } => detail,
-        AppError::Conflict { detail, .. } => detail,
-        other => other.to_string(),
-    }
-}
 
 fn local(t: Timestamp, tz: &TimeZone) -> String {
     t.to_zoned(tz.clone()).strftime("%a %-d %b %Y %H:%M").to_string()

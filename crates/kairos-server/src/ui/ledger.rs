@@ -4,11 +4,11 @@
 //! Monitoring Form. The pages call the same functions as the JSON API, so
 //! the rules and the audit of client reads are the API's.
 
-use super::{Nav, UiAuth, page_error, render, ui_error};
+use super::{Nav, UiAuth, api_auth, page_error, render, ui_error};
 use crate::api::dosing::{RemsView, rems_due, rems_view};
 use crate::api::ledger as api;
 use crate::error::AppError;
-use crate::extract::{Auth, Json};
+use crate::extract::Json;
 use crate::state::AppState;
 use askama::Template;
 use axum::Form;
@@ -27,10 +27,6 @@ use std::collections::HashMap;
 
 type PageResult = Result<Response, Response>;
 type Values = HashMap<String, String>;
-
-fn api_auth(auth: &UiAuth) -> Auth {
-    Auth { staff: auth.staff.clone(), token: auth.token.clone(), remote_addr: auth.remote_addr.clone() }
-}
 
 fn ledger_nav(auth: &UiAuth) -> Option<Nav> {
     Some(auth.nav("/ledger"))

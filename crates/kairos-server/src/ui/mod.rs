@@ -146,6 +146,22 @@ async fn same_origin_posts(req: Request, next: Next) -> Response {
     next.run(req).await
 }
 
+/// The signed-in staff member as the JSON API's caller, so pages share the
+/// API's checks and writes.
+pub(crate) fn api_auth(auth: &UiAuth) -> crate::extract::Auth {
+    crate::extract::Auth { staff: auth.staff.clone(), token: auth.token.clone(), remote_addr: auth.remote_addr.clone() }
+}
+
+/// The sentence of a refusal, to show on the page that was submitted.
+pub(crate) fn detail(e: AppError) -> String {
+    match e {
+        AppError::Unprocessable { detail, .. }
+        | AppError::BadRequest { detail, .. }
+        | AppError::Conflict { detail, .. } => detail,
+        other => other.to_string(),
+    }
+}
+
 /// A link in the top navigation.
 pub struct NavLink {
     pub href: &'static str,

@@ -3,10 +3,9 @@
 //! client's doses with their integration windows, and the doses whose
 //! window is open with no integration session booked.
 
-use super::{Nav, UiAuth, page_error, render, ui_error};
+use super::{Nav, UiAuth, api_auth, detail, page_error, render, ui_error};
 use crate::api::notes::{self as api, DoseWindowView, NoteBodyInput, NoteView};
 use crate::error::AppError;
-use crate::extract::Auth;
 use crate::state::AppState;
 use askama::Template;
 use axum::Form;
@@ -21,18 +20,6 @@ use kairos_domain::roles::Permission;
 use std::collections::{BTreeMap, HashMap};
 
 type PageResult = Result<Response, Response>;
-
-fn api_auth(auth: &UiAuth) -> Auth {
-    Auth { staff: auth.staff.clone(), token: auth.token.clone(), remote_addr: auth.remote_addr.clone() }
-}
-
-fn detail(e: AppError) -> String {
-    match e {
-        AppError::Unprocessable { detail, .. } | AppError::BadRequest { detail, .. } => detail,
-        AppError::Conflict { detail, .. } => detail,
-        other => other.to_string(),
-    }
-}
 
 fn local(t: Timestamp, tz: &TimeZone) -> String {
     t.to_zoned(tz.clone()).strftime("%a %-d %b %Y %H:%M %Z").to_string()

@@ -3,10 +3,8 @@
 //! preferred window, what could not be scheduled and why), apply or discard
 //! it, and repair an applied schedule after a change, seeing what moved.
 
-use super::{Nav, UiAuth, page_error, render, ui_error};
+use super::{Nav, UiAuth, api_auth, detail, page_error, render, ui_error};
 use crate::api::schedule::{ProposalView, ProposeBody};
-use crate::error::AppError;
-use crate::extract::Auth;
 use crate::state::AppState;
 use askama::Template;
 use axum::Form;
@@ -18,19 +16,6 @@ use kairos_domain::roles::Permission;
 use std::collections::HashMap;
 
 type PageResult = Result<Response, Response>;
-
-fn api_auth(auth: &UiAuth) -> Auth {
-    Auth { staff: auth.staff.clone(), token: auth.token.clone(), remote_addr: auth.remote_addr.clone() }
-}
-
-fn detail(e: AppError) -> String {
-    match e {
-        AppError::Unprocessable { detail, .. }
-        | AppError::BadRequest { detail, .. }
-        | AppError::Conflict { detail, .. } => detail,
-        other => other.to_string(),
-    }
-}
 
 pub struct ProposalRow {
     pub id: String,
