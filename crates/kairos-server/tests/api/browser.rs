@@ -416,11 +416,18 @@ async fn a_therapist_writes_signs_and_amends_an_integration_note_in_chromium() {
         driver.find(By::Id("email")).await?.send_keys(&email).await?;
         driver.find(By::Id("password")).await?.send_keys(PASSWORD).await?;
         driver.find(By::Css("button[type=submit]")).await?.click().await?;
-        let select = driver.query(By::Css("select[name=kind]")).first().await?;
-        select.find(By::Css("option[value=integration]")).await?.click().await?;
+        // Signed in (the sign-in page is gone): open the windows page afresh,
+        // so no element from a page still being replaced is used.
+        driver
+            .query(By::XPath("//a[normalize-space(.)='Sign out'] | //button[normalize-space(.)='Sign out']"))
+            .first()
+            .await?;
+        driver.goto(format!("{}/clients/{client}/windows", app.base)).await?;
+        driver.query(By::XPath("//button[normalize-space(.)='Write a note']")).first().await?;
+        driver.execute("document.querySelector('select[name=kind]').value = 'integration';", Vec::new()).await?;
         driver.find(By::XPath("//button[normalize-space(.)='Write a note']")).await?.click().await?;
-        let h1 = driver.query(By::Css("main h1")).first().await?.text().await?;
-        ensure!(h1.to_lowercase().contains("integration") && h1.contains("note"), "the note editor: {h1}");
+        let h1 = driver.query(By::XPath("//main//h1[contains(., 'note')]")).first().await?.text().await?;
+        ensure!(h1.to_lowercase().contains("integration"), "the note editor: {h1}");
         let violations = accessibility_violations(&driver).await?;
         ensure!(violations.is_empty(), "WCAG violations on the note editor: {violations:#?}");
         let areas = driver.find_all(By::Css("textarea")).await?;
