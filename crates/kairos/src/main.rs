@@ -353,12 +353,14 @@ async fn main() -> Result<()> {
                 let indexes = loader.drop_bulk_indexes().await?;
                 generate_demo(&loader, clients, seed, &password.0).await?;
                 loader.restore_indexes(&indexes).await?;
+                demo_extras(&loader).await?;
                 println!("Indexed; the practice was ready in {:.1} s.", started.elapsed().as_secs_f64());
                 loader.close().await;
                 std::fs::rename(&scratch, path).with_context(|| format!("moving {scratch} to {path}"))?;
             } else {
                 let loader = open(&db, 2).await?;
                 generate_demo(&loader, clients, seed, &password.0).await?;
+                demo_extras(&loader).await?;
                 loader.close().await;
             }
             let store = open(&db, serve.db_connections).await?;
@@ -609,10 +611,7 @@ async fn generate_demo(store: &Store, clients: usize, seed: u64, password: &str)
     }
     producer.await?;
     bar.finish_and_clear();
-    demo_ledger(store).await.context("the demo controlled-substance ledger")?;
-    demo_notes(store).await.context("the demo therapy notes")?;
-    demo_groups(store).await.context("the demo process group")?;
-    demo_portal_client(store).await.context("the demo portal client")?;
+
     println!(
         "Generated {written} clients and {encounters} encounters in {:.1} s (seed {seed}).",
         started.elapsed().as_secs_f64()
@@ -1125,4 +1124,14 @@ async fn demo_staff(store: &Store, login: &str) -> Result<kairos_domain::staff::
 async fn demo_actor(store: &Store, login: &str) -> Result<Actor> {
     let s = demo_staff(store, login).await?;
     Ok(Actor { staff_id: Some(s.id), roles: s.roles.to_list(), remote_addr: None })
+}
+
+/// What the bulk import does not make: the ledger, notes, a group, the
+/// portal client (run once the indexes are back).
+async fn demo_extras(store: &Store) -> Result<()> {
+    demo_ledger(store).await.context("the demo controlled-substance ledger")?;
+    demo_notes(store).await.context("the demo therapy notes")?;
+    demo_groups(store).await.context("the demo process group")?;
+    demo_portal_client(store).await.context("the demo portal client")?;
+    Ok(())
 }
