@@ -72,8 +72,8 @@ pub async fn queue_exercise_reminders(store: &Store, cfg: &MailConfig, now: Time
         Some(s) => s.time_zone.tz(),
         None => jiff::tz::TimeZone::UTC,
     };
-    for client in store.clients_dosed_since(since).await? {
-        let Some(account) = store.portal_account(client).await?.filter(|a| a.active) else { continue };
+    for account in store.portal_accounts_dosed_since(since).await? {
+        let client = account.client_id;
         let done: Vec<(kairos_domain::ids::EncounterId, u32)> = store
             .exercise_sessions_of(client)
             .await?

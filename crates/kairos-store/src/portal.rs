@@ -307,6 +307,22 @@ impl Store {
         account_of(&row)
     }
 
+    /// Active portal accounts of clients dosed since `since` (a dosing
+    /// session, or a completed dosing encounter): whom exercise reminders
+    /// may concern, in one query.
+    pub async fn portal_accounts_dosed_since(&self, since: Timestamp) -> Result<Vec<PortalAccount>> {
+        let rows = sqlx::query(
+            "SELECT a.* FROM portal_accounts a WHERE a.active = 1 AND EXISTS (SELECT 1 FROM encounters e \
+             LEFT JOIN dosing_sessions d ON d.encounter_id = e.id WHERE e.client_id = a.client_id AND e.kind = 'dosing' \
+             AND (d.id IS NOT NULL OR e.status = 'completed') \
+             AND COALESCE(d.started_at, e.actual_start, e.scheduled_start) >= $1)",
+        )
+        .bind(micros(since))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(account_of).collect()
+    }
+
     pub async fn portal_account(&self, client: ClientId) -> Result<Option<PortalAccount>> {
         let row = sqlx::query("SELECT * FROM portal_accounts WHERE client_id = $1")
             .bind(client.to_string())

@@ -1,7 +1,7 @@
 //! Dosing sessions: start (checklist, pre-dose vitals and the safety hold,
 //! the dose), vitals with immediate alerts, discharge, signature.
 
-use super::{instant, path_id};
+use super::path_id;
 use crate::error::{AppError, AppResult};
 use crate::extract::{Auth, Json};
 use crate::state::AppState;
@@ -77,16 +77,6 @@ pub struct SessionStart {
     pub lot: Option<String>,
     #[schema(format = DateTime)]
     pub started_at: Option<String>,
-}
-
-fn when(field: &str, s: Option<&str>) -> AppResult<Timestamp> {
-    let now = Timestamp::now();
-    let Some(s) = s else { return Ok(now) };
-    let t = instant(field, s)?;
-    if t > now + jiff::SignedDuration::from_mins(5) {
-        return Err(AppError::invalid(field, format!("{field} cannot be in the future")));
-    }
-    Ok(t)
 }
 
 fn prefixed(e: kairos_domain::DomainError, parent: &str) -> AppError {
@@ -203,7 +193,7 @@ pub async fn start_session(
         dose_mg: dose,
         lot,
         monitoring_minutes: protocol.map(|p| p.monitoring.minutes).unwrap_or(DEFAULT_MONITORING_MINUTES),
-        started_at: when("started_at", body.started_at.as_deref())?,
+        started_at: super::charted_at("started_at", body.started_at.as_deref())?,
         stock: stock_id.map(|id| (id, drawn)),
     };
     Ok(state.store.start_dosing_session(&auth.actor(), &new, &state.config.ledger).await?)
@@ -254,7 +244,7 @@ pub async fn vitals(
     auth.require(Permission::ChartDosing)?;
     body.vitals.validate().map_err(|e| prefixed(e, "vitals"))?;
     let alerts = state.config.safety.alerts(&body.vitals);
-    let at = when("at", body.at.as_deref())?;
+    let at = super::charted_at("at", body.at.as_deref())?;
     let record =
         state.store.add_vitals(&auth.actor(), path_id("dosing session", &id)?, at, &body.vitals, &alerts).await?;
     Ok((StatusCode::CREATED, axum::Json(VitalsView { record })))
@@ -280,7 +270,7 @@ pub async fn discharge(
 ) -> AppResult<axum::Json<SessionView>> {
     auth.require(Permission::ChartDosing)?;
     let who = super::measures::required_text("accompanied_by", &body.accompanied_by, 200)?;
-    let at = when("at", body.at.as_deref())?;
+    let at = super::charted_at("at", body.at.as_deref())?;
     let s = state.store.discharge(&auth.actor(), path_id("dosing session", &id)?, at, &who).await?;
     Ok(axum::Json(view(&state, s).await?))
 }
@@ -321,7 +311,7 @@ pub async fn add_event(
 ) -> AppResult<(StatusCode, axum::Json<EventRecord>)> {
     auth.require(Permission::ChartDosing)?;
     body.event.validate().map_err(|e| prefixed(e, "event"))?;
-    let at = when("at", body.at.as_deref())?;
+    let at = super::charted_at("at", body.at.as_deref())?;
     let r = state.store.add_session_event(&auth.actor(), path_id("dosing session", &id)?, at, &body.event).await?;
     Ok((StatusCode::CREATED, axum::Json(r)))
 }

@@ -4,7 +4,7 @@
 //! credentials, loss reporting, the reconciliation flags, and the
 //! per-registration ledger and inventory reports (JSON or CSV).
 
-use super::{field_id, instant, path_id};
+use super::{field_id, path_id};
 use crate::error::{AppError, AppResult};
 use crate::extract::{Auth, Json, Query};
 use crate::state::AppState;
@@ -198,16 +198,6 @@ pub struct EntryView {
     pub entry: Entry,
 }
 
-fn when(field: &str, s: Option<&str>) -> AppResult<Timestamp> {
-    let now = Timestamp::now();
-    let Some(s) = s.filter(|s| !s.trim().is_empty()) else { return Ok(now) };
-    let t = instant(field, s)?;
-    if t > now + jiff::SignedDuration::from_mins(5) {
-        return Err(AppError::invalid(field, format!("{field} cannot be in the future")));
-    }
-    Ok(t)
-}
-
 /// Receives stock from a supplier.
 #[utoipa::path(post, path = "/ledger/receipts", tag = "ledger", request_body = ReceiptBody,
     responses((status = 201, body = EntryView), (status = 409, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
@@ -222,7 +212,7 @@ pub async fn receive(
     let receipt = NewEntry {
         stock_id: StockId::new(),
         kind: EntryKind::Receipt,
-        occurred_at: when("received_at", body.received_at.as_deref())?,
+        occurred_at: super::charted_at("received_at", body.received_at.as_deref())?,
         quantity,
         detail: EntryDetail {
             party: Some(body.supplier),
@@ -265,7 +255,7 @@ pub async fn initial_inventory(
     let count = NewEntry {
         stock_id: StockId::new(),
         kind: EntryKind::Count,
-        occurred_at: when("counted_at", body.counted_at.as_deref())?,
+        occurred_at: super::charted_at("counted_at", body.counted_at.as_deref())?,
         quantity: Quantity::from_units("quantity", body.quantity)?,
         detail: EntryDetail {
             count_type: Some(CountType::Initial),
@@ -389,7 +379,7 @@ pub async fn record(state: &AppState, auth: &Auth, stock: StockId, body: &EntryB
     let new = NewEntry {
         stock_id: stock,
         kind: body.kind,
-        occurred_at: when("occurred_at", body.occurred_at.as_deref())?,
+        occurred_at: super::charted_at("occurred_at", body.occurred_at.as_deref())?,
         quantity: Quantity::from_units("quantity", body.quantity)?,
         detail: EntryDetail {
             party: body.recipient.clone(),
@@ -474,7 +464,7 @@ pub async fn loss_notified(
     Json(body): Json<NotifiedBody>,
 ) -> AppResult<StatusCode> {
     auth.require(Permission::RecordLedger)?;
-    let at = when("at", body.at.as_deref())?;
+    let at = super::charted_at("at", body.at.as_deref())?;
     state.store.loss_notified(&auth.actor(), path_id("loss report", &id)?, at).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -179,6 +179,18 @@ pub fn instant(field: &str, s: &str) -> Result<Timestamp, AppError> {
     })
 }
 
+/// When something charted happened: the given instant (blank or absent:
+/// now); more than five minutes in the future is refused naming the field.
+pub fn charted_at(field: &str, s: Option<&str>) -> Result<Timestamp, AppError> {
+    let now = Timestamp::now();
+    let Some(s) = s.filter(|s| !s.trim().is_empty()) else { return Ok(now) };
+    let t = instant(field, s)?;
+    if t > now + jiff::SignedDuration::from_mins(5) {
+        return Err(AppError::invalid(field, format!("{field} cannot be in the future")));
+    }
+    Ok(t)
+}
+
 pub fn date(field: &str, s: &str) -> Result<Date, AppError> {
     s.trim()
         .parse()
