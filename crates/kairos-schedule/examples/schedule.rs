@@ -89,7 +89,8 @@ fn main() {
         }
         Cmd::Solve { problem, seed, iterations, time_limit } => {
             let p = read_problem(&problem);
-            let opts = Options { seed, iterations, time_limit: Duration::from_secs_f64(time_limit) };
+            let opts =
+                Options { seed, iterations, time_limit: Duration::from_secs_f64(time_limit), ..Options::default() };
             let t = Instant::now();
             let plan = solve(&p, &opts).unwrap_or_else(|e| fail(&e.to_string()));
             let el = t.elapsed();
@@ -141,6 +142,7 @@ fn main() {
             let mut only_client = 0;
             let mut moved_total = 0;
             let mut lost_doses = 0;
+            let (mut proven, mut limited, mut nodes) = (0, 0, vec![]);
             for i in 0..cancellations.min(doses.len()) {
                 let ev = doses[(i * 7919) % doses.len()];
                 let change = Change::Cancel { event: ev.to_string() };
@@ -152,6 +154,17 @@ fn main() {
                 if !v.is_empty() {
                     eprintln!("VIOLATIONS after repair of {ev}: {v:#?}");
                     std::process::exit(1);
+                }
+                if let Some(o) = &new.summary.own_only {
+                    nodes.push(o.nodes);
+                    match o.outcome {
+                        kairos_schedule::OwnOnlyOutcome::ProvenImpossible => proven += 1,
+                        kairos_schedule::OwnOnlyOutcome::SearchLimit => limited += 1,
+                        kairos_schedule::OwnOnlyOutcome::Kept => {}
+                    }
+                    if std::env::var_os("VERBOSE").is_some() {
+                        eprintln!("{ev}: {:?} {} ms: {}", o.outcome, new.summary.millis, o.detail);
+                    }
                 }
                 let client =
                     plan.assignments.iter().find(|a| a.event == ev).map(|a| a.client.clone()).unwrap_or_default();
@@ -177,16 +190,21 @@ fn main() {
                 lost_doses += plan.summary.doses_scheduled.saturating_sub(new.summary.doses_scheduled);
             }
             times.sort_by(|a, b| a.total_cmp(b));
+            nodes.sort_unstable();
             let n = times.len().max(1);
             eprintln!(
-                "repair after one cancellation, {} runs: median {:.1} ms, max {:.1} ms; moved only the client's own appointments in {}/{}; moved {:.2} per repair on average; doses lost {}",
+                "repair after one cancellation, {} runs: median {:.1} ms, max {:.1} ms; moved only the client's own appointments in {}/{}; moved {:.2} per repair on average; doses lost {}; own-only proven impossible {}, search limit {}; exact-search nodes median {}, max {}",
                 times.len(),
                 times[n / 2],
                 times[n - 1],
                 only_client,
                 times.len(),
                 moved_total as f64 / n as f64,
-                lost_doses
+                lost_doses,
+                proven,
+                limited,
+                nodes.get(nodes.len() / 2).copied().unwrap_or(0),
+                nodes.last().copied().unwrap_or(0)
             );
         }
     }

@@ -77,9 +77,15 @@
 //! chair-day) or a session with the sessions blocking its window, re-insert, keep the
 //! result if the objective does not get worse. See `docs/benchmarks.md` ("Scheduler")
 //! for the measurements behind this choice and the CP-SAT reference in `bench/schedule/`.
+//!
+//! A repair after a change that concerns one client starts with an exact branch and bound
+//! over that client's appointments, every other booking held (module `exact`): it finds
+//! the best plan that moves only the client's own appointments or proves that none keeps
+//! as many of their doses and sessions, and `summary.own_only` reports which.
 
 mod check;
 mod error;
+mod exact;
 mod export;
 mod generate;
 mod model;
@@ -95,7 +101,9 @@ pub use check::{Violation, check};
 pub use error::Error;
 pub use export::export_slot_model;
 pub use generate::{GenParams, generate};
-pub use plan::{Assignment, EventKind, Moved, Plan, Reason, Slot, Summary, Unscheduled, WindowFit};
+pub use plan::{
+    Assignment, EventKind, Moved, OwnOnly, OwnOnlyOutcome, Plan, Reason, Slot, Summary, Unscheduled, WindowFit,
+};
 pub use problem::{
     Anchor, Booking, Client, Course, Day, DoseSeries, Group, Horizon, Meeting, Period, Problem, Resource, Role,
     SessionRequest, Staff, WeeklyHours, Window,
@@ -127,30 +135,35 @@ pub fn solve(problem: &Problem, opts: &Options) -> Result<Plan, Error> {
 /// can (after scheduling every dose it can). Check it against
 /// `apply_change(problem, plan, change)`.
 ///
-/// Two passes: first only the affected client's appointments may move (for
-/// a cancellation or a client's absence; for a staff member, chair or room
-/// out of service, only the bookings the change breaks), every other booking
-/// held in place; then a general repair. The narrow plan is taken unless the
-/// general one schedules more doses or more sessions: "no more than the
-/// affected client's appointments, where that is feasible".
+/// A change that concerns one client (a cancellation, the client's absence): first an
+/// exact search over that client's appointments with every other booking held in place
+/// (see `exact`), which finds the best plan that moves only the client's own
+/// appointments, or proves that none keeps as many of their doses and sessions, or
+/// stops at its node budget; then, unless that plan keeps every dose and session of
+/// the client, a general repair. The own-only plan is taken unless the general one
+/// keeps more of the client's doses (or as many doses and more sessions);
+/// `summary.own_only` says which and why.
+///
+/// Another change (a staff member, chair or room out of service, a withdrawn course):
+/// a repair in which only the bookings the change breaks may move, then a general
+/// repair; the narrow plan is taken unless the general one schedules more doses or more
+/// sessions.
 pub fn repair(problem: &Problem, plan: &Plan, change: &Change, opts: &Options) -> Result<Plan, Error> {
     let changed = apply_change(problem, plan, change)?;
-    let general = repair_changed(&changed, change, opts)?;
     let affected = match change {
         Change::Cancel { event } => plan.assignments.iter().find(|a| &a.event == event).map(|a| a.client.clone()),
         Change::ClientUnavailable { client, .. } => Some(client.clone()),
         _ => None,
     };
-    let client_of: std::collections::HashMap<&str, &str> =
-        plan.assignments.iter().map(|a| (a.event.as_str(), a.client.as_str())).collect();
+    if let Some(client) = affected {
+        return repair_client(&changed, change, &client, opts);
+    }
+    let general = repair_changed(&changed, change, opts)?;
     let mut narrow_problem = changed.clone();
     for b in narrow_problem.booked.iter_mut() {
-        let own = affected.as_deref().is_some_and(|c| client_of.get(b.event.as_str()) == Some(&c));
-        if !own && !matches!(change, Change::Cancel { event } if event == &b.event) {
-            b.fixed = true;
-        }
+        b.fixed = true;
     }
-    // One client's appointments: a short search is enough.
+    // Only the broken bookings: a short search is enough.
     let narrow_opts = Options { iterations: Some(opts.iterations.unwrap_or(100).min(100)), ..opts.clone() };
     if let Ok(narrow) = repair_changed(&narrow_problem, change, &narrow_opts) {
         let (n, g) = (&narrow.summary, &general.summary);
@@ -161,21 +174,159 @@ pub fn repair(problem: &Problem, plan: &Plan, change: &Change, opts: &Options) -
     Ok(general)
 }
 
-fn repair_changed(changed: &Problem, change: &Change, opts: &Options) -> Result<Plan, Error> {
-    let m = Model::compile(changed)?;
+/// Node budget of the exact own-only search (each stage).
+const NODE_BUDGET: u64 = 20_000;
+
+fn cancel_reasons(m: &Model, change: &Change) -> Vec<(usize, String)> {
     let mut reasons = vec![];
     if let Change::Cancel { event } = change
         && let Some(&e) = m.event_index.get(event)
     {
         reasons.push((e, "cancelled: rescheduled away from the cancelled time".to_string()));
     }
+    reasons
+}
+
+fn repair_client(changed: &Problem, change: &Change, client_id: &str, opts: &Options) -> Result<Plan, Error> {
+    let started = Instant::now();
+    let m = Model::compile(changed)?;
+    let Some(client) = m.clients.iter().position(|c| c.id == client_id) else {
+        return repair_changed(changed, change, opts);
+    };
+    let mut reasons = cancel_reasons(&m, change);
+    let base = initial_state(&m, true, &mut reasons);
+
+    // Every other client's bookings held; the client's own appointments searched exactly.
+    let mut st = base.clone();
+    for e in 0..m.events.len() {
+        if m.events[e].client != client && st.asg[e].is_some() {
+            st.locked[e] = true;
+        }
+    }
+    let vars: Vec<usize> = m.clients[client].events.iter().copied().filter(|&e| !st.locked[e]).collect();
+    for &e in &vars {
+        st.unassign(e);
+    }
+    let budget = opts.node_budget.unwrap_or(NODE_BUDGET);
+    // First the most doses, then sessions: the proof.
+    let first = exact::optimise(&mut st, &vars, 2, budget, None);
+    let proven = first.complete;
+    let held = m.clients[client].events.iter().filter(|e| !vars.contains(e));
+    let count = |places: &mut dyn Iterator<Item = usize>| {
+        places.fold((0, 0), |(d, s), e| if m.events[e].is_dose() { (d + 1, s) } else { (d, s + 1) })
+    };
+    let own_counts = {
+        let placed = first.places.iter().filter(|(_, p)| p.is_some()).map(|&(e, _)| e);
+        let held_placed = held.clone().copied().filter(|&e| st.asg[e].is_some());
+        count(&mut placed.chain(held_placed))
+    };
+    let requested = count(&mut m.clients[client].events.iter().copied());
+    let name = m.clients[client].id.clone();
+    let mut nodes = first.nodes;
+    let note = |outcome: OwnOnlyOutcome, plan_counts: (usize, usize), nodes: u64, detail: String| OwnOnly {
+        client: name.clone(),
+        outcome,
+        own_only_doses: own_counts.0,
+        own_only_sessions: own_counts.1,
+        doses: plan_counts.0,
+        sessions: plan_counts.1,
+        nodes,
+        detail,
+    };
+    let kept_detail = format!("only {name}'s own appointments moved");
+    // Then the whole objective, and what the change freed for other clients' unbooked events.
+    let own_plan = |mut st: State<'_>, nodes: &mut u64| -> Plan {
+        let second = exact::optimise(&mut st, &vars, 7, budget, Some(&first.places));
+        *nodes += second.nodes;
+        for &(e, p) in &second.places {
+            if let Some(p) = p
+                && st.place_ok(e, p)
+            {
+                st.assign(e, p);
+            }
+        }
+        for e in 0..m.events.len() {
+            if st.asg[e].is_some() {
+                st.locked[e] = true;
+            }
+        }
+        let mut search = Search::new(st, opts.seed);
+        search.fill();
+        let mut st = search.st;
+        let mut own_reasons = reasons.clone();
+        finish(&mut st, &mut own_reasons);
+        let stopped = if first.complete && second.complete { "complete" } else { "node_budget" };
+        solver::to_plan(&st, &own_reasons, 0, stopped, started)
+    };
+    if first.complete && own_counts == requested {
+        let mut plan = own_plan(st, &mut nodes);
+        plan.summary.own_only = Some(note(OwnOnlyOutcome::Kept, own_counts, nodes, kept_detail));
+        return Ok(plan);
+    }
+
+    let iters = opts.iterations.unwrap_or(300);
+    let mut general = run(&m, opts, iters, reasons.clone(), true);
+    let owner: std::collections::HashMap<&str, usize> = m.events.iter().map(|ev| (ev.id.as_str(), ev.client)).collect();
+    let moves_others = general.moved.iter().any(|x| owner.get(x.event.as_str()) != Some(&client));
+    let gen_counts = general.assignments.iter().fold((0, 0), |(d, s), a| {
+        if a.client != name {
+            (d, s)
+        } else if a.kind == EventKind::Dose {
+            (d + 1, s)
+        } else {
+            (d, s + 1)
+        }
+    });
+    if !moves_others || own_counts >= gen_counts {
+        let mut own = own_plan(st, &mut nodes);
+        let pick = if !moves_others && general.summary.objective < own.summary.objective {
+            general.summary.own_only = Some(note(OwnOnlyOutcome::Kept, gen_counts, nodes, kept_detail));
+            general
+        } else {
+            own.summary.own_only = Some(note(OwnOnlyOutcome::Kept, own_counts, nodes, kept_detail));
+            own
+        };
+        let mut pick = pick;
+        pick.summary.millis = started.elapsed().as_millis() as u64;
+        return Ok(pick);
+    }
+    let (outcome, why) = if proven {
+        (
+            OwnOnlyOutcome::ProvenImpossible,
+            format!(
+                "every plan that moves only {name}'s appointments keeps at most {} of their {} doses and {} of {} sessions (exhaustive search, {nodes} nodes); this plan keeps {} doses and {} sessions",
+                own_counts.0, requested.0, own_counts.1, requested.1, gen_counts.0, gen_counts.1
+            ),
+        )
+    } else {
+        (
+            OwnOnlyOutcome::SearchLimit,
+            format!(
+                "the best plan found that moves only {name}'s appointments keeps {} of their {} doses and {} of {} sessions, this plan {} doses and {} sessions (the search stopped at its budget of {nodes} nodes: not a proof)",
+                own_counts.0, requested.0, own_counts.1, requested.1, gen_counts.0, gen_counts.1
+            ),
+        )
+    };
+    for mv in general.moved.iter_mut() {
+        if owner.get(mv.event.as_str()) != Some(&client) {
+            mv.reason = format!("moved to keep {name}'s doses and sessions: {why}");
+        }
+    }
+    general.summary.own_only = Some(note(outcome, gen_counts, nodes, format!("another client had to move: {why}")));
+    general.summary.millis = started.elapsed().as_millis() as u64;
+    Ok(general)
+}
+
+fn repair_changed(changed: &Problem, change: &Change, opts: &Options) -> Result<Plan, Error> {
+    let m = Model::compile(changed)?;
+    let reasons = cancel_reasons(&m, change);
     let iters = opts.iterations.unwrap_or(300);
     Ok(run(&m, opts, iters, reasons, true))
 }
 
-fn run(m: &Model, opts: &Options, iterations: u64, mut reasons: Vec<(usize, String)>, repairing: bool) -> Plan {
-    let started = Instant::now();
-    let deadline = started + opts.time_limit;
+/// The starting state: bookings placed where they still fit (the others listed in
+/// `reasons` with why they no longer do).
+fn initial_state<'m>(m: &'m Model, repairing: bool, reasons: &mut Vec<(usize, String)>) -> State<'m> {
     let mut st = State::new(m);
     if repairing {
         // Doses the previous plan could not book rank below keeping bookings in place.
@@ -204,6 +355,13 @@ fn run(m: &Model, opts: &Options, iterations: u64, mut reasons: Vec<(usize, Stri
             }
         }
     }
+    st
+}
+
+fn run(m: &Model, opts: &Options, iterations: u64, mut reasons: Vec<(usize, String)>, repairing: bool) -> Plan {
+    let started = Instant::now();
+    let deadline = started + opts.time_limit;
+    let st = initial_state(m, repairing, &mut reasons);
     let mut search = Search::new(st, opts.seed);
     search.construct();
     search.improve(iterations, deadline);

@@ -150,6 +150,46 @@ pub struct Summary {
     /// `iterations` (deterministic) or `time_limit`.
     pub stopped_by: String,
     pub millis: u64,
+    /// Repair after a change that concerns one client (a cancellation, the client's
+    /// absence): whether the plan moves only that client's appointments, and if it
+    /// moves another client's, whether a plan that does not was proven impossible.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub own_only: Option<OwnOnly>,
+}
+
+/// How a repair kept (or could not keep) to the affected client's own appointments.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OwnOnly {
+    /// The client the change concerns.
+    pub client: String,
+    pub outcome: OwnOnlyOutcome,
+    /// The client's doses and sessions in the best plan that moves only their appointments
+    /// (every other booking held in place).
+    pub own_only_doses: usize,
+    pub own_only_sessions: usize,
+    /// The client's doses and sessions in the returned plan.
+    pub doses: usize,
+    pub sessions: usize,
+    /// Nodes the exact search over the client's appointments visited.
+    pub nodes: u64,
+    /// A sentence for the coordinator ("another client had to move because ...").
+    pub detail: String,
+}
+
+/// The outcome of the exact search over the affected client's appointments.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OwnOnlyOutcome {
+    /// The plan moves no other client's appointment.
+    Kept,
+    /// Another client's appointment moved: the search went through every plan that
+    /// moves only this client's appointments, and none keeps as many of their doses
+    /// (then sessions) as the returned plan.
+    ProvenImpossible,
+    /// Another client's appointment moved: the search stopped at its node budget before
+    /// finding a plan as good that moves only this client's appointments (not a proof).
+    SearchLimit,
 }
 
 impl Plan {

@@ -22,11 +22,14 @@ pub struct Options {
     pub iterations: Option<u64>,
     /// Wall-clock safety limit; when it ends the search first, the plan may differ between runs.
     pub time_limit: Duration,
+    /// Repair: the node budget of the exact search over the affected client's
+    /// appointments (`None`: 20,000 per stage).
+    pub node_budget: Option<u64>,
 }
 
 impl Default for Options {
     fn default() -> Options {
-        Options { seed: 0, iterations: None, time_limit: Duration::from_secs(10) }
+        Options { seed: 0, iterations: None, time_limit: Duration::from_secs(10), node_budget: None }
     }
 }
 

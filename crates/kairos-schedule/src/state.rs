@@ -172,24 +172,24 @@ impl<'m> State<'m> {
     // ---------- feasibility ----------
 
     #[inline]
-    fn client_free(&self, c: usize, s: u32, e: u32) -> bool {
+    pub(crate) fn client_free(&self, c: usize, s: u32, e: u32) -> bool {
         self.client_occ[c][s as usize..e as usize].iter().all(|&x| x == 0)
     }
     #[inline]
-    fn chair_free(&self, ch: usize, s: u32, e: u32) -> bool {
+    pub(crate) fn chair_free(&self, ch: usize, s: u32, e: u32) -> bool {
         self.m.chairs[ch].avail.ok(s, e) && self.chair_occ[ch][s as usize..e as usize].iter().all(|&x| x == NONE)
     }
     #[inline]
-    fn room_free(&self, r: usize, s: u32, e: u32) -> bool {
+    pub(crate) fn room_free(&self, r: usize, s: u32, e: u32) -> bool {
         self.m.rooms[r].avail.ok(s, e) && self.room_occ[r][s as usize..e as usize].iter().all(|&x| x == NONE)
     }
     #[inline]
-    fn monitor_ok(&self, st: usize, s: u32, e: u32) -> bool {
+    pub(crate) fn monitor_ok(&self, st: usize, s: u32, e: u32) -> bool {
         let sm = &self.m.staff[st];
         sm.monitor && sm.avail.ok(s, e) && self.staff_load[st][s as usize..e as usize].iter().all(|&x| x < sm.cap)
     }
     #[inline]
-    fn therapist_ok(&self, st: usize, s: u32, e: u32) -> bool {
+    pub(crate) fn therapist_ok(&self, st: usize, s: u32, e: u32) -> bool {
         let sm = &self.m.staff[st];
         sm.therapist && sm.avail.ok(s, e) && self.staff_load[st][s as usize..e as usize].iter().all(|&x| x == 0)
     }
@@ -267,7 +267,7 @@ impl<'m> State<'m> {
 
     /// Time-feasibility of a start for the client (site, availability, busy, dosing days).
     #[inline]
-    fn client_time_ok(&self, e: usize, s: u32) -> bool {
+    pub(crate) fn client_time_ok(&self, e: usize, s: u32) -> bool {
         let m = self.m;
         let ev = &m.events[e];
         let end = s + ev.dur;
@@ -359,6 +359,72 @@ impl<'m> State<'m> {
                     base += self.move_weight[e];
                 }
                 Some((place, base))
+            }
+        }
+    }
+
+    /// The best resources for `e` at `s` for the exact search (see `exact`): the booked
+    /// ones when the start is kept, a chair already in use that day, the continuing
+    /// therapist first. `None` when `e` cannot start at `s`.
+    pub(crate) fn exact_place(&self, e: usize, s: u32) -> Option<Place> {
+        let m = self.m;
+        let ev = &m.events[e];
+        let end = s + ev.dur;
+        if end > m.n || !self.client_time_ok(e, s) {
+            return None;
+        }
+        let reference = self.reference[e].filter(|r| r.start == s);
+        match &ev.kind {
+            EvKind::Dose { .. } => {
+                if let Some(r) = reference
+                    && (r.res as usize) < m.chairs.len()
+                    && (r.staff as usize) < m.staff.len()
+                    && self.chair_free(r.res as usize, s, end)
+                    && self.monitor_ok(r.staff as usize, s, end)
+                {
+                    return Some(r);
+                }
+                let staff = (0..m.staff.len()).find(|&st| self.monitor_ok(st, s, end))?;
+                let day = m.day(s);
+                let mut best: Option<(usize, bool)> = None;
+                for ch in 0..m.chairs.len() {
+                    if self.chair_free(ch, s, end) {
+                        let used = self.chair_day[ch][day] > 0;
+                        if best.is_none_or(|(_, u)| used && !u) {
+                            best = Some((ch, used));
+                            if used {
+                                break;
+                            }
+                        }
+                    }
+                }
+                let (ch, _) = best?;
+                Some(Place { start: s, res: ch as u32, staff: staff as u32 })
+            }
+            EvKind::Session { needs_room, .. } => {
+                let room = if *needs_room {
+                    match reference {
+                        Some(r)
+                            if r.res != NONE
+                                && (r.res as usize) < m.rooms.len()
+                                && self.room_free(r.res as usize, s, end) =>
+                        {
+                            r.res
+                        }
+                        _ => (0..m.rooms.len()).find(|&r| self.room_free(r, s, end))? as u32,
+                    }
+                } else {
+                    NONE
+                };
+                let cont = m.clients[ev.client].therapist.filter(|&t| self.therapist_ok(t, s, end));
+                let kept =
+                    reference.map(|r| r.staff as usize).filter(|&t| t < m.staff.len() && self.therapist_ok(t, s, end));
+                let staff = match (cont, kept) {
+                    (Some(c), _) => c,
+                    (None, Some(k)) => k,
+                    (None, None) => (0..m.staff.len()).find(|&st| self.therapist_ok(st, s, end))?,
+                };
+                Some(Place { start: s, res: room, staff: staff as u32 })
             }
         }
     }
@@ -546,6 +612,16 @@ impl<'m> State<'m> {
 
     pub(crate) fn total_cost(&self) -> i64 {
         (0..self.m.clients.len()).map(|c| self.client_cost(c)).sum::<i64>() + W_CHAIR_DAY * self.chair_days
+    }
+
+    /// Local days on which client `c` has an event.
+    pub(crate) fn days_of(&self, c: usize) -> usize {
+        self.client_day[c].iter().filter(|&&x| x > 0).count()
+    }
+
+    /// Whether client `c` has an event on local day `day`.
+    pub(crate) fn client_on_day(&self, c: usize, day: usize) -> bool {
+        self.client_day[c][day] > 0
     }
 
     pub(crate) fn client_days(&self) -> usize {
