@@ -216,26 +216,17 @@ impl Chart {
 /// inside the caller's read transaction: the same SQL as the sqlx path.
 fn chart_direct(conn: &rusqlite::Connection, id: ClientId, now: Timestamp) -> Result<Chart> {
     let key = id.to_string();
-    let client = {
-        let mut st = conn.prepare_cached(&CLIENT_BY_ID_SQL)?;
-        let mut rows = st.query([&key])?;
-        match rows.next()? {
-            Some(r) => client_of(r)?,
-            None => return Err(StoreError::NotFound { record: "client", id: key }),
-        }
-    };
-    let mut courses = Vec::new();
-    let mut st = conn.prepare_cached(&crate::courses::COURSES_OF_CLIENT_SQL)?;
-    let mut rows = st.query([&key])?;
-    while let Some(r) = rows.next()? {
-        courses.push(crate::courses::course_of(r)?);
-    }
-    let mut encounters = Vec::new();
-    let mut st = conn.prepare_cached(CHART_ENCOUNTERS_SQL)?;
-    let mut rows = st.query(rusqlite::params![key, micros(now), CHART_ENCOUNTERS])?;
-    while let Some(r) = rows.next()? {
-        encounters.push(crate::encounters::encounter_of(r)?);
-    }
+    let client = rows::query_named(&mut conn.prepare_cached(&CLIENT_BY_ID_SQL)?, [&key], |r| client_of(r))?
+        .pop()
+        .ok_or_else(|| StoreError::NotFound { record: "client", id: key.clone() })?;
+    let courses = rows::query_named(&mut conn.prepare_cached(&crate::courses::COURSES_OF_CLIENT_SQL)?, [&key], |r| {
+        crate::courses::course_of(r)
+    })?;
+    let encounters = rows::query_named(
+        &mut conn.prepare_cached(CHART_ENCOUNTERS_SQL)?,
+        rusqlite::params![key, micros(now), CHART_ENCOUNTERS],
+        |r| crate::encounters::encounter_of(r),
+    )?;
     Ok(Chart::assemble(client, courses, encounters, now))
 }
 

@@ -109,11 +109,9 @@ impl Store {
         let now = Timestamp::now();
         let hash = token_hash(token);
         let found = match &self.readers {
-            Some(readers) => readers.read(|conn| {
-                let mut st = conn.prepare_cached(SESSION_SQL)?;
-                let mut rows = st.query([&hash])?;
-                rows.next()?.map(session_of).transpose()
-            })?,
+            Some(readers) => readers
+                .read(|conn| rows::query_named(&mut conn.prepare_cached(SESSION_SQL)?, [&hash], |r| session_of(r)))?
+                .pop(),
             None => {
                 let row = sqlx::query(SESSION_SQL).bind(hash.clone()).fetch_optional(&self.pool).await?;
                 row.as_ref().map(session_of).transpose()?
