@@ -29,6 +29,7 @@
 use std::collections::HashMap;
 
 use crate::model::{EvKind, Model, NONE, Place};
+use crate::plan::Reason;
 use crate::state::State;
 
 pub(crate) const K_DOSE: usize = 0;
@@ -67,10 +68,7 @@ pub(crate) struct Outcome {
 
 struct CourseInfo {
     k: usize,
-    /// Per dose index: the longest chain from that dose at each start.
-    ext: Vec<Vec<u8>>,
-    /// Per dose index `j >= 1`: the longest chain from dose `j` given dose `j - 1` at each start.
-    reach: Vec<Vec<u8>>,
+    ch: Chains,
     /// The longest chain from the first dose.
     best0: u8,
 }
@@ -104,31 +102,71 @@ struct Exact<'a, 'm> {
     aborted: bool,
 }
 
-/// The longest chain of doses of course `k` when dose `j` may start at `s` iff
-/// `ok(j, s)`: `(ext, reach)` as in [`CourseInfo`].
-pub(crate) fn chains(m: &Model, k: usize, ok: &dyn Fn(usize, u32) -> bool) -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
+/// Chains of doses of one course over the slots.
+pub(crate) struct Chains {
+    /// Per dose index `j`: the longest chain from dose `j` at each start.
+    pub ext: Vec<Vec<u8>>,
+    /// Per dose index `j >= 1`: the longest chain from dose `j` given dose `j - 1` at each start.
+    pub reach: Vec<Vec<u8>>,
+    /// Per dose index `j`: the earliest start of the last dose of a complete chain
+    /// from dose `j` at each start (`u32::MAX`: none), for `max_span_days`.
+    pub emin: Vec<Vec<u32>>,
+    /// Per dose index `j >= 1`: the same given dose `j - 1` at each start.
+    pub reach_emin: Vec<Vec<u32>>,
+}
+
+/// `out[p]` = the minimum of `arr[t]` for `t` in `[p + lo, p + hi]` (`hi` unbounded if `None`).
+pub(crate) fn window_min(arr: &[u32], lo: usize, hi: Option<usize>) -> Vec<u32> {
+    let n = arr.len();
+    let mut out = vec![u32::MAX; n];
+    // Values strictly increase from the back (oldest, largest t) to the front.
+    let mut dq: std::collections::VecDeque<usize> = Default::default();
+    for p in (0..n).rev() {
+        let t = p + lo;
+        if t < n {
+            while dq.front().is_some_and(|&f| arr[f] >= arr[t]) {
+                dq.pop_front();
+            }
+            dq.push_front(t);
+        }
+        if let Some(h) = hi {
+            while dq.back().is_some_and(|&b| b > p + h) {
+                dq.pop_back();
+            }
+        }
+        out[p] = dq.back().map_or(u32::MAX, |&b| arr[b]);
+    }
+    out
+}
+
+/// The chains of doses of course `k` when dose `j` may start at `s` iff `ok(j, s)`.
+pub(crate) fn chains(m: &Model, k: usize, ok: &dyn Fn(usize, u32) -> bool) -> Chains {
     let c = &m.courses[k];
     let cnt = c.doses.len();
     let n = m.n as usize;
     let mut ext = vec![vec![0u8; n]; cnt];
     let mut reach = vec![vec![0u8; n]; cnt];
+    let mut emin = vec![vec![u32::MAX; n]; cnt];
+    let mut reach_emin = vec![vec![u32::MAX; n]; cnt];
+    let (lo_off, hi_off) = (c.min_gap as usize, c.max_gap.map(|g| g as usize));
+    // Doses start inside the course's dates: nothing outside [first, last) is ok.
+    let first = (0..n).find(|&s| (0..cnt).any(|j| ok(j, s as u32))).unwrap_or(n);
+    let last = (first..n).rev().find(|&s| (0..cnt).any(|j| ok(j, s as u32))).map_or(first, |s| s + 1);
     for j in (0..cnt).rev() {
         if j + 1 < cnt {
-            // reach[j + 1][p] = max ext[j + 1][t] for t in [p + min, p + max].
+            // reach[j + 1][p] = max ext[j + 1][t] for t in [p + min, p + max]; values are
+            // small, so track the first slot of each value at or after p + min.
             let nxt = &ext[j + 1];
-            let (lo_off, hi_off) = (c.min_gap as usize, c.max_gap.map(|g| g as usize));
-            // Suffix/sliding maximum: values are small, so track the last slot of each value.
-            let mut last = [usize::MAX; 256];
+            let mut last_at = [usize::MAX; 256];
             let mut r = vec![0u8; n];
-            // Walk p downwards; the window [p + lo, p + hi] slides left.
-            for p in (0..n).rev() {
+            for p in (first.saturating_sub(lo_off + 1)..last).rev() {
                 let t = p + lo_off;
                 if t < n {
-                    last[nxt[t] as usize] = t;
+                    last_at[nxt[t] as usize] = t;
                 }
                 let hi = hi_off.map_or(usize::MAX, |h| p + h);
                 let mut v = 0u8;
-                for (val, &at) in last.iter().enumerate().take(cnt + 1).skip(1).rev() {
+                for (val, &at) in last_at.iter().enumerate().take(cnt + 1).skip(1).rev() {
                     if at != usize::MAX && at <= hi {
                         v = val as u8;
                         break;
@@ -137,14 +175,134 @@ pub(crate) fn chains(m: &Model, k: usize, ok: &dyn Fn(usize, u32) -> bool) -> (V
                 r[p] = v;
             }
             reach[j + 1] = r;
+            let full = (cnt - j - 1) as u8;
+            let val: Vec<u32> = (0..n).map(|t| if ext[j + 1][t] == full { emin[j + 1][t] } else { u32::MAX }).collect();
+            reach_emin[j + 1] = window_min(&val, lo_off, hi_off);
         }
-        for s in 0..n {
+        for s in first..last {
             if ok(j, s as u32) {
                 ext[j][s] = 1 + if j + 1 < cnt { reach[j + 1][s] } else { 0 };
+                if ext[j][s] as usize == cnt - j {
+                    emin[j][s] = if j + 1 < cnt { reach_emin[j + 1][s] } else { s as u32 };
+                }
             }
         }
     }
-    (ext, reach)
+    Chains { ext, reach, emin, reach_emin }
+}
+
+impl Chains {
+    /// The most doses from dose 0 (a complete series only if it fits `span`).
+    fn best0(&self, span: Option<u32>) -> u8 {
+        let cnt = self.ext.len();
+        let Some(e0) = self.ext.first() else { return 0 };
+        e0.iter()
+            .enumerate()
+            .map(|(s, &v)| {
+                let fits = span.is_none_or(|sp| u64::from(self.emin[0][s]) <= s as u64 + u64::from(sp));
+                if v as usize == cnt && !fits { v - 1 } else { v }
+            })
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// The most doses from dose `j` given dose `j - 1` at `p` and dose 0 at `s0`.
+    fn from(&self, j: usize, p: u32, s0: u32, span: Option<u32>) -> usize {
+        let cnt = self.ext.len();
+        let r = self.reach[j][p as usize] as usize;
+        if r == cnt - j
+            && span.is_some_and(|sp| u64::from(self.reach_emin[j][p as usize]) > u64::from(s0) + u64::from(sp))
+        {
+            r - 1
+        } else {
+            r
+        }
+    }
+}
+
+/// The most doses of course `k` that any plan can schedule, against static rules only
+/// (every chair, monitor and other client free), filter by filter in the order of the
+/// reasons: `(reason, most doses)` for the course's dates and spacing (`Spacing`), the
+/// site's hours at the start (`SiteClosed`) and until discharge
+/// (`SiteClosesBeforeMonitoringEnds`), the client's availability (`ClientUnavailable`),
+/// a monitor on duty (`MonitorUnavailable`) and a chair in service (`NoChair`). Exact
+/// for the series except `max_span_days`, which it relaxes: a count here is an upper bound.
+pub(crate) fn static_dose_limits(m: &Model, k: usize) -> Vec<(Reason, usize)> {
+    let c = &m.courses[k];
+    let Some(&d0) = c.doses.first() else { return vec![] };
+    let ev = &m.events[d0];
+    let dur = ev.dur;
+    let client = &m.clients[ev.client];
+    type F<'a> = Box<dyn Fn(u32) -> bool + 'a>;
+    let filters: Vec<(Reason, F<'_>)> = vec![
+        (Reason::Spacing, Box::new(|s| s >= c.lo && s < c.hi && s + dur <= m.n)),
+        (Reason::SiteClosed, Box::new(|s| m.site.ok_at(s))),
+        (Reason::SiteClosesBeforeMonitoringEnds, Box::new(|s| m.site.ok(s, s + dur))),
+        (Reason::ClientUnavailable, Box::new(|s| client.avail.ok(s, s + dur))),
+        (Reason::MonitorUnavailable, Box::new(|s| m.staff.iter().any(|x| x.monitor && x.avail.ok(s, s + dur)))),
+        (Reason::NoChair, Box::new(|s| m.chairs.iter().any(|x| x.avail.ok(s, s + dur)))),
+    ];
+    let mut ok = vec![true; m.n as usize];
+    let mut out = vec![];
+    for (r, f) in &filters {
+        for (s, o) in ok.iter_mut().enumerate() {
+            *o = *o && f(s as u32);
+        }
+        let ch = chains(m, k, &|_, s| ok[s as usize]);
+        out.push((*r, ch.best0(c.max_span) as usize));
+    }
+    out
+}
+
+/// The starts of the most constrained dose of course `k` that lie on some complete
+/// series against static rules (dates, spacing, site, client availability, a monitor
+/// on duty, a chair in service), with its index. Empty when no complete series fits.
+pub(crate) fn critical_starts(m: &Model, k: usize) -> (usize, Vec<u32>) {
+    let c = &m.courses[k];
+    let cnt = c.doses.len();
+    let Some(&d0) = c.doses.first() else { return (0, vec![]) };
+    let ev = &m.events[d0];
+    let dur = ev.dur;
+    let client = &m.clients[ev.client];
+    let n = m.n as usize;
+    let ok: Vec<bool> = (0..m.n)
+        .map(|s| {
+            s >= c.lo
+                && s < c.hi
+                && s + dur <= m.n
+                && m.site.ok(s, s + dur)
+                && client.avail.ok(s, s + dur)
+                && m.staff.iter().any(|x| x.monitor && x.avail.ok(s, s + dur))
+                && m.chairs.iter().any(|x| x.avail.ok(s, s + dur))
+        })
+        .collect();
+    let ext = chains(m, k, &|_, s| ok[s as usize]).ext;
+    // Forward: dose j can start at s after some chain of j doses.
+    let mut fwd = ok.clone();
+    let mut best: Option<(usize, Vec<u32>)> = None;
+    for (j, ext_j) in ext.iter().enumerate() {
+        if j > 0 {
+            let mut pre = vec![0u32; n + 1];
+            for s in 0..n {
+                pre[s + 1] = pre[s] + u32::from(fwd[s]);
+            }
+            let mut next = vec![false; n];
+            for s in 0..n {
+                if !ok[s] || s < c.min_gap as usize {
+                    continue;
+                }
+                let hi = s - c.min_gap as usize;
+                let lo = c.max_gap.map_or(0, |g| s.saturating_sub(g as usize));
+                next[s] = pre[hi + 1] > pre[lo];
+            }
+            fwd = next;
+        }
+        let starts: Vec<u32> = (0..n).filter(|&s| fwd[s] && ext_j[s] as usize >= cnt - j).map(|s| s as u32).collect();
+        if best.as_ref().is_none_or(|(_, b)| starts.len() < b.len()) {
+            best = Some((j, starts));
+        }
+    }
+    best.unwrap_or((0, vec![]))
 }
 
 /// Searches the best places for `events` (all of one client, all unassigned in `st`),
@@ -196,19 +354,9 @@ pub(crate) fn optimise(
             c.doses.iter().map(|&d| if var_of.contains_key(&d) { None } else { st.asg[d].map(|p| p.start) }).collect();
         let is_var: Vec<bool> = c.doses.iter().map(|d| var_of.contains_key(d)).collect();
         let ok = |j: usize, s: u32| -> bool { if is_var[j] { okv[s as usize] } else { held[j] == Some(s) } };
-        let (ext, reach) = chains(m, k, &ok);
-        let best0 = ext[0].iter().copied().max().unwrap_or(0);
-        if std::env::var_os("KAIROS_EXACT_DEBUG").is_some() {
-            eprintln!(
-                "exact: course {} ok starts {} best0 {} ext0>0 {} ext1>0 {}",
-                c.id,
-                okv.iter().filter(|&&x| x).count(),
-                best0,
-                ext[0].iter().filter(|&&x| x > 0).count(),
-                ext.get(1).map_or(0, |x| x.iter().filter(|&&x| x > 0).count())
-            );
-        }
-        courses.push(CourseInfo { k, ext, reach, best0 });
+        let ch = chains(m, k, &ok);
+        let best0 = ch.best0(c.max_span);
+        courses.push(CourseInfo { k, ch, best0 });
     }
 
     // Sessions: prefix counts of statically possible starts.
@@ -413,12 +561,13 @@ impl Exact<'_, '_> {
                 lb[K_DOSE] += doses[j + 1..].iter().filter(|&&d| !self.decided(d, i)).count() as i64;
                 continue;
             }
+            let span = m.courses[c.k].max_span;
             let can = if j == 0 {
                 c.best0 as usize
             } else {
-                match self.st.asg[doses[j - 1]] {
-                    Some(p) => c.reach[j][p.start as usize] as usize,
-                    None => 0,
+                match (self.st.asg[doses[j - 1]], self.st.asg[doses[0]]) {
+                    (Some(p), Some(p0)) => c.ch.from(j, p.start, p0.start, span),
+                    _ => 0,
                 }
             };
             lb[K_DOSE] += (cnt - j).saturating_sub(can) as i64;
@@ -496,7 +645,7 @@ impl Exact<'_, '_> {
             for s in lo..=hi {
                 let quick = match (&self.sess[i], ci) {
                     (Some(si), _) => si.pa[s as usize + 1] > si.pa[s as usize],
-                    (None, Some(ci)) => self.courses[ci].ext[dn][s as usize] > 0,
+                    (None, Some(ci)) => self.courses[ci].ch.ext[dn][s as usize] > 0,
                     (None, None) => true,
                 };
                 if !quick {

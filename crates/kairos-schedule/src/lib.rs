@@ -72,10 +72,16 @@
 //! ## Engine
 //!
 //! A constructive start (fixed bookings; doses course by course, most constrained first,
-//! depth-first over each series with bounded backtracking; sessions by best insertion),
-//! then a large-neighbourhood search: remove a course (with a related course sharing a
-//! chair-day) or a session with the sessions blocking its window, re-insert, keep the
-//! result if the objective does not get worse. See `docs/benchmarks.md` ("Scheduler")
+//! depth-first over each series with bounded backtracking; sessions by best insertion);
+//! then dose moves for the courses it left short (take out the courses across the
+//! target's cheapest complete series, or at its most constrained dose's starts, put the
+//! target's series back by the exact search of module `exact`, then the others, an
+//! ejected course left short taking its own set once), kept while they schedule no fewer
+//! doses; then a large-neighbourhood search: remove a course (with a related course
+//! sharing a chair-day) or a session with the sessions blocking its window, re-insert,
+//! keep the result if the objective does not get worse. A course whose series no plan can
+//! complete (checked exactly for the course alone against static rules) gets no moves, and
+//! its unscheduled doses name the rule, as proven. See `docs/benchmarks.md` ("Scheduler")
 //! for the measurements behind this choice and the CP-SAT reference in `bench/schedule/`.
 //!
 //! A repair after a change that concerns one client starts with an exact branch and bound
@@ -173,6 +179,10 @@ pub fn repair(problem: &Problem, plan: &Plan, change: &Change, opts: &Options) -
     }
     Ok(general)
 }
+
+/// Dose moves after the search, if doses are still missing (then only kept when the
+/// objective does not get worse).
+const RESCUE_ATTEMPTS: u32 = 40;
 
 /// Node budget of the exact own-only search (each stage).
 const NODE_BUDGET: u64 = 20_000;
@@ -364,7 +374,15 @@ fn run(m: &Model, opts: &Options, iterations: u64, mut reasons: Vec<(usize, Stri
     let st = initial_state(m, repairing, &mut reasons);
     let mut search = Search::new(st, opts.seed);
     search.construct();
+    if !repairing {
+        // Doses first: a walk over dose moves sized to what the construction left out.
+        let missing = search.missing_doses() as u32;
+        search.rescue_doses((40 * missing + 100).min(3_000), deadline, true);
+    }
     search.improve(iterations, deadline);
+    if !repairing {
+        search.rescue_doses(RESCUE_ATTEMPTS, deadline, false);
+    }
     search.fill();
     let stopped_by = search.stopped_by;
     let iters = search.iterations;

@@ -8,6 +8,7 @@ use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+use crate::exact;
 use crate::model::{EvKind, Model, NONE, Place};
 use crate::plan::{Assignment, EventKind, Moved, Plan, Slot, Summary, Unscheduled, WindowFit};
 use crate::state::{State, W_CHAIR_DAY};
@@ -47,9 +48,15 @@ pub(crate) struct Search<'m> {
     pref_ok: Vec<Option<std::rc::Rc<Vec<u32>>>>,
     /// Per dose: the sessions tied to it, with (shift, pf, pt) offsets.
     tied: Vec<Vec<(usize, i64, i64, i64)>>,
+    /// Per course (lazily): the starts of its most constrained dose on a complete series.
+    critical: std::collections::HashMap<usize, std::rc::Rc<(usize, Vec<u32>)>>,
+    /// Per course (lazily): the most doses any plan can schedule (static rules).
+    dose_cap: std::collections::HashMap<usize, usize>,
 }
 
 const DFS_BUDGET: u32 = 40;
+/// Node budget of one exact dose placement.
+const EXACT_BUDGET: u64 = 2_000;
 
 impl<'m> Search<'m> {
     pub(crate) fn new(st: State<'m>, seed: u64) -> Search<'m> {
@@ -100,6 +107,8 @@ impl<'m> Search<'m> {
             stopped_by: "iterations",
             pref_ok,
             tied,
+            critical: Default::default(),
+            dose_cap: Default::default(),
         }
     }
 
@@ -398,7 +407,7 @@ impl<'m> Search<'m> {
         if m.events.is_empty() {
             return;
         }
-        let mut total = self.refresh_costs();
+        self.refresh_costs();
         let mut bad = self.bad_events();
         let mut bad_doses: Vec<usize> = vec![];
         let free_courses: Vec<usize> =
@@ -413,6 +422,7 @@ impl<'m> Search<'m> {
                 }
                 bad = self.bad_events();
                 bad_doses = bad.iter().copied().filter(|&e| m.events[e].is_dose()).collect();
+                bad_doses.retain(|&e| self.can_gain(m.events[e].course));
             }
             self.iterations += 1;
             self.move_id += 1;
@@ -427,19 +437,7 @@ impl<'m> Search<'m> {
             };
             let dose_target = target.filter(|&e| m.events[e].is_dose() && self.st.asg[e].is_none());
             if let Some(d) = dose_target.filter(|_| self.rng.gen_bool(0.6)) {
-                // Competitors: courses whose doses sit where this client could come in.
-                let k = m.events[d].course;
-                let mut ks = vec![k];
-                let want = self.rng.gen_range(1..=4);
-                for o in self.competitors(k, want) {
-                    if !ks.contains(&o) {
-                        ks.push(o);
-                    }
-                }
-                for &k in &ks {
-                    self.unassign_course(k);
-                }
-                self.recreate(&ks, &[]);
+                self.dose_move(m.events[d].course);
             } else if r < 0.45 && !sessions.is_empty() {
                 // Session ejection: the target session and sessions that occupy its window.
                 let e = target
@@ -464,27 +462,182 @@ impl<'m> Search<'m> {
                 }
                 self.recreate(&ks, &[]);
             }
-            // Evaluate.
-            let mut clients: Vec<usize> = self.journal.iter().map(|&(e, _)| m.events[e].client).collect();
-            clients.sort_unstable();
-            clients.dedup();
-            let mut delta = W_CHAIR_DAY * (self.st.chair_days - chair_before);
-            let mut new_costs = Vec::with_capacity(clients.len());
-            for &c in &clients {
-                let nc = self.st.client_cost(c);
-                delta += nc - self.cost_cache[c];
-                new_costs.push(nc);
-            }
-            if delta <= 0 {
-                for (i, &c) in clients.iter().enumerate() {
-                    self.cost_cache[c] = new_costs[i];
-                }
-                total += delta;
-            } else {
-                self.revert();
+            self.accept(chair_before);
+        }
+    }
+
+    /// A move for course `k` with an unscheduled dose: take it out with competitors
+    /// (its minimum-conflict ejection set, courses across its most constrained dose's
+    /// starts, or courses at times its client could use), put its series back by the
+    /// exact search, then the others (an ejected course left short takes its own
+    /// ejection set once), then the sessions.
+    fn dose_move(&mut self, k: usize) {
+        let m = self.m();
+        // Competitors: courses whose doses sit where this client could come in.
+        let mut ks = vec![k];
+        let want = self.rng.gen_range(1..=4);
+        let pick: f64 = self.rng.r#gen();
+        let critical = pick < 0.6;
+        let others = if pick < 0.4 {
+            self.ejection_set(k).unwrap_or_else(|| self.critical_competitors(k, want))
+        } else if critical {
+            self.critical_competitors(k, want)
+        } else {
+            self.competitors(k, want)
+        };
+        for o in others {
+            if !ks.contains(&o) {
+                ks.push(o);
             }
         }
-        let _ = total;
+        for &k in &ks {
+            self.unassign_course(k);
+        }
+        if critical {
+            // The target's series by the exact search, then the others; an
+            // ejected course left short takes its own ejection set once.
+            self.place_doses_exact(k);
+            for &o in &ks[1..] {
+                self.place_doses(o, false);
+                self.place_doses_exact(o);
+            }
+            let short: Vec<usize> = ks[1..]
+                .iter()
+                .copied()
+                .filter(|&o| m.courses[o].doses.iter().any(|&d| self.st.asg[d].is_none()))
+                .collect();
+            if !short.is_empty() && pick < 0.4 {
+                let protect: Vec<usize> = ks
+                    .iter()
+                    .flat_map(|&x| m.courses[x].doses.iter().copied())
+                    .filter(|&d| self.st.asg[d].is_some() && !self.st.locked[d])
+                    .collect();
+                for &d in &protect {
+                    self.st.locked[d] = true;
+                }
+                for o in short {
+                    if let Some(more) = self.ejection_set(o) {
+                        for &x in &more {
+                            self.unassign_course(x);
+                        }
+                        self.place_doses_exact(o);
+                        for &x in &more {
+                            self.place_doses(x, false);
+                            self.place_doses_exact(x);
+                            if !ks.contains(&x) {
+                                ks.push(x);
+                            }
+                        }
+                    }
+                }
+                for &d in &protect {
+                    self.st.locked[d] = false;
+                }
+            }
+            let mut sess: Vec<usize> = ks.iter().flat_map(|&k| m.courses[k].sessions.iter().copied()).collect();
+            sess.shuffle(&mut self.rng);
+            for e in sess {
+                self.insert_session(e);
+            }
+        } else {
+            self.recreate(&ks, &[]);
+        }
+    }
+
+    /// Keeps the move in the journal if the objective does not get worse, else reverts it.
+    fn accept(&mut self, chair_before: i64) -> bool {
+        let m = self.m();
+        let mut clients: Vec<usize> = self.journal.iter().map(|&(e, _)| m.events[e].client).collect();
+        clients.sort_unstable();
+        clients.dedup();
+        let mut delta = W_CHAIR_DAY * (self.st.chair_days - chair_before);
+        let mut new_costs = Vec::with_capacity(clients.len());
+        for &c in &clients {
+            let nc = self.st.client_cost(c);
+            delta += nc - self.cost_cache[c];
+            new_costs.push(nc);
+        }
+        if delta <= 0 {
+            for (i, &c) in clients.iter().enumerate() {
+                self.cost_cache[c] = new_costs[i];
+            }
+            true
+        } else {
+            self.revert();
+            false
+        }
+    }
+
+    /// Whether course `k` schedules fewer doses than static rules allow (the unscheduled
+    /// doses beyond that are proven impossible and not worth a move).
+    fn can_gain(&mut self, k: usize) -> bool {
+        let m = self.m();
+        let placed = m.courses[k].doses.iter().filter(|&&d| self.st.asg[d].is_some()).count();
+        if placed == m.courses[k].doses.len() {
+            return false;
+        }
+        let cap =
+            *self.dose_cap.entry(k).or_insert_with(|| exact::static_dose_limits(m, k).last().map_or(0, |&(_, c)| c));
+        placed < cap
+    }
+
+    /// The doses missing from courses that could have more.
+    pub(crate) fn missing_doses(&mut self) -> usize {
+        let m = self.m();
+        let mut n = 0;
+        for k in 0..m.courses.len() {
+            if self.can_gain(k) {
+                n += m.courses[k].doses.iter().filter(|&&d| self.st.asg[d].is_none()).count();
+            }
+        }
+        n
+    }
+
+    /// Dose moves for the courses short of doses, `attempts` in all (while the deadline
+    /// lasts). `walk`: a move is kept if it schedules no fewer doses, whatever it does to
+    /// the sessions (before the search, which then sees to them); otherwise only if the
+    /// objective does not get worse.
+    pub(crate) fn rescue_doses(&mut self, attempts: u32, deadline: Instant, walk: bool) {
+        let m = self.m();
+        self.refresh_costs();
+        for _ in 0..attempts {
+            let mut short: Vec<usize> = (0..m.courses.len())
+                .filter(|&k| m.courses[k].doses.iter().any(|&d| self.st.asg[d].is_none() && !self.st.locked[d]))
+                .collect();
+            short.retain(|&k| self.can_gain(k));
+            if short.is_empty() || Instant::now() >= deadline {
+                break;
+            }
+            let k = short[self.rng.gen_range(0..short.len())];
+            {
+                self.move_id += 1;
+                self.journal.clear();
+                let chair_before = self.st.chair_days;
+                let missing = |st: &State<'_>, ks: &[usize]| -> usize {
+                    ks.iter().map(|&k| m.courses[k].doses.iter().filter(|&&d| st.asg[d].is_none()).count()).sum()
+                };
+                self.dose_move(k);
+                if walk {
+                    let mut ks: Vec<usize> = self.journal.iter().map(|&(e, _)| m.events[e].course).collect();
+                    ks.sort_unstable();
+                    ks.dedup();
+                    let after = missing(&self.st, &ks);
+                    // The state before the move, from the journal.
+                    let mut before = after as i64;
+                    for &(e, p) in &self.journal {
+                        if m.events[e].is_dose() {
+                            before += i64::from(p.is_none()) - i64::from(self.st.asg[e].is_none());
+                        }
+                    }
+                    if (after as i64) > before {
+                        self.revert();
+                    }
+                    continue;
+                }
+                self.accept(chair_before);
+            }
+        }
+        self.refresh_costs();
     }
 
     fn revert(&mut self) {
@@ -531,6 +684,188 @@ impl<'m> Search<'m> {
             out.push(pool.swap_remove(i));
         }
         out
+    }
+
+    /// Up to `want` other courses with a dose placed across a start of `k`'s most
+    /// constrained dose that lies on a complete series (see `exact::critical_starts`).
+    fn critical_competitors(&mut self, k: usize, want: usize) -> Vec<usize> {
+        let m = self.m();
+        let crit = self.critical.entry(k).or_insert_with(|| std::rc::Rc::new(exact::critical_starts(m, k))).clone();
+        let dur = m.events[m.courses[k].doses[0]].dur;
+        let mut pool: Vec<usize> = vec![];
+        let mut last_start = 0u32;
+        for &s in &crit.1 {
+            // Scan each slot of the union of the intervals once.
+            for t in s.max(last_start)..(s + dur).min(m.n) {
+                for ch in 0..m.chairs.len() {
+                    let x = self.st.chair_occupant(ch, t);
+                    if x != NONE && (x as usize) < m.events.len() && !self.st.locked[x as usize] {
+                        let o = m.events[x as usize].course;
+                        if o != k && !pool.contains(&o) {
+                            pool.push(o);
+                        }
+                    }
+                }
+            }
+            last_start = s + dur;
+        }
+        let mut out = vec![];
+        for _ in 0..want {
+            if pool.is_empty() {
+                break;
+            }
+            let i = self.rng.gen_range(0..pool.len());
+            out.push(pool.swap_remove(i));
+        }
+        out
+    }
+
+    /// The courses to take out so that course `k` gets a complete series: the series
+    /// (against static rules) whose doses overlap the fewest other courses' doses, where a
+    /// start counts the courses on the emptiest chair at it, and only if a monitor on duty
+    /// has room once they are out. Ties broken at random. `None` if no series fits.
+    fn ejection_set(&mut self, k: usize) -> Option<Vec<usize>> {
+        let m = self.m();
+        let c = &m.courses[k];
+        let cnt = c.doses.len();
+        let crit = self.critical.entry(k).or_insert_with(|| std::rc::Rc::new(exact::critical_starts(m, k))).clone();
+        if crit.1.is_empty() || cnt == 0 {
+            return None;
+        }
+        let dur = m.events[c.doses[0]].dur;
+        let client = &m.clients[c.client];
+        let n = m.n as usize;
+        const INF: u32 = u32::MAX / 4;
+        let mut cost = vec![INF; n];
+        let mut sets: Vec<Vec<usize>> = vec![vec![]; n];
+        for s in c.lo..c.hi.min(m.n) {
+            let end = s + dur;
+            if end > m.n
+                || !m.site.ok(s, end)
+                || !client.avail.ok(s, end)
+                || !self.st.client_free(c.client, s, end)
+                || !m.staff.iter().any(|x| x.monitor && x.avail.ok(s, end))
+            {
+                continue;
+            }
+            let mut best: Option<Vec<usize>> = None;
+            for ch in 0..m.chairs.len() {
+                if !m.chairs[ch].avail.ok(s, end) {
+                    continue;
+                }
+                let mut evs: Vec<usize> = vec![];
+                let mut locked = false;
+                for t in s..end {
+                    let x = self.st.chair_occupant(ch, t);
+                    if x != NONE && (x as usize) < m.events.len() {
+                        let x = x as usize;
+                        if self.st.locked[x] || m.events[x].course == k {
+                            locked = true;
+                            break;
+                        }
+                        if !evs.contains(&x) {
+                            evs.push(x);
+                        }
+                    }
+                }
+                if locked {
+                    continue;
+                }
+                let mut courses: Vec<usize> = evs.iter().map(|&x| m.events[x].course).collect();
+                courses.sort_unstable();
+                courses.dedup();
+                if best.as_ref().is_some_and(|b| b.len() <= courses.len()) {
+                    continue;
+                }
+                // A monitor on duty with room once these doses are out.
+                let monitor = (0..m.staff.len()).any(|st| {
+                    let sm = &m.staff[st];
+                    sm.monitor
+                        && sm.avail.ok(s, end)
+                        && (s..end).all(|t| {
+                            let freed = evs
+                                .iter()
+                                .filter(|&&x| {
+                                    self.st.asg[x].is_some_and(|p| {
+                                        p.staff as usize == st && p.start <= t && t < p.start + m.events[x].dur
+                                    })
+                                })
+                                .count();
+                            self.st.staff_load_at(st, t) as usize - freed < usize::from(sm.cap)
+                        })
+                });
+                if monitor {
+                    best = Some(courses);
+                }
+            }
+            if let Some(b) = best {
+                cost[s as usize] = 8 * b.len() as u32 + self.rng.gen_range(0..8);
+                sets[s as usize] = b;
+            }
+        }
+        // Backward: the cheapest complete chain from dose j at s.
+        let mut dp = vec![vec![INF; n]; cnt];
+        dp[cnt - 1].copy_from_slice(&cost);
+        let (lo_off, hi_off) = (c.min_gap as usize, c.max_gap.map(|g| g as usize));
+        for j in (0..cnt - 1).rev() {
+            let next = exact::window_min(&dp[j + 1], lo_off, hi_off);
+            for s in 0..n {
+                if cost[s] < INF && next[s] < INF {
+                    dp[j][s] = cost[s] + next[s];
+                }
+            }
+        }
+        let s0 = (0..n).min_by_key(|&s| (dp[0][s], s))?;
+        if dp[0][s0] >= INF {
+            return None;
+        }
+        let mut out: Vec<usize> = sets[s0].clone();
+        let mut p = s0;
+        for dp_j in &dp[1..] {
+            let lo = p + lo_off;
+            let hi = hi_off.map_or(n - 1, |h| (p + h).min(n - 1));
+            let t = (lo..=hi).filter(|&t| t < n).min_by_key(|&t| (dp_j[t], t))?;
+            for &o in &sets[t] {
+                if !out.contains(&o) {
+                    out.push(o);
+                }
+            }
+            p = t;
+        }
+        if out.len() > 8 {
+            return None;
+        }
+        Some(out)
+    }
+
+    /// Places the unplaced doses of course `k` by the exact search (the most doses the
+    /// rest of the plan leaves room for; see `exact`).
+    fn place_doses_exact(&mut self, k: usize) {
+        let m = self.m();
+        let doses: Vec<usize> =
+            m.courses[k].doses.iter().copied().filter(|&d| self.st.asg[d].is_none() && !self.st.locked[d]).collect();
+        if doses.is_empty() {
+            return;
+        }
+        // Later placed doses of the course would be held: free them first.
+        self.normalize_course(k);
+        // With its unplaced sessions: a series that leaves them their windows.
+        let c = &m.courses[k];
+        let evs: Vec<usize> = c
+            .doses
+            .iter()
+            .chain(c.sessions.iter())
+            .copied()
+            .filter(|&d| self.st.asg[d].is_none() && !self.st.locked[d])
+            .collect();
+        let out = exact::optimise(&mut self.st, &evs, 3, EXACT_BUDGET, None);
+        for (e, p) in out.places {
+            if let Some(p) = p
+                && self.st.place_ok(e, p)
+            {
+                self.assign(e, p);
+            }
+        }
     }
 
     /// A course whose doses share a day with one of `k`'s doses (or window), if any.
@@ -656,6 +991,7 @@ pub(crate) fn to_plan(
     started: Instant,
 ) -> Plan {
     let m = st.m;
+    let mut static_limits: std::collections::HashMap<usize, Vec<(crate::plan::Reason, usize)>> = Default::default();
     let mut plan = Plan::default();
     let mut sum = Summary::default();
     for (e, ev) in m.events.iter().enumerate() {
@@ -699,7 +1035,22 @@ pub(crate) fn to_plan(
                 });
             }
             None => {
-                let (reason, detail) = st.diagnose(e);
+                let (mut reason, mut detail) = st.diagnose(e);
+                if let EvKind::Dose { n } = ev.kind {
+                    let limits =
+                        static_limits.entry(ev.course).or_insert_with(|| exact::static_dose_limits(m, ev.course));
+                    // The first rule under which no series reaches this dose: proven impossible.
+                    if let Some(&(r, most)) = limits.iter().find(|&&(_, most)| most <= n as usize) {
+                        if n as usize == most {
+                            reason = r;
+                        }
+                        detail = format!(
+                            "{detail}; no plan can schedule dose {} of this course: {} (proven for the course alone, every chair and monitor free)",
+                            n + 1,
+                            static_why(r, most, k.doses.len())
+                        );
+                    }
+                }
                 plan.unscheduled.push(Unscheduled {
                     event: ev.id.clone(),
                     kind,
@@ -735,6 +1086,20 @@ pub(crate) fn to_plan(
     sum.millis = started.elapsed().as_millis() as u64;
     plan.summary = sum;
     plan
+}
+
+/// Why at most `most` of `count` doses fit, by the first rule that caps the series.
+fn static_why(r: crate::plan::Reason, most: usize, count: usize) -> String {
+    use crate::plan::Reason::*;
+    let rule = match r {
+        Spacing => "the course's dates, the dose spacing and the horizon leave",
+        SiteClosed => "the site's opening days leave",
+        SiteClosesBeforeMonitoringEnds => "the site's hours (monitoring must end before closing) leave",
+        ClientUnavailable => "the client's availability leaves",
+        MonitorUnavailable => "the medical monitors' hours leave",
+        _ => "the chairs in service leave",
+    };
+    format!("{rule} room for at most {most} of the {count} doses")
 }
 
 pub(crate) fn slot_of(m: &Model, e: usize, p: Place) -> Slot {

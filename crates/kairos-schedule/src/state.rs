@@ -165,6 +165,11 @@ impl<'m> State<'m> {
         Some(p)
     }
 
+    /// Doses (and exclusive uses, counted as 100) of staff member `st` at slot `t`.
+    pub(crate) fn staff_load_at(&self, st: usize, t: u32) -> u8 {
+        self.staff_load[st][t as usize]
+    }
+
     pub(crate) fn chair_occupant(&self, ch: usize, t: u32) -> u32 {
         self.chair_occ[ch][t as usize]
     }
