@@ -3,6 +3,7 @@
 //! ```text
 //! cargo run --release -p kairos-schedule --example schedule -- generate --clients 200 --chairs 6 --therapists 10 --days 28 --seed 1 > p.json
 //! cargo run --release -p kairos-schedule --example schedule -- solve --problem p.json [--seed S] [--iterations N] [--time-limit S] > plan.json
+//! cargo run --release -p kairos-schedule --example schedule -- bound --problem p.json
 //! cargo run --release -p kairos-schedule --example schedule -- export --problem p.json > slots.json
 //! cargo run --release -p kairos-schedule --example schedule -- check --problem p.json --plan plan.json
 //! cargo run --release -p kairos-schedule --example schedule -- repair-bench --problem p.json --cancellations 20
@@ -48,6 +49,11 @@ enum Cmd {
         iterations: Option<u64>,
         #[arg(long, default_value_t = 10.0)]
         time_limit: f64,
+    },
+    /// Upper bounds on doses and sessions in the preferred window (each course alone, exact).
+    Bound {
+        #[arg(long)]
+        problem: String,
     },
     /// Checks a plan against a problem; exit code 1 on a violation.
     Check {
@@ -116,6 +122,19 @@ fn main() {
                 std::process::exit(1);
             }
             println!("{}", plan.to_json());
+        }
+        Cmd::Bound { problem } => {
+            let p = read_problem(&problem);
+            let t = Instant::now();
+            let b = kairos_schedule::bounds(&p, None).unwrap_or_else(|e| fail(&e.to_string()));
+            eprintln!(
+                "bound: {:.3} s; doses at most {}; sessions in the preferred window at most {}; {} of {} courses proven",
+                t.elapsed().as_secs_f64(),
+                b.doses,
+                b.sessions_in_preferred_window,
+                b.courses_proven,
+                b.courses
+            );
         }
         Cmd::Export { problem } => {
             let p = read_problem(&problem);

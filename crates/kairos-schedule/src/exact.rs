@@ -52,17 +52,37 @@ fn add(a: &Key, b: &Key) -> Key {
     r
 }
 
-/// `a < b` on the first `levels` entries.
+/// `levels` for [`optimise`] that compares the most doses, then the most sessions in
+/// their preferred window (unscheduled and outside the window alike): for bounds.
+pub(crate) const PREFERRED: usize = 0;
+
+/// What a key is compared on.
+fn project(k: &Key, levels: usize) -> [i64; 7] {
+    let mut r = [0i64; 7];
+    if levels == PREFERRED {
+        r[0] = k[K_DOSE];
+        r[1] = k[K_SESS] + k[K_PREF];
+    } else {
+        r[..levels].copy_from_slice(&k[..levels]);
+    }
+    r
+}
+
+/// `a < b` on what `levels` compares.
 fn less(a: &Key, b: &Key, levels: usize) -> bool {
-    a[..levels] < b[..levels]
+    project(a, levels) < project(b, levels)
 }
 
 /// The result of a search.
 pub(crate) struct Outcome {
     /// The best assignment found, per searched event.
     pub places: Vec<(usize, Option<Place>)>,
-    /// The search finished: `key` is optimal (on the compared levels).
+    /// The search finished: `places` is optimal (on the compared levels).
     pub complete: bool,
+    /// The key of `places`.
+    pub key: Key,
+    /// A lower bound on every key (the root's bound), whether or not the search finished.
+    pub root_lb: Key,
     pub nodes: u64,
 }
 
@@ -305,6 +325,21 @@ pub(crate) fn critical_starts(m: &Model, k: usize) -> (usize, Vec<u32>) {
     best.unwrap_or((0, vec![]))
 }
 
+/// Upper bounds for course `k` alone (no other course; groups and static rules only):
+/// `(most doses, most sessions in their preferred window among plans with that many
+/// doses, proven)`. `proven` false: the search stopped at `budget` and the bounds come
+/// from the root's bound (still upper bounds, weaker).
+pub(crate) fn course_bound(st: &mut State<'_>, k: usize, budget: u64) -> (usize, usize, bool) {
+    let m = st.m;
+    let c = &m.courses[k];
+    let evs: Vec<usize> = c.doses.iter().chain(c.sessions.iter()).copied().collect();
+    let out = optimise(st, &evs, PREFERRED, budget, None);
+    let key = if out.complete { out.key } else { out.root_lb };
+    let doses = c.doses.len().saturating_sub(key[K_DOSE] as usize);
+    let pref = c.sessions.len().saturating_sub((key[K_SESS] + key[K_PREF]) as usize);
+    (doses, pref, out.complete)
+}
+
 /// Searches the best places for `events` (all of one client, all unassigned in `st`),
 /// every other event of `st` held. `levels`: how many entries of the key to optimise.
 /// `start`: an incumbent to beat (its key), if any. `st` is left as it was.
@@ -318,7 +353,7 @@ pub(crate) fn optimise(
     let m = st.m;
     debug_assert!(events.iter().all(|&e| st.asg[e].is_none()));
     let Some(&first) = events.first() else {
-        return Outcome { places: vec![], complete: true, nodes: 0 };
+        return Outcome { places: vec![], complete: true, nodes: 0, key: [0; 7], root_lb: [0; 7] };
     };
     let client = m.events[first].client;
     let mut vars: Vec<usize> = events.iter().copied().filter(|&e| m.events[e].is_dose()).collect();
@@ -452,13 +487,14 @@ pub(crate) fn optimise(
         }
         x.best = Some((key, cur));
     }
+    let root_lb = x.lb_rest(0);
     x.dfs(0, [0; 7]);
     let complete = !x.aborted;
-    let places = match x.best.take() {
-        Some((_, p)) => x.vars.iter().copied().zip(p).collect(),
-        None => x.vars.iter().map(|&e| (e, None)).collect(),
+    let (key, places) = match x.best.take() {
+        Some((k, p)) => (k, x.vars.iter().copied().zip(p).collect()),
+        None => ([i64::MAX; 7], x.vars.iter().map(|&e| (e, None)).collect()),
     };
-    Outcome { places, complete, nodes: x.nodes }
+    Outcome { places, complete, nodes: x.nodes, key, root_lb }
 }
 
 impl Exact<'_, '_> {
@@ -679,7 +715,7 @@ impl Exact<'_, '_> {
                 cands.push((b, u32::MAX, None));
             }
         }
-        cands.sort_by(|a, b| a.0[..self.levels].cmp(&b.0[..self.levels]).then(a.1.cmp(&b.1)));
+        cands.sort_by(|a, b| project(&a.0, self.levels).cmp(&project(&b.0, self.levels)).then(a.1.cmp(&b.1)));
         for (b, _, p) in cands {
             if !self.beats_best(&b) {
                 break;

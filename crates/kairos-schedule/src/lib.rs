@@ -137,6 +137,33 @@ pub fn solve(problem: &Problem, opts: &Options) -> Result<Plan, Error> {
     Ok(run(&m, opts, iters, vec![], false))
 }
 
+/// Upper bounds on what any plan can schedule (for benchmarks): each course alone,
+/// with every chair, monitor, therapist and room free of other courses (groups and
+/// static rules kept), searched exactly for the most doses and then the most sessions in
+/// their preferred window; the sums bound every plan's counts.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Bounds {
+    pub doses: usize,
+    pub sessions_in_preferred_window: usize,
+    /// Courses whose search finished (for the others the bound is the weaker root bound).
+    pub courses_proven: usize,
+    pub courses: usize,
+}
+
+/// Computes [`Bounds`]; `node_budget` per course (default 20,000).
+pub fn bounds(problem: &Problem, node_budget: Option<u64>) -> Result<Bounds, Error> {
+    let m = Model::compile(problem)?;
+    let mut st = State::new(&m);
+    let mut b = Bounds { doses: 0, sessions_in_preferred_window: 0, courses_proven: 0, courses: m.courses.len() };
+    for k in 0..m.courses.len() {
+        let (d, p, proven) = exact::course_bound(&mut st, k, node_budget.unwrap_or(NODE_BUDGET));
+        b.doses += d;
+        b.sessions_in_preferred_window += p;
+        b.courses_proven += usize::from(proven);
+    }
+    Ok(b)
+}
+
 /// Repairs `plan` after `change`: the new plan moves as few booked appointments as it
 /// can (after scheduling every dose it can). Check it against
 /// `apply_change(problem, plan, change)`.

@@ -160,6 +160,9 @@ pub(crate) struct Model {
     pub chairs: Vec<ResM>,
     pub rooms: Vec<ResM>,
     pub staff: Vec<StaffM>,
+    /// Indices of the staff with the monitor role, and with the therapist role.
+    pub monitors: Vec<usize>,
+    pub therapists: Vec<usize>,
     pub clients: Vec<ClientM>,
     pub courses: Vec<CourseM>,
     pub events: Vec<EventM>,
@@ -495,6 +498,8 @@ impl Model {
             site,
             chairs,
             rooms,
+            monitors: (0..staff.len()).filter(|&i| staff[i].monitor).collect(),
+            therapists: (0..staff.len()).filter(|&i| staff[i].therapist).collect(),
             staff,
             clients,
             courses,

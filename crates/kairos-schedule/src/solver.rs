@@ -48,6 +48,9 @@ pub(crate) struct Search<'m> {
     pref_ok: Vec<Option<std::rc::Rc<Vec<u32>>>>,
     /// Per dose: the sessions tied to it, with (shift, pf, pt) offsets.
     tied: Vec<Vec<(usize, i64, i64, i64)>>,
+    /// Per event: the starts where the site and the client are available for its whole
+    /// length, in order (shared per client and length): the only starts `fit` can take.
+    ev_list: Vec<std::rc::Rc<Vec<u32>>>,
     /// Per course (lazily): the starts of its most constrained dose on a complete series.
     critical: std::collections::HashMap<usize, std::rc::Rc<(usize, Vec<u32>)>>,
     /// Per course (lazily): the most doses any plan can schedule (static rules).
@@ -96,8 +99,25 @@ impl<'m> Search<'m> {
                 .clone();
             pref_ok[e] = Some(arr);
         }
+        let mut ok_cache: std::collections::HashMap<(usize, u32), std::rc::Rc<Vec<u32>>> = Default::default();
+        let ev_list = m
+            .events
+            .iter()
+            .map(|ev| {
+                ok_cache
+                    .entry((ev.client, ev.dur))
+                    .or_insert_with(|| {
+                        let av = &m.clients[ev.client].avail;
+                        std::rc::Rc::new(
+                            (0..m.n).filter(|&t| m.site.ok(t, t + ev.dur) && av.ok(t, t + ev.dur)).collect(),
+                        )
+                    })
+                    .clone()
+            })
+            .collect();
         Search {
             st,
+            ev_list,
             rng: ChaCha8Rng::seed_from_u64(seed),
             journal: vec![],
             stamp: vec![0; n],
@@ -188,7 +208,8 @@ impl<'m> Search<'m> {
         {
             return Some((r, 0));
         }
-        for s in lo..=hi {
+        let list = &self.ev_list[e];
+        for &s in &list[list.partition_point(|&t| t < lo)..list.partition_point(|&t| t <= hi)] {
             if let Some((p, c)) = self.st.fit(e, s)
                 && best.is_none_or(|(_, bc)| c < bc)
             {
@@ -299,12 +320,24 @@ impl<'m> Search<'m> {
         }
         let m = self.m();
         let mut skip_day = usize::MAX;
-        // Starts that leave the tied sessions a preferred start first, then the rest.
+        // Starts that leave the tied sessions a preferred start first, then the rest;
+        // each pass from lo + sh on, wrapping, over the statically possible starts only.
         let passes = if strict { 1 } else { 2 };
-        for x in 0..passes * span {
-            let good = x < span;
-            let s = lo + (x % span + sh) % span;
-            if x == span {
+        let list = self.ev_list[d].clone();
+        let cand = &list[list.partition_point(|&t| t < lo)..list.partition_point(|&t| t <= hi)];
+        let len = cand.len();
+        let mut at = cand.partition_point(|&t| t < lo + sh);
+        if at == len {
+            at = 0;
+        }
+        for x in 0..passes * len {
+            let good = x < len;
+            let s = cand[at];
+            at += 1;
+            if at == len {
+                at = 0;
+            }
+            if x == len {
                 skip_day = usize::MAX;
             }
             if good != self.sessions_can_prefer(d, s) {
@@ -979,7 +1012,7 @@ impl<'m> Search<'m> {
 }
 
 pub(crate) fn auto_iterations(m: &Model) -> u64 {
-    (m.events.len() as u64 * 4).clamp(2_000, 20_000)
+    (m.events.len() as u64 * 8).clamp(2_000, 20_000)
 }
 
 /// Builds the plan from a state.

@@ -308,7 +308,7 @@ impl<'m> State<'m> {
                     let c = base + if self.chair_day[r.res as usize][day] == 0 { W_CHAIR_DAY } else { 0 };
                     return Some((r, c));
                 }
-                let staff = (0..m.staff.len()).find(|&st| self.monitor_ok(st, s, end))?;
+                let staff = m.monitors.iter().copied().find(|&st| self.monitor_ok(st, s, end))?;
                 let mut best: Option<(usize, i64)> = None;
                 for ch in 0..m.chairs.len() {
                     if self.chair_free(ch, s, end) {
@@ -354,7 +354,7 @@ impl<'m> State<'m> {
                 } else if let Some(p) = pref.filter(|&p| self.therapist_ok(p, s, end)) {
                     p
                 } else {
-                    (0..m.staff.len()).find(|&st| self.therapist_ok(st, s, end))?
+                    m.therapists.iter().copied().find(|&st| self.therapist_ok(st, s, end))?
                 };
                 if pref.is_some_and(|p| p != staff) {
                     base += W_DISCONTINUITY;

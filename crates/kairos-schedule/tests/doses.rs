@@ -1,7 +1,7 @@
 //! Every dose that can be scheduled is; a dose no plan can schedule comes back with the
 //! rule that rules it out, proven for the course alone.
 
-use kairos_schedule::{Options, Plan, Problem, Reason, check, solve};
+use kairos_schedule::{GenParams, Options, Plan, Problem, Reason, bounds, check, generate, solve};
 use serde_json::{Value, json};
 
 const ALL_DAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
@@ -75,4 +75,32 @@ fn a_dose_no_plan_can_schedule_says_which_rule_rules_it_out() {
     let u = plan.unscheduled.iter().find(|u| u.event == "k-a/dose-3").expect("dose 3 unscheduled");
     assert_eq!(u.reason, Reason::Spacing, "{}", u.detail);
     assert!(u.detail.contains("at most 2 of the 3 doses"), "{}", u.detail);
+}
+
+/// The bounds (each course alone, searched exactly) are never below what a plan
+/// schedules, and they see the client-availability limit above.
+#[test]
+fn bounds_are_upper_bounds() {
+    for seed in 1..4 {
+        let p = generate(&GenParams {
+            clients: 40,
+            chairs: 2,
+            therapists: 3,
+            monitors: 1,
+            days: 21,
+            seed,
+            ..GenParams::default()
+        });
+        let plan = solve(&p, &Options { iterations: Some(300), ..Options::default() }).expect("solves");
+        let b = bounds(&p, None).expect("bounds");
+        assert_eq!(b.courses, 40);
+        assert!(b.doses >= plan.summary.doses_scheduled, "{b:?} {:?}", plan.summary);
+        assert!(b.sessions_in_preferred_window >= plan.summary.sessions_in_preferred_window, "{b:?}");
+        assert!(b.doses <= plan.summary.doses_requested);
+    }
+    let mut v = base(6);
+    add(&mut v, "a", &["mon", "tue"], "08:00", "18:00", 3, 48);
+    let p = Problem::from_json(&v.to_string()).expect("valid");
+    let b = bounds(&p, None).expect("bounds");
+    assert_eq!((b.doses, b.courses_proven), (1, 1));
 }
