@@ -12,6 +12,15 @@ use rand::RngCore;
 
 /// The session cookie of the web UI.
 pub const COOKIE: &str = "kairos_session";
+/// The name when cookies are Secure: with the `__Host-` prefix a browser
+/// keeps the cookie only if it came from this host over HTTPS with `Path=/`
+/// and no `Domain`, so a sibling subdomain cannot plant or shadow it.
+pub const SECURE_COOKIE: &str = "__Host-kairos_session";
+
+/// The staff session cookie's name under this configuration.
+pub fn cookie_name(state: &AppState) -> &'static str {
+    if state.config.secure_cookies { SECURE_COOKIE } else { COOKIE }
+}
 
 /// OWASP's minimum for Argon2id: 19 MiB, 2 passes, 1 lane.
 fn argon2() -> Argon2<'static> {
@@ -129,13 +138,13 @@ pub async fn sign_out(state: &AppState, staff: &Staff, token: &str, remote_addr:
 /// The `Set-Cookie` value for a new session.
 pub fn session_cookie(state: &AppState, token: &str) -> String {
     let secure = if state.config.secure_cookies { "; Secure" } else { "" };
-    format!("{COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict{secure}")
+    format!("{}={token}; Path=/; HttpOnly; SameSite=Strict{secure}", cookie_name(state))
 }
 
 /// The `Set-Cookie` value that removes the session cookie.
 pub fn clear_cookie(state: &AppState) -> String {
     let secure = if state.config.secure_cookies { "; Secure" } else { "" };
-    format!("{COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0{secure}")
+    format!("{}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0{secure}", cookie_name(state))
 }
 
 #[cfg(test)]

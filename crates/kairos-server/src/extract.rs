@@ -141,7 +141,7 @@ impl FromRequestParts<AppState> for Auth {
         let token = bearer_token(parts)
             .or_else(|| {
                 matches!(parts.method, Method::GET | Method::HEAD)
-                    .then(|| cookie_token(parts, crate::auth::COOKIE))
+                    .then(|| cookie_token(parts, crate::auth::cookie_name(state)))
                     .flatten()
             })
             .ok_or(AppError::Unauthenticated)?;

@@ -124,7 +124,7 @@ pub async fn send_due(store: &Store, cfg: &MailConfig, now: Timestamp) -> kairos
         Ok(b) => b.timeout(Some(std::time::Duration::from_secs(20))).build(),
         Err(e) => {
             for m in &batch {
-                store.email_failed(&m.id, &format!("SMTP URL: {e}"), now).await?;
+                store.email_failed(&m.id, &m.lease, &format!("SMTP URL: {e}"), now).await?;
             }
             return Ok((0, batch.len()));
         }
@@ -147,12 +147,14 @@ pub async fn send_due(store: &Store, cfg: &MailConfig, now: Timestamp) -> kairos
         };
         match result {
             Ok(()) => {
-                store.email_sent(&m.id, Timestamp::now()).await?;
+                if !store.email_sent(&m.id, &m.lease, Timestamp::now()).await? {
+                    tracing::warn!(email = %m.id, "an email was sent after its lease ran out; another worker holds it now");
+                }
                 sent += 1;
             }
             Err(e) => {
                 tracing::warn!(email = %m.id, attempts = m.attempts + 1, error = %e, "sending an email failed; it will be retried");
-                store.email_failed(&m.id, &e, Timestamp::now()).await?;
+                store.email_failed(&m.id, &m.lease, &e, Timestamp::now()).await?;
                 failed += 1;
             }
         }

@@ -18,6 +18,9 @@ pub struct OutgoingEmail {
     pub subject: String,
     pub body: String,
     pub attempts: i64,
+    /// The claim this copy was taken under: [`Store::email_sent`] and
+    /// [`Store::email_failed`] record nothing once another worker holds the message.
+    pub lease: String,
 }
 
 /// How long a claimed message is reserved for the worker that claimed it:
@@ -109,13 +112,15 @@ impl Store {
         .fetch_all(&mut *tx)
         .await?;
         let mut out = Vec::with_capacity(ids.len());
+        let lease = uuid::Uuid::now_v7().to_string();
         for (id,) in ids {
             let row = sqlx::query(
-                "UPDATE email_outbox SET lease_until = $2 WHERE id = $1 \
+                "UPDATE email_outbox SET lease_until = $2, lease_token = $3 WHERE id = $1 \
                  RETURNING id, to_address, subject, body, attempts",
             )
             .bind(id)
             .bind(micros(now + LEASE))
+            .bind(lease.clone())
             .fetch_one(&mut *tx)
             .await?;
             out.push(OutgoingEmail {
@@ -124,53 +129,64 @@ impl Store {
                 subject: rows::get_str(&row, "subject")?,
                 body: rows::get_str(&row, "body")?,
                 attempts: rows::get_i64(&row, "attempts")?,
+                lease: lease.clone(),
             });
         }
         tx.commit().await?;
         Ok(out)
     }
 
-    /// Records that the SMTP server accepted a message. A sign-in link in
-    /// it is blanked out of the stored copy: only its recipient holds it.
-    pub async fn email_sent(&self, id: &str, at: Timestamp) -> Result<()> {
+    /// Records that the SMTP server accepted a message claimed under `lease`.
+    /// A sign-in link in it is blanked out of the stored copy: only its
+    /// recipient holds it. Returns false (and records nothing) when the claim
+    /// was lost to another worker after its lease ran out.
+    pub async fn email_sent(&self, id: &str, lease: &str, at: Timestamp) -> Result<bool> {
         let mut tx = self.begin_write().await?;
-        let body: Option<(String,)> = sqlx::query_as("SELECT body FROM email_outbox WHERE id = $1")
-            .bind(id.to_string())
-            .fetch_optional(&mut *tx)
-            .await?;
-        let body = body.map(|(b,)| redact_links(&b));
+        let body: Option<(String,)> =
+            sqlx::query_as("SELECT body FROM email_outbox WHERE id = $1 AND lease_token = $2 AND sent_at IS NULL")
+                .bind(id.to_string())
+                .bind(lease.to_string())
+                .fetch_optional(&mut *tx)
+                .await?;
+        let Some((body,)) = body else { return Ok(false) };
         sqlx::query(
-            "UPDATE email_outbox SET sent_at = $2, lease_until = NULL, attempts = attempts + 1, \
-             body = COALESCE($3, body) WHERE id = $1",
+            "UPDATE email_outbox SET sent_at = $2, lease_until = NULL, lease_token = NULL, attempts = attempts + 1, \
+             body = $3 WHERE id = $1",
         )
         .bind(id.to_string())
         .bind(micros(at))
-        .bind(body)
+        .bind(redact_links(&body))
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
-        Ok(())
+        Ok(true)
     }
 
-    /// Records a failed attempt; the message is tried again after
-    /// [`retry_delay`].
-    pub async fn email_failed(&self, id: &str, error: &str, now: Timestamp) -> Result<()> {
-        let (attempts,): (i64,) = sqlx::query_as("SELECT attempts FROM email_outbox WHERE id = $1")
-            .bind(id.to_string())
-            .fetch_optional(&self.pool)
-            .await?
-            .ok_or_else(|| StoreError::NotFound { record: "email", id: id.to_string() })?;
+    /// Records a failed attempt of a message claimed under `lease`; it is
+    /// tried again after [`retry_delay`]. Returns false (and records nothing)
+    /// when the claim was lost to another worker.
+    pub async fn email_failed(&self, id: &str, lease: &str, error: &str, now: Timestamp) -> Result<bool> {
+        let mut tx = self.begin_write().await?;
+        let found: Option<(i64,)> =
+            sqlx::query_as("SELECT attempts FROM email_outbox WHERE id = $1 AND lease_token = $2 AND sent_at IS NULL")
+                .bind(id.to_string())
+                .bind(lease.to_string())
+                .fetch_optional(&mut *tx)
+                .await?;
+        let Some((attempts,)) = found else { return Ok(false) };
         let attempts = attempts + 1;
         sqlx::query(
-            "UPDATE email_outbox SET attempts = $2, last_error = $3, lease_until = NULL, send_after = $4 WHERE id = $1",
+            "UPDATE email_outbox SET attempts = $2, last_error = $3, lease_until = NULL, lease_token = NULL, \
+             send_after = $4 WHERE id = $1",
         )
         .bind(id.to_string())
         .bind(attempts)
         .bind(error.chars().take(500).collect::<String>())
         .bind(micros(now + retry_delay(attempts)))
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
-        Ok(())
+        tx.commit().await?;
+        Ok(true)
     }
 
     /// Counts of the outbox: (waiting, sent, waiting after at least one failure).

@@ -209,6 +209,50 @@ fn no_exercise(id: impl ToString) -> StoreError {
     StoreError::NotFound { record: "exercise session", id: id.to_string() }
 }
 
+/// How a portal session was opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionOrigin {
+    /// The one-time link of an invitation.
+    Invitation,
+    /// A one-time sign-in link asked for on the sign-in page.
+    SignIn,
+    /// The client's password.
+    Password,
+}
+
+impl SessionOrigin {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SessionOrigin::Invitation => "invitation",
+            SessionOrigin::SignIn => "sign_in",
+            SessionOrigin::Password => "password",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<SessionOrigin> {
+        match s {
+            "invitation" => Some(SessionOrigin::Invitation),
+            "sign_in" => Some(SessionOrigin::SignIn),
+            "password" => Some(SessionOrigin::Password),
+            _ => None,
+        }
+    }
+
+    /// A one-time link proves the client holds the e-mail address.
+    pub fn is_link(self) -> bool {
+        matches!(self, SessionOrigin::Invitation | SessionOrigin::SignIn)
+    }
+}
+
+/// A live portal session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortalSession {
+    pub client: ClientId,
+    pub opened_at: Timestamp,
+    /// None for sessions opened before the origin was recorded.
+    pub opened_by: Option<SessionOrigin>,
+}
+
 impl Store {
     // ---- the outbox -------------------------------------------------------
 
@@ -424,8 +468,15 @@ impl Store {
         Ok(Some((client, purpose)))
     }
 
-    /// Sets a client's portal password (argon2 PHC string).
-    pub async fn set_portal_password(&self, client: ClientId, hash: &str, remote_addr: Option<String>) -> Result<()> {
+    /// Sets a client's portal password (argon2 PHC string) and ends every
+    /// other portal session of theirs (`keep` is the session that set it).
+    pub async fn set_portal_password(
+        &self,
+        client: ClientId,
+        hash: &str,
+        keep: &str,
+        remote_addr: Option<String>,
+    ) -> Result<()> {
         let now = Timestamp::now();
         let mut tx = self.begin_write().await?;
         sqlx::query("UPDATE portal_accounts SET password_hash = $2, updated_at = $3 WHERE client_id = $1")
@@ -434,6 +485,14 @@ impl Store {
             .bind(micros(now))
             .execute(&mut *tx)
             .await?;
+        sqlx::query(
+            "UPDATE portal_sessions SET revoked_at = $3 WHERE client_id = $1 AND token_hash <> $2 AND revoked_at IS NULL",
+        )
+        .bind(client.to_string())
+        .bind(token_hash(keep))
+        .bind(micros(now))
+        .execute(&mut *tx)
+        .await?;
         let entry = AuditEntry::new(Action::Update, "portal_account", client).client(client).detail("password set");
         audit::insert_in(&mut tx, &client_actor(client, remote_addr), &entry, now).await?;
         tx.commit().await?;
@@ -448,18 +507,20 @@ impl Store {
         token: &str,
         policy: &SessionPolicy,
         remote_addr: Option<&str>,
+        opened_by: SessionOrigin,
     ) -> Result<()> {
         let now = Timestamp::now();
         let expires = now.checked_add(policy.absolute).map_err(StoreError::corrupt)?;
         sqlx::query(
-            "INSERT INTO portal_sessions (token_hash, client_id, created_at, last_seen_at, expires_at, remote_addr) \
-             VALUES ($1, $2, $3, $3, $4, $5)",
+            "INSERT INTO portal_sessions (token_hash, client_id, created_at, last_seen_at, expires_at, remote_addr, \
+             opened_by) VALUES ($1, $2, $3, $3, $4, $5, $6)",
         )
         .bind(token_hash(token))
         .bind(client.to_string())
         .bind(micros(now))
         .bind(micros(expires))
         .bind(remote_addr.map(str::to_string))
+        .bind(opened_by.as_str())
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -467,11 +528,16 @@ impl Store {
 
     /// The client of a live portal session (not revoked, not idle too long,
     /// not expired, account active); refreshes its last use.
-    pub async fn authenticate_portal_session(&self, token: &str, policy: &SessionPolicy) -> Result<Option<ClientId>> {
+    pub async fn authenticate_portal_session(
+        &self,
+        token: &str,
+        policy: &SessionPolicy,
+    ) -> Result<Option<PortalSession>> {
         let now = Timestamp::now();
         let hash = token_hash(token);
         let row = sqlx::query(
-            "SELECT s.client_id, s.last_seen_at, s.expires_at, s.revoked_at, a.active FROM portal_sessions s \
+            "SELECT s.client_id, s.created_at, s.opened_by, s.last_seen_at, s.expires_at, s.revoked_at, a.active \
+             FROM portal_sessions s \
              JOIN portal_accounts a ON a.client_id = s.client_id WHERE s.token_hash = $1",
         )
         .bind(hash.clone())
@@ -494,7 +560,11 @@ impl Store {
                 .execute(&self.pool)
                 .await?;
         }
-        Ok(Some(rows::get_id(&row, "client_id")?))
+        Ok(Some(PortalSession {
+            client: rows::get_id(&row, "client_id")?,
+            opened_at: rows::get_ts(&row, "created_at")?,
+            opened_by: rows::get_opt_str(&row, "opened_by")?.as_deref().and_then(SessionOrigin::parse),
+        }))
     }
 
     pub async fn revoke_portal_session(&self, token: &str) -> Result<bool> {

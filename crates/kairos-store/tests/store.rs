@@ -427,3 +427,29 @@ async fn when_the_audit_entry_cannot_be_written_the_record_is_not_written_either
     })
     .await;
 }
+
+#[tokio::test]
+async fn an_outbox_message_is_recorded_only_under_the_claim_that_holds_it() {
+    on_every_backend(|store| async move {
+        let id = store.queue_email("a@example.test", "Subject", "Body").await.expect("queue");
+        let now = jiff::Timestamp::now();
+        let first = store.claim_emails(10, now).await.expect("claim");
+        assert_eq!(first.len(), 1);
+        assert!(store.claim_emails(10, now).await.expect("claim").is_empty(), "leased to the first worker");
+        // The first worker stalls past its lease; a second worker takes the message over.
+        let later = now + kairos_store::outbox::LEASE + jiff::SignedDuration::from_secs(1);
+        let second = store.claim_emails(10, later).await.expect("claim");
+        assert_eq!(second.len(), 1);
+        assert_ne!(first[0].lease, second[0].lease);
+        // The stalled worker's failure or success no longer changes anything ...
+        assert!(!store.email_failed(&id, &first[0].lease, "timeout", later).await.expect("failed"));
+        assert!(!store.email_sent(&id, &first[0].lease, later).await.expect("sent"));
+        assert_eq!(store.outbox_counts().await.expect("counts"), (1, 0, 0));
+        assert!(store.claim_emails(10, later).await.expect("claim").is_empty(), "still leased to the second");
+        // ... the holder's does, once.
+        assert!(store.email_sent(&id, &second[0].lease, later).await.expect("sent"));
+        assert_eq!(store.outbox_counts().await.expect("counts"), (0, 1, 0));
+        assert!(!store.email_sent(&id, &second[0].lease, later).await.expect("sent"), "recorded once");
+    })
+    .await;
+}

@@ -19,7 +19,10 @@ use kairos_domain::ids::{ClientId, EncounterId, ExerciseSessionId, JournalEntryI
 use kairos_domain::roles::Permission;
 use kairos_domain::text::Email;
 use kairos_store::Actor;
-use kairos_store::portal::{ExerciseSession, JournalEntry, NewExercise, OutgoingEmail, RoundResponse, client_actor};
+use kairos_store::portal::{
+    ExerciseSession, JournalEntry, NewExercise, OutgoingEmail, PortalSession, RoundResponse, SessionOrigin,
+    client_actor,
+};
 use kairos_store::sessions::SessionPolicy;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -27,6 +30,8 @@ use utoipa::ToSchema;
 
 /// The client portal's session cookie (never the staff one).
 pub const PORTAL_COOKIE: &str = "kairos_portal";
+/// The name when cookies are Secure (see [`portal_cookie_name`]).
+pub const SECURE_PORTAL_COOKIE: &str = "__Host-kairos_portal";
 
 /// Portal settings.
 #[derive(Debug, Clone)]
@@ -67,11 +72,33 @@ pub struct PortalAuth {
     pub client: ClientId,
     pub token: String,
     pub remote_addr: Option<String>,
+    /// When and how the session was opened (a password may be set only
+    /// shortly after a one-time link).
+    pub session: PortalSession,
 }
 
 impl PortalAuth {
     pub fn actor(&self) -> Actor {
         client_actor(self.client, self.remote_addr.clone())
+    }
+
+    /// Whether this session may set or change the password: it was opened by
+    /// a one-time link (which proves the e-mail address) no longer ago than
+    /// such a link lives. Anyone else holding a session (a shared phone left
+    /// signed in) cannot take the account over with a password of their own.
+    pub fn may_set_password(&self, cfg: &PortalConfig, now: Timestamp) -> bool {
+        self.session.opened_by.is_some_and(|o| o.is_link())
+            && now.duration_since(self.session.opened_at) <= cfg.code_lifetime
+    }
+
+    /// Records that the client read their own record through the portal
+    /// (`what`: the page or list), durably, like every read of a record.
+    pub async fn audit_read(&self, state: &AppState, what: &str) -> AppResult<()> {
+        let entry = kairos_store::AuditEntry::new(kairos_store::Action::Read, "portal", self.client)
+            .client(self.client)
+            .detail(what);
+        state.store.audit_read(&self.actor(), entry).await?;
+        Ok(())
     }
 }
 
@@ -100,27 +127,34 @@ impl FromRequestParts<AppState> for PortalAuth {
     type Rejection = AppError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let token = cookie_token(parts, PORTAL_COOKIE).ok_or(AppError::Unauthenticated)?;
+        let token = cookie_token(parts, portal_cookie_name(state)).ok_or(AppError::Unauthenticated)?;
         if !same_origin(parts) {
             return Err(AppError::Forbidden("this request was sent from another site".into()));
         }
-        let client = state
+        let session = state
             .store
             .authenticate_portal_session(&token, &state.config.portal.session)
             .await?
             .ok_or(AppError::Unauthenticated)?;
-        Ok(PortalAuth { client, token, remote_addr: remote_addr(parts) })
+        Ok(PortalAuth { client: session.client, token, remote_addr: remote_addr(parts), session })
     }
+}
+
+/// The portal cookie's name: `__Host-` prefixed when cookies are Secure, so
+/// a browser accepts it only from this host over HTTPS, for the whole site
+/// and never from a sibling domain.
+pub fn portal_cookie_name(state: &AppState) -> &'static str {
+    if state.config.secure_cookies { SECURE_PORTAL_COOKIE } else { PORTAL_COOKIE }
 }
 
 pub fn portal_cookie(state: &AppState, token: &str) -> String {
     let secure = if state.config.secure_cookies { "; Secure" } else { "" };
-    format!("{PORTAL_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict{secure}")
+    format!("{}={token}; Path=/; HttpOnly; SameSite=Strict{secure}", portal_cookie_name(state))
 }
 
 pub fn clear_portal_cookie(state: &AppState) -> String {
     let secure = if state.config.secure_cookies { "; Secure" } else { "" };
-    format!("{PORTAL_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0{secure}")
+    format!("{}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0{secure}", portal_cookie_name(state))
 }
 
 fn link(state: &AppState, path: &str) -> String {
@@ -130,15 +164,33 @@ fn link(state: &AppState, path: &str) -> String {
 /// Sends a sign-in link if `email` belongs to an active portal account.
 /// The answer is the same either way, so the form does not reveal who has
 /// an account; a client asking too often gets no further links for a while.
+/// Every request ends with an audit entry (`portal_link`, what was done), the
+/// same for every path, after the link (if any) is stored: the sign-in form
+/// runs this after answering (see `ui::portal::login_submit`), so how long
+/// the answer takes says nothing about the address either.
 pub async fn request_sign_in(state: &AppState, email: &str, remote: Option<String>) -> AppResult<()> {
-    if email.chars().count() > 254 {
+    let login = email.trim().to_lowercase();
+    if login.chars().count() > 254 {
         return Ok(());
     }
-    let Some((account, _)) = state.store.portal_account_by_email(email).await? else { return Ok(()) };
+    let outcome = send_sign_in_link(state, email, remote.clone()).await?;
+    let anon = Actor { staff_id: None, roles: "anonymous".into(), remote_addr: remote };
+    let entry = kairos_store::AuditEntry::new(
+        kairos_store::Action::LoginAttempt,
+        "portal_link",
+        format!("portal-link:{login}"),
+    )
+    .detail(outcome);
+    state.store.audit_event(&anon, entry).await?;
+    Ok(())
+}
+
+async fn send_sign_in_link(state: &AppState, email: &str, remote: Option<String>) -> AppResult<&'static str> {
+    let Some((account, _)) = state.store.portal_account_by_email(email).await? else { return Ok("no active account") };
     let cfg = &state.config.portal;
     let since = Timestamp::now() - cfg.code_window;
     if state.store.recent_portal_codes(account.client_id, since).await? >= cfg.max_codes {
-        return Ok(());
+        return Ok("too many links asked for");
     }
     let code = crate::auth::new_token();
     let mail = OutgoingEmail {
@@ -155,7 +207,7 @@ pub async fn request_sign_in(state: &AppState, email: &str, remote: Option<Strin
         .store
         .create_sign_in_code(account.client_id, &code, Timestamp::now() + cfg.code_lifetime, &mail, remote)
         .await?;
-    Ok(())
+    Ok("link queued")
 }
 
 /// Signs in with the password a client set from their invitation.
@@ -195,9 +247,14 @@ pub async fn password_sign_in(
 }
 
 /// Opens a portal session; returns its token.
-pub async fn open_session(state: &AppState, client: ClientId, remote: Option<&str>) -> AppResult<String> {
+pub async fn open_session(
+    state: &AppState,
+    client: ClientId,
+    remote: Option<&str>,
+    opened_by: SessionOrigin,
+) -> AppResult<String> {
     let token = crate::auth::new_token();
-    state.store.create_portal_session(client, &token, &state.config.portal.session, remote).await?;
+    state.store.create_portal_session(client, &token, &state.config.portal.session, remote, opened_by).await?;
     Ok(token)
 }
 
@@ -351,7 +408,9 @@ pub async fn write_journal(state: &AppState, auth: &PortalAuth, body: &JournalBo
 #[utoipa::path(get, path = "/portal/journal", tag = "portal",
     responses((status = 200, body = Vec<JournalView>), (status = 401, body = crate::error::Problem)))]
 pub async fn list_journal(State(state): State<AppState>, auth: PortalAuth) -> AppResult<axum::Json<Vec<JournalView>>> {
-    Ok(axum::Json(state.store.journal_of(auth.client).await?.iter().map(JournalView::from).collect()))
+    let entries = state.store.journal_of(auth.client).await?;
+    auth.audit_read(&state, "journal").await?;
+    Ok(axum::Json(entries.iter().map(JournalView::from).collect()))
 }
 
 /// Writes a journal entry (private unless `shared`).
@@ -375,6 +434,7 @@ pub async fn get_journal(
     Path(id): Path<String>,
 ) -> AppResult<axum::Json<JournalView>> {
     let e = state.store.journal_entry(auth.client, path_id("journal entry", &id)?).await?;
+    auth.audit_read(&state, "journal entry").await?;
     Ok(axum::Json(JournalView::from(&e)))
 }
 
@@ -547,7 +607,9 @@ pub async fn slot_views(
 #[utoipa::path(get, path = "/portal/exercises", tag = "portal",
     responses((status = 200, body = Vec<SlotView>), (status = 401, body = crate::error::Problem)))]
 pub async fn list_exercises(State(state): State<AppState>, auth: PortalAuth) -> AppResult<axum::Json<Vec<SlotView>>> {
-    Ok(axum::Json(slot_views(&state, auth.client, Timestamp::now()).await?.0))
+    let views = slot_views(&state, auth.client, Timestamp::now()).await?.0;
+    auth.audit_read(&state, "home exercises").await?;
+    Ok(axum::Json(views))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -672,6 +734,7 @@ pub async fn get_exercise(
     Path(id): Path<String>,
 ) -> AppResult<axum::Json<ExerciseView>> {
     let s = state.store.exercise_session(auth.client, path_id("exercise session", &id)?).await?;
+    auth.audit_read(&state, "home exercise").await?;
     Ok(axum::Json(exercise_view(&state.config.portal.exercise, &s)))
 }
 

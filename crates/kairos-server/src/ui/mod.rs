@@ -18,7 +18,6 @@ mod protocols;
 mod schedule;
 mod screening;
 
-use crate::auth::COOKIE;
 use crate::error::AppError;
 use crate::extract::{cookie_token, remote_addr};
 use crate::state::AppState;
@@ -273,7 +272,7 @@ impl FromRequestParts<AppState> for UiAuth {
             let q = serde_urlencoded::to_string([("next", next)]).unwrap_or_default();
             Redirect::to(&format!("/login?{q}")).into_response()
         };
-        let Some(token) = cookie_token(parts, COOKIE) else {
+        let Some(token) = cookie_token(parts, crate::auth::cookie_name(state)) else {
             return Err(to_login());
         };
         match state.store.authenticate_session(&token, &state.config.session).await {

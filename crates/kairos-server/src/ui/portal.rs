@@ -18,6 +18,7 @@ use jiff::Timestamp;
 use kairos_domain::ids::{ClientId, EncounterId, ExerciseSessionId, JournalEntryId, MeasureRequestId};
 use kairos_domain::roles::Permission;
 use kairos_store::measures::LinkState;
+use kairos_store::portal::SessionOrigin;
 use serde::Deserialize;
 
 type PageResult = Result<Response, Response>;
@@ -51,7 +52,7 @@ fn local(t: Timestamp, tz: &jiff::tz::TimeZone) -> String {
 #[template(path = "portal_login.html")]
 struct LoginPage {
     nav: Option<Nav>,
-    /// `form`, `sent`, `confirm`, `password`.
+    /// `form`, `sent`, `confirm`, `password`, `password_link` (a link is needed first).
     step: &'static str,
     code: String,
     error: Option<String>,
@@ -78,11 +79,19 @@ pub async fn login_submit(
 ) -> PageResult {
     match f.password.as_deref().filter(|p| !p.is_empty()) {
         None => {
-            api::request_sign_in(&state, &f.email, remote).await.map_err(perr)?;
+            // Answered at once and the same way for every address; the link
+            // is made after (an address with an account would otherwise take
+            // a database write longer to answer than one without).
+            let (st, email) = (state.clone(), f.email.clone());
+            tokio::spawn(async move {
+                if let Err(e) = api::request_sign_in(&st, &email, remote).await {
+                    tracing::error!(error = %e, "a portal sign-in link could not be made");
+                }
+            });
             Ok(login_page("sent", String::new(), None))
         }
         Some(pw) => match api::password_sign_in(&state, &f.email, pw, remote.clone()).await {
-            Ok(client) => signed_in(&state, client, remote.as_deref(), "/portal").await,
+            Ok(client) => signed_in(&state, client, remote.as_deref(), SessionOrigin::Password, "/portal").await,
             Err(AppError::Unauthenticated) => Ok(login_page(
                 "form",
                 String::new(),
@@ -93,8 +102,14 @@ pub async fn login_submit(
     }
 }
 
-async fn signed_in(state: &AppState, client: ClientId, remote: Option<&str>, to: &str) -> PageResult {
-    let token = api::open_session(state, client, remote).await.map_err(perr)?;
+async fn signed_in(
+    state: &AppState,
+    client: ClientId,
+    remote: Option<&str>,
+    how: SessionOrigin,
+    to: &str,
+) -> PageResult {
+    let token = api::open_session(state, client, remote, how).await.map_err(perr)?;
     Ok(([(header::SET_COOKIE, api::portal_cookie(state, &token))], Redirect::to(to)).into_response())
 }
 
@@ -118,9 +133,12 @@ pub async fn auth_submit(
 ) -> PageResult {
     match state.store.consume_portal_code(&code, remote.clone()).await.map_err(|e| perr(e.into()))? {
         Some((client, purpose)) => {
-            let to =
-                if purpose == kairos_store::portal::CodePurpose::Invitation { "/portal/password" } else { "/portal" };
-            signed_in(&state, client, remote.as_deref(), to).await
+            let (how, to) = if purpose == kairos_store::portal::CodePurpose::Invitation {
+                (SessionOrigin::Invitation, "/portal/password")
+            } else {
+                (SessionOrigin::SignIn, "/portal")
+            };
+            signed_in(&state, client, remote.as_deref(), how, to).await
         }
         None => Ok(login_page(
             "form",
@@ -130,7 +148,19 @@ pub async fn auth_submit(
     }
 }
 
-pub async fn password_form(PortalPage(_): PortalPage) -> Response {
+/// Shown when a session may not set a password (see `PortalAuth::may_set_password`).
+fn password_needs_link(state: &AppState) -> String {
+    format!(
+        "To set or change your password, sign out, ask for a sign-in link by e-mail, and choose your password \
+         within {} minutes of opening the link.",
+        state.config.portal.code_lifetime.as_mins()
+    )
+}
+
+pub async fn password_form(State(state): State<AppState>, PortalPage(auth): PortalPage) -> Response {
+    if !auth.may_set_password(&state.config.portal, Timestamp::now()) {
+        return login_page("password_link", String::new(), Some(password_needs_link(&state)));
+    }
     login_page("password", String::new(), None)
 }
 
@@ -144,12 +174,19 @@ pub async fn password_submit(
     PortalPage(auth): PortalPage,
     Form(f): Form<PasswordForm>,
 ) -> PageResult {
+    if !auth.may_set_password(&state.config.portal, Timestamp::now()) {
+        return Ok(login_page("password_link", String::new(), Some(password_needs_link(&state))));
+    }
     let n = f.password.chars().count();
     if !(12..=1024).contains(&n) {
         return Ok(login_page("password", String::new(), Some("Use at least 12 characters.".into())));
     }
     let hash = crate::auth::hash_password_blocking(f.password).await.map_err(perr)?;
-    state.store.set_portal_password(auth.client, &hash, auth.remote_addr.clone()).await.map_err(|e| perr(e.into()))?;
+    state
+        .store
+        .set_portal_password(auth.client, &hash, &auth.token, auth.remote_addr.clone())
+        .await
+        .map_err(|e| perr(e.into()))?;
     Ok(Redirect::to("/portal").into_response())
 }
 
@@ -196,6 +233,7 @@ pub async fn home(State(state): State<AppState>, PortalPage(auth): PortalPage) -
     let now = Timestamp::now();
     let tz = crate::api::clinic_tz(&state).await.map_err(perr)?;
     let client = state.store.get_client(auth.client).await.map_err(|e| perr(e.into()))?;
+    auth.audit_read(&state, "portal home").await.map_err(perr)?;
     let appointments = state
         .store
         .encounters_of(auth.client, now, true, 10)
@@ -303,6 +341,7 @@ async fn journal_page(state: &AppState, auth: &PortalAuth, error: Option<String>
 }
 
 pub async fn journal(State(state): State<AppState>, PortalPage(auth): PortalPage) -> PageResult {
+    auth.audit_read(&state, "journal").await.map_err(perr)?;
     journal_page(&state, &auth, None, String::new()).await
 }
 
@@ -418,6 +457,7 @@ pub async fn exercise(
     Path(id): Path<String>,
 ) -> PageResult {
     let s = state.store.exercise_session(auth.client, session_id(&id)?).await.map_err(|e| perr(e.into()))?;
+    auth.audit_read(&state, "home exercise").await.map_err(perr)?;
     Ok(exercise_page(&state, &s, None))
 }
 

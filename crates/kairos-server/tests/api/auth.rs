@@ -144,3 +144,27 @@ async fn a_deactivated_account_loses_its_sessions() {
         app.call(Method::POST, "/api/v1/auth/login", None, Some(json!({"email": email, "password": PASSWORD}))).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
 }
+
+#[tokio::test]
+async fn behind_https_the_session_cookie_is_host_prefixed_and_only_that_name_is_honoured() {
+    let app = spawn_app().await;
+    let (email, _) = app.add_staff(&[Role::Therapist]).await;
+    let secure = serve(app.store.clone(), kairos_server::Config { secure_cookies: true, ..test_config() }).await;
+    let r = secure
+        .call(Method::POST, "/api/v1/auth/login", None, Some(json!({"email": email, "password": PASSWORD})))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let token = r.body["token"].as_str().expect("token").to_string();
+    let cookie = r.set_cookie.iter().find(|c| c.starts_with("__Host-kairos_session=")).expect("__Host- cookie");
+    assert!(cookie.contains("; Secure") && cookie.contains("Path=/") && !cookie.contains("Domain"), "{cookie}");
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
+    for (name, signed_in) in [("__Host-kairos_session", true), ("kairos_session", false)] {
+        let r = http
+            .get(format!("{}/clients", secure.base))
+            .header("cookie", format!("{name}={token}"))
+            .send()
+            .await
+            .expect("page");
+        assert_eq!(r.status() == StatusCode::OK, signed_in, "{name}: {}", r.status());
+    }
+}

@@ -75,11 +75,38 @@ pub async fn code_in_mail(app: &TestApp, email: &str) -> String {
     body[start..].split_whitespace().next().expect("code").to_string()
 }
 
+/// How many sign-in links were asked for `email` and dealt with (each ends
+/// with an audit entry, whether or not a link was sent).
+pub async fn link_requests(app: &TestApp, email: &str) -> i64 {
+    let login = format!("portal-link:{}", email.to_lowercase());
+    app.store.recent_sign_in_attempts(&login, Timestamp::UNIX_EPOCH).await.expect("count")
+}
+
+/// Waits until the sign-in form has dealt with one more request for `email`
+/// than `before` (the form answers first and makes the link after).
+pub async fn link_request_done(app: &TestApp, email: &str, before: i64) {
+    for _ in 0..200 {
+        if link_requests(app, email).await > before {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    panic!("the sign-in link request for {email} was never dealt with");
+}
+
+/// Asks for a sign-in link on the portal's form and waits until it is dealt with.
+pub async fn ask_for_link(app: &TestApp, c: &reqwest::Client, email: &str) {
+    let before = link_requests(app, email).await;
+    let r = c.post(format!("{}/portal/login", app.base)).form(&[("email", email)]).send().await.expect("login");
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(r.text().await.expect("text").contains("sign-in link is on its way"));
+    link_request_done(app, email, before).await;
+}
+
 /// Signs a client in by a sign-in link; returns a cookie-keeping client.
 pub async fn portal_session(app: &TestApp, email: &str) -> reqwest::Client {
     let c = cookie_client();
-    let r = c.post(format!("{}/portal/login", app.base)).form(&[("email", email)]).send().await.expect("login");
-    assert_eq!(r.status(), StatusCode::OK);
+    ask_for_link(app, &c, email).await;
     let code = code_in_mail(app, email).await;
     let r = c.post(format!("{}/portal/auth/{code}", app.base)).send().await.expect("auth");
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
@@ -124,14 +151,10 @@ async fn a_sign_in_link_works_once_and_expires_and_the_email_holds_no_clinical_c
     assert!(!invitation[0].body.to_lowercase().contains("ketamine"));
     // An unknown address gets the same answer and no e-mail.
     let c = cookie_client();
-    let r =
-        c.post(format!("{}/portal/login", app.base)).form(&[("email", "nobody@example.test")]).send().await.expect("r");
-    assert_eq!(r.status(), StatusCode::OK);
+    ask_for_link(&app, &c, "nobody@example.test").await;
     assert!(app.store.outbox_for("nobody@example.test").await.expect("outbox").is_empty());
 
-    let r =
-        c.post(format!("{}/portal/login", app.base)).form(&[("email", "ADA@example.test")]).send().await.expect("r");
-    assert_eq!(r.status(), StatusCode::OK);
+    ask_for_link(&app, &c, "ADA@example.test").await;
     let mail = app.store.outbox_for("ada@example.test").await.expect("outbox");
     assert_eq!(mail.len(), 2);
     assert_eq!(mail[0].subject, "Your sign-in link for your clinic");
@@ -159,7 +182,7 @@ async fn a_sign_in_link_works_once_and_expires_and_the_email_holds_no_clinical_c
     });
     let app2 = serve(app.store.clone(), cfg).await;
     let c2 = cookie_client();
-    c2.post(format!("{}/portal/login", app2.base)).form(&[("email", "ada@example.test")]).send().await.expect("r");
+    ask_for_link(&app2, &c2, "ada@example.test").await;
     let code = code_in_mail(&app2, "ada@example.test").await;
     tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
     let r = c2.post(format!("{}/portal/auth/{code}", app2.base)).send().await.expect("r");
@@ -387,4 +410,119 @@ async fn a_client_sees_nothing_of_another_client_on_any_route_and_sessions_do_no
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     let r = send(&ca, Method::GET, format!("{base}/journal"), None).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+}
+
+/// Sets a password through the portal page with `c`'s session; returns the page's text.
+async fn set_password(app: &TestApp, c: &reqwest::Client, password: &str) -> (StatusCode, String) {
+    let r = c.post(format!("{}/portal/password", app.base)).form(&[("password", password)]).send().await.expect("r");
+    (r.status(), r.text().await.expect("text"))
+}
+
+/// Signs in with a password on the portal's sign-in form; returns the client
+/// if it was signed in.
+async fn password_login(app: &TestApp, email: &str, password: &str) -> Option<reqwest::Client> {
+    let c = cookie_client();
+    let r = c
+        .post(format!("{}/portal/login", app.base))
+        .form(&[("email", email), ("password", password)])
+        .send()
+        .await
+        .expect("r");
+    (r.status() == StatusCode::SEE_OTHER).then_some(c)
+}
+
+#[tokio::test]
+async fn a_password_is_set_only_right_after_a_one_time_link_and_setting_it_ends_the_other_sessions() {
+    let app = spawn_app().await;
+    let p = portal_setup(&app).await;
+    invited_client(&app, &p, "Noor", "noor@example.test").await;
+    // The invitation link leads to the password page, where it may be set.
+    let code = code_in_mail(&app, "noor@example.test").await;
+    let invited = cookie_client();
+    let r = invited.post(format!("{}/portal/auth/{code}", app.base)).send().await.expect("r");
+    assert_eq!(r.headers().get("location").and_then(|v| v.to_str().ok()), Some("/portal/password"));
+    let page = invited.get(format!("{}/portal/password", app.base)).send().await.expect("r");
+    assert!(page.text().await.expect("t").contains("New password"));
+    let (status, _) = set_password(&app, &invited, "first password 2026").await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert!(password_login(&app, "noor@example.test", "wrong password 2026").await.is_none());
+
+    // A session opened with the password (a phone left signed in) cannot change it.
+    let by_password = password_login(&app, "noor@example.test", "first password 2026").await.expect("signed in");
+    let page = by_password.get(format!("{}/portal/password", app.base)).send().await.expect("r");
+    let text = page.text().await.expect("t");
+    assert!(text.contains("ask for a sign-in link") && !text.contains("New password"), "{text}");
+    let (status, text) = set_password(&app, &by_password, "taken over 2026!").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(text.contains("ask for a sign-in link"), "{text}");
+    assert!(password_login(&app, "noor@example.test", "taken over 2026!").await.is_none(), "the password is unchanged");
+    assert!(password_login(&app, "noor@example.test", "first password 2026").await.is_some());
+
+    // A fresh sign-in link may change it; every other session of the client ends.
+    let by_link = portal_session(&app, "noor@example.test").await;
+    let (status, _) = set_password(&app, &by_link, "second password 2026").await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert!(password_login(&app, "noor@example.test", "first password 2026").await.is_none());
+    assert!(password_login(&app, "noor@example.test", "second password 2026").await.is_some());
+    for (who, c, live) in [
+        ("password session", &by_password, false),
+        ("invitation session", &invited, false),
+        ("the link session that set it", &by_link, true),
+    ] {
+        let r = c.get(format!("{}/portal", app.base)).send().await.expect("r");
+        assert_eq!(r.status() == StatusCode::OK, live, "{who}: {}", r.status());
+    }
+
+    // A link session is fresh only for as long as a link lives.
+    let mut cfg = test_config();
+    cfg.portal = std::sync::Arc::new(kairos_server::api::portal::PortalConfig {
+        code_lifetime: SignedDuration::from_secs(1),
+        ..Default::default()
+    });
+    let app2 = serve(app.store.clone(), cfg).await;
+    let late = portal_session(&app2, "noor@example.test").await;
+    tokio::time::sleep(std::time::Duration::from_millis(1300)).await;
+    let (status, text) = set_password(&app2, &late, "third password 2026").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(text.contains("within 0 minutes") || text.contains("ask for a sign-in link"), "{text}");
+    assert!(password_login(&app, "noor@example.test", "second password 2026").await.is_some());
+}
+
+#[tokio::test]
+async fn a_clients_reads_of_their_own_record_in_the_portal_are_audited() {
+    let app = spawn_app().await;
+    let p = portal_setup(&app).await;
+    let client = invited_client(&app, &p, "Ines", "ines@example.test").await;
+    let c = portal_session(&app, "ines@example.test").await;
+    let client_id: kairos_domain::ids::ClientId = client.parse().expect("id");
+    let reads = |details: Vec<String>| details.into_iter().filter(|d| !d.is_empty()).collect::<Vec<_>>();
+    let portal_reads = || async {
+        let q = kairos_store::AuditQuery {
+            client_id: Some(client_id),
+            actor_id: None,
+            page: kairos_store::PageRequest { limit: 200, offset: 0 },
+        };
+        let page = app.store.list_audit(&q).await.expect("audit");
+        reads(
+            page.items
+                .iter()
+                .filter(|e| e.record_type == "portal" && e.action == "read")
+                .map(|e| {
+                    assert_eq!(e.actor_roles, format!("client:{client}"), "the client is the actor");
+                    assert!(e.actor_id.is_none());
+                    e.detail.clone().unwrap_or_default()
+                })
+                .collect(),
+        )
+    };
+    assert!(portal_reads().await.is_empty());
+    assert_eq!(c.get(format!("{}/portal", app.base)).send().await.expect("r").status(), StatusCode::OK);
+    assert_eq!(c.get(format!("{}/portal/journal", app.base)).send().await.expect("r").status(), StatusCode::OK);
+    let r = send(&c, Method::GET, format!("{}/api/v1/portal/journal", app.base), None).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let r = send(&c, Method::GET, format!("{}/api/v1/portal/exercises", app.base), None).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let mut seen = portal_reads().await;
+    seen.sort();
+    assert_eq!(seen, vec!["home exercises", "journal", "journal", "portal home"]);
 }

@@ -7,7 +7,7 @@ use crate::browser::{
     page_state, widths,
 };
 use crate::helpers::*;
-use crate::portal::{asat_client, code_in_mail, portal_setup};
+use crate::portal::{asat_client, code_in_mail, link_request_done, link_requests, portal_setup};
 use std::process::{Command, Stdio};
 use thirtyfour::prelude::*;
 
@@ -42,8 +42,10 @@ async fn a_client_does_a_post_dose_home_exercise_on_a_phone() {
         phone.goto(format!("{}/portal/login", app.base)).await?;
         ensure!(accessibility_violations(&phone).await?.is_empty(), "axe on sign-in: {:?}", accessibility_violations(&phone).await?);
         phone.find(By::Id("email")).await?.send_keys("phone@example.test").await?;
+        let before = link_requests(&app, "phone@example.test").await;
         phone.find(By::XPath("//button[normalize-space(.)='E-mail me a sign-in link']")).await?.click().await?;
         phone.query(By::XPath("//*[contains(., 'sign-in link is on its way')]")).first().await?;
+        link_request_done(&app, "phone@example.test", before).await;
         let code = code_in_mail(&app, "phone@example.test").await;
         phone.goto(format!("{}/portal/auth/{code}", app.base)).await?;
         phone.find(By::XPath("//button[normalize-space(.)='Sign in']")).await?.click().await?;
