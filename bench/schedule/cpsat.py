@@ -489,7 +489,7 @@ def main():
         sys.exit(2)
     src, out = args[0], args[1]
     opts = {"--time-limit": 60.0, "--workers": 2, "--seed": 0, "--objective": "staged", "--hint": "",
-            "--log": 0, "--stage1": 0.3, "--client-bound": 0, "--drop": "", "--min-doses": -1, "--stage1-objective": "doses"}
+            "--log": 0, "--stage1": 0.3, "--client-bound": 0, "--drop": "", "--min-doses": -1, "--stage1-objective": "doses", "--only-sessions": ""}
     for i, a in enumerate(args):
         if a in opts:
             opts[a] = type(opts[a])(args[i + 1])
@@ -505,7 +505,13 @@ def main():
     res = {"objective_mode": opts["--objective"]}
 
     mode = opts["--objective"]
-    mm = Model(M, full=(mode == "full"), drop=[d for d in opts["--drop"].split(",") if d])
+    sel = None
+    if opts["--only-sessions"] == "non_dosing":
+        # Relaxation: every dose, but only the non-dosing-day sessions (the others removed;
+        # a bound adds them back as preferred).
+        sel = [i for i, e in enumerate(ev) if "dose" in e or e["non_dosing"]]
+        res["sessions_left_out"] = len(ev) - len(sel)
+    mm = Model(M, sel=sel, full=(mode == "full"), drop=[d for d in opts["--drop"].split(",") if d])
     if hint:
         mm.hint(hint)
     res["build_seconds"] = round(time.time() - t_start, 2)
@@ -540,6 +546,9 @@ def main():
         mm.m.Maximize(mm.stage2())
         solver = solver_for(limit - (time.time() - t_start), workers, seed, log)
     elif mode in ("pref", "doses"):  # one term only (for relaxations and bounds)
+        if opts["--min-doses"] >= 0:
+            mm.m.Add(mm.n_doses >= opts["--min-doses"])
+            res["bound_preferred_given_doses"] = opts["--min-doses"]
         mm.m.Maximize(mm.n_pref if mode == "pref" else mm.n_doses)
         solver = solver_for(limit - (time.time() - t_start), workers, seed, log)
     elif mode == "top":
@@ -586,7 +595,7 @@ def main():
                 res["bound_preferred"] = ns - (b % W["dose"]) // W["not_preferred"]
                 res["bound_preferred_given_doses"] = res["doses_scheduled"]
                 res["bound_preferred_is_lexicographic"] = True
-        if mm.drop:  # a relaxation: its plan is not a plan of the problem
+        if mm.drop or sel is not None:  # a relaxation: its plan is not a plan of the problem
             plan = {"assignments": []}
         else:
             plan = write_plan(M, mm, solver, out)
