@@ -327,6 +327,26 @@ fn repair_client(changed: &Problem, change: &Change, client_id: &str, opts: &Opt
         pick.summary.millis = started.elapsed().as_millis() as u64;
         return Ok(pick);
     }
+    // Another client must move: also try taking out only the doses in the client's way.
+    let mut ej = Search::new(base.clone(), opts.seed);
+    ej.repair_by_ejection(client, budget);
+    ej.fill();
+    let mut ej_st = ej.st;
+    let mut ej_reasons = reasons.clone();
+    finish(&mut ej_st, &mut ej_reasons);
+    let ejected = solver::to_plan(&ej_st, &ej_reasons, 0, "ejection", started);
+    if ejected.summary.objective < general.summary.objective {
+        general = ejected;
+    }
+    let gen_counts = general.assignments.iter().fold((0, 0), |(d, s), a| {
+        if a.client != name {
+            (d, s)
+        } else if a.kind == EventKind::Dose {
+            (d + 1, s)
+        } else {
+            (d, s + 1)
+        }
+    });
     let (outcome, why) = if proven {
         (
             OwnOnlyOutcome::ProvenImpossible,

@@ -50,7 +50,9 @@ pub(crate) struct Search<'m> {
     tied: Vec<Vec<(usize, i64, i64, i64)>>,
     /// Per event: the starts where the site and the client are available for its whole
     /// length, in order (shared per client and length): the only starts `fit` can take.
-    ev_list: Vec<std::rc::Rc<Vec<u32>>>,
+    ev_list: Vec<Option<std::rc::Rc<Vec<u32>>>>,
+    list_cache: std::collections::HashMap<(usize, u32), std::rc::Rc<Vec<u32>>>,
+    pref_cache: std::collections::HashMap<(usize, u32), std::rc::Rc<Vec<u32>>>,
     /// Per course (lazily): the starts of its most constrained dose on a complete series.
     critical: std::collections::HashMap<usize, std::rc::Rc<(usize, Vec<u32>)>>,
     /// Per course (lazily): the most doses any plan can schedule (static rules).
@@ -66,16 +68,62 @@ impl<'m> Search<'m> {
         let n = st.m.events.len();
         let c = st.m.clients.len();
         let m = st.m;
-        let mut cache: std::collections::HashMap<(usize, u32), std::rc::Rc<Vec<u32>>> = Default::default();
-        let mut pref_ok = vec![None; n];
         let mut tied = vec![vec![]; n];
         for (e, ev) in m.events.iter().enumerate() {
             let EvKind::Session { anchor, from_end, pf, pt, .. } = ev.kind else { continue };
             let shift = if from_end { i64::from(m.events[anchor].dur) } else { 0 };
             tied[anchor].push((e, shift, pf, pt));
-            let key = (ev.client, ev.dur);
-            let arr = cache
-                .entry(key)
+        }
+        Search {
+            st,
+            ev_list: vec![None; n],
+            list_cache: Default::default(),
+            pref_cache: Default::default(),
+            pref_ok: vec![None; n],
+            rng: ChaCha8Rng::seed_from_u64(seed),
+            journal: vec![],
+            stamp: vec![0; n],
+            move_id: 1,
+            cost_cache: vec![0; c],
+            iterations: 0,
+            stopped_by: "iterations",
+            tied,
+            critical: Default::default(),
+            dose_cap: Default::default(),
+        }
+    }
+
+    /// The statically possible starts of `e` (computed on first use).
+    fn list(&mut self, e: usize) -> std::rc::Rc<Vec<u32>> {
+        if let Some(l) = &self.ev_list[e] {
+            return l.clone();
+        }
+        let m = self.st.m;
+        let ev = &m.events[e];
+        let l = self
+            .list_cache
+            .entry((ev.client, ev.dur))
+            .or_insert_with(|| {
+                let av = &m.clients[ev.client].avail;
+                std::rc::Rc::new((0..m.n).filter(|&t| m.site.ok(t, t + ev.dur) && av.ok(t, t + ev.dur)).collect())
+            })
+            .clone();
+        self.ev_list[e] = Some(l.clone());
+        l
+    }
+
+    /// Fills `pref_ok` for the sessions tied to dose `d` (computed on first use).
+    fn ensure_pref(&mut self, d: usize) {
+        let m = self.st.m;
+        for i in 0..self.tied[d].len() {
+            let e = self.tied[d][i].0;
+            if self.pref_ok[e].is_some() {
+                continue;
+            }
+            let ev = &m.events[e];
+            let arr = self
+                .pref_cache
+                .entry((ev.client, ev.dur))
                 .or_insert_with(|| {
                     let ther = m.clients[ev.client].therapist;
                     let mut pre = Vec::with_capacity(m.n as usize + 1);
@@ -97,38 +145,7 @@ impl<'m> Search<'m> {
                     std::rc::Rc::new(pre)
                 })
                 .clone();
-            pref_ok[e] = Some(arr);
-        }
-        let mut ok_cache: std::collections::HashMap<(usize, u32), std::rc::Rc<Vec<u32>>> = Default::default();
-        let ev_list = m
-            .events
-            .iter()
-            .map(|ev| {
-                ok_cache
-                    .entry((ev.client, ev.dur))
-                    .or_insert_with(|| {
-                        let av = &m.clients[ev.client].avail;
-                        std::rc::Rc::new(
-                            (0..m.n).filter(|&t| m.site.ok(t, t + ev.dur) && av.ok(t, t + ev.dur)).collect(),
-                        )
-                    })
-                    .clone()
-            })
-            .collect();
-        Search {
-            st,
-            ev_list,
-            rng: ChaCha8Rng::seed_from_u64(seed),
-            journal: vec![],
-            stamp: vec![0; n],
-            move_id: 1,
-            cost_cache: vec![0; c],
-            iterations: 0,
-            stopped_by: "iterations",
-            pref_ok,
-            tied,
-            critical: Default::default(),
-            dose_cap: Default::default(),
+            self.pref_ok[e] = Some(arr);
         }
     }
 
@@ -198,7 +215,7 @@ impl<'m> Search<'m> {
     }
 
     /// Best place for a session (lowest cost, earliest on ties).
-    fn best_session(&self, e: usize) -> Option<(Place, i64)> {
+    fn best_session(&mut self, e: usize) -> Option<(Place, i64)> {
         let (lo, hi) = self.st.start_range(e).ok()?;
         let mut best: Option<(Place, i64)> = None;
         if let Some(r) = self.st.reference[e]
@@ -208,7 +225,7 @@ impl<'m> Search<'m> {
         {
             return Some((r, 0));
         }
-        let list = &self.ev_list[e];
+        let list = self.list(e);
         for &s in &list[list.partition_point(|&t| t < lo)..list.partition_point(|&t| t <= hi)] {
             if let Some((p, c)) = self.st.fit(e, s)
                 && best.is_none_or(|(_, bc)| c < bc)
@@ -323,7 +340,8 @@ impl<'m> Search<'m> {
         // Starts that leave the tied sessions a preferred start first, then the rest;
         // each pass from lo + sh on, wrapping, over the statically possible starts only.
         let passes = if strict { 1 } else { 2 };
-        let list = self.ev_list[d].clone();
+        let list = self.list(d);
+        self.ensure_pref(d);
         let cand = &list[list.partition_point(|&t| t < lo)..list.partition_point(|&t| t <= hi)];
         let len = cand.len();
         let mut at = cand.partition_point(|&t| t < lo + sh);
@@ -869,6 +887,169 @@ impl<'m> Search<'m> {
             return None;
         }
         Some(out)
+    }
+
+    /// Repair by ejection, for a client whose own appointments cannot absorb a change:
+    /// take out only the other clients' doses on the cheapest complete series of each of
+    /// the client's courses (fewest doses in the way), place the client's appointments by
+    /// the exact search, then put each displaced client back by the exact search with
+    /// everything else held (first only what was taken out, then, if a dose is still
+    /// missing, all of that client's appointments). Deterministic.
+    pub(crate) fn repair_by_ejection(&mut self, client: usize, budget: u64) {
+        let m = self.m();
+        let own: Vec<usize> = m.clients[client].events.iter().copied().filter(|&e| !self.st.locked[e]).collect();
+        let mut out_order = own.clone();
+        out_order.sort_by_key(|&e| (m.events[e].is_dose(), std::cmp::Reverse(e)));
+        for &e in &out_order {
+            self.unassign(e);
+        }
+        let mut courses: Vec<usize> = own.iter().map(|&e| m.events[e].course).collect();
+        courses.dedup();
+        let mut ejected: Vec<usize> = vec![];
+        for k in courses {
+            for x in self.ejection_doses(k) {
+                if self.st.asg[x].is_some() && !self.st.locked[x] {
+                    self.unassign(x);
+                    ejected.push(x);
+                }
+            }
+        }
+        self.place_exact(&own, budget);
+        let mut others: Vec<usize> = ejected.iter().map(|&x| m.events[x].client).collect();
+        others.sort_unstable();
+        others.dedup();
+        for o in others {
+            let had = m.clients[o].events.iter().filter(|&&e| m.events[e].is_dose() && self.st.reference[e].is_some());
+            let had = had.count();
+            let out: Vec<usize> = m.clients[o]
+                .events
+                .iter()
+                .copied()
+                .filter(|&e| self.st.asg[e].is_none() && !self.st.locked[e])
+                .collect();
+            self.place_exact(&out, budget);
+            let now =
+                m.clients[o].events.iter().filter(|&&e| m.events[e].is_dose() && self.st.asg[e].is_some()).count();
+            if now < had {
+                let all: Vec<usize> = m.clients[o].events.iter().copied().filter(|&e| !self.st.locked[e]).collect();
+                let mut order = all.clone();
+                order.sort_by_key(|&e| (m.events[e].is_dose(), std::cmp::Reverse(e)));
+                for &e in &order {
+                    self.unassign(e);
+                }
+                self.place_exact(&all, budget);
+            }
+        }
+    }
+
+    /// Places `evs` (one client's, all unassigned) by the exact search.
+    fn place_exact(&mut self, evs: &[usize], budget: u64) {
+        let m = self.m();
+        let out = exact::optimise(&mut self.st, evs, 7, budget, None);
+        let mut places = out.places;
+        places.sort_by_key(|&(e, _)| (!m.events[e].is_dose(), e));
+        for (e, p) in places {
+            if let Some(p) = p
+                && self.st.place_ok(e, p)
+            {
+                self.assign(e, p);
+            }
+        }
+    }
+
+    /// Other courses' doses on the cheapest complete series of course `k` (static rules):
+    /// per start, the doses on the chair with the fewest, if a monitor on duty then has room.
+    fn ejection_doses(&mut self, k: usize) -> Vec<usize> {
+        let m = self.m();
+        let c = &m.courses[k];
+        let cnt = c.doses.len();
+        let Some(&d0) = c.doses.first() else { return vec![] };
+        let dur = m.events[d0].dur;
+        let n = m.n as usize;
+        const INF: u32 = u32::MAX / 4;
+        let mut cost = vec![INF; n];
+        let mut sets: Vec<Vec<usize>> = vec![vec![]; n];
+        for &s in self.list(d0).iter() {
+            let end = s + dur;
+            if s < c.lo || s >= c.hi || !self.st.client_free(c.client, s, end) {
+                continue;
+            }
+            let mut best: Option<Vec<usize>> = None;
+            for ch in 0..m.chairs.len() {
+                if !m.chairs[ch].avail.ok(s, end) {
+                    continue;
+                }
+                let mut evs: Vec<usize> = vec![];
+                let mut blocked = false;
+                for t in s..end {
+                    let x = self.st.chair_occupant(ch, t);
+                    if x != NONE && (x as usize) < m.events.len() {
+                        let x = x as usize;
+                        if self.st.locked[x] || m.events[x].client == c.client {
+                            blocked = true;
+                            break;
+                        }
+                        if !evs.contains(&x) {
+                            evs.push(x);
+                        }
+                    }
+                }
+                if blocked || best.as_ref().is_some_and(|b| b.len() <= evs.len()) {
+                    continue;
+                }
+                let monitor = m.monitors.iter().any(|&st| {
+                    let sm = &m.staff[st];
+                    sm.avail.ok(s, end)
+                        && (s..end).all(|t| {
+                            let freed = evs
+                                .iter()
+                                .filter(|&&x| {
+                                    self.st.asg[x].is_some_and(|p| {
+                                        p.staff as usize == st && p.start <= t && t < p.start + m.events[x].dur
+                                    })
+                                })
+                                .count();
+                            (self.st.staff_load_at(st, t) as usize) < usize::from(sm.cap) + freed
+                        })
+                });
+                if monitor {
+                    best = Some(evs);
+                }
+            }
+            if let Some(b) = best {
+                cost[s as usize] = b.len() as u32;
+                sets[s as usize] = b;
+            }
+        }
+        let mut dp = vec![vec![INF; n]; cnt];
+        dp[cnt - 1].copy_from_slice(&cost);
+        let (lo_off, hi_off) = (c.min_gap as usize, c.max_gap.map(|g| g as usize));
+        for j in (0..cnt - 1).rev() {
+            let next = exact::window_min(&dp[j + 1], lo_off, hi_off);
+            for s in 0..n {
+                if cost[s] < INF && next[s] < INF {
+                    dp[j][s] = cost[s] + next[s];
+                }
+            }
+        }
+        let Some(s0) = (0..n).min_by_key(|&s| (dp[0][s], s)) else { return vec![] };
+        if dp[0][s0] >= INF {
+            return vec![];
+        }
+        let mut out: Vec<usize> = sets[s0].clone();
+        let mut p = s0;
+        for dp_j in &dp[1..] {
+            let lo = p + lo_off;
+            let hi = hi_off.map_or(n - 1, |h| (p + h).min(n - 1));
+            let Some(t) = (lo..=hi).filter(|&t| t < n).min_by_key(|&t| (dp_j[t], t)) else { break };
+            for &x in &sets[t] {
+                if !out.contains(&x) {
+                    out.push(x);
+                }
+            }
+            p = t;
+        }
+        out
     }
 
     /// Places the unplaced doses of course `k` by the exact search (the most doses the

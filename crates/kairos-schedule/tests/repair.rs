@@ -130,6 +130,8 @@ fn when_no_own_only_repair_exists_another_client_moves_with_the_proof() {
     assert_eq!(own.outcome, OwnOnlyOutcome::ProvenImpossible, "{}", own.detail);
     assert_eq!((own.own_only_doses, own.doses), (0, 1));
     assert!(own.detail.contains("at most 0 of their 1 doses"), "{}", own.detail);
+    // Only what had to move: A's cancelled dose and the one dose in its way.
+    assert_eq!(new.moved.len(), 2, "{:#?}", new.moved);
     let b = new.moved.iter().find(|m| m.event == "kb/dose-1").expect("B's dose moved");
     assert!(b.reason.contains("only a's appointments") && b.reason.contains("exhaustive"), "{}", b.reason);
 
