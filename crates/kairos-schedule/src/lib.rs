@@ -175,7 +175,9 @@ pub fn bounds(problem: &Problem, node_budget: Option<u64>) -> Result<Bounds, Err
 /// stops at its node budget; then, unless that plan keeps every dose and session of
 /// the client, a general repair. The own-only plan is taken unless the general one
 /// keeps more of the client's doses (or as many doses and more sessions);
-/// `summary.own_only` says which and why.
+/// `summary.own_only` says which and why. When another client must move, a repair by
+/// ejection (only the doses in the client's way taken out, each displaced client put back
+/// by the exact search) competes with the general one on the objective.
 ///
 /// Another change (a staff member, chair or room out of service, a withdrawn course):
 /// a repair in which only the bookings the change breaks may move, then a general
