@@ -1192,8 +1192,9 @@ impl<'m> Search<'m> {
     }
 }
 
+/// The automatic iteration budget: 16 per event, 2,000 to 20,000.
 pub(crate) fn auto_iterations(m: &Model) -> u64 {
-    (m.events.len() as u64 * 8).clamp(2_000, 20_000)
+    (m.events.len() as u64 * 16).clamp(2_000, 20_000)
 }
 
 /// Builds the plan from a state.
