@@ -426,7 +426,7 @@ fn run(m: &Model, opts: &Options, iterations: u64, mut reasons: Vec<(usize, Stri
     if !repairing {
         // Doses first: a walk over dose moves sized to what the construction left out.
         let missing = search.missing_doses() as u32;
-        search.rescue_doses((40 * missing + 100).min(3_000), deadline, true);
+        search.rescue_doses((40 * missing + 100).min(2_000), deadline, true);
     }
     search.improve(iterations, deadline);
     if !repairing {

@@ -57,11 +57,17 @@ pub(crate) struct Search<'m> {
     critical: std::collections::HashMap<usize, std::rc::Rc<(usize, Vec<u32>)>>,
     /// Per course (lazily): the most doses any plan can schedule (static rules).
     dose_cap: std::collections::HashMap<usize, usize>,
+    /// Dose moves with the exact variants left for the search (`improve`).
+    exact_dose_moves: u32,
 }
 
 const DFS_BUDGET: u32 = 40;
 /// Node budget of one exact dose placement.
 const EXACT_BUDGET: u64 = 2_000;
+/// Dose moves with the exact variants in one search (after the walk before it).
+const EXACT_DOSE_MOVES: u32 = 200;
+/// The walk over dose moves stops after this many moves without fewer doses missing.
+const WALK_STALL: u32 = 300;
 
 impl<'m> Search<'m> {
     pub(crate) fn new(st: State<'m>, seed: u64) -> Search<'m> {
@@ -90,6 +96,7 @@ impl<'m> Search<'m> {
             tied,
             critical: Default::default(),
             dose_cap: Default::default(),
+            exact_dose_moves: EXACT_DOSE_MOVES,
         }
     }
 
@@ -488,7 +495,10 @@ impl<'m> Search<'m> {
             };
             let dose_target = target.filter(|&e| m.events[e].is_dose() && self.st.asg[e].is_none());
             if let Some(d) = dose_target.filter(|_| self.rng.gen_bool(0.6)) {
-                self.dose_move(m.events[d].course);
+                // The exact variants are dear: a budget of them per search.
+                let exact_allowed = self.exact_dose_moves > 0;
+                self.exact_dose_moves = self.exact_dose_moves.saturating_sub(1);
+                self.dose_move(m.events[d].course, exact_allowed);
             } else if r < 0.45 && !sessions.is_empty() {
                 // Session ejection: the target session and sessions that occupy its window.
                 let e = target
@@ -522,12 +532,14 @@ impl<'m> Search<'m> {
     /// starts, or courses at times its client could use), put its series back by the
     /// exact search, then the others (an ejected course left short takes its own
     /// ejection set once), then the sessions.
-    fn dose_move(&mut self, k: usize) {
+    fn dose_move(&mut self, k: usize, exact_allowed: bool) {
         let m = self.m();
         // Competitors: courses whose doses sit where this client could come in.
         let mut ks = vec![k];
         let want = self.rng.gen_range(1..=4);
         let pick: f64 = self.rng.r#gen();
+        // Without the exact variants: the plain move (competitors, then re-insert).
+        let pick = if exact_allowed { pick } else { 1.0 };
         let critical = pick < 0.6;
         let others = if pick < 0.4 {
             self.ejection_set(k).unwrap_or_else(|| self.critical_competitors(k, want))
@@ -651,6 +663,7 @@ impl<'m> Search<'m> {
     pub(crate) fn rescue_doses(&mut self, attempts: u32, deadline: Instant, walk: bool) {
         let m = self.m();
         self.refresh_costs();
+        let (mut fewest, mut stall) = (usize::MAX, 0);
         for _ in 0..attempts {
             let mut short: Vec<usize> = (0..m.courses.len())
                 .filter(|&k| m.courses[k].doses.iter().any(|&d| self.st.asg[d].is_none() && !self.st.locked[d]))
@@ -658,6 +671,20 @@ impl<'m> Search<'m> {
             short.retain(|&k| self.can_gain(k));
             if short.is_empty() || Instant::now() >= deadline {
                 break;
+            }
+            if walk {
+                let missing: usize = short
+                    .iter()
+                    .map(|&k| m.courses[k].doses.iter().filter(|&&d| self.st.asg[d].is_none()).count())
+                    .sum();
+                if missing < fewest {
+                    (fewest, stall) = (missing, 0);
+                } else {
+                    stall += 1;
+                    if stall >= WALK_STALL {
+                        break;
+                    }
+                }
             }
             let k = short[self.rng.gen_range(0..short.len())];
             {
@@ -667,7 +694,7 @@ impl<'m> Search<'m> {
                 let missing = |st: &State<'_>, ks: &[usize]| -> usize {
                     ks.iter().map(|&k| m.courses[k].doses.iter().filter(|&&d| st.asg[d].is_none()).count()).sum()
                 };
-                self.dose_move(k);
+                self.dose_move(k, true);
                 if walk {
                     let mut ks: Vec<usize> = self.journal.iter().map(|&(e, _)| m.events[e].course).collect();
                     ks.sort_unstable();
@@ -771,47 +798,62 @@ impl<'m> Search<'m> {
         out
     }
 
-    /// The courses to take out so that course `k` gets a complete series: the series
-    /// (against static rules) whose doses overlap the fewest other courses' doses, where a
-    /// start counts the courses on the emptiest chair at it, and only if a monitor on duty
-    /// has room once they are out. Ties broken at random. `None` if no series fits.
+    /// The courses to take out so that course `k` gets a complete series (see
+    /// [`Self::series_in_the_way`], counting courses, ties broken at random); `None` if no
+    /// series fits or more than 8 courses are in the way.
     fn ejection_set(&mut self, k: usize) -> Option<Vec<usize>> {
+        let m = self.m();
+        let crit = self.critical.entry(k).or_insert_with(|| std::rc::Rc::new(exact::critical_starts(m, k))).clone();
+        if crit.1.is_empty() {
+            return None;
+        }
+        let mut out: Vec<usize> = vec![];
+        for set in self.series_in_the_way(k, true)? {
+            let mut ks: Vec<usize> = set.iter().map(|&x| m.events[x].course).collect();
+            ks.sort_unstable();
+            for o in ks {
+                if !out.contains(&o) {
+                    out.push(o);
+                }
+            }
+        }
+        (out.len() <= 8).then_some(out)
+    }
+
+    /// The other clients' doses in the way of the cheapest complete series of course `k`
+    /// against static rules: per start, the doses on the chair with the fewest in the way
+    /// (courses when `per_course`, with a random tie-break; doses otherwise, deterministic),
+    /// provided a monitor on duty then has room; a dynamic programme over the series picks
+    /// the least total. Per dose of that series, the doses in its way; `None` if no
+    /// series fits.
+    fn series_in_the_way(&mut self, k: usize, per_course: bool) -> Option<Vec<Vec<usize>>> {
         let m = self.m();
         let c = &m.courses[k];
         let cnt = c.doses.len();
-        let crit = self.critical.entry(k).or_insert_with(|| std::rc::Rc::new(exact::critical_starts(m, k))).clone();
-        if crit.1.is_empty() || cnt == 0 {
-            return None;
-        }
-        let dur = m.events[c.doses[0]].dur;
-        let client = &m.clients[c.client];
+        let &d0 = c.doses.first()?;
+        let dur = m.events[d0].dur;
         let n = m.n as usize;
         const INF: u32 = u32::MAX / 4;
         let mut cost = vec![INF; n];
         let mut sets: Vec<Vec<usize>> = vec![vec![]; n];
-        for s in c.lo..c.hi.min(m.n) {
+        for &s in self.list(d0).iter() {
             let end = s + dur;
-            if end > m.n
-                || !m.site.ok(s, end)
-                || !client.avail.ok(s, end)
-                || !self.st.client_free(c.client, s, end)
-                || !m.staff.iter().any(|x| x.monitor && x.avail.ok(s, end))
-            {
+            if s < c.lo || s >= c.hi || !self.st.client_free(c.client, s, end) {
                 continue;
             }
-            let mut best: Option<Vec<usize>> = None;
+            let mut best: Option<(usize, Vec<usize>)> = None;
             for ch in 0..m.chairs.len() {
                 if !m.chairs[ch].avail.ok(s, end) {
                     continue;
                 }
                 let mut evs: Vec<usize> = vec![];
-                let mut locked = false;
+                let mut blocked = false;
                 for t in s..end {
                     let x = self.st.chair_occupant(ch, t);
                     if x != NONE && (x as usize) < m.events.len() {
                         let x = x as usize;
-                        if self.st.locked[x] || m.events[x].course == k {
-                            locked = true;
+                        if self.st.locked[x] || m.events[x].client == c.client {
+                            blocked = true;
                             break;
                         }
                         if !evs.contains(&x) {
@@ -819,20 +861,21 @@ impl<'m> Search<'m> {
                         }
                     }
                 }
-                if locked {
-                    continue;
-                }
-                let mut courses: Vec<usize> = evs.iter().map(|&x| m.events[x].course).collect();
-                courses.sort_unstable();
-                courses.dedup();
-                if best.as_ref().is_some_and(|b| b.len() <= courses.len()) {
+                let units = if per_course {
+                    let mut ks: Vec<usize> = evs.iter().map(|&x| m.events[x].course).collect();
+                    ks.sort_unstable();
+                    ks.dedup();
+                    ks.len()
+                } else {
+                    evs.len()
+                };
+                if blocked || best.as_ref().is_some_and(|(u, _)| *u <= units) {
                     continue;
                 }
                 // A monitor on duty with room once these doses are out.
-                let monitor = (0..m.staff.len()).any(|st| {
+                let monitor = m.monitors.iter().any(|&st| {
                     let sm = &m.staff[st];
-                    sm.monitor
-                        && sm.avail.ok(s, end)
+                    sm.avail.ok(s, end)
                         && (s..end).all(|t| {
                             let freed = evs
                                 .iter()
@@ -842,16 +885,17 @@ impl<'m> Search<'m> {
                                     })
                                 })
                                 .count();
-                            self.st.staff_load_at(st, t) as usize - freed < usize::from(sm.cap)
+                            (self.st.staff_load_at(st, t) as usize) < usize::from(sm.cap) + freed
                         })
                 });
                 if monitor {
-                    best = Some(courses);
+                    best = Some((units, evs));
                 }
             }
-            if let Some(b) = best {
-                cost[s as usize] = 8 * b.len() as u32 + self.rng.gen_range(0..8);
-                sets[s as usize] = b;
+            if let Some((units, evs)) = best {
+                let jitter = if per_course { self.rng.gen_range(0..8) } else { 0 };
+                cost[s as usize] = 8 * units as u32 + jitter;
+                sets[s as usize] = evs;
             }
         }
         // Backward: the cheapest complete chain from dose j at s.
@@ -870,21 +914,14 @@ impl<'m> Search<'m> {
         if dp[0][s0] >= INF {
             return None;
         }
-        let mut out: Vec<usize> = sets[s0].clone();
+        let mut out: Vec<Vec<usize>> = vec![std::mem::take(&mut sets[s0])];
         let mut p = s0;
         for dp_j in &dp[1..] {
             let lo = p + lo_off;
             let hi = hi_off.map_or(n - 1, |h| (p + h).min(n - 1));
             let t = (lo..=hi).filter(|&t| t < n).min_by_key(|&t| (dp_j[t], t))?;
-            for &o in &sets[t] {
-                if !out.contains(&o) {
-                    out.push(o);
-                }
-            }
+            out.push(std::mem::take(&mut sets[t]));
             p = t;
-        }
-        if out.len() > 8 {
-            return None;
         }
         Some(out)
     }
@@ -907,7 +944,7 @@ impl<'m> Search<'m> {
         courses.dedup();
         let mut ejected: Vec<usize> = vec![];
         for k in courses {
-            for x in self.ejection_doses(k) {
+            for x in self.series_in_the_way(k, false).unwrap_or_default().into_iter().flatten() {
                 if self.st.asg[x].is_some() && !self.st.locked[x] {
                     self.unassign(x);
                     ejected.push(x);
@@ -955,101 +992,6 @@ impl<'m> Search<'m> {
                 self.assign(e, p);
             }
         }
-    }
-
-    /// Other courses' doses on the cheapest complete series of course `k` (static rules):
-    /// per start, the doses on the chair with the fewest, if a monitor on duty then has room.
-    fn ejection_doses(&mut self, k: usize) -> Vec<usize> {
-        let m = self.m();
-        let c = &m.courses[k];
-        let cnt = c.doses.len();
-        let Some(&d0) = c.doses.first() else { return vec![] };
-        let dur = m.events[d0].dur;
-        let n = m.n as usize;
-        const INF: u32 = u32::MAX / 4;
-        let mut cost = vec![INF; n];
-        let mut sets: Vec<Vec<usize>> = vec![vec![]; n];
-        for &s in self.list(d0).iter() {
-            let end = s + dur;
-            if s < c.lo || s >= c.hi || !self.st.client_free(c.client, s, end) {
-                continue;
-            }
-            let mut best: Option<Vec<usize>> = None;
-            for ch in 0..m.chairs.len() {
-                if !m.chairs[ch].avail.ok(s, end) {
-                    continue;
-                }
-                let mut evs: Vec<usize> = vec![];
-                let mut blocked = false;
-                for t in s..end {
-                    let x = self.st.chair_occupant(ch, t);
-                    if x != NONE && (x as usize) < m.events.len() {
-                        let x = x as usize;
-                        if self.st.locked[x] || m.events[x].client == c.client {
-                            blocked = true;
-                            break;
-                        }
-                        if !evs.contains(&x) {
-                            evs.push(x);
-                        }
-                    }
-                }
-                if blocked || best.as_ref().is_some_and(|b| b.len() <= evs.len()) {
-                    continue;
-                }
-                let monitor = m.monitors.iter().any(|&st| {
-                    let sm = &m.staff[st];
-                    sm.avail.ok(s, end)
-                        && (s..end).all(|t| {
-                            let freed = evs
-                                .iter()
-                                .filter(|&&x| {
-                                    self.st.asg[x].is_some_and(|p| {
-                                        p.staff as usize == st && p.start <= t && t < p.start + m.events[x].dur
-                                    })
-                                })
-                                .count();
-                            (self.st.staff_load_at(st, t) as usize) < usize::from(sm.cap) + freed
-                        })
-                });
-                if monitor {
-                    best = Some(evs);
-                }
-            }
-            if let Some(b) = best {
-                cost[s as usize] = b.len() as u32;
-                sets[s as usize] = b;
-            }
-        }
-        let mut dp = vec![vec![INF; n]; cnt];
-        dp[cnt - 1].copy_from_slice(&cost);
-        let (lo_off, hi_off) = (c.min_gap as usize, c.max_gap.map(|g| g as usize));
-        for j in (0..cnt - 1).rev() {
-            let next = exact::window_min(&dp[j + 1], lo_off, hi_off);
-            for s in 0..n {
-                if cost[s] < INF && next[s] < INF {
-                    dp[j][s] = cost[s] + next[s];
-                }
-            }
-        }
-        let Some(s0) = (0..n).min_by_key(|&s| (dp[0][s], s)) else { return vec![] };
-        if dp[0][s0] >= INF {
-            return vec![];
-        }
-        let mut out: Vec<usize> = sets[s0].clone();
-        let mut p = s0;
-        for dp_j in &dp[1..] {
-            let lo = p + lo_off;
-            let hi = hi_off.map_or(n - 1, |h| (p + h).min(n - 1));
-            let Some(t) = (lo..=hi).filter(|&t| t < n).min_by_key(|&t| (dp_j[t], t)) else { break };
-            for &x in &sets[t] {
-                if !out.contains(&x) {
-                    out.push(x);
-                }
-            }
-            p = t;
-        }
-        out
     }
 
     /// Places the unplaced doses of course `k` by the exact search (the most doses the
