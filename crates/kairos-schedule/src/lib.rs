@@ -306,19 +306,35 @@ fn repair_client(changed: &Problem, change: &Change, client_id: &str, opts: &Opt
     let iters = opts.iterations.unwrap_or(300);
     let mut general = run(&m, opts, iters, reasons.clone(), true);
     let owner: std::collections::HashMap<&str, usize> = m.events.iter().map(|ev| (ev.id.as_str(), ev.client)).collect();
-    let moves_others = general.moved.iter().any(|x| owner.get(x.event.as_str()) != Some(&client));
-    let gen_counts = general.assignments.iter().fold((0, 0), |(d, s), a| {
-        if a.client != name {
-            (d, s)
-        } else if a.kind == EventKind::Dose {
-            (d + 1, s)
-        } else {
-            (d, s + 1)
+    let moves_others = |p: &Plan| p.moved.iter().any(|x| owner.get(x.event.as_str()) != Some(&client));
+    let counts = |p: &Plan| {
+        p.assignments.iter().fold((0, 0), |(d, s), a| {
+            if a.client != name {
+                (d, s)
+            } else if a.kind == EventKind::Dose {
+                (d + 1, s)
+            } else {
+                (d, s + 1)
+            }
+        })
+    };
+    if moves_others(&general) && own_counts < counts(&general) {
+        // Another client must move: also try taking out only the doses in the client's way.
+        let mut ej = Search::new(base.clone(), opts.seed);
+        ej.repair_by_ejection(client, budget);
+        ej.fill();
+        let mut ej_st = ej.st;
+        let mut ej_reasons = reasons.clone();
+        finish(&mut ej_st, &mut ej_reasons);
+        let ejected = solver::to_plan(&ej_st, &ej_reasons, 0, "ejection", started);
+        if ejected.summary.objective < general.summary.objective {
+            general = ejected;
         }
-    });
-    if !moves_others || own_counts >= gen_counts {
+    }
+    let gen_counts = counts(&general);
+    if !moves_others(&general) || own_counts >= gen_counts {
         let mut own = own_plan(st, &mut nodes);
-        let pick = if !moves_others && general.summary.objective < own.summary.objective {
+        let pick = if !moves_others(&general) && general.summary.objective < own.summary.objective {
             general.summary.own_only = Some(note(OwnOnlyOutcome::Kept, gen_counts, nodes, kept_detail));
             general
         } else {
@@ -329,26 +345,6 @@ fn repair_client(changed: &Problem, change: &Change, client_id: &str, opts: &Opt
         pick.summary.millis = started.elapsed().as_millis() as u64;
         return Ok(pick);
     }
-    // Another client must move: also try taking out only the doses in the client's way.
-    let mut ej = Search::new(base.clone(), opts.seed);
-    ej.repair_by_ejection(client, budget);
-    ej.fill();
-    let mut ej_st = ej.st;
-    let mut ej_reasons = reasons.clone();
-    finish(&mut ej_st, &mut ej_reasons);
-    let ejected = solver::to_plan(&ej_st, &ej_reasons, 0, "ejection", started);
-    if ejected.summary.objective < general.summary.objective {
-        general = ejected;
-    }
-    let gen_counts = general.assignments.iter().fold((0, 0), |(d, s), a| {
-        if a.client != name {
-            (d, s)
-        } else if a.kind == EventKind::Dose {
-            (d + 1, s)
-        } else {
-            (d, s + 1)
-        }
-    });
     let (outcome, why) = if proven {
         (
             OwnOnlyOutcome::ProvenImpossible,
