@@ -125,6 +125,9 @@ struct ProposalPage {
     summary: Vec<(String, String)>,
     unscheduled: Vec<(String, String, String)>,
     moved: Vec<MovedRow>,
+    /// After a repair: whether only the affected client's appointments moved,
+    /// and if not, why another client's had to.
+    own_only: Option<String>,
     days: Vec<DayRow>,
     /// For the repair form: (event id, label) of booked events.
     events: Vec<(String, String)>,
@@ -196,8 +199,16 @@ async fn proposal_page(state: &AppState, auth: &UiAuth, id: ProposalId, error: O
         .into_iter()
         .collect();
     staff.sort_by(|a, b| a.1.cmp(&b.1));
+    // The engine names clients by id; the coordinator reads names.
+    let own = s.own_only.as_ref();
+    let named = |text: &str| match own {
+        Some(o) => text.replace(&o.client, &name(&o.client)),
+        None => text.to_string(),
+    };
+    let own_only = own.map(|o| named(&o.detail));
     Ok(render(&ProposalPage {
         nav: nav(),
+        own_only,
         id: v.id.to_string(),
         status: v.status.clone(),
         heading: format!("{} days from {}", v.days, v.start),
@@ -228,7 +239,7 @@ async fn proposal_page(state: &AppState, auth: &UiAuth, id: ProposalId, error: O
                     .as_ref()
                     .map(|t| local(&t.start, "%a %Y-%m-%d %H:%M"))
                     .unwrap_or_else(|| "not rebooked".into()),
-                reason: m.reason.clone(),
+                reason: named(&m.reason),
             })
             .collect(),
         days,

@@ -144,10 +144,15 @@ async fn a_coordinator_proposes_applies_and_repairs_a_month() {
     let m = moved.iter().find(|m| m["event"] == event.as_str()).expect("the cancelled dose moved");
     assert_ne!(m["to"]["start"].as_str(), Some(old_start.as_str()), "never at its old time");
     assert!(m["reason"].as_str().is_some_and(|x| !x.is_empty()));
+    // The exact search over the client's own appointments found a plan that
+    // moves nobody else, and says so.
+    let own = &r.body["plan"]["summary"]["own_only"];
+    assert_eq!(own["outcome"], "kept", "{own}");
+    assert_eq!(own["client"].as_str(), Some(s.clients[0].as_str()), "{own}");
     for m in moved {
-        let client = m["event"].as_str().expect("event").split('/').next().expect("course");
+        let course = m["event"].as_str().expect("event").split('/').next().expect("course");
         assert!(
-            feder.iter().any(|a| a["course"] == client) || moved.len() <= 3,
+            feder.iter().any(|a| a["course"] == course),
             "the repair moves the affected client's appointments, not others': {moved:?}"
         );
     }
@@ -246,6 +251,7 @@ async fn the_coordinator_pages_propose_apply_and_repair() {
     assert_ne!(repair, at);
     let html = web.get(format!("{}{repair}", app.base)).send().await.expect("get").text().await.expect("html");
     assert!(html.contains("What moves") && html.contains("dose 3"), "{html}");
+    assert!(html.contains("own appointments moved"), "the page says only the client's appointments moved: {html}");
     let (director, _) = app.add_staff(&[Role::Director]).await;
     let d = web_session(&app, &director).await;
     assert_eq!(d.get(format!("{}/schedule", app.base)).send().await.expect("get").status(), StatusCode::FORBIDDEN);
