@@ -42,8 +42,8 @@ plan = json.load(open(sys.argv[1])); cp = json.load(open(sys.argv[2])); rust = o
 s = plan["summary"]; secs = re.search(r"solve: ([0-9.]+) s", rust).group(1)
 ours = f'{s["doses_scheduled"]}/{s["doses_requested"]}, {s["sessions_scheduled"]}/{s["sessions_requested"]}, {s["sessions_in_preferred_window"]}, {secs} s'
 if "doses_scheduled" in cp:
-    word = "optimum" if cp["status"] == "OPTIMAL" else "best"
     ub, given = cp.get("bound_preferred"), cp.get("bound_preferred_given_doses")
+    word = "optimum" if cp["status"] == "OPTIMAL" or ub == cp["sessions_in_preferred_window"] else "best"
     theirs = (f'{cp["status"]} {cp["seconds"]} s, {cp["doses_scheduled"]}/{cp["doses_requested"]} (<= {cp.get("bound_doses")}), '
               f'{word} {cp["sessions_in_preferred_window"]} preferred, <= {ub} given >= {given} doses ({sys.argv[5]})')
     if s["doses_scheduled"] < cp["doses_scheduled"]:
