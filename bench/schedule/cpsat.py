@@ -8,8 +8,10 @@ the same hard constraints and the same objective order. Writes a plan JSON (chec
 with `schedule check`) and prints one summary line as JSON. See README.md beside this file.
 
 Usage: cpsat.py SLOTS.json PLAN_OUT.json [--time-limit 60] [--workers 2] [--seed 0]
-                 [--objective staged|top|full] [--hint PLAN.json] [--stage1 0.3]
-                 [--client-bound 1] [--log 0]
+                 [--objective staged|top|full|pref|doses] [--hint PLAN.json] [--stage1 0.3]
+                 [--stage1-objective doses|top] [--min-doses N] [--client-bound 1]
+                 [--drop chairs,monitors,therapists,rooms] [--only-sessions non_dosing]
+                 [--param cp_sat_parameter=value]... [--gaps 1] [--log 1]
 
 --objective
   staged (default)  two CP-SAT solves inside the one time limit: stage 1 maximises doses
@@ -23,6 +25,12 @@ Usage: cpsat.py SLOTS.json PLAN_OUT.json [--time-limit 60] [--workers 2] [--seed
                     fixed group blocks and staff hours): a proven upper bound on doses and on
                     preferred sessions of ANY feasible plan of the full model (README.md).
 --hint PLAN.json    start from a plan (e.g. the Rust engine's) as a complete solution hint.
+--min-doses N       staged: skip stage 1 and require at least N doses; pref/doses: the same
+                    requirement for a one-term solve.
+--drop, --only-sessions   relaxations (resources or sessions removed) for bounds; their plans
+                    are not written.
+--param             any CP-SAT parameter (probing is off by default: cp_model_probing_level=0).
+--gaps 1            staff hours as fixed off-duty intervals instead of enforced start domains.
 """
 import json
 import sys
