@@ -79,7 +79,12 @@
 //! ejected course left short taking its own set once), kept while they schedule no fewer
 //! doses; then a large-neighbourhood search: remove a course (with a related course
 //! sharing a chair-day) or a session with the sessions blocking its window, re-insert,
-//! keep the result if the objective does not get worse. A course whose series no plan can
+//! keep the result if the objective does not get worse. In a solve, once no dose that
+//! could be scheduled is missing, a session outside its preferred window gets two more
+//! moves: an ejection chain (a preferred start, the sessions in its way there taken out
+//! and put back by best insertion) and, when its dose leaves the window no statically
+//! possible start, its course moved together with the courses whose doses hold the
+//! starts that would. A course whose series no plan can
 //! complete (checked exactly for the course alone against static rules) gets no moves, and
 //! its unscheduled doses name the rule, as proven. See `docs/benchmarks.md` ("Scheduler")
 //! for the measurements behind this choice and the CP-SAT reference in `bench/schedule/`.
@@ -418,6 +423,7 @@ fn run(m: &Model, opts: &Options, iterations: u64, mut reasons: Vec<(usize, Stri
     let deadline = started + opts.time_limit;
     let st = initial_state(m, repairing, &mut reasons);
     let mut search = Search::new(st, opts.seed);
+    search.pref_moves = !repairing;
     search.construct();
     if !repairing {
         // Doses first: a walk over dose moves sized to what the construction left out.

@@ -59,6 +59,15 @@ pub(crate) struct Search<'m> {
     dose_cap: std::collections::HashMap<usize, usize>,
     /// Dose moves with the exact variants left for the search (`improve`).
     exact_dose_moves: u32,
+    /// Per course (lazily), per slot from its first date: whether a dose of it starting
+    /// there leaves its tied sessions a statically possible preferred start.
+    pref_starts: Vec<Option<std::rc::Rc<Vec<bool>>>>,
+    /// Per dose (lazily): `sessions_can_prefer` at every slot.
+    can_prefer: Vec<Option<std::rc::Rc<Vec<bool>>>>,
+    /// The moves for sessions outside their preferred window (ejection chains, courses
+    /// moved off the starts that keep the window out of reach): in a solve, while no
+    /// dose that could be scheduled is missing (off in repairs).
+    pub pref_moves: bool,
 }
 
 const DFS_BUDGET: u32 = 40;
@@ -68,6 +77,11 @@ const EXACT_BUDGET: u64 = 2_000;
 const EXACT_DOSE_MOVES: u32 = 200;
 /// The walk over dose moves stops after this many moves without fewer doses missing.
 const WALK_STALL: u32 = 300;
+/// The share of session moves on a session outside its window that are ejection chains.
+const CHAIN_SHARE: f64 = 0.5;
+/// The share of course moves on a session whose dose leaves it no preferred start that
+/// take out the courses holding the starts that would (the others: a related course).
+const SHIFT_SHARE: f64 = 0.8;
 
 impl<'m> Search<'m> {
     pub(crate) fn new(st: State<'m>, seed: u64) -> Search<'m> {
@@ -97,6 +111,9 @@ impl<'m> Search<'m> {
             critical: Default::default(),
             dose_cap: Default::default(),
             exact_dose_moves: EXACT_DOSE_MOVES,
+            pref_starts: vec![None; m.courses.len()],
+            can_prefer: vec![None; n],
+            pref_moves: false,
         }
     }
 
@@ -154,6 +171,17 @@ impl<'m> Search<'m> {
                 .clone();
             self.pref_ok[e] = Some(arr);
         }
+    }
+
+    /// `sessions_can_prefer(d, s)` for every slot `s` (computed on first use).
+    fn can_prefer(&mut self, d: usize) -> std::rc::Rc<Vec<bool>> {
+        if let Some(v) = &self.can_prefer[d] {
+            return v.clone();
+        }
+        self.ensure_pref(d);
+        let v = std::rc::Rc::new((0..self.st.m.n).map(|s| self.sessions_can_prefer(d, s)).collect::<Vec<bool>>());
+        self.can_prefer[d] = Some(v.clone());
+        v
     }
 
     /// Whether every session tied to dose `d` has a statically possible start in its
@@ -233,14 +261,46 @@ impl<'m> Search<'m> {
             return Some((r, 0));
         }
         let list = self.list(e);
-        for &s in &list[list.partition_point(|&t| t < lo)..list.partition_point(|&t| t <= hi)] {
-            if let Some((p, c)) = self.st.fit(e, s)
-                && best.is_none_or(|(_, bc)| c < bc)
-            {
-                best = Some((p, c));
-                if c == 0 {
-                    break;
+        let m = self.m();
+        // The preferred window first: any start in it costs less than every start outside
+        // it (the other terms add less than `W_NOT_PREFERRED`, a move costs the same
+        // everywhere but at the booked place, taken above), so when it has a start the
+        // rest need no look; the result is that of the scan over the whole range.
+        let pref = match (&m.events[e].kind, self.st.asg_anchor_start(e)) {
+            (&EvKind::Session { pf, pt, .. }, Some(a)) => {
+                let a = m.anchor_slot(e, a);
+                let plo = (a + pf).max(i64::from(lo));
+                let phi = (a + pt).min(i64::from(hi));
+                (plo <= phi).then_some((plo as u32, phi as u32))
+            }
+            _ => None,
+        };
+        let scan = |st: &State<'_>, from: u32, to: u32, best: &mut Option<(Place, i64)>| {
+            for &s in &list[list.partition_point(|&t| t < from)..list.partition_point(|&t| t <= to)] {
+                if let Some((p, c)) = st.fit(e, s)
+                    && best.is_none_or(|(_, bc)| c < bc)
+                {
+                    *best = Some((p, c));
+                    if c == 0 {
+                        return true;
+                    }
                 }
+            }
+            false
+        };
+        match pref {
+            Some((plo, phi)) => {
+                scan(&self.st, plo, phi, &mut best);
+                if best.is_none() {
+                    // Outside the window, earliest on ties: before it, then after it.
+                    let done = plo > lo && scan(&self.st, lo, plo - 1, &mut best);
+                    if !done && phi < hi {
+                        scan(&self.st, phi + 1, hi, &mut best);
+                    }
+                }
+            }
+            None => {
+                scan(&self.st, lo, hi, &mut best);
             }
         }
         best
@@ -348,7 +408,7 @@ impl<'m> Search<'m> {
         // each pass from lo + sh on, wrapping, over the statically possible starts only.
         let passes = if strict { 1 } else { 2 };
         let list = self.list(d);
-        self.ensure_pref(d);
+        let can_prefer = self.can_prefer(d);
         let cand = &list[list.partition_point(|&t| t < lo)..list.partition_point(|&t| t <= hi)];
         let len = cand.len();
         let mut at = cand.partition_point(|&t| t < lo + sh);
@@ -365,7 +425,7 @@ impl<'m> Search<'m> {
             if x == len {
                 skip_day = usize::MAX;
             }
-            if good != self.sessions_can_prefer(d, s) {
+            if good != can_prefer[s as usize] {
                 continue;
             }
             if m.day(s) == skip_day {
@@ -472,6 +532,7 @@ impl<'m> Search<'m> {
             (0..m.courses.len()).filter(|&k| m.courses[k].doses.iter().any(|&d| !self.st.locked[d])).collect();
         let sessions: Vec<usize> =
             (0..m.events.len()).filter(|&e| !m.events[e].is_dose() && !self.st.locked[e]).collect();
+        let mut pref_moves = false;
         for it in 0..iterations {
             if it % 64 == 0 {
                 if Instant::now() >= deadline {
@@ -481,6 +542,7 @@ impl<'m> Search<'m> {
                 bad = self.bad_events();
                 bad_doses = bad.iter().copied().filter(|&e| m.events[e].is_dose()).collect();
                 bad_doses.retain(|&e| self.can_gain(m.events[e].course));
+                pref_moves = self.pref_moves && bad_doses.is_empty();
             }
             self.iterations += 1;
             self.move_id += 1;
@@ -499,17 +561,34 @@ impl<'m> Search<'m> {
                 let exact_allowed = self.exact_dose_moves > 0;
                 self.exact_dose_moves = self.exact_dose_moves.saturating_sub(1);
                 self.dose_move(m.events[d].course, exact_allowed);
-            } else if r < 0.45 && !sessions.is_empty() {
+            } else if r < 0.45 && !sessions.is_empty() && !(pref_moves && self.dose_in_the_way(target)) {
                 // Session ejection: the target session and sessions that occupy its window.
                 let e = target
                     .filter(|&e| !m.events[e].is_dose())
                     .unwrap_or(sessions[self.rng.gen_range(0..sessions.len())]);
-                self.ruin_sessions(e);
+                let chain = pref_moves && target == Some(e) && self.rng.gen_bool(CHAIN_SHARE) && self.session_chain(e);
+                if !chain {
+                    self.ruin_sessions(e);
+                }
             } else if !free_courses.is_empty() {
                 let k = target
                     .map(|e| m.events[e].course)
                     .unwrap_or(free_courses[self.rng.gen_range(0..free_courses.len())]);
                 let mut ks = vec![k];
+                if pref_moves && self.dose_in_the_way(target) && self.rng.gen_bool(SHIFT_SHARE) {
+                    // The courses whose doses hold the starts that would leave the
+                    // sessions their windows.
+                    let want = self.rng.gen_range(1..=3);
+                    for o in self.pref_competitors(k, want) {
+                        ks.push(o);
+                    }
+                    for &k in &ks {
+                        self.unassign_course(k);
+                    }
+                    self.recreate(&ks, &[]);
+                    self.accept(chair_before);
+                    continue;
+                }
                 let extra = if r < 0.75 { 1 } else { self.rng.gen_range(1..=3) };
                 for _ in 0..extra {
                     if let Some(o) = self.related_course(k)
@@ -753,6 +832,55 @@ impl<'m> Search<'m> {
             }
         }
         pool.dedup();
+        let mut out = vec![];
+        for _ in 0..want {
+            if pool.is_empty() {
+                break;
+            }
+            let i = self.rng.gen_range(0..pool.len());
+            out.push(pool.swap_remove(i));
+        }
+        out
+    }
+
+    /// Up to `want` other courses with a dose placed at a start that a dose of `k` could
+    /// take with every tied session left a statically possible preferred start (client
+    /// available, within the course's dates).
+    fn pref_competitors(&mut self, k: usize, want: usize) -> Vec<usize> {
+        let m = self.m();
+        let c = &m.courses[k];
+        let good = match &self.pref_starts[k] {
+            Some(g) => g.clone(),
+            None => {
+                let client = &m.clients[c.client];
+                let doses: Vec<usize> = c.doses.iter().copied().filter(|&d| !self.tied[d].is_empty()).collect();
+                for &d in &doses {
+                    self.ensure_pref(d);
+                }
+                let g: Vec<bool> = (c.lo..c.hi.max(c.lo))
+                    .map(|t| {
+                        doses.iter().any(|&d| client.avail.ok(t, t + m.events[d].dur) && self.sessions_can_prefer(d, t))
+                    })
+                    .collect();
+                let g = std::rc::Rc::new(g);
+                self.pref_starts[k] = Some(g.clone());
+                g
+            }
+        };
+        let mut pool: Vec<usize> = vec![];
+        for (e, p) in self.st.asg.iter().enumerate() {
+            if let Some(p) = p
+                && m.events[e].is_dose()
+                && m.events[e].course != k
+                && !self.st.locked[e]
+                && p.start >= c.lo
+                && p.start < c.hi
+                && good[(p.start - c.lo) as usize]
+                && !pool.contains(&m.events[e].course)
+            {
+                pool.push(m.events[e].course);
+            }
+        }
         let mut out = vec![];
         for _ in 0..want {
             if pool.is_empty() {
@@ -1060,6 +1188,79 @@ impl<'m> Search<'m> {
             return None;
         }
         Some(cands[self.rng.gen_range(0..cands.len())])
+    }
+
+    /// Whether `target` is a session whose dose leaves it no statically possible start
+    /// in its preferred window (only moving the dose can help).
+    fn dose_in_the_way(&mut self, target: Option<usize>) -> bool {
+        let m = self.m();
+        let Some(e) = target else { return false };
+        let EvKind::Session { anchor, .. } = m.events[e].kind else { return false };
+        let Some(p) = self.st.asg[anchor] else { return false };
+        if self.st.locked[anchor] {
+            return false;
+        }
+        self.ensure_pref(anchor);
+        !self.sessions_can_prefer(anchor, p.start)
+    }
+
+    /// An ejection chain for session `e` outside its preferred window: a preferred start
+    /// (at random among the statically possible ones), the sessions in its way there (of
+    /// the continuing therapist or another, of one room, of the client) taken out, `e`
+    /// placed there, then each taken-out session by best insertion. `false` when `e` has
+    /// no preferred start to try (nothing changed).
+    fn session_chain(&mut self, e: usize) -> bool {
+        let m = self.m();
+        let EvKind::Session { pf, pt, needs_room, .. } = m.events[e].kind else { return false };
+        let Some(a) = self.st.asg_anchor_start(e) else { return false };
+        let Ok((lo, hi)) = self.st.start_range(e) else { return false };
+        let a = m.anchor_slot(e, a);
+        let (plo, phi) = ((a + pf).max(i64::from(lo)), (a + pt).min(i64::from(hi)));
+        if plo > phi {
+            return false;
+        }
+        let list = self.list(e);
+        let cand = &list[list.partition_point(|&t| i64::from(t) < plo)..list.partition_point(|&t| i64::from(t) <= phi)];
+        if cand.is_empty() {
+            return false;
+        }
+        let s = cand[self.rng.gen_range(0..cand.len())];
+        let end = s + m.events[e].dur;
+        let c = m.events[e].client;
+        let ther = match m.clients[c].therapist {
+            Some(t) if self.rng.gen_bool(0.8) => t as u32,
+            _ if m.therapists.is_empty() => NONE,
+            _ => m.therapists[self.rng.gen_range(0..m.therapists.len())] as u32,
+        };
+        let room = if needs_room && !m.rooms.is_empty() { self.rng.gen_range(0..m.rooms.len()) as u32 } else { NONE };
+        let mut victims: Vec<usize> = vec![];
+        for (v, p) in self.st.asg.iter().enumerate() {
+            if let Some(p) = p
+                && v != e
+                && !m.events[v].is_dose()
+                && !self.st.locked[v]
+                && p.start < end
+                && p.start + m.events[v].dur > s
+                && (p.staff == ther || (room != NONE && p.res == room) || m.events[v].client == c)
+            {
+                victims.push(v);
+            }
+        }
+        self.unassign(e);
+        for &v in &victims {
+            self.unassign(v);
+        }
+        match self.st.fit(e, s) {
+            Some((p, _)) => self.assign(e, p),
+            None => {
+                self.insert_session(e);
+            }
+        }
+        victims.shuffle(&mut self.rng);
+        for v in victims {
+            self.insert_session(v);
+        }
+        true
     }
 
     /// Unassigns session `e` and up to a few sessions of the same therapist inside its

@@ -434,7 +434,7 @@ impl<'m> State<'m> {
         }
     }
 
-    fn asg_anchor_start(&self, e: usize) -> Option<u32> {
+    pub(crate) fn asg_anchor_start(&self, e: usize) -> Option<u32> {
         match &self.m.events[e].kind {
             EvKind::Session { anchor, .. } => self.asg[*anchor].map(|p| p.start),
             EvKind::Dose { .. } => None,
