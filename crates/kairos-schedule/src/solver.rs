@@ -832,15 +832,7 @@ impl<'m> Search<'m> {
             }
         }
         pool.dedup();
-        let mut out = vec![];
-        for _ in 0..want {
-            if pool.is_empty() {
-                break;
-            }
-            let i = self.rng.gen_range(0..pool.len());
-            out.push(pool.swap_remove(i));
-        }
-        out
+        draw(&mut self.rng, pool, want)
     }
 
     /// Up to `want` other courses with a dose placed at a start that a dose of `k` could
@@ -881,15 +873,7 @@ impl<'m> Search<'m> {
                 pool.push(m.events[e].course);
             }
         }
-        let mut out = vec![];
-        for _ in 0..want {
-            if pool.is_empty() {
-                break;
-            }
-            let i = self.rng.gen_range(0..pool.len());
-            out.push(pool.swap_remove(i));
-        }
-        out
+        draw(&mut self.rng, pool, want)
     }
 
     /// Up to `want` other courses with a dose placed across a start of `k`'s most
@@ -915,15 +899,7 @@ impl<'m> Search<'m> {
             }
             last_start = s + dur;
         }
-        let mut out = vec![];
-        for _ in 0..want {
-            if pool.is_empty() {
-                break;
-            }
-            let i = self.rng.gen_range(0..pool.len());
-            out.push(pool.swap_remove(i));
-        }
-        out
+        draw(&mut self.rng, pool, want)
     }
 
     /// The courses to take out so that course `k` gets a complete series (see
@@ -1468,4 +1444,14 @@ pub(crate) fn slot_of(m: &Model, e: usize, p: Place) -> Slot {
         room: (!dose && p.res != NONE).then(|| m.rooms[p.res as usize].id.clone()),
         staff: m.staff[p.staff as usize].id.clone(),
     }
+}
+
+/// Up to `want` items drawn at random from `pool`, without repeats.
+fn draw(rng: &mut ChaCha8Rng, mut pool: Vec<usize>, want: usize) -> Vec<usize> {
+    let mut out = Vec::with_capacity(want.min(pool.len()));
+    while out.len() < want && !pool.is_empty() {
+        let i = rng.gen_range(0..pool.len());
+        out.push(pool.swap_remove(i));
+    }
+    out
 }
