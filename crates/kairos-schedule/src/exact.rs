@@ -378,7 +378,7 @@ pub(crate) fn optimise(
         let dur = m.events[d0].dur;
         let mut okv = vec![false; n_slots as usize];
         for s in c.lo..c.hi.min(n_slots) {
-            if s + dur > n_slots || !st.client_time_ok(d0, s) {
+            if s + dur > n_slots || !st.some_chair_left(s, s + dur) || !st.client_time_ok(d0, s) {
                 continue;
             }
             let end = s + dur;

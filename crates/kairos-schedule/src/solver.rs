@@ -352,7 +352,9 @@ impl<'m> Search<'m> {
             }
             let Ok((lo, hi)) = self.st.start_range(d) else { break };
             let mut placed = false;
-            for s in lo..=hi {
+            // Over the statically possible starts only (`fit` fails at the others).
+            let list = self.list(d);
+            for &s in &list[list.partition_point(|&t| t < lo)..list.partition_point(|&t| t <= hi)] {
                 if let Some((p, _)) = self.st.fit(d, s) {
                     self.assign(d, p);
                     placed = true;

@@ -30,6 +30,8 @@ pub(crate) struct State<'m> {
     pub m: &'m Model,
     pub asg: Vec<Option<Place>>,
     chair_occ: Vec<Vec<u32>>,
+    /// Per slot: chairs holding a dose (a quick test that no chair is free).
+    chairs_busy: Vec<u16>,
     room_occ: Vec<Vec<u32>>,
     staff_load: Vec<Vec<u8>>,
     client_occ: Vec<Vec<u8>>,
@@ -59,6 +61,7 @@ impl<'m> State<'m> {
             m,
             asg: vec![None; m.events.len()],
             chair_occ: vec![vec![NONE; n]; m.chairs.len()],
+            chairs_busy: vec![0; n],
             room_occ: vec![vec![NONE; n]; m.rooms.len()],
             staff_load: vec![vec![0; n]; m.staff.len()],
             client_occ: vec![vec![0; n]; m.clients.len()],
@@ -103,6 +106,7 @@ impl<'m> State<'m> {
             EvKind::Dose { .. } => {
                 for t in s..en {
                     self.chair_occ[p.res as usize][t] = e as u32;
+                    self.chairs_busy[t] += 1;
                     self.staff_load[p.staff as usize][t] += 1;
                 }
                 self.dose_day[c][day] += 1;
@@ -141,6 +145,7 @@ impl<'m> State<'m> {
             EvKind::Dose { .. } => {
                 for t in s..en {
                     self.chair_occ[p.res as usize][t] = NONE;
+                    self.chairs_busy[t] -= 1;
                     self.staff_load[p.staff as usize][t] -= 1;
                 }
                 self.dose_day[c][day] -= 1;
@@ -179,6 +184,13 @@ impl<'m> State<'m> {
     #[inline]
     pub(crate) fn client_free(&self, c: usize, s: u32, e: u32) -> bool {
         self.client_occ[c][s as usize..e as usize].iter().all(|&x| x == 0)
+    }
+    /// Whether some chair has no dose throughout `[s, e)` as far as the per-slot counts
+    /// tell (a necessary condition for [`Self::chair_free`] on some chair).
+    #[inline]
+    pub(crate) fn some_chair_left(&self, s: u32, e: u32) -> bool {
+        let n = self.m.chairs.len();
+        self.chairs_busy[s as usize..e as usize].iter().all(|&x| (x as usize) < n)
     }
     #[inline]
     pub(crate) fn chair_free(&self, ch: usize, s: u32, e: u32) -> bool {
@@ -288,11 +300,15 @@ impl<'m> State<'m> {
 
     /// The best resources for `e` at `s`, if any: (place, cost of the event there).
     pub(crate) fn fit(&self, e: usize, s: u32) -> Option<(Place, i64)> {
+        let m = self.m;
+        let ev = &m.events[e];
+        // Doses: the per-slot chair counts first (the usual reason a start fails).
+        if ev.is_dose() && (s + ev.dur > m.n || !self.some_chair_left(s, s + ev.dur)) {
+            return None;
+        }
         if !self.client_time_ok(e, s) {
             return None;
         }
-        let m = self.m;
-        let ev = &m.events[e];
         let end = s + ev.dur;
         let day = m.day(s);
         let reference = self.reference[e];
@@ -381,6 +397,9 @@ impl<'m> State<'m> {
         let reference = self.reference[e].filter(|r| r.start == s);
         match &ev.kind {
             EvKind::Dose { .. } => {
+                if !self.some_chair_left(s, end) {
+                    return None;
+                }
                 if let Some(r) = reference
                     && (r.res as usize) < m.chairs.len()
                     && (r.staff as usize) < m.staff.len()
