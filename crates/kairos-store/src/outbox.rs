@@ -149,15 +149,21 @@ impl Store {
                 .fetch_optional(&mut *tx)
                 .await?;
         let Some((body,)) = body else { return Ok(false) };
-        sqlx::query(
+        // The claim is checked again in the write itself: on PostgreSQL another
+        // worker may take the message over between the read and the write.
+        let res = sqlx::query(
             "UPDATE email_outbox SET sent_at = $2, lease_until = NULL, lease_token = NULL, attempts = attempts + 1, \
-             body = $3 WHERE id = $1",
+             body = $3 WHERE id = $1 AND lease_token = $4 AND sent_at IS NULL",
         )
         .bind(id.to_string())
         .bind(micros(at))
         .bind(redact_links(&body))
+        .bind(lease.to_string())
         .execute(&mut *tx)
         .await?;
+        if res.rows_affected() != 1 {
+            return Ok(false);
+        }
         tx.commit().await?;
         Ok(true)
     }
@@ -175,16 +181,20 @@ impl Store {
                 .await?;
         let Some((attempts,)) = found else { return Ok(false) };
         let attempts = attempts + 1;
-        sqlx::query(
+        let res = sqlx::query(
             "UPDATE email_outbox SET attempts = $2, last_error = $3, lease_until = NULL, lease_token = NULL, \
-             send_after = $4 WHERE id = $1",
+             send_after = $4 WHERE id = $1 AND lease_token = $5 AND sent_at IS NULL",
         )
         .bind(id.to_string())
         .bind(attempts)
         .bind(error.chars().take(500).collect::<String>())
         .bind(micros(now + retry_delay(attempts)))
+        .bind(lease.to_string())
         .execute(&mut *tx)
         .await?;
+        if res.rows_affected() != 1 {
+            return Ok(false);
+        }
         tx.commit().await?;
         Ok(true)
     }

@@ -470,21 +470,31 @@ impl Store {
 
     /// Sets a client's portal password (argon2 PHC string) and ends every
     /// other portal session of theirs (`keep` is the session that set it).
+    /// Returns false, changing nothing, when `keep` is no longer live.
     pub async fn set_portal_password(
         &self,
         client: ClientId,
         hash: &str,
         keep: &str,
         remote_addr: Option<String>,
-    ) -> Result<()> {
+    ) -> Result<bool> {
         let now = Timestamp::now();
         let mut tx = self.begin_write().await?;
-        sqlx::query("UPDATE portal_accounts SET password_hash = $2, updated_at = $3 WHERE client_id = $1")
-            .bind(client.to_string())
-            .bind(hash.to_string())
-            .bind(micros(now))
-            .execute(&mut *tx)
-            .await?;
+        // Only while the session setting it is still live (it may have been
+        // signed out or ended by another change while the hash was computed).
+        let res = sqlx::query(
+            "UPDATE portal_accounts SET password_hash = $2, updated_at = $3 WHERE client_id = $1 AND EXISTS \
+             (SELECT 1 FROM portal_sessions s WHERE s.token_hash = $4 AND s.client_id = $1 AND s.revoked_at IS NULL)",
+        )
+        .bind(client.to_string())
+        .bind(hash.to_string())
+        .bind(micros(now))
+        .bind(token_hash(keep))
+        .execute(&mut *tx)
+        .await?;
+        if res.rows_affected() != 1 {
+            return Ok(false);
+        }
         sqlx::query(
             "UPDATE portal_sessions SET revoked_at = $3 WHERE client_id = $1 AND token_hash <> $2 AND revoked_at IS NULL",
         )
@@ -496,11 +506,16 @@ impl Store {
         let entry = AuditEntry::new(Action::Update, "portal_account", client).client(client).detail("password set");
         audit::insert_in(&mut tx, &client_actor(client, remote_addr), &entry, now).await?;
         tx.commit().await?;
-        Ok(())
+        Ok(true)
     }
 
     // ---- sessions ---------------------------------------------------------
 
+    /// Opens a portal session. A session opened with the password names the
+    /// hash that was verified (`verified_hash`): it is opened only if that is
+    /// still the account's password, checked under the account row's lock, so
+    /// a sign-in with the old password that overlaps a password change cannot
+    /// outlive it. Returns whether the session was opened.
     pub async fn create_portal_session(
         &self,
         client: ClientId,
@@ -508,22 +523,30 @@ impl Store {
         policy: &SessionPolicy,
         remote_addr: Option<&str>,
         opened_by: SessionOrigin,
-    ) -> Result<()> {
+        verified_hash: Option<&str>,
+    ) -> Result<bool> {
         let now = Timestamp::now();
         let expires = now.checked_add(policy.absolute).map_err(StoreError::corrupt)?;
-        sqlx::query(
+        let lock = if self.backend == crate::Backend::Postgres { " FOR UPDATE" } else { "" };
+        let check = if verified_hash.is_some() { " AND password_hash = $7" } else { "" };
+        let mut tx = self.begin_write().await?;
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(format!(
             "INSERT INTO portal_sessions (token_hash, client_id, created_at, last_seen_at, expires_at, remote_addr, \
-             opened_by) VALUES ($1, $2, $3, $3, $4, $5, $6)",
-        )
+             opened_by) SELECT $1, client_id, $3, $3, $4, $5, $6 FROM (SELECT client_id FROM portal_accounts \
+             WHERE client_id = $2 AND active = 1{check}{lock}) AS account"
+        )))
         .bind(token_hash(token))
         .bind(client.to_string())
         .bind(micros(now))
         .bind(micros(expires))
         .bind(remote_addr.map(str::to_string))
-        .bind(opened_by.as_str())
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        .bind(opened_by.as_str());
+        if let Some(h) = verified_hash {
+            q = q.bind(h.to_string());
+        }
+        let res = q.execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(res.rows_affected() == 1)
     }
 
     /// The client of a live portal session (not revoked, not idle too long,

@@ -107,6 +107,10 @@ pub(crate) fn query_named<T, P: rusqlite::Params>(
 ) -> Result<Vec<T>, StoreError> {
     let names: Vec<String> = st.column_names().into_iter().map(str::to_string).collect();
     let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    debug_assert!(
+        names.iter().enumerate().all(|(i, n)| !names[..i].contains(n)),
+        "a statement read by name must not repeat a column name: {names:?}"
+    );
     let mut rows = st.query(params)?;
     let mut out = Vec::new();
     while let Some(row) = rows.next()? {

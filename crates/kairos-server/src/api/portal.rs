@@ -87,8 +87,9 @@ impl PortalAuth {
     /// such a link lives. Anyone else holding a session (a shared phone left
     /// signed in) cannot take the account over with a password of their own.
     pub fn may_set_password(&self, cfg: &PortalConfig, now: Timestamp) -> bool {
-        self.session.opened_by.is_some_and(|o| o.is_link())
-            && now.duration_since(self.session.opened_at) <= cfg.code_lifetime
+        let age = now.duration_since(self.session.opened_at);
+        // A session opened "in the future" (clocks of several servers apart) is not fresh either.
+        self.session.opened_by.is_some_and(|o| o.is_link()) && !age.is_negative() && age <= cfg.code_lifetime
     }
 
     /// Records that the client read their own record through the portal
@@ -210,13 +211,14 @@ async fn send_sign_in_link(state: &AppState, email: &str, remote: Option<String>
     Ok("link queued")
 }
 
-/// Signs in with the password a client set from their invitation.
+/// Signs in with the password a client set from their invitation; returns
+/// the client and the hash that was verified (see [`open_session`]).
 pub async fn password_sign_in(
     state: &AppState,
     email: &str,
     password: &str,
     remote: Option<String>,
-) -> AppResult<ClientId> {
+) -> AppResult<(ClientId, String)> {
     if email.chars().count() > 254 || password.chars().count() > 1024 {
         return Err(AppError::Unauthenticated);
     }
@@ -232,12 +234,12 @@ pub async fn password_sign_in(
     let hash = found.as_ref().and_then(|(_, h)| h.clone()).unwrap_or_else(|| state.dummy_hash.as_str().to_string());
     let ok = crate::auth::verify_blocking(password.to_string(), hash).await?;
     match found {
-        Some((a, Some(_))) if ok => {
+        Some((a, Some(verified))) if ok => {
             state
                 .store
                 .audit_event(&client_actor(a.client_id, remote), entry(kairos_store::Action::Login).client(a.client_id))
                 .await?;
-            Ok(a.client_id)
+            Ok((a.client_id, verified))
         }
         _ => {
             state.store.audit_event(&anon, entry(kairos_store::Action::LoginFailed)).await?;
@@ -246,15 +248,20 @@ pub async fn password_sign_in(
     }
 }
 
-/// Opens a portal session; returns its token.
+/// Opens a portal session; returns its token. A password sign-in passes the
+/// hash it verified: if the password changed meanwhile, no session opens.
 pub async fn open_session(
     state: &AppState,
     client: ClientId,
     remote: Option<&str>,
     opened_by: SessionOrigin,
+    verified_hash: Option<&str>,
 ) -> AppResult<String> {
     let token = crate::auth::new_token();
-    state.store.create_portal_session(client, &token, &state.config.portal.session, remote, opened_by).await?;
+    let cfg = &state.config.portal.session;
+    if !state.store.create_portal_session(client, &token, cfg, remote, opened_by, verified_hash).await? {
+        return Err(AppError::Unauthenticated);
+    }
     Ok(token)
 }
 

@@ -82,16 +82,28 @@ pub async fn login_submit(
             // Answered at once and the same way for every address; the link
             // is made after (an address with an account would otherwise take
             // a database write longer to answer than one without).
-            let (st, email) = (state.clone(), f.email.clone());
-            tokio::spawn(async move {
-                if let Err(e) = api::request_sign_in(&st, &email, remote).await {
-                    tracing::error!(error = %e, "a portal sign-in link could not be made");
+            // At most LINK_TASKS requests are dealt with at once; beyond
+            // that (a flood of anonymous requests) they are dropped and logged.
+            static LINK_TASKS: std::sync::LazyLock<std::sync::Arc<tokio::sync::Semaphore>> =
+                std::sync::LazyLock::new(|| std::sync::Arc::new(tokio::sync::Semaphore::new(32)));
+            match LINK_TASKS.clone().try_acquire_owned() {
+                Ok(permit) => {
+                    let (st, email) = (state.clone(), f.email.clone());
+                    tokio::spawn(async move {
+                        if let Err(e) = api::request_sign_in(&st, &email, remote).await {
+                            tracing::error!(error = %e, "a portal sign-in link could not be made");
+                        }
+                        drop(permit);
+                    });
                 }
-            });
+                Err(_) => tracing::warn!("too many portal sign-in link requests at once; one was dropped"),
+            }
             Ok(login_page("sent", String::new(), None))
         }
         Some(pw) => match api::password_sign_in(&state, &f.email, pw, remote.clone()).await {
-            Ok(client) => signed_in(&state, client, remote.as_deref(), SessionOrigin::Password, "/portal").await,
+            Ok((client, hash)) => {
+                signed_in(&state, client, remote.as_deref(), SessionOrigin::Password, Some(&hash), "/portal").await
+            }
             Err(AppError::Unauthenticated) => Ok(login_page(
                 "form",
                 String::new(),
@@ -107,9 +119,10 @@ async fn signed_in(
     client: ClientId,
     remote: Option<&str>,
     how: SessionOrigin,
+    verified_hash: Option<&str>,
     to: &str,
 ) -> PageResult {
-    let token = api::open_session(state, client, remote, how).await.map_err(perr)?;
+    let token = api::open_session(state, client, remote, how, verified_hash).await.map_err(perr)?;
     Ok(([(header::SET_COOKIE, api::portal_cookie(state, &token))], Redirect::to(to)).into_response())
 }
 
@@ -138,7 +151,7 @@ pub async fn auth_submit(
             } else {
                 (SessionOrigin::SignIn, "/portal")
             };
-            signed_in(&state, client, remote.as_deref(), how, to).await
+            signed_in(&state, client, remote.as_deref(), how, None, to).await
         }
         None => Ok(login_page(
             "form",
@@ -182,11 +195,15 @@ pub async fn password_submit(
         return Ok(login_page("password", String::new(), Some("Use at least 12 characters.".into())));
     }
     let hash = crate::auth::hash_password_blocking(f.password).await.map_err(perr)?;
-    state
+    let set = state
         .store
         .set_portal_password(auth.client, &hash, &auth.token, auth.remote_addr.clone())
         .await
         .map_err(|e| perr(e.into()))?;
+    if !set {
+        // The session ended while the password was being prepared.
+        return Ok(Redirect::to("/portal/login").into_response());
+    }
     Ok(Redirect::to("/portal").into_response())
 }
 
@@ -318,8 +335,11 @@ struct JournalPage {
     text: String,
 }
 
+/// The journal page (also shown again with an error after a refused entry):
+/// every showing is an audited read.
 async fn journal_page(state: &AppState, auth: &PortalAuth, error: Option<String>, text: String) -> PageResult {
     let entries = state.store.journal_of(auth.client).await.map_err(|e| perr(e.into()))?;
+    auth.audit_read(state, "journal").await.map_err(perr)?;
     let today = crate::api::clinic_today(state).await.map_err(perr)?;
     Ok(render(&JournalPage {
         nav: None,
@@ -341,7 +361,6 @@ async fn journal_page(state: &AppState, auth: &PortalAuth, error: Option<String>
 }
 
 pub async fn journal(State(state): State<AppState>, PortalPage(auth): PortalPage) -> PageResult {
-    auth.audit_read(&state, "journal").await.map_err(perr)?;
     journal_page(&state, &auth, None, String::new()).await
 }
 
@@ -476,6 +495,7 @@ pub async fn exercise_answer(
     let id = session_id(&id)?;
     let Some(answer) = f.answer.filter(|a| !a.is_empty()) else {
         let s = state.store.exercise_session(auth.client, id).await.map_err(|e| perr(e.into()))?;
+        auth.audit_read(&state, "home exercise").await.map_err(perr)?;
         return Ok(exercise_page(&state, &s, Some("Choose one of the words to go on.".into())));
     };
     match api::answer_round(&state, &auth, id, f.round, &answer).await {

@@ -435,7 +435,7 @@ async fn password_login(app: &TestApp, email: &str, password: &str) -> Option<re
 async fn a_password_is_set_only_right_after_a_one_time_link_and_setting_it_ends_the_other_sessions() {
     let app = spawn_app().await;
     let p = portal_setup(&app).await;
-    invited_client(&app, &p, "Noor", "noor@example.test").await;
+    let noor = invited_client(&app, &p, "Noor", "noor@example.test").await;
     // The invitation link leads to the password page, where it may be set.
     let code = code_in_mail(&app, "noor@example.test").await;
     let invited = cookie_client();
@@ -472,6 +472,24 @@ async fn a_password_is_set_only_right_after_a_one_time_link_and_setting_it_ends_
         let r = c.get(format!("{}/portal", app.base)).send().await.expect("r");
         assert_eq!(r.status() == StatusCode::OK, live, "{who}: {}", r.status());
     }
+
+    // A sign-in with the old password that overlaps the change opens no session
+    // (the store opens a password session only under the hash it verified) ...
+    let client_id: kairos_domain::ids::ClientId = noor.parse().expect("id");
+    let (_, current) = app.store.portal_account_by_email("noor@example.test").await.expect("account").expect("found");
+    let current = current.expect("a password is set");
+    let policy = kairos_server::api::portal::PortalConfig::default().session;
+    let origin = kairos_store::portal::SessionOrigin::Password;
+    let stale = "an argon2 hash of the first password";
+    assert!(
+        !app.store.create_portal_session(client_id, "overlap", &policy, None, origin, Some(stale)).await.expect("s")
+    );
+    assert!(
+        app.store.create_portal_session(client_id, "current", &policy, None, origin, Some(&current)).await.expect("s")
+    );
+    // ... and a session that ended while the new hash was computed sets nothing.
+    assert!(!app.store.set_portal_password(client_id, "not a hash", "no such session", None).await.expect("set"));
+    assert!(password_login(&app, "noor@example.test", "second password 2026").await.is_some(), "unchanged");
 
     // A link session is fresh only for as long as a link lives.
     let mut cfg = test_config();
