@@ -139,22 +139,25 @@ pub(crate) struct Chains {
 pub(crate) fn window_min(arr: &[u32], lo: usize, hi: Option<usize>) -> Vec<u32> {
     let n = arr.len();
     let mut out = vec![u32::MAX; n];
-    // Values strictly increase from the back (oldest, largest t) to the front.
-    let mut dq: std::collections::VecDeque<usize> = Default::default();
+    // A monotone deque in `buf[head..tail]` (pushed at the front, at most once per
+    // slot): values strictly increase from the back (oldest, largest t) to the front.
+    let mut buf = vec![0usize; n + 1];
+    let (mut head, mut tail) = (n + 1, n + 1);
     for p in (0..n).rev() {
         let t = p + lo;
         if t < n {
-            while dq.front().is_some_and(|&f| arr[f] >= arr[t]) {
-                dq.pop_front();
+            while head < tail && arr[buf[head]] >= arr[t] {
+                head += 1;
             }
-            dq.push_front(t);
+            head -= 1;
+            buf[head] = t;
         }
         if let Some(h) = hi {
-            while dq.back().is_some_and(|&b| b > p + h) {
-                dq.pop_back();
+            while head < tail && buf[tail - 1] > p + h {
+                tail -= 1;
             }
         }
-        out[p] = dq.back().map_or(u32::MAX, |&b| arr[b]);
+        out[p] = if head < tail { arr[buf[tail - 1]] } else { u32::MAX };
     }
     out
 }
@@ -185,19 +188,23 @@ pub(crate) fn chains(m: &Model, k: usize, ok: &dyn Fn(usize, u32) -> bool) -> Ch
                     last_at[nxt[t] as usize] = t;
                 }
                 let hi = hi_off.map_or(usize::MAX, |h| p + h);
-                let mut v = 0u8;
-                for (val, &at) in last_at.iter().enumerate().take(cnt + 1).skip(1).rev() {
-                    if at != usize::MAX && at <= hi {
-                        v = val as u8;
-                        break;
-                    }
+                // The largest value in 1..=cnt seen within the window.
+                let mut v = cnt.min(last_at.len() - 1);
+                while v > 0 && (last_at[v] == usize::MAX || last_at[v] > hi) {
+                    v -= 1;
                 }
-                r[p] = v;
+                r[p] = v as u8;
             }
             reach[j + 1] = r;
             let full = (cnt - j - 1) as u8;
-            let val: Vec<u32> = (0..n).map(|t| if ext[j + 1][t] == full { emin[j + 1][t] } else { u32::MAX }).collect();
-            reach_emin[j + 1] = window_min(&val, lo_off, hi_off);
+            // Complete chains start in [first, last) only: the window minimum is
+            // `u32::MAX` before `first - max gap` and from `last` on.
+            let from = hi_off.map_or(0, |h| first.saturating_sub(h));
+            if from < last {
+                let val: Vec<u32> =
+                    (from..last).map(|t| if ext[j + 1][t] == full { emin[j + 1][t] } else { u32::MAX }).collect();
+                reach_emin[j + 1][from..last].copy_from_slice(&window_min(&val, lo_off, hi_off));
+            }
         }
         for s in first..last {
             if ok(j, s as u32) {

@@ -942,9 +942,10 @@ impl<'m> Search<'m> {
         const INF: u32 = u32::MAX / 4;
         let mut cost = vec![INF; n];
         let mut sets: Vec<Vec<usize>> = vec![vec![]; n];
-        for &s in self.list(d0).iter() {
+        let list = self.list(d0);
+        for &s in &list[list.partition_point(|&t| t < c.lo)..list.partition_point(|&t| t < c.hi)] {
             let end = s + dur;
-            if s < c.lo || s >= c.hi || !self.st.client_free(c.client, s, end) {
+            if !self.st.client_free(c.client, s, end) {
                 continue;
             }
             let mut best: Option<(usize, Vec<usize>)> = None;
@@ -1008,11 +1009,13 @@ impl<'m> Search<'m> {
         let mut dp = vec![vec![INF; n]; cnt];
         dp[cnt - 1].copy_from_slice(&cost);
         let (lo_off, hi_off) = (c.min_gap as usize, c.max_gap.map(|g| g as usize));
+        // Costs are finite in the course's dates only.
+        let (a, b) = ((c.lo as usize).min(n), (c.hi as usize).min(n));
         for j in (0..cnt - 1).rev() {
-            let next = exact::window_min(&dp[j + 1], lo_off, hi_off);
-            for s in 0..n {
-                if cost[s] < INF && next[s] < INF {
-                    dp[j][s] = cost[s] + next[s];
+            let next = exact::window_min(&dp[j + 1][a..b], lo_off, hi_off);
+            for s in a..b {
+                if cost[s] < INF && next[s - a] < INF {
+                    dp[j][s] = cost[s] + next[s - a];
                 }
             }
         }
