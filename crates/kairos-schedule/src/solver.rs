@@ -950,33 +950,41 @@ impl<'m> Search<'m> {
             }
             let mut best: Option<(usize, Vec<usize>)> = None;
             for ch in 0..m.chairs.len() {
+                if best.as_ref().is_some_and(|(u, _)| *u == 0) {
+                    // Nothing beats a free chair.
+                    break;
+                }
                 if !m.chairs[ch].avail.ok(s, end) {
                     continue;
                 }
+                // A chair must beat the best so far (fewer units): the scan stops once
+                // it cannot.
+                let bound = best.as_ref().map_or(usize::MAX, |(u, _)| *u);
                 let mut evs: Vec<usize> = vec![];
-                let mut blocked = false;
+                let mut ks: Vec<usize> = vec![];
+                let mut out = false;
                 for t in s..end {
                     let x = self.st.chair_occupant(ch, t);
                     if x != NONE && (x as usize) < m.events.len() {
                         let x = x as usize;
                         if self.st.locked[x] || m.events[x].client == c.client {
-                            blocked = true;
+                            out = true;
                             break;
                         }
                         if !evs.contains(&x) {
                             evs.push(x);
+                            if per_course && !ks.contains(&m.events[x].course) {
+                                ks.push(m.events[x].course);
+                            }
+                            if (if per_course { ks.len() } else { evs.len() }) >= bound {
+                                out = true;
+                                break;
+                            }
                         }
                     }
                 }
-                let units = if per_course {
-                    let mut ks: Vec<usize> = evs.iter().map(|&x| m.events[x].course).collect();
-                    ks.sort_unstable();
-                    ks.dedup();
-                    ks.len()
-                } else {
-                    evs.len()
-                };
-                if blocked || best.as_ref().is_some_and(|(u, _)| *u <= units) {
+                let units = if per_course { ks.len() } else { evs.len() };
+                if out || bound <= units {
                     continue;
                 }
                 // A monitor on duty with room once these doses are out.

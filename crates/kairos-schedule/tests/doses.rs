@@ -104,3 +104,27 @@ fn bounds_are_upper_bounds() {
     let b = bounds(&p, None).expect("bounds");
     assert_eq!((b.doses, b.courses_proven), (1, 1));
 }
+
+/// An over-subscribed instance (more doses than two chairs and one monitor hold): the
+/// search ends on its budget, not the time limit, with a valid plan and no fewer doses
+/// than before the per-slot chair counts (120 of 185).
+#[test]
+fn over_subscribed_finishes_on_its_budget() {
+    let p = generate(&GenParams {
+        clients: 70,
+        chairs: 2,
+        therapists: 3,
+        monitors: 1,
+        days: 21,
+        seed: 1,
+        ..GenParams::default()
+    });
+    // A generous limit: an unoptimised build takes a few seconds.
+    let opts =
+        Options { iterations: Some(2_000), time_limit: std::time::Duration::from_secs(60), ..Options::default() };
+    let plan = solve(&p, &opts).expect("solves");
+    assert!(check(&p, &plan).is_empty(), "{:#?}", check(&p, &plan));
+    assert_eq!(plan.summary.stopped_by, "iterations");
+    assert_eq!(plan.summary.doses_requested, 185);
+    assert!(plan.summary.doses_scheduled >= 120, "{:?}", plan.summary);
+}
