@@ -364,6 +364,9 @@ impl Store {
             binds.push(a.to_string());
             conds.push(format!("actor_id = ${}", binds.len()));
         }
+        if let (Some(client), Some(db)) = (q.client_id, self.sqlite_file.clone()) {
+            return self.list_client_audit_sqlite(db, client, q).await;
+        }
         let filter = if conds.is_empty() { String::new() } else { format!("WHERE {}", conds.join(" AND ")) };
         let mut count = sqlx::query_as::<_, (i64,)>(AssertSqlSafe(format!("SELECT COUNT(*) FROM audit_log {filter}")));
         for b in &binds {
@@ -380,24 +383,71 @@ impl Store {
             list = list.bind(b);
         }
         let rows = list.bind(i64::from(q.page.limit)).bind(i64::from(q.page.offset)).fetch_all(&self.pool).await?;
-        let items = rows
-            .iter()
-            .map(|r| {
-                Ok(AuditRecord {
-                    id: rows::get_id(r, "id")?,
-                    at: rows::get_ts(r, "at")?,
-                    actor_id: rows::get_opt_id(r, "actor_id")?,
-                    actor_roles: rows::get_str(r, "actor_roles")?,
-                    action: rows::get_str(r, "action")?,
-                    record_type: rows::get_str(r, "record_type")?,
-                    record_id: rows::get_opt_str(r, "record_id")?,
-                    client_id: rows::get_opt_id(r, "client_id")?,
-                    remote_addr: rows::get_opt_str(r, "remote_addr")?,
-                    detail: rows::get_opt_str(r, "detail")?,
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
+        let items = rows.iter().map(record_of).collect::<Result<Vec<_>>>()?;
         Ok(Page { items, total: total.0, limit: q.page.limit, offset: q.page.offset })
+    }
+}
+
+fn record_of<R: rows::Cols>(r: &R) -> Result<AuditRecord> {
+    Ok(AuditRecord {
+        id: rows::get_id(r, "id")?,
+        at: rows::get_ts(r, "at")?,
+        actor_id: rows::get_opt_id(r, "actor_id")?,
+        actor_roles: rows::get_str(r, "actor_roles")?,
+        action: rows::get_str(r, "action")?,
+        record_type: rows::get_str(r, "record_type")?,
+        record_id: rows::get_opt_str(r, "record_id")?,
+        client_id: rows::get_opt_id(r, "client_id")?,
+        remote_addr: rows::get_opt_str(r, "remote_addr")?,
+        detail: rows::get_opt_str(r, "detail")?,
+    })
+}
+
+impl Store {
+    /// A client's audit on a SQLite file: read and list entries are filed by
+    /// client in the derived index beside it (`audit_reads.rs`).
+    async fn list_client_audit_sqlite(
+        &self,
+        db: std::path::PathBuf,
+        client: ClientId,
+        q: &AuditQuery,
+    ) -> Result<Page<AuditRecord>> {
+        let (actor, page) = (q.actor_id, q.page);
+        tokio::task::spawn_blocking(move || -> Result<Page<AuditRecord>> {
+            let conn = crate::audit_reads::open(&db)?;
+            let filter = crate::audit_reads::client_filter(actor.is_some());
+            let mut binds: Vec<String> = vec![client.to_string()];
+            binds.extend(actor.map(|a| a.to_string()));
+            let total: i64 = conn.query_row(
+                &format!("SELECT COUNT(*) FROM main.audit_log WHERE {filter}"),
+                rusqlite::params_from_iter(binds.iter()),
+                |r| r.get(0),
+            )?;
+            let n = binds.len();
+            let sql = format!(
+                "SELECT {COLUMNS} FROM main.audit_log WHERE {filter} ORDER BY id DESC LIMIT ?{} OFFSET ?{}",
+                n + 1,
+                n + 2
+            );
+            let mut params: Vec<rusqlite::types::Value> = binds.into_iter().map(rusqlite::types::Value::Text).collect();
+            params.push(rusqlite::types::Value::Integer(i64::from(page.limit)));
+            params.push(rusqlite::types::Value::Integer(i64::from(page.offset)));
+            let items = rows::query_named(&mut conn.prepare_cached(&sql)?, rusqlite::params_from_iter(params), |r| {
+                record_of(r)
+            })?;
+            Ok(Page { items, total, limit: page.limit, offset: page.offset })
+        })
+        .await
+        .map_err(|e| StoreError::Config(format!("the audit query stopped: {e}")))?
+    }
+
+    /// Files read and list audit entries by client now (a SQLite file; its
+    /// filing thread also does it every 30 s). Nothing to do otherwise.
+    pub async fn roll_up_audit(&self) -> Result<()> {
+        let Some(db) = self.sqlite_file.clone() else { return Ok(()) };
+        tokio::task::spawn_blocking(move || crate::audit_reads::roll_up(&mut crate::audit_reads::open(&db)?))
+            .await
+            .map_err(|e| StoreError::Config(format!("the audit filing stopped: {e}")))?
     }
 }
 

@@ -14,6 +14,7 @@
 //! entry is on disk.
 
 pub mod audit;
+mod audit_reads;
 pub mod clients;
 pub mod courses;
 mod direct;
@@ -166,6 +167,10 @@ pub struct Store {
     /// The group-commit writer of questionnaires, for a SQLite database on
     /// disk (`direct.rs`, `measures.rs`); with `readers`, or neither.
     writer: Option<Arc<direct::GroupWriter>>,
+    /// The SQLite file, and the thread that files its audit reads by client
+    /// (`audit_reads.rs`); neither for PostgreSQL or an in-memory database.
+    sqlite_file: Option<std::path::PathBuf>,
+    filer: Option<Arc<audit_reads::Filer>>,
 }
 
 impl fmt::Debug for Store {
@@ -222,7 +227,12 @@ impl Store {
             ),
             None => (audit::AuditWriter::start(pool.clone(), backend), None, None),
         };
-        Ok(Store { pool, backend, audit: Arc::new(audit), readers, writer })
+        let filer = match sqlite_file {
+            Some(path) if opts.migrate => Some(Arc::new(audit_reads::Filer::start(path)?)),
+            _ => None,
+        };
+        let sqlite_file = sqlite_file.filter(|_| opts.migrate).map(std::path::Path::to_path_buf);
+        Ok(Store { pool, backend, audit: Arc::new(audit), readers, writer, sqlite_file, filer })
     }
 
     /// Applies pending migrations; returns the versions applied.
@@ -270,6 +280,9 @@ impl Store {
     /// (every write queued before is committed and answered), and closes
     /// the pool.
     pub async fn close(&self) {
+        if let Some(filer) = &self.filer {
+            filer.shutdown().await;
+        }
         if let Some(writer) = &self.writer {
             writer.shutdown().await;
         }

@@ -453,3 +453,90 @@ async fn an_outbox_message_is_recorded_only_under_the_claim_that_holds_it() {
     })
     .await;
 }
+
+async fn chart_reads(store: &Store, who: StaffId, role: Role, client: ClientId, n: usize) {
+    for _ in 0..n {
+        store.read_chart(&actor(who, role), client, Timestamp::now()).await.expect("chart");
+    }
+}
+
+/// A client's audit, checked for order, paging and the actor filter; returns
+/// (reads, reads by `nurse`).
+async fn checked_audit(store: &Store, client: ClientId, nurse: StaffId) -> (usize, usize) {
+    let all = audit_for(store, client).await;
+    assert!(all.iter().all(|e| e.client_id == Some(client)), "only this client's entries");
+    assert_eq!(all.iter().filter(|e| e.action == "create").count(), 1, "the write-path entry");
+    let listed: Vec<String> = all.iter().map(|e| e.id.to_string()).collect();
+    let mut sorted = listed.clone();
+    sorted.sort();
+    sorted.reverse();
+    assert_eq!(listed, sorted, "newest first");
+    sorted.dedup();
+    assert_eq!(sorted.len(), listed.len(), "each entry once");
+    let q = AuditQuery { client_id: Some(client), page: PageRequest { limit: 2, offset: 1 }, ..Default::default() };
+    let page = store.list_audit(&q).await.expect("page");
+    assert_eq!(page.total as usize, all.len());
+    let paged: Vec<String> = page.items.iter().map(|e| e.id.to_string()).collect();
+    assert_eq!(paged, listed[1..3].to_vec(), "pages in the same order");
+    let q = AuditQuery { client_id: Some(client), actor_id: Some(nurse), ..Default::default() };
+    let by_nurse = store.list_audit(&q).await.expect("actor").items;
+    assert!(by_nurse.iter().all(|e| e.actor_id == Some(nurse) && e.client_id == Some(client)));
+    (all.iter().filter(|e| e.action == "read").count(), by_nurse.len())
+}
+
+#[tokio::test]
+async fn a_clients_audit_shows_every_read_once_before_and_after_the_reads_are_filed() {
+    on_every_backend(|store| async move {
+        let t = staff(&store, "Theo Rapist", Role::Therapist).await;
+        let n = staff(&store, "Nell Urse", Role::Nurse).await;
+        let c = store.create_client(&Actor::system("test"), &details("Sam", "Ito")).await.expect("client");
+        let other = store.create_client(&Actor::system("test"), &details("Ola", "Berg")).await.expect("client");
+        chart_reads(&store, t, Role::Therapist, c.id, 3).await;
+        chart_reads(&store, n, Role::Nurse, c.id, 1).await;
+        chart_reads(&store, t, Role::Therapist, other.id, 1).await;
+        assert_eq!(checked_audit(&store, c.id, n).await, (4, 1), "not filed yet: found after the watermark");
+        store.roll_up_audit().await.expect("file");
+        assert_eq!(checked_audit(&store, c.id, n).await, (4, 1), "filed by client");
+        chart_reads(&store, n, Role::Nurse, c.id, 1).await;
+        chart_reads(&store, t, Role::Therapist, c.id, 1).await;
+        assert_eq!(checked_audit(&store, c.id, n).await, (6, 2), "filed ones and newer ones together");
+        store.roll_up_audit().await.expect("again");
+        store.roll_up_audit().await.expect("nothing new");
+        assert_eq!(checked_audit(&store, c.id, n).await, (6, 2));
+        let reads_of_other = audit_for(&store, other.id).await.iter().filter(|e| e.action == "read").count();
+        assert_eq!(reads_of_other, 1);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_backup_copy_files_its_audit_reads_anew_and_a_stale_filing_is_redone() {
+    let db = kairos_store::testing::TestDb::sqlite().await;
+    let store = db.store().await;
+    let t = staff(&store, "Theo Rapist", Role::Therapist).await;
+    let n = staff(&store, "Nell Urse", Role::Nurse).await;
+    let c = store.create_client(&Actor::system("test"), &details("Sam", "Ito")).await.expect("client");
+    chart_reads(&store, t, Role::Therapist, c.id, 2).await;
+    chart_reads(&store, n, Role::Nurse, c.id, 1).await;
+    store.roll_up_audit().await.expect("file");
+    let path = std::path::PathBuf::from(db.url.sqlite_path().expect("a file"));
+    let copy = path.with_file_name("copy.db");
+    store.backup_sqlite(copy.to_str().expect("utf-8")).await.expect("backup");
+    store.close().await;
+    // The copy has no filing of its own: every read is still found, once.
+    let url: kairos_store::DatabaseUrl = copy.to_str().expect("utf-8").parse().expect("url");
+    let restored = Store::connect(&url, kairos_store::StoreOptions::default()).await.expect("open copy");
+    assert_eq!(checked_audit(&restored, c.id, n).await, (3, 1));
+    restored.roll_up_audit().await.expect("file");
+    assert_eq!(checked_audit(&restored, c.id, n).await, (3, 1));
+    // A filing whose watermark names another entry (rows numbered anew) is redone.
+    let mut reads = copy.as_os_str().to_owned();
+    reads.push(".audit-reads");
+    rusqlite::Connection::open(std::path::PathBuf::from(reads))
+        .expect("derived file")
+        .execute("UPDATE audit_rollup SET upto_id = 'another entry'", [])
+        .expect("skew");
+    restored.roll_up_audit().await.expect("file again");
+    assert_eq!(checked_audit(&restored, c.id, n).await, (3, 1));
+    restored.close().await;
+}
