@@ -414,24 +414,24 @@ impl Store {
     ) -> Result<Page<AuditRecord>> {
         let (actor, page) = (q.actor_id, q.page);
         tokio::task::spawn_blocking(move || -> Result<Page<AuditRecord>> {
-            let conn = crate::audit_reads::open(&db)?;
+            use rusqlite::types::Value;
+            let conn = crate::audit_reads::open_for_reading(&db)?;
             let filter = crate::audit_reads::client_filter(actor.is_some());
-            let mut binds: Vec<String> = vec![client.to_string()];
-            binds.extend(actor.map(|a| a.to_string()));
+            let mut params: Vec<Value> = vec![Value::Text(client.to_string())];
+            params.extend(actor.map(|a| Value::Text(a.to_string())));
+            let n = params.len();
             let total: i64 = conn.query_row(
                 &format!("SELECT COUNT(*) FROM main.audit_log WHERE {filter}"),
-                rusqlite::params_from_iter(binds.iter()),
+                rusqlite::params_from_iter(params.iter()),
                 |r| r.get(0),
             )?;
-            let n = binds.len();
             let sql = format!(
                 "SELECT {COLUMNS} FROM main.audit_log WHERE {filter} ORDER BY id DESC LIMIT ?{} OFFSET ?{}",
                 n + 1,
                 n + 2
             );
-            let mut params: Vec<rusqlite::types::Value> = binds.into_iter().map(rusqlite::types::Value::Text).collect();
-            params.push(rusqlite::types::Value::Integer(i64::from(page.limit)));
-            params.push(rusqlite::types::Value::Integer(i64::from(page.offset)));
+            params.push(Value::Integer(i64::from(page.limit)));
+            params.push(Value::Integer(i64::from(page.offset)));
             let items = rows::query_named(&mut conn.prepare_cached(&sql)?, rusqlite::params_from_iter(params), |r| {
                 record_of(r)
             })?;
@@ -445,7 +445,7 @@ impl Store {
     /// filing thread also does it every 30 s). Nothing to do otherwise.
     pub async fn roll_up_audit(&self) -> Result<()> {
         let Some(db) = self.sqlite_file.clone() else { return Ok(()) };
-        tokio::task::spawn_blocking(move || crate::audit_reads::roll_up(&mut crate::audit_reads::open(&db)?))
+        tokio::task::spawn_blocking(move || crate::audit_reads::roll_up(&mut crate::audit_reads::open_for_filing(&db)?))
             .await
             .map_err(|e| StoreError::Config(format!("the audit filing stopped: {e}")))?
     }

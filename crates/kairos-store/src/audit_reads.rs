@@ -33,9 +33,8 @@ pub(crate) fn path_for(db: &Path) -> PathBuf {
     PathBuf::from(p)
 }
 
-/// A connection to the database with the derived file attached as `reads`
-/// (created on first use).
-pub(crate) fn open(db: &Path) -> Result<Connection> {
+/// A connection to the database with the derived file attached as `reads`.
+fn attach(db: &Path) -> Result<Connection> {
     let conn = Connection::open_with_flags(
         db,
         // CREATE: an attached file takes the main file's flags, and the derived
@@ -49,6 +48,21 @@ pub(crate) fn open(db: &Path) -> Result<Connection> {
     let reads = path_for(db);
     let reads = reads.to_str().ok_or_else(|| StoreError::Config("the database path is not UTF-8".into()))?;
     conn.execute("ATTACH DATABASE ?1 AS reads", [reads])?;
+    Ok(conn)
+}
+
+/// A read-only connection for a client's audit: it never takes the derived
+/// file's write lock, so it does not wait on a filing in progress. The
+/// filing thread made the derived tables when the store opened.
+pub(crate) fn open_for_reading(db: &Path) -> Result<Connection> {
+    let conn = attach(db)?;
+    conn.pragma_update(None, "query_only", true)?;
+    Ok(conn)
+}
+
+/// The filing connection: makes the derived file's tables if missing.
+pub(crate) fn open_for_filing(db: &Path) -> Result<Connection> {
+    let conn = attach(db)?;
     // Derived data: WAL keeps each filing atomic with its watermark; NORMAL
     // may lose the last filing on a power cut, which is then simply redone.
     conn.execute_batch(
@@ -118,7 +132,7 @@ pub(crate) struct Filer {
 
 impl Filer {
     pub(crate) fn start(db: &Path) -> Result<Filer> {
-        let mut conn = open(db)?;
+        let mut conn = open_for_filing(db)?;
         let (stop, stopped) = mpsc::channel::<()>();
         let thread = std::thread::Builder::new()
             .name("kairos-audit-filing".into())

@@ -66,6 +66,29 @@ fn proposal_of(r: &sqlx::any::AnyRow) -> Result<Proposal> {
     })
 }
 
+/// Moves a proposal still `proposed` to `status` (applied or discarded),
+/// recording who decided and when; false if it was no longer proposed.
+async fn decide_in(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    id: ProposalId,
+    status: &'static str,
+    actor: &Actor,
+    now: Timestamp,
+) -> Result<bool> {
+    let n = sqlx::query(
+        "UPDATE schedule_proposals SET status = $4, decided_at = $2, decided_by = $3 \
+         WHERE id = $1 AND status = 'proposed'",
+    )
+    .bind(id.to_string())
+    .bind(micros(now))
+    .bind(actor.staff_id.map(|s| s.to_string()))
+    .bind(status)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected();
+    Ok(n == 1)
+}
+
 impl Store {
     #[allow(clippy::too_many_arguments)]
     pub async fn create_proposal(
@@ -137,17 +160,7 @@ impl Store {
     pub async fn discard_proposal(&self, actor: &Actor, id: ProposalId) -> Result<()> {
         let now = Timestamp::now();
         let mut tx = self.begin_write().await?;
-        let n = sqlx::query(
-            "UPDATE schedule_proposals SET status = 'discarded', decided_at = $2, decided_by = $3 \
-             WHERE id = $1 AND status = 'proposed'",
-        )
-        .bind(id.to_string())
-        .bind(micros(now))
-        .bind(actor.staff_id.map(|s| s.to_string()))
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if n == 0 {
+        if !decide_in(&mut tx, id, "discarded", actor, now).await? {
             return Err(StoreError::Conflict {
                 field: "status",
                 detail: "only a proposed schedule can be discarded".into(),
@@ -170,17 +183,7 @@ impl Store {
     pub async fn apply_proposal(&self, actor: &Actor, id: ProposalId, ops: &[BookingOp]) -> Result<Proposal> {
         let now = Timestamp::now();
         let mut tx = self.begin_write().await?;
-        let n = sqlx::query(
-            "UPDATE schedule_proposals SET status = 'applied', decided_at = $2, decided_by = $3 \
-             WHERE id = $1 AND status = 'proposed'",
-        )
-        .bind(id.to_string())
-        .bind(micros(now))
-        .bind(actor.staff_id.map(|s| s.to_string()))
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if n == 0 {
+        if !decide_in(&mut tx, id, "applied", actor, now).await? {
             return Err(StoreError::Conflict {
                 field: "status",
                 detail: "this proposal was already applied or discarded".into(),
