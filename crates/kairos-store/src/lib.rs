@@ -148,11 +148,26 @@ pub struct StoreOptions {
     /// SQLite only, for filling a scratch file that is renamed into place
     /// once complete: no write-ahead log, no fsync. Never for live data.
     pub scratch_bulk_load: bool,
+    /// SQLite file only: the read-audit writer starts a commit no sooner than
+    /// this after the previous one started, so that reads arriving together
+    /// share a commit (`audit.rs`). Zero commits as soon as it can.
+    pub audit_commit_interval: Duration,
+}
+
+impl StoreOptions {
+    /// The default pacing of read-audit commits (docs/benchmarks.md).
+    pub const AUDIT_COMMIT_INTERVAL: Duration = Duration::from_micros(500);
 }
 
 impl Default for StoreOptions {
     fn default() -> Self {
-        StoreOptions { max_connections: 16, migrate: true, sqlite_cache_kib: 8 * 1024, scratch_bulk_load: false }
+        StoreOptions {
+            max_connections: 16,
+            migrate: true,
+            sqlite_cache_kib: 8 * 1024,
+            scratch_bulk_load: false,
+            audit_commit_interval: StoreOptions::AUDIT_COMMIT_INTERVAL,
+        }
     }
 }
 
@@ -221,7 +236,7 @@ impl Store {
         let sqlite_file = url.sqlite_path().filter(|_| !bulk_load).map(std::path::Path::new);
         let (audit, readers, writer) = match sqlite_file {
             Some(path) => (
-                audit::AuditWriter::start_sqlite(path)?,
+                audit::AuditWriter::start_sqlite(path, opts.audit_commit_interval)?,
                 Some(Arc::new(direct::Readers::new(path, cache_kib))),
                 Some(Arc::new(direct::GroupWriter::start(path, cache_kib)?)),
             ),
@@ -254,6 +269,11 @@ impl Store {
 
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// Read-audit commits made since the store opened.
+    pub fn audit_commits(&self) -> u64 {
+        self.audit.commits()
     }
 
     pub fn pool(&self) -> &AnyPool {

@@ -145,6 +145,37 @@ async fn concurrent_reads_are_each_audited_through_group_commit() {
 }
 
 #[tokio::test]
+async fn read_audit_commits_on_sqlite_are_paced_so_reads_arriving_together_share_one() {
+    let db = TestDb::sqlite().await;
+    let interval = std::time::Duration::from_millis(300);
+    let opts = kairos_store::StoreOptions { audit_commit_interval: interval, ..Default::default() };
+    let store = Store::connect(&db.url, opts).await.expect("store");
+    let t = staff(&store, "Theo Rapist", Role::Therapist).await;
+    let c = store.create_client(&Actor::system("test"), &details("Sam", "Ito")).await.expect("client");
+    let a = actor(t, Role::Therapist);
+    let before = store.audit_commits();
+    // After a quiet spell a read is committed at once.
+    let started = std::time::Instant::now();
+    store.read_chart(&a, c.id, Timestamp::now()).await.expect("first read");
+    assert!(started.elapsed() < interval, "the first read waited {:?}", started.elapsed());
+    assert_eq!(store.audit_commits() - before, 1);
+    // Reads arriving right after wait for the interval, then share one commit.
+    let mut reads = tokio::task::JoinSet::new();
+    for _ in 0..20 {
+        let (store, a) = (store.clone(), a.clone());
+        reads.spawn(async move { store.read_chart(&a, c.id, Timestamp::now()).await.map(|_| ()) });
+    }
+    while let Some(r) = reads.join_next().await {
+        r.expect("task").expect("read");
+    }
+    assert!(started.elapsed() >= interval, "the second commit started {:?} after the first", started.elapsed());
+    assert_eq!(store.audit_commits() - before, 2, "twenty reads, one commit");
+    let n = audit_for(&store, c.id).await.iter().filter(|x| x.action == Action::Read.as_str()).count();
+    assert_eq!(n, 21, "every read is audited");
+    store.close().await;
+}
+
+#[tokio::test]
 async fn the_audit_log_refuses_updates_and_deletes() {
     on_every_backend(|store| async move {
         let c = store.create_client(&Actor::system("test"), &details("Ada", "Lin")).await.expect("client");

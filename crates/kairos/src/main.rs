@@ -43,6 +43,11 @@ struct ServeArgs {
     /// Database connections in the pool.
     #[arg(long, env = "KAIROS_DB_CONNECTIONS", default_value_t = 16)]
     db_connections: u32,
+    /// SQLite: microseconds the read-audit writer leaves between the starts
+    /// of two commits, so reads arriving together share one fsync (0: commit
+    /// each as soon as possible). PostgreSQL: use its own `commit_delay`.
+    #[arg(long, env = "KAIROS_AUDIT_COMMIT_INTERVAL_US", default_value_t = 500)]
+    audit_commit_interval_us: u64,
     /// A folder of the clinic's own questionnaire definitions (`*.toml`); a
     /// file with the id of a shipped one replaces it.
     #[arg(long, env = "KAIROS_INSTRUMENTS_DIR")]
@@ -301,7 +306,7 @@ async fn main() -> Result<()> {
         .init();
     match Cli::parse().command {
         Command::Serve { db, serve } => {
-            let store = open(&db.db, serve.db_connections).await?;
+            let store = open_for(&db.db, &serve).await?;
             run_server(store, &serve).await
         }
         Command::Migrate { db } => {
@@ -347,6 +352,7 @@ async fn main() -> Result<()> {
                     migrate: true,
                     sqlite_cache_kib: 512 * 1024,
                     scratch_bulk_load: true,
+                    ..StoreOptions::default()
                 };
                 let loader = Store::connect(&scratch_url, opts).await.with_context(|| format!("creating {scratch}"))?;
                 let started = std::time::Instant::now();
@@ -363,7 +369,7 @@ async fn main() -> Result<()> {
                 demo_extras(&loader).await?;
                 loader.close().await;
             }
-            let store = open(&db, serve.db_connections).await?;
+            let store = open_for(&db, &serve).await?;
             print_demo_logins(&password, reused);
             if no_serve {
                 store.close().await;
@@ -380,10 +386,24 @@ async fn main() -> Result<()> {
 }
 
 async fn open(db: &str, connections: u32) -> Result<Store> {
+    let opts = StoreOptions { max_connections: connections, migrate: true, ..Default::default() };
+    open_with(db, opts).await
+}
+
+/// The store a server runs on, with its settings.
+async fn open_for(db: &str, serve: &ServeArgs) -> Result<Store> {
+    let opts = StoreOptions {
+        max_connections: serve.db_connections,
+        migrate: true,
+        audit_commit_interval: std::time::Duration::from_micros(serve.audit_commit_interval_us),
+        ..Default::default()
+    };
+    open_with(db, opts).await
+}
+
+async fn open_with(db: &str, opts: StoreOptions) -> Result<Store> {
     let url: DatabaseUrl = db.parse()?;
-    Store::connect(&url, StoreOptions { max_connections: connections, migrate: true, ..Default::default() })
-        .await
-        .with_context(|| format!("opening {url}"))
+    Store::connect(&url, opts).await.with_context(|| format!("opening {url}"))
 }
 
 async fn run_server(store: Store, args: &ServeArgs) -> Result<()> {
