@@ -5,6 +5,9 @@
 //! every entry waiting in its queue, appends them all in one transaction and
 //! one durable commit, then releases each waiting request. Under load
 //! hundreds of reads share an fsync; alone, a read waits for one commit.
+//! On a SQLite file, read and list entries are committed to the read-audit
+//! file beside the database, the other entries to the database itself
+//! (`audit_reads.rs`); an audit query reads both.
 //!
 //! On a SQLite file the writer also paces its commits: it starts one no
 //! sooner than [`StoreOptions::audit_commit_interval`](crate::StoreOptions)
@@ -17,6 +20,7 @@
 //! 5). A read after a quiet spell is committed at once. (PostgreSQL has the
 //! same knob server-side: `commit_delay`.)
 
+use crate::audit_reads::is_read;
 use crate::rows::{self, micros};
 use crate::{Backend, Page, PageRequest, Result, Store, StoreError};
 use jiff::Timestamp;
@@ -113,7 +117,8 @@ pub struct AuditRecord {
     pub detail: Option<String>,
 }
 
-const COLUMNS: &str = "id, at, actor_id, actor_roles, action, record_type, record_id, client_id, remote_addr, detail";
+pub(crate) const COLUMNS: &str =
+    "id, at, actor_id, actor_roles, action, record_type, record_id, client_id, remote_addr, detail";
 const PER_ROW: usize = 10;
 /// One entry, for the direct SQLite writer (which inserts row by row: without
 /// cross-thread hand-offs a prepared single-row insert is the cheapest).
@@ -211,6 +216,7 @@ impl AuditWriter {
     /// starts a commit no sooner than `interval` after the previous one.
     pub(crate) fn start_sqlite(path: &std::path::Path, interval: std::time::Duration) -> Result<AuditWriter> {
         let mut conn = crate::direct::open_writer(path)?;
+        let mut reads_conn = crate::audit_reads::open_log_writer(path)?;
         let (tx, mut rx) = mpsc::unbounded_channel::<Queued>();
         let commits = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
         let counted = commits.clone();
@@ -234,7 +240,14 @@ impl AuditWriter {
                             Err(_) => break,
                         }
                     }
-                    let outcome = crate::direct::commit_audit_batch(&mut conn, batch.iter().map(|(r, _)| r));
+                    // Reads to the read-audit file (`audit_reads.rs`), the
+                    // rest (sign-in events) to the database; both durable
+                    // before anyone is answered.
+                    let rows = || batch.iter().map(|(r, _)| r);
+                    let (reads, others) =
+                        (rows().filter(|r| is_read(&r.action)), rows().filter(|r| !is_read(&r.action)));
+                    let outcome = crate::direct::commit_audit_batch(&mut reads_conn, reads)
+                        .and_then(|()| crate::direct::commit_audit_batch(&mut conn, others));
                     counted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     finish_batch(&mut batch, outcome);
                 }
@@ -405,8 +418,8 @@ impl Store {
             binds.push(a.to_string());
             conds.push(format!("actor_id = ${}", binds.len()));
         }
-        if let (Some(client), Some(db)) = (q.client_id, self.sqlite_file.clone()) {
-            return self.list_client_audit_sqlite(db, client, q).await;
+        if let Some(db) = self.sqlite_file.clone() {
+            return self.list_audit_sqlite(db, q).await;
         }
         let filter = if conds.is_empty() { String::new() } else { format!("WHERE {}", conds.join(" AND ")) };
         let mut count = sqlx::query_as::<_, (i64,)>(AssertSqlSafe(format!("SELECT COUNT(*) FROM audit_log {filter}")));
@@ -445,37 +458,39 @@ fn record_of<R: rows::Cols>(r: &R) -> Result<AuditRecord> {
 }
 
 impl Store {
-    /// A client's audit on a SQLite file: read and list entries are filed by
-    /// client in the derived index beside it (`audit_reads.rs`).
-    async fn list_client_audit_sqlite(
-        &self,
-        db: std::path::PathBuf,
-        client: ClientId,
-        q: &AuditQuery,
-    ) -> Result<Page<AuditRecord>> {
-        let (actor, page) = (q.actor_id, q.page);
+    /// The audit of a SQLite file: the database's log and the read-audit
+    /// file's together (`audit_reads.rs`), from one snapshot of each.
+    async fn list_audit_sqlite(&self, db: std::path::PathBuf, q: &AuditQuery) -> Result<Page<AuditRecord>> {
+        let (client, actor, page) = (q.client_id, q.actor_id, q.page);
         tokio::task::spawn_blocking(move || -> Result<Page<AuditRecord>> {
             use rusqlite::types::Value;
             let conn = crate::audit_reads::open_for_reading(&db)?;
-            let filter = crate::audit_reads::client_filter(actor.is_some());
-            let mut params: Vec<Value> = vec![Value::Text(client.to_string())];
-            params.extend(actor.map(|a| Value::Text(a.to_string())));
+            let mut params: Vec<Value> = Vec::new();
+            let entries = match client {
+                Some(c) => {
+                    params.push(Value::Text(c.to_string()));
+                    params.extend(actor.map(|a| Value::Text(a.to_string())));
+                    crate::audit_reads::client_entries(COLUMNS, actor.is_some())
+                }
+                None => {
+                    params.extend(actor.map(|a| Value::Text(a.to_string())));
+                    crate::audit_reads::all_entries(COLUMNS, if actor.is_some() { "actor_id = ?1" } else { "1" })
+                }
+            };
+            // One transaction: the count and the page see the same entries.
+            let tx = conn.unchecked_transaction()?;
             let n = params.len();
-            let total: i64 = conn.query_row(
-                &format!("SELECT COUNT(*) FROM main.audit_log WHERE {filter}"),
+            let total: i64 = tx.query_row(
+                &format!("SELECT COUNT(*) FROM ({entries})"),
                 rusqlite::params_from_iter(params.iter()),
                 |r| r.get(0),
             )?;
-            let sql = format!(
-                "SELECT {COLUMNS} FROM main.audit_log WHERE {filter} ORDER BY id DESC LIMIT ?{} OFFSET ?{}",
-                n + 1,
-                n + 2
-            );
+            let sql = format!("SELECT * FROM ({entries}) ORDER BY id DESC LIMIT ?{} OFFSET ?{}", n + 1, n + 2);
             params.push(Value::Integer(i64::from(page.limit)));
             params.push(Value::Integer(i64::from(page.offset)));
-            let items = rows::query_named(&mut conn.prepare_cached(&sql)?, rusqlite::params_from_iter(params), |r| {
-                record_of(r)
-            })?;
+            let items =
+                rows::query_named(&mut tx.prepare_cached(&sql)?, rusqlite::params_from_iter(params), |r| record_of(r))?;
+            tx.finish()?;
             Ok(Page { items, total, limit: page.limit, offset: page.offset })
         })
         .await

@@ -1,20 +1,35 @@
-//! Who read a client's record, on SQLite, without a random index page per
-//! read (docs/benchmarks.md, chart read, session 4).
+//! Where read entries of the audit log live on a SQLite file, and how a
+//! client's are found (docs/benchmarks.md, chart read, sessions 4 and 5).
 //!
 //! Read and list entries are most of the audit log: every chart read writes
-//! one, durably, before it is answered. Indexed by client as they were
-//! written, each dirtied a random leaf of the per-client index, which set the
-//! chart read's p99. Since migration 0014 the per-client index in the main
-//! file covers the other entries only; read and list entries are filed under
-//! their client every [`EVERY`] by a thread of their own, into a derived index
-//! kept in a file of its own beside the database (`<database>.audit-reads`), so
-//! the filing never holds the main file's write lock: the audit commits go on
-//! while it runs. Entries after the filing's watermark are found by the log's
-//! own order (the rowid: assigned in commit order, and nothing is ever
-//! deleted). The derived file can be lost or belong to another copy of the
-//! database (a backup made with `VACUUM INTO` may number rows anew): the
-//! watermark names its entry, and when that does not match, everything is
-//! filed again. Nothing is lost either way; the log itself is the record.
+//! one, durably, before it is answered. On a SQLite file they are kept out of
+//! the database file itself:
+//!
+//! - **The read-audit file** (`<database>.read-audit`, [`log_path`]): the read
+//!   and list entries, appended by the audit writer (`audit.rs`) in durable
+//!   commits of their own (WAL, `synchronous=FULL`), in an `audit_log` table
+//!   of the same shape, as append-only as the main one. It is part of the
+//!   record: back it up with the database (`kairos backup` folds it into the
+//!   copy). Written in its own file, these commits leave the database file
+//!   unchanged, so the chart readers' page caches survive them (SQLite drops a
+//!   connection's whole cache when its file changed): a chart read went from
+//!   16 page reads from the OS to 5.
+//! - **The per-client index of reads** (`<database>.audit-index`,
+//!   [`index_path`]): derived data. Indexed by client as they were written,
+//!   reads dirtied a random leaf of the per-client index each, which set the
+//!   chart read's p99; instead, a thread of their own ([`Filer`]) files them
+//!   under their client every [`EVERY`], in a file of its own (its own write
+//!   lock: the audit commits go on while it files). Reads after the filing's
+//!   watermark are found by the log's own order (the rowid: assigned in
+//!   commit order, and nothing is ever deleted). The index can be lost or
+//!   belong to another copy of the logs (a `VACUUM INTO` copy may number rows
+//!   anew): each watermark names its entry, and when one does not match,
+//!   everything is filed again. Nothing is lost either way.
+//!
+//! Read entries written before the read-audit file existed, and those folded
+//! into a backup copy, are in the database's own `audit_log` (left out of its
+//! per-client index since migration 0014): the index files them from there
+//! too, with a watermark of their own.
 
 use crate::{Result, StoreError};
 use rusqlite::{Connection, OpenFlags};
@@ -26,105 +41,313 @@ use std::time::Duration;
 /// How often read entries are filed by client.
 pub(crate) const EVERY: Duration = Duration::from_secs(30);
 
-/// The derived file beside `db`.
-pub(crate) fn path_for(db: &Path) -> PathBuf {
+/// The actions whose entries live in the read-audit file (as SQL, and as
+/// [`is_read`]).
+const READ_ACTIONS: &str = "('read', 'list')";
+
+/// Whether an entry of `action` belongs to the read-audit file.
+pub(crate) fn is_read(action: &str) -> bool {
+    action == crate::Action::Read.as_str() || action == crate::Action::List.as_str()
+}
+
+fn sibling(db: &Path, suffix: &str) -> PathBuf {
     let mut p = db.as_os_str().to_owned();
-    p.push(".audit-reads");
+    p.push(suffix);
     PathBuf::from(p)
 }
 
-/// A connection to the database with the derived file attached as `reads`.
+/// The read-audit file beside `db`.
+pub(crate) fn log_path(db: &Path) -> PathBuf {
+    sibling(db, ".read-audit")
+}
+
+/// The derived per-client index of reads beside `db`.
+pub(crate) fn index_path(db: &Path) -> PathBuf {
+    sibling(db, ".audit-index")
+}
+
+fn utf8(p: &Path) -> Result<&str> {
+    p.to_str().ok_or_else(|| StoreError::Config("the database path is not UTF-8".into()))
+}
+
+/// The read-audit file's table: the main `audit_log`'s columns, append-only.
+const LOG_SCHEMA: &str = "CREATE TABLE IF NOT EXISTS audit_log (
+        id TEXT PRIMARY KEY, at BIGINT NOT NULL, actor_id TEXT, actor_roles TEXT NOT NULL,
+        action TEXT NOT NULL, record_type TEXT NOT NULL, record_id TEXT, client_id TEXT,
+        remote_addr TEXT, detail TEXT);
+    CREATE TRIGGER IF NOT EXISTS audit_log_no_update BEFORE UPDATE ON audit_log
+    BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
+    CREATE TRIGGER IF NOT EXISTS audit_log_no_delete BEFORE DELETE ON audit_log
+    BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;";
+
+/// The audit writer's connection to the read-audit file (made if missing):
+/// every commit durable before it returns.
+pub(crate) fn open_log_writer(db: &Path) -> Result<Connection> {
+    let conn = Connection::open_with_flags(
+        log_path(db),
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(Duration::from_secs(10))?;
+    let mode: String = conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(StoreError::Config(format!("the read-audit file refused WAL mode ({mode})")));
+    }
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.execute_batch(LOG_SCHEMA)?;
+    Ok(conn)
+}
+
+/// A connection to the database with the read-audit file attached as `ra`
+/// and the per-client index as `idx`.
 fn attach(db: &Path) -> Result<Connection> {
     let conn = Connection::open_with_flags(
         db,
-        // CREATE: an attached file takes the main file's flags, and the derived
-        // file is made on first use.
+        // CREATE: an attached file takes the main file's flags, and the
+        // index file is made on first use.
         OpenFlags::SQLITE_OPEN_READ_WRITE
             | OpenFlags::SQLITE_OPEN_CREATE
             | OpenFlags::SQLITE_OPEN_NO_MUTEX
             | OpenFlags::SQLITE_OPEN_URI,
     )?;
     conn.busy_timeout(Duration::from_secs(10))?;
-    let reads = path_for(db);
-    let reads = reads.to_str().ok_or_else(|| StoreError::Config("the database path is not UTF-8".into()))?;
-    conn.execute("ATTACH DATABASE ?1 AS reads", [reads])?;
+    conn.execute("ATTACH DATABASE ?1 AS ra", [utf8(&log_path(db))?])?;
+    conn.execute("ATTACH DATABASE ?1 AS idx", [utf8(&index_path(db))?])?;
     Ok(conn)
 }
 
-/// A read-only connection for a client's audit: it never takes the derived
-/// file's write lock, so it does not wait on a filing in progress. The
-/// filing thread made the derived tables when the store opened.
+/// A read-only connection for audit queries: it never takes a write lock, so
+/// it does not wait on a filing in progress. [`prepare`] made the tables.
 pub(crate) fn open_for_reading(db: &Path) -> Result<Connection> {
     let conn = attach(db)?;
     conn.pragma_update(None, "query_only", true)?;
     Ok(conn)
 }
 
-/// The filing connection: makes the derived file's tables if missing.
+/// Layout of the index file; an index of another layout is made anew.
+const INDEX_VERSION: i64 = 1;
+
+/// The filing connection; the index tables are made first if missing.
 pub(crate) fn open_for_filing(db: &Path) -> Result<Connection> {
-    let conn = attach(db)?;
-    // Derived data: WAL keeps each filing atomic with its watermark; NORMAL
-    // may lose the last filing on a power cut, which is then simply redone.
-    conn.execute_batch(
-        "PRAGMA reads.journal_mode = WAL; PRAGMA reads.synchronous = NORMAL;
-         CREATE TABLE IF NOT EXISTS reads.audit_client_reads (
-             client_id TEXT NOT NULL, audit_id TEXT NOT NULL, PRIMARY KEY (client_id, audit_id)) WITHOUT ROWID;
-         CREATE TABLE IF NOT EXISTS reads.audit_rollup (
-             one INTEGER PRIMARY KEY CHECK (one = 1), upto_rowid INTEGER NOT NULL, upto_id TEXT NOT NULL);
-         INSERT OR IGNORE INTO reads.audit_rollup (one, upto_rowid, upto_id) VALUES (1, 0, '');",
-    )?;
-    Ok(conn)
+    make_index(db)?;
+    attach(db)
 }
 
-/// Files the read and list entries committed since the watermark, in one
-/// transaction of the derived file (the main file is only read, from one
-/// snapshot, so the watermark is exactly the last entry filed).
-pub(crate) fn roll_up(conn: &mut Connection) -> Result<()> {
-    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Deferred)?;
-    let (rowid, id): (i64, String) =
-        tx.query_row("SELECT upto_rowid, upto_id FROM reads.audit_rollup", [], |r| Ok((r.get(0)?, r.get(1)?)))?;
-    if rowid > 0 {
-        let found: Option<String> = tx
-            .query_row("SELECT id FROM main.audit_log WHERE rowid = ?1", [rowid], |r| r.get(0))
-            .map(Some)
-            .or_else(|e| if e == rusqlite::Error::QueryReturnedNoRows { Ok(None) } else { Err(e) })?;
-        if found.as_deref() != Some(id.as_str()) {
-            tracing::warn!(rowid, "the filed audit reads belong to another copy of the log: filing every read again");
-            tx.execute("DELETE FROM reads.audit_client_reads", [])?;
-            tx.execute("UPDATE reads.audit_rollup SET upto_rowid = 0, upto_id = ''", [])?;
-        }
+/// Makes the index file's tables unless they are of the current layout, on a
+/// connection to that file alone (so the lock it takes is that file's).
+fn make_index(db: &Path) -> Result<()> {
+    let mut conn = Connection::open_with_flags(
+        index_path(db),
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(Duration::from_secs(10))?;
+    // Derived data: WAL keeps each filing atomic with its watermarks; NORMAL
+    // may lose the last filing on a power cut, which is then simply redone.
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    let version = |c: &Connection| -> Result<i64> { Ok(c.query_row("PRAGMA user_version", [], |r| r.get(0))?) };
+    if version(&conn)? == INDEX_VERSION {
+        return Ok(());
     }
-    tx.execute(
-        "INSERT OR IGNORE INTO reads.audit_client_reads (client_id, audit_id) SELECT client_id, id \
-         FROM main.audit_log WHERE rowid > (SELECT upto_rowid FROM reads.audit_rollup) \
-         AND client_id IS NOT NULL AND action IN ('read', 'list') ORDER BY client_id, id",
-        [],
-    )?;
-    tx.execute(
-        "UPDATE reads.audit_rollup SET upto_rowid = COALESCE((SELECT MAX(rowid) FROM main.audit_log), 0), \
-         upto_id = COALESCE((SELECT id FROM main.audit_log ORDER BY rowid DESC LIMIT 1), '')",
-        [],
-    )?;
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    if version(&tx)? != INDEX_VERSION {
+        tx.execute_batch(&format!(
+            "DROP TABLE IF EXISTS audit_client_reads; DROP TABLE IF EXISTS audit_rollup;
+             CREATE TABLE audit_client_reads (
+                 client_id TEXT NOT NULL, audit_id TEXT NOT NULL, PRIMARY KEY (client_id, audit_id)) WITHOUT ROWID;
+             CREATE TABLE audit_rollup (source TEXT PRIMARY KEY, upto_rowid INTEGER NOT NULL, upto_id TEXT NOT NULL);
+             INSERT INTO audit_rollup (source, upto_rowid, upto_id) VALUES ('main', 0, ''), ('ra', 0, '');
+             PRAGMA user_version = {INDEX_VERSION};"
+        ))?;
+    }
     tx.commit()?;
     Ok(())
 }
 
-/// The rowids of a client's entries (optionally of one actor): the others by
-/// the main file's partial index, the filed reads, and the reads after the
-/// watermark. One statement, so one snapshot of both files.
-pub(crate) fn client_filter(actor: bool) -> String {
-    let actor = if actor { " AND actor_id = ?2" } else { "" };
+/// Makes the read-audit file and the index tables (before any query may
+/// attach them), and removes the index of an earlier layout
+/// (`<database>.audit-reads`, derived data).
+pub(crate) fn prepare(db: &Path) -> Result<()> {
+    set_aside_if_folded(db)?;
+    drop(open_log_writer(db)?);
+    drop(open_for_filing(db)?);
+    for suffix in [".audit-reads", ".audit-reads-wal", ".audit-reads-shm"] {
+        let _ = std::fs::remove_file(sibling(db, suffix));
+    }
+    Ok(())
+}
+
+/// A backup folds the read-audit file into the copy's own log. When such a
+/// copy is put back in place of the database while the read-audit file it
+/// was made from is still there, that file's entries would be counted twice:
+/// it is set aside (renamed `<database>.read-audit.folded-<unix time>`, never
+/// deleted: it may also hold reads made after the backup) and a new one is
+/// begun. Known by the file's first entry being in the database's own log.
+fn set_aside_if_folded(db: &Path) -> Result<()> {
+    let log = log_path(db);
+    if !log.exists() {
+        return Ok(());
+    }
+    let folded = {
+        let conn =
+            Connection::open_with_flags(db, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
+        conn.busy_timeout(Duration::from_secs(10))?;
+        conn.execute("ATTACH DATABASE ?1 AS ra", [utf8(&log)?])?;
+        let has_logs: i64 = conn.query_row(
+            "SELECT (SELECT COUNT(*) FROM main.sqlite_master WHERE name = 'audit_log')              * (SELECT COUNT(*) FROM ra.sqlite_master WHERE name = 'audit_log')",
+            [],
+            |r| r.get(0),
+        )?;
+        has_logs > 0
+            && conn.query_row(
+                "SELECT EXISTS (SELECT 1 FROM main.audit_log                  WHERE id = (SELECT id FROM ra.audit_log ORDER BY rowid LIMIT 1))",
+                [],
+                |r| r.get::<_, bool>(0),
+            )?
+    };
+    if !folded {
+        return Ok(());
+    }
+    // Everything into the file itself first, so the renamed file is whole.
+    {
+        let conn =
+            Connection::open_with_flags(&log, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
+        conn.busy_timeout(Duration::from_secs(10))?;
+        let busy: i64 = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))?;
+        if busy != 0 {
+            return Err(StoreError::Config(format!("{} is in use; stop what uses it and start again", log.display())));
+        }
+    }
+    // Closed: its write-ahead log is empty; remove it with its index so that
+    // the new file does not take them for its own.
+    for suffix in ["-wal", "-shm"] {
+        let mut p = log.as_os_str().to_owned();
+        p.push(suffix);
+        let p = PathBuf::from(p);
+        if p.exists() && (suffix == "-shm" || std::fs::metadata(&p).map(|m| m.len() == 0).unwrap_or(false)) {
+            let _ = std::fs::remove_file(&p);
+        }
+    }
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let aside = sibling(db, &format!(".read-audit.folded-{now}"));
+    std::fs::rename(&log, &aside)
+        .map_err(|e| StoreError::Config(format!("cannot set aside {}: {e}", log.display())))?;
+    tracing::warn!(
+        set_aside = %aside.display(),
+        "this database already holds the entries of the read-audit file beside it (it was restored from a backup); \
+         that file was set aside and a new one begun"
+    );
+    Ok(())
+}
+
+/// Where each source's read entries are: the table, and which of its entries
+/// are reads.
+const SOURCES: [(&str, &str); 2] = [("main", "action IN ('read', 'list')"), ("ra", "1")];
+
+/// Files the read and list entries committed since each watermark, in one
+/// transaction of the index file (each log is read from one snapshot, so a
+/// watermark is exactly the last entry filed).
+pub(crate) fn roll_up(conn: &mut Connection) -> Result<()> {
+    // Deferred, so the logs' files are only read (an IMMEDIATE transaction
+    // would take every attached file's write lock). Its first statement
+    // writes the index, so the index's write lock is taken, waiting for
+    // another filing if need be, before anything of it is read.
+    conn.pragma_update(Some("idx"), "synchronous", "NORMAL")?;
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Deferred)?;
+    tx.execute("UPDATE idx.audit_rollup SET upto_rowid = upto_rowid", [])?;
+    let mut stale = false;
+    for (source, _) in SOURCES {
+        let (rowid, id): (i64, String) =
+            tx.query_row("SELECT upto_rowid, upto_id FROM idx.audit_rollup WHERE source = ?1", [source], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })?;
+        if rowid > 0 {
+            let found: Option<String> = tx
+                .query_row(&format!("SELECT id FROM {source}.audit_log WHERE rowid = ?1"), [rowid], |r| r.get(0))
+                .map(Some)
+                .or_else(|e| if e == rusqlite::Error::QueryReturnedNoRows { Ok(None) } else { Err(e) })?;
+            stale |= found.as_deref() != Some(id.as_str());
+        }
+    }
+    if stale {
+        tracing::warn!("the filed audit reads belong to another copy of the logs: filing every read again");
+        tx.execute("DELETE FROM idx.audit_client_reads", [])?;
+        tx.execute("UPDATE idx.audit_rollup SET upto_rowid = 0, upto_id = ''", [])?;
+    }
+    for (source, reads) in SOURCES {
+        tx.execute(
+            &format!(
+                "INSERT OR IGNORE INTO idx.audit_client_reads (client_id, audit_id) SELECT client_id, id \
+                 FROM {source}.audit_log WHERE rowid > (SELECT upto_rowid FROM idx.audit_rollup WHERE source = ?1) \
+                 AND client_id IS NOT NULL AND {reads} ORDER BY client_id, id"
+            ),
+            [source],
+        )?;
+        tx.execute(
+            &format!(
+                "UPDATE idx.audit_rollup SET upto_rowid = COALESCE((SELECT MAX(rowid) FROM {source}.audit_log), 0), \
+                 upto_id = COALESCE((SELECT id FROM {source}.audit_log ORDER BY rowid DESC LIMIT 1), '') \
+                 WHERE source = ?1"
+            ),
+            [source],
+        )?;
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+/// Every entry of both logs that passes `filter` (on the log's own columns,
+/// with `?N` parameters), as one row set with the log's columns.
+pub(crate) fn all_entries(columns: &str, filter: &str) -> String {
     format!(
-        "rowid IN (SELECT rowid FROM main.audit_log WHERE client_id = ?1 AND action NOT IN ('read', 'list'){actor} \
-         UNION ALL SELECT a.rowid FROM reads.audit_client_reads c JOIN main.audit_log a ON a.id = c.audit_id \
-         WHERE c.client_id = ?1{actor} \
-         UNION ALL SELECT rowid FROM main.audit_log WHERE rowid > (SELECT upto_rowid FROM reads.audit_rollup) \
-         AND client_id = ?1 AND action IN ('read', 'list'){actor})"
+        "SELECT {columns} FROM main.audit_log WHERE {filter} \
+         UNION ALL SELECT {columns} FROM ra.audit_log WHERE {filter}"
     )
 }
 
-/// The filing thread: files at start (so a new or stale derived file is
-/// filled at once), then every [`EVERY`], until dropped.
+/// A client's entries (`?1`; optionally of one actor, `?2`), as one row set
+/// with the log's `columns`: the others by the database's partial index, the
+/// filed reads of both logs, and the reads after each watermark. One
+/// statement, so one snapshot of every file.
+pub(crate) fn client_entries(columns: &str, actor: bool) -> String {
+    let actor = if actor { " AND actor_id = ?2" } else { "" };
+    let joined: String = columns.split(',').map(|c| format!("a.{}", c.trim())).collect::<Vec<_>>().join(", ");
+    let mut parts = vec![format!(
+        "SELECT {columns} FROM main.audit_log WHERE client_id = ?1 AND action NOT IN {READ_ACTIONS}{actor}"
+    )];
+    for (source, reads) in SOURCES {
+        parts.push(format!(
+            "SELECT {joined} FROM idx.audit_client_reads c JOIN {source}.audit_log a ON a.id = c.audit_id \
+             WHERE c.client_id = ?1{actor}"
+        ));
+        parts.push(format!(
+            "SELECT {columns} FROM {source}.audit_log WHERE rowid > \
+             (SELECT upto_rowid FROM idx.audit_rollup WHERE source = '{source}') AND client_id = ?1 AND {reads}{actor}"
+        ));
+    }
+    parts.join(" UNION ALL ")
+}
+
+/// Copies every entry of the read-audit file beside `db` into the database
+/// file `dest` (a backup just made of it), so the copy holds the whole log.
+pub(crate) fn fold_into(db: &Path, dest: &Path, columns: &str) -> Result<u64> {
+    let log = log_path(db);
+    if !log.exists() {
+        return Ok(0);
+    }
+    let mut conn =
+        Connection::open_with_flags(dest, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
+    conn.busy_timeout(Duration::from_secs(10))?;
+    conn.execute("ATTACH DATABASE ?1 AS ra", [utf8(&log)?])?;
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let n = tx.execute(
+        &format!("INSERT INTO main.audit_log ({columns}) SELECT {columns} FROM ra.audit_log ORDER BY rowid"),
+        [],
+    )?;
+    tx.commit()?;
+    Ok(n as u64)
+}
+
+/// The filing thread: files at start (so a new or stale index is filled at
+/// once), then every [`EVERY`], until dropped.
 pub(crate) struct Filer {
     stop: Mutex<Option<mpsc::Sender<()>>>,
     thread: Mutex<Option<std::thread::JoinHandle<()>>>,

@@ -113,11 +113,15 @@ pub(crate) fn open_writer(path: &Path) -> Result<Connection> {
 }
 
 /// Appends `rows` in one transaction with one durable commit: every entry is
-/// stored, or none is.
+/// stored, or none is. No rows, no transaction.
 pub(crate) fn commit_audit_batch<'a>(
     conn: &mut Connection,
     rows: impl IntoIterator<Item = &'a AuditRecord>,
 ) -> Result<()> {
+    let mut rows = rows.into_iter().peekable();
+    if rows.peek().is_none() {
+        return Ok(());
+    }
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     {
         let mut insert = tx.prepare_cached(crate::audit::INSERT_ONE_SQL)?;

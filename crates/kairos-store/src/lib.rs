@@ -183,7 +183,8 @@ pub struct Store {
     /// disk (`direct.rs`, `measures.rs`); with `readers`, or neither.
     writer: Option<Arc<direct::GroupWriter>>,
     /// The SQLite file, and the thread that files its audit reads by client
-    /// (`audit_reads.rs`); neither for PostgreSQL or an in-memory database.
+    /// (`audit_reads.rs`; only once migrated); neither for PostgreSQL or an
+    /// in-memory database.
     sqlite_file: Option<std::path::PathBuf>,
     filer: Option<Arc<audit_reads::Filer>>,
 }
@@ -234,6 +235,9 @@ impl Store {
             migrator(backend).run(&pool).await?;
         }
         let sqlite_file = url.sqlite_path().filter(|_| !bulk_load).map(std::path::Path::new);
+        if let Some(path) = sqlite_file {
+            audit_reads::prepare(path)?;
+        }
         let (audit, readers, writer) = match sqlite_file {
             Some(path) => (
                 audit::AuditWriter::start_sqlite(path, opts.audit_commit_interval)?,
@@ -246,7 +250,7 @@ impl Store {
             Some(path) if opts.migrate => Some(Arc::new(audit_reads::Filer::start(path)?)),
             _ => None,
         };
-        let sqlite_file = sqlite_file.filter(|_| opts.migrate).map(std::path::Path::to_path_buf);
+        let sqlite_file = sqlite_file.map(std::path::Path::to_path_buf);
         Ok(Store { pool, backend, audit: Arc::new(audit), readers, writer, sqlite_file, filer })
     }
 
@@ -321,6 +325,15 @@ impl Store {
         }
         let sql = format!("VACUUM INTO '{}'", dest.replace('\'', "''"));
         sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&self.pool).await?;
+        // The read entries, from the read-audit file beside a database file,
+        // into the copy's own log: one file holds the whole record. (Reads
+        // committed after the VACUUM's snapshot come too: they only add.)
+        if let Some(db) = self.sqlite_file.clone() {
+            let dest = std::path::PathBuf::from(dest);
+            tokio::task::spawn_blocking(move || audit_reads::fold_into(&db, &dest, audit::COLUMNS))
+                .await
+                .map_err(|e| StoreError::Config(format!("the backup stopped: {e}")))??;
+        }
         Ok(())
     }
 }

@@ -554,6 +554,15 @@ async fn a_backup_copy_files_its_audit_reads_anew_and_a_stale_filing_is_redone()
     let copy = path.with_file_name("copy.db");
     store.backup_sqlite(copy.to_str().expect("utf-8")).await.expect("backup");
     store.close().await;
+    // The copy is one file: the reads were folded into its own log.
+    let mut copy_log = copy.as_os_str().to_owned();
+    copy_log.push(".read-audit");
+    assert!(!std::path::Path::new(&copy_log).exists());
+    let folded: i64 = rusqlite::Connection::open(&copy)
+        .expect("copy")
+        .query_row("SELECT COUNT(*) FROM audit_log WHERE action = 'read'", [], |r| r.get(0))
+        .expect("count");
+    assert_eq!(folded, 3);
     // The copy has no filing of its own: every read is still found, once.
     let url: kairos_store::DatabaseUrl = copy.to_str().expect("utf-8").parse().expect("url");
     let restored = Store::connect(&url, kairos_store::StoreOptions::default()).await.expect("open copy");
@@ -562,12 +571,99 @@ async fn a_backup_copy_files_its_audit_reads_anew_and_a_stale_filing_is_redone()
     assert_eq!(checked_audit(&restored, c.id, n).await, (3, 1));
     // A filing whose watermark names another entry (rows numbered anew) is redone.
     let mut reads = copy.as_os_str().to_owned();
-    reads.push(".audit-reads");
+    reads.push(".audit-index");
     rusqlite::Connection::open(std::path::PathBuf::from(reads))
         .expect("derived file")
         .execute("UPDATE audit_rollup SET upto_id = 'another entry'", [])
         .expect("skew");
     restored.roll_up_audit().await.expect("file again");
     assert_eq!(checked_audit(&restored, c.id, n).await, (3, 1));
+    // Reads of the copy go to its own read-audit file, and are found with
+    // the folded ones.
+    chart_reads(&restored, n, Role::Nurse, c.id, 1).await;
+    assert_eq!(checked_audit(&restored, c.id, n).await, (4, 2));
+    restored.roll_up_audit().await.expect("file both logs");
+    assert_eq!(checked_audit(&restored, c.id, n).await, (4, 2));
     restored.close().await;
+}
+
+#[tokio::test]
+async fn a_backup_put_back_beside_the_read_audit_file_it_folded_counts_each_read_once() {
+    let db = kairos_store::testing::TestDb::sqlite().await;
+    let path = std::path::PathBuf::from(db.url.sqlite_path().expect("a file"));
+    let store = db.store().await;
+    let t = staff(&store, "Theo Rapist", Role::Therapist).await;
+    let n = staff(&store, "Nell Urse", Role::Nurse).await;
+    let c = store.create_client(&Actor::system("test"), &details("Sam", "Ito")).await.expect("client");
+    chart_reads(&store, t, Role::Therapist, c.id, 2).await;
+    let copy = path.with_file_name("backup.db");
+    store.backup_sqlite(copy.to_str().expect("utf-8")).await.expect("backup");
+    chart_reads(&store, n, Role::Nurse, c.id, 1).await; // after the backup
+    store.close().await;
+    // The backup is put back in place of the database; the read-audit file stays.
+    for suffix in ["-wal", "-shm"] {
+        let mut p = path.as_os_str().to_owned();
+        p.push(suffix);
+        let _ = std::fs::remove_file(std::path::PathBuf::from(p));
+    }
+    std::fs::rename(&copy, &path).expect("restore");
+    let store = db.store().await;
+    assert_eq!(checked_audit(&store, c.id, n).await, (2, 0), "the backup's reads, each once");
+    let dir = path.parent().expect("dir");
+    let aside: Vec<_> = std::fs::read_dir(dir)
+        .expect("dir")
+        .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
+        .filter(|name| name.starts_with("kairos.db.read-audit.folded-"))
+        .collect();
+    assert_eq!(aside.len(), 1, "{aside:?}");
+    let kept: i64 = rusqlite::Connection::open(dir.join(&aside[0]))
+        .expect("set-aside file")
+        .query_row("SELECT COUNT(*) FROM audit_log", [], |r| r.get(0))
+        .expect("count");
+    assert_eq!(kept, 3, "the set-aside file keeps every read, the one after the backup too");
+    chart_reads(&store, n, Role::Nurse, c.id, 1).await;
+    store.roll_up_audit().await.expect("file");
+    assert_eq!(checked_audit(&store, c.id, n).await, (3, 1));
+    store.close().await;
+}
+
+#[tokio::test]
+async fn on_sqlite_reads_are_audited_in_the_read_audit_file_and_leave_the_database_file_unchanged() {
+    let db = kairos_store::testing::TestDb::sqlite().await;
+    let store = db.store().await;
+    let t = staff(&store, "Theo Rapist", Role::Therapist).await;
+    let c = store.create_client(&Actor::system("test"), &details("Sam", "Ito")).await.expect("client");
+    let path = std::path::PathBuf::from(db.url.sqlite_path().expect("a file"));
+    // `data_version` changes when another connection commits to the file:
+    // what makes SQLite drop the chart readers' page caches.
+    let watcher = rusqlite::Connection::open(&path).expect("open");
+    let version = || -> i64 { watcher.query_row("PRAGMA data_version", [], |r| r.get(0)).expect("data_version") };
+    let before = version();
+    chart_reads(&store, t, Role::Therapist, c.id, 3).await;
+    assert_eq!(version(), before, "audited reads did not touch the database file");
+    let in_main: i64 =
+        watcher.query_row("SELECT COUNT(*) FROM audit_log WHERE action = 'read'", [], |r| r.get(0)).expect("count");
+    assert_eq!(in_main, 0);
+    let mut log = path.as_os_str().to_owned();
+    log.push(".read-audit");
+    let log = rusqlite::Connection::open(std::path::PathBuf::from(log)).expect("read-audit file");
+    let in_log: i64 =
+        log.query_row("SELECT COUNT(*) FROM audit_log WHERE action = 'read'", [], |r| r.get(0)).expect("count");
+    assert_eq!(in_log, 3, "each read durable in the read-audit file");
+    assert!(log.execute("DELETE FROM audit_log", []).is_err(), "append-only there too");
+    // A sign-in event stays in the database's log (the lockout counts it).
+    store
+        .audit_event(&actor(t, Role::Therapist), kairos_store::AuditEntry::new(Action::Login, "staff", "theo"))
+        .await
+        .expect("event");
+    assert_ne!(version(), before);
+    // The whole log, newest first, holds both.
+    let everything = AuditQuery { page: PageRequest { limit: 200, offset: 0 }, ..Default::default() };
+    let all = store.list_audit(&everything).await.expect("all");
+    let actions: Vec<&str> = all.items.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(&actions[..4], &["login", "read", "read", "read"], "{actions:?}");
+    assert_eq!(all.total as usize, all.items.len());
+    let mine = AuditQuery { actor_id: Some(t), page: PageRequest { limit: 200, offset: 0 }, ..Default::default() };
+    assert_eq!(store.list_audit(&mine).await.expect("by actor").total, 4);
+    store.close().await;
 }
