@@ -27,7 +27,8 @@ use kairos_domain::roles::{Role, Roles};
 use kairos_domain::site::{Room, RoomKind, Site, TimeZoneName};
 use kairos_domain::staff::Staff;
 use kairos_domain::text::Email;
-use kairos_store::import::ImportBatch;
+use kairos_store::Actor;
+use kairos_store::import::{ImportBatch, ScratchLoad};
 use kairos_store::measures::{Acknowledgement, Administration, Alert, MeasureSource};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -37,6 +38,44 @@ pub const CLIENTS_PER_SITE: usize = 150;
 pub const CHAIRS_PER_SITE: usize = 6;
 /// Clients per import transaction.
 pub const BATCH: usize = 2000;
+
+/// What [`fill_scratch`] wrote.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Written {
+    pub clients: usize,
+    pub encounters: usize,
+}
+
+/// Writes the whole practice through `load`: a thread of its own makes the
+/// next batch while this one writes the previous. `progress` hears the
+/// number of clients written after each batch.
+pub fn fill_scratch(
+    load: &mut ScratchLoad,
+    mut generator: DemoGenerator,
+    actor: &Actor,
+    what: &str,
+    mut progress: impl FnMut(usize),
+) -> kairos_store::Result<Written> {
+    let (tx, rx) = std::sync::mpsc::sync_channel(2);
+    std::thread::scope(|s| {
+        s.spawn(move || {
+            while let Some(batch) = generator.next_batch() {
+                // The writer has stopped (on an error): so does this thread.
+                if tx.send(batch).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut written = Written::default();
+        for batch in rx {
+            load.import(actor, what, &batch)?;
+            written.clients += batch.clients.len();
+            written.encounters += batch.encounters.len();
+            progress(written.clients);
+        }
+        Ok(written)
+    })
+}
 
 /// The named demo accounts (all at the first site).
 pub const DEMO_LOGINS: [(&str, &str, &[Role]); 10] = [

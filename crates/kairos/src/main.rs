@@ -347,18 +347,49 @@ async fn main() -> Result<()> {
                 let scratch = format!("{path}.partial");
                 let _ = std::fs::remove_file(&scratch);
                 let scratch_url: DatabaseUrl = scratch.parse()?;
+                // The bulk load runs on a connection of its own with this page cache.
+                const LOAD_CACHE_KIB: u32 = 512 * 1024;
                 let opts = StoreOptions {
                     max_connections: 2,
                     migrate: true,
-                    sqlite_cache_kib: 512 * 1024,
                     scratch_bulk_load: true,
                     ..StoreOptions::default()
                 };
                 let loader = Store::connect(&scratch_url, opts).await.with_context(|| format!("creating {scratch}"))?;
+                if password.0.chars().count() < kairos_domain::staff::MIN_PASSWORD_CHARS {
+                    bail!(
+                        "KAIROS_DEMO_PASSWORD must be at least {} characters",
+                        kairos_domain::staff::MIN_PASSWORD_CHARS
+                    );
+                }
                 let started = std::time::Instant::now();
-                let indexes = loader.drop_bulk_indexes().await?;
-                generate_demo(&loader, clients, seed, &password.0).await?;
-                loader.restore_indexes(&indexes).await?;
+                let hash = kairos_server::auth::hash_password(&password.0).map_err(|e| anyhow::anyhow!("{e}"))?;
+                let generator = demo::DemoGenerator::new(clients, seed, jiff::Timestamp::now(), &hash);
+                let bar = ProgressBar::new(clients as u64);
+                bar.set_style(
+                    ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} clients ({per_sec}, {eta} left)")
+                        .unwrap_or_else(|_| ProgressStyle::default_bar())
+                        .progress_chars("=> "),
+                );
+                bar.set_message("Generating the demo practice");
+                let what = format!("demo practice (seed {seed})");
+                let scratch_path = std::path::PathBuf::from(&scratch);
+                tokio::task::spawn_blocking(move || -> Result<()> {
+                    let mut load = kairos_store::import::ScratchLoad::open(&scratch_path, LOAD_CACHE_KIB)?;
+                    let actor = Actor::system("demo");
+                    let written =
+                        demo::fill_scratch(&mut load, generator, &actor, &what, |n| bar.set_position(n as u64))?;
+                    bar.finish_and_clear();
+                    println!(
+                        "Generated {} clients and {} encounters in {:.1} s (seed {seed}).",
+                        written.clients,
+                        written.encounters,
+                        started.elapsed().as_secs_f64()
+                    );
+                    load.finish()?;
+                    Ok(())
+                })
+                .await??;
                 demo_extras(&loader).await?;
                 println!("Indexed; the practice was ready in {:.1} s.", started.elapsed().as_secs_f64());
                 loader.close().await;
