@@ -250,6 +250,7 @@ pub(crate) fn roll_up(conn: &mut Connection) -> Result<()> {
     // would take every attached file's write lock). Its first statement
     // writes the index, so the index's write lock is taken, waiting for
     // another filing if need be, before anything of it is read.
+    let started = std::time::Instant::now();
     conn.pragma_update(Some("idx"), "synchronous", "NORMAL")?;
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Deferred)?;
     tx.execute("UPDATE idx.audit_rollup SET upto_rowid = upto_rowid", [])?;
@@ -272,8 +273,9 @@ pub(crate) fn roll_up(conn: &mut Connection) -> Result<()> {
         tx.execute("DELETE FROM idx.audit_client_reads", [])?;
         tx.execute("UPDATE idx.audit_rollup SET upto_rowid = 0, upto_id = ''", [])?;
     }
+    let mut filed = 0;
     for (source, reads) in SOURCES {
-        tx.execute(
+        filed += tx.execute(
             &format!(
                 "INSERT OR IGNORE INTO idx.audit_client_reads (client_id, audit_id) SELECT client_id, id \
                  FROM {source}.audit_log WHERE rowid > (SELECT upto_rowid FROM idx.audit_rollup WHERE source = ?1) \
@@ -291,6 +293,7 @@ pub(crate) fn roll_up(conn: &mut Connection) -> Result<()> {
         )?;
     }
     tx.commit()?;
+    tracing::debug!(filed, took_ms = started.elapsed().as_millis() as u64, "audit reads filed by client");
     Ok(())
 }
 

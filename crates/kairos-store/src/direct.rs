@@ -78,14 +78,20 @@ impl Readers {
             Some(c) => c,
             None => self.open()?,
         };
+        // BEGIN and COMMIT from the statement cache: parsed once per
+        // connection, not per read.
         let out = (|| {
-            let tx = conn.unchecked_transaction()?;
+            conn.prepare_cached("BEGIN")?.execute([])?;
             let out = f(&conn)?;
-            tx.finish()?;
+            conn.prepare_cached("COMMIT")?.execute([])?;
             Ok(out)
         })();
-        // A connection that failed mid-statement is dropped, not reused.
-        if out.is_ok() {
+        // After an error (a chart not found, say) the read transaction is
+        // rolled back; only a connection with none left open is kept.
+        if out.is_err() && !conn.is_autocommit() {
+            let _ = conn.prepare_cached("ROLLBACK").and_then(|mut s| s.execute([]));
+        }
+        if conn.is_autocommit() {
             let mut idle = self.idle.lock().map_err(|_| poisoned())?;
             if idle.len() < MAX_IDLE_READERS {
                 idle.push(conn);
@@ -536,6 +542,7 @@ mod tests {
         let readers = Readers::new(&path, 1024);
         let err = readers.read(|c| Ok(c.execute("INSERT INTO t VALUES (1)", [])?));
         assert!(err.is_err(), "a reader connection must refuse writes");
+        assert_eq!(readers.idle.lock().expect("lock").len(), 1, "rolled back and kept after a failed read");
         open_writer(&path).expect("writer").execute("INSERT INTO t VALUES (7)", []).expect("insert");
         let n: i64 = readers.read(|c| Ok(c.query_row("SELECT SUM(x) FROM t", [], |r| r.get(0))?)).expect("read");
         assert_eq!(n, 7);
