@@ -101,7 +101,14 @@ impl Server {
         });
         // Reminders and the outbox, when the clinic has configured SMTP.
         let mailer = self.mail.clone().map(|cfg| tokio::spawn(mailer::run(self.store.clone(), cfg)));
-        let served = axum::serve(self.listener, self.router.into_make_service_with_connect_info::<SocketAddr>())
+        // TCP_NODELAY: the last, partial segment of a response goes out at
+        // once instead of waiting for the client's (possibly delayed) ACK.
+        let listener = axum::serve::ListenerExt::tap_io(self.listener, |tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::debug!(error = %e, "TCP_NODELAY not set on a connection");
+            }
+        });
+        let served = axum::serve(listener, self.router.into_make_service_with_connect_info::<SocketAddr>())
             .with_graceful_shutdown(shutdown)
             .await;
         housekeeping.abort();
