@@ -355,23 +355,9 @@ async fn main() -> Result<()> {
                     scratch_bulk_load: true,
                     ..StoreOptions::default()
                 };
-                let loader = Store::connect(&scratch_url, opts).await.with_context(|| format!("creating {scratch}"))?;
-                if password.0.chars().count() < kairos_domain::staff::MIN_PASSWORD_CHARS {
-                    bail!(
-                        "KAIROS_DEMO_PASSWORD must be at least {} characters",
-                        kairos_domain::staff::MIN_PASSWORD_CHARS
-                    );
-                }
                 let started = std::time::Instant::now();
-                let hash = kairos_server::auth::hash_password(&password.0).map_err(|e| anyhow::anyhow!("{e}"))?;
-                let generator = demo::DemoGenerator::new(clients, seed, jiff::Timestamp::now(), &hash);
-                let bar = ProgressBar::new(clients as u64);
-                bar.set_style(
-                    ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} clients ({per_sec}, {eta} left)")
-                        .unwrap_or_else(|_| ProgressStyle::default_bar())
-                        .progress_chars("=> "),
-                );
-                bar.set_message("Generating the demo practice");
+                let (generator, bar) = demo_generator(clients, seed, &password.0)?;
+                let loader = Store::connect(&scratch_url, opts).await.with_context(|| format!("creating {scratch}"))?;
                 let what = format!("demo practice (seed {seed})");
                 let scratch_path = std::path::PathBuf::from(&scratch);
                 tokio::task::spawn_blocking(move || -> Result<()> {
@@ -629,13 +615,14 @@ fn print_demo_logins(password: &(String, bool), reused: bool) {
     println!();
 }
 
-async fn generate_demo(store: &Store, clients: usize, seed: u64, password: &str) -> Result<()> {
+/// The demo practice's generator (the accounts' password checked and
+/// hashed) and its progress bar.
+fn demo_generator(clients: usize, seed: u64, password: &str) -> Result<(demo::DemoGenerator, ProgressBar)> {
     if password.chars().count() < kairos_domain::staff::MIN_PASSWORD_CHARS {
         bail!("KAIROS_DEMO_PASSWORD must be at least {} characters", kairos_domain::staff::MIN_PASSWORD_CHARS);
     }
-    let started = std::time::Instant::now();
     let hash = kairos_server::auth::hash_password(password).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let mut generator = demo::DemoGenerator::new(clients, seed, jiff::Timestamp::now(), &hash);
+    let generator = demo::DemoGenerator::new(clients, seed, jiff::Timestamp::now(), &hash);
     let bar = ProgressBar::new(clients as u64);
     bar.set_style(
         ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} clients ({per_sec}, {eta} left)")
@@ -643,6 +630,12 @@ async fn generate_demo(store: &Store, clients: usize, seed: u64, password: &str)
             .progress_chars("=> "),
     );
     bar.set_message("Generating the demo practice");
+    Ok((generator, bar))
+}
+
+async fn generate_demo(store: &Store, clients: usize, seed: u64, password: &str) -> Result<()> {
+    let started = std::time::Instant::now();
+    let (mut generator, bar) = demo_generator(clients, seed, password)?;
     let actor = Actor::system("demo");
     // Generate the next batch while the previous one is being written.
     let (tx, mut rx) = tokio::sync::mpsc::channel(2);
