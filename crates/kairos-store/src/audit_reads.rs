@@ -129,7 +129,10 @@ const INDEX_VERSION: i64 = 1;
 /// The filing connection; the index tables are made first if missing.
 pub(crate) fn open_for_filing(db: &Path) -> Result<Connection> {
     make_index(db)?;
-    attach(db)
+    let conn = attach(db)?;
+    // Derived data (see [`make_index`]).
+    conn.pragma_update(Some("idx"), "synchronous", "NORMAL")?;
+    Ok(conn)
 }
 
 /// Makes the index file's tables unless they are of the current layout, on a
@@ -238,9 +241,14 @@ fn set_aside_if_folded(db: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Where each source's read entries are: the table, and which of its entries
-/// are reads.
-const SOURCES: [(&str, &str); 2] = [("main", "action IN ('read', 'list')"), ("ra", "1")];
+/// The two logs: the database's own, where only some entries are reads, and
+/// the read-audit file, where all are.
+const SOURCES: [&str; 2] = ["main", "ra"];
+
+/// Which entries of `source` are reads, as SQL.
+fn reads_in(source: &str) -> String {
+    if source == "main" { format!("action IN {READ_ACTIONS}") } else { "1".to_string() }
+}
 
 /// Files the read and list entries committed since each watermark, in one
 /// transaction of the index file (each log is read from one snapshot, so a
@@ -251,11 +259,10 @@ pub(crate) fn roll_up(conn: &mut Connection) -> Result<()> {
     // writes the index, so the index's write lock is taken, waiting for
     // another filing if need be, before anything of it is read.
     let started = std::time::Instant::now();
-    conn.pragma_update(Some("idx"), "synchronous", "NORMAL")?;
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Deferred)?;
     tx.execute("UPDATE idx.audit_rollup SET upto_rowid = upto_rowid", [])?;
     let mut stale = false;
-    for (source, _) in SOURCES {
+    for source in SOURCES {
         let (rowid, id): (i64, String) =
             tx.query_row("SELECT upto_rowid, upto_id FROM idx.audit_rollup WHERE source = ?1", [source], |r| {
                 Ok((r.get(0)?, r.get(1)?))
@@ -274,7 +281,8 @@ pub(crate) fn roll_up(conn: &mut Connection) -> Result<()> {
         tx.execute("UPDATE idx.audit_rollup SET upto_rowid = 0, upto_id = ''", [])?;
     }
     let mut filed = 0;
-    for (source, reads) in SOURCES {
+    for source in SOURCES {
+        let reads = reads_in(source);
         filed += tx.execute(
             &format!(
                 "INSERT OR IGNORE INTO idx.audit_client_reads (client_id, audit_id) SELECT client_id, id \
@@ -316,7 +324,8 @@ pub(crate) fn client_entries(columns: &str, actor: bool) -> String {
     let mut parts = vec![format!(
         "SELECT {columns} FROM main.audit_log WHERE client_id = ?1 AND action NOT IN {READ_ACTIONS}{actor}"
     )];
-    for (source, reads) in SOURCES {
+    for source in SOURCES {
+        let reads = reads_in(source);
         parts.push(format!(
             "SELECT {joined} FROM idx.audit_client_reads c JOIN {source}.audit_log a ON a.id = c.audit_id \
              WHERE c.client_id = ?1{actor}"

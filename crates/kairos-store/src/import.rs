@@ -158,32 +158,6 @@ impl Store {
     }
 }
 
-impl Store {
-    /// For a bulk load into a fresh scratch SQLite file: drops the secondary
-    /// indexes of the bulk tables and returns their definitions, read from
-    /// the schema itself, for [`Store::restore_indexes`]. Building an index
-    /// once, sorted, is several times faster than keeping it up to date
-    /// through millions of scattered inserts.
-    pub async fn drop_bulk_indexes(&self) -> Result<Vec<(String, String)>> {
-        if self.backend != crate::Backend::Sqlite {
-            return Ok(Vec::new());
-        }
-        let rows: Vec<(String, String)> = sqlx::query_as(BULK_INDEXES).fetch_all(&self.pool).await?;
-        for (name, _) in &rows {
-            sqlx::query(AssertSqlSafe(drop_index(name))).execute(&self.pool).await?;
-        }
-        Ok(rows)
-    }
-
-    /// Recreates indexes dropped by [`Store::drop_bulk_indexes`].
-    pub async fn restore_indexes(&self, indexes: &[(String, String)]) -> Result<()> {
-        for (_, sql) in indexes {
-            sqlx::query(AssertSqlSafe(sql.clone())).execute(&self.pool).await?;
-        }
-        Ok(())
-    }
-}
-
 /// The one audit entry of an imported batch: what it held.
 fn import_entry(what: &str, batch: &ImportBatch) -> AuditEntry {
     let mut entry = AuditEntry::new(Action::Create, "import", "").detail(format!(
@@ -204,22 +178,18 @@ fn import_entry(what: &str, batch: &ImportBatch) -> AuditEntry {
 const BULK_INDEXES: &str = "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL \
      AND tbl_name IN ('clients', 'courses', 'encounters', 'measure_administrations', 'alerts', 'screens') ORDER BY name";
 
-fn drop_index(name: &str) -> String {
-    // Names come from the schema (our own migrations), quoted anyway.
-    format!("DROP INDEX \"{}\"", name.replace('"', "\"\""))
-}
-
 /// A bulk load into a fresh scratch SQLite file, one that
 /// [`Store::connect`] made with `scratch_bulk_load` and that is renamed into
 /// place once complete, on a connection of its own (rusqlite, as in
 /// `direct.rs`): each row is bound straight from its record into a
 /// statement prepared once, with no hand-off to another thread per statement.
 ///
-/// While it loads, the secondary indexes of the bulk tables are dropped (as
-/// [`Store::drop_bulk_indexes`] does) and foreign keys are not checked: the
-/// loader's caller makes every record together with those it refers to, in
-/// the same order as [`Store::import`] would insert them. [`ScratchLoad::finish`]
-/// builds the indexes again, sorting in memory.
+/// While it loads, the secondary indexes of the bulk tables are dropped
+/// (building an index once, sorted, is several times faster than keeping it
+/// up to date through millions of scattered inserts) and foreign keys are not
+/// checked: the loader's caller makes every record together with those it
+/// refers to, in the same order as [`Store::import`] would insert them.
+/// [`ScratchLoad::finish`] builds the indexes again, sorting in memory.
 pub struct ScratchLoad {
     conn: rusqlite::Connection,
     indexes: Vec<(String, String)>,
@@ -247,7 +217,8 @@ impl ScratchLoad {
             .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
             .collect::<rusqlite::Result<Vec<(String, String)>>>()?;
         for (name, _) in &indexes {
-            conn.execute_batch(&drop_index(name))?;
+            // Names come from the schema (our own migrations), quoted anyway.
+            conn.execute_batch(&format!("DROP INDEX \"{}\"", name.replace('"', "\"\"")))?;
         }
         Ok(ScratchLoad { conn, indexes })
     }

@@ -412,28 +412,6 @@ async fn sqlite_commits_are_durable_wal_with_full_sync_and_foreign_keys() {
 }
 
 #[tokio::test]
-async fn a_bulk_load_restores_exactly_the_indexes_it_dropped() {
-    let db = TestDb::sqlite().await;
-    let store = db.store().await;
-    let schema = |store: Store| async move {
-        let rows: Vec<(String, String)> = sqlx::query_as(
-            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL ORDER BY name",
-        )
-        .fetch_all(store.pool())
-        .await
-        .expect("schema");
-        rows
-    };
-    let before = schema(store.clone()).await;
-    let dropped = store.drop_bulk_indexes().await.expect("drop");
-    assert!(dropped.iter().any(|(n, _)| n == "encounters_client"), "{dropped:?}");
-    assert!(schema(store.clone()).await.len() < before.len());
-    store.restore_indexes(&dropped).await.expect("restore");
-    assert_eq!(schema(store.clone()).await, before);
-    store.close().await;
-}
-
-#[tokio::test]
 async fn when_the_audit_entry_cannot_be_written_the_record_is_not_written_either() {
     on_every_backend(|store| async move {
         // Make every audit insert about a client fail, after the client row
