@@ -5,7 +5,6 @@ use jiff::Timestamp;
 use jiff::civil::Date;
 use sqlx::Row;
 use sqlx::any::AnyRow;
-use std::str::FromStr;
 
 pub(crate) fn micros(t: Timestamp) -> i64 {
     t.as_microsecond()
@@ -24,6 +23,11 @@ pub(crate) trait Cols {
     /// By position, for scans of millions of rows (no name lookup).
     fn opt_text_at(&self, i: usize) -> Result<Option<String>, StoreError>;
     fn opt_int_at(&self, i: usize) -> Result<Option<i64>, StoreError>;
+    /// An id column by name, parsed without an intermediate `String` where
+    /// the driver allows.
+    fn opt_uuid(&self, col: &str) -> Result<Option<uuid::Uuid>, StoreError> {
+        self.opt_text(col)?.map(|s| parse_uuid(col, &s)).transpose()
+    }
     /// An id column by position, parsed without an intermediate `String`
     /// where the driver allows.
     fn uuid_at(&self, i: usize) -> Result<uuid::Uuid, StoreError> {
@@ -73,11 +77,23 @@ impl Cols for rusqlite::Row<'_> {
 pub(crate) struct Named<'a, 'r> {
     pub(crate) row: &'a rusqlite::Row<'r>,
     pub(crate) names: &'a [&'a str],
+    /// Where the next lookup starts: decoders read columns in the order of
+    /// the SELECT, so each name is found at the first comparison.
+    next: std::cell::Cell<usize>,
 }
 
 impl Named<'_, '_> {
     fn index(&self, col: &str) -> Result<usize, StoreError> {
-        self.names.iter().position(|n| *n == col).ok_or_else(|| StoreError::corrupt(format!("no column {col}")))
+        let start = self.next.get().min(self.names.len());
+        let (after, before) = self.names.split_at(start);
+        let found = before
+            .iter()
+            .position(|n| *n == col)
+            .map(|i| start + i)
+            .or_else(|| after.iter().position(|n| *n == col))
+            .ok_or_else(|| StoreError::corrupt(format!("no column {col}")))?;
+        self.next.set(found + 1);
+        Ok(found)
     }
 }
 
@@ -93,6 +109,14 @@ impl Cols for Named<'_, '_> {
     }
     fn opt_int_at(&self, i: usize) -> Result<Option<i64>, StoreError> {
         self.row.opt_int_at(i)
+    }
+    fn opt_uuid(&self, col: &str) -> Result<Option<uuid::Uuid>, StoreError> {
+        let i = self.index(col)?;
+        let value = self.row.get_ref(i)?;
+        match value {
+            rusqlite::types::ValueRef::Null => Ok(None),
+            v => parse_uuid(col, v.as_str().map_err(|e| StoreError::corrupt(format!("{col}: {e}")))?).map(Some),
+        }
     }
     fn uuid_at(&self, i: usize) -> Result<uuid::Uuid, StoreError> {
         self.row.uuid_at(i)
@@ -114,7 +138,7 @@ pub(crate) fn query_named<T, P: rusqlite::Params>(
     let mut rows = st.query(params)?;
     let mut out = Vec::new();
     while let Some(row) = rows.next()? {
-        out.push(decode(&Named { row, names: &names })?);
+        out.push(decode(&Named { row, names: &names, next: std::cell::Cell::new(0) })?);
     }
     Ok(out)
 }
@@ -151,14 +175,16 @@ pub(crate) fn get_opt_date<R: Cols + ?Sized>(row: &R, col: &str) -> Result<Optio
     get_opt_str(row, col)?.map(|s| s.parse().map_err(|e| StoreError::corrupt(format!("{col}: {e}")))).transpose()
 }
 
-pub(crate) fn get_id<T: FromStr>(row: &(impl Cols + ?Sized), col: &str) -> Result<T, StoreError> {
-    get_str(row, col)?.parse().map_err(|_| StoreError::corrupt(format!("{col} is not an id")))
+pub(crate) fn get_id<T: From<uuid::Uuid>>(row: &(impl Cols + ?Sized), col: &str) -> Result<T, StoreError> {
+    row.opt_uuid(col)?.map(T::from).ok_or_else(|| null(col))
 }
 
-pub(crate) fn get_opt_id<T: FromStr>(row: &(impl Cols + ?Sized), col: &str) -> Result<Option<T>, StoreError> {
-    get_opt_str(row, col)?
-        .map(|s| s.parse().map_err(|_| StoreError::corrupt(format!("{col} is not an id"))))
-        .transpose()
+pub(crate) fn get_opt_id<T: From<uuid::Uuid>>(row: &(impl Cols + ?Sized), col: &str) -> Result<Option<T>, StoreError> {
+    Ok(row.opt_uuid(col)?.map(T::from))
+}
+
+fn parse_uuid(col: &str, text: &str) -> Result<uuid::Uuid, StoreError> {
+    uuid::Uuid::parse_str(text).map_err(|_| StoreError::corrupt(format!("{col} is not an id")))
 }
 
 /// Escapes `%`, `_` and `\` for a `LIKE ... ESCAPE '\'` pattern.
@@ -229,4 +255,40 @@ pub(crate) async fn names_by_ids<T: ToString>(
         out.extend(q.fetch_all(pool).await?);
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_rows(f: impl FnOnce(&mut rusqlite::CachedStatement<'_>)) {
+        let conn = rusqlite::Connection::open_in_memory().expect("memory db");
+        let mut st = conn
+            .prepare_cached(
+                "SELECT '0190a5b2-3c4d-7e8f-9a0b-1c2d3e4f5a6b' AS a, NULL AS b, 42 AS c, 'x' AS d \
+                 UNION ALL SELECT 'not-an-id', '0190a5b2-3c4d-7e8f-9a0b-1c2d3e4f5a6c', 7, 'y'",
+            )
+            .expect("prepare");
+        f(&mut st);
+    }
+
+    #[test]
+    fn named_columns_are_found_in_any_order_and_ids_parse_from_borrowed_text() {
+        with_rows(|st| {
+            let first = query_named(st, [], |r| {
+                // Out of SELECT order, and the same column twice.
+                Ok((get_str(r, "d")?, get_i64(r, "c")?, get_opt_id::<uuid::Uuid>(r, "b")?, get_i64(r, "c")?))
+            })
+            .expect("decode");
+            assert_eq!(first[0], ("x".to_string(), 42, None, 42));
+            assert_eq!(first[1].2, uuid::Uuid::parse_str("0190a5b2-3c4d-7e8f-9a0b-1c2d3e4f5a6c").ok());
+            let ids = query_named(st, [], |r| get_id::<uuid::Uuid>(r, "a"));
+            let err = ids.expect_err("the second row's a is not an id").to_string();
+            assert!(err.contains("a is not an id"), "{err}");
+            let missing = query_named(st, [], |r| get_i64(r, "nope")).expect_err("no such column").to_string();
+            assert!(missing.contains("no column nope"), "{missing}");
+            let null = query_named(st, [], |r| get_id::<uuid::Uuid>(r, "b")).expect_err("b is null").to_string();
+            assert!(null.contains("b is null"), "{null}");
+        });
+    }
 }
