@@ -14,6 +14,12 @@ use kairos_store::sessions::SessionPolicy;
 use kairos_store::{Actor, DatabaseUrl, Store, StoreOptions};
 use std::io::BufRead;
 
+/// mimalloc for the server's own allocations: a chart read makes a few
+/// hundred small, short-lived ones (rows, views, JSON, HTTP), on two worker
+/// threads (docs/benchmarks.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(name = "kairos", version, about = "Care platform for ketamine-assisted psychotherapy clinics")]
 struct Cli {
