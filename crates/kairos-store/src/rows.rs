@@ -85,12 +85,12 @@ pub(crate) struct Named<'a, 'r> {
 impl Named<'_, '_> {
     fn index(&self, col: &str) -> Result<usize, StoreError> {
         let start = self.next.get().min(self.names.len());
-        let (after, before) = self.names.split_at(start);
-        let found = before
+        let (earlier, from_next) = self.names.split_at(start);
+        let found = from_next
             .iter()
             .position(|n| *n == col)
             .map(|i| start + i)
-            .or_else(|| after.iter().position(|n| *n == col))
+            .or_else(|| earlier.iter().position(|n| *n == col))
             .ok_or_else(|| StoreError::corrupt(format!("no column {col}")))?;
         self.next.set(found + 1);
         Ok(found)
