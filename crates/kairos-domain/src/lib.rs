@@ -54,6 +54,7 @@ pub mod notes;
 pub mod outcomes;
 pub mod practice;
 pub mod protocols;
+pub mod refusal;
 pub mod rems;
 pub mod roles;
 pub mod screening;
@@ -63,3 +64,4 @@ pub mod text;
 pub mod window;
 
 pub use error::DomainError;
+pub use refusal::{Refusal, RefusalKind};

@@ -3,7 +3,7 @@
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use kairos_domain::DomainError;
+use kairos_domain::{DomainError, Refusal, RefusalKind};
 use kairos_store::StoreError;
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -20,7 +20,7 @@ pub enum AppError {
     Forbidden(String),
     #[error("{0}")]
     NotFound(String),
-    #[error("{field}: {detail}")]
+    #[error("{detail}")]
     Conflict { field: String, detail: String },
     #[error("too many attempts; try again later")]
     TooManyAttempts,
@@ -136,6 +136,17 @@ impl From<DomainError> for AppError {
     }
 }
 
+/// A clinical rule's refusal: its sentence is the problem's `detail`.
+impl From<Refusal> for AppError {
+    fn from(r: Refusal) -> Self {
+        match r.kind {
+            RefusalKind::Invalid => AppError::Unprocessable { field: Some(r.field), detail: r.message },
+            RefusalKind::Conflict => AppError::Conflict { field: r.field, detail: r.message },
+            RefusalKind::NotPermitted => AppError::Forbidden(r.message),
+        }
+    }
+}
+
 impl From<StoreError> for AppError {
     fn from(e: StoreError) -> Self {
         match e {
@@ -145,6 +156,7 @@ impl From<StoreError> for AppError {
             }
             StoreError::Conflict { field, detail } => AppError::Conflict { field: field.to_string(), detail },
             StoreError::Domain(d) => d.into(),
+            StoreError::Refused(r) => r.into(),
             StoreError::AuditUnavailable(m) => AppError::Unavailable(format!("audit log: {m}")),
             other => AppError::Internal(other.to_string()),
         }

@@ -4,11 +4,13 @@
 
 pub mod api;
 pub mod auth;
+pub mod clock;
 pub mod error;
 pub mod extract;
 pub mod mailer;
 pub mod state;
 pub mod ui;
+pub mod usecase;
 
 pub use state::{AppState, Config, Crisis};
 

@@ -48,6 +48,8 @@ pub struct Config {
     pub public_url: Option<String>,
     /// The client portal: sessions, sign-in links, the home exercise.
     pub portal: Arc<crate::api::portal::PortalConfig>,
+    /// Where "now" comes from for the clinical decisions (tests set it).
+    pub clock: Arc<dyn crate::clock::Clock>,
 }
 
 /// Crisis information shown to clients wherever they can say how they feel.
@@ -125,6 +127,7 @@ impl Default for Config {
             link_lifetime: jiff::SignedDuration::from_hours(72),
             public_url: None,
             portal: Arc::new(crate::api::portal::PortalConfig::default()),
+            clock: Arc::new(crate::clock::SystemClock),
         }
     }
 }
@@ -134,4 +137,19 @@ pub struct AppState {
     pub store: Store,
     pub config: Arc<Config>,
     pub(crate) dummy_hash: Arc<String>,
+}
+
+impl AppState {
+    /// Now, by the configured clock.
+    pub fn now(&self) -> jiff::Timestamp {
+        self.config.clock.now()
+    }
+
+    /// A site's time zone: the one its records are shown and entered in.
+    pub async fn site_tz(
+        &self,
+        site: kairos_domain::ids::SiteId,
+    ) -> Result<jiff::tz::TimeZone, crate::error::AppError> {
+        Ok(self.store.get_site(site).await?.time_zone.tz())
+    }
 }

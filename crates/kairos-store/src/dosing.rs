@@ -7,52 +7,17 @@ use crate::audit::{self, Action, Actor, AuditEntry};
 use crate::rows::{self, micros};
 use crate::{Result, Store, StoreError};
 use jiff::Timestamp;
-use kairos_domain::dosing::{Amendment, SessionEvent, VitalAlert, Vitals};
-use kairos_domain::encounter::{EncounterKind, EncounterStatus};
+use kairos_domain::Refusal;
+use kairos_domain::dosing::{Amendment, SessionEvent, SessionFacts, StartSnapshot, StockFacts, VitalAlert, Vitals};
 use kairos_domain::ids::{
     AmendmentId, ClientId, CourseId, DosingSessionId, EncounterId, SessionEventId, StaffId, StockId, VitalsId,
 };
-use kairos_domain::ledger::{EntryDetail, EntryKind, LedgerPolicy, Quantity, Substance};
+use kairos_domain::ledger::{EntryDetail, EntryKind, LedgerPolicy, Substance};
+use kairos_domain::screening::ScreenStatus;
 use serde::{Deserialize, Serialize};
 use sqlx::any::AnyRow;
 
-/// The pre-dose checklist.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Checklist {
-    pub fasting_confirmed: bool,
-    pub ride_home_arranged: bool,
-    /// The client agreed not to drive until the next day.
-    pub no_driving_agreed: bool,
-    /// `not_applicable`, `negative` or `positive`.
-    pub pregnancy_test: String,
-    /// A brief note of mood and mental state before the dose.
-    pub mood_check: String,
-}
-
-/// What a nurse or prescriber enters to start a dose (computed parts filled
-/// by the caller from the domain rules).
-#[derive(Debug, Clone)]
-pub struct NewSession {
-    pub encounter_id: EncounterId,
-    pub protocol_id: Option<String>,
-    pub checklist: Checklist,
-    pub pre_vitals: Vitals,
-    /// The hold the pre-dose vitals triggered, if any.
-    pub hold_reason: Option<String>,
-    /// A prescriber's override of the hold.
-    pub override_reason: Option<String>,
-    pub route: String,
-    pub mg_per_kg: Option<f64>,
-    pub weight_kg: Option<f64>,
-    pub dose_mg: f64,
-    pub lot: String,
-    pub monitoring_minutes: u32,
-    pub started_at: Timestamp,
-    /// The ledger stock the dose is drawn from, and the volume drawn when
-    /// more than the dose (the rest is wasted, witnessed, later).
-    pub stock: Option<(StockId, Option<Quantity>)>,
-}
+pub use kairos_domain::dosing::{Checklist, NewSession};
 
 /// A dissociation score, side effect or adverse event as recorded.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -196,30 +161,39 @@ fn session_of(r: &AnyRow) -> Result<DosingSession> {
     })
 }
 
-async fn locked_session(tx: &mut sqlx::Transaction<'static, sqlx::Any>, id: DosingSessionId) -> Result<DosingSession> {
+/// The session as the decisions after the start see it, read in the write
+/// transaction.
+async fn session_in(tx: &mut sqlx::Transaction<'static, sqlx::Any>, id: DosingSessionId) -> Result<DosingSession> {
     let row = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {COLS} FROM dosing_sessions WHERE id = $1")))
         .bind(id.to_string())
         .fetch_optional(&mut **tx)
         .await?
         .ok_or_else(|| StoreError::NotFound { record: "dosing session", id: id.to_string() })?;
-    let s = session_of(&row)?;
-    if s.signed_at.is_some() {
-        return Err(StoreError::Conflict {
-            field: "signed_at",
-            detail: "this session is signed and cannot change".into(),
-        });
-    }
-    Ok(s)
+    session_of(&row)
+}
+
+fn facts(s: &DosingSession) -> Result<SessionFacts> {
+    Ok(SessionFacts {
+        started_at: s.started_at,
+        monitoring_minutes: u32::try_from(s.monitoring_minutes)
+            .map_err(|_| StoreError::corrupt("monitoring_minutes"))?,
+        discharged_at: s.discharged_at,
+        signed: s.signed_at.is_some(),
+    })
 }
 
 impl Store {
-    /// Starts a dosing session on an arrived dosing encounter whose course
-    /// has a signed eligible screen (checked here, in the write transaction).
+    /// Starts a dosing session: loads what the decision needs (the
+    /// encounter, the course's screening and protocol, the site's time zone,
+    /// the named stock) in the write transaction, asks `decide`, and writes
+    /// the session, its ledger administration and the audit entry together.
     pub async fn start_dosing_session(
         &self,
         actor: &Actor,
-        new: &NewSession,
+        encounter: EncounterId,
+        stock: Option<StockId>,
         ledger: &LedgerPolicy,
+        decide: impl FnOnce(&StartSnapshot) -> std::result::Result<NewSession, Refusal>,
     ) -> Result<DosingSession> {
         let now = Timestamp::now();
         let mut tx = self.begin_write().await?;
@@ -227,65 +201,66 @@ impl Store {
             "SELECT {} FROM encounters WHERE id = $1",
             crate::encounters::COLS
         )))
-        .bind(new.encounter_id.to_string())
+        .bind(encounter.to_string())
         .fetch_optional(&mut *tx)
         .await?
-        .ok_or_else(|| StoreError::NotFound { record: "encounter", id: new.encounter_id.to_string() })?;
+        .ok_or_else(|| StoreError::NotFound { record: "encounter", id: encounter.to_string() })?;
         let enc = crate::encounters::encounter_of(&row)?;
-        if enc.kind != EncounterKind::Dosing {
-            return Err(StoreError::Conflict { field: "encounter_id", detail: "not a dosing encounter".into() });
-        }
-        if enc.status != EncounterStatus::Arrived {
-            return Err(StoreError::Conflict {
-                field: "encounter_id",
-                detail: format!("the client must be checked in first (status is {})", enc.status),
-            });
-        }
-        let course = enc.course_id.ok_or_else(|| StoreError::Conflict {
-            field: "course_id",
-            detail: "a dose belongs to a treatment course".into(),
-        })?;
-        kairos_domain::screening::may_chart_dose(crate::screens::status_in(&mut tx, course).await?)?;
-        let id = DosingSessionId::new();
-        // The stock the dose is drawn from: the right substance, this site's
-        // registration, not expired; its lot is the session's lot.
-        let mut lot = new.lot.clone();
-        if let Some((stock_id, _)) = new.stock {
-            let row: Option<(String, String, String, Option<String>)> = sqlx::query_as(
-                "SELECT k.substance, k.lot, r.site_id, k.expires FROM cs_stock k \
-                 JOIN cs_registrations r ON r.id = k.registration_id WHERE k.id = $1",
-            )
-            .bind(stock_id.to_string())
-            .fetch_optional(&mut *tx)
+        let (screening, course_protocol) = match enc.course_id {
+            Some(course) => {
+                let protocol: Option<(String,)> = sqlx::query_as("SELECT protocol FROM courses WHERE id = $1")
+                    .bind(course.to_string())
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                (crate::screens::status_in(&mut tx, course).await?, protocol.map(|p| p.0))
+            }
+            None => (ScreenStatus::None, None),
+        };
+        let tz: (String,) = sqlx::query_as("SELECT time_zone FROM sites WHERE id = $1")
+            .bind(enc.site_id.to_string())
+            .fetch_one(&mut *tx)
             .await?;
-            let (substance, stock_lot, site, expires) = row.ok_or_else(|| StoreError::UnknownReference {
-                field: "stock_id",
-                record: "stock",
-                id: stock_id.to_string(),
-            })?;
-            let wanted = Substance::for_route(&new.route);
-            if substance != wanted.as_str() {
-                return Err(StoreError::Conflict {
-                    field: "stock_id",
-                    detail: format!("a {} dose draws on {} stock, not {substance}", new.route, wanted.as_str()),
-                });
+        let site_tz = jiff::tz::TimeZone::get(&tz.0).map_err(|_| StoreError::corrupt("site time zone"))?;
+        let stock = match stock {
+            None => None,
+            Some(stock_id) => {
+                let row: Option<(String, String, String, Option<String>, f64)> = sqlx::query_as(
+                    "SELECT k.substance, k.lot, r.site_id, k.expires, k.mg_per_unit FROM cs_stock k \
+                     JOIN cs_registrations r ON r.id = k.registration_id WHERE k.id = $1",
+                )
+                .bind(stock_id.to_string())
+                .fetch_optional(&mut *tx)
+                .await?;
+                row.map(|(substance, lot, site, expires, mg_per_unit)| {
+                    Ok::<_, StoreError>(StockFacts {
+                        id: stock_id,
+                        substance: Substance::parse("substance", &substance)
+                            .map_err(|_| StoreError::corrupt("stock substance"))?,
+                        lot,
+                        site_id: site.parse().map_err(|_| StoreError::corrupt("registration site"))?,
+                        expires: expires
+                            .map(|e| e.parse().map_err(|_| StoreError::corrupt("stock expiry")))
+                            .transpose()?,
+                        mg_per_unit,
+                    })
+                })
+                .transpose()?
             }
-            if site != enc.site_id.to_string() {
-                return Err(StoreError::Conflict {
-                    field: "stock_id",
-                    detail: "that stock is held under another site's registration".into(),
-                });
-            }
-            if let Some(exp) = expires
-                && exp < new.started_at.to_zoned(jiff::tz::TimeZone::UTC).date().to_string()
-            {
-                return Err(StoreError::Conflict {
-                    field: "stock_id",
-                    detail: format!("lot {stock_lot} expired on {exp}"),
-                });
-            }
-            lot = stock_lot;
-        }
+        };
+        let snapshot = StartSnapshot {
+            encounter_id: enc.id,
+            kind: enc.kind,
+            status: enc.status,
+            has_course: enc.course_id.is_some(),
+            course_protocol,
+            screening,
+            site_id: enc.site_id,
+            site_tz,
+            stock,
+        };
+        let new = decide(&snapshot)?;
+        let course = enc.course_id.ok_or_else(|| StoreError::corrupt("a started dose without a course"))?;
+        let id = DosingSessionId::new();
         sqlx::query(sqlx::AssertSqlSafe(format!(
             "INSERT INTO dosing_sessions ({COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, \
              $15, $16, $17, $18, NULL, NULL, NULL, NULL, NULL)"
@@ -304,7 +279,7 @@ impl Store {
         .bind(new.mg_per_kg)
         .bind(new.weight_kg)
         .bind(new.dose_mg)
-        .bind(lot)
+        .bind(new.lot.clone())
         .bind(i64::from(new.monitoring_minutes))
         .bind(micros(new.started_at))
         .bind(actor.staff_id.map(|s| s.to_string()))
@@ -318,24 +293,13 @@ impl Store {
             if new.override_reason.is_some() { ", pre-dose hold overridden" } else { "" }
         ));
         audit::insert_in(&mut tx, actor, &entry, now).await?;
-        if let Some((stock_id, drawn)) = new.stock {
-            let mg_per_unit: (f64,) = sqlx::query_as("SELECT mg_per_unit FROM cs_stock WHERE id = $1")
-                .bind(stock_id.to_string())
-                .fetch_one(&mut *tx)
-                .await?;
-            let given = kairos_domain::ledger::units_for_dose(new.dose_mg, mg_per_unit.0)?;
-            if drawn.is_some_and(|d| d < given) {
-                return Err(StoreError::Conflict {
-                    field: "drawn",
-                    detail: format!("the volume drawn cannot be less than the dose ({given})"),
-                });
-            }
+        if let Some(a) = new.administration {
             let administration = crate::ledger::NewEntry {
-                stock_id,
+                stock_id: a.stock_id,
                 kind: EntryKind::Administration,
                 occurred_at: new.started_at,
-                quantity: given,
-                detail: EntryDetail { drawn: drawn.filter(|d| *d > given), ..EntryDetail::default() },
+                quantity: a.given,
+                detail: EntryDetail { drawn: a.drawn, ..EntryDetail::default() },
                 client_id: Some(enc.client_id),
                 dosing_session_id: Some(id),
                 related_id: None,
@@ -413,18 +377,19 @@ impl Store {
         Ok(s)
     }
 
-    /// Records a dissociation score, side effect or adverse event.
+    /// Records a dissociation score, side effect or adverse event at the
+    /// time `decide` charts it.
     pub async fn add_session_event(
         &self,
         actor: &Actor,
         id: DosingSessionId,
-        at: Timestamp,
         event: &SessionEvent,
+        decide: impl FnOnce(&SessionFacts) -> std::result::Result<Timestamp, Refusal>,
     ) -> Result<EventRecord> {
-        event.validate()?;
         let now = Timestamp::now();
         let mut tx = self.begin_write().await?;
-        let s = locked_session(&mut tx, id).await?;
+        let s = session_in(&mut tx, id).await?;
+        let at = decide(&facts(&s)?)?;
         let record = EventRecord { id: SessionEventId::new(), at, event: event.clone(), recorded_by: actor.staff_id };
         sqlx::query(
             "INSERT INTO session_events (id, session_id, at, kind, event, recorded_by) VALUES ($1, $2, $3, $4, $5, $6)",
@@ -449,24 +414,14 @@ impl Store {
         actor: &Actor,
         id: DosingSessionId,
         amendment: &Amendment,
+        decide: impl FnOnce(&SessionFacts) -> std::result::Result<(), Refusal>,
     ) -> Result<AmendmentRecord> {
-        amendment.validate()?;
         let by = actor.staff_id.ok_or_else(|| StoreError::Config("only staff amend a session".into()))?;
         let now = Timestamp::now();
         let mut tx = self.begin_write().await?;
-        let row: Option<(String, Option<i64>)> =
-            sqlx::query_as("SELECT client_id, signed_at FROM dosing_sessions WHERE id = $1")
-                .bind(id.to_string())
-                .fetch_optional(&mut *tx)
-                .await?;
-        let (client, signed) =
-            row.ok_or_else(|| StoreError::NotFound { record: "dosing session", id: id.to_string() })?;
-        if signed.is_none() {
-            return Err(StoreError::Conflict {
-                field: "signed_at",
-                detail: "the session is not signed yet: chart the change directly".into(),
-            });
-        }
+        let s = session_in(&mut tx, id).await?;
+        decide(&facts(&s)?)?;
+        let client = s.client_id;
         let record = AmendmentRecord { id: AmendmentId::new(), at: now, by, amendment: amendment.clone() };
         sqlx::query(
             "INSERT INTO session_amendments (id, session_id, at, by_staff, part, correction, reason) \
@@ -481,7 +436,6 @@ impl Store {
         .bind(amendment.reason.clone())
         .execute(&mut *tx)
         .await?;
-        let client: ClientId = client.parse().map_err(|_| StoreError::corrupt("client id"))?;
         let entry = AuditEntry::new(Action::Update, "dosing_session", id)
             .client(client)
             .detail(format!("amended: {}", amendment.part));
@@ -594,18 +548,19 @@ impl Store {
             .collect()
     }
 
-    /// Records a set of vital signs with the alerts they raised.
+    /// Records a set of vital signs at the time, and with the alerts,
+    /// that `decide` gives.
     pub async fn add_vitals(
         &self,
         actor: &Actor,
         id: DosingSessionId,
-        at: Timestamp,
         vitals: &Vitals,
-        alerts: &[VitalAlert],
+        decide: impl FnOnce(&SessionFacts) -> std::result::Result<(Timestamp, Vec<VitalAlert>), Refusal>,
     ) -> Result<VitalsRecord> {
         let now = Timestamp::now();
         let mut tx = self.begin_write().await?;
-        let s = locked_session(&mut tx, id).await?;
+        let s = session_in(&mut tx, id).await?;
+        let (at, alerts) = decide(&facts(&s)?)?;
         let record = VitalsRecord {
             id: VitalsId::new(),
             at,
@@ -630,24 +585,18 @@ impl Store {
         Ok(record)
     }
 
-    /// Records discharge; refused before the monitoring time (the caller
-    /// checks it with `may_discharge`, and this re-checks against the stored
-    /// start) and after a previous discharge.
+    /// Records discharge at the time, and with the companion, that
+    /// `decide` accepts.
     pub async fn discharge(
         &self,
         actor: &Actor,
         id: DosingSessionId,
-        at: Timestamp,
-        accompanied_by: &str,
+        decide: impl FnOnce(&SessionFacts) -> std::result::Result<(Timestamp, String), Refusal>,
     ) -> Result<DosingSession> {
         let now = Timestamp::now();
         let mut tx = self.begin_write().await?;
-        let s = locked_session(&mut tx, id).await?;
-        if s.discharged_at.is_some() {
-            return Err(StoreError::Conflict { field: "discharged_at", detail: "already discharged".into() });
-        }
-        let minutes = u32::try_from(s.monitoring_minutes).map_err(|_| StoreError::corrupt("monitoring_minutes"))?;
-        kairos_domain::dosing::may_discharge(s.started_at, minutes, at)?;
+        let s = session_in(&mut tx, id).await?;
+        let (at, accompanied_by) = decide(&facts(&s)?)?;
         sqlx::query(
             "UPDATE dosing_sessions SET discharged_at = $2, discharged_by = $3, accompanied_by = $4 WHERE id = $1",
         )
@@ -663,18 +612,18 @@ impl Store {
         self.get_dosing_session(id).await
     }
 
-    /// Signs a discharged session; after this it never changes.
-    pub async fn sign_dosing_session(&self, actor: &Actor, id: DosingSessionId) -> Result<DosingSession> {
+    /// Signs a session when `decide` allows; after this it never changes.
+    pub async fn sign_dosing_session(
+        &self,
+        actor: &Actor,
+        id: DosingSessionId,
+        decide: impl FnOnce(&SessionFacts) -> std::result::Result<(), Refusal>,
+    ) -> Result<DosingSession> {
         let by = actor.staff_id.ok_or_else(|| StoreError::Config("only staff sign a session".into()))?;
         let now = Timestamp::now();
         let mut tx = self.begin_write().await?;
-        let s = locked_session(&mut tx, id).await?;
-        if s.discharged_at.is_none() {
-            return Err(StoreError::Conflict {
-                field: "discharged_at",
-                detail: "record the discharge before signing".into(),
-            });
-        }
+        let s = session_in(&mut tx, id).await?;
+        decide(&facts(&s)?)?;
         sqlx::query("UPDATE dosing_sessions SET signed_at = $2, signed_by = $3 WHERE id = $1 AND signed_at IS NULL")
             .bind(id.to_string())
             .bind(micros(now))

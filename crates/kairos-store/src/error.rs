@@ -14,6 +14,10 @@ pub enum StoreError {
     Conflict { field: &'static str, detail: String },
     #[error(transparent)]
     Domain(#[from] DomainError),
+    /// A clinical rule refused the command (decided over the snapshot
+    /// loaded in the transaction); nothing was written.
+    #[error(transparent)]
+    Refused(#[from] kairos_domain::Refusal),
     #[error("configuration: {0}")]
     Config(String),
     #[error("stored data is not valid: {0}")]

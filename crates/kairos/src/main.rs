@@ -1059,8 +1059,7 @@ async fn demo_portal_client(store: &Store) -> Result<()> {
         .await?;
     store.change_encounter_status(&nurse, enc.id, EncounterStatus::Arrived).await?;
     let stock = store.stocks(None).await?.into_iter().find(|s| s.lot == "KET-DEMO-2611").map(|s| s.id);
-    let dose = kairos_domain::dosing::dose_mg(0.5, 72.0)?;
-    let checklist = kairos_store::dosing::Checklist {
+    let checklist = kairos_domain::dosing::Checklist {
         fasting_confirmed: true,
         ride_home_arranged: true,
         no_driving_agreed: true,
@@ -1075,45 +1074,49 @@ async fn demo_portal_client(store: &Store) -> Result<()> {
         respiratory_rate: Some(14),
         moaas: Some(5),
     };
-    let session = store
-        .start_dosing_session(
-            &nurse,
-            &kairos_store::dosing::NewSession {
-                encounter_id: enc.id,
-                protocol_id: Some("ketamine_asat".into()),
-                checklist,
-                pre_vitals: vitals(124, 80, 72),
-                hold_reason: None,
-                override_reason: None,
-                route: "iv".into(),
-                mg_per_kg: Some(0.5),
-                weight_kg: Some(72.0),
-                dose_mg: dose,
-                lot: String::new(),
-                monitoring_minutes: 120,
-                started_at: dosed,
-                stock: stock.map(|s| (s, None)),
-            },
-            &kairos_domain::ledger::LedgerPolicy::shipped()?,
-        )
-        .await?;
+    // The session is charted through the same decisions as at the chair,
+    // as if each entry were made when it happened.
+    let protocols = kairos_domain::protocols::ProtocolLibrary::shipped(&["standard", "ptsd"])?;
     let policy = kairos_domain::dosing::SafetyPolicy::shipped()?;
+    let cmd = kairos_domain::dosing::StartCommand {
+        checklist,
+        pre_vitals: vitals(124, 80, 72),
+        override_reason: None,
+        route: Some("iv".into()),
+        mg_per_kg: Some(0.5),
+        weight_kg: Some(72.0),
+        dose_mg: None,
+        stock_id: stock,
+        drawn: None,
+        lot: Some("KET-DEMO-2611".into()),
+        started_at: Some(dosed),
+    };
+    let at = |m: i64| dosed + jiff::SignedDuration::from_mins(m);
+    let session = store
+        .start_dosing_session(&nurse, enc.id, stock, &kairos_domain::ledger::LedgerPolicy::shipped()?, |snap| {
+            let protocol = snap.course_protocol.as_deref().and_then(|p| protocols.get(p));
+            kairos_domain::dosing::start(snap, protocol, &cmd, &policy, false, at(1))
+        })
+        .await?;
     for (m, v) in [(15, vitals(132, 84, 80)), (40, vitals(136, 86, 82)), (90, vitals(126, 80, 74))] {
-        let v: kairos_domain::dosing::Vitals = v;
         store
-            .add_vitals(&nurse, session.id, dosed + jiff::SignedDuration::from_mins(m), &v, &policy.alerts(&v))
+            .add_vitals(&nurse, session.id, &v, |s| {
+                kairos_domain::dosing::record_vitals(s, Some(at(m)), &v, &policy, at(m))
+            })
             .await?;
     }
+    let dissociation = kairos_domain::dosing::SessionEvent::Dissociation { cadss6: 6 };
     store
-        .add_session_event(
-            &nurse,
-            session.id,
-            dosed + jiff::SignedDuration::from_mins(45),
-            &kairos_domain::dosing::SessionEvent::Dissociation { cadss6: 6 },
-        )
+        .add_session_event(&nurse, session.id, &dissociation, |s| {
+            kairos_domain::dosing::record_event(s, Some(at(45)), &dissociation, at(45))
+        })
         .await?;
-    store.discharge(&nurse, session.id, dosed + jiff::SignedDuration::from_mins(130), "Sam Marlowe (partner)").await?;
-    store.sign_dosing_session(&nurse, session.id).await?;
+    store
+        .discharge(&nurse, session.id, |s| {
+            kairos_domain::dosing::discharge(s, Some(at(130)), "Sam Marlowe (partner)", at(130))
+        })
+        .await?;
+    store.sign_dosing_session(&nurse, session.id, kairos_domain::dosing::sign).await?;
     store.change_encounter_status(&nurse, enc.id, EncounterStatus::Completed).await?;
     // The portal account and the journal.
     let code = kairos_server::auth::new_token();

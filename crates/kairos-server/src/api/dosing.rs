@@ -5,23 +5,18 @@ use super::path_id;
 use crate::error::{AppError, AppResult};
 use crate::extract::{Auth, Json};
 use crate::state::AppState;
+use crate::usecase;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use jiff::Timestamp;
-use kairos_domain::dosing::{Amendment, SessionEvent, Vitals, dose_mg};
-use kairos_domain::protocols::DoseUnit;
+use kairos_domain::Refusal;
+use kairos_domain::dosing::{Amendment, Checklist, SessionEvent, StartCommand, Vitals};
 use kairos_domain::rems::RemsForm;
 use kairos_domain::roles::Permission;
-use kairos_store::dosing::{
-    AmendmentRecord, Checklist, DosingSession, EventRecord, NewSession, RemsState, VitalsRecord,
-};
+use kairos_store::dosing::{AmendmentRecord, DosingSession, EventRecord, RemsState, VitalsRecord};
 use kairos_store::{Action, AuditEntry};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
-
-/// Monitoring minutes when the course's protocol is not in the library
-/// (local default, the esketamine label's minimum).
-const DEFAULT_MONITORING_MINUTES: u32 = 120;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SessionView {
@@ -52,7 +47,6 @@ pub async fn view(state: &AppState, s: DosingSession) -> AppResult<SessionView> 
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SessionStart {
-    #[schema(value_type = Object)]
     pub checklist: Checklist,
     pub pre_vitals: Vitals,
     /// Required (from a prescriber) when the pre-dose vitals trigger the hold.
@@ -79,8 +73,32 @@ pub struct SessionStart {
     pub started_at: Option<String>,
 }
 
-fn prefixed(e: kairos_domain::DomainError, parent: &str) -> AppError {
-    AppError::invalid(format!("{parent}.{}", e.field()), e.to_string())
+impl SessionStart {
+    /// The command, with ids, quantities and instants parsed (errors name the field).
+    pub fn command(&self) -> AppResult<StartCommand> {
+        Ok(StartCommand {
+            checklist: self.checklist.clone(),
+            pre_vitals: self.pre_vitals,
+            override_reason: self.override_reason.clone(),
+            route: self.route.clone(),
+            mg_per_kg: self.mg_per_kg,
+            weight_kg: self.weight_kg,
+            dose_mg: self.dose_mg,
+            stock_id: super::opt_field_id("stock_id", self.stock_id.as_deref())?,
+            drawn: self
+                .drawn
+                .map(|d| kairos_domain::ledger::Quantity::from_units("drawn", d))
+                .transpose()
+                .map_err(Refusal::from)?,
+            lot: self.lot.clone(),
+            started_at: opt_instant("started_at", self.started_at.as_deref())?,
+        })
+    }
+}
+
+/// An optional RFC 3339 instant; blank is absent.
+fn opt_instant(field: &str, s: Option<&str>) -> AppResult<Option<Timestamp>> {
+    s.filter(|v| !v.trim().is_empty()).map(|v| super::instant(field, v)).transpose()
 }
 
 /// Starts the dosing session of an arrived dosing encounter (nurse or
@@ -95,108 +113,9 @@ pub async fn start(
     Path(id): Path<String>,
     Json(body): Json<SessionStart>,
 ) -> AppResult<(StatusCode, axum::Json<SessionView>)> {
-    let s = start_session(&state, &auth, path_id("encounter", &id)?, &body).await?;
+    let encounter = path_id("encounter", &id)?;
+    let s = usecase::dosing::start(&state, &auth, encounter, &body.command()?).await?;
     Ok((StatusCode::CREATED, axum::Json(view(&state, s).await?)))
-}
-
-/// Starts a dosing session (shared by the API and the page); errors name the field.
-pub async fn start_session(
-    state: &AppState,
-    auth: &Auth,
-    encounter: kairos_domain::ids::EncounterId,
-    body: &SessionStart,
-) -> AppResult<DosingSession> {
-    auth.require(Permission::ChartDosing)?;
-    let enc = state.store.get_encounter(encounter).await?;
-    body.pre_vitals.validate().map_err(|e| prefixed(e, "pre_vitals"))?;
-    if body.pre_vitals.systolic.is_none() || body.pre_vitals.diastolic.is_none() || body.pre_vitals.heart_rate.is_none()
-    {
-        return Err(AppError::invalid("pre_vitals", "pre-dose blood pressure and heart rate are required"));
-    }
-    let c = &body.checklist;
-    if !["not_applicable", "negative", "positive"].contains(&c.pregnancy_test.as_str()) {
-        return Err(AppError::invalid("checklist.pregnancy_test", "use not_applicable, negative or positive"));
-    }
-    if c.pregnancy_test == "positive" {
-        return Err(AppError::invalid(
-            "checklist.pregnancy_test",
-            "a positive pregnancy test: no dose; see the prescriber",
-        ));
-    }
-    if !c.ride_home_arranged || !c.no_driving_agreed {
-        return Err(AppError::invalid(
-            "checklist.ride_home_arranged",
-            "arrange a ride home and the client's agreement not to drive until the next day before dosing",
-        ));
-    }
-    let stock_id = super::opt_field_id::<kairos_domain::ids::StockId>("stock_id", body.stock_id.as_deref())?;
-    let lot = match (&stock_id, body.lot.as_deref().map(str::trim).filter(|l| !l.is_empty())) {
-        (Some(_), _) => String::new(),
-        (None, Some(l)) => super::measures::required_text("lot", l, 100)?,
-        (None, None) => {
-            return Err(AppError::invalid("stock_id", "choose the stock the dose is drawn from (or give the lot)"));
-        }
-    };
-    let drawn = body.drawn.map(|d| kairos_domain::ledger::Quantity::from_units("drawn", d)).transpose()?;
-    if drawn.is_some() && stock_id.is_none() {
-        return Err(AppError::invalid("drawn", "the volume drawn is recorded against a ledger stock: give stock_id"));
-    }
-    let hold = state.config.safety.pre_dose_hold(&body.pre_vitals);
-    let override_reason = body.override_reason.as_deref().map(str::trim).filter(|r| !r.is_empty()).map(str::to_string);
-    match (&hold, &override_reason) {
-        (Some(h), None) => {
-            return Err(AppError::invalid(
-                "override_reason",
-                format!("dose held: {h}; a prescriber may override with a reason"),
-            ));
-        }
-        (Some(_), Some(_)) => auth.require(Permission::OverrideSafetyHold)?,
-        (None, Some(_)) => {
-            return Err(AppError::invalid("override_reason", "there is no hold to override"));
-        }
-        (None, None) => {}
-    }
-    let course = match enc.course_id {
-        Some(c) => Some(state.store.get_course(c).await?),
-        None => None,
-    };
-    let protocol = course.as_ref().and_then(|c| state.config.protocols.get(&c.protocol));
-    let route = match (&body.route, protocol) {
-        (Some(r), _) => r.trim().to_string(),
-        (None, Some(p)) => p.dose.route.as_str().to_string(),
-        (None, None) => return Err(AppError::invalid("route", "give the route (no library protocol for this course)")),
-    };
-    let mg_per_kg =
-        body.mg_per_kg.or(protocol.and_then(|p| (p.dose.unit == DoseUnit::MgPerKg).then_some(p.dose.amount).flatten()));
-    let dose = match (body.dose_mg, mg_per_kg, body.weight_kg) {
-        (Some(mg), None, _) if mg > 0.0 && mg <= 1000.0 => mg,
-        (Some(_), None, _) => return Err(AppError::invalid("dose_mg", "the dose must be above 0 and at most 1000 mg")),
-        (Some(_), Some(_), _) => {
-            return Err(AppError::invalid("dose_mg", "give either a weight-based dose or mg, not both"));
-        }
-        (None, Some(k), Some(w)) => dose_mg(k, w)?,
-        (None, Some(_), None) => {
-            return Err(AppError::invalid("weight_kg", "today's weight is needed for a weight-based dose"));
-        }
-        (None, None, _) => return Err(AppError::invalid("dose_mg", "give the dose in mg")),
-    };
-    let new = NewSession {
-        encounter_id: enc.id,
-        protocol_id: protocol.map(|p| p.id.clone()),
-        checklist: body.checklist.clone(),
-        pre_vitals: body.pre_vitals,
-        hold_reason: hold,
-        override_reason,
-        route,
-        mg_per_kg: if body.dose_mg.is_some() { None } else { mg_per_kg },
-        weight_kg: body.weight_kg,
-        dose_mg: dose,
-        lot,
-        monitoring_minutes: protocol.map(|p| p.monitoring.minutes).unwrap_or(DEFAULT_MONITORING_MINUTES),
-        started_at: super::charted_at("started_at", body.started_at.as_deref())?,
-        stock: stock_id.map(|id| (id, drawn)),
-    };
-    Ok(state.store.start_dosing_session(&auth.actor(), &new, &state.config.ledger).await?)
 }
 
 /// A dosing session with its vitals.
@@ -241,12 +160,9 @@ pub async fn vitals(
     Path(id): Path<String>,
     Json(body): Json<VitalsBody>,
 ) -> AppResult<(StatusCode, axum::Json<VitalsView>)> {
-    auth.require(Permission::ChartDosing)?;
-    body.vitals.validate().map_err(|e| prefixed(e, "vitals"))?;
-    let alerts = state.config.safety.alerts(&body.vitals);
-    let at = super::charted_at("at", body.at.as_deref())?;
-    let record =
-        state.store.add_vitals(&auth.actor(), path_id("dosing session", &id)?, at, &body.vitals, &alerts).await?;
+    let session = path_id("dosing session", &id)?;
+    let at = opt_instant("at", body.at.as_deref())?;
+    let record = usecase::dosing::record_vitals(&state, &auth, session, at, &body.vitals).await?;
     Ok((StatusCode::CREATED, axum::Json(VitalsView { record })))
 }
 
@@ -268,10 +184,9 @@ pub async fn discharge(
     Path(id): Path<String>,
     Json(body): Json<DischargeBody>,
 ) -> AppResult<axum::Json<SessionView>> {
-    auth.require(Permission::ChartDosing)?;
-    let who = super::measures::required_text("accompanied_by", &body.accompanied_by, 200)?;
-    let at = super::charted_at("at", body.at.as_deref())?;
-    let s = state.store.discharge(&auth.actor(), path_id("dosing session", &id)?, at, &who).await?;
+    let session = path_id("dosing session", &id)?;
+    let at = opt_instant("at", body.at.as_deref())?;
+    let s = usecase::dosing::discharge(&state, &auth, session, at, &body.accompanied_by).await?;
     Ok(axum::Json(view(&state, s).await?))
 }
 
@@ -283,8 +198,7 @@ pub async fn sign(
     auth: Auth,
     Path(id): Path<String>,
 ) -> AppResult<axum::Json<SessionView>> {
-    auth.require(Permission::ChartDosing)?;
-    let s = state.store.sign_dosing_session(&auth.actor(), path_id("dosing session", &id)?).await?;
+    let s = usecase::dosing::sign(&state, &auth, path_id("dosing session", &id)?).await?;
     Ok(axum::Json(view(&state, s).await?))
 }
 
@@ -309,10 +223,9 @@ pub async fn add_event(
     Path(id): Path<String>,
     Json(body): Json<EventBody>,
 ) -> AppResult<(StatusCode, axum::Json<EventRecord>)> {
-    auth.require(Permission::ChartDosing)?;
-    body.event.validate().map_err(|e| prefixed(e, "event"))?;
-    let at = super::charted_at("at", body.at.as_deref())?;
-    let r = state.store.add_session_event(&auth.actor(), path_id("dosing session", &id)?, at, &body.event).await?;
+    let session = path_id("dosing session", &id)?;
+    let at = opt_instant("at", body.at.as_deref())?;
+    let r = usecase::dosing::record_event(&state, &auth, session, at, &body.event).await?;
     Ok((StatusCode::CREATED, axum::Json(r)))
 }
 
@@ -326,8 +239,7 @@ pub async fn amend(
     Path(id): Path<String>,
     Json(body): Json<Amendment>,
 ) -> AppResult<(StatusCode, axum::Json<AmendmentRecord>)> {
-    auth.require(Permission::ChartDosing)?;
-    let r = state.store.amend_dosing_session(&auth.actor(), path_id("dosing session", &id)?, &body).await?;
+    let r = usecase::dosing::amend(&state, &auth, path_id("dosing session", &id)?, &body).await?;
     Ok((StatusCode::CREATED, axum::Json(r)))
 }
 

@@ -2,23 +2,84 @@
 //! (checklist, pre-dose vitals, dose), vitals with alerts shown at once,
 //! discharge, signature.
 
-use super::{Nav, UiAuth, api_auth, detail, page_error, render, ui_error};
-use crate::api::dosing::{SessionStart, start_session};
+use super::form::{Refused, decimal, local_now, local_time, opt_text, ticked, whole};
+use super::{Nav, UiAuth, api_auth, page_error, render, ui_error};
 use crate::error::AppError;
 use crate::state::AppState;
+use crate::usecase;
 use askama::Template;
 use axum::Form;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use jiff::Timestamp;
-use kairos_domain::dosing::Vitals;
+use jiff::tz::TimeZone;
+use kairos_domain::Refusal;
+use kairos_domain::dosing::{Checklist, StartCommand, Vitals};
 use kairos_domain::ids::{DosingSessionId, EncounterId};
 use kairos_domain::roles::Permission;
-use kairos_store::dosing::Checklist;
-use std::collections::HashMap;
+use serde::Deserialize;
 
 type PageResult = Result<Response, Response>;
+
+/// The start-of-dose form as typed.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct StartForm {
+    pub fasting_confirmed: Option<String>,
+    pub ride_home_arranged: Option<String>,
+    pub no_driving_agreed: Option<String>,
+    pub pregnancy_test: String,
+    pub mood_check: String,
+    pub systolic: String,
+    pub diastolic: String,
+    pub heart_rate: String,
+    pub spo2: String,
+    pub override_reason: String,
+    pub weight_kg: String,
+    pub dose_mg: String,
+    pub stock_id: String,
+    pub drawn: String,
+    pub lot: String,
+    pub started_at: String,
+}
+
+impl StartForm {
+    /// The command; a field that does not parse is refused naming it.
+    pub fn command(&self, tz: &TimeZone) -> Result<StartCommand, Refusal> {
+        Ok(StartCommand {
+            checklist: Checklist {
+                fasting_confirmed: ticked(&self.fasting_confirmed),
+                ride_home_arranged: ticked(&self.ride_home_arranged),
+                no_driving_agreed: ticked(&self.no_driving_agreed),
+                pregnancy_test: self.pregnancy_test.clone(),
+                mood_check: self.mood_check.clone(),
+            },
+            pre_vitals: Vitals {
+                systolic: whole("pre_vitals.systolic", "Systolic", &self.systolic)?,
+                diastolic: whole("pre_vitals.diastolic", "Diastolic", &self.diastolic)?,
+                heart_rate: whole("pre_vitals.heart_rate", "Heart rate", &self.heart_rate)?,
+                spo2: whole("pre_vitals.spo2", "SpO2", &self.spo2)?,
+                respiratory_rate: None,
+                moaas: None,
+            },
+            override_reason: opt_text(&self.override_reason),
+            route: None,
+            mg_per_kg: None,
+            weight_kg: decimal("weight_kg", "Today's weight", &self.weight_kg)?,
+            dose_mg: decimal("dose_mg", "Dose", &self.dose_mg)?,
+            stock_id: match opt_text(&self.stock_id) {
+                None => None,
+                Some(v) => Some(v.parse().map_err(|_| Refusal::invalid("stock_id", "choose the stock from the list"))?),
+            },
+            drawn: decimal("drawn", "Volume drawn", &self.drawn)?
+                .map(|d| kairos_domain::ledger::Quantity::from_units("drawn", d))
+                .transpose()?,
+            lot: opt_text(&self.lot),
+            started_at: local_time("started_at", "Dose started at", &self.started_at, tz)?,
+        })
+    }
+}
 
 #[derive(Template)]
 #[template(path = "dosing_start.html")]
@@ -33,22 +94,23 @@ struct StartPage {
     stocks: Vec<(String, String)>,
     substance: &'static str,
     unit: &'static str,
-    /// Now at the clinic, as a `datetime-local` value.
-    now_local: String,
-    values: HashMap<String, String>,
-    error: Option<String>,
+    /// The site's time zone, named beside the time fields.
+    tz_name: String,
+    form: StartForm,
+    error: Option<Refused>,
 }
 
 async fn start_page(
     state: &AppState,
     auth: &UiAuth,
     enc: EncounterId,
-    values: HashMap<String, String>,
-    error: Option<String>,
+    form: Option<StartForm>,
+    error: Option<Refused>,
 ) -> PageResult {
     let nav = || Some(auth.nav("/clients"));
     let e = state.store.get_encounter(enc).await.map_err(|e| ui_error(e.into(), nav()))?;
     let client = state.store.get_client(e.client_id).await.map_err(|e| ui_error(e.into(), nav()))?;
+    let tz = state.site_tz(e.site_id).await.map_err(|e| ui_error(e, nav()))?;
     let (protocol, route) = match e.course_id {
         Some(c) => {
             let course = state.store.get_course(c).await.map_err(|e| ui_error(e.into(), nav()))?;
@@ -60,7 +122,7 @@ async fn start_page(
         None => ("no course".into(), "iv".to_string()),
     };
     let substance = kairos_domain::ledger::Substance::for_route(&route);
-    let today = Timestamp::now().to_zoned(jiff::tz::TimeZone::UTC).date();
+    let today = state.now().to_zoned(tz.clone()).date();
     let mut stocks = Vec::new();
     let regs = state.store.registrations().await.map_err(|e| ui_error(e.into(), nav()))?;
     for r in regs.iter().filter(|r| r.site_id == e.site_id) {
@@ -82,6 +144,11 @@ async fn start_page(
         }
     }
     let h = &state.config.safety.pre_dose_hold;
+    let form = form.unwrap_or_else(|| StartForm {
+        started_at: local_now(state.now(), &tz),
+        pregnancy_test: "not_applicable".into(),
+        ..StartForm::default()
+    });
     Ok(render(&StartPage {
         nav: nav(),
         encounter_id: enc,
@@ -92,11 +159,8 @@ async fn start_page(
         stocks,
         substance: substance.as_str(),
         unit: if substance == kairos_domain::ledger::Substance::Esketamine { "devices" } else { "mL" },
-        now_local: {
-            let tz = crate::api::clinic_tz(state).await.map_err(|e| ui_error(e, nav()))?;
-            Timestamp::now().to_zoned(tz).strftime("%Y-%m-%dT%H:%M").to_string()
-        },
-        values,
+        tz_name: tz.iana_name().unwrap_or("UTC").to_string(),
+        form,
         error,
     }))
 }
@@ -108,77 +172,151 @@ pub async fn start_form(State(state): State<AppState>, auth: UiAuth, Path(id): P
     if let Some(s) = state.store.dosing_session_for(enc).await.map_err(|e| ui_error(e.into(), None))? {
         return Ok(Redirect::to(&format!("/dosing-sessions/{s}")).into_response());
     }
-    start_page(&state, &auth, enc, HashMap::new(), None).await
-}
-
-fn num<T: std::str::FromStr>(form: &HashMap<String, String>, k: &str) -> Option<T> {
-    form.get(k).map(|v| v.trim()).filter(|v| !v.is_empty()).and_then(|v| v.parse().ok())
-}
-
-fn vitals_of(form: &HashMap<String, String>) -> Vitals {
-    Vitals {
-        systolic: num(form, "systolic"),
-        diastolic: num(form, "diastolic"),
-        heart_rate: num(form, "heart_rate"),
-        spo2: num(form, "spo2"),
-        respiratory_rate: num(form, "respiratory_rate"),
-        moaas: num(form, "moaas"),
-    }
+    start_page(&state, &auth, enc, None, None).await
 }
 
 pub async fn start_submit(
     State(state): State<AppState>,
     auth: UiAuth,
     Path(id): Path<String>,
-    Form(form): Form<HashMap<String, String>>,
+    Form(form): Form<StartForm>,
 ) -> PageResult {
+    // Which page may be shown on a refusal; the use case checks again.
+    auth.require(Permission::ChartDosing)?;
     let enc: EncounterId =
         id.parse().map_err(|_| page_error(StatusCode::NOT_FOUND, "No such encounter.", Some(auth.nav("/clients"))))?;
-    let yes = |k: &str| form.get(k).is_some_and(|v| v == "yes");
-    // A datetime-local value in the clinic's time zone.
-    let started_at = match form.get("started_at").map(|v| v.trim()).filter(|v| !v.is_empty()) {
-        None => None,
-        Some(v) => {
-            let tz = crate::api::clinic_tz(&state).await.map_err(|e| ui_error(e, None))?;
-            match v.parse::<jiff::civil::DateTime>().ok().and_then(|dt| dt.to_zoned(tz).ok()) {
-                Some(z) => Some(z.timestamp().to_string()),
-                None => {
-                    return start_page(
-                        &state,
-                        &auth,
-                        enc,
-                        form.clone(),
-                        Some("Give the start as a date and time.".into()),
-                    )
-                    .await;
-                }
-            }
-        }
+    let e = state.store.get_encounter(enc).await.map_err(|e| ui_error(e.into(), Some(auth.nav("/clients"))))?;
+    let tz = state.site_tz(e.site_id).await.map_err(|e| ui_error(e, None))?;
+    let cmd = match form.command(&tz) {
+        Ok(c) => c,
+        Err(r) => return start_refused(&state, &auth, enc, form, r.into()).await,
     };
-    let body = SessionStart {
-        checklist: Checklist {
-            fasting_confirmed: yes("fasting_confirmed"),
-            ride_home_arranged: yes("ride_home_arranged"),
-            no_driving_agreed: yes("no_driving_agreed"),
-            pregnancy_test: form.get("pregnancy_test").cloned().unwrap_or_default(),
-            mood_check: form.get("mood_check").cloned().unwrap_or_default(),
-        },
-        pre_vitals: vitals_of(&form),
-        override_reason: form.get("override_reason").cloned().filter(|r| !r.trim().is_empty()),
-        route: None,
-        mg_per_kg: None,
-        weight_kg: num(&form, "weight_kg"),
-        dose_mg: num(&form, "dose_mg"),
-        lot: form.get("lot").cloned().filter(|l| !l.trim().is_empty()),
-        stock_id: form.get("stock_id").cloned().filter(|l| !l.trim().is_empty()),
-        drawn: num(&form, "drawn"),
-        started_at,
-    };
-    match start_session(&state, &api_auth(&auth), enc, &body).await {
+    match usecase::dosing::start(&state, &api_auth(&auth), enc, &cmd).await {
         Ok(s) => Ok(Redirect::to(&format!("/dosing-sessions/{}", s.id)).into_response()),
-        Err(AppError::Forbidden(m)) => Err(page_error(StatusCode::FORBIDDEN, &m, Some(auth.nav("/clients")))),
-        Err(e) => start_page(&state, &auth, enc, form.clone(), Some(detail(e))).await,
+        Err(e) => start_refused(&state, &auth, enc, form, e.into()).await,
     }
+}
+
+/// The start form again after a refusal, with everything typed kept.
+async fn start_refused(state: &AppState, auth: &UiAuth, enc: EncounterId, form: StartForm, r: Refused) -> PageResult {
+    let status = r.status;
+    if status == StatusCode::FORBIDDEN && r.field != "override_reason" {
+        return Err(page_error(status, &r.message, Some(auth.nav("/clients"))));
+    }
+    let mut page = start_page(state, auth, enc, Some(form), Some(r)).await?;
+    *page.status_mut() = status;
+    Ok(page)
+}
+
+/// A set of vital signs as typed on the session page.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct VitalsForm {
+    /// When the reading was taken (site time); blank: now.
+    pub at: String,
+    pub systolic: String,
+    pub diastolic: String,
+    pub heart_rate: String,
+    pub spo2: String,
+    pub respiratory_rate: String,
+    pub moaas: String,
+}
+
+impl VitalsForm {
+    pub fn parse(&self, tz: &TimeZone) -> Result<(Option<Timestamp>, Vitals), Refusal> {
+        Ok((
+            local_time("at", "Time of the reading", &self.at, tz)?,
+            Vitals {
+                systolic: whole("vitals.systolic", "Systolic", &self.systolic)?,
+                diastolic: whole("vitals.diastolic", "Diastolic", &self.diastolic)?,
+                heart_rate: whole("vitals.heart_rate", "Heart rate", &self.heart_rate)?,
+                spo2: whole("vitals.spo2", "SpO2", &self.spo2)?,
+                respiratory_rate: whole("vitals.respiratory_rate", "Respiratory rate", &self.respiratory_rate)?,
+                moaas: whole("vitals.moaas", "MOAA/S", &self.moaas)?,
+            },
+        ))
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct DischargeForm {
+    pub accompanied_by: String,
+}
+
+/// A dissociation score, side effect or adverse event as typed (`kind` picks which).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct EventForm {
+    pub kind: String,
+    pub cadss6: String,
+    pub effect: String,
+    pub description: String,
+    pub severity: String,
+    pub serious: Option<String>,
+    pub action: String,
+    pub outcome: String,
+}
+
+impl EventForm {
+    pub fn parse(&self) -> Result<kairos_domain::dosing::SessionEvent, Refusal> {
+        use kairos_domain::dosing::{SessionEvent, Severity, SideEffectKind};
+        let severity = || {
+            Severity::parse("event.severity", self.severity.trim())
+                .map_err(|_| Refusal::invalid("event.severity", "choose how severe it was"))
+        };
+        match self.kind.trim() {
+            "dissociation" => match whole::<u8>("event.cadss6", "CADSS-6 total", &self.cadss6)? {
+                Some(cadss6) => Ok(SessionEvent::Dissociation { cadss6 }),
+                None => Err(Refusal::invalid("event.cadss6", "enter the CADSS-6 total (0-24)")),
+            },
+            "side_effect" => Ok(SessionEvent::SideEffect {
+                effect: SideEffectKind::parse("event.effect", self.effect.trim())
+                    .map_err(|_| Refusal::invalid("event.effect", "choose the side effect"))?,
+                description: opt_text(&self.description),
+                severity: severity()?,
+                action: self.action.trim().to_string(),
+            }),
+            "adverse_event" => Ok(SessionEvent::AdverseEvent {
+                description: self.description.trim().to_string(),
+                severity: severity()?,
+                serious: ticked(&self.serious),
+                action: self.action.trim().to_string(),
+                outcome: self.outcome.trim().to_string(),
+            }),
+            _ => Err(Refusal::invalid("event.kind", "choose what to record")),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct AmendForm {
+    pub part: String,
+    pub correction: String,
+    pub reason: String,
+}
+
+/// Waste of what was drawn and not given, with a witness signing on this device.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct WasteForm {
+    pub quantity: String,
+    pub method: String,
+    pub witness_email: String,
+    pub witness_password: String,
+}
+
+/// What the session page's forms hold: the one that was refused keeps what
+/// was typed.
+#[derive(Debug, Clone, Default)]
+pub struct Kept {
+    pub vitals: VitalsForm,
+    pub discharge: DischargeForm,
+    pub event: EventForm,
+    pub amend: AmendForm,
+    pub waste_method: Option<String>,
+    pub waste_email: String,
 }
 
 pub struct VitalsRow {
@@ -222,7 +360,11 @@ struct SessionPage {
     side_effects: Vec<(&'static str, String)>,
     severities: Vec<(&'static str, String)>,
     parts: Vec<&'static str>,
-    error: Option<String>,
+    /// The site's time zone, named beside the times shown.
+    tz_name: String,
+    now_local: String,
+    kept: Kept,
+    error: Option<Refused>,
 }
 
 fn vitals_text(v: &Vitals) -> String {
@@ -245,7 +387,13 @@ fn vitals_text(v: &Vitals) -> String {
     parts.join(", ")
 }
 
-async fn session_page(state: &AppState, auth: &UiAuth, id: DosingSessionId, error: Option<String>) -> PageResult {
+async fn session_page(
+    state: &AppState,
+    auth: &UiAuth,
+    id: DosingSessionId,
+    kept: Kept,
+    error: Option<Refused>,
+) -> PageResult {
     let nav = || Some(auth.nav("/clients"));
     let s = state.store.get_dosing_session(id).await.map_err(|e| ui_error(e.into(), nav()))?;
     state
@@ -257,7 +405,7 @@ async fn session_page(state: &AppState, auth: &UiAuth, id: DosingSessionId, erro
         .await
         .map_err(|e| ui_error(e.into(), nav()))?;
     let client = state.store.get_client(s.client_id).await.map_err(|e| ui_error(e.into(), nav()))?;
-    let tz = crate::api::clinic_tz(state).await.map_err(|e| ui_error(e, nav()))?;
+    let tz = session_tz(state, &s).await.map_err(|e| ui_error(e, nav()))?;
     let t = |x: Timestamp| x.to_zoned(tz.clone()).strftime("%H:%M").to_string();
     let rows: Vec<VitalsRow> = s
         .vitals
@@ -330,7 +478,7 @@ async fn session_page(state: &AppState, auth: &UiAuth, id: DosingSessionId, erro
         rows,
         open_alerts,
         can_chart: s.signed_at.is_none() && auth.staff.roles.allow(Permission::ChartDosing),
-        next_vitals: next_vitals(state, &s).map(|(at, what)| (format!("{} {what}", t(at)), at < Timestamp::now())),
+        next_vitals: next_vitals(state, &s).map(|(at, what)| (format!("{} {what}", t(at)), at < state.now())),
         events: s
             .events
             .iter()
@@ -370,8 +518,17 @@ async fn session_page(state: &AppState, auth: &UiAuth, id: DosingSessionId, erro
             .map(|k| (k.as_str(), k.as_str().replace('_', "-")))
             .collect(),
         parts: kairos_domain::dosing::AmendedPart::ALL.iter().map(|k| k.as_str()).collect(),
+        tz_name: tz.iana_name().unwrap_or("UTC").to_string(),
+        now_local: local_now(state.now(), &tz),
+        kept,
         error,
     }))
+}
+
+/// The time zone of the site where the session's visit took place.
+async fn session_tz(state: &AppState, s: &kairos_store::dosing::DosingSession) -> Result<TimeZone, AppError> {
+    let e = state.store.get_encounter(s.encounter_id).await?;
+    state.site_tz(e.site_id).await
 }
 
 fn session_id(auth: &UiAuth, id: &str) -> Result<DosingSessionId, Response> {
@@ -381,25 +538,51 @@ fn session_id(auth: &UiAuth, id: &str) -> Result<DosingSessionId, Response> {
 pub async fn show(State(state): State<AppState>, auth: UiAuth, Path(id): Path<String>) -> PageResult {
     auth.require(Permission::ReadScreening)?;
     let id = session_id(&auth, &id)?;
-    session_page(&state, &auth, id, None).await
+    session_page(&state, &auth, id, Kept::default(), None).await
+}
+
+/// After a refused form: the page again, the refusal beside what was typed.
+async fn refused(
+    state: &AppState,
+    auth: &UiAuth,
+    id: DosingSessionId,
+    kept: Kept,
+    r: impl Into<Refused>,
+) -> PageResult {
+    let r: Refused = r.into();
+    let status = r.status;
+    if status == StatusCode::FORBIDDEN {
+        // A refusal of the person, not of the input: no chart on it.
+        return Err(page_error(status, &r.message, Some(auth.nav("/clients"))));
+    }
+    let mut page = session_page(state, auth, id, kept, Some(r)).await?;
+    *page.status_mut() = status;
+    Ok(page)
+}
+
+fn back_to(id: DosingSessionId) -> PageResult {
+    Ok(Redirect::to(&format!("/dosing-sessions/{id}")).into_response())
 }
 
 pub async fn add_vitals(
     State(state): State<AppState>,
     auth: UiAuth,
     Path(id): Path<String>,
-    Form(form): Form<HashMap<String, String>>,
+    Form(form): Form<VitalsForm>,
 ) -> PageResult {
+    // Which page may be shown on a refusal; the use case checks again.
     auth.require(Permission::ChartDosing)?;
     let id = session_id(&auth, &id)?;
-    let v = vitals_of(&form);
-    if let Err(e) = v.validate() {
-        return session_page(&state, &auth, id, Some(e.to_string())).await;
-    }
-    let alerts = state.config.safety.alerts(&v);
-    match state.store.add_vitals(&auth.actor(), id, Timestamp::now(), &v, &alerts).await {
-        Ok(_) => Ok(Redirect::to(&format!("/dosing-sessions/{id}")).into_response()),
-        Err(e) => session_page(&state, &auth, id, Some(detail(e.into()))).await,
+    let s = state.store.get_dosing_session(id).await.map_err(|e| ui_error(e.into(), Some(auth.nav("/clients"))))?;
+    let tz = session_tz(&state, &s).await.map_err(|e| ui_error(e, None))?;
+    let kept = Kept { vitals: form.clone(), ..Kept::default() };
+    let (at, vitals) = match form.parse(&tz) {
+        Ok(v) => v,
+        Err(r) => return refused(&state, &auth, id, kept, r).await,
+    };
+    match usecase::dosing::record_vitals(&state, &api_auth(&auth), id, at, &vitals).await {
+        Ok(_) => back_to(id),
+        Err(e) => refused(&state, &auth, id, kept, e).await,
     }
 }
 
@@ -407,26 +590,25 @@ pub async fn discharge(
     State(state): State<AppState>,
     auth: UiAuth,
     Path(id): Path<String>,
-    Form(form): Form<HashMap<String, String>>,
+    Form(form): Form<DischargeForm>,
 ) -> PageResult {
+    // Which page may be shown on a refusal; the use case checks again.
     auth.require(Permission::ChartDosing)?;
     let id = session_id(&auth, &id)?;
-    let who = form.get("accompanied_by").map(|w| w.trim().to_string()).unwrap_or_default();
-    if who.is_empty() {
-        return session_page(&state, &auth, id, Some("Name the adult who takes the client home.".into())).await;
-    }
-    match state.store.discharge(&auth.actor(), id, Timestamp::now(), &who).await {
-        Ok(_) => Ok(Redirect::to(&format!("/dosing-sessions/{id}")).into_response()),
-        Err(e) => session_page(&state, &auth, id, Some(detail(e.into()))).await,
+    let kept = Kept { discharge: form.clone(), ..Kept::default() };
+    match usecase::dosing::discharge(&state, &api_auth(&auth), id, None, &form.accompanied_by).await {
+        Ok(_) => back_to(id),
+        Err(e) => refused(&state, &auth, id, kept, e).await,
     }
 }
 
 pub async fn sign(State(state): State<AppState>, auth: UiAuth, Path(id): Path<String>) -> PageResult {
+    // Which page may be shown on a refusal; the use case checks again.
     auth.require(Permission::ChartDosing)?;
     let id = session_id(&auth, &id)?;
-    match state.store.sign_dosing_session(&auth.actor(), id).await {
-        Ok(_) => Ok(Redirect::to(&format!("/dosing-sessions/{id}")).into_response()),
-        Err(e) => session_page(&state, &auth, id, Some(detail(e.into()))).await,
+    match usecase::dosing::sign(&state, &api_auth(&auth), id).await {
+        Ok(_) => back_to(id),
+        Err(e) => refused(&state, &auth, id, Kept::default(), e).await,
     }
 }
 
@@ -436,45 +618,19 @@ pub async fn add_event(
     State(state): State<AppState>,
     auth: UiAuth,
     Path(id): Path<String>,
-    Form(form): Form<HashMap<String, String>>,
+    Form(form): Form<EventForm>,
 ) -> PageResult {
-    use kairos_domain::dosing::{SessionEvent, Severity, SideEffectKind};
+    // Which page may be shown on a refusal; the use case checks again.
     auth.require(Permission::ChartDosing)?;
     let id = session_id(&auth, &id)?;
-    let text = |k: &str| form.get(k).map(|v| v.trim().to_string()).unwrap_or_default();
-    let event = match text("kind").as_str() {
-        "dissociation" => match num::<u8>(&form, "cadss6") {
-            Some(cadss6) => Ok(SessionEvent::Dissociation { cadss6 }),
-            None => Err("Enter the CADSS-6 total (0-24).".to_string()),
-        },
-        "side_effect" => SideEffectKind::parse("effect", &text("effect"))
-            .and_then(|effect| {
-                Ok(SessionEvent::SideEffect {
-                    effect,
-                    description: Some(text("description")).filter(|d| !d.is_empty()),
-                    severity: Severity::parse("severity", &text("severity"))?,
-                    action: text("action"),
-                })
-            })
-            .map_err(|e| e.to_string()),
-        "adverse_event" => Severity::parse("severity", &text("severity"))
-            .map(|severity| SessionEvent::AdverseEvent {
-                description: text("description"),
-                severity,
-                serious: form.get("serious").is_some_and(|v| v == "yes"),
-                action: text("action"),
-                outcome: text("outcome"),
-            })
-            .map_err(|e| e.to_string()),
-        _ => Err("Choose what to record.".to_string()),
-    };
-    let event = match event.and_then(|e| e.validate().map(|()| e).map_err(|e| e.to_string())) {
+    let kept = Kept { event: form.clone(), ..Kept::default() };
+    let event = match form.parse() {
         Ok(e) => e,
-        Err(m) => return session_page(&state, &auth, id, Some(m)).await,
+        Err(r) => return refused(&state, &auth, id, kept, r).await,
     };
-    match state.store.add_session_event(&auth.actor(), id, Timestamp::now(), &event).await {
-        Ok(_) => Ok(Redirect::to(&format!("/dosing-sessions/{id}")).into_response()),
-        Err(e) => session_page(&state, &auth, id, Some(detail(e.into()))).await,
+    match usecase::dosing::record_event(&state, &api_auth(&auth), id, None, &event).await {
+        Ok(_) => back_to(id),
+        Err(e) => refused(&state, &auth, id, kept, e).await,
     }
 }
 
@@ -483,18 +639,26 @@ pub async fn amend(
     State(state): State<AppState>,
     auth: UiAuth,
     Path(id): Path<String>,
-    Form(form): Form<HashMap<String, String>>,
+    Form(form): Form<AmendForm>,
 ) -> PageResult {
+    // Which page may be shown on a refusal; the use case checks again.
     auth.require(Permission::ChartDosing)?;
     let id = session_id(&auth, &id)?;
-    let text = |k: &str| form.get(k).map(|v| v.trim().to_string()).unwrap_or_default();
-    let amendment = match kairos_domain::dosing::AmendedPart::parse("part", &text("part")) {
-        Ok(part) => kairos_domain::dosing::Amendment { part, correction: text("correction"), reason: text("reason") },
-        Err(e) => return session_page(&state, &auth, id, Some(e.to_string())).await,
+    let kept = Kept { amend: form.clone(), ..Kept::default() };
+    let part = match kairos_domain::dosing::AmendedPart::parse("part", form.part.trim()) {
+        Ok(p) => p,
+        Err(_) => {
+            return refused(&state, &auth, id, kept, Refusal::invalid("part", "choose which part is corrected")).await;
+        }
     };
-    match state.store.amend_dosing_session(&auth.actor(), id, &amendment).await {
-        Ok(_) => Ok(Redirect::to(&format!("/dosing-sessions/{id}")).into_response()),
-        Err(e) => session_page(&state, &auth, id, Some(detail(e.into()))).await,
+    let amendment = kairos_domain::dosing::Amendment {
+        part,
+        correction: form.correction.trim().to_string(),
+        reason: form.reason.trim().to_string(),
+    };
+    match usecase::dosing::amend(&state, &api_auth(&auth), id, &amendment).await {
+        Ok(_) => back_to(id),
+        Err(e) => refused(&state, &auth, id, kept, e).await,
     }
 }
 
@@ -504,23 +668,23 @@ pub async fn waste(
     State(state): State<AppState>,
     auth: UiAuth,
     Path(id): Path<String>,
-    Form(form): Form<HashMap<String, String>>,
+    Form(form): Form<WasteForm>,
 ) -> PageResult {
     auth.require(Permission::RecordLedger)?;
     let id = session_id(&auth, &id)?;
-    let text = |k: &str| form.get(k).map(|v| v.trim().to_string()).unwrap_or_default();
+    let kept =
+        Kept { waste_method: Some(form.method.clone()), waste_email: form.witness_email.clone(), ..Kept::default() };
     let entries = state.store.entries_for_session(id).await.map_err(|e| ui_error(e.into(), None))?;
     let Some(admin) = entries.iter().find(|e| e.kind == kairos_domain::ledger::EntryKind::Administration) else {
-        return session_page(
-            &state,
-            &auth,
-            id,
-            Some("This dose is not on the ledger; there is nothing to waste.".into()),
-        )
-        .await;
+        let r = Refusal::conflict("related_id", "this dose is not on the ledger; there is nothing to waste");
+        return refused(&state, &auth, id, kept, r).await;
     };
-    let Some(quantity) = num::<f64>(&form, "quantity") else {
-        return session_page(&state, &auth, id, Some("Enter the quantity wasted.".into())).await;
+    let quantity = match decimal("quantity", "Quantity wasted", &form.quantity) {
+        Ok(Some(q)) => q,
+        Ok(None) => {
+            return refused(&state, &auth, id, kept, Refusal::invalid("quantity", "enter the quantity wasted")).await;
+        }
+        Err(r) => return refused(&state, &auth, id, kept, r).await,
     };
     let body = crate::api::ledger::EntryBody {
         kind: kairos_domain::ledger::EntryKind::Waste,
@@ -529,30 +693,21 @@ pub async fn waste(
         related_id: Some(admin.id.to_string()),
         count_type: None,
         business_time: None,
-        method: Some(text("method")),
+        method: Some(form.method.trim().to_string()),
         narrative: None,
         form_reference: None,
         recipient: None,
         witnesses: vec![crate::api::ledger::WitnessSignature {
-            email: text("witness_email"),
-            password: form.get("witness_password").cloned().unwrap_or_default(),
+            email: form.witness_email.trim().to_string(),
+            password: form.witness_password.clone(),
         }]
         .into_iter()
         .filter(|w| !w.email.is_empty())
         .collect(),
     };
     match crate::api::ledger::record(&state, &api_auth(&auth), admin.stock_id, &body).await {
-        Ok(_) => Ok(Redirect::to(&format!("/dosing-sessions/{id}")).into_response()),
-        Err(AppError::TooManyAttempts) => {
-            session_page(
-                &state,
-                &auth,
-                id,
-                Some("Too many wrong passwords for that witness; wait and try again.".into()),
-            )
-            .await
-        }
-        Err(e) => session_page(&state, &auth, id, Some(detail(e))).await,
+        Ok(_) => back_to(id),
+        Err(e) => refused(&state, &auth, id, kept, e).await,
     }
 }
 

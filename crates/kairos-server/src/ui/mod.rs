@@ -7,6 +7,7 @@
 #![allow(clippy::result_large_err)]
 
 mod dosing;
+pub(crate) mod form;
 mod groups;
 mod ledger;
 mod measures;

@@ -81,7 +81,11 @@ async fn a_nurse_charts_an_iv_dose_with_the_hold_alerts_discharge_and_signature(
     // 150/85 reaches the 140 systolic hold: refused without an override, and a nurse may not override.
     let r = app.post(&path, &nurse, start_body(150, None)).await;
     assert_eq!(r.problem_field(), Some("override_reason"));
-    assert!(r.body["detail"].as_str().unwrap_or("").contains("systolic 150"), "{}", r.body);
+    assert!(
+        r.body["detail"].as_str().unwrap_or("").contains("blood pressure 150/85 is at or above the hold level 140/90"),
+        "{}",
+        r.body
+    );
     assert_eq!(app.post(&path, &nurse, start_body(150, Some("recheck 138/84"))).await.status, StatusCode::FORBIDDEN);
     let mut no_ride = start_body(130, None);
     no_ride["checklist"]["ride_home_arranged"] = json!(false);
@@ -124,7 +128,7 @@ async fn a_nurse_charts_an_iv_dose_with_the_hold_alerts_discharge_and_signature(
 
     let discharge = format!("/api/v1/dosing-sessions/{session}/discharge");
     let r = app.post(&discharge, &nurse, json!({ "at": ago(120), "accompanied_by": "Sam Dose (partner)" })).await;
-    assert_eq!(r.problem_field(), Some("discharged_at"), "60 minutes after the start is too early: {}", r.body);
+    assert_eq!(r.problem_field(), Some("at"), "60 minutes after the start is too early: {}", r.body);
     let sign = format!("/api/v1/dosing-sessions/{session}/sign");
     assert_eq!(
         app.post(&sign, &nurse, json!({})).await.problem_field(),
@@ -171,7 +175,7 @@ async fn a_nurse_charts_a_dose_on_the_session_page_and_sees_the_alert_at_once() 
     ];
     let html = web.post(&url).form(&form).send().await.expect("post").text().await.expect("html");
     assert!(
-        html.contains("dose held") && html.contains("value=\"KET-DEMO-0007\""),
+        html.contains("Dose held") && html.contains("value=\"KET-DEMO-0007\""),
         "held, and the form keeps the entries"
     );
     form[4] = ("systolic", "132");
@@ -203,7 +207,7 @@ async fn a_nurse_charts_a_dose_on_the_session_page_and_sees_the_alert_at_once() 
         .expect("html");
     assert!(html.contains("minutes of monitoring"), "too early to leave: {html}");
     let html = web.post(format!("{page}/sign")).send().await.expect("s").text().await.expect("html");
-    assert!(html.contains("record the discharge before signing"));
+    assert!(html.contains("Record the discharge before signing"), "{html}");
     let chart_link = web.get(format!("{}/encounters/{enc}/dosing", app.base)).send().await.expect("get");
     assert_eq!(chart_link.status(), StatusCode::SEE_OTHER, "an encounter with a session opens the session");
 }

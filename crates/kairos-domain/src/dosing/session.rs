@@ -1,0 +1,743 @@
+//! The decisions of a dosing session, as pure functions over what the store
+//! loaded inside the write transaction: may this dose start, and as what; may
+//! this reading, observation, discharge or signature be charted, and when.
+//!
+//! Every door (API, web form, command line) calls these through the same use
+//! case, so a rule is written once and refuses the same input in the same
+//! words everywhere. Refusals name the field and say what to do; they never
+//! show an instant in UTC (times are said as minutes relative to the dose).
+
+use super::{SafetyPolicy, SessionEvent, VitalAlert, Vitals, dose_mg};
+use crate::encounter::{EncounterKind, EncounterStatus};
+use crate::ids::{EncounterId, SiteId, StockId};
+use crate::ledger::{Quantity, Substance, units_for_dose};
+use crate::protocols::{DoseUnit, Protocol};
+use crate::refusal::Refusal;
+use crate::screening::{ScreenStatus, may_chart_dose};
+use jiff::civil::Date;
+use jiff::tz::TimeZone;
+use jiff::{SignedDuration, Timestamp};
+use serde::{Deserialize, Serialize};
+
+/// How far in the future a charted time may be (clocks of tablets and
+/// monitors drift by a minute or two).
+pub const FUTURE_TOLERANCE: SignedDuration = SignedDuration::from_mins(5);
+
+/// Longest names and notes a session keeps.
+pub const ACCOMPANIED_BY_MAX: usize = 200;
+pub const LOT_MAX: usize = 100;
+pub const OVERRIDE_REASON_MAX: usize = 1000;
+pub const MOOD_CHECK_MAX: usize = 500;
+
+/// Monitoring minutes when the course's protocol is not in the library
+/// (local default, the esketamine label's minimum).
+pub const DEFAULT_MONITORING_MINUTES: u32 = 120;
+
+crate::text_enum! {
+    /// The pre-dose pregnancy test.
+    pub enum PregnancyTest {
+        NotApplicable = "not_applicable",
+        Negative = "negative",
+        Positive = "positive",
+    }
+}
+
+/// The pre-dose checklist.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct Checklist {
+    pub fasting_confirmed: bool,
+    pub ride_home_arranged: bool,
+    /// The client agreed not to drive until the next day.
+    pub no_driving_agreed: bool,
+    /// `not_applicable`, `negative` or `positive`.
+    pub pregnancy_test: String,
+    /// A brief note of mood and mental state before the dose.
+    pub mood_check: String,
+}
+
+/// The ledger stock a dose would be drawn from, as found in the transaction.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StockFacts {
+    pub id: StockId,
+    pub substance: Substance,
+    pub lot: String,
+    /// The site whose registration holds the stock.
+    pub site_id: SiteId,
+    pub expires: Option<Date>,
+    pub mg_per_unit: f64,
+}
+
+/// What starting a dose depends on, loaded in the write transaction.
+#[derive(Debug, Clone)]
+pub struct StartSnapshot {
+    pub encounter_id: EncounterId,
+    pub kind: EncounterKind,
+    pub status: EncounterStatus,
+    pub has_course: bool,
+    /// The course's protocol id, to find in the library.
+    pub course_protocol: Option<String>,
+    pub screening: ScreenStatus,
+    pub site_id: SiteId,
+    /// The site's time zone: expiry dates are the site's calendar dates.
+    pub site_tz: TimeZone,
+    /// The stock named by the command, when it names one that exists.
+    pub stock: Option<StockFacts>,
+}
+
+/// What a nurse or prescriber asks for when starting a dose, parsed from
+/// whichever door it came through.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StartCommand {
+    pub checklist: Checklist,
+    pub pre_vitals: Vitals,
+    pub override_reason: Option<String>,
+    /// Default: the protocol's route.
+    pub route: Option<String>,
+    /// Default: the protocol's dose when it is weight-based.
+    pub mg_per_kg: Option<f64>,
+    pub weight_kg: Option<f64>,
+    pub dose_mg: Option<f64>,
+    pub stock_id: Option<StockId>,
+    pub drawn: Option<Quantity>,
+    pub lot: Option<String>,
+    /// Default: now.
+    pub started_at: Option<Timestamp>,
+}
+
+/// The dose as it will be charted, with its ledger administration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewSession {
+    pub encounter_id: EncounterId,
+    pub protocol_id: Option<String>,
+    pub checklist: Checklist,
+    pub pre_vitals: Vitals,
+    /// The hold the pre-dose vitals triggered, if any.
+    pub hold_reason: Option<String>,
+    /// A prescriber's override of the hold.
+    pub override_reason: Option<String>,
+    pub route: String,
+    pub mg_per_kg: Option<f64>,
+    pub weight_kg: Option<f64>,
+    pub dose_mg: f64,
+    pub lot: String,
+    pub monitoring_minutes: u32,
+    pub started_at: Timestamp,
+    /// The ledger administration: the stock, what the dose takes from it,
+    /// and the volume drawn when more than that (the rest is wasted,
+    /// witnessed, later).
+    pub administration: Option<Administration>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Administration {
+    pub stock_id: StockId,
+    pub given: Quantity,
+    pub drawn: Option<Quantity>,
+}
+
+/// A charted time: the given one, or now; more than a few minutes ahead of
+/// now is refused.
+pub fn charted_time(field: &str, at: Option<Timestamp>, now: Timestamp) -> Result<Timestamp, Refusal> {
+    let at = at.unwrap_or(now);
+    if at > now + FUTURE_TOLERANCE {
+        let ahead = at.duration_since(now).as_mins();
+        return Err(Refusal::invalid(
+            field,
+            format!("that time is {ahead} minutes from now: chart what has happened, at the time it happened"),
+        ));
+    }
+    Ok(at)
+}
+
+fn text(field: &str, value: &str, max: usize, what: &str) -> Result<String, Refusal> {
+    let v = value.trim();
+    if v.chars().count() > max {
+        return Err(Refusal::invalid(field, format!("{what} is too long: at most {max} characters")));
+    }
+    Ok(v.to_string())
+}
+
+/// Decides whether a dose may start and what is charted. `may_override`:
+/// whether the person starting it may override a pre-dose hold (a
+/// prescriber).
+pub fn start(
+    snap: &StartSnapshot,
+    protocol: Option<&Protocol>,
+    cmd: &StartCommand,
+    policy: &SafetyPolicy,
+    may_override: bool,
+    now: Timestamp,
+) -> Result<NewSession, Refusal> {
+    // The visit.
+    if snap.kind != EncounterKind::Dosing {
+        return Err(Refusal::conflict("encounter_id", "this visit is not a dosing visit: book a dosing visit"));
+    }
+    if snap.status != EncounterStatus::Arrived {
+        return Err(Refusal::conflict(
+            "encounter_id",
+            format!("check the client in first: the visit is {}", snap.status.as_str().replace('_', " ")),
+        ));
+    }
+    if !snap.has_course {
+        return Err(Refusal::conflict("course_id", "a dose belongs to a treatment course: this visit has none"));
+    }
+    may_chart_dose(snap.screening)?;
+
+    // The checklist.
+    let c = &cmd.checklist;
+    let pregnancy = PregnancyTest::parse("checklist.pregnancy_test", c.pregnancy_test.trim()).map_err(|_| {
+        Refusal::invalid(
+            "checklist.pregnancy_test",
+            "choose the pregnancy test result: not applicable, negative or positive",
+        )
+    })?;
+    if pregnancy == PregnancyTest::Positive {
+        return Err(Refusal::invalid(
+            "checklist.pregnancy_test",
+            "the pregnancy test is positive: no dose may be given; see the prescriber",
+        ));
+    }
+    if !c.ride_home_arranged {
+        return Err(Refusal::invalid(
+            "checklist.ride_home_arranged",
+            "arrange a ride home with a responsible adult before dosing",
+        ));
+    }
+    if !c.no_driving_agreed {
+        return Err(Refusal::invalid(
+            "checklist.no_driving_agreed",
+            "the client must agree not to drive until the next day before dosing",
+        ));
+    }
+    let mood_check = text("checklist.mood_check", &c.mood_check, MOOD_CHECK_MAX, "the mood check")?;
+
+    // Pre-dose vital signs and the hold.
+    let v = &cmd.pre_vitals;
+    for (value, field, what) in [
+        (v.systolic, "pre_vitals.systolic", "systolic blood pressure"),
+        (v.diastolic, "pre_vitals.diastolic", "diastolic blood pressure"),
+        (v.heart_rate, "pre_vitals.heart_rate", "heart rate"),
+    ] {
+        if value.is_none() {
+            return Err(Refusal::invalid(field, format!("enter the pre-dose {what}: it is required before a dose")));
+        }
+    }
+    v.validate().map_err(|e| Refusal::from(e).within("pre_vitals"))?;
+    let hold = policy.pre_dose_hold(v);
+    let override_reason = match cmd.override_reason.as_deref().map(str::trim).filter(|r| !r.is_empty()) {
+        None => None,
+        Some(r) => Some(text("override_reason", r, OVERRIDE_REASON_MAX, "the override reason")?),
+    };
+    match (&hold, &override_reason) {
+        (Some(h), None) => {
+            return Err(Refusal::invalid(
+                "override_reason",
+                format!("dose held: {h}; a prescriber may override the hold with a reason"),
+            ));
+        }
+        (Some(h), Some(_)) if !may_override => {
+            return Err(Refusal::not_permitted(
+                "override_reason",
+                format!("dose held: {h}; only a prescriber may override the hold"),
+            ));
+        }
+        (None, Some(_)) => {
+            return Err(Refusal::invalid(
+                "override_reason",
+                "the pre-dose vital signs do not hold the dose: leave the override reason empty",
+            ));
+        }
+        _ => {}
+    }
+
+    // Route and dose.
+    let route = match (cmd.route.as_deref().map(str::trim).filter(|r| !r.is_empty()), protocol) {
+        (Some(r), _) => crate::protocols::Route::parse("route", r)
+            .map_err(|_| Refusal::invalid("route", "choose the route: iv, im, sublingual or intranasal"))?
+            .as_str()
+            .to_string(),
+        (None, Some(p)) => p.dose.route.as_str().to_string(),
+        (None, None) => {
+            return Err(Refusal::invalid("route", "give the route: this course's protocol is not in the library"));
+        }
+    };
+    let protocol_mg_per_kg =
+        protocol.and_then(|p| (p.dose.unit == DoseUnit::MgPerKg).then_some(p.dose.amount).flatten());
+    let mg_per_kg = cmd.mg_per_kg.or(protocol_mg_per_kg);
+    let (dose, mg_per_kg) = match (cmd.dose_mg, cmd.mg_per_kg, mg_per_kg, cmd.weight_kg) {
+        (Some(_), Some(_), _, _) => {
+            return Err(Refusal::invalid(
+                "dose_mg",
+                "give either a weight-based dose (mg/kg) or a dose in mg, not both",
+            ));
+        }
+        (Some(mg), None, _, _) => {
+            if !(mg > 0.0 && mg <= 1000.0) {
+                return Err(Refusal::invalid("dose_mg", "the dose must be above 0 and at most 1000 mg"));
+            }
+            (mg, None)
+        }
+        (None, _, Some(k), Some(w)) => (dose_mg(k, w)?, Some(k)),
+        (None, _, Some(_), None) => {
+            return Err(Refusal::invalid("weight_kg", "enter today's weight: the dose is weight-based"));
+        }
+        (None, _, None, _) => return Err(Refusal::invalid("dose_mg", "enter the dose in mg")),
+    };
+    let started_at = charted_time("started_at", cmd.started_at, now)?;
+
+    // The stock it is drawn from, and the ledger administration.
+    let (lot, administration) = match (cmd.stock_id, &snap.stock) {
+        (Some(id), None) => {
+            return Err(Refusal::invalid(
+                "stock_id",
+                format!("there is no ledger stock {id}: choose one from the list"),
+            ));
+        }
+        (Some(_), Some(stock)) => {
+            let wanted = Substance::for_route(&route);
+            if stock.substance != wanted {
+                return Err(Refusal::invalid(
+                    "stock_id",
+                    format!(
+                        "a {route} dose is drawn from {wanted} stock, and lot {} is {}",
+                        stock.lot, stock.substance
+                    ),
+                ));
+            }
+            if stock.site_id != snap.site_id {
+                return Err(Refusal::invalid(
+                    "stock_id",
+                    format!("lot {} is held under another site's registration: use this site's stock", stock.lot),
+                ));
+            }
+            let dose_day = started_at.to_zoned(snap.site_tz.clone()).date();
+            if let Some(exp) = stock.expires.filter(|e| *e < dose_day) {
+                return Err(Refusal::invalid("stock_id", format!("lot {} expired on {exp}: do not use it", stock.lot)));
+            }
+            let given = units_for_dose(dose, stock.mg_per_unit)?;
+            if cmd.drawn.is_some_and(|d| d < given) {
+                return Err(Refusal::invalid(
+                    "drawn",
+                    format!("the volume drawn cannot be less than the dose ({given} for {dose} mg)"),
+                ));
+            }
+            let drawn = cmd.drawn.filter(|d| *d > given);
+            (stock.lot.clone(), Some(Administration { stock_id: stock.id, given, drawn }))
+        }
+        (None, _) => {
+            if cmd.drawn.is_some() {
+                return Err(Refusal::invalid(
+                    "drawn",
+                    "the volume drawn is recorded against a ledger stock: choose the stock",
+                ));
+            }
+            match cmd.lot.as_deref().map(str::trim).filter(|l| !l.is_empty()) {
+                Some(l) => (text("lot", l, LOT_MAX, "the lot")?, None),
+                None => {
+                    return Err(Refusal::invalid(
+                        "stock_id",
+                        "choose the stock the dose is drawn from (or give the lot)",
+                    ));
+                }
+            }
+        }
+    };
+
+    Ok(NewSession {
+        encounter_id: snap.encounter_id,
+        protocol_id: protocol.map(|p| p.id.clone()),
+        checklist: Checklist { mood_check, pregnancy_test: pregnancy.as_str().to_string(), ..c.clone() },
+        pre_vitals: *v,
+        hold_reason: hold,
+        override_reason,
+        route,
+        mg_per_kg,
+        weight_kg: cmd.weight_kg,
+        dose_mg: dose,
+        lot,
+        monitoring_minutes: protocol.map(|p| p.monitoring.minutes).unwrap_or(DEFAULT_MONITORING_MINUTES),
+        started_at,
+        administration,
+    })
+}
+
+/// A charted session as the decisions after the start need it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionFacts {
+    pub started_at: Timestamp,
+    pub monitoring_minutes: u32,
+    pub discharged_at: Option<Timestamp>,
+    pub signed: bool,
+}
+
+impl SessionFacts {
+    fn unsigned(&self) -> Result<(), Refusal> {
+        if self.signed {
+            return Err(Refusal::conflict(
+                "signed_at",
+                "this session is signed and cannot change: add an amendment to correct it",
+            ));
+        }
+        Ok(())
+    }
+
+    /// A time during the session: not before the dose, not after discharge.
+    fn during(&self, field: &str, at: Option<Timestamp>, now: Timestamp) -> Result<Timestamp, Refusal> {
+        let at = charted_time(field, at, now)?;
+        if at < self.started_at {
+            let mins = self.started_at.duration_since(at).as_mins().max(1);
+            return Err(Refusal::invalid(
+                field,
+                format!(
+                    "that time is {mins} minutes before the dose started: pre-dose readings belong to the start of the dose"
+                ),
+            ));
+        }
+        if let Some(d) = self.discharged_at.filter(|d| at > *d) {
+            let mins = at.duration_since(d).as_mins().max(1);
+            return Err(Refusal::invalid(
+                field,
+                format!("that time is {mins} minutes after the client was discharged"),
+            ));
+        }
+        Ok(at)
+    }
+}
+
+/// A set of vital signs to chart: when, and the alerts it raises.
+pub fn record_vitals(
+    s: &SessionFacts,
+    at: Option<Timestamp>,
+    vitals: &Vitals,
+    policy: &SafetyPolicy,
+    now: Timestamp,
+) -> Result<(Timestamp, Vec<VitalAlert>), Refusal> {
+    s.unsigned()?;
+    vitals.validate().map_err(|e| Refusal::from(e).within("vitals"))?;
+    let at = s.during("at", at, now)?;
+    Ok((at, policy.alerts(vitals)))
+}
+
+/// An observation (dissociation, side effect, adverse event) to chart.
+pub fn record_event(
+    s: &SessionFacts,
+    at: Option<Timestamp>,
+    event: &SessionEvent,
+    now: Timestamp,
+) -> Result<Timestamp, Refusal> {
+    s.unsigned()?;
+    event.validate().map_err(|e| Refusal::from(e).within("event"))?;
+    s.during("at", at, now)
+}
+
+/// Discharge: once, not before the protocol's monitoring time, with the
+/// adult who takes the client home named.
+pub fn discharge(
+    s: &SessionFacts,
+    at: Option<Timestamp>,
+    accompanied_by: &str,
+    now: Timestamp,
+) -> Result<(Timestamp, String), Refusal> {
+    s.unsigned()?;
+    if s.discharged_at.is_some() {
+        return Err(Refusal::conflict("discharged_at", "the client has already been discharged"));
+    }
+    let who = accompanied_by.trim();
+    if who.is_empty() {
+        return Err(Refusal::invalid("accompanied_by", "name the adult who takes the client home"));
+    }
+    let who = text("accompanied_by", who, ACCOMPANIED_BY_MAX, "the name of the adult who takes the client home")?;
+    let at = charted_time("at", at, now)?;
+    let earliest = s.started_at + SignedDuration::from_mins(i64::from(s.monitoring_minutes));
+    if at < earliest {
+        let left = earliest.duration_since(at).as_mins().max(1);
+        return Err(Refusal::invalid(
+            "at",
+            format!(
+                "the protocol requires {} minutes of monitoring after the dose: {left} more minute(s)",
+                s.monitoring_minutes
+            ),
+        ));
+    }
+    Ok((at, who))
+}
+
+/// Signing: only a discharged, unsigned session.
+pub fn sign(s: &SessionFacts) -> Result<(), Refusal> {
+    s.unsigned()?;
+    if s.discharged_at.is_none() {
+        return Err(Refusal::conflict("discharged_at", "record the discharge before signing"));
+    }
+    Ok(())
+}
+
+/// An amendment: only to a signed session, saying what and why.
+pub fn amend(s: &SessionFacts, amendment: &super::Amendment) -> Result<(), Refusal> {
+    if !s.signed {
+        return Err(Refusal::conflict("signed_at", "the session is not signed yet: correct the chart itself"));
+    }
+    amendment.validate().map_err(Refusal::from)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::RefusalKind;
+    use crate::protocols::ProtocolLibrary;
+
+    fn ts(s: &str) -> Timestamp {
+        s.parse().expect("instant")
+    }
+
+    fn policy() -> SafetyPolicy {
+        SafetyPolicy::shipped().expect("policy")
+    }
+
+    fn snapshot() -> StartSnapshot {
+        StartSnapshot {
+            encounter_id: EncounterId::new(),
+            kind: EncounterKind::Dosing,
+            status: EncounterStatus::Arrived,
+            has_course: true,
+            course_protocol: Some("apa_iv_induction".into()),
+            screening: ScreenStatus::SignedEligible,
+            site_id: SiteId::new(),
+            site_tz: TimeZone::get("America/Chicago").expect("tz"),
+            stock: None,
+        }
+    }
+
+    fn command() -> StartCommand {
+        StartCommand {
+            checklist: Checklist {
+                fasting_confirmed: true,
+                ride_home_arranged: true,
+                no_driving_agreed: true,
+                pregnancy_test: "not_applicable".into(),
+                mood_check: " calm ".into(),
+            },
+            pre_vitals: Vitals { systolic: Some(128), diastolic: Some(82), heart_rate: Some(70), ..Vitals::default() },
+            override_reason: None,
+            route: None,
+            mg_per_kg: None,
+            weight_kg: Some(72.5),
+            dose_mg: None,
+            stock_id: None,
+            drawn: None,
+            lot: Some("KET-0042".into()),
+            started_at: None,
+        }
+    }
+
+    fn library() -> ProtocolLibrary {
+        ProtocolLibrary::shipped(&["standard", "ptsd"]).expect("protocols")
+    }
+
+    const NOW: &str = "2026-12-04T16:00:00Z";
+
+    fn decide(snap: &StartSnapshot, cmd: &StartCommand, may_override: bool) -> Result<NewSession, Refusal> {
+        let lib = library();
+        let p = snap.course_protocol.as_deref().and_then(|id| lib.get(id));
+        start(snap, p, cmd, &policy(), may_override, ts(NOW))
+    }
+
+    fn refused(snap: &StartSnapshot, cmd: &StartCommand, may_override: bool) -> Refusal {
+        decide(snap, cmd, may_override).expect_err("refused")
+    }
+
+    #[test]
+    fn a_weight_based_iv_dose_starts_with_the_protocols_route_dose_and_monitoring() {
+        let n = decide(&snapshot(), &command(), false).expect("starts");
+        assert_eq!((n.route.as_str(), n.mg_per_kg, n.dose_mg), ("iv", Some(0.5), 36.3)); // 0.5 × 72.5 = 36.25
+        assert_eq!(n.protocol_id.as_deref(), Some("apa_iv_induction"));
+        assert_eq!(n.started_at, ts(NOW));
+        assert_eq!(n.checklist.mood_check, "calm");
+        assert_eq!((n.hold_reason, n.administration), (None, None));
+        assert!(n.monitoring_minutes >= 60, "the protocol's monitoring time: {}", n.monitoring_minutes);
+    }
+
+    #[test]
+    fn the_visit_must_be_an_arrived_dosing_visit_of_a_screened_course() {
+        let mut s = snapshot();
+        s.status = EncounterStatus::Booked;
+        let r = refused(&s, &command(), false);
+        assert_eq!((r.kind, r.field.as_str()), (RefusalKind::Conflict, "encounter_id"));
+        assert_eq!(r.message, "Check the client in first: the visit is booked.");
+        let mut s = snapshot();
+        s.kind = EncounterKind::Integration;
+        assert!(refused(&s, &command(), false).message.contains("not a dosing visit"));
+        let mut s = snapshot();
+        s.screening = ScreenStatus::Unsigned;
+        let r = refused(&s, &command(), false);
+        assert_eq!(r.field, "course_id");
+        assert!(r.message.contains("not been signed by a prescriber"), "{}", r.message);
+    }
+
+    #[test]
+    fn the_checklist_refuses_a_positive_test_and_a_missing_ride_home() {
+        let mut c = command();
+        c.checklist.pregnancy_test = "positive".into();
+        assert_eq!(refused(&snapshot(), &c, true).field, "checklist.pregnancy_test");
+        c.checklist.pregnancy_test = "maybe".into();
+        assert!(refused(&snapshot(), &c, true).message.starts_with("Choose the pregnancy test result"));
+        let mut c = command();
+        c.checklist.ride_home_arranged = false;
+        assert_eq!(refused(&snapshot(), &c, true).field, "checklist.ride_home_arranged");
+        let mut c = command();
+        c.checklist.no_driving_agreed = false;
+        assert_eq!(refused(&snapshot(), &c, true).field, "checklist.no_driving_agreed");
+    }
+
+    #[test]
+    fn pre_dose_vitals_are_required_and_a_high_pressure_holds_the_dose_for_a_prescriber() {
+        let mut c = command();
+        c.pre_vitals.heart_rate = None;
+        let r = refused(&snapshot(), &c, false);
+        assert_eq!(r.field, "pre_vitals.heart_rate");
+        assert_eq!(r.message, "Enter the pre-dose heart rate: it is required before a dose.");
+        let mut c = command();
+        c.pre_vitals.spo2 = Some(101);
+        assert_eq!(refused(&snapshot(), &c, false).field, "pre_vitals.spo2");
+
+        // 186/112 against the shipped hold of 140/90.
+        let mut c = command();
+        c.pre_vitals.systolic = Some(186);
+        c.pre_vitals.diastolic = Some(112);
+        let r = refused(&snapshot(), &c, true);
+        assert_eq!(r.field, "override_reason");
+        assert_eq!(
+            r.message,
+            "Dose held: blood pressure 186/112 is at or above the hold level 140/90 (local policy); \
+             a prescriber may override the hold with a reason."
+        );
+        c.override_reason = Some("chronic hypertension, cleared by cardiology".into());
+        let r = refused(&snapshot(), &c, false);
+        assert_eq!((r.kind, r.field.as_str()), (RefusalKind::NotPermitted, "override_reason"));
+        let n = decide(&snapshot(), &c, true).expect("a prescriber overrides");
+        assert!(n.hold_reason.is_some_and(|h| h.contains("186/112")));
+        let mut c = command();
+        c.override_reason = Some("just in case".into());
+        assert!(refused(&snapshot(), &c, true).message.contains("do not hold the dose"));
+    }
+
+    #[test]
+    fn the_dose_is_fixed_or_weight_based_never_both() {
+        let mut c = command();
+        c.weight_kg = None;
+        let r = refused(&snapshot(), &c, false);
+        assert_eq!(
+            (r.field.as_str(), r.message.as_str()),
+            ("weight_kg", "Enter today's weight: the dose is weight-based.")
+        );
+        c.dose_mg = Some(35.0);
+        let n = decide(&snapshot(), &c, false).expect("a fixed dose");
+        assert_eq!((n.dose_mg, n.mg_per_kg), (35.0, None));
+        c.mg_per_kg = Some(0.5);
+        assert_eq!(refused(&snapshot(), &c, false).field, "dose_mg");
+        let mut c = command();
+        c.weight_kg = Some(400.0);
+        assert_eq!(refused(&snapshot(), &c, false).field, "weight_kg");
+        let mut s = snapshot();
+        s.course_protocol = None;
+        let mut c = command();
+        c.weight_kg = None;
+        assert_eq!(refused(&s, &c, false).field, "route");
+    }
+
+    #[test]
+    fn stock_must_be_the_routes_substance_at_this_site_and_in_date_on_the_sites_calendar() {
+        let mut s = snapshot();
+        let stock = StockFacts {
+            id: StockId::new(),
+            substance: Substance::Ketamine,
+            lot: "KV-7".into(),
+            site_id: s.site_id,
+            expires: Some("2026-12-03".parse().expect("date")),
+            mg_per_unit: 50.0,
+        };
+        s.stock = Some(stock.clone());
+        let mut c = command();
+        c.stock_id = Some(stock.id);
+        c.lot = None;
+        // 2026-12-04T04:00Z is still 3 December in Chicago: the lot is in date there.
+        c.started_at = Some(ts("2026-12-04T04:00:00Z"));
+        let n = decide(&s, &c, false).expect("in date at the site");
+        assert_eq!(n.lot, "KV-7");
+        assert_eq!(n.administration.map(|a| a.given), Some(Quantity(726))); // 36.3 mg / 50 mg/mL = 0.726 mL
+        c.started_at = Some(ts("2026-12-04T15:00:00Z"));
+        assert!(refused(&s, &c, false).message.contains("expired on 2026-12-03"));
+        c.started_at = None;
+        s.stock = Some(StockFacts { expires: None, site_id: SiteId::new(), ..stock.clone() });
+        assert!(refused(&s, &c, false).message.contains("another site"));
+        s.stock = Some(StockFacts { expires: None, substance: Substance::Esketamine, ..stock.clone() });
+        assert!(refused(&s, &c, false).message.contains("drawn from ketamine stock"));
+        s.stock = Some(StockFacts { expires: None, ..stock });
+        c.drawn = Some(Quantity(500));
+        assert_eq!(refused(&s, &c, false).field, "drawn");
+        c.drawn = Some(Quantity(1000));
+        let n = decide(&s, &c, false).expect("drawn 1 mL");
+        assert_eq!(n.administration.and_then(|a| a.drawn), Some(Quantity(1000)));
+        s.stock = None;
+        assert_eq!(refused(&s, &c, false).field, "stock_id");
+    }
+
+    #[test]
+    fn a_start_in_the_future_is_refused_in_minutes_not_instants() {
+        let mut c = command();
+        c.started_at = Some(ts("2026-12-04T16:20:00Z"));
+        let r = refused(&snapshot(), &c, false);
+        assert_eq!(r.field, "started_at");
+        assert!(r.message.starts_with("That time is 20 minutes from now"), "{}", r.message);
+        c.started_at = Some(ts("2026-12-04T16:04:00Z"));
+        decide(&snapshot(), &c, false).expect("a drifting clock's few minutes are accepted");
+    }
+
+    fn facts() -> SessionFacts {
+        SessionFacts {
+            started_at: ts("2026-12-04T14:00:00Z"),
+            monitoring_minutes: 120,
+            discharged_at: None,
+            signed: false,
+        }
+    }
+
+    #[test]
+    fn readings_are_timed_between_the_dose_and_discharge() {
+        let v = Vitals { systolic: Some(186), diastolic: Some(100), heart_rate: Some(88), ..Vitals::default() };
+        let (at, alerts) =
+            record_vitals(&facts(), Some(ts("2026-12-04T14:40:00Z")), &v, &policy(), ts(NOW)).expect("ok");
+        assert_eq!(at, ts("2026-12-04T14:40:00Z"));
+        assert_eq!(alerts.iter().map(|a| a.sign).collect::<Vec<_>>(), vec!["systolic"]);
+        let r = record_vitals(&facts(), Some(ts("2026-12-04T13:50:00Z")), &v, &policy(), ts(NOW)).expect_err("before");
+        assert_eq!(r.field, "at");
+        assert!(r.message.contains("10 minutes before the dose started"), "{}", r.message);
+        let bad = Vitals { spo2: Some(20), ..Vitals::default() };
+        assert_eq!(record_vitals(&facts(), None, &bad, &policy(), ts(NOW)).expect_err("spo2").field, "vitals.spo2");
+        let done = SessionFacts { discharged_at: Some(ts("2026-12-04T16:10:00Z")), ..facts() };
+        let r = record_vitals(&done, None, &v, &policy(), ts("2026-12-04T16:30:00Z")).expect_err("after");
+        assert!(r.message.contains("20 minutes after the client was discharged"), "{}", r.message);
+        let signed = SessionFacts { signed: true, ..done };
+        assert_eq!(
+            record_vitals(&signed, None, &v, &policy(), ts(NOW)).expect_err("signed").kind,
+            RefusalKind::Conflict
+        );
+    }
+
+    #[test]
+    fn discharge_needs_the_monitoring_time_and_a_named_adult_of_bounded_length() {
+        let f = facts();
+        let r = discharge(&f, None, "Sam", ts("2026-12-04T15:59:00Z")).expect_err("early");
+        assert_eq!(r.field, "at");
+        assert!(r.message.contains("120 minutes of monitoring after the dose: 1 more minute"), "{}", r.message);
+        assert_eq!(discharge(&f, None, " ", ts(NOW)).expect_err("nobody").field, "accompanied_by");
+        let long = "x".repeat(201);
+        assert_eq!(discharge(&f, None, &long, ts(NOW)).expect_err("201").field, "accompanied_by");
+        assert_eq!(discharge(&f, None, " Sam ", ts(NOW)).expect("at 2 h"), (ts(NOW), "Sam".to_string()));
+        let done = SessionFacts { discharged_at: Some(ts(NOW)), ..f };
+        assert_eq!(discharge(&done, None, "Sam", ts(NOW)).expect_err("twice").kind, RefusalKind::Conflict);
+        assert_eq!(sign(&f).expect_err("not discharged").field, "discharged_at");
+        sign(&done).expect("signs");
+    }
+}
