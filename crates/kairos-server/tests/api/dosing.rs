@@ -11,9 +11,14 @@ fn ago(mins: i64) -> String {
     (jiff::Timestamp::now() - jiff::SignedDuration::from_mins(mins)).to_string()
 }
 
-/// An APA-protocol course with a signed eligible screen and a checked-in
-/// dosing encounter: (prescriber token, encounter id).
+/// An APA-protocol course with a signed eligible screen and a booked
+/// dosing encounter at a UTC site: (prescriber token, encounter id).
 async fn checked_in(app: &TestApp) -> (String, String) {
+    booked_at(app, "UTC").await
+}
+
+/// The same at a site in time zone `tz`.
+pub(crate) async fn booked_at(app: &TestApp, tz: &str) -> (String, String) {
     let admin = app.token_for(Role::Admin).await;
     let (email, _) = app.add_staff(&[Role::Prescriber]).await;
     let prescriber = app.login(&email, PASSWORD).await;
@@ -36,7 +41,7 @@ async fn checked_in(app: &TestApp) -> (String, String) {
     let s = app.post(&format!("/api/v1/courses/{course}/screens"), &prescriber, json!({ "findings": findings })).await;
     let sign = format!("/api/v1/screens/{}/sign", s.body["id"].as_str().expect("screen"));
     assert_eq!(app.post(&sign, &prescriber, json!({ "eligible": true })).await.status, StatusCode::OK);
-    let site = app.post("/api/v1/sites", &admin, json!({ "name": "Dose Clinic", "time_zone": "UTC" })).await;
+    let site = app.post("/api/v1/sites", &admin, json!({ "name": "Dose Clinic", "time_zone": tz })).await;
     let site = site.body["id"].as_str().expect("site").to_string();
     let chair = app
         .post(&format!("/api/v1/sites/{site}/rooms"), &admin, json!({ "name": "Chair 1", "kind": "infusion_chair" }))
