@@ -313,7 +313,8 @@ async fn on_the_demo_practice_a_nurse_charts_an_iv_dose_and_the_ledger_reconcile
         driver.find(By::XPath("//button[normalize-space(.)='Record witnessed waste']")).await?.click().await?;
         let err = driver.query(By::Css("p.error[role=alert]")).first().await?.text().await?;
         ensure!(err.contains("witness"), "a wrong witness password is refused: {err}");
-        driver.find(By::Id("w-e")).await?.send_keys("nurse2@demo.kairos").await?;
+        let kept = driver.find(By::Id("w-e")).await?.prop("value").await?;
+        ensure!(kept.as_deref() == Some("nurse2@demo.kairos"), "the refused form keeps the witness: {kept:?}");
         driver.find(By::Id("w-p")).await?.send_keys(PASSWORD).await?;
         driver.find(By::XPath("//button[normalize-space(.)='Record witnessed waste']")).await?.click().await?;
         driver.query(By::XPath("//td[contains(., 'Waste (witnessed)')]")).first().await?;
