@@ -19,6 +19,8 @@ mod protocols;
 mod schedule;
 mod screening;
 
+use crate::access::Access::{Client, Needs, Public, SignedIn};
+use crate::access::Declared;
 use crate::error::AppError;
 use crate::extract::{cookie_token, remote_addr};
 use crate::state::AppState;
@@ -29,87 +31,126 @@ use axum::http::request::Parts;
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Redirect, Response};
-use axum::routing::{get, post};
+use kairos_domain::roles::Permission as P;
 use kairos_domain::roles::{Permission, Role};
 use kairos_domain::staff::Staff;
 use kairos_store::Actor;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/", get(pages::home))
-        .route("/login", get(pages::login_form).post(pages::login_submit))
-        .route("/logout", post(pages::logout))
-        .route("/clients", get(pages::clients))
-        .route("/clients/{id}", get(pages::chart))
-        .route("/day", get(pages::day_default))
-        .route("/sites/{id}/day", get(pages::day))
-        .route("/admin/staff", get(pages::staff))
-        .route("/admin/audit", get(pages::audit))
-        .route("/alerts", get(measures::alerts))
-        .route("/measures/due", get(measures::due))
-        .route("/instruments", get(measures::instruments))
-        .route("/encounters/{id}/dosing", get(dosing::start_form).post(dosing::start_submit))
-        .route("/dosing-sessions/{id}", get(dosing::show))
-        .route("/encounters/{id}/notes", post(notes::create))
-        .route("/notes/{id}", get(notes::show).post(notes::save))
-        .route("/notes/{id}/amendments", post(notes::amend))
-        .route("/clients/{id}/windows", get(notes::client_windows))
-        .route("/windows/unbooked", get(notes::unbooked))
-        .route("/windows/book", post(notes::book_integration))
-        .route("/dosing-sessions/{id}/vitals", post(dosing::add_vitals))
-        .route("/dosing-sessions/{id}/discharge", post(dosing::discharge))
-        .route("/dosing-sessions/{id}/sign", post(dosing::sign))
-        .route("/dosing-sessions/{id}/events", post(dosing::add_event))
-        .route("/dosing-sessions/{id}/amendments", post(dosing::amend))
-        .route("/dosing-sessions/{id}/waste", post(dosing::waste))
-        .route("/ledger", get(ledger::home))
-        .route("/ledger/registrations", post(ledger::add_registration))
-        .route("/ledger/receive", get(ledger::receive_form).post(ledger::receive_submit))
-        .route("/ledger/initial-inventory", get(ledger::initial_form).post(ledger::initial_submit))
-        .route("/ledger/stock/{id}", get(ledger::stock))
-        .route("/ledger/stock/{id}/entries", post(ledger::add_entry))
-        .route("/ledger/losses/{id}/notified", post(ledger::loss_notified))
-        .route("/ledger/losses/{id}/form106", post(ledger::loss_form106))
-        .route("/ledger/registrations/{id}/report", get(ledger::report))
-        .route("/ledger/registrations/{id}/report.csv", get(ledger::report_csv))
-        .route("/ledger/registrations/{id}/inventory", get(ledger::inventory))
-        .route("/dosing-sessions/{id}/rems", get(ledger::rems).post(ledger::rems_submit))
-        .route("/rems", get(ledger::rems_list))
-        .route("/groups", get(groups::list).post(groups::create))
-        .route("/groups/{id}", get(groups::show).post(groups::post))
-        .route("/groups/{id}/sessions/{sid}", get(groups::show_session).post(groups::save_session))
-        .route("/schedule", get(schedule::index))
-        .route("/schedule/proposals", post(schedule::propose))
-        .route("/schedule/proposals/{id}", get(schedule::show))
-        .route("/schedule/proposals/{id}/apply", post(schedule::apply))
-        .route("/schedule/proposals/{id}/discard", post(schedule::discard))
-        .route("/schedule/proposals/{id}/repair", post(schedule::repair))
-        .route("/protocols", get(protocols::list))
-        .route("/protocols/{id}", get(protocols::show))
-        .route("/courses/{id}/screens/new", get(screening::new_screen))
-        .route("/courses/{id}/screens", post(screening::record_screen))
-        .route("/screens/{id}", get(screening::show_screen))
-        .route("/screens/{id}/sign", post(screening::sign_screen))
-        .route("/clients/{id}/measures/new", get(measures::record_form))
-        .route("/clients/{id}/measures", post(measures::record_submit))
-        .route("/outcomes", get(measures::outcomes))
-        .route("/alerts/{id}/acknowledge", post(measures::acknowledge))
-        .route("/clients/{id}/links", post(measures::send_link))
-        .route("/r/{token}", get(measures::self_report_form).post(measures::self_report_submit))
-        .route("/portal", get(portal::home))
-        .route("/portal/login", get(portal::login_form).post(portal::login_submit))
-        .route("/portal/auth/{code}", get(portal::auth_form).post(portal::auth_submit))
-        .route("/portal/password", get(portal::password_form).post(portal::password_submit))
-        .route("/portal/logout", post(portal::logout))
-        .route("/portal/journal", get(portal::journal).post(portal::journal_submit))
-        .route("/portal/journal/{id}/sharing", post(portal::journal_share))
-        .route("/portal/exercises", post(portal::exercise_start))
-        .route("/portal/exercises/{id}", get(portal::exercise).post(portal::exercise_answer))
-        .route("/portal/questionnaires/{id}", post(portal::open_questionnaire))
-        .route("/clients/{id}/portal", get(portal::client_portal))
-        .route("/clients/{id}/portal-invitations", post(portal::invite))
-        .route("/static/kairos.css", get(stylesheet))
-        .layer(axum::middleware::from_fn(same_origin_posts))
+/// Declares each page route with who may call it: the router and the
+/// permission table (`ROUTES`, enforced by `access::enforce`) come from this
+/// one list.
+macro_rules! pages {
+    ($($method:ident $path:literal => $handler:expr, $access:expr;)*) => {
+        /// Every page route and who may call it.
+        pub const ROUTES: &[Declared] = &[$(Declared { method: verb!($method), path: $path, access: $access, relation: None }),*];
+
+        pub fn router() -> Router<AppState> {
+            Router::new()
+                $(.route($path, axum::routing::$method($handler)))*
+                .layer(axum::middleware::from_fn(same_origin_posts))
+        }
+    };
+}
+
+macro_rules! verb {
+    (get) => {
+        "GET"
+    };
+    (post) => {
+        "POST"
+    };
+}
+
+pages! {
+    get "/" => pages::home, SignedIn;
+    get "/login" => pages::login_form, Public;
+    post "/login" => pages::login_submit, Public;
+    // Signs out the session if there is one; always clears the cookie.
+    post "/logout" => pages::logout, Public;
+    get "/clients" => pages::clients, Needs(&[P::ReadClients]);
+    get "/clients/{id}" => pages::chart, Needs(&[P::ReadClients]);
+    get "/day" => pages::day_default, Needs(&[P::ReadClients]);
+    get "/sites/{id}/day" => pages::day, Needs(&[P::ReadClients]);
+    get "/admin/staff" => pages::staff, Needs(&[P::ManageStaff]);
+    get "/admin/audit" => pages::audit, Needs(&[P::ReadAudit]);
+    get "/alerts" => measures::alerts, Needs(&[P::ReadMeasures]);
+    get "/measures/due" => measures::due, Needs(&[P::ReadMeasures]);
+    get "/instruments" => measures::instruments, Needs(&[P::ReadDirectory]);
+    get "/encounters/{id}/dosing" => dosing::start_form, Needs(&[P::ChartDosing]);
+    post "/encounters/{id}/dosing" => dosing::start_submit, Needs(&[P::ChartDosing]);
+    get "/dosing-sessions/{id}" => dosing::show, Needs(&[P::ReadScreening]);
+    post "/encounters/{id}/notes" => notes::create, Needs(&[P::WriteTherapyNotes]);
+    get "/notes/{id}" => notes::show, Needs(&[P::ReadNoteSummaries, P::ReadTherapyNotes]);
+    post "/notes/{id}" => notes::save, Needs(&[P::WriteTherapyNotes]);
+    post "/notes/{id}/amendments" => notes::amend, Needs(&[P::WriteTherapyNotes]);
+    get "/clients/{id}/windows" => notes::client_windows, Needs(&[P::ReadClients]);
+    get "/windows/unbooked" => notes::unbooked, Needs(&[P::ReadClients]);
+    post "/windows/book" => notes::book_integration, Needs(&[P::BookEncounters]);
+    post "/dosing-sessions/{id}/vitals" => dosing::add_vitals, Needs(&[P::ChartDosing]);
+    post "/dosing-sessions/{id}/discharge" => dosing::discharge, Needs(&[P::ChartDosing]);
+    post "/dosing-sessions/{id}/sign" => dosing::sign, Needs(&[P::ChartDosing]);
+    post "/dosing-sessions/{id}/events" => dosing::add_event, Needs(&[P::ChartDosing]);
+    post "/dosing-sessions/{id}/amendments" => dosing::amend, Needs(&[P::ChartDosing]);
+    post "/dosing-sessions/{id}/waste" => dosing::waste, Needs(&[P::RecordLedger]);
+    get "/ledger" => ledger::home, Needs(&[P::ReadLedger, P::ManageRegistrations]);
+    post "/ledger/registrations" => ledger::add_registration, Needs(&[P::ManageRegistrations]);
+    get "/ledger/receive" => ledger::receive_form, Needs(&[P::RecordLedger]);
+    post "/ledger/receive" => ledger::receive_submit, Needs(&[P::RecordLedger]);
+    get "/ledger/initial-inventory" => ledger::initial_form, Needs(&[P::RecordLedger]);
+    post "/ledger/initial-inventory" => ledger::initial_submit, Needs(&[P::RecordLedger]);
+    get "/ledger/stock/{id}" => ledger::stock, Needs(&[P::ReadLedger]);
+    post "/ledger/stock/{id}/entries" => ledger::add_entry, Needs(&[P::RecordLedger]);
+    post "/ledger/losses/{id}/notified" => ledger::loss_notified, Needs(&[P::RecordLedger]);
+    post "/ledger/losses/{id}/form106" => ledger::loss_form106, Needs(&[P::RecordLedger]);
+    get "/ledger/registrations/{id}/report" => ledger::report, Needs(&[P::ReadLedger]);
+    get "/ledger/registrations/{id}/report.csv" => ledger::report_csv, Needs(&[P::ReadLedger]);
+    get "/ledger/registrations/{id}/inventory" => ledger::inventory, Needs(&[P::ReadLedger]);
+    get "/dosing-sessions/{id}/rems" => ledger::rems, Needs(&[P::ReadScreening]);
+    post "/dosing-sessions/{id}/rems" => ledger::rems_submit, Needs(&[P::ChartDosing]);
+    get "/rems" => ledger::rems_list, Needs(&[P::ReadScreening]);
+    get "/groups" => groups::list, Needs(&[P::ReadGroups]);
+    post "/groups" => groups::create, Needs(&[P::ManageGroups]);
+    get "/groups/{id}" => groups::show, Needs(&[P::ReadGroups, P::ManageGroups]);
+    post "/groups/{id}" => groups::post, Needs(&[P::ManageGroups]);
+    get "/groups/{id}/sessions/{sid}" => groups::show_session, Needs(&[P::ReadGroups, P::ManageGroups]);
+    post "/groups/{id}/sessions/{sid}" => groups::save_session, Needs(&[P::WriteTherapyNotes]);
+    get "/schedule" => schedule::index, Needs(&[P::BookEncounters]);
+    post "/schedule/proposals" => schedule::propose, Needs(&[P::BookEncounters]);
+    get "/schedule/proposals/{id}" => schedule::show, Needs(&[P::BookEncounters]);
+    post "/schedule/proposals/{id}/apply" => schedule::apply, Needs(&[P::BookEncounters]);
+    post "/schedule/proposals/{id}/discard" => schedule::discard, Needs(&[P::BookEncounters]);
+    post "/schedule/proposals/{id}/repair" => schedule::repair, Needs(&[P::BookEncounters]);
+    get "/protocols" => protocols::list, Needs(&[P::ReadDirectory]);
+    get "/protocols/{id}" => protocols::show, Needs(&[P::ReadDirectory]);
+    get "/courses/{id}/screens/new" => screening::new_screen, Needs(&[P::RecordScreening]);
+    post "/courses/{id}/screens" => screening::record_screen, Needs(&[P::RecordScreening]);
+    get "/screens/{id}" => screening::show_screen, Needs(&[P::ReadScreening]);
+    post "/screens/{id}/sign" => screening::sign_screen, Needs(&[P::SignEligibility]);
+    get "/clients/{id}/measures/new" => measures::record_form, Needs(&[P::RecordMeasures]);
+    post "/clients/{id}/measures" => measures::record_submit, Needs(&[P::RecordMeasures]);
+    get "/outcomes" => measures::outcomes, Needs(&[P::ReadPracticeOutcomes]);
+    post "/alerts/{id}/acknowledge" => measures::acknowledge, Needs(&[P::RecordMeasures]);
+    post "/clients/{id}/links" => measures::send_link, Needs(&[P::RecordMeasures]);
+    get "/r/{token}" => measures::self_report_form, Public;
+    post "/r/{token}" => measures::self_report_submit, Public;
+    get "/portal" => portal::home, Client;
+    get "/portal/login" => portal::login_form, Public;
+    post "/portal/login" => portal::login_submit, Public;
+    get "/portal/auth/{code}" => portal::auth_form, Public;
+    post "/portal/auth/{code}" => portal::auth_submit, Public;
+    get "/portal/password" => portal::password_form, Client;
+    post "/portal/password" => portal::password_submit, Client;
+    post "/portal/logout" => portal::logout, Client;
+    get "/portal/journal" => portal::journal, Client;
+    post "/portal/journal" => portal::journal_submit, Client;
+    post "/portal/journal/{id}/sharing" => portal::journal_share, Client;
+    post "/portal/exercises" => portal::exercise_start, Client;
+    get "/portal/exercises/{id}" => portal::exercise, Client;
+    post "/portal/exercises/{id}" => portal::exercise_answer, Client;
+    post "/portal/questionnaires/{id}" => portal::open_questionnaire, Client;
+    get "/clients/{id}/portal" => portal::client_portal, Needs(&[P::ReadClients]);
+    post "/clients/{id}/portal-invitations" => portal::invite, Needs(&[P::RecordMeasures]);
+    get "/static/kairos.css" => stylesheet, Public;
 }
 
 async fn stylesheet() -> Response {
@@ -273,25 +314,36 @@ impl FromRequestParts<AppState> for UiAuth {
             let q = serde_urlencoded::to_string([("next", next)]).unwrap_or_default();
             Redirect::to(&format!("/login?{q}")).into_response()
         };
-        let Some(token) = cookie_token(parts, crate::auth::cookie_name(state)) else {
-            return Err(to_login());
+        let found = match parts.extensions.get::<crate::access::Authenticated>() {
+            // The permission layer has already looked the session up.
+            Some(a) => Ok(Some((a.staff.clone(), a.token.clone()))),
+            None => {
+                let Some(token) = cookie_token(parts, crate::auth::cookie_name(state)) else {
+                    return Err(to_login());
+                };
+                state
+                    .store
+                    .authenticate_session(&token, &state.config.session)
+                    .await
+                    .map(|i| i.map(|i| (i.staff, token)))
+            }
         };
-        match state.store.authenticate_session(&token, &state.config.session).await {
-            Ok(Some(info)) => {
+        match found {
+            Ok(Some((staff, token))) => {
                 // Every page a clinician opens shows their open safety alerts.
                 // The banner is for those who act on alerts; a director reviews
                 // them on the alert page without being paged by every one.
-                let alerts = if info.staff.roles.allow(Permission::RecordMeasures) {
-                    let everyone = info.staff.roles.contains(Role::Director);
+                let alerts = if staff.roles.allow(Permission::RecordMeasures) {
+                    let everyone = staff.roles.contains(Role::Director);
                     let before = jiff::Timestamp::now() - state.config.alert_escalation;
-                    match state.store.open_alert_counts(info.staff.id, everyone, before).await {
+                    match state.store.open_alert_counts(staff.id, everyone, before).await {
                         Ok(c) => c,
                         Err(e) => return Err(ui_error(AppError::from(e), None)),
                     }
                 } else {
                     Default::default()
                 };
-                Ok(UiAuth { staff: info.staff, token, remote_addr: remote_addr(parts), alerts })
+                Ok(UiAuth { staff, token, remote_addr: remote_addr(parts), alerts })
             }
             Ok(None) => Err(to_login()),
             Err(e) => Err(ui_error(AppError::from(e), None)),

@@ -22,6 +22,7 @@ mod portal_browser;
 mod protocols;
 mod reminders;
 mod roles;
+mod routes;
 mod same_refusal;
 mod schedule;
 mod screening;

@@ -1,0 +1,290 @@
+//! The permission layer: every route of the server, API and pages alike,
+//! declares who may call it, here (API) or beside its page (`ui::ROUTES`),
+//! and one middleware enforces the declaration before any handler runs.
+//!
+//! A route that is served but not declared is refused (fail closed); a test
+//! walks every declared route × every role and compares what the running
+//! server answers with the policy table (`kairos_domain::roles`).
+//!
+//! Where a rule also depends on the relation between the caller and the
+//! record (the author of a note and their supervisors, a group's
+//! facilitators, the client themself), the route names it and the use case
+//! decides it over the record.
+
+use crate::error::AppError;
+use crate::extract::{bearer_token, cookie_token};
+use crate::state::AppState;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::Method;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Redirect, Response};
+use kairos_domain::roles::Permission;
+use kairos_domain::staff::Staff;
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+/// Who may call a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Anyone: sign-in, health, the API document, the stylesheet, a
+    /// self-report link (its token is the credential).
+    Public,
+    /// A client signed in to the portal (the handler reads their own record
+    /// only).
+    Client,
+    /// Any signed-in staff member.
+    SignedIn,
+    /// Staff whose roles grant one of these permissions.
+    Needs(&'static [Permission]),
+}
+
+/// The relation to the record that a route's use case checks beyond the
+/// permission.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Relation {
+    /// The note's author, or a supervisor of the author.
+    NoteAuthorOrSupervisor,
+    /// A facilitator of the group.
+    Facilitator,
+}
+
+/// One route's declaration.
+#[derive(Debug, Clone, Copy)]
+pub struct Declared {
+    pub method: &'static str,
+    pub path: &'static str,
+    pub access: Access,
+    pub relation: Option<Relation>,
+}
+
+const fn d(method: &'static str, path: &'static str, access: Access) -> Declared {
+    Declared { method, path, access, relation: None }
+}
+
+const fn r(method: &'static str, path: &'static str, access: Access, relation: Relation) -> Declared {
+    Declared { method, path, access, relation: Some(relation) }
+}
+
+use Access::{Client, Needs, Public, SignedIn};
+use Permission as P;
+
+/// The JSON API (`/api/v1` + path). A test checks that these are exactly
+/// the operations of the OpenAPI document.
+pub const API: &[Declared] = &[
+    d("GET", "/healthz", Public),
+    d("POST", "/auth/login", Public),
+    d("POST", "/auth/logout", SignedIn),
+    d("GET", "/auth/me", SignedIn),
+    d("GET", "/audit", Needs(&[P::ReadAudit])),
+    d("GET", "/sites", Needs(&[P::ReadDirectory])),
+    d("POST", "/sites", Needs(&[P::ManageSites])),
+    d("GET", "/sites/{id}", Needs(&[P::ReadDirectory])),
+    d("PUT", "/sites/{id}", Needs(&[P::ManageSites])),
+    d("GET", "/sites/{id}/rooms", Needs(&[P::ReadDirectory])),
+    d("POST", "/sites/{id}/rooms", Needs(&[P::ManageSites])),
+    d("PUT", "/rooms/{id}", Needs(&[P::ManageSites])),
+    d("PUT", "/sites/{id}/hours", Needs(&[P::ManageSites])),
+    d("GET", "/staff", Needs(&[P::ReadDirectory])),
+    d("POST", "/staff", Needs(&[P::ManageStaff])),
+    d("GET", "/staff/{id}", Needs(&[P::ReadDirectory])),
+    d("PUT", "/staff/{id}", Needs(&[P::ManageStaff])),
+    d("PUT", "/staff/{id}/password", Needs(&[P::ManageStaff])),
+    d("PUT", "/staff/{id}/hours", Needs(&[P::ManageStaff])),
+    d("GET", "/staff/{id}/supervisees", Needs(&[P::ManageStaff])),
+    d("PUT", "/staff/{id}/supervisees", Needs(&[P::ManageStaff])),
+    d("GET", "/clients", Needs(&[P::ReadClients])),
+    d("POST", "/clients", Needs(&[P::WriteClients])),
+    d("GET", "/clients/{id}", Needs(&[P::ReadClients])),
+    d("PUT", "/clients/{id}", Needs(&[P::WriteClients])),
+    d("PUT", "/clients/{id}/availability", Needs(&[P::BookEncounters])),
+    d("GET", "/clients/{id}/courses", Needs(&[P::ReadClients])),
+    d("POST", "/clients/{id}/courses", Needs(&[P::ManageCourses])),
+    d("GET", "/courses/{id}", Needs(&[P::ReadClients])),
+    d("POST", "/courses/{id}/phase", Needs(&[P::ManageCourses])),
+    d("PUT", "/courses/{id}/care-team", Needs(&[P::ManageCourses])),
+    d("GET", "/courses/{id}/plan", Needs(&[P::ReadClients])),
+    d("POST", "/courses/{id}/plan", Needs(&[P::ManageCourses])),
+    d("POST", "/planned-items/{id}/move", Needs(&[P::ManageCourses])),
+    d("GET", "/encounters", Needs(&[P::ReadClients])),
+    d("POST", "/encounters", Needs(&[P::BookEncounters])),
+    d("GET", "/encounters/{id}", Needs(&[P::ReadClients])),
+    d("PUT", "/encounters/{id}", Needs(&[P::BookEncounters])),
+    d("POST", "/encounters/{id}/status", Needs(&[P::BookEncounters])),
+    d("GET", "/instruments", Needs(&[P::ReadDirectory])),
+    d("GET", "/instruments/{id}", Needs(&[P::ReadDirectory])),
+    d("GET", "/clients/{id}/measures", Needs(&[P::ReadMeasures])),
+    d("POST", "/clients/{id}/measures", Needs(&[P::RecordMeasures])),
+    d("POST", "/measures/{id}/entered-in-error", Needs(&[P::RecordMeasures])),
+    d("GET", "/alerts", Needs(&[P::ReadMeasures])),
+    d("POST", "/alerts/{id}/acknowledge", Needs(&[P::RecordMeasures])),
+    d("POST", "/clients/{id}/measure-requests", Needs(&[P::RecordMeasures])),
+    d("GET", "/clients/{id}/outcomes", Needs(&[P::ReadMeasures])),
+    d("GET", "/outcomes", Needs(&[P::ReadPracticeOutcomes])),
+    d("GET", "/measures/due", Needs(&[P::ReadMeasures])),
+    d("GET", "/clients/{id}/measure-schedule", Needs(&[P::ReadMeasures])),
+    d("GET", "/screening/rules", Needs(&[P::ReadDirectory])),
+    d("GET", "/courses/{id}/screens", Needs(&[P::ReadScreening])),
+    d("POST", "/courses/{id}/screens", Needs(&[P::RecordScreening])),
+    d("POST", "/screens/{id}/sign", Needs(&[P::SignEligibility])),
+    d("GET", "/protocols", Needs(&[P::ReadDirectory])),
+    d("GET", "/protocols/{id}", Needs(&[P::ReadDirectory])),
+    d("POST", "/encounters/{id}/dosing-session", Needs(&[P::ChartDosing])),
+    d("GET", "/dosing-sessions/{id}", Needs(&[P::ReadScreening])),
+    d("POST", "/dosing-sessions/{id}/vitals", Needs(&[P::ChartDosing])),
+    d("POST", "/dosing-sessions/{id}/discharge", Needs(&[P::ChartDosing])),
+    d("POST", "/dosing-sessions/{id}/sign", Needs(&[P::ChartDosing])),
+    d("POST", "/dosing-sessions/{id}/events", Needs(&[P::ChartDosing])),
+    d("POST", "/dosing-sessions/{id}/amendments", Needs(&[P::ChartDosing])),
+    d("GET", "/dosing-sessions/{id}/rems", Needs(&[P::ReadScreening])),
+    d("PUT", "/dosing-sessions/{id}/rems", Needs(&[P::ChartDosing])),
+    d("GET", "/rems/due", Needs(&[P::ReadScreening])),
+    r(
+        "GET",
+        "/clients/{id}/notes",
+        Needs(&[P::ReadNoteSummaries, P::ReadTherapyNotes]),
+        Relation::NoteAuthorOrSupervisor,
+    ),
+    d("POST", "/clients/{id}/notes", Needs(&[P::WriteTherapyNotes])),
+    r("GET", "/notes/{id}", Needs(&[P::ReadNoteSummaries, P::ReadTherapyNotes]), Relation::NoteAuthorOrSupervisor),
+    r("PUT", "/notes/{id}", Needs(&[P::WriteTherapyNotes]), Relation::NoteAuthorOrSupervisor),
+    r("POST", "/notes/{id}/sign", Needs(&[P::WriteTherapyNotes]), Relation::NoteAuthorOrSupervisor),
+    r("POST", "/notes/{id}/amendments", Needs(&[P::WriteTherapyNotes]), Relation::NoteAuthorOrSupervisor),
+    d("GET", "/note-templates", Needs(&[P::ReadDirectory])),
+    d("GET", "/clients/{id}/windows", Needs(&[P::ReadClients])),
+    d("GET", "/windows/unbooked", Needs(&[P::ReadClients])),
+    d("POST", "/schedule/proposals", Needs(&[P::BookEncounters])),
+    d("GET", "/schedule/proposals/{id}", Needs(&[P::BookEncounters])),
+    d("POST", "/schedule/proposals/{id}/apply", Needs(&[P::BookEncounters])),
+    d("POST", "/schedule/proposals/{id}/discard", Needs(&[P::BookEncounters])),
+    d("POST", "/schedule/proposals/{id}/repair", Needs(&[P::BookEncounters])),
+    d("GET", "/ledger/registrations", Needs(&[P::ReadLedger])),
+    d("POST", "/ledger/registrations", Needs(&[P::ManageRegistrations])),
+    d("POST", "/ledger/receipts", Needs(&[P::RecordLedger])),
+    d("POST", "/ledger/initial-inventory", Needs(&[P::RecordLedger])),
+    d("GET", "/ledger/stock", Needs(&[P::ReadLedger])),
+    d("GET", "/ledger/stock/{id}", Needs(&[P::ReadLedger])),
+    d("POST", "/ledger/stock/{id}/entries", Needs(&[P::RecordLedger])),
+    d("GET", "/ledger/losses", Needs(&[P::ReadLedger])),
+    d("POST", "/ledger/losses/{id}/notified", Needs(&[P::RecordLedger])),
+    d("POST", "/ledger/losses/{id}/form106", Needs(&[P::RecordLedger])),
+    d("GET", "/ledger/reconciliation", Needs(&[P::ReadLedger])),
+    d("GET", "/ledger/registrations/{id}/report", Needs(&[P::ReadLedger])),
+    d("GET", "/ledger/registrations/{id}/inventory", Needs(&[P::ReadLedger])),
+    d("GET", "/groups", Needs(&[P::ReadGroups, P::ManageGroups])),
+    d("POST", "/groups", Needs(&[P::ManageGroups])),
+    d("GET", "/groups/{id}", Needs(&[P::ReadGroups, P::ManageGroups])),
+    d("POST", "/groups/{id}/members", Needs(&[P::ManageGroups])),
+    d("DELETE", "/groups/{id}/members/{client_id}", Needs(&[P::ManageGroups])),
+    d("GET", "/groups/{id}/sessions", Needs(&[P::ReadGroups, P::ManageGroups])),
+    d("POST", "/groups/{id}/sessions", Needs(&[P::ManageGroups])),
+    r("GET", "/groups/{id}/sessions/{sid}", Needs(&[P::ReadGroups, P::ManageGroups]), Relation::Facilitator),
+    r("PUT", "/groups/{id}/sessions/{sid}/attendance", Needs(&[P::WriteTherapyNotes]), Relation::Facilitator),
+    r("PUT", "/groups/{id}/sessions/{sid}/notes", Needs(&[P::WriteTherapyNotes]), Relation::Facilitator),
+    d("GET", "/clients/{id}/groups", Needs(&[P::ReadClients])),
+    d("POST", "/clients/{id}/portal-invitations", Needs(&[P::RecordMeasures])),
+    d("GET", "/clients/{id}/shared-journal", Needs(&[P::ReadTherapyNotes])),
+    d("GET", "/clients/{id}/exercise-adherence", Needs(&[P::ReadMeasures])),
+    d("GET", "/portal/journal", Client),
+    d("POST", "/portal/journal", Client),
+    d("GET", "/portal/journal/{id}", Client),
+    d("PUT", "/portal/journal/{id}/sharing", Client),
+    d("GET", "/portal/exercises", Client),
+    d("POST", "/portal/exercises", Client),
+    d("GET", "/portal/exercises/{id}", Client),
+    d("POST", "/portal/exercises/{id}/rounds", Client),
+];
+
+/// Routes outside the API document: the document itself and the API's
+/// catch-all (which answers 404 problem documents).
+pub const API_EXTRA: &[Declared] = &[d("GET", "/api/v1/openapi.json", Public), d("*", "/api/{*rest}", Public)];
+
+/// Every declaration, by (method, full path).
+fn table() -> &'static HashMap<(&'static str, String), Declared> {
+    static TABLE: OnceLock<HashMap<(&'static str, String), Declared>> = OnceLock::new();
+    TABLE.get_or_init(|| {
+        let api = API.iter().map(|x| ((x.method, format!("/api/v1{}", x.path)), *x));
+        let rest = API_EXTRA.iter().chain(crate::ui::ROUTES.iter()).map(|x| ((x.method, x.path.to_string()), *x));
+        api.chain(rest).collect()
+    })
+}
+
+/// The declaration of a served route, if any.
+pub fn declared(method: &Method, path: &str) -> Option<Declared> {
+    let t = table();
+    let m = if method == Method::HEAD { "GET" } else { method.as_str() };
+    t.get(&(m, path.to_string())).or_else(|| t.get(&("*", path.to_string()))).copied()
+}
+
+/// The staff member a route's declaration let through, for the handler's
+/// extractor (so the session is looked up once per request).
+#[derive(Debug, Clone)]
+pub struct Authenticated {
+    pub staff: Staff,
+    pub token: String,
+}
+
+/// Enforces the route's declaration before its handler.
+pub async fn enforce(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let Some(path) = req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_string()) else {
+        return next.run(req).await;
+    };
+    let api = path.starts_with("/api/");
+    let Some(decl) = declared(req.method(), &path) else {
+        tracing::error!(method = %req.method(), path, "a served route has no declared access; refused");
+        return refuse(api, AppError::Internal(format!("no access declared for {} {path}", req.method())), &req);
+    };
+    let perms: &[Permission] = match decl.access {
+        Access::Public | Access::Client => return next.run(req).await,
+        Access::SignedIn => &[],
+        Access::Needs(p) => p,
+    };
+    let (parts, body) = req.into_parts();
+    // The API takes a bearer token (or, for reads, the page's cookie); a
+    // page takes only its HttpOnly, SameSite=Strict cookie.
+    let cookie = || cookie_token(&parts, crate::auth::cookie_name(&state));
+    let token = if api {
+        bearer_token(&parts).or_else(|| matches!(parts.method, Method::GET | Method::HEAD).then(cookie).flatten())
+    } else {
+        cookie()
+    };
+    let req = Request::from_parts(parts, body);
+    let info = match token {
+        None => None,
+        Some(t) => match state.store.authenticate_session(&t, &state.config.session).await {
+            Ok(found) => found.map(|i| (i, t)),
+            Err(e) => return refuse(api, e.into(), &req),
+        },
+    };
+    let Some((info, token)) = info else {
+        return refuse(api, AppError::Unauthenticated, &req);
+    };
+    if !perms.is_empty() && !perms.iter().any(|p| info.staff.roles.allow(*p)) {
+        let what = perms.first().map(|p| p.describe()).unwrap_or("do this");
+        let m = format!("your role ({}) may not {what}", info.staff.roles.to_list());
+        return refuse(api, AppError::Forbidden(m), &req);
+    }
+    let mut req = req;
+    req.extensions_mut().insert(Authenticated { staff: info.staff, token });
+    next.run(req).await
+}
+
+fn refuse(api: bool, e: AppError, req: &Request) -> Response {
+    if api {
+        return e.into_response();
+    }
+    match e {
+        AppError::Unauthenticated => {
+            let next = req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/");
+            let q = serde_urlencoded::to_string([("next", next)]).unwrap_or_default();
+            Redirect::to(&format!("/login?{q}")).into_response()
+        }
+        AppError::Forbidden(m) => {
+            let mut m = m;
+            if let Some(first) = m.get(..1) {
+                m = format!("{}{}.", first.to_uppercase(), &m[1..]);
+            }
+            crate::ui::page_error(axum::http::StatusCode::FORBIDDEN, &m, None)
+        }
+        other => crate::ui::ui_error(other, None),
+    }
+}
