@@ -542,3 +542,83 @@ mod tests {
         }
     }
 }
+
+/// Who may write a note on a session, and when: what the store loads in the
+/// write transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WriteSnapshot {
+    pub encounter_kind: EncounterKind,
+    pub status: crate::encounter::EncounterStatus,
+    pub scheduled_start: jiff::Timestamp,
+    /// The therapist the session is booked with, if any.
+    pub booked_with: Option<StaffId>,
+    /// The therapist of the session's course, if any.
+    pub course_therapist: Option<StaffId>,
+    /// Whether the writer supervises the course's therapist.
+    pub writer_supervises_course_therapist: bool,
+}
+
+/// A psychotherapy note is written by the course's therapist, the therapist
+/// who holds the session, or a supervisor of the course's therapist, and
+/// only once the session has started (a note on a future or cancelled
+/// session would be a record of something that did not happen).
+pub fn may_write(s: &WriteSnapshot, writer: StaffId, now: jiff::Timestamp) -> Result<(), crate::Refusal> {
+    use crate::encounter::EncounterStatus as S;
+    let related =
+        s.course_therapist == Some(writer) || s.booked_with == Some(writer) || s.writer_supervises_course_therapist;
+    if !related {
+        return Err(crate::Refusal::not_permitted(
+            "encounter_id",
+            "only the course's therapist, the therapist who holds the session, or their supervisor may write its note",
+        ));
+    }
+    match s.status {
+        S::Cancelled | S::NoShow => Err(crate::Refusal::conflict(
+            "encounter_id",
+            format!("the session was {}: there is no session to write a note on", s.status.as_str().replace('_', "-")),
+        )),
+        S::Booked if s.scheduled_start > now => Err(crate::Refusal::conflict(
+            "encounter_id",
+            "the session has not started yet: write its note once it has begun",
+        )),
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod write_tests {
+    use super::*;
+    use crate::RefusalKind;
+    use crate::encounter::EncounterStatus;
+
+    #[test]
+    fn only_the_courses_therapist_the_sessions_therapist_or_a_supervisor_write_and_only_once_it_started() {
+        let (course_t, booked_t, other) = (StaffId::new(), StaffId::new(), StaffId::new());
+        let now: jiff::Timestamp = "2026-12-04T15:00:00Z".parse().expect("now");
+        let s = WriteSnapshot {
+            encounter_kind: EncounterKind::Integration,
+            status: EncounterStatus::Arrived,
+            scheduled_start: now,
+            booked_with: Some(booked_t),
+            course_therapist: Some(course_t),
+            writer_supervises_course_therapist: false,
+        };
+        may_write(&s, course_t, now).expect("the course's therapist");
+        may_write(&s, booked_t, now).expect("the session's therapist");
+        let r = may_write(&s, other, now).expect_err("anyone else");
+        assert_eq!(r.kind, RefusalKind::NotPermitted);
+        may_write(&WriteSnapshot { writer_supervises_course_therapist: true, ..s }, other, now).expect("a supervisor");
+        let future = WriteSnapshot {
+            status: EncounterStatus::Booked,
+            scheduled_start: now + jiff::SignedDuration::from_mins(1),
+            ..s
+        };
+        assert!(may_write(&future, course_t, now).expect_err("future").message.contains("not started yet"));
+        may_write(&WriteSnapshot { scheduled_start: now, ..future }, course_t, now).expect("booked, at its start");
+        let r = may_write(&WriteSnapshot { status: EncounterStatus::NoShow, ..s }, course_t, now).expect_err("no-show");
+        assert_eq!(
+            (r.kind, r.message.as_str()),
+            (RefusalKind::Conflict, "The session was no-show: there is no session to write a note on.")
+        );
+    }
+}

@@ -123,7 +123,15 @@ fn draft_only(note: &Note) -> Result<()> {
 impl Store {
     /// Drafts a note on an encounter of the client (the note kind must fit
     /// the encounter). The actor is the author.
-    pub async fn create_note(&self, actor: &Actor, new: &NewNote) -> Result<Note> {
+    /// Drafts a note on one of the client's encounters, when `decide`
+    /// (over who the writer is to the session, and whether it has started)
+    /// allows.
+    pub async fn create_note(
+        &self,
+        actor: &Actor,
+        new: &NewNote,
+        decide: impl FnOnce(&kairos_domain::notes::WriteSnapshot) -> std::result::Result<(), kairos_domain::Refusal>,
+    ) -> Result<Note> {
         let author = actor
             .staff_id
             .ok_or_else(|| StoreError::Conflict { field: "author_id", detail: "a note has a staff author".into() })?;
@@ -149,6 +157,39 @@ impl Store {
                 id: new.encounter_id.to_string(),
             });
         }
+        let course_therapist: Option<StaffId> = match enc.course_id {
+            None => None,
+            Some(c) => {
+                let row: Option<(Option<String>,)> = sqlx::query_as("SELECT therapist_id FROM courses WHERE id = $1")
+                    .bind(c.to_string())
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                row.and_then(|r| r.0)
+                    .map(|t| t.parse().map_err(|_| StoreError::corrupt("course therapist")))
+                    .transpose()?
+            }
+        };
+        let supervises = match course_therapist {
+            None => false,
+            Some(t) => {
+                sqlx::query_as::<_, (i64,)>(
+                    "SELECT COUNT(*) FROM note_supervision WHERE supervisor_id = $1 AND therapist_id = $2",
+                )
+                .bind(author.to_string())
+                .bind(t.to_string())
+                .fetch_one(&mut *tx)
+                .await?
+                .0 > 0
+            }
+        };
+        decide(&kairos_domain::notes::WriteSnapshot {
+            encounter_kind: enc.kind,
+            status: enc.status,
+            scheduled_start: enc.scheduled_start,
+            booked_with: enc.staff_id,
+            course_therapist,
+            writer_supervises_course_therapist: supervises,
+        })?;
         if !new.kind.encounter_kinds().contains(&enc.kind) {
             return Err(DomainError::invalid(
                 "kind",

@@ -53,7 +53,16 @@ async fn signed_notes_and_amendments_are_refused_any_change_by_the_database() {
         text.sections.insert("plan".into(), "y".into());
         let body = text.validate(NoteKind::Integration, &templates).expect("body");
         let new = NewNote { client_id: client, encounter_id: enc.id, kind: NoteKind::Integration, body: body.clone() };
-        let note = store.create_note(&me, &new).await.expect("draft");
+        // The decision sees the session and can refuse; then nothing is written.
+        let refused = store
+            .create_note(&me, &new, |s| {
+                assert_eq!((s.booked_with, s.course_therapist), (None, None));
+                Err(kairos_domain::Refusal::not_permitted("encounter_id", "not this writer"))
+            })
+            .await
+            .expect_err("refused");
+        assert!(matches!(refused, StoreError::Refused(_)), "{refused}");
+        let note = store.create_note(&me, &new, |_| Ok(())).await.expect("draft");
         let note = store.sign_note(&me, note.id, |_| Ok(())).await.expect("sign");
         let err = store.update_note_draft(&me, note.id, &body).await.expect_err("signed");
         assert!(matches!(err, StoreError::Conflict { field: "status", .. }), "{err}");
@@ -77,7 +86,7 @@ async fn signed_notes_and_amendments_are_refused_any_change_by_the_database() {
             let r = sqlx::query(sql).bind(a.id.to_string()).execute(store.pool()).await;
             assert!(r.is_err(), "{:?}: {sql}", db.backend());
         }
-        let draft = store.create_note(&me, &new).await.expect("second draft");
+        let draft = store.create_note(&me, &new, |_| Ok(())).await.expect("second draft");
         let r = sqlx::query(
             "INSERT INTO therapy_note_amendments (id, note_id, at, by_staff, correction, reason) VALUES ('x', $1, 0, $2, 'c', 'r')",
         )

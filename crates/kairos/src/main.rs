@@ -873,6 +873,7 @@ async fn demo_notes(store: &Store) -> Result<()> {
                 && e.status == kairos_domain::encounter::EncounterStatus::Completed
         })
         .take(8);
+    let writer = actor.staff_id.ok_or_else(|| anyhow::anyhow!("the demo's notes have a staff author"))?;
     for (i, e) in integration.enumerate() {
         let (experience, meaning, plan) = texts[i % texts.len()];
         let input = NoteInput {
@@ -894,6 +895,7 @@ async fn demo_notes(store: &Store) -> Result<()> {
                     kind: NoteKind::Integration,
                     body,
                 },
+                |s| kairos_domain::notes::may_write(s, writer, jiff::Timestamp::now()),
             )
             .await?;
         store.sign_note(&actor, note.id, |_| Ok(())).await?;

@@ -221,9 +221,14 @@ pub async fn create_note(state: &AppState, auth: &Auth, client: ClientId, body: 
     auth.require(Permission::WriteTherapyNotes)?;
     let encounter_id = field_id("encounter_id", &body.encounter_id)?;
     let note_body = body.body.validate(body.kind, state)?;
+    let (writer, now) = (auth.staff.id, state.now());
     Ok(state
         .store
-        .create_note(&auth.actor(), &NewNote { client_id: client, encounter_id, kind: body.kind, body: note_body })
+        .create_note(
+            &auth.actor(),
+            &NewNote { client_id: client, encounter_id, kind: body.kind, body: note_body },
+            |s| kairos_domain::notes::may_write(s, writer, now),
+        )
         .await?)
 }
 

@@ -389,17 +389,17 @@ async fn a_therapist_writes_signs_and_amends_an_integration_note_in_chromium() {
         .await;
     let site = site.body["id"].as_str().expect("site").to_string();
     let client = app.create_client(&coordinator, "Ines", "Moreau").await;
+    let (email, therapist) = app.add_staff(&[Role::Therapist]).await;
     let start = jiff::Timestamp::now() - jiff::SignedDuration::from_hours(3);
     let r = app
         .post(
             "/api/v1/encounters",
             &coordinator,
-            serde_json::json!({ "client_id": client, "site_id": site, "kind": "integration",
+            serde_json::json!({ "client_id": client, "site_id": site, "kind": "integration", "staff_id": therapist,
                     "scheduled_start": start.to_string(), "scheduled_end": (start + jiff::SignedDuration::from_hours(1)).to_string() }),
         )
         .await;
     assert_eq!(r.status, reqwest::StatusCode::CREATED, "{}", r.body);
-    let (email, _) = app.add_staff(&[Role::Therapist]).await;
 
     let port = free_port();
     let _chromedriver = Driver(

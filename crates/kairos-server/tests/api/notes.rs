@@ -35,12 +35,17 @@ async fn setup(app: &TestApp) -> Setup {
     Setup { admin, coordinator, author, author_id: id.to_string(), client, site }
 }
 
+/// Books a session with the note's author as its therapist.
 async fn book(app: &TestApp, s: &Setup, kind: &str, start_h: i64, hours: i64) -> String {
+    book_with(app, s, kind, start_h, hours, &s.author_id).await
+}
+
+async fn book_with(app: &TestApp, s: &Setup, kind: &str, start_h: i64, hours: i64, therapist: &str) -> String {
     let r = app
         .post(
             "/api/v1/encounters",
             &s.coordinator,
-            json!({ "client_id": s.client, "site_id": s.site, "kind": kind,
+            json!({ "client_id": s.client, "site_id": s.site, "kind": kind, "staff_id": therapist,
                     "scheduled_start": at(start_h), "scheduled_end": at(start_h + hours) }),
         )
         .await;
@@ -75,6 +80,14 @@ async fn a_note_is_drafted_signed_and_amended_and_a_signed_note_never_changes() 
 
     let body = json!({ "encounter_id": enc, "kind": "group", "sections": { "themes": "Grief" } });
     assert_eq!(app.post(&notes, &s.author, body).await.problem_field(), Some("kind"), "a group note on an integration");
+    // Another therapist, unrelated to the course or the session, may not
+    // write its note; nobody writes one on a session that has not started.
+    let stranger = app.token_for(Role::Therapist).await;
+    let r = app.post(&notes, &stranger, integration_body(&enc)).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
+    let later = book(&app, &s, "integration", 24, 1).await;
+    let r = app.post(&notes, &s.author, integration_body(&later)).await;
+    assert_eq!((r.status, r.problem_field()), (StatusCode::CONFLICT, Some("encounter_id")), "{}", r.body);
     let mut body = integration_body(&enc);
     body["sections"]["homework"] = json!("x");
     assert_eq!(app.post(&notes, &s.author, body).await.problem_field(), Some("sections.homework"));
@@ -322,8 +335,8 @@ async fn each_dose_shows_its_window_and_unbooked_windows_are_listed() {
 async fn a_therapist_writes_signs_and_amends_an_integration_note_on_the_pages() {
     let app = spawn_app().await;
     let s = setup(&app).await;
-    let enc = book(&app, &s, "integration", -3, 1).await;
-    let (email, _) = app.add_staff(&[Role::Therapist]).await;
+    let (email, therapist) = app.add_staff(&[Role::Therapist]).await;
+    let enc = book_with(&app, &s, "integration", -3, 1, &therapist.to_string()).await;
     let web = web_session(&app, &email).await;
     let page = web.get(format!("{}/clients/{}/windows", app.base, s.client)).send().await.expect("get");
     assert_eq!(page.status(), StatusCode::OK);
