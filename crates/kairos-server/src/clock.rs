@@ -33,7 +33,7 @@ impl FixedClock {
 
     pub fn advance(&self, by: jiff::SignedDuration) {
         let mut t = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        *t = *t + by;
+        *t += by;
     }
 }
 
