@@ -441,7 +441,12 @@ pub async fn chart(State(state): State<AppState>, auth: UiAuth, Path(id): Path<S
     let shown: Vec<Encounter> = chart.upcoming.iter().chain(&chart.recent).cloned().collect();
     let l = Lookups::for_records(&state, sites, &shown, &chart.courses).await.map_err(fail(&auth))?;
     let d = &chart.client.details;
-    let tz = crate::api::clinic_tz(&state).await.map_err(|e| ui_error(e, nav()))?;
+    // The chart is shown in the time zone of the site the client was last
+    // seen (or is next booked) at; before any visit, the clinic's.
+    let tz = match shown.iter().filter(|e| e.scheduled_start <= now).max_by_key(|e| e.scheduled_start).or(shown.first()) {
+        Some(e) => l.tz(e.site_id),
+        None => crate::api::clinic_tz(&state).await.map_err(|e| ui_error(e, nav()))?,
+    };
     // The last six doses with their integration window (the chart read above
     // is already audited).
     let windows = crate::api::notes::client_windows(&state, id, now).await.map_err(|e| ui_error(e, nav()))?;
@@ -590,7 +595,7 @@ pub async fn chart(State(state): State<AppState>, auth: UiAuth, Path(id): Path<S
                 age: super::measures::age_of(a.created_at, now),
             })
             .collect(),
-        trajectories: super::plots::trajectories(&state.config.instruments, &measures, &doses, now),
+        trajectories: super::plots::trajectories(&state.config.instruments, &measures, &doses, now, &tz),
         due,
         missed,
         missed_after_days: state.config.measure_schedules.standard().missed_after_hours / 24,

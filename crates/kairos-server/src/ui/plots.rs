@@ -23,13 +23,20 @@ fn esc(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
-fn day(t: Timestamp) -> String {
-    t.to_zoned(jiff::tz::TimeZone::UTC).strftime("%-d %b %Y").to_string()
+fn day(t: Timestamp, tz: &jiff::tz::TimeZone) -> String {
+    t.to_zoned(tz.clone()).strftime("%-d %b %Y").to_string()
 }
 
 /// One plot per instrument with at least one valid score (entries marked
 /// entered in error are left out), in the order the library lists them.
-pub fn trajectories(lib: &Library, measures: &[Administration], doses: &[Timestamp], now: Timestamp) -> Vec<Plot> {
+/// Dates are the days of `tz` (the chart's site).
+pub fn trajectories(
+    lib: &Library,
+    measures: &[Administration],
+    doses: &[Timestamp],
+    now: Timestamp,
+    tz: &jiff::tz::TimeZone,
+) -> Vec<Plot> {
     let mut out = Vec::new();
     for inst in lib.all() {
         let mut points: Vec<(Timestamp, i64)> = measures
@@ -91,10 +98,10 @@ pub fn trajectories(lib: &Library, measures: &[Administration], doses: &[Timesta
             svg,
             r##"<text x="{LEFT}" y="{:.1}" font-size="11">{}</text><text x="{:.1}" y="{:.1}" font-size="11" text-anchor="end">{}</text>"##,
             H - 8.0,
-            day(start),
+            day(start, tz),
             W - RIGHT,
             H - 8.0,
-            day(end)
+            day(end, tz)
         );
         for d in &shown_doses {
             let _ = write!(
@@ -102,7 +109,7 @@ pub fn trajectories(lib: &Library, measures: &[Administration], doses: &[Timesta
                 r##"<line x1="{0:.1}" y1="{TOP}" x2="{0:.1}" y2="{1:.1}" stroke="#1f4e8c" stroke-dasharray="3 3"><title>Dosing session {2}</title></line><path d="M{3:.1} {1:.1} l4 6 h-8 z" fill="#1f4e8c"/>"##,
                 x(*d),
                 H - BOTTOM,
-                day(*d),
+                day(*d, tz),
                 x(*d)
             );
         }
@@ -114,7 +121,7 @@ pub fn trajectories(lib: &Library, measures: &[Administration], doses: &[Timesta
                 r##"<circle cx="{:.1}" cy="{:.1}" r="4" fill="#111"><title>{} {}: {v}</title></circle>"##,
                 x(*t),
                 y(*v),
-                day(*t),
+                day(*t, tz),
                 esc(&inst.short_name)
             );
         }
@@ -126,10 +133,10 @@ pub fn trajectories(lib: &Library, measures: &[Administration], doses: &[Timesta
             inst.short_name,
             points.len(),
             if points.len() == 1 { "" } else { "s" },
-            day(first),
-            day(last),
+            day(first, tz),
+            day(last, tz),
             if inst.higher_is_worse { "worse" } else { "better" },
-            day(latest_t),
+            day(latest_t, tz),
             if inst.severity.is_some() { "Shaded bands are the severity bands. " } else { "" },
             if shown_doses.is_empty() {
                 String::new()

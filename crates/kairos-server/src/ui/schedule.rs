@@ -41,6 +41,7 @@ async fn schedule_page(state: &AppState, auth: &UiAuth, error: Option<String>) -
     let nav = || Some(auth.nav("/schedule"));
     let sites = state.store.list_sites().await.map_err(|e| ui_error(e.into(), nav()))?;
     let names: HashMap<String, String> = sites.iter().map(|s| (s.id.to_string(), s.name.clone())).collect();
+    let zones: HashMap<String, jiff::tz::TimeZone> = sites.iter().map(|s| (s.id.to_string(), s.time_zone.tz())).collect();
     let tz = crate::api::clinic_tz(state).await.map_err(|e| ui_error(e, nav()))?;
     let mut start = jiff::Timestamp::now().to_zoned(tz.clone()).date();
     while start.weekday() != jiff::civil::Weekday::Monday {
@@ -59,7 +60,10 @@ async fn schedule_page(state: &AppState, auth: &UiAuth, error: Option<String>) -
             days: p.days,
             status: p.status.clone(),
             repair: p.parent_id.is_some(),
-            created: p.created_at.to_zoned(tz.clone()).strftime("%Y-%m-%d %H:%M").to_string(),
+            created: {
+                let tz = zones.get(&p.site_id.to_string()).cloned().unwrap_or_else(|| tz.clone());
+                p.created_at.to_zoned(tz).strftime("%Y-%m-%d %H:%M %Z").to_string()
+            },
         })
         .collect();
     Ok(render(&SchedulePage {
@@ -140,10 +144,12 @@ fn event_label(event: &str) -> String {
     event.rsplit('/').next().unwrap_or(event).replace(['-', '_'], " ")
 }
 
-fn local(ts: &str, fmt: &str) -> String {
+/// A plan's instant in the proposal's site's time zone.
+fn local(ts: &str, fmt: &str, tz: &jiff::tz::TimeZone) -> String {
     ts.parse::<jiff::Zoned>()
-        .map(|z| z.strftime(fmt).to_string())
-        .or_else(|_| ts.parse::<jiff::Timestamp>().map(|t| t.strftime(fmt).to_string()))
+        .map(|z| z.timestamp())
+        .or_else(|_| ts.parse::<jiff::Timestamp>())
+        .map(|t| t.to_zoned(tz.clone()).strftime(fmt).to_string())
         .unwrap_or_else(|_| ts.to_string())
 }
 
@@ -152,6 +158,8 @@ async fn proposal_page(state: &AppState, auth: &UiAuth, id: ProposalId, error: O
     let p = state.store.proposal(id).await.map_err(|e| ui_error(e.into(), nav()))?;
     let v: ProposalView = crate::api::schedule::view(state, &auth.actor(), &p).await.map_err(|e| ui_error(e, nav()))?;
     let name = |id: &str| v.names.get(id).cloned().unwrap_or_else(|| id.to_string());
+    // Times are shown in the site's own time zone, named in the heading.
+    let tz = state.site_tz(p.site_id).await.map_err(|e| ui_error(e, nav()))?;
     let s = &v.plan.summary;
     let summary = vec![
         ("Doses scheduled".to_string(), format!("{} of {}", s.doses_scheduled, s.doses_requested)),
@@ -169,10 +177,10 @@ async fn proposal_page(state: &AppState, auth: &UiAuth, id: ProposalId, error: O
     let mut by_day: std::collections::BTreeMap<String, Vec<(String, ItemRow)>> = Default::default();
     for a in &v.plan.assignments {
         let sort = a.start.clone();
-        by_day.entry(local(&a.start, "%Y-%m-%d")).or_default().push((
+        by_day.entry(local(&a.start, "%Y-%m-%d", &tz)).or_default().push((
             sort,
             ItemRow {
-                time: format!("{}–{}", local(&a.start, "%H:%M"), local(&a.end, "%H:%M")),
+                time: format!("{}–{}", local(&a.start, "%H:%M", &tz), local(&a.end, "%H:%M", &tz)),
                 what: event_label(&a.event),
                 client: name(&a.client),
                 place: a.chair.as_deref().or(a.room.as_deref()).map(name).unwrap_or_default(),
@@ -185,7 +193,7 @@ async fn proposal_page(state: &AppState, auth: &UiAuth, id: ProposalId, error: O
         .into_iter()
         .map(|(d, mut items)| {
             items.sort_by(|a, b| a.0.cmp(&b.0));
-            let label = items.first().map(|(s, _)| local(s, "%A %Y-%m-%d")).unwrap_or(d);
+            let label = items.first().map(|(s, _)| local(s, "%A %Y-%m-%d", &tz)).unwrap_or(d);
             DayRow { date: label, items: items.into_iter().map(|(_, i)| i).collect() }
         })
         .collect();
@@ -211,7 +219,7 @@ async fn proposal_page(state: &AppState, auth: &UiAuth, id: ProposalId, error: O
         own_only,
         id: v.id.to_string(),
         status: v.status.clone(),
-        heading: format!("{} days from {}", v.days, v.start),
+        heading: format!("{} days from {}, times in {}", v.days, v.start, tz.iana_name().unwrap_or("UTC")),
         change: v.change.as_ref().map(|c| serde_json::to_string(c).unwrap_or_default()),
         summary,
         unscheduled: v
@@ -233,11 +241,11 @@ async fn proposal_page(state: &AppState, auth: &UiAuth, id: ProposalId, error: O
                     .find(|a| a.event == m.event)
                     .map(|a| name(&a.client))
                     .unwrap_or_default(),
-                from: local(&m.from.start, "%a %Y-%m-%d %H:%M"),
+                from: local(&m.from.start, "%a %Y-%m-%d %H:%M", &tz),
                 to: m
                     .to
                     .as_ref()
-                    .map(|t| local(&t.start, "%a %Y-%m-%d %H:%M"))
+                    .map(|t| local(&t.start, "%a %Y-%m-%d %H:%M", &tz))
                     .unwrap_or_else(|| "not rebooked".into()),
                 reason: named(&m.reason),
             })
@@ -250,7 +258,7 @@ async fn proposal_page(state: &AppState, auth: &UiAuth, id: ProposalId, error: O
             .map(|a| {
                 (
                     a.event.clone(),
-                    format!("{} · {} · {}", name(&a.client), event_label(&a.event), local(&a.start, "%a %m-%d %H:%M")),
+                    format!("{} · {} · {}", name(&a.client), event_label(&a.event), local(&a.start, "%a %m-%d %H:%M", &tz)),
                 )
             })
             .collect(),

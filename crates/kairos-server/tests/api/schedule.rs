@@ -230,6 +230,12 @@ async fn the_coordinator_pages_propose_apply_and_repair() {
     let html = web.get(format!("{}{at}", app.base)).send().await.expect("get").text().await.expect("html");
     assert!(html.contains("Doses scheduled") && html.contains("12 of 12"), "{html}");
     assert!(html.contains("Plan Client0") && html.contains("Apply: book these appointments"));
+    // Times on the page are the site's wall-clock times (New York), named.
+    let json = app.get(&format!("/api/v1{at}"), &s.coordinator).await;
+    let first = json.body["plan"]["assignments"][0]["start"].as_str().expect("start").to_string();
+    let t: jiff::Timestamp = first.parse().expect("an instant");
+    let wall = t.to_zoned(jiff::tz::TimeZone::get("America/New_York").expect("tz")).strftime("%H:%M–").to_string();
+    assert!(html.contains("times in America/New_York") && html.contains(&wall), "{first} as {wall}: {html}");
     let r = web.post(format!("{}{at}/apply", app.base)).send().await.expect("apply");
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     let html = web.get(format!("{}{at}", app.base)).send().await.expect("get").text().await.expect("html");
