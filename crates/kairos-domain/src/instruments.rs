@@ -514,13 +514,31 @@ impl Instrument {
 
     /// Scores one administration: `answers` holds one entry per item, in the
     /// definition's order (`None` for unanswered).
+    ///
+    /// Items at the end that are not scored (PHQ-9's item 10, "how
+    /// difficult have these problems made it...") may be left off, as
+    /// paper and many electronic forms do.
     pub fn score(&self, answers: &[Option<i64>]) -> Result<Scored, DomainError> {
-        if answers.len() != self.items.len() {
+        let optional_tail = self.items.iter().rev().take_while(|i| !i.scored).count();
+        let least = self.items.len() - optional_tail;
+        if answers.len() > self.items.len() || answers.len() < least {
+            let expected = if optional_tail == 0 {
+                format!("{} items", self.items.len())
+            } else {
+                format!("{least} scored items and {optional_tail} optional unscored one(s) after them")
+            };
             return Err(DomainError::invalid(
                 "answers",
-                format!("{} has {} items; got {} answers", self.short_name, self.items.len(), answers.len()),
+                format!("{} has {expected}; got {} answers", self.short_name, answers.len()),
             ));
         }
+        let padded: Vec<Option<i64>>;
+        let answers = if answers.len() < self.items.len() {
+            padded = answers.iter().copied().chain(std::iter::repeat(None)).take(self.items.len()).collect();
+            &padded[..]
+        } else {
+            answers
+        };
         for (n, (item, a)) in self.items.iter().zip(answers).enumerate() {
             if let Some(v) = a {
                 let opts = self.options_of(item);

@@ -70,6 +70,27 @@ fn phq9_item_10_is_not_scored_and_item_9_raises_an_urgent_self_harm_alert() {
 }
 
 #[test]
+fn phq9_may_be_sent_without_its_unscored_item_10_but_not_without_a_scored_item() {
+    let i = shipped("phq9.toml");
+    // Nine answers, as a form without the difficulty question sends them:
+    // 2+1+2+1+0+1+1+0+1 = 9 (mild), item 9 at 1 raises the self-harm alert.
+    let nine = all(&[2, 1, 2, 1, 0, 1, 1, 0, 1]);
+    let s = i.score(&nine).expect("nine answers");
+    assert_eq!((s.score, s.severity.as_deref()), (9, Some("mild")));
+    assert!(s.alerts.iter().any(|a| a.item == "9" && a.self_harm));
+    assert_eq!(s, i.score(&phq([2, 1, 2, 1, 0, 1, 1, 0, 1])).expect("ten answers"), "the same result as with item 10");
+    let eight = all(&[2, 1, 2, 1, 0, 1, 1, 0]);
+    let e = i.score(&eight).expect_err("item 9 cannot be left off");
+    assert_eq!(e.field(), "answers");
+    assert!(e.to_string().contains("9 scored items and 1 optional unscored one(s)"), "{e}");
+    let eleven: Vec<Option<i64>> = phq([0; 9]).into_iter().chain([Some(0)]).collect();
+    assert_eq!(i.score(&eleven).expect_err("eleven").field(), "answers");
+    // GAD-7: its seven scored items are all required.
+    let g = shipped("gad7.toml");
+    assert!(g.score(&all(&[1, 1, 1, 1, 1, 1])).expect_err("six").to_string().contains("has 7 scored items"));
+}
+
+#[test]
 fn phq9_prorates_up_to_two_missing_items_but_never_item_9() {
     let i = shipped("phq9.toml");
     // Items 1 and 2 missing; 7 answered summing to 10: 10 / 7 * 9 = 12.86 -> 13.
@@ -101,7 +122,7 @@ fn out_of_range_and_wrong_count_answers_name_the_field() {
     let err = i.score(&a).expect_err("4 is not a PHQ-9 answer");
     assert_eq!(err.field(), "answers[3]");
     assert!(err.to_string().contains("item 4: 4 is not one of 0, 1, 2, 3"), "{err}");
-    let err = i.score(&all(&[0; 9])).expect_err("10 answers expected");
+    let err = i.score(&all(&[0; 8])).expect_err("9 or 10 answers expected");
     assert_eq!(err.field(), "answers");
     assert!(i.score_total(10).is_err(), "PHQ-9 totals are scored from items");
 }

@@ -11,7 +11,7 @@ use jiff::{SignedDuration, Timestamp};
 use kairos_domain::ids::{AdministrationId, AlertId, ClientId, CourseId, MeasureRequestId, StaffId};
 use kairos_domain::instruments::{AlertLevel, Content, Instrument, Rater, Scored};
 use kairos_domain::roles::{Permission, Role};
-use kairos_store::measures::{Administration, Alert, MeasureSource, NewAdministration, OpenAlert};
+use kairos_store::measures::{Administration, Alert, OpenAlert};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use utoipa::{IntoParams, ToSchema};
@@ -221,16 +221,6 @@ pub fn score(inst: &Instrument, answers: Option<&[Option<i64>]>, total: Option<i
     }
 }
 
-fn completed_at(s: Option<&str>, now: Timestamp) -> AppResult<Timestamp> {
-    let Some(s) = s else { return Ok(now) };
-    let at = instant("completed_at", s)?;
-    // A little slack for clocks that run ahead of the server's.
-    if at > now + SignedDuration::from_mins(5) {
-        return Err(AppError::invalid("completed_at", "completed_at cannot be in the future"));
-    }
-    Ok(at)
-}
-
 pub fn instrument<'a>(state: &'a AppState, field: &str, id: &str) -> AppResult<&'a Instrument> {
     state.config.instruments.get(id.trim()).ok_or_else(|| {
         let known: Vec<&str> = state.config.instruments.all().iter().map(|i| i.id.as_str()).collect();
@@ -248,24 +238,16 @@ pub async fn record_measure(
     Path(id): Path<String>,
     Json(body): Json<MeasureCreate>,
 ) -> AppResult<(StatusCode, axum::Json<AdministrationView>)> {
-    auth.require(Permission::RecordMeasures)?;
     let client: ClientId = path_id("client", &id)?;
-    let inst = instrument(&state, "instrument", &body.instrument)?;
-    let now = Timestamp::now();
-    let scored = score(inst, body.answers.as_deref(), body.total)?;
-    let new = NewAdministration {
-        client_id: client,
-        course_id: opt_field_id("course_id", body.course_id.as_deref())?,
-        instrument_id: inst.id.clone(),
-        instrument_version: inst.version.clone(),
-        completed_at: completed_at(body.completed_at.as_deref(), now)?,
+    let cmd = crate::usecase::measures::RecordCommand {
+        instrument: body.instrument,
         answers: body.answers,
-        scored,
-        source: MeasureSource::Clinician,
-        entered_by: Some(auth.staff.id),
+        total: body.total,
+        completed_at: body.completed_at.as_deref().map(|t| instant("completed_at", t)).transpose()?,
+        course_id: opt_field_id("course_id", body.course_id.as_deref())?,
     };
-    let admin = state.store.record_measure(&auth.actor(), &new).await?;
-    Ok((StatusCode::CREATED, axum::Json(AdministrationView::new(&admin, state.config.alert_escalation, now))))
+    let admin = crate::usecase::measures::record(&state, &auth, client, &cmd).await?;
+    Ok((StatusCode::CREATED, axum::Json(AdministrationView::new(&admin, state.config.alert_escalation, state.now()))))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

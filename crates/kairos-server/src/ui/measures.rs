@@ -703,7 +703,9 @@ struct RecordPage {
     items: Vec<EntryItem>,
     total_entry: bool,
     range: String,
-    error: Option<String>,
+    /// The total as typed, kept after a refusal.
+    total: String,
+    error: Option<super::form::Refused>,
 }
 
 fn record_page(
@@ -712,7 +714,8 @@ fn record_page(
     client_name: String,
     inst: &Instrument,
     answers: &[Option<i64>],
-    error: Option<String>,
+    total: &str,
+    error: Option<super::form::Refused>,
 ) -> Response {
     let (lo, hi) = inst.score_range();
     render(&RecordPage {
@@ -747,6 +750,7 @@ fn record_page(
             .collect(),
         total_entry: inst.total_entry,
         range: format!("{lo}-{hi}"),
+        total: total.to_string(),
         error,
     })
 }
@@ -767,54 +771,66 @@ pub async fn record_form(
     let client: ClientId = id.parse().map_err(|_| page_error(StatusCode::NOT_FOUND, "No such client.", nav()))?;
     let c = state.store.get_client(client).await.map_err(|e| ui_error(e.into(), nav()))?;
     let inst = crate::api::measures::instrument(&state, "instrument", &q.instrument).map_err(|e| ui_error(e, nav()))?;
-    Ok(record_page(&auth, client, c.details.display_name(), inst, &[], None))
+    Ok(record_page(&auth, client, c.details.display_name(), inst, &[], "", None))
+}
+
+/// A questionnaire as typed on the entry page: the instrument, each item's
+/// answer (`item_0`, `item_1`, ...; as many as the instrument has), or the
+/// total alone.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct MeasureForm {
+    pub instrument: String,
+    pub total: String,
+    #[serde(flatten)]
+    pub items: std::collections::BTreeMap<String, String>,
+}
+
+impl MeasureForm {
+    fn command(&self, inst: &Instrument) -> Result<crate::usecase::measures::RecordCommand, kairos_domain::Refusal> {
+        let mut answers = Vec::with_capacity(inst.items.len());
+        for (n, item) in inst.items.iter().enumerate() {
+            let v = self.items.get(&format!("item_{n}")).map(String::as_str).unwrap_or("");
+            answers.push(super::form::whole(&format!("answers[{n}]"), &format!("Item {}", item.id), v)?);
+        }
+        Ok(crate::usecase::measures::RecordCommand {
+            instrument: self.instrument.clone(),
+            answers: answers.iter().any(Option::is_some).then_some(answers),
+            total: super::form::whole("total", "Total", &self.total)?,
+            completed_at: None,
+            course_id: None,
+        })
+    }
 }
 
 pub async fn record_submit(
     State(state): State<AppState>,
     auth: UiAuth,
     Path(id): Path<String>,
-    Form(form): Form<HashMap<String, String>>,
+    Form(form): Form<MeasureForm>,
 ) -> PageResult {
-    auth.require(Permission::RecordMeasures)?;
     let nav = || Some(auth.nav("/clients"));
     let client: ClientId = id.parse().map_err(|_| page_error(StatusCode::NOT_FOUND, "No such client.", nav()))?;
     let c = state.store.get_client(client).await.map_err(|e| ui_error(e.into(), nav()))?;
-    let inst_id = form.get("instrument").cloned().unwrap_or_default();
-    let inst = crate::api::measures::instrument(&state, "instrument", &inst_id).map_err(|e| ui_error(e, nav()))?;
-    let answers: Vec<Option<i64>> =
-        (0..inst.items.len()).map(|n| form.get(&format!("item_{n}")).and_then(|v| v.trim().parse().ok())).collect();
-    let total = form.get("total").map(|t| t.trim()).filter(|t| !t.is_empty());
-    let any_item = answers.iter().any(Option::is_some);
-    let scored = match (total, any_item) {
-        (Some(t), false) => match t.parse::<i64>() {
-            Ok(t) => score(inst, None, Some(t)),
-            Err(_) => Err(AppError::invalid("total", "the total must be a whole number")),
-        },
-        (Some(_), true) => Err(AppError::invalid("total", "enter either the item scores or the total, not both")),
-        (None, _) => score(inst, Some(&answers), None),
+    let inst =
+        crate::api::measures::instrument(&state, "instrument", &form.instrument).map_err(|e| ui_error(e, nav()))?;
+    // What was ticked, to show again beside a refusal.
+    let ticked: Vec<Option<i64>> = (0..inst.items.len())
+        .map(|n| form.items.get(&format!("item_{n}")).and_then(|v| v.trim().parse().ok()))
+        .collect();
+    let refused = |r: super::form::Refused| {
+        let status = r.status;
+        let mut page = record_page(&auth, client, c.details.display_name(), inst, &ticked, &form.total, Some(r));
+        *page.status_mut() = status;
+        page
     };
-    let scored = match scored {
-        Ok(s) => s,
-        Err(e) => {
-            let msg = match e {
-                AppError::Unprocessable { detail, .. } => detail,
-                other => other.to_string(),
-            };
-            return Ok(record_page(&auth, client, c.details.display_name(), inst, &answers, Some(msg)));
-        }
+    let cmd = match form.command(inst) {
+        Ok(cmd) => cmd,
+        Err(r) => return Ok(refused(r.into())),
     };
-    let new = NewAdministration {
-        client_id: client,
-        course_id: None,
-        instrument_id: inst.id.clone(),
-        instrument_version: inst.version.clone(),
-        completed_at: Timestamp::now(),
-        answers: (total.is_none()).then_some(answers),
-        scored,
-        source: MeasureSource::Clinician,
-        entered_by: Some(auth.staff.id),
-    };
-    state.store.record_measure(&auth.actor(), &new).await.map_err(|e| ui_error(e.into(), nav()))?;
-    Ok(Redirect::to(&format!("/clients/{client}")).into_response())
+    match crate::usecase::measures::record(&state, &crate::ui::api_auth(&auth), client, &cmd).await {
+        Ok(_) => Ok(Redirect::to(&format!("/clients/{client}")).into_response()),
+        Err(AppError::Forbidden(m)) => Err(page_error(StatusCode::FORBIDDEN, &m, nav())),
+        Err(e) => Ok(refused(e.into())),
+    }
 }

@@ -443,7 +443,8 @@ pub async fn chart(State(state): State<AppState>, auth: UiAuth, Path(id): Path<S
     let d = &chart.client.details;
     // The chart is shown in the time zone of the site the client was last
     // seen (or is next booked) at; before any visit, the clinic's.
-    let tz = match shown.iter().filter(|e| e.scheduled_start <= now).max_by_key(|e| e.scheduled_start).or(shown.first()) {
+    let tz = match shown.iter().filter(|e| e.scheduled_start <= now).max_by_key(|e| e.scheduled_start).or(shown.first())
+    {
         Some(e) => l.tz(e.site_id),
         None => crate::api::clinic_tz(&state).await.map_err(|e| ui_error(e, nav()))?,
     };

@@ -41,7 +41,8 @@ async fn schedule_page(state: &AppState, auth: &UiAuth, error: Option<String>) -
     let nav = || Some(auth.nav("/schedule"));
     let sites = state.store.list_sites().await.map_err(|e| ui_error(e.into(), nav()))?;
     let names: HashMap<String, String> = sites.iter().map(|s| (s.id.to_string(), s.name.clone())).collect();
-    let zones: HashMap<String, jiff::tz::TimeZone> = sites.iter().map(|s| (s.id.to_string(), s.time_zone.tz())).collect();
+    let zones: HashMap<String, jiff::tz::TimeZone> =
+        sites.iter().map(|s| (s.id.to_string(), s.time_zone.tz())).collect();
     let tz = crate::api::clinic_tz(state).await.map_err(|e| ui_error(e, nav()))?;
     let mut start = jiff::Timestamp::now().to_zoned(tz.clone()).date();
     while start.weekday() != jiff::civil::Weekday::Monday {
@@ -258,7 +259,12 @@ async fn proposal_page(state: &AppState, auth: &UiAuth, id: ProposalId, error: O
             .map(|a| {
                 (
                     a.event.clone(),
-                    format!("{} · {} · {}", name(&a.client), event_label(&a.event), local(&a.start, "%a %m-%d %H:%M", &tz)),
+                    format!(
+                        "{} · {} · {}",
+                        name(&a.client),
+                        event_label(&a.event),
+                        local(&a.start, "%a %m-%d %H:%M", &tz)
+                    ),
                 )
             })
             .collect(),

@@ -71,13 +71,18 @@ async fn bad_answers_are_refused_naming_the_item_and_nothing_is_stored() {
     let r = app.post(&path, &nurse, phq9([0, 0, 0, 4, 0, 0, 0, 0, 0])).await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(r.problem_field(), Some("answers[3]"));
-    assert!(r.body["detail"].as_str().unwrap_or("").contains("item 4"), "{}", r.body);
+    assert!(r.body["detail"].as_str().unwrap_or("").contains("Item 4: 4 is not one of 0, 1, 2, 3"), "{}", r.body);
 
     let mut body = phq9([1; 9]);
     body["answers"][8] = Value::Null;
     let r = app.post(&path, &nurse, body).await;
     assert_eq!(r.problem_field(), Some("answers[8]"), "item 9 is never prorated");
 
+    // Item 10 (difficulty, unscored) may be left off; item 9 may not.
+    let r = app.post(&path, &nurse, json!({ "instrument": "phq9", "answers": [2, 1, 2, 1, 0, 1, 1, 0, 0] })).await;
+    assert_eq!((r.status, r.body["score"].as_i64()), (StatusCode::CREATED, Some(8)), "{}", r.body);
+    let r = app.post(&path, &nurse, json!({ "instrument": "phq9", "answers": [2, 1, 2, 1, 0, 1, 1, 0] })).await;
+    assert_eq!(r.problem_field(), Some("answers"));
     let r = app.post(&path, &nurse, json!({ "instrument": "phq99", "answers": [] })).await;
     assert_eq!(r.problem_field(), Some("instrument"));
     let r = app.post(&path, &nurse, json!({ "instrument": "phq9" })).await;
@@ -87,7 +92,7 @@ async fn bad_answers_are_refused_naming_the_item_and_nothing_is_stored() {
     let mut future = phq9([0; 9]);
     future["completed_at"] = json!("2999-01-01T00:00:00Z");
     assert_eq!(app.post(&path, &nurse, future).await.problem_field(), Some("completed_at"));
-    assert!(measures_of(&app, &nurse, &client).await.is_empty());
+    assert_eq!(measures_of(&app, &nurse, &client).await.len(), 1, "only the nine-answer PHQ-9 was stored");
 
     // Score-only instruments take a total; the range is checked.
     let r = app.post(&path, &nurse, json!({ "instrument": "madrs", "total": 61 })).await;
@@ -467,8 +472,8 @@ async fn a_clinician_records_a_score_only_scale_by_its_total_in_the_ui_and_sees_
         .send()
         .await
         .expect("post");
-    assert_eq!(r.status(), StatusCode::OK);
-    assert!(r.text().await.expect("html").contains("either the item scores or the total"));
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.text().await.expect("html").contains("Enter either the answers or the total, not both."));
     let r = web
         .post(format!("{}/clients/{client}/measures", app.base))
         .form(&[("instrument", "madrs"), ("total", "27")])

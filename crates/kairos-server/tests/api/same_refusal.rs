@@ -319,3 +319,56 @@ async fn the_dosing_commands_refuse_the_same_input_in_the_same_words_at_the_api_
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     assert_eq!(r.body["discharged_at"].as_str(), Some((now + SignedDuration::from_mins(90)).to_string().as_str()));
 }
+
+#[tokio::test]
+async fn a_questionnaire_is_refused_in_the_same_words_at_the_api_and_the_entry_form() {
+    let app = spawn_app().await;
+    let (email, _) = app.add_staff(&[Role::Nurse]).await;
+    let nurse = app.login(&email, PASSWORD).await;
+    let web = web_session(&app, &email).await;
+    let client = app.create_client(&nurse, "Rae", "Same").await;
+    let api_path = format!("/api/v1/clients/{client}/measures");
+    let page_path = format!("/clients/{client}/measures");
+    let cases = vec![
+        Case {
+            what: "a PHQ-9 answer of 4",
+            api: json!({ "instrument": "phq9", "answers": [null, null, null, 4, null, null, null, null, null] }),
+            form: vec![("instrument", "phq9".into()), ("item_3", "4".into())],
+            field: "answers[3]",
+            says: "Item 4: 4 is not one of 0, 1, 2, 3",
+        },
+        Case {
+            what: "item 9 left unanswered",
+            api: json!({ "instrument": "phq9", "answers": [1, 1, 1, 1, 1, 1, 1, 1, null] }),
+            form: (0..8)
+                .map(|n| {
+                    (
+                        ["item_0", "item_1", "item_2", "item_3", "item_4", "item_5", "item_6", "item_7"][n],
+                        "1".to_string(),
+                    )
+                })
+                .chain([("instrument", "phq9".to_string())])
+                .collect(),
+            field: "answers[8]",
+            says: "never prorated",
+        },
+        Case {
+            what: "a MADRS total above 60",
+            api: json!({ "instrument": "madrs", "total": 61 }),
+            form: vec![("instrument", "madrs".into()), ("total", "61".into())],
+            field: "total",
+            says: "61",
+        },
+        Case {
+            what: "answers and a total together",
+            api: json!({ "instrument": "madrs", "answers": [2, null, null, null, null, null, null, null, null, null], "total": 20 }),
+            form: vec![("instrument", "madrs".into()), ("item_0", "2".into()), ("total", "20".into())],
+            field: "total",
+            says: "not both",
+        },
+    ];
+    for c in &cases {
+        compare_kept(&app, &nurse, &web, &api_path, &page_path, c, false).await;
+    }
+    assert_eq!(app.get(&api_path, &nurse).await.body.as_array().map(Vec::len), Some(0), "nothing refused was stored");
+}
