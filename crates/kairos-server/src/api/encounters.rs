@@ -6,7 +6,7 @@ use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use jiff::SignedDuration;
-use kairos_domain::encounter::{EncounterKind, EncounterStatus, NewEncounter, check_interval};
+use kairos_domain::encounter::{EncounterKind, EncounterStatus, NewEncounter};
 use kairos_domain::roles::Permission;
 use kairos_store::encounters::{EncounterQuery, Placement};
 use kairos_store::{Action, AuditEntry};
@@ -112,7 +112,6 @@ pub async fn create_encounter(
     auth: Auth,
     Json(b): Json<EncounterCreate>,
 ) -> AppResult<(StatusCode, axum::Json<EncounterView>)> {
-    auth.require(Permission::BookEncounters)?;
     let new = NewEncounter {
         client_id: field_id("client_id", &b.client_id)?,
         course_id: opt_field_id("course_id", b.course_id.as_deref())?,
@@ -123,8 +122,7 @@ pub async fn create_encounter(
         scheduled_start: instant("scheduled_start", &b.scheduled_start)?,
         scheduled_end: instant("scheduled_end", &b.scheduled_end)?,
     };
-    check_interval(new.scheduled_start, new.scheduled_end, jiff::Timestamp::now())?;
-    let e = state.store.create_encounter(&auth.actor(), &new).await?;
+    let e = crate::usecase::encounters::book(&state, &auth, &new).await?;
     Ok((StatusCode::CREATED, axum::Json(EncounterView::from(&e))))
 }
 
@@ -151,7 +149,6 @@ pub async fn reschedule(
     Path(id): Path<String>,
     Json(b): Json<RescheduleBody>,
 ) -> AppResult<axum::Json<EncounterView>> {
-    auth.require(Permission::BookEncounters)?;
     let id = path_id("encounter", &id)?;
     let to = Placement {
         room_id: opt_field_id("room_id", b.room_id.as_deref())?,
@@ -159,7 +156,7 @@ pub async fn reschedule(
         scheduled_start: instant("scheduled_start", &b.scheduled_start)?,
         scheduled_end: instant("scheduled_end", &b.scheduled_end)?,
     };
-    let e = state.store.reschedule_encounter(&auth.actor(), id, &to).await?;
+    let e = crate::usecase::encounters::reschedule(&state, &auth, id, &to).await?;
     Ok(axum::Json(EncounterView::from(&e)))
 }
 
@@ -172,7 +169,6 @@ pub async fn change_status(
     Path(id): Path<String>,
     Json(b): Json<StatusBody>,
 ) -> AppResult<axum::Json<EncounterView>> {
-    auth.require(Permission::BookEncounters)?;
-    let e = state.store.change_encounter_status(&auth.actor(), path_id("encounter", &id)?, b.status).await?;
+    let e = crate::usecase::encounters::change_status(&state, &auth, path_id("encounter", &id)?, b.status).await?;
     Ok(axum::Json(EncounterView::from(&e)))
 }

@@ -470,9 +470,14 @@ pub async fn apply_route(
 #[utoipa::path(post, path = "/schedule/proposals/{id}/discard", tag = "schedule", params(("id" = String, Path)),
     responses((status = 204), (status = 409, body = crate::error::Problem)))]
 pub async fn discard(State(state): State<AppState>, auth: Auth, Path(id): Path<String>) -> AppResult<StatusCode> {
-    auth.require(Permission::BookEncounters)?;
-    state.store.discard_proposal(&auth.actor(), path_id("schedule proposal", &id)?).await?;
+    discard_proposal(&state, &auth, path_id("schedule proposal", &id)?).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Discards a proposal that was not applied (shared by the API and the page).
+pub async fn discard_proposal(state: &AppState, auth: &Auth, id: ProposalId) -> AppResult<()> {
+    auth.require(Permission::BookEncounters)?;
+    Ok(state.store.discard_proposal(&auth.actor(), id).await?)
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

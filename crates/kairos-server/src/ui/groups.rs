@@ -15,10 +15,12 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
+use kairos_domain::Refusal;
 use kairos_domain::groups::{Attendance, GroupView};
 use kairos_domain::ids::{ClientId, GroupId, GroupSessionId};
 use kairos_domain::roles::Permission;
-use std::collections::HashMap;
+use serde::Deserialize;
+use std::collections::BTreeMap;
 
 type PageResult = Result<Response, Response>;
 
@@ -68,19 +70,19 @@ struct ListPage {
     days: Vec<&'static str>,
     /// (phase, ticked by default).
     phases: Vec<(&'static str, bool)>,
-    values: HashMap<String, String>,
+    /// What was typed into the new-group form, kept after a refusal.
+    form: GroupCreateForm,
     error: Option<String>,
 }
 
 pub async fn list(State(state): State<AppState>, auth: UiAuth) -> PageResult {
-    auth.require(Permission::ReadGroups)?;
-    list_page(&state, &auth, HashMap::new(), None).await
+    list_page(&state, &auth, None, None).await
 }
 
 async fn list_page(
     state: &AppState,
     auth: &UiAuth,
-    values: HashMap<String, String>,
+    form: Option<GroupCreateForm>,
     error: Option<String>,
 ) -> PageResult {
     let a = api_auth(auth);
@@ -121,24 +123,51 @@ async fn list_page(
         days: kairos_domain::groups::Day::ALL.iter().map(|d| d.as_str()).collect(),
         phases: kairos_domain::course::Phase::ALL
             .iter()
-            .map(|p| (p.as_str(), matches!(p.as_str(), "induction" | "integration" | "maintenance")))
+            .map(|p| {
+                let ticked = match &form {
+                    Some(f) => f.phase.iter().any(|x| x == p.as_str()),
+                    None => matches!(p.as_str(), "induction" | "integration" | "maintenance"),
+                };
+                (p.as_str(), ticked)
+            })
             .collect(),
-        values,
+        form: form.clone().unwrap_or_else(|| GroupCreateForm {
+            start: "17:30".into(),
+            minutes: "90".into(),
+            capacity: "8".into(),
+            ..GroupCreateForm::default()
+        }),
         error,
     }))
+}
+
+/// The new-group form as typed. Checkbox lists repeat their name
+/// (`facilitator`, `phase`), so the form is read with a parser that keeps
+/// every value.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct GroupCreateForm {
+    pub name: String,
+    pub description: String,
+    pub room_id: String,
+    pub facilitator: Vec<String>,
+    pub day: String,
+    pub start: String,
+    pub minutes: String,
+    pub capacity: String,
+    pub enrolment: String,
+    pub phase: Vec<String>,
 }
 
 /// Creates a group from the form: its room's site, the facilitators ticked
 /// (the first ticked leads), one weekly slot.
 pub async fn create(State(state): State<AppState>, auth: UiAuth, body: axum::body::Bytes) -> PageResult {
-    auth.require(Permission::ManageGroups)?;
-    // Checkbox lists repeat their name, so read the pairs, not a map.
-    let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(&body).unwrap_or_default();
-    let values: HashMap<String, String> = pairs.iter().cloned().collect();
-    let all = |k: &str| pairs.iter().filter(|(n, _)| n == k).map(|(_, v)| v.clone()).collect::<Vec<_>>();
-    let text = |k: &str| values.get(k).map(|v| v.trim().to_string()).unwrap_or_default();
+    let form: GroupCreateForm = match serde_html_form::from_bytes(&body) {
+        Ok(f) => f,
+        Err(e) => return list_page(&state, &auth, None, Some(format!("The form could not be read: {e}."))).await,
+    };
     let site_of_room = async {
-        let room: kairos_domain::ids::RoomId = text("room_id").parse().ok()?;
+        let room: kairos_domain::ids::RoomId = form.room_id.trim().parse().ok()?;
         for site in state.store.list_sites().await.ok()? {
             if state.store.list_rooms(site.id).await.ok()?.iter().any(|r| r.id == room) {
                 return Some(site.id.to_string());
@@ -147,37 +176,42 @@ pub async fn create(State(state): State<AppState>, auth: UiAuth, body: axum::bod
         None
     }
     .await;
-    let input = (|| -> Result<api::GroupInput, String> {
+    let input = (|| -> Result<api::GroupInput, Refusal> {
+        use super::form::whole;
         Ok(api::GroupInput {
-            name: text("name"),
-            description: Some(text("description")).filter(|d| !d.is_empty()),
-            site_id: site_of_room.clone().ok_or("Choose the group room.")?,
-            room_id: text("room_id"),
-            facilitator_ids: all("facilitator"),
+            name: form.name.trim().to_string(),
+            description: Some(form.description.trim().to_string()).filter(|d| !d.is_empty()),
+            site_id: site_of_room.clone().ok_or_else(|| Refusal::invalid("room_id", "choose the group room"))?,
+            room_id: form.room_id.trim().to_string(),
+            facilitator_ids: form.facilitator.clone(),
             slots: vec![kairos_domain::groups::WeeklySlot {
-                day: kairos_domain::groups::Day::parse("day", &text("day")).map_err(|e| e.to_string())?,
-                start: text("start"),
-                minutes: text("minutes").parse().map_err(|_| "Give the length in minutes.".to_string())?,
+                day: kairos_domain::groups::Day::parse("day", form.day.trim())?,
+                start: form.start.trim().to_string(),
+                minutes: whole("slots[0].minutes", "Length in minutes", &form.minutes)?
+                    .ok_or_else(|| Refusal::invalid("slots[0].minutes", "give the length in minutes"))?,
             }],
-            capacity: text("capacity").parse().map_err(|_| "Give the number of seats.".to_string())?,
-            enrolment: kairos_domain::groups::Enrolment::parse("enrolment", &text("enrolment"))
-                .map_err(|e| e.to_string())?,
-            eligible_phases: all("phase")
+            capacity: whole("capacity", "Seats", &form.capacity)?
+                .ok_or_else(|| Refusal::invalid("capacity", "give the number of seats"))?,
+            enrolment: kairos_domain::groups::Enrolment::parse("enrolment", form.enrolment.trim())?,
+            eligible_phases: form
+                .phase
                 .iter()
-                .map(|p| kairos_domain::course::Phase::parse("phase", p).map_err(|e| e.to_string()))
+                .map(|p| kairos_domain::course::Phase::parse("eligible_phases", p))
                 .collect::<Result<_, _>>()?,
         })
     })();
     let result = match input {
-        Ok(i) => api::create_group_in(&state, &api_auth(&auth), &i).await.map_err(|e| match e {
-            AppError::Unprocessable { detail, .. } | AppError::Conflict { detail, .. } => detail,
-            other => other.to_string(),
-        }),
-        Err(m) => Err(m),
+        Ok(i) => api::create_group_in(&state, &api_auth(&auth), &i).await.map_err(super::form::Refused::from),
+        Err(r) => Err(r.into()),
     };
     match result {
         Ok(g) => Ok(Redirect::to(&format!("/groups/{}", g.id)).into_response()),
-        Err(m) => list_page(&state, &auth, values, Some(m)).await,
+        Err(r) => {
+            let status = r.status;
+            let mut page = list_page(&state, &auth, Some(form), Some(r.message)).await?;
+            *page.status_mut() = status;
+            Ok(page)
+        }
     }
 }
 
@@ -261,42 +295,63 @@ pub async fn show(State(state): State<AppState>, auth: UiAuth, Path(id): Path<St
     group_page(&state, &auth, id, None).await
 }
 
+/// The group page's forms as typed: `action` picks add, remove or schedule.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct GroupForm {
+    pub action: String,
+    pub client_id: String,
+    pub override_reason: String,
+    /// One session on this date, or weekly sessions `from` this date for `weeks`.
+    pub date: String,
+    pub from: String,
+    pub weeks: String,
+}
+
+fn date_of(field: &str, v: &str) -> Result<Option<jiff::civil::Date>, AppError> {
+    let v = v.trim();
+    if v.is_empty() {
+        return Ok(None);
+    }
+    v.parse().map(Some).map_err(|_| AppError::invalid(field, format!("“{v}” is not a date like 2026-11-03")))
+}
+
 /// Adds a member, removes one, or schedules sessions.
 pub async fn post(
     State(state): State<AppState>,
     auth: UiAuth,
     Path(id): Path<String>,
-    Form(form): Form<HashMap<String, String>>,
+    Form(form): Form<GroupForm>,
 ) -> PageResult {
     let id = group_id(&auth, &id)?;
     let a = api_auth(&auth);
-    let get = |k: &str| form.get(k).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
-    let result = match get("action").as_deref() {
-        Some("add") => api::join_in(
+    let opt = |v: &str| Some(v.trim().to_string()).filter(|v| !v.is_empty());
+    let result = match form.action.trim() {
+        "add" => api::join_in(
             &state,
             &a,
             id,
             &api::JoinInput {
-                client_id: get("client_id").unwrap_or_default(),
-                override_reason: get("override_reason"),
+                client_id: form.client_id.trim().to_string(),
+                override_reason: opt(&form.override_reason),
             },
         )
         .await
         .map(|_| ()),
-        Some("remove") => match get("client_id").and_then(|c| c.parse::<ClientId>().ok()) {
-            Some(c) => api::leave_in(&state, &a, id, c).await.map(|_| ()),
-            None => Err(AppError::invalid("client_id", "choose a member")),
+        "remove" => match form.client_id.trim().parse::<ClientId>() {
+            Ok(c) => api::leave_in(&state, &a, id, c).await.map(|_| ()),
+            Err(_) => Err(AppError::invalid("client_id", "choose a member")),
         },
-        Some("schedule") => {
-            let date = |k: &str| get(k).map(|d| d.parse().map_err(|_| AppError::invalid(k, "a date like 2026-11-03")));
-            let body = match (date("date").transpose(), date("from").transpose()) {
-                (Ok(d), Ok(f)) => Ok(api::SessionsInput {
-                    date: d,
-                    from: f,
-                    weeks: if f.is_some() { get("weeks").and_then(|w| w.parse().ok()).or(Some(0)) } else { None },
-                }),
-                (Err(e), _) | (_, Err(e)) => Err(e),
-            };
+        "schedule" => {
+            let body = (|| {
+                let from = date_of("from", &form.from)?;
+                let weeks = match (from, super::form::whole::<u16>("weeks", "Weeks", &form.weeks)) {
+                    (None, _) => None,
+                    (Some(_), Ok(w)) => Some(w.unwrap_or(0)),
+                    (Some(_), Err(r)) => return Err(AppError::from(r)),
+                };
+                Ok::<_, AppError>(api::SessionsInput { date: date_of("date", &form.date)?, from, weeks })
+            })();
             match body {
                 Ok(b) => api::schedule_in(&state, &a, id, &b).await.map(|_| ()),
                 Err(e) => Err(e),
@@ -386,13 +441,24 @@ pub async fn show_session(
     session_page(&state, &auth, gid, sid, None).await
 }
 
-/// Saves attendance (form fields `att-{client}`) and, unless signed, the
-/// notes (`group_note`, `note-{client}`); `action=sign` signs them.
+/// A group session's form as typed: each member's attendance
+/// (`att-{client}`) and note (`note-{client}`), the group note, and
+/// `action=sign` to sign the notes.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct GroupSessionForm {
+    pub action: String,
+    pub group_note: Option<String>,
+    #[serde(flatten)]
+    pub members: BTreeMap<String, String>,
+}
+
+/// Saves attendance and, unless signed, the notes; `action=sign` signs them.
 pub async fn save_session(
     State(state): State<AppState>,
     auth: UiAuth,
     Path((id, sid)): Path<(String, String)>,
-    Form(form): Form<HashMap<String, String>>,
+    Form(form): Form<GroupSessionForm>,
 ) -> PageResult {
     let (gid, sid) = ids(&auth, &id, &sid)?;
     let a = api_auth(&auth);
@@ -403,10 +469,15 @@ pub async fn save_session(
     };
     let mut marks = Vec::new();
     for r in &s.attendance {
-        if let Some(v) = form.get(&format!("att-{}", r.client_id)).filter(|v| !v.is_empty())
-            && let Ok(att) = Attendance::parse("attendance", v)
-        {
-            marks.push(api::Mark { client_id: r.client_id.to_string(), attendance: att });
+        let field = format!("att-{}", r.client_id);
+        if let Some(v) = form.members.get(&field).map(|v| v.trim()).filter(|v| !v.is_empty()) {
+            match Attendance::parse(&field, v) {
+                Ok(att) => marks.push(api::Mark { client_id: r.client_id.to_string(), attendance: att }),
+                Err(_) => {
+                    let m = format!("“{v}” is not an attendance mark: choose one from the list.");
+                    return session_page(&state, &auth, gid, sid, Some(m)).await;
+                }
+            }
         }
     }
     if !marks.is_empty()
@@ -420,14 +491,10 @@ pub async fn save_session(
             .iter()
             .map(|r| api::MemberNoteInput {
                 client_id: r.client_id.to_string(),
-                note: form.get(&format!("note-{}", r.client_id)).cloned(),
+                note: form.members.get(&format!("note-{}", r.client_id)).cloned(),
             })
             .collect();
-        let body = api::NotesInput {
-            group_note: form.get("group_note").cloned(),
-            members,
-            sign: form.get("action").is_some_and(|x| x == "sign"),
-        };
+        let body = api::NotesInput { group_note: form.group_note.clone(), members, sign: form.action == "sign" };
         if let Err(e) = api::notes_in(&state, &a, gid, sid, &body).await {
             return session_page(&state, &auth, gid, sid, Some(detail(e))).await;
         }

@@ -18,7 +18,6 @@ use kairos_domain::roles::Permission;
 use kairos_store::Actor;
 use kairos_store::measures::{LinkState, MeasureSource, NewAdministration, Submission};
 use serde::Deserialize;
-use std::collections::HashMap;
 
 type PageResult = Result<Response, Response>;
 
@@ -317,11 +316,22 @@ pub async fn self_report_form(State(state): State<AppState>, Path(token): Path<S
     form_page(inst, &state, &[], crate::auth::new_token(), None)
 }
 
+/// A self-report as sent from the client's phone: one answer per item
+/// (`item_0`, `item_1`, ...) and the form's one-time key (a resend of the
+/// same form is recognised, not stored twice).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct SelfReportForm {
+    pub key: String,
+    #[serde(flatten)]
+    pub items: std::collections::BTreeMap<String, String>,
+}
+
 pub async fn self_report_submit(
     State(state): State<AppState>,
     RemoteAddr(addr): RemoteAddr,
     Path(token): Path<String>,
-    Form(form): Form<HashMap<String, String>>,
+    Form(form): Form<SelfReportForm>,
 ) -> Response {
     let req = match state.store.measure_request_by_token(&token).await {
         Ok(Some(r)) => r,
@@ -331,9 +341,12 @@ pub async fn self_report_submit(
     let Some(inst) = state.config.instruments.get(&req.instrument) else {
         return done(&state, StatusCode::NOT_FOUND, "Link not valid", NOT_VALID, false);
     };
-    let key = form.get("key").cloned().filter(|k| !k.is_empty() && k.len() <= 128).unwrap_or_default();
-    let answers: Vec<Option<i64>> =
-        (0..inst.items.len()).map(|n| form.get(&format!("item_{n}")).and_then(|v| v.trim().parse().ok())).collect();
+    let key = Some(form.key.clone()).filter(|k| !k.is_empty() && k.len() <= 128).unwrap_or_default();
+    // A value that is not one of the options (only a tampered form sends
+    // one) counts as unanswered, and the client is asked to answer it.
+    let answers: Vec<Option<i64>> = (0..inst.items.len())
+        .map(|n| form.items.get(&format!("item_{n}")).and_then(|v| v.trim().parse().ok()))
+        .collect();
     if key.is_empty() {
         return form_page(inst, &state, &answers, crate::auth::new_token(), Some("Please send the form again.".into()));
     }

@@ -3,6 +3,7 @@
 //! client's doses with their integration windows, and the doses whose
 //! window is open with no integration session booked.
 
+use super::form::Refused;
 use super::{Nav, UiAuth, api_auth, detail, page_error, render, ui_error};
 use crate::api::notes::{self as api, DoseWindowView, NoteBodyInput, NoteView};
 use crate::error::AppError;
@@ -14,10 +15,12 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
+use kairos_domain::Refusal;
 use kairos_domain::ids::{ClientId, EncounterId, NoteId};
 use kairos_domain::notes::{Access, NoteAmendment, NoteKind, NoteStatus, WET_WRITING_MINUTES, WetFields};
 use kairos_domain::roles::Permission;
-use std::collections::{BTreeMap, HashMap};
+use serde::Deserialize;
+use std::collections::BTreeMap;
 
 type PageResult = Result<Response, Response>;
 
@@ -70,7 +73,7 @@ async fn note_page(state: &AppState, auth: &UiAuth, id: NoteId, error: Option<St
     let tz = tz_of(state).await;
     let template = state.config.note_templates.get(note.kind);
     let editable = note.access == Access::Author && note.status == NoteStatus::Draft;
-    let texts: HashMap<String, String> =
+    let texts: BTreeMap<String, String> =
         note.sections.iter().flatten().map(|s| (s.id.clone(), s.text.clone())).collect();
     let fields = if editable {
         template
@@ -138,31 +141,65 @@ pub async fn show(State(state): State<AppState>, auth: UiAuth, Path(id): Path<St
     note_page(&state, &auth, id, None).await
 }
 
-fn num<T: std::str::FromStr>(form: &HashMap<String, String>, k: &str) -> Option<T> {
-    form.get(k).map(|v| v.trim()).filter(|v| !v.is_empty()).and_then(|v| v.parse().ok())
+/// A note as typed: its kind (when starting one), each section's text
+/// (`section_<id>`, as the kind's template lists them), the summary, and for
+/// written exposure therapy its session, prompt, timing and distress ratings.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct NoteForm {
+    pub kind: String,
+    pub action: String,
+    pub summary: Option<String>,
+    pub narrative: Option<String>,
+    pub session_number: String,
+    pub prompt_id: String,
+    pub writing_minutes: String,
+    pub suds_before: String,
+    pub suds_after: String,
+    #[serde(flatten)]
+    pub sections: BTreeMap<String, String>,
 }
 
-fn body_of(form: &HashMap<String, String>, kind: NoteKind, state: &AppState, old: Option<&WetFields>) -> NoteBodyInput {
+/// The note's body from the form; a number that does not parse is refused
+/// naming its field.
+fn body_of(
+    form: &NoteForm,
+    kind: NoteKind,
+    state: &AppState,
+    old: Option<&WetFields>,
+) -> Result<NoteBodyInput, Refusal> {
+    use super::form::whole;
     let template = state.config.note_templates.get(kind);
     let sections: BTreeMap<String, String> = template
         .sections
         .iter()
-        .filter_map(|s| form.get(&format!("section_{}", s.id)).map(|v| (s.id.clone(), v.clone())))
+        .filter_map(|s| form.sections.get(&format!("section_{}", s.id)).map(|v| (s.id.clone(), v.clone())))
         .collect();
-    let wet = (kind == NoteKind::Wet).then(|| WetFields {
-        session_number: num(form, "session_number").unwrap_or(0),
-        prompt_id: form.get("prompt_id").cloned().unwrap_or_default(),
-        writing_started_at: old.and_then(|w| w.writing_started_at),
-        writing_minutes: num(form, "writing_minutes"),
-        suds_before: num(form, "suds_before"),
-        suds_after: num(form, "suds_after"),
-    });
-    NoteBodyInput {
+    let wet = if kind == NoteKind::Wet {
+        Some(WetFields {
+            session_number: whole("wet.session_number", "WET session", &form.session_number)?.unwrap_or(0),
+            prompt_id: form.prompt_id.clone(),
+            writing_started_at: old.and_then(|w| w.writing_started_at),
+            writing_minutes: whole("wet.writing_minutes", "Minutes of writing", &form.writing_minutes)?,
+            suds_before: whole("wet.suds_before", "Distress before (SUDS)", &form.suds_before)?,
+            suds_after: whole("wet.suds_after", "Distress after (SUDS)", &form.suds_after)?,
+        })
+    } else {
+        None
+    };
+    Ok(NoteBodyInput {
         sections,
-        summary: form.get("summary").cloned(),
+        summary: form.summary.clone(),
         wet,
-        narrative: if kind == NoteKind::Wet { form.get("narrative").cloned() } else { None },
-    }
+        narrative: if kind == NoteKind::Wet { form.narrative.clone() } else { None },
+    })
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct NoteAmendForm {
+    pub correction: String,
+    pub reason: String,
 }
 
 /// Saves a draft; `action` = `sign` signs it after saving, `start_timer`
@@ -171,18 +208,20 @@ pub async fn save(
     State(state): State<AppState>,
     auth: UiAuth,
     Path(id): Path<String>,
-    Form(form): Form<HashMap<String, String>>,
+    Form(form): Form<NoteForm>,
 ) -> PageResult {
-    auth.require(Permission::WriteTherapyNotes)?;
     let id = note_id(&auth, &id)?;
     let a = api_auth(&auth);
     let note = state.store.get_note(id).await.map_err(|e| ui_error(e.into(), Some(auth.nav("/clients"))))?;
-    let mut body = body_of(&form, note.kind, &state, note.wet.as_ref());
-    let action = form.get("action").map(String::as_str).unwrap_or("save");
+    let mut body = match body_of(&form, note.kind, &state, note.wet.as_ref()) {
+        Ok(b) => b,
+        Err(r) => return note_page(&state, &auth, id, Some(r.message)).await,
+    };
+    let action = if form.action.is_empty() { "save" } else { form.action.as_str() };
     if action == "start_timer"
         && let Some(w) = body.wet.as_mut()
     {
-        w.writing_started_at = Some(Timestamp::now());
+        w.writing_started_at = Some(state.now());
     }
     if let Err(e) = api::save_draft(&state, &a, id, &body).await {
         return match e {
@@ -202,11 +241,10 @@ pub async fn amend(
     State(state): State<AppState>,
     auth: UiAuth,
     Path(id): Path<String>,
-    Form(form): Form<HashMap<String, String>>,
+    Form(form): Form<NoteAmendForm>,
 ) -> PageResult {
     let id = note_id(&auth, &id)?;
-    let text = |k: &str| form.get(k).cloned().unwrap_or_default();
-    let a = NoteAmendment { correction: text("correction"), reason: text("reason") };
+    let a = NoteAmendment { correction: form.correction, reason: form.reason };
     match api::amend_note(&state, &api_auth(&auth), id, &a).await {
         Ok(_) => Ok(Redirect::to(&format!("/notes/{id}")).into_response()),
         Err(AppError::Forbidden(m)) => Err(page_error(StatusCode::FORBIDDEN, &m, Some(auth.nav("/clients")))),
@@ -220,18 +258,23 @@ pub async fn create(
     State(state): State<AppState>,
     auth: UiAuth,
     Path(id): Path<String>,
-    Form(form): Form<HashMap<String, String>>,
+    Form(form): Form<NoteForm>,
 ) -> PageResult {
-    auth.require(Permission::WriteTherapyNotes)?;
     let nav = || Some(auth.nav("/clients"));
     let enc: EncounterId = id.parse().map_err(|_| page_error(StatusCode::NOT_FOUND, "No such encounter.", nav()))?;
     let e = state.store.get_encounter(enc).await.map_err(|e| ui_error(e.into(), nav()))?;
-    let kind = NoteKind::parse("kind", form.get("kind").map(String::as_str).unwrap_or(""))
-        .map_err(|err| page_error(StatusCode::UNPROCESSABLE_ENTITY, &err.to_string(), nav()))?;
-    let body = api::NewNoteInput { encounter_id: enc.to_string(), kind, body: body_of(&form, kind, &state, None) };
+    let refuse = |r: Refused| Err(page_error(r.status, &r.message, nav()));
+    let kind = match NoteKind::parse("kind", form.kind.trim()) {
+        Ok(k) => k,
+        Err(_) => return refuse(Refusal::invalid("kind", "choose the kind of note").into()),
+    };
+    let body = match body_of(&form, kind, &state, None) {
+        Ok(b) => api::NewNoteInput { encounter_id: enc.to_string(), kind, body: b },
+        Err(r) => return refuse(r.into()),
+    };
     match api::create_note(&state, &api_auth(&auth), e.client_id, &body).await {
         Ok(n) => Ok(Redirect::to(&format!("/notes/{}", n.id)).into_response()),
-        Err(err) => Err(page_error(StatusCode::UNPROCESSABLE_ENTITY, &detail(err), nav())),
+        Err(err) => refuse(err.into()),
     }
 }
 
@@ -398,29 +441,34 @@ pub async fn unbooked(State(state): State<AppState>, auth: UiAuth) -> PageResult
 /// client, course and site of the dose, the signed-in therapist (else the
 /// course's therapist), at the chosen clinic-local time, for the template's
 /// usual hour.
+/// The integration-session booking form on the unbooked list.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct BookIntegrationForm {
+    /// The dosing visit whose window the session falls in.
+    pub dose: String,
+    /// `datetime-local`, in the dose's site's time zone.
+    pub start: String,
+}
+
 pub async fn book_integration(
     State(state): State<AppState>,
     auth: UiAuth,
-    Form(form): Form<HashMap<String, String>>,
+    Form(form): Form<BookIntegrationForm>,
 ) -> PageResult {
-    auth.require(Permission::BookEncounters)?;
     let nav = || Some(auth.nav("/"));
-    let tz = tz_of(&state).await;
-    let text = |k: &str| form.get(k).map(|v| v.trim().to_string()).unwrap_or_default();
-    let result: Result<(), String> = async {
-        let dose: EncounterId = text("dose").parse().map_err(|_| "Choose a dose.".to_string())?;
-        let dose = state.store.get_encounter(dose).await.map_err(|e| e.to_string())?;
-        let start = text("start")
-            .parse::<jiff::civil::DateTime>()
-            .ok()
-            .and_then(|dt| dt.to_zoned(tz.clone()).ok())
-            .map(|z| z.timestamp())
-            .ok_or_else(|| "Give the date and time of the session.".to_string())?;
+    let result: Result<(), Refused> = async {
+        let dose: EncounterId =
+            form.dose.trim().parse().map_err(|_| Refused::from(Refusal::invalid("dose", "choose a dose")))?;
+        let dose = state.store.get_encounter(dose).await.map_err(|e| Refused::from(AppError::from(e)))?;
+        let tz = state.site_tz(dose.site_id).await?;
+        let start = super::form::local_time("start", "Session start", &form.start, &tz)?
+            .ok_or_else(|| Refusal::invalid("start", "give the date and time of the session"))?;
         let staff = if auth.staff.roles.contains(kairos_domain::roles::Role::Therapist) {
             Some(auth.staff.id)
         } else {
             match dose.course_id {
-                Some(c) => state.store.get_course(c).await.map_err(|e| e.to_string())?.therapist_id,
+                Some(c) => state.store.get_course(c).await.map_err(|e| Refused::from(AppError::from(e)))?.therapist_id,
                 None => None,
             }
         };
@@ -434,15 +482,19 @@ pub async fn book_integration(
             scheduled_start: start,
             scheduled_end: start + jiff::SignedDuration::from_mins(60),
         };
-        state.store.create_encounter(&auth.actor(), &new).await.map_err(|e| AppError::from(e).to_string())?;
+        crate::usecase::encounters::book(&state, &api_auth(&auth), &new).await?;
         Ok(())
     }
     .await;
     match result {
         Ok(()) => Ok(Redirect::to("/windows/unbooked").into_response()),
-        Err(message) => {
+        Err(r) => {
+            let tz = tz_of(&state).await;
             let rows = unbooked_rows(&state, &auth, &tz).await.map_err(|e| ui_error(e, nav()))?;
-            Ok(render(&UnbookedPage { nav: nav(), doses: rows, can_book: true, error: Some(message) }))
+            let status = r.status;
+            let mut page = render(&UnbookedPage { nav: nav(), doses: rows, can_book: true, error: Some(r.message) });
+            *page.status_mut() = status;
+            Ok(page)
         }
     }
 }

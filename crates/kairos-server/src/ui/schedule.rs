@@ -13,6 +13,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use kairos_domain::ids::ProposalId;
 use kairos_domain::roles::Permission;
+use serde::Deserialize;
 use std::collections::HashMap;
 
 type PageResult = Result<Response, Response>;
@@ -81,15 +82,26 @@ pub async fn index(State(state): State<AppState>, auth: UiAuth) -> PageResult {
     schedule_page(&state, &auth, None).await
 }
 
-pub async fn propose(
-    State(state): State<AppState>,
-    auth: UiAuth,
-    Form(form): Form<HashMap<String, String>>,
-) -> PageResult {
-    auth.require(Permission::BookEncounters)?;
-    let text = |k: &str| form.get(k).map(|v| v.trim().to_string()).unwrap_or_default();
-    let weeks: u32 = text("weeks").parse().unwrap_or(0);
-    let body = ProposeBody { site_id: text("site_id"), start: text("start"), days: weeks.saturating_mul(7) };
+/// The propose form as typed.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct ProposeForm {
+    pub site_id: String,
+    /// The first day (a Monday), in the site's calendar.
+    pub start: String,
+    pub weeks: String,
+}
+
+pub async fn propose(State(state): State<AppState>, auth: UiAuth, Form(form): Form<ProposeForm>) -> PageResult {
+    let weeks = match super::form::whole::<u32>("weeks", "Weeks", &form.weeks) {
+        Ok(w) => w.unwrap_or(0),
+        Err(r) => return schedule_page(&state, &auth, Some(r.message)).await,
+    };
+    let body = ProposeBody {
+        site_id: form.site_id.trim().to_string(),
+        start: form.start.trim().to_string(),
+        days: weeks.saturating_mul(7),
+    };
     match crate::api::schedule::propose(&state, &api_auth(&auth), &body).await {
         Ok(p) => Ok(Redirect::to(&format!("/schedule/proposals/{}", p.id)).into_response()),
         Err(e) => schedule_page(&state, &auth, Some(detail(e))).await,
@@ -296,30 +308,43 @@ pub async fn apply(State(state): State<AppState>, auth: UiAuth, Path(id): Path<S
 pub async fn discard(State(state): State<AppState>, auth: UiAuth, Path(id): Path<String>) -> PageResult {
     auth.require(Permission::BookEncounters)?;
     let id = proposal_id(&auth, &id)?;
-    match state.store.discard_proposal(&auth.actor(), id).await {
+    match crate::api::schedule::discard_proposal(&state, &api_auth(&auth), id).await {
         Ok(()) => Ok(Redirect::to("/schedule").into_response()),
-        Err(e) => proposal_page(&state, &auth, id, Some(detail(e.into()))).await,
+        Err(e) => proposal_page(&state, &auth, id, Some(detail(e))).await,
     }
 }
 
-/// A repair from the form: what changed (`type`), for which appointment,
-/// person or chair, and when (clinic-local date-times).
+/// A repair form as typed: what changed (`type`), for which appointment,
+/// person or chair, and when (site-local date-times).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct RepairForm {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub event: String,
+    pub staff: String,
+    pub chair: String,
+    pub from: String,
+    pub to: String,
+}
+
+/// A repair from the form.
 pub async fn repair(
     State(state): State<AppState>,
     auth: UiAuth,
     Path(id): Path<String>,
-    Form(form): Form<HashMap<String, String>>,
+    Form(form): Form<RepairForm>,
 ) -> PageResult {
-    auth.require(Permission::BookEncounters)?;
     let id = proposal_id(&auth, &id)?;
-    let text = |k: &str| form.get(k).map(|v| v.trim().to_string()).unwrap_or_default();
-    let change = match text("type").as_str() {
-        "cancel" => serde_json::json!({ "type": "cancel", "event": text("event") }),
+    let (event, staff, chair, from, to) =
+        (form.event.trim(), form.staff.trim(), form.chair.trim(), form.from.trim(), form.to.trim());
+    let change = match form.kind.trim() {
+        "cancel" => serde_json::json!({ "type": "cancel", "event": event }),
         "staff_unavailable" => {
-            serde_json::json!({ "type": "staff_unavailable", "staff": text("staff"), "from": text("from"), "to": text("to") })
+            serde_json::json!({ "type": "staff_unavailable", "staff": staff, "from": from, "to": to })
         }
         "chair_unavailable" => {
-            serde_json::json!({ "type": "chair_unavailable", "chair": text("chair"), "from": text("from"), "to": text("to") })
+            serde_json::json!({ "type": "chair_unavailable", "chair": chair, "from": from, "to": to })
         }
         _ => return proposal_page(&state, &auth, id, Some("Choose what changed.".into())).await,
     };

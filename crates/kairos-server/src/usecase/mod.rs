@@ -9,6 +9,7 @@
 //! input format into the command and render the result; they hold no rule.
 
 pub mod dosing;
+pub mod encounters;
 pub mod measures;
 
 use crate::error::AppError;

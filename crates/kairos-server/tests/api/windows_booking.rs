@@ -42,7 +42,7 @@ async fn a_therapist_books_the_missing_integration_session_from_the_list() {
         .await
         .expect("post");
     let html = r.text().await.expect("html");
-    assert!(html.contains("Give the date and time of the session."), "{html}");
+    assert!(html.contains("Session start: give a date and time such as"), "{html}");
     // Tomorrow at 10:00 clinic time (New York): inside the 24-72 h preferred window.
     let tz = jiff::tz::TimeZone::get("America/New_York").expect("tz");
     let tomorrow = jiff::Timestamp::now().to_zoned(tz).date().tomorrow().expect("date");
