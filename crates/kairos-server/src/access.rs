@@ -198,21 +198,26 @@ pub const API: &[Declared] = &[
 /// catch-all (which answers 404 problem documents).
 pub const API_EXTRA: &[Declared] = &[d("GET", "/api/v1/openapi.json", Public), d("*", "/api/{*rest}", Public)];
 
-/// Every declaration, by (method, full path).
-fn table() -> &'static HashMap<(&'static str, String), Declared> {
-    static TABLE: OnceLock<HashMap<(&'static str, String), Declared>> = OnceLock::new();
+/// Every declaration, by full path, then method (a lookup borrows the
+/// request's path: nothing is allocated per request).
+fn table() -> &'static HashMap<String, Vec<Declared>> {
+    static TABLE: OnceLock<HashMap<String, Vec<Declared>>> = OnceLock::new();
     TABLE.get_or_init(|| {
-        let api = API.iter().map(|x| ((x.method, format!("/api/v1{}", x.path)), *x));
-        let rest = API_EXTRA.iter().chain(crate::ui::ROUTES.iter()).map(|x| ((x.method, x.path.to_string()), *x));
-        api.chain(rest).collect()
+        let mut t: HashMap<String, Vec<Declared>> = HashMap::new();
+        let api = API.iter().map(|x| (format!("/api/v1{}", x.path), *x));
+        let rest = API_EXTRA.iter().chain(crate::ui::ROUTES.iter()).map(|x| (x.path.to_string(), *x));
+        for (path, d) in api.chain(rest) {
+            t.entry(path).or_default().push(d);
+        }
+        t
     })
 }
 
 /// The declaration of a served route, if any.
 pub fn declared(method: &Method, path: &str) -> Option<Declared> {
-    let t = table();
     let m = if method == Method::HEAD { "GET" } else { method.as_str() };
-    t.get(&(m, path.to_string())).or_else(|| t.get(&("*", path.to_string()))).copied()
+    let here = table().get(path)?;
+    here.iter().find(|d| d.method == m).or_else(|| here.iter().find(|d| d.method == "*")).copied()
 }
 
 /// The staff member a route's declaration let through, for the handler's
@@ -225,11 +230,12 @@ pub struct Authenticated {
 
 /// Enforces the route's declaration before its handler.
 pub async fn enforce(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let Some(path) = req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_string()) else {
+    let Some(path) = req.extensions().get::<MatchedPath>().cloned() else {
         return next.run(req).await;
     };
+    let path = path.as_str();
     let api = path.starts_with("/api/");
-    let Some(decl) = declared(req.method(), &path) else {
+    let Some(decl) = declared(req.method(), path) else {
         tracing::error!(method = %req.method(), path, "a served route has no declared access; refused");
         return refuse(api, AppError::Internal(format!("no access declared for {} {path}", req.method())), &req);
     };
