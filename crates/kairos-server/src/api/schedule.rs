@@ -547,13 +547,24 @@ pub async fn repair_route(
 #[serde(deny_unknown_fields)]
 pub struct HoursBody {
     /// Weekly periods, e.g. `[{"days": ["mon", "wed"], "from": "13:00", "to": "18:00"}]`;
-    /// `null` returns to the clinic default.
-    #[schema(value_type = Object)]
-    pub hours: Option<Vec<WeeklyHours>>,
+    /// `null` returns to the clinic default. Required: a body without it
+    /// (`{}`) is refused rather than taken as a reset.
+    #[schema(value_type = Option<Vec<Object>>, required = true)]
+    #[serde(default, deserialize_with = "present")]
+    pub hours: Option<Option<Vec<WeeklyHours>>>,
+}
+
+/// A field that must be present but may be `null`: absent is `None`,
+/// `null` is `Some(None)`.
+fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
 }
 
 async fn set_hours(state: &AppState, auth: &Auth, of: HoursOf, id: &str, body: &HoursBody) -> AppResult<StatusCode> {
-    for (i, h) in body.hours.iter().flatten().enumerate() {
+    let Some(hours) = &body.hours else {
+        return Err(AppError::invalid("hours", "give the weekly hours, or null to return to the clinic default"));
+    };
+    for (i, h) in hours.iter().flatten().enumerate() {
         if h.days.is_empty() {
             return Err(AppError::invalid(format!("hours[{i}].days"), "name at least one day"));
         }
@@ -561,8 +572,7 @@ async fn set_hours(state: &AppState, auth: &Auth, of: HoursOf, id: &str, body: &
             return Err(AppError::invalid(format!("hours[{i}].to"), "the end must be after the start"));
         }
     }
-    let json =
-        body.hours.as_ref().map(serde_json::to_string).transpose().map_err(|e| AppError::Internal(e.to_string()))?;
+    let json = hours.as_ref().map(serde_json::to_string).transpose().map_err(|e| AppError::Internal(e.to_string()))?;
     state.store.set_weekly_hours(&auth.actor(), of, id, json.as_deref()).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -60,17 +60,9 @@ pub async fn record(
     Path(id): Path<String>,
     Json(body): Json<ScreenCreate>,
 ) -> AppResult<(StatusCode, axum::Json<ScreenView>)> {
-    auth.require(Permission::RecordScreening)?;
     let course = path_id("course", &id)?;
-    body.findings.validate().map_err(|e| prefixed(e, "findings"))?;
-    let classified = state.config.screening.classify(&body.findings);
-    let screen = state.store.record_screen(&auth.actor(), course, &body.findings, &classified).await?;
+    let screen = crate::usecase::screening::record(&state, &auth, course, &body.findings).await?;
     Ok((StatusCode::CREATED, axum::Json(screen.into())))
-}
-
-/// Names the field inside the request body (`findings.weight_kg`).
-fn prefixed(e: kairos_domain::DomainError, parent: &str) -> crate::error::AppError {
-    crate::error::AppError::invalid(format!("{parent}.{}", e.field()), e.to_string())
 }
 
 /// A course's screens, newest first.
@@ -105,7 +97,6 @@ pub async fn sign(
     Path(id): Path<String>,
     Json(decision): Json<Decision>,
 ) -> AppResult<axum::Json<ScreenView>> {
-    auth.require(Permission::SignEligibility)?;
-    let screen = state.store.sign_screen(&auth.actor(), path_id("screen", &id)?, &decision).await?;
+    let screen = crate::usecase::screening::sign(&state, &auth, path_id("screen", &id)?, &decision).await?;
     Ok(axum::Json(screen.into()))
 }

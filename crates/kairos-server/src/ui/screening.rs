@@ -1,6 +1,7 @@
 //! Pages for the pre-treatment screen: record the findings, see what the
 //! clinic's rules found, and (prescribers) sign eligibility.
 
+use super::api_auth;
 use super::{Nav, UiAuth, page_error, render, ui_error};
 use crate::error::AppError;
 use askama::Template;
@@ -8,11 +9,13 @@ use axum::Form;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
+use kairos_domain::Refusal;
 use kairos_domain::ids::{CourseId, ScreenId};
 use kairos_domain::roles::Permission;
 use kairos_domain::screening::{Class, Decision, History, MedicationClass, Pregnancy, ScreenFindings};
 use kairos_store::{Action, AuditEntry};
-use std::collections::{BTreeMap, HashMap};
+use serde::Deserialize;
+use std::collections::BTreeMap;
 
 use crate::state::AppState;
 
@@ -27,17 +30,12 @@ struct ScreenForm {
     histories: Vec<&'static str>,
     pregnancies: Vec<(&'static str, String)>,
     medications: Vec<(&'static str, String)>,
-    values: HashMap<String, String>,
+    /// What was typed, kept after a refusal.
+    values: ScreenInput,
     error: Option<String>,
 }
 
-fn form_page(
-    auth: &UiAuth,
-    course: CourseId,
-    client: String,
-    values: HashMap<String, String>,
-    error: Option<String>,
-) -> Response {
+fn form_page(auth: &UiAuth, course: CourseId, client: String, values: ScreenInput, error: Option<String>) -> Response {
     render(&ScreenForm {
         nav: Some(auth.nav("/clients")),
         course_id: course,
@@ -60,76 +58,116 @@ pub async fn new_screen(State(state): State<AppState>, auth: UiAuth, Path(id): P
     let nav = || Some(auth.nav("/clients"));
     let course: CourseId = id.parse().map_err(|_| page_error(StatusCode::NOT_FOUND, "No such course.", nav()))?;
     let client = client_name(&state, course).await.map_err(|e| ui_error(e, nav()))?;
-    Ok(form_page(&auth, course, client, HashMap::new(), None))
+    Ok(form_page(&auth, course, client, ScreenInput::default(), None))
 }
 
-/// The form's fields as typed findings; errors name the field.
-fn findings_of(form: &[(String, String)]) -> Result<ScreenFindings, AppError> {
-    let get = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.trim().to_string()).unwrap_or_default();
-    let yes = |k: &str| get(k) == "yes";
-    let num = |k: &str, what: &str| -> Result<f64, AppError> {
-        get(k).parse::<f64>().map_err(|_| AppError::invalid(k, format!("{what} must be a number")))
-    };
-    let medications = form
-        .iter()
-        .filter(|(n, _)| n == "medications")
-        .map(|(_, v)| MedicationClass::parse("medications", v))
-        .collect::<Result<Vec<_>, _>>()?;
-    let f = ScreenFindings {
-        diagnosis: get("diagnosis"),
-        prior_treatments: get("prior_treatments")
-            .lines()
-            .map(|l| l.trim().to_string())
-            .filter(|l| !l.is_empty())
-            .collect(),
-        psychosis: History::parse("psychosis", &get("psychosis"))?,
-        substance_use: History::parse("substance_use", &get("substance_use"))?,
-        cardiovascular_disease: yes("cardiovascular_disease"),
-        systolic_bp: num("systolic_bp", "systolic blood pressure")? as u16,
-        diastolic_bp: num("diastolic_bp", "diastolic blood pressure")? as u16,
-        heart_rate: num("heart_rate", "heart rate")? as u16,
-        pregnancy: Pregnancy::parse("pregnancy", &get("pregnancy"))?,
-        raised_intracranial_pressure: yes("raised_intracranial_pressure"),
-        aneurysmal_vascular_disease: yes("aneurysmal_vascular_disease"),
-        intracerebral_haemorrhage_history: yes("intracerebral_haemorrhage_history"),
-        medications,
-        weight_kg: num("weight_kg", "weight")?,
-        allergies: get("allergies"),
-        ketamine_hypersensitivity: yes("ketamine_hypersensitivity"),
-        off_label_consent: yes("off_label_consent"),
-    };
-    f.validate()?;
-    Ok(f)
+/// The screen form as typed (`medications` repeats, one per class ticked).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct ScreenInput {
+    pub diagnosis: String,
+    pub prior_treatments: String,
+    pub psychosis: String,
+    pub substance_use: String,
+    pub cardiovascular_disease: Option<String>,
+    pub systolic_bp: String,
+    pub diastolic_bp: String,
+    pub heart_rate: String,
+    pub pregnancy: String,
+    pub raised_intracranial_pressure: Option<String>,
+    pub aneurysmal_vascular_disease: Option<String>,
+    pub intracerebral_haemorrhage_history: Option<String>,
+    pub medications: Vec<String>,
+    pub weight_kg: String,
+    pub allergies: String,
+    pub ketamine_hypersensitivity: Option<String>,
+    pub off_label_consent: Option<String>,
+}
+
+impl ScreenInput {
+    /// Whether the medicine class was ticked.
+    pub fn takes(&self, class: &str) -> bool {
+        self.medications.iter().any(|m| m == class)
+    }
+
+    /// The findings; a field that does not parse is refused naming it (as
+    /// the API names it: `findings.systolic_bp`).
+    fn findings(&self) -> Result<ScreenFindings, Refusal> {
+        use super::form::{decimal, whole};
+        let yes = |v: &Option<String>| v.as_deref() == Some("yes");
+        let need = |v: Option<u16>, field: &str, what: &str| {
+            v.ok_or_else(|| Refusal::invalid(field, format!("enter the {what}")))
+        };
+        let enumerated = |e: kairos_domain::DomainError| Refusal::from(e).within("findings");
+        Ok(ScreenFindings {
+            diagnosis: self.diagnosis.trim().to_string(),
+            prior_treatments: self
+                .prior_treatments
+                .lines()
+                .map(|l| l.trim().to_string())
+                .filter(|l| !l.is_empty())
+                .collect(),
+            psychosis: History::parse("psychosis", self.psychosis.trim()).map_err(enumerated)?,
+            substance_use: History::parse("substance_use", self.substance_use.trim()).map_err(enumerated)?,
+            cardiovascular_disease: yes(&self.cardiovascular_disease),
+            systolic_bp: need(
+                whole("findings.systolic_bp", "Systolic blood pressure", &self.systolic_bp)?,
+                "findings.systolic_bp",
+                "systolic blood pressure",
+            )?,
+            diastolic_bp: need(
+                whole("findings.diastolic_bp", "Diastolic blood pressure", &self.diastolic_bp)?,
+                "findings.diastolic_bp",
+                "diastolic blood pressure",
+            )?,
+            heart_rate: need(
+                whole("findings.heart_rate", "Heart rate", &self.heart_rate)?,
+                "findings.heart_rate",
+                "heart rate",
+            )?,
+            pregnancy: Pregnancy::parse("pregnancy", self.pregnancy.trim()).map_err(enumerated)?,
+            raised_intracranial_pressure: yes(&self.raised_intracranial_pressure),
+            aneurysmal_vascular_disease: yes(&self.aneurysmal_vascular_disease),
+            intracerebral_haemorrhage_history: yes(&self.intracerebral_haemorrhage_history),
+            medications: self
+                .medications
+                .iter()
+                .map(|m| MedicationClass::parse("medications", m).map_err(enumerated))
+                .collect::<Result<Vec<_>, _>>()?,
+            weight_kg: decimal("findings.weight_kg", "Weight", &self.weight_kg)?
+                .ok_or_else(|| Refusal::invalid("findings.weight_kg", "enter the weight"))?,
+            allergies: self.allergies.trim().to_string(),
+            ketamine_hypersensitivity: yes(&self.ketamine_hypersensitivity),
+            off_label_consent: yes(&self.off_label_consent),
+        })
+    }
 }
 
 pub async fn record_screen(
     State(state): State<AppState>,
     auth: UiAuth,
     Path(id): Path<String>,
-    Form(form): Form<Vec<(String, String)>>,
+    body: axum::body::Bytes,
 ) -> PageResult {
-    auth.require(Permission::RecordScreening)?;
     let nav = || Some(auth.nav("/clients"));
     let course: CourseId = id.parse().map_err(|_| page_error(StatusCode::NOT_FOUND, "No such course.", nav()))?;
     let client = client_name(&state, course).await.map_err(|e| ui_error(e, nav()))?;
-    let findings = match findings_of(&form) {
-        Ok(f) => f,
-        Err(e) => {
-            let values = form.iter().filter(|(k, _)| k != "medications").cloned().collect();
-            let msg = match e {
-                AppError::Unprocessable { detail, .. } | AppError::BadRequest { detail, .. } => detail,
-                other => other.to_string(),
-            };
-            return Ok(form_page(&auth, course, client, values, Some(msg)));
-        }
+    let input: ScreenInput = serde_html_form::from_bytes(&body).unwrap_or_default();
+    let refused = |r: super::form::Refused| {
+        let status = r.status;
+        let mut page = form_page(&auth, course, client.clone(), input.clone(), Some(r.message));
+        *page.status_mut() = status;
+        Ok(page)
     };
-    let classified = state.config.screening.classify(&findings);
-    let screen = state
-        .store
-        .record_screen(&auth.actor(), course, &findings, &classified)
-        .await
-        .map_err(|e| ui_error(e.into(), nav()))?;
-    Ok(Redirect::to(&format!("/screens/{}", screen.id)).into_response())
+    let findings = match input.findings() {
+        Ok(f) => f,
+        Err(r) => return refused(r.into()),
+    };
+    match crate::usecase::screening::record(&state, &api_auth(&auth), course, &findings).await {
+        Ok(screen) => Ok(Redirect::to(&format!("/screens/{}", screen.id)).into_response()),
+        Err(AppError::Forbidden(m)) => Err(page_error(StatusCode::FORBIDDEN, &m, nav())),
+        Err(e) => refused(e.into()),
+    }
 }
 
 pub struct FindingRow {
@@ -253,29 +291,41 @@ pub async fn show_screen(State(state): State<AppState>, auth: UiAuth, Path(id): 
     screen_page(&state, &auth, id, None).await
 }
 
+/// The eligibility decision as typed: `eligible`, a `rationale_<rule>` for
+/// each relative contraindication, and a note.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct SignInput {
+    pub eligible: String,
+    pub note: String,
+    #[serde(flatten)]
+    pub rationales: BTreeMap<String, String>,
+}
+
 pub async fn sign_screen(
     State(state): State<AppState>,
     auth: UiAuth,
     Path(id): Path<String>,
-    Form(form): Form<Vec<(String, String)>>,
+    Form(form): Form<SignInput>,
 ) -> PageResult {
-    auth.require(Permission::SignEligibility)?;
     let id: ScreenId =
         id.parse().map_err(|_| page_error(StatusCode::NOT_FOUND, "No such screen.", Some(auth.nav("/clients"))))?;
-    let get = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.trim().to_string());
     let rationales: BTreeMap<String, String> = form
+        .rationales
         .iter()
         .filter_map(|(k, v)| k.strip_prefix("rationale_").map(|r| (r.to_string(), v.trim().to_string())))
         .filter(|(_, v)| !v.is_empty())
         .collect();
     let decision = Decision {
-        eligible: get("eligible").as_deref() == Some("yes"),
+        eligible: form.eligible.trim() == "yes",
         rationales,
-        note: get("note").filter(|n| !n.is_empty()),
+        note: Some(form.note.trim().to_string()).filter(|n| !n.is_empty()),
     };
-    match state.store.sign_screen(&auth.actor(), id, &decision).await {
+    match crate::usecase::screening::sign(&state, &api_auth(&auth), id, &decision).await {
         Ok(_) => Ok(Redirect::to(&format!("/screens/{id}")).into_response()),
-        Err(kairos_store::StoreError::Domain(d)) => screen_page(&state, &auth, id, Some(d.to_string())).await,
-        Err(e) => Err(ui_error(e.into(), Some(auth.nav("/clients")))),
+        Err(e @ (AppError::Unprocessable { .. } | AppError::Conflict { .. })) => {
+            screen_page(&state, &auth, id, Some(super::form::Refused::from(e).message)).await
+        }
+        Err(e) => Err(ui_error(e, Some(auth.nav("/clients")))),
     }
 }

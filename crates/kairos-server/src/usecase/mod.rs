@@ -11,6 +11,7 @@
 pub mod dosing;
 pub mod encounters;
 pub mod measures;
+pub mod screening;
 
 use crate::error::AppError;
 use crate::extract::Auth;

@@ -186,6 +186,8 @@ async fn weekly_hours_are_validated_naming_the_field() {
     let r =
         app.put(&path, &s.coordinator, json!({ "hours": [{ "days": ["mon"], "from": "18:00", "to": "13:00" }] })).await;
     assert_eq!(r.problem_field(), Some("hours[0].to"));
+    // An empty body is refused, not taken as "back to the clinic default".
+    assert_eq!(app.put(&path, &s.coordinator, json!({})).await.problem_field(), Some("hours"));
     // Afternoons only: every one of this client's appointments starts at 13:00 or later.
     let r = app
         .put(

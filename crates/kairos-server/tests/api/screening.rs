@@ -216,8 +216,15 @@ async fn a_nurse_records_a_screen_in_the_ui_and_a_prescriber_signs_it() {
     // A missing number comes back with the field named, and nothing is saved.
     let bad: Vec<(&str, &str)> = form.iter().filter(|(k, _)| *k != "heart_rate").copied().collect();
     let r = nurse.post(format!("{}/courses/{course}/screens", app.base)).form(&bad).send().await.expect("post");
-    assert_eq!(r.status(), StatusCode::OK);
-    assert!(r.text().await.expect("html").contains("heart rate must be a number"));
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = r.text().await.expect("html");
+    assert!(html.contains("Enter the heart rate."), "{html}");
+    assert!(html.contains("value=\"64.5\"") && html.contains("value=\"benzodiazepine\" checked"), "kept: {html}");
+    // A mistyped number is named, not taken as zero.
+    let typo: Vec<(&str, &str)> =
+        form.iter().map(|&(k, v)| if k == "systolic_bp" { (k, "12O") } else { (k, v) }).collect();
+    let r = nurse.post(format!("{}/courses/{course}/screens", app.base)).form(&typo).send().await.expect("post");
+    assert!(r.text().await.expect("html").contains("Systolic blood pressure: “12O” is not a whole number."));
     form.push(("cardiovascular_disease", "yes"));
     let r = nurse.post(format!("{}/courses/{course}/screens", app.base)).form(&form).send().await.expect("post");
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
