@@ -1,6 +1,7 @@
 //! `kairos`: serve the clinic, run migrations, manage staff accounts, back up
 //! the database, and run the demo practice.
 
+mod config_export;
 mod demo;
 
 use anyhow::{Context, Result, bail};
@@ -176,6 +177,20 @@ fn load_instruments(dir: Option<&std::path::Path>) -> Result<kairos_domain::inst
 }
 
 #[derive(Subcommand)]
+enum ConfigCommand {
+    /// Write every built-in default (questionnaires, protocols, measure
+    /// schedules, screening rules, safety thresholds, ledger policy, therapy
+    /// window, note templates, exercise words, scheduling defaults) under DIR,
+    /// and print the flags that load the edited copies. The repository's
+    /// data folders are compiled in: editing them changes nothing until a
+    /// rebuild; editing an exported copy and passing its flag does.
+    Export {
+        /// A folder; files already there are never overwritten.
+        dir: std::path::PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
 enum Command {
     /// Run the server.
     Serve {
@@ -193,6 +208,11 @@ enum Command {
     User {
         #[command(subcommand)]
         command: UserCommand,
+    },
+    /// The clinical defaults built into this binary, as files to edit.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
     },
     /// Write a consistent copy of a live SQLite database to a new file.
     Backup {
@@ -325,6 +345,15 @@ async fn main() -> Result<()> {
         }
         Command::User { command } => user(command).await,
         Command::Schedule(args) => schedule(args),
+        Command::Config { command: ConfigCommand::Export { dir } } => {
+            let written = config_export::export(&dir)?;
+            println!("wrote {} default files under {}", written.len(), dir.display());
+            println!("edit the copies and start the server with the flags for the ones you changed:");
+            for f in config_export::flags(&dir) {
+                println!("  {f}");
+            }
+            Ok(())
+        }
         Command::Backup { db, to } => {
             let store = open(&db.db, 2).await?;
             store.backup_sqlite(&to).await?;

@@ -85,3 +85,36 @@ fn bad_safety_ledger_scheduling_and_therapy_files_stop_the_server_naming_the_fie
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `kairos config export DIR` writes the built-in defaults a clinic edits,
+/// byte for byte as compiled in; a second export never overwrites an edited
+/// copy; an edited copy passed back with its flag is what the server loads.
+#[test]
+fn the_built_in_defaults_export_as_files_the_flags_load_back() {
+    let dir = std::env::temp_dir().join(format!("kairos-export-{}", uuid::Uuid::now_v7().simple()));
+    let export =
+        || Command::new(env!("CARGO_BIN_EXE_kairos")).args(["config", "export"]).arg(&dir).output().expect("run");
+    let out = export();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let printed = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(printed.contains("--safety-policy") && printed.contains("--instruments-dir"), "{printed}");
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    for rel in
+        ["instruments/phq9.toml", "protocols/esketamine_label.toml", "safety/policy.toml", "scheduling/defaults.toml"]
+    {
+        let exported = std::fs::read(dir.join(rel)).expect("exported");
+        assert_eq!(exported, std::fs::read(root.join(rel)).expect("shipped"), "{rel} as compiled in");
+    }
+    let policy = dir.join("safety/policy.toml");
+    let edited =
+        std::fs::read_to_string(&policy).expect("policy").replace("systolic_at_least = 140", "systolic_at_least = 190");
+    std::fs::write(&policy, &edited).expect("edit");
+    let again = export();
+    assert!(!again.status.success(), "a second export is refused");
+    assert_eq!(std::fs::read_to_string(&policy).expect("policy"), edited, "the edited copy is untouched");
+    // The server reads the edited copy (here an invalid one, so it stops
+    // and names the field: proof the flag loads the exported file).
+    let (ok, out) = serve_with(&["--safety-policy", policy.to_str().expect("utf-8")]);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(!ok && out.contains("pre_dose_hold.systolic_at_least"), "{out}");
+}
