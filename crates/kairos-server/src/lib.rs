@@ -30,6 +30,7 @@ pub fn app(store: Store, config: Config) -> Router {
     let dummy = auth::hash_password("kairos-dummy-password-for-timing").unwrap_or_default();
     let state = AppState { store, config: Arc::new(config), dummy_hash: Arc::new(dummy) };
     let (api_router, openapi) = api::router().split_for_parts();
+    let openapi = api::contract::complete(serde_json::to_value(&openapi).unwrap_or_default());
     let openapi = Arc::new(openapi);
     let api_router = api_router
         .route(

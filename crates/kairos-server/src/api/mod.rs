@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod auth;
 pub mod clients;
+pub mod contract;
 pub mod courses;
 pub mod dosing;
 pub mod encounters;

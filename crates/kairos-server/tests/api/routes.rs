@@ -132,6 +132,22 @@ async fn every_route_refuses_exactly_the_roles_its_declaration_and_the_policy_re
             if let Some(w) = wrong {
                 failures.push(format!("{} {} as {who}: {w} ({status})", d.method, d.path));
             }
+            // Every status an API operation answers is in its document, with
+            // the media type it is sent as.
+            let op = doc["paths"][d.path][d.method.to_lowercase()].clone();
+            if *api && !op.is_null() {
+                let media = res.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+                let documented = &op["responses"][status.as_str()];
+                if documented.is_null() {
+                    failures.push(format!(
+                        "{} {} as {who}: answered {status}, which its document does not list",
+                        d.method, d.path
+                    ));
+                } else if status.is_client_error() && documented["content"][media.as_str()].is_null() {
+                    failures
+                        .push(format!("{} {} as {who}: {status} sent as {media}, not as documented", d.method, d.path));
+                }
+            }
         }
     }
     eprintln!("{requests} requests");
