@@ -136,8 +136,8 @@ impl FromRequestParts<AppState> for Auth {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         // The permission layer has already looked the session up.
-        if let Some(a) = parts.extensions.get::<crate::access::Authenticated>() {
-            return Ok(Auth { staff: a.staff.clone(), token: a.token.clone(), remote_addr: remote_addr(parts) });
+        if let Some(a) = parts.extensions.remove::<crate::access::Authenticated>() {
+            return Ok(Auth { staff: a.staff, token: a.token, remote_addr: remote_addr(parts) });
         }
         // The cookie is honoured only for safe methods: a state change through
         // the API must carry the bearer token, which a forged cross-site form

@@ -314,9 +314,9 @@ impl FromRequestParts<AppState> for UiAuth {
             let q = serde_urlencoded::to_string([("next", next)]).unwrap_or_default();
             Redirect::to(&format!("/login?{q}")).into_response()
         };
-        let found = match parts.extensions.get::<crate::access::Authenticated>() {
+        let found = match parts.extensions.remove::<crate::access::Authenticated>() {
             // The permission layer has already looked the session up.
-            Some(a) => Ok(Some((a.staff.clone(), a.token.clone()))),
+            Some(a) => Ok(Some((a.staff, a.token))),
             None => {
                 let Some(token) = cookie_token(parts, crate::auth::cookie_name(state)) else {
                     return Err(to_login());
