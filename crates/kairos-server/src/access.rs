@@ -1,6 +1,7 @@
 //! The permission layer: every route of the server, API and pages alike,
 //! declares who may call it, here (API) or beside its page (`ui::ROUTES`),
-//! and one middleware enforces the declaration before any handler runs.
+//! and the staff extractors enforce the declaration (`check`) before the
+//! handler reads anything else.
 //!
 //! A route that is served but not declared is refused (fail closed); a test
 //! walks every declared route × every role and compares what the running
@@ -12,12 +13,9 @@
 //! decides it over the record.
 
 use crate::error::AppError;
-use crate::extract::{bearer_token, cookie_token};
-use crate::state::AppState;
-use axum::extract::{MatchedPath, Request, State};
+use axum::extract::MatchedPath;
 use axum::http::Method;
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::http::request::Parts;
 use kairos_domain::roles::Permission;
 use kairos_domain::staff::Staff;
 use std::collections::HashMap;
@@ -220,77 +218,26 @@ pub fn declared(method: &Method, path: &str) -> Option<Declared> {
     here.iter().find(|d| d.method == m).or_else(|| here.iter().find(|d| d.method == "*")).copied()
 }
 
-/// The staff member a route's declaration let through, for the handler's
-/// extractor (so the session is looked up once per request).
-#[derive(Debug, Clone)]
-pub struct Authenticated {
-    pub staff: Staff,
-    pub token: String,
-}
-
-/// Enforces the route's declaration before its handler.
-pub async fn enforce(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let Some(path) = req.extensions().get::<MatchedPath>().cloned() else {
-        return next.run(req).await;
+/// Whether the signed-in staff member may call the route this request
+/// matched, by its declaration. The staff extractors (`Auth`, `UiAuth`) call
+/// it right after finding the session, before the handler reads its input,
+/// so it costs nothing beyond a table lookup; a route that is served but not
+/// declared is refused. The route walk test proves every route enforces its
+/// declaration for every role.
+pub fn check(parts: &Parts, staff: &Staff) -> Result<(), AppError> {
+    // No matched route: the fallback (a 404 page), which reads nothing.
+    let Some(path) = parts.extensions.get::<MatchedPath>() else { return Ok(()) };
+    let Some(decl) = declared(&parts.method, path.as_str()) else {
+        tracing::error!(method = %parts.method, path = path.as_str(), "a served route has no declared access; refused");
+        return Err(AppError::Internal(format!("no access declared for {} {}", parts.method, path.as_str())));
     };
-    let path = path.as_str();
-    let api = path.starts_with("/api/");
-    let Some(decl) = declared(req.method(), path) else {
-        tracing::error!(method = %req.method(), path, "a served route has no declared access; refused");
-        return refuse(api, AppError::Internal(format!("no access declared for {} {path}", req.method())), &req);
-    };
-    let perms: &[Permission] = match decl.access {
-        Access::Public | Access::Client => return next.run(req).await,
-        Access::SignedIn => &[],
-        Access::Needs(p) => p,
-    };
-    let (parts, body) = req.into_parts();
-    // The API takes a bearer token (or, for reads, the page's cookie); a
-    // page takes only its HttpOnly, SameSite=Strict cookie.
-    let cookie = || cookie_token(&parts, crate::auth::cookie_name(&state));
-    let token = if api {
-        bearer_token(&parts).or_else(|| matches!(parts.method, Method::GET | Method::HEAD).then(cookie).flatten())
-    } else {
-        cookie()
-    };
-    let req = Request::from_parts(parts, body);
-    let info = match token {
-        None => None,
-        Some(t) => match state.store.authenticate_session(&t, &state.config.session).await {
-            Ok(found) => found.map(|i| (i, t)),
-            Err(e) => return refuse(api, e.into(), &req),
-        },
-    };
-    let Some((info, token)) = info else {
-        return refuse(api, AppError::Unauthenticated, &req);
-    };
-    if !perms.is_empty() && !perms.iter().any(|p| info.staff.roles.allow(*p)) {
-        let what = perms.first().map(|p| p.describe()).unwrap_or("do this");
-        let m = format!("your role ({}) may not {what}", info.staff.roles.to_list());
-        return refuse(api, AppError::Forbidden(m), &req);
-    }
-    let mut req = req;
-    req.extensions_mut().insert(Authenticated { staff: info.staff, token });
-    next.run(req).await
-}
-
-fn refuse(api: bool, e: AppError, req: &Request) -> Response {
-    if api {
-        return e.into_response();
-    }
-    match e {
-        AppError::Unauthenticated => {
-            let next = req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/");
-            let q = serde_urlencoded::to_string([("next", next)]).unwrap_or_default();
-            Redirect::to(&format!("/login?{q}")).into_response()
+    match decl.access {
+        Access::Public | Access::SignedIn => Ok(()),
+        Access::Client => Err(AppError::Forbidden("this is for clients signed in to the portal".into())),
+        Access::Needs(perms) if perms.iter().any(|p| staff.roles.allow(*p)) => Ok(()),
+        Access::Needs(perms) => {
+            let what = perms.first().map(|p| p.describe()).unwrap_or("do this");
+            Err(AppError::Forbidden(format!("your role ({}) may not {what}", staff.roles.to_list())))
         }
-        AppError::Forbidden(m) => {
-            let mut m = m;
-            if let Some(first) = m.get(..1) {
-                m = format!("{}{}.", first.to_uppercase(), &m[1..]);
-            }
-            crate::ui::page_error(axum::http::StatusCode::FORBIDDEN, &m, None)
-        }
-        other => crate::ui::ui_error(other, None),
     }
 }

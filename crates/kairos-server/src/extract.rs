@@ -135,10 +135,6 @@ impl FromRequestParts<AppState> for Auth {
     type Rejection = AppError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        // The permission layer has already looked the session up.
-        if let Some(a) = parts.extensions.remove::<crate::access::Authenticated>() {
-            return Ok(Auth { staff: a.staff, token: a.token, remote_addr: remote_addr(parts) });
-        }
         // The cookie is honoured only for safe methods: a state change through
         // the API must carry the bearer token, which a forged cross-site form
         // cannot.
@@ -151,6 +147,7 @@ impl FromRequestParts<AppState> for Auth {
             .ok_or(AppError::Unauthenticated)?;
         let info =
             state.store.authenticate_session(&token, &state.config.session).await?.ok_or(AppError::Unauthenticated)?;
+        crate::access::check(parts, &info.staff)?;
         Ok(Auth { staff: info.staff, token, remote_addr: remote_addr(parts) })
     }
 }

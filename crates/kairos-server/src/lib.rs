@@ -47,7 +47,6 @@ pub fn app(store: Store, config: Config) -> Router {
         .fallback(|| async {
             ui::page_error(axum::http::StatusCode::NOT_FOUND, "There is no page at this address.", None)
         })
-        .layer(axum::middleware::from_fn_with_state(state.clone(), access::enforce))
         .with_state(state)
         .layer(SetResponseHeaderLayer::if_not_present(
             header::X_CONTENT_TYPE_OPTIONS,

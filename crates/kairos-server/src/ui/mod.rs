@@ -314,22 +314,27 @@ impl FromRequestParts<AppState> for UiAuth {
             let q = serde_urlencoded::to_string([("next", next)]).unwrap_or_default();
             Redirect::to(&format!("/login?{q}")).into_response()
         };
-        let found = match parts.extensions.remove::<crate::access::Authenticated>() {
-            // The permission layer has already looked the session up.
-            Some(a) => Ok(Some((a.staff, a.token))),
-            None => {
-                let Some(token) = cookie_token(parts, crate::auth::cookie_name(state)) else {
-                    return Err(to_login());
-                };
-                state
-                    .store
-                    .authenticate_session(&token, &state.config.session)
-                    .await
-                    .map(|i| i.map(|i| (i.staff, token)))
-            }
+        let Some(token) = cookie_token(parts, crate::auth::cookie_name(state)) else {
+            return Err(to_login());
         };
+        let found =
+            state.store.authenticate_session(&token, &state.config.session).await.map(|i| i.map(|i| (i.staff, token)));
         match found {
             Ok(Some((staff, token))) => {
+                // The route's declared permission, before anything else.
+                match crate::access::check(parts, &staff) {
+                    Ok(()) => {}
+                    Err(AppError::Forbidden(m)) => {
+                        let mut nav = Nav::for_staff(&staff, "");
+                        nav.alerts = Default::default();
+                        let mut m = m;
+                        if let Some(first) = m.get(..1) {
+                            m = format!("{}{}.", first.to_uppercase(), &m[1..]);
+                        }
+                        return Err(page_error(StatusCode::FORBIDDEN, &m, Some(nav)));
+                    }
+                    Err(e) => return Err(ui_error(e, None)),
+                }
                 // Every page a clinician opens shows their open safety alerts.
                 // The banner is for those who act on alerts; a director reviews
                 // them on the alert page without being paged by every one.
