@@ -10,7 +10,7 @@ use jiff::Timestamp;
 use kairos_domain::Refusal;
 use kairos_domain::dosing::{Amendment, SessionEvent, SessionFacts, StartSnapshot, StockFacts, VitalAlert, Vitals};
 use kairos_domain::ids::{
-    AmendmentId, ClientId, CourseId, DosingSessionId, EncounterId, SessionEventId, StaffId, StockId, VitalsId,
+    AmendmentId, ClientId, CourseId, DosingSessionId, EncounterId, SessionEventId, SiteId, StaffId, StockId, VitalsId,
 };
 use kairos_domain::ledger::{EntryDetail, EntryKind, LedgerPolicy, Substance};
 use kairos_domain::screening::ScreenStatus;
@@ -55,6 +55,8 @@ pub struct RemsState {
 pub struct RemsDue {
     pub session_id: DosingSessionId,
     pub client_id: ClientId,
+    /// The site of the visit: the form is due within 7 of its calendar days.
+    pub site_id: SiteId,
     pub started_at: Timestamp,
     pub signed: bool,
 }
@@ -530,7 +532,8 @@ impl Store {
     /// Esketamine sessions whose REMS form is not submitted, oldest first.
     pub async fn rems_due(&self) -> Result<Vec<RemsDue>> {
         let rows = sqlx::query(
-            "SELECT d.id, d.client_id, d.started_at, d.signed_at FROM dosing_sessions d \
+            "SELECT d.id, d.client_id, e.site_id, d.started_at, d.signed_at FROM dosing_sessions d \
+             JOIN encounters e ON e.id = d.encounter_id \
              LEFT JOIN rems_forms f ON f.session_id = d.id \
              WHERE d.route = 'intranasal' AND f.submitted_at IS NULL ORDER BY d.started_at LIMIT 500",
         )
@@ -541,6 +544,7 @@ impl Store {
                 Ok(RemsDue {
                     session_id: rows::get_id(r, "id")?,
                     client_id: rows::get_id(r, "client_id")?,
+                    site_id: rows::get_id(r, "site_id")?,
                     started_at: rows::get_ts(r, "started_at")?,
                     signed: rows::get_opt_ts(r, "signed_at")?.is_some(),
                 })

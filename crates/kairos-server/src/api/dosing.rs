@@ -287,7 +287,10 @@ pub async fn rems_view(state: &AppState, auth: &Auth, id: kairos_domain::ids::Do
             readings: &readings,
             events: &events,
             medications: &meds,
-            tz: super::clinic_tz(state).await?,
+            tz: {
+                let visit = state.store.get_encounter(s.encounter_id).await?;
+                state.site_tz(visit.site_id).await?
+            },
         },
         &state.config.safety,
     );
@@ -372,11 +375,15 @@ pub async fn rems_due(state: &AppState, auth: &Auth) -> AppResult<Vec<RemsDueVie
     let ids: Vec<_> = due.iter().map(|d| d.client_id).collect();
     let names: std::collections::HashMap<_, _> =
         state.store.clients_by_ids(&ids).await?.into_iter().map(|c| (c.id, c.details.display_name())).collect();
-    let tz = super::clinic_tz(state).await?;
-    let today = Timestamp::now().to_zoned(tz.clone()).date();
+    // Each form is due by its visit's site's calendar.
+    let zones: std::collections::HashMap<_, _> =
+        state.store.list_sites().await?.into_iter().map(|s| (s.id, s.time_zone.tz())).collect();
+    let now = state.now();
     Ok(due
         .into_iter()
         .map(|d| {
+            let tz = zones.get(&d.site_id).cloned().unwrap_or(jiff::tz::TimeZone::UTC);
+            let today = now.to_zoned(tz.clone()).date();
             let due = kairos_domain::rems::due_date(d.started_at, &tz);
             RemsDueView {
                 session_id: d.session_id,
