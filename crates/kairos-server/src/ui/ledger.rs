@@ -26,7 +26,8 @@ use serde::Deserialize;
 use std::collections::HashMap;
 
 type PageResult = Result<Response, Response>;
-type Values = HashMap<String, String>;
+/// What a refused form shows again, by field name (never a password).
+type Kept = std::collections::BTreeMap<String, String>;
 
 fn ledger_nav(auth: &UiAuth) -> Option<Nav> {
     Some(auth.nav("/ledger"))
@@ -183,13 +184,13 @@ pub struct Witness {
 
 struct Fields<'a> {
     prefix: &'static str,
-    values: Option<&'a Values>,
+    values: Option<&'a Kept>,
     error_field: Option<&'a str>,
     fields: Vec<Field>,
 }
 
 impl<'a> Fields<'a> {
-    fn new(prefix: &'static str, values: Option<&'a Values>, error_field: Option<&'a str>) -> Fields<'a> {
+    fn new(prefix: &'static str, values: Option<&'a Kept>, error_field: Option<&'a str>) -> Fields<'a> {
         Fields { prefix, values, error_field, fields: Vec::new() }
     }
 
@@ -231,38 +232,126 @@ fn opts<T: Copy>(all: &[T], value: impl Fn(T) -> &'static str, label: impl Fn(T)
 }
 
 /// The submitted values worth showing again (never a password).
-fn kept(form: &Values) -> Values {
-    form.iter().filter(|(k, _)| !k.contains("password")).map(|(k, v)| (k.clone(), v.clone())).collect()
+fn kept<T: serde::Serialize>(form: &T) -> Kept {
+    match serde_json::to_value(form) {
+        Ok(serde_json::Value::Object(m)) => m
+            .into_iter()
+            .filter(|(k, _)| !k.contains("password"))
+            .filter_map(|(k, v)| v.as_str().map(|s| (k, s.to_string())))
+            .collect(),
+        _ => Kept::new(),
+    }
 }
 
-fn text(v: &Values, k: &str) -> String {
-    v.get(k).map(|s| s.trim().to_string()).unwrap_or_default()
+fn text(v: &str) -> String {
+    v.trim().to_string()
 }
 
-fn opt(v: &Values, k: &str) -> Option<String> {
-    Some(text(v, k)).filter(|s| !s.is_empty())
+fn opt(v: &str) -> Option<String> {
+    Some(text(v)).filter(|s| !s.is_empty())
 }
 
-fn number(v: &Values, k: &str) -> Result<f64, AppError> {
-    let s = text(v, k);
+fn number(field: &str, v: &str) -> Result<f64, AppError> {
+    let s = v.trim();
     if s.is_empty() {
-        return Err(AppError::invalid(k, "required: a number such as 2.5"));
+        return Err(AppError::invalid(field, "required: a number such as 2.5"));
     }
     s.parse::<f64>()
         .ok()
         .filter(|x| x.is_finite())
-        .ok_or_else(|| AppError::invalid(k, format!("`{s}` is not a number (use a point for decimals, e.g. 2.5)")))
+        .ok_or_else(|| AppError::invalid(field, format!("`{s}` is not a number (use a point for decimals, e.g. 2.5)")))
 }
 
 /// A `datetime-local` value read in the site's time zone, as an RFC 3339
 /// instant for the API; empty means now.
-fn local_instant(v: &Values, k: &str, tz: &TimeZone) -> Result<Option<String>, AppError> {
-    let Some(s) = opt(v, k) else { return Ok(None) };
+fn local_instant(field: &str, v: &str, tz: &TimeZone) -> Result<Option<String>, AppError> {
+    let Some(s) = opt(v) else { return Ok(None) };
     let dt: jiff::civil::DateTime = s
         .parse()
-        .map_err(|_| AppError::invalid(k, format!("`{s}` is not a date and time such as 2026-03-01T14:30")))?;
-    let z = dt.to_zoned(tz.clone()).map_err(|e| AppError::invalid(k, e.to_string()))?;
+        .map_err(|_| AppError::invalid(field, format!("`{s}` is not a date and time such as 2026-03-01T14:30")))?;
+    let z = dt.to_zoned(tz.clone()).map_err(|e| AppError::invalid(field, e.to_string()))?;
     Ok(Some(z.timestamp().to_string()))
+}
+
+/// A DEA registration as typed on the ledger page.
+#[derive(Debug, Clone, Default, Deserialize, serde::Serialize)]
+#[serde(default)]
+pub struct RegistrationForm {
+    pub site_id: String,
+    pub dea_number: String,
+    pub registrant: String,
+    pub address: String,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, serde::Serialize)]
+#[serde(default)]
+pub struct NotifiedForm {
+    /// When the DEA was notified (site time); blank: now.
+    pub at: String,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, serde::Serialize)]
+#[serde(default)]
+pub struct Form106Form {
+    pub reference: String,
+}
+
+/// A receipt or the initial inventory of a stock, as typed.
+#[derive(Debug, Clone, Default, Deserialize, serde::Serialize)]
+#[serde(default)]
+pub struct StockOpenForm {
+    pub registration_id: String,
+    pub substance: String,
+    pub ndc: String,
+    pub form: String,
+    pub unit: String,
+    pub mg_per_unit: String,
+    pub units_per_container: String,
+    pub lot: String,
+    pub expires: String,
+    pub storage: String,
+    // A receipt:
+    pub containers: String,
+    pub supplier_name: String,
+    pub supplier_address: String,
+    pub supplier_dea_number: String,
+    pub invoice: String,
+    pub received_at: String,
+    // The initial inventory:
+    pub quantity: String,
+    pub business_time: String,
+    pub counted_at: String,
+}
+
+/// A ledger entry on one stock, as typed, with up to two witnesses who sign
+/// with their own e-mail and password on this device.
+#[derive(Debug, Clone, Default, Deserialize, serde::Serialize)]
+#[serde(default)]
+pub struct EntryInput {
+    pub kind: String,
+    pub quantity: String,
+    pub occurred_at: String,
+    pub related_id: String,
+    pub count_type: String,
+    pub business_time: String,
+    pub method: String,
+    pub narrative: String,
+    pub form_reference: String,
+    pub recipient_name: String,
+    pub recipient_address: String,
+    pub recipient_dea_number: String,
+    pub witness_0_email: String,
+    pub witness_0_password: String,
+    pub witness_1_email: String,
+    pub witness_1_password: String,
+}
+
+/// The REMS form's answer and submission, as typed.
+#[derive(Debug, Clone, Default, Deserialize, serde::Serialize)]
+#[serde(default)]
+pub struct RemsSaveForm {
+    pub ready_after_minutes: String,
+    pub confirmation: String,
 }
 
 fn when(t: Timestamp, tz: &TimeZone) -> String {
@@ -413,7 +502,7 @@ fn rems_rows(due: Vec<crate::api::dosing::RemsDueView>, tz: &TimeZone) -> Vec<Re
         .collect()
 }
 
-async fn home_page(state: &AppState, auth: &UiAuth, values: Values, refusal: Option<Refusal>) -> PageResult {
+async fn home_page(state: &AppState, auth: &UiAuth, values: Kept, refusal: Option<Refusal>) -> PageResult {
     let nav = || ledger_nav(auth);
     let fail = |e: AppError| ui_error(e, nav());
     let roles = &auth.staff.roles;
@@ -660,16 +749,20 @@ fn require_home(auth: &UiAuth) -> Result<(), Response> {
 
 pub async fn home(State(state): State<AppState>, auth: UiAuth) -> PageResult {
     require_home(&auth)?;
-    home_page(&state, &auth, Values::new(), None).await
+    home_page(&state, &auth, Kept::new(), None).await
 }
 
-pub async fn add_registration(State(state): State<AppState>, auth: UiAuth, Form(form): Form<Values>) -> PageResult {
+pub async fn add_registration(
+    State(state): State<AppState>,
+    auth: UiAuth,
+    Form(form): Form<RegistrationForm>,
+) -> PageResult {
     auth.require(Permission::ManageRegistrations)?;
     let body = api::RegistrationBody {
-        site_id: text(&form, "site_id"),
-        dea_number: text(&form, "dea_number"),
-        registrant: text(&form, "registrant"),
-        address: text(&form, "address"),
+        site_id: text(&form.site_id),
+        dea_number: text(&form.dea_number),
+        registrant: text(&form.registrant),
+        address: text(&form.address),
     };
     match api::create_registration(State(state.clone()), api_auth(&auth), Json(body)).await {
         Ok(_) => Ok(Redirect::to("/ledger").into_response()),
@@ -688,7 +781,7 @@ pub async fn loss_notified(
     State(state): State<AppState>,
     auth: UiAuth,
     Path(id): Path<String>,
-    Form(form): Form<Values>,
+    Form(form): Form<NotifiedForm>,
 ) -> PageResult {
     auth.require(Permission::RecordLedger)?;
     let entry = loss_id(&auth, &id)?;
@@ -700,7 +793,7 @@ pub async fn loss_notified(
             }
             Err(_) => crate::api::clinic_tz(&state).await?,
         };
-        let at = local_instant(&form, "at", &tz)?;
+        let at = local_instant("at", &form.at, &tz)?;
         api::loss_notified(State(state.clone()), api_auth(&auth), Path(id.clone()), Json(api::NotifiedBody { at }))
             .await
     }
@@ -709,7 +802,7 @@ pub async fn loss_notified(
         Ok(_) => Ok(Redirect::to("/ledger").into_response()),
         Err(e) => {
             let r = Refusal::of(e).map_err(|e| ui_error(e, ledger_nav(&auth)))?;
-            home_page(&state, &auth, Values::new(), Some(r)).await
+            home_page(&state, &auth, Kept::new(), Some(r)).await
         }
     }
 }
@@ -718,16 +811,16 @@ pub async fn loss_form106(
     State(state): State<AppState>,
     auth: UiAuth,
     Path(id): Path<String>,
-    Form(form): Form<Values>,
+    Form(form): Form<Form106Form>,
 ) -> PageResult {
     auth.require(Permission::RecordLedger)?;
     loss_id(&auth, &id)?;
-    let body = api::Form106Body { reference: text(&form, "reference") };
+    let body = api::Form106Body { reference: text(&form.reference) };
     match api::loss_form106(State(state.clone()), api_auth(&auth), Path(id), Json(body)).await {
         Ok(_) => Ok(Redirect::to("/ledger").into_response()),
         Err(e) => {
             let r = Refusal::of(e).map_err(|e| ui_error(e, ledger_nav(&auth)))?;
-            home_page(&state, &auth, Values::new(), Some(r)).await
+            home_page(&state, &auth, Kept::new(), Some(r)).await
         }
     }
 }
@@ -762,7 +855,7 @@ async fn stock_form(
     state: &AppState,
     auth: &UiAuth,
     kind: Opening,
-    mut values: Values,
+    mut values: Kept,
     refusal: Option<Refusal>,
 ) -> PageResult {
     let nav = || ledger_nav(auth);
@@ -857,27 +950,27 @@ async fn stock_form(
     Ok((status, render(&page)).into_response())
 }
 
-fn stock_body(v: &Values) -> Result<api::StockBody, AppError> {
+fn stock_body(v: &StockOpenForm) -> Result<api::StockBody, AppError> {
     Ok(api::StockBody {
-        registration_id: text(v, "registration_id"),
-        substance: Substance::parse("substance", &text(v, "substance"))?,
-        ndc: text(v, "ndc"),
-        form: text(v, "form"),
-        unit: Unit::parse("unit", &text(v, "unit"))?,
-        mg_per_unit: number(v, "mg_per_unit")?,
-        units_per_container: number(v, "units_per_container")?,
-        lot: text(v, "lot"),
-        expires: opt(v, "expires"),
-        storage: opt(v, "storage"),
+        registration_id: text(&v.registration_id),
+        substance: Substance::parse("substance", v.substance.trim())?,
+        ndc: text(&v.ndc),
+        form: text(&v.form),
+        unit: Unit::parse("unit", v.unit.trim())?,
+        mg_per_unit: number("mg_per_unit", &v.mg_per_unit)?,
+        units_per_container: number("units_per_container", &v.units_per_container)?,
+        lot: text(&v.lot),
+        expires: opt(&v.expires),
+        storage: opt(&v.storage),
     })
 }
 
-async fn open_stock(state: &AppState, auth: &UiAuth, kind: Opening, v: &Values) -> Result<StockId, AppError> {
+async fn open_stock(state: &AppState, auth: &UiAuth, kind: Opening, v: &StockOpenForm) -> Result<StockId, AppError> {
     let stock = stock_body(v)?;
     let tz = form_tz(state, &stock.registration_id).await?;
     let view = match kind {
         Opening::Receipt => {
-            let c = text(v, "containers");
+            let c = v.containers.trim();
             let containers: u32 = c
                 .parse()
                 .ok()
@@ -887,21 +980,21 @@ async fn open_stock(state: &AppState, auth: &UiAuth, kind: Opening, v: &Values) 
                 stock,
                 containers,
                 supplier: Party {
-                    name: text(v, "supplier_name"),
-                    address: text(v, "supplier_address"),
-                    dea_number: text(v, "supplier_dea_number"),
+                    name: text(&v.supplier_name),
+                    address: text(&v.supplier_address),
+                    dea_number: text(&v.supplier_dea_number),
                 },
-                invoice: opt(v, "invoice"),
-                received_at: local_instant(v, "received_at", &tz)?,
+                invoice: opt(&v.invoice),
+                received_at: local_instant("received_at", &v.received_at, &tz)?,
             };
             api::receive(State(state.clone()), api_auth(auth), Json(body)).await?.1.0
         }
         Opening::Initial => {
             let body = api::InitialInventoryBody {
                 stock,
-                quantity: number(v, "quantity")?,
-                business_time: BusinessTime::parse("business_time", &text(v, "business_time"))?,
-                counted_at: local_instant(v, "counted_at", &tz)?,
+                quantity: number("quantity", &v.quantity)?,
+                business_time: BusinessTime::parse("business_time", v.business_time.trim())?,
+                counted_at: local_instant("counted_at", &v.counted_at, &tz)?,
             };
             api::initial_inventory(State(state.clone()), api_auth(auth), Json(body)).await?.1.0
         }
@@ -915,7 +1008,7 @@ pub async fn receive_form(
     axum::extract::Query(q): axum::extract::Query<RegQuery>,
 ) -> PageResult {
     auth.require(Permission::RecordLedger)?;
-    let values = q.registration.map(|r| Values::from([("registration_id".to_string(), r)])).unwrap_or_default();
+    let values = q.registration.map(|r| Kept::from([("registration_id".to_string(), r)])).unwrap_or_default();
     stock_form(&state, &auth, Opening::Receipt, values, None).await
 }
 
@@ -925,11 +1018,11 @@ pub async fn initial_form(
     axum::extract::Query(q): axum::extract::Query<RegQuery>,
 ) -> PageResult {
     auth.require(Permission::RecordLedger)?;
-    let values = q.registration.map(|r| Values::from([("registration_id".to_string(), r)])).unwrap_or_default();
+    let values = q.registration.map(|r| Kept::from([("registration_id".to_string(), r)])).unwrap_or_default();
     stock_form(&state, &auth, Opening::Initial, values, None).await
 }
 
-async fn opening_submit(state: AppState, auth: UiAuth, kind: Opening, form: Values) -> PageResult {
+async fn opening_submit(state: AppState, auth: UiAuth, kind: Opening, form: StockOpenForm) -> PageResult {
     auth.require(Permission::RecordLedger)?;
     match open_stock(&state, &auth, kind, &form).await {
         Ok(id) => Ok(Redirect::to(&format!("/ledger/stock/{id}")).into_response()),
@@ -940,11 +1033,19 @@ async fn opening_submit(state: AppState, auth: UiAuth, kind: Opening, form: Valu
     }
 }
 
-pub async fn receive_submit(State(state): State<AppState>, auth: UiAuth, Form(form): Form<Values>) -> PageResult {
+pub async fn receive_submit(
+    State(state): State<AppState>,
+    auth: UiAuth,
+    Form(form): Form<StockOpenForm>,
+) -> PageResult {
     opening_submit(state, auth, Opening::Receipt, form).await
 }
 
-pub async fn initial_submit(State(state): State<AppState>, auth: UiAuth, Form(form): Form<Values>) -> PageResult {
+pub async fn initial_submit(
+    State(state): State<AppState>,
+    auth: UiAuth,
+    Form(form): Form<StockOpenForm>,
+) -> PageResult {
     opening_submit(state, auth, Opening::Initial, form).await
 }
 
@@ -1082,7 +1183,7 @@ async fn stock_page(
     state: &AppState,
     auth: &UiAuth,
     id: StockId,
-    open: Option<(String, Values)>,
+    open: Option<(String, Kept)>,
     refusal: Option<Refusal>,
 ) -> PageResult {
     let nav = || ledger_nav(auth);
@@ -1334,30 +1435,29 @@ pub async fn stock(State(state): State<AppState>, auth: UiAuth, Path(id): Path<S
     stock_page(&state, &auth, id, None, None).await
 }
 
-fn entry_body(v: &Values, kind: EntryKind, tz: &TimeZone) -> Result<api::EntryBody, AppError> {
-    let enum_of = |k: &str| opt(v, k);
+fn entry_body(v: &EntryInput, kind: EntryKind, tz: &TimeZone) -> Result<api::EntryBody, AppError> {
     let mut witnesses = Vec::new();
-    for i in 0..2 {
-        let email = text(v, &format!("witness_{i}_email"));
-        let password = v.get(&format!("witness_{i}_password")).cloned().unwrap_or_default();
+    for (email, password) in [(&v.witness_0_email, &v.witness_0_password), (&v.witness_1_email, &v.witness_1_password)]
+    {
+        let email = text(email);
         if !email.is_empty() || !password.is_empty() {
-            witnesses.push(api::WitnessSignature { email, password });
+            witnesses.push(api::WitnessSignature { email, password: password.clone() });
         }
     }
     Ok(api::EntryBody {
         kind,
-        quantity: number(v, "quantity")?,
-        occurred_at: local_instant(v, "occurred_at", tz)?,
-        related_id: opt(v, "related_id"),
-        count_type: enum_of("count_type").map(|c| CountType::parse("count_type", &c)).transpose()?,
-        business_time: enum_of("business_time").map(|b| BusinessTime::parse("business_time", &b)).transpose()?,
-        method: opt(v, "method"),
-        narrative: opt(v, "narrative"),
-        form_reference: opt(v, "form_reference"),
+        quantity: number("quantity", &v.quantity)?,
+        occurred_at: local_instant("occurred_at", &v.occurred_at, tz)?,
+        related_id: opt(&v.related_id),
+        count_type: opt(&v.count_type).map(|c| CountType::parse("count_type", &c)).transpose()?,
+        business_time: opt(&v.business_time).map(|b| BusinessTime::parse("business_time", &b)).transpose()?,
+        method: opt(&v.method),
+        narrative: opt(&v.narrative),
+        form_reference: opt(&v.form_reference),
         recipient: (kind == EntryKind::Return).then(|| Party {
-            name: text(v, "recipient_name"),
-            address: text(v, "recipient_address"),
-            dea_number: text(v, "recipient_dea_number"),
+            name: text(&v.recipient_name),
+            address: text(&v.recipient_address),
+            dea_number: text(&v.recipient_dea_number),
         }),
         witnesses,
     })
@@ -1367,11 +1467,11 @@ pub async fn add_entry(
     State(state): State<AppState>,
     auth: UiAuth,
     Path(id): Path<String>,
-    Form(form): Form<Values>,
+    Form(form): Form<EntryInput>,
 ) -> PageResult {
     auth.require(Permission::RecordLedger)?;
     let id = stock_id(&auth, &id)?;
-    let kind_text = text(&form, "kind");
+    let kind_text = text(&form.kind);
     let Some(kind) = ENTRY_KINDS.iter().copied().find(|k| k.as_str() == kind_text) else {
         return stock_page(&state, &auth, id, None, Some(Refusal::text("Choose which kind of entry to record."))).await;
     };
@@ -1579,7 +1679,7 @@ async fn rems_page(
     state: &AppState,
     auth: &UiAuth,
     id: DosingSessionId,
-    values: Values,
+    values: Kept,
     refusal: Option<Refusal>,
 ) -> PageResult {
     let nav = || Some(auth.nav("/ledger"));
@@ -1670,41 +1770,22 @@ async fn rems_page(
 pub async fn rems(State(state): State<AppState>, auth: UiAuth, Path(id): Path<String>) -> PageResult {
     auth.require(Permission::ReadScreening)?;
     let id = session_id(&auth, &id)?;
-    rems_page(&state, &auth, id, Values::new(), None).await
+    rems_page(&state, &auth, id, Kept::new(), None).await
 }
 
 /// Saves the answers; with a confirmation, records the form submitted (the
 /// same rules as `PUT /api/v1/dosing-sessions/{id}/rems`).
-async fn save_rems(state: &AppState, auth: &UiAuth, id: DosingSessionId, form: &Values) -> Result<(), AppError> {
-    let ready = match opt(form, "ready_after_minutes") {
-        None => None,
-        Some(m) => Some(
-            m.parse::<i64>()
-                .ok()
-                .filter(|m| (0..=24 * 60).contains(m))
-                .ok_or_else(|| AppError::invalid("ready_after_minutes", "whole minutes after the dose, 0 to 1440"))?,
-        ),
-    };
-    let confirmation =
-        kairos_domain::text::optional("confirmation", form.get("confirmation").map(String::as_str), 100)?;
-    if confirmation.is_some() {
-        let v = rems_view(state, &api_auth(auth), id).await?;
-        if !v.form.problems.is_empty() {
-            return Err(AppError::invalid(
-                "confirmation",
-                format!("the form is not complete: {}", v.form.problems.join("; ")),
-            ));
-        }
-    }
-    state.store.save_rems(&auth.actor(), id, ready, confirmation.as_deref()).await?;
-    Ok(())
+async fn save_rems(state: &AppState, auth: &UiAuth, id: DosingSessionId, form: &RemsSaveForm) -> Result<(), AppError> {
+    let ready =
+        super::form::whole::<i64>("ready_after_minutes", "Ready to leave after (minutes)", &form.ready_after_minutes)?;
+    crate::api::dosing::save_rems_in(state, &api_auth(auth), id, ready, Some(form.confirmation.as_str())).await
 }
 
 pub async fn rems_submit(
     State(state): State<AppState>,
     auth: UiAuth,
     Path(id): Path<String>,
-    Form(form): Form<Values>,
+    Form(form): Form<RemsSaveForm>,
 ) -> PageResult {
     auth.require(Permission::ChartDosing)?;
     let id = session_id(&auth, &id)?;

@@ -41,9 +41,9 @@ struct SchedulePage {
 async fn schedule_page(state: &AppState, auth: &UiAuth, error: Option<String>) -> PageResult {
     let nav = || Some(auth.nav("/schedule"));
     let sites = state.store.list_sites().await.map_err(|e| ui_error(e.into(), nav()))?;
-    let names: HashMap<String, String> = sites.iter().map(|s| (s.id.to_string(), s.name.clone())).collect();
-    let zones: HashMap<String, jiff::tz::TimeZone> =
-        sites.iter().map(|s| (s.id.to_string(), s.time_zone.tz())).collect();
+    let names: HashMap<kairos_domain::ids::SiteId, &str> = sites.iter().map(|s| (s.id, s.name.as_str())).collect();
+    let zones: HashMap<kairos_domain::ids::SiteId, jiff::tz::TimeZone> =
+        sites.iter().map(|s| (s.id, s.time_zone.tz())).collect();
     let tz = crate::api::clinic_tz(state).await.map_err(|e| ui_error(e, nav()))?;
     let mut start = jiff::Timestamp::now().to_zoned(tz.clone()).date();
     while start.weekday() != jiff::civil::Weekday::Monday {
@@ -57,13 +57,13 @@ async fn schedule_page(state: &AppState, auth: &UiAuth, error: Option<String>) -
         .into_iter()
         .map(|p| ProposalRow {
             id: p.id.to_string(),
-            site: names.get(&p.site_id.to_string()).cloned().unwrap_or_default(),
+            site: names.get(&p.site_id).map(|n| n.to_string()).unwrap_or_default(),
             start: p.start_date.to_string(),
             days: p.days,
             status: p.status.clone(),
             repair: p.parent_id.is_some(),
             created: {
-                let tz = zones.get(&p.site_id.to_string()).cloned().unwrap_or_else(|| tz.clone());
+                let tz = zones.get(&p.site_id).cloned().unwrap_or_else(|| tz.clone());
                 p.created_at.to_zoned(tz).strftime("%Y-%m-%d %H:%M %Z").to_string()
             },
         })
