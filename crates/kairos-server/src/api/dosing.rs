@@ -378,6 +378,8 @@ pub struct RemsDueView {
     pub due: String,
     pub overdue: bool,
     pub signed: bool,
+    /// The IANA time zone of the visit's site, in which `due` is a date.
+    pub time_zone: String,
 }
 
 /// Esketamine sessions needing their REMS form, soonest due first (due
@@ -406,6 +408,7 @@ pub async fn rems_due(state: &AppState, auth: &Auth) -> AppResult<Vec<RemsDueVie
                 due: due.to_string(),
                 overdue: today > due,
                 signed: d.signed,
+                time_zone: tz.iana_name().unwrap_or("UTC").to_string(),
             }
         })
         .collect())

@@ -487,14 +487,15 @@ struct LedgerHome {
     error: Option<String>,
 }
 
-fn rems_rows(due: Vec<crate::api::dosing::RemsDueView>, tz: &TimeZone) -> Vec<RemsRow> {
+/// The forms due, each session's time in its own site's zone.
+fn rems_rows(due: Vec<crate::api::dosing::RemsDueView>) -> Vec<RemsRow> {
     let mut due = due;
     due.sort_by_key(|a| a.started_at);
     due.into_iter()
         .map(|d| RemsRow {
             href: format!("/dosing-sessions/{}/rems", d.session_id),
             client: d.client_name,
-            session: when(d.started_at, tz),
+            session: when(d.started_at, &TimeZone::get(&d.time_zone).unwrap_or(TimeZone::UTC)),
             due: d.due,
             overdue: d.overdue,
             signed: d.signed,
@@ -675,7 +676,7 @@ async fn home_page(state: &AppState, auth: &UiAuth, values: Kept, refusal: Optio
                 link: "Open the inventory".into(),
             })
             .collect();
-        page.rems = rems_rows(rems, &clinic_tz);
+        page.rems = rems_rows(rems);
         page.attention = !(page.discrepancies.is_empty()
             && page.pending_waste.is_empty()
             && page.unledgered.is_empty()
@@ -1811,6 +1812,5 @@ pub async fn rems_list(State(state): State<AppState>, auth: UiAuth) -> PageResul
     let due = rems_due(&state, &api_auth(&auth)).await.map_err(|e| ui_error(e, nav()))?;
     let clients: Vec<ClientId> = due.iter().map(|d| d.client_id).collect();
     audit_clients(&state, &auth, &clients, "rems_form").await.map_err(|e| ui_error(e, nav()))?;
-    let tz = crate::api::clinic_tz(&state).await.map_err(|e| ui_error(e, nav()))?;
-    Ok(render(&RemsDuePage { nav: nav(), rows: rems_rows(due, &tz) }))
+    Ok(render(&RemsDuePage { nav: nav(), rows: rems_rows(due) }))
 }
