@@ -270,13 +270,13 @@ async fn on_the_demo_practice_a_nurse_charts_an_iv_dose_and_the_ledger_reconcile
             driver.find(By::Id(id)).await?.send_keys(v).await?;
         }
         driver.find(By::Css(format!("#stock option[value='{vial_id}']"))).await?.click().await?;
-        // Charted after the fact: the dose started three hours ago.
-        let started = driver.find(By::Id("at")).await?.value().await?.unwrap_or_default();
-        let earlier = started
-            .parse::<jiff::civil::DateTime>()
-            .map_err(|e| format!("start field {started}: {e}"))?
-            .checked_sub(jiff::SignedDuration::from_hours(3))
-            .map_err(|e| e.to_string())?;
+        // Charted after the fact: the dose started three hours ago, in the
+        // site's time, which the field's label names (blank would be now).
+        let label = driver.find(By::Css("label[for=at]")).await?.text().await?;
+        let zone = label.split('(').nth(1).and_then(|r| r.split(' ').next()).unwrap_or_default().to_string();
+        let tz = jiff::tz::TimeZone::get(&zone).map_err(|e| format!("the label names no zone: {label}: {e}"))?;
+        ensure!(driver.find(By::Id("at")).await?.value().await?.unwrap_or_default().is_empty(), "blank means now");
+        let earlier = (jiff::Timestamp::now() - jiff::SignedDuration::from_hours(3)).to_zoned(tz).datetime();
         driver
             .execute(
                 "document.getElementById('at').value = arguments[0];",

@@ -162,18 +162,26 @@ impl SafetyPolicy {
     /// override with a reason lets it start). `None`: no hold.
     pub fn pre_dose_hold(&self, v: &Vitals) -> Option<String> {
         let h = &self.pre_dose_hold;
-        let held = v.systolic.is_some_and(|s| s >= h.systolic_at_least)
-            || v.diastolic.is_some_and(|d| d >= h.diastolic_at_least);
-        held.then(|| {
-            let show = |x: Option<u16>| x.map(|x| x.to_string()).unwrap_or_else(|| "?".into());
-            format!(
-                "blood pressure {}/{} is at or above the hold level {}/{} (local policy)",
-                show(v.systolic),
-                show(v.diastolic),
-                h.systolic_at_least,
-                h.diastolic_at_least
-            )
-        })
+        let mut crossed = Vec::new();
+        if let Some(s) = v.systolic.filter(|s| *s >= h.systolic_at_least) {
+            crossed.push(format!("systolic {s}"));
+        }
+        if let Some(d) = v.diastolic.filter(|d| *d >= h.diastolic_at_least) {
+            crossed.push(format!("diastolic {d}"));
+        }
+        if crossed.is_empty() {
+            return None;
+        }
+        let show = |x: Option<u16>| x.map(|x| x.to_string()).unwrap_or_else(|| "?".into());
+        Some(format!(
+            "blood pressure {}/{}: {} {} at or above the hold level {}/{} (local policy)",
+            show(v.systolic),
+            show(v.diastolic),
+            crossed.join(" and "),
+            if crossed.len() == 1 { "is" } else { "are" },
+            h.systolic_at_least,
+            h.diastolic_at_least
+        ))
     }
 
     /// The thresholds a reading during the dose crossed.
@@ -381,9 +389,13 @@ mod tests {
         assert_eq!(p.pre_dose_hold(&bp(139, 89)), None);
         assert_eq!(
             p.pre_dose_hold(&bp(140, 80)).as_deref(),
-            Some("blood pressure 140/80 is at or above the hold level 140/90 (local policy)")
+            Some("blood pressure 140/80: systolic 140 is at or above the hold level 140/90 (local policy)")
         );
-        assert!(p.pre_dose_hold(&bp(130, 90)).is_some_and(|m| m.contains("130/90")));
+        assert_eq!(
+            p.pre_dose_hold(&bp(130, 95)).as_deref(),
+            Some("blood pressure 130/95: diastolic 95 is at or above the hold level 140/90 (local policy)")
+        );
+        assert!(p.pre_dose_hold(&bp(186, 112)).is_some_and(|m| m.contains("systolic 186 and diastolic 112 are")));
         assert!(p.pre_dose_hold(&bp(150, 95)).is_some_and(|m| m.contains("local policy")));
     }
 

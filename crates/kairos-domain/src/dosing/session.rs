@@ -266,14 +266,17 @@ pub fn start(
     let protocol_mg_per_kg =
         protocol.and_then(|p| (p.dose.unit == DoseUnit::MgPerKg).then_some(p.dose.amount).flatten());
     let mg_per_kg = cmd.mg_per_kg.or(protocol_mg_per_kg);
+    // A fixed dose in mg only where the protocol's dose is not weight-based
+    // (and none is given in mg/kg): on a weight-based protocol the dose is
+    // computed from today's weight.
     let (dose, mg_per_kg) = match (cmd.dose_mg, cmd.mg_per_kg, mg_per_kg, cmd.weight_kg) {
-        (Some(_), Some(_), _, _) => {
+        (Some(_), _, Some(_), _) => {
             return Err(Refusal::invalid(
                 "dose_mg",
-                "give either a weight-based dose (mg/kg) or a dose in mg, not both",
+                "this dose is weight-based (mg/kg): enter today's weight, not a dose in mg",
             ));
         }
-        (Some(mg), None, _, _) => {
+        (Some(mg), _, None, _) => {
             if !(mg > 0.0 && mg <= 1000.0) {
                 return Err(Refusal::invalid("dose_mg", "the dose must be above 0 and at most 1000 mg"));
             }
@@ -429,7 +432,14 @@ pub fn record_event(
 ) -> Result<Timestamp, Refusal> {
     s.unsigned()?;
     event.validate().map_err(|e| Refusal::from(e).within("event"))?;
-    s.during("at", at, now)
+    // An observation may be charted after discharge (until the session is
+    // signed): a reaction noticed at the door is still this dose's.
+    let at = charted_time("at", at, now)?;
+    if at < s.started_at {
+        let mins = s.started_at.duration_since(at).as_mins().max(1);
+        return Err(Refusal::invalid("at", format!("that time is {mins} minutes before the dose started")));
+    }
+    Ok(at)
 }
 
 /// Discharge: once, not before the protocol's monitoring time, with the
@@ -609,8 +619,8 @@ mod tests {
         assert_eq!(r.field, "override_reason");
         assert_eq!(
             r.message,
-            "Dose held: blood pressure 186/112 is at or above the hold level 140/90 (local policy); \
-             a prescriber may override the hold with a reason."
+            "Dose held: blood pressure 186/112: systolic 186 and diastolic 112 are at or above the hold level \
+             140/90 (local policy); a prescriber may override the hold with a reason."
         );
         c.override_reason = Some("chronic hypertension, cleared by cardiology".into());
         let r = refused(&snapshot(), &c, false);
@@ -631,11 +641,21 @@ mod tests {
             (r.field.as_str(), r.message.as_str()),
             ("weight_kg", "Enter today's weight: the dose is weight-based.")
         );
-        c.dose_mg = Some(35.0);
-        let n = decide(&snapshot(), &c, false).expect("a fixed dose");
-        assert_eq!((n.dose_mg, n.mg_per_kg), (35.0, None));
+        // On a weight-based protocol a dose in mg is refused.
+        c.dose_mg = Some(100.0);
+        let r = refused(&snapshot(), &c, false);
+        assert_eq!(
+            (r.field.as_str(), r.message.as_str()),
+            ("dose_mg", "This dose is weight-based (mg/kg): enter today's weight, not a dose in mg.")
+        );
+        // On a fixed-dose protocol (esketamine 56 mg) it is the dose.
+        let mut s = snapshot();
+        s.course_protocol = Some("esketamine_label".into());
+        c.dose_mg = Some(56.0);
+        let n = decide(&s, &c, false).expect("a fixed dose");
+        assert_eq!((n.dose_mg, n.mg_per_kg, n.route.as_str()), (56.0, None, "intranasal"));
         c.mg_per_kg = Some(0.5);
-        assert_eq!(refused(&snapshot(), &c, false).field, "dose_mg");
+        assert_eq!(refused(&s, &c, false).field, "dose_mg");
         let mut c = command();
         c.weight_kg = Some(400.0);
         assert_eq!(refused(&snapshot(), &c, false).field, "weight_kg");
@@ -723,6 +743,18 @@ mod tests {
             record_vitals(&signed, None, &v, &policy(), ts(NOW)).expect_err("signed").kind,
             RefusalKind::Conflict
         );
+    }
+
+    #[test]
+    fn an_observation_is_charted_after_discharge_until_signing_but_not_before_the_dose() {
+        let nausea = SessionEvent::Dissociation { cadss6: 3 };
+        let done = SessionFacts { discharged_at: Some(ts("2026-12-04T16:10:00Z")), ..facts() };
+        let at = record_event(&done, None, &nausea, ts("2026-12-04T16:30:00Z")).expect("after discharge");
+        assert_eq!(at, ts("2026-12-04T16:30:00Z"));
+        let r = record_event(&facts(), Some(ts("2026-12-04T13:55:00Z")), &nausea, ts(NOW)).expect_err("before");
+        assert!(r.message.contains("5 minutes before the dose started"), "{}", r.message);
+        let signed = SessionFacts { signed: true, ..done };
+        assert_eq!(record_event(&signed, None, &nausea, ts(NOW)).expect_err("signed").kind, RefusalKind::Conflict);
     }
 
     #[test]

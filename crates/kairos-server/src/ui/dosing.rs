@@ -2,7 +2,7 @@
 //! (checklist, pre-dose vitals, dose), vitals with alerts shown at once,
 //! discharge, signature.
 
-use super::form::{Refused, decimal, local_now, local_time, opt_text, ticked, whole};
+use super::form::{Refused, decimal, local_time, opt_text, ticked, whole};
 use super::{Nav, UiAuth, api_auth, page_error, render, ui_error};
 use crate::error::AppError;
 use crate::state::AppState;
@@ -144,11 +144,9 @@ async fn start_page(
         }
     }
     let h = &state.config.safety.pre_dose_hold;
-    let form = form.unwrap_or_else(|| StartForm {
-        started_at: local_now(state.now(), &tz),
-        pregnancy_test: "not_applicable".into(),
-        ..StartForm::default()
-    });
+    // The start time is left blank (now, when the form is sent), so a form
+    // kept open for a while does not chart the dose early.
+    let form = form.unwrap_or_else(|| StartForm { pregnancy_test: "not_applicable".into(), ..StartForm::default() });
     Ok(render(&StartPage {
         nav: nav(),
         encounter_id: enc,
@@ -362,7 +360,6 @@ struct SessionPage {
     parts: Vec<&'static str>,
     /// The site's time zone, named beside the times shown.
     tz_name: String,
-    now_local: String,
     kept: Kept,
     error: Option<Refused>,
 }
@@ -519,7 +516,6 @@ async fn session_page(
             .collect(),
         parts: kairos_domain::dosing::AmendedPart::ALL.iter().map(|k| k.as_str()).collect(),
         tz_name: tz.iana_name().unwrap_or("UTC").to_string(),
-        now_local: local_now(state.now(), &tz),
         kept,
         error,
     }))

@@ -69,11 +69,6 @@ pub fn local_time(field: &str, label: &str, v: &str, tz: &TimeZone) -> Result<Op
     dt.to_zoned(tz.clone()).map(|z| Some(z.timestamp())).map_err(|_| refuse())
 }
 
-/// Now in a site's time zone as a `datetime-local` value.
-pub fn local_now(now: Timestamp, tz: &TimeZone) -> String {
-    now.to_zoned(tz.clone()).strftime("%Y-%m-%dT%H:%M").to_string()
-}
-
 /// A checkbox: sent (with any value) when ticked.
 pub fn ticked(v: &Option<String>) -> bool {
     v.as_deref().is_some_and(|v| !v.is_empty())

@@ -67,14 +67,39 @@ fn note_id(auth: &UiAuth, id: &str) -> Result<NoteId, Response> {
 }
 
 async fn note_page(state: &AppState, auth: &UiAuth, id: NoteId, error: Option<String>) -> PageResult {
+    note_page_kept(state, auth, id, error, None).await
+}
+
+/// The note; after a refused save, the draft shows what was typed (`kept`),
+/// not what was last saved.
+async fn note_page_kept(
+    state: &AppState,
+    auth: &UiAuth,
+    id: NoteId,
+    error: Option<String>,
+    kept: Option<&NoteForm>,
+) -> PageResult {
     let nav = || Some(auth.nav("/clients"));
-    let note = api::visible_note(state, &api_auth(auth), id).await.map_err(|e| ui_error(e, nav()))?;
+    let mut note = api::visible_note(state, &api_auth(auth), id).await.map_err(|e| ui_error(e, nav()))?;
     let client = state.store.get_client(note.client_id).await.map_err(|e| ui_error(e.into(), nav()))?;
     let tz = tz_of(state).await;
     let template = state.config.note_templates.get(note.kind);
     let editable = note.access == Access::Author && note.status == NoteStatus::Draft;
-    let texts: BTreeMap<String, String> =
+    let mut texts: BTreeMap<String, String> =
         note.sections.iter().flatten().map(|s| (s.id.clone(), s.text.clone())).collect();
+    if let (true, Some(k)) = (editable, kept) {
+        for s in &template.sections {
+            if let Some(t) = k.sections.get(&format!("section_{}", s.id)) {
+                texts.insert(s.id.clone(), t.clone());
+            }
+        }
+        if k.summary.is_some() {
+            note.summary = k.summary.clone();
+        }
+        if k.narrative.is_some() {
+            note.narrative = k.narrative.clone();
+        }
+    }
     let fields = if editable {
         template
             .sections
@@ -215,7 +240,7 @@ pub async fn save(
     let note = state.store.get_note(id).await.map_err(|e| ui_error(e.into(), Some(auth.nav("/clients"))))?;
     let mut body = match body_of(&form, note.kind, &state, note.wet.as_ref()) {
         Ok(b) => b,
-        Err(r) => return note_page(&state, &auth, id, Some(r.message)).await,
+        Err(r) => return note_page_kept(&state, &auth, id, Some(r.message), Some(&form)).await,
     };
     let action = if form.action.is_empty() { "save" } else { form.action.as_str() };
     if action == "start_timer"
@@ -226,7 +251,7 @@ pub async fn save(
     if let Err(e) = api::save_draft(&state, &a, id, &body).await {
         return match e {
             AppError::Forbidden(m) => Err(page_error(StatusCode::FORBIDDEN, &m, Some(auth.nav("/clients")))),
-            e => note_page(&state, &auth, id, Some(detail(e))).await,
+            e => note_page_kept(&state, &auth, id, Some(detail(e)), Some(&form)).await,
         };
     }
     if action == "sign"

@@ -152,7 +152,18 @@ pub async fn record_screen(
     let nav = || Some(auth.nav("/clients"));
     let course: CourseId = id.parse().map_err(|_| page_error(StatusCode::NOT_FOUND, "No such course.", nav()))?;
     let client = client_name(&state, course).await.map_err(|e| ui_error(e, nav()))?;
-    let input: ScreenInput = serde_html_form::from_bytes(&body).unwrap_or_default();
+    let input: ScreenInput = match serde_html_form::from_bytes(&body) {
+        Ok(i) => i,
+        Err(e) => {
+            let r = super::form::Refused::from(Refusal::invalid(
+                "findings",
+                format!("the form could not be read ({e}): send it again"),
+            ));
+            let mut page = form_page(&auth, course, client, ScreenInput::default(), Some(r.message));
+            *page.status_mut() = r.status;
+            return Ok(page);
+        }
+    };
     let refused = |r: super::form::Refused| {
         let status = r.status;
         let mut page = form_page(&auth, course, client.clone(), input.clone(), Some(r.message));

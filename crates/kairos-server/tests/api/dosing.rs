@@ -87,7 +87,10 @@ async fn a_nurse_charts_an_iv_dose_with_the_hold_alerts_discharge_and_signature(
     let r = app.post(&path, &nurse, start_body(150, None)).await;
     assert_eq!(r.problem_field(), Some("override_reason"));
     assert!(
-        r.body["detail"].as_str().unwrap_or("").contains("blood pressure 150/85 is at or above the hold level 140/90"),
+        r.body["detail"]
+            .as_str()
+            .unwrap_or("")
+            .contains("blood pressure 150/85: systolic 150 is at or above the hold level 140/90"),
         "{}",
         r.body
     );

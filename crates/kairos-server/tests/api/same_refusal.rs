@@ -164,7 +164,7 @@ async fn the_dosing_commands_refuse_the_same_input_in_the_same_words_at_the_api_
             api: start_json(|v| v["pre_vitals"] = json!({ "systolic": 186, "diastolic": 112, "heart_rate": 88 })),
             form: start_form(&[("systolic", "186"), ("diastolic", "112"), ("heart_rate", "88")]),
             field: "override_reason",
-            says: "Dose held: blood pressure 186/112 is at or above the hold level 140/90",
+            says: "Dose held: blood pressure 186/112: systolic 186 and diastolic 112 are at or above the hold level 140/90",
         },
         Case {
             what: "a weight out of range",
