@@ -179,8 +179,6 @@ pub async fn start_submit(
     Path(id): Path<String>,
     Form(form): Form<StartForm>,
 ) -> PageResult {
-    // Which page may be shown on a refusal; the use case checks again.
-    auth.require(Permission::ChartDosing)?;
     let enc: EncounterId =
         id.parse().map_err(|_| page_error(StatusCode::NOT_FOUND, "No such encounter.", Some(auth.nav("/clients"))))?;
     let e = state.store.get_encounter(enc).await.map_err(|e| ui_error(e.into(), Some(auth.nav("/clients"))))?;
@@ -566,8 +564,6 @@ pub async fn add_vitals(
     Path(id): Path<String>,
     Form(form): Form<VitalsForm>,
 ) -> PageResult {
-    // Which page may be shown on a refusal; the use case checks again.
-    auth.require(Permission::ChartDosing)?;
     let id = session_id(&auth, &id)?;
     let s = state.store.get_dosing_session(id).await.map_err(|e| ui_error(e.into(), Some(auth.nav("/clients"))))?;
     let tz = session_tz(&state, &s).await.map_err(|e| ui_error(e, None))?;
@@ -588,8 +584,6 @@ pub async fn discharge(
     Path(id): Path<String>,
     Form(form): Form<DischargeForm>,
 ) -> PageResult {
-    // Which page may be shown on a refusal; the use case checks again.
-    auth.require(Permission::ChartDosing)?;
     let id = session_id(&auth, &id)?;
     let kept = Kept { discharge: form.clone(), ..Kept::default() };
     match usecase::dosing::discharge(&state, &api_auth(&auth), id, None, &form.accompanied_by).await {
@@ -599,8 +593,6 @@ pub async fn discharge(
 }
 
 pub async fn sign(State(state): State<AppState>, auth: UiAuth, Path(id): Path<String>) -> PageResult {
-    // Which page may be shown on a refusal; the use case checks again.
-    auth.require(Permission::ChartDosing)?;
     let id = session_id(&auth, &id)?;
     match usecase::dosing::sign(&state, &api_auth(&auth), id).await {
         Ok(_) => back_to(id),
@@ -616,8 +608,6 @@ pub async fn add_event(
     Path(id): Path<String>,
     Form(form): Form<EventForm>,
 ) -> PageResult {
-    // Which page may be shown on a refusal; the use case checks again.
-    auth.require(Permission::ChartDosing)?;
     let id = session_id(&auth, &id)?;
     let kept = Kept { event: form.clone(), ..Kept::default() };
     let event = match form.parse() {
@@ -637,8 +627,6 @@ pub async fn amend(
     Path(id): Path<String>,
     Form(form): Form<AmendForm>,
 ) -> PageResult {
-    // Which page may be shown on a refusal; the use case checks again.
-    auth.require(Permission::ChartDosing)?;
     let id = session_id(&auth, &id)?;
     let kept = Kept { amend: form.clone(), ..Kept::default() };
     let part = match kairos_domain::dosing::AmendedPart::parse("part", form.part.trim()) {

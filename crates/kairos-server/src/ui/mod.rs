@@ -195,12 +195,7 @@ pub(crate) fn api_auth(auth: &UiAuth) -> crate::extract::Auth {
 
 /// The sentence of a refusal, to show on the page that was submitted.
 pub(crate) fn detail(e: AppError) -> String {
-    match e {
-        AppError::Unprocessable { detail, .. }
-        | AppError::BadRequest { detail, .. }
-        | AppError::Conflict { detail, .. } => detail,
-        other => other.to_string(),
-    }
+    form::Refused::from(e).message
 }
 
 /// A link in the top navigation.

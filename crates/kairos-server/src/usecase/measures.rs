@@ -1,7 +1,7 @@
 //! Questionnaires recorded by a clinician.
 
 use super::require;
-use crate::error::{AppError, AppResult};
+use crate::error::AppResult;
 use crate::extract::Auth;
 use crate::state::AppState;
 use jiff::Timestamp;
@@ -32,13 +32,7 @@ pub async fn record(
     cmd: &RecordCommand,
 ) -> AppResult<Administration> {
     require(caller, Permission::RecordMeasures)?;
-    let inst = state.config.instruments.get(cmd.instrument.trim()).ok_or_else(|| {
-        let known: Vec<&str> = state.config.instruments.all().iter().map(|i| i.id.as_str()).collect();
-        AppError::from(Refusal::invalid(
-            "instrument",
-            format!("there is no questionnaire “{}”; known: {}", cmd.instrument.trim(), known.join(", ")),
-        ))
-    })?;
+    let inst = crate::api::measures::instrument(state, "instrument", &cmd.instrument)?;
     let scored = match (&cmd.answers, cmd.total) {
         (Some(a), None) => inst.score(a).map_err(Refusal::from)?,
         (None, Some(t)) => inst.score_total(t).map_err(Refusal::from)?,
