@@ -36,6 +36,7 @@ pub fn wilson_interval(successes: u64, n: u64, z: f64) -> Option<(f64, f64)> {
 /// interval. `rate`, `lower` and `upper` are `None` when `n == 0` (or the
 /// input is inconsistent, `count > n`).
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Rate {
     pub count: u64,
     pub n: u64,
@@ -68,6 +69,7 @@ pub struct KmObservation {
 
 /// The curve at one distinct time at which an event or a censoring happens.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct KmStep {
     pub time: f64,
     /// Subjects still followed just before `time`.
@@ -83,6 +85,7 @@ pub struct KmStep {
 
 /// A Kaplan-Meier curve; see [`kaplan_meier`].
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct KmCurve {
     /// Observations used (non-finite times are dropped).
     pub n: u64,
@@ -150,6 +153,7 @@ pub fn jt_minimum_reliable_change(sd_pre: f64, reliability: f64) -> f64 {
 
 /// Direction of a change judged against a reliable-change threshold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ReliableChange {
     Improved,
@@ -187,8 +191,11 @@ pub struct Criteria {
 
 /// A client's course on one instrument; see [`trajectory`].
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Trajectory {
+    #[cfg_attr(feature = "openapi", schema(value_type = (String, f64)))]
     pub baseline: (Date, f64),
+    #[cfg_attr(feature = "openapi", schema(value_type = (String, f64)))]
     pub latest: (Date, f64),
     /// latest − baseline, in points (negative: the score fell).
     pub change: f64,
@@ -197,8 +204,11 @@ pub struct Trajectory {
     pub reliable_change: Option<ReliableChange>,
     pub in_response: bool,
     pub in_remission: bool,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = Date))]
     pub first_response: Option<Date>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = Date))]
     pub first_remission: Option<Date>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = Date))]
     pub relapse: Option<Date>,
     pub days_in_response: i64,
 }

@@ -55,6 +55,7 @@ impl Default for PracticeParams {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct GroupOutcome {
     pub group: String,
     /// Courses with a baseline and at least one later score.
@@ -65,6 +66,7 @@ pub struct GroupOutcome {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PracticeReport {
     pub instrument: String,
     /// Courses handed in (the caller's selection, e.g. started in a date range).

@@ -4,6 +4,8 @@ use serde::{Deserialize, Serialize};
 
 /// A plan: every requested event is either assigned or listed as unscheduled with a reason.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(as = SchedulePlan))]
 #[serde(deny_unknown_fields)]
 pub struct Plan {
     pub assignments: Vec<Assignment>,
@@ -17,6 +19,8 @@ pub struct Plan {
 
 /// Dose or therapy session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(as = PlanEventKind))]
 #[serde(rename_all = "snake_case")]
 pub enum EventKind {
     Dose,
@@ -25,6 +29,7 @@ pub enum EventKind {
 
 /// Where a session fell in its window.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum WindowFit {
     Preferred,
@@ -33,6 +38,7 @@ pub enum WindowFit {
 
 /// One scheduled event.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Assignment {
     pub event: String,
@@ -55,6 +61,8 @@ pub struct Assignment {
 
 /// Why an event could not be scheduled: the first constraint that leaves no start.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(as = UnscheduledReason))]
 #[serde(rename_all = "snake_case")]
 pub enum Reason {
     /// The previous dose of the series is unscheduled.
@@ -93,6 +101,7 @@ pub enum Reason {
 
 /// One unscheduled event.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Unscheduled {
     pub event: String,
@@ -106,6 +115,8 @@ pub struct Unscheduled {
 
 /// A booked appointment and where it went.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(as = BookingSlot))]
 #[serde(deny_unknown_fields)]
 pub struct Slot {
     pub start: String,
@@ -118,6 +129,7 @@ pub struct Slot {
 
 /// A moved or dropped booking.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Moved {
     pub event: String,
@@ -129,6 +141,8 @@ pub struct Moved {
 
 /// Counts and the objective.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(as = PlanSummary))]
 #[serde(deny_unknown_fields, default)]
 pub struct Summary {
     pub doses_requested: usize,
@@ -159,6 +173,7 @@ pub struct Summary {
 
 /// How a repair kept (or could not keep) to the affected client's own appointments.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct OwnOnly {
     /// The client the change concerns.
@@ -179,6 +194,7 @@ pub struct OwnOnly {
 
 /// The outcome of the exact search over the affected client's appointments.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum OwnOnlyOutcome {
     /// The plan moves no other client's appointment.

@@ -62,6 +62,8 @@ pub struct Horizon {
 
 /// Days of the week.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(as = ScheduleDay))]
 #[serde(rename_all = "lowercase")]
 pub enum Day {
     Mon,
@@ -90,10 +92,13 @@ impl Day {
 
 /// Recurring weekly hours: on each of `days`, local `from` to `to`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct WeeklyHours {
     pub days: Vec<Day>,
+    #[cfg_attr(feature = "openapi", schema(value_type = String, pattern = "^[0-9]{2}:[0-9]{2}"))]
     pub from: Time,
+    #[cfg_attr(feature = "openapi", schema(value_type = String, pattern = "^[0-9]{2}:[0-9]{2}"))]
     pub to: Time,
 }
 

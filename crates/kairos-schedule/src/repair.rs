@@ -9,6 +9,8 @@ use crate::problem::{Booking, Period, Problem};
 
 /// Something that happened to a booked plan.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(as = ScheduleChange))]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Change {
     /// The client cannot come to this appointment: it is rescheduled, never at its old time.
@@ -16,13 +18,37 @@ pub enum Change {
     /// The course ends: its events are no longer requested.
     WithdrawCourse { course: String },
     /// A staff member is away (sick) from `from` to `to` (local).
-    StaffUnavailable { staff: String, from: DateTime, to: DateTime },
+    StaffUnavailable {
+        staff: String,
+        #[cfg_attr(feature = "openapi", schema(value_type = String, pattern = "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}"))]
+        from: DateTime,
+        #[cfg_attr(feature = "openapi", schema(value_type = String, pattern = "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}"))]
+        to: DateTime,
+    },
     /// A chair is out of service.
-    ChairUnavailable { chair: String, from: DateTime, to: DateTime },
+    ChairUnavailable {
+        chair: String,
+        #[cfg_attr(feature = "openapi", schema(value_type = String, pattern = "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}"))]
+        from: DateTime,
+        #[cfg_attr(feature = "openapi", schema(value_type = String, pattern = "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}"))]
+        to: DateTime,
+    },
     /// A room is out of service.
-    RoomUnavailable { room: String, from: DateTime, to: DateTime },
+    RoomUnavailable {
+        room: String,
+        #[cfg_attr(feature = "openapi", schema(value_type = String, pattern = "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}"))]
+        from: DateTime,
+        #[cfg_attr(feature = "openapi", schema(value_type = String, pattern = "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}"))]
+        to: DateTime,
+    },
     /// The client is away.
-    ClientUnavailable { client: String, from: DateTime, to: DateTime },
+    ClientUnavailable {
+        client: String,
+        #[cfg_attr(feature = "openapi", schema(value_type = String, pattern = "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}"))]
+        from: DateTime,
+        #[cfg_attr(feature = "openapi", schema(value_type = String, pattern = "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}"))]
+        to: DateTime,
+    },
 }
 
 /// Applies a change to a problem whose `booked` list is `plan`'s assignments.

@@ -21,8 +21,10 @@ pub use kairos_domain::dosing::{Checklist, NewSession};
 
 /// A dissociation score, side effect or adverse event as recorded.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct EventRecord {
     pub id: SessionEventId,
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub at: Timestamp,
     pub event: SessionEvent,
     pub recorded_by: Option<StaffId>,
@@ -30,8 +32,10 @@ pub struct EventRecord {
 
 /// An amendment to a signed session.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AmendmentRecord {
     pub id: AmendmentId,
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub at: Timestamp,
     pub by: StaffId,
     #[serde(flatten)]
@@ -41,10 +45,12 @@ pub struct AmendmentRecord {
 /// The esketamine REMS form's stored part: the clinician's answer and the
 /// submission.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RemsState {
     /// "When would the patient have been ready to leave without the 2-hour
     /// rule", in minutes after the dose.
     pub ready_after_minutes: Option<i64>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
     pub submitted_at: Option<Timestamp>,
     pub submitted_by: Option<StaffId>,
     pub confirmation: Option<String>,
@@ -62,8 +68,10 @@ pub struct RemsDue {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct VitalsRecord {
     pub id: VitalsId,
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub at: Timestamp,
     pub vitals: Vitals,
     pub alerts: Vec<VitalAlertRecord>,
@@ -72,6 +80,7 @@ pub struct VitalsRecord {
 
 /// A vital-sign alert as stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct VitalAlertRecord {
     pub sign: String,
     pub value: u16,
@@ -91,6 +100,7 @@ impl From<&VitalAlert> for VitalAlertRecord {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DosingSession {
     pub id: DosingSessionId,
     pub encounter_id: EncounterId,
@@ -108,11 +118,14 @@ pub struct DosingSession {
     pub dose_mg: f64,
     pub lot: String,
     pub monitoring_minutes: i64,
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub started_at: Timestamp,
     pub started_by: Option<StaffId>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
     pub discharged_at: Option<Timestamp>,
     pub discharged_by: Option<StaffId>,
     pub accompanied_by: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
     pub signed_at: Option<Timestamp>,
     pub signed_by: Option<StaffId>,
     pub vitals: Vec<VitalsRecord>,

@@ -22,12 +22,14 @@ use sqlx::any::AnyRow;
 type Tx = sqlx::Transaction<'static, sqlx::Any>;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Registration {
     pub id: RegistrationId,
     pub site_id: SiteId,
     pub dea_number: String,
     pub registrant: String,
     pub address: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub created_at: Timestamp,
 }
 
@@ -40,6 +42,7 @@ pub struct NewRegistration {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Stock {
     pub id: StockId,
     pub registration_id: RegistrationId,
@@ -51,11 +54,13 @@ pub struct Stock {
     pub mg_per_unit: f64,
     pub units_per_container: Quantity,
     pub lot: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = Date))]
     pub expires: Option<Date>,
     pub storage: Option<String>,
     pub balance: Quantity,
     /// Entries so far (the number of the last one).
     pub entries: i64,
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub created_at: Timestamp,
 }
 
@@ -76,12 +81,16 @@ pub struct StockSpec {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(as = LedgerEntry))]
 pub struct Entry {
     pub id: LedgerEntryId,
     pub stock_id: StockId,
     pub seq: i64,
     pub kind: EntryKind,
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub occurred_at: Timestamp,
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub recorded_at: Timestamp,
     pub quantity: Quantity,
     pub delta: Quantity,
@@ -110,19 +119,25 @@ pub struct NewEntry {
 
 /// A theft or loss and where its reporting stands.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LossReport {
     pub entry: Entry,
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = Date))]
     pub discovered_on: Date,
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = Date))]
     pub notice_due: Date,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
     pub notified_at: Option<Timestamp>,
     pub notified_by: Option<StaffId>,
     pub form106_reference: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
     pub form106_at: Option<Timestamp>,
 }
 
 /// An administration whose drawn volume is not yet accounted for by given
 /// plus witnessed waste.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PendingWaste {
     pub administration: Entry,
     pub stock: Stock,
@@ -131,9 +146,11 @@ pub struct PendingWaste {
 
 /// A dosing session with no administration in the ledger.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Unledgered {
     pub session_id: DosingSessionId,
     pub client_id: ClientId,
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub started_at: Timestamp,
     pub dose_mg: f64,
     pub route: String,

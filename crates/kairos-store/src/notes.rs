@@ -16,8 +16,10 @@ use sqlx::any::AnyRow;
 
 /// A correction to a signed note, as stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NoteAmendmentRecord {
     pub id: NoteAmendmentId,
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub at: Timestamp,
     pub by: StaffId,
     pub correction: String,

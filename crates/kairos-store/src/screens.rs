@@ -11,6 +11,7 @@ use sqlx::any::AnyRow;
 
 /// A recorded screen.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Screen {
     pub id: ScreenId,
     pub course_id: CourseId,
@@ -19,15 +20,19 @@ pub struct Screen {
     /// The rules that applied when it was recorded, absolute first.
     pub classified: Vec<Finding>,
     pub recorded_by: Option<StaffId>,
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub recorded_at: Timestamp,
     pub signature: Option<Signature>,
 }
 
 /// The signed decision.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(as = ScreenSignature))]
 pub struct Signature {
     pub decision: Decision,
     pub by: StaffId,
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub at: Timestamp,
 }
 

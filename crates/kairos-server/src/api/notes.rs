@@ -57,7 +57,6 @@ pub struct NoteView {
     pub narrative: Option<String>,
     /// Full access only: corrections after signing (who, when, why).
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Vec<Object>>)]
     pub amendments: Option<Vec<NoteAmendmentRecord>>,
 }
 
@@ -330,7 +329,7 @@ pub async fn amend_note(
 /// Amends a signed note: the original stays; the amendment shows who, when
 /// and why.
 #[utoipa::path(post, path = "/notes/{id}/amendments", tag = "notes", params(("id" = String, Path)), request_body = NoteAmendment,
-    responses((status = 201, body = Object), (status = 403, body = crate::error::Problem), (status = 409, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
+    responses((status = 201, body = NoteAmendmentRecord), (status = 403, body = crate::error::Problem), (status = 409, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
 pub async fn amend(
     State(state): State<AppState>,
     auth: Auth,

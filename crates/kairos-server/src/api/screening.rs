@@ -20,7 +20,6 @@ pub struct ScreenView {
     /// (absolute first, each with its source and whether it is confirmed);
     /// who recorded it and when; the signature, if signed.
     #[serde(flatten)]
-    #[schema(value_type = Object)]
     pub screen: Screen,
     /// `unsigned`, `signed_eligible` or `signed_ineligible`.
     pub status: String,
