@@ -102,8 +102,11 @@ pub struct Domain {
     pub rule: DomainRule,
 }
 
+/// An item's answer at or above a value (the screening rules have a
+/// `Condition` of their own, hence the schema's name).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(as = ItemCondition))]
 #[serde(deny_unknown_fields)]
 pub struct Condition {
     pub item: String,

@@ -200,8 +200,11 @@ crate::text_enum! {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Party {
+    #[cfg_attr(feature = "openapi", schema(value_type = crate::text::Text200))]
     pub name: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = crate::text::Text500))]
     pub address: String,
+    #[cfg_attr(feature = "openapi", schema(pattern = "^\\s*[A-Za-z]{2}[0-9]{7}\\s*$"))]
     pub dea_number: String,
 }
 
@@ -535,15 +538,19 @@ pub fn inventory_due(last: Date, policy: &LedgerPolicy) -> Date {
 
 /// Where an inventory stands on `today`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum InventoryStatus {
     Current {
+        #[cfg_attr(feature = "openapi", schema(value_type = String, format = Date))]
         due: Date,
     },
     DueSoon {
+        #[cfg_attr(feature = "openapi", schema(value_type = String, format = Date))]
         due: Date,
     },
     Overdue {
+        #[cfg_attr(feature = "openapi", schema(value_type = String, format = Date))]
         due: Date,
     },
     /// No inventory on record.

@@ -201,18 +201,23 @@ pub struct SectionText {
 #[serde(deny_unknown_fields)]
 pub struct WetFields {
     /// 1-5.
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 5))]
     pub session_number: u8,
     /// The manual's prompt id (never its text; the clinic keeps the text).
+    #[cfg_attr(feature = "openapi", schema(pattern = "^\\s*[A-Za-z0-9._-]{1,40}\\s*$"))]
     pub prompt_id: String,
     /// When the 30-minute writing block started (the page shows its end).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
     pub writing_started_at: Option<jiff::Timestamp>,
     /// Minutes actually written (the protocol asks for 30).
+    #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 120))]
     pub writing_minutes: Option<u16>,
     /// Distress 0-100 just before the writing block.
+    #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 100))]
     pub suds_before: Option<u8>,
     /// Distress 0-100 just after it.
+    #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 100))]
     pub suds_after: Option<u8>,
 }
 
@@ -348,8 +353,10 @@ impl NoteBody {
 #[serde(deny_unknown_fields)]
 pub struct NoteAmendment {
     /// What the note should say (or what it omitted).
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 20000, pattern = "\\S"))]
     pub correction: String,
     /// Why.
+    #[cfg_attr(feature = "openapi", schema(value_type = crate::text::Text1000))]
     pub reason: String,
 }
 

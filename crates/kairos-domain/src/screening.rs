@@ -45,6 +45,7 @@ crate::text_enum! {
 #[serde(deny_unknown_fields)]
 pub struct ScreenFindings {
     /// Working diagnosis, e.g. "Major depressive disorder, treatment-resistant".
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, pattern = "\\S"))]
     pub diagnosis: String,
     /// Prior treatments tried (medicines, ECT, psychotherapies).
     pub prior_treatments: Vec<String>,
@@ -53,8 +54,11 @@ pub struct ScreenFindings {
     pub substance_use: History,
     /// Significant cardiovascular disease (including uncontrolled hypertension).
     pub cardiovascular_disease: bool,
+    #[cfg_attr(feature = "openapi", schema(minimum = 60, maximum = 300))]
     pub systolic_bp: u16,
+    #[cfg_attr(feature = "openapi", schema(minimum = 30, maximum = 200))]
     pub diastolic_bp: u16,
+    #[cfg_attr(feature = "openapi", schema(minimum = 25, maximum = 250))]
     pub heart_rate: u16,
     pub pregnancy: Pregnancy,
     pub raised_intracranial_pressure: bool,
@@ -63,8 +67,10 @@ pub struct ScreenFindings {
     pub aneurysmal_vascular_disease: bool,
     pub intracerebral_haemorrhage_history: bool,
     pub medications: Vec<MedicationClass>,
+    #[cfg_attr(feature = "openapi", schema(minimum = 20, maximum = 350))]
     pub weight_kg: f64,
     /// Free text, e.g. "penicillin (rash)"; "none known" is an answer.
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, pattern = "\\S"))]
     pub allergies: String,
     pub ketamine_hypersensitivity: bool,
     /// Written consent to off-label use recorded.

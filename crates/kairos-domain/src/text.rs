@@ -4,27 +4,37 @@ use crate::DomainError;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
-/// Trimmed, non-empty, bounded, free of control characters.
+/// Trimmed, non-empty, bounded, free of control characters. The bound
+/// counts the text as sent, surrounding spaces included, as the API's
+/// document states it (`maxLength`).
 pub fn required(field: &str, value: &str, max_chars: usize) -> Result<String, DomainError> {
+    too_long(field, value, max_chars)?;
     let v = value.trim();
     if v.is_empty() {
         return Err(DomainError::invalid(field, "must not be empty"));
     }
-    bounded(field, v, max_chars)
+    without_controls(field, v)
 }
 
 /// Like [`required`], but empty means absent.
 pub fn optional(field: &str, value: Option<&str>, max_chars: usize) -> Result<Option<String>, DomainError> {
+    if let Some(v) = value {
+        too_long(field, v, max_chars)?;
+    }
     match value.map(str::trim) {
         None | Some("") => Ok(None),
-        Some(v) => bounded(field, v, max_chars).map(Some),
+        Some(v) => without_controls(field, v).map(Some),
     }
 }
 
-fn bounded(field: &str, v: &str, max_chars: usize) -> Result<String, DomainError> {
+fn too_long(field: &str, v: &str, max_chars: usize) -> Result<(), DomainError> {
     if v.chars().count() > max_chars {
         return Err(DomainError::invalid(field, format!("must be at most {max_chars} characters")));
     }
+    Ok(())
+}
+
+fn without_controls(field: &str, v: &str) -> Result<String, DomainError> {
     if v.chars().any(|c| c.is_control()) {
         return Err(DomainError::invalid(field, "must not contain control characters"));
     }
@@ -82,6 +92,215 @@ pub fn phone(field: &str, value: Option<&str>) -> Result<Option<String>, DomainE
     Ok(Some(v))
 }
 
+/// The characters [`required`] and [`optional`] refuse, as a JSON Schema
+/// pattern (Unicode's `Cc` category: C0, DEL and C1).
+pub const NO_CONTROL_PATTERN: &str = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$";
+
+/// Not blank and no control characters, as a JSON Schema pattern.
+pub const REQUIRED_PATTERN: &str =
+    "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\s\\u0000-\\u001f\\u007f-\\u009f][^\\u0000-\\u001f\\u007f-\\u009f]*$";
+
+/// Declares a type for one line of text a person types into a record:
+/// reading it trims it and refuses it blank, longer than `$max` characters
+/// or with a control character, so the refusal names the field where it is
+/// read; its OpenAPI schema says the same.
+macro_rules! line_type {
+    ($($(#[$m:meta])* $name:ident = $max:literal;)+) => {$(
+        $(#[$m])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+        #[serde(transparent)]
+        pub struct $name(String);
+
+        impl $name {
+            /// The most characters it may have.
+            pub const MAX: usize = $max;
+
+            /// Checks `value` as a field named `field`.
+            pub fn parse(field: &str, value: &str) -> Result<Self, DomainError> {
+                required(field, value, $max).map(Self)
+            }
+
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+
+            pub fn into_string(self) -> String {
+                self.0
+            }
+        }
+
+        impl std::ops::Deref for $name {
+            type Target = str;
+            fn deref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let s = String::deserialize(d)?;
+                required("", &s, $max).map(Self).map_err(|e| match e {
+                    DomainError::Invalid { reason, .. } => serde::de::Error::custom(reason),
+                    other => serde::de::Error::custom(other),
+                })
+            }
+        }
+
+        #[cfg(feature = "openapi")]
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                use utoipa::openapi::schema::{ObjectBuilder, Type};
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .min_length(Some(1))
+                    .max_length(Some($max))
+                    .pattern(Some(REQUIRED_PATTERN))
+                    .description(Some(concat!(
+                        "Text of 1 to ", stringify!($max),
+                        " characters, not blank, without control characters (surrounding spaces are trimmed)."
+                    )))
+                    .into()
+            }
+        }
+
+        #[cfg(feature = "openapi")]
+        impl utoipa::ToSchema for $name {}
+    )+};
+}
+
+line_type! {
+    /// A short code or number: an NDC, a telephone-style reference.
+    Text40 = 40;
+    /// A lot number.
+    Text60 = 60;
+    /// A protocol id, a room's name.
+    Text80 = 80;
+    /// A person's given or family name, a Form 106 reference.
+    Text100 = 100;
+    /// A site's, group's or staff member's name.
+    Text120 = 120;
+    /// A registrant's or supplier's name, a dosage form.
+    Text200 = 200;
+    /// An address.
+    Text500 = 500;
+    /// A reason.
+    Text1000 = 1000;
+    /// A correction, an action note.
+    Text2000 = 2000;
+}
+
+/// Declares the OpenAPI schema of an optional line of text (read by
+/// [`optional`]): blank means absent, at most `$max` characters, no control
+/// characters. The field itself stays an `Option<String>`.
+macro_rules! optional_line_schema {
+    ($($name:ident = $max:literal;)+) => {$(
+        #[doc = concat!("Schema of optional text of at most ", stringify!($max), " characters.")]
+        pub struct $name;
+
+        #[cfg(feature = "openapi")]
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                use utoipa::openapi::schema::{ObjectBuilder, Type};
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .max_length(Some($max))
+                    .pattern(Some(NO_CONTROL_PATTERN))
+                    .description(Some(concat!(
+                        "Optional text of at most ", stringify!($max),
+                        " characters without control characters; blank means none."
+                    )))
+                    .into()
+            }
+        }
+
+        #[cfg(feature = "openapi")]
+        impl utoipa::ToSchema for $name {}
+    )+};
+}
+
+optional_line_schema! {
+    OptionalText40 = 40;
+    OptionalText100 = 100;
+    OptionalText200 = 200;
+    OptionalText300 = 300;
+    OptionalText500 = 500;
+    OptionalText1000 = 1000;
+    OptionalText4000 = 4000;
+}
+
+#[cfg(feature = "openapi")]
+impl utoipa::PartialSchema for Email {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, Type};
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .max_length(Some(254))
+            .pattern(Some(concat!(
+                r"^\s*[^@\s\u0000-\u001f\u007f-\u009f]+@",
+                r"[^@\s.\u0000-\u001f\u007f-\u009f][^@\s\u0000-\u001f\u007f-\u009f]*\.",
+                r"[^@\s\u0000-\u001f\u007f-\u009f]*[^@\s.\u0000-\u001f\u007f-\u009f]\s*$"
+            )))
+            .description(Some(
+                "An e-mail address: one `@`, a domain with a dot; kept in lower case, surrounding spaces trimmed.",
+            ))
+            .into()
+    }
+}
+
+#[cfg(feature = "openapi")]
+impl utoipa::ToSchema for Email {}
+
+/// Schema of an optional e-mail address: blank means none.
+pub struct OptionalEmail;
+
+#[cfg(feature = "openapi")]
+impl utoipa::PartialSchema for OptionalEmail {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, Type};
+        let email = <Email as utoipa::PartialSchema>::schema();
+        let pattern = match &email {
+            utoipa::openapi::RefOr::T(utoipa::openapi::schema::Schema::Object(o)) => o.pattern.clone(),
+            _ => None,
+        };
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .max_length(Some(254))
+            .pattern(pattern.map(|p| format!(r"^\s*$|{p}")))
+            .description(Some("An e-mail address, or blank for none."))
+            .into()
+    }
+}
+
+#[cfg(feature = "openapi")]
+impl utoipa::ToSchema for OptionalEmail {}
+
+/// Schema of an optional telephone number as [`phone`] reads it.
+pub struct OptionalPhone;
+
+#[cfg(feature = "openapi")]
+impl utoipa::PartialSchema for OptionalPhone {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, Type};
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .max_length(Some(32))
+            .pattern(Some(r"^\s*$|^\s*(?:[-+.() ]*[0-9]){6,20}[-+.() ]*\s*$"))
+            .description(Some(
+                "A telephone number: 6 to 20 digits with optional +, spaces, dashes, dots or parentheses; blank for none.",
+            ))
+            .into()
+    }
+}
+
+#[cfg(feature = "openapi")]
+impl utoipa::ToSchema for OptionalPhone {}
+
 /// Lower-cased, accent-insensitive-enough key for name search (prefix match).
 pub fn search_key(s: &str) -> String {
     s.trim().to_lowercase()
@@ -110,6 +329,20 @@ mod tests {
         assert!(required("name", "a\u{0}b", 10).is_err());
         assert_eq!(required("name", "  Ana ", 10), Ok("Ana".into()));
         assert_eq!(optional("x", Some("  "), 10), Ok(None));
+        // The bound counts what was sent, as the API's document says.
+        assert!(required("name", " abcdefghij", 10).is_err());
+        assert!(optional("x", Some(&" ".repeat(11)), 10).is_err());
+    }
+
+    #[test]
+    fn a_line_of_text_is_read_as_required_text() {
+        let read =
+            |json: &str| serde_json::from_str::<Text100>(json).map(|t| t.into_string()).map_err(|e| e.to_string());
+        assert_eq!(read(r#""  Ana  ""#), Ok("Ana".into()));
+        assert_eq!(read(r#""   ""#), Err("must not be empty".into()));
+        assert_eq!(read(r#""a\u0007b""#), Err("must not contain control characters".into()));
+        assert_eq!(read(&format!("\"{}\"", "x".repeat(101))), Err("must be at most 100 characters".into()));
+        assert!(read(&format!("\"{}\"", "x".repeat(100))).is_ok());
     }
 
     #[test]

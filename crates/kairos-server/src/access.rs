@@ -40,8 +40,14 @@ pub enum Access {
 /// permission.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Relation {
-    /// The note's author, or a supervisor of the author.
+    /// Reads: the note's author, or a supervisor of the author, see it in
+    /// full; others with the permission see its one-line summary.
     NoteAuthorOrSupervisor,
+    /// Changes: the note's author only (save, sign, amend).
+    NoteAuthor,
+    /// A new note: the therapist of the session's course or booking, or a
+    /// supervisor of the course's therapist (`kairos_domain::notes::may_write`).
+    SessionTherapist,
     /// A facilitator of the group.
     Facilitator,
 }
@@ -142,11 +148,11 @@ pub const API: &[Declared] = &[
         Needs(&[P::ReadNoteSummaries, P::ReadTherapyNotes]),
         Relation::NoteAuthorOrSupervisor,
     ),
-    d("POST", "/clients/{id}/notes", Needs(&[P::WriteTherapyNotes])),
+    r("POST", "/clients/{id}/notes", Needs(&[P::WriteTherapyNotes]), Relation::SessionTherapist),
     r("GET", "/notes/{id}", Needs(&[P::ReadNoteSummaries, P::ReadTherapyNotes]), Relation::NoteAuthorOrSupervisor),
-    r("PUT", "/notes/{id}", Needs(&[P::WriteTherapyNotes]), Relation::NoteAuthorOrSupervisor),
-    r("POST", "/notes/{id}/sign", Needs(&[P::WriteTherapyNotes]), Relation::NoteAuthorOrSupervisor),
-    r("POST", "/notes/{id}/amendments", Needs(&[P::WriteTherapyNotes]), Relation::NoteAuthorOrSupervisor),
+    r("PUT", "/notes/{id}", Needs(&[P::WriteTherapyNotes]), Relation::NoteAuthor),
+    r("POST", "/notes/{id}/sign", Needs(&[P::WriteTherapyNotes]), Relation::NoteAuthor),
+    r("POST", "/notes/{id}/amendments", Needs(&[P::WriteTherapyNotes]), Relation::NoteAuthor),
     d("GET", "/note-templates", Needs(&[P::ReadDirectory])),
     d("GET", "/clients/{id}/windows", Needs(&[P::ReadClients])),
     d("GET", "/windows/unbooked", Needs(&[P::ReadClients])),

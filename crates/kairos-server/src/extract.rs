@@ -37,6 +37,14 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
         let bytes = Bytes::from_request(req, state)
             .await
             .map_err(|e| AppError::BadRequest { field: None, detail: format!("could not read the body: {e}") })?;
+        // Every body is a JSON object (serde would also read a struct from
+        // an array of its fields in order, which no document promises).
+        if bytes.iter().find(|b| !b.is_ascii_whitespace()).is_some_and(|b| *b != b'{') {
+            return Err(AppError::Unprocessable {
+                field: None,
+                detail: "the body must be a JSON object, such as {\"field\": \"value\"}".into(),
+            });
+        }
         parse_json(&bytes).map(Json)
     }
 }
@@ -45,29 +53,63 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
     let de = &mut serde_json::Deserializer::from_slice(bytes);
     match serde_path_to_error::deserialize::<_, T>(de) {
         Ok(v) => Ok(v),
-        Err(err) => {
-            let path = err.path().to_string();
-            let inner = err.into_inner();
-            use serde_json::error::Category;
-            match inner.classify() {
-                Category::Syntax | Category::Eof | Category::Io => {
-                    Err(AppError::BadRequest { field: None, detail: format!("malformed JSON: {inner}") })
-                }
-                Category::Data => {
-                    let msg = inner.to_string();
-                    // Unknown and missing fields name themselves in the message.
-                    let field = named_field(&msg)
-                        .map(|f| match path.as_str() {
-                            "." => f,
-                            p if p == f || p.ends_with(&format!(".{f}")) => p.to_string(),
-                            p => format!("{p}.{f}"),
-                        })
-                        .unwrap_or(path);
-                    let detail = msg.split(" at line ").next().unwrap_or(&msg).to_string();
-                    Err(AppError::Unprocessable { field: Some(field.clone()), detail: format!("{field}: {detail}") })
-                }
+        Err(err) if err.inner().to_string().starts_with("invalid type: floating point") => {
+            // JSON has one kind of number: `3.0` is the whole number 3 (as
+            // JSON Schema's `integer` says), so a whole-valued float is read
+            // again as an integer. Only a body that failed this way pays
+            // for the second reading.
+            let mut value: serde_json::Value = serde_json::from_slice(bytes)
+                .map_err(|e| AppError::BadRequest { field: None, detail: format!("malformed JSON: {e}") })?;
+            whole_floats_as_integers(&mut value);
+            serde_path_to_error::deserialize::<_, T>(value).map_err(|e| {
+                let path = e.path().to_string();
+                data_error(path, e.into_inner().to_string())
+            })
+        }
+        Err(err) => Err(refused(err)),
+    }
+}
+
+fn refused(err: serde_path_to_error::Error<serde_json::Error>) -> AppError {
+    let path = err.path().to_string();
+    let inner = err.into_inner();
+    use serde_json::error::Category;
+    match inner.classify() {
+        Category::Syntax | Category::Eof | Category::Io => {
+            AppError::BadRequest { field: None, detail: format!("malformed JSON: {inner}") }
+        }
+        Category::Data => data_error(path, inner.to_string()),
+    }
+}
+
+/// A missing, mistyped or unknown field: 422 naming it.
+fn data_error(path: String, msg: String) -> AppError {
+    // Unknown and missing fields name themselves in the message.
+    let field = named_field(&msg)
+        .map(|f| match path.as_str() {
+            "." => f,
+            p if p == f || p.ends_with(&format!(".{f}")) => p.to_string(),
+            p => format!("{p}.{f}"),
+        })
+        .unwrap_or(path);
+    let detail = msg.split(" at line ").next().unwrap_or(&msg).to_string();
+    AppError::Unprocessable { field: Some(field.clone()), detail: format!("{field}: {detail}") }
+}
+
+/// Every float with no fractional part that fits an integer becomes that
+/// integer.
+fn whole_floats_as_integers(v: &mut serde_json::Value) {
+    use serde_json::Value;
+    match v {
+        Value::Number(n) if n.is_f64() => {
+            let f = n.as_f64().unwrap_or(f64::NAN);
+            if f.fract() == 0.0 && f.abs() < 9.0e15 {
+                *v = Value::from(f as i64);
             }
         }
+        Value::Array(items) => items.iter_mut().for_each(whole_floats_as_integers),
+        Value::Object(map) => map.values_mut().for_each(whole_floats_as_integers),
+        _ => {}
     }
 }
 
@@ -178,5 +220,41 @@ impl<S: Send + Sync> FromRequestParts<S> for RemoteAddr {
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         Ok(RemoteAddr(remote_addr(parts)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(serde::Deserialize, Debug)]
+    #[serde(deny_unknown_fields)]
+    struct Body {
+        hours: u32,
+        readings: Vec<u16>,
+        mg: f64,
+    }
+
+    #[test]
+    fn a_whole_number_written_with_a_decimal_point_is_a_whole_number() {
+        let b: Body = parse_json(br#"{"hours": 48.0, "readings": [120, 80.0], "mg": 35.0}"#).expect("read");
+        assert_eq!((b.hours, b.readings, b.mg), (48, vec![120, 80], 35.0));
+    }
+
+    #[test]
+    fn a_fraction_where_a_whole_number_is_expected_is_refused_by_name() {
+        let e = parse_json::<Body>(br#"{"hours": 48, "readings": [120, 80.5], "mg": 35.5}"#).expect_err("a fraction");
+        match e {
+            AppError::Unprocessable { field, detail } => {
+                assert_eq!(field.as_deref(), Some("readings[1]"));
+                assert!(detail.contains("80.5"), "{detail}");
+            }
+            other => panic!("expected 422, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn malformed_json_is_a_bad_request() {
+        assert!(matches!(parse_json::<Body>(b"{\"hours\": 1.0,"), Err(AppError::BadRequest { .. })));
     }
 }

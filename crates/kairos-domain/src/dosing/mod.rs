@@ -77,12 +77,18 @@ pub const SHIPPED: &str = include_str!("../../../../safety/policy.toml");
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Vitals {
+    #[cfg_attr(feature = "openapi", schema(minimum = 50, maximum = 300))]
     pub systolic: Option<u16>,
+    #[cfg_attr(feature = "openapi", schema(minimum = 20, maximum = 200))]
     pub diastolic: Option<u16>,
+    #[cfg_attr(feature = "openapi", schema(minimum = 20, maximum = 250))]
     pub heart_rate: Option<u16>,
+    #[cfg_attr(feature = "openapi", schema(minimum = 50, maximum = 100))]
     pub spo2: Option<u8>,
+    #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 60))]
     pub respiratory_rate: Option<u8>,
     /// Modified Observer's Assessment of Alertness/Sedation, 0-5 (5 = alert).
+    #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 5))]
     pub moaas: Option<u8>,
 }
 
@@ -267,21 +273,29 @@ crate::text_enum! {
 pub enum SessionEvent {
     /// The CADSS-6 total (six items scored 0-4: 0-24), rated from the
     /// clinic's own copy of the scale.
-    Dissociation { cadss6: u8 },
+    Dissociation {
+        #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 24))]
+        cadss6: u8,
+    },
     SideEffect {
         effect: SideEffectKind,
         #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::text::OptionalText500>))]
         description: Option<String>,
         severity: Severity,
         /// What was done, e.g. "ondansetron 4 mg IV", "infusion paused 5 min".
+        #[cfg_attr(feature = "openapi", schema(value_type = crate::text::Text500))]
         action: String,
     },
     AdverseEvent {
+        #[cfg_attr(feature = "openapi", schema(value_type = crate::text::Text2000))]
         description: String,
         severity: Severity,
         /// Serious: death, life-threatening, hospitalisation, disability.
         serious: bool,
+        #[cfg_attr(feature = "openapi", schema(value_type = crate::text::Text1000))]
         action: String,
+        #[cfg_attr(feature = "openapi", schema(value_type = crate::text::Text1000))]
         outcome: String,
     },
 }
@@ -358,8 +372,10 @@ crate::text_enum! {
 pub struct Amendment {
     pub part: AmendedPart,
     /// What the record should have said.
+    #[cfg_attr(feature = "openapi", schema(value_type = crate::text::Text2000))]
     pub correction: String,
     /// Why.
+    #[cfg_attr(feature = "openapi", schema(value_type = crate::text::Text1000))]
     pub reason: String,
 }
 

@@ -52,8 +52,10 @@ pub struct Checklist {
     /// The client agreed not to drive until the next day.
     pub no_driving_agreed: bool,
     /// `not_applicable`, `negative` or `positive`.
+    #[cfg_attr(feature = "openapi", schema(value_type = PregnancyTest))]
     pub pregnancy_test: String,
     /// A brief note of mood and mental state before the dose.
+    #[cfg_attr(feature = "openapi", schema(max_length = 500))]
     pub mood_check: String,
 }
 

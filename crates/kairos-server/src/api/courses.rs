@@ -15,10 +15,13 @@ use utoipa::ToSchema;
 #[serde(deny_unknown_fields)]
 pub struct CourseCreate {
     /// Protocol name, e.g. `apa-iv-induction`.
+    #[schema(value_type = kairos_domain::text::Text80)]
     pub protocol: String,
     #[schema(format = Date)]
     pub started_on: String,
+    #[schema(format = Uuid)]
     pub prescriber_id: Option<String>,
+    #[schema(format = Uuid)]
     pub therapist_id: Option<String>,
 }
 
@@ -27,13 +30,16 @@ pub struct CourseCreate {
 pub struct PhaseChangeBody {
     pub phase: Phase,
     /// Required when discontinuing.
+    #[schema(value_type = Option<kairos_domain::text::OptionalText1000>)]
     pub reason: Option<String>,
 }
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CareTeamBody {
+    #[schema(format = Uuid)]
     pub prescriber_id: Option<String>,
+    #[schema(format = Uuid)]
     pub therapist_id: Option<String>,
 }
 

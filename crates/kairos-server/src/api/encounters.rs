@@ -1,5 +1,5 @@
 use super::views::{EncounterView, Paged};
-use super::{field_id, instant, opt_field_id, page, path_id};
+use super::{field_id, instant, opt_field_id, opt_query_id, page, path_id};
 use crate::error::{AppError, AppResult};
 use crate::extract::{Auth, Json, Query};
 use crate::state::AppState;
@@ -16,10 +16,15 @@ use utoipa::{IntoParams, ToSchema};
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EncounterCreate {
+    #[schema(format = Uuid)]
     pub client_id: String,
+    #[schema(format = Uuid)]
     pub course_id: Option<String>,
+    #[schema(format = Uuid)]
     pub site_id: String,
+    #[schema(format = Uuid)]
     pub room_id: Option<String>,
+    #[schema(format = Uuid)]
     pub staff_id: Option<String>,
     pub kind: EncounterKind,
     /// RFC 3339 instant.
@@ -32,7 +37,9 @@ pub struct EncounterCreate {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RescheduleBody {
+    #[schema(format = Uuid)]
     pub room_id: Option<String>,
+    #[schema(format = Uuid)]
     pub staff_id: Option<String>,
     #[schema(format = DateTime)]
     pub scheduled_start: String,
@@ -50,14 +57,21 @@ pub struct StatusBody {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct EncounterListParams {
+    #[param(format = Uuid)]
     pub site: Option<String>,
+    #[param(format = Uuid)]
     pub client: Option<String>,
+    #[param(format = Uuid)]
     pub staff: Option<String>,
     /// Start of the range (RFC 3339), inclusive.
+    #[param(format = DateTime)]
     pub from: String,
     /// End of the range (RFC 3339), exclusive; at most 62 days after `from`.
+    #[param(format = DateTime)]
     pub to: String,
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u32>,
+    #[param(value_type = Option<u64>, minimum = 0, maximum = 4294967295_u64)]
     pub offset: Option<u32>,
 }
 
@@ -74,9 +88,9 @@ pub async fn list_encounters(
 ) -> AppResult<axum::Json<Paged<EncounterView>>> {
     auth.require(Permission::ReadClients)?;
     let q = EncounterQuery {
-        site_id: opt_field_id("site", p.site.as_deref())?,
-        client_id: opt_field_id("client", p.client.as_deref())?,
-        staff_id: opt_field_id("staff", p.staff.as_deref())?,
+        site_id: opt_query_id("site", p.site.as_deref())?,
+        client_id: opt_query_id("client", p.client.as_deref())?,
+        staff_id: opt_query_id("staff", p.staff.as_deref())?,
         from: instant("from", &p.from)?,
         to: instant("to", &p.to)?,
         page: page(p.limit, p.offset)?,

@@ -170,6 +170,12 @@ pub fn field_id<T: FromStr>(field: &str, s: &str) -> Result<T, AppError> {
     s.trim().parse().map_err(|_| AppError::invalid(field, format!("{field}: `{s}` is not a valid id (UUID)")))
 }
 
+/// An optional id in a query string: absent is none, but a parameter that
+/// is present must be an id (`?site=` is refused, as the document says).
+pub fn opt_query_id<T: FromStr>(field: &str, s: Option<&str>) -> Result<Option<T>, AppError> {
+    s.map(|v| field_id(field, v)).transpose()
+}
+
 pub fn opt_field_id<T: FromStr>(field: &str, s: Option<&str>) -> Result<Option<T>, AppError> {
     s.filter(|v| !v.trim().is_empty()).map(|v| field_id(field, v)).transpose()
 }
@@ -226,8 +232,10 @@ pub struct ListParams {
     /// Case-insensitive prefix of a name.
     pub q: Option<String>,
     /// Page size, 1-200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u32>,
     /// Items to skip (default 0).
+    #[param(value_type = Option<u64>, minimum = 0, maximum = 4294967295_u64)]
     pub offset: Option<u32>,
 }
 

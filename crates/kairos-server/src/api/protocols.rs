@@ -55,7 +55,6 @@ pub async fn get(
 #[derive(Debug, Serialize, ToSchema)]
 pub struct PlannedItemView {
     #[serde(flatten)]
-    #[schema(value_type = Object)]
     pub item: kairos_store::plans::PlannedItem,
     /// When it is planned now (moved or not).
     #[schema(value_type = String, format = DateTime)]
@@ -161,6 +160,7 @@ pub struct PlanMove {
     #[schema(format = DateTime)]
     pub to: String,
     /// Why; required, and shown beside the item.
+    #[schema(min_length = 1, max_length = 1000, pattern = "\\S")]
     pub reason: String,
 }
 

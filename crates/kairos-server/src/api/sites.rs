@@ -15,6 +15,7 @@ use utoipa::ToSchema;
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SiteBody {
+    #[schema(value_type = kairos_domain::text::Text120)]
     pub name: String,
     /// IANA time zone, e.g. `America/New_York`.
     pub time_zone: String,
@@ -23,6 +24,7 @@ pub struct SiteBody {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RoomBody {
+    #[schema(value_type = kairos_domain::text::Text80)]
     pub name: String,
     pub kind: RoomKind,
 }
@@ -111,7 +113,7 @@ pub async fn create_room(
 
 /// Renames a room or changes its kind (admin).
 #[utoipa::path(put, path = "/rooms/{id}", tag = "sites", params(("id" = String, Path)), request_body = RoomBody,
-    responses((status = 200, body = RoomView), (status = 404, body = crate::error::Problem)))]
+    responses((status = 200, body = RoomView), (status = 404, body = crate::error::Problem), (status = 409, description = "the site already has a room with this name", body = crate::error::Problem)))]
 pub async fn update_room(
     State(state): State<AppState>,
     auth: Auth,

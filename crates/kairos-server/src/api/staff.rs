@@ -14,18 +14,25 @@ use utoipa::ToSchema;
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StaffCreate {
+    #[schema(value_type = kairos_domain::text::Text120)]
     pub name: String,
+    #[schema(value_type = kairos_domain::text::Email)]
     pub email: String,
+    #[schema(min_items = 1)]
     pub roles: Vec<Role>,
     /// At least 12 characters. Omit to create an account that cannot sign in yet.
+    #[schema(min_length = 12, max_length = 256)]
     pub password: Option<String>,
 }
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StaffUpdate {
+    #[schema(value_type = kairos_domain::text::Text120)]
     pub name: String,
+    #[schema(value_type = kairos_domain::text::Email)]
     pub email: String,
+    #[schema(min_items = 1)]
     pub roles: Vec<Role>,
     /// Deactivating ends the account's sessions at once.
     pub active: bool,
@@ -34,6 +41,7 @@ pub struct StaffUpdate {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PasswordBody {
+    #[schema(min_length = 12, max_length = 256)]
     pub password: String,
 }
 

@@ -68,6 +68,10 @@ async fn malformed_json_and_wrong_content_types_are_refused() {
     let r = app.post_raw("/api/v1/clients", &t, "text/plain", "hello").await;
     assert_eq!(r.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
     r.problem_field();
+    // A body is an object: the fields in order as an array are refused.
+    let r = app.post_raw("/api/v1/clients", &t, "application/json", r#" ["Ada", "Lovelace", "1990-01-01"]"#).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
+    assert!(r.body["detail"].as_str().is_some_and(|d| d.contains("JSON object")), "{}", r.body);
     assert_eq!(app.client_count().await, 0);
 }
 

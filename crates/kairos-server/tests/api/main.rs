@@ -20,6 +20,7 @@ mod openapi;
 mod portal;
 mod portal_browser;
 mod protocols;
+mod relations;
 mod reminders;
 mod roles;
 mod routes;
