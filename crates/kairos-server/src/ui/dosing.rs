@@ -4,7 +4,6 @@
 
 use super::form::{Refused, decimal, local_time, opt_text, ticked, whole};
 use super::{Nav, UiAuth, api_auth, page_error, render, ui_error};
-use crate::error::AppError;
 use crate::state::AppState;
 use crate::usecase;
 use askama::Template;
@@ -108,41 +107,26 @@ async fn start_page(
     error: Option<Refused>,
 ) -> PageResult {
     let nav = || Some(auth.nav("/clients"));
-    let e = state.store.get_encounter(enc).await.map_err(|e| ui_error(e.into(), nav()))?;
-    let client = state.store.get_client(e.client_id).await.map_err(|e| ui_error(e.into(), nav()))?;
-    let tz = state.site_tz(e.site_id).await.map_err(|e| ui_error(e, nav()))?;
-    let (protocol, route) = match e.course_id {
-        Some(c) => {
-            let course = state.store.get_course(c).await.map_err(|e| ui_error(e.into(), nav()))?;
-            match state.config.protocols.get(&course.protocol) {
-                Some(p) => (p.name.clone(), p.dose.route.as_str().to_string()),
-                None => (course.protocol, "iv".to_string()),
-            }
-        }
-        None => ("no course".into(), "iv".to_string()),
-    };
-    let substance = kairos_domain::ledger::Substance::for_route(&route);
-    let today = state.now().to_zoned(tz.clone()).date();
-    let mut stocks = Vec::new();
-    let regs = state.store.registrations().await.map_err(|e| ui_error(e.into(), nav()))?;
-    for r in regs.iter().filter(|r| r.site_id == e.site_id) {
-        for s in state.store.stocks(Some(r.id)).await.map_err(|e| ui_error(e.into(), nav()))? {
-            if s.substance == substance && s.balance.is_positive() && s.expires.is_none_or(|d| d >= today) {
-                stocks.push((
-                    s.id.to_string(),
-                    format!(
-                        "{} mg/{} · lot {} · {} {} on the books{}",
-                        s.mg_per_unit,
-                        s.unit,
-                        s.lot,
-                        s.balance,
-                        s.unit,
-                        s.expires.map(|d| format!(" · expires {d}")).unwrap_or_default()
-                    ),
-                ));
-            }
-        }
-    }
+    let facts = usecase::dosing::start_facts(state, &api_auth(auth), enc).await.map_err(|e| ui_error(e, nav()))?;
+    let substance = facts.substance;
+    let stocks = facts
+        .stocks
+        .iter()
+        .map(|s| {
+            (
+                s.id.to_string(),
+                format!(
+                    "{} mg/{} · lot {} · {} {} on the books{}",
+                    s.mg_per_unit,
+                    s.unit,
+                    s.lot,
+                    s.balance,
+                    s.unit,
+                    s.expires.map(|d| format!(" · expires {d}")).unwrap_or_default()
+                ),
+            )
+        })
+        .collect();
     let h = &state.config.safety.pre_dose_hold;
     // The start time is left blank (now, when the form is sent), so a form
     // kept open for a while does not chart the dose early.
@@ -150,14 +134,14 @@ async fn start_page(
     Ok(render(&StartPage {
         nav: nav(),
         encounter_id: enc,
-        client: client.details.display_name(),
-        protocol,
+        client: facts.client_name,
+        protocol: facts.protocol,
         can_override: auth.staff.roles.allow(Permission::OverrideSafetyHold),
         hold: format!("{}/{}", h.systolic_at_least, h.diastolic_at_least),
         stocks,
         substance: substance.as_str(),
         unit: if substance == kairos_domain::ledger::Substance::Esketamine { "devices" } else { "mL" },
-        tz_name: tz.iana_name().unwrap_or("UTC").to_string(),
+        tz_name: facts.time_zone.iana_name().unwrap_or("UTC").to_string(),
         form,
         error,
     }))
@@ -167,7 +151,7 @@ pub async fn start_form(State(state): State<AppState>, auth: UiAuth, Path(id): P
     auth.require(Permission::ChartDosing)?;
     let enc: EncounterId =
         id.parse().map_err(|_| page_error(StatusCode::NOT_FOUND, "No such encounter.", Some(auth.nav("/clients"))))?;
-    if let Some(s) = state.store.dosing_session_for(enc).await.map_err(|e| ui_error(e.into(), None))? {
+    if let Some(s) = usecase::dosing::session_of_visit(&state, enc).await.map_err(|e| ui_error(e, None))? {
         return Ok(Redirect::to(&format!("/dosing-sessions/{s}")).into_response());
     }
     start_page(&state, &auth, enc, None, None).await
@@ -181,8 +165,7 @@ pub async fn start_submit(
 ) -> PageResult {
     let enc: EncounterId =
         id.parse().map_err(|_| page_error(StatusCode::NOT_FOUND, "No such encounter.", Some(auth.nav("/clients"))))?;
-    let e = state.store.get_encounter(enc).await.map_err(|e| ui_error(e.into(), Some(auth.nav("/clients"))))?;
-    let tz = state.site_tz(e.site_id).await.map_err(|e| ui_error(e, None))?;
+    let tz = usecase::encounters::time_zone(&state, enc).await.map_err(|e| ui_error(e, Some(auth.nav("/clients"))))?;
     let cmd = match form.command(&tz) {
         Ok(c) => c,
         Err(r) => return start_refused(&state, &auth, enc, form, r.into()).await,
@@ -390,17 +373,14 @@ async fn session_page(
     error: Option<Refused>,
 ) -> PageResult {
     let nav = || Some(auth.nav("/clients"));
-    let s = state.store.get_dosing_session(id).await.map_err(|e| ui_error(e.into(), nav()))?;
-    state
-        .store
-        .audit_read(
-            &auth.actor(),
-            kairos_store::AuditEntry::new(kairos_store::Action::Read, "dosing_session", s.id).client(s.client_id),
-        )
-        .await
-        .map_err(|e| ui_error(e.into(), nav()))?;
-    let client = state.store.get_client(s.client_id).await.map_err(|e| ui_error(e.into(), nav()))?;
-    let tz = session_tz(state, &s).await.map_err(|e| ui_error(e, nav()))?;
+    let usecase::dosing::SessionChart {
+        session: s,
+        client_name,
+        time_zone: tz,
+        ledger: entries,
+        stock,
+        staff_names: names,
+    } = usecase::dosing::chart(state, &api_auth(auth), id).await.map_err(|e| ui_error(e, nav()))?;
     let t = |x: Timestamp| x.to_zoned(tz.clone()).strftime("%H:%M").to_string();
     let rows: Vec<VitalsRow> = s
         .vitals
@@ -414,17 +394,7 @@ async fn session_page(
         .collect();
     // The latest reading's alerts stay at the top until a later reading clears them.
     let open_alerts = s.vitals.last().map(|v| v.alerts.iter().map(|a| a.message.clone()).collect()).unwrap_or_default();
-    let entries = state.store.entries_for_session(s.id).await.map_err(|e| ui_error(e.into(), nav()))?;
-    let mut staff_ids: Vec<kairos_domain::ids::StaffId> =
-        s.amendments.iter().map(|a| a.by).chain(entries.iter().flat_map(|e| e.witnesses.clone())).collect();
-    staff_ids.sort();
-    staff_ids.dedup();
-    let names = state.store.staff_names(&staff_ids).await.map_err(|e| ui_error(e.into(), nav()))?;
     let name = |id: &kairos_domain::ids::StaffId| names.get(id).cloned().unwrap_or_else(|| id.to_string());
-    let stock = match entries.first() {
-        Some(e) => Some(state.store.stock(e.stock_id).await.map_err(|e| ui_error(e.into(), nav()))?),
-        None => None,
-    };
     let unit = stock.as_ref().map(|k| k.unit.as_str().to_string()).unwrap_or_default();
     let admin = entries.iter().find(|e| e.kind == kairos_domain::ledger::EntryKind::Administration);
     let waste_due = admin.and_then(|a| {
@@ -462,7 +432,7 @@ async fn session_page(
         nav: nav(),
         id: s.id,
         client_id: s.client_id,
-        client: client.details.display_name(),
+        client: client_name,
         dose,
         started: t(s.started_at),
         hold: s.hold_reason.clone(),
@@ -519,12 +489,6 @@ async fn session_page(
     }))
 }
 
-/// The time zone of the site where the session's visit took place.
-async fn session_tz(state: &AppState, s: &kairos_store::dosing::DosingSession) -> Result<TimeZone, AppError> {
-    let e = state.store.get_encounter(s.encounter_id).await?;
-    state.site_tz(e.site_id).await
-}
-
 fn session_id(auth: &UiAuth, id: &str) -> Result<DosingSessionId, Response> {
     id.parse().map_err(|_| page_error(StatusCode::NOT_FOUND, "No such dosing session.", Some(auth.nav("/clients"))))
 }
@@ -565,8 +529,7 @@ pub async fn add_vitals(
     Form(form): Form<VitalsForm>,
 ) -> PageResult {
     let id = session_id(&auth, &id)?;
-    let s = state.store.get_dosing_session(id).await.map_err(|e| ui_error(e.into(), Some(auth.nav("/clients"))))?;
-    let tz = session_tz(&state, &s).await.map_err(|e| ui_error(e, None))?;
+    let tz = usecase::dosing::time_zone(&state, id).await.map_err(|e| ui_error(e, Some(auth.nav("/clients"))))?;
     let kept = Kept { vitals: form.clone(), ..Kept::default() };
     let (at, vitals) = match form.parse(&tz) {
         Ok(v) => v,
@@ -658,8 +621,7 @@ pub async fn waste(
     let id = session_id(&auth, &id)?;
     let kept =
         Kept { waste_method: Some(form.method.clone()), waste_email: form.witness_email.clone(), ..Kept::default() };
-    let entries = state.store.entries_for_session(id).await.map_err(|e| ui_error(e.into(), None))?;
-    let Some(admin) = entries.iter().find(|e| e.kind == kairos_domain::ledger::EntryKind::Administration) else {
+    let Some(admin) = usecase::dosing::administration(&state, id).await.map_err(|e| ui_error(e, None))? else {
         let r = Refusal::conflict("related_id", "this dose is not on the ledger; there is nothing to waste");
         return refused(&state, &auth, id, kept, r).await;
     };

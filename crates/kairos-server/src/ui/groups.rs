@@ -8,6 +8,7 @@ use super::{Nav, UiAuth, api_auth, detail, page_error, render, ui_error};
 use crate::api::groups::{self as api, ClientGroupOut, GroupDetail, GroupOut, SessionOut};
 use crate::error::AppError;
 use crate::state::AppState;
+use crate::usecase;
 use askama::Template;
 use axum::Form;
 use axum::extract::{Path, State};
@@ -87,31 +88,21 @@ async fn list_page(
 ) -> PageResult {
     let a = api_auth(auth);
     let nav = || Some(auth.nav("/groups"));
-    let gs = state.store.list_groups().await.map_err(|e| ui_error(e.into(), nav()))?;
-    let mut rows = Vec::new();
-    for g in gs {
-        rows.push(row_of(&api::group_out(state, &a, g).await.map_err(|e| ui_error(e, nav()))?));
-    }
+    let rows = usecase::groups::list(state, &a).await.map_err(|e| ui_error(e, nav()))?.iter().map(row_of).collect();
     let can_create = auth.staff.roles.allow(Permission::ManageGroups);
     let (mut rooms, mut therapists) = (Vec::new(), Vec::new());
     if can_create {
-        for site in state.store.list_sites().await.map_err(|e| ui_error(e.into(), nav()))? {
-            for r in state.store.list_rooms(site.id).await.map_err(|e| ui_error(e.into(), nav()))? {
-                if r.kind == kairos_domain::site::RoomKind::GroupRoom {
-                    rooms.push((r.id.to_string(), format!("{} · {}", site.name, r.name)));
-                }
-            }
-        }
-        let staff = state
-            .store
-            .list_staff(None, kairos_store::PageRequest { limit: kairos_store::PageRequest::MAX_LIMIT, offset: 0 })
+        rooms = usecase::directory::group_rooms(state)
             .await
-            .map_err(|e| ui_error(e.into(), nav()))?;
-        therapists = staff
-            .items
-            .iter()
-            .filter(|s| s.active && s.roles.contains(kairos_domain::roles::Role::Therapist))
-            .map(|s| (s.id.to_string(), s.name.clone()))
+            .map_err(|e| ui_error(e, nav()))?
+            .into_iter()
+            .map(|(site, r)| (r.id.to_string(), format!("{} · {}", site.name, r.name)))
+            .collect();
+        therapists = usecase::directory::active_therapists(state)
+            .await
+            .map_err(|e| ui_error(e, nav()))?
+            .into_iter()
+            .map(|s| (s.id.to_string(), s.name))
             .collect();
     }
     Ok(render(&ListPage {
@@ -166,16 +157,10 @@ pub async fn create(State(state): State<AppState>, auth: UiAuth, body: axum::bod
         Ok(f) => f,
         Err(e) => return list_page(&state, &auth, None, Some(format!("The form could not be read: {e}."))).await,
     };
-    let site_of_room = async {
-        let room: kairos_domain::ids::RoomId = form.room_id.trim().parse().ok()?;
-        for site in state.store.list_sites().await.ok()? {
-            if state.store.list_rooms(site.id).await.ok()?.iter().any(|r| r.id == room) {
-                return Some(site.id.to_string());
-            }
-        }
-        None
-    }
-    .await;
+    let site_of_room = match form.room_id.trim().parse() {
+        Ok(room) => usecase::directory::site_of_room(&state, room).await.ok().flatten().map(|s| s.to_string()),
+        Err(_) => None,
+    };
     let input = (|| -> Result<api::GroupInput, Refusal> {
         use super::form::whole;
         Ok(api::GroupInput {
@@ -256,16 +241,18 @@ async fn group_page(state: &AppState, auth: &UiAuth, id: GroupId, error: Option<
     let tz = tz_of(state).await;
     let GroupDetail { group, members } = api::group_detail(state, &a, id).await.map_err(|e| ui_error(e, nav()))?;
     let facilitator = group.view == GroupView::Facilitator;
-    let mut sessions = Vec::new();
-    for s in state.store.list_group_sessions(id).await.map_err(|e| ui_error(e.into(), nav()))? {
-        sessions.push(SessionRow {
+    let sessions = usecase::groups::session_counts(state, id)
+        .await
+        .map_err(|e| ui_error(e, nav()))?
+        .into_iter()
+        .map(|s| SessionRow {
             id: s.id,
             when: local(s.starts_at, &tz),
-            seated: s.attendance.len(),
-            recorded: s.attendance.iter().filter(|x| x.attendance.is_some()).count(),
-            signed: s.notes_signed_at.is_some(),
-        });
-    }
+            seated: s.seated,
+            recorded: s.recorded,
+            signed: s.notes_signed,
+        })
+        .collect();
     Ok(render(&GroupPage {
         nav: nav(),
         description: group.description.clone().unwrap_or_default(),

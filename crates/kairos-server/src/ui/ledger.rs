@@ -5,11 +5,12 @@
 //! the rules and the audit of client reads are the API's.
 
 use super::{Nav, UiAuth, api_auth, page_error, render, ui_error};
-use crate::api::dosing::{RemsView, rems_due, rems_view};
+use crate::api::dosing::{RemsView, rems_view};
 use crate::api::ledger as api;
 use crate::error::AppError;
 use crate::extract::Json;
 use crate::state::AppState;
+use crate::usecase;
 use askama::Template;
 use axum::Form;
 use axum::extract::{Path, State};
@@ -20,8 +21,7 @@ use jiff::tz::TimeZone;
 use kairos_domain::ids::{ClientId, DosingSessionId, LedgerEntryId, RegistrationId, StaffId, StockId};
 use kairos_domain::ledger::{BusinessTime, CountType, EntryKind, InventoryStatus, Party, Quantity, Substance, Unit};
 use kairos_domain::roles::Permission;
-use kairos_store::ledger::{Entry, Registration, Stock};
-use kairos_store::{Action, AuditEntry};
+use kairos_store::ledger::{Entry, Stock};
 use serde::Deserialize;
 use std::collections::HashMap;
 
@@ -358,41 +358,15 @@ fn when(t: Timestamp, tz: &TimeZone) -> String {
     t.to_zoned(tz.clone()).strftime("%Y-%m-%d %H:%M").to_string()
 }
 
-async fn site_tz(state: &AppState, reg: &Registration) -> Result<TimeZone, AppError> {
-    Ok(state.store.get_site(reg.site_id).await?.time_zone.tz())
-}
-
 /// The time zone of a registration named in a form, or the clinic's.
 async fn form_tz(state: &AppState, reg: &str) -> Result<TimeZone, AppError> {
     match reg.trim().parse::<RegistrationId>() {
-        Ok(id) => match state.store.registration(id).await {
-            Ok(r) => site_tz(state, &r).await,
+        Ok(id) => match usecase::ledger::registration_time_zone(state, id).await {
+            Ok(tz) => Ok(tz),
             Err(_) => crate::api::clinic_tz(state).await,
         },
         Err(_) => crate::api::clinic_tz(state).await,
     }
-}
-
-/// A read of pages naming clients is a read of each client's record.
-async fn audit_clients(state: &AppState, auth: &UiAuth, ids: &[ClientId], what: &'static str) -> Result<(), AppError> {
-    let mut ids = ids.to_vec();
-    ids.sort();
-    ids.dedup();
-    let rows: Vec<AuditEntry> = ids
-        .iter()
-        .map(|c| AuditEntry::new(Action::Read, what, c).client(*c).detail("controlled-substance ledger"))
-        .collect();
-    if !rows.is_empty() {
-        state.store.audit_reads(&auth.actor(), &rows).await?;
-    }
-    Ok(())
-}
-
-async fn client_names(state: &AppState, ids: &[ClientId]) -> Result<HashMap<ClientId, String>, AppError> {
-    let mut ids = ids.to_vec();
-    ids.sort();
-    ids.dedup();
-    Ok(state.store.clients_by_ids(&ids).await?.into_iter().map(|c| (c.id, c.details.display_name())).collect())
 }
 
 fn amount(q: Quantity, s: &Stock) -> String {
@@ -510,10 +484,10 @@ async fn home_page(state: &AppState, auth: &UiAuth, values: Kept, refusal: Optio
     let can_read = roles.allow(Permission::ReadLedger);
     let can_manage = roles.allow(Permission::ManageRegistrations);
     let can_rems = can_read && roles.allow(Permission::ReadScreening);
-    let sites = state.store.list_sites().await.map_err(|e| fail(e.into()))?;
+    let usecase::ledger::Overview { sites, registrations: regs, attention } =
+        usecase::ledger::overview(state, &api_auth(auth)).await.map_err(fail)?;
     let site_of: HashMap<_, _> = sites.iter().map(|s| (s.id, s)).collect();
     let clinic_tz = crate::api::clinic_tz(state).await.map_err(fail)?;
-    let regs = state.store.registrations().await.map_err(|e| fail(e.into()))?;
     let reg_tz = |r: RegistrationId| {
         regs.iter()
             .find(|x| x.id == r)
@@ -551,14 +525,15 @@ async fn home_page(state: &AppState, auth: &UiAuth, values: Kept, refusal: Optio
         reg_fields,
         error: refusal.map(|r| r.message),
     };
-    if can_read {
-        let r = api::reconciliation(state).await.map_err(fail)?;
-        let mut clients: Vec<ClientId> = r.pending_waste.iter().filter_map(|p| p.administration.client_id).collect();
-        clients.extend(r.unledgered_sessions.iter().map(|u| u.client_id));
-        let rems = if can_rems { rems_due(state, &api_auth(auth)).await.map_err(fail)? } else { vec![] };
-        clients.extend(rems.iter().map(|d| d.client_id));
-        let names = client_names(state, &clients).await.map_err(fail)?;
-        audit_clients(state, auth, &clients, "ledger").await.map_err(fail)?;
+    if let Some(usecase::ledger::Attention {
+        reconciliation: r,
+        rems,
+        client_names: names,
+        notified_by: staff_names,
+        loss_stocks,
+        mut stocks,
+    }) = attention
+    {
         let name = |c: Option<ClientId>| c.and_then(|c| names.get(&c).cloned()).unwrap_or_else(|| "no client".into());
 
         page.discrepancies = r
@@ -637,12 +612,9 @@ async fn home_page(state: &AppState, auth: &UiAuth, values: Kept, refusal: Optio
                 link: "Check the entries".into(),
             })
             .collect();
-        let staff: Vec<StaffId> = r.open_losses.iter().filter_map(|l| l.notified_by).collect();
-        let staff_names = state.store.staff_names(&staff).await.map_err(|e| fail(e.into()))?;
         let today = Timestamp::now().to_zoned(clinic_tz.clone()).date();
         let mut losses = Vec::new();
-        for l in &r.open_losses {
-            let s = state.store.stock(l.entry.stock_id).await.map_err(|e| fail(e.into()))?;
+        for (l, s) in r.open_losses.iter().zip(loss_stocks) {
             let tz = reg_tz(s.registration_id);
             losses.push(LossRow {
                 entry_id: l.entry.id,
@@ -689,7 +661,7 @@ async fn home_page(state: &AppState, auth: &UiAuth, values: Kept, refusal: Optio
             r.inventories.iter().map(|(reg, st)| (reg.id, *st)).collect();
         let today = Timestamp::now().to_zoned(clinic_tz.clone()).date();
         for reg in &regs {
-            let stocks = state.store.stocks(Some(reg.id)).await.map_err(|e| fail(e.into()))?;
+            let stocks = stocks.remove(&reg.id).unwrap_or_default();
             let (inventory, inventory_class) =
                 inventory_words(statuses.get(&reg.id).unwrap_or(&InventoryStatus::Missing));
             page.registrations.push(RegView {
@@ -787,13 +759,7 @@ pub async fn loss_notified(
     auth.require(Permission::RecordLedger)?;
     let entry = loss_id(&auth, &id)?;
     let result = async {
-        let tz = match state.store.ledger_entry(entry).await {
-            Ok(e) => {
-                let s = state.store.stock(e.stock_id).await?;
-                site_tz(&state, &state.store.registration(s.registration_id).await?).await?
-            }
-            Err(_) => crate::api::clinic_tz(&state).await?,
-        };
+        let tz = usecase::ledger::entry_time_zone(&state, entry).await?;
         let at = local_instant("at", &form.at, &tz)?;
         api::loss_notified(State(state.clone()), api_auth(&auth), Path(id.clone()), Json(api::NotifiedBody { at }))
             .await
@@ -860,12 +826,10 @@ async fn stock_form(
     refusal: Option<Refusal>,
 ) -> PageResult {
     let nav = || ledger_nav(auth);
-    let regs = state.store.registrations().await.map_err(|e| ui_error(e.into(), nav()))?;
-    let sites: HashMap<_, _> = state
-        .store
-        .list_sites()
+    let regs = usecase::ledger::registrations(state, &api_auth(auth)).await.map_err(|e| ui_error(e, nav()))?;
+    let sites: HashMap<_, _> = usecase::directory::sites(state)
         .await
-        .map_err(|e| ui_error(e.into(), nav()))?
+        .map_err(|e| ui_error(e, nav()))?
         .into_iter()
         .map(|s| (s.id, s.name))
         .collect();
@@ -1189,18 +1153,16 @@ async fn stock_page(
 ) -> PageResult {
     let nav = || ledger_nav(auth);
     let fail = |e: AppError| ui_error(e, nav());
-    let s = state.store.stock(id).await.map_err(|e| fail(e.into()))?;
-    let entries = state.store.entries(s.id).await.map_err(|e| fail(e.into()))?;
-    let reg = state.store.registration(s.registration_id).await.map_err(|e| fail(e.into()))?;
-    let tz = site_tz(state, &reg).await.map_err(fail)?;
-    let clients: Vec<ClientId> = entries.iter().filter_map(|e| e.client_id).collect();
-    let names = client_names(state, &clients).await.map_err(fail)?;
-    audit_clients(state, auth, &clients, "ledger").await.map_err(fail)?;
-    let mut staff: Vec<StaffId> =
-        entries.iter().flat_map(|e| std::iter::once(e.recorded_by).chain(e.witnesses.iter().copied())).collect();
-    staff.sort();
-    staff.dedup();
-    let staff = state.store.staff_names(&staff).await.map_err(|e| fail(e.into()))?;
+    let usecase::ledger::StockSheet {
+        stock: s,
+        entries,
+        registration: reg,
+        time_zone: tz,
+        client_names: names,
+        staff_names: staff,
+        pending,
+        pending_names,
+    } = usecase::ledger::stock_sheet(state, &api_auth(auth), id).await.map_err(fail)?;
     let person = |p: &StaffId| staff.get(p).cloned().unwrap_or_else(|| p.to_string());
     let total = api::recomputed(&entries);
     let rows: Vec<EntryRow> = entries
@@ -1233,16 +1195,6 @@ async fn stock_page(
 
     let mut forms = Vec::new();
     if auth.staff.roles.allow(Permission::RecordLedger) {
-        let pending: Vec<_> = state
-            .store
-            .pending_waste()
-            .await
-            .map_err(|e| fail(e.into()))?
-            .into_iter()
-            .filter(|p| p.stock.id == s.id)
-            .collect();
-        let pending_clients: Vec<ClientId> = pending.iter().filter_map(|p| p.administration.client_id).collect();
-        let pending_names = client_names(state, &pending_clients).await.map_err(fail)?;
         let error_field = refusal.as_ref().and_then(|r| r.field.clone());
         let unit = s.unit.as_str();
         let policy = &state.config.ledger;
@@ -1477,8 +1429,7 @@ pub async fn add_entry(
         return stock_page(&state, &auth, id, None, Some(Refusal::text("Choose which kind of entry to record."))).await;
     };
     let result = async {
-        let s = state.store.stock(id).await?;
-        let tz = site_tz(&state, &state.store.registration(s.registration_id).await?).await?;
+        let tz = usecase::ledger::stock_time_zone(&state, id).await?;
         let body = entry_body(&form, kind, &tz)?;
         api::record(&state, &api_auth(&auth), id, &body).await
     }
@@ -1541,8 +1492,8 @@ pub async fn report(
     auth.require(Permission::ReadLedger)?;
     let nav = || ledger_nav(&auth);
     let reg = registration_id(&auth, &id)?;
-    let registration = state.store.registration(reg).await.map_err(|e| ui_error(e.into(), nav()))?;
-    let site = state.store.get_site(registration.site_id).await.map_err(|e| ui_error(e.into(), nav()))?;
+    let (registration, site) =
+        usecase::ledger::registration_at_site(&state, reg).await.map_err(|e| ui_error(e, nav()))?;
     let tz = site.time_zone.tz();
     let printed = when(Timestamp::now(), &tz);
     let mut page = ReportPage {
@@ -1630,7 +1581,7 @@ pub async fn inventory(State(state): State<AppState>, auth: UiAuth, Path(id): Pa
     let nav = || ledger_nav(&auth);
     let reg = registration_id(&auth, &id)?;
     let r = api::inventory_report(&state, &api_auth(&auth), reg).await.map_err(|e| ui_error(e, nav()))?;
-    let site = state.store.get_site(r.registration.site_id).await.map_err(|e| ui_error(e.into(), nav()))?;
+    let site = usecase::directory::site(&state, r.registration.site_id).await.map_err(|e| ui_error(e, nav()))?;
     let (status, status_class) = inventory_words(&r.status);
     Ok(render(&InventoryPage {
         nav: nav(),
@@ -1700,11 +1651,9 @@ async fn rems_page(
     let submitted = match (v.state.submitted_at, &v.state.confirmation) {
         (Some(at), c) => {
             let by = match v.state.submitted_by {
-                Some(b) => state
-                    .store
-                    .staff_names(&[b])
+                Some(b) => usecase::directory::staff_names(state, &[b])
                     .await
-                    .map_err(|e| ui_error(e.into(), nav()))?
+                    .map_err(|e| ui_error(e, nav()))?
                     .remove(&b)
                     .unwrap_or_else(|| "unknown".into()),
                 None => "unknown".into(),
@@ -1809,8 +1758,6 @@ struct RemsDuePage {
 pub async fn rems_list(State(state): State<AppState>, auth: UiAuth) -> PageResult {
     auth.require(Permission::ReadScreening)?;
     let nav = || ledger_nav(&auth);
-    let due = rems_due(&state, &api_auth(&auth)).await.map_err(|e| ui_error(e, nav()))?;
-    let clients: Vec<ClientId> = due.iter().map(|d| d.client_id).collect();
-    audit_clients(&state, &auth, &clients, "rems_form").await.map_err(|e| ui_error(e, nav()))?;
+    let due = usecase::ledger::rems_forms_due(&state, &api_auth(&auth)).await.map_err(|e| ui_error(e, nav()))?;
     Ok(render(&RemsDuePage { nav: nav(), rows: rems_rows(due) }))
 }

@@ -15,8 +15,7 @@ use jiff::Timestamp;
 use kairos_domain::ids::{AlertId, ClientId};
 use kairos_domain::instruments::{AlertLevel, Instrument};
 use kairos_domain::roles::Permission;
-use kairos_store::Actor;
-use kairos_store::measures::{LinkState, MeasureSource, NewAdministration, Submission};
+use kairos_store::measures::LinkState;
 use serde::Deserialize;
 
 type PageResult = Result<Response, Response>;
@@ -115,11 +114,9 @@ pub async fn acknowledge(
             return alerts_page(&state, &auth, Some("Write what you did before acknowledging the alert.".into())).await;
         }
     };
-    state
-        .store
-        .acknowledge_alert(&auth.actor(), id, &note)
+    crate::usecase::measures::acknowledge(&state, &super::api_auth(&auth), id, &note)
         .await
-        .map_err(|e| ui_error(e.into(), Some(auth.nav(""))))?;
+        .map_err(|e| ui_error(e, Some(auth.nav(""))))?;
     let back =
         form.back.filter(|b| b.starts_with("/clients/") && !b.contains("//")).unwrap_or_else(|| "/alerts".into());
     Ok(Redirect::to(&back).into_response())
@@ -300,10 +297,10 @@ const USED: &str = "These answers have already been sent to your care team. Than
 const EXPIRED: &str = "This link has expired. Please ask your clinic for a new one.";
 
 pub async fn self_report_form(State(state): State<AppState>, Path(token): Path<String>) -> Response {
-    let req = match state.store.measure_request_by_token(&token).await {
+    let req = match crate::usecase::measures::self_report_request(&state, &token).await {
         Ok(Some(r)) => r,
         Ok(None) => return done(&state, StatusCode::NOT_FOUND, "Link not valid", NOT_VALID, false),
-        Err(e) => return ui_error(e.into(), None),
+        Err(e) => return ui_error(e, None),
     };
     match req.state(Timestamp::now()) {
         LinkState::Used => return done(&state, StatusCode::OK, "Already sent", USED, false),
@@ -333,10 +330,10 @@ pub async fn self_report_submit(
     Path(token): Path<String>,
     Form(form): Form<SelfReportForm>,
 ) -> Response {
-    let req = match state.store.measure_request_by_token(&token).await {
+    let req = match crate::usecase::measures::self_report_request(&state, &token).await {
         Ok(Some(r)) => r,
         Ok(None) => return done(&state, StatusCode::NOT_FOUND, "Link not valid", NOT_VALID, false),
-        Err(e) => return ui_error(e.into(), None),
+        Err(e) => return ui_error(e, None),
     };
     let Some(inst) = state.config.instruments.get(&req.instrument) else {
         return done(&state, StatusCode::NOT_FOUND, "Link not valid", NOT_VALID, false);
@@ -360,41 +357,15 @@ pub async fn self_report_submit(
             return form_page(inst, &state, &answers, key, Some(msg));
         }
     };
-    let actor = Actor { staff_id: None, roles: "client:self_report".into(), remote_addr: addr };
-    let now = Timestamp::now();
-    let outcome = state
-        .store
-        .submit_measure_request(&actor, &token, &key, |r| {
-            Ok(NewAdministration {
-                client_id: r.client_id,
-                course_id: r.course_id,
-                instrument_id: inst.id.clone(),
-                instrument_version: inst.version.clone(),
-                completed_at: now,
-                answers: Some(answers.clone()),
-                scored: scored.clone(),
-                source: MeasureSource::SelfReport,
-                entered_by: None,
-            })
-        })
-        .await;
-    match outcome {
-        Ok(sub) => {
-            let self_harm = sub.administration().alerts.iter().any(|a| a.self_harm);
-            let message = match sub {
-                Submission::Stored(_) | Submission::Repeated(_) => {
-                    "Your answers were sent to your care team. Thank you for taking the time."
-                }
-            };
+    use crate::usecase::measures::{SelfReportOutcome, submit_self_report};
+    match submit_self_report(&state, addr, &token, &key, inst, &answers, &scored).await {
+        Ok(SelfReportOutcome::Sent { self_harm }) => {
+            let message = "Your answers were sent to your care team. Thank you for taking the time.";
             done(&state, StatusCode::OK, "Thank you", message, self_harm)
         }
-        Err(kairos_store::StoreError::Conflict { detail, .. }) if detail.contains("expired") => {
-            done(&state, StatusCode::GONE, "Link expired", EXPIRED, false)
-        }
-        Err(kairos_store::StoreError::Conflict { .. }) => {
-            done(&state, StatusCode::CONFLICT, "Already sent", USED, false)
-        }
-        Err(e) => ui_error(e.into(), None),
+        Ok(SelfReportOutcome::Expired) => done(&state, StatusCode::GONE, "Link expired", EXPIRED, false),
+        Ok(SelfReportOutcome::AlreadySent) => done(&state, StatusCode::CONFLICT, "Already sent", USED, false),
+        Err(e) => ui_error(e, None),
     }
 }
 
@@ -531,11 +502,9 @@ pub async fn outcomes(
 ) -> PageResult {
     auth.require(Permission::ReadPracticeOutcomes)?;
     let nav = || Some(auth.nav("/outcomes"));
-    let out = crate::api::measures::practice_outcomes(&state, &q).await.map_err(|e| ui_error(e, nav()))?;
-    let mut entry = kairos_store::AuditEntry::new(kairos_store::Action::Read, "outcomes", "")
-        .detail(format!("practice outcomes {} {}..{}", out.report.instrument, out.from, out.to));
-    entry.record_id = None;
-    state.store.audit_event(&auth.actor(), entry).await.map_err(|e| ui_error(e.into(), nav()))?;
+    let out = crate::usecase::measures::practice_outcomes(&state, &super::api_auth(&auth), &q)
+        .await
+        .map_err(|e| ui_error(e, nav()))?;
     let r = &out.report;
     let inst = state.config.instruments.get(&r.instrument);
     let (km_svg, km_caption) = super::plots::km_plot(&r.relapse);
@@ -782,9 +751,9 @@ pub async fn record_form(
     auth.require(Permission::RecordMeasures)?;
     let nav = || Some(auth.nav("/clients"));
     let client: ClientId = id.parse().map_err(|_| page_error(StatusCode::NOT_FOUND, "No such client.", nav()))?;
-    let c = state.store.get_client(client).await.map_err(|e| ui_error(e.into(), nav()))?;
+    let name = crate::usecase::clients::name(&state, client).await.map_err(|e| ui_error(e, nav()))?;
     let inst = crate::api::measures::instrument(&state, "instrument", &q.instrument).map_err(|e| ui_error(e, nav()))?;
-    Ok(record_page(&auth, client, c.details.display_name(), inst, &[], "", None))
+    Ok(record_page(&auth, client, name, inst, &[], "", None))
 }
 
 /// A questionnaire as typed on the entry page: the instrument, each item's
@@ -824,7 +793,7 @@ pub async fn record_submit(
 ) -> PageResult {
     let nav = || Some(auth.nav("/clients"));
     let client: ClientId = id.parse().map_err(|_| page_error(StatusCode::NOT_FOUND, "No such client.", nav()))?;
-    let c = state.store.get_client(client).await.map_err(|e| ui_error(e.into(), nav()))?;
+    let name = crate::usecase::clients::name(&state, client).await.map_err(|e| ui_error(e, nav()))?;
     let inst =
         crate::api::measures::instrument(&state, "instrument", &form.instrument).map_err(|e| ui_error(e, nav()))?;
     // What was ticked, to show again beside a refusal.
@@ -833,7 +802,7 @@ pub async fn record_submit(
         .collect();
     let refused = |r: super::form::Refused| {
         let status = r.status;
-        let mut page = record_page(&auth, client, c.details.display_name(), inst, &ticked, &form.total, Some(r));
+        let mut page = record_page(&auth, client, name.clone(), inst, &ticked, &form.total, Some(r));
         *page.status_mut() = status;
         page
     };

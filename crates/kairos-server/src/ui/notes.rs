@@ -8,6 +8,7 @@ use super::{Nav, UiAuth, api_auth, detail, page_error, render, ui_error};
 use crate::api::notes::{self as api, DoseWindowView, NoteBodyInput, NoteView};
 use crate::error::AppError;
 use crate::state::AppState;
+use crate::usecase;
 use askama::Template;
 use axum::Form;
 use axum::extract::{Path, State};
@@ -80,8 +81,8 @@ async fn note_page_kept(
     kept: Option<&NoteForm>,
 ) -> PageResult {
     let nav = || Some(auth.nav("/clients"));
-    let mut note = api::visible_note(state, &api_auth(auth), id).await.map_err(|e| ui_error(e, nav()))?;
-    let client = state.store.get_client(note.client_id).await.map_err(|e| ui_error(e.into(), nav()))?;
+    let usecase::notes::NoteRead { mut note, client_name, amended_by: names } =
+        usecase::notes::read(state, &api_auth(auth), id).await.map_err(|e| ui_error(e, nav()))?;
     let tz = tz_of(state).await;
     let template = state.config.note_templates.get(note.kind);
     let editable = note.access == Access::Author && note.status == NoteStatus::Draft;
@@ -136,11 +137,6 @@ async fn note_page_kept(
         .flatten()
         .map(|a| (local(a.at, &tz), a.by.to_string(), a.correction.clone(), a.reason.clone()))
         .collect::<Vec<_>>();
-    let names = state
-        .store
-        .staff_names(&note.amendments.iter().flatten().map(|a| a.by).collect::<Vec<_>>())
-        .await
-        .map_err(|e| ui_error(e.into(), nav()))?;
     let amendments = amendments
         .into_iter()
         .map(|(at, by, c, r)| (at, by.parse().ok().and_then(|b| names.get(&b).cloned()).unwrap_or(by), c, r))
@@ -148,7 +144,7 @@ async fn note_page_kept(
     Ok(render(&NotePage {
         nav: nav(),
         kind_label: template.label.clone(),
-        client: client.details.display_name(),
+        client: client_name,
         editable,
         can_amend: note.access == Access::Author && note.status == NoteStatus::Signed,
         fields,
@@ -237,8 +233,9 @@ pub async fn save(
 ) -> PageResult {
     let id = note_id(&auth, &id)?;
     let a = api_auth(&auth);
-    let note = state.store.get_note(id).await.map_err(|e| ui_error(e.into(), Some(auth.nav("/clients"))))?;
-    let mut body = match body_of(&form, note.kind, &state, note.wet.as_ref()) {
+    let (kind, wet) =
+        usecase::notes::form_basis(&state, id).await.map_err(|e| ui_error(e, Some(auth.nav("/clients"))))?;
+    let mut body = match body_of(&form, kind, &state, wet.as_ref()) {
         Ok(b) => b,
         Err(r) => return note_page_kept(&state, &auth, id, Some(r.message), Some(&form)).await,
     };
@@ -287,7 +284,7 @@ pub async fn create(
 ) -> PageResult {
     let nav = || Some(auth.nav("/clients"));
     let enc: EncounterId = id.parse().map_err(|_| page_error(StatusCode::NOT_FOUND, "No such encounter.", nav()))?;
-    let e = state.store.get_encounter(enc).await.map_err(|e| ui_error(e.into(), nav()))?;
+    let e = usecase::encounters::find(&state, enc).await.map_err(|e| ui_error(e, nav()))?;
     let refuse = |r: Refused| Err(page_error(r.status, &r.message, nav()));
     let kind = match NoteKind::parse("kind", form.kind.trim()) {
         Ok(k) => k,
@@ -382,18 +379,10 @@ pub async fn client_windows(State(state): State<AppState>, auth: UiAuth, Path(id
     auth.require(Permission::ReadClients)?;
     let nav = || Some(auth.nav("/clients"));
     let id: ClientId = id.parse().map_err(|_| page_error(StatusCode::NOT_FOUND, "No such client.", nav()))?;
-    let client = state.store.get_client(id).await.map_err(|e| ui_error(e.into(), nav()))?;
-    let tz = tz_of(&state).await;
-    let w = api::client_windows(&state, id, Timestamp::now()).await.map_err(|e| ui_error(e, nav()))?;
-    state
-        .store
-        .audit_read(
-            &auth.actor(),
-            kairos_store::AuditEntry::new(kairos_store::Action::Read, "dose_windows", id).client(id),
-        )
-        .await
-        .map_err(|e| ui_error(e.into(), nav()))?;
     let a = api_auth(&auth);
+    let (name, w) =
+        usecase::windows::of_client(&state, &a, id, Timestamp::now()).await.map_err(|e| ui_error(e, nav()))?;
+    let tz = tz_of(&state).await;
     let can_read_notes =
         auth.staff.roles.allow(Permission::ReadTherapyNotes) || auth.staff.roles.allow(Permission::ReadNoteSummaries);
     let notes = if can_read_notes {
@@ -401,7 +390,6 @@ pub async fn client_windows(State(state): State<AppState>, auth: UiAuth, Path(id
     } else {
         Vec::new()
     };
-    let name = client.details.display_name();
     Ok(render(&WindowPage {
         nav: nav(),
         client_id: id,
@@ -485,29 +473,11 @@ pub async fn book_integration(
     let result: Result<(), Refused> = async {
         let dose: EncounterId =
             form.dose.trim().parse().map_err(|_| Refused::from(Refusal::invalid("dose", "choose a dose")))?;
-        let dose = state.store.get_encounter(dose).await.map_err(|e| Refused::from(AppError::from(e)))?;
+        let dose = usecase::encounters::find(&state, dose).await?;
         let tz = state.site_tz(dose.site_id).await?;
         let start = super::form::local_time("start", "Session start", &form.start, &tz)?
             .ok_or_else(|| Refusal::invalid("start", "give the date and time of the session"))?;
-        let staff = if auth.staff.roles.contains(kairos_domain::roles::Role::Therapist) {
-            Some(auth.staff.id)
-        } else {
-            match dose.course_id {
-                Some(c) => state.store.get_course(c).await.map_err(|e| Refused::from(AppError::from(e)))?.therapist_id,
-                None => None,
-            }
-        };
-        let new = kairos_domain::encounter::NewEncounter {
-            client_id: dose.client_id,
-            course_id: dose.course_id,
-            site_id: dose.site_id,
-            room_id: None,
-            staff_id: staff,
-            kind: kairos_domain::encounter::EncounterKind::Integration,
-            scheduled_start: start,
-            scheduled_end: start + jiff::SignedDuration::from_mins(60),
-        };
-        crate::usecase::encounters::book(&state, &api_auth(&auth), &new).await?;
+        usecase::encounters::book_integration(&state, &api_auth(&auth), &dose, start).await?;
         Ok(())
     }
     .await;
@@ -526,23 +496,7 @@ pub async fn book_integration(
 
 /// The unbooked windows as rows (audited: one entry per dose shown).
 pub async fn unbooked_rows(state: &AppState, auth: &UiAuth, tz: &TimeZone) -> Result<Vec<DoseRow>, AppError> {
-    let list = api::closing_windows(state, Timestamp::now()).await?;
-    let entries: Vec<kairos_store::AuditEntry> = list
-        .iter()
-        .map(|d| {
-            kairos_store::AuditEntry::new(kairos_store::Action::Read, "dose_windows", d.encounter_id)
-                .client(d.client_id)
-                .detail("unbooked window")
-        })
-        .collect();
-    state.store.audit_reads(&auth.actor(), &entries).await?;
-    let clients = state.store.clients_by_ids(&list.iter().map(|d| d.client_id).collect::<Vec<_>>()).await?;
-    Ok(list
-        .iter()
-        .map(|d| {
-            let name =
-                clients.iter().find(|c| c.id == d.client_id).map(|c| c.details.display_name()).unwrap_or_default();
-            dose_row(d, tz, name)
-        })
-        .collect())
+    let list = usecase::windows::unbooked(state, &api_auth(auth), Timestamp::now()).await?;
+    let names = usecase::clients::names(state, &list.iter().map(|d| d.client_id).collect::<Vec<_>>()).await?;
+    Ok(list.iter().map(|d| dose_row(d, tz, names.get(&d.client_id).cloned().unwrap_or_default())).collect())
 }

@@ -1,10 +1,11 @@
 //! Page handlers.
 
-use super::{Nav, UiAuth, page_error, render, ui_error};
+use super::{Nav, UiAuth, api_auth, page_error, render, ui_error};
 use crate::auth::{clear_cookie, session_cookie, sign_in, sign_out};
 use crate::error::AppError;
 use crate::extract::{Query, RemoteAddr};
 use crate::state::AppState;
+use crate::usecase;
 use askama::Template;
 use axum::Form;
 use axum::extract::{Path, State};
@@ -18,15 +19,14 @@ use kairos_domain::encounter::Encounter;
 use kairos_domain::ids::{ClientId, RoomId, SiteId, StaffId};
 use kairos_domain::roles::Permission;
 use kairos_domain::site::Site;
-use kairos_store::encounters::EncounterQuery;
-use kairos_store::{Action, AuditEntry, AuditQuery, PageRequest};
+use kairos_store::{AuditQuery, PageRequest};
 use serde::Deserialize;
 use std::collections::HashMap;
 
 type PageResult = Result<Response, Response>;
 
-fn fail(auth: &UiAuth) -> impl Fn(kairos_store::StoreError) -> Response + '_ {
-    move |e| ui_error(AppError::from(e), Some(auth.nav("")))
+fn fail(auth: &UiAuth) -> impl Fn(AppError) -> Response + '_ {
+    move |e| ui_error(e, Some(auth.nav("")))
 }
 
 /// Only same-site relative paths may be a post-login destination.
@@ -226,11 +226,10 @@ pub async fn clients(State(state): State<AppState>, auth: UiAuth, Query(p): Quer
     };
     let q = p.q.unwrap_or_default();
     let offset = p.offset.unwrap_or(0);
-    let page = state
-        .store
-        .search_clients(&auth.actor(), Some(&q), status, PageRequest { limit: UI_PAGE, offset })
-        .await
-        .map_err(fail(&auth))?;
+    let page =
+        usecase::clients::search(&state, &api_auth(&auth), Some(&q), status, PageRequest { limit: UI_PAGE, offset })
+            .await
+            .map_err(fail(&auth))?;
     let link = |off: u32| {
         let s = status.map(|s| s.as_str()).unwrap_or("");
         format!(
@@ -284,11 +283,11 @@ impl Lookups {
         sites: Vec<Site>,
         encounters: &[Encounter],
         courses: &[kairos_domain::course::Course],
-    ) -> Result<Lookups, kairos_store::StoreError> {
+    ) -> Result<Lookups, AppError> {
         let mut staff: Vec<StaffId> = encounters.iter().filter_map(|e| e.staff_id).collect();
         staff.extend(courses.iter().flat_map(|c| [c.prescriber_id, c.therapist_id]).flatten());
         let rooms: Vec<RoomId> = encounters.iter().filter_map(|e| e.room_id).collect();
-        let (staff, rooms) = tokio::try_join!(state.store.staff_names(&staff), state.store.room_names(&rooms))?;
+        let (staff, rooms) = usecase::directory::staff_and_room_names(state, &staff, &rooms).await?;
         Ok(Lookups { staff, rooms, sites: sites.into_iter().map(|s| (s.id, s)).collect() })
     }
 
@@ -435,9 +434,8 @@ pub async fn chart(State(state): State<AppState>, auth: UiAuth, Path(id): Path<S
     let nav = || Some(auth.nav("/clients"));
     let id: ClientId = id.parse().map_err(|_| page_error(StatusCode::NOT_FOUND, "No such client.", nav()))?;
     let now = Timestamp::now();
-    let actor = auth.actor();
-    let (chart, sites) =
-        tokio::try_join!(state.store.read_chart(&actor, id, now), state.store.list_sites()).map_err(fail(&auth))?;
+    let usecase::clients::FullChart { chart, sites, measures, alerts, screens: course_screens, plans: course_plans } =
+        usecase::clients::full_chart(&state, &api_auth(&auth), id, now).await.map_err(fail(&auth))?;
     let shown: Vec<Encounter> = chart.upcoming.iter().chain(&chart.recent).cloned().collect();
     let l = Lookups::for_records(&state, sites, &shown, &chart.courses).await.map_err(fail(&auth))?;
     let d = &chart.client.details;
@@ -455,36 +453,28 @@ pub async fn chart(State(state): State<AppState>, auth: UiAuth, Path(id): Path<S
         windows.doses.iter().rev().take(6).rev().map(|x| super::notes::dose_row(x, &tz, d.display_name())).collect();
     let today = now.to_zoned(tz.clone()).date();
     let show_measures = auth.staff.roles.allow(Permission::ReadMeasures);
-    let (measures, alerts) = if show_measures {
-        tokio::try_join!(state.store.measures_of(id, None), state.store.alerts_of(id)).map_err(fail(&auth))?
-    } else {
-        (Vec::new(), Vec::new())
-    };
     let when = |t: Timestamp| t.to_zoned(tz.clone()).strftime("%a %-d %b %Y %H:%M").to_string();
     // Where each course's screening stands (shown with the course).
     let mut screens: HashMap<kairos_domain::ids::CourseId, (String, Option<kairos_domain::ids::ScreenId>)> =
         HashMap::new();
-    if auth.staff.roles.allow(Permission::ReadScreening) {
-        for c in &chart.courses {
-            let list = state.store.screens_of(c.id).await.map_err(fail(&auth))?;
-            let signed = list.iter().find(|x| x.signature.is_some());
-            let status = match (signed, list.first()) {
-                (Some(x), _) if x.status() == kairos_domain::screening::ScreenStatus::SignedEligible => {
-                    "screened: signed eligible".to_string()
-                }
-                (Some(_), _) => "screened: signed not eligible".to_string(),
-                (None, Some(_)) => "screen awaiting a prescriber's signature".to_string(),
-                (None, None) => "not screened: no dose can start".to_string(),
-            };
-            screens.insert(c.id, (status, list.first().map(|x| x.id)));
-        }
+    for (course, list) in &course_screens {
+        let signed = list.iter().find(|x| x.signature.is_some());
+        let status = match (signed, list.first()) {
+            (Some(x), _) if x.status() == kairos_domain::screening::ScreenStatus::SignedEligible => {
+                "screened: signed eligible".to_string()
+            }
+            (Some(_), _) => "screened: signed not eligible".to_string(),
+            (None, Some(_)) => "screen awaiting a prescriber's signature".to_string(),
+            (None, None) => "not screened: no dose can start".to_string(),
+        };
+        screens.insert(*course, (status, list.first().map(|x| x.id)));
     }
     let can_screen = auth.staff.roles.allow(Permission::RecordScreening);
-    let mut plans = Vec::new();
-    for c in &chart.courses {
-        if let Some(p) = state.store.plan_of(c.id).await.map_err(fail(&auth))? {
+    let short = |t: Timestamp| t.to_zoned(tz.clone()).strftime("%a %-d %b %H:%M").to_string();
+    let plans: Vec<(String, Vec<PlanRow>)> = course_plans
+        .iter()
+        .map(|p| {
             let name = state.config.protocols.get(&p.protocol).map(|x| x.name.clone()).unwrap_or(p.protocol.clone());
-            let short = |t: Timestamp| t.to_zoned(tz.clone()).strftime("%a %-d %b %H:%M").to_string();
             let rows = p
                 .items
                 .iter()
@@ -497,9 +487,9 @@ pub async fn chart(State(state): State<AppState>, auth: UiAuth, Path(id): Path<S
                     past: i.when() < now,
                 })
                 .collect();
-            plans.push((name, rows));
-        }
-    }
+            (name, rows)
+        })
+        .collect();
     let (due, outcomes, missed) = if show_measures {
         use kairos_domain::measure_schedule::OccurrenceStatus as S;
         let names = HashMap::from([(id, d.display_name())]);
@@ -711,7 +701,7 @@ pub struct DayPick {
 /// The day view of the chosen site (the site picker's form), else the first.
 pub async fn day_default(State(state): State<AppState>, auth: UiAuth, Query(q): Query<DayPick>) -> PageResult {
     auth.require(Permission::ReadClients)?;
-    let sites = state.store.list_sites().await.map_err(fail(&auth))?;
+    let sites = usecase::directory::sites(&state).await.map_err(fail(&auth))?;
     let chosen = q.site.as_deref().and_then(|id| sites.iter().find(|s| s.id.to_string() == id)).or(sites.first());
     let date = q.date.filter(|d| d.parse::<Date>().is_ok()).map(|d| format!("?date={d}")).unwrap_or_default();
     match chosen {
@@ -733,7 +723,7 @@ pub async fn day(
     auth.require(Permission::ReadClients)?;
     let nav = || Some(auth.nav("/day"));
     let site_id: SiteId = id.parse().map_err(|_| page_error(StatusCode::NOT_FOUND, "No such site.", nav()))?;
-    let sites = state.store.list_sites().await.map_err(fail(&auth))?;
+    let sites = usecase::directory::sites(&state).await.map_err(fail(&auth))?;
     let site = sites
         .iter()
         .find(|s| s.id == site_id)
@@ -752,33 +742,8 @@ pub async fn day(
         .to_zoned(tz.clone())
         .and_then(|start| Ok((start.timestamp(), date.tomorrow()?.to_zoned(tz.clone())?.timestamp())))
         .map_err(|e| ui_error(AppError::Internal(e.to_string()), nav()))?;
-    let list = state
-        .store
-        .list_encounters(&EncounterQuery {
-            site_id: Some(site_id),
-            client_id: None,
-            staff_id: None,
-            from: bounds.0,
-            to: bounds.1,
-            page: PageRequest { limit: PageRequest::MAX_LIMIT, offset: 0 },
-        })
-        .await
-        .map_err(fail(&auth))?;
-    let ids: Vec<ClientId> = list.items.iter().map(|e| e.client_id).collect();
-    let names: HashMap<ClientId, String> = state
-        .store
-        .clients_by_ids(&ids)
-        .await
-        .map_err(fail(&auth))?
-        .into_iter()
-        .map(|c| (c.id, c.details.display_name()))
-        .collect();
-    let entries: Vec<AuditEntry> = list
-        .items
-        .iter()
-        .map(|e| AuditEntry::new(Action::List, "encounter", e.id).client(e.client_id).detail("day view"))
-        .collect();
-    state.store.audit_reads(&auth.actor(), &entries).await.map_err(fail(&auth))?;
+    let usecase::encounters::DayList { visits: list, client_names: names } =
+        usecase::encounters::day(&state, &api_auth(&auth), site_id, bounds.0, bounds.1).await.map_err(fail(&auth))?;
     let l = Lookups::for_records(&state, sites, &list.items, &[]).await.map_err(fail(&auth))?;
     // On a daylight-saving change the same clock time can occur twice: show
     // the zone abbreviation on such days so 01:30 EDT and 01:30 EST differ.
@@ -855,7 +820,7 @@ struct StaffPage {
 
 pub async fn staff(State(state): State<AppState>, auth: UiAuth) -> PageResult {
     auth.require(Permission::ManageStaff)?;
-    let all = state.store.all_staff().await.map_err(fail(&auth))?;
+    let all = usecase::directory::all_staff(&state, &api_auth(&auth)).await.map_err(fail(&auth))?;
     Ok(render(&StaffPage {
         nav: Some(auth.nav("/admin/staff")),
         rows: all
@@ -907,13 +872,10 @@ pub async fn audit(State(state): State<AppState>, auth: UiAuth, Query(q): Query<
         })?),
     };
     let offset = q.offset.unwrap_or(0);
-    let page = state
-        .store
-        .list_audit(&AuditQuery { client_id, actor_id: None, page: PageRequest { limit: UI_PAGE, offset } })
-        .await
-        .map_err(fail(&auth))?;
+    let q = AuditQuery { client_id, actor_id: None, page: PageRequest { limit: UI_PAGE, offset } };
+    let page = usecase::audit::list(&state, &api_auth(&auth), &q).await.map_err(fail(&auth))?;
     let actors: Vec<StaffId> = page.items.iter().filter_map(|a| a.actor_id).collect();
-    let names = state.store.staff_names(&actors).await.map_err(fail(&auth))?;
+    let names = usecase::directory::staff_names(&state, &actors).await.map_err(fail(&auth))?;
     let link = |off: u32| {
         format!(
             "/admin/audit?{}",

@@ -6,6 +6,7 @@
 use super::{Nav, UiAuth, api_auth, detail, page_error, render, ui_error};
 use crate::api::schedule::{ProposalView, ProposeBody};
 use crate::state::AppState;
+use crate::usecase;
 use askama::Template;
 use axum::Form;
 use axum::extract::{Path, State};
@@ -40,7 +41,7 @@ struct SchedulePage {
 
 async fn schedule_page(state: &AppState, auth: &UiAuth, error: Option<String>) -> PageResult {
     let nav = || Some(auth.nav("/schedule"));
-    let sites = state.store.list_sites().await.map_err(|e| ui_error(e.into(), nav()))?;
+    let sites = usecase::directory::sites(state).await.map_err(|e| ui_error(e, nav()))?;
     let names: HashMap<kairos_domain::ids::SiteId, &str> = sites.iter().map(|s| (s.id, s.name.as_str())).collect();
     let zones: HashMap<kairos_domain::ids::SiteId, jiff::tz::TimeZone> =
         sites.iter().map(|s| (s.id, s.time_zone.tz())).collect();
@@ -49,11 +50,9 @@ async fn schedule_page(state: &AppState, auth: &UiAuth, error: Option<String>) -
     while start.weekday() != jiff::civil::Weekday::Monday {
         start = start.tomorrow().unwrap_or(start);
     }
-    let rows = state
-        .store
-        .proposals(30)
+    let rows = usecase::schedule::recent(state, &api_auth(auth))
         .await
-        .map_err(|e| ui_error(e.into(), nav()))?
+        .map_err(|e| ui_error(e, nav()))?
         .into_iter()
         .map(|p| ProposalRow {
             id: p.id.to_string(),
@@ -168,8 +167,8 @@ fn local(ts: &str, fmt: &str, tz: &jiff::tz::TimeZone) -> String {
 
 async fn proposal_page(state: &AppState, auth: &UiAuth, id: ProposalId, error: Option<String>) -> PageResult {
     let nav = || Some(auth.nav("/schedule"));
-    let p = state.store.proposal(id).await.map_err(|e| ui_error(e.into(), nav()))?;
-    let v: ProposalView = crate::api::schedule::view(state, &auth.actor(), &p).await.map_err(|e| ui_error(e, nav()))?;
+    let (p, v): (_, ProposalView) =
+        usecase::schedule::proposal(state, &api_auth(auth), id).await.map_err(|e| ui_error(e, nav()))?;
     let name = |id: &str| v.names.get(id).cloned().unwrap_or_else(|| id.to_string());
     // Times are shown in the site's own time zone, named in the heading.
     let tz = state.site_tz(p.site_id).await.map_err(|e| ui_error(e, nav()))?;
@@ -210,7 +209,7 @@ async fn proposal_page(state: &AppState, auth: &UiAuth, id: ProposalId, error: O
             DayRow { date: label, items: items.into_iter().map(|(_, i)| i).collect() }
         })
         .collect();
-    let rooms = state.store.list_rooms(p.site_id).await.map_err(|e| ui_error(e.into(), nav()))?;
+    let rooms = usecase::directory::rooms(state, p.site_id).await.map_err(|e| ui_error(e, nav()))?;
     let mut staff: Vec<(String, String)> = v
         .plan
         .assignments

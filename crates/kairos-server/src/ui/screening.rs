@@ -13,7 +13,6 @@ use kairos_domain::Refusal;
 use kairos_domain::ids::{CourseId, ScreenId};
 use kairos_domain::roles::Permission;
 use kairos_domain::screening::{Class, Decision, History, MedicationClass, Pregnancy, ScreenFindings};
-use kairos_store::{Action, AuditEntry};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
@@ -48,16 +47,11 @@ fn form_page(auth: &UiAuth, course: CourseId, client: String, values: ScreenInpu
     })
 }
 
-async fn client_name(state: &AppState, course: CourseId) -> Result<String, AppError> {
-    let c = state.store.get_course(course).await?;
-    Ok(state.store.get_client(c.client_id).await?.details.display_name())
-}
-
 pub async fn new_screen(State(state): State<AppState>, auth: UiAuth, Path(id): Path<String>) -> PageResult {
     auth.require(Permission::RecordScreening)?;
     let nav = || Some(auth.nav("/clients"));
     let course: CourseId = id.parse().map_err(|_| page_error(StatusCode::NOT_FOUND, "No such course.", nav()))?;
-    let client = client_name(&state, course).await.map_err(|e| ui_error(e, nav()))?;
+    let client = crate::usecase::screening::client_of_course(&state, course).await.map_err(|e| ui_error(e, nav()))?;
     Ok(form_page(&auth, course, client, ScreenInput::default(), None))
 }
 
@@ -151,7 +145,7 @@ pub async fn record_screen(
 ) -> PageResult {
     let nav = || Some(auth.nav("/clients"));
     let course: CourseId = id.parse().map_err(|_| page_error(StatusCode::NOT_FOUND, "No such course.", nav()))?;
-    let client = client_name(&state, course).await.map_err(|e| ui_error(e, nav()))?;
+    let client = crate::usecase::screening::client_of_course(&state, course).await.map_err(|e| ui_error(e, nav()))?;
     let input: ScreenInput = match serde_html_form::from_bytes(&body) {
         Ok(i) => i,
         Err(e) => {
@@ -209,13 +203,8 @@ struct ScreenPage {
 
 async fn screen_page(state: &AppState, auth: &UiAuth, id: ScreenId, error: Option<String>) -> PageResult {
     let nav = || Some(auth.nav("/clients"));
-    let s = state.store.get_screen(id).await.map_err(|e| ui_error(e.into(), nav()))?;
-    let client = state.store.get_client(s.client_id).await.map_err(|e| ui_error(e.into(), nav()))?;
-    state
-        .store
-        .audit_read(&auth.actor(), AuditEntry::new(Action::Read, "screen", s.id).client(s.client_id).detail("screen"))
-        .await
-        .map_err(|e| ui_error(e.into(), nav()))?;
+    let crate::usecase::screening::ScreenRead { screen: s, client_name, staff_names: names } =
+        crate::usecase::screening::read(state, &api_auth(auth), id).await.map_err(|e| ui_error(e, nav()))?;
     let f = &s.findings;
     let yn = |b: bool| if b { "yes" } else { "no" }.to_string();
     let facts = vec![
@@ -246,9 +235,6 @@ async fn screen_page(state: &AppState, auth: &UiAuth, id: ScreenId, error: Optio
         ("Consent to off-label use", yn(f.off_label_consent)),
     ];
     let tz = crate::api::clinic_tz(state).await.map_err(|e| ui_error(e, nav()))?;
-    let people: Vec<kairos_domain::ids::StaffId> =
-        s.recorded_by.into_iter().chain(s.signature.as_ref().map(|g| g.by)).collect();
-    let names = state.store.staff_names(&people).await.map_err(|e| ui_error(e.into(), nav()))?;
     let name = |id: Option<kairos_domain::ids::StaffId>| {
         id.and_then(|i| names.get(&i).cloned()).unwrap_or_else(|| "unknown".into())
     };
@@ -262,7 +248,7 @@ async fn screen_page(state: &AppState, auth: &UiAuth, id: ScreenId, error: Optio
         nav: nav(),
         screen_id: s.id,
         client_id: s.client_id,
-        client: client.details.display_name(),
+        client: client_name,
         facts,
         has_absolute: s.classified.iter().any(|x| x.class == Class::Absolute),
         findings: s

@@ -1,15 +1,129 @@
-//! Dosing-session commands: start, vital signs, observations, discharge,
-//! signature, amendment.
+//! Dosing sessions: the start form's facts, the session as its chart shows
+//! it, and the commands (start, vital signs, observations, discharge,
+//! signature, amendment).
 
 use super::require;
 use crate::error::AppResult;
 use crate::extract::Auth;
 use crate::state::AppState;
 use jiff::Timestamp;
+use jiff::tz::TimeZone;
 use kairos_domain::dosing::{self, Amendment, SessionEvent, StartCommand, Vitals};
-use kairos_domain::ids::{DosingSessionId, EncounterId};
+use kairos_domain::ids::{DosingSessionId, EncounterId, StaffId};
+use kairos_domain::ledger::{EntryKind, Substance};
 use kairos_domain::roles::Permission;
 use kairos_store::dosing::{AmendmentRecord, DosingSession, EventRecord, VitalsRecord};
+use kairos_store::ledger::{Entry, Stock};
+use kairos_store::{Action, AuditEntry};
+use std::collections::HashMap;
+
+/// What the start-of-dose form shows for an arrived dosing visit.
+pub struct StartFacts {
+    pub client_name: String,
+    /// The time zone of the visit's site.
+    pub time_zone: TimeZone,
+    /// The course's protocol by name ("no course" for a visit outside one).
+    pub protocol: String,
+    /// What the protocol's route gives (ketamine unless intranasal).
+    pub substance: Substance,
+    /// Ledger stock of that substance at the visit's site with some on the
+    /// books and not expired today (site time).
+    pub stocks: Vec<Stock>,
+}
+
+/// The facts of the start form (nurses and prescribers).
+pub async fn start_facts(state: &AppState, caller: &Auth, visit: EncounterId) -> AppResult<StartFacts> {
+    require(caller, Permission::ChartDosing)?;
+    let visit = state.store.get_encounter(visit).await?;
+    let client_name = super::clients::name(state, visit.client_id).await?;
+    let time_zone = state.site_tz(visit.site_id).await?;
+    let (protocol, route) = match visit.course_id {
+        Some(c) => {
+            let course = state.store.get_course(c).await?;
+            match state.config.protocols.get(&course.protocol) {
+                Some(p) => (p.name.clone(), p.dose.route.as_str().to_string()),
+                None => (course.protocol, "iv".to_string()),
+            }
+        }
+        None => ("no course".into(), "iv".to_string()),
+    };
+    let substance = Substance::for_route(&route);
+    let today = state.now().to_zoned(time_zone.clone()).date();
+    let mut stocks = Vec::new();
+    for r in state.store.registrations().await?.iter().filter(|r| r.site_id == visit.site_id) {
+        for s in state.store.stocks(Some(r.id)).await? {
+            if s.substance == substance && s.balance.is_positive() && s.expires.is_none_or(|d| d >= today) {
+                stocks.push(s);
+            }
+        }
+    }
+    Ok(StartFacts { client_name, time_zone, protocol, substance, stocks })
+}
+
+/// The session already started for a visit, if any.
+pub async fn session_of_visit(state: &AppState, visit: EncounterId) -> AppResult<Option<DosingSessionId>> {
+    Ok(state.store.dosing_session_for(visit).await?)
+}
+
+/// One dosing session; the read is audited durably before it returns.
+pub async fn session(state: &AppState, caller: &Auth, id: DosingSessionId) -> AppResult<DosingSession> {
+    require(caller, Permission::ReadScreening)?;
+    let s = state.store.get_dosing_session(id).await?;
+    state
+        .store
+        .audit_read(&caller.actor(), AuditEntry::new(Action::Read, "dosing_session", s.id).client(s.client_id))
+        .await?;
+    Ok(s)
+}
+
+/// A dosing session as its page shows it.
+pub struct SessionChart {
+    /// The session, its read audited.
+    pub session: DosingSession,
+    pub client_name: String,
+    /// The time zone of the visit's site.
+    pub time_zone: TimeZone,
+    /// The dose's ledger entries (administration and any waste).
+    pub ledger: Vec<Entry>,
+    /// The stock the dose was drawn from, when it is on the ledger.
+    pub stock: Option<Stock>,
+    /// The names of those who amended the session or witnessed its waste.
+    pub staff_names: HashMap<StaffId, String>,
+}
+
+/// The session page's record (see [`SessionChart`]).
+pub async fn chart(state: &AppState, caller: &Auth, id: DosingSessionId) -> AppResult<SessionChart> {
+    let session = self::session(state, caller, id).await?;
+    let client_name = super::clients::name(state, session.client_id).await?;
+    let time_zone = visit_time_zone(state, &session).await?;
+    let ledger = state.store.entries_for_session(session.id).await?;
+    let mut staff: Vec<StaffId> =
+        session.amendments.iter().map(|a| a.by).chain(ledger.iter().flat_map(|e| e.witnesses.clone())).collect();
+    staff.sort();
+    staff.dedup();
+    let staff_names = state.store.staff_names(&staff).await?;
+    let stock = match ledger.first() {
+        Some(e) => Some(state.store.stock(e.stock_id).await?),
+        None => None,
+    };
+    Ok(SessionChart { session, client_name, time_zone, ledger, stock, staff_names })
+}
+
+/// The time zone of the site where a session's visit took place.
+pub async fn time_zone(state: &AppState, id: DosingSessionId) -> AppResult<TimeZone> {
+    visit_time_zone(state, &state.store.get_dosing_session(id).await?).await
+}
+
+async fn visit_time_zone(state: &AppState, s: &DosingSession) -> AppResult<TimeZone> {
+    let visit = state.store.get_encounter(s.encounter_id).await?;
+    state.site_tz(visit.site_id).await
+}
+
+/// The dose's administration on the ledger; none when the dose was not
+/// drawn from ledger stock.
+pub async fn administration(state: &AppState, id: DosingSessionId) -> AppResult<Option<Entry>> {
+    Ok(state.store.entries_for_session(id).await?.into_iter().find(|e| e.kind == EntryKind::Administration))
+}
 
 /// Starts the dose of an arrived dosing visit.
 pub async fn start(

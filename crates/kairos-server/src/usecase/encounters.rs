@@ -1,15 +1,20 @@
 //! Booking: book, move and change the status of a visit (arrived,
-//! completed, cancelled, no-show).
+//! completed, cancelled, no-show), book the integration session after a
+//! dose, and the day's visits at a site.
 
 use super::require;
 use crate::error::AppResult;
 use crate::extract::Auth;
 use crate::state::AppState;
+use jiff::Timestamp;
+use jiff::tz::TimeZone;
 use kairos_domain::Refusal;
-use kairos_domain::encounter::{Encounter, EncounterStatus, NewEncounter, check_interval};
-use kairos_domain::ids::EncounterId;
-use kairos_domain::roles::Permission;
-use kairos_store::encounters::Placement;
+use kairos_domain::encounter::{Encounter, EncounterKind, EncounterStatus, NewEncounter, check_interval};
+use kairos_domain::ids::{ClientId, EncounterId, SiteId};
+use kairos_domain::roles::{Permission, Role};
+use kairos_store::encounters::{EncounterQuery, Placement};
+use kairos_store::{Action, AuditEntry, Page, PageRequest};
+use std::collections::HashMap;
 
 /// Books a visit.
 pub async fn book(state: &AppState, caller: &Auth, new: &NewEncounter) -> AppResult<Encounter> {
@@ -34,4 +39,78 @@ pub async fn change_status(
 ) -> AppResult<Encounter> {
     require(caller, Permission::BookEncounters)?;
     Ok(state.store.change_encounter_status(&caller.actor(), id, to).await?)
+}
+
+/// A visit, for a command about it (its client, course and site); nothing
+/// of it is shown, so the lookup is not audited.
+pub async fn find(state: &AppState, id: EncounterId) -> AppResult<Encounter> {
+    Ok(state.store.get_encounter(id).await?)
+}
+
+/// The time zone of a visit's site.
+pub async fn time_zone(state: &AppState, id: EncounterId) -> AppResult<TimeZone> {
+    state.site_tz(find(state, id).await?.site_id).await
+}
+
+/// Books the integration session of a dose for an hour from `start`: the
+/// dose's client, course and site, with the caller when they are a
+/// therapist, else the course's therapist.
+pub async fn book_integration(
+    state: &AppState,
+    caller: &Auth,
+    dose: &Encounter,
+    start: Timestamp,
+) -> AppResult<Encounter> {
+    let staff = if caller.staff.roles.contains(Role::Therapist) {
+        Some(caller.staff.id)
+    } else {
+        match dose.course_id {
+            Some(c) => state.store.get_course(c).await?.therapist_id,
+            None => None,
+        }
+    };
+    let new = NewEncounter {
+        client_id: dose.client_id,
+        course_id: dose.course_id,
+        site_id: dose.site_id,
+        room_id: None,
+        staff_id: staff,
+        kind: EncounterKind::Integration,
+        scheduled_start: start,
+        scheduled_end: start + jiff::SignedDuration::from_mins(60),
+    };
+    book(state, caller, &new).await
+}
+
+/// A site's visits in a time range (a clinic day), with the clients' names.
+pub struct DayList {
+    /// Soonest first; the whole day up to the largest page.
+    pub visits: Page<Encounter>,
+    pub client_names: HashMap<ClientId, String>,
+}
+
+/// The visits at a site from `from` to `to`; each visit listed is audited
+/// as a read of its client's record ("day view").
+pub async fn day(state: &AppState, caller: &Auth, site: SiteId, from: Timestamp, to: Timestamp) -> AppResult<DayList> {
+    require(caller, Permission::ReadClients)?;
+    let visits = state
+        .store
+        .list_encounters(&EncounterQuery {
+            site_id: Some(site),
+            client_id: None,
+            staff_id: None,
+            from,
+            to,
+            page: PageRequest { limit: PageRequest::MAX_LIMIT, offset: 0 },
+        })
+        .await?;
+    let ids: Vec<ClientId> = visits.items.iter().map(|e| e.client_id).collect();
+    let client_names = super::clients::names(state, &ids).await?;
+    let entries: Vec<AuditEntry> = visits
+        .items
+        .iter()
+        .map(|e| AuditEntry::new(Action::List, "encounter", e.id).client(e.client_id).detail("day view"))
+        .collect();
+    state.store.audit_reads(&caller.actor(), &entries).await?;
+    Ok(DayList { visits, client_names })
 }

@@ -8,10 +8,20 @@
 //! store commits the record with its audit entry. Adapters parse their own
 //! input format into the command and render the result; they hold no rule.
 
+pub mod audit;
+pub mod clients;
+pub mod directory;
 pub mod dosing;
 pub mod encounters;
+pub mod groups;
+pub mod ledger;
 pub mod measures;
+pub mod notes;
+pub mod portal;
+pub mod schedule;
 pub mod screening;
+pub mod session;
+pub mod windows;
 
 use crate::error::AppError;
 use crate::extract::Auth;

@@ -1,15 +1,50 @@
 //! Pre-treatment screening: record the findings (classified by the clinic's
-//! rules) and sign eligibility.
+//! rules), read a screen, and sign eligibility.
 
 use super::require;
 use crate::error::AppResult;
 use crate::extract::Auth;
 use crate::state::AppState;
 use kairos_domain::Refusal;
-use kairos_domain::ids::{CourseId, ScreenId};
+use kairos_domain::ids::{CourseId, ScreenId, StaffId};
 use kairos_domain::roles::Permission;
 use kairos_domain::screening::{Decision, ScreenFindings};
 use kairos_store::screens::Screen;
+use kairos_store::{Action, AuditEntry};
+use std::collections::HashMap;
+
+/// A screen as its page shows it.
+pub struct ScreenRead {
+    /// The screen, its read audited.
+    pub screen: Screen,
+    pub client_name: String,
+    /// The names of who recorded it and who signed it.
+    pub staff_names: HashMap<StaffId, String>,
+}
+
+/// One screen for its page (see [`ScreenRead`]).
+pub async fn read(state: &AppState, caller: &Auth, id: ScreenId) -> AppResult<ScreenRead> {
+    require(caller, Permission::ReadScreening)?;
+    let screen = state.store.get_screen(id).await?;
+    let client_name = super::clients::name(state, screen.client_id).await?;
+    state
+        .store
+        .audit_read(
+            &caller.actor(),
+            AuditEntry::new(Action::Read, "screen", screen.id).client(screen.client_id).detail("screen"),
+        )
+        .await?;
+    let people: Vec<StaffId> = screen.recorded_by.into_iter().chain(screen.signature.as_ref().map(|g| g.by)).collect();
+    let staff_names = state.store.staff_names(&people).await?;
+    Ok(ScreenRead { screen, client_name, staff_names })
+}
+
+/// The display name of a course's client, for the heading of the screen
+/// form (404 for no such course).
+pub async fn client_of_course(state: &AppState, course: CourseId) -> AppResult<String> {
+    let c = state.store.get_course(course).await?;
+    super::clients::name(state, c.client_id).await
+}
 
 /// Records a screen; the clinic's rules classify its findings.
 pub async fn record(state: &AppState, caller: &Auth, course: CourseId, findings: &ScreenFindings) -> AppResult<Screen> {

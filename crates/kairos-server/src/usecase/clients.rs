@@ -1,0 +1,90 @@
+//! Reading a client's record: the chart, the client list, and the names a
+//! page shows beside records it audits itself.
+
+use super::require;
+use crate::error::AppResult;
+use crate::extract::Auth;
+use crate::state::AppState;
+use jiff::Timestamp;
+use kairos_domain::client::{Client, ClientStatus};
+use kairos_domain::ids::{ClientId, CourseId};
+use kairos_domain::roles::Permission;
+use kairos_domain::site::Site;
+use kairos_store::clients::Chart;
+use kairos_store::measures::{Administration, Alert};
+use kairos_store::plans::CoursePlan;
+use kairos_store::screens::Screen;
+use kairos_store::{Page, PageRequest};
+use std::collections::HashMap;
+
+/// The chart summary (the client, their courses, upcoming and recent
+/// visits); the read is audited durably before it returns.
+pub async fn chart(state: &AppState, caller: &Auth, id: ClientId, now: Timestamp) -> AppResult<Chart> {
+    require(caller, Permission::ReadClients)?;
+    Ok(state.store.read_chart(&caller.actor(), id, now).await?)
+}
+
+/// Clients by family name, searchable by a prefix of a name; the list read
+/// is audited.
+pub async fn search(
+    state: &AppState,
+    caller: &Auth,
+    q: Option<&str>,
+    status: Option<ClientStatus>,
+    page: PageRequest,
+) -> AppResult<Page<Client>> {
+    require(caller, Permission::ReadClients)?;
+    Ok(state.store.search_clients(&caller.actor(), q, status, page).await?)
+}
+
+/// Everything the chart page shows from the record, read at once: the
+/// chart (its audited read is the page's entry) and the sites; then, as the
+/// caller's roles allow, the client's questionnaires and alerts, each
+/// course's screens, and each course's plan.
+pub struct FullChart {
+    pub chart: Chart,
+    pub sites: Vec<Site>,
+    /// Empty unless the caller may read questionnaire scores.
+    pub measures: Vec<Administration>,
+    pub alerts: Vec<Alert>,
+    /// Per course, newest first; empty unless the caller may read screens.
+    pub screens: HashMap<CourseId, Vec<Screen>>,
+    /// The plans of the courses that have one, in the chart's course order.
+    pub plans: Vec<CoursePlan>,
+}
+
+/// The chart page's record (see [`FullChart`]).
+pub async fn full_chart(state: &AppState, caller: &Auth, id: ClientId, now: Timestamp) -> AppResult<FullChart> {
+    let (chart, sites) = tokio::try_join!(chart(state, caller, id, now), super::directory::sites(state))?;
+    let (measures, alerts) = if caller.staff.roles.allow(Permission::ReadMeasures) {
+        tokio::try_join!(state.store.measures_of(id, None), state.store.alerts_of(id))?
+    } else {
+        (Vec::new(), Vec::new())
+    };
+    let mut screens = HashMap::new();
+    if caller.staff.roles.allow(Permission::ReadScreening) {
+        for c in &chart.courses {
+            screens.insert(c.id, state.store.screens_of(c.id).await?);
+        }
+    }
+    let mut plans = Vec::new();
+    for c in &chart.courses {
+        plans.extend(state.store.plan_of(c.id).await?);
+    }
+    Ok(FullChart { chart, sites, measures, alerts, screens, plans })
+}
+
+/// The display names of these clients, for a page that lists them beside
+/// records whose read it audits.
+pub async fn names(state: &AppState, ids: &[ClientId]) -> AppResult<HashMap<ClientId, String>> {
+    let mut ids = ids.to_vec();
+    ids.sort();
+    ids.dedup();
+    Ok(state.store.clients_by_ids(&ids).await?.into_iter().map(|c| (c.id, c.details.display_name())).collect())
+}
+
+/// A client's display name, for the heading of a form about them (404 for
+/// no such client).
+pub async fn name(state: &AppState, id: ClientId) -> AppResult<String> {
+    Ok(state.store.get_client(id).await?.details.display_name())
+}

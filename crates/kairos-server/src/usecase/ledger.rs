@@ -1,0 +1,200 @@
+//! The controlled-substance ledger as its pages read it: what needs
+//! attention, a stock with its numbered entries, the REMS forms due, and the
+//! time zone each entry's times are shown in. A read naming clients is a
+//! read of each client's record, audited before it returns.
+
+use super::require;
+use crate::api::dosing::RemsDueView;
+use crate::api::ledger::Reconciliation;
+use crate::error::AppResult;
+use crate::extract::Auth;
+use crate::state::AppState;
+use jiff::tz::TimeZone;
+use kairos_domain::ids::{ClientId, LedgerEntryId, RegistrationId, StaffId, StockId};
+use kairos_domain::roles::Permission;
+use kairos_domain::site::Site;
+use kairos_store::ledger::{Entry, PendingWaste, Registration, Stock};
+use kairos_store::{Action, AuditEntry};
+use std::collections::HashMap;
+
+/// Records that the caller read these clients' records on a ledger page
+/// (`what`: the page), one entry per client.
+async fn audit_clients(state: &AppState, caller: &Auth, ids: &[ClientId], what: &'static str) -> AppResult<()> {
+    let mut ids = ids.to_vec();
+    ids.sort();
+    ids.dedup();
+    let rows: Vec<AuditEntry> = ids
+        .iter()
+        .map(|c| AuditEntry::new(Action::Read, what, c).client(*c).detail("controlled-substance ledger"))
+        .collect();
+    if !rows.is_empty() {
+        state.store.audit_reads(&caller.actor(), &rows).await?;
+    }
+    Ok(())
+}
+
+/// The clinic's DEA registrations.
+pub async fn registrations(state: &AppState, caller: &Auth) -> AppResult<Vec<Registration>> {
+    require(caller, Permission::ReadLedger)?;
+    Ok(state.store.registrations().await?)
+}
+
+/// A registration with the site it is held at.
+pub async fn registration_at_site(state: &AppState, id: RegistrationId) -> AppResult<(Registration, Site)> {
+    let registration = state.store.registration(id).await?;
+    let site = state.store.get_site(registration.site_id).await?;
+    Ok((registration, site))
+}
+
+/// The time zone of the site a registration is held at.
+pub async fn registration_time_zone(state: &AppState, id: RegistrationId) -> AppResult<TimeZone> {
+    Ok(registration_at_site(state, id).await?.1.time_zone.tz())
+}
+
+/// The time zone of the site a stock is kept at.
+pub async fn stock_time_zone(state: &AppState, id: StockId) -> AppResult<TimeZone> {
+    registration_time_zone(state, state.store.stock(id).await?.registration_id).await
+}
+
+/// The time zone of the site an entry's stock is kept at; the clinic's for
+/// an entry that does not exist (the command then refuses it by name).
+pub async fn entry_time_zone(state: &AppState, id: LedgerEntryId) -> AppResult<TimeZone> {
+    match state.store.ledger_entry(id).await {
+        Ok(e) => stock_time_zone(state, e.stock_id).await,
+        Err(_) => crate::api::clinic_tz(state).await,
+    }
+}
+
+/// The ledger's front page: the registrations, and for those who read the
+/// ledger what needs attention and the stock of each registration.
+pub struct Overview {
+    pub sites: Vec<Site>,
+    pub registrations: Vec<Registration>,
+    /// With the permission to read the ledger.
+    pub attention: Option<Attention>,
+}
+
+/// What needs someone's attention in the ledger, with the names it shows.
+pub struct Attention {
+    pub reconciliation: Reconciliation,
+    /// The REMS forms due (for those who also read dosing sessions).
+    pub rems: Vec<RemsDueView>,
+    /// The clients named by the waste to witness, the doses not on the
+    /// books and the REMS forms due; each is audited.
+    pub client_names: HashMap<ClientId, String>,
+    /// Who notified the DEA of each open loss.
+    pub notified_by: HashMap<StaffId, String>,
+    /// The stock of each open loss, in `reconciliation.open_losses` order.
+    pub loss_stocks: Vec<Stock>,
+    /// The stock held under each registration.
+    pub stocks: HashMap<RegistrationId, Vec<Stock>>,
+}
+
+/// The ledger's front page (see [`Overview`]).
+pub async fn overview(state: &AppState, caller: &Auth) -> AppResult<Overview> {
+    if !caller.staff.roles.allow(Permission::ManageRegistrations) {
+        require(caller, Permission::ReadLedger)?;
+    }
+    let sites = state.store.list_sites().await?;
+    let registrations = state.store.registrations().await?;
+    let attention = if caller.staff.roles.allow(Permission::ReadLedger) {
+        Some(attention(state, caller, &registrations).await?)
+    } else {
+        None
+    };
+    Ok(Overview { sites, registrations, attention })
+}
+
+async fn attention(state: &AppState, caller: &Auth, registrations: &[Registration]) -> AppResult<Attention> {
+    let r = crate::api::ledger::reconciliation(state).await?;
+    let mut clients: Vec<ClientId> = r.pending_waste.iter().filter_map(|p| p.administration.client_id).collect();
+    clients.extend(r.unledgered_sessions.iter().map(|u| u.client_id));
+    let rems = if caller.staff.roles.allow(Permission::ReadScreening) {
+        crate::api::dosing::rems_due(state, caller).await?
+    } else {
+        Vec::new()
+    };
+    clients.extend(rems.iter().map(|d| d.client_id));
+    let client_names = super::clients::names(state, &clients).await?;
+    audit_clients(state, caller, &clients, "ledger").await?;
+    let notifiers: Vec<StaffId> = r.open_losses.iter().filter_map(|l| l.notified_by).collect();
+    let notified_by = state.store.staff_names(&notifiers).await?;
+    let mut loss_stocks = Vec::new();
+    for l in &r.open_losses {
+        loss_stocks.push(state.store.stock(l.entry.stock_id).await?);
+    }
+    let mut stocks = HashMap::new();
+    for reg in registrations {
+        stocks.insert(reg.id, state.store.stocks(Some(reg.id)).await?);
+    }
+    Ok(Attention { reconciliation: r, rems, client_names, notified_by, loss_stocks, stocks })
+}
+
+/// One stock with every entry in order; each client the entries name is
+/// audited.
+pub async fn stock(state: &AppState, caller: &Auth, id: StockId) -> AppResult<(Stock, Vec<Entry>)> {
+    require(caller, Permission::ReadLedger)?;
+    let stock = state.store.stock(id).await?;
+    let entries = state.store.entries(stock.id).await?;
+    let clients: Vec<ClientId> = entries.iter().filter_map(|e| e.client_id).collect();
+    audit_clients(state, caller, &clients, "ledger").await?;
+    Ok((stock, entries))
+}
+
+/// A stock as its page shows it.
+pub struct StockSheet {
+    pub stock: Stock,
+    /// Every entry in order (its clients audited).
+    pub entries: Vec<Entry>,
+    pub registration: Registration,
+    /// The time zone of the registration's site.
+    pub time_zone: TimeZone,
+    pub client_names: HashMap<ClientId, String>,
+    /// Who recorded and who witnessed each entry.
+    pub staff_names: HashMap<StaffId, String>,
+    /// For those who record movements: doses drawn from this stock whose
+    /// rest is still to waste, with their clients' names.
+    pub pending: Vec<PendingWaste>,
+    pub pending_names: HashMap<ClientId, String>,
+}
+
+/// The stock page's record (see [`StockSheet`]).
+pub async fn stock_sheet(state: &AppState, caller: &Auth, id: StockId) -> AppResult<StockSheet> {
+    let (stock, entries) = self::stock(state, caller, id).await?;
+    let (registration, site) = registration_at_site(state, stock.registration_id).await?;
+    let clients: Vec<ClientId> = entries.iter().filter_map(|e| e.client_id).collect();
+    let client_names = super::clients::names(state, &clients).await?;
+    let mut staff: Vec<StaffId> =
+        entries.iter().flat_map(|e| std::iter::once(e.recorded_by).chain(e.witnesses.iter().copied())).collect();
+    staff.sort();
+    staff.dedup();
+    let staff_names = state.store.staff_names(&staff).await?;
+    let (pending, pending_names) = if caller.staff.roles.allow(Permission::RecordLedger) {
+        let pending: Vec<PendingWaste> =
+            state.store.pending_waste().await?.into_iter().filter(|p| p.stock.id == stock.id).collect();
+        let clients: Vec<ClientId> = pending.iter().filter_map(|p| p.administration.client_id).collect();
+        let names = super::clients::names(state, &clients).await?;
+        (pending, names)
+    } else {
+        (Vec::new(), HashMap::new())
+    };
+    Ok(StockSheet {
+        stock,
+        entries,
+        registration,
+        time_zone: site.time_zone.tz(),
+        client_names,
+        staff_names,
+        pending,
+        pending_names,
+    })
+}
+
+/// Esketamine sessions whose REMS form is due, for the ledger's list (the
+/// API's rule); each client listed is audited.
+pub async fn rems_forms_due(state: &AppState, caller: &Auth) -> AppResult<Vec<RemsDueView>> {
+    let due = crate::api::dosing::rems_due(state, caller).await?;
+    let clients: Vec<ClientId> = due.iter().map(|d| d.client_id).collect();
+    audit_clients(state, caller, &clients, "rems_form").await?;
+    Ok(due)
+}
