@@ -145,6 +145,47 @@ impl AppState {
         self.config.clock.now()
     }
 
+    /// The practice's own time zone, for what belongs to no site (a
+    /// practice-wide report's dates, a client before any visit): its first
+    /// site's (the earliest created), or UTC before any site exists.
+    pub async fn practice_tz(&self) -> Result<jiff::tz::TimeZone, crate::error::AppError> {
+        Ok(self.store.first_site().await?.map(|s| s.time_zone.tz()).unwrap_or(jiff::tz::TimeZone::UTC))
+    }
+
+    /// A client's time zone: their site's (where they were last seen, else
+    /// where they are next booked), or the practice's before any visit.
+    pub async fn client_tz(
+        &self,
+        client: kairos_domain::ids::ClientId,
+    ) -> Result<jiff::tz::TimeZone, crate::error::AppError> {
+        Ok(self.client_tzs(&[client]).await?.remove(&client).unwrap_or(jiff::tz::TimeZone::UTC))
+    }
+
+    /// [`Self::client_tz`] for many clients at once (every one is in the map).
+    pub async fn client_tzs(
+        &self,
+        clients: &[kairos_domain::ids::ClientId],
+    ) -> Result<std::collections::HashMap<kairos_domain::ids::ClientId, jiff::tz::TimeZone>, crate::error::AppError>
+    {
+        let homes = self.store.home_sites(clients, self.now()).await?;
+        let mut zones: std::collections::HashMap<kairos_domain::ids::SiteId, jiff::tz::TimeZone> = Default::default();
+        for s in self.store.list_sites().await? {
+            zones.insert(s.id, s.time_zone.tz());
+        }
+        let practice = if clients.iter().all(|c| homes.contains_key(c)) {
+            jiff::tz::TimeZone::UTC
+        } else {
+            self.practice_tz().await?
+        };
+        Ok(clients
+            .iter()
+            .map(|c| {
+                let tz = homes.get(c).and_then(|s| zones.get(s)).cloned().unwrap_or_else(|| practice.clone());
+                (*c, tz)
+            })
+            .collect())
+    }
+
     /// A site's time zone: the one its records are shown and entered in.
     pub async fn site_tz(
         &self,

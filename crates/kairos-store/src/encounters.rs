@@ -209,6 +209,44 @@ impl Store {
             sqlx::query(sql).bind(client.to_string()).bind(micros(now)).bind(limit).fetch_all(&self.pool).await?;
         rows.iter().map(encounter_of).collect()
     }
+
+    /// Each client's site: where they were last seen (the latest visit that
+    /// has started by `now`), or else where they are next booked. Clients
+    /// with no visit at all are absent from the map.
+    pub async fn home_sites(
+        &self,
+        clients: &[ClientId],
+        now: Timestamp,
+    ) -> Result<std::collections::HashMap<ClientId, SiteId>> {
+        // Per client, the visit whose start is nearest `now` from below, else
+        // from above: (started first, then distance from now).
+        let mut best: std::collections::HashMap<ClientId, ((bool, i64), SiteId)> = Default::default();
+        let now = micros(now);
+        for chunk in clients.chunks(500) {
+            let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+            let sql = format!(
+                "SELECT client_id, site_id, scheduled_start FROM encounters WHERE client_id IN ({})",
+                marks.join(",")
+            );
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for id in chunk {
+                q = q.bind(id.to_string());
+            }
+            for row in q.fetch_all(&self.pool).await? {
+                let client: ClientId = rows::get_id(&row, "client_id")?;
+                let site: SiteId = rows::get_id(&row, "site_id")?;
+                let start = micros(rows::get_ts(&row, "scheduled_start")?);
+                let key = (start > now, (now - start).abs());
+                match best.get(&client) {
+                    Some((k, _)) if *k <= key => {}
+                    _ => {
+                        best.insert(client, (key, site));
+                    }
+                }
+            }
+        }
+        Ok(best.into_iter().map(|(c, (_, s))| (c, s)).collect())
+    }
 }
 
 /// Serialises bookings that could clash: writing the site, client and staff

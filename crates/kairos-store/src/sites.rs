@@ -74,6 +74,14 @@ impl Store {
         rows.iter().map(site_of).collect()
     }
 
+    /// The practice's first site (the earliest created: ids are
+    /// time-ordered), if any.
+    pub async fn first_site(&self) -> Result<Option<Site>> {
+        let row =
+            sqlx::query("SELECT id, name, time_zone FROM sites ORDER BY id LIMIT 1").fetch_optional(&self.pool).await?;
+        row.as_ref().map(site_of).transpose()
+    }
+
     pub async fn get_site(&self, id: SiteId) -> Result<Site> {
         let row = sqlx::query("SELECT id, name, time_zone FROM sites WHERE id = $1")
             .bind(id.to_string())

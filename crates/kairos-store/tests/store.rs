@@ -645,3 +645,48 @@ async fn on_sqlite_reads_are_audited_in_the_read_audit_file_and_leave_the_databa
     assert_eq!(store.list_audit(&mine).await.expect("by actor").total, 4);
     store.close().await;
 }
+
+#[tokio::test]
+async fn a_clients_site_is_where_they_were_last_seen_else_where_they_are_next_booked() {
+    on_every_backend(|store| async move {
+        let a = Actor::system("test");
+        let site = |name: &'static str, tz: &'static str| {
+            let store = store.clone();
+            async move { store.create_site(&Actor::system("test"), &SiteInput::parse(name, tz).expect("site")).await }
+        };
+        let (chicago, tokyo) = (
+            site("Lakeside", "America/Chicago").await.expect("site"),
+            site("Ginza", "Asia/Tokyo").await.expect("site"),
+        );
+        assert_eq!(store.first_site().await.expect("first").map(|s| s.id), Some(chicago.id), "the earliest created");
+        let now = Timestamp::now();
+        let book = |client: ClientId, site: SiteId, hours: i64| NewEncounter {
+            client_id: client,
+            course_id: None,
+            site_id: site,
+            room_id: None,
+            staff_id: None,
+            kind: EncounterKind::Intake,
+            scheduled_start: now + SignedDuration::from_hours(hours),
+            scheduled_end: now + SignedDuration::from_hours(hours + 1),
+        };
+        let seen = store.create_client(&a, &details("Ada", "Seen")).await.expect("c").id;
+        let booked = store.create_client(&a, &details("Ben", "Booked")).await.expect("c").id;
+        let new = store.create_client(&a, &details("Cy", "New")).await.expect("c").id;
+        // Seen in Chicago two days ago and yesterday in Tokyo; next in Chicago.
+        for (client, site, hours) in [
+            (seen, chicago.id, -48),
+            (seen, tokyo.id, -24),
+            (seen, chicago.id, 24),
+            (booked, tokyo.id, 72),
+            (booked, chicago.id, 96),
+        ] {
+            store.create_encounter(&a, &book(client, site, hours)).await.expect("book");
+        }
+        let homes = store.home_sites(&[seen, booked, new], now).await.expect("homes");
+        assert_eq!(homes.get(&seen), Some(&tokyo.id), "the latest visit that has started");
+        assert_eq!(homes.get(&booked), Some(&tokyo.id), "no visit yet: the next one");
+        assert_eq!(homes.get(&new), None, "no visit at all");
+    })
+    .await;
+}

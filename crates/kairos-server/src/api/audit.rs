@@ -1,10 +1,9 @@
 use super::views::{AuditView, Paged};
-use super::{opt_field_id, page};
+use super::{opt_query_id, page};
 use crate::error::AppResult;
 use crate::extract::{Auth, Query};
 use crate::state::AppState;
 use axum::extract::State;
-use kairos_domain::roles::Permission;
 use kairos_store::AuditQuery;
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -14,10 +13,14 @@ use utoipa::IntoParams;
 #[into_params(parameter_in = Query)]
 pub struct AuditParams {
     /// Only entries about this client.
+    #[param(format = Uuid)]
     pub client: Option<String>,
     /// Only entries by this staff member.
+    #[param(format = Uuid)]
     pub actor: Option<String>,
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u32>,
+    #[param(value_type = Option<u64>, minimum = 0, maximum = 4294967295_u64)]
     pub offset: Option<u32>,
 }
 
@@ -29,12 +32,11 @@ pub async fn list_audit(
     auth: Auth,
     Query(p): Query<AuditParams>,
 ) -> AppResult<axum::Json<Paged<AuditView>>> {
-    auth.require(Permission::ReadAudit)?;
     let q = AuditQuery {
-        client_id: opt_field_id("client", p.client.as_deref())?,
-        actor_id: opt_field_id("actor", p.actor.as_deref())?,
+        client_id: opt_query_id("client", p.client.as_deref())?,
+        actor_id: opt_query_id("actor", p.actor.as_deref())?,
         page: page(p.limit, p.offset)?,
     };
-    let list = state.store.list_audit(&q).await?;
+    let list = crate::usecase::audit::list(&state, &auth, &q).await?;
     Ok(axum::Json(Paged::map(list, |x| AuditView::from(x))))
 }

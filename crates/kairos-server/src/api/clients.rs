@@ -15,16 +15,24 @@ use utoipa::{IntoParams, ToSchema};
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ClientBody {
+    #[schema(value_type = kairos_domain::text::Text100)]
     pub given_name: String,
+    #[schema(value_type = kairos_domain::text::Text100)]
     pub family_name: String,
     #[schema(format = Date)]
     pub date_of_birth: String,
+    #[schema(value_type = Option<kairos_domain::text::OptionalText40>)]
     pub pronouns: Option<String>,
+    #[schema(value_type = Option<kairos_domain::text::OptionalEmail>)]
     pub email: Option<String>,
+    #[schema(value_type = Option<kairos_domain::text::OptionalPhone>)]
     pub phone: Option<String>,
     /// Postal address.
+    #[schema(value_type = Option<kairos_domain::text::OptionalText500>)]
     pub address: Option<String>,
+    #[schema(value_type = Option<kairos_domain::text::OptionalText200>)]
     pub emergency_contact_name: Option<String>,
+    #[schema(value_type = Option<kairos_domain::text::OptionalPhone>)]
     pub emergency_contact_phone: Option<String>,
     pub status: Option<ClientStatus>,
 }
@@ -57,7 +65,9 @@ pub struct ClientListParams {
     pub q: Option<String>,
     pub status: Option<ClientStatus>,
     /// Page size, 1-200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u32>,
+    #[param(value_type = Option<u64>, minimum = 0, maximum = 4294967295_u64)]
     pub offset: Option<u32>,
 }
 
@@ -69,8 +79,8 @@ pub async fn list_clients(
     auth: Auth,
     Query(p): Query<ClientListParams>,
 ) -> AppResult<axum::Json<Paged<ClientView>>> {
-    auth.require(Permission::ReadClients)?;
-    let page = state.store.search_clients(&auth.actor(), p.q.as_deref(), p.status, page(p.limit, p.offset)?).await?;
+    let page =
+        crate::usecase::clients::search(&state, &auth, p.q.as_deref(), p.status, page(p.limit, p.offset)?).await?;
     Ok(axum::Json(Paged::map(page, |x| ClientView::from(x))))
 }
 
@@ -96,8 +106,7 @@ pub async fn get_chart(
     auth: Auth,
     Path(id): Path<String>,
 ) -> AppResult<axum::Json<ChartView>> {
-    auth.require(Permission::ReadClients)?;
-    let chart = state.store.read_chart(&auth.actor(), path_id("client", &id)?, jiff::Timestamp::now()).await?;
+    let chart = crate::usecase::clients::chart(&state, &auth, path_id("client", &id)?, state.now()).await?;
     Ok(axum::Json(ChartView::from(&chart)))
 }
 

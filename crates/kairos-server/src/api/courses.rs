@@ -1,5 +1,5 @@
 use super::views::CourseView;
-use super::{clinic_today, date, latest_today, opt_field_id, path_id};
+use super::{date, latest_today, opt_field_id, path_id};
 use crate::error::AppResult;
 use crate::extract::{Auth, Json};
 use crate::state::AppState;
@@ -115,16 +115,11 @@ pub async fn change_phase(
     Json(body): Json<PhaseChangeBody>,
 ) -> AppResult<axum::Json<CourseView>> {
     auth.require(Permission::ManageCourses)?;
-    let course = state
-        .store
-        .change_course_phase(
-            &auth.actor(),
-            path_id("course", &id)?,
-            body.phase,
-            body.reason.as_deref(),
-            clinic_today(&state).await?,
-        )
-        .await?;
+    let id = path_id("course", &id)?;
+    // A course ends on the date it is at the client's site.
+    let client = state.store.get_course(id).await?.client_id;
+    let today = state.now().to_zoned(state.client_tz(client).await?).date();
+    let course = state.store.change_course_phase(&auth.actor(), id, body.phase, body.reason.as_deref(), today).await?;
     Ok(axum::Json(CourseView::from(&course)))
 }
 

@@ -26,14 +26,12 @@ pub struct SessionView {
     /// observations (dissociation, side effects, adverse events) and any
     /// amendments made after signing.
     #[serde(flatten)]
-    #[schema(value_type = Object)]
     pub session: DosingSession,
     /// The earliest discharge the protocol allows.
     #[schema(value_type = String, format = DateTime)]
     pub earliest_discharge: Timestamp,
     /// The controlled-substance ledger entries of this dose (administration
     /// and any waste).
-    #[schema(value_type = Object)]
     pub ledger: Vec<kairos_store::ledger::Entry>,
 }
 
@@ -50,6 +48,7 @@ pub struct SessionStart {
     pub checklist: Checklist,
     pub pre_vitals: Vitals,
     /// Required (from a prescriber) when the pre-dose vitals trigger the hold.
+    #[schema(value_type = Option<kairos_domain::text::OptionalText1000>)]
     pub override_reason: Option<String>,
     /// Default: the protocol's route.
     pub route: Option<String>,
@@ -63,11 +62,13 @@ pub struct SessionStart {
     /// administration is written to the controlled-substance ledger with the
     /// session. Without it, give `lot` (the session then shows as not on
     /// the books until reconciled).
+    #[schema(format = Uuid)]
     pub stock_id: Option<String>,
     /// Volume (or devices) drawn, when more than the dose: the rest is
     /// wasted later with a witness.
     pub drawn: Option<f64>,
     /// The lot, when no ledger stock is named.
+    #[schema(value_type = Option<kairos_domain::text::OptionalText100>)]
     pub lot: Option<String>,
     #[schema(format = DateTime)]
     pub started_at: Option<String>,
@@ -126,12 +127,7 @@ pub async fn get(
     auth: Auth,
     Path(id): Path<String>,
 ) -> AppResult<axum::Json<SessionView>> {
-    auth.require(Permission::ReadScreening)?;
-    let s = state.store.get_dosing_session(path_id("dosing session", &id)?).await?;
-    state
-        .store
-        .audit_read(&auth.actor(), AuditEntry::new(Action::Read, "dosing_session", s.id).client(s.client_id))
-        .await?;
+    let s = usecase::dosing::session(&state, &auth, path_id("dosing session", &id)?).await?;
     Ok(axum::Json(view(&state, s).await?))
 }
 
@@ -147,7 +143,6 @@ pub struct VitalsBody {
 pub struct VitalsView {
     /// The reading and the thresholds it crossed (`alerts`; empty when none).
     #[serde(flatten)]
-    #[schema(value_type = Object)]
     pub record: VitalsRecord,
 }
 
@@ -172,6 +167,7 @@ pub struct DischargeBody {
     #[schema(format = DateTime)]
     pub at: Option<String>,
     /// The responsible adult who takes the client home.
+    #[schema(value_type = kairos_domain::text::Text200)]
     pub accompanied_by: String,
 }
 
@@ -216,7 +212,7 @@ pub struct EventBody {
 
 /// Records a dissociation score (CADSS-6), a side effect or an adverse event.
 #[utoipa::path(post, path = "/dosing-sessions/{id}/events", tag = "dosing", params(("id" = String, Path)), request_body = EventBody,
-    responses((status = 201, body = Object), (status = 409, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
+    responses((status = 201, body = EventRecord), (status = 409, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
 pub async fn add_event(
     State(state): State<AppState>,
     auth: Auth,
@@ -232,7 +228,7 @@ pub async fn add_event(
 /// Amends a signed session: the original stays; the amendment shows who,
 /// when, what and why.
 #[utoipa::path(post, path = "/dosing-sessions/{id}/amendments", tag = "dosing", params(("id" = String, Path)), request_body = Amendment,
-    responses((status = 201, body = Object), (status = 409, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
+    responses((status = 201, body = AmendmentRecord), (status = 409, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
 pub async fn amend(
     State(state): State<AppState>,
     auth: Auth,
@@ -251,7 +247,6 @@ pub struct RemsView {
     pub client_date_of_birth: String,
     /// The form's content, taken from the session chart.
     pub form: RemsForm,
-    #[schema(value_type = Object)]
     pub state: RemsState,
 }
 
@@ -320,9 +315,11 @@ pub async fn get_rems(
 pub struct RemsBody {
     /// When the patient would have been ready to leave without the 2-hour
     /// rule, in minutes after the dose.
+    #[schema(minimum = 0, maximum = 1440)]
     pub ready_after_minutes: Option<i64>,
     /// The REMS submission confirmation; giving it marks the form submitted
     /// (after which it never changes).
+    #[schema(value_type = Option<kairos_domain::text::OptionalText100>)]
     pub confirmation: Option<String>,
 }
 

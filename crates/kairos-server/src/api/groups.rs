@@ -305,40 +305,27 @@ pub async fn client_groups(state: &AppState, auth: &Auth, client: ClientId) -> A
 #[utoipa::path(get, path = "/groups", tag = "groups",
     responses((status = 200, body = Vec<GroupOut>), (status = 403, body = crate::error::Problem)))]
 pub async fn list_groups(State(state): State<AppState>, auth: Auth) -> AppResult<axum::Json<Vec<GroupOut>>> {
-    auth.require(Permission::ReadGroups)?;
-    let gs = state.store.list_groups().await?;
-    state
-        .store
-        .audit_read(
-            &auth.actor(),
-            AuditEntry {
-                action: Action::List,
-                record_type: "group",
-                record_id: None,
-                client_id: None,
-                detail: Some(format!("{} groups", gs.len())),
-            },
-        )
-        .await?;
-    let mut out = Vec::new();
-    for g in gs {
-        out.push(group_out(&state, &auth, g).await?);
-    }
-    Ok(axum::Json(out))
+    Ok(axum::Json(crate::usecase::groups::list(&state, &auth).await?))
 }
 
 /// A new group.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GroupInput {
+    #[schema(value_type = kairos_domain::text::Text120)]
     pub name: String,
+    #[schema(value_type = Option<kairos_domain::text::OptionalText1000>)]
     pub description: Option<String>,
+    #[schema(format = Uuid)]
     pub site_id: String,
     /// A group room at the site.
+    #[schema(format = Uuid)]
     pub room_id: String,
     /// Therapists; the lead first.
+    #[schema(value_type = Vec<kairos_domain::ids::StaffId>)]
     pub facilitator_ids: Vec<String>,
     pub slots: Vec<groups::WeeklySlot>,
+    #[schema(minimum = 2, maximum = 40)]
     pub capacity: u16,
     pub enrolment: groups::Enrolment,
     pub eligible_phases: Vec<kairos_domain::course::Phase>,
@@ -393,9 +380,11 @@ pub async fn get_group(
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct JoinInput {
+    #[schema(format = Uuid)]
     pub client_id: String,
     /// A facilitator's reason for admitting to a closed group that has started
     /// (or for admitting a waitlisted client).
+    #[schema(value_type = Option<kairos_domain::text::OptionalText500>)]
     pub override_reason: Option<String>,
 }
 
@@ -476,6 +465,7 @@ pub struct SessionsInput {
     /// With `weeks`: the first local date.
     #[schema(value_type = Option<String>, format = Date)]
     pub from: Option<Date>,
+    #[schema(minimum = 1, maximum = 26)]
     pub weeks: Option<u16>,
 }
 

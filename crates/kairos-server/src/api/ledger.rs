@@ -11,7 +11,6 @@ use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use jiff::Timestamp;
 use kairos_domain::ids::{ClientId, LedgerEntryId, RegistrationId, StaffId, StockId};
 use kairos_domain::ledger::{
     BusinessTime, CountType, EntryDetail, EntryKind, InventoryStatus, Party, Quantity, Substance, Unit,
@@ -30,19 +29,22 @@ use utoipa::{IntoParams, ToSchema};
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RegistrationBody {
+    #[schema(format = Uuid)]
     pub site_id: String,
     /// Two letters and seven digits with a valid check digit.
+    #[schema(pattern = "^\\s*[A-Za-z]{2}[0-9]{7}\\s*$")]
     pub dea_number: String,
     /// The registrant's name as on the DEA certificate.
+    #[schema(value_type = kairos_domain::text::Text200)]
     pub registrant: String,
     /// The registered location.
+    #[schema(value_type = kairos_domain::text::Text500)]
     pub address: String,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct RegistrationView {
     #[serde(flatten)]
-    #[schema(value_type = Object)]
     pub registration: Registration,
 }
 
@@ -53,8 +55,7 @@ pub async fn list_registrations(
     State(state): State<AppState>,
     auth: Auth,
 ) -> AppResult<axum::Json<Vec<RegistrationView>>> {
-    auth.require(Permission::ReadLedger)?;
-    let regs = state.store.registrations().await?;
+    let regs = crate::usecase::ledger::registrations(&state, &auth).await?;
     Ok(axum::Json(regs.into_iter().map(|registration| RegistrationView { registration }).collect()))
 }
 
@@ -135,21 +136,28 @@ pub async fn witnesses(state: &AppState, auth: &Auth, sigs: &[WitnessSignature])
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StockBody {
+    #[schema(format = Uuid)]
     pub registration_id: String,
     pub substance: Substance,
     /// National Drug Code, e.g. 0143-9508-10 (synthetic in tests).
+    #[schema(value_type = kairos_domain::text::Text40)]
     pub ndc: String,
     /// Finished form, e.g. "50 mg/mL injection, 10 mL multi-dose vial".
+    #[schema(value_type = kairos_domain::text::Text200)]
     pub form: String,
     pub unit: Unit,
     /// Strength: mg per mL (solution) or per device (nasal spray).
+    #[schema(exclusive_minimum = 0, maximum = 1000000)]
     pub mg_per_unit: f64,
     /// Units per container, e.g. 10 (mL per vial) or 1 (device).
+    #[schema(exclusive_minimum = 0, maximum = 1000000000, multiple_of = 0.001)]
     pub units_per_container: f64,
+    #[schema(value_type = kairos_domain::text::Text60)]
     pub lot: String,
     #[schema(format = Date)]
     pub expires: Option<String>,
     /// Where it is kept, e.g. "Safe 1, med room".
+    #[schema(value_type = Option<kairos_domain::text::OptionalText200>)]
     pub storage: Option<String>,
 }
 
@@ -181,9 +189,11 @@ pub struct ReceiptBody {
     #[serde(flatten)]
     pub stock: StockBody,
     /// Containers received.
+    #[schema(minimum = 1, maximum = 100000)]
     pub containers: u32,
     /// Supplier's name, address and DEA number.
     pub supplier: Party,
+    #[schema(value_type = Option<kairos_domain::text::OptionalText100>)]
     pub invoice: Option<String>,
     /// Date and time received (default now).
     #[schema(format = DateTime)]
@@ -192,9 +202,7 @@ pub struct ReceiptBody {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct EntryView {
-    #[schema(value_type = Object)]
     pub stock: Stock,
-    #[schema(value_type = Object)]
     pub entry: Entry,
 }
 
@@ -212,7 +220,7 @@ pub async fn receive(
     let receipt = NewEntry {
         stock_id: StockId::new(),
         kind: EntryKind::Receipt,
-        occurred_at: super::charted_at("received_at", body.received_at.as_deref())?,
+        occurred_at: super::charted_at("received_at", body.received_at.as_deref(), state.now())?,
         quantity,
         detail: EntryDetail {
             party: Some(body.supplier),
@@ -236,6 +244,7 @@ pub struct InitialInventoryBody {
     pub stock: StockBody,
     /// What is on hand, in the stock's unit (opened containers may be
     /// estimated: 21 CFR 1304.11(e)).
+    #[schema(minimum = 0, maximum = 1000000000, multiple_of = 0.001)]
     pub quantity: f64,
     pub business_time: BusinessTime,
     #[schema(format = DateTime)]
@@ -255,7 +264,7 @@ pub async fn initial_inventory(
     let count = NewEntry {
         stock_id: StockId::new(),
         kind: EntryKind::Count,
-        occurred_at: super::charted_at("counted_at", body.counted_at.as_deref())?,
+        occurred_at: super::charted_at("counted_at", body.counted_at.as_deref(), state.now())?,
         quantity: Quantity::from_units("quantity", body.quantity)?,
         detail: EntryDetail {
             count_type: Some(CountType::Initial),
@@ -277,28 +286,27 @@ pub async fn initial_inventory(
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct StockParams {
+    #[param(format = Uuid)]
     pub registration: Option<String>,
 }
 
 /// Stock on the books, with balances.
 #[utoipa::path(get, path = "/ledger/stock", tag = "ledger", params(StockParams),
-    responses((status = 200, body = Object), (status = 403, body = crate::error::Problem)))]
+    responses((status = 200, body = [Stock]), (status = 403, body = crate::error::Problem)))]
 pub async fn list_stock(
     State(state): State<AppState>,
     auth: Auth,
     Query(p): Query<StockParams>,
 ) -> AppResult<axum::Json<Vec<Stock>>> {
     auth.require(Permission::ReadLedger)?;
-    let reg = super::opt_field_id("registration", p.registration.as_deref())?;
+    let reg = super::opt_query_id("registration", p.registration.as_deref())?;
     Ok(axum::Json(state.store.stocks(reg).await?))
 }
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct StockView {
-    #[schema(value_type = Object)]
     pub stock: Stock,
     /// Every entry in order, with the balance after each.
-    #[schema(value_type = Object)]
     pub entries: Vec<Entry>,
     /// The balance recomputed from the entries equals the book balance.
     pub reconciles: bool,
@@ -317,10 +325,7 @@ pub async fn get_stock(
     auth: Auth,
     Path(id): Path<String>,
 ) -> AppResult<axum::Json<StockView>> {
-    auth.require(Permission::ReadLedger)?;
-    let stock = state.store.stock(path_id("stock", &id)?).await?;
-    let entries = state.store.entries(stock.id).await?;
-    audit_clients(&state, &auth, &entries, "ledger").await?;
+    let (stock, entries) = crate::usecase::ledger::stock(&state, &auth, path_id("stock", &id)?).await?;
     let reconciles = recomputed(&entries) == stock.balance;
     Ok(axum::Json(StockView { stock, entries, reconciles }))
 }
@@ -347,18 +352,23 @@ pub struct EntryBody {
     pub kind: EntryKind,
     /// In the stock's unit. Counts: what was counted. Corrections: signed
     /// (negative takes away).
+    #[schema(minimum = -1000000000, maximum = 1000000000, multiple_of = 0.001)]
     pub quantity: f64,
     #[schema(format = DateTime)]
     pub occurred_at: Option<String>,
     /// Waste: the administration it follows. Correction: the entry it corrects.
+    #[schema(format = Uuid)]
     pub related_id: Option<String>,
     pub count_type: Option<CountType>,
     pub business_time: Option<BusinessTime>,
     /// Waste, breakage, destruction: how it was disposed of.
+    #[schema(value_type = Option<kairos_domain::text::OptionalText300>)]
     pub method: Option<String>,
     /// Breakage, theft/loss, correction: what happened.
+    #[schema(value_type = Option<kairos_domain::text::OptionalText4000>)]
     pub narrative: Option<String>,
     /// Destruction: the DEA Form 41 reference.
+    #[schema(value_type = Option<kairos_domain::text::OptionalText100>)]
     pub form_reference: Option<String>,
     /// Return: who received it.
     pub recipient: Option<Party>,
@@ -375,11 +385,14 @@ pub async fn record(state: &AppState, auth: &Auth, stock: StockId, body: &EntryB
             "receipts are recorded by receiving stock, administrations by the dosing session",
         ));
     }
+    // The stock is named by the page or the path: one that does not exist
+    // is a 404 before any field is judged.
+    state.store.stock(stock).await?;
     let opt = |field: &str, v: &Option<String>, max: usize| kairos_domain::text::optional(field, v.as_deref(), max);
     let new = NewEntry {
         stock_id: stock,
         kind: body.kind,
-        occurred_at: super::charted_at("occurred_at", body.occurred_at.as_deref())?,
+        occurred_at: super::charted_at("occurred_at", body.occurred_at.as_deref(), state.now())?,
         quantity: Quantity::from_units("quantity", body.quantity)?,
         detail: EntryDetail {
             party: body.recipient.clone(),
@@ -425,7 +438,7 @@ pub async fn record(state: &AppState, auth: &Auth, stock: StockId, body: &EntryB
 /// Records waste, breakage, a return, destruction, theft or loss, a count or
 /// a correction. Witnesses sign with their own credentials.
 #[utoipa::path(post, path = "/ledger/stock/{id}/entries", tag = "ledger", params(("id" = String, Path)), request_body = EntryBody,
-    responses((status = 201, body = Object), (status = 409, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
+    responses((status = 201, body = Entry), (status = 409, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
 pub async fn create_entry(
     State(state): State<AppState>,
     auth: Auth,
@@ -440,7 +453,7 @@ pub async fn create_entry(
 
 /// Thefts and losses with their reporting steps.
 #[utoipa::path(get, path = "/ledger/losses", tag = "ledger",
-    responses((status = 200, body = Object), (status = 403, body = crate::error::Problem)))]
+    responses((status = 200, body = [LossReport]), (status = 403, body = crate::error::Problem)))]
 pub async fn list_losses(State(state): State<AppState>, auth: Auth) -> AppResult<axum::Json<Vec<LossReport>>> {
     auth.require(Permission::ReadLedger)?;
     Ok(axum::Json(state.store.loss_reports().await?))
@@ -464,7 +477,7 @@ pub async fn loss_notified(
     Json(body): Json<NotifiedBody>,
 ) -> AppResult<StatusCode> {
     auth.require(Permission::RecordLedger)?;
-    let at = super::charted_at("at", body.at.as_deref())?;
+    let at = super::charted_at("at", body.at.as_deref(), state.now())?;
     state.store.loss_notified(&auth.actor(), path_id("loss report", &id)?, at).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -472,6 +485,7 @@ pub async fn loss_notified(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Form106Body {
+    #[schema(value_type = kairos_domain::text::Text100)]
     pub reference: String,
 }
 
@@ -495,22 +509,16 @@ pub async fn loss_form106(
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Reconciliation {
     /// Counts that differ from the books by more than the tolerance.
-    #[schema(value_type = Object)]
     pub discrepancies: Vec<(Stock, Entry)>,
     /// Doses drawn but not yet given or wasted (waste to witness).
-    #[schema(value_type = Object)]
     pub pending_waste: Vec<PendingWaste>,
     /// Dosing sessions with no administration on the books.
-    #[schema(value_type = Object)]
     pub unledgered_sessions: Vec<kairos_store::ledger::Unledgered>,
     /// Stocks whose entries do not add up to the book balance.
-    #[schema(value_type = Object)]
     pub unbalanced: Vec<Stock>,
     /// Thefts and losses whose DEA notice or Form 106 is outstanding.
-    #[schema(value_type = Object)]
     pub open_losses: Vec<LossReport>,
     /// Per registration, where the biennial inventory stands.
-    #[schema(value_type = Object)]
     pub inventories: Vec<(Registration, InventoryStatus)>,
 }
 
@@ -522,10 +530,11 @@ pub async fn reconciliation(state: &AppState) -> AppResult<Reconciliation> {
             unbalanced.push(s);
         }
     }
-    let tz = super::clinic_tz(state).await?;
-    let today = Timestamp::now().to_zoned(tz.clone()).date();
     let mut inventories = Vec::new();
     for r in state.store.registrations().await? {
+        // Each registration's dates are its site's.
+        let tz = state.site_tz(r.site_id).await?;
+        let today = state.now().to_zoned(tz.clone()).date();
         let last = state.store.last_inventory(r.id).await?.map(|t| t.to_zoned(tz.clone()).date());
         let status = kairos_domain::ledger::inventory_status(last, today, &state.config.ledger);
         inventories.push((r, status));
@@ -588,7 +597,6 @@ pub struct ReportLine {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct LedgerReport {
-    #[schema(value_type = Object)]
     pub registration: Registration,
     #[schema(format = Date)]
     pub from: String,
@@ -605,10 +613,13 @@ pub struct LedgerReport {
 #[into_params(parameter_in = Query)]
 pub struct ReportParams {
     /// First day (default: 30 days ago), clinic-local.
+    #[param(format = Date)]
     pub from: Option<String>,
     /// Last day, inclusive (default: today).
+    #[param(format = Date)]
     pub to: Option<String>,
     /// `json` (default) or `csv`.
+    #[param(pattern = "^(json|csv)$")]
     pub format: Option<String>,
 }
 
@@ -656,7 +667,7 @@ pub async fn ledger_report(
     let registration = state.store.registration(reg).await?;
     let site = state.store.get_site(registration.site_id).await?;
     let tz = site.time_zone.tz();
-    let today = Timestamp::now().to_zoned(tz.clone()).date();
+    let today = state.now().to_zoned(tz.clone()).date();
     let to_day = to.filter(|s| !s.trim().is_empty()).map(|s| super::date("to", s)).transpose()?.unwrap_or(today);
     let from_day = from
         .filter(|s| !s.trim().is_empty())
@@ -787,9 +798,7 @@ pub struct InventoryLine {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct InventoryReport {
-    #[schema(value_type = Object)]
     pub registration: Registration,
-    #[schema(value_type = Object)]
     pub status: InventoryStatus,
     pub lines: Vec<InventoryLine>,
 }
@@ -798,7 +807,7 @@ pub async fn inventory_report(state: &AppState, auth: &Auth, reg: RegistrationId
     auth.require(Permission::ReadLedger)?;
     let registration = state.store.registration(reg).await?;
     let tz = state.store.get_site(registration.site_id).await?.time_zone.tz();
-    let today = Timestamp::now().to_zoned(tz.clone()).date();
+    let today = state.now().to_zoned(tz.clone()).date();
     let last = state.store.last_inventory(reg).await?.map(|t| t.to_zoned(tz.clone()).date());
     let status = kairos_domain::ledger::inventory_status(last, today, &state.config.ledger);
     let mut lines = Vec::new();

@@ -208,6 +208,7 @@ pub struct MeasureCreate {
     /// When it was completed (default: now); not in the future.
     #[schema(format = DateTime)]
     pub completed_at: Option<String>,
+    #[schema(format = Uuid)]
     pub course_id: Option<String>,
 }
 
@@ -273,7 +274,7 @@ pub async fn list_measures(
         instrument(&state, "instrument", i)?;
     }
     let list = state.store.list_measures(&auth.actor(), path_id("client", &id)?, q.instrument.as_deref()).await?;
-    let now = Timestamp::now();
+    let now = state.now();
     Ok(axum::Json(list.iter().map(|a| AdministrationView::new(a, state.config.alert_escalation, now)).collect()))
 }
 
@@ -281,15 +282,18 @@ pub async fn list_measures(
 #[serde(deny_unknown_fields)]
 pub struct ErrorMark {
     /// Why this entry is wrong (e.g. "entered for the wrong client").
+    #[schema(min_length = 1, max_length = 1000, pattern = "\\S")]
     pub reason: String,
 }
 
+/// Free text that must not be blank (line breaks allowed); the bound counts
+/// the text as sent.
 pub fn required_text(field: &str, s: &str, max: usize) -> AppResult<String> {
     let t = s.trim();
     if t.is_empty() {
         return Err(AppError::invalid(field, format!("{field} is required")));
     }
-    if t.chars().count() > max {
+    if s.chars().count() > max {
         return Err(AppError::invalid(field, format!("{field} is longer than {max} characters")));
     }
     Ok(t.to_string())
@@ -308,7 +312,7 @@ pub async fn mark_in_error(
     auth.require(Permission::RecordMeasures)?;
     let reason = required_text("reason", &body.reason, 1000)?;
     let admin = state.store.mark_measure_in_error(&auth.actor(), path_id("measure", &id)?, &reason).await?;
-    Ok(axum::Json(AdministrationView::new(&admin, state.config.alert_escalation, Timestamp::now())))
+    Ok(axum::Json(AdministrationView::new(&admin, state.config.alert_escalation, state.now())))
 }
 
 /// Open alerts the caller must see: for their clients (as prescriber or
@@ -319,7 +323,7 @@ pub async fn mark_in_error(
 pub async fn list_alerts(State(state): State<AppState>, auth: Auth) -> AppResult<axum::Json<Vec<OpenAlertView>>> {
     auth.require(Permission::ReadMeasures)?;
     let list = open_alerts(&state, &auth).await?;
-    let now = Timestamp::now();
+    let now = state.now();
     Ok(axum::Json(
         list.iter()
             .map(|a| OpenAlertView {
@@ -339,6 +343,7 @@ pub async fn open_alerts(state: &AppState, auth: &Auth) -> AppResult<Vec<OpenAle
 #[serde(deny_unknown_fields)]
 pub struct AlertAck {
     /// What was done (e.g. "called the client; safety plan reviewed; no current intent").
+    #[schema(min_length = 1, max_length = 2000, pattern = "\\S")]
     pub action_note: String,
 }
 
@@ -351,10 +356,8 @@ pub async fn acknowledge_alert(
     Path(id): Path<String>,
     Json(body): Json<AlertAck>,
 ) -> AppResult<axum::Json<AlertView>> {
-    auth.require(Permission::RecordMeasures)?;
-    let note = required_text("action_note", &body.action_note, 2000)?;
-    let alert = state.store.acknowledge_alert(&auth.actor(), path_id("alert", &id)?, &note).await?;
-    Ok(axum::Json(AlertView::new(&alert, state.config.alert_escalation, Timestamp::now())))
+    let alert = crate::usecase::measures::acknowledge(&state, &auth, path_id("alert", &id)?, &body.action_note).await?;
+    Ok(axum::Json(AlertView::new(&alert, state.config.alert_escalation, state.now())))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -362,8 +365,10 @@ pub async fn acknowledge_alert(
 pub struct LinkCreate {
     /// A self-report instrument with shipped text, e.g. `phq9`.
     pub instrument: String,
+    #[schema(format = Uuid)]
     pub course_id: Option<String>,
     /// Lifetime in hours (default the clinic's, 72; at most 336).
+    #[schema(minimum = 1, maximum = 336)]
     pub expires_in_hours: Option<u32>,
 }
 
@@ -405,7 +410,7 @@ pub async fn send_link(state: &AppState, auth: &Auth, client: ClientId, body: &L
         Some(_) => return Err(AppError::invalid("expires_in_hours", "expires_in_hours must be between 1 and 336")),
     };
     let token = crate::auth::new_token();
-    let expires_at = Timestamp::now() + lifetime;
+    let expires_at = state.now() + lifetime;
     let course: Option<CourseId> = opt_field_id("course_id", body.course_id.as_deref())?;
     let req = state.store.create_measure_request(&auth.actor(), client, course, &inst.id, &token, expires_at).await?;
     let base = state.config.public_url.as_deref().unwrap_or("").trim_end_matches('/');
@@ -422,7 +427,6 @@ pub struct ClientOutcome {
     /// Baseline, latest, change, percent change, reliable change, response,
     /// remission, first response and remission dates, relapse date, days in
     /// response (see `kairos_domain::outcomes::trajectory`).
-    #[schema(value_type = Object)]
     pub trajectory: kairos_domain::outcomes::Trajectory,
     /// Whether the response, remission and reliable-change rules used are
     /// confirmed against their sources (otherwise: unconfirmed defaults).
@@ -468,8 +472,9 @@ pub async fn get_client_outcomes(
     Path(id): Path<String>,
 ) -> AppResult<axum::Json<Vec<ClientOutcome>>> {
     auth.require(Permission::ReadMeasures)?;
-    let list = state.store.list_measures(&auth.actor(), path_id("client", &id)?, None).await?;
-    let tz = super::clinic_tz(&state).await?;
+    let client = path_id("client", &id)?;
+    let list = state.store.list_measures(&auth.actor(), client, None).await?;
+    let tz = state.client_tz(client).await?;
     Ok(axum::Json(client_outcomes(&state.config.instruments, &list, &tz)))
 }
 
@@ -480,8 +485,10 @@ pub struct OutcomeQuery {
     /// Instrument id (default `phq9`).
     pub instrument: Option<String>,
     /// Courses started on or after this date (default: a year before `to`).
+    #[param(format = Date)]
     pub from: Option<String>,
     /// Courses started on or before this date (default: today at the clinic).
+    #[param(format = Date)]
     pub to: Option<String>,
 }
 
@@ -494,16 +501,16 @@ pub struct PracticeOutcomes {
     /// Rates with 95% Wilson intervals overall, by protocol and by
     /// psychotherapy in the post-dose window; the Kaplan-Meier curve of time
     /// to relapse with numbers at risk; and the definition of every figure.
-    #[schema(value_type = Object)]
     pub report: kairos_domain::practice::PracticeReport,
 }
 
 pub async fn practice_outcomes(state: &AppState, q: &OutcomeQuery) -> AppResult<PracticeOutcomes> {
     let inst = instrument(state, "instrument", q.instrument.as_deref().unwrap_or("phq9"))?;
-    let tz = super::clinic_tz(state).await?;
+    // A practice-wide report: its dates are the practice's.
+    let tz = state.practice_tz().await?;
     let to = match q.to.as_deref().filter(|s| !s.is_empty()) {
         Some(s) => super::date("to", s)?,
-        None => Timestamp::now().to_zoned(tz.clone()).date(),
+        None => state.now().to_zoned(tz.clone()).date(),
     };
     let from = match q.from.as_deref().filter(|s| !s.is_empty()) {
         Some(s) => super::date("from", s)?,
@@ -536,14 +543,7 @@ pub async fn get_practice_outcomes(
     auth: Auth,
     Query(q): Query<OutcomeQuery>,
 ) -> AppResult<axum::Json<PracticeOutcomes>> {
-    auth.require(Permission::ReadPracticeOutcomes)?;
-    let out = practice_outcomes(&state, &q).await?;
-    // Aggregates, no client is named; the read is still recorded.
-    let mut entry = kairos_store::AuditEntry::new(kairos_store::Action::Read, "outcomes", "")
-        .detail(format!("practice outcomes {} {}..{}", out.report.instrument, out.from, out.to));
-    entry.record_id = None;
-    state.store.audit_event(&auth.actor(), entry).await?;
-    Ok(axum::Json(out))
+    Ok(axum::Json(crate::usecase::measures::practice_outcomes(&state, &auth, &q).await?))
 }
 
 /// A questionnaire due (or overdue) for a course.
@@ -578,7 +578,6 @@ pub async fn schedule_for(
 ) -> AppResult<Vec<DueMeasure>> {
     use kairos_domain::course::Phase;
     use kairos_domain::measure_schedule::{CourseFacts, occurrences};
-    let tz = super::clinic_tz(state).await?;
     let ids: Vec<CourseId> = courses.iter().map(|c| c.id).collect();
     let timelines = state.store.course_timelines(&ids).await?;
     let mut clients: Vec<ClientId> = courses.iter().map(|c| c.client_id).collect();
@@ -586,13 +585,16 @@ pub async fn schedule_for(
     clients.dedup();
     let earliest = courses.iter().map(|c| c.started_on).min();
     let since = match earliest {
-        Some(d) => d.to_zoned(tz.clone()).map_err(|e| AppError::Internal(e.to_string()))?.timestamp(),
+        Some(d) => d.to_zoned(jiff::tz::TimeZone::UTC).map_err(|e| AppError::Internal(e.to_string()))?.timestamp(),
         None => return Ok(Vec::new()),
     } - SignedDuration::from_hours(24 * 30);
     let done = state.store.completed_measures_of(&clients, since).await?;
-    let day_start = |d: jiff::civil::Date| d.to_zoned(tz.clone()).map(|z| z.timestamp()).ok();
+    // Each client's schedule runs on their own site's calendar.
+    let zones = state.client_tzs(&clients).await?;
     let mut out = Vec::new();
     for c in courses {
+        let tz = zones.get(&c.client_id).cloned().unwrap_or(jiff::tz::TimeZone::UTC);
+        let day_start = |d: jiff::civil::Date| d.to_zoned(tz.clone()).map(|z| z.timestamp()).ok();
         let Some(started_at) = day_start(c.started_on) else { continue };
         let timeline = timelines.get(&c.id).cloned().unwrap_or_default();
         let mut phases = timeline.phases.clone();
@@ -643,9 +645,10 @@ pub async fn schedule_for(
 /// prescriber or therapist), by the clinic's measure schedule; overdue first.
 pub async fn due_for_me(state: &AppState, auth: &Auth) -> AppResult<Vec<DueMeasure>> {
     use kairos_domain::measure_schedule::OccurrenceStatus;
-    let now = Timestamp::now();
-    let today = now.to_zoned(super::clinic_tz(state).await?).date();
-    // Follow-up measures run to 6 months after the end, plus their grace.
+    let now = state.now();
+    // Follow-up measures run to 6 months after the end, plus their grace (a
+    // day's margin either way is harmless: the date is only a cut-off).
+    let today = now.to_zoned(jiff::tz::TimeZone::UTC).date();
     let ended_since = today.checked_sub(jiff::Span::new().days(215)).map_err(|e| AppError::Internal(e.to_string()))?;
     let courses = state.store.courses_of_clinician(auth.staff.id, ended_since).await?;
     let ids: Vec<ClientId> = courses.iter().map(|c| c.client_id).collect();
@@ -695,7 +698,7 @@ pub async fn client_schedule(
     let client = state.store.get_client(path_id("client", &id)?).await?;
     let courses = state.store.courses_of(client.id).await?;
     let names = std::collections::HashMap::from([(client.id, client.details.display_name())]);
-    let list = schedule_for(&state, &courses, &names, Timestamp::now()).await?;
+    let list = schedule_for(&state, &courses, &names, state.now()).await?;
     state
         .store
         .audit_read(

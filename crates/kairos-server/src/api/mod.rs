@@ -187,15 +187,11 @@ pub fn instant(field: &str, s: &str) -> Result<Timestamp, AppError> {
 }
 
 /// When something charted happened: the given instant (blank or absent:
-/// now); more than five minutes in the future is refused naming the field.
-pub fn charted_at(field: &str, s: Option<&str>) -> Result<Timestamp, AppError> {
-    let now = Timestamp::now();
-    let Some(s) = s.filter(|s| !s.trim().is_empty()) else { return Ok(now) };
-    let t = instant(field, s)?;
-    if t > now + jiff::SignedDuration::from_mins(5) {
-        return Err(AppError::invalid(field, format!("{field} cannot be in the future")));
-    }
-    Ok(t)
+/// now); a time ahead of now is refused naming the field, in the same words
+/// as the dosing charts (`kairos_domain::dosing::charted_time`).
+pub fn charted_at(field: &str, s: Option<&str>, now: Timestamp) -> Result<Timestamp, AppError> {
+    let at = s.filter(|s| !s.trim().is_empty()).map(|s| instant(field, s)).transpose()?;
+    Ok(kairos_domain::dosing::charted_time(field, at, now)?)
 }
 
 pub fn date(field: &str, s: &str) -> Result<Date, AppError> {
@@ -211,17 +207,10 @@ pub fn latest_today() -> Date {
     Timestamp::now().to_zoned(tz).date()
 }
 
-/// Today's date at the clinic: in the time zone of its first site (by name),
-/// or UTC before any site exists. Used for dates the clinic records, such as
-/// the day a course ended.
-pub async fn clinic_today(state: &AppState) -> Result<Date, AppError> {
-    Ok(Timestamp::now().to_zoned(clinic_tz(state).await?).date())
-}
-
-/// The clinic's time zone: its first site's (by name), or UTC before any
-/// site exists.
+/// The practice's time zone, for what belongs to no site
+/// ([`AppState::practice_tz`]).
 pub async fn clinic_tz(state: &AppState) -> Result<jiff::tz::TimeZone, AppError> {
-    Ok(state.store.list_sites().await?.first().map(|s| s.time_zone.tz()).unwrap_or(jiff::tz::TimeZone::UTC))
+    state.practice_tz().await
 }
 
 /// Paging and search parameters shared by list endpoints.

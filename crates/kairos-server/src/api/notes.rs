@@ -515,11 +515,7 @@ pub async fn windows(
     auth: Auth,
     Path(id): Path<String>,
 ) -> AppResult<axum::Json<ClientWindows>> {
-    auth.require(Permission::ReadClients)?;
-    let client: ClientId = path_id("client", &id)?;
-    state.store.get_client(client).await?;
-    let w = client_windows(&state, client, Timestamp::now()).await?;
-    state.store.audit_read(&auth.actor(), AuditEntry::new(Action::Read, "dose_windows", client).client(client)).await?;
+    let (_, w) = crate::usecase::windows::of_client(&state, &auth, path_id("client", &id)?, state.now()).await?;
     Ok(axum::Json(w))
 }
 
@@ -541,14 +537,5 @@ pub async fn closing_windows(state: &AppState, now: Timestamp) -> AppResult<Vec<
 #[utoipa::path(get, path = "/windows/unbooked", tag = "notes",
     responses((status = 200, body = Vec<DoseWindowView>), (status = 403, body = crate::error::Problem)))]
 pub async fn unbooked(State(state): State<AppState>, auth: Auth) -> AppResult<axum::Json<Vec<DoseWindowView>>> {
-    auth.require(Permission::ReadClients)?;
-    let list = closing_windows(&state, Timestamp::now()).await?;
-    let entries: Vec<AuditEntry> = list
-        .iter()
-        .map(|d| {
-            AuditEntry::new(Action::Read, "dose_windows", d.encounter_id).client(d.client_id).detail("unbooked window")
-        })
-        .collect();
-    state.store.audit_reads(&auth.actor(), &entries).await?;
-    Ok(axum::Json(list))
+    Ok(axum::Json(crate::usecase::windows::unbooked(&state, &auth, state.now()).await?))
 }

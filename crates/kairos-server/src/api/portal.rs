@@ -189,7 +189,7 @@ pub async fn request_sign_in(state: &AppState, email: &str, remote: Option<Strin
 async fn send_sign_in_link(state: &AppState, email: &str, remote: Option<String>) -> AppResult<&'static str> {
     let Some((account, _)) = state.store.portal_account_by_email(email).await? else { return Ok("no active account") };
     let cfg = &state.config.portal;
-    let since = Timestamp::now() - cfg.code_window;
+    let since = state.now() - cfg.code_window;
     if state.store.recent_portal_codes(account.client_id, since).await? >= cfg.max_codes {
         return Ok("too many links asked for");
     }
@@ -204,10 +204,7 @@ async fn send_sign_in_link(state: &AppState, email: &str, remote: Option<String>
             cfg.code_lifetime.as_mins()
         ),
     };
-    state
-        .store
-        .create_sign_in_code(account.client_id, &code, Timestamp::now() + cfg.code_lifetime, &mail, remote)
-        .await?;
+    state.store.create_sign_in_code(account.client_id, &code, state.now() + cfg.code_lifetime, &mail, remote).await?;
     Ok("link queued")
 }
 
@@ -226,7 +223,7 @@ pub async fn password_sign_in(
     let anon = Actor { staff_id: None, roles: "anonymous".into(), remote_addr: remote.clone() };
     let entry = |a| kairos_store::AuditEntry::new(a, "portal_login", &login);
     state.store.audit_event(&anon, entry(kairos_store::Action::LoginAttempt)).await?;
-    let since = Timestamp::now() - state.config.lockout_window;
+    let since = state.now() - state.config.lockout_window;
     if state.store.recent_sign_in_attempts(&login, since).await? > i64::from(state.config.max_failed_logins) {
         return Err(AppError::TooManyAttempts);
     }
@@ -271,6 +268,7 @@ pub async fn open_session(
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InvitationBody {
+    #[schema(value_type = Option<kairos_domain::text::OptionalEmail>)]
     pub email: Option<String>,
 }
 
@@ -325,7 +323,7 @@ pub async fn invite(
     };
     let a = state
         .store
-        .invite_to_portal(actor, client, &email, &code, Timestamp::now() + cfg.invitation_lifetime, &mail)
+        .invite_to_portal(actor, client, &email, &code, state.now() + cfg.invitation_lifetime, &mail)
         .await?;
     Ok(PortalAccountView { client_id: a.client_id, email: a.email, has_password: a.has_password, active: a.active })
 }
@@ -403,7 +401,7 @@ pub async fn write_journal(state: &AppState, auth: &PortalAuth, body: &JournalBo
     }
     let date = match body.entry_date.as_deref().map(str::trim).filter(|d| !d.is_empty()) {
         Some(d) => super::date("entry_date", d)?,
-        None => super::clinic_today(state).await?,
+        None => state.now().to_zoned(state.client_tz(auth.client).await?).date(),
     };
     if date > super::latest_today() {
         return Err(AppError::invalid("entry_date", "the date is in the future"));
@@ -415,8 +413,7 @@ pub async fn write_journal(state: &AppState, auth: &PortalAuth, body: &JournalBo
 #[utoipa::path(get, path = "/portal/journal", tag = "portal",
     responses((status = 200, body = Vec<JournalView>), (status = 401, body = crate::error::Problem)))]
 pub async fn list_journal(State(state): State<AppState>, auth: PortalAuth) -> AppResult<axum::Json<Vec<JournalView>>> {
-    let entries = state.store.journal_of(auth.client).await?;
-    auth.audit_read(&state, "journal").await?;
+    let entries = crate::usecase::portal::journal(&state, &auth).await?;
     Ok(axum::Json(entries.iter().map(JournalView::from).collect()))
 }
 
@@ -461,8 +458,7 @@ pub async fn set_sharing(
     Path(id): Path<String>,
     Json(body): Json<SharingBody>,
 ) -> AppResult<axum::Json<JournalView>> {
-    let e =
-        state.store.set_journal_shared(&auth.actor(), auth.client, path_id("journal entry", &id)?, body.shared).await?;
+    let e = crate::usecase::portal::set_sharing(&state, &auth, path_id("journal entry", &id)?, body.shared).await?;
     Ok(axum::Json(JournalView::from(&e)))
 }
 
@@ -517,7 +513,7 @@ pub struct DoseSlots {
 /// The home exercises each of a client's doses assigns (their course's
 /// protocol, dose numbered within its course).
 pub async fn exercise_plan(state: &AppState, client: ClientId) -> AppResult<Vec<DoseSlots>> {
-    let tz = super::clinic_tz(state).await?;
+    let tz = state.client_tz(client).await?;
     let mut per_course = std::collections::HashMap::new();
     let mut out = Vec::new();
     for d in state.store.dose_facts(client).await? {
@@ -614,7 +610,7 @@ pub async fn slot_views(
 #[utoipa::path(get, path = "/portal/exercises", tag = "portal",
     responses((status = 200, body = Vec<SlotView>), (status = 401, body = crate::error::Problem)))]
 pub async fn list_exercises(State(state): State<AppState>, auth: PortalAuth) -> AppResult<axum::Json<Vec<SlotView>>> {
-    let views = slot_views(&state, auth.client, Timestamp::now()).await?.0;
+    let views = slot_views(&state, auth.client, state.now()).await?.0;
     auth.audit_read(&state, "home exercises").await?;
     Ok(axum::Json(views))
 }
@@ -640,7 +636,7 @@ pub async fn start_exercise(
         .flat_map(|d| d.slots.iter())
         .find(|s| s.number == slot)
         .ok_or_else(|| AppError::NotFound(format!("no home exercise {slot} after dose {dose}")))?;
-    let now = Timestamp::now();
+    let now = state.now();
     if !s.is_open(now) {
         let started = state.store.exercise_sessions_of(auth.client).await?;
         if let Some(x) = started.into_iter().find(|x| x.dose_encounter_id == dose && x.slot == slot) {
@@ -740,8 +736,7 @@ pub async fn get_exercise(
     auth: PortalAuth,
     Path(id): Path<String>,
 ) -> AppResult<axum::Json<ExerciseView>> {
-    let s = state.store.exercise_session(auth.client, path_id("exercise session", &id)?).await?;
-    auth.audit_read(&state, "home exercise").await?;
+    let s = crate::usecase::portal::exercise(&state, &auth, path_id("exercise session", &id)?).await?;
     Ok(axum::Json(exercise_view(&state.config.portal.exercise, &s)))
 }
 
@@ -769,7 +764,7 @@ pub async fn answer_round(
         return Err(AppError::invalid("answer", "choose one of the words offered"));
     }
     let resp =
-        RoundResponse { round, at: Timestamp::now(), answer: answer.to_string(), correct: r.check.is_correct(answer) };
+        RoundResponse { round, at: state.now(), answer: answer.to_string(), correct: r.check.is_correct(answer) };
     Ok(state.store.record_exercise_round(&auth.actor(), auth.client, id, resp).await?)
 }
 
@@ -802,7 +797,7 @@ pub struct AdherenceView {
 
 pub async fn adherence(state: &AppState, actor: &Actor, client: ClientId) -> AppResult<AdherenceView> {
     state.store.get_client(client).await?;
-    let now = Timestamp::now();
+    let now = state.now();
     let (slots, scored) = slot_views(state, client, now).await?;
     let (s, sc): (Vec<Slot>, Vec<Option<SessionScore>>) = scored.into_iter().unzip();
     let a = exercises::adherence(&s, &sc, now);

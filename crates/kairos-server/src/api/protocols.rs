@@ -120,7 +120,9 @@ pub async fn create_plan(
         )
     })?;
     let first = super::instant("first_dose_at", &body.first_dose_at)?;
-    let tz = super::clinic_tz(&state).await?;
+    // Doses keep their local time at the client's site across a change of
+    // daylight-saving time.
+    let tz = state.client_tz(course.client_id).await?;
     let plan = kairos_domain::protocols::plan(protocol, first, &tz)?;
     let stored = state.store.create_plan(&auth.actor(), course.id, &plan, first).await?;
     Ok((axum::http::StatusCode::CREATED, axum::Json(PlanView::from(&stored))))

@@ -133,7 +133,7 @@ pub async fn build_problem(state: &AppState, site_id: SiteId, start: Date, days:
     }
     let mut courses = Vec::new();
     let mut clients: HashMap<ClientId, kairos_schedule::Client> = HashMap::new();
-    for c in state.store.schedulable_courses(Timestamp::now()).await? {
+    for c in state.store.schedulable_courses(state.now()).await? {
         let Some(protocol) = state.config.protocols.get(&c.course.protocol) else { continue };
         let remaining = i64::from(protocol.doses.count) - c.given;
         if remaining <= 0 || c.booked_ahead > 0 {
@@ -248,10 +248,8 @@ pub struct ProposalView {
     pub status: String,
     /// The scheduler's plan (`kairos-schedule` format): assignments,
     /// unscheduled events with their reason, moved bookings, summary.
-    #[schema(value_type = Object)]
     pub plan: Plan,
     /// For a repair: the change it answers.
-    #[schema(value_type = Object)]
     pub change: Option<Change>,
     /// Names for the ids in the plan (clients, staff, rooms).
     pub names: HashMap<String, String>,
@@ -316,11 +314,13 @@ pub async fn view(state: &AppState, actor: &kairos_store::Actor, p: &Proposal) -
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProposeBody {
+    #[schema(format = Uuid)]
     pub site_id: String,
     /// First day, clinic-local.
     #[schema(format = Date)]
     pub start: String,
     /// 1 to 56 days.
+    #[schema(minimum = 1, maximum = 56)]
     pub days: u32,
 }
 
@@ -332,6 +332,14 @@ pub async fn propose(state: &AppState, auth: &Auth, body: &ProposeBody) -> AppRe
     if !(1..=56).contains(&body.days) {
         return Err(AppError::invalid("days", "plan 1 to 56 days at a time"));
     }
+    // The site is a field of the body: one that does not exist is refused
+    // by name (422), not a missing page (404).
+    state.store.get_site(site).await.map_err(|e| match e {
+        kairos_store::StoreError::NotFound { .. } => {
+            AppError::invalid("site_id", format!("site_id: no site with id {site}"))
+        }
+        e => e.into(),
+    })?;
     let problem = build_problem(state, site, start, body.days).await?;
     let opts = options(state);
     let p2 = problem.clone();
@@ -376,9 +384,8 @@ pub async fn get(
     auth: Auth,
     Path(id): Path<String>,
 ) -> AppResult<axum::Json<ProposalView>> {
-    auth.require(Permission::BookEncounters)?;
-    let p = state.store.proposal(path_id("schedule proposal", &id)?).await?;
-    Ok(axum::Json(view(&state, &auth.actor(), &p).await?))
+    let (_, v) = crate::usecase::schedule::proposal(&state, &auth, path_id("schedule proposal", &id)?).await?;
+    Ok(axum::Json(v))
 }
 
 fn ts(field: &str, s: &str) -> AppResult<Timestamp> {
@@ -486,7 +493,6 @@ pub struct RepairBody {
     /// `{"type": "cancel", "event": "COURSE/dose-2"}`, `{"type":
     /// "staff_unavailable", "staff": ID, "from": "2026-12-01T08:00", "to": ...}`,
     /// `chair_unavailable`, `room_unavailable`, `client_unavailable`, `withdraw_course`.
-    #[schema(value_type = Object)]
     pub change: Change,
 }
 
@@ -549,7 +555,7 @@ pub struct HoursBody {
     /// Weekly periods, e.g. `[{"days": ["mon", "wed"], "from": "13:00", "to": "18:00"}]`;
     /// `null` returns to the clinic default. Required: a body without it
     /// (`{}`) is refused rather than taken as a reset.
-    #[schema(value_type = Option<Vec<Object>>, required = true)]
+    #[schema(value_type = Option<Vec<WeeklyHours>>, required = true)]
     #[serde(default, deserialize_with = "present")]
     pub hours: Option<Option<Vec<WeeklyHours>>>,
 }

@@ -20,7 +20,7 @@ mod schedule;
 mod screening;
 
 use crate::access::Access::{Client, Needs, Public, SignedIn};
-use crate::access::Declared;
+use crate::access::{Declared, Relation};
 use crate::error::AppError;
 use crate::extract::{cookie_token, remote_addr};
 use crate::state::AppState;
@@ -40,15 +40,30 @@ use kairos_store::Actor;
 /// permission table (`ROUTES`, enforced by `access::enforce`) come from this
 /// one list.
 macro_rules! pages {
-    ($($method:ident $path:literal => $handler:expr, $access:expr;)*) => {
-        /// Every page route and who may call it.
-        pub const ROUTES: &[Declared] = &[$(Declared { method: verb!($method), path: $path, access: $access, relation: None }),*];
+    ($($method:ident $path:literal => $handler:expr, $access:expr $(, $relation:expr)?;)*) => {
+        /// Every page route, who may call it, and the relation to the record
+        /// it needs besides (checked where the record is loaded).
+        pub const ROUTES: &[Declared] = &[$(Declared {
+            method: verb!($method),
+            path: $path,
+            access: $access,
+            relation: relation!($($relation)?),
+        }),*];
 
         pub fn router() -> Router<AppState> {
             Router::new()
                 $(.route($path, axum::routing::$method($handler)))*
                 .layer(axum::middleware::from_fn(same_origin_posts))
         }
+    };
+}
+
+macro_rules! relation {
+    () => {
+        None
+    };
+    ($r:expr) => {
+        Some($r)
     };
 }
 
@@ -79,10 +94,10 @@ pages! {
     get "/encounters/{id}/dosing" => dosing::start_form, Needs(&[P::ChartDosing]);
     post "/encounters/{id}/dosing" => dosing::start_submit, Needs(&[P::ChartDosing]);
     get "/dosing-sessions/{id}" => dosing::show, Needs(&[P::ReadScreening]);
-    post "/encounters/{id}/notes" => notes::create, Needs(&[P::WriteTherapyNotes]);
-    get "/notes/{id}" => notes::show, Needs(&[P::ReadNoteSummaries, P::ReadTherapyNotes]);
-    post "/notes/{id}" => notes::save, Needs(&[P::WriteTherapyNotes]);
-    post "/notes/{id}/amendments" => notes::amend, Needs(&[P::WriteTherapyNotes]);
+    post "/encounters/{id}/notes" => notes::create, Needs(&[P::WriteTherapyNotes]), Relation::SessionTherapist;
+    get "/notes/{id}" => notes::show, Needs(&[P::ReadNoteSummaries, P::ReadTherapyNotes]), Relation::NoteAuthorOrSupervisor;
+    post "/notes/{id}" => notes::save, Needs(&[P::WriteTherapyNotes]), Relation::NoteAuthor;
+    post "/notes/{id}/amendments" => notes::amend, Needs(&[P::WriteTherapyNotes]), Relation::NoteAuthor;
     get "/clients/{id}/windows" => notes::client_windows, Needs(&[P::ReadClients]);
     get "/windows/unbooked" => notes::unbooked, Needs(&[P::ReadClients]);
     post "/windows/book" => notes::book_integration, Needs(&[P::BookEncounters]);
@@ -112,8 +127,8 @@ pages! {
     post "/groups" => groups::create, Needs(&[P::ManageGroups]);
     get "/groups/{id}" => groups::show, Needs(&[P::ReadGroups, P::ManageGroups]);
     post "/groups/{id}" => groups::post, Needs(&[P::ManageGroups]);
-    get "/groups/{id}/sessions/{sid}" => groups::show_session, Needs(&[P::ReadGroups, P::ManageGroups]);
-    post "/groups/{id}/sessions/{sid}" => groups::save_session, Needs(&[P::WriteTherapyNotes]);
+    get "/groups/{id}/sessions/{sid}" => groups::show_session, Needs(&[P::ReadGroups, P::ManageGroups]), Relation::Facilitator;
+    post "/groups/{id}/sessions/{sid}" => groups::save_session, Needs(&[P::WriteTherapyNotes]), Relation::Facilitator;
     get "/schedule" => schedule::index, Needs(&[P::BookEncounters]);
     post "/schedule/proposals" => schedule::propose, Needs(&[P::BookEncounters]);
     get "/schedule/proposals/{id}" => schedule::show, Needs(&[P::BookEncounters]);
@@ -312,10 +327,8 @@ impl FromRequestParts<AppState> for UiAuth {
         let Some(token) = cookie_token(parts, crate::auth::cookie_name(state)) else {
             return Err(to_login());
         };
-        let found =
-            state.store.authenticate_session(&token, &state.config.session).await.map(|i| i.map(|i| (i.staff, token)));
-        match found {
-            Ok(Some((staff, token))) => {
+        match crate::usecase::session::staff_of(state, &token).await {
+            Ok(Some(staff)) => {
                 // The route's declared permission, before anything else.
                 match crate::access::check(parts, &staff) {
                     Ok(()) => {}
@@ -331,22 +344,12 @@ impl FromRequestParts<AppState> for UiAuth {
                     Err(e) => return Err(ui_error(e, None)),
                 }
                 // Every page a clinician opens shows their open safety alerts.
-                // The banner is for those who act on alerts; a director reviews
-                // them on the alert page without being paged by every one.
-                let alerts = if staff.roles.allow(Permission::RecordMeasures) {
-                    let everyone = staff.roles.contains(Role::Director);
-                    let before = jiff::Timestamp::now() - state.config.alert_escalation;
-                    match state.store.open_alert_counts(staff.id, everyone, before).await {
-                        Ok(c) => c,
-                        Err(e) => return Err(ui_error(AppError::from(e), None)),
-                    }
-                } else {
-                    Default::default()
-                };
+                let alerts =
+                    crate::usecase::session::alert_banner(state, &staff).await.map_err(|e| ui_error(e, None))?;
                 Ok(UiAuth { staff, token, remote_addr: remote_addr(parts), alerts })
             }
             Ok(None) => Err(to_login()),
-            Err(e) => Err(ui_error(AppError::from(e), None)),
+            Err(e) => Err(ui_error(e, None)),
         }
     }
 }

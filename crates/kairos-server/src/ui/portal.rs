@@ -3,11 +3,12 @@
 //! home-exercise adherence.
 
 use super::measures::CrisisView;
-use super::{Nav, UiAuth, page_error, render, ui_error};
+use super::{Nav, UiAuth, api_auth, page_error, render, ui_error};
 use crate::api::portal::{self as api, PortalAuth};
 use crate::error::AppError;
 use crate::extract::RemoteAddr;
 use crate::state::AppState;
+use crate::usecase;
 use askama::Template;
 use axum::Form;
 use axum::extract::{FromRequestParts, Path, State};
@@ -17,7 +18,6 @@ use axum::response::{IntoResponse, Redirect, Response};
 use jiff::Timestamp;
 use kairos_domain::ids::{ClientId, EncounterId, ExerciseSessionId, JournalEntryId, MeasureRequestId};
 use kairos_domain::roles::Permission;
-use kairos_store::measures::LinkState;
 use kairos_store::portal::SessionOrigin;
 use serde::Deserialize;
 
@@ -129,13 +129,14 @@ async fn signed_in(
 /// A link from an e-mail: a button to press (mail scanners that fetch links
 /// must not use up the one-time code).
 pub async fn auth_form(State(state): State<AppState>, Path(code): Path<String>) -> PageResult {
-    match state.store.peek_portal_code(&code).await.map_err(|e| perr(e.into()))? {
-        Some(_) => Ok(login_page("confirm", code, None)),
-        None => Ok(login_page(
+    if usecase::portal::sign_in_code_works(&state, &code).await.map_err(perr)? {
+        Ok(login_page("confirm", code, None))
+    } else {
+        Ok(login_page(
             "form",
             String::new(),
             Some("This sign-in link has expired or was used already. Ask for a new one below.".into()),
-        )),
+        ))
     }
 }
 
@@ -144,14 +145,10 @@ pub async fn auth_submit(
     RemoteAddr(remote): RemoteAddr,
     Path(code): Path<String>,
 ) -> PageResult {
-    match state.store.consume_portal_code(&code, remote.clone()).await.map_err(|e| perr(e.into()))? {
-        Some((client, purpose)) => {
-            let (how, to) = if purpose == kairos_store::portal::CodePurpose::Invitation {
-                (SessionOrigin::Invitation, "/portal/password")
-            } else {
-                (SessionOrigin::SignIn, "/portal")
-            };
-            signed_in(&state, client, remote.as_deref(), how, None, to).await
+    match usecase::portal::sign_in_with_code(&state, &code, remote).await.map_err(perr)? {
+        Some(s) => {
+            let to = if s.invitation { "/portal/password" } else { "/portal" };
+            Ok(([(header::SET_COOKIE, api::portal_cookie(&state, &s.token))], Redirect::to(to)).into_response())
         }
         None => Ok(login_page(
             "form",
@@ -194,13 +191,7 @@ pub async fn password_submit(
     if !(12..=1024).contains(&n) {
         return Ok(login_page("password", String::new(), Some("Use at least 12 characters.".into())));
     }
-    let hash = crate::auth::hash_password_blocking(f.password).await.map_err(perr)?;
-    let set = state
-        .store
-        .set_portal_password(auth.client, &hash, &auth.token, auth.remote_addr.clone())
-        .await
-        .map_err(|e| perr(e.into()))?;
-    if !set {
+    if !usecase::portal::set_password(&state, &auth, f.password).await.map_err(perr)? {
         // The session ended while the password was being prepared.
         return Ok(Redirect::to("/portal/login").into_response());
     }
@@ -208,7 +199,7 @@ pub async fn password_submit(
 }
 
 pub async fn logout(State(state): State<AppState>, PortalPage(auth): PortalPage) -> PageResult {
-    state.store.revoke_portal_session(&auth.token).await.map_err(|e| perr(e.into()))?;
+    usecase::portal::sign_out(&state, &auth).await.map_err(perr)?;
     Ok(([(header::SET_COOKIE, api::clear_portal_cookie(&state))], Redirect::to("/portal/login")).into_response())
 }
 
@@ -249,23 +240,15 @@ struct HomePage {
 pub async fn home(State(state): State<AppState>, PortalPage(auth): PortalPage) -> PageResult {
     let now = Timestamp::now();
     let tz = crate::api::clinic_tz(&state).await.map_err(perr)?;
-    let client = state.store.get_client(auth.client).await.map_err(|e| perr(e.into()))?;
-    auth.audit_read(&state, "portal home").await.map_err(perr)?;
-    let appointments = state
-        .store
-        .encounters_of(auth.client, now, true, 10)
-        .await
-        .map_err(|e| perr(e.into()))?
+    let home = usecase::portal::home(&state, &auth, now).await.map_err(perr)?;
+    let appointments = home
+        .appointments
         .iter()
         .map(|e| Appt { when: local(e.scheduled_start, &tz), what: e.kind.label().to_string() })
         .collect();
-    let questionnaires = state
-        .store
-        .measure_requests_of(auth.client)
-        .await
-        .map_err(|e| perr(e.into()))?
+    let questionnaires = home
+        .questionnaires
         .into_iter()
-        .filter(|r| r.state(now) == LinkState::Open)
         .map(|r| DueQ {
             id: r.id,
             name: state.config.instruments.get(&r.instrument).map(|i| i.short_name.clone()).unwrap_or(r.instrument),
@@ -289,7 +272,7 @@ pub async fn home(State(state): State<AppState>, PortalPage(auth): PortalPage) -
         .collect();
     Ok(render(&HomePage {
         nav: None,
-        name: client.details.given_name.clone(),
+        name: home.given_name,
         appointments,
         questionnaires,
         exercises,
@@ -307,11 +290,10 @@ pub async fn open_questionnaire(
 ) -> PageResult {
     let id: MeasureRequestId =
         id.parse().map_err(|_| page_error(StatusCode::NOT_FOUND, "There is no such questionnaire.", None))?;
-    let token = crate::auth::new_token();
-    if !state.store.reissue_measure_request(auth.client, id, &token).await.map_err(|e| perr(e.into()))? {
-        return Err(page_error(StatusCode::NOT_FOUND, "There is no such questionnaire open for you.", None));
+    match usecase::portal::reissue_link(&state, &auth, id).await.map_err(perr)? {
+        Some(token) => Ok(Redirect::to(&format!("/r/{token}")).into_response()),
+        None => Err(page_error(StatusCode::NOT_FOUND, "There is no such questionnaire open for you.", None)),
     }
-    Ok(Redirect::to(&format!("/r/{token}")).into_response())
 }
 
 // ---- the journal --------------------------------------------------------------
@@ -338,9 +320,8 @@ struct JournalPage {
 /// The journal page (also shown again with an error after a refused entry):
 /// every showing is an audited read.
 async fn journal_page(state: &AppState, auth: &PortalAuth, error: Option<String>, text: String) -> PageResult {
-    let entries = state.store.journal_of(auth.client).await.map_err(|e| perr(e.into()))?;
-    auth.audit_read(state, "journal").await.map_err(perr)?;
-    let today = crate::api::clinic_today(state).await.map_err(perr)?;
+    let entries = usecase::portal::journal(state, auth).await.map_err(perr)?;
+    let today = state.now().to_zoned(state.client_tz(auth.client).await.map_err(perr)?).date();
     Ok(render(&JournalPage {
         nav: None,
         crisis: CrisisView::from(&state.config.crisis),
@@ -405,11 +386,7 @@ pub async fn journal_share(
 ) -> PageResult {
     let id: JournalEntryId =
         id.parse().map_err(|_| page_error(StatusCode::NOT_FOUND, "There is no such journal entry.", None))?;
-    state
-        .store
-        .set_journal_shared(&auth.actor(), auth.client, id, f.shared == "1")
-        .await
-        .map_err(|e| perr(e.into()))?;
+    usecase::portal::set_sharing(&state, &auth, id, f.shared == "1").await.map_err(perr)?;
     Ok(Redirect::to("/portal/journal").into_response())
 }
 
@@ -475,8 +452,7 @@ pub async fn exercise(
     PortalPage(auth): PortalPage,
     Path(id): Path<String>,
 ) -> PageResult {
-    let s = state.store.exercise_session(auth.client, session_id(&id)?).await.map_err(|e| perr(e.into()))?;
-    auth.audit_read(&state, "home exercise").await.map_err(perr)?;
+    let s = usecase::portal::exercise(&state, &auth, session_id(&id)?).await.map_err(perr)?;
     Ok(exercise_page(&state, &s, None))
 }
 
@@ -494,8 +470,7 @@ pub async fn exercise_answer(
 ) -> PageResult {
     let id = session_id(&id)?;
     let Some(answer) = f.answer.filter(|a| !a.is_empty()) else {
-        let s = state.store.exercise_session(auth.client, id).await.map_err(|e| perr(e.into()))?;
-        auth.audit_read(&state, "home exercise").await.map_err(perr)?;
+        let s = usecase::portal::exercise(&state, &auth, id).await.map_err(perr)?;
         return Ok(exercise_page(&state, &s, Some("Choose one of the words to go on.".into())));
     };
     match api::answer_round(&state, &auth, id, f.round, &answer).await {
@@ -538,24 +513,11 @@ struct StaffPage {
 
 async fn staff_page(state: &AppState, auth: &UiAuth, id: ClientId, notice: Option<String>) -> PageResult {
     let nav = || Some(auth.nav("/clients"));
-    let client = state.store.get_client(id).await.map_err(|e| ui_error(e.into(), nav()))?;
+    let usecase::portal::ClientPortal { client, account, shared } =
+        usecase::portal::client_portal(state, &api_auth(auth), id).await.map_err(|e| ui_error(e, nav()))?;
     let tz = crate::api::clinic_tz(state).await.map_err(|e| ui_error(e, nav()))?;
-    let account = state.store.portal_account(id).await.map_err(|e| ui_error(e.into(), nav()))?;
-    state
-        .store
-        .audit_read(
-            &auth.actor(),
-            kairos_store::AuditEntry::new(kairos_store::Action::Read, "portal_account", id).client(id),
-        )
-        .await
-        .map_err(|e| ui_error(e.into(), nav()))?;
-    let can_read_journal = auth.staff.roles.allow(Permission::ReadTherapyNotes)
-        && api::is_care_therapist(state, auth.staff.id, id).await.map_err(|e| ui_error(e, nav()))?;
-    let shared = if can_read_journal {
-        state.store.shared_journal(&auth.actor(), id).await.map_err(|e| ui_error(e.into(), nav()))?
-    } else {
-        Vec::new()
-    };
+    let can_read_journal = shared.is_some();
+    let shared = shared.unwrap_or_default();
     let can_read_adherence = auth.staff.roles.allow(Permission::ReadMeasures);
     let (summary, rows) = if can_read_adherence {
         let a = api::adherence(state, &auth.actor(), id).await.map_err(|e| ui_error(e, nav()))?;
