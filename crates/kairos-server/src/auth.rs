@@ -99,7 +99,7 @@ pub async fn authenticate(
     // The attempt is on record before the password is checked, so parallel
     // guesses each see the others and the limit holds.
     state.store.audit_event(&actor(None), login_entry(Action::LoginAttempt)).await?;
-    let since = jiff::Timestamp::now().checked_sub(state.config.lockout_window).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+    let since = state.now().checked_sub(state.config.lockout_window).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
     if state.store.recent_sign_in_attempts(&login, since).await? > i64::from(state.config.max_failed_logins) {
         state.store.audit_event(&actor(None), login_entry(Action::LoginFailed).detail("locked out")).await?;
         return Err(AppError::TooManyAttempts);

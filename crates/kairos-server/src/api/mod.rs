@@ -207,12 +207,6 @@ pub fn latest_today() -> Date {
     Timestamp::now().to_zoned(tz).date()
 }
 
-/// The practice's time zone, for what belongs to no site
-/// ([`AppState::practice_tz`]).
-pub async fn clinic_tz(state: &AppState) -> Result<jiff::tz::TimeZone, AppError> {
-    state.practice_tz().await
-}
-
 /// Paging and search parameters shared by list endpoints.
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]

@@ -29,8 +29,9 @@ fn local(t: Timestamp, tz: &TimeZone) -> String {
     t.to_zoned(tz.clone()).strftime("%a %-d %b %Y %H:%M").to_string()
 }
 
-async fn tz_of(state: &AppState) -> TimeZone {
-    crate::api::clinic_tz(state).await.unwrap_or(TimeZone::UTC)
+/// The group's site's time zone.
+async fn tz_of(state: &AppState, site: kairos_domain::ids::SiteId) -> TimeZone {
+    state.site_tz(site).await.unwrap_or(TimeZone::UTC)
 }
 
 fn schedule_text(g: &GroupOut) -> String {
@@ -238,8 +239,8 @@ fn group_id(auth: &UiAuth, id: &str) -> Result<GroupId, Response> {
 async fn group_page(state: &AppState, auth: &UiAuth, id: GroupId, error: Option<String>) -> PageResult {
     let a = api_auth(auth);
     let nav = || Some(auth.nav("/groups"));
-    let tz = tz_of(state).await;
     let GroupDetail { group, members } = api::group_detail(state, &a, id).await.map_err(|e| ui_error(e, nav()))?;
+    let tz = tz_of(state, group.site_id).await;
     let facilitator = group.view == GroupView::Facilitator;
     let sessions = usecase::groups::session_counts(state, id)
         .await
@@ -384,8 +385,8 @@ async fn session_page(
 ) -> PageResult {
     let a = api_auth(auth);
     let nav = || Some(auth.nav("/groups"));
-    let tz = tz_of(state).await;
     let (g, s) = api::facilitator_session(state, &a, gid, sid).await.map_err(|e| ui_error(e, nav()))?;
+    let tz = tz_of(state, g.site_id).await;
     let name = g.name.clone();
     let s: SessionOut = api::session_out(state, &a, &g, s).await.map_err(|e| ui_error(e, nav()))?;
     Ok(render(&SessionPage {

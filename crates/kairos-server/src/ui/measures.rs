@@ -59,8 +59,10 @@ pub async fn alert_rows(state: &AppState, auth: &UiAuth) -> Result<Vec<AlertRow>
     let list = crate::api::measures::open_alerts(state, &api_auth)
         .await
         .map_err(|e| ui_error(e, Some(auth.nav("/alerts"))))?;
-    let now = Timestamp::now();
-    let tz = crate::api::clinic_tz(state).await.map_err(|e| ui_error(e, Some(auth.nav("/alerts"))))?;
+    let now = state.now();
+    // Each alert in its client's time zone.
+    let clients: Vec<ClientId> = list.iter().map(|a| a.alert.client_id).collect();
+    let zones = state.client_tzs(&clients).await.map_err(|e| ui_error(e, Some(auth.nav("/alerts"))))?;
     Ok(list
         .iter()
         .map(|a| AlertRow {
@@ -70,7 +72,12 @@ pub async fn alert_rows(state: &AppState, auth: &UiAuth) -> Result<Vec<AlertRow>
             urgent: a.alert.level == AlertLevel::Urgent,
             escalated: is_escalated(&a.alert, state.config.alert_escalation, now),
             message: a.alert.message.clone(),
-            raised: a.alert.created_at.to_zoned(tz.clone()).strftime("%a %-d %b %H:%M").to_string(),
+            raised: a
+                .alert
+                .created_at
+                .to_zoned(zones.get(&a.alert.client_id).cloned().unwrap_or(jiff::tz::TimeZone::UTC))
+                .strftime("%a %-d %b %H:%M")
+                .to_string(),
             age: age_of(a.alert.created_at, now),
         })
         .collect())
@@ -160,7 +167,7 @@ pub async fn send_link(
     } else {
         created.url
     };
-    let tz = crate::api::clinic_tz(&state).await.map_err(|e| ui_error(e, nav()))?;
+    let tz = state.client_tz(client).await.map_err(|e| ui_error(e, nav()))?;
     let instrument =
         state.config.instruments.get(&body.instrument).map(|i| i.short_name.clone()).unwrap_or(body.instrument.clone());
     Ok(render(&LinkCreatedPage {
@@ -302,7 +309,7 @@ pub async fn self_report_form(State(state): State<AppState>, Path(token): Path<S
         Ok(None) => return done(&state, StatusCode::NOT_FOUND, "Link not valid", NOT_VALID, false),
         Err(e) => return ui_error(e, None),
     };
-    match req.state(Timestamp::now()) {
+    match req.state(state.now()) {
         LinkState::Used => return done(&state, StatusCode::OK, "Already sent", USED, false),
         LinkState::Expired => return done(&state, StatusCode::GONE, "Link expired", EXPIRED, false),
         LinkState::Open => {}
@@ -398,7 +405,11 @@ pub struct DueRow {
     pub status: &'static str,
 }
 
-pub fn due_rows(list: &[crate::api::measures::DueMeasure], tz: &jiff::tz::TimeZone) -> Vec<DueRow> {
+/// The rows of a due list, each in its client's time zone (`tz_of`).
+pub fn due_rows(
+    list: &[crate::api::measures::DueMeasure],
+    tz_of: impl Fn(ClientId) -> jiff::tz::TimeZone,
+) -> Vec<DueRow> {
     use kairos_domain::measure_schedule::OccurrenceStatus as S;
     list.iter()
         .map(|d| DueRow {
@@ -407,7 +418,7 @@ pub fn due_rows(list: &[crate::api::measures::DueMeasure], tz: &jiff::tz::TimeZo
             instrument: d.instrument.clone(),
             short_name: d.short_name.clone(),
             label: d.label.clone(),
-            due: d.due_at.to_zoned(tz.clone()).strftime("%a %-d %b %H:%M").to_string(),
+            due: d.due_at.to_zoned(tz_of(d.client_id)).strftime("%a %-d %b %H:%M").to_string(),
             overdue: d.status == S::Overdue,
             status: match d.status {
                 S::Upcoming => "upcoming",
@@ -433,10 +444,11 @@ pub async fn due(State(state): State<AppState>, auth: UiAuth) -> PageResult {
     let nav = || Some(auth.nav("/measures/due"));
     let api_auth = Auth { staff: auth.staff.clone(), token: auth.token.clone(), remote_addr: auth.remote_addr.clone() };
     let list = crate::api::measures::due_for_me(&state, &api_auth).await.map_err(|e| ui_error(e, nav()))?;
-    let tz = crate::api::clinic_tz(&state).await.map_err(|e| ui_error(e, nav()))?;
+    let clients: Vec<ClientId> = list.iter().map(|d| d.client_id).collect();
+    let zones = state.client_tzs(&clients).await.map_err(|e| ui_error(e, nav()))?;
     Ok(render(&DuePage {
         nav: nav(),
-        rows: due_rows(&list, &tz),
+        rows: due_rows(&list, |c| zones.get(&c).cloned().unwrap_or(jiff::tz::TimeZone::UTC)),
         can_send: auth.staff.roles.allow(Permission::RecordMeasures),
     }))
 }

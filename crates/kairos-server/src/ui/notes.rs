@@ -33,8 +33,9 @@ fn hm(t: Timestamp, tz: &TimeZone) -> String {
     t.to_zoned(tz.clone()).strftime("%H:%M").to_string()
 }
 
-async fn tz_of(state: &AppState) -> TimeZone {
-    crate::api::clinic_tz(state).await.unwrap_or(TimeZone::UTC)
+/// The time zone of the session a note is about (its site's).
+async fn tz_of(state: &AppState, session: kairos_domain::ids::EncounterId) -> TimeZone {
+    usecase::encounters::time_zone(state, session).await.unwrap_or(TimeZone::UTC)
 }
 
 pub struct SectionField {
@@ -83,7 +84,7 @@ async fn note_page_kept(
     let nav = || Some(auth.nav("/clients"));
     let usecase::notes::NoteRead { mut note, client_name, amended_by: names } =
         usecase::notes::read(state, &api_auth(auth), id).await.map_err(|e| ui_error(e, nav()))?;
-    let tz = tz_of(state).await;
+    let tz = tz_of(state, note.encounter_id).await;
     let template = state.config.note_templates.get(note.kind);
     let editable = note.access == Access::Author && note.status == NoteStatus::Draft;
     let mut texts: BTreeMap<String, String> =
@@ -319,9 +320,8 @@ pub struct DoseRow {
     pub suggest: String,
 }
 
-pub(crate) fn dose_row(d: &DoseWindowView, tz: &TimeZone, client: String) -> DoseRow {
+pub(crate) fn dose_row(d: &DoseWindowView, tz: &TimeZone, client: String, now: Timestamp) -> DoseRow {
     let quarter = jiff::SignedDuration::from_mins(15);
-    let now = Timestamp::now();
     let next = Timestamp::from_second(now.as_second() - now.as_second().rem_euclid(900)).unwrap_or(now) + quarter;
     let suggest = d.window.preferred_from.max(next).to_zoned(tz.clone()).strftime("%Y-%m-%dT%H:%M").to_string();
     DoseRow {
@@ -380,9 +380,8 @@ pub async fn client_windows(State(state): State<AppState>, auth: UiAuth, Path(id
     let nav = || Some(auth.nav("/clients"));
     let id: ClientId = id.parse().map_err(|_| page_error(StatusCode::NOT_FOUND, "No such client.", nav()))?;
     let a = api_auth(&auth);
-    let (name, w) =
-        usecase::windows::of_client(&state, &a, id, Timestamp::now()).await.map_err(|e| ui_error(e, nav()))?;
-    let tz = tz_of(&state).await;
+    let (name, w) = usecase::windows::of_client(&state, &a, id, state.now()).await.map_err(|e| ui_error(e, nav()))?;
+    let tz = state.client_tz(id).await.map_err(|e| ui_error(e, nav()))?;
     let can_read_notes =
         auth.staff.roles.allow(Permission::ReadTherapyNotes) || auth.staff.roles.allow(Permission::ReadNoteSummaries);
     let notes = if can_read_notes {
@@ -393,7 +392,7 @@ pub async fn client_windows(State(state): State<AppState>, auth: UiAuth, Path(id
     Ok(render(&WindowPage {
         nav: nav(),
         client_id: id,
-        doses: w.doses.iter().map(|d| dose_row(d, &tz, name.clone())).collect(),
+        doses: w.doses.iter().map(|d| dose_row(d, &tz, name.clone(), state.now())).collect(),
         encounters: w
             .encounters
             .iter()
@@ -440,8 +439,7 @@ struct UnbookedPage {
 pub async fn unbooked(State(state): State<AppState>, auth: UiAuth) -> PageResult {
     auth.require(Permission::ReadClients)?;
     let nav = || Some(auth.nav("/"));
-    let tz = tz_of(&state).await;
-    let rows = unbooked_rows(&state, &auth, &tz).await.map_err(|e| ui_error(e, nav()))?;
+    let rows = unbooked_rows(&state, &auth).await.map_err(|e| ui_error(e, nav()))?;
     Ok(render(&UnbookedPage {
         nav: nav(),
         doses: rows,
@@ -484,8 +482,7 @@ pub async fn book_integration(
     match result {
         Ok(()) => Ok(Redirect::to("/windows/unbooked").into_response()),
         Err(r) => {
-            let tz = tz_of(&state).await;
-            let rows = unbooked_rows(&state, &auth, &tz).await.map_err(|e| ui_error(e, nav()))?;
+            let rows = unbooked_rows(&state, &auth).await.map_err(|e| ui_error(e, nav()))?;
             let status = r.status;
             let mut page = render(&UnbookedPage { nav: nav(), doses: rows, can_book: true, error: Some(r.message) });
             *page.status_mut() = status;
@@ -495,8 +492,18 @@ pub async fn book_integration(
 }
 
 /// The unbooked windows as rows (audited: one entry per dose shown).
-pub async fn unbooked_rows(state: &AppState, auth: &UiAuth, tz: &TimeZone) -> Result<Vec<DoseRow>, AppError> {
-    let list = usecase::windows::unbooked(state, &api_auth(auth), Timestamp::now()).await?;
-    let names = usecase::clients::names(state, &list.iter().map(|d| d.client_id).collect::<Vec<_>>()).await?;
-    Ok(list.iter().map(|d| dose_row(d, tz, names.get(&d.client_id).cloned().unwrap_or_default())).collect())
+/// Doses whose window is open with no session booked, each in its client's
+/// time zone.
+pub async fn unbooked_rows(state: &AppState, auth: &UiAuth) -> Result<Vec<DoseRow>, AppError> {
+    let list = usecase::windows::unbooked(state, &api_auth(auth), state.now()).await?;
+    let clients: Vec<_> = list.iter().map(|d| d.client_id).collect();
+    let names = usecase::clients::names(state, &clients).await?;
+    let zones = state.client_tzs(&clients).await?;
+    Ok(list
+        .iter()
+        .map(|d| {
+            let tz = zones.get(&d.client_id).cloned().unwrap_or(TimeZone::UTC);
+            dose_row(d, &tz, names.get(&d.client_id).cloned().unwrap_or_default(), state.now())
+        })
+        .collect())
 }

@@ -433,7 +433,7 @@ pub async fn chart(State(state): State<AppState>, auth: UiAuth, Path(id): Path<S
     auth.require(Permission::ReadClients)?;
     let nav = || Some(auth.nav("/clients"));
     let id: ClientId = id.parse().map_err(|_| page_error(StatusCode::NOT_FOUND, "No such client.", nav()))?;
-    let now = Timestamp::now();
+    let now = state.now();
     let usecase::clients::FullChart { chart, sites, measures, alerts, screens: course_screens, plans: course_plans } =
         usecase::clients::full_chart(&state, &api_auth(&auth), id, now).await.map_err(fail(&auth))?;
     let shown: Vec<Encounter> = chart.upcoming.iter().chain(&chart.recent).cloned().collect();
@@ -444,13 +444,19 @@ pub async fn chart(State(state): State<AppState>, auth: UiAuth, Path(id): Path<S
     let tz = match shown.iter().filter(|e| e.scheduled_start <= now).max_by_key(|e| e.scheduled_start).or(shown.first())
     {
         Some(e) => l.tz(e.site_id),
-        None => crate::api::clinic_tz(&state).await.map_err(|e| ui_error(e, nav()))?,
+        None => state.client_tz(id).await.map_err(|e| ui_error(e, nav()))?,
     };
     // The last six doses with their integration window (the chart read above
     // is already audited).
     let windows = crate::api::notes::client_windows(&state, id, now).await.map_err(|e| ui_error(e, nav()))?;
-    let window_rows: Vec<super::notes::DoseRow> =
-        windows.doses.iter().rev().take(6).rev().map(|x| super::notes::dose_row(x, &tz, d.display_name())).collect();
+    let window_rows: Vec<super::notes::DoseRow> = windows
+        .doses
+        .iter()
+        .rev()
+        .take(6)
+        .rev()
+        .map(|x| super::notes::dose_row(x, &tz, d.display_name(), now))
+        .collect();
     let today = now.to_zoned(tz.clone()).date();
     let show_measures = auth.staff.roles.allow(Permission::ReadMeasures);
     let when = |t: Timestamp| t.to_zoned(tz.clone()).strftime("%a %-d %b %Y %H:%M").to_string();
@@ -548,7 +554,7 @@ pub async fn chart(State(state): State<AppState>, auth: UiAuth, Path(id): Path<S
             })
             .collect();
         let missed = schedule.iter().filter(|o| o.status == S::Missed).count();
-        (super::measures::due_rows(&shown, &tz), outcomes, missed)
+        (super::measures::due_rows(&shown, |_| tz.clone()), outcomes, missed)
     } else {
         (Vec::new(), Vec::new(), 0)
     };
@@ -734,7 +740,7 @@ pub async fn day(
         Some(s) => s
             .parse::<Date>()
             .map_err(|_| page_error(StatusCode::BAD_REQUEST, "The date must be in the form YYYY-MM-DD.", nav()))?,
-        None => Timestamp::now().to_zoned(tz.clone()).date(),
+        None => state.now().to_zoned(tz.clone()).date(),
     };
     // A clinic day runs from local midnight to local midnight, whatever its
     // length (23 or 25 hours on daylight-saving changes).

@@ -168,7 +168,7 @@ fn password_needs_link(state: &AppState) -> String {
 }
 
 pub async fn password_form(State(state): State<AppState>, PortalPage(auth): PortalPage) -> Response {
-    if !auth.may_set_password(&state.config.portal, Timestamp::now()) {
+    if !auth.may_set_password(&state.config.portal, state.now()) {
         return login_page("password_link", String::new(), Some(password_needs_link(&state)));
     }
     login_page("password", String::new(), None)
@@ -184,7 +184,7 @@ pub async fn password_submit(
     PortalPage(auth): PortalPage,
     Form(f): Form<PasswordForm>,
 ) -> PageResult {
-    if !auth.may_set_password(&state.config.portal, Timestamp::now()) {
+    if !auth.may_set_password(&state.config.portal, state.now()) {
         return Ok(login_page("password_link", String::new(), Some(password_needs_link(&state))));
     }
     let n = f.password.chars().count();
@@ -238,8 +238,8 @@ struct HomePage {
 }
 
 pub async fn home(State(state): State<AppState>, PortalPage(auth): PortalPage) -> PageResult {
-    let now = Timestamp::now();
-    let tz = crate::api::clinic_tz(&state).await.map_err(perr)?;
+    let now = state.now();
+    let tz = state.client_tz(auth.client).await.map_err(perr)?;
     let home = usecase::portal::home(&state, &auth, now).await.map_err(perr)?;
     let appointments = home
         .appointments
@@ -515,7 +515,7 @@ async fn staff_page(state: &AppState, auth: &UiAuth, id: ClientId, notice: Optio
     let nav = || Some(auth.nav("/clients"));
     let usecase::portal::ClientPortal { client, account, shared } =
         usecase::portal::client_portal(state, &api_auth(auth), id).await.map_err(|e| ui_error(e, nav()))?;
-    let tz = crate::api::clinic_tz(state).await.map_err(|e| ui_error(e, nav()))?;
+    let tz = state.client_tz(id).await.map_err(|e| ui_error(e, nav()))?;
     let can_read_journal = shared.is_some();
     let shared = shared.unwrap_or_default();
     let can_read_adherence = auth.staff.roles.allow(Permission::ReadMeasures);
@@ -543,7 +543,7 @@ async fn staff_page(state: &AppState, auth: &UiAuth, id: ClientId, notice: Optio
                             s.minutes.unwrap_or(0.0)
                         ),
                         (false, true) => "started, not finished".into(),
-                        (false, false) if s.closes <= Timestamp::now() => "missed".into(),
+                        (false, false) if s.closes <= state.now() => "missed".into(),
                         _ => "not yet".into(),
                     },
                 })

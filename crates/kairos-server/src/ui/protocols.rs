@@ -123,9 +123,9 @@ pub async fn show(State(state): State<AppState>, auth: UiAuth, Path(id): Path<St
     let nav = || Some(auth.nav("/protocols"));
     let p =
         state.config.protocols.get(&id).ok_or_else(|| page_error(StatusCode::NOT_FOUND, "No such protocol.", nav()))?;
-    let tz = crate::api::clinic_tz(&state).await.map_err(|e| ui_error(e, nav()))?;
-    // A sample plan from next Monday at 10:00 at the clinic.
-    let mut day = jiff::Timestamp::now().to_zoned(tz.clone()).date();
+    // A sample plan from next Monday at 10:00 in the practice's time zone.
+    let tz = state.practice_tz().await.map_err(|e| ui_error(e, nav()))?;
+    let mut day = state.now().to_zoned(tz.clone()).date();
     loop {
         day = day.tomorrow().map_err(|e| ui_error(crate::error::AppError::Internal(e.to_string()), nav()))?;
         if day.weekday() == Weekday::Monday {

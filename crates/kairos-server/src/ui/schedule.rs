@@ -45,8 +45,10 @@ async fn schedule_page(state: &AppState, auth: &UiAuth, error: Option<String>) -
     let names: HashMap<kairos_domain::ids::SiteId, &str> = sites.iter().map(|s| (s.id, s.name.as_str())).collect();
     let zones: HashMap<kairos_domain::ids::SiteId, jiff::tz::TimeZone> =
         sites.iter().map(|s| (s.id, s.time_zone.tz())).collect();
-    let tz = crate::api::clinic_tz(state).await.map_err(|e| ui_error(e, nav()))?;
-    let mut start = jiff::Timestamp::now().to_zoned(tz.clone()).date();
+    // The first Monday to plan from: in the practice's time zone (each
+    // proposal then runs in its own site's).
+    let tz = state.practice_tz().await.map_err(|e| ui_error(e, nav()))?;
+    let mut start = state.now().to_zoned(tz.clone()).date();
     while start.weekday() != jiff::civil::Weekday::Monday {
         start = start.tomorrow().unwrap_or(start);
     }

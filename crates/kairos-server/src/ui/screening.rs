@@ -234,7 +234,7 @@ async fn screen_page(state: &AppState, auth: &UiAuth, id: ScreenId, error: Optio
         ("Ketamine hypersensitivity", yn(f.ketamine_hypersensitivity)),
         ("Consent to off-label use", yn(f.off_label_consent)),
     ];
-    let tz = crate::api::clinic_tz(state).await.map_err(|e| ui_error(e, nav()))?;
+    let tz = state.client_tz(s.client_id).await.map_err(|e| ui_error(e, nav()))?;
     let name = |id: Option<kairos_domain::ids::StaffId>| {
         id.and_then(|i| names.get(&i).cloned()).unwrap_or_else(|| "unknown".into())
     };

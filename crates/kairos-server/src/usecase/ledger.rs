@@ -56,12 +56,12 @@ pub async fn stock_time_zone(state: &AppState, id: StockId) -> AppResult<TimeZon
     registration_time_zone(state, state.store.stock(id).await?.registration_id).await
 }
 
-/// The time zone of the site an entry's stock is kept at; the clinic's for
+/// The time zone of the site an entry's stock is kept at; the practice's for
 /// an entry that does not exist (the command then refuses it by name).
 pub async fn entry_time_zone(state: &AppState, id: LedgerEntryId) -> AppResult<TimeZone> {
     match state.store.ledger_entry(id).await {
         Ok(e) => stock_time_zone(state, e.stock_id).await,
-        Err(_) => crate::api::clinic_tz(state).await,
+        Err(_) => state.practice_tz().await,
     }
 }
 

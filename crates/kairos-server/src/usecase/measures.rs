@@ -113,7 +113,7 @@ pub async fn submit_self_report(
     scored: &Scored,
 ) -> AppResult<SelfReportOutcome> {
     let actor = Actor { staff_id: None, roles: "client:self_report".into(), remote_addr: remote };
-    let now = Timestamp::now();
+    let now = state.now();
     let outcome = state
         .store
         .submit_measure_request(&actor, token, key, |r| {

@@ -21,6 +21,6 @@ pub async fn alert_banner(state: &AppState, staff: &Staff) -> AppResult<AlertCou
         return Ok(AlertCounts::default());
     }
     let everyone = staff.roles.contains(Role::Director);
-    let before = jiff::Timestamp::now() - state.config.alert_escalation;
+    let before = state.now() - state.config.alert_escalation;
     Ok(state.store.open_alert_counts(staff.id, everyone, before).await?)
 }

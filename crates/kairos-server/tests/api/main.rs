@@ -27,5 +27,6 @@ mod routes;
 mod same_refusal;
 mod schedule;
 mod screening;
+mod time_zones;
 mod ui;
 mod windows_booking;

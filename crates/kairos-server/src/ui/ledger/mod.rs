@@ -287,14 +287,14 @@ fn when(t: Timestamp, tz: &TimeZone) -> String {
     t.to_zoned(tz.clone()).strftime("%Y-%m-%d %H:%M").to_string()
 }
 
-/// The time zone of a registration named in a form, or the clinic's.
+/// The time zone of a registration named in a form, or the practice's.
 async fn form_tz(state: &AppState, reg: &str) -> Result<TimeZone, AppError> {
     match reg.trim().parse::<RegistrationId>() {
         Ok(id) => match usecase::ledger::registration_time_zone(state, id).await {
             Ok(tz) => Ok(tz),
-            Err(_) => crate::api::clinic_tz(state).await,
+            Err(_) => state.practice_tz().await,
         },
-        Err(_) => crate::api::clinic_tz(state).await,
+        Err(_) => state.practice_tz().await,
     }
 }
 

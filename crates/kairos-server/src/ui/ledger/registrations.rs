@@ -18,7 +18,7 @@ use axum::Form;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use jiff::Timestamp;
+use jiff::tz::TimeZone;
 use kairos_domain::ids::{ClientId, LedgerEntryId, RegistrationId};
 use kairos_domain::ledger::InventoryStatus;
 use kairos_domain::roles::Permission;
@@ -106,13 +106,14 @@ pub(super) async fn home_page(state: &AppState, auth: &UiAuth, values: Kept, ref
     let usecase::ledger::Overview { sites, registrations: regs, attention } =
         usecase::ledger::overview(state, &api_auth(auth)).await.map_err(fail)?;
     let site_of: HashMap<_, _> = sites.iter().map(|s| (s.id, s)).collect();
-    let clinic_tz = crate::api::clinic_tz(state).await.map_err(fail)?;
+    // Each registration's dates are its site's.
+    let practice_tz = state.practice_tz().await.map_err(fail)?;
     let reg_tz = |r: RegistrationId| {
         regs.iter()
             .find(|x| x.id == r)
             .and_then(|x| site_of.get(&x.site_id))
             .map(|s| s.time_zone.tz())
-            .unwrap_or_else(|| clinic_tz.clone())
+            .unwrap_or_else(|| practice_tz.clone())
     };
     let status = refusal.as_ref().map(|r| r.status).unwrap_or(StatusCode::OK);
     let error_field = refusal.as_ref().and_then(|r| r.field.clone());
@@ -200,6 +201,8 @@ pub(super) async fn home_page(state: &AppState, auth: &UiAuth, values: Kept, ref
                 }
             })
             .collect();
+        let unledgered_clients: Vec<_> = r.unledgered_sessions.iter().map(|u| u.client_id).collect();
+        let client_zones = state.client_tzs(&unledgered_clients).await.map_err(fail)?;
         page.unledgered = r
             .unledgered_sessions
             .iter()
@@ -210,7 +213,7 @@ pub(super) async fn home_page(state: &AppState, auth: &UiAuth, values: Kept, ref
                     name(Some(u.client_id)),
                     u.dose_mg,
                     u.route,
-                    when(u.started_at, &clinic_tz),
+                    when(u.started_at, &client_zones.get(&u.client_id).cloned().unwrap_or(TimeZone::UTC)),
                     if u.lot.is_empty() { "not recorded" } else { &u.lot }
                 ),
                 href: format!("/dosing-sessions/{}", u.session_id),
@@ -231,10 +234,10 @@ pub(super) async fn home_page(state: &AppState, auth: &UiAuth, values: Kept, ref
                 link: "Check the entries".into(),
             })
             .collect();
-        let today = Timestamp::now().to_zoned(clinic_tz.clone()).date();
         let mut losses = Vec::new();
         for (l, s) in r.open_losses.iter().zip(loss_stocks) {
             let tz = reg_tz(s.registration_id);
+            let today = state.now().to_zoned(tz.clone()).date();
             losses.push(LossRow {
                 entry_id: l.entry.id,
                 text: format!(
@@ -278,8 +281,8 @@ pub(super) async fn home_page(state: &AppState, auth: &UiAuth, values: Kept, ref
         page.all_clear = !regs.is_empty() && !page.attention;
         let statuses: HashMap<RegistrationId, InventoryStatus> =
             r.inventories.iter().map(|(reg, st)| (reg.id, *st)).collect();
-        let today = Timestamp::now().to_zoned(clinic_tz.clone()).date();
         for reg in &regs {
+            let today = state.now().to_zoned(reg_tz(reg.id)).date();
             let stocks = stocks.remove(&reg.id).unwrap_or_default();
             let (inventory, inventory_class) =
                 inventory_words(statuses.get(&reg.id).unwrap_or(&InventoryStatus::Missing));

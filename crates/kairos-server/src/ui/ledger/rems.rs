@@ -12,7 +12,6 @@ use axum::Form;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use jiff::Timestamp;
 use jiff::tz::TimeZone;
 use kairos_domain::ids::DosingSessionId;
 use kairos_domain::roles::Permission;
@@ -89,7 +88,7 @@ async fn rems_page(
 ) -> PageResult {
     let nav = || Some(auth.nav("/ledger"));
     let v: RemsView = rems_view(state, &api_auth(auth), id).await.map_err(|e| ui_error(e, nav()))?;
-    let tz = crate::api::clinic_tz(state).await.map_err(|e| ui_error(e, nav()))?;
+    let tz = crate::usecase::dosing::time_zone(state, id).await.map_err(|e| ui_error(e, nav()))?;
     let f = &v.form;
     let bp = |r: &Option<kairos_domain::rems::BpReading>| match r {
         Some(r) => format!(
@@ -119,7 +118,7 @@ async fn rems_page(
         }
         (None, _) => None,
     };
-    let today = Timestamp::now().to_zoned(jiff::tz::TimeZone::UTC).date();
+    let today = state.now().to_zoned(jiff::tz::TimeZone::UTC).date();
     let ready_value = values
         .get("ready_after_minutes")
         .cloned()

@@ -10,7 +10,6 @@ use askama::Template;
 use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use jiff::Timestamp;
 use kairos_domain::ids::RegistrationId;
 use kairos_domain::roles::Permission;
 use serde::Deserialize;
@@ -65,7 +64,7 @@ pub async fn report(
     let (registration, site) =
         usecase::ledger::registration_at_site(&state, reg).await.map_err(|e| ui_error(e, nav()))?;
     let tz = site.time_zone.tz();
-    let printed = when(Timestamp::now(), &tz);
+    let printed = when(state.now(), &tz);
     let mut page = ReportPage {
         nav: nav(),
         registrant: registration.registrant.clone(),
@@ -158,7 +157,7 @@ pub async fn inventory(State(state): State<AppState>, auth: UiAuth, Path(id): Pa
         registrant: r.registration.registrant.clone(),
         dea_number: r.registration.dea_number.clone(),
         address: r.registration.address.clone(),
-        printed: when(Timestamp::now(), &site.time_zone.tz()),
+        printed: when(state.now(), &site.time_zone.tz()),
         site: site.name,
         status,
         status_class,
