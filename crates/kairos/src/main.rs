@@ -563,13 +563,34 @@ async fn run_server(store: Store, args: &ServeArgs) -> Result<()> {
         .with_context(|| format!("listening on {}", args.listen))?;
     let addr = server.addr;
     println!("Kairos is running at http://{addr}/  (API: http://{addr}/api/v1; Ctrl-C stops it)");
-    server
-        .run(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await?;
+    server.run(stop_requested()).await?;
     store.close().await;
     Ok(())
+}
+
+/// Resolves when the server is asked to stop: Ctrl-C (SIGINT), or SIGTERM
+/// as sent by `systemctl stop`, `docker stop` and `kill`. Either way the
+/// server finishes the requests in flight and closes the database cleanly
+/// (on SQLite its write-ahead log is checkpointed into the file).
+async fn stop_requested() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut terminate) => {
+                tokio::select! {
+                    () = interrupt => {}
+                    _ = terminate.recv() => {}
+                }
+            }
+            Err(_) => interrupt.await,
+        }
+    }
+    #[cfg(not(unix))]
+    interrupt.await;
 }
 
 fn read_password() -> Result<String> {
