@@ -277,7 +277,8 @@ impl Store {
         let course = enc.course_id.ok_or_else(|| StoreError::corrupt("a started dose without a course"))?;
         let id = DosingSessionId::new();
         sqlx::query(sqlx::AssertSqlSafe(format!(
-            "INSERT INTO dosing_sessions ({COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, \
+            "INSERT INTO dosing_sessions ({COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, \
+             CAST($12 AS DOUBLE PRECISION), CAST($13 AS DOUBLE PRECISION), $14, \
              $15, $16, $17, $18, NULL, NULL, NULL, NULL, NULL)"
         )))
         .bind(id.to_string())
@@ -291,8 +292,13 @@ impl Store {
         .bind(new.override_reason.clone())
         .bind(new.override_reason.as_ref().and(actor.staff_id).map(|s| s.to_string()))
         .bind(new.route.clone())
-        .bind(new.mg_per_kg)
-        .bind(new.weight_kg)
+        // The optional numbers go as text, cast in SQL: sqlx's Any driver
+        // types an absent f64 as a 4-byte float, and PostgreSQL keeps the
+        // statement prepared with the types of its first use, so a fixed
+        // dose (no mg/kg) followed on the same connection by a weight-based
+        // one would be refused. Text is text whether present or not.
+        .bind(new.mg_per_kg.map(|v| v.to_string()))
+        .bind(new.weight_kg.map(|v| v.to_string()))
         .bind(new.dose_mg)
         .bind(new.lot.clone())
         .bind(i64::from(new.monitoring_minutes))

@@ -219,3 +219,86 @@ async fn a_nurse_charts_a_dose_on_the_session_page_and_sees_the_alert_at_once() 
     let chart_link = web.get(format!("{}/encounters/{enc}/dosing", app.base)).send().await.expect("get");
     assert_eq!(chart_link.status(), StatusCode::SEE_OTHER, "an encounter with a session opens the session");
 }
+
+/// A client on a course of `protocol` with a signed eligible screen:
+/// (client, course).
+async fn screened(app: &TestApp, prescriber: &str, protocol: &str) -> (String, String) {
+    let client = app.create_client(prescriber, "Ola", "Alternate").await;
+    let r = app
+        .post(
+            &format!("/api/v1/clients/{client}/courses"),
+            prescriber,
+            json!({ "protocol": protocol, "started_on": "2026-11-01" }),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let course = r.body["id"].as_str().expect("course").to_string();
+    let findings = json!({
+        "diagnosis": "Major depressive disorder", "prior_treatments": ["sertraline"], "psychosis": "none",
+        "substance_use": "none", "cardiovascular_disease": false, "systolic_bp": 126, "diastolic_bp": 80,
+        "heart_rate": 70, "pregnancy": "not_applicable", "raised_intracranial_pressure": false,
+        "aneurysmal_vascular_disease": false, "intracerebral_haemorrhage_history": false, "medications": [],
+        "weight_kg": 72.5, "allergies": "none known", "ketamine_hypersensitivity": false, "off_label_consent": true
+    });
+    let s = app.post(&format!("/api/v1/courses/{course}/screens"), prescriber, json!({ "findings": findings })).await;
+    let sign = format!("/api/v1/screens/{}/sign", s.body["id"].as_str().expect("screen"));
+    assert_eq!(app.post(&sign, prescriber, json!({ "eligible": true })).await.status, StatusCode::OK);
+    (client, course)
+}
+
+/// A fixed dose (no mg/kg, no weight) and a weight-based one, started in
+/// turn over a pool of two connections, both chart: an empty optional
+/// number is bound as the same type as a present one (PostgreSQL caches
+/// each statement with the types of its first use).
+#[tokio::test]
+async fn fixed_and_weight_based_doses_started_in_turn_both_chart() {
+    let db = kairos_store::testing::TestDb::default_backend().await;
+    let options = kairos_store::StoreOptions { max_connections: 2, ..Default::default() };
+    let store = kairos_store::Store::connect(&db.url, options).await.expect("store");
+    let app = serve(store, test_config()).await;
+    let admin = app.token_for(Role::Admin).await;
+    let (email, _) = app.add_staff(&[Role::Prescriber]).await;
+    let prescriber = app.login(&email, PASSWORD).await;
+    let site = app.post("/api/v1/sites", &admin, json!({ "name": "Turns", "time_zone": "UTC" })).await;
+    let site = site.body["id"].as_str().expect("site").to_string();
+    let fixed = screened(&app, &prescriber, "clinic_im_fixed").await;
+    let weighed = screened(&app, &prescriber, "apa_iv_induction").await;
+    let checklist = json!({ "fasting_confirmed": true, "ride_home_arranged": true, "no_driving_agreed": true,
+                            "pregnancy_test": "not_applicable", "mood_check": "calm" });
+    let vitals = json!({ "systolic": 124, "diastolic": 80, "heart_rate": 70 });
+    for round in 0..4i64 {
+        for (i, (client, course)) in [&fixed, &weighed].into_iter().enumerate() {
+            let chair = app
+                .post(
+                    &format!("/api/v1/sites/{site}/rooms"),
+                    &admin,
+                    json!({ "name": format!("Chair {round}-{i}"), "kind": "infusion_chair" }),
+                )
+                .await;
+            let chair = chair.body["id"].as_str().expect("chair").to_string();
+            let start = jiff::Timestamp::now() - jiff::SignedDuration::from_mins(30);
+            let r = app
+                .post(
+                    "/api/v1/encounters",
+                    &prescriber,
+                    json!({ "client_id": client, "course_id": course, "site_id": site, "room_id": chair,
+                            "kind": "dosing", "scheduled_start": (start + jiff::SignedDuration::from_hours(round * 24 - 96)).to_string(),
+                            "scheduled_end": (start + jiff::SignedDuration::from_hours(round * 24 - 93)).to_string() }),
+                )
+                .await;
+            assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+            let enc = r.body["id"].as_str().expect("encounter").to_string();
+            let r = app
+                .post(&format!("/api/v1/encounters/{enc}/status"), &prescriber, json!({ "status": "arrived" }))
+                .await;
+            assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+            let body = if i == 0 {
+                json!({ "checklist": checklist, "pre_vitals": vitals, "route": "im", "dose_mg": 50, "lot": "IM-1" })
+            } else {
+                json!({ "checklist": checklist, "pre_vitals": vitals, "weight_kg": 72.5, "lot": "IV-1" })
+            };
+            let r = app.post(&format!("/api/v1/encounters/{enc}/dosing-session"), &prescriber, body).await;
+            assert_eq!(r.status, StatusCode::CREATED, "round {round}, {}: {}", ["fixed", "weight-based"][i], r.body);
+        }
+    }
+}
