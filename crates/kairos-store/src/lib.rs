@@ -229,6 +229,12 @@ impl Store {
                     Ok(())
                 })
             })
+            // A connection given back while sqlx still counts it inside a
+            // transaction is closed, not reused: when SQLite rolls a failed
+            // transaction back itself (a full disk), sqlx's own ROLLBACK then
+            // fails and its count stays above zero, and every later
+            // transaction on that connection would be refused.
+            .after_release(|conn, _meta| Box::pin(async move { Ok(!sqlx::Connection::is_in_transaction(conn)) }))
             .connect(url.as_str())
             .await?;
         if opts.migrate {

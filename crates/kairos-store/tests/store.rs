@@ -690,3 +690,47 @@ async fn a_clients_site_is_where_they_were_last_seen_else_where_they_are_next_bo
     })
     .await;
 }
+
+/// Sets `PRAGMA max_page_count` on every connection of a two-connection
+/// pool (the limit is per connection).
+async fn cap_pages(store: &Store, pages: i64) {
+    use sqlx::Executor;
+    let mut a = store.pool().acquire().await.expect("a");
+    let mut b = store.pool().acquire().await.expect("b");
+    for c in [&mut a, &mut b] {
+        c.execute(sqlx::AssertSqlSafe(format!("PRAGMA max_page_count = {pages}"))).await.expect("pragma");
+    }
+}
+
+#[tokio::test]
+async fn a_full_disk_refuses_writes_and_once_there_is_room_writes_work_again() {
+    let db = TestDb::sqlite().await;
+    let store = Store::connect(&db.url, kairos_store::StoreOptions { max_connections: 2, ..Default::default() })
+        .await
+        .expect("store");
+    let a = Actor::system("test");
+    store.create_client(&a, &details("Ada", "Before")).await.expect("a first client");
+    let pages: i64 = sqlx::query_scalar("PRAGMA page_count").fetch_one(store.pool()).await.expect("page count");
+    cap_pages(&store, pages + 2).await;
+    // Fill the file until SQLite answers "database or disk is full"; every
+    // write after that is refused for that reason only (never because the
+    // connection was left unusable) or succeeds on a fresh connection.
+    let mut full = 0;
+    for i in 0..2000 {
+        if let Err(e) = store.create_client(&a, &details("Filler", &format!("N{i}"))).await {
+            assert!(e.to_string().contains("full"), "{e}");
+            full += 1;
+        } else if full > 0 {
+            break;
+        }
+    }
+    assert!(full > 0, "the capped file filled up");
+    // Room again: every connection takes writes (a connection whose
+    // transaction SQLite rolled back itself is not put back in use).
+    cap_pages(&store, 1_000_000).await;
+    for i in 0..6 {
+        let r = store.create_client(&a, &details("After", &format!("N{i}"))).await;
+        assert!(r.is_ok(), "write {i} after the disk had room again: {:?}", r.err());
+    }
+    store.close().await;
+}
