@@ -31,11 +31,20 @@ struct ScreenForm {
     medications: Vec<(&'static str, String)>,
     /// What was typed, kept after a refusal.
     values: ScreenInput,
-    error: Option<String>,
+    error: Option<super::form::Refused>,
 }
 
-fn form_page(auth: &UiAuth, course: CourseId, client: String, values: ScreenInput, error: Option<String>) -> Response {
-    render(&ScreenForm {
+/// The screen form; after a refusal, with what was typed, the refusal beside
+/// it and the API's status for the same refusal.
+fn form_page(
+    auth: &UiAuth,
+    course: CourseId,
+    client: String,
+    values: ScreenInput,
+    error: Option<super::form::Refused>,
+) -> Response {
+    let status = error.as_ref().map(|r| r.status);
+    let mut page = render(&ScreenForm {
         nav: Some(auth.nav("/clients")),
         course_id: course,
         client,
@@ -44,7 +53,11 @@ fn form_page(auth: &UiAuth, course: CourseId, client: String, values: ScreenInpu
         medications: MedicationClass::ALL.iter().map(|m| (m.as_str(), m.as_str().replace('_', " "))).collect(),
         values,
         error,
-    })
+    });
+    if let Some(s) = status {
+        *page.status_mut() = s;
+    }
+    page
 }
 
 pub async fn new_screen(State(state): State<AppState>, auth: UiAuth, Path(id): Path<String>) -> PageResult {
@@ -153,17 +166,10 @@ pub async fn record_screen(
                 "findings",
                 format!("the form could not be read ({e}): send it again"),
             ));
-            let mut page = form_page(&auth, course, client, ScreenInput::default(), Some(r.message));
-            *page.status_mut() = r.status;
-            return Ok(page);
+            return Ok(form_page(&auth, course, client, ScreenInput::default(), Some(r)));
         }
     };
-    let refused = |r: super::form::Refused| {
-        let status = r.status;
-        let mut page = form_page(&auth, course, client.clone(), input.clone(), Some(r.message));
-        *page.status_mut() = status;
-        Ok(page)
-    };
+    let refused = |r: super::form::Refused| Ok(form_page(&auth, course, client.clone(), input.clone(), Some(r)));
     let findings = match input.findings() {
         Ok(f) => f,
         Err(r) => return refused(r.into()),
@@ -198,10 +204,11 @@ struct ScreenPage {
     rationales: Vec<(String, String)>,
     note: Option<String>,
     can_sign: bool,
-    error: Option<String>,
+    error: Option<super::form::Refused>,
 }
 
-async fn screen_page(state: &AppState, auth: &UiAuth, id: ScreenId, error: Option<String>) -> PageResult {
+async fn screen_page(state: &AppState, auth: &UiAuth, id: ScreenId, error: Option<super::form::Refused>) -> PageResult {
+    let status = error.as_ref().map(|r| r.status);
     let nav = || Some(auth.nav("/clients"));
     let crate::usecase::screening::ScreenRead { screen: s, client_name, staff_names: names } =
         crate::usecase::screening::read(state, &api_auth(auth), id).await.map_err(|e| ui_error(e, nav()))?;
@@ -243,7 +250,7 @@ async fn screen_page(state: &AppState, auth: &UiAuth, id: ScreenId, error: Optio
         name(s.recorded_by),
         s.recorded_at.to_zoned(tz.clone()).strftime("%a %-d %b %Y %H:%M")
     );
-    Ok(render(&ScreenPage {
+    let mut page = render(&ScreenPage {
         recorded,
         nav: nav(),
         screen_id: s.id,
@@ -278,7 +285,11 @@ async fn screen_page(state: &AppState, auth: &UiAuth, id: ScreenId, error: Optio
         note: s.signature.as_ref().and_then(|g| g.decision.note.clone()),
         can_sign: s.signature.is_none() && auth.staff.roles.allow(Permission::SignEligibility),
         error,
-    }))
+    });
+    if let Some(s) = status {
+        *page.status_mut() = s;
+    }
+    Ok(page)
 }
 
 pub async fn show_screen(State(state): State<AppState>, auth: UiAuth, Path(id): Path<String>) -> PageResult {
@@ -321,7 +332,7 @@ pub async fn sign_screen(
     match crate::usecase::screening::sign(&state, &api_auth(&auth), id, &decision).await {
         Ok(_) => Ok(Redirect::to(&format!("/screens/{id}")).into_response()),
         Err(e @ (AppError::Unprocessable { .. } | AppError::Conflict { .. })) => {
-            screen_page(&state, &auth, id, Some(super::form::Refused::from(e).message)).await
+            screen_page(&state, &auth, id, Some(super::form::Refused::from(e))).await
         }
         Err(e) => Err(ui_error(e, Some(auth.nav("/clients")))),
     }

@@ -372,3 +372,97 @@ async fn a_questionnaire_is_refused_in_the_same_words_at_the_api_and_the_entry_f
     }
     assert_eq!(app.get(&api_path, &nurse).await.body.as_array().map(Vec::len), Some(0), "nothing refused was stored");
 }
+
+#[tokio::test]
+async fn a_screen_and_its_signature_are_refused_in_the_same_words_at_the_api_and_the_form() {
+    let app = spawn_app().await;
+    let (email, _) = app.add_staff(&[Role::Prescriber]).await;
+    let prescriber = app.login(&email, PASSWORD).await;
+    let web = web_session(&app, &email).await;
+    let client = app.create_client(&prescriber, "Ren", "Same").await;
+    let r = app
+        .post(
+            &format!("/api/v1/clients/{client}/courses"),
+            &prescriber,
+            json!({ "protocol": "apa_iv_induction", "started_on": "2026-11-01" }),
+        )
+        .await;
+    let course = r.body["id"].as_str().expect("course").to_string();
+    let findings = |edit: &dyn Fn(&mut Value)| {
+        let mut f = json!({
+            "diagnosis": "Major depressive disorder", "prior_treatments": ["sertraline"], "psychosis": "none",
+            "substance_use": "none", "cardiovascular_disease": false, "systolic_bp": 126, "diastolic_bp": 80,
+            "heart_rate": 70, "pregnancy": "not_applicable", "raised_intracranial_pressure": false,
+            "aneurysmal_vascular_disease": false, "intracerebral_haemorrhage_history": false, "medications": [],
+            "weight_kg": 72.5, "allergies": "none known", "ketamine_hypersensitivity": false, "off_label_consent": true
+        });
+        edit(&mut f);
+        json!({ "findings": f })
+    };
+    let form = |edit: &[(&'static str, &str)]| -> Vec<(&'static str, String)> {
+        let mut f: Vec<(&'static str, String)> = [
+            ("diagnosis", "Major depressive disorder"),
+            ("prior_treatments", "sertraline"),
+            ("psychosis", "none"),
+            ("substance_use", "none"),
+            ("systolic_bp", "126"),
+            ("diastolic_bp", "80"),
+            ("heart_rate", "70"),
+            ("pregnancy", "not_applicable"),
+            ("weight_kg", "72.5"),
+            ("allergies", "none known"),
+            ("off_label_consent", "yes"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k, v.to_string()))
+        .collect();
+        for (k, v) in edit {
+            f.retain(|(key, _)| key != k);
+            f.push((k, v.to_string()));
+        }
+        f
+    };
+    let cases = vec![
+        Case {
+            what: "a diastolic above the systolic",
+            api: findings(&|f| f["diastolic_bp"] = json!(130)),
+            form: form(&[("diastolic_bp", "130")]),
+            field: "findings.diastolic_bp",
+            says: "below the systolic",
+        },
+        Case {
+            what: "a weight of 500 kg",
+            api: findings(&|f| f["weight_kg"] = json!(500)),
+            form: form(&[("weight_kg", "500")]),
+            field: "findings.weight_kg",
+            says: "between 20 and 350 kg",
+        },
+    ];
+    let (api_path, page_path) = (format!("/api/v1/courses/{course}/screens"), format!("/courses/{course}/screens"));
+    for c in &cases {
+        compare(&app, &prescriber, &web, &api_path, &page_path, c).await;
+    }
+    // Signing: "not eligible" needs the reason, at both doors.
+    let s = app.post(&api_path, &prescriber, findings(&|_| {})).await;
+    assert_eq!(s.status, StatusCode::CREATED, "{}", s.body);
+    let screen = s.body["id"].as_str().expect("screen").to_string();
+    let unexplained = Case {
+        what: "not eligible without a note",
+        api: json!({ "eligible": false }),
+        form: vec![("eligible", "no".into())],
+        field: "note",
+        says: "not eligible",
+    };
+    compare_kept(
+        &app,
+        &prescriber,
+        &web,
+        &format!("/api/v1/screens/{screen}/sign"),
+        &format!("/screens/{screen}/sign"),
+        &unexplained,
+        false,
+    )
+    .await;
+    let r = app.get(&format!("/api/v1/screens/{screen}"), &prescriber).await;
+    assert!(r.body["signature"].is_null(), "nothing refused was signed: {}", r.body);
+}
