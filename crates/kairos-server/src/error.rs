@@ -126,6 +126,10 @@ impl IntoResponse for AppError {
         if matches!(self, AppError::Unauthenticated) {
             res.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
+        if matches!(self, AppError::Unavailable(_)) {
+            // Nothing was changed; the same request may be sent again shortly.
+            res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("2"));
+        }
         res
     }
 }
@@ -158,6 +162,7 @@ impl From<StoreError> for AppError {
             StoreError::Domain(d) => d.into(),
             StoreError::Refused(r) => r.into(),
             StoreError::AuditUnavailable(m) => AppError::Unavailable(format!("audit log: {m}")),
+            other if other.is_transient() => AppError::Unavailable(other.to_string()),
             other => AppError::Internal(other.to_string()),
         }
     }

@@ -35,6 +35,37 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// The database cannot be reached or has no room right now (pool
+    /// exhausted or closed, connection lost, disk full): nothing was
+    /// written, and the same request may succeed in a moment.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            StoreError::Database(e) => match e {
+                sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) | sqlx::Error::Tls(_) => true,
+                sqlx::Error::Database(d) => {
+                    // SQLite: SQLITE_FULL (13), SQLITE_BUSY (5), SQLITE_IOERR (10);
+                    // PostgreSQL: class 08 (connection), 53 (resources), 57P (shutdown).
+                    let code = d.code().unwrap_or_default();
+                    matches!(code.as_ref(), "13" | "5" | "10")
+                        || code.starts_with("08")
+                        || code.starts_with("53")
+                        || code.starts_with("57P")
+                        || d.message().contains("database or disk is full")
+                }
+                _ => false,
+            },
+            StoreError::Sqlite(e) => matches!(
+                e.sqlite_error_code(),
+                Some(
+                    rusqlite::ErrorCode::DiskFull
+                        | rusqlite::ErrorCode::DatabaseBusy
+                        | rusqlite::ErrorCode::SystemIoFailure
+                )
+            ),
+            _ => false,
+        }
+    }
+
     pub(crate) fn corrupt(what: impl std::fmt::Display) -> Self {
         StoreError::Corrupt(what.to_string())
     }

@@ -198,6 +198,9 @@ impl fmt::Debug for Store {
 static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
+/// How long a request waits for a database connection.
+pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(2);
+
 impl Store {
     /// Connects (creating a SQLite file if needed) and, unless disabled,
     /// brings the schema up to date.
@@ -208,7 +211,10 @@ impl Store {
         let bulk_load = opts.scratch_bulk_load;
         let pool = AnyPoolOptions::new()
             .max_connections(opts.max_connections.max(2))
-            .acquire_timeout(Duration::from_secs(10))
+            // A request waits at most this long for a connection (the pool
+            // busy, the database unreachable) before it is answered "briefly
+            // unavailable, try again" rather than left hanging.
+            .acquire_timeout(ACQUIRE_TIMEOUT)
             .after_connect(move |conn, _meta| {
                 Box::pin(async move {
                     if backend == Backend::Sqlite {

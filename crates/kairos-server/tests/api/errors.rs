@@ -153,3 +153,46 @@ async fn bad_bookings_name_the_field() {
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     assert_eq!(r.problem_field(), Some("limit"));
 }
+
+/// With every database connection taken, a request is answered "briefly
+/// unavailable, try again" (503, `Retry-After`) within the pool's wait, not
+/// left hanging and not called an unexpected error.
+#[tokio::test]
+async fn a_busy_database_is_a_quick_503_with_retry_after() {
+    let db = kairos_store::testing::TestDb::default_backend().await;
+    let options = kairos_store::StoreOptions { max_connections: 2, ..Default::default() };
+    let store = kairos_store::Store::connect(&db.url, options).await.expect("store");
+    let app = serve(store.clone(), test_config()).await;
+    let t = app.token_for(Role::Coordinator).await;
+    // Take every connection the pool will give (the audit writer may hold
+    // one of its own).
+    let mut held = Vec::new();
+    while let Ok(Ok(c)) = tokio::time::timeout(std::time::Duration::from_millis(300), store.pool().acquire()).await {
+        held.push(c);
+    }
+    assert!(!held.is_empty());
+    let started = std::time::Instant::now();
+    let health = app.api.get(format!("{}/api/v1/healthz", app.base)).send().await.expect("healthz");
+    let waited = started.elapsed();
+    assert_eq!(health.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(health.headers().get("retry-after").and_then(|v| v.to_str().ok()), Some("2"));
+    assert!(waited < kairos_store::ACQUIRE_TIMEOUT + std::time::Duration::from_secs(1), "answered after {waited:?}");
+    let r = app
+        .post(
+            "/api/v1/clients",
+            &t,
+            serde_json::json!({ "given_name": "Ada", "family_name": "Busy", "date_of_birth": "1990-01-01" }),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{}", r.body);
+    assert_eq!(r.content_type, "application/problem+json");
+    drop(held);
+    let r = app
+        .post(
+            "/api/v1/clients",
+            &t,
+            serde_json::json!({ "given_name": "Ada", "family_name": "Busy", "date_of_birth": "1990-01-01" }),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "once a connection is free: {}", r.body);
+}

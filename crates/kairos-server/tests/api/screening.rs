@@ -237,7 +237,11 @@ async fn a_nurse_records_a_screen_in_the_ui_and_a_prescriber_signs_it() {
     let page = web.get(format!("{}{screen_url}", app.base)).send().await.expect("get").text().await.expect("html");
     assert!(page.contains("Rationale for cardiovascular_disease"));
     let r = web.post(format!("{}{screen_url}/sign", app.base)).form(&[("eligible", "yes")]).send().await.expect("sign");
-    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY, "the page comes back with the error, as the API refuses it");
+    assert_eq!(
+        r.status(),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "the page comes back with the error, as the API refuses it"
+    );
     let html = r.text().await.expect("html");
     assert!(html.contains("needs the prescriber") && html.contains("Sign eligibility"), "still unsigned: {html}");
     let r = web
