@@ -335,18 +335,58 @@ impl Store {
         if std::path::Path::new(dest).exists() {
             return Err(StoreError::Config(format!("{dest} already exists; choose a new file")));
         }
-        let sql = format!("VACUUM INTO '{}'", dest.replace('\'', "''"));
+        // The copy is written under a temporary name beside the destination,
+        // checked, and only then renamed into place: a backup stopped half-way
+        // (killed, the disk full) leaves nothing at `dest` that could later be
+        // served as a (partial or empty) practice.
+        let final_path = std::path::PathBuf::from(dest);
+        let name = final_path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let partial = final_path.with_file_name(format!(".{name}.partial-{}", uuid::Uuid::now_v7().simple()));
+        let result = self.backup_to(&partial).await.and_then(|()| {
+            if final_path.exists() {
+                return Err(StoreError::Config(format!("{dest} already exists; choose a new file")));
+            }
+            std::fs::rename(&partial, &final_path)
+                .map_err(|e| StoreError::Config(format!("the backup could not be put in place at {dest}: {e}")))
+        });
+        if result.is_err() {
+            for suffix in ["", "-wal", "-shm", "-journal"] {
+                let _ = std::fs::remove_file(format!("{}{suffix}", partial.display()));
+            }
+        }
+        result
+    }
+
+    /// Writes the copy to `path` and checks it: SQLite's `quick_check`
+    /// answers `ok` and the practice's tables are there.
+    async fn backup_to(&self, path: &std::path::Path) -> Result<()> {
+        let sql = format!("VACUUM INTO '{}'", path.to_string_lossy().replace('\'', "''"));
         sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&self.pool).await?;
         // The read entries, from the read-audit file beside a database file,
         // into the copy's own log: one file holds the whole record. (Reads
         // committed after the VACUUM's snapshot come too: they only add.)
         if let Some(db) = self.sqlite_file.clone() {
-            let dest = std::path::PathBuf::from(dest);
-            tokio::task::spawn_blocking(move || audit_reads::fold_into(&db, &dest, audit::COLUMNS))
+            let copy = path.to_path_buf();
+            tokio::task::spawn_blocking(move || audit_reads::fold_into(&db, &copy, audit::COLUMNS))
                 .await
                 .map_err(|e| StoreError::Config(format!("the backup stopped: {e}")))??;
         }
-        Ok(())
+        let copy = path.to_path_buf();
+        tokio::task::spawn_blocking(move || -> Result<()> {
+            let c = rusqlite::Connection::open_with_flags(&copy, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+            let check: String = c.query_row("PRAGMA quick_check", [], |r| r.get(0))?;
+            let tables: i64 = c.query_row(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN ('clients', 'audit_log')",
+                [],
+                |r| r.get(0),
+            )?;
+            if check != "ok" || tables != 2 {
+                return Err(StoreError::Corrupt(format!("the copy did not check out ({check}, {tables} of 2 tables)")));
+            }
+            Ok(())
+        })
+        .await
+        .map_err(|e| StoreError::Config(format!("the backup stopped: {e}")))?
     }
 }
 

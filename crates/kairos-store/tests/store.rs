@@ -374,6 +374,30 @@ async fn an_online_backup_is_a_consistent_copy() {
 }
 
 #[tokio::test]
+async fn a_backup_appears_only_whole_and_never_replaces_a_file() {
+    let db = TestDb::sqlite().await;
+    let store = db.store().await;
+    store.create_client(&Actor::system("test"), &details("Ada", "Lin")).await.expect("client");
+    let dir = std::env::temp_dir().join(format!("kairos-backups-{}", uuid::Uuid::now_v7().simple()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let dest = dir.join("copy.db");
+    store.backup_sqlite(&dest.to_string_lossy()).await.expect("backup");
+    // Written under another name and renamed once checked: nothing else is
+    // left beside the copy.
+    let names: Vec<String> = std::fs::read_dir(&dir)
+        .expect("ls")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, vec!["copy.db".to_string()]);
+    // A second backup to the same name is refused and the first copy kept.
+    let before = std::fs::read(&dest).expect("read");
+    let err = store.backup_sqlite(&dest.to_string_lossy()).await.expect_err("exists");
+    assert!(err.to_string().contains("already exists"), "{err}");
+    assert_eq!(std::fs::read(&dest).expect("read"), before);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
 async fn sessions_that_ended_over_a_day_ago_are_purged_and_live_ones_kept() {
     on_every_backend(|store| async move {
         let id = staff(&store, "Theo Rapist", Role::Therapist).await;
