@@ -380,6 +380,48 @@ impl LedgerPolicy {
     }
 }
 
+/// Whether an entry of `kind` may be recorded directly, with `signatures`
+/// witness signatures offered: receipts are recorded by receiving stock and
+/// administrations by the dosing session; waste, breakage and destruction
+/// need the policy's witnesses (`policy.toml`, 21 CFR 1304.22(c)). Checked
+/// before any witness is asked for a password.
+pub fn may_record(kind: EntryKind, signatures: usize, policy: &LedgerPolicy) -> Result<(), crate::Refusal> {
+    if matches!(kind, EntryKind::Receipt | EntryKind::Administration) {
+        return Err(crate::Refusal::invalid(
+            "kind",
+            "receipts are recorded by receiving stock, administrations by the dosing session",
+        ));
+    }
+    let needed = policy.witnesses_for(kind);
+    if signatures < usize::from(needed) {
+        return Err(crate::Refusal::invalid(
+            "witnesses",
+            format!("{} needs {needed} witness signature(s) from other staff", kind.label()),
+        ));
+    }
+    Ok(())
+}
+
+/// Whether a signed-in witness may witness an entry: someone other than the
+/// person recording it, whose role handles controlled substances (`field`:
+/// which signature, e.g. `witnesses[0]`).
+pub fn may_witness(
+    field: &str,
+    recorder: crate::ids::StaffId,
+    witness: &crate::staff::Staff,
+) -> Result<(), crate::Refusal> {
+    if witness.id == recorder {
+        return Err(crate::Refusal::invalid(field, "the witness must be a different person from the one recording"));
+    }
+    if !witness.roles.allow(crate::roles::Permission::RecordLedger) {
+        return Err(crate::Refusal::invalid(
+            field,
+            format!("{} may not witness controlled-substance entries (prescribers and nurses may)", witness.name),
+        ));
+    }
+    Ok(())
+}
+
 /// An entry as proposed, before it is numbered and stored.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Proposed {
@@ -587,6 +629,45 @@ pub fn loss_notice_due(discovered: Date, policy: &LedgerPolicy) -> Date {
 mod tests {
     use super::*;
     use jiff::civil::date;
+
+    #[test]
+    fn an_entry_is_recorded_directly_only_with_its_witnesses() {
+        let p = policy();
+        // Receipts and administrations have doors of their own.
+        for kind in [EntryKind::Receipt, EntryKind::Administration] {
+            assert_eq!(may_record(kind, 2, &p).map_err(|r| r.field), Err("kind".to_string()));
+        }
+        // Waste needs the policy's witnesses (the shipped policy: one).
+        let w = usize::from(p.witnesses_for(EntryKind::Waste));
+        assert!(w >= 1, "the shipped policy asks for a witness to waste");
+        let r = may_record(EntryKind::Waste, w - 1, &p).expect_err("one short");
+        assert_eq!(r.field, "witnesses");
+        assert!(r.message.contains("Waste (witnessed) needs"), "{}", r.message);
+        assert!(may_record(EntryKind::Waste, w, &p).is_ok());
+        // A count needs none.
+        assert!(may_record(EntryKind::Count, 0, &p).is_ok());
+    }
+
+    #[test]
+    fn a_witness_is_another_person_who_handles_controlled_substances() {
+        use crate::roles::{Role, Roles};
+        let staff = |name: &str, role: Role| crate::staff::Staff {
+            id: crate::ids::StaffId::new(),
+            name: name.into(),
+            email: crate::text::Email::parse("email", &format!("{}@example.org", name.to_lowercase())).expect("email"),
+            roles: Roles::new([role]).expect("role"),
+            active: true,
+        };
+        let nurse = staff("Nell", Role::Nurse);
+        let other = staff("Omar", Role::Nurse);
+        let therapist = staff("Tess", Role::Therapist);
+        assert!(may_witness("witnesses[0]", nurse.id, &other).is_ok());
+        let own = may_witness("witnesses[0]", nurse.id, &nurse).expect_err("self");
+        assert_eq!((own.field.as_str(), own.message.contains("different person")), ("witnesses[0]", true));
+        let r = may_witness("witnesses[1]", nurse.id, &therapist).expect_err("role");
+        assert_eq!(r.field, "witnesses[1]");
+        assert!(r.message.starts_with("Tess may not witness"), "{}", r.message);
+    }
 
     fn policy() -> LedgerPolicy {
         LedgerPolicy::shipped().expect("shipped ledger policy loads")

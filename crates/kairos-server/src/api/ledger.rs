@@ -11,7 +11,7 @@ use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use kairos_domain::ids::{ClientId, LedgerEntryId, RegistrationId, StaffId, StockId};
+use kairos_domain::ids::{ClientId, RegistrationId, StaffId, StockId};
 use kairos_domain::ledger::{
     BusinessTime, CountType, EntryDetail, EntryKind, InventoryStatus, Party, Quantity, Substance, Unit,
 };
@@ -93,41 +93,6 @@ pub async fn create_registration(
 pub struct WitnessSignature {
     pub email: String,
     pub password: String,
-}
-
-/// Authenticates each witness; each must hold a role that handles
-/// controlled substances and differ from the person recording.
-pub async fn witnesses(state: &AppState, auth: &Auth, sigs: &[WitnessSignature]) -> AppResult<Vec<StaffId>> {
-    let mut out = Vec::with_capacity(sigs.len());
-    for (i, w) in sigs.iter().enumerate() {
-        let field = format!("witnesses[{i}]");
-        let staff = match crate::auth::authenticate(
-            state,
-            &w.email,
-            &w.password,
-            auth.remote_addr.clone(),
-            "witness signature",
-        )
-        .await
-        {
-            Ok(s) => s,
-            Err(AppError::Unauthenticated) => {
-                return Err(AppError::invalid(field, "the witness's e-mail or password is not right"));
-            }
-            Err(e) => return Err(e),
-        };
-        if staff.id == auth.staff.id {
-            return Err(AppError::invalid(field, "the witness must be a different person from the one recording"));
-        }
-        if !staff.roles.allow(Permission::RecordLedger) {
-            return Err(AppError::invalid(
-                field,
-                format!("{} may not witness controlled-substance entries (prescribers and nurses may)", staff.name),
-            ));
-        }
-        out.push(staff.id);
-    }
-    Ok(out)
 }
 
 // ---- receipts and the initial inventory ------------------------------------------
@@ -376,65 +341,6 @@ pub struct EntryBody {
     pub witnesses: Vec<WitnessSignature>,
 }
 
-/// Records an entry (shared by the API and the pages).
-pub async fn record(state: &AppState, auth: &Auth, stock: StockId, body: &EntryBody) -> AppResult<Entry> {
-    auth.require(Permission::RecordLedger)?;
-    if matches!(body.kind, EntryKind::Receipt | EntryKind::Administration) {
-        return Err(AppError::invalid(
-            "kind",
-            "receipts are recorded by receiving stock, administrations by the dosing session",
-        ));
-    }
-    // The stock is named by the page or the path: one that does not exist
-    // is a 404 before any field is judged.
-    state.store.stock(stock).await?;
-    let opt = |field: &str, v: &Option<String>, max: usize| kairos_domain::text::optional(field, v.as_deref(), max);
-    let new = NewEntry {
-        stock_id: stock,
-        kind: body.kind,
-        occurred_at: super::charted_at("occurred_at", body.occurred_at.as_deref(), state.now())?,
-        quantity: Quantity::from_units("quantity", body.quantity)?,
-        detail: EntryDetail {
-            party: body.recipient.clone(),
-            count_type: body.count_type,
-            business_time: body.business_time,
-            method: opt("method", &body.method, 300)?,
-            narrative: opt("narrative", &body.narrative, 4000)?,
-            form_reference: opt("form_reference", &body.form_reference, 100)?,
-            ..EntryDetail::default()
-        },
-        client_id: None,
-        dosing_session_id: None,
-        related_id: super::opt_field_id::<LedgerEntryId>("related_id", body.related_id.as_deref())?,
-        witnesses: vec![],
-    };
-    // Validate what the entry itself must carry before asking anyone for a
-    // password.
-    let w_needed = state.config.ledger.witnesses_for(body.kind);
-    if body.witnesses.len() < usize::from(w_needed) {
-        return Err(AppError::invalid(
-            "witnesses",
-            format!("{} needs {w_needed} witness signature(s) from other staff", body.kind.label()),
-        ));
-    }
-    let witnesses = witnesses(state, auth, &body.witnesses).await?;
-    let mut new = new;
-    // Waste and the administration it follows share the client.
-    if let Some(rel) = new.related_id
-        && body.kind == EntryKind::Waste
-    {
-        let related = state
-            .store
-            .ledger_entry(rel)
-            .await
-            .map_err(|_| AppError::invalid("related_id", format!("related_id: no ledger entry with id {rel}")))?;
-        new.client_id = related.client_id;
-        new.dosing_session_id = None;
-    }
-    new.witnesses = witnesses;
-    Ok(state.store.record_entry(&auth.actor(), &state.config.ledger, &new).await?)
-}
-
 /// Records waste, breakage, a return, destruction, theft or loss, a count or
 /// a correction. Witnesses sign with their own credentials.
 #[utoipa::path(post, path = "/ledger/stock/{id}/entries", tag = "ledger", params(("id" = String, Path)), request_body = EntryBody,
@@ -445,7 +351,7 @@ pub async fn create_entry(
     Path(id): Path<String>,
     Json(body): Json<EntryBody>,
 ) -> AppResult<(StatusCode, axum::Json<Entry>)> {
-    let entry = record(&state, &auth, path_id("stock", &id)?, &body).await?;
+    let entry = crate::usecase::ledger::record_entry(&state, &auth, path_id("stock", &id)?, &body).await?;
     Ok((StatusCode::CREATED, axum::Json(entry)))
 }
 

@@ -651,7 +651,7 @@ pub async fn waste(
         .filter(|w| !w.email.is_empty())
         .collect(),
     };
-    match crate::api::ledger::record(&state, &api_auth(&auth), admin.stock_id, &body).await {
+    match crate::usecase::ledger::record_entry(&state, &api_auth(&auth), admin.stock_id, &body).await {
         Ok(_) => back_to(id),
         Err(e) => refused(&state, &auth, id, kept, e).await,
     }

@@ -198,3 +198,86 @@ pub async fn rems_forms_due(state: &AppState, caller: &Auth) -> AppResult<Vec<Re
     audit_clients(state, caller, &clients, "rems_form").await?;
     Ok(due)
 }
+
+/// Records an entry in a stock's book (waste, breakage, a return,
+/// destruction, theft or loss, a count or a correction): the entry's own
+/// rules first (`kairos_domain::ledger::may_record`), then each witness signs
+/// with their own e-mail and password (`may_witness`); waste takes the client
+/// of the administration it follows.
+pub async fn record_entry(
+    state: &AppState,
+    caller: &Auth,
+    stock: StockId,
+    body: &crate::api::ledger::EntryBody,
+) -> AppResult<Entry> {
+    use kairos_domain::ledger::{EntryDetail, EntryKind, Quantity};
+    require(caller, Permission::RecordLedger)?;
+    // The stock is named by the page or the path: one that does not exist
+    // is a 404 before any field is judged.
+    state.store.stock(stock).await?;
+    kairos_domain::ledger::may_record(body.kind, body.witnesses.len(), &state.config.ledger)?;
+    let opt = |field: &str, v: &Option<String>, max: usize| kairos_domain::text::optional(field, v.as_deref(), max);
+    let mut new = kairos_store::ledger::NewEntry {
+        stock_id: stock,
+        kind: body.kind,
+        occurred_at: crate::api::charted_at("occurred_at", body.occurred_at.as_deref(), state.now())?,
+        quantity: Quantity::from_units("quantity", body.quantity)?,
+        detail: EntryDetail {
+            party: body.recipient.clone(),
+            count_type: body.count_type,
+            business_time: body.business_time,
+            method: opt("method", &body.method, 300)?,
+            narrative: opt("narrative", &body.narrative, 4000)?,
+            form_reference: opt("form_reference", &body.form_reference, 100)?,
+            ..EntryDetail::default()
+        },
+        client_id: None,
+        dosing_session_id: None,
+        related_id: crate::api::opt_field_id::<LedgerEntryId>("related_id", body.related_id.as_deref())?,
+        witnesses: vec![],
+    };
+    let witnesses = witnesses(state, caller, &body.witnesses).await?;
+    // Waste and the administration it follows share the client.
+    if let Some(rel) = new.related_id
+        && body.kind == EntryKind::Waste
+    {
+        let related = state.store.ledger_entry(rel).await.map_err(|_| {
+            crate::error::AppError::invalid("related_id", format!("related_id: no ledger entry with id {rel}"))
+        })?;
+        new.client_id = related.client_id;
+    }
+    new.witnesses = witnesses;
+    Ok(state.store.record_entry(&caller.actor(), &state.config.ledger, &new).await?)
+}
+
+/// Signs each witness in with their own credentials (throttled as a
+/// sign-in) and checks they may witness the entry.
+pub async fn witnesses(
+    state: &AppState,
+    caller: &Auth,
+    sigs: &[crate::api::ledger::WitnessSignature],
+) -> AppResult<Vec<StaffId>> {
+    use crate::error::AppError;
+    let mut out = Vec::with_capacity(sigs.len());
+    for (i, w) in sigs.iter().enumerate() {
+        let field = format!("witnesses[{i}]");
+        let staff = match crate::auth::authenticate(
+            state,
+            &w.email,
+            &w.password,
+            caller.remote_addr.clone(),
+            "witness signature",
+        )
+        .await
+        {
+            Ok(s) => s,
+            Err(AppError::Unauthenticated) => {
+                return Err(AppError::invalid(field, "the witness's e-mail or password is not right"));
+            }
+            Err(e) => return Err(e),
+        };
+        kairos_domain::ledger::may_witness(&field, caller.staff.id, &staff)?;
+        out.push(staff.id);
+    }
+    Ok(out)
+}

@@ -83,7 +83,7 @@ pub async fn add_entry(
     let result = async {
         let tz = usecase::ledger::stock_time_zone(&state, id).await?;
         let body = entry_body(&form, kind, &tz)?;
-        api::record(&state, &api_auth(&auth), id, &body).await
+        crate::usecase::ledger::record_entry(&state, &api_auth(&auth), id, &body).await
     }
     .await;
     match result {
