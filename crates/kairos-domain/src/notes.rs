@@ -565,6 +565,28 @@ pub struct WriteSnapshot {
     pub writer_supervises_course_therapist: bool,
 }
 
+/// What an author may do with their own note.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    Save,
+    Sign,
+    Amend,
+}
+
+/// A note is saved, signed and amended by its author alone: a supervisor
+/// reads it in full, but a note records what its author did and wrote.
+pub fn author_only(author: StaffId, caller: StaffId, change: Change) -> Result<(), crate::Refusal> {
+    if author == caller {
+        return Ok(());
+    }
+    let what = match change {
+        Change::Save => "change",
+        Change::Sign => "sign",
+        Change::Amend => "amend",
+    };
+    Err(crate::Refusal::not_permitted("author_id", format!("only the note's author may {what} it")))
+}
+
 /// A psychotherapy note is written by the course's therapist, the therapist
 /// who holds the session, or a supervisor of the course's therapist, and
 /// only once the session has started (a note on a future or cancelled
@@ -594,6 +616,20 @@ pub fn may_write(s: &WriteSnapshot, writer: StaffId, now: jiff::Timestamp) -> Re
 
 #[cfg(test)]
 mod write_tests {
+    #[test]
+    fn only_the_author_saves_signs_and_amends_a_note() {
+        let (author, supervisor) = (StaffId::new(), StaffId::new());
+        for change in [Change::Save, Change::Sign, Change::Amend] {
+            assert!(author_only(author, author, change).is_ok());
+            let r = author_only(author, supervisor, change).expect_err("not the author");
+            assert_eq!(r.kind, crate::refusal::RefusalKind::NotPermitted);
+        }
+        assert_eq!(
+            author_only(author, supervisor, Change::Sign).map_err(|r| r.message),
+            Err("Only the note's author may sign it.".to_string())
+        );
+    }
+
     use super::*;
     use crate::RefusalKind;
     use crate::encounter::EncounterStatus;

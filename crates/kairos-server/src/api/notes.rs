@@ -21,7 +21,7 @@ use kairos_domain::notes::{
 };
 use kairos_domain::roles::Permission;
 use kairos_domain::window::{self, Dose, DoseWindow, IntegrationStatus, TherapySession, WindowPosition};
-use kairos_store::notes::{NewNote, Note, NoteAmendmentRecord};
+use kairos_store::notes::{Note, NoteAmendmentRecord};
 use kairos_store::{Action, AuditEntry};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
@@ -215,22 +215,6 @@ pub struct NewNoteInput {
     pub body: NoteBodyInput,
 }
 
-/// Drafts a note (therapists); the author is the caller.
-pub async fn create_note(state: &AppState, auth: &Auth, client: ClientId, body: &NewNoteInput) -> AppResult<Note> {
-    auth.require(Permission::WriteTherapyNotes)?;
-    let encounter_id = field_id("encounter_id", &body.encounter_id)?;
-    let note_body = body.body.validate(body.kind, state)?;
-    let (writer, now) = (auth.staff.id, state.now());
-    Ok(state
-        .store
-        .create_note(
-            &auth.actor(),
-            &NewNote { client_id: client, encounter_id, kind: body.kind, body: note_body },
-            |s| kairos_domain::notes::may_write(s, writer, now),
-        )
-        .await?)
-}
-
 /// Drafts a psychotherapy note on one of the client's encounters.
 #[utoipa::path(post, path = "/clients/{id}/notes", tag = "notes", params(("id" = String, Path)), request_body = NewNoteInput,
     responses((status = 201, body = NoteView), (status = 403, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
@@ -240,7 +224,7 @@ pub async fn create(
     Path(id): Path<String>,
     Json(body): Json<NewNoteInput>,
 ) -> AppResult<(StatusCode, axum::Json<NoteView>)> {
-    let n = create_note(&state, &auth, path_id("client", &id)?, &body).await?;
+    let n = crate::usecase::notes::create(&state, &auth, path_id("client", &id)?, &body).await?;
     Ok((StatusCode::CREATED, axum::Json(view_of(n, Access::Author, auth.staff.name.clone()))))
 }
 
@@ -249,17 +233,6 @@ pub async fn create(
     responses((status = 200, body = NoteView), (status = 403, body = crate::error::Problem), (status = 404, body = crate::error::Problem)))]
 pub async fn get(State(state): State<AppState>, auth: Auth, Path(id): Path<String>) -> AppResult<axum::Json<NoteView>> {
     Ok(axum::Json(visible_note(&state, &auth, path_id("therapy note", &id)?).await?))
-}
-
-/// Saves a draft (its author only).
-pub async fn save_draft(state: &AppState, auth: &Auth, id: NoteId, body: &NoteBodyInput) -> AppResult<Note> {
-    auth.require(Permission::WriteTherapyNotes)?;
-    let n = state.store.get_note(id).await?;
-    if n.author_id != auth.staff.id {
-        return Err(AppError::Forbidden("only the note's author may change it".into()));
-    }
-    let note_body = body.validate(n.kind, state)?;
-    Ok(state.store.update_note_draft(&auth.actor(), id, &note_body).await?)
 }
 
 /// Replaces a draft's text (its author only; a signed note is amended instead).
@@ -271,31 +244,8 @@ pub async fn update(
     Path(id): Path<String>,
     Json(body): Json<NoteBodyInput>,
 ) -> AppResult<axum::Json<NoteView>> {
-    let n = save_draft(&state, &auth, path_id("therapy note", &id)?, &body).await?;
+    let n = crate::usecase::notes::save_draft(&state, &auth, path_id("therapy note", &id)?, &body).await?;
     Ok(axum::Json(view_of(n, Access::Author, auth.staff.name.clone())))
-}
-
-/// Signs a draft (its author only) once the required sections, the summary
-/// and any WET measurements are filled.
-pub async fn sign_note(state: &AppState, auth: &Auth, id: NoteId) -> AppResult<Note> {
-    auth.require(Permission::WriteTherapyNotes)?;
-    let n = state.store.get_note(id).await?;
-    if n.author_id != auth.staff.id {
-        return Err(AppError::Forbidden("only the note's author may sign it".into()));
-    }
-    let templates = state.config.note_templates.clone();
-    Ok(state
-        .store
-        .sign_note(&auth.actor(), id, |n| {
-            let body = NoteBody {
-                sections: n.sections.clone(),
-                summary: n.summary.clone(),
-                wet: n.wet.clone(),
-                narrative: n.narrative.clone(),
-            };
-            body.ready_to_sign(n.kind, &templates)
-        })
-        .await?)
 }
 
 /// Signs a draft; it never changes afterwards.
@@ -306,24 +256,8 @@ pub async fn sign(
     auth: Auth,
     Path(id): Path<String>,
 ) -> AppResult<axum::Json<NoteView>> {
-    let n = sign_note(&state, &auth, path_id("therapy note", &id)?).await?;
+    let n = crate::usecase::notes::sign(&state, &auth, path_id("therapy note", &id)?).await?;
     Ok(axum::Json(view_of(n, Access::Author, auth.staff.name.clone())))
-}
-
-/// Amends a signed note (its author only).
-pub async fn amend_note(
-    state: &AppState,
-    auth: &Auth,
-    id: NoteId,
-    a: &NoteAmendment,
-) -> AppResult<NoteAmendmentRecord> {
-    auth.require(Permission::WriteTherapyNotes)?;
-    let a = a.validate()?;
-    let n = state.store.get_note(id).await?;
-    if n.author_id != auth.staff.id {
-        return Err(AppError::Forbidden("only the note's author may amend it".into()));
-    }
-    Ok(state.store.amend_note(&auth.actor(), id, &a).await?)
 }
 
 /// Amends a signed note: the original stays; the amendment shows who, when
@@ -336,7 +270,7 @@ pub async fn amend(
     Path(id): Path<String>,
     Json(body): Json<NoteAmendment>,
 ) -> AppResult<(StatusCode, axum::Json<NoteAmendmentRecord>)> {
-    let r = amend_note(&state, &auth, path_id("therapy note", &id)?, &body).await?;
+    let r = crate::usecase::notes::amend(&state, &auth, path_id("therapy note", &id)?, &body).await?;
     Ok((StatusCode::CREATED, axum::Json(r)))
 }
 

@@ -246,14 +246,14 @@ pub async fn save(
     {
         w.writing_started_at = Some(state.now());
     }
-    if let Err(e) = api::save_draft(&state, &a, id, &body).await {
+    if let Err(e) = usecase::notes::save_draft(&state, &a, id, &body).await {
         return match e {
             AppError::Forbidden(m) => Err(page_error(StatusCode::FORBIDDEN, &m, Some(auth.nav("/clients")))),
             e => note_page_kept(&state, &auth, id, Some(detail(e)), Some(&form)).await,
         };
     }
     if action == "sign"
-        && let Err(e) = api::sign_note(&state, &a, id).await
+        && let Err(e) = usecase::notes::sign(&state, &a, id).await
     {
         return note_page(&state, &auth, id, Some(detail(e))).await;
     }
@@ -268,7 +268,7 @@ pub async fn amend(
 ) -> PageResult {
     let id = note_id(&auth, &id)?;
     let a = NoteAmendment { correction: form.correction, reason: form.reason };
-    match api::amend_note(&state, &api_auth(&auth), id, &a).await {
+    match usecase::notes::amend(&state, &api_auth(&auth), id, &a).await {
         Ok(_) => Ok(Redirect::to(&format!("/notes/{id}")).into_response()),
         Err(AppError::Forbidden(m)) => Err(page_error(StatusCode::FORBIDDEN, &m, Some(auth.nav("/clients")))),
         Err(e) => note_page(&state, &auth, id, Some(detail(e))).await,
@@ -295,7 +295,7 @@ pub async fn create(
         Ok(b) => api::NewNoteInput { encounter_id: enc.to_string(), kind, body: b },
         Err(r) => return refuse(r.into()),
     };
-    match api::create_note(&state, &api_auth(&auth), e.client_id, &body).await {
+    match usecase::notes::create(&state, &api_auth(&auth), e.client_id, &body).await {
         Ok(n) => Ok(Redirect::to(&format!("/notes/{}", n.id)).into_response()),
         Err(err) => refuse(err.into()),
     }
