@@ -11,7 +11,7 @@
 //! another member. Every read that shows a member leaves an audit entry for
 //! that member before the response.
 
-use super::{field_id, path_id};
+use super::path_id;
 use crate::error::{AppError, AppResult};
 use crate::extract::{Auth, Json};
 use crate::state::AppState;
@@ -19,10 +19,10 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use jiff::Timestamp;
 use jiff::civil::Date;
-use kairos_domain::groups::{self, Attendance, GroupSpec, GroupView, MembershipStatus};
+use kairos_domain::groups::{self, Attendance, GroupView, MembershipStatus};
 use kairos_domain::ids::{ClientId, GroupId, GroupSessionId, StaffId};
 use kairos_domain::roles::Permission;
-use kairos_store::groups::{ClientGroup, Group, GroupSession, Member, SessionNotes};
+use kairos_store::groups::{ClientGroup, Group, GroupSession, Member};
 use kairos_store::{Action, AuditEntry};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -331,29 +331,6 @@ pub struct GroupInput {
     pub eligible_phases: Vec<kairos_domain::course::Phase>,
 }
 
-pub async fn create_group_in(state: &AppState, auth: &Auth, body: &GroupInput) -> AppResult<Group> {
-    auth.require(Permission::ManageGroups)?;
-    let spec = GroupSpec {
-        name: body.name.clone(),
-        description: body.description.clone(),
-        site_id: field_id("site_id", &body.site_id)?,
-        room_id: field_id("room_id", &body.room_id)?,
-        facilitator_ids: body
-            .facilitator_ids
-            .iter()
-            .enumerate()
-            .map(|(i, f)| field_id(&format!("facilitator_ids[{i}]"), f))
-            .collect::<AppResult<_>>()?,
-        slots: body.slots.clone(),
-        capacity: body.capacity,
-        enrolment: body.enrolment,
-        eligible_phases: body.eligible_phases.clone(),
-    };
-    let facts = state.store.group_spec_facts(&spec).await?;
-    let spec = spec.validate(&facts)?;
-    Ok(state.store.create_group(&auth.actor(), &spec).await?)
-}
-
 /// Creates a process group (therapists, coordinators).
 #[utoipa::path(post, path = "/groups", tag = "groups", request_body = GroupInput,
     responses((status = 201, body = GroupOut), (status = 403, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
@@ -362,7 +339,7 @@ pub async fn create_group(
     auth: Auth,
     Json(body): Json<GroupInput>,
 ) -> AppResult<(StatusCode, axum::Json<GroupOut>)> {
-    let g = create_group_in(&state, &auth, &body).await?;
+    let g = crate::usecase::groups::create(&state, &auth, &body).await?;
     Ok((StatusCode::CREATED, axum::Json(group_out(&state, &auth, g).await?)))
 }
 
@@ -389,28 +366,12 @@ pub struct JoinInput {
 }
 
 /// The caller may change the membership (ManageGroups, or a facilitator).
-fn may_manage(auth: &Auth, g: &Group) -> AppResult<bool> {
+pub(crate) fn may_manage(auth: &Auth, g: &Group) -> AppResult<bool> {
     let facilitator = view_of(auth, g)? == GroupView::Facilitator;
     if !facilitator {
         auth.require(Permission::ManageGroups)?;
     }
     Ok(facilitator)
-}
-
-pub async fn join_in(state: &AppState, auth: &Auth, id: GroupId, body: &JoinInput) -> AppResult<Member> {
-    let g = state.store.get_group(id).await?;
-    let facilitator = may_manage(auth, &g)?;
-    let client = field_id("client_id", &body.client_id)?;
-    match state.store.join_group(&auth.actor(), id, client, facilitator, body.override_reason.as_deref()).await {
-        Ok(m) => Ok(m),
-        // Who is already in the group is for its facilitators to know: to
-        // anyone else the refusal does not say.
-        Err(e) if !facilitator && e.to_string().contains("already") => Err(AppError::Conflict {
-            field: "client_id".into(),
-            detail: "this client cannot be added to the group now; ask its facilitator".into(),
-        }),
-        Err(e) => Err(e.into()),
-    }
 }
 
 /// Adds a client: active when a seat is free, otherwise waitlisted. The
@@ -423,7 +384,7 @@ pub async fn add_member(
     Path(id): Path<String>,
     Json(body): Json<JoinInput>,
 ) -> AppResult<(StatusCode, axum::Json<MemberOut>)> {
-    let m = join_in(&state, &auth, path_id("group", &id)?, &body).await?;
+    let m = crate::usecase::groups::join(&state, &auth, path_id("group", &id)?, &body).await?;
     let mut out = members_out(vec![m]);
     Ok((StatusCode::CREATED, axum::Json(out.remove(0))))
 }
@@ -433,12 +394,6 @@ pub struct LeaveOut {
     pub status: MembershipStatus,
     /// How many waitlisted clients took the freed seats.
     pub promoted: usize,
-}
-
-pub async fn leave_in(state: &AppState, auth: &Auth, id: GroupId, client: ClientId) -> AppResult<usize> {
-    let g = state.store.get_group(id).await?;
-    may_manage(auth, &g)?;
-    Ok(state.store.leave_group(&auth.actor(), id, client).await?.len())
 }
 
 /// Removes a member or takes a client off the waitlist; freed seats go to
@@ -451,7 +406,8 @@ pub async fn remove_member(
     auth: Auth,
     Path((id, client)): Path<(String, String)>,
 ) -> AppResult<axum::Json<LeaveOut>> {
-    let promoted = leave_in(&state, &auth, path_id("group", &id)?, path_id("client", &client)?).await?;
+    let promoted =
+        crate::usecase::groups::leave(&state, &auth, path_id("group", &id)?, path_id("client", &client)?).await?;
     Ok(axum::Json(LeaveOut { status: MembershipStatus::Left, promoted }))
 }
 
@@ -469,23 +425,6 @@ pub struct SessionsInput {
     pub weeks: Option<u16>,
 }
 
-pub async fn schedule_in(
-    state: &AppState,
-    auth: &Auth,
-    id: GroupId,
-    body: &SessionsInput,
-) -> AppResult<Vec<GroupSessionId>> {
-    auth.require(Permission::ManageGroups)?;
-    let g = state.store.get_group(id).await?;
-    let tz = state.store.get_site(g.site_id).await?.time_zone.tz();
-    let occ = match (body.date, body.from, body.weeks) {
-        (Some(d), None, None) => groups::on_date(&g.slots, &tz, d)?,
-        (None, Some(f), Some(w)) => groups::occurrences(&g.slots, &tz, f, w)?,
-        _ => return Err(AppError::invalid("date", "give either `date`, or `from` and `weeks`")),
-    };
-    Ok(state.store.create_group_sessions(&auth.actor(), id, &occ).await?)
-}
-
 /// Schedules sessions from the weekly slots (one date, or N weeks), booking
 /// each active member's own group encounter; existing sessions are kept.
 #[utoipa::path(post, path = "/groups/{id}/sessions", tag = "groups", params(("id" = String, Path)), request_body = SessionsInput,
@@ -497,7 +436,7 @@ pub async fn create_sessions(
     Json(body): Json<SessionsInput>,
 ) -> AppResult<(StatusCode, axum::Json<Vec<SessionOut>>)> {
     let id = path_id("group", &id)?;
-    let ids = schedule_in(&state, &auth, id, &body).await?;
+    let ids = crate::usecase::groups::schedule_sessions(&state, &auth, id, &body).await?;
     let g = state.store.get_group(id).await?;
     let mut out = Vec::new();
     for sid in ids {
@@ -566,23 +505,6 @@ pub struct AttendanceInput {
     pub marks: Vec<Mark>,
 }
 
-pub async fn attendance_in(
-    state: &AppState,
-    auth: &Auth,
-    group: GroupId,
-    sid: GroupSessionId,
-    body: &AttendanceInput,
-) -> AppResult<()> {
-    facilitator_session(state, auth, group, sid).await?;
-    let marks = body
-        .marks
-        .iter()
-        .enumerate()
-        .map(|(i, m)| Ok((field_id::<ClientId>(&format!("marks[{i}].client_id"), &m.client_id)?, m.attendance)))
-        .collect::<AppResult<Vec<_>>>()?;
-    Ok(state.store.record_attendance(&auth.actor(), sid, &marks).await?)
-}
-
 /// Records attendance (present, late, absent, excused); each member's group
 /// encounter follows. Facilitators only.
 #[utoipa::path(put, path = "/groups/{id}/sessions/{sid}/attendance", tag = "groups",
@@ -595,7 +517,7 @@ pub async fn record_attendance(
     Json(body): Json<AttendanceInput>,
 ) -> AppResult<axum::Json<SessionOut>> {
     let (id, sid) = (path_id("group", &id)?, path_id("group session", &sid)?);
-    attendance_in(&state, &auth, id, sid, &body).await?;
+    crate::usecase::groups::record_attendance(&state, &auth, id, sid, &body).await?;
     let (g, s) = facilitator_session(&state, &auth, id, sid).await?;
     Ok(axum::Json(session_out(&state, &auth, &g, s).await?))
 }
@@ -620,29 +542,6 @@ pub struct NotesInput {
     pub sign: bool,
 }
 
-pub async fn notes_in(
-    state: &AppState,
-    auth: &Auth,
-    group: GroupId,
-    sid: GroupSessionId,
-    body: &NotesInput,
-) -> AppResult<()> {
-    auth.require(Permission::WriteTherapyNotes)?;
-    facilitator_session(state, auth, group, sid).await?;
-    let group_note = groups::note_text("group_note", body.group_note.as_deref(), groups::MAX_GROUP_NOTE)?;
-    let mut members = Vec::new();
-    for (i, m) in body.members.iter().enumerate() {
-        let c: ClientId = field_id(&format!("members[{i}].client_id"), &m.client_id)?;
-        members
-            .push((c, groups::note_text(&format!("members[{i}].note"), m.note.as_deref(), groups::MAX_MEMBER_NOTE)?));
-    }
-    if body.sign && group_note.is_none() {
-        return Err(AppError::invalid("group_note", "write the group note before signing"));
-    }
-    let notes = SessionNotes { group_note, members, sign: body.sign };
-    Ok(state.store.save_session_notes(&auth.actor(), sid, &notes).await?)
-}
-
 /// Saves (and optionally signs) the group note and each member's line.
 /// Facilitators only; signed notes never change (409).
 #[utoipa::path(put, path = "/groups/{id}/sessions/{sid}/notes", tag = "groups",
@@ -655,7 +554,7 @@ pub async fn save_notes(
     Json(body): Json<NotesInput>,
 ) -> AppResult<axum::Json<SessionOut>> {
     let (id, sid) = (path_id("group", &id)?, path_id("group session", &sid)?);
-    notes_in(&state, &auth, id, sid, &body).await?;
+    crate::usecase::groups::save_notes(&state, &auth, id, sid, &body).await?;
     let (g, s) = facilitator_session(&state, &auth, id, sid).await?;
     Ok(axum::Json(session_out(&state, &auth, &g, s).await?))
 }

@@ -187,7 +187,7 @@ pub async fn create(State(state): State<AppState>, auth: UiAuth, body: axum::bod
         })
     })();
     let result = match input {
-        Ok(i) => api::create_group_in(&state, &api_auth(&auth), &i).await.map_err(super::form::Refused::from),
+        Ok(i) => crate::usecase::groups::create(&state, &api_auth(&auth), &i).await.map_err(super::form::Refused::from),
         Err(r) => Err(r.into()),
     };
     match result {
@@ -315,7 +315,7 @@ pub async fn post(
     let a = api_auth(&auth);
     let opt = |v: &str| Some(v.trim().to_string()).filter(|v| !v.is_empty());
     let result = match form.action.trim() {
-        "add" => api::join_in(
+        "add" => crate::usecase::groups::join(
             &state,
             &a,
             id,
@@ -327,7 +327,7 @@ pub async fn post(
         .await
         .map(|_| ()),
         "remove" => match form.client_id.trim().parse::<ClientId>() {
-            Ok(c) => api::leave_in(&state, &a, id, c).await.map(|_| ()),
+            Ok(c) => crate::usecase::groups::leave(&state, &a, id, c).await.map(|_| ()),
             Err(_) => Err(AppError::invalid("client_id", "choose a member")),
         },
         "schedule" => {
@@ -341,7 +341,7 @@ pub async fn post(
                 Ok::<_, AppError>(api::SessionsInput { date: date_of("date", &form.date)?, from, weeks })
             })();
             match body {
-                Ok(b) => api::schedule_in(&state, &a, id, &b).await.map(|_| ()),
+                Ok(b) => crate::usecase::groups::schedule_sessions(&state, &a, id, &b).await.map(|_| ()),
                 Err(e) => Err(e),
             }
         }
@@ -469,7 +469,8 @@ pub async fn save_session(
         }
     }
     if !marks.is_empty()
-        && let Err(e) = api::attendance_in(&state, &a, gid, sid, &api::AttendanceInput { marks }).await
+        && let Err(e) =
+            crate::usecase::groups::record_attendance(&state, &a, gid, sid, &api::AttendanceInput { marks }).await
     {
         return session_page(&state, &auth, gid, sid, Some(detail(e))).await;
     }
@@ -483,7 +484,7 @@ pub async fn save_session(
             })
             .collect();
         let body = api::NotesInput { group_note: form.group_note.clone(), members, sign: form.action == "sign" };
-        if let Err(e) = api::notes_in(&state, &a, gid, sid, &body).await {
+        if let Err(e) = crate::usecase::groups::save_notes(&state, &a, gid, sid, &body).await {
             return session_page(&state, &auth, gid, sid, Some(detail(e))).await;
         }
     }
