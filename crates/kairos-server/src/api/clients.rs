@@ -6,7 +6,6 @@ use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use kairos_domain::client::{ClientDetails, ClientInput, ClientStatus};
-use kairos_domain::roles::Permission;
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
@@ -92,8 +91,7 @@ pub async fn create_client(
     auth: Auth,
     Json(body): Json<ClientBody>,
 ) -> AppResult<(StatusCode, axum::Json<ClientView>)> {
-    auth.require(Permission::WriteClients)?;
-    let client = state.store.create_client(&auth.actor(), &body.parse()?).await?;
+    let client = crate::usecase::clients::register(&state, &auth, &body.parse()?).await?;
     Ok((StatusCode::CREATED, axum::Json(ClientView::from(&client))))
 }
 
@@ -119,8 +117,7 @@ pub async fn update_client(
     Path(id): Path<String>,
     Json(body): Json<ClientBody>,
 ) -> AppResult<axum::Json<ClientView>> {
-    auth.require(Permission::WriteClients)?;
     let id = path_id("client", &id)?;
-    let client = state.store.update_client(&auth.actor(), id, &body.parse()?).await?;
+    let client = crate::usecase::clients::edit(&state, &auth, id, &body.parse()?).await?;
     Ok(axum::Json(ClientView::from(&client)))
 }

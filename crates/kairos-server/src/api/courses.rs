@@ -73,7 +73,6 @@ pub async fn create_course(
     Path(id): Path<String>,
     Json(body): Json<CourseCreate>,
 ) -> AppResult<(StatusCode, axum::Json<CourseView>)> {
-    auth.require(Permission::ManageCourses)?;
     let client = path_id("client", &id)?;
     let new = NewCourse::parse(
         client,
@@ -83,7 +82,7 @@ pub async fn create_course(
         opt_field_id("therapist_id", body.therapist_id.as_deref())?,
         latest_today(),
     )?;
-    let course = state.store.create_course(&auth.actor(), &new).await?;
+    let course = crate::usecase::courses::open(&state, &auth, &new).await?;
     Ok((StatusCode::CREATED, axum::Json(CourseView::from(&course))))
 }
 
@@ -114,12 +113,14 @@ pub async fn change_phase(
     Path(id): Path<String>,
     Json(body): Json<PhaseChangeBody>,
 ) -> AppResult<axum::Json<CourseView>> {
-    auth.require(Permission::ManageCourses)?;
-    let id = path_id("course", &id)?;
-    // A course ends on the date it is at the client's site.
-    let client = state.store.get_course(id).await?.client_id;
-    let today = state.now().to_zoned(state.client_tz(client).await?).date();
-    let course = state.store.change_course_phase(&auth.actor(), id, body.phase, body.reason.as_deref(), today).await?;
+    let course = crate::usecase::courses::change_phase(
+        &state,
+        &auth,
+        path_id("course", &id)?,
+        body.phase,
+        body.reason.as_deref(),
+    )
+    .await?;
     Ok(axum::Json(CourseView::from(&course)))
 }
 
@@ -132,15 +133,13 @@ pub async fn assign_team(
     Path(id): Path<String>,
     Json(body): Json<CareTeamBody>,
 ) -> AppResult<axum::Json<CourseView>> {
-    auth.require(Permission::ManageCourses)?;
-    let course = state
-        .store
-        .assign_course_team(
-            &auth.actor(),
-            path_id("course", &id)?,
-            opt_field_id("prescriber_id", body.prescriber_id.as_deref())?,
-            opt_field_id("therapist_id", body.therapist_id.as_deref())?,
-        )
-        .await?;
+    let course = crate::usecase::courses::set_care_team(
+        &state,
+        &auth,
+        path_id("course", &id)?,
+        opt_field_id("prescriber_id", body.prescriber_id.as_deref())?,
+        opt_field_id("therapist_id", body.therapist_id.as_deref())?,
+    )
+    .await?;
     Ok(axum::Json(CourseView::from(&course)))
 }

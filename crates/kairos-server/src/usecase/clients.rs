@@ -88,3 +88,26 @@ pub async fn names(state: &AppState, ids: &[ClientId]) -> AppResult<HashMap<Clie
 pub async fn name(state: &AppState, id: ClientId) -> AppResult<String> {
     Ok(state.store.get_client(id).await?.details.display_name())
 }
+
+/// Registers a client (details already read by `ClientDetails::parse`:
+/// names, date of birth not in the future, contacts, an emergency contact
+/// with both name and number).
+pub async fn register(
+    state: &AppState,
+    caller: &Auth,
+    details: &kairos_domain::client::ClientDetails,
+) -> AppResult<Client> {
+    require(caller, Permission::WriteClients)?;
+    Ok(state.store.create_client(&caller.actor(), details).await?)
+}
+
+/// Replaces a client's details (the change is audited).
+pub async fn edit(
+    state: &AppState,
+    caller: &Auth,
+    id: ClientId,
+    details: &kairos_domain::client::ClientDetails,
+) -> AppResult<Client> {
+    require(caller, Permission::WriteClients)?;
+    Ok(state.store.update_client(&caller.actor(), id, details).await?)
+}

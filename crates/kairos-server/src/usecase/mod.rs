@@ -10,6 +10,7 @@
 
 pub mod audit;
 pub mod clients;
+pub mod courses;
 pub mod directory;
 pub mod dosing;
 pub mod encounters;
