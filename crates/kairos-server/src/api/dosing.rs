@@ -333,35 +333,9 @@ pub async fn save_rems(
     Json(body): Json<RemsBody>,
 ) -> AppResult<axum::Json<RemsView>> {
     let id = path_id("dosing session", &id)?;
-    save_rems_in(&state, &auth, id, body.ready_after_minutes, body.confirmation.as_deref()).await?;
+    crate::usecase::dosing::save_rems(&state, &auth, id, body.ready_after_minutes, body.confirmation.as_deref())
+        .await?;
     Ok(axum::Json(rems_view(&state, &auth, id).await?))
-}
-
-/// Saves the REMS form's answer and, with a confirmation, records it
-/// submitted (shared by the API and the page).
-pub async fn save_rems_in(
-    state: &AppState,
-    auth: &Auth,
-    id: kairos_domain::ids::DosingSessionId,
-    ready_after_minutes: Option<i64>,
-    confirmation: Option<&str>,
-) -> AppResult<()> {
-    auth.require(Permission::ChartDosing)?;
-    if ready_after_minutes.is_some_and(|m| !(0..=24 * 60).contains(&m)) {
-        return Err(AppError::invalid("ready_after_minutes", "whole minutes after the dose, 0 to 1440"));
-    }
-    let confirmation = kairos_domain::text::optional("confirmation", confirmation, 100)?;
-    if confirmation.is_some() {
-        let v = rems_view(state, auth, id).await?;
-        if !v.form.problems.is_empty() {
-            return Err(AppError::invalid(
-                "confirmation",
-                format!("the form is not complete: {}", v.form.problems.join("; ")),
-            ));
-        }
-    }
-    state.store.save_rems(&auth.actor(), id, ready_after_minutes, confirmation.as_deref()).await?;
-    Ok(())
 }
 
 #[derive(Debug, Serialize, ToSchema)]

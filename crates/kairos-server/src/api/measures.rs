@@ -309,9 +309,8 @@ pub async fn mark_in_error(
     Path(id): Path<String>,
     Json(body): Json<ErrorMark>,
 ) -> AppResult<axum::Json<AdministrationView>> {
-    auth.require(Permission::RecordMeasures)?;
-    let reason = required_text("reason", &body.reason, 1000)?;
-    let admin = state.store.mark_measure_in_error(&auth.actor(), path_id("measure", &id)?, &reason).await?;
+    let admin =
+        crate::usecase::measures::mark_entered_in_error(&state, &auth, path_id("measure", &id)?, &body.reason).await?;
     Ok(axum::Json(AdministrationView::new(&admin, state.config.alert_escalation, state.now())))
 }
 
@@ -392,29 +391,8 @@ pub async fn create_link(
 ) -> AppResult<(StatusCode, axum::Json<LinkCreated>)> {
     auth.require(Permission::RecordMeasures)?;
     let client: ClientId = path_id("client", &id)?;
-    let created = send_link(&state, &auth, client, &body).await?;
+    let created = crate::usecase::measures::send_self_report_link(&state, &auth, client, &body).await?;
     Ok((StatusCode::CREATED, axum::Json(created)))
-}
-
-pub async fn send_link(state: &AppState, auth: &Auth, client: ClientId, body: &LinkCreate) -> AppResult<LinkCreated> {
-    let inst = instrument(state, "instrument", &body.instrument)?;
-    if inst.rater != Rater::SelfReport || inst.content != Content::Full {
-        return Err(AppError::invalid(
-            "instrument",
-            format!("{} is not a self-report questionnaire Kairos can show to a client", inst.short_name),
-        ));
-    }
-    let lifetime = match body.expires_in_hours {
-        None => state.config.link_lifetime,
-        Some(h) if (1..=336).contains(&h) => SignedDuration::from_hours(i64::from(h)),
-        Some(_) => return Err(AppError::invalid("expires_in_hours", "expires_in_hours must be between 1 and 336")),
-    };
-    let token = crate::auth::new_token();
-    let expires_at = state.now() + lifetime;
-    let course: Option<CourseId> = opt_field_id("course_id", body.course_id.as_deref())?;
-    let req = state.store.create_measure_request(&auth.actor(), client, course, &inst.id, &token, expires_at).await?;
-    let base = state.config.public_url.as_deref().unwrap_or("").trim_end_matches('/');
-    Ok(LinkCreated { id: req.id, url: format!("{base}/r/{token}"), expires_at })
 }
 
 /// One instrument's trajectory summary for a client.

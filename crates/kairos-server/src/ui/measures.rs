@@ -2,7 +2,7 @@
 //! questionnaire page (`/r/{token}`: no account, no script, phone-sized).
 
 use super::{Nav, UiAuth, page_error, render, ui_error};
-use crate::api::measures::{LinkCreate, is_escalated, required_text, score, send_link as create_link};
+use crate::api::measures::{LinkCreate, is_escalated, required_text, score};
 use crate::error::AppError;
 use crate::extract::{Auth, RemoteAddr};
 use crate::state::{AppState, Crisis};
@@ -158,7 +158,9 @@ pub async fn send_link(
     let client: ClientId = id.parse().map_err(|_| page_error(StatusCode::NOT_FOUND, "No such client.", nav()))?;
     let api_auth = Auth { staff: auth.staff.clone(), token: auth.token.clone(), remote_addr: auth.remote_addr.clone() };
     let body = LinkCreate { instrument: form.instrument, course_id: None, expires_in_hours: None };
-    let created = create_link(&state, &api_auth, client, &body).await.map_err(|e| ui_error(e, nav()))?;
+    let created = crate::usecase::measures::send_self_report_link(&state, &api_auth, client, &body)
+        .await
+        .map_err(|e| ui_error(e, nav()))?;
     // Without a configured public address, show the link at the address
     // staff reached the server by.
     let url = if created.url.starts_with('/') {

@@ -207,3 +207,31 @@ pub async fn amend(
     require(caller, Permission::ChartDosing)?;
     Ok(state.store.amend_dosing_session(&caller.actor(), session, amendment, |s| dosing::amend(s, amendment)).await?)
 }
+
+/// Saves the REMS form's answer (minutes after the dose the client was ready
+/// to leave, 0 to 1440) and, with a confirmation number, records it
+/// submitted, which needs a complete form.
+pub async fn save_rems(
+    state: &AppState,
+    caller: &Auth,
+    id: DosingSessionId,
+    ready_after_minutes: Option<i64>,
+    confirmation: Option<&str>,
+) -> AppResult<()> {
+    require(caller, Permission::ChartDosing)?;
+    if ready_after_minutes.is_some_and(|m| !(0..=24 * 60).contains(&m)) {
+        return Err(crate::error::AppError::invalid("ready_after_minutes", "whole minutes after the dose, 0 to 1440"));
+    }
+    let confirmation = kairos_domain::text::optional("confirmation", confirmation, 100)?;
+    if confirmation.is_some() {
+        let v = crate::api::dosing::rems_view(state, caller, id).await?;
+        if !v.form.problems.is_empty() {
+            return Err(crate::error::AppError::invalid(
+                "confirmation",
+                format!("the form is not complete: {}", v.form.problems.join("; ")),
+            ));
+        }
+    }
+    state.store.save_rems(&caller.actor(), id, ready_after_minutes, confirmation.as_deref()).await?;
+    Ok(())
+}

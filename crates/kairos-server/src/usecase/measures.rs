@@ -137,3 +137,52 @@ pub async fn submit_self_report(
         Err(e) => Err(e.into()),
     }
 }
+
+/// Sends a client a one-time link to a self-report questionnaire (one Kairos
+/// may show a client in full), valid for the clinic's link lifetime or
+/// `expires_in_hours` (1 to 336).
+pub async fn send_self_report_link(
+    state: &AppState,
+    caller: &Auth,
+    client: ClientId,
+    body: &crate::api::measures::LinkCreate,
+) -> AppResult<crate::api::measures::LinkCreated> {
+    use kairos_domain::instruments::{Content, Rater};
+    require(caller, Permission::RecordMeasures)?;
+    let inst = crate::api::measures::instrument(state, "instrument", &body.instrument)?;
+    if inst.rater != Rater::SelfReport || inst.content != Content::Full {
+        return Err(crate::error::AppError::invalid(
+            "instrument",
+            format!("{} is not a self-report questionnaire Kairos can show to a client", inst.short_name),
+        ));
+    }
+    let lifetime = match body.expires_in_hours {
+        None => state.config.link_lifetime,
+        Some(h) if (1..=336).contains(&h) => jiff::SignedDuration::from_hours(i64::from(h)),
+        Some(_) => {
+            return Err(crate::error::AppError::invalid(
+                "expires_in_hours",
+                "expires_in_hours must be between 1 and 336",
+            ));
+        }
+    };
+    let token = crate::auth::new_token();
+    let expires_at = state.now() + lifetime;
+    let course: Option<CourseId> = crate::api::opt_field_id("course_id", body.course_id.as_deref())?;
+    let req = state.store.create_measure_request(&caller.actor(), client, course, &inst.id, &token, expires_at).await?;
+    let base = state.config.public_url.as_deref().unwrap_or("").trim_end_matches('/');
+    Ok(crate::api::measures::LinkCreated { id: req.id, url: format!("{base}/r/{token}"), expires_at })
+}
+
+/// Marks a questionnaire entered in error, with why: it stays in the record,
+/// struck out of trajectories and outcomes.
+pub async fn mark_entered_in_error(
+    state: &AppState,
+    caller: &Auth,
+    id: kairos_domain::ids::AdministrationId,
+    reason: &str,
+) -> AppResult<Administration> {
+    require(caller, Permission::RecordMeasures)?;
+    let reason = crate::api::measures::required_text("reason", reason, 1000)?;
+    Ok(state.store.mark_measure_in_error(&caller.actor(), id, &reason).await?)
+}

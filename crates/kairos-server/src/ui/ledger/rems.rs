@@ -183,7 +183,7 @@ async fn save_rems(state: &AppState, auth: &UiAuth, id: DosingSessionId, form: &
         "Ready to leave after (minutes)",
         &form.ready_after_minutes,
     )?;
-    crate::api::dosing::save_rems_in(state, &api_auth(auth), id, ready, Some(form.confirmation.as_str())).await
+    crate::usecase::dosing::save_rems(state, &api_auth(auth), id, ready, Some(form.confirmation.as_str())).await
 }
 
 pub async fn rems_submit(
