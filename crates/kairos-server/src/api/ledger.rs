@@ -12,13 +12,9 @@ use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use kairos_domain::ids::{ClientId, RegistrationId, StaffId, StockId};
-use kairos_domain::ledger::{
-    BusinessTime, CountType, EntryDetail, EntryKind, InventoryStatus, Party, Quantity, Substance, Unit,
-};
+use kairos_domain::ledger::{BusinessTime, CountType, EntryKind, InventoryStatus, Party, Quantity, Substance, Unit};
 use kairos_domain::roles::Permission;
-use kairos_store::ledger::{
-    Entry, LossReport, NewEntry, NewRegistration, PendingWaste, Registration, Stock, StockSpec,
-};
+use kairos_store::ledger::{Entry, LossReport, PendingWaste, Registration, Stock, StockSpec};
 use kairos_store::{Action, AuditEntry};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -67,19 +63,7 @@ pub async fn create_registration(
     auth: Auth,
     Json(body): Json<RegistrationBody>,
 ) -> AppResult<(StatusCode, axum::Json<RegistrationView>)> {
-    auth.require(Permission::ManageRegistrations)?;
-    let registration = state
-        .store
-        .create_registration(
-            &auth.actor(),
-            &NewRegistration {
-                site_id: field_id("site_id", &body.site_id)?,
-                dea_number: body.dea_number,
-                registrant: body.registrant,
-                address: body.address,
-            },
-        )
-        .await?;
+    let registration = crate::usecase::ledger::register(&state, &auth, body).await?;
     Ok((StatusCode::CREATED, axum::Json(RegistrationView { registration })))
 }
 
@@ -127,7 +111,7 @@ pub struct StockBody {
 }
 
 impl StockBody {
-    fn spec(&self) -> AppResult<StockSpec> {
+    pub(crate) fn spec(&self) -> AppResult<StockSpec> {
         Ok(StockSpec {
             registration_id: field_id("registration_id", &self.registration_id)?,
             substance: self.substance,
@@ -179,26 +163,7 @@ pub async fn receive(
     auth: Auth,
     Json(body): Json<ReceiptBody>,
 ) -> AppResult<(StatusCode, axum::Json<EntryView>)> {
-    auth.require(Permission::RecordLedger)?;
-    let spec = body.stock.spec()?;
-    let quantity = Quantity(spec.units_per_container.0 * i64::from(body.containers));
-    let receipt = NewEntry {
-        stock_id: StockId::new(),
-        kind: EntryKind::Receipt,
-        occurred_at: super::charted_at("received_at", body.received_at.as_deref(), state.now())?,
-        quantity,
-        detail: EntryDetail {
-            party: Some(body.supplier),
-            containers: Some(body.containers),
-            invoice: kairos_domain::text::optional("invoice", body.invoice.as_deref(), 100)?,
-            ..EntryDetail::default()
-        },
-        client_id: None,
-        dosing_session_id: None,
-        related_id: None,
-        witnesses: vec![],
-    };
-    let (stock, entry) = state.store.receive(&auth.actor(), &state.config.ledger, &spec, &receipt).await?;
+    let (stock, entry) = crate::usecase::ledger::receive(&state, &auth, body).await?;
     Ok((StatusCode::CREATED, axum::Json(EntryView { stock, entry })))
 }
 
@@ -224,24 +189,7 @@ pub async fn initial_inventory(
     auth: Auth,
     Json(body): Json<InitialInventoryBody>,
 ) -> AppResult<(StatusCode, axum::Json<EntryView>)> {
-    auth.require(Permission::RecordLedger)?;
-    let spec = body.stock.spec()?;
-    let count = NewEntry {
-        stock_id: StockId::new(),
-        kind: EntryKind::Count,
-        occurred_at: super::charted_at("counted_at", body.counted_at.as_deref(), state.now())?,
-        quantity: Quantity::from_units("quantity", body.quantity)?,
-        detail: EntryDetail {
-            count_type: Some(CountType::Initial),
-            business_time: Some(body.business_time),
-            ..EntryDetail::default()
-        },
-        client_id: None,
-        dosing_session_id: None,
-        related_id: None,
-        witnesses: vec![],
-    };
-    let (stock, entry) = state.store.receive(&auth.actor(), &state.config.ledger, &spec, &count).await?;
+    let (stock, entry) = crate::usecase::ledger::open_with_inventory(&state, &auth, body).await?;
     Ok((StatusCode::CREATED, axum::Json(EntryView { stock, entry })))
 }
 
@@ -382,9 +330,7 @@ pub async fn loss_notified(
     Path(id): Path<String>,
     Json(body): Json<NotifiedBody>,
 ) -> AppResult<StatusCode> {
-    auth.require(Permission::RecordLedger)?;
-    let at = super::charted_at("at", body.at.as_deref(), state.now())?;
-    state.store.loss_notified(&auth.actor(), path_id("loss report", &id)?, at).await?;
+    crate::usecase::ledger::loss_notified(&state, &auth, path_id("loss report", &id)?, body.at.as_deref()).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -404,8 +350,7 @@ pub async fn loss_form106(
     Path(id): Path<String>,
     Json(body): Json<Form106Body>,
 ) -> AppResult<StatusCode> {
-    auth.require(Permission::RecordLedger)?;
-    state.store.loss_form106(&auth.actor(), path_id("loss report", &id)?, &body.reference).await?;
+    crate::usecase::ledger::form106_filed(&state, &auth, path_id("loss report", &id)?, &body.reference).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

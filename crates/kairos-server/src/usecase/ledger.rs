@@ -281,3 +281,89 @@ pub async fn witnesses(
     }
     Ok(out)
 }
+
+/// Records a DEA registration: a registrant at a site.
+pub async fn register(
+    state: &AppState,
+    caller: &Auth,
+    body: crate::api::ledger::RegistrationBody,
+) -> AppResult<Registration> {
+    require(caller, Permission::ManageRegistrations)?;
+    let new = kairos_store::ledger::NewRegistration {
+        site_id: crate::api::field_id("site_id", &body.site_id)?,
+        dea_number: body.dea_number,
+        registrant: body.registrant,
+        address: body.address,
+    };
+    Ok(state.store.create_registration(&caller.actor(), &new).await?)
+}
+
+/// Receives stock from a supplier: a new stock with its receipt entry (the
+/// containers received times the units per container).
+pub async fn receive(
+    state: &AppState,
+    caller: &Auth,
+    body: crate::api::ledger::ReceiptBody,
+) -> AppResult<(Stock, Entry)> {
+    use kairos_domain::ledger::{EntryDetail, EntryKind, Quantity};
+    require(caller, Permission::RecordLedger)?;
+    let spec = body.stock.spec()?;
+    let receipt = kairos_store::ledger::NewEntry {
+        stock_id: StockId::new(),
+        kind: EntryKind::Receipt,
+        occurred_at: crate::api::charted_at("received_at", body.received_at.as_deref(), state.now())?,
+        quantity: Quantity(spec.units_per_container.0 * i64::from(body.containers)),
+        detail: EntryDetail {
+            party: Some(body.supplier),
+            containers: Some(body.containers),
+            invoice: kairos_domain::text::optional("invoice", body.invoice.as_deref(), 100)?,
+            ..EntryDetail::default()
+        },
+        client_id: None,
+        dosing_session_id: None,
+        related_id: None,
+        witnesses: vec![],
+    };
+    Ok(state.store.receive(&caller.actor(), &state.config.ledger, &spec, &receipt).await?)
+}
+
+/// Opens the books on stock already held, with its initial inventory
+/// (opened containers may be estimated: 21 CFR 1304.11(e)).
+pub async fn open_with_inventory(
+    state: &AppState,
+    caller: &Auth,
+    body: crate::api::ledger::InitialInventoryBody,
+) -> AppResult<(Stock, Entry)> {
+    use kairos_domain::ledger::{CountType, EntryDetail, EntryKind, Quantity};
+    require(caller, Permission::RecordLedger)?;
+    let spec = body.stock.spec()?;
+    let count = kairos_store::ledger::NewEntry {
+        stock_id: StockId::new(),
+        kind: EntryKind::Count,
+        occurred_at: crate::api::charted_at("counted_at", body.counted_at.as_deref(), state.now())?,
+        quantity: Quantity::from_units("quantity", body.quantity)?,
+        detail: EntryDetail {
+            count_type: Some(CountType::Initial),
+            business_time: Some(body.business_time),
+            ..EntryDetail::default()
+        },
+        client_id: None,
+        dosing_session_id: None,
+        related_id: None,
+        witnesses: vec![],
+    };
+    Ok(state.store.receive(&caller.actor(), &state.config.ledger, &spec, &count).await?)
+}
+
+/// Records when the DEA was notified of a theft or loss (blank: now).
+pub async fn loss_notified(state: &AppState, caller: &Auth, loss: LedgerEntryId, at: Option<&str>) -> AppResult<()> {
+    require(caller, Permission::RecordLedger)?;
+    let at = crate::api::charted_at("at", at, state.now())?;
+    Ok(state.store.loss_notified(&caller.actor(), loss, at).await?)
+}
+
+/// Records DEA Form 106 as filed, with its reference.
+pub async fn form106_filed(state: &AppState, caller: &Auth, loss: LedgerEntryId, reference: &str) -> AppResult<()> {
+    require(caller, Permission::RecordLedger)?;
+    Ok(state.store.loss_form106(&caller.actor(), loss, reference).await?)
+}

@@ -2,8 +2,6 @@
 
 use super::registrations::home_page;
 use super::{Kept, PageResult, Refusal, ledger_nav, local_instant, text};
-use crate::api::ledger as api;
-use crate::extract::Json;
 use crate::state::AppState;
 use crate::ui::{UiAuth, api_auth, page_error, ui_error};
 use crate::usecase;
@@ -43,8 +41,7 @@ pub async fn loss_notified(
     let result = async {
         let tz = usecase::ledger::entry_time_zone(&state, entry).await?;
         let at = local_instant("at", &form.at, &tz)?;
-        api::loss_notified(State(state.clone()), api_auth(&auth), Path(id.clone()), Json(api::NotifiedBody { at }))
-            .await
+        usecase::ledger::loss_notified(&state, &api_auth(&auth), entry, at.as_deref()).await
     }
     .await;
     match result {
@@ -63,9 +60,8 @@ pub async fn loss_form106(
     Form(form): Form<Form106Form>,
 ) -> PageResult {
     auth.require(Permission::RecordLedger)?;
-    loss_id(&auth, &id)?;
-    let body = api::Form106Body { reference: text(&form.reference) };
-    match api::loss_form106(State(state.clone()), api_auth(&auth), Path(id), Json(body)).await {
+    let entry = loss_id(&auth, &id)?;
+    match usecase::ledger::form106_filed(&state, &api_auth(&auth), entry, &text(&form.reference)).await {
         Ok(_) => Ok(Redirect::to("/ledger").into_response()),
         Err(e) => {
             let r = Refusal::of(e).map_err(|e| ui_error(e, ledger_nav(&auth)))?;

@@ -6,7 +6,6 @@ use super::{
 };
 use crate::api::ledger as api;
 use crate::error::AppError;
-use crate::extract::Json;
 use crate::state::AppState;
 use crate::ui::{Nav, UiAuth, api_auth, render, ui_error};
 use crate::usecase;
@@ -206,7 +205,7 @@ async fn open_stock(state: &AppState, auth: &UiAuth, kind: Opening, v: &StockOpe
                 invoice: opt(&v.invoice),
                 received_at: local_instant("received_at", &v.received_at, &tz)?,
             };
-            api::receive(State(state.clone()), api_auth(auth), Json(body)).await?.1.0
+            crate::usecase::ledger::receive(state, &api_auth(auth), body).await?
         }
         Opening::Initial => {
             let body = api::InitialInventoryBody {
@@ -215,10 +214,10 @@ async fn open_stock(state: &AppState, auth: &UiAuth, kind: Opening, v: &StockOpe
                 business_time: BusinessTime::parse("business_time", v.business_time.trim())?,
                 counted_at: local_instant("counted_at", &v.counted_at, &tz)?,
             };
-            api::initial_inventory(State(state.clone()), api_auth(auth), Json(body)).await?.1.0
+            crate::usecase::ledger::open_with_inventory(state, &api_auth(auth), body).await?
         }
     };
-    Ok(view.stock.id)
+    Ok(view.0.id)
 }
 
 pub async fn receive_form(

@@ -9,7 +9,6 @@ use super::{
 };
 use crate::api::ledger as api;
 use crate::error::AppError;
-use crate::extract::Json;
 use crate::state::AppState;
 use crate::ui::{Nav, UiAuth, api_auth, render, ui_error};
 use crate::usecase;
@@ -348,7 +347,7 @@ pub async fn add_registration(
         registrant: text(&form.registrant),
         address: text(&form.address),
     };
-    match api::create_registration(State(state.clone()), api_auth(&auth), Json(body)).await {
+    match crate::usecase::ledger::register(&state, &api_auth(&auth), body).await {
         Ok(_) => Ok(Redirect::to("/ledger").into_response()),
         Err(e) => {
             let r = Refusal::of(e).map_err(|e| ui_error(e, ledger_nav(&auth)))?;
