@@ -5,7 +5,7 @@
 //! discard it, and repair an applied schedule after a change, moving as few
 //! booked appointments as possible.
 
-use super::{date, field_id, path_id};
+use super::path_id;
 use crate::error::{AppError, AppResult};
 use crate::extract::{Auth, Json};
 use crate::state::AppState;
@@ -13,14 +13,13 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use jiff::Timestamp;
 use jiff::civil::Date;
-use kairos_domain::encounter::{EncounterKind, NewEncounter};
-use kairos_domain::ids::{ClientId, CourseId, ProposalId, RoomId, SiteId, StaffId};
+use kairos_domain::encounter::EncounterKind;
+use kairos_domain::ids::{ClientId, ProposalId, RoomId, SiteId, StaffId};
 use kairos_domain::protocols::{Anchor, SessionKind};
 use kairos_domain::roles::{Permission, Role};
 use kairos_domain::site::RoomKind;
 use kairos_schedule::{Change, Plan, Problem, WeeklyHours};
-use kairos_store::encounters::Placement;
-use kairos_store::proposals::{BookingOp, HoursOf, Proposal};
+use kairos_store::proposals::{HoursOf, Proposal};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use utoipa::ToSchema;
@@ -58,7 +57,7 @@ impl SchedulingDefaults {
     }
 }
 
-fn session_encounter_kind(kind: &str) -> EncounterKind {
+pub(crate) fn session_encounter_kind(kind: &str) -> EncounterKind {
     match kind {
         "preparation" => EncounterKind::Preparation,
         "integration" => EncounterKind::Integration,
@@ -224,14 +223,14 @@ pub async fn build_problem(state: &AppState, site_id: SiteId, start: Date, days:
     })
 }
 
-fn options(state: &AppState) -> kairos_schedule::Options {
+pub(crate) fn options(state: &AppState) -> kairos_schedule::Options {
     kairos_schedule::Options {
         time_limit: std::time::Duration::from_secs_f64(state.config.scheduling.time_limit_seconds),
         ..kairos_schedule::Options::default()
     }
 }
 
-fn sched_err(e: kairos_schedule::Error) -> AppError {
+pub(crate) fn sched_err(e: kairos_schedule::Error) -> AppError {
     AppError::invalid("problem", e.to_string())
 }
 
@@ -324,44 +323,6 @@ pub struct ProposeBody {
     pub days: u32,
 }
 
-/// Proposes a schedule (shared by the API and the page).
-pub async fn propose(state: &AppState, auth: &Auth, body: &ProposeBody) -> AppResult<Proposal> {
-    auth.require(Permission::BookEncounters)?;
-    let site: SiteId = field_id("site_id", &body.site_id)?;
-    let start = date("start", &body.start)?;
-    if !(1..=56).contains(&body.days) {
-        return Err(AppError::invalid("days", "plan 1 to 56 days at a time"));
-    }
-    // The site is a field of the body: one that does not exist is refused
-    // by name (422), not a missing page (404).
-    state.store.get_site(site).await.map_err(|e| match e {
-        kairos_store::StoreError::NotFound { .. } => {
-            AppError::invalid("site_id", format!("site_id: no site with id {site}"))
-        }
-        e => e.into(),
-    })?;
-    let problem = build_problem(state, site, start, body.days).await?;
-    let opts = options(state);
-    let p2 = problem.clone();
-    let plan = tokio::task::spawn_blocking(move || kairos_schedule::solve(&p2, &opts))
-        .await
-        .map_err(|e| AppError::Internal(e.to_string()))?
-        .map_err(sched_err)?;
-    Ok(state
-        .store
-        .create_proposal(
-            &auth.actor(),
-            site,
-            None,
-            start,
-            i64::from(body.days),
-            &problem.to_json(),
-            &plan.to_json(),
-            None,
-        )
-        .await?)
-}
-
 /// Proposes a schedule for a site: every eligible course waiting for its
 /// dose series, around what is already booked. Nothing is booked until the
 /// proposal is applied.
@@ -372,7 +333,7 @@ pub async fn create(
     auth: Auth,
     Json(body): Json<ProposeBody>,
 ) -> AppResult<(StatusCode, axum::Json<ProposalView>)> {
-    let p = propose(&state, &auth, &body).await?;
+    let p = crate::usecase::schedule::propose(&state, &auth, &body).await?;
     Ok((StatusCode::CREATED, axum::Json(view(&state, &auth.actor(), &p).await?)))
 }
 
@@ -388,75 +349,12 @@ pub async fn get(
     Ok(axum::Json(v))
 }
 
-fn ts(field: &str, s: &str) -> AppResult<Timestamp> {
+pub(crate) fn ts(field: &str, s: &str) -> AppResult<Timestamp> {
     s.parse::<Timestamp>().map_err(|e| AppError::Internal(format!("{field} `{s}` in a stored plan: {e}")))
 }
 
-fn opt_id<T: std::str::FromStr>(s: Option<&String>) -> Option<T> {
+pub(crate) fn opt_id<T: std::str::FromStr>(s: Option<&String>) -> Option<T> {
     s.and_then(|x| x.parse().ok())
-}
-
-/// Applies a proposal: books its new events, moves and cancels what a
-/// repair changed, in one transaction (shared by the API and the page).
-pub async fn apply(state: &AppState, auth: &Auth, id: ProposalId) -> AppResult<Proposal> {
-    auth.require(Permission::BookEncounters)?;
-    let p = state.store.proposal(id).await?;
-    let plan = Plan::from_json(&p.plan).map_err(|e| AppError::Internal(format!("stored plan: {e}")))?;
-    let before = match p.parent_id {
-        Some(parent) => state.store.proposal_bookings(parent).await?,
-        None => HashMap::new(),
-    };
-    let mut ops = Vec::new();
-    for a in &plan.assignments {
-        let start = ts("start", &a.start)?;
-        let end = ts("end", &a.end)?;
-        let room: Option<RoomId> = opt_id(a.chair.as_ref().or(a.room.as_ref()));
-        let staff: Option<StaffId> = a.staff.parse().ok();
-        match before.get(&a.event) {
-            Some(enc) => {
-                let current = state.store.get_encounter(*enc).await?;
-                let to = Placement { room_id: room, staff_id: staff, scheduled_start: start, scheduled_end: end };
-                let same = current.scheduled_start == start
-                    && current.scheduled_end == end
-                    && current.room_id == room
-                    && current.staff_id == staff;
-                ops.push(if same {
-                    BookingOp::Keep { event: a.event.clone(), encounter: *enc }
-                } else {
-                    BookingOp::Move { event: a.event.clone(), encounter: *enc, to }
-                });
-            }
-            None => {
-                let client: ClientId = a.client.parse().map_err(|_| AppError::Internal("client id in plan".into()))?;
-                let course: CourseId = a.course.parse().map_err(|_| AppError::Internal("course id in plan".into()))?;
-                let kind = match a.kind {
-                    kairos_schedule::EventKind::Dose => EncounterKind::Dosing,
-                    kairos_schedule::EventKind::Session => session_encounter_kind(
-                        a.event.rsplit('/').next().and_then(|s| s.rsplit_once('-')).map(|(k, _)| k).unwrap_or(""),
-                    ),
-                };
-                ops.push(BookingOp::Create {
-                    event: a.event.clone(),
-                    encounter: NewEncounter {
-                        client_id: client,
-                        course_id: Some(course),
-                        site_id: p.site_id,
-                        room_id: room,
-                        staff_id: staff,
-                        kind,
-                        scheduled_start: start,
-                        scheduled_end: end,
-                    },
-                });
-            }
-        }
-    }
-    for (event, enc) in &before {
-        if !plan.assignments.iter().any(|a| &a.event == event) {
-            ops.push(BookingOp::Cancel { event: event.clone(), encounter: *enc });
-        }
-    }
-    Ok(state.store.apply_proposal(&auth.actor(), id, &ops).await?)
 }
 
 /// Applies a proposal: its encounters are booked (a repair moves and
@@ -469,7 +367,7 @@ pub async fn apply_route(
     auth: Auth,
     Path(id): Path<String>,
 ) -> AppResult<axum::Json<ProposalView>> {
-    let p = apply(&state, &auth, path_id("schedule proposal", &id)?).await?;
+    let p = crate::usecase::schedule::apply(&state, &auth, path_id("schedule proposal", &id)?).await?;
     Ok(axum::Json(view(&state, &auth.actor(), &p).await?))
 }
 
@@ -477,14 +375,8 @@ pub async fn apply_route(
 #[utoipa::path(post, path = "/schedule/proposals/{id}/discard", tag = "schedule", params(("id" = String, Path)),
     responses((status = 204), (status = 409, body = crate::error::Problem)))]
 pub async fn discard(State(state): State<AppState>, auth: Auth, Path(id): Path<String>) -> AppResult<StatusCode> {
-    discard_proposal(&state, &auth, path_id("schedule proposal", &id)?).await?;
+    crate::usecase::schedule::discard(&state, &auth, path_id("schedule proposal", &id)?).await?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-/// Discards a proposal that was not applied (shared by the API and the page).
-pub async fn discard_proposal(state: &AppState, auth: &Auth, id: ProposalId) -> AppResult<()> {
-    auth.require(Permission::BookEncounters)?;
-    Ok(state.store.discard_proposal(&auth.actor(), id).await?)
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -494,44 +386,6 @@ pub struct RepairBody {
     /// "staff_unavailable", "staff": ID, "from": "2026-12-01T08:00", "to": ...}`,
     /// `chair_unavailable`, `room_unavailable`, `client_unavailable`, `withdraw_course`.
     pub change: Change,
-}
-
-/// Proposes a repair of an applied schedule (shared by the API and the page).
-pub async fn repair(state: &AppState, auth: &Auth, id: ProposalId, change: &Change) -> AppResult<Proposal> {
-    auth.require(Permission::BookEncounters)?;
-    let p = state.store.proposal(id).await?;
-    if p.status != "applied" {
-        return Err(AppError::Conflict {
-            field: "status".into(),
-            detail: "only the applied schedule can be repaired".into(),
-        });
-    }
-    let problem = Problem::from_json(&p.problem).map_err(|e| AppError::Internal(format!("stored problem: {e}")))?;
-    let plan = Plan::from_json(&p.plan).map_err(|e| AppError::Internal(format!("stored plan: {e}")))?;
-    let opts = options(state);
-    let (pr, pl, ch) = (problem.clone(), plan.clone(), change.clone());
-    let repaired = tokio::task::spawn_blocking(move || kairos_schedule::repair(&pr, &pl, &ch, &opts))
-        .await
-        .map_err(|e| AppError::Internal(e.to_string()))?
-        .map_err(|e| AppError::invalid("change", e.to_string()))?;
-    // The repaired plan answers the changed problem: keep that one, so a
-    // later repair starts from it.
-    let changed = kairos_schedule::apply_change(&problem, &plan, change)
-        .map_err(|e| AppError::invalid("change", e.to_string()))?;
-    let change_json = serde_json::to_string(change).map_err(|e| AppError::Internal(e.to_string()))?;
-    Ok(state
-        .store
-        .create_proposal(
-            &auth.actor(),
-            p.site_id,
-            Some(p.id),
-            p.start_date,
-            p.days,
-            &changed.to_json(),
-            &repaired.to_json(),
-            Some(&change_json),
-        )
-        .await?)
 }
 
 /// Repairs an applied schedule after a change (a cancellation, a staff
@@ -545,7 +399,7 @@ pub async fn repair_route(
     Path(id): Path<String>,
     Json(body): Json<RepairBody>,
 ) -> AppResult<(StatusCode, axum::Json<ProposalView>)> {
-    let p = repair(&state, &auth, path_id("schedule proposal", &id)?, &body.change).await?;
+    let p = crate::usecase::schedule::repair(&state, &auth, path_id("schedule proposal", &id)?, &body.change).await?;
     Ok((StatusCode::CREATED, axum::Json(view(&state, &auth.actor(), &p).await?)))
 }
 

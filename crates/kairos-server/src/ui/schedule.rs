@@ -103,7 +103,7 @@ pub async fn propose(State(state): State<AppState>, auth: UiAuth, Form(form): Fo
         start: form.start.trim().to_string(),
         days: weeks.saturating_mul(7),
     };
-    match crate::api::schedule::propose(&state, &api_auth(&auth), &body).await {
+    match crate::usecase::schedule::propose(&state, &api_auth(&auth), &body).await {
         Ok(p) => Ok(Redirect::to(&format!("/schedule/proposals/{}", p.id)).into_response()),
         Err(e) => schedule_page(&state, &auth, Some(detail(e))).await,
     }
@@ -300,7 +300,7 @@ pub async fn show(State(state): State<AppState>, auth: UiAuth, Path(id): Path<St
 pub async fn apply(State(state): State<AppState>, auth: UiAuth, Path(id): Path<String>) -> PageResult {
     auth.require(Permission::BookEncounters)?;
     let id = proposal_id(&auth, &id)?;
-    match crate::api::schedule::apply(&state, &api_auth(&auth), id).await {
+    match crate::usecase::schedule::apply(&state, &api_auth(&auth), id).await {
         Ok(_) => Ok(Redirect::to(&format!("/schedule/proposals/{id}")).into_response()),
         Err(e) => proposal_page(&state, &auth, id, Some(detail(e))).await,
     }
@@ -309,7 +309,7 @@ pub async fn apply(State(state): State<AppState>, auth: UiAuth, Path(id): Path<S
 pub async fn discard(State(state): State<AppState>, auth: UiAuth, Path(id): Path<String>) -> PageResult {
     auth.require(Permission::BookEncounters)?;
     let id = proposal_id(&auth, &id)?;
-    match crate::api::schedule::discard_proposal(&state, &api_auth(&auth), id).await {
+    match crate::usecase::schedule::discard(&state, &api_auth(&auth), id).await {
         Ok(()) => Ok(Redirect::to("/schedule").into_response()),
         Err(e) => proposal_page(&state, &auth, id, Some(detail(e))).await,
     }
@@ -355,7 +355,7 @@ pub async fn repair(
             return proposal_page(&state, &auth, id, Some(format!("Give the dates and times in full: {e}"))).await;
         }
     };
-    match crate::api::schedule::repair(&state, &api_auth(&auth), id, &change).await {
+    match crate::usecase::schedule::repair(&state, &api_auth(&auth), id, &change).await {
         Ok(p) => Ok(Redirect::to(&format!("/schedule/proposals/{}", p.id)).into_response()),
         Err(e) => proposal_page(&state, &auth, id, Some(detail(e))).await,
     }

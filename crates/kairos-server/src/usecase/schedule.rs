@@ -1,13 +1,23 @@
 //! Schedule proposals as the coordinator reviews them.
 
 use super::require;
-use crate::api::schedule::{ProposalView, view};
+use crate::api::schedule::{
+    ProposalView, ProposeBody, build_problem, opt_id, options, sched_err, session_encounter_kind, ts, view,
+};
+use crate::api::{date, field_id};
+use crate::error::AppError;
 use crate::error::AppResult;
 use crate::extract::Auth;
 use crate::state::AppState;
+use kairos_domain::encounter::{EncounterKind, NewEncounter};
 use kairos_domain::ids::ProposalId;
+use kairos_domain::ids::{ClientId, CourseId, RoomId, SiteId, StaffId};
 use kairos_domain::roles::Permission;
+use kairos_schedule::{Change, Plan, Problem};
+use kairos_store::encounters::Placement;
+use kairos_store::proposals::BookingOp;
 use kairos_store::proposals::Proposal;
+use std::collections::HashMap;
 
 /// The latest proposals, newest first.
 pub async fn recent(state: &AppState, caller: &Auth) -> AppResult<Vec<Proposal>> {
@@ -22,4 +32,149 @@ pub async fn proposal(state: &AppState, caller: &Auth, id: ProposalId) -> AppRes
     let p = state.store.proposal(id).await?;
     let v = view(state, &caller.actor(), &p).await?;
     Ok((p, v))
+}
+
+/// Proposes a schedule.
+pub async fn propose(state: &AppState, caller: &Auth, body: &ProposeBody) -> AppResult<Proposal> {
+    require(caller, Permission::BookEncounters)?;
+    let site: SiteId = field_id("site_id", &body.site_id)?;
+    let start = date("start", &body.start)?;
+    if !(1..=56).contains(&body.days) {
+        return Err(AppError::invalid("days", "plan 1 to 56 days at a time"));
+    }
+    // The site is a field of the body: one that does not exist is refused
+    // by name (422), not a missing page (404).
+    state.store.get_site(site).await.map_err(|e| match e {
+        kairos_store::StoreError::NotFound { .. } => {
+            AppError::invalid("site_id", format!("site_id: no site with id {site}"))
+        }
+        e => e.into(),
+    })?;
+    let problem = build_problem(state, site, start, body.days).await?;
+    let opts = options(state);
+    let p2 = problem.clone();
+    let plan = tokio::task::spawn_blocking(move || kairos_schedule::solve(&p2, &opts))
+        .await
+        .map_err(|e| AppError::Internal(e.to_string()))?
+        .map_err(sched_err)?;
+    Ok(state
+        .store
+        .create_proposal(
+            &caller.actor(),
+            site,
+            None,
+            start,
+            i64::from(body.days),
+            &problem.to_json(),
+            &plan.to_json(),
+            None,
+        )
+        .await?)
+}
+
+/// Applies a proposal: books its new events, moves and cancels what a
+/// repair changed, in one transaction.
+pub async fn apply(state: &AppState, caller: &Auth, id: ProposalId) -> AppResult<Proposal> {
+    require(caller, Permission::BookEncounters)?;
+    let p = state.store.proposal(id).await?;
+    let plan = Plan::from_json(&p.plan).map_err(|e| AppError::Internal(format!("stored plan: {e}")))?;
+    let before = match p.parent_id {
+        Some(parent) => state.store.proposal_bookings(parent).await?,
+        None => HashMap::new(),
+    };
+    let mut ops = Vec::new();
+    for a in &plan.assignments {
+        let start = ts("start", &a.start)?;
+        let end = ts("end", &a.end)?;
+        let room: Option<RoomId> = opt_id(a.chair.as_ref().or(a.room.as_ref()));
+        let staff: Option<StaffId> = a.staff.parse().ok();
+        match before.get(&a.event) {
+            Some(enc) => {
+                let current = state.store.get_encounter(*enc).await?;
+                let to = Placement { room_id: room, staff_id: staff, scheduled_start: start, scheduled_end: end };
+                let same = current.scheduled_start == start
+                    && current.scheduled_end == end
+                    && current.room_id == room
+                    && current.staff_id == staff;
+                ops.push(if same {
+                    BookingOp::Keep { event: a.event.clone(), encounter: *enc }
+                } else {
+                    BookingOp::Move { event: a.event.clone(), encounter: *enc, to }
+                });
+            }
+            None => {
+                let client: ClientId = a.client.parse().map_err(|_| AppError::Internal("client id in plan".into()))?;
+                let course: CourseId = a.course.parse().map_err(|_| AppError::Internal("course id in plan".into()))?;
+                let kind = match a.kind {
+                    kairos_schedule::EventKind::Dose => EncounterKind::Dosing,
+                    kairos_schedule::EventKind::Session => session_encounter_kind(
+                        a.event.rsplit('/').next().and_then(|s| s.rsplit_once('-')).map(|(k, _)| k).unwrap_or(""),
+                    ),
+                };
+                ops.push(BookingOp::Create {
+                    event: a.event.clone(),
+                    encounter: NewEncounter {
+                        client_id: client,
+                        course_id: Some(course),
+                        site_id: p.site_id,
+                        room_id: room,
+                        staff_id: staff,
+                        kind,
+                        scheduled_start: start,
+                        scheduled_end: end,
+                    },
+                });
+            }
+        }
+    }
+    for (event, enc) in &before {
+        if !plan.assignments.iter().any(|a| &a.event == event) {
+            ops.push(BookingOp::Cancel { event: event.clone(), encounter: *enc });
+        }
+    }
+    Ok(state.store.apply_proposal(&caller.actor(), id, &ops).await?)
+}
+
+/// Discards a proposal that was not applied.
+pub async fn discard(state: &AppState, caller: &Auth, id: ProposalId) -> AppResult<()> {
+    require(caller, Permission::BookEncounters)?;
+    Ok(state.store.discard_proposal(&caller.actor(), id).await?)
+}
+
+/// Proposes a repair of an applied schedule.
+pub async fn repair(state: &AppState, caller: &Auth, id: ProposalId, change: &Change) -> AppResult<Proposal> {
+    require(caller, Permission::BookEncounters)?;
+    let p = state.store.proposal(id).await?;
+    if p.status != "applied" {
+        return Err(AppError::Conflict {
+            field: "status".into(),
+            detail: "only the applied schedule can be repaired".into(),
+        });
+    }
+    let problem = Problem::from_json(&p.problem).map_err(|e| AppError::Internal(format!("stored problem: {e}")))?;
+    let plan = Plan::from_json(&p.plan).map_err(|e| AppError::Internal(format!("stored plan: {e}")))?;
+    let opts = options(state);
+    let (pr, pl, ch) = (problem.clone(), plan.clone(), change.clone());
+    let repaired = tokio::task::spawn_blocking(move || kairos_schedule::repair(&pr, &pl, &ch, &opts))
+        .await
+        .map_err(|e| AppError::Internal(e.to_string()))?
+        .map_err(|e| AppError::invalid("change", e.to_string()))?;
+    // The repaired plan answers the changed problem: keep that one, so a
+    // later repair starts from it.
+    let changed = kairos_schedule::apply_change(&problem, &plan, change)
+        .map_err(|e| AppError::invalid("change", e.to_string()))?;
+    let change_json = serde_json::to_string(change).map_err(|e| AppError::Internal(e.to_string()))?;
+    Ok(state
+        .store
+        .create_proposal(
+            &caller.actor(),
+            p.site_id,
+            Some(p.id),
+            p.start_date,
+            p.days,
+            &changed.to_json(),
+            &repaired.to_json(),
+            Some(&change_json),
+        )
+        .await?)
 }
