@@ -1,4 +1,5 @@
-//! Schedule proposals as the coordinator reviews them.
+//! Schedule proposals: the coordinator proposes a plan for a site, reviews
+//! it, applies or discards it, and repairs an applied plan after a change.
 
 use super::require;
 use crate::api::schedule::{
