@@ -380,18 +380,23 @@ impl LedgerPolicy {
     }
 }
 
-/// Whether an entry of `kind` may be recorded directly, with `signatures`
-/// witness signatures offered: receipts are recorded by receiving stock and
-/// administrations by the dosing session; waste, breakage and destruction
-/// need the policy's witnesses (`policy.toml`, 21 CFR 1304.22(c)). Checked
-/// before any witness is asked for a password.
-pub fn may_record(kind: EntryKind, signatures: usize, policy: &LedgerPolicy) -> Result<(), crate::Refusal> {
+/// Whether an entry of `kind` may be recorded directly: receipts are
+/// recorded by receiving stock and administrations by the dosing session.
+pub fn may_record_directly(kind: EntryKind) -> Result<(), crate::Refusal> {
     if matches!(kind, EntryKind::Receipt | EntryKind::Administration) {
         return Err(crate::Refusal::invalid(
             "kind",
             "receipts are recorded by receiving stock, administrations by the dosing session",
         ));
     }
+    Ok(())
+}
+
+/// Whether `signatures` witness signatures are enough for an entry of
+/// `kind`: waste, breakage and destruction need the policy's witnesses
+/// (`policy.toml`, 21 CFR 1304.22(c)). Checked before any witness is asked
+/// for a password.
+pub fn enough_witnesses(kind: EntryKind, signatures: usize, policy: &LedgerPolicy) -> Result<(), crate::Refusal> {
     let needed = policy.witnesses_for(kind);
     if signatures < usize::from(needed) {
         return Err(crate::Refusal::invalid(
@@ -400,6 +405,14 @@ pub fn may_record(kind: EntryKind, signatures: usize, policy: &LedgerPolicy) -> 
         ));
     }
     Ok(())
+}
+
+/// Whether an entry of `kind` takes its client from the entry it is related
+/// to: waste names the client of the administration it follows, so a dose's
+/// draw and its waste are read together on the client's record. No other
+/// entry recorded directly names a client.
+pub fn takes_related_client(kind: EntryKind) -> bool {
+    kind == EntryKind::Waste
 }
 
 /// Whether a signed-in witness may witness an entry: someone other than the
@@ -631,21 +644,35 @@ mod tests {
     use jiff::civil::date;
 
     #[test]
-    fn an_entry_is_recorded_directly_only_with_its_witnesses() {
-        let p = policy();
-        // Receipts and administrations have doors of their own.
+    fn receipts_and_administrations_have_doors_of_their_own() {
         for kind in [EntryKind::Receipt, EntryKind::Administration] {
-            assert_eq!(may_record(kind, 2, &p).map_err(|r| r.field), Err("kind".to_string()));
+            assert_eq!(may_record_directly(kind).map_err(|r| r.field), Err("kind".to_string()));
         }
+        for kind in [EntryKind::Waste, EntryKind::Breakage, EntryKind::Count, EntryKind::Correction] {
+            assert!(may_record_directly(kind).is_ok(), "{kind:?}");
+        }
+    }
+
+    #[test]
+    fn an_entry_carries_the_witnesses_its_kind_needs() {
+        let p = policy();
         // Waste needs the policy's witnesses (the shipped policy: one).
         let w = usize::from(p.witnesses_for(EntryKind::Waste));
         assert!(w >= 1, "the shipped policy asks for a witness to waste");
-        let r = may_record(EntryKind::Waste, w - 1, &p).expect_err("one short");
+        let r = enough_witnesses(EntryKind::Waste, w - 1, &p).expect_err("one short");
         assert_eq!(r.field, "witnesses");
         assert!(r.message.contains("Waste (witnessed) needs"), "{}", r.message);
-        assert!(may_record(EntryKind::Waste, w, &p).is_ok());
+        assert!(enough_witnesses(EntryKind::Waste, w, &p).is_ok());
         // A count needs none.
-        assert!(may_record(EntryKind::Count, 0, &p).is_ok());
+        assert!(enough_witnesses(EntryKind::Count, 0, &p).is_ok());
+    }
+
+    #[test]
+    fn waste_names_the_client_of_the_administration_it_follows() {
+        assert!(takes_related_client(EntryKind::Waste));
+        // A correction names the entry it corrects, not its client.
+        assert!(!takes_related_client(EntryKind::Correction));
+        assert!(!takes_related_client(EntryKind::Count));
     }
 
     #[test]

@@ -200,22 +200,24 @@ pub async fn rems_forms_due(state: &AppState, caller: &Auth) -> AppResult<Vec<Re
 }
 
 /// Records an entry in a stock's book (waste, breakage, a return,
-/// destruction, theft or loss, a count or a correction): the entry's own
-/// rules first (`kairos_domain::ledger::may_record`), then each witness signs
-/// with their own e-mail and password (`may_witness`); waste takes the client
-/// of the administration it follows.
+/// destruction, theft or loss, a count or a correction): which kinds may be
+/// recorded here (`kairos_domain::ledger::may_record_directly`), the entry's
+/// fields and the number of witnesses its kind needs (`enough_witnesses`)
+/// first, then each witness signs with their own e-mail and password
+/// (`may_witness`); waste takes the client of the administration it follows
+/// (`takes_related_client`).
 pub async fn record_entry(
     state: &AppState,
     caller: &Auth,
     stock: StockId,
     body: &crate::api::ledger::EntryBody,
 ) -> AppResult<Entry> {
-    use kairos_domain::ledger::{EntryDetail, EntryKind, Quantity};
+    use kairos_domain::ledger::{EntryDetail, Quantity};
     require(caller, Permission::RecordLedger)?;
+    kairos_domain::ledger::may_record_directly(body.kind)?;
     // The stock is named by the page or the path: one that does not exist
-    // is a 404 before any field is judged.
+    // is a 404 before the entry's fields are judged.
     state.store.stock(stock).await?;
-    kairos_domain::ledger::may_record(body.kind, body.witnesses.len(), &state.config.ledger)?;
     let opt = |field: &str, v: &Option<String>, max: usize| kairos_domain::text::optional(field, v.as_deref(), max);
     let mut new = kairos_store::ledger::NewEntry {
         stock_id: stock,
@@ -236,10 +238,10 @@ pub async fn record_entry(
         related_id: crate::api::opt_field_id::<LedgerEntryId>("related_id", body.related_id.as_deref())?,
         witnesses: vec![],
     };
+    kairos_domain::ledger::enough_witnesses(body.kind, body.witnesses.len(), &state.config.ledger)?;
     let witnesses = witnesses(state, caller, &body.witnesses).await?;
-    // Waste and the administration it follows share the client.
     if let Some(rel) = new.related_id
-        && body.kind == EntryKind::Waste
+        && kairos_domain::ledger::takes_related_client(body.kind)
     {
         let related = state.store.ledger_entry(rel).await.map_err(|_| {
             crate::error::AppError::invalid("related_id", format!("related_id: no ledger entry with id {rel}"))
