@@ -37,7 +37,7 @@ pub struct ClientBody {
 }
 
 impl ClientBody {
-    fn parse(&self) -> Result<ClientDetails, kairos_domain::DomainError> {
+    fn parse(&self, now: jiff::Timestamp) -> Result<ClientDetails, kairos_domain::DomainError> {
         ClientDetails::parse(
             &ClientInput {
                 given_name: &self.given_name,
@@ -51,7 +51,7 @@ impl ClientBody {
                 emergency_contact_phone: self.emergency_contact_phone.as_deref(),
                 status: self.status.map(|s| s.as_str()),
             },
-            latest_today(),
+            latest_today(now),
         )
     }
 }
@@ -91,7 +91,7 @@ pub async fn create_client(
     auth: Auth,
     Json(body): Json<ClientBody>,
 ) -> AppResult<(StatusCode, axum::Json<ClientView>)> {
-    let client = crate::usecase::clients::register(&state, &auth, &body.parse()?).await?;
+    let client = crate::usecase::clients::register(&state, &auth, &body.parse(state.now())?).await?;
     Ok((StatusCode::CREATED, axum::Json(ClientView::from(&client))))
 }
 
@@ -118,6 +118,6 @@ pub async fn update_client(
     Json(body): Json<ClientBody>,
 ) -> AppResult<axum::Json<ClientView>> {
     let id = path_id("client", &id)?;
-    let client = crate::usecase::clients::edit(&state, &auth, id, &body.parse()?).await?;
+    let client = crate::usecase::clients::edit(&state, &auth, id, &body.parse(state.now())?).await?;
     Ok(axum::Json(ClientView::from(&client)))
 }

@@ -80,7 +80,7 @@ pub async fn create_course(
         date("started_on", &body.started_on)?,
         opt_field_id("prescriber_id", body.prescriber_id.as_deref())?,
         opt_field_id("therapist_id", body.therapist_id.as_deref())?,
-        latest_today(),
+        latest_today(state.now()),
     )?;
     let course = crate::usecase::courses::open(&state, &auth, &new).await?;
     Ok((StatusCode::CREATED, axum::Json(CourseView::from(&course))))

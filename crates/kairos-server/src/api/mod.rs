@@ -200,11 +200,11 @@ pub fn date(field: &str, s: &str) -> Result<Date, AppError> {
         .map_err(|_| AppError::invalid(field, format!("{field}: `{s}` is not a date in the form YYYY-MM-DD")))
 }
 
-/// The latest calendar date anywhere on earth (UTC+14): a date that is
-/// "today" for some clinic is never refused as being in the future.
-pub fn latest_today() -> Date {
+/// The latest calendar date anywhere on earth (UTC+14) at `now`: a date
+/// that is "today" for some clinic is never refused as being in the future.
+pub fn latest_today(now: Timestamp) -> Date {
     let tz = jiff::tz::TimeZone::fixed(jiff::tz::offset(14));
-    Timestamp::now().to_zoned(tz).date()
+    now.to_zoned(tz).date()
 }
 
 /// Paging and search parameters shared by list endpoints.

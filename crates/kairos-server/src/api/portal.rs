@@ -403,7 +403,7 @@ pub async fn write_journal(state: &AppState, auth: &PortalAuth, body: &JournalBo
         Some(d) => super::date("entry_date", d)?,
         None => state.now().to_zoned(state.client_tz(auth.client).await?).date(),
     };
-    if date > super::latest_today() {
+    if date > super::latest_today(state.now()) {
         return Err(AppError::invalid("entry_date", "the date is in the future"));
     }
     Ok(state.store.create_journal_entry(&auth.actor(), auth.client, date, text, body.mood, body.shared).await?)

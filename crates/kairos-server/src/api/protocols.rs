@@ -110,21 +110,8 @@ pub async fn create_plan(
     Path(id): Path<String>,
     crate::extract::Json(body): crate::extract::Json<PlanCreate>,
 ) -> AppResult<(axum::http::StatusCode, axum::Json<PlanView>)> {
-    auth.require(Permission::ManageCourses)?;
-    let course = state.store.get_course(super::path_id("course", &id)?).await?;
-    let protocol = state.config.protocols.get(&course.protocol).ok_or_else(|| {
-        let known: Vec<&str> = state.config.protocols.all().iter().map(|p| p.id.as_str()).collect();
-        AppError::invalid(
-            "protocol",
-            format!("the course's protocol `{}` is not in the library; known: {}", course.protocol, known.join(", ")),
-        )
-    })?;
-    let first = super::instant("first_dose_at", &body.first_dose_at)?;
-    // Doses keep their local time at the client's site across a change of
-    // daylight-saving time.
-    let tz = state.client_tz(course.client_id).await?;
-    let plan = kairos_domain::protocols::plan(protocol, first, &tz)?;
-    let stored = state.store.create_plan(&auth.actor(), course.id, &plan, first).await?;
+    let course = super::path_id("course", &id)?;
+    let stored = crate::usecase::courses::plan(&state, &auth, course, &body.first_dose_at).await?;
     Ok((axum::http::StatusCode::CREATED, axum::Json(PlanView::from(&stored))))
 }
 
@@ -176,9 +163,7 @@ pub async fn move_item(
     Path(id): Path<String>,
     crate::extract::Json(body): crate::extract::Json<PlanMove>,
 ) -> AppResult<axum::Json<PlannedItemView>> {
-    auth.require(Permission::ManageCourses)?;
-    let to = super::instant("to", &body.to)?;
-    let reason = super::measures::required_text("reason", &body.reason, 1000)?;
-    let item = state.store.move_planned_item(&auth.actor(), super::path_id("planned item", &id)?, to, &reason).await?;
+    let id = super::path_id("planned item", &id)?;
+    let item = crate::usecase::courses::move_planned_item(&state, &auth, id, &body.to, &body.reason).await?;
     Ok(axum::Json(PlannedItemView::from(&item)))
 }

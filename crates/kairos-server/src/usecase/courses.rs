@@ -1,15 +1,17 @@
 //! Treatment courses: open one from a protocol with its care team, move it
-//! through its phases, and change its care team. The phase transitions are
-//! the domain's (`Course::change_phase`, decided over the course as stored,
-//! in the write transaction).
+//! through its phases, change its care team, plan it from its protocol and
+//! move a planned dose or session. The phase transitions are the domain's
+//! (`Course::change_phase`, decided over the course as stored, in the write
+//! transaction); the plan is the protocol's (`kairos_domain::protocols::plan`).
 
 use super::require;
-use crate::error::AppResult;
+use crate::error::{AppError, AppResult};
 use crate::extract::Auth;
 use crate::state::AppState;
 use kairos_domain::course::{Course, NewCourse, Phase};
-use kairos_domain::ids::{CourseId, StaffId};
+use kairos_domain::ids::{CourseId, PlannedItemId, StaffId};
 use kairos_domain::roles::Permission;
+use kairos_store::plans::{CoursePlan, PlannedItem};
 
 /// Opens a course, in screening.
 pub async fn open(state: &AppState, caller: &Auth, new: &NewCourse) -> AppResult<Course> {
@@ -43,4 +45,41 @@ pub async fn set_care_team(
 ) -> AppResult<Course> {
     require(caller, Permission::ManageCourses)?;
     Ok(state.store.assign_course_team(&caller.actor(), id, prescriber, therapist).await?)
+}
+
+/// Plans a course from its protocol: the dose series from `first_dose_at`
+/// (RFC 3339) and the tied sessions with their windows. The course's
+/// protocol must be one of the library's (the refusal lists them); doses
+/// keep their local time at the client's site across a change of
+/// daylight-saving time. A course has one plan.
+pub async fn plan(state: &AppState, caller: &Auth, id: CourseId, first_dose_at: &str) -> AppResult<CoursePlan> {
+    require(caller, Permission::ManageCourses)?;
+    let course = state.store.get_course(id).await?;
+    let protocol = state.config.protocols.get(&course.protocol).ok_or_else(|| {
+        let known: Vec<&str> = state.config.protocols.all().iter().map(|p| p.id.as_str()).collect();
+        AppError::invalid(
+            "protocol",
+            format!("the course's protocol `{}` is not in the library; known: {}", course.protocol, known.join(", ")),
+        )
+    })?;
+    let first = crate::api::instant("first_dose_at", first_dose_at)?;
+    let tz = state.client_tz(course.client_id).await?;
+    let plan = kairos_domain::protocols::plan(protocol, first, &tz)?;
+    Ok(state.store.create_plan(&caller.actor(), course.id, &plan, first).await?)
+}
+
+/// Moves a planned dose or session to `to` (RFC 3339) for the reason given
+/// (required, shown beside the item). A move outside the protocol's window
+/// is kept and marked as a deviation.
+pub async fn move_planned_item(
+    state: &AppState,
+    caller: &Auth,
+    id: PlannedItemId,
+    to: &str,
+    reason: &str,
+) -> AppResult<PlannedItem> {
+    require(caller, Permission::ManageCourses)?;
+    let to = crate::api::instant("to", to)?;
+    let reason = crate::api::measures::required_text("reason", reason, 1000)?;
+    Ok(state.store.move_planned_item(&caller.actor(), id, to, &reason).await?)
 }

@@ -158,6 +158,7 @@ pub async fn record_attendance(
     sid: GroupSessionId,
     body: &crate::api::groups::AttendanceInput,
 ) -> AppResult<()> {
+    require(caller, Permission::WriteTherapyNotes)?;
     crate::api::groups::facilitator_session(state, caller, group, sid).await?;
     let marks = body
         .marks
