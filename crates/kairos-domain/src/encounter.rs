@@ -87,6 +87,9 @@ pub struct Encounter {
     pub actual_end: Option<Timestamp>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+    /// Why the visit was cancelled or missed, as the person who changed its
+    /// status gave it.
+    pub status_reason: Option<String>,
 }
 
 /// The longest a single encounter may be booked for.
@@ -128,12 +131,29 @@ pub struct StatusChange {
     pub to: EncounterStatus,
     pub actual_start: Option<Timestamp>,
     pub actual_end: Option<Timestamp>,
+    /// Kept for a cancellation or a no-show; none otherwise.
+    pub reason: Option<String>,
 }
 
 impl Encounter {
     /// Arrival stamps the actual start; completion stamps the actual end.
-    pub fn change_status(&self, to: EncounterStatus, now: Timestamp) -> Result<StatusChange, DomainError> {
+    /// A cancellation needs its reason (field `reason`: the record says why a
+    /// planned visit did not happen); a no-show may carry one.
+    pub fn change_status(
+        &self,
+        to: EncounterStatus,
+        reason: Option<&str>,
+        now: Timestamp,
+    ) -> Result<StatusChange, DomainError> {
         let to = self.status.transition(to)?;
+        let reason = reason.map(str::trim).filter(|r| !r.is_empty()).map(str::to_string);
+        let reason = match to {
+            EncounterStatus::Cancelled if reason.is_none() => {
+                return Err(DomainError::invalid("reason", "say why the visit is cancelled"));
+            }
+            EncounterStatus::Cancelled | EncounterStatus::NoShow => reason,
+            _ => None,
+        };
         let actual_start = match to {
             EncounterStatus::Arrived => Some(now),
             _ => self.actual_start,
@@ -142,7 +162,7 @@ impl Encounter {
             EncounterStatus::Completed => Some(now),
             _ => self.actual_end,
         };
-        Ok(StatusChange { to, actual_start, actual_end })
+        Ok(StatusChange { to, actual_start, actual_end, reason })
     }
 
     pub fn duration(&self) -> SignedDuration {
@@ -159,10 +179,9 @@ mod tests {
         s.parse().expect("timestamp")
     }
 
-    #[test]
-    fn an_encounter_is_booked_then_arrived_then_completed() {
-        let now = ts("2026-11-27T15:00:00Z");
-        let mut e = Encounter {
+    /// A dose booked from `now` until 17:00 UTC that day.
+    fn booked_dose(now: Timestamp) -> Encounter {
+        Encounter {
             id: EncounterId::new(),
             client_id: ClientId::new(),
             course_id: None,
@@ -177,14 +196,39 @@ mod tests {
             actual_end: None,
             created_at: now,
             updated_at: now,
-        };
-        let arrived = e.change_status(Arrived, now).expect("arrive");
+            status_reason: None,
+        }
+    }
+
+    #[test]
+    fn an_encounter_is_booked_then_arrived_then_completed() {
+        let now = ts("2026-11-27T15:00:00Z");
+        let mut e = booked_dose(now);
+        let arrived = e.change_status(Arrived, Some("ignored"), now).expect("arrive");
+        assert_eq!(arrived.reason, None, "only a cancellation or a no-show keeps a reason");
         assert_eq!(arrived.actual_start, Some(now));
         e.status = Arrived;
         e.actual_start = arrived.actual_start;
-        let done = e.change_status(Completed, ts("2026-11-27T17:05:00Z")).expect("complete");
+        let done = e.change_status(Completed, None, ts("2026-11-27T17:05:00Z")).expect("complete");
         assert_eq!(done.actual_start, Some(now));
         assert_eq!(done.actual_end, Some(ts("2026-11-27T17:05:00Z")));
+    }
+
+    #[test]
+    fn a_cancellation_says_why_and_a_no_show_may() {
+        let now = ts("2026-11-27T15:00:00Z");
+        let e = booked_dose(now);
+        for blank in [None, Some(""), Some("   ")] {
+            let refused = e.change_status(Cancelled, blank, now).map_err(|x| x.field().to_string());
+            assert_eq!(refused, Err("reason".to_string()), "{blank:?}");
+        }
+        let cancelled = e.change_status(Cancelled, Some("  Client unwell, rebooking next week "), now).expect("cancel");
+        assert_eq!(cancelled.reason.as_deref(), Some("Client unwell, rebooking next week"));
+        assert_eq!(e.change_status(NoShow, None, now).expect("no-show").reason, None);
+        assert_eq!(
+            e.change_status(NoShow, Some("no answer by phone"), now).expect("no-show").reason.as_deref(),
+            Some("no answer by phone")
+        );
     }
 
     #[test]

@@ -236,12 +236,12 @@ static CLIENT_BY_ID_SQL: std::sync::LazyLock<String> =
 /// The next booked or arrived encounters (soonest first), then the last
 /// ones before now (latest first), at most `$3` of each.
 const CHART_ENCOUNTERS_SQL: &str = "SELECT * FROM (SELECT id, client_id, course_id, site_id, room_id, staff_id, kind, \
-     status, scheduled_start, scheduled_end, actual_start, actual_end, created_at, updated_at FROM encounters \
+     status, scheduled_start, scheduled_end, actual_start, actual_end, created_at, updated_at, status_reason FROM encounters \
      WHERE client_id = $1 AND scheduled_start >= $2 AND status IN ('booked', 'arrived') \
      ORDER BY scheduled_start, id LIMIT $3) AS upcoming \
      UNION ALL \
      SELECT * FROM (SELECT id, client_id, course_id, site_id, room_id, staff_id, kind, \
-     status, scheduled_start, scheduled_end, actual_start, actual_end, created_at, updated_at FROM encounters \
+     status, scheduled_start, scheduled_end, actual_start, actual_end, created_at, updated_at, status_reason FROM encounters \
      WHERE client_id = $1 AND scheduled_start < $2 ORDER BY scheduled_start DESC, id DESC LIMIT $3) AS recent";
 
 impl Store {

@@ -341,6 +341,28 @@ impl Store {
         row.map(|(id,)| id.parse().map_err(|_| StoreError::corrupt("dosing session id"))).transpose()
     }
 
+    /// The sessions charted for these encounters (those that have one).
+    pub async fn dosing_sessions_for(
+        &self,
+        encounters: &[EncounterId],
+    ) -> Result<std::collections::HashMap<EncounterId, DosingSessionId>> {
+        let mut out = std::collections::HashMap::new();
+        for chunk in encounters.chunks(500) {
+            let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+            let sql =
+                format!("SELECT encounter_id, id FROM dosing_sessions WHERE encounter_id IN ({})", marks.join(","));
+            let mut q = sqlx::query_as::<_, (String, String)>(sqlx::AssertSqlSafe(sql));
+            for id in chunk {
+                q = q.bind(id.to_string());
+            }
+            for (encounter, id) in q.fetch_all(&self.pool).await? {
+                let encounter = encounter.parse().map_err(|_| StoreError::corrupt("encounter id"))?;
+                out.insert(encounter, id.parse().map_err(|_| StoreError::corrupt("dosing session id"))?);
+            }
+        }
+        Ok(out)
+    }
+
     /// A session with its vitals (not audited; callers audit).
     pub async fn get_dosing_session(&self, id: DosingSessionId) -> Result<DosingSession> {
         let row = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {COLS} FROM dosing_sessions WHERE id = $1")))

@@ -8,7 +8,7 @@ use kairos_domain::encounter::{Encounter, EncounterKind, EncounterStatus, NewEnc
 use kairos_domain::ids::{ClientId, EncounterId, RoomId, SiteId, StaffId};
 
 pub(crate) const COLS: &str = "id, client_id, course_id, site_id, room_id, staff_id, kind, status, \
-     scheduled_start, scheduled_end, actual_start, actual_end, created_at, updated_at";
+     scheduled_start, scheduled_end, actual_start, actual_end, created_at, updated_at, status_reason";
 
 pub(crate) fn encounter_of<R: rows::Cols>(r: &R) -> Result<Encounter> {
     Ok(Encounter {
@@ -26,6 +26,7 @@ pub(crate) fn encounter_of<R: rows::Cols>(r: &R) -> Result<Encounter> {
         actual_end: rows::get_opt_ts(r, "actual_end")?,
         created_at: rows::get_ts(r, "created_at")?,
         updated_at: rows::get_ts(r, "updated_at")?,
+        status_reason: rows::get_opt_str(r, "status_reason")?,
     })
 }
 
@@ -48,6 +49,7 @@ pub(crate) fn bind_encounter<'q>(
         .bind(e.actual_end.map(micros))
         .bind(micros(e.created_at))
         .bind(micros(e.updated_at))
+        .bind(e.status_reason.clone())
 }
 
 /// Filters for listing encounters. Every list is bounded by a time range.
@@ -107,11 +109,12 @@ impl Store {
         actor: &Actor,
         id: EncounterId,
         to: EncounterStatus,
+        reason: Option<&str>,
     ) -> Result<Encounter> {
         let now = Timestamp::now();
         let mut tx = self.begin_write().await?;
         let current = encounter_for_update(&mut tx, id).await?;
-        let change = current.change_status(to, now)?;
+        let change = current.change_status(to, reason, now)?;
         // A dosing session starts at check-in: only for a course with a
         // prescriber-signed eligible screen.
         if current.kind == EncounterKind::Dosing && to == EncounterStatus::Arrived {
@@ -122,14 +125,15 @@ impl Store {
             kairos_domain::screening::may_chart_dose(status)?;
         }
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "UPDATE encounters SET status = $2, actual_start = $3, actual_end = $4, updated_at = $5 \
-             WHERE id = $1 RETURNING {COLS}"
+            "UPDATE encounters SET status = $2, actual_start = $3, actual_end = $4, updated_at = $5, \
+             status_reason = $6 WHERE id = $1 RETURNING {COLS}"
         )))
         .bind(id.to_string())
         .bind(change.to.as_str())
         .bind(change.actual_start.map(micros))
         .bind(change.actual_end.map(micros))
         .bind(micros(now))
+        .bind(change.reason.clone())
         .fetch_one(&mut *tx)
         .await?;
         audit::insert_in(
@@ -196,12 +200,12 @@ impl Store {
     ) -> Result<Vec<Encounter>> {
         let sql = if upcoming {
             "SELECT id, client_id, course_id, site_id, room_id, staff_id, kind, status, scheduled_start, scheduled_end, \
-             actual_start, actual_end, created_at, updated_at FROM encounters \
+             actual_start, actual_end, created_at, updated_at, status_reason FROM encounters \
              WHERE client_id = $1 AND scheduled_start >= $2 AND status IN ('booked', 'arrived') \
              ORDER BY scheduled_start, id LIMIT $3"
         } else {
             "SELECT id, client_id, course_id, site_id, room_id, staff_id, kind, status, scheduled_start, scheduled_end, \
-             actual_start, actual_end, created_at, updated_at FROM encounters \
+             actual_start, actual_end, created_at, updated_at, status_reason FROM encounters \
              WHERE client_id = $1 AND scheduled_start < $2 \
              ORDER BY scheduled_start DESC, id DESC LIMIT $3"
         };
@@ -425,10 +429,11 @@ pub(crate) async fn book_in(
         actual_end: None,
         created_at: now,
         updated_at: now,
+        status_reason: None,
     };
     let insert = sqlx::query(sqlx::AssertSqlSafe(format!(
         "INSERT INTO encounters ({COLS}) VALUES {}",
-        rows::placeholders(1, 14)
+        rows::placeholders(1, 15)
     )));
     bind_encounter(insert, &e).execute(&mut **tx).await?;
     audit::insert_in(

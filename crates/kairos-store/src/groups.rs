@@ -504,7 +504,8 @@ impl Store {
                     .execute(&mut *tx)
                     .await?;
                 sqlx::query(
-                    "UPDATE encounters SET status = 'cancelled', updated_at = $2 WHERE id = $1 AND status = 'booked'",
+                    "UPDATE encounters SET status = 'cancelled', updated_at = $2, status_reason = 'left the group' \
+                     WHERE id = $1 AND status = 'booked'",
                 )
                 .bind(enc.clone())
                 .bind(micros(now))

@@ -136,7 +136,7 @@ impl Store {
             let sql = format!(
                 "INSERT INTO encounters ({}) VALUES {}",
                 crate::encounters::COLS,
-                crate::rows::placeholders_for(self.backend, chunk.len(), 14)
+                crate::rows::placeholders_for(self.backend, chunk.len(), 15)
             );
             let mut q = sqlx::query(AssertSqlSafe(sql));
             for e in chunk {
@@ -323,7 +323,7 @@ impl ScratchLoad {
         }
         {
             let mut insert = tx.prepare_cached(&format!(
-                "INSERT INTO encounters ({}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO encounters ({}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 crate::encounters::COLS
             ))?;
             for e in &batch.encounters {
@@ -341,7 +341,8 @@ impl ScratchLoad {
                     e.actual_start.map(micros),
                     e.actual_end.map(micros),
                     micros(e.created_at),
-                    micros(e.updated_at)
+                    micros(e.updated_at),
+                    e.status_reason.as_deref()
                 ])?;
             }
         }

@@ -220,13 +220,17 @@ impl Store {
                 BookingOp::Cancel { encounter, event } => {
                     let current = encounter_for_update(&mut tx, *encounter).await?;
                     if current.status == EncounterStatus::Booked {
-                        let change = current.change_status(EncounterStatus::Cancelled, now)?;
-                        sqlx::query("UPDATE encounters SET status = $2, updated_at = $3 WHERE id = $1")
-                            .bind(encounter.to_string())
-                            .bind(change.to.as_str())
-                            .bind(micros(now))
-                            .execute(&mut *tx)
-                            .await?;
+                        let why = format!("no longer in the applied schedule ({event})");
+                        let change = current.change_status(EncounterStatus::Cancelled, Some(&why), now)?;
+                        sqlx::query(
+                            "UPDATE encounters SET status = $2, updated_at = $3, status_reason = $4 WHERE id = $1",
+                        )
+                        .bind(encounter.to_string())
+                        .bind(change.to.as_str())
+                        .bind(micros(now))
+                        .bind(change.reason.clone())
+                        .execute(&mut *tx)
+                        .await?;
                         audit::insert_in(
                             &mut tx,
                             actor,

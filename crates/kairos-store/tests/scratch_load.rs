@@ -211,6 +211,7 @@ fn batch() -> ImportBatch {
                 // Before 1970: negative microseconds.
                 created_at: at(-30_000_000 + j),
                 updated_at: at(20_000 + j),
+                status_reason: (*status == EncounterStatus::Cancelled).then(|| format!("reason {j}")),
             });
             j += 1;
         }

@@ -247,7 +247,10 @@ async fn a_chair_cannot_be_double_booked_but_a_group_shares_its_room() {
         // Back to back is fine.
         store.create_encounter(&a, &book(c2.id, EncounterKind::Dosing, 120)).await.expect("adjacent");
         // Cancelling frees the chair.
-        store.change_encounter_status(&a, first.id, EncounterStatus::Cancelled).await.expect("cancel");
+        store
+            .change_encounter_status(&a, first.id, EncounterStatus::Cancelled, Some("client unwell"))
+            .await
+            .expect("cancel");
         let c3 = store.create_client(&a, &details("Cy", "Diaz")).await.expect("c3");
         store.create_encounter(&a, &book(c3.id, EncounterKind::Dosing, -60)).await.expect("freed");
         // Two members of one group share the room and facilitator.
@@ -282,11 +285,11 @@ async fn encounter_status_follows_its_transitions() {
             )
             .await
             .expect("book");
-        let err = store.change_encounter_status(&a, e.id, EncounterStatus::Completed).await.expect_err("skip");
+        let err = store.change_encounter_status(&a, e.id, EncounterStatus::Completed, None).await.expect_err("skip");
         assert!(matches!(&err, StoreError::Domain(d) if d.field() == "status"));
-        let arrived = store.change_encounter_status(&a, e.id, EncounterStatus::Arrived).await.expect("arrive");
+        let arrived = store.change_encounter_status(&a, e.id, EncounterStatus::Arrived, None).await.expect("arrive");
         assert!(arrived.actual_start.is_some());
-        let done = store.change_encounter_status(&a, e.id, EncounterStatus::Completed).await.expect("complete");
+        let done = store.change_encounter_status(&a, e.id, EncounterStatus::Completed, None).await.expect("complete");
         assert!(done.actual_end.is_some());
         let chart = store.read_chart(&a, c.id, Timestamp::now()).await.expect("chart");
         assert!(chart.upcoming.is_empty(), "completed encounters are not upcoming");

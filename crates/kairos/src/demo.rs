@@ -692,8 +692,9 @@ impl DemoGenerator {
             (start, start + SignedDuration::from_mins(mins), Some(room), who)
         };
         let past = end < self.now;
+        let roll = if past { self.rng.gen_range(0..100) } else { 100 };
         let status = if past {
-            match self.rng.gen_range(0..100) {
+            match roll {
                 0..=3 => EncounterStatus::NoShow,
                 4..=9 => EncounterStatus::Cancelled,
                 _ => EncounterStatus::Completed,
@@ -703,6 +704,17 @@ impl DemoGenerator {
         } else {
             EncounterStatus::Booked
         };
+        // A cancellation says why (the record requires it); a no-show
+        // sometimes carries what the front desk learned.
+        let status_reason = match roll {
+            0 | 1 => Some("no answer by phone"),
+            4 | 5 => Some("client unwell"),
+            6 | 7 => Some("no driver available after the dose"),
+            8 => Some("rescheduled at the client's request"),
+            9 => Some("blood pressure high at the pre-dose check"),
+            _ => None,
+        }
+        .map(str::to_string);
         let (actual_start, actual_end) = match status {
             EncounterStatus::Completed => {
                 let late = SignedDuration::from_mins(self.rng.gen_range(0..10));
@@ -727,6 +739,7 @@ impl DemoGenerator {
             actual_end,
             created_at: booked_at,
             updated_at: actual_end.unwrap_or(booked_at).min(self.now),
+            status_reason,
         });
     }
 

@@ -441,7 +441,7 @@ async fn demo_portal_client(store: &Store) -> Result<()> {
             },
         )
         .await?;
-    store.change_encounter_status(&nurse, enc.id, EncounterStatus::Arrived).await?;
+    store.change_encounter_status(&nurse, enc.id, EncounterStatus::Arrived, None).await?;
     let stock = store.stocks(None).await?.into_iter().find(|s| s.lot == "KET-DEMO-2611").map(|s| s.id);
     let checklist = kairos_domain::dosing::Checklist {
         fasting_confirmed: true,
@@ -501,7 +501,7 @@ async fn demo_portal_client(store: &Store) -> Result<()> {
         })
         .await?;
     store.sign_dosing_session(&nurse, session.id, kairos_domain::dosing::sign).await?;
-    store.change_encounter_status(&nurse, enc.id, EncounterStatus::Completed).await?;
+    store.change_encounter_status(&nurse, enc.id, EncounterStatus::Completed, None).await?;
     // The portal account and the journal.
     let code = kairos_server::auth::new_token();
     let email = kairos_domain::text::Email::parse("email", "jules.marlowe@example.org")?;

@@ -51,6 +51,9 @@ pub struct RescheduleBody {
 #[serde(deny_unknown_fields)]
 pub struct StatusBody {
     pub status: EncounterStatus,
+    /// Why: required to cancel, kept with a no-show, ignored otherwise.
+    #[schema(value_type = Option<kairos_domain::text::OptionalText1000>)]
+    pub reason: Option<String>,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -183,6 +186,7 @@ pub async fn change_status(
     Path(id): Path<String>,
     Json(b): Json<StatusBody>,
 ) -> AppResult<axum::Json<EncounterView>> {
-    let e = crate::usecase::encounters::change_status(&state, &auth, path_id("encounter", &id)?, b.status).await?;
+    let id = path_id("encounter", &id)?;
+    let e = crate::usecase::encounters::change_status(&state, &auth, id, b.status, b.reason.as_deref()).await?;
     Ok(axum::Json(EncounterView::from(&e)))
 }

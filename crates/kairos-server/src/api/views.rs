@@ -167,6 +167,8 @@ pub struct EncounterView {
     pub actual_start: Option<String>,
     #[schema(value_type = Option<String>, format = DateTime)]
     pub actual_end: Option<String>,
+    /// Why the visit was cancelled or missed.
+    pub status_reason: Option<String>,
 }
 
 impl From<&Encounter> for EncounterView {
@@ -184,6 +186,7 @@ impl From<&Encounter> for EncounterView {
             scheduled_end: e.scheduled_end.to_string(),
             actual_start: e.actual_start.map(|t| t.to_string()),
             actual_end: e.actual_end.map(|t| t.to_string()),
+            status_reason: e.status_reason.clone(),
         }
     }
 }

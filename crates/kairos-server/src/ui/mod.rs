@@ -8,6 +8,7 @@
 
 mod dosing;
 pub(crate) mod form;
+mod frontdesk;
 mod groups;
 mod ledger;
 mod measures;
@@ -53,6 +54,7 @@ macro_rules! pages {
         pub fn router() -> Router<AppState> {
             Router::new()
                 $(.route($path, axum::routing::$method($handler)))*
+                .layer(axum::middleware::from_fn(keep_typed_forms))
                 .layer(axum::middleware::from_fn(same_origin_posts))
         }
     };
@@ -83,6 +85,18 @@ pages! {
     // Signs out the session if there is one; always clears the cookie.
     post "/logout" => pages::logout, Public;
     get "/clients" => pages::clients, Needs(&[P::ReadClients]);
+    get "/clients/new" => frontdesk::register_form, Needs(&[P::WriteClients]);
+    post "/clients" => frontdesk::register, Needs(&[P::WriteClients]);
+    get "/clients/{id}/details" => frontdesk::edit_form, Needs(&[P::WriteClients]);
+    post "/clients/{id}/details" => frontdesk::edit, Needs(&[P::WriteClients]);
+    get "/clients/{id}/courses/new" => frontdesk::course_form, Needs(&[P::ManageCourses]);
+    post "/clients/{id}/courses" => frontdesk::open_course, Needs(&[P::ManageCourses]);
+    post "/courses/{id}/phase" => frontdesk::change_phase, Needs(&[P::ManageCourses]);
+    get "/clients/{id}/visits/new" => frontdesk::book_form, Needs(&[P::BookEncounters]);
+    post "/clients/{id}/visits" => frontdesk::book, Needs(&[P::BookEncounters]);
+    get "/encounters/{id}" => frontdesk::visit, Needs(&[P::ReadClients]);
+    post "/encounters/{id}/status" => frontdesk::change_status, Needs(&[P::BookEncounters]);
+    post "/encounters/{id}/move" => frontdesk::reschedule, Needs(&[P::BookEncounters]);
     get "/clients/{id}" => pages::chart, Needs(&[P::ReadClients]);
     get "/day" => pages::day_default, Needs(&[P::ReadClients]);
     get "/sites/{id}/day" => pages::day, Needs(&[P::ReadClients]);
@@ -200,6 +214,36 @@ async fn same_origin_posts(req: Request, next: Next) -> Response {
         }
     }
     next.run(req).await
+}
+
+/// The body of a form post, kept beside the request so that a post whose
+/// session has ended is not lost: the sign-in page carries it, and after
+/// sign-in the person sees what they typed and sends it (nothing typed at
+/// the chair is lost to the idle timeout).
+#[derive(Clone)]
+pub(crate) struct KeptForm(pub axum::body::Bytes);
+
+/// The most a kept form may hold (axum's own limit for a request body).
+const KEPT_FORM_LIMIT: usize = 2 * 1024 * 1024;
+
+/// Reads a URL-encoded form post's body once and keeps a copy in the
+/// request's extensions (see [`KeptForm`]); other requests pass untouched.
+async fn keep_typed_forms(req: Request, next: Next) -> Response {
+    let is_form = req.method() == Method::POST
+        && req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    if !is_form {
+        return next.run(req).await;
+    }
+    let (mut parts, body) = req.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, KEPT_FORM_LIMIT).await else {
+        return page_error(StatusCode::PAYLOAD_TOO_LARGE, "This form is too large to send.", None);
+    };
+    parts.extensions.insert(KeptForm(bytes.clone()));
+    next.run(Request::from_parts(parts, axum::body::Body::from(bytes))).await
 }
 
 /// The signed-in staff member as the JSON API's caller, so pages share the
@@ -320,8 +364,19 @@ impl FromRequestParts<AppState> for UiAuth {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let to_login = || {
-            let next = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
-            let q = serde_urlencoded::to_string([("next", next)]).unwrap_or_default();
+            // A form sent after the session ended: the sign-in page keeps it.
+            if let Some(KeptForm(body)) = parts.extensions.get::<KeptForm>() {
+                let to = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+                return pages::sign_in_to_send(state, to, body, back_of(parts));
+            }
+            // A page to come back to; a post (not kept) returns to the page
+            // it was sent from, never to its own address (a GET there is 405).
+            let next = if parts.method == Method::GET {
+                parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/").to_string()
+            } else {
+                back_of(parts)
+            };
+            let q = serde_urlencoded::to_string([("next", next.as_str())]).unwrap_or_default();
             Redirect::to(&format!("/login?{q}")).into_response()
         };
         let Some(token) = cookie_token(parts, crate::auth::cookie_name(state)) else {
@@ -352,6 +407,22 @@ impl FromRequestParts<AppState> for UiAuth {
             Err(e) => Err(ui_error(e, None)),
         }
     }
+}
+
+/// The same-site page a request came from (its `Referer`), else home.
+fn back_of(parts: &Parts) -> String {
+    let host = parts.headers.get(header::HOST).and_then(|v| v.to_str().ok());
+    parts
+        .headers
+        .get(header::REFERER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|r| r.split_once("://"))
+        .and_then(|(_, rest)| {
+            let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+            (Some(authority) == host && path.starts_with('/')).then(|| path.to_string())
+        })
+        .map(|p| pages::safe_next(&p))
+        .unwrap_or_else(|| "/".into())
 }
 
 #[derive(Template)]

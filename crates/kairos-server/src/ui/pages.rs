@@ -30,7 +30,7 @@ fn fail(auth: &UiAuth) -> impl Fn(AppError) -> Response + '_ {
 }
 
 /// Only same-site relative paths may be a post-login destination.
-fn safe_next(next: &str) -> String {
+pub(crate) fn safe_next(next: &str) -> String {
     let plain = next.bytes().all(|b| b.is_ascii_graphic());
     if plain && next.starts_with('/') && !next.starts_with("//") && !next.contains('\\') {
         next.to_string()
@@ -49,6 +49,18 @@ struct LoginPage {
     email: String,
     next: String,
     idle_minutes: i64,
+    /// A form whose session ended before it was sent, carried through
+    /// sign-in.
+    kept: Option<Kept>,
+}
+
+/// A form sent after its session ended: where it was going, its body as
+/// sent (URL-encoded), and the page it was sent from.
+#[derive(Deserialize, Default)]
+struct Kept {
+    to: String,
+    body: String,
+    back: String,
 }
 
 #[derive(Deserialize, Default)]
@@ -56,14 +68,22 @@ pub struct LoginQuery {
     next: Option<String>,
 }
 
+fn login_page(state: &AppState, error: Option<String>, email: String, next: String, kept: Option<Kept>) -> Response {
+    render(&LoginPage { nav: None, error, email, next, idle_minutes: state.config.session.idle.as_secs() / 60, kept })
+}
+
 pub async fn login_form(State(state): State<AppState>, Query(q): Query<LoginQuery>) -> Response {
-    render(&LoginPage {
-        nav: None,
-        error: None,
-        email: String::new(),
-        next: safe_next(q.next.as_deref().unwrap_or("/")),
-        idle_minutes: state.config.session.idle.as_secs() / 60,
-    })
+    login_page(&state, None, String::new(), safe_next(q.next.as_deref().unwrap_or("/")), None)
+}
+
+/// The sign-in page for a form that arrived after its session ended (401):
+/// what was typed rides along and is shown, to send, after sign-in.
+pub(crate) fn sign_in_to_send(state: &AppState, to: &str, body: &[u8], back: String) -> Response {
+    let kept = Kept { to: safe_next(to), body: String::from_utf8_lossy(body).into_owned(), back };
+    let next = kept.back.clone();
+    let mut page = login_page(state, None, String::new(), next, Some(kept));
+    *page.status_mut() = StatusCode::UNAUTHORIZED;
+    page
 }
 
 #[derive(Deserialize)]
@@ -71,6 +91,34 @@ pub struct LoginForm {
     email: String,
     password: String,
     next: Option<String>,
+    kept_to: Option<String>,
+    kept_body: Option<String>,
+    kept_back: Option<String>,
+}
+
+/// After signing in again: what a form held when its session ended, to
+/// check and send (or leave).
+#[derive(Template)]
+#[template(path = "send_kept.html")]
+struct SendKeptPage {
+    nav: Option<Nav>,
+    name: String,
+    to: String,
+    back: String,
+    /// The form's fields as sent, in order (repeated names kept).
+    fields: Vec<(String, String)>,
+    /// The fields worth reading back: (label, value), blanks left out.
+    shown: Vec<(String, String)>,
+}
+
+/// "systolic_bp" → "Systolic bp"; "vitals.spo2" → "Vitals spo2".
+fn field_label(name: &str) -> String {
+    let words = name.replace(['_', '.'], " ");
+    let mut chars = words.trim().chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
 }
 
 pub async fn login_submit(
@@ -79,8 +127,34 @@ pub async fn login_submit(
     Form(f): Form<LoginForm>,
 ) -> Response {
     let next = safe_next(f.next.as_deref().unwrap_or("/"));
+    let kept = match (f.kept_to, f.kept_body) {
+        (Some(to), Some(body)) if !to.is_empty() => {
+            Some(Kept { to: safe_next(&to), body, back: safe_next(f.kept_back.as_deref().unwrap_or("/")) })
+        }
+        _ => None,
+    };
     match sign_in(&state, &f.email, &f.password, remote).await {
-        Ok((_, token)) => ([(header::SET_COOKIE, session_cookie(&state, &token))], Redirect::to(&next)).into_response(),
+        Ok((staff, token)) => {
+            let cookie = [(header::SET_COOKIE, session_cookie(&state, &token))];
+            let Some(kept) = kept else {
+                return (cookie, Redirect::to(&next)).into_response();
+            };
+            let fields: Vec<(String, String)> = serde_urlencoded::from_str(&kept.body).unwrap_or_default();
+            let shown = fields
+                .iter()
+                .filter(|(k, v)| k != "back" && !v.trim().is_empty())
+                .map(|(k, v)| (field_label(k), v.clone()))
+                .collect();
+            let page = SendKeptPage {
+                nav: Some(Nav::for_staff(&staff, "")),
+                name: staff.name.clone(),
+                to: kept.to,
+                back: kept.back,
+                fields,
+                shown,
+            };
+            (cookie, render(&page)).into_response()
+        }
         Err(e) => {
             let (status, msg) = match e {
                 AppError::Unauthenticated => {
@@ -92,14 +166,9 @@ pub async fn login_submit(
                 ),
                 other => return ui_error(other, None),
             };
-            let page = LoginPage {
-                nav: None,
-                error: Some(msg),
-                email: f.email,
-                next,
-                idle_minutes: state.config.session.idle.as_secs() / 60,
-            };
-            (status, render(&page)).into_response()
+            let mut page = login_page(&state, Some(msg), f.email, next, kept);
+            *page.status_mut() = status;
+            page
         }
     }
 }
@@ -114,6 +183,23 @@ pub async fn logout(State(state): State<AppState>, auth: Result<UiAuth, Response
 }
 
 // ---- home ----------------------------------------------------------------
+
+/// The name a person is greeted by: their first name, past any title
+/// ("Dr. Amara Osei" → "Amara"); the whole name when it is only a title
+/// and a surname ("Dr Osei" → "Dr Osei").
+fn greeting_name(full: &str) -> String {
+    const TITLES: &[&str] = &["dr", "mr", "mrs", "ms", "mx", "miss", "prof", "professor", "rev"];
+    let words: Vec<&str> = full.split_whitespace().collect();
+    let rest: Vec<&str> = words
+        .iter()
+        .copied()
+        .skip_while(|w| TITLES.contains(&w.trim_end_matches('.').to_lowercase().as_str()))
+        .collect();
+    match rest.len() {
+        0 | 1 if rest.len() < words.len() => words.join(" "),
+        _ => rest.first().map(|w| w.to_string()).unwrap_or_default(),
+    }
+}
 
 struct Tile {
     href: String,
@@ -174,7 +260,7 @@ pub async fn home(State(state): State<AppState>, auth: UiAuth) -> Response {
     }
     render(&HomePage {
         nav: Some(auth.nav("/")),
-        first_name: auth.staff.name.split_whitespace().next().unwrap_or("").to_string(),
+        first_name: greeting_name(&auth.staff.name),
         tiles,
         alerts,
         can_acknowledge: auth.staff.roles.allow(Permission::RecordMeasures),
@@ -197,6 +283,7 @@ struct ClientRow {
 #[template(path = "clients.html")]
 struct ClientsPage {
     nav: Option<Nav>,
+    can_register: bool,
     q: String,
     status: String,
     statuses: Vec<&'static str>,
@@ -241,6 +328,7 @@ pub async fn clients(State(state): State<AppState>, auth: UiAuth, Query(p): Quer
     let shown = page.items.len() as u32;
     Ok(render(&ClientsPage {
         nav: nav(),
+        can_register: auth.staff.roles.allow(Permission::WriteClients),
         status: status.map(|s| s.as_str().to_string()).unwrap_or_default(),
         statuses: ClientStatus::ALL.iter().map(|s| s.as_str()).collect(),
         total: page.total,
@@ -305,17 +393,23 @@ impl Lookups {
 }
 
 struct EncounterRow {
-    /// The dosing-session page, for dosing encounters that have begun.
+    /// The visit's page (status, reason, changes).
+    visit: String,
+    /// The dosing session of a dose that has one; the start form of a dose
+    /// checked in without one (for those who chart doses).
     link: Option<String>,
+    /// A completed dose with no session charted.
+    missing_session: bool,
     when: String,
     kind: &'static str,
     room: String,
     staff: String,
     status: &'static str,
     status_label: &'static str,
+    status_reason: Option<String>,
 }
 
-fn status_label(s: kairos_domain::encounter::EncounterStatus) -> &'static str {
+pub(crate) fn status_label(s: kairos_domain::encounter::EncounterStatus) -> &'static str {
     use kairos_domain::encounter::EncounterStatus::*;
     match s {
         Booked => "booked",
@@ -326,20 +420,37 @@ fn status_label(s: kairos_domain::encounter::EncounterStatus) -> &'static str {
     }
 }
 
-fn encounter_row(e: &Encounter, l: &Lookups) -> EncounterRow {
+fn encounter_row(
+    auth: &UiAuth,
+    e: &Encounter,
+    l: &Lookups,
+    sessions: &HashMap<kairos_domain::ids::EncounterId, kairos_domain::ids::DosingSessionId>,
+) -> EncounterRow {
     let tz = l.tz(e.site_id);
     let start = e.scheduled_start.to_zoned(tz.clone());
     let end = e.scheduled_end.to_zoned(tz);
     use kairos_domain::encounter::{EncounterKind, EncounterStatus};
-    let begun = matches!(e.status, EncounterStatus::Arrived | EncounterStatus::Completed);
+    let dose = e.kind == EncounterKind::Dosing;
+    let session = sessions.get(&e.id);
+    let r = &auth.staff.roles;
+    let link = match session {
+        Some(s) if dose && r.allow(Permission::ReadScreening) => Some(format!("/dosing-sessions/{s}")),
+        None if dose && e.status == EncounterStatus::Arrived && r.allow(Permission::ChartDosing) => {
+            Some(format!("/encounters/{}/dosing", e.id))
+        }
+        _ => None,
+    };
     EncounterRow {
-        link: (e.kind == EncounterKind::Dosing && begun).then(|| format!("/encounters/{}/dosing", e.id)),
+        visit: format!("/encounters/{}", e.id),
+        link,
+        missing_session: dose && e.status == EncounterStatus::Completed && session.is_none(),
         when: format!("{}–{}", start.strftime("%a %-d %b %Y, %H:%M"), end.strftime("%H:%M %Z")),
         kind: e.kind.label(),
         room: l.room(e.room_id),
         staff: l.staff(e.staff_id),
         status: e.status.as_str(),
         status_label: status_label(e.status),
+        status_reason: e.status_reason.clone(),
     }
 }
 
@@ -350,6 +461,8 @@ struct CourseRow {
     latest_screen: Option<kairos_domain::ids::ScreenId>,
     protocol: String,
     phase: &'static str,
+    /// The phases the course may move to next.
+    next_phases: Vec<&'static str>,
     started: String,
     ended: Option<String>,
     prescriber: String,
@@ -393,6 +506,9 @@ struct PlanRow {
 struct ChartPage {
     nav: Option<Nav>,
     client_id: ClientId,
+    can_write_client: bool,
+    can_book: bool,
+    can_manage_courses: bool,
     /// The client's latest doses and whether each integration session fell
     /// inside the dose's window (the full list is on the windows page).
     doses: Vec<super::notes::DoseRow>,
@@ -438,6 +554,9 @@ pub async fn chart(State(state): State<AppState>, auth: UiAuth, Path(id): Path<S
         usecase::clients::full_chart(&state, &api_auth(&auth), id, now).await.map_err(fail(&auth))?;
     let shown: Vec<Encounter> = chart.upcoming.iter().chain(&chart.recent).cloned().collect();
     let l = Lookups::for_records(&state, sites, &shown, &chart.courses).await.map_err(fail(&auth))?;
+    let doses_shown: Vec<kairos_domain::ids::EncounterId> =
+        shown.iter().filter(|e| e.kind == kairos_domain::encounter::EncounterKind::Dosing).map(|e| e.id).collect();
+    let sessions = usecase::encounters::sessions_of(&state, &doses_shown).await.map_err(fail(&auth))?;
     let d = &chart.client.details;
     // The chart is shown in the time zone of the site the client was last
     // seen (or is next booked) at; before any visit, the clinic's.
@@ -573,6 +692,9 @@ pub async fn chart(State(state): State<AppState>, auth: UiAuth, Path(id): Path<S
         groups,
         nav: nav(),
         client_id: id,
+        can_write_client: auth.staff.roles.allow(Permission::WriteClients),
+        can_book: auth.staff.roles.allow(Permission::BookEncounters),
+        can_manage_courses: auth.staff.roles.allow(Permission::ManageCourses),
         can_screen,
         plans,
         back: format!("/clients/{id}"),
@@ -647,16 +769,22 @@ pub async fn chart(State(state): State<AppState>, auth: UiAuth, Path(id): Path<S
                 id: c.id,
                 screening: screens.get(&c.id).map(|(status, _)| status.clone()),
                 latest_screen: screens.get(&c.id).and_then(|(_, id)| *id),
-                protocol: c.protocol.clone(),
+                protocol: state
+                    .config
+                    .protocols
+                    .get(&c.protocol)
+                    .map(|p| p.name.clone())
+                    .unwrap_or_else(|| c.protocol.clone()),
                 phase: c.phase.as_str(),
+                next_phases: c.phase.next_allowed().iter().map(|p| p.as_str()).collect(),
                 started: c.started_on.to_string(),
                 ended: c.ended_on.map(|d| d.to_string()),
                 prescriber: l.staff(c.prescriber_id),
                 therapist: l.staff(c.therapist_id),
             })
             .collect(),
-        upcoming: chart.upcoming.iter().map(|e| encounter_row(e, &l)).collect(),
-        recent: chart.recent.iter().map(|e| encounter_row(e, &l)).collect(),
+        upcoming: chart.upcoming.iter().map(|e| encounter_row(&auth, e, &l, &sessions)).collect(),
+        recent: chart.recent.iter().map(|e| encounter_row(&auth, e, &l, &sessions)).collect(),
         doses: window_rows,
     }))
 }
@@ -664,6 +792,13 @@ pub async fn chart(State(state): State<AppState>, auth: UiAuth, Path(id): Path<S
 // ---- day view --------------------------------------------------------------
 
 struct DayRow {
+    /// The visit's page; none for a group shown without its members.
+    visit: Option<String>,
+    /// What to do next for this visit (see `frontdesk::next_action`).
+    next: Option<super::frontdesk::NextAction>,
+    /// A completed dose with no session charted.
+    missing_session: bool,
+    status_reason: Option<String>,
     start: String,
     end: String,
     /// None: a process group shown without its members' names.
@@ -691,6 +826,8 @@ struct DayPage {
     prev_date: Date,
     next_date: Date,
     rows: Vec<DayRow>,
+    /// This page's address, where a row's action comes back to.
+    back: String,
 }
 
 #[derive(Deserialize, Default)]
@@ -751,6 +888,9 @@ pub async fn day(
     let usecase::encounters::DayList { visits: list, client_names: names } =
         usecase::encounters::day(&state, &api_auth(&auth), site_id, bounds.0, bounds.1).await.map_err(fail(&auth))?;
     let l = Lookups::for_records(&state, sites, &list.items, &[]).await.map_err(fail(&auth))?;
+    let doses: Vec<kairos_domain::ids::EncounterId> =
+        list.items.iter().filter(|e| e.kind == kairos_domain::encounter::EncounterKind::Dosing).map(|e| e.id).collect();
+    let sessions = usecase::encounters::sessions_of(&state, &doses).await.map_err(fail(&auth))?;
     // On a daylight-saving change the same clock time can occur twice: show
     // the zone abbreviation on such days so 01:30 EDT and 01:30 EST differ.
     let clock =
@@ -776,6 +916,12 @@ pub async fn day(
             (e, hidden)
         })
         .map(|(e, hidden)| DayRow {
+            visit: (!hidden).then(|| format!("/encounters/{}", e.id)),
+            next: if hidden { None } else { super::frontdesk::next_action(&auth, e, sessions.get(&e.id).copied()) },
+            missing_session: e.kind == kairos_domain::encounter::EncounterKind::Dosing
+                && e.status == kairos_domain::encounter::EncounterStatus::Completed
+                && !sessions.contains_key(&e.id),
+            status_reason: if hidden { None } else { e.status_reason.clone() },
             start: e.scheduled_start.to_zoned(tz.clone()).strftime(clock).to_string(),
             end: e.scheduled_end.to_zoned(tz.clone()).strftime(clock).to_string(),
             client_id: (!hidden).then_some(e.client_id),
@@ -805,6 +951,7 @@ pub async fn day(
         prev_date: date.yesterday().unwrap_or(date),
         next_date: date.tomorrow().unwrap_or(date),
         rows,
+        back: format!("/sites/{site_id}/day?date={date}"),
     }))
 }
 
@@ -912,4 +1059,20 @@ pub async fn audit(State(state): State<AppState>, auth: UiAuth, Query(q): Query<
             .collect(),
         client: client_text,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::greeting_name;
+
+    #[test]
+    fn people_are_greeted_by_their_first_name_not_their_title() {
+        assert_eq!(greeting_name("Dr. Amara Osei"), "Amara");
+        assert_eq!(greeting_name("dr amara osei"), "amara");
+        assert_eq!(greeting_name("Prof Lena Park"), "Lena");
+        assert_eq!(greeting_name("Robin Okafor"), "Robin");
+        assert_eq!(greeting_name("Dr. Osei"), "Dr. Osei");
+        assert_eq!(greeting_name("Cher"), "Cher");
+        assert_eq!(greeting_name(""), "");
+    }
 }

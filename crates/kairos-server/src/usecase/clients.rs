@@ -89,6 +89,20 @@ pub async fn name(state: &AppState, id: ClientId) -> AppResult<String> {
     Ok(state.store.get_client(id).await?.details.display_name())
 }
 
+/// A client's details, to change them (the read is audited).
+pub async fn details(state: &AppState, caller: &Auth, id: ClientId) -> AppResult<Client> {
+    require(caller, Permission::WriteClients)?;
+    let client = state.store.get_client(id).await?;
+    state
+        .store
+        .audit_read(
+            &caller.actor(),
+            kairos_store::AuditEntry::new(kairos_store::Action::Read, "client", id).client(id).detail("details form"),
+        )
+        .await?;
+    Ok(client)
+}
+
 /// Registers a client (details already read by `ClientDetails::parse`:
 /// names, date of birth not in the future, contacts, an emergency contact
 /// with both name and number).

@@ -13,6 +13,27 @@ use kairos_domain::ids::{CourseId, PlannedItemId, StaffId};
 use kairos_domain::roles::Permission;
 use kairos_store::plans::{CoursePlan, PlannedItem};
 
+/// A client's courses, newest first (a booking form offers them); the read
+/// is audited.
+pub async fn of_client(
+    state: &AppState,
+    caller: &Auth,
+    client: kairos_domain::ids::ClientId,
+) -> AppResult<Vec<Course>> {
+    require(caller, Permission::ReadClients)?;
+    let courses = state.store.courses_of(client).await?;
+    state
+        .store
+        .audit_read(
+            &caller.actor(),
+            kairos_store::AuditEntry::new(kairos_store::Action::Read, "course", client)
+                .client(client)
+                .detail("courses"),
+        )
+        .await?;
+    Ok(courses)
+}
+
 /// Opens a course, in screening.
 pub async fn open(state: &AppState, caller: &Auth, new: &NewCourse) -> AppResult<Course> {
     require(caller, Permission::ManageCourses)?;

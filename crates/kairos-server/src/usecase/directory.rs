@@ -72,6 +72,24 @@ pub async fn active_therapists(state: &AppState) -> AppResult<Vec<Staff>> {
     Ok(all.items.into_iter().filter(|s| s.active && s.roles.contains(Role::Therapist)).collect())
 }
 
+/// The active staff who hold `role` (a form's choice of prescriber,
+/// therapist or clinician), by name.
+pub async fn active_with_role(state: &AppState, role: Role) -> AppResult<Vec<Staff>> {
+    let all = state.store.list_staff(None, PageRequest { limit: PageRequest::MAX_LIMIT, offset: 0 }).await?;
+    Ok(all.items.into_iter().filter(|s| s.active && s.roles.contains(role)).collect())
+}
+
+/// The active staff a visit may be booked with (prescribers, nurses and
+/// therapists), by name.
+pub async fn bookable_staff(state: &AppState) -> AppResult<Vec<Staff>> {
+    let all = state.store.list_staff(None, PageRequest { limit: PageRequest::MAX_LIMIT, offset: 0 }).await?;
+    Ok(all
+        .items
+        .into_iter()
+        .filter(|s| s.active && [Role::Prescriber, Role::Nurse, Role::Therapist].iter().any(|r| s.roles.contains(*r)))
+        .collect())
+}
+
 /// Every staff account, active or not, with e-mail and roles (staff
 /// managers only).
 pub async fn all_staff(state: &AppState, caller: &Auth) -> AppResult<Vec<Staff>> {

@@ -30,15 +30,19 @@ pub async fn reschedule(state: &AppState, caller: &Auth, id: EncounterId, to: &P
     Ok(state.store.reschedule_encounter(&caller.actor(), id, to).await?)
 }
 
-/// Checks the client in, completes, cancels or marks a no-show.
+/// Checks the client in, completes, cancels (saying why) or marks a
+/// no-show (optionally saying why). Checking in for a dose needs the
+/// course's signed eligible screen (the store checks it in the write).
 pub async fn change_status(
     state: &AppState,
     caller: &Auth,
     id: EncounterId,
     to: EncounterStatus,
+    reason: Option<&str>,
 ) -> AppResult<Encounter> {
     require(caller, Permission::BookEncounters)?;
-    Ok(state.store.change_encounter_status(&caller.actor(), id, to).await?)
+    let reason = kairos_domain::text::optional("reason", reason, 1000)?;
+    Ok(state.store.change_encounter_status(&caller.actor(), id, to, reason.as_deref()).await?)
 }
 
 /// A visit, for a command about it (its client, course and site); nothing
@@ -113,4 +117,43 @@ pub async fn day(state: &AppState, caller: &Auth, site: SiteId, from: Timestamp,
         .collect();
     state.store.audit_reads(&caller.actor(), &entries).await?;
     Ok(DayList { visits, client_names })
+}
+
+/// One visit as its page shows it: the visit, its client's name, and the
+/// dosing session charted for it. The read is audited.
+pub struct Visit {
+    pub visit: Encounter,
+    pub client_name: String,
+    pub session: Option<kairos_domain::ids::DosingSessionId>,
+    pub course: Option<kairos_domain::course::Course>,
+}
+
+/// A visit's page (see [`Visit`]).
+pub async fn visit(state: &AppState, caller: &Auth, id: EncounterId) -> AppResult<Visit> {
+    require(caller, Permission::ReadClients)?;
+    let visit = state.store.get_encounter(id).await?;
+    let (client_name, session, course) = tokio::try_join!(
+        super::clients::name(state, visit.client_id),
+        async { Ok(state.store.dosing_session_for(id).await?) },
+        async {
+            match visit.course_id {
+                Some(c) => Ok(Some(state.store.get_course(c).await?)),
+                None => Ok(None),
+            }
+        },
+    )?;
+    state
+        .store
+        .audit_read(&caller.actor(), AuditEntry::new(Action::Read, "encounter", id).client(visit.client_id))
+        .await?;
+    Ok(Visit { visit, client_name, session, course })
+}
+
+/// The dosing sessions charted for these visits (a page's rows link to
+/// them); the visits' reads are the page's own.
+pub async fn sessions_of(
+    state: &AppState,
+    visits: &[EncounterId],
+) -> AppResult<HashMap<EncounterId, kairos_domain::ids::DosingSessionId>> {
+    Ok(state.store.dosing_sessions_for(visits).await?)
 }

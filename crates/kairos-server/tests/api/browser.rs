@@ -133,6 +133,20 @@ macro_rules! ensure {
         }
     };
 }
+pub(crate) use ensure;
+
+/// Starts chromedriver on a free port: the process (stopped when dropped)
+/// and the address to reach it at.
+pub(crate) fn chromedriver() -> (Driver, String) {
+    let port = free_port();
+    let child = Command::new(CHROMEDRIVER)
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("chromedriver");
+    (Driver(child), format!("http://127.0.0.1:{port}"))
+}
 
 /// Whether chromium and chromedriver are installed; when they are not,
 /// outside CI the test is skipped, in CI it fails.

@@ -117,7 +117,17 @@ async fn bookings_show_on_the_chart_and_double_booking_a_chair_is_a_conflict() {
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "must arrive first");
     assert_eq!(r.problem_field(), Some("status"));
     let r = app.post(&format!("/api/v1/encounters/{enc}/status"), &coordinator, json!({"status": "cancelled"})).await;
-    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "a cancellation says why: {}", r.body);
+    assert_eq!(r.problem_field(), Some("reason"));
+    let r = app
+        .post(
+            &format!("/api/v1/encounters/{enc}/status"),
+            &coordinator,
+            json!({"status": "cancelled", "reason": "client unwell"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["status_reason"], "client unwell");
     let r =
         app.post("/api/v1/encounters", &coordinator, book(&b, "2030-05-06T15:00:00Z", "2030-05-06T17:00:00Z")).await;
     assert_eq!(r.status, StatusCode::CREATED, "the cancelled booking freed the chair: {}", r.body);

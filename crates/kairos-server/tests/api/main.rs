@@ -9,6 +9,8 @@ mod clients;
 mod dosing;
 mod dosing_records;
 mod errors;
+mod front_desk;
+mod front_desk_browser;
 mod groups;
 mod helpers;
 mod ledger;

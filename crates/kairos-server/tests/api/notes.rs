@@ -313,7 +313,11 @@ async fn each_dose_shows_its_window_and_unbooked_windows_are_listed() {
 
     // Cancelled: the dose now needs an integration session.
     let r = app
-        .post(&format!("/api/v1/encounters/{integration}/status"), &coordinator, json!({ "status": "cancelled" }))
+        .post(
+            &format!("/api/v1/encounters/{integration}/status"),
+            &coordinator,
+            json!({ "status": "cancelled", "reason": "therapist ill" }),
+        )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     let r = app.get(&windows, &coordinator).await;

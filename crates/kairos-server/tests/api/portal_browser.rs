@@ -11,14 +11,7 @@ use crate::portal::{asat_client, code_in_mail, link_request_done, link_requests,
 use std::process::{Command, Stdio};
 use thirtyfour::prelude::*;
 
-macro_rules! ensure {
-    ($cond:expr, $($msg:tt)+) => {
-        let holds: bool = $cond;
-        if !holds {
-            return Err(format!($($msg)+).into());
-        }
-    };
-}
+use crate::browser::ensure;
 
 #[tokio::test]
 async fn a_client_does_a_post_dose_home_exercise_on_a_phone() {

@@ -114,8 +114,21 @@ async fn every_route_refuses_exactly_the_roles_its_declaration_and_the_policy_re
                 .get("location")
                 .and_then(|l| l.to_str().ok())
                 .is_some_and(|l| l.starts_with("/login?next=") || l.starts_with("/portal/login"));
-            let signed_out =
-                if *api { status == StatusCode::UNAUTHORIZED } else { status == StatusCode::SEE_OTHER && to_login };
+            let headers = res.headers().clone();
+            let body = res.text().await.unwrap_or_default();
+            // A staff form posted without a session gets the sign-in form
+            // holding what was sent (401), to send after sign-in.
+            let kept = status == StatusCode::UNAUTHORIZED
+                && headers
+                    .get("content-type")
+                    .and_then(|v| v.to_str().ok())
+                    .is_some_and(|v| v.starts_with("text/html"))
+                && body.contains("name=\"kept_body\"");
+            let signed_out = if *api {
+                status == StatusCode::UNAUTHORIZED
+            } else {
+                (status == StatusCode::SEE_OTHER && to_login) || (method == Method::POST && kept)
+            };
             let who = role.map(|r| r.as_str()).unwrap_or("no sign-in");
             let wrong = match (role, d.access) {
                 (_, _) if status.is_server_error() => Some("a server error"),
@@ -136,7 +149,7 @@ async fn every_route_refuses_exactly_the_roles_its_declaration_and_the_policy_re
             // the media type it is sent as.
             let op = doc["paths"][d.path][d.method.to_lowercase()].clone();
             if *api && !op.is_null() {
-                let media = res.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+                let media = headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
                 let documented = &op["responses"][status.as_str()];
                 if documented.is_null() {
                     failures.push(format!(
