@@ -363,6 +363,31 @@ impl Store {
         Ok(out)
     }
 
+    /// How many safety alerts are open for each of these sessions (those
+    /// with any).
+    pub async fn open_alerts_by_session(
+        &self,
+        sessions: &[DosingSessionId],
+    ) -> Result<std::collections::HashMap<DosingSessionId, i64>> {
+        let mut out = std::collections::HashMap::new();
+        for chunk in sessions.chunks(500) {
+            let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+            let sql = format!(
+                "SELECT dosing_session_id, COUNT(*) FROM alerts WHERE acknowledged_at IS NULL \
+                 AND dosing_session_id IN ({}) GROUP BY dosing_session_id",
+                marks.join(",")
+            );
+            let mut q = sqlx::query_as::<_, (String, i64)>(sqlx::AssertSqlSafe(sql));
+            for id in chunk {
+                q = q.bind(id.to_string());
+            }
+            for (session, n) in q.fetch_all(&self.pool).await? {
+                out.insert(session.parse().map_err(|_| StoreError::corrupt("dosing session id"))?, n);
+            }
+        }
+        Ok(out)
+    }
+
     /// A session with its vitals (not audited; callers audit).
     pub async fn get_dosing_session(&self, id: DosingSessionId) -> Result<DosingSession> {
         let row = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {COLS} FROM dosing_sessions WHERE id = $1")))
@@ -622,6 +647,28 @@ impl Store {
             .bind(actor.staff_id.map(|x| x.to_string()))
             .execute(&mut *tx)
             .await?;
+        // A reading that crossed a threshold is also one safety alert (all
+        // it crossed, in one message): on the banner of the course's
+        // prescriber and therapist and of whoever charted it, on the alert
+        // list and the day view, until acknowledged with what was done.
+        if !record.alerts.is_empty() {
+            let emergency = record.alerts.iter().any(|a| a.emergency);
+            let crossed: Vec<&str> = record.alerts.iter().map(|a| a.message.as_str()).collect();
+            sqlx::query(
+                "INSERT INTO alerts (id, client_id, administration_id, instrument_id, item, item_value, level, message, \
+                 self_harm, created_at, dosing_session_id, notify_staff_id) \
+                 VALUES ($1, $2, NULL, NULL, $3, NULL, 'urgent', $4, 0, $5, $6, $7)",
+            )
+            .bind(kairos_domain::ids::AlertId::new().to_string())
+            .bind(s.client_id.to_string())
+            .bind("vital_signs")
+            .bind(format!("During a dose{}: {}", if emergency { " (emergency)" } else { "" }, crossed.join("; ")))
+            .bind(micros(now))
+            .bind(id.to_string())
+            .bind(actor.staff_id.map(|x| x.to_string()))
+            .execute(&mut *tx)
+            .await?;
+        }
         let entry = AuditEntry::new(Action::Update, "dosing_session", id)
             .client(s.client_id)
             .detail(format!("vitals, {} alert(s)", record.alerts.len()));

@@ -115,6 +115,11 @@ pub struct Alert {
     pub self_harm: bool,
     pub created_at: Timestamp,
     pub acknowledged: Option<Acknowledgement>,
+    /// The dosing session whose vital signs raised it (none for a
+    /// questionnaire's).
+    pub dosing_session_id: Option<kairos_domain::ids::DosingSessionId>,
+    /// Who charted the reading: they see it beside the care team.
+    pub notify_staff_id: Option<StaffId>,
 }
 
 /// An open alert with the client's name, for work lists.
@@ -128,7 +133,7 @@ pub struct OpenAlert {
 const ADMIN_COLS: &str = "id, client_id, course_id, instrument_id, instrument_version, completed_at, answers, score, \
      prorated, subscores, severity, provisional_diagnosis, source, entered_by, created_at, error_reason, error_by, error_at";
 const ALERT_COLS: &str = "id, client_id, administration_id, instrument_id, item, item_value, level, message, self_harm, \
-     created_at, acknowledged_at, acknowledged_by, action_note";
+     created_at, acknowledged_at, acknowledged_by, action_note, dosing_session_id, notify_staff_id";
 
 fn json_corrupt(e: serde_json::Error) -> StoreError {
     StoreError::corrupt(format!("stored JSON: {e}"))
@@ -193,6 +198,8 @@ fn alert_of<R: Cols>(r: &R) -> Result<Alert> {
         self_harm: rows::get_i64(r, "self_harm")? != 0,
         created_at: rows::get_ts(r, "created_at")?,
         acknowledged,
+        dosing_session_id: rows::get_opt_id(r, "dosing_session_id")?,
+        notify_staff_id: rows::get_opt_id(r, "notify_staff_id")?,
     })
 }
 
@@ -253,6 +260,8 @@ fn prepare(new: &NewAdministration, request_id: Option<MeasureRequestId>, now: T
             self_harm: fired.self_harm,
             created_at: now,
             acknowledged: None,
+            dosing_session_id: None,
+            notify_staff_id: None,
         })
         .collect();
     let admin = Administration {
@@ -519,7 +528,7 @@ fn request_of<R: Cols>(r: &R) -> Result<MeasureRequest> {
 /// The prescriber and therapist of any of the client's courses (an ended
 /// course's clinicians stay responsible for follow-up answers); every
 /// clinician when no course names one, so that no alert goes unseen.
-const OPEN_ALERTS_FOR: &str = "a.acknowledged_at IS NULL AND ($2 = 1 \
+const OPEN_ALERTS_FOR: &str = "a.acknowledged_at IS NULL AND ($2 = 1 OR a.notify_staff_id = $1 \
      OR EXISTS (SELECT 1 FROM courses k WHERE k.client_id = a.client_id \
        AND (k.prescriber_id = $1 OR k.therapist_id = $1)) \
      OR NOT EXISTS (SELECT 1 FROM courses k WHERE k.client_id = a.client_id \
@@ -1026,7 +1035,7 @@ pub(crate) async fn import_administrations(
     let alerts: Vec<&Alert> = list.iter().flat_map(|a| &a.alerts).collect();
     for chunk in alerts.chunks(PER_STATEMENT) {
         let sql =
-            format!("INSERT INTO alerts ({ALERT_COLS}) VALUES {}", rows::placeholders_for(backend, chunk.len(), 13));
+            format!("INSERT INTO alerts ({ALERT_COLS}) VALUES {}", rows::placeholders_for(backend, chunk.len(), 15));
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
         for a in chunk {
             q = q
@@ -1042,7 +1051,9 @@ pub(crate) async fn import_administrations(
                 .bind(micros(a.created_at))
                 .bind(a.acknowledged.as_ref().map(|k| micros(k.at)))
                 .bind(a.acknowledged.as_ref().map(|k| k.by.to_string()))
-                .bind(a.acknowledged.as_ref().map(|k| k.action_note.clone()));
+                .bind(a.acknowledged.as_ref().map(|k| k.action_note.clone()))
+                .bind(a.dosing_session_id.map(|x| x.to_string()))
+                .bind(a.notify_staff_id.map(|x| x.to_string()));
         }
         q.execute(&mut **tx).await?;
     }

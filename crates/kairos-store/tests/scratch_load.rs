@@ -253,6 +253,8 @@ fn batch() -> ImportBatch {
                     by: staff[i % staff.len()],
                     action_note: if i == 0 { String::new() } else { "Called; safety plan reviewed.".into() },
                 }),
+                dosing_session_id: None,
+                notify_staff_id: None,
             });
             alerts.push(Alert {
                 id: AlertId::new(),
@@ -266,6 +268,8 @@ fn batch() -> ImportBatch {
                 self_harm: false,
                 created_at: at(30_050 + i as i64),
                 acknowledged: None,
+                dosing_session_id: None,
+                notify_staff_id: None,
             });
         }
         b.administrations.push(Administration {

@@ -582,6 +582,8 @@ impl DemoGenerator {
                         self_harm: f.self_harm,
                         created_at: at,
                         acknowledged,
+                        dosing_session_id: None,
+                        notify_staff_id: None,
                     }
                 })
                 .collect();

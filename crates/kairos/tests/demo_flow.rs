@@ -296,7 +296,7 @@ async fn on_the_demo_practice_a_nurse_charts_an_iv_dose_and_the_ledger_reconcile
             driver.find(By::Css(format!("form[action$='/vitals'] #{id}"))).await?.send_keys(v).await?;
         }
         driver.find(By::XPath("//button[normalize-space(.)='Record vitals']")).await?.click().await?;
-        let alert = driver.query(By::Css("div.alert-banner[role=alert]")).first().await?.text().await?;
+        let alert = driver.query(By::Css("main div.alert-banner[role=alert]")).first().await?.text().await?;
         ensure!(alert.contains("Vital-sign alert") && alert.contains("186"), "alert banner: {alert}");
         found.extend(violations(&driver).await?);
         for (id, v) in [("sys", "132"), ("dia", "84"), ("hr", "80"), ("spo2", "98")] {
@@ -304,8 +304,12 @@ async fn on_the_demo_practice_a_nurse_charts_an_iv_dose_and_the_ledger_reconcile
         }
         driver.find(By::XPath("//button[normalize-space(.)='Record vitals']")).await?.click().await?;
         driver.query(By::XPath("//td[contains(., 'BP 132/84')]")).first().await?;
-        let banners = driver.find_all(By::Css("div.alert-banner")).await?;
-        ensure!(banners.is_empty(), "a normal reading clears the banner");
+        let banners = driver.find_all(By::Css("main div.alert-banner")).await?;
+        ensure!(banners.is_empty(), "a normal reading clears the session's banner");
+        // The safety alert stays on every page until someone acknowledges
+        // it with what was done.
+        let paged = driver.find(By::Css("body > div.alert-banner")).await?.text().await?;
+        ensure!(paged.contains("safety alert"), "still to acknowledge: {paged}");
 
         // The remainder wasted in front of a second nurse, who signs with her own password.
         driver.find(By::Id("w-e")).await?.send_keys("nurse2@demo.kairos").await?;

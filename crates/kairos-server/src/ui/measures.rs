@@ -31,6 +31,8 @@ pub struct AlertRow {
     pub message: String,
     pub raised: String,
     pub age: String,
+    /// The dosing session a vital-sign alert came from.
+    pub session: Option<kairos_domain::ids::DosingSessionId>,
 }
 
 #[derive(Template)]
@@ -79,6 +81,7 @@ pub async fn alert_rows(state: &AppState, auth: &UiAuth) -> Result<Vec<AlertRow>
                 .strftime("%a %-d %b %H:%M")
                 .to_string(),
             age: age_of(a.alert.created_at, now),
+            session: a.alert.dosing_session_id,
         })
         .collect())
 }

@@ -712,6 +712,7 @@ pub async fn chart(State(state): State<AppState>, auth: UiAuth, Path(id): Path<S
                 message: a.message.clone(),
                 raised: when(a.created_at),
                 age: super::measures::age_of(a.created_at, now),
+                session: a.dosing_session_id,
             })
             .collect(),
         trajectories: super::plots::trajectories(&state.config.instruments, &measures, &doses, now, &tz),
@@ -799,6 +800,8 @@ struct DayRow {
     /// A completed dose with no session charted.
     missing_session: bool,
     status_reason: Option<String>,
+    /// Safety alerts open for this dose's session.
+    open_alerts: i64,
     start: String,
     end: String,
     /// None: a process group shown without its members' names.
@@ -891,6 +894,8 @@ pub async fn day(
     let doses: Vec<kairos_domain::ids::EncounterId> =
         list.items.iter().filter(|e| e.kind == kairos_domain::encounter::EncounterKind::Dosing).map(|e| e.id).collect();
     let sessions = usecase::encounters::sessions_of(&state, &doses).await.map_err(fail(&auth))?;
+    let session_ids: Vec<kairos_domain::ids::DosingSessionId> = sessions.values().copied().collect();
+    let alerts = usecase::encounters::open_alerts_of_sessions(&state, &session_ids).await.map_err(fail(&auth))?;
     // On a daylight-saving change the same clock time can occur twice: show
     // the zone abbreviation on such days so 01:30 EDT and 01:30 EST differ.
     let clock =
@@ -922,6 +927,7 @@ pub async fn day(
                 && e.status == kairos_domain::encounter::EncounterStatus::Completed
                 && !sessions.contains_key(&e.id),
             status_reason: if hidden { None } else { e.status_reason.clone() },
+            open_alerts: sessions.get(&e.id).and_then(|s| alerts.get(s)).copied().unwrap_or(0),
             start: e.scheduled_start.to_zoned(tz.clone()).strftime(clock).to_string(),
             end: e.scheduled_end.to_zoned(tz.clone()).strftime(clock).to_string(),
             client_id: (!hidden).then_some(e.client_id),

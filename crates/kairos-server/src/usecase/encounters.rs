@@ -157,3 +157,12 @@ pub async fn sessions_of(
 ) -> AppResult<HashMap<EncounterId, kairos_domain::ids::DosingSessionId>> {
     Ok(state.store.dosing_sessions_for(visits).await?)
 }
+
+/// How many safety alerts are open for each of these dosing sessions (the
+/// day view marks the row); counts only, no clinical content.
+pub async fn open_alerts_of_sessions(
+    state: &AppState,
+    sessions: &[kairos_domain::ids::DosingSessionId],
+) -> AppResult<HashMap<kairos_domain::ids::DosingSessionId, i64>> {
+    Ok(state.store.open_alerts_by_session(sessions).await?)
+}

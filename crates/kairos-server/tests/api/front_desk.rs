@@ -403,3 +403,79 @@ async fn a_form_sent_after_the_session_ended_is_kept_through_sign_in_and_sent_on
     assert_eq!(saved.details.phone.as_deref(), Some("+1 555 0142"));
     assert_eq!(saved.details.address.as_deref(), Some("12 Quay Street, Port Town"));
 }
+
+#[tokio::test]
+async fn a_hypertensive_reading_during_a_dose_is_a_safety_alert_on_the_banner_the_alert_list_and_the_day_view() {
+    let app = spawn_app().await;
+    let (creator, dose) = crate::dosing::booked_at(&app, "UTC").await;
+    let e = app.store.get_encounter(dose.parse().expect("id")).await.expect("dose");
+    let course = e.course_id.expect("course");
+    let (doctor_email, doctor) = app.add_staff(&[Role::Prescriber]).await;
+    let (other_email, _) = app.add_staff(&[Role::Prescriber]).await;
+    let (nurse_email, _) = app.add_staff(&[Role::Nurse]).await;
+    let r = app
+        .put(&format!("/api/v1/courses/{course}/care-team"), &creator, json!({ "prescriber_id": doctor.to_string() }))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let nurse = web_session(&app, &nurse_email).await;
+    let (status, _, _) = post_form(&nurse, &app, &format!("/encounters/{dose}/status"), &[("status", "arrived")]).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let session = start_dose(&app, &creator, &dose, 40).await;
+    let day = format!("/sites/{}/day?date={}", e.site_id, e.scheduled_start.to_zoned(jiff::tz::TimeZone::UTC).date());
+    let (_, html) = page(&nurse, &app, &day).await;
+    assert!(!html.contains("open safety alert"), "no alert before the reading");
+
+    let reading = [
+        ("at", ""),
+        ("systolic", "186"),
+        ("diastolic", "112"),
+        ("heart_rate", "96"),
+        ("spo2", "97"),
+        ("respiratory_rate", ""),
+        ("moaas", ""),
+    ];
+    let (status, _, html) = post_form(&nurse, &app, &format!("/dosing-sessions/{session}/vitals"), &reading).await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "{html}");
+
+    // On the banner of the course's prescriber and of the nurse who charted
+    // it, on their alert lists with the session's link, and on the day view.
+    let doctor_web = web_session(&app, &doctor_email).await;
+    for (who, web) in [("the course's prescriber", &doctor_web), ("the nurse who charted it", &nurse)] {
+        let (_, home) = page(web, &app, "/").await;
+        assert!(home.contains("1 safety alert to acknowledge"), "{who}: {home}");
+        let (_, alerts) = page(web, &app, "/alerts").await;
+        assert!(
+            alerts.contains("During a dose") && alerts.contains(&format!("href=\"/dosing-sessions/{session}\"")),
+            "{who}: {alerts}"
+        );
+    }
+    let (_, html) = page(&nurse, &app, &day).await;
+    assert!(html.contains("1 open safety alert"), "{html}");
+    // Not paged to a prescriber who has nothing to do with the client.
+    let other = web_session(&app, &other_email).await;
+    assert!(!page(&other, &app, "/").await.1.contains("safety alert"), "no banner for an unrelated prescriber");
+    // The API's alert list holds the same alert.
+    let api = app.get("/api/v1/alerts", &app.login(&doctor_email, PASSWORD).await).await;
+    let listed = api.body.as_array().expect("list");
+    assert!(
+        listed.iter().any(|a| a["message"].as_str().is_some_and(|m| m.starts_with("During a dose"))),
+        "{}",
+        api.body
+    );
+
+    // Acknowledged with what was done: gone from every banner and the day view.
+    let (_, alerts) = page(&doctor_web, &app, "/alerts").await;
+    let id = alerts.split("action=\"/alerts/").nth(1).and_then(|s| s.split('/').next()).expect("alert id").to_string();
+    let (status, _, html) = post_form(
+        &doctor_web,
+        &app,
+        &format!("/alerts/{id}/acknowledge"),
+        &[("action_note", "Repeated at 5 min: 152/94; observed; no treatment needed"), ("back", "/alerts")],
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "{html}");
+    for web in [&doctor_web, &nurse] {
+        assert!(!page(web, &app, "/").await.1.contains("safety alert to acknowledge"));
+    }
+    assert!(!page(&nurse, &app, &day).await.1.contains("open safety alert"));
+}

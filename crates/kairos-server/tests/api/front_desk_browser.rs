@@ -76,8 +76,12 @@ async fn a_nurse_checks_in_opens_the_session_and_loses_nothing_when_her_session_
         send.click().await?;
 
         // Charted, with its alert, on the session page.
-        let banner = driver.query(By::XPath("//div[contains(@class, 'alert-banner')]")).first().await?.text().await?;
+        let banner =
+            driver.query(By::XPath("//main//div[contains(@class, 'alert-banner')]")).first().await?.text().await?;
         ensure!(banner.contains("Vital-sign alert"), "{}", page_state(&driver).await);
+        // And a safety alert on the banner of every page she opens.
+        let paged = driver.find(By::XPath("//body/div[contains(@class, 'alert-banner')]")).await?.text().await?;
+        ensure!(paged.contains("1 safety alert to acknowledge"), "the banner: {paged}");
         let table = driver.find(By::Css("main table")).await?.text().await?;
         ensure!(table.contains("186/112"), "the reading is charted: {table}");
         let (scroll, inner) = crate::browser::widths(&driver).await?;
