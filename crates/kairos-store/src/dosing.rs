@@ -78,6 +78,16 @@ pub struct VitalsRecord {
     pub recorded_by: Option<StaffId>,
 }
 
+/// Where a dose stands (the day view's row for a dose).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChairState {
+    pub session: DosingSessionId,
+    pub started_at: Timestamp,
+    pub discharged_at: Option<Timestamp>,
+    /// The latest reading and when it was taken.
+    pub last_vitals: Option<(Timestamp, Vitals)>,
+}
+
 /// A vital-sign alert as stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -358,6 +368,46 @@ impl Store {
             for (encounter, id) in q.fetch_all(&self.pool).await? {
                 let encounter = encounter.parse().map_err(|_| StoreError::corrupt("encounter id"))?;
                 out.insert(encounter, id.parse().map_err(|_| StoreError::corrupt("dosing session id"))?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Where each of these visits' doses stands (those with a session): when
+    /// the dose started, whether the client has left, the latest vital signs.
+    pub async fn chair_states(
+        &self,
+        encounters: &[EncounterId],
+    ) -> Result<std::collections::HashMap<EncounterId, ChairState>> {
+        let mut out = std::collections::HashMap::new();
+        for chunk in encounters.chunks(500) {
+            let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+            let sql = format!(
+                "SELECT s.encounter_id, s.id, s.started_at, s.discharged_at, v.at AS vitals_at, v.vitals \
+                 FROM dosing_sessions s LEFT JOIN session_vitals v ON v.session_id = s.id \
+                 AND v.at = (SELECT MAX(w.at) FROM session_vitals w WHERE w.session_id = s.id) \
+                 WHERE s.encounter_id IN ({})",
+                marks.join(",")
+            );
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for id in chunk {
+                q = q.bind(id.to_string());
+            }
+            for row in q.fetch_all(&self.pool).await? {
+                let last_vitals = match (rows::get_opt_ts(&row, "vitals_at")?, rows::get_opt_str(&row, "vitals")?) {
+                    (Some(at), Some(v)) => Some((at, serde_json::from_str(&v).map_err(json_corrupt)?)),
+                    _ => None,
+                };
+                let encounter: EncounterId = rows::get_id(&row, "encounter_id")?;
+                out.insert(
+                    encounter,
+                    ChairState {
+                        session: rows::get_id(&row, "id")?,
+                        started_at: rows::get_ts(&row, "started_at")?,
+                        discharged_at: rows::get_opt_ts(&row, "discharged_at")?,
+                        last_vitals,
+                    },
+                );
             }
         }
         Ok(out)

@@ -345,7 +345,7 @@ struct SessionPage {
     error: Option<Refused>,
 }
 
-fn vitals_text(v: &Vitals) -> String {
+pub(crate) fn vitals_text(v: &Vitals) -> String {
     let mut parts = Vec::new();
     if let (Some(s), Some(d)) = (v.systolic, v.diastolic) {
         parts.push(format!("BP {s}/{d}"));

@@ -802,6 +802,9 @@ struct DayRow {
     status_reason: Option<String>,
     /// Safety alerts open for this dose's session.
     open_alerts: i64,
+    /// Where the dose stands: minutes since the dose and the latest vital
+    /// signs, or when the client left.
+    chair: Option<String>,
     start: String,
     end: String,
     /// None: a process group shown without its members' names.
@@ -893,8 +896,28 @@ pub async fn day(
     let l = Lookups::for_records(&state, sites, &list.items, &[]).await.map_err(fail(&auth))?;
     let doses: Vec<kairos_domain::ids::EncounterId> =
         list.items.iter().filter(|e| e.kind == kairos_domain::encounter::EncounterKind::Dosing).map(|e| e.id).collect();
-    let sessions = usecase::encounters::sessions_of(&state, &doses).await.map_err(fail(&auth))?;
+    let chairs = usecase::encounters::chair_states(&state, &doses).await.map_err(fail(&auth))?;
+    let sessions: HashMap<kairos_domain::ids::EncounterId, kairos_domain::ids::DosingSessionId> =
+        chairs.iter().map(|(e, c)| (*e, c.session)).collect();
     let session_ids: Vec<kairos_domain::ids::DosingSessionId> = sessions.values().copied().collect();
+    let now = state.now();
+    // The prescriber's eye: who is in the chair, how long since the dose,
+    // the latest reading (or that none is charted yet).
+    let chair_text = |c: &kairos_store::dosing::ChairState| match c.discharged_at {
+        Some(d) => format!("discharged {}", d.to_zoned(tz.clone()).strftime("%H:%M")),
+        None => {
+            let mins = now.duration_since(c.started_at).as_mins().max(0);
+            let last = match &c.last_vitals {
+                Some((at, v)) => format!(
+                    "last vitals {} ({})",
+                    at.to_zoned(tz.clone()).strftime("%H:%M"),
+                    super::dosing::vitals_text(v)
+                ),
+                None => "no vitals charted yet".into(),
+            };
+            format!("in the chair, {mins} min since the dose; {last}")
+        }
+    };
     let alerts = usecase::encounters::open_alerts_of_sessions(&state, &session_ids).await.map_err(fail(&auth))?;
     // On a daylight-saving change the same clock time can occur twice: show
     // the zone abbreviation on such days so 01:30 EDT and 01:30 EST differ.
@@ -928,6 +951,7 @@ pub async fn day(
                 && !sessions.contains_key(&e.id),
             status_reason: if hidden { None } else { e.status_reason.clone() },
             open_alerts: sessions.get(&e.id).and_then(|s| alerts.get(s)).copied().unwrap_or(0),
+            chair: if hidden { None } else { chairs.get(&e.id).map(chair_text) },
             start: e.scheduled_start.to_zoned(tz.clone()).strftime(clock).to_string(),
             end: e.scheduled_end.to_zoned(tz.clone()).strftime(clock).to_string(),
             client_id: (!hidden).then_some(e.client_id),

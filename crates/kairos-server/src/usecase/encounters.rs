@@ -166,3 +166,13 @@ pub async fn open_alerts_of_sessions(
 ) -> AppResult<HashMap<kairos_domain::ids::DosingSessionId, i64>> {
     Ok(state.store.open_alerts_by_session(sessions).await?)
 }
+
+/// Where the doses of these visits stand (the day view's "who is in the
+/// chair"): session, start, discharge, latest vital signs. The visits' reads
+/// are the page's own.
+pub async fn chair_states(
+    state: &AppState,
+    visits: &[EncounterId],
+) -> AppResult<HashMap<EncounterId, kairos_store::dosing::ChairState>> {
+    Ok(state.store.chair_states(visits).await?)
+}

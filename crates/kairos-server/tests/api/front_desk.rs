@@ -273,6 +273,10 @@ async fn each_dose_row_offers_its_next_step_and_a_past_dose_opens_its_session() 
         html.contains(&format!("href=\"/dosing-sessions/{session}\"")) && html.contains(">Open session</a>"),
         "{html}"
     );
+    assert!(
+        html.contains("in the chair, 30 min since the dose; no vitals charted yet"),
+        "the prescriber's eye: {html}"
+    );
     let (_, html) = page(&nurse, &app, &format!("/clients/{}", e.client_id)).await;
     assert!(html.contains(&format!("href=\"/dosing-sessions/{session}\"")), "the chart opens the session: {html}");
     assert!(
@@ -451,6 +455,7 @@ async fn a_hypertensive_reading_during_a_dose_is_a_safety_alert_on_the_banner_th
     }
     let (_, html) = page(&nurse, &app, &day).await;
     assert!(html.contains("1 open safety alert"), "{html}");
+    assert!(html.contains("min since the dose; last vitals") && html.contains("BP 186/112, HR 96, SpO2 97%"), "{html}");
     // Not paged to a prescriber who has nothing to do with the client.
     let other = web_session(&app, &other_email).await;
     assert!(!page(&other, &app, "/").await.1.contains("safety alert"), "no banner for an unrelated prescriber");
