@@ -332,6 +332,10 @@ pub struct DoseWindowView {
     pub number: u32,
     /// False: the window opens at the dosing encounter's end (no discharge charted).
     pub discharged: bool,
+    /// The dosing session charted for the dose; none for a visit marked
+    /// completed with no session charted (the record does not show a dose
+    /// was given).
+    pub dosing_session_id: Option<kairos_domain::ids::DosingSessionId>,
     pub window: DoseWindow,
     /// Where the window definition comes from (clinic default or protocol).
     pub window_source: String,
@@ -410,6 +414,7 @@ pub async fn client_windows(state: &AppState, client: ClientId, now: Timestamp) 
             course_id: d.course_id,
             number: numbers[i],
             discharged: d.discharged,
+            dosing_session_id: d.dosing_session_id,
             window: g.window,
             window_source: defs[i].provenance.source.clone(),
             window_confirmed: defs[i].provenance.confirmed,

@@ -679,14 +679,11 @@ pub async fn chart(State(state): State<AppState>, auth: UiAuth, Path(id): Path<S
     };
     let short =
         |i: &str| state.config.instruments.get(i).map(|x| x.short_name.clone()).unwrap_or_else(|| i.to_string());
-    let doses: Vec<Timestamp> = shown
-        .iter()
-        .filter(|e| {
-            e.kind == kairos_domain::encounter::EncounterKind::Dosing
-                && e.status != kairos_domain::encounter::EncounterStatus::Cancelled
-        })
-        .map(|e| e.scheduled_start)
-        .collect();
+    // The plots mark every dose given: each charted dosing session, at the
+    // time the dose started (never a booking, a no-show or a visit marked
+    // completed with no session).
+    let doses: Vec<Timestamp> =
+        windows.doses.iter().filter(|d| d.dosing_session_id.is_some()).map(|d| d.window.dose_start).collect();
     let groups = super::groups::chart_rows(&state, &auth, id, &tz).await;
     Ok(render(&ChartPage {
         groups,

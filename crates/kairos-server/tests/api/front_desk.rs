@@ -316,6 +316,20 @@ async fn each_dose_row_offers_its_next_step_and_a_past_dose_opens_its_session() 
     let yesterday = format!("/sites/{}/day?date={}", e.site_id, start.to_zoned(jiff::tz::TimeZone::UTC).date());
     let (_, html) = page(&nurse, &app, &yesterday).await;
     assert!(html.contains("no session charted"), "{html}");
+
+    // The questionnaire plot marks the dose given (its session), not the
+    // visit marked completed with no session.
+    let nurse_token = app.login(&nurse_email, PASSWORD).await;
+    let r = app
+        .post(
+            &format!("/api/v1/clients/{}/measures", e.client_id),
+            &nurse_token,
+            json!({ "instrument": "phq9", "answers": [2, 1, 2, 1, 0, 1, 1, 0, 0] }),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let (_, html) = page(&nurse, &app, &format!("/clients/{}", e.client_id)).await;
+    assert!(html.contains("Dashed lines mark 1 dosing session(s)."), "{html}");
 }
 
 #[tokio::test]
