@@ -413,6 +413,33 @@ impl Store {
         Ok(out)
     }
 
+    /// Dose visits marked completed since `since` with no dosing session
+    /// charted (what was given is not in the record): how many, and the
+    /// latest `limit` of them.
+    pub async fn doses_without_session(
+        &self,
+        since: Timestamp,
+        limit: i64,
+    ) -> Result<(i64, Vec<kairos_domain::encounter::Encounter>)> {
+        let filter = "FROM encounters e WHERE e.kind = 'dosing' AND e.status = 'completed' AND e.scheduled_start >= $1 \
+                      AND NOT EXISTS (SELECT 1 FROM dosing_sessions d WHERE d.encounter_id = e.id)";
+        let (total,): (i64,) = sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) {filter}")))
+            .bind(micros(since))
+            .fetch_one(&self.pool)
+            .await?;
+        let cols: Vec<String> = crate::encounters::COLS.split(", ").map(|c| format!("e.{c}")).collect();
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {} {filter} ORDER BY e.scheduled_start DESC, e.id LIMIT $2",
+            cols.join(", ")
+        )))
+        .bind(micros(since))
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        let list = rows.iter().map(crate::encounters::encounter_of).collect::<Result<Vec<_>>>()?;
+        Ok((total, list))
+    }
+
     /// How many safety alerts are open for each of these sessions (those
     /// with any).
     pub async fn open_alerts_by_session(

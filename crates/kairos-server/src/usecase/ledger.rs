@@ -88,6 +88,9 @@ pub struct Attention {
     pub loss_stocks: Vec<Stock>,
     /// The stock held under each registration.
     pub stocks: HashMap<RegistrationId, Vec<Stock>>,
+    /// Dose visits of the last [`UNCHARTED_DAYS`] days marked completed
+    /// with no dosing session charted: how many, and the latest 20.
+    pub uncharted_doses: (i64, Vec<kairos_domain::encounter::Encounter>),
 }
 
 /// The ledger's front page (see [`Overview`]).
@@ -105,9 +108,16 @@ pub async fn overview(state: &AppState, caller: &Auth) -> AppResult<Overview> {
     Ok(Overview { sites, registrations, attention })
 }
 
+/// How far back the ledger page looks for dose visits completed with no
+/// dosing session charted.
+pub const UNCHARTED_DAYS: i64 = 30;
+
 async fn attention(state: &AppState, caller: &Auth, registrations: &[Registration]) -> AppResult<Attention> {
     let r = crate::api::ledger::reconciliation(state).await?;
+    let since = state.now() - jiff::SignedDuration::from_hours(24 * UNCHARTED_DAYS);
+    let uncharted_doses = state.store.doses_without_session(since, 20).await?;
     let mut clients: Vec<ClientId> = r.pending_waste.iter().filter_map(|p| p.administration.client_id).collect();
+    clients.extend(uncharted_doses.1.iter().map(|e| e.client_id));
     clients.extend(r.unledgered_sessions.iter().map(|u| u.client_id));
     let rems = if caller.staff.roles.allow(Permission::ReadScreening) {
         crate::api::dosing::rems_due(state, caller).await?
@@ -127,7 +137,7 @@ async fn attention(state: &AppState, caller: &Auth, registrations: &[Registratio
     for reg in registrations {
         stocks.insert(reg.id, state.store.stocks(Some(reg.id)).await?);
     }
-    Ok(Attention { reconciliation: r, rems, client_names, notified_by, loss_stocks, stocks })
+    Ok(Attention { reconciliation: r, rems, client_names, notified_by, loss_stocks, stocks, uncharted_doses })
 }
 
 /// One stock with every entry in order; each client the entries name is

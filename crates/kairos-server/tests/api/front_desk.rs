@@ -316,6 +316,14 @@ async fn each_dose_row_offers_its_next_step_and_a_past_dose_opens_its_session() 
     let yesterday = format!("/sites/{}/day?date={}", e.site_id, start.to_zoned(jiff::tz::TimeZone::UTC).date());
     let (_, html) = page(&nurse, &app, &yesterday).await;
     assert!(html.contains("no session charted"), "{html}");
+    // The ledger page does not call every dose on the books while one is not.
+    let (_, html) = page(&nurse, &app, "/ledger").await;
+    assert!(
+        html.contains("1 dose visit of the last 30 days was marked completed with no dosing session charted")
+            && html.contains(&format!("href=\"/encounters/{bare}\"")),
+        "{html}"
+    );
+    assert!(!html.contains("every dose is on the books"), "{html}");
 
     // The questionnaire plot marks the dose given (its session), not the
     // visit marked completed with no session.

@@ -84,6 +84,9 @@ struct LedgerHome {
     discrepancies: Vec<Flag>,
     pending_waste: Vec<Flag>,
     unledgered: Vec<Flag>,
+    /// Dose visits completed with no session charted: (how many, the days
+    /// looked back, the latest of them).
+    uncharted: (i64, i64, Vec<Flag>),
     unbalanced: Vec<Flag>,
     losses: Vec<LossRow>,
     inventories: Vec<Flag>,
@@ -134,6 +137,7 @@ pub(super) async fn home_page(state: &AppState, auth: &UiAuth, values: Kept, ref
         discrepancies: vec![],
         pending_waste: vec![],
         unledgered: vec![],
+        uncharted: (0, usecase::ledger::UNCHARTED_DAYS, vec![]),
         unbalanced: vec![],
         losses: vec![],
         inventories: vec![],
@@ -151,6 +155,7 @@ pub(super) async fn home_page(state: &AppState, auth: &UiAuth, values: Kept, ref
         notified_by: staff_names,
         loss_stocks,
         mut stocks,
+        uncharted_doses,
     }) = attention
     {
         let name = |c: Option<ClientId>| c.and_then(|c| names.get(&c).cloned()).unwrap_or_else(|| "no client".into());
@@ -219,6 +224,22 @@ pub(super) async fn home_page(state: &AppState, auth: &UiAuth, values: Kept, ref
                 link: "Open the dosing session".into(),
             })
             .collect();
+        let uncharted_clients: Vec<_> = uncharted_doses.1.iter().map(|e| e.client_id).collect();
+        let uncharted_zones = state.client_tzs(&uncharted_clients).await.map_err(fail)?;
+        page.uncharted.0 = uncharted_doses.0;
+        page.uncharted.2 = uncharted_doses
+            .1
+            .iter()
+            .map(|e| Flag {
+                text: format!(
+                    "{}: dose visit on {}, marked completed, with no dosing session charted.",
+                    name(Some(e.client_id)),
+                    when(e.scheduled_start, &uncharted_zones.get(&e.client_id).cloned().unwrap_or(TimeZone::UTC)),
+                ),
+                href: format!("/encounters/{}", e.id),
+                link: "Open the visit".into(),
+            })
+            .collect();
         page.unbalanced = r
             .unbalanced
             .iter()
@@ -273,6 +294,7 @@ pub(super) async fn home_page(state: &AppState, auth: &UiAuth, values: Kept, ref
         page.attention = !(page.discrepancies.is_empty()
             && page.pending_waste.is_empty()
             && page.unledgered.is_empty()
+            && page.uncharted.0 == 0
             && page.unbalanced.is_empty()
             && page.losses.is_empty()
             && page.inventories.is_empty()
