@@ -71,6 +71,42 @@ crate::text_enum! {
     }
 }
 
+/// What recording a member's attendance mark does to the record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AttendanceChange {
+    /// The mark is the one on record: nothing to write.
+    Unchanged,
+    /// The notes are not signed: the mark is recorded (or corrected).
+    Record,
+    /// The notes are signed: the change is an amendment with its reason,
+    /// kept beside the mark it replaces.
+    Amend(String),
+}
+
+/// Decides a change of attendance. Once the session's notes are signed,
+/// attendance is part of a signed record: a different mark needs a reason
+/// (field `reason`) and becomes an amendment; the same mark changes nothing.
+pub fn attendance_change(
+    notes_signed: bool,
+    from: Option<Attendance>,
+    to: Attendance,
+    reason: Option<&str>,
+) -> Result<AttendanceChange, crate::DomainError> {
+    if from == Some(to) {
+        return Ok(AttendanceChange::Unchanged);
+    }
+    if !notes_signed {
+        return Ok(AttendanceChange::Record);
+    }
+    match crate::text::optional("reason", reason, 1000)? {
+        Some(r) => Ok(AttendanceChange::Amend(r)),
+        None => Err(crate::DomainError::invalid(
+            "reason",
+            "this session's notes are signed: say why the attendance changes (it is kept as an amendment)",
+        )),
+    }
+}
+
 crate::text_enum! {
     pub enum Attendance {
         Present = "present",
@@ -458,6 +494,24 @@ pub fn note_text(field: &str, value: Option<&str>, max: usize) -> Result<Option<
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn attendance_after_signed_notes_changes_only_as_an_amendment_with_its_reason() {
+        use Attendance::*;
+        assert_eq!(attendance_change(false, None, Present, None), Ok(AttendanceChange::Record));
+        assert_eq!(attendance_change(false, Some(Present), Absent, None), Ok(AttendanceChange::Record));
+        assert_eq!(attendance_change(true, Some(Absent), Absent, None), Ok(AttendanceChange::Unchanged));
+        let refused = attendance_change(true, Some(Absent), Present, Some("  ")).map_err(|e| e.field().to_string());
+        assert_eq!(refused, Err("reason".to_string()));
+        assert_eq!(
+            attendance_change(true, Some(Absent), Late, Some(" arrived 20 min late; marked absent in error ")),
+            Ok(AttendanceChange::Amend("arrived 20 min late; marked absent in error".into()))
+        );
+        assert_eq!(
+            attendance_change(true, None, Present, Some("left off the roster call")),
+            Ok(AttendanceChange::Amend("left off the roster call".into()))
+        );
+    }
     use Phase::*;
 
     fn roles(r: Role) -> Roles {

@@ -80,6 +80,19 @@ pub struct GroupSession {
     pub notes_by: Option<StaffId>,
     pub notes_signed_at: Option<Timestamp>,
     pub attendance: Vec<AttendanceRow>,
+    /// Changes of attendance after the notes were signed, oldest first.
+    pub amendments: Vec<AttendanceAmendment>,
+}
+
+/// A change of a member's attendance after the session's notes were signed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AttendanceAmendment {
+    pub client_id: ClientId,
+    pub from: Option<Attendance>,
+    pub to: Attendance,
+    pub reason: String,
+    pub at: Timestamp,
+    pub by: Option<StaffId>,
 }
 
 /// One client's own line of a group session (for that client's chart).
@@ -673,6 +686,27 @@ impl Store {
                 })
             })
             .collect::<Result<_>>()?;
+        let amendments = sqlx::query(
+            "SELECT client_id, from_attendance, to_attendance, reason, amended_at, amended_by \
+             FROM group_attendance_amendments WHERE session_id = $1 ORDER BY amended_at, id",
+        )
+        .bind(sid.to_string())
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|a| {
+            Ok(AttendanceAmendment {
+                client_id: rows::get_id(a, "client_id")?,
+                from: rows::get_opt_str(a, "from_attendance")?
+                    .map(|s| Attendance::parse("attendance", &s))
+                    .transpose()?,
+                to: Attendance::parse("attendance", &rows::get_str(a, "to_attendance")?)?,
+                reason: rows::get_str(a, "reason")?,
+                at: rows::get_ts(a, "amended_at")?,
+                by: rows::get_opt_id(a, "amended_by")?,
+            })
+        })
+        .collect::<Result<_>>()?;
         Ok(GroupSession {
             id: rows::get_id(&r, "id")?,
             group_id: rows::get_id(&r, "group_id")?,
@@ -682,25 +716,54 @@ impl Store {
             notes_by: rows::get_opt_id(&r, "notes_by")?,
             notes_signed_at: rows::get_opt_ts(&r, "notes_signed_at")?,
             attendance,
+            amendments,
         })
     }
 
     /// Records (or corrects) attendance; each member's own group encounter
-    /// follows (`Attendance::encounter_status`).
+    /// follows (`Attendance::encounter_status`). Once the notes are signed a
+    /// different mark needs `reason` and is kept as an amendment
+    /// (`kairos_domain::groups::attendance_change`), decided over the
+    /// session as it is once the group is locked.
     pub async fn record_attendance(
         &self,
         actor: &Actor,
         sid: GroupSessionId,
         marks: &[(ClientId, Attendance)],
+        reason: Option<&str>,
     ) -> Result<()> {
         let now = Timestamp::now();
         let mut tx = self.begin_write().await?;
+        let group = self.get_group_session(sid).await?.group_id;
+        lock_group(&mut tx, group).await?;
+        // Read again under the lock: nobody signs the notes meanwhile.
         let s = self.get_group_session(sid).await?;
-        lock_group(&mut tx, s.group_id).await?;
         for (i, (c, a)) in marks.iter().enumerate() {
             let row = s.attendance.iter().find(|r| r.client_id == *c).ok_or_else(|| {
                 DomainError::invalid(format!("marks[{i}].client_id"), "is not on this session's roster")
             })?;
+            let change =
+                kairos_domain::groups::attendance_change(s.notes_signed_at.is_some(), row.attendance, *a, reason)?;
+            match &change {
+                kairos_domain::groups::AttendanceChange::Unchanged => continue,
+                kairos_domain::groups::AttendanceChange::Record => {}
+                kairos_domain::groups::AttendanceChange::Amend(why) => {
+                    sqlx::query(
+                        "INSERT INTO group_attendance_amendments (id, session_id, client_id, from_attendance, \
+                         to_attendance, reason, amended_at, amended_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                    )
+                    .bind(uuid::Uuid::now_v7().to_string())
+                    .bind(sid.to_string())
+                    .bind(c.to_string())
+                    .bind(row.attendance.map(|x| x.as_str()))
+                    .bind(a.as_str())
+                    .bind(why.clone())
+                    .bind(micros(now))
+                    .bind(actor.staff_id.map(|s| s.to_string()))
+                    .execute(&mut *tx)
+                    .await?;
+                }
+            }
             sqlx::query(
                 "UPDATE group_attendance SET attendance = $3, recorded_at = $4, recorded_by = $5 \
                  WHERE session_id = $1 AND client_id = $2",
@@ -727,7 +790,13 @@ impl Store {
             audit::insert_in(
                 &mut tx,
                 actor,
-                &AuditEntry::new(Action::Update, "group_attendance", sid).client(*c).detail(a.as_str()),
+                &AuditEntry::new(Action::Update, "group_attendance", sid).client(*c).detail(
+                    if matches!(change, kairos_domain::groups::AttendanceChange::Amend(_)) {
+                        format!("{} (amended after signing)", a.as_str())
+                    } else {
+                        a.as_str().to_string()
+                    },
+                ),
                 now,
             )
             .await?;

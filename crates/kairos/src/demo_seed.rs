@@ -351,7 +351,7 @@ async fn demo_groups(store: &Store) -> Result<()> {
         }
         let m: Vec<_> =
             s.attendance.iter().enumerate().map(|(j, a)| (a.client_id, marks[(i + j) % marks.len()])).collect();
-        store.record_attendance(&actor, *sid, &m).await?;
+        store.record_attendance(&actor, *sid, &m, None).await?;
     }
     Ok(())
 }

@@ -110,6 +110,23 @@ pub struct SessionOut {
     pub group_note: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub attendance: Option<Vec<AttendanceOut>>,
+    /// Changes of attendance after the notes were signed (facilitators).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub amendments: Option<Vec<AmendmentOut>>,
+}
+
+/// A change of a member's attendance after the notes were signed.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct AmendmentOut {
+    #[schema(value_type = String)]
+    pub client_id: ClientId,
+    pub from: Option<Attendance>,
+    pub to: Attendance,
+    pub reason: String,
+    #[schema(value_type = String, format = DateTime)]
+    pub at: Timestamp,
+    #[schema(value_type = Option<String>)]
+    pub by: Option<kairos_domain::ids::StaffId>,
 }
 
 /// A client's own line of a group session (their chart).
@@ -243,6 +260,19 @@ pub async fn session_out(state: &AppState, auth: &Auth, g: &Group, s: GroupSessi
         recorded: s.attendance.iter().filter(|a| a.attendance.is_some()).count(),
         notes_signed: s.notes_signed_at.is_some(),
         group_note: if full { s.group_note } else { None },
+        amendments: full.then(|| {
+            s.amendments
+                .iter()
+                .map(|a| AmendmentOut {
+                    client_id: a.client_id,
+                    from: a.from,
+                    to: a.to,
+                    reason: a.reason.clone(),
+                    at: a.at,
+                    by: a.by,
+                })
+                .collect()
+        }),
         attendance: full.then(|| {
             s.attendance
                 .into_iter()
@@ -503,6 +533,11 @@ pub struct Mark {
 #[serde(deny_unknown_fields)]
 pub struct AttendanceInput {
     pub marks: Vec<Mark>,
+    /// Why: required to change a mark once the session's notes are signed
+    /// (the change is kept as an amendment).
+    #[serde(default)]
+    #[schema(value_type = Option<kairos_domain::text::OptionalText1000>)]
+    pub reason: Option<String>,
 }
 
 /// Records attendance (present, late, absent, excused); each member's group

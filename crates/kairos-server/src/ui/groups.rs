@@ -373,6 +373,8 @@ struct SessionPage {
     group_note: String,
     rows: Vec<AttendanceRowView>,
     choices: Vec<(&'static str, &'static str)>,
+    /// Attendance changed after signing: (who, from, to, why, when).
+    amendments: Vec<(String, String, String, String, String)>,
     error: Option<String>,
 }
 
@@ -389,7 +391,25 @@ async fn session_page(
     let tz = tz_of(state, g.site_id).await;
     let name = g.name.clone();
     let s: SessionOut = api::session_out(state, &a, &g, s).await.map_err(|e| ui_error(e, nav()))?;
+    let names: std::collections::HashMap<ClientId, String> =
+        s.attendance.iter().flatten().map(|r| (r.client_id, r.name.clone())).collect();
+    let label = |x: Option<Attendance>| x.map(|x| x.label().to_string()).unwrap_or_else(|| "not recorded".into());
+    let amendments = s
+        .amendments
+        .iter()
+        .flatten()
+        .map(|m| {
+            (
+                names.get(&m.client_id).cloned().unwrap_or_default(),
+                label(m.from),
+                label(Some(m.to)),
+                m.reason.clone(),
+                local(m.at, &tz),
+            )
+        })
+        .collect();
     Ok(render(&SessionPage {
+        amendments,
         nav: nav(),
         group_id: gid,
         group_name: name,
@@ -437,6 +457,8 @@ pub async fn show_session(
 pub struct GroupSessionForm {
     pub action: String,
     pub group_note: Option<String>,
+    /// Why attendance changes after the notes were signed.
+    pub reason: Option<String>,
     #[serde(flatten)]
     pub members: BTreeMap<String, String>,
 }
@@ -469,8 +491,14 @@ pub async fn save_session(
         }
     }
     if !marks.is_empty()
-        && let Err(e) =
-            crate::usecase::groups::record_attendance(&state, &a, gid, sid, &api::AttendanceInput { marks }).await
+        && let Err(e) = crate::usecase::groups::record_attendance(
+            &state,
+            &a,
+            gid,
+            sid,
+            &api::AttendanceInput { marks, reason: form.reason.clone() },
+        )
+        .await
     {
         return session_page(&state, &auth, gid, sid, Some(detail(e))).await;
     }

@@ -171,7 +171,7 @@ pub async fn record_attendance(
             ))
         })
         .collect::<AppResult<Vec<_>>>()?;
-    Ok(state.store.record_attendance(&caller.actor(), sid, &marks).await?)
+    Ok(state.store.record_attendance(&caller.actor(), sid, &marks, body.reason.as_deref()).await?)
 }
 
 /// Saves (and optionally signs) the group note and each member's line

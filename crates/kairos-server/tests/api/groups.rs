@@ -403,6 +403,41 @@ async fn a_therapist_runs_a_group_session_from_the_pages() {
     assert!(chart.contains("Absent") && !chart.contains("Amara"), "{chart}");
     let denied = other.get(&url).send().await.expect("session");
     assert_eq!(denied.status(), StatusCode::FORBIDDEN, "not a facilitator");
+
+    // The notes are signed: attendance locks. Saving the same marks changes
+    // nothing; a different mark without a reason is refused naming it; with
+    // a reason it is kept as an amendment beside the mark it replaced.
+    let same = [(format!("att-{a}"), "present".to_string()), (format!("att-{b}"), "absent".to_string())];
+    assert_eq!(web.post(&url).form(&same).send().await.expect("same").status(), StatusCode::SEE_OTHER);
+    let changed = [(format!("att-{a}"), "present".to_string()), (format!("att-{b}"), "late".to_string())];
+    let html = web.post(&url).form(&changed).send().await.expect("change").text().await.expect("html");
+    assert!(html.contains("say why the attendance changes"), "{html}");
+    let api = app.get(&format!("/api/v1/groups/{group}/sessions/{sid}"), &s.facilitator).await;
+    let row = |body: &Value| {
+        body["attendance"].as_array().expect("rows").iter().find(|x| x["client_id"] == b).expect("b")["attendance"]
+            .clone()
+    };
+    assert_eq!(row(&api.body), json!("absent"), "nothing changed without a reason");
+    let mut with_reason = changed.to_vec();
+    with_reason.push(("reason".into(), "arrived 20 minutes late; marked absent in error".into()));
+    let r = web.post(&url).form(&with_reason).send().await.expect("amend");
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let api = app.get(&format!("/api/v1/groups/{group}/sessions/{sid}"), &s.facilitator).await;
+    assert_eq!(row(&api.body), json!("late"));
+    assert_eq!(api.body["amendments"][0]["from"], "absent");
+    assert_eq!(api.body["amendments"][0]["reason"], "arrived 20 minutes late; marked absent in error");
+    let html = web.get(&url).send().await.expect("session").text().await.expect("html");
+    assert!(html.contains("Absent → Late") && html.contains("marked absent in error"), "{html}");
+    // The API holds the same rule.
+    let r = app
+        .put(
+            &format!("/api/v1/groups/{group}/sessions/{sid}/attendance"),
+            &s.facilitator,
+            json!({ "marks": [{ "client_id": a, "attendance": "absent" }] }),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
+    assert_eq!(r.problem_field(), Some("reason"));
 }
 
 #[tokio::test]
