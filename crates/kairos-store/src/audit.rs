@@ -61,6 +61,18 @@ pub enum Action {
 }
 
 impl Action {
+    /// Every action, in the order a filter lists them.
+    pub const ALL: [Action; 8] = [
+        Action::Create,
+        Action::Update,
+        Action::Read,
+        Action::List,
+        Action::LoginAttempt,
+        Action::Login,
+        Action::LoginFailed,
+        Action::Logout,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Action::Create => "create",
@@ -383,6 +395,11 @@ async fn commit_batch(conn: &mut sqlx::AnyConnection, backend: Backend, rows: &[
 pub struct AuditQuery {
     pub client_id: Option<ClientId>,
     pub actor_id: Option<StaffId>,
+    /// One action (`create`, `read`, `login_failed`, ...).
+    pub action: Option<String>,
+    /// Entries at or after `from` and before `to`.
+    pub from: Option<Timestamp>,
+    pub to: Option<Timestamp>,
     pub page: PageRequest,
 }
 
@@ -421,13 +438,27 @@ impl Store {
             binds.push(a.to_string());
             conds.push(format!("actor_id = ${}", binds.len()));
         }
+        let mut times = Vec::new();
+        if let Some(a) = &q.action {
+            binds.push(a.clone());
+            conds.push(format!("action = ${}", binds.len()));
+        }
+        for (bound, op) in [(q.from, ">="), (q.to, "<")] {
+            if let Some(t) = bound {
+                times.push(micros(t));
+                conds.push(format!("at {op} ${}", binds.len() + times.len()));
+            }
+        }
         let filter = if conds.is_empty() { String::new() } else { format!("WHERE {}", conds.join(" AND ")) };
         let mut count = sqlx::query_as::<_, (i64,)>(AssertSqlSafe(format!("SELECT COUNT(*) FROM audit_log {filter}")));
         for b in &binds {
             count = count.bind(b.clone());
         }
+        for t in &times {
+            count = count.bind(*t);
+        }
         let total = count.fetch_one(&self.pool).await?;
-        let n = binds.len();
+        let n = binds.len() + times.len();
         let mut list = sqlx::query(AssertSqlSafe(format!(
             "SELECT {COLUMNS} FROM audit_log {filter} ORDER BY id DESC LIMIT ${} OFFSET ${}",
             n + 1,
@@ -435,6 +466,9 @@ impl Store {
         )));
         for b in binds {
             list = list.bind(b);
+        }
+        for t in times {
+            list = list.bind(t);
         }
         let rows = list.bind(i64::from(q.page.limit)).bind(i64::from(q.page.offset)).fetch_all(&self.pool).await?;
         let items = rows.iter().map(record_of).collect::<Result<Vec<_>>>()?;
@@ -462,6 +496,7 @@ impl Store {
     /// file's together (`audit_reads.rs`), from one snapshot of each.
     async fn list_audit_sqlite(&self, db: std::path::PathBuf, q: &AuditQuery) -> Result<Page<AuditRecord>> {
         let (client, actor, page) = (q.client_id, q.actor_id, q.page);
+        let (action, from, to) = (q.action.clone(), q.from, q.to);
         tokio::task::spawn_blocking(move || -> Result<Page<AuditRecord>> {
             use rusqlite::types::Value;
             let conn = crate::audit_reads::open_for_reading(&db)?;
@@ -476,6 +511,23 @@ impl Store {
                     params.extend(actor.map(|a| Value::Text(a.to_string())));
                     crate::audit_reads::all_entries(COLUMNS, if actor.is_some() { "actor_id = ?1" } else { "1" })
                 }
+            };
+            // The action and the time range narrow whichever entries those are.
+            let mut outer = Vec::new();
+            if let Some(a) = action {
+                params.push(Value::Text(a));
+                outer.push(format!("action = ?{}", params.len()));
+            }
+            for (bound, op) in [(from, ">="), (to, "<")] {
+                if let Some(t) = bound {
+                    params.push(Value::Integer(micros(t)));
+                    outer.push(format!("at {op} ?{}", params.len()));
+                }
+            }
+            let entries = if outer.is_empty() {
+                entries
+            } else {
+                format!("SELECT * FROM ({entries}) WHERE {}", outer.join(" AND "))
             };
             // One transaction: the count and the page see the same entries.
             let tx = conn.unchecked_transaction()?;

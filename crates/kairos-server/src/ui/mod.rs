@@ -6,6 +6,7 @@
 // Page handlers return a rendered error page as their `Err`.
 #![allow(clippy::result_large_err)]
 
+mod audit;
 mod dosing;
 pub(crate) mod form;
 mod frontdesk;
@@ -101,7 +102,8 @@ pages! {
     get "/day" => pages::day_default, Needs(&[P::ReadClients]);
     get "/sites/{id}/day" => pages::day, Needs(&[P::ReadClients]);
     get "/admin/staff" => pages::staff, Needs(&[P::ManageStaff]);
-    get "/admin/audit" => pages::audit, Needs(&[P::ReadAudit]);
+    get "/admin/audit" => audit::page, Needs(&[P::ReadAudit]);
+    get "/admin/audit.csv" => audit::csv, Needs(&[P::ReadAudit]);
     get "/alerts" => measures::alerts, Needs(&[P::ReadMeasures]);
     get "/measures/due" => measures::due, Needs(&[P::ReadMeasures]);
     get "/instruments" => measures::instruments, Needs(&[P::ReadDirectory]);

@@ -19,7 +19,7 @@ use kairos_domain::encounter::Encounter;
 use kairos_domain::ids::{ClientId, RoomId, SiteId, StaffId};
 use kairos_domain::roles::Permission;
 use kairos_domain::site::Site;
-use kairos_store::{AuditQuery, PageRequest};
+use kairos_store::PageRequest;
 use serde::Deserialize;
 use std::collections::HashMap;
 
@@ -1012,79 +1012,6 @@ pub async fn staff(State(state): State<AppState>, auth: UiAuth) -> PageResult {
                 active: s.active,
             })
             .collect(),
-    }))
-}
-
-struct AuditRow {
-    at: String,
-    who: String,
-    action: String,
-    record: String,
-    from: String,
-    detail: String,
-}
-
-#[derive(Template)]
-#[template(path = "audit.html")]
-struct AuditPage {
-    nav: Option<Nav>,
-    client: String,
-    total: i64,
-    rows: Vec<AuditRow>,
-    prev: Option<String>,
-    next: Option<String>,
-}
-
-#[derive(Deserialize, Default)]
-pub struct AuditPageQuery {
-    client: Option<String>,
-    offset: Option<u32>,
-}
-
-pub async fn audit(State(state): State<AppState>, auth: UiAuth, Query(q): Query<AuditPageQuery>) -> PageResult {
-    auth.require(Permission::ReadAudit)?;
-    let nav = || Some(auth.nav("/admin/audit"));
-    let client_text = q.client.unwrap_or_default();
-    let client_id = match client_text.trim() {
-        "" => None,
-        s => Some(s.parse::<ClientId>().map_err(|_| {
-            page_error(StatusCode::BAD_REQUEST, "The client id must be a UUID, as shown in the chart's address.", nav())
-        })?),
-    };
-    let offset = q.offset.unwrap_or(0);
-    let q = AuditQuery { client_id, actor_id: None, page: PageRequest { limit: UI_PAGE, offset } };
-    let page = usecase::audit::list(&state, &api_auth(&auth), &q).await.map_err(fail(&auth))?;
-    let actors: Vec<StaffId> = page.items.iter().filter_map(|a| a.actor_id).collect();
-    let names = usecase::directory::staff_names(&state, &actors).await.map_err(fail(&auth))?;
-    let link = |off: u32| {
-        format!(
-            "/admin/audit?{}",
-            serde_urlencoded::to_string([("client", client_text.as_str()), ("offset", &off.to_string())])
-                .unwrap_or_default()
-        )
-    };
-    let shown = page.items.len() as u32;
-    Ok(render(&AuditPage {
-        nav: nav(),
-        total: page.total,
-        prev: (offset > 0).then(|| link(offset.saturating_sub(UI_PAGE))),
-        next: (i64::from(offset + shown) < page.total).then(|| link(offset + UI_PAGE)),
-        rows: page
-            .items
-            .iter()
-            .map(|a| AuditRow {
-                at: a.at.strftime("%Y-%m-%d %H:%M:%S").to_string(),
-                who: match a.actor_id.and_then(|i| names.get(&i)) {
-                    Some(n) => format!("{n} ({})", a.actor_roles),
-                    None => a.actor_roles.clone(),
-                },
-                action: a.action.clone(),
-                record: format!("{} {}", a.record_type, a.record_id.as_deref().unwrap_or("")),
-                from: a.remote_addr.clone().unwrap_or_else(|| "—".into()),
-                detail: a.detail.clone().unwrap_or_default(),
-            })
-            .collect(),
-        client: client_text,
     }))
 }
 

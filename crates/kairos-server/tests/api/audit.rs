@@ -72,3 +72,76 @@ async fn sign_ins_and_failures_are_audited() {
         ]
     );
 }
+
+#[tokio::test]
+async fn the_reviewer_filters_the_log_by_client_name_staff_action_and_dates_and_exports_it() {
+    let app = spawn_app().await;
+    let admin = app.token_for(Role::Admin).await;
+    app.post("/api/v1/sites", &admin, json!({ "name": "Harbour", "time_zone": "America/New_York" })).await;
+    let coordinator = app.token_for(Role::Coordinator).await;
+    let robin = app.create_client(&coordinator, "Robin", "Okafor").await;
+    app.create_client(&coordinator, "Maria", "Vale").await;
+    app.create_client(&coordinator, "Maria", "Vance").await;
+    let (therapist_email, therapist) = app.add_staff(&[Role::Therapist]).await;
+    let token = app.login(&therapist_email, PASSWORD).await;
+    assert_eq!(app.get(&format!("/api/v1/clients/{robin}"), &token).await.status, StatusCode::OK);
+    let (admin_email, _) = app.add_staff(&[Role::Admin]).await;
+    let web = web_session(&app, &admin_email).await;
+    let get = |path: String| {
+        let web = web.clone();
+        let base = app.base.clone();
+        async move {
+            let r = web.get(format!("{base}{path}")).send().await.expect("get");
+            (
+                r.status(),
+                r.headers().get("content-type").map(|v| v.to_str().unwrap_or("").to_string()),
+                r.text().await.expect("body"),
+            )
+        }
+    };
+
+    // By name: one match filters on that client, named, in the practice's time.
+    let (status, _, html) = get("/admin/audit?client=okaf".into()).await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    assert!(html.contains("about Robin Okafor (born") && html.contains("times in America/New_York"), "{html}");
+    assert!(html.contains("<td>Robin Okafor</td>") && !html.contains("Maria"), "{html}");
+    assert!(html.contains(" EST</td>") || html.contains(" EDT</td>"), "local times: {html}");
+    // Several matches: the reviewer picks one.
+    let (_, _, html) = get("/admin/audit?client=Maria".into()).await;
+    assert!(
+        html.contains("Several clients match")
+            && html.contains("Maria Vale (born")
+            && html.contains("Maria Vance (born"),
+        "{html}"
+    );
+    // By staff member and action.
+    let (_, _, html) = get(format!("/admin/audit?staff={therapist}&action=read")).await;
+    assert!(
+        html.contains("<td>read</td>") && !html.contains("<td>create</td>") && !html.contains("<td>login</td>"),
+        "{html}"
+    );
+    // By dates: nothing in 2030; a bad date names the field.
+    let (_, _, html) = get("/admin/audit?from=2030-01-01".into()).await;
+    assert!(html.contains("0 entries"), "{html}");
+    let (status, _, html) = get("/admin/audit?from=01/02/2026".into()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(html.contains("from: give the date as YYYY-MM-DD"), "{html}");
+
+    // CSV with the same filters; the export is itself on the log.
+    let (status, media, csv) = get("/admin/audit.csv?client=okaf".into()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(media.as_deref(), Some("text/csv; charset=utf-8"));
+    let mut lines = csv.lines();
+    assert_eq!(lines.next(), Some("at_utc,at_local,who,action,record_type,record_id,client_id,client,from,detail"));
+    let rows: Vec<&str> = lines.collect();
+    assert!(!rows.is_empty() && rows.iter().all(|l| l.contains(&robin) && l.contains("Robin Okafor")), "{csv}");
+    let log = app.get("/api/v1/audit?action=list&limit=200", &admin).await;
+    assert!(log.body.to_string().contains(&format!("exported {} entries", rows.len())), "{}", log.body);
+    // The API holds the same filters.
+    let reads = app.get(&format!("/api/v1/audit?actor={therapist}&action=read"), &admin).await;
+    let items = reads.body["items"].as_array().expect("items");
+    assert!(!items.is_empty() && items.iter().all(|e| e["action"] == "read"), "{}", reads.body);
+    let r = app.get("/api/v1/audit?action=delete", &admin).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert_eq!(r.problem_field(), Some("action"));
+}

@@ -517,8 +517,8 @@ async fn a_clients_reads_of_their_own_record_in_the_portal_are_audited() {
     let portal_reads = || async {
         let q = kairos_store::AuditQuery {
             client_id: Some(client_id),
-            actor_id: None,
             page: kairos_store::PageRequest { limit: 200, offset: 0 },
+            ..Default::default()
         };
         let page = app.store.list_audit(&q).await.expect("audit");
         reads(
