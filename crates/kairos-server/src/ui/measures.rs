@@ -184,6 +184,69 @@ pub async fn send_link(
     }))
 }
 
+/// The questionnaires one "send all due" sends (`instrument` repeats).
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct DueLinksForm {
+    instrument: Vec<String>,
+}
+
+#[derive(Template)]
+#[template(path = "links_created.html")]
+struct LinksCreatedPage {
+    nav: Option<Nav>,
+    client_id: ClientId,
+    client: String,
+    /// (questionnaire, link)
+    links: Vec<(String, String)>,
+    expires: String,
+}
+
+/// Creates a self-report link for each questionnaire due (the same command
+/// as one link, once per questionnaire) and shows them together.
+pub async fn send_due_links(
+    State(state): State<AppState>,
+    auth: UiAuth,
+    headers: axum::http::HeaderMap,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> PageResult {
+    auth.require(Permission::RecordMeasures)?;
+    let nav = || Some(auth.nav("/measures/due"));
+    let client: ClientId = id.parse().map_err(|_| page_error(StatusCode::NOT_FOUND, "No such client.", nav()))?;
+    let form: DueLinksForm = serde_html_form::from_bytes(&body)
+        .map_err(|_| page_error(StatusCode::BAD_REQUEST, "The form could not be read.", nav()))?;
+    let mut wanted = form.instrument;
+    wanted.dedup();
+    if wanted.is_empty() {
+        return Err(page_error(StatusCode::UNPROCESSABLE_ENTITY, "instrument: choose at least one questionnaire.", nav()));
+    }
+    let api_auth = Auth { staff: auth.staff.clone(), token: auth.token.clone(), remote_addr: auth.remote_addr.clone() };
+    let host = headers.get(axum::http::header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost").to_string();
+    let mut links = Vec::new();
+    let mut expires = None;
+    for instrument in wanted {
+        let body = LinkCreate { instrument, course_id: None, expires_in_hours: None };
+        let created = crate::usecase::measures::send_self_report_link(&state, &api_auth, client, &body)
+            .await
+            .map_err(|e| ui_error(e, nav()))?;
+        let url = if created.url.starts_with('/') { format!("http://{host}{}", created.url) } else { created.url };
+        let name =
+            state.config.instruments.get(&body.instrument).map(|i| i.short_name.clone()).unwrap_or(body.instrument);
+        links.push((name, url));
+        expires = Some(created.expires_at);
+    }
+    let tz = state.client_tz(client).await.map_err(|e| ui_error(e, nav()))?;
+    let name = crate::usecase::clients::name(&state, client).await.map_err(|e| ui_error(e, nav()))?;
+    Ok(render(&LinksCreatedPage {
+        nav: nav(),
+        client_id: client,
+        client: name,
+        links,
+        expires: expires.map(|t| t.to_zoned(tz).strftime("%A %-d %B %Y at %H:%M").to_string()).unwrap_or_default(),
+    }))
+}
+
 // ---- the client's questionnaire page ----------------------------------------
 
 pub struct OptionView {
@@ -436,12 +499,57 @@ pub fn due_rows(
         .collect()
 }
 
+/// One client's questionnaires due, with what a link can carry.
+pub struct DueClient {
+    pub client_id: ClientId,
+    pub client: String,
+    pub rows: Vec<DueRow>,
+    /// The due self-report questionnaires a link can carry: (id, short name),
+    /// each once.
+    pub sendable: Vec<(String, String)>,
+    pub overdue: bool,
+}
+
 #[derive(Template)]
 #[template(path = "due.html")]
 struct DuePage {
     nav: Option<Nav>,
-    rows: Vec<DueRow>,
+    clients: Vec<DueClient>,
+    total: usize,
     can_send: bool,
+}
+
+/// Groups a due list by client, keeping its order (overdue first).
+fn by_client(state: &AppState, rows: Vec<DueRow>) -> Vec<DueClient> {
+    use kairos_domain::instruments::{Content, Rater};
+    let mut out: Vec<DueClient> = Vec::new();
+    for r in rows {
+        let i = match out.iter().position(|c| c.client_id == r.client_id) {
+            Some(i) => i,
+            None => {
+                out.push(DueClient {
+                    client_id: r.client_id,
+                    client: r.client.clone(),
+                    rows: Vec::new(),
+                    sendable: Vec::new(),
+                    overdue: false,
+                });
+                out.len() - 1
+            }
+        };
+        let c = &mut out[i];
+        let linkable = state
+            .config
+            .instruments
+            .get(&r.instrument)
+            .is_some_and(|x| x.rater == Rater::SelfReport && x.content == Content::Full);
+        if linkable && !c.sendable.iter().any(|(id, _)| *id == r.instrument) {
+            c.sendable.push((r.instrument.clone(), r.short_name.clone()));
+        }
+        c.overdue |= r.overdue;
+        c.rows.push(r);
+    }
+    out
 }
 
 pub async fn due(State(state): State<AppState>, auth: UiAuth) -> PageResult {
@@ -451,9 +559,11 @@ pub async fn due(State(state): State<AppState>, auth: UiAuth) -> PageResult {
     let list = crate::api::measures::due_for_me(&state, &api_auth).await.map_err(|e| ui_error(e, nav()))?;
     let clients: Vec<ClientId> = list.iter().map(|d| d.client_id).collect();
     let zones = state.client_tzs(&clients).await.map_err(|e| ui_error(e, nav()))?;
+    let rows = due_rows(&list, |c| zones.get(&c).cloned().unwrap_or(jiff::tz::TimeZone::UTC));
     Ok(render(&DuePage {
         nav: nav(),
-        rows: due_rows(&list, |c| zones.get(&c).cloned().unwrap_or(jiff::tz::TimeZone::UTC)),
+        total: rows.len(),
+        clients: by_client(&state, rows),
         can_send: auth.staff.roles.allow(Permission::RecordMeasures),
     }))
 }

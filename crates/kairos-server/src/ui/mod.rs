@@ -162,6 +162,7 @@ pages! {
     get "/outcomes" => measures::outcomes, Needs(&[P::ReadPracticeOutcomes]);
     post "/alerts/{id}/acknowledge" => measures::acknowledge, Needs(&[P::RecordMeasures]);
     post "/clients/{id}/links" => measures::send_link, Needs(&[P::RecordMeasures]);
+    post "/clients/{id}/links/due" => measures::send_due_links, Needs(&[P::RecordMeasures]);
     get "/r/{token}" => measures::self_report_form, Public;
     post "/r/{token}" => measures::self_report_submit, Public;
     get "/portal" => portal::home, Client;

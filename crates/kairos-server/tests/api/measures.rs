@@ -382,6 +382,23 @@ async fn questionnaires_due_follow_the_schedule_and_clear_when_answered() {
         due(&r.body),
         vec![("gad7".to_string(), "baseline".to_string()), ("phq9".to_string(), "baseline".to_string())]
     );
+    // The page lists the client once, with one "send all due" for both.
+    let web = web_session(&app, &therapist_email).await;
+    let html = web.get(format!("{}/measures/due", app.base)).send().await.expect("due").text().await.expect("html");
+    assert_eq!(html.matches("class=\"card due-client\"").count(), 1, "{html}");
+    assert!(html.contains("2 questionnaires for 1 client"), "{html}");
+    assert!(html.contains("Send all due as links (GAD-7, PHQ-9)"), "{html}");
+    let r = web
+        .post(format!("{}/clients/{client}/links/due", app.base))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("instrument=gad7&instrument=phq9")
+        .send()
+        .await
+        .expect("send all");
+    assert_eq!(r.status(), StatusCode::OK);
+    let html = r.text().await.expect("html");
+    assert_eq!(html.matches("/r/").count(), 2, "one link per questionnaire: {html}");
+    assert!(html.contains("GAD-7") && html.contains("PHQ-9"), "{html}");
     app.post(&format!("/api/v1/clients/{client}/measures"), &therapist, phq9([1; 9])).await;
     let r = app.get("/api/v1/measures/due", &therapist).await;
     assert_eq!(due(&r.body), vec![("gad7".to_string(), "baseline".to_string())], "the PHQ-9 baseline is done");
