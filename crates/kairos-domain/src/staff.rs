@@ -29,6 +29,27 @@ impl StaffInput {
     }
 }
 
+/// Checks a change to a staff account by someone who manages accounts:
+/// nobody changes their own roles or deactivates their own account (another
+/// administrator does, so no one grants themselves access to records).
+pub fn check_account_change(
+    changed_by: StaffId,
+    current: &Staff,
+    roles: &Roles,
+    active: bool,
+) -> Result<(), DomainError> {
+    if changed_by != current.id {
+        return Ok(());
+    }
+    if *roles != current.roles {
+        return Err(DomainError::invalid("roles", "nobody changes their own roles: another administrator does"));
+    }
+    if !active {
+        return Err(DomainError::invalid("active", "nobody deactivates their own account: another administrator does"));
+    }
+    Ok(())
+}
+
 /// Minimum password length for staff accounts (NIST SP 800-63B: at least 8;
 /// Kairos asks for 12 because these accounts open clinical records).
 pub const MIN_PASSWORD_CHARS: usize = 12;
@@ -47,6 +68,25 @@ pub fn check_password(field: &str, password: &str) -> Result<(), DomainError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nobody_changes_their_own_roles_or_deactivates_themselves() {
+        use crate::roles::Role;
+        let admin = Staff {
+            id: StaffId::new(),
+            name: "Ines Admin".into(),
+            email: Email::parse("email", "ines@example.org").expect("email"),
+            roles: Roles::new([Role::Admin]).expect("roles"),
+            active: true,
+        };
+        let more = Roles::new([Role::Admin, Role::Director]).expect("roles");
+        let field = |r: Result<(), DomainError>| r.map_err(|e| e.field().to_string());
+        assert_eq!(field(check_account_change(admin.id, &admin, &more, true)), Err("roles".into()));
+        assert_eq!(field(check_account_change(admin.id, &admin, &admin.roles, false)), Err("active".into()));
+        assert_eq!(field(check_account_change(admin.id, &admin, &admin.roles, true)), Ok(()), "a new name or e-mail");
+        let other = StaffId::new();
+        assert_eq!(field(check_account_change(other, &admin, &more, false)), Ok(()), "another administrator may");
+    }
 
     #[test]
     fn passwords_shorter_than_twelve_characters_are_refused() {

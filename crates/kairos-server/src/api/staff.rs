@@ -1,13 +1,12 @@
 use super::views::{Paged, StaffView};
 use super::{ListParams, path_id};
-use crate::auth::hash_password_blocking;
 use crate::error::AppResult;
 use crate::extract::{Auth, Json, Query};
 use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use kairos_domain::roles::{Permission, Role, Roles};
-use kairos_domain::staff::{StaffInput, check_password};
+use kairos_domain::staff::StaffInput;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
@@ -68,14 +67,7 @@ pub async fn create_staff(
 ) -> AppResult<(StatusCode, axum::Json<StaffView>)> {
     auth.require(Permission::ManageStaff)?;
     let input = StaffInput::parse(&body.name, &body.email, Roles::new(body.roles)?)?;
-    let hash = match body.password {
-        Some(pw) => {
-            check_password("password", &pw)?;
-            Some(hash_password_blocking(pw).await?)
-        }
-        None => None,
-    };
-    let staff = state.store.create_staff(&auth.actor(), &input, hash.as_deref()).await?;
+    let staff = crate::usecase::staff::create(&state, &auth, &input, body.password).await?;
     Ok((StatusCode::CREATED, axum::Json(StaffView::from(&staff))))
 }
 
@@ -91,9 +83,10 @@ pub async fn get_staff(
     Ok(axum::Json(StaffView::from(&state.store.get_staff(path_id("staff member", &id)?).await?)))
 }
 
-/// Changes a staff member's name, e-mail, roles or active flag (admin).
+/// Changes a staff member's name, e-mail, roles or active flag (admin);
+/// nobody changes their own roles or deactivates their own account.
 #[utoipa::path(put, path = "/staff/{id}", tag = "staff", params(("id" = String, Path)), request_body = StaffUpdate,
-    responses((status = 200, body = StaffView), (status = 404, body = crate::error::Problem), (status = 409, body = crate::error::Problem)))]
+    responses((status = 200, body = StaffView), (status = 404, body = crate::error::Problem), (status = 409, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
 pub async fn update_staff(
     State(state): State<AppState>,
     auth: Auth,
@@ -103,7 +96,7 @@ pub async fn update_staff(
     auth.require(Permission::ManageStaff)?;
     let id = path_id("staff member", &id)?;
     let input = StaffInput::parse(&body.name, &body.email, Roles::new(body.roles)?)?;
-    let staff = state.store.update_staff(&auth.actor(), id, &input, body.active).await?;
+    let staff = crate::usecase::staff::update(&state, &auth, id, &input, body.active).await?;
     Ok(axum::Json(StaffView::from(&staff)))
 }
 
@@ -118,8 +111,6 @@ pub async fn set_password(
 ) -> AppResult<StatusCode> {
     auth.require(Permission::ManageStaff)?;
     let id = path_id("staff member", &id)?;
-    check_password("password", &body.password)?;
-    let hash = hash_password_blocking(body.password).await?;
-    state.store.set_staff_password(&auth.actor(), id, &hash).await?;
+    crate::usecase::staff::set_password(&state, &auth, id, body.password).await?;
     Ok(StatusCode::NO_CONTENT)
 }

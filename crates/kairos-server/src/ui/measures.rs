@@ -219,7 +219,11 @@ pub async fn send_due_links(
     let mut wanted = form.instrument;
     wanted.dedup();
     if wanted.is_empty() {
-        return Err(page_error(StatusCode::UNPROCESSABLE_ENTITY, "instrument: choose at least one questionnaire.", nav()));
+        return Err(page_error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "instrument: choose at least one questionnaire.",
+            nav(),
+        ));
     }
     let api_auth = Auth { staff: auth.staff.clone(), token: auth.token.clone(), remote_addr: auth.remote_addr.clone() };
     let host = headers.get(axum::http::header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost").to_string();

@@ -20,6 +20,7 @@ mod portal;
 mod protocols;
 mod schedule;
 mod screening;
+mod staff;
 
 use crate::access::Access::{Client, Needs, Public, SignedIn};
 use crate::access::{Declared, Relation};
@@ -101,7 +102,11 @@ pages! {
     get "/clients/{id}" => pages::chart, Needs(&[P::ReadClients]);
     get "/day" => pages::day_default, Needs(&[P::ReadClients]);
     get "/sites/{id}/day" => pages::day, Needs(&[P::ReadClients]);
-    get "/admin/staff" => pages::staff, Needs(&[P::ManageStaff]);
+    get "/admin/staff" => staff::list, Needs(&[P::ManageStaff]);
+    post "/admin/staff" => staff::create, Needs(&[P::ManageStaff]);
+    get "/admin/staff/{id}" => staff::show, Needs(&[P::ManageStaff]);
+    post "/admin/staff/{id}" => staff::update, Needs(&[P::ManageStaff]);
+    post "/admin/staff/{id}/password" => staff::set_password, Needs(&[P::ManageStaff]);
     get "/admin/audit" => audit::page, Needs(&[P::ReadAudit]);
     get "/admin/audit.csv" => audit::csv, Needs(&[P::ReadAudit]);
     get "/alerts" => measures::alerts, Needs(&[P::ReadMeasures]);

@@ -982,39 +982,6 @@ pub async fn day(
     }))
 }
 
-// ---- admin -----------------------------------------------------------------
-
-struct StaffRow {
-    name: String,
-    email: String,
-    roles: String,
-    active: bool,
-}
-
-#[derive(Template)]
-#[template(path = "staff.html")]
-struct StaffPage {
-    nav: Option<Nav>,
-    rows: Vec<StaffRow>,
-}
-
-pub async fn staff(State(state): State<AppState>, auth: UiAuth) -> PageResult {
-    auth.require(Permission::ManageStaff)?;
-    let all = usecase::directory::all_staff(&state, &api_auth(&auth)).await.map_err(fail(&auth))?;
-    Ok(render(&StaffPage {
-        nav: Some(auth.nav("/admin/staff")),
-        rows: all
-            .iter()
-            .map(|s| StaffRow {
-                name: s.name.clone(),
-                email: s.email.to_string(),
-                roles: s.roles.iter().map(|r| r.label()).collect::<Vec<_>>().join(", "),
-                active: s.active,
-            })
-            .collect(),
-    }))
-}
-
 #[cfg(test)]
 mod tests {
     use super::greeting_name;

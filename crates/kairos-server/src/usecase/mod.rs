@@ -22,6 +22,7 @@ pub mod portal;
 pub mod schedule;
 pub mod screening;
 pub mod session;
+pub mod staff;
 pub mod windows;
 
 use crate::error::AppError;

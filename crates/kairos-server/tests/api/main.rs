@@ -29,6 +29,7 @@ mod routes;
 mod same_refusal;
 mod schedule;
 mod screening;
+mod staff_pages;
 mod time_zones;
 mod ui;
 mod windows_booking;

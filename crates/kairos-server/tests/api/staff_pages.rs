@@ -1,0 +1,107 @@
+//! Staff accounts in the browser: an administrator adds an account, changes
+//! its roles, deactivates it and sets its password; nobody changes their own
+//! roles or deactivates themselves, at the pages as at the API.
+
+use crate::helpers::*;
+use kairos_domain::roles::Role;
+use reqwest::StatusCode;
+use serde_json::json;
+
+async fn post(web: &reqwest::Client, app: &TestApp, path: &str, body: &str) -> (StatusCode, String, String) {
+    let r = web
+        .post(format!("{}{path}", app.base))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body.to_string())
+        .send()
+        .await
+        .expect("post");
+    let status = r.status();
+    let location = r.headers().get("location").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    (status, location, r.text().await.expect("body"))
+}
+
+#[tokio::test]
+async fn an_administrator_manages_accounts_in_the_browser_but_not_their_own_access() {
+    let app = spawn_app().await;
+    let (admin_email, admin_id) = app.add_staff(&[Role::Admin]).await;
+    let web = web_session(&app, &admin_email).await;
+
+    // No role ticked: refused naming the field, what was typed kept.
+    let (status, _, html) =
+        post(&web, &app, "/admin/staff", "name=Nadia+Reyes&email=nadia%40example.org&password=").await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{html}");
+    assert!(html.contains("data-field=\"roles\"") && html.contains("value=\"Nadia Reyes\""), "{html}");
+    let (status, location, _) = post(
+        &web,
+        &app,
+        "/admin/staff",
+        "name=Nadia+Reyes&email=nadia%40example.org&roles=nurse&password=a+long+first+password",
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let nurse_id = location.trim_start_matches("/admin/staff/").to_string();
+    assert!(!app.login("nadia@example.org", "a long first password").await.is_empty());
+
+    // Roles changed: nurse and therapist.
+    let (status, _, _) = post(
+        &web,
+        &app,
+        &format!("/admin/staff/{nurse_id}"),
+        "name=Nadia+Reyes&email=nadia%40example.org&roles=nurse&roles=therapist&active=yes",
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let admin = app.login(&admin_email, PASSWORD).await;
+    let view = app.get(&format!("/api/v1/staff/{nurse_id}"), &admin).await;
+    assert_eq!(view.body["roles"], json!(["nurse", "therapist"]), "{}", view.body);
+
+    // A new password, then deactivated: the account no longer signs in.
+    let (status, _, _) = post(&web, &app, &format!("/admin/staff/{nurse_id}/password"), "password=short").await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let (status, _, _) =
+        post(&web, &app, &format!("/admin/staff/{nurse_id}/password"), "password=another+long+password").await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let sign_in = || {
+        app.call(
+            reqwest::Method::POST,
+            "/api/v1/auth/login",
+            None,
+            Some(json!({"email": "nadia@example.org", "password": "another long password"})),
+        )
+    };
+    let r = sign_in().await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let (status, _, _) =
+        post(&web, &app, &format!("/admin/staff/{nurse_id}"), "name=Nadia+Reyes&email=nadia%40example.org&roles=nurse")
+            .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let r = sign_in().await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "a deactivated account does not sign in");
+
+    // Their own account: no new roles, no deactivation; a new name is fine.
+    let own = format!("/admin/staff/{admin_id}");
+    let html = web.get(format!("{}{own}", app.base)).send().await.expect("own").text().await.expect("html");
+    assert!(html.contains("This is your own account"), "{html}");
+    let email = admin_email.replace('@', "%40");
+    let (status, _, html) =
+        post(&web, &app, &own, &format!("name=Root+Admin&email={email}&roles=admin&roles=director&active=yes")).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{html}");
+    assert!(html.contains("data-field=\"roles\"") && html.contains("nobody changes their own roles"), "{html}");
+    let (status, _, html) = post(&web, &app, &own, &format!("name=Root+Admin&email={email}&roles=admin")).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{html}");
+    assert!(html.contains("data-field=\"active\""), "{html}");
+    let (status, _, _) = post(&web, &app, &own, &format!("name=Root+Admin&email={email}&roles=admin&active=yes")).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    // The API holds the same rule.
+    let r = app
+        .put(
+            &format!("/api/v1/staff/{admin_id}"),
+            &admin,
+            json!({ "name": "Root Admin", "email": admin_email, "roles": ["admin", "director", "therapist"], "active": true }),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
+    assert_eq!(r.problem_field(), Some("roles"));
+    let chart = app.get(&format!("/api/v1/clients/{}", uuid::Uuid::now_v7()), &admin).await;
+    assert_eq!(chart.status, StatusCode::FORBIDDEN, "still no chart reads");
+}
