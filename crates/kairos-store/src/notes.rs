@@ -13,6 +13,7 @@ use kairos_domain::ids::{ClientId, CourseId, DosingSessionId, EncounterId, NoteA
 use kairos_domain::notes::{NoteAmendment, NoteBody, NoteKind, NoteStatus, SectionText, WetFields};
 use serde::Serialize;
 use sqlx::any::AnyRow;
+use std::collections::HashMap;
 
 /// A correction to a signed note, as stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -441,68 +442,93 @@ impl Store {
     /// A client's doses (dosing encounters with a charted session, or
     /// completed without one), in time order.
     pub async fn dose_facts(&self, client: ClientId) -> Result<Vec<DoseFact>> {
-        let rows = sqlx::query(
-            "SELECT e.id, e.client_id, e.course_id, e.status, e.scheduled_start, e.scheduled_end, e.actual_start, \
-             e.actual_end, d.id AS session_id, d.started_at, d.discharged_at, c.protocol \
-             FROM encounters e LEFT JOIN dosing_sessions d ON d.encounter_id = e.id \
-             LEFT JOIN courses c ON c.id = e.course_id \
-             WHERE e.client_id = $1 AND e.kind = 'dosing' AND (d.id IS NOT NULL OR e.status = 'completed')",
-        )
-        .bind(client.to_string())
-        .fetch_all(&self.pool)
-        .await?;
-        let mut out = Vec::with_capacity(rows.len());
-        for r in &rows {
-            let started = rows::get_opt_ts(r, "started_at")?;
-            let discharged = rows::get_opt_ts(r, "discharged_at")?;
-            let start = match started {
-                Some(s) => s,
-                None => rows::get_opt_ts(r, "actual_start")?.unwrap_or(rows::get_ts(r, "scheduled_start")?),
-            };
-            let end = match discharged {
-                Some(d) => d,
-                None => rows::get_opt_ts(r, "actual_end")?.unwrap_or(rows::get_ts(r, "scheduled_end")?),
-            };
-            out.push(DoseFact {
-                encounter_id: rows::get_id(r, "id")?,
-                client_id: rows::get_id(r, "client_id")?,
-                course_id: rows::get_opt_id(r, "course_id")?,
-                protocol: rows::get_opt_str(r, "protocol")?,
-                dosing_session_id: rows::get_opt_id(r, "session_id")?,
-                start,
-                end: end.max(start),
-                discharged: discharged.is_some(),
-            });
+        Ok(self.dose_facts_of(&[client]).await?.remove(&client).unwrap_or_default())
+    }
+
+    /// [`Store::dose_facts`] for several clients at once (a few queries,
+    /// whatever the number of clients).
+    pub async fn dose_facts_of(&self, clients: &[ClientId]) -> Result<HashMap<ClientId, Vec<DoseFact>>> {
+        let mut out: HashMap<ClientId, Vec<DoseFact>> = HashMap::new();
+        for chunk in clients.chunks(500) {
+            let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+            let sql = format!(
+                "SELECT e.id, e.client_id, e.course_id, e.status, e.scheduled_start, e.scheduled_end, e.actual_start, \
+                 e.actual_end, d.id AS session_id, d.started_at, d.discharged_at, c.protocol \
+                 FROM encounters e LEFT JOIN dosing_sessions d ON d.encounter_id = e.id \
+                 LEFT JOIN courses c ON c.id = e.course_id \
+                 WHERE e.client_id IN ({}) AND e.kind = 'dosing' AND (d.id IS NOT NULL OR e.status = 'completed')",
+                marks.join(",")
+            );
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for c in chunk {
+                q = q.bind(c.to_string());
+            }
+            for r in &q.fetch_all(&self.pool).await? {
+                let started = rows::get_opt_ts(r, "started_at")?;
+                let discharged = rows::get_opt_ts(r, "discharged_at")?;
+                let start = match started {
+                    Some(s) => s,
+                    None => rows::get_opt_ts(r, "actual_start")?.unwrap_or(rows::get_ts(r, "scheduled_start")?),
+                };
+                let end = match discharged {
+                    Some(d) => d,
+                    None => rows::get_opt_ts(r, "actual_end")?.unwrap_or(rows::get_ts(r, "scheduled_end")?),
+                };
+                let fact = DoseFact {
+                    encounter_id: rows::get_id(r, "id")?,
+                    client_id: rows::get_id(r, "client_id")?,
+                    course_id: rows::get_opt_id(r, "course_id")?,
+                    protocol: rows::get_opt_str(r, "protocol")?,
+                    dosing_session_id: rows::get_opt_id(r, "session_id")?,
+                    start,
+                    end: end.max(start),
+                    discharged: discharged.is_some(),
+                };
+                out.entry(fact.client_id).or_default().push(fact);
+            }
         }
-        out.sort_by_key(|d| (d.start, d.encounter_id));
+        for list in out.values_mut() {
+            list.sort_by_key(|d| (d.start, d.encounter_id));
+        }
         Ok(out)
     }
 
     /// A client's therapy encounters that may integrate a dose (integration
     /// and individual therapy; not cancelled or missed), in time order.
     pub async fn therapy_facts(&self, client: ClientId) -> Result<Vec<TherapyFact>> {
-        let rows = sqlx::query(
-            "SELECT id, client_id, kind, status, staff_id, scheduled_start, actual_start FROM encounters \
-             WHERE client_id = $1 AND kind IN ('integration', 'individual_therapy') \
-             AND status NOT IN ('cancelled', 'no_show')",
-        )
-        .bind(client.to_string())
-        .fetch_all(&self.pool)
-        .await?;
-        let mut out = rows
-            .iter()
-            .map(|r| {
-                Ok(TherapyFact {
+        Ok(self.therapy_facts_of(&[client]).await?.remove(&client).unwrap_or_default())
+    }
+
+    /// [`Store::therapy_facts`] for several clients at once.
+    pub async fn therapy_facts_of(&self, clients: &[ClientId]) -> Result<HashMap<ClientId, Vec<TherapyFact>>> {
+        let mut out: HashMap<ClientId, Vec<TherapyFact>> = HashMap::new();
+        for chunk in clients.chunks(500) {
+            let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+            let sql = format!(
+                "SELECT id, client_id, kind, status, staff_id, scheduled_start, actual_start FROM encounters \
+                 WHERE client_id IN ({}) AND kind IN ('integration', 'individual_therapy') \
+                 AND status NOT IN ('cancelled', 'no_show')",
+                marks.join(",")
+            );
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for c in chunk {
+                q = q.bind(c.to_string());
+            }
+            for r in &q.fetch_all(&self.pool).await? {
+                let fact = TherapyFact {
                     encounter_id: rows::get_id(r, "id")?,
                     client_id: rows::get_id(r, "client_id")?,
                     kind: EncounterKind::parse("kind", &rows::get_str(r, "kind")?)?,
                     status: EncounterStatus::parse("status", &rows::get_str(r, "status")?)?,
                     staff_id: rows::get_opt_id(r, "staff_id")?,
                     start: rows::get_opt_ts(r, "actual_start")?.unwrap_or(rows::get_ts(r, "scheduled_start")?),
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
-        out.sort_by_key(|t| (t.start, t.encounter_id));
+                };
+                out.entry(fact.client_id).or_default().push(fact);
+            }
+        }
+        for list in out.values_mut() {
+            list.sort_by_key(|t| (t.start, t.encounter_id));
+        }
         Ok(out)
     }
 

@@ -384,13 +384,22 @@ pub struct ClientWindows {
 /// Computes a client's doses with their windows and the window position of
 /// every therapy encounter (not audited; callers audit).
 pub async fn client_windows(state: &AppState, client: ClientId, now: Timestamp) -> AppResult<ClientWindows> {
-    let doses = state.store.dose_facts(client).await?;
-    let therapy = state.store.therapy_facts(client).await?;
+    let (doses, therapy) = tokio::try_join!(state.store.dose_facts(client), state.store.therapy_facts(client))?;
+    windows_of(state, &doses, &therapy, now)
+}
+
+/// A client's windows from their dose and therapy facts (pure).
+fn windows_of(
+    state: &AppState,
+    doses: &[kairos_store::notes::DoseFact],
+    therapy: &[kairos_store::notes::TherapyFact],
+    now: Timestamp,
+) -> AppResult<ClientWindows> {
     // Each dose's number in its course, and its window definition.
     let mut per_course: HashMap<Option<CourseId>, u32> = HashMap::new();
     let mut defs = Vec::with_capacity(doses.len());
     let mut numbers = Vec::with_capacity(doses.len());
-    for d in &doses {
+    for d in doses {
         let n = per_course.entry(d.course_id).or_insert(0);
         *n += 1;
         numbers.push(*n);
@@ -462,9 +471,18 @@ pub async fn windows(
 /// soonest to close first (not audited; callers audit the clients shown).
 pub async fn closing_windows(state: &AppState, now: Timestamp) -> AppResult<Vec<DoseWindowView>> {
     let since = now - SignedDuration::from_hours(window::MAX_WINDOW_HOURS);
+    let clients = state.store.clients_dosed_since(since).await?;
+    // Every client's facts in a few queries, not two per client.
+    let (doses, therapy) =
+        tokio::try_join!(state.store.dose_facts_of(&clients), state.store.therapy_facts_of(&clients))?;
     let mut out = Vec::new();
-    for client in state.store.clients_dosed_since(since).await? {
-        let w = client_windows(state, client, now).await?;
+    for client in &clients {
+        let w = windows_of(
+            state,
+            doses.get(client).map(Vec::as_slice).unwrap_or(&[]),
+            therapy.get(client).map(Vec::as_slice).unwrap_or(&[]),
+            now,
+        )?;
         out.extend(w.doses.into_iter().filter(|d| d.needs_booking));
     }
     out.sort_by_key(|d| (d.window.closes_at, d.encounter_id));

@@ -433,19 +433,51 @@ struct UnbookedPage {
     doses: Vec<DoseRow>,
     can_book: bool,
     error: Option<String>,
+    /// How many windows are closing in all, and the first shown (1-based).
+    total: usize,
+    first: usize,
+    prev: Option<String>,
+    next: Option<String>,
+}
+
+/// Windows shown per page of the closing list.
+const UNBOOKED_PAGE: usize = 50;
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct UnbookedQuery {
+    pub offset: Option<usize>,
+}
+
+async fn unbooked_page(state: &AppState, auth: &UiAuth, offset: usize, error: Option<Refused>) -> PageResult {
+    let nav = || Some(auth.nav("/"));
+    let (total, rows) = unbooked_rows(state, auth, offset).await.map_err(|e| ui_error(e, nav()))?;
+    let link = |o: usize| format!("/windows/unbooked?offset={o}");
+    let status = error.as_ref().map(|e| e.status);
+    let mut page = render(&UnbookedPage {
+        nav: nav(),
+        first: offset + 1,
+        prev: (offset > 0).then(|| link(offset.saturating_sub(UNBOOKED_PAGE))),
+        next: (offset + rows.len() < total).then(|| link(offset + UNBOOKED_PAGE)),
+        total,
+        doses: rows,
+        can_book: auth.staff.roles.allow(Permission::BookEncounters),
+        error: error.map(|e| e.message),
+    });
+    if let Some(s) = status {
+        *page.status_mut() = s;
+    }
+    Ok(page)
 }
 
 /// Doses whose window is open with no integration session booked.
-pub async fn unbooked(State(state): State<AppState>, auth: UiAuth) -> PageResult {
+pub async fn unbooked(
+    State(state): State<AppState>,
+    auth: UiAuth,
+    crate::extract::Query(q): crate::extract::Query<UnbookedQuery>,
+) -> PageResult {
     auth.require(Permission::ReadClients)?;
-    let nav = || Some(auth.nav("/"));
-    let rows = unbooked_rows(&state, &auth).await.map_err(|e| ui_error(e, nav()))?;
-    Ok(render(&UnbookedPage {
-        nav: nav(),
-        doses: rows,
-        can_book: auth.staff.roles.allow(Permission::BookEncounters),
-        error: None,
-    }))
+    unbooked_page(&state, &auth, q.offset.unwrap_or(0), None).await
 }
 
 /// Books the integration session of a dose from the unbooked list: the
@@ -467,7 +499,6 @@ pub async fn book_integration(
     auth: UiAuth,
     Form(form): Form<BookIntegrationForm>,
 ) -> PageResult {
-    let nav = || Some(auth.nav("/"));
     let result: Result<(), Refused> = async {
         let dose: EncounterId =
             form.dose.trim().parse().map_err(|_| Refused::from(Refusal::invalid("dose", "choose a dose")))?;
@@ -481,29 +512,26 @@ pub async fn book_integration(
     .await;
     match result {
         Ok(()) => Ok(Redirect::to("/windows/unbooked").into_response()),
-        Err(r) => {
-            let rows = unbooked_rows(&state, &auth).await.map_err(|e| ui_error(e, nav()))?;
-            let status = r.status;
-            let mut page = render(&UnbookedPage { nav: nav(), doses: rows, can_book: true, error: Some(r.message) });
-            *page.status_mut() = status;
-            Ok(page)
-        }
+        Err(r) => unbooked_page(&state, &auth, 0, Some(r)).await,
     }
 }
 
 /// The unbooked windows as rows (audited: one entry per dose shown).
 /// Doses whose window is open with no session booked, each in its client's
 /// time zone.
-pub async fn unbooked_rows(state: &AppState, auth: &UiAuth) -> Result<Vec<DoseRow>, AppError> {
-    let list = usecase::windows::unbooked(state, &api_auth(auth), state.now()).await?;
+pub async fn unbooked_rows(state: &AppState, auth: &UiAuth, offset: usize) -> Result<(usize, Vec<DoseRow>), AppError> {
+    let (total, list) =
+        usecase::windows::unbooked_page(state, &api_auth(auth), state.now(), offset, UNBOOKED_PAGE).await?;
     let clients: Vec<_> = list.iter().map(|d| d.client_id).collect();
     let names = usecase::clients::names(state, &clients).await?;
     let zones = state.client_tzs(&clients).await?;
-    Ok(list
-        .iter()
-        .map(|d| {
-            let tz = zones.get(&d.client_id).cloned().unwrap_or(TimeZone::UTC);
-            dose_row(d, &tz, names.get(&d.client_id).cloned().unwrap_or_default(), state.now())
-        })
-        .collect())
+    Ok((
+        total,
+        list.iter()
+            .map(|d| {
+                let tz = zones.get(&d.client_id).cloned().unwrap_or(TimeZone::UTC);
+                dose_row(d, &tz, names.get(&d.client_id).cloned().unwrap_or_default(), state.now())
+            })
+            .collect(),
+    ))
 }

@@ -45,3 +45,26 @@ pub async fn unbooked(state: &AppState, caller: &Auth, now: Timestamp) -> AppRes
     state.store.audit_reads(&caller.actor(), &entries).await?;
     Ok(list)
 }
+
+/// One page of [`unbooked`] (`limit` from `offset`, soonest to close
+/// first) and how many there are in all; only the doses shown are audited.
+pub async fn unbooked_page(
+    state: &AppState,
+    caller: &Auth,
+    now: Timestamp,
+    offset: usize,
+    limit: usize,
+) -> AppResult<(usize, Vec<DoseWindowView>)> {
+    require(caller, Permission::ReadClients)?;
+    let list = closing_windows(state, now).await?;
+    let total = list.len();
+    let shown: Vec<DoseWindowView> = list.into_iter().skip(offset).take(limit).collect();
+    let entries: Vec<AuditEntry> = shown
+        .iter()
+        .map(|d| {
+            AuditEntry::new(Action::Read, "dose_windows", d.encounter_id).client(d.client_id).detail("unbooked window")
+        })
+        .collect();
+    state.store.audit_reads(&caller.actor(), &entries).await?;
+    Ok((total, shown))
+}

@@ -34,6 +34,7 @@ async fn a_therapist_books_the_missing_integration_session_from_the_list() {
     let web = web_session(&app, &email).await;
     let html = web.get(format!("{}/windows/unbooked", app.base)).send().await.expect("get").text().await.expect("html");
     assert!(html.contains("Ledger Client0") && html.contains("Book an integration session"), "{html}");
+    assert!(html.contains("1 window closing with no session booked."), "the list says how many: {html}");
     let dose = &c.encounters[0];
     let r = web
         .post(format!("{}/windows/book", app.base))
@@ -56,6 +57,7 @@ async fn a_therapist_books_the_missing_integration_session_from_the_list() {
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     let html = web.get(format!("{}/windows/unbooked", app.base)).send().await.expect("get").text().await.expect("html");
     assert!(!html.contains("Ledger Client0"), "the dose has its session now: {html}");
+    assert!(html.contains("0 windows closing with no session booked."), "{html}");
     let chart = web
         .get(format!("{}/clients/{}", app.base, c.clients[0]))
         .send()
