@@ -117,7 +117,7 @@ pub use plan::{
 };
 pub use problem::{
     Anchor, Booking, Client, Course, Day, DoseSeries, Group, Horizon, Meeting, Period, Problem, Resource, Role,
-    SessionRequest, Staff, WeeklyHours, Window,
+    SessionRequest, Staff, WeeklyHours, Window, first_open_slot,
 };
 pub use repair::{Change, apply_change};
 pub use solver::Options;

@@ -102,6 +102,92 @@ pub struct WeeklyHours {
     pub to: Time,
 }
 
+impl WeeklyHours {
+    /// Whether the local period `[start, end)` lies within these hours on
+    /// one day.
+    pub fn covers(&self, start: jiff::civil::DateTime, end: jiff::civil::DateTime) -> bool {
+        start.date() == end.date()
+            && self.days.contains(&Day::of(start.weekday()))
+            && start.time() >= self.from
+            && end.time() <= self.to
+    }
+}
+
+/// The first quarter-hour start at or after `from` and before `until` at
+/// which a visit of `len` lies within one period of `site` and, when given,
+/// one of `person`'s (a therapist's own hours); none when there is no such
+/// time.
+pub fn first_open_slot(
+    site: &[WeeklyHours],
+    person: Option<&[WeeklyHours]>,
+    from: jiff::civil::DateTime,
+    until: jiff::civil::DateTime,
+    len: jiff::SignedDuration,
+) -> Option<jiff::civil::DateTime> {
+    let quarter = jiff::SignedDuration::from_mins(15);
+    // Round up to the next quarter hour.
+    let into = i64::from(from.minute() % 15) * 60 + i64::from(from.second());
+    let mut t = if into == 0 && from.subsec_nanosecond() == 0 {
+        from
+    } else {
+        from.checked_add(jiff::SignedDuration::from_secs(15 * 60 - into))
+            .ok()?
+            .with()
+            .second(0)
+            .subsec_nanosecond(0)
+            .build()
+            .ok()?
+    };
+    while t < until {
+        let end = t.checked_add(len).ok()?;
+        let fits = |h: &[WeeklyHours]| h.iter().any(|w| w.covers(t, end));
+        if fits(site) && person.is_none_or(fits) {
+            return Some(t);
+        }
+        t = t.checked_add(quarter).ok()?;
+    }
+    None
+}
+
+#[cfg(test)]
+mod slot_tests {
+    use super::*;
+    use jiff::civil::{date, time};
+
+    fn weekdays(from: (i8, i8), to: (i8, i8)) -> WeeklyHours {
+        WeeklyHours {
+            days: vec![Day::Mon, Day::Tue, Day::Wed, Day::Thu, Day::Fri],
+            from: time(from.0, from.1, 0, 0),
+            to: time(to.0, to.1, 0, 0),
+        }
+    }
+
+    #[test]
+    fn the_first_open_slot_falls_inside_the_site_and_the_therapists_hours() {
+        let hour = jiff::SignedDuration::from_hours(1);
+        let site = [weekdays((8, 0), (18, 0))];
+        // Friday 2026-12-04 03:45: the site opens at 08:00.
+        let from = date(2026, 12, 4).at(3, 45, 0, 0);
+        let until = date(2026, 12, 8).at(0, 0, 0, 0);
+        assert_eq!(first_open_slot(&site, None, from, until, hour), Some(date(2026, 12, 4).at(8, 0, 0, 0)));
+        // 17:10 on Friday: no hour left that day, none at the weekend: Monday 08:00.
+        let late = date(2026, 12, 4).at(17, 10, 0, 0);
+        assert_eq!(first_open_slot(&site, None, late, until, hour), Some(date(2026, 12, 7).at(8, 0, 0, 0)));
+        // Rounded up to the quarter hour: 09:07 gives 09:15.
+        let odd = date(2026, 12, 4).at(9, 7, 30, 0);
+        assert_eq!(first_open_slot(&site, None, odd, until, hour), Some(date(2026, 12, 4).at(9, 15, 0, 0)));
+        // A therapist who works afternoons only.
+        let therapist = [weekdays((13, 0), (17, 0))];
+        assert_eq!(
+            first_open_slot(&site, Some(&therapist), from, until, hour),
+            Some(date(2026, 12, 4).at(13, 0, 0, 0))
+        );
+        // No time before the window closes.
+        let soon = date(2026, 12, 5).at(12, 0, 0, 0);
+        assert_eq!(first_open_slot(&site, None, late, soon, hour), None);
+    }
+}
+
 /// A local period `[from, to)`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

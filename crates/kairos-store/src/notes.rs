@@ -86,6 +86,8 @@ pub struct NewNote {
 pub struct DoseFact {
     pub encounter_id: EncounterId,
     pub client_id: ClientId,
+    /// Where the dose was given.
+    pub site_id: kairos_domain::ids::SiteId,
     pub course_id: Option<CourseId>,
     pub protocol: Option<String>,
     pub dosing_session_id: Option<DosingSessionId>,
@@ -452,7 +454,7 @@ impl Store {
         for chunk in clients.chunks(500) {
             let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
             let sql = format!(
-                "SELECT e.id, e.client_id, e.course_id, e.status, e.scheduled_start, e.scheduled_end, e.actual_start, \
+                "SELECT e.id, e.client_id, e.site_id, e.course_id, e.status, e.scheduled_start, e.scheduled_end, e.actual_start, \
                  e.actual_end, d.id AS session_id, d.started_at, d.discharged_at, c.protocol \
                  FROM encounters e LEFT JOIN dosing_sessions d ON d.encounter_id = e.id \
                  LEFT JOIN courses c ON c.id = e.course_id \
@@ -477,6 +479,7 @@ impl Store {
                 let fact = DoseFact {
                     encounter_id: rows::get_id(r, "id")?,
                     client_id: rows::get_id(r, "client_id")?,
+                    site_id: rows::get_id(r, "site_id")?,
                     course_id: rows::get_opt_id(r, "course_id")?,
                     protocol: rows::get_opt_str(r, "protocol")?,
                     dosing_session_id: rows::get_opt_id(r, "session_id")?,

@@ -327,6 +327,9 @@ pub async fn set_supervisees(
 pub struct DoseWindowView {
     pub client_id: ClientId,
     pub encounter_id: EncounterId,
+    /// Where the dose was given (its integration session is booked there).
+    #[schema(value_type = String)]
+    pub site_id: kairos_domain::ids::SiteId,
     pub course_id: Option<CourseId>,
     /// The dose's number in its course (1-based).
     pub number: u32,
@@ -420,6 +423,7 @@ fn windows_of(
         .map(|(i, (d, g))| DoseWindowView {
             client_id: d.client_id,
             encounter_id: d.encounter_id,
+            site_id: d.site_id,
             course_id: d.course_id,
             number: numbers[i],
             discharged: d.discharged,

@@ -22,6 +22,7 @@ use kairos_domain::notes::{Access, NoteAmendment, NoteKind, NoteStatus, WET_WRIT
 use kairos_domain::roles::Permission;
 use serde::Deserialize;
 use std::collections::BTreeMap;
+use std::collections::HashMap;
 
 type PageResult = Result<Response, Response>;
 
@@ -318,15 +319,33 @@ pub struct DoseRow {
     /// A suggested start (`datetime-local`, clinic time): the preferred
     /// window's start, or the next quarter hour when that has passed.
     pub suggest: String,
+    /// "closes in 5 h 20 min", for a window closing within a day.
+    pub closes_in: Option<String>,
+    /// The booking form's choices: the dose site's therapy rooms (id, name)
+    /// and the preselected therapist (the course's).
+    pub rooms: Vec<(String, String)>,
+    pub therapist: String,
+    /// Set when no time inside the site's and the therapist's hours is left
+    /// before the window closes.
+    pub no_time_in_hours: bool,
 }
 
 pub(crate) fn dose_row(d: &DoseWindowView, tz: &TimeZone, client: String, now: Timestamp) -> DoseRow {
     let quarter = jiff::SignedDuration::from_mins(15);
     let next = Timestamp::from_second(now.as_second() - now.as_second().rem_euclid(900)).unwrap_or(now) + quarter;
     let suggest = d.window.preferred_from.max(next).to_zoned(tz.clone()).strftime("%Y-%m-%dT%H:%M").to_string();
+    let left = d.window.closes_at.duration_since(now);
+    let closes_in = (left > jiff::SignedDuration::ZERO && left <= jiff::SignedDuration::from_hours(24)).then(|| {
+        let mins = left.as_mins();
+        format!("closes in {} h {:02} min", mins / 60, mins % 60)
+    });
     DoseRow {
         encounter_id: d.encounter_id,
         suggest,
+        closes_in,
+        rooms: Vec::new(),
+        therapist: String::new(),
+        no_time_in_hours: false,
         number: d.number,
         dose_at: local(d.window.dose_start, tz),
         preferred: format!("{} – {}", local(d.window.preferred_from, tz), local(d.window.preferred_to, tz)),
@@ -433,6 +452,8 @@ struct UnbookedPage {
     doses: Vec<DoseRow>,
     can_book: bool,
     error: Option<String>,
+    /// Active therapists (id, name) for the booking forms.
+    therapists: Vec<(String, String)>,
     /// How many windows are closing in all, and the first shown (1-based).
     total: usize,
     first: usize,
@@ -451,7 +472,7 @@ pub struct UnbookedQuery {
 
 async fn unbooked_page(state: &AppState, auth: &UiAuth, offset: usize, error: Option<Refused>) -> PageResult {
     let nav = || Some(auth.nav("/"));
-    let (total, rows) = unbooked_rows(state, auth, offset).await.map_err(|e| ui_error(e, nav()))?;
+    let (total, rows, therapists) = unbooked_rows(state, auth, offset).await.map_err(|e| ui_error(e, nav()))?;
     let link = |o: usize| format!("/windows/unbooked?offset={o}");
     let status = error.as_ref().map(|e| e.status);
     let mut page = render(&UnbookedPage {
@@ -461,6 +482,7 @@ async fn unbooked_page(state: &AppState, auth: &UiAuth, offset: usize, error: Op
         next: (offset + rows.len() < total).then(|| link(offset + UNBOOKED_PAGE)),
         total,
         doses: rows,
+        therapists,
         can_book: auth.staff.roles.allow(Permission::BookEncounters),
         error: error.map(|e| e.message),
     });
@@ -492,6 +514,10 @@ pub struct BookIntegrationForm {
     pub dose: String,
     /// `datetime-local`, in the dose's site's time zone.
     pub start: String,
+    /// The therapist (blank: the caller when a therapist, else the course's).
+    pub therapist: String,
+    /// A therapy room at the dose's site (optional).
+    pub room: String,
 }
 
 pub async fn book_integration(
@@ -506,7 +532,10 @@ pub async fn book_integration(
         let tz = state.site_tz(dose.site_id).await?;
         let start = super::form::local_time("start", "Session start", &form.start, &tz)?
             .ok_or_else(|| Refusal::invalid("start", "give the date and time of the session"))?;
-        usecase::encounters::book_integration(&state, &api_auth(&auth), &dose, start).await?;
+        let blank = |v: &str| Some(v.trim().to_string()).filter(|v| !v.is_empty());
+        let therapist = crate::api::opt_field_id("therapist", blank(&form.therapist).as_deref())?;
+        let room = crate::api::opt_field_id("room", blank(&form.room).as_deref())?;
+        usecase::encounters::book_integration(&state, &api_auth(&auth), &dose, start, therapist, room).await?;
         Ok(())
     }
     .await;
@@ -519,19 +548,54 @@ pub async fn book_integration(
 /// The unbooked windows as rows (audited: one entry per dose shown).
 /// Doses whose window is open with no session booked, each in its client's
 /// time zone.
-pub async fn unbooked_rows(state: &AppState, auth: &UiAuth, offset: usize) -> Result<(usize, Vec<DoseRow>), AppError> {
+pub async fn unbooked_rows(
+    state: &AppState,
+    auth: &UiAuth,
+    offset: usize,
+) -> Result<(usize, Vec<DoseRow>, Vec<(String, String)>), AppError> {
     let (total, list) =
         usecase::windows::unbooked_page(state, &api_auth(auth), state.now(), offset, UNBOOKED_PAGE).await?;
     let clients: Vec<_> = list.iter().map(|d| d.client_id).collect();
     let names = usecase::clients::names(state, &clients).await?;
-    let zones = state.client_tzs(&clients).await?;
-    Ok((
-        total,
-        list.iter()
-            .map(|d| {
-                let tz = zones.get(&d.client_id).cloned().unwrap_or(TimeZone::UTC);
-                dose_row(d, &tz, names.get(&d.client_id).cloned().unwrap_or_default(), state.now())
-            })
-            .collect(),
-    ))
+    let sites: Vec<_> = list.iter().map(|d| d.site_id).collect();
+    let courses: Vec<_> = list.iter().filter_map(|d| d.course_id).collect();
+    let choices = usecase::encounters::booking_choices(state, &sites, &courses).await?;
+    let mut zones = HashMap::new();
+    for site in &sites {
+        if !zones.contains_key(site) {
+            zones.insert(*site, state.site_tz(*site).await?);
+        }
+    }
+    let now = state.now();
+    let quarter = jiff::SignedDuration::from_mins(15);
+    let next = Timestamp::from_second(now.as_second() - now.as_second().rem_euclid(900)).unwrap_or(now) + quarter;
+    let rows = list
+        .iter()
+        .map(|d| {
+            let tz = zones.get(&d.site_id).cloned().unwrap_or(TimeZone::UTC);
+            let mut row = dose_row(d, &tz, names.get(&d.client_id).cloned().unwrap_or_default(), now);
+            let therapist = d.course_id.and_then(|c| choices.course_therapist.get(&c)).copied();
+            row.therapist = therapist.map(|t| t.to_string()).unwrap_or_default();
+            row.rooms = choices
+                .rooms
+                .get(&d.site_id)
+                .map(|rs| rs.iter().map(|r| (r.id.to_string(), r.name.clone())).collect())
+                .unwrap_or_default();
+            // The first hour inside the site's hours (and the therapist's)
+            // from the preferred start, before the window closes.
+            let site_hours = choices.site_hours.get(&d.site_id).map(Vec::as_slice).unwrap_or(&[]);
+            let person = therapist.and_then(|t| choices.staff_hours.get(&(d.site_id, t))).map(Vec::as_slice);
+            let local = |t: Timestamp| t.to_zoned(tz.clone()).datetime();
+            let from = local(d.window.preferred_from.max(next));
+            let until = local(d.window.closes_at);
+            match kairos_schedule::first_open_slot(site_hours, person, from, until, jiff::SignedDuration::from_hours(1))
+            {
+                Some(t) => row.suggest = t.strftime("%Y-%m-%dT%H:%M").to_string(),
+                None => row.no_time_in_hours = true,
+            }
+            row
+        })
+        .collect();
+    let therapists = choices.therapists.iter().map(|t| (t.id.to_string(), t.name.clone())).collect();
+    Ok((total, rows, therapists))
 }

@@ -57,33 +57,93 @@ pub async fn time_zone(state: &AppState, id: EncounterId) -> AppResult<TimeZone>
 }
 
 /// Books the integration session of a dose for an hour from `start`: the
-/// dose's client, course and site, with the caller when they are a
-/// therapist, else the course's therapist.
+/// dose's client, course and site, in `room` when given, with `therapist`
+/// when given, else the caller when they are a therapist, else the course's
+/// therapist.
 pub async fn book_integration(
     state: &AppState,
     caller: &Auth,
     dose: &Encounter,
     start: Timestamp,
+    therapist: Option<kairos_domain::ids::StaffId>,
+    room: Option<kairos_domain::ids::RoomId>,
 ) -> AppResult<Encounter> {
-    let staff = if caller.staff.roles.contains(Role::Therapist) {
-        Some(caller.staff.id)
-    } else {
-        match dose.course_id {
+    let staff = match therapist {
+        Some(t) => Some(t),
+        None if caller.staff.roles.contains(Role::Therapist) => Some(caller.staff.id),
+        None => match dose.course_id {
             Some(c) => state.store.get_course(c).await?.therapist_id,
             None => None,
-        }
+        },
     };
     let new = NewEncounter {
         client_id: dose.client_id,
         course_id: dose.course_id,
         site_id: dose.site_id,
-        room_id: None,
+        room_id: room,
         staff_id: staff,
         kind: EncounterKind::Integration,
         scheduled_start: start,
         scheduled_end: start + jiff::SignedDuration::from_mins(60),
     };
     book(state, caller, &new).await
+}
+
+/// Where and with whom the integration sessions of these doses can be
+/// booked: per site, its therapy rooms and weekly hours; per course, its
+/// therapist; the active therapists with their weekly hours at each site.
+pub struct BookingChoices {
+    pub rooms: HashMap<SiteId, Vec<kairos_domain::site::Room>>,
+    pub site_hours: HashMap<SiteId, Vec<kairos_schedule::WeeklyHours>>,
+    /// (site, therapist) → that therapist's hours there (their own, else the site's).
+    pub staff_hours: HashMap<(SiteId, kairos_domain::ids::StaffId), Vec<kairos_schedule::WeeklyHours>>,
+    pub course_therapist: HashMap<kairos_domain::ids::CourseId, kairos_domain::ids::StaffId>,
+    pub therapists: Vec<kairos_domain::staff::Staff>,
+}
+
+/// The [`BookingChoices`] for these sites and courses.
+pub async fn booking_choices(
+    state: &AppState,
+    sites: &[SiteId],
+    courses: &[kairos_domain::ids::CourseId],
+) -> AppResult<BookingChoices> {
+    let therapists = super::directory::active_with_role(state, Role::Therapist).await?;
+    let parse = |j: Option<&String>, default: &[kairos_schedule::WeeklyHours]| match j {
+        None => Ok(default.to_vec()),
+        Some(j) => {
+            serde_json::from_str(j).map_err(|e| crate::error::AppError::Internal(format!("stored weekly hours: {e}")))
+        }
+    };
+    let mut out = BookingChoices {
+        rooms: HashMap::new(),
+        site_hours: HashMap::new(),
+        staff_hours: HashMap::new(),
+        course_therapist: HashMap::new(),
+        therapists: Vec::new(),
+    };
+    for site in sites {
+        if out.site_hours.contains_key(site) {
+            continue;
+        }
+        let (site_json, staff_json, _) = state.store.weekly_hours(*site).await?;
+        let hours = parse(site_json.as_ref(), &state.config.scheduling.site_hours)?;
+        for t in &therapists {
+            out.staff_hours.insert((*site, t.id), parse(staff_json.get(&t.id), &hours)?);
+        }
+        let rooms = state.store.list_rooms(*site).await?;
+        out.rooms.insert(
+            *site,
+            rooms.into_iter().filter(|r| r.kind == kairos_domain::site::RoomKind::TherapyRoom).collect(),
+        );
+        out.site_hours.insert(*site, hours);
+    }
+    for c in courses {
+        if let Some(t) = state.store.get_course(*c).await?.therapist_id {
+            out.course_therapist.insert(*c, t);
+        }
+    }
+    out.therapists = therapists;
+    Ok(out)
 }
 
 /// A site's visits in a time range (a clinic day), with the clients' names.

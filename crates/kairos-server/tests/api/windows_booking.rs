@@ -35,6 +35,25 @@ async fn a_therapist_books_the_missing_integration_session_from_the_list() {
     let html = web.get(format!("{}/windows/unbooked", app.base)).send().await.expect("get").text().await.expect("html");
     assert!(html.contains("Ledger Client0") && html.contains("Book an integration session"), "{html}");
     assert!(html.contains("1 window closing with no session booked."), "the list says how many: {html}");
+    // The suggested time lies inside the clinic's hours (Monday to Friday,
+    // 08:00-18:00 by default), whatever the hour now; the form offers the
+    // therapist and the room.
+    let dose_id = &c.encounters[0];
+    let suggested = html
+        .split(&format!("id=\"start-{dose_id}\" name=\"start\" type=\"datetime-local\" value=\""))
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .expect("a suggested start");
+    let at: jiff::civil::DateTime = suggested.parse().expect("datetime-local");
+    assert!(
+        (8..=17).contains(&at.hour())
+            && !matches!(at.weekday(), jiff::civil::Weekday::Saturday | jiff::civil::Weekday::Sunday),
+        "inside the site's hours: {suggested}"
+    );
+    assert!(
+        html.contains("name=\"therapist\"") && html.contains(&format!("id=\"room-{dose_id}\"")),
+        "{html}"
+    );
     let dose = &c.encounters[0];
     let r = web
         .post(format!("{}/windows/book", app.base))
