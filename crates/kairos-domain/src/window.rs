@@ -126,6 +126,19 @@ pub fn for_dose(protocol: Option<&Protocol>, number: u32, doses_planned: u32, de
     default.clone()
 }
 
+/// The longest any dose's window stays open after the dose starts, under
+/// these protocols and the default: a dose started earlier than this has no
+/// open window (the closing-windows list looks no further back).
+pub fn longest_open_hours(protocols: &[Protocol], default: &WindowDef) -> i64 {
+    protocols
+        .iter()
+        .flat_map(|p| p.sessions.iter().filter(|s| INTEGRATION_KINDS.contains(&s.kind)))
+        .map(|s| WindowDef::from_protocol(&s.window, s.provenance.clone()).closes_hours)
+        .chain([default.closes_hours])
+        .max()
+        .unwrap_or(MAX_WINDOW_HOURS)
+}
+
 crate::text_enum! {
     /// Where an instant falls in a dose's window.
     pub enum WindowPosition {
@@ -429,6 +442,17 @@ mod tests {
         assert_eq!(for_dose(Some(wet), 4, 6, &default()).closes_hours, 72);
         assert_eq!(for_dose(Some(wet), 1, 6, &default()), default());
         assert_eq!(for_dose(None, 1, 1, &default()), default());
+    }
+
+    #[test]
+    fn the_longest_open_window_bounds_how_far_back_open_windows_are_looked_for() {
+        let lib = crate::protocols::ProtocolLibrary::shipped(&["standard", "ptsd"]).expect("protocols");
+        // The shipped default and the protocols' integration windows all
+        // close within 7 days of the dose.
+        assert_eq!(longest_open_hours(lib.all(), &default()), 168);
+        let long = WindowDef { closes_hours: 240, ..default() };
+        assert_eq!(longest_open_hours(lib.all(), &long), 240, "a clinic's longer default");
+        assert_eq!(longest_open_hours(&[], &default()), 168);
     }
 
     #[test]

@@ -474,7 +474,11 @@ pub async fn windows(
 /// Doses whose window is open with no integration session booked, the
 /// soonest to close first (not audited; callers audit the clients shown).
 pub async fn closing_windows(state: &AppState, now: Timestamp) -> AppResult<Vec<DoseWindowView>> {
-    let since = now - SignedDuration::from_hours(window::MAX_WINDOW_HOURS);
+    // No window stays open longer than the longest the clinic's protocols
+    // and default allow after the dose (a day more, for a window held open
+    // by a late discharge): older doses are not looked at.
+    let longest = window::longest_open_hours(state.config.protocols.all(), &state.config.therapy_window);
+    let since = now - SignedDuration::from_hours(longest + 24);
     let clients = state.store.clients_dosed_since(since).await?;
     // Every client's facts in a few queries, not two per client.
     let (doses, therapy) =
