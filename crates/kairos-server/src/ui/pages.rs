@@ -79,7 +79,15 @@ pub async fn login_form(State(state): State<AppState>, Query(q): Query<LoginQuer
 /// The sign-in page for a form that arrived after its session ended (401):
 /// what was typed rides along and is shown, to send, after sign-in.
 pub(crate) fn sign_in_to_send(state: &AppState, to: &str, body: &[u8], back: String) -> Response {
-    let kept = Kept { to: safe_next(to), body: String::from_utf8_lossy(body).into_owned(), back };
+    // A password typed in the form (a witness's, say) is never kept: it
+    // would travel through the sign-in page and be shown back. Its field is
+    // asked for again after sign-in.
+    let fields: Vec<(String, String)> = serde_urlencoded::from_bytes(body).unwrap_or_default();
+    let (secret, plain): (Vec<_>, Vec<_>) = fields.into_iter().partition(|(k, _)| is_secret(k));
+    let mut plain = plain;
+    plain.extend(secret.into_iter().map(|(k, _)| (k, String::new())));
+    let body = serde_urlencoded::to_string(&plain).unwrap_or_default();
+    let kept = Kept { to: safe_next(to), body, back };
     let next = kept.back.clone();
     let mut page = login_page(state, None, String::new(), next, Some(kept));
     *page.status_mut() = StatusCode::UNAUTHORIZED;
@@ -109,6 +117,13 @@ struct SendKeptPage {
     fields: Vec<(String, String)>,
     /// The fields worth reading back: (label, value), blanks left out.
     shown: Vec<(String, String)>,
+    /// Password fields, not kept: (label, name), typed again here.
+    retype: Vec<(String, String)>,
+}
+
+/// A form field that holds a password (never kept through sign-in).
+fn is_secret(name: &str) -> bool {
+    name.contains("password")
 }
 
 /// "systolic_bp" → "Systolic bp"; "vitals.spo2" → "Vitals spo2".
@@ -139,12 +154,14 @@ pub async fn login_submit(
             let Some(kept) = kept else {
                 return (cookie, Redirect::to(&next)).into_response();
             };
-            let fields: Vec<(String, String)> = serde_urlencoded::from_str(&kept.body).unwrap_or_default();
+            let all: Vec<(String, String)> = serde_urlencoded::from_str(&kept.body).unwrap_or_default();
+            let (secrets, fields): (Vec<_>, Vec<_>) = all.into_iter().partition(|(k, _)| is_secret(k));
             let shown = fields
                 .iter()
                 .filter(|(k, v)| k != "back" && !v.trim().is_empty())
                 .map(|(k, v)| (field_label(k), v.clone()))
                 .collect();
+            let retype = secrets.into_iter().map(|(k, _)| (field_label(&k), k)).collect();
             let page = SendKeptPage {
                 nav: Some(Nav::for_staff(&staff, "")),
                 name: staff.name.clone(),
@@ -152,6 +169,7 @@ pub async fn login_submit(
                 back: kept.back,
                 fields,
                 shown,
+                retype,
             };
             (cookie, render(&page)).into_response()
         }

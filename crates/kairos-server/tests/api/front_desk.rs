@@ -506,3 +506,50 @@ async fn a_hypertensive_reading_during_a_dose_is_a_safety_alert_on_the_banner_th
     }
     assert!(!page(&nurse, &app, &day).await.1.contains("open safety alert"));
 }
+
+#[tokio::test]
+async fn a_password_typed_in_a_form_is_never_kept_through_sign_in() {
+    let app = spawn_app().await;
+    let (email, _) = app.add_staff(&[Role::Nurse]).await;
+    let stale = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
+    let r = stale
+        .post(format!("{}/dosing-sessions/{}/waste", app.base, uuid::Uuid::now_v7()))
+        .header("cookie", "kairos_session=ended-session-token")
+        .form(&[
+            ("quantity", "0.4"),
+            ("witness_email", "nurse2@example.org"),
+            ("witness_password", "s3cret witness pw"),
+        ])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let html = r.text().await.expect("html");
+    assert!(html.contains("What you typed is kept") && html.contains("nurse2%40example.org"), "{html}");
+    assert!(!html.contains("s3cret"), "the witness's password is not carried: {html}");
+    let kept = |name: &str| {
+        html.split(&format!("name=\"{name}\" value=\""))
+            .nth(1)
+            .and_then(|s| s.split('"').next())
+            .unwrap_or("")
+            .to_string()
+    };
+    let web =
+        reqwest::Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().expect("c");
+    let r = web
+        .post(format!("{}/login", app.base))
+        .form(&[
+            ("email", email.as_str()),
+            ("password", PASSWORD),
+            ("next", "/"),
+            ("kept_to", kept("kept_to").as_str()),
+            ("kept_body", unescape(&kept("kept_body")).as_str()),
+            ("kept_back", "/"),
+        ])
+        .send()
+        .await
+        .expect("login");
+    let html = r.text().await.expect("html");
+    assert!(!html.contains("s3cret"), "{html}");
+    assert!(html.contains("type it again") && html.contains("name=\"witness_password\" type=\"password\""), "{html}");
+}
