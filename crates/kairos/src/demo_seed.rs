@@ -364,7 +364,6 @@ async fn demo_portal_client(store: &Store) -> Result<()> {
     use kairos_domain::client::{ClientDetails, ClientInput};
     use kairos_domain::course::NewCourse;
     use kairos_domain::encounter::{EncounterKind, EncounterStatus, NewEncounter};
-    use kairos_domain::screening::{Decision, History, Pregnancy, Rules, ScreenFindings};
     let Some(site) = store.list_sites().await?.into_iter().next() else { return Ok(()) };
     let staff = |login: &'static str| async move { demo_actor(store, login).await };
     let (prescriber, nurse, therapist) = (staff("prescriber").await?, staff("nurse").await?, staff("therapist").await?);
@@ -399,30 +398,7 @@ async fn demo_portal_client(store: &Store) -> Result<()> {
             },
         )
         .await?;
-    let findings = ScreenFindings {
-        diagnosis: "Major depressive disorder, recurrent".into(),
-        prior_treatments: vec!["escitalopram".into(), "behavioural activation".into()],
-        psychosis: History::None,
-        substance_use: History::None,
-        cardiovascular_disease: false,
-        systolic_bp: 122,
-        diastolic_bp: 78,
-        heart_rate: 68,
-        pregnancy: Pregnancy::No,
-        raised_intracranial_pressure: false,
-        aneurysmal_vascular_disease: false,
-        intracerebral_haemorrhage_history: false,
-        medications: vec![],
-        weight_kg: 72.0,
-        allergies: "none known".into(),
-        ketamine_hypersensitivity: false,
-        off_label_consent: true,
-    };
-    let rules = Rules::shipped()?;
-    let screen = store.record_screen(&nurse, course.id, &findings, &rules.classify(&findings)).await?;
-    store
-        .sign_screen(&prescriber, screen.id, &Decision { eligible: true, rationales: Default::default(), note: None })
-        .await?;
+    screened_eligible(store, &nurse, &prescriber, course.id).await?;
     let chair =
         store.list_rooms(site.id).await?.into_iter().find(|r| r.kind == kairos_domain::site::RoomKind::InfusionChair);
     let dosed = now - jiff::SignedDuration::from_hours(26);
@@ -557,6 +533,100 @@ async fn demo_staff(store: &Store, login: &str) -> Result<kairos_domain::staff::
     Ok(s)
 }
 
+/// Records a screen with unremarkable synthetic findings on a course and
+/// signs the client eligible.
+async fn screened_eligible(
+    store: &Store,
+    nurse: &Actor,
+    prescriber: &Actor,
+    course: kairos_domain::ids::CourseId,
+) -> Result<()> {
+    use kairos_domain::screening::{Decision, History, Pregnancy, Rules, ScreenFindings};
+    let findings = ScreenFindings {
+        diagnosis: "Major depressive disorder, recurrent".into(),
+        prior_treatments: vec!["escitalopram".into(), "behavioural activation".into()],
+        psychosis: History::None,
+        substance_use: History::None,
+        cardiovascular_disease: false,
+        systolic_bp: 122,
+        diastolic_bp: 78,
+        heart_rate: 68,
+        pregnancy: Pregnancy::No,
+        raised_intracranial_pressure: false,
+        aneurysmal_vascular_disease: false,
+        intracerebral_haemorrhage_history: false,
+        medications: vec![],
+        weight_kg: 72.0,
+        allergies: "none known".into(),
+        ketamine_hypersensitivity: false,
+        off_label_consent: true,
+    };
+    let rules = Rules::shipped()?;
+    let screen = store.record_screen(nurse, course, &findings, &rules.classify(&findings)).await?;
+    store
+        .sign_screen(prescriber, screen.id, &Decision { eligible: true, rationales: Default::default(), note: None })
+        .await?;
+    Ok(())
+}
+
+/// Courses waiting to be scheduled, so that the coordinator's "Propose"
+/// has work: synthetic clients in preparation, signed eligible, on a library
+/// protocol, with no visit booked.
+async fn demo_waiting_courses(store: &Store) -> Result<()> {
+    use kairos_domain::client::{ClientDetails, ClientInput};
+    use kairos_domain::course::{NewCourse, Phase};
+    const WAITING: [(&str, &str, &str, &str); 8] = [
+        ("Ari", "Lindqvist", "1979-02-11", "apa_iv_induction"),
+        ("Bea", "Nakamura", "1991-07-30", "kap_sublingual_im"),
+        ("Cyril", "Adeyemi", "1985-11-03", "apa_iv_induction"),
+        ("Dana", "Moreau", "1996-04-19", "ketamine_wet_ptsd"),
+        ("Eli", "Varga", "1972-09-25", "kap_sublingual_im"),
+        ("Fern", "Castillo", "1988-01-07", "apa_iv_induction"),
+        ("Gus", "Holloway", "1983-06-14", "ketamine_wet_ptsd"),
+        ("Hana", "Petrov", "1999-12-02", "apa_iv_induction"),
+    ];
+    let Some(site) = store.list_sites().await?.into_iter().next() else { return Ok(()) };
+    let (prescriber, nurse, therapist) = (
+        demo_actor(store, "prescriber").await?,
+        demo_actor(store, "nurse").await?,
+        demo_actor(store, "therapist").await?,
+    );
+    let today = jiff::Timestamp::now().to_zoned(site.time_zone.tz()).date();
+    for (given, family, born, protocol) in WAITING {
+        let details = ClientDetails::parse(
+            &ClientInput {
+                given_name: given,
+                family_name: family,
+                date_of_birth: born,
+                pronouns: None,
+                email: None,
+                phone: Some("+1 212 555 0100"),
+                address: None,
+                emergency_contact_name: None,
+                emergency_contact_phone: None,
+                status: Some("active"),
+            },
+            today,
+        )?;
+        let client = store.create_client(&prescriber, &details).await?;
+        let course = store
+            .create_course(
+                &prescriber,
+                &NewCourse {
+                    client_id: client.id,
+                    protocol: protocol.into(),
+                    started_on: today - jiff::Span::new().days(5),
+                    prescriber_id: prescriber.staff_id,
+                    therapist_id: therapist.staff_id,
+                },
+            )
+            .await?;
+        screened_eligible(store, &nurse, &prescriber, course.id).await?;
+        store.change_course_phase(&prescriber, course.id, Phase::Preparation, None, today).await?;
+    }
+    Ok(())
+}
+
 /// A demo staff member as the actor of the records the demo writes.
 async fn demo_actor(store: &Store, login: &str) -> Result<Actor> {
     let s = demo_staff(store, login).await?;
@@ -570,5 +640,6 @@ pub(crate) async fn demo_extras(store: &Store) -> Result<()> {
     demo_notes(store).await.context("the demo therapy notes")?;
     demo_groups(store).await.context("the demo process group")?;
     demo_portal_client(store).await.context("the demo portal client")?;
+    demo_waiting_courses(store).await.context("the demo courses waiting to be scheduled")?;
     Ok(())
 }

@@ -35,6 +35,15 @@ fn the_demo_practice_is_a_consistent_database_with_every_reference_resolved() {
     assert!(count("SELECT COUNT(*) FROM clients") >= 300);
     assert_eq!(count("SELECT COUNT(*) FROM clients WHERE id NOT IN (SELECT client_id FROM courses)"), 0);
     assert!(count("SELECT COUNT(*) FROM encounters") > 300 * 5, "months of history");
+    // Courses waiting for the coordinator's schedule: in preparation, signed
+    // eligible, on a library protocol, nothing booked.
+    let waiting = count(
+        "SELECT COUNT(*) FROM courses c WHERE c.phase = 'preparation' \
+         AND c.protocol IN ('apa_iv_induction', 'kap_sublingual_im', 'ketamine_wet_ptsd') \
+         AND NOT EXISTS (SELECT 1 FROM encounters e WHERE e.course_id = c.id) \
+         AND EXISTS (SELECT 1 FROM screens s WHERE s.course_id = c.id AND s.signed_at IS NOT NULL)",
+    );
+    assert!(waiting >= 8, "courses waiting to be scheduled: {waiting}");
     // The indexes dropped for the load are all back.
     assert_eq!(count("SELECT COUNT(*) FROM sqlite_master WHERE name = 'encounters_client'"), 1);
     drop(c);
