@@ -321,9 +321,11 @@ pub struct DoseRow {
     pub suggest: String,
     /// "closes in 5 h 20 min", for a window closing within a day.
     pub closes_in: Option<String>,
-    /// The booking form's choices: the dose site's therapy rooms (id, name)
-    /// and the preselected therapist (the course's).
+    /// The booking form's choices: the dose site's therapy rooms (id, name),
+    /// the therapists offered (the course's, and the signed-in therapist),
+    /// and the preselected one (the course's).
     pub rooms: Vec<(String, String)>,
+    pub therapists: Vec<(String, String)>,
     pub therapist: String,
     /// Set when no time inside the site's and the therapist's hours is left
     /// before the window closes.
@@ -344,6 +346,7 @@ pub(crate) fn dose_row(d: &DoseWindowView, tz: &TimeZone, client: String, now: T
         suggest,
         closes_in,
         rooms: Vec::new(),
+        therapists: Vec::new(),
         therapist: String::new(),
         no_time_in_hours: false,
         number: d.number,
@@ -452,8 +455,6 @@ struct UnbookedPage {
     doses: Vec<DoseRow>,
     can_book: bool,
     error: Option<String>,
-    /// Active therapists (id, name) for the booking forms.
-    therapists: Vec<(String, String)>,
     /// How many windows are closing in all, and the first shown (1-based).
     total: usize,
     first: usize,
@@ -472,7 +473,7 @@ pub struct UnbookedQuery {
 
 async fn unbooked_page(state: &AppState, auth: &UiAuth, offset: usize, error: Option<Refused>) -> PageResult {
     let nav = || Some(auth.nav("/"));
-    let (total, rows, therapists) = unbooked_rows(state, auth, offset).await.map_err(|e| ui_error(e, nav()))?;
+    let (total, rows) = unbooked_rows(state, auth, offset).await.map_err(|e| ui_error(e, nav()))?;
     let link = |o: usize| format!("/windows/unbooked?offset={o}");
     let status = error.as_ref().map(|e| e.status);
     let mut page = render(&UnbookedPage {
@@ -482,7 +483,6 @@ async fn unbooked_page(state: &AppState, auth: &UiAuth, offset: usize, error: Op
         next: (offset + rows.len() < total).then(|| link(offset + UNBOOKED_PAGE)),
         total,
         doses: rows,
-        therapists,
         can_book: auth.staff.roles.allow(Permission::BookEncounters),
         error: error.map(|e| e.message),
     });
@@ -548,11 +548,7 @@ pub async fn book_integration(
 /// The unbooked windows as rows (audited: one entry per dose shown).
 /// Doses whose window is open with no session booked, each in its client's
 /// time zone.
-pub async fn unbooked_rows(
-    state: &AppState,
-    auth: &UiAuth,
-    offset: usize,
-) -> Result<(usize, Vec<DoseRow>, Vec<(String, String)>), AppError> {
+pub async fn unbooked_rows(state: &AppState, auth: &UiAuth, offset: usize) -> Result<(usize, Vec<DoseRow>), AppError> {
     let (total, list) =
         usecase::windows::unbooked_page(state, &api_auth(auth), state.now(), offset, UNBOOKED_PAGE).await?;
     let clients: Vec<_> = list.iter().map(|d| d.client_id).collect();
@@ -576,6 +572,17 @@ pub async fn unbooked_rows(
             let mut row = dose_row(d, &tz, names.get(&d.client_id).cloned().unwrap_or_default(), now);
             let therapist = d.course_id.and_then(|c| choices.course_therapist.get(&c)).copied();
             row.therapist = therapist.map(|t| t.to_string()).unwrap_or_default();
+            // The course's therapist and the signed-in one: any other is
+            // chosen on the full booking form (a page of every therapist in
+            // each row would be most of the page).
+            let me = auth.staff.roles.contains(kairos_domain::roles::Role::Therapist).then_some(auth.staff.id);
+            let mut offered: Vec<_> = therapist.into_iter().chain(me).collect();
+            offered.dedup();
+            row.therapists = offered
+                .iter()
+                .filter_map(|id| choices.therapists.iter().find(|t| t.id == *id))
+                .map(|t| (t.id.to_string(), t.name.clone()))
+                .collect();
             row.rooms = choices
                 .rooms
                 .get(&d.site_id)
@@ -596,6 +603,5 @@ pub async fn unbooked_rows(
             row
         })
         .collect();
-    let therapists = choices.therapists.iter().map(|t| (t.id.to_string(), t.name.clone())).collect();
-    Ok((total, rows, therapists))
+    Ok((total, rows))
 }

@@ -50,7 +50,12 @@ async fn a_therapist_books_the_missing_integration_session_from_the_list() {
             && !matches!(at.weekday(), jiff::civil::Weekday::Saturday | jiff::civil::Weekday::Sunday),
         "inside the site's hours: {suggested}"
     );
-    assert!(html.contains("name=\"therapist\"") && html.contains(&format!("id=\"room-{dose_id}\"")), "{html}");
+    assert!(
+        html.contains("name=\"therapist\"")
+            && html.contains(&format!("id=\"room-{dose_id}\""))
+            && html.contains("Another therapist, room or time"),
+        "{html}"
+    );
     let dose = &c.encounters[0];
     let r = web
         .post(format!("{}/windows/book", app.base))
