@@ -108,6 +108,10 @@ pub struct AlertView {
     pub acknowledged_at: Option<Timestamp>,
     pub acknowledged_by: Option<StaffId>,
     pub action_note: Option<String>,
+    /// The dosing session whose vital signs raised it (none for a
+    /// questionnaire's alert).
+    #[schema(value_type = Option<String>, format = Uuid)]
+    pub dosing_session_id: Option<kairos_domain::ids::DosingSessionId>,
 }
 
 impl AlertView {
@@ -121,6 +125,7 @@ impl AlertView {
             item_value: a.item_value,
             level: a.level,
             message: a.message.clone(),
+            dosing_session_id: a.dosing_session_id,
             self_harm: a.self_harm,
             created_at: a.created_at,
             escalated: is_escalated(a, escalate_after, now),

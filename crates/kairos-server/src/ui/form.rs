@@ -40,6 +40,14 @@ impl From<AppError> for Refused {
     }
 }
 
+/// A page shown with a refusal takes the API's status for the same refusal.
+pub fn with_status(mut page: axum::response::Response, error: &Option<Refused>) -> axum::response::Response {
+    if let Some(e) = error {
+        *page.status_mut() = e.status;
+    }
+    page
+}
+
 fn trimmed(v: &str) -> Option<&str> {
     Some(v.trim()).filter(|v| !v.is_empty())
 }

@@ -5,7 +5,7 @@
 //! calls the use case the API calls; a refused form comes back with what
 //! was typed, the refusal beside it and the API's status.
 
-use super::form::Refused;
+use super::form::{Refused, with_status};
 use super::{Nav, UiAuth, api_auth, page_error, render, ui_error};
 use crate::api::{latest_today, opt_field_id};
 use crate::error::AppError;
@@ -28,14 +28,6 @@ use kairos_store::encounters::Placement;
 use serde::Deserialize;
 
 type PageResult = Result<Response, Response>;
-
-/// A page with a refusal takes the API's status for the same refusal.
-fn with_status(mut page: Response, error: &Option<Refused>) -> Response {
-    if let Some(e) = error {
-        *page.status_mut() = e.status;
-    }
-    page
-}
 
 fn not_found(auth: &UiAuth, what: &str) -> Response {
     page_error(StatusCode::NOT_FOUND, &format!("No such {what}."), Some(auth.nav("/clients")))

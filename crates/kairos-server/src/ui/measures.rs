@@ -149,6 +149,17 @@ pub struct LinkForm {
     instrument: String,
 }
 
+/// A link as staff copy it: without a configured public address, at the
+/// address staff reached the server by.
+fn shown_url(headers: &axum::http::HeaderMap, url: String) -> String {
+    if url.starts_with('/') {
+        let host = headers.get(axum::http::header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
+        format!("http://{host}{url}")
+    } else {
+        url
+    }
+}
+
 pub async fn send_link(
     State(state): State<AppState>,
     auth: UiAuth,
@@ -164,14 +175,7 @@ pub async fn send_link(
     let created = crate::usecase::measures::send_self_report_link(&state, &api_auth, client, &body)
         .await
         .map_err(|e| ui_error(e, nav()))?;
-    // Without a configured public address, show the link at the address
-    // staff reached the server by.
-    let url = if created.url.starts_with('/') {
-        let host = headers.get(axum::http::header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
-        format!("http://{host}{}", created.url)
-    } else {
-        created.url
-    };
+    let url = shown_url(&headers, created.url);
     let tz = state.client_tz(client).await.map_err(|e| ui_error(e, nav()))?;
     let instrument =
         state.config.instruments.get(&body.instrument).map(|i| i.short_name.clone()).unwrap_or(body.instrument.clone());
@@ -216,8 +220,13 @@ pub async fn send_due_links(
     let client: ClientId = id.parse().map_err(|_| page_error(StatusCode::NOT_FOUND, "No such client.", nav()))?;
     let form: DueLinksForm = serde_html_form::from_bytes(&body)
         .map_err(|_| page_error(StatusCode::BAD_REQUEST, "The form could not be read.", nav()))?;
-    let mut wanted = form.instrument;
-    wanted.dedup();
+    // Each questionnaire once, in the order sent.
+    let mut wanted: Vec<String> = Vec::new();
+    for i in form.instrument {
+        if !wanted.contains(&i) {
+            wanted.push(i);
+        }
+    }
     if wanted.is_empty() {
         return Err(page_error(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -226,7 +235,6 @@ pub async fn send_due_links(
         ));
     }
     let api_auth = Auth { staff: auth.staff.clone(), token: auth.token.clone(), remote_addr: auth.remote_addr.clone() };
-    let host = headers.get(axum::http::header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost").to_string();
     let mut links = Vec::new();
     let mut expires = None;
     for instrument in wanted {
@@ -234,7 +242,7 @@ pub async fn send_due_links(
         let created = crate::usecase::measures::send_self_report_link(&state, &api_auth, client, &body)
             .await
             .map_err(|e| ui_error(e, nav()))?;
-        let url = if created.url.starts_with('/') { format!("http://{host}{}", created.url) } else { created.url };
+        let url = shown_url(&headers, created.url);
         let name =
             state.config.instruments.get(&body.instrument).map(|i| i.short_name.clone()).unwrap_or(body.instrument);
         links.push((name, url));

@@ -3,7 +3,7 @@
 //! forms call the use cases the API calls; nobody changes their own roles or
 //! deactivates themselves.
 
-use super::form::Refused;
+use super::form::{Refused, with_status};
 use super::{Nav, UiAuth, api_auth, page_error, render, ui_error};
 use crate::error::AppError;
 use crate::state::AppState;
@@ -60,13 +60,6 @@ fn read_form(body: &[u8], auth: &UiAuth) -> Result<AccountForm, Response> {
 
 fn role_choices() -> Vec<(&'static str, &'static str)> {
     Role::ALL.iter().map(|r| (r.as_str(), r.label())).collect()
-}
-
-fn with_status(mut page: Response, error: &Option<Refused>) -> Response {
-    if let Some(e) = error {
-        *page.status_mut() = e.status;
-    }
-    page
 }
 
 struct StaffRow {

@@ -485,8 +485,9 @@ async fn a_hypertensive_reading_during_a_dose_is_a_safety_alert_on_the_banner_th
     let api = app.get("/api/v1/alerts", &app.login(&doctor_email, PASSWORD).await).await;
     let listed = api.body.as_array().expect("list");
     assert!(
-        listed.iter().any(|a| a["message"].as_str().is_some_and(|m| m.starts_with("During a dose"))),
-        "{}",
+        listed.iter().any(|a| a["message"].as_str().is_some_and(|m| m.starts_with("During a dose"))
+            && a["dosing_session_id"] == session.as_str()),
+        "the API's alert names its session: {}",
         api.body
     );
 

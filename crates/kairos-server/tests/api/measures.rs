@@ -391,7 +391,7 @@ async fn questionnaires_due_follow_the_schedule_and_clear_when_answered() {
     let r = web
         .post(format!("{}/clients/{client}/links/due", app.base))
         .header("content-type", "application/x-www-form-urlencoded")
-        .body("instrument=gad7&instrument=phq9")
+        .body("instrument=gad7&instrument=phq9&instrument=gad7")
         .send()
         .await
         .expect("send all");
