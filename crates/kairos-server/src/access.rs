@@ -136,6 +136,7 @@ pub const API: &[Declared] = &[
     d("GET", "/dosing-sessions/{id}", Needs(&[P::ReadScreening])),
     d("POST", "/dosing-sessions/{id}/vitals", Needs(&[P::ChartDosing])),
     d("POST", "/dosing-sessions/{id}/discharge", Needs(&[P::ChartDosing])),
+    d("POST", "/dosing-sessions/{id}/end-early", Needs(&[P::ChartDosing])),
     d("POST", "/dosing-sessions/{id}/sign", Needs(&[P::ChartDosing])),
     d("POST", "/dosing-sessions/{id}/events", Needs(&[P::ChartDosing])),
     d("POST", "/dosing-sessions/{id}/amendments", Needs(&[P::ChartDosing])),

@@ -8,7 +8,9 @@ use crate::rows::{self, micros};
 use crate::{Result, Store, StoreError};
 use jiff::Timestamp;
 use kairos_domain::Refusal;
-use kairos_domain::dosing::{Amendment, SessionEvent, SessionFacts, StartSnapshot, StockFacts, VitalAlert, Vitals};
+use kairos_domain::dosing::{
+    Amendment, EarlyEnd, EarlyEndRecord, SessionEvent, SessionFacts, StartSnapshot, StockFacts, VitalAlert, Vitals,
+};
 use kairos_domain::ids::{
     AmendmentId, ClientId, CourseId, DosingSessionId, EncounterId, SessionEventId, SiteId, StaffId, StockId, VitalsId,
 };
@@ -84,6 +86,8 @@ pub struct ChairState {
     pub session: DosingSessionId,
     pub started_at: Timestamp,
     pub discharged_at: Option<Timestamp>,
+    /// How the session ended, when it ended before a discharge.
+    pub early_end: Option<EarlyEnd>,
     /// The latest reading and when it was taken.
     pub last_vitals: Option<(Timestamp, Vitals)>,
 }
@@ -135,6 +139,10 @@ pub struct DosingSession {
     pub discharged_at: Option<Timestamp>,
     pub discharged_by: Option<StaffId>,
     pub accompanied_by: Option<String>,
+    /// Set when the session ended before a discharge (a transfer to
+    /// emergency care, or the client leaving against advice); the end time
+    /// is `discharged_at`.
+    pub early_end: Option<EarlyEndRecord>,
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
     pub signed_at: Option<Timestamp>,
     pub signed_by: Option<StaffId>,
@@ -145,7 +153,7 @@ pub struct DosingSession {
 
 const COLS: &str = "id, encounter_id, course_id, client_id, protocol_id, checklist, pre_vitals, hold_reason, \
      override_reason, override_by, route, mg_per_kg, weight_kg, dose_mg, lot, monitoring_minutes, started_at, started_by, \
-     discharged_at, discharged_by, accompanied_by, signed_at, signed_by";
+     discharged_at, discharged_by, accompanied_by, signed_at, signed_by, end_kind, end_reason, transferred_to";
 
 fn json_corrupt(e: serde_json::Error) -> StoreError {
     StoreError::corrupt(format!("stored dosing session: {e}"))
@@ -178,6 +186,14 @@ fn session_of(r: &AnyRow) -> Result<DosingSession> {
         discharged_at: rows::get_opt_ts(r, "discharged_at")?,
         discharged_by: rows::get_opt_id(r, "discharged_by")?,
         accompanied_by: rows::get_opt_str(r, "accompanied_by")?,
+        early_end: match rows::get_opt_str(r, "end_kind")? {
+            None => None,
+            Some(kind) => Some(EarlyEndRecord {
+                kind: EarlyEnd::parse("end_kind", &kind).map_err(|e| StoreError::corrupt(e.to_string()))?,
+                reason: rows::get_opt_str(r, "end_reason")?.unwrap_or_default(),
+                transferred_to: rows::get_opt_str(r, "transferred_to")?,
+            }),
+        },
         signed_at: rows::get_opt_ts(r, "signed_at")?,
         signed_by: rows::get_opt_id(r, "signed_by")?,
         vitals: Vec::new(),
@@ -195,6 +211,35 @@ async fn session_in(tx: &mut sqlx::Transaction<'static, sqlx::Any>, id: DosingSe
         .await?
         .ok_or_else(|| StoreError::NotFound { record: "dosing session", id: id.to_string() })?;
     session_of(&row)
+}
+
+/// A safety alert raised by a dosing session (`item` says what raised it):
+/// on the banner of the course's prescriber and therapist and of whoever
+/// charted it, on the alert list and the day view, until acknowledged with
+/// what was done.
+async fn session_alert(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    s: &DosingSession,
+    actor: &Actor,
+    item: &str,
+    message: &str,
+    now: Timestamp,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO alerts (id, client_id, administration_id, instrument_id, item, item_value, level, message, \
+         self_harm, created_at, dosing_session_id, notify_staff_id) \
+         VALUES ($1, $2, NULL, NULL, $3, NULL, 'urgent', $4, 0, $5, $6, $7)",
+    )
+    .bind(kairos_domain::ids::AlertId::new().to_string())
+    .bind(s.client_id.to_string())
+    .bind(item)
+    .bind(message)
+    .bind(micros(now))
+    .bind(s.id.to_string())
+    .bind(actor.staff_id.map(|x| x.to_string()))
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }
 
 fn facts(s: &DosingSession) -> Result<SessionFacts> {
@@ -289,7 +334,7 @@ impl Store {
         sqlx::query(sqlx::AssertSqlSafe(format!(
             "INSERT INTO dosing_sessions ({COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, \
              CAST($12 AS DOUBLE PRECISION), CAST($13 AS DOUBLE PRECISION), $14, \
-             $15, $16, $17, $18, NULL, NULL, NULL, NULL, NULL)"
+             $15, $16, $17, $18, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)"
         )))
         .bind(id.to_string())
         .bind(enc.id.to_string())
@@ -383,7 +428,7 @@ impl Store {
         for chunk in encounters.chunks(500) {
             let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
             let sql = format!(
-                "SELECT s.encounter_id, s.id, s.started_at, s.discharged_at, v.at AS vitals_at, v.vitals \
+                "SELECT s.encounter_id, s.id, s.started_at, s.discharged_at, s.end_kind, v.at AS vitals_at, v.vitals \
                  FROM dosing_sessions s LEFT JOIN session_vitals v ON v.session_id = s.id \
                  AND v.at = (SELECT MAX(w.at) FROM session_vitals w WHERE w.session_id = s.id) \
                  WHERE s.encounter_id IN ({})",
@@ -405,6 +450,10 @@ impl Store {
                         session: rows::get_id(&row, "id")?,
                         started_at: rows::get_ts(&row, "started_at")?,
                         discharged_at: rows::get_opt_ts(&row, "discharged_at")?,
+                        early_end: rows::get_opt_str(&row, "end_kind")?
+                            .map(|k| EarlyEnd::parse("end_kind", &k))
+                            .transpose()
+                            .map_err(|e| StoreError::corrupt(e.to_string()))?,
                         last_vitals,
                     },
                 );
@@ -731,20 +780,9 @@ impl Store {
         if !record.alerts.is_empty() {
             let emergency = record.alerts.iter().any(|a| a.emergency);
             let crossed: Vec<&str> = record.alerts.iter().map(|a| a.message.as_str()).collect();
-            sqlx::query(
-                "INSERT INTO alerts (id, client_id, administration_id, instrument_id, item, item_value, level, message, \
-                 self_harm, created_at, dosing_session_id, notify_staff_id) \
-                 VALUES ($1, $2, NULL, NULL, $3, NULL, 'urgent', $4, 0, $5, $6, $7)",
-            )
-            .bind(kairos_domain::ids::AlertId::new().to_string())
-            .bind(s.client_id.to_string())
-            .bind("vital_signs")
-            .bind(format!("During a dose{}: {}", if emergency { " (emergency)" } else { "" }, crossed.join("; ")))
-            .bind(micros(now))
-            .bind(id.to_string())
-            .bind(actor.staff_id.map(|x| x.to_string()))
-            .execute(&mut *tx)
-            .await?;
+            let message =
+                format!("During a dose{}: {}", if emergency { " (emergency)" } else { "" }, crossed.join("; "));
+            session_alert(&mut tx, &s, actor, "vital_signs", &message, now).await?;
         }
         let entry = AuditEntry::new(Action::Update, "dosing_session", id)
             .client(s.client_id)
@@ -776,6 +814,44 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         let entry = AuditEntry::new(Action::Update, "dosing_session", id).client(s.client_id).detail("discharged");
+        audit::insert_in(&mut tx, actor, &entry, now).await?;
+        tx.commit().await?;
+        self.get_dosing_session(id).await
+    }
+
+    /// Ends a session early (a transfer, or the client leaving against
+    /// advice) as `decide` accepts: the end closes the chair like a
+    /// discharge and raises a safety alert for the care team, in one
+    /// transaction with its audit entry.
+    pub async fn end_session_early(
+        &self,
+        actor: &Actor,
+        id: DosingSessionId,
+        decide: impl FnOnce(&SessionFacts) -> std::result::Result<(Timestamp, EarlyEndRecord), Refusal>,
+    ) -> Result<DosingSession> {
+        let now = Timestamp::now();
+        let mut tx = self.begin_write().await?;
+        let s = session_in(&mut tx, id).await?;
+        let (at, end) = decide(&facts(&s)?)?;
+        sqlx::query(
+            "UPDATE dosing_sessions SET discharged_at = $2, discharged_by = $3, end_kind = $4, end_reason = $5, \
+             transferred_to = $6 WHERE id = $1",
+        )
+        .bind(id.to_string())
+        .bind(micros(at))
+        .bind(actor.staff_id.map(|x| x.to_string()))
+        .bind(end.kind.as_str())
+        .bind(end.reason.clone())
+        .bind(end.transferred_to.clone())
+        .execute(&mut *tx)
+        .await?;
+        let minutes = at.duration_since(s.started_at).as_mins();
+        let message = match &end.transferred_to {
+            Some(to) => format!("The dose ended early, {minutes} min after it was given: transferred to {to}"),
+            None => format!("The dose ended early, {minutes} min after it was given: the client left against advice"),
+        };
+        session_alert(&mut tx, &s, actor, "session_ended_early", &message, now).await?;
+        let entry = AuditEntry::new(Action::Update, "dosing_session", id).client(s.client_id).detail(end.kind.as_str());
         audit::insert_in(&mut tx, actor, &entry, now).await?;
         tx.commit().await?;
         self.get_dosing_session(id).await

@@ -11,9 +11,9 @@ use serde::{Deserialize, Serialize};
 
 mod session;
 pub use session::{
-    ACCOMPANIED_BY_MAX, Administration, Checklist, DEFAULT_MONITORING_MINUTES, FUTURE_TOLERANCE, NewSession,
-    PregnancyTest, SessionFacts, StartCommand, StartSnapshot, StockFacts, amend, charted_time, discharge, record_event,
-    record_vitals, sign, start,
+    ACCOMPANIED_BY_MAX, Administration, Checklist, DEFAULT_MONITORING_MINUTES, END_REASON_MAX, EarlyEnd,
+    EarlyEndRecord, FUTURE_TOLERANCE, NewSession, PregnancyTest, SessionFacts, StartCommand, StartSnapshot, StockFacts,
+    amend, charted_time, discharge, end_early, record_event, record_vitals, sign, start,
 };
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

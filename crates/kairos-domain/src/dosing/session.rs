@@ -28,6 +28,7 @@ pub const ACCOMPANIED_BY_MAX: usize = 200;
 pub const LOT_MAX: usize = 100;
 pub const OVERRIDE_REASON_MAX: usize = 1000;
 pub const MOOD_CHECK_MAX: usize = 500;
+pub const END_REASON_MAX: usize = 1000;
 
 /// Monitoring minutes when the course's protocol is not in the library
 /// (local default, the esketamine label's minimum).
@@ -40,6 +41,39 @@ crate::text_enum! {
         Negative = "negative",
         Positive = "positive",
     }
+}
+
+crate::text_enum! {
+    /// How a session ended before its monitoring time was done (a normal
+    /// end is a discharge).
+    pub enum EarlyEnd {
+        /// Handed over to emergency care (an ambulance, an emergency
+        /// department), with where to.
+        Transferred = "transferred",
+        /// The client left before they could be discharged, against the
+        /// clinician's advice.
+        LeftAgainstAdvice = "left_against_advice",
+    }
+}
+
+impl EarlyEnd {
+    /// The words a chart shows for this end.
+    pub fn label(self) -> &'static str {
+        match self {
+            EarlyEnd::Transferred => "Transferred to emergency care",
+            EarlyEnd::LeftAgainstAdvice => "Left against medical advice",
+        }
+    }
+}
+
+/// An early end as charted: how, why, and for a transfer where to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct EarlyEndRecord {
+    pub kind: EarlyEnd,
+    pub reason: String,
+    /// Where the client was handed over to (a transfer only).
+    pub transferred_to: Option<String>,
 }
 
 /// The pre-dose checklist.
@@ -476,6 +510,52 @@ pub fn discharge(
     Ok((at, who))
 }
 
+/// Ends a session before (or without) a discharge: a transfer to
+/// emergency care, or a client who leaves against advice. Allowed at any
+/// time after the dose, never twice and never after a discharge; the reason
+/// is always said, and a transfer says where to. The end closes the chair
+/// like a discharge (the session can then be signed) and is itself a safety
+/// alert for the care team.
+pub fn end_early(
+    s: &SessionFacts,
+    at: Option<Timestamp>,
+    kind: EarlyEnd,
+    reason: &str,
+    transferred_to: Option<&str>,
+    now: Timestamp,
+) -> Result<(Timestamp, EarlyEndRecord), Refusal> {
+    s.unsigned()?;
+    if s.discharged_at.is_some() {
+        return Err(Refusal::conflict("discharged_at", "the session has already ended: the client left the chair"));
+    }
+    let reason = text("reason", reason, END_REASON_MAX, "the reason")?;
+    if reason.is_empty() {
+        return Err(Refusal::invalid("reason", "say why the session ended early (what happened, who decided)"));
+    }
+    let transferred_to = match (kind, transferred_to.map(str::trim).filter(|t| !t.is_empty())) {
+        (EarlyEnd::Transferred, None) => {
+            return Err(Refusal::invalid(
+                "transferred_to",
+                "say where the client was handed over to (an ambulance service, an emergency department)",
+            ));
+        }
+        (EarlyEnd::Transferred, Some(t)) => Some(text("transferred_to", t, ACCOMPANIED_BY_MAX, "where to")?),
+        (EarlyEnd::LeftAgainstAdvice, Some(_)) => {
+            return Err(Refusal::invalid(
+                "transferred_to",
+                "only a transfer names where the client was handed over to",
+            ));
+        }
+        (EarlyEnd::LeftAgainstAdvice, None) => None,
+    };
+    let at = charted_time("at", at, now)?;
+    if at < s.started_at {
+        let mins = s.started_at.duration_since(at).as_mins().max(1);
+        return Err(Refusal::invalid("at", format!("that time is {mins} minutes before the dose started")));
+    }
+    Ok((at, EarlyEndRecord { kind, reason, transferred_to }))
+}
+
 /// Signing: only a discharged, unsigned session.
 pub fn sign(s: &SessionFacts) -> Result<(), Refusal> {
     s.unsigned()?;
@@ -773,5 +853,53 @@ mod tests {
         assert_eq!(discharge(&done, None, "Sam", ts(NOW)).expect_err("twice").kind, RefusalKind::Conflict);
         assert_eq!(sign(&f).expect_err("not discharged").field, "discharged_at");
         sign(&done).expect("signs");
+    }
+
+    #[test]
+    fn an_early_end_says_why_a_transfer_says_where_and_neither_waits_for_the_monitoring_time() {
+        let f = facts();
+        // 25 minutes after the dose: a transfer is charted at once.
+        let at = ts("2026-12-04T14:25:00Z");
+        let (when, end) = end_early(
+            &f,
+            Some(at),
+            EarlyEnd::Transferred,
+            " Chest pain, BP 210/125; ambulance called by Dr Rivera ",
+            Some(" County General emergency department "),
+            ts(NOW),
+        )
+        .expect("a transfer before the monitoring time");
+        assert_eq!(when, at);
+        assert_eq!(end.reason, "Chest pain, BP 210/125; ambulance called by Dr Rivera");
+        assert_eq!(end.transferred_to.as_deref(), Some("County General emergency department"));
+        let r = end_early(&f, None, EarlyEnd::Transferred, "Chest pain", Some(" "), ts(NOW)).expect_err("where to");
+        assert_eq!(r.field, "transferred_to");
+        let r = end_early(&f, None, EarlyEnd::LeftAgainstAdvice, "  ", None, ts(NOW)).expect_err("why");
+        assert_eq!(r.field, "reason");
+        let r = end_early(&f, None, EarlyEnd::LeftAgainstAdvice, "Insisted", Some("Home"), ts(NOW))
+            .expect_err("a client who leaves is not transferred");
+        assert_eq!(r.field, "transferred_to");
+        let (_, end) = end_early(&f, None, EarlyEnd::LeftAgainstAdvice, "Insisted on leaving at 40 min", None, ts(NOW))
+            .expect("left against advice");
+        assert_eq!((end.kind, end.transferred_to), (EarlyEnd::LeftAgainstAdvice, None));
+        let long = "x".repeat(END_REASON_MAX + 1);
+        assert_eq!(
+            end_early(&f, None, EarlyEnd::LeftAgainstAdvice, &long, None, ts(NOW)).expect_err("long").field,
+            "reason"
+        );
+        let r = end_early(&f, Some(ts("2026-12-04T13:58:00Z")), EarlyEnd::LeftAgainstAdvice, "Left", None, ts(NOW))
+            .expect_err("before the dose");
+        assert_eq!(r.field, "at");
+        // Once, never after a discharge, never on a signed session; the
+        // ended session may then be signed.
+        let ended = SessionFacts { discharged_at: Some(at), ..f };
+        let r = end_early(&ended, None, EarlyEnd::LeftAgainstAdvice, "Left", None, ts(NOW)).expect_err("twice");
+        assert_eq!(r.kind, RefusalKind::Conflict);
+        sign(&ended).expect("an ended session is signed like a discharged one");
+        let signed = SessionFacts { signed: true, ..ended };
+        assert_eq!(
+            end_early(&signed, None, EarlyEnd::LeftAgainstAdvice, "Left", None, ts(NOW)).expect_err("signed").field,
+            "signed_at"
+        );
     }
 }

@@ -186,6 +186,41 @@ pub async fn discharge(
     Ok(axum::Json(view(&state, s).await?))
 }
 
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EndEarlyBody {
+    #[schema(format = DateTime)]
+    pub at: Option<String>,
+    /// `transferred` (to emergency care) or `left_against_advice`.
+    pub kind: kairos_domain::dosing::EarlyEnd,
+    /// What happened and who decided.
+    #[schema(max_length = 1000)]
+    pub reason: String,
+    /// Where the client was handed over to: required for a transfer, refused otherwise.
+    #[schema(value_type = Option<kairos_domain::text::Text200>)]
+    pub transferred_to: Option<String>,
+}
+
+/// Ends a session before discharge: a transfer to emergency care or a
+/// client who leaves against advice, with the reason. Not bound by the
+/// monitoring time; raises a safety alert for the care team; the session is
+/// then signed like a discharged one.
+#[utoipa::path(post, path = "/dosing-sessions/{id}/end-early", tag = "dosing", params(("id" = String, Path)), request_body = EndEarlyBody,
+    responses((status = 200, body = SessionView), (status = 409, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
+pub async fn end_early(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+    Json(body): Json<EndEarlyBody>,
+) -> AppResult<axum::Json<SessionView>> {
+    let session = path_id("dosing session", &id)?;
+    let at = opt_instant("at", body.at.as_deref())?;
+    let s =
+        usecase::dosing::end_early(&state, &auth, session, at, body.kind, &body.reason, body.transferred_to.as_deref())
+            .await?;
+    Ok(axum::Json(view(&state, s).await?))
+}
+
 /// Signs a discharged session; it never changes afterwards.
 #[utoipa::path(post, path = "/dosing-sessions/{id}/sign", tag = "dosing", params(("id" = String, Path)),
     responses((status = 200, body = SessionView), (status = 409, body = crate::error::Problem)))]

@@ -105,6 +105,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(dosing::get))
         .routes(routes!(dosing::vitals))
         .routes(routes!(dosing::discharge))
+        .routes(routes!(dosing::end_early))
         .routes(routes!(dosing::sign))
         .routes(routes!(dosing::add_event))
         .routes(routes!(dosing::amend))

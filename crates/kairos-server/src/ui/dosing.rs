@@ -223,6 +223,17 @@ pub struct DischargeForm {
     pub accompanied_by: String,
 }
 
+/// An early end as typed: a transfer (with where to) or the client leaving
+/// against advice, with the reason and the time (site time; blank: now).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct EndEarlyForm {
+    pub kind: String,
+    pub reason: String,
+    pub transferred_to: String,
+    pub at: String,
+}
+
 /// A dissociation score, side effect or adverse event as typed (`kind` picks which).
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default)]
@@ -292,6 +303,7 @@ pub struct WasteForm {
 pub struct Kept {
     pub vitals: VitalsForm,
     pub discharge: DischargeForm,
+    pub end_early: EndEarlyForm,
     pub event: EventForm,
     pub amend: AmendForm,
     pub waste_method: Option<String>,
@@ -318,6 +330,8 @@ struct SessionPage {
     override_reason: Option<String>,
     earliest_discharge: String,
     discharged: Option<String>,
+    /// How an early end happened: (what, reason).
+    ended_early: Option<(String, String)>,
     signed: Option<String>,
     rows: Vec<VitalsRow>,
     open_alerts: Vec<String>,
@@ -438,7 +452,17 @@ async fn session_page(
         hold: s.hold_reason.clone(),
         override_reason: s.override_reason.clone(),
         earliest_discharge: t(s.started_at + jiff::SignedDuration::from_mins(s.monitoring_minutes)),
-        discharged: s.discharged_at.map(|d| format!("{} with {}", t(d), s.accompanied_by.clone().unwrap_or_default())),
+        discharged: s
+            .discharged_at
+            .filter(|_| s.early_end.is_none())
+            .map(|d| format!("{} with {}", t(d), s.accompanied_by.clone().unwrap_or_default())),
+        ended_early: s.early_end.as_ref().zip(s.discharged_at).map(|(e, d)| {
+            let what = match &e.transferred_to {
+                Some(to) => format!("{} ({to}) at {}", e.kind.label(), t(d)),
+                None => format!("{} at {}", e.kind.label(), t(d)),
+            };
+            (what, e.reason.clone())
+        }),
         signed: s.signed_at.map(t),
         rows,
         open_alerts,
@@ -550,6 +574,31 @@ pub async fn discharge(
     let id = session_id(&auth, &id)?;
     let kept = Kept { discharge: form.clone(), ..Kept::default() };
     match usecase::dosing::discharge(&state, &api_auth(&auth), id, None, &form.accompanied_by).await {
+        Ok(_) => back_to(id),
+        Err(e) => refused(&state, &auth, id, kept, e).await,
+    }
+}
+
+/// Ends the session early from its page: a transfer or the client leaving
+/// against advice.
+pub async fn end_early(
+    State(state): State<AppState>,
+    auth: UiAuth,
+    Path(id): Path<String>,
+    Form(form): Form<EndEarlyForm>,
+) -> PageResult {
+    let id = session_id(&auth, &id)?;
+    let tz = usecase::dosing::time_zone(&state, id).await.map_err(|e| ui_error(e, Some(auth.nav("/clients"))))?;
+    let kept = Kept { end_early: form.clone(), ..Kept::default() };
+    let parsed = kairos_domain::dosing::EarlyEnd::parse("kind", form.kind.trim())
+        .map_err(|_| Refusal::invalid("kind", "choose how the session ended: a transfer, or the client left"))
+        .and_then(|kind| Ok((kind, local_time("at", "Time it ended", &form.at, &tz)?)));
+    let (kind, at) = match parsed {
+        Ok(v) => v,
+        Err(r) => return refused(&state, &auth, id, kept, r).await,
+    };
+    let to = Some(form.transferred_to.as_str()).filter(|t| !t.trim().is_empty());
+    match usecase::dosing::end_early(&state, &api_auth(&auth), id, at, kind, &form.reason, to).await {
         Ok(_) => back_to(id),
         Err(e) => refused(&state, &auth, id, kept, e).await,
     }

@@ -124,6 +124,7 @@ pages! {
     post "/windows/book" => notes::book_integration, Needs(&[P::BookEncounters]);
     post "/dosing-sessions/{id}/vitals" => dosing::add_vitals, Needs(&[P::ChartDosing]);
     post "/dosing-sessions/{id}/discharge" => dosing::discharge, Needs(&[P::ChartDosing]);
+    post "/dosing-sessions/{id}/end-early" => dosing::end_early, Needs(&[P::ChartDosing]);
     post "/dosing-sessions/{id}/sign" => dosing::sign, Needs(&[P::ChartDosing]);
     post "/dosing-sessions/{id}/events" => dosing::add_event, Needs(&[P::ChartDosing]);
     post "/dosing-sessions/{id}/amendments" => dosing::amend, Needs(&[P::ChartDosing]);

@@ -919,7 +919,11 @@ pub async fn day(
     // The prescriber's eye: who is in the chair, how long since the dose,
     // the latest reading (or that none is charted yet).
     let chair_text = |c: &kairos_store::dosing::ChairState| match c.discharged_at {
-        Some(d) => format!("discharged {}", d.to_zoned(tz.clone()).strftime("%H:%M")),
+        Some(d) => format!(
+            "{} {}",
+            c.early_end.map_or("discharged".to_string(), |e| e.label().to_lowercase()),
+            d.to_zoned(tz.clone()).strftime("%H:%M")
+        ),
         None => {
             let mins = now.duration_since(c.started_at).as_mins().max(0);
             let last = match &c.last_vitals {

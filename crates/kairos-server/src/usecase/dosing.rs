@@ -191,6 +191,26 @@ pub async fn discharge(
     Ok(state.store.discharge(&caller.actor(), session, |s| dosing::discharge(s, at, accompanied_by, now)).await?)
 }
 
+/// Ends the session early: a transfer to emergency care (saying where to)
+/// or the client leaving against advice, always with the reason. Raises a
+/// safety alert for the care team.
+pub async fn end_early(
+    state: &AppState,
+    caller: &Auth,
+    session: DosingSessionId,
+    at: Option<Timestamp>,
+    kind: dosing::EarlyEnd,
+    reason: &str,
+    transferred_to: Option<&str>,
+) -> AppResult<DosingSession> {
+    require(caller, Permission::ChartDosing)?;
+    let now = state.now();
+    Ok(state
+        .store
+        .end_session_early(&caller.actor(), session, |s| dosing::end_early(s, at, kind, reason, transferred_to, now))
+        .await?)
+}
+
 /// Signs a discharged session.
 pub async fn sign(state: &AppState, caller: &Auth, session: DosingSessionId) -> AppResult<DosingSession> {
     require(caller, Permission::ChartDosing)?;

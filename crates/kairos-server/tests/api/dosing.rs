@@ -302,3 +302,96 @@ async fn fixed_and_weight_based_doses_started_in_turn_both_chart() {
         }
     }
 }
+
+#[tokio::test]
+async fn a_session_ends_early_by_transfer_with_the_same_rule_on_the_page_and_the_api_and_alerts_the_team() {
+    let app = spawn_app().await;
+    let (prescriber, enc) = checked_in(&app).await;
+    let (nurse_email, _) = app.add_staff(&[Role::Nurse]).await;
+    let nurse = app.login(&nurse_email, PASSWORD).await;
+    let r = app.post(&format!("/api/v1/encounters/{enc}/status"), &nurse, json!({ "status": "arrived" })).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let r = app.post(&format!("/api/v1/encounters/{enc}/dosing-session"), &prescriber, start_body(130, None)).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let session = r.body["id"].as_str().expect("session").to_string();
+    let end = format!("/api/v1/dosing-sessions/{session}/end-early");
+
+    // The same refusals at both doors: a transfer says where to, an end says why.
+    let r = app.post(&end, &nurse, json!({ "kind": "transferred", "reason": "Chest pain" })).await;
+    assert_eq!((r.status, r.problem_field()), (StatusCode::UNPROCESSABLE_ENTITY, Some("transferred_to")), "{}", r.body);
+    let web = web_session(&app, &nurse_email).await;
+    let page = format!("{}/dosing-sessions/{session}", app.base);
+    let r = web
+        .post(format!("{page}/end-early"))
+        .form(&[("kind", "transferred"), ("reason", "Chest pain"), ("transferred_to", " ")])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = r.text().await.expect("html");
+    assert!(html.contains("Say where the client was handed over to"), "{html}");
+    assert!(html.contains("Chest pain</textarea>"), "what was typed is kept: {html}");
+    let r = app.post(&end, &nurse, json!({ "kind": "left_against_advice", "reason": " " })).await;
+    assert_eq!(r.problem_field(), Some("reason"));
+
+    // 30 minutes after the dose (site time, UTC here), well before its
+    // monitoring time is done.
+    let at = (jiff::Timestamp::now() - jiff::SignedDuration::from_mins(150))
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .strftime("%Y-%m-%dT%H:%M")
+        .to_string();
+    let r = web
+        .post(format!("{page}/end-early"))
+        .form(&[
+            ("kind", "transferred"),
+            ("reason", "Chest pain and BP 212/124 at 25 min; Dr Rivera called the ambulance"),
+            ("transferred_to", "County General emergency department"),
+            ("at", &at),
+        ])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let html = web.get(&page).send().await.expect("get").text().await.expect("html");
+    assert!(
+        html.contains("Transferred to emergency care (County General emergency department) at")
+            && html.contains("Dr Rivera called the ambulance"),
+        "{html}"
+    );
+    assert!(!html.contains("Accompanied home by"), "no discharge form once the client has left");
+    let r = app.get(&format!("/api/v1/dosing-sessions/{session}"), &nurse).await;
+    assert_eq!(r.body["early_end"]["kind"], "transferred", "{}", r.body);
+    assert_eq!(r.body["early_end"]["transferred_to"], "County General emergency department");
+    let ended: jiff::Timestamp = r.body["discharged_at"].as_str().expect("the chair is free").parse().expect("ts");
+    let started: jiff::Timestamp = r.body["started_at"].as_str().expect("started").parse().expect("ts");
+    // The form's time is to the minute.
+    let mins = ended.duration_since(started).as_mins();
+    assert!((29..=30).contains(&mins), "ended at the time given: {mins} min after the dose");
+
+    // The course's prescriber sees it as a safety alert linked to the session.
+    let alerts = app.get("/api/v1/alerts", &prescriber).await;
+    let alert = alerts
+        .body
+        .as_array()
+        .and_then(|a| a.iter().find(|x| x["dosing_session_id"] == session.as_str()))
+        .unwrap_or_else(|| panic!("an alert for the session: {}", alerts.body));
+    assert!(
+        alert["message"].as_str().is_some_and(|m| m.contains("transferred to County General emergency department")),
+        "{alert}"
+    );
+
+    // It ends once; no discharge after it; the session is then signed.
+    let again = app.post(&end, &nurse, json!({ "kind": "left_against_advice", "reason": "Left" })).await;
+    assert_eq!(again.status, StatusCode::CONFLICT);
+    let d = app
+        .post(&format!("/api/v1/dosing-sessions/{session}/discharge"), &nurse, json!({ "accompanied_by": "Sam" }))
+        .await;
+    assert_eq!(d.status, StatusCode::CONFLICT);
+    let r = app.post(&format!("/api/v1/dosing-sessions/{session}/sign"), &nurse, json!({})).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let coordinator = app.token_for(Role::Coordinator).await;
+    assert_eq!(
+        app.post(&end, &coordinator, json!({ "kind": "left_against_advice", "reason": "x" })).await.status,
+        StatusCode::FORBIDDEN
+    );
+}
