@@ -6,6 +6,7 @@ mod audit;
 mod auth;
 mod browser;
 mod clients;
+mod clinic_day_browser;
 mod dosing;
 mod dosing_records;
 mod errors;
