@@ -72,6 +72,11 @@ pub fn decimal(field: &str, label: &str, v: &str) -> Result<Option<f64>, Refusal
 /// absent (the use case takes now).
 pub fn local_time(field: &str, label: &str, v: &str, tz: &TimeZone) -> Result<Option<Timestamp>, Refusal> {
     let Some(v) = trimmed(v) else { return Ok(None) };
+    // An instant with its offset (a blank time kept through sign-in is
+    // filled with one) needs no zone.
+    if let Ok(at) = v.parse::<Timestamp>() {
+        return Ok(Some(at));
+    }
     let refuse = || Refusal::invalid(field, format!("{label}: give a date and time such as 2026-12-04 14:30"));
     let dt: jiff::civil::DateTime = v.replace(' ', "T").parse().map_err(|_| refuse())?;
     dt.to_zoned(tz.clone()).map(|z| Some(z.timestamp())).map_err(|_| refuse())
@@ -90,6 +95,19 @@ pub fn opt_text(v: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_charted_time_is_a_local_time_at_the_site_or_an_instant_with_its_offset() {
+        let chicago = TimeZone::get("America/Chicago").expect("tz");
+        let local = local_time("at", "Taken at", "2026-12-04 09:40", &chicago).expect("local");
+        assert_eq!(local, Some("2026-12-04T15:40:00Z".parse().expect("ts")));
+        // A blank time kept through sign-in comes back as an instant with
+        // its offset, whatever the site's zone.
+        let kept = local_time("at", "Taken at", "2026-12-04T09:40:12-06:00", &TimeZone::UTC).expect("instant");
+        assert_eq!(kept, Some("2026-12-04T15:40:12Z".parse().expect("ts")));
+        assert_eq!(local_time("at", "Taken at", " ", &chicago).expect("blank"), None);
+        assert_eq!(local_time("at", "Taken at", "09:40", &chicago).expect_err("no date").field, "at");
+    }
 
     #[test]
     fn a_field_that_does_not_parse_is_refused_naming_it() {

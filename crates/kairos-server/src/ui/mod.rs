@@ -372,11 +372,11 @@ impl FromRequestParts<AppState> for UiAuth {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let to_login = || {
+        let to_login = async || {
             // A form sent after the session ended: the sign-in page keeps it.
             if let Some(KeptForm(body)) = parts.extensions.get::<KeptForm>() {
                 let to = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
-                return pages::sign_in_to_send(state, to, body, back_of(parts));
+                return pages::sign_in_to_send(state, to, body, back_of(parts)).await;
             }
             // A page to come back to; a post (not kept) returns to the page
             // it was sent from, never to its own address (a GET there is 405).
@@ -389,7 +389,7 @@ impl FromRequestParts<AppState> for UiAuth {
             Redirect::to(&format!("/login?{q}")).into_response()
         };
         let Some(token) = cookie_token(parts, crate::auth::cookie_name(state)) else {
-            return Err(to_login());
+            return Err(to_login().await);
         };
         match crate::usecase::session::staff_of(state, &token).await {
             Ok(Some(staff)) => {
@@ -412,7 +412,7 @@ impl FromRequestParts<AppState> for UiAuth {
                     crate::usecase::session::alert_banner(state, &staff).await.map_err(|e| ui_error(e, None))?;
                 Ok(UiAuth { staff, token, remote_addr: remote_addr(parts), alerts })
             }
-            Ok(None) => Err(to_login()),
+            Ok(None) => Err(to_login().await),
             Err(e) => Err(ui_error(e, None)),
         }
     }

@@ -78,13 +78,25 @@ pub async fn login_form(State(state): State<AppState>, Query(q): Query<LoginQuer
 
 /// The sign-in page for a form that arrived after its session ended (401):
 /// what was typed rides along and is shown, to send, after sign-in.
-pub(crate) fn sign_in_to_send(state: &AppState, to: &str, body: &[u8], back: String) -> Response {
+pub(crate) async fn sign_in_to_send(state: &AppState, to: &str, body: &[u8], back: String) -> Response {
     // A password typed in the form (a witness's, say) is never kept: it
     // would travel through the sign-in page and be shown back. Its field is
     // asked for again after sign-in.
     let fields: Vec<(String, String)> = serde_urlencoded::from_bytes(body).unwrap_or_default();
     let (secret, plain): (Vec<_>, Vec<_>) = fields.into_iter().partition(|(k, _)| is_secret(k));
     let mut plain = plain;
+    // A charted time left blank means "now"; kept through sign-in, now
+    // would become the time of sending. It becomes the time the form was
+    // first sent, with its UTC offset, so a reading keeps its own time.
+    if plain.iter().any(|(k, v)| CHARTED_TIMES.contains(&k.as_str()) && v.trim().is_empty()) {
+        let tz = state.practice_tz().await.unwrap_or(jiff::tz::TimeZone::UTC);
+        let typed_at = state.now().to_zoned(tz).strftime("%Y-%m-%dT%H:%M:%S%:z").to_string();
+        for (k, v) in plain.iter_mut() {
+            if CHARTED_TIMES.contains(&k.as_str()) && v.trim().is_empty() {
+                v.clone_from(&typed_at);
+            }
+        }
+    }
     plain.extend(secret.into_iter().map(|(k, _)| (k, String::new())));
     let body = serde_urlencoded::to_string(&plain).unwrap_or_default();
     let kept = Kept { to: safe_next(to), body, back };
@@ -120,6 +132,10 @@ struct SendKeptPage {
     /// Password fields, not kept: (label, name), typed again here.
     retype: Vec<(String, String)>,
 }
+
+/// Form fields holding a charted time where blank means "now" (a reading's
+/// time, a dose's start, an early end).
+const CHARTED_TIMES: &[&str] = &["at", "started_at"];
 
 /// A form field that holds a password (never kept through sign-in).
 fn is_secret(name: &str) -> bool {

@@ -395,3 +395,56 @@ async fn a_session_ends_early_by_transfer_with_the_same_rule_on_the_page_and_the
         StatusCode::FORBIDDEN
     );
 }
+
+#[tokio::test]
+async fn a_reading_kept_through_sign_in_keeps_the_time_it_was_typed_not_the_time_it_was_sent() {
+    let typed = jiff::Timestamp::now();
+    let clock = std::sync::Arc::new(kairos_server::clock::FixedClock::new(typed));
+    let app = spawn_app_with(kairos_server::Config { clock: clock.clone(), ..test_config() }).await;
+    let (prescriber, enc) = booked_at(&app, "America/Chicago").await;
+    let (nurse_email, _) = app.add_staff(&[Role::Nurse]).await;
+    let nurse = app.login(&nurse_email, PASSWORD).await;
+    let r = app.post(&format!("/api/v1/encounters/{enc}/status"), &nurse, json!({ "status": "arrived" })).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let r = app.post(&format!("/api/v1/encounters/{enc}/dosing-session"), &prescriber, start_body(130, None)).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let session = r.body["id"].as_str().expect("session").to_string();
+
+    // Typed with "Taken at" blank (now), sent after the session ended.
+    let signed_out = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
+    let r = signed_out
+        .post(format!("{}/dosing-sessions/{session}/vitals", app.base))
+        .form(&[("at", ""), ("systolic", "132"), ("diastolic", "84"), ("heart_rate", "76")])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let html = r.text().await.expect("html");
+    let body = html
+        .split("name=\"kept_body\" value=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .expect("the sign-in page keeps the form")
+        .replace("&#38;", "&")
+        .replace("&#43;", "+");
+    let fields: Vec<(String, String)> = serde_urlencoded::from_str(&body).expect("form");
+    let at = fields.iter().find(|(k, _)| k == "at").map(|(_, v)| v.clone()).unwrap_or_default();
+    assert!(!at.is_empty(), "the blank time is filled with the time it was sent: {body}");
+
+    // Twelve minutes later she signs in again and sends it.
+    clock.advance(jiff::SignedDuration::from_mins(12));
+    let web = web_session(&app, &nurse_email).await;
+    let r = web
+        .post(format!("{}/dosing-sessions/{session}/vitals", app.base))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .await
+        .expect("send");
+    let status = r.status();
+    let page = r.text().await.expect("page");
+    assert_eq!(status, StatusCode::SEE_OTHER, "{}", page.split("form-error").nth(1).unwrap_or(&page));
+    let s = app.get(&format!("/api/v1/dosing-sessions/{session}"), &nurse).await;
+    let charted: jiff::Timestamp = s.body["vitals"][0]["at"].as_str().expect("charted").parse().expect("ts");
+    assert_eq!(charted.as_second(), typed.as_second(), "charted at the time it was typed, not 12 minutes later");
+}
