@@ -355,6 +355,16 @@ impl Store {
         ))
     }
 
+    /// One staff member's own weekly hours as stored (JSON); none when
+    /// they work the clinic's hours.
+    pub async fn staff_weekly_hours(&self, id: StaffId) -> Result<Option<String>> {
+        let row: Option<(Option<String>,)> = sqlx::query_as("SELECT hours FROM staff WHERE id = $1")
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.ok_or_else(|| StoreError::NotFound { record: "staff member", id: id.to_string() })?.0)
+    }
+
     /// Sets (or clears, with `None`) weekly hours: `table` is `sites`
     /// (column `hours`), `staff` (`hours`) or `clients` (`availability`).
     pub async fn set_weekly_hours(&self, actor: &Actor, table: HoursOf, id: &str, json: Option<&str>) -> Result<()> {

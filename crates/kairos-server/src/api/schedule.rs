@@ -16,7 +16,7 @@ use jiff::civil::Date;
 use kairos_domain::encounter::EncounterKind;
 use kairos_domain::ids::{ClientId, ProposalId, RoomId, SiteId, StaffId};
 use kairos_domain::protocols::{Anchor, SessionKind};
-use kairos_domain::roles::{Permission, Role};
+use kairos_domain::roles::Role;
 use kairos_domain::site::RoomKind;
 use kairos_schedule::{Change, Plan, Problem, WeeklyHours};
 use kairos_store::proposals::{HoursOf, Proposal};
@@ -424,16 +424,7 @@ async fn set_hours(state: &AppState, auth: &Auth, of: HoursOf, id: &str, body: &
     let Some(hours) = &body.hours else {
         return Err(AppError::invalid("hours", "give the weekly hours, or null to return to the clinic default"));
     };
-    for (i, h) in hours.iter().flatten().enumerate() {
-        if h.days.is_empty() {
-            return Err(AppError::invalid(format!("hours[{i}].days"), "name at least one day"));
-        }
-        if h.from >= h.to {
-            return Err(AppError::invalid(format!("hours[{i}].to"), "the end must be after the start"));
-        }
-    }
-    let json = hours.as_ref().map(serde_json::to_string).transpose().map_err(|e| AppError::Internal(e.to_string()))?;
-    state.store.set_weekly_hours(&auth.actor(), of, id, json.as_deref()).await?;
+    crate::usecase::schedule::set_hours(state, auth, of, id, hours.as_deref()).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -446,7 +437,6 @@ pub async fn site_hours(
     Path(id): Path<String>,
     Json(body): Json<HoursBody>,
 ) -> AppResult<StatusCode> {
-    auth.require(Permission::ManageSites)?;
     let id: SiteId = path_id("site", &id)?;
     set_hours(&state, &auth, HoursOf::Site, &id.to_string(), &body).await
 }
@@ -460,7 +450,6 @@ pub async fn staff_hours(
     Path(id): Path<String>,
     Json(body): Json<HoursBody>,
 ) -> AppResult<StatusCode> {
-    auth.require(Permission::ManageStaff)?;
     let id: StaffId = path_id("staff member", &id)?;
     set_hours(&state, &auth, HoursOf::Staff, &id.to_string(), &body).await
 }
@@ -474,7 +463,6 @@ pub async fn client_availability(
     Path(id): Path<String>,
     Json(body): Json<HoursBody>,
 ) -> AppResult<StatusCode> {
-    auth.require(Permission::BookEncounters)?;
     let id: ClientId = path_id("client", &id)?;
     set_hours(&state, &auth, HoursOf::Client, &id.to_string(), &body).await
 }

@@ -107,6 +107,7 @@ pages! {
     get "/admin/staff/{id}" => staff::show, Needs(&[P::ManageStaff]);
     post "/admin/staff/{id}" => staff::update, Needs(&[P::ManageStaff]);
     post "/admin/staff/{id}/password" => staff::set_password, Needs(&[P::ManageStaff]);
+    post "/admin/staff/{id}/hours" => staff::set_hours, Needs(&[P::ManageStaff]);
     get "/admin/audit" => audit::page, Needs(&[P::ReadAudit]);
     get "/admin/audit.csv" => audit::csv, Needs(&[P::ReadAudit]);
     get "/alerts" => measures::alerts, Needs(&[P::ReadMeasures]);

@@ -1,5 +1,6 @@
 //! Staff accounts in the browser (administrators): the list, a new account,
-//! an account's name, e-mail, roles and active flag, and its password. The
+//! an account's name, e-mail, roles and active flag, its password, and its
+//! weekly working hours (for the scheduler and booking suggestions). The
 //! forms call the use cases the API calls; nobody changes their own roles or
 //! deactivates themselves.
 
@@ -12,9 +13,11 @@ use askama::Template;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
+use kairos_domain::Refusal;
 use kairos_domain::ids::StaffId;
 use kairos_domain::roles::{Permission, Role, Roles};
 use kairos_domain::staff::{Staff, StaffInput};
+use kairos_schedule::{Day, WeeklyHours};
 use serde::Deserialize;
 
 type PageResult = Result<Response, Response>;
@@ -136,6 +139,111 @@ struct AccountPage {
     values: AccountForm,
     error: Option<Refused>,
     password_error: Option<Refused>,
+    /// The weekly hours, a row per day (as typed after a refusal).
+    hours: Vec<HoursRow>,
+    /// The account works the clinic's hours (none of its own).
+    clinic_hours: bool,
+    /// A day has more periods than the form shows.
+    more_periods: bool,
+    hours_error: Option<Refused>,
+}
+
+/// The days of the week: (day, field prefix, label).
+const DAYS: [(Day, &str, &str); 7] = [
+    (Day::Mon, "mon", "Monday"),
+    (Day::Tue, "tue", "Tuesday"),
+    (Day::Wed, "wed", "Wednesday"),
+    (Day::Thu, "thu", "Thursday"),
+    (Day::Fri, "fri", "Friday"),
+    (Day::Sat, "sat", "Saturday"),
+    (Day::Sun, "sun", "Sunday"),
+];
+
+/// One day of the hours form: up to two periods (a split shift), "HH:MM".
+#[derive(Debug, Clone, Default)]
+pub struct HoursRow {
+    pub key: &'static str,
+    pub label: &'static str,
+    pub periods: [(String, String); 2],
+}
+
+/// The form's rows for stored hours; whether a day had more periods than
+/// the form shows.
+fn rows_of(hours: &[WeeklyHours]) -> (Vec<HoursRow>, bool) {
+    let mut more = false;
+    let rows = DAYS
+        .iter()
+        .map(|(day, key, label)| {
+            let mut periods: Vec<(jiff::civil::Time, jiff::civil::Time)> =
+                hours.iter().filter(|h| h.days.contains(day)).map(|h| (h.from, h.to)).collect();
+            periods.sort();
+            more |= periods.len() > 2;
+            let hm = |t: jiff::civil::Time| t.strftime("%H:%M").to_string();
+            let mut row = HoursRow { key, label, periods: Default::default() };
+            for (slot, (from, to)) in row.periods.iter_mut().zip(periods) {
+                *slot = (hm(from), hm(to));
+            }
+            row
+        })
+        .collect();
+    (rows, more)
+}
+
+/// The form's rows as typed.
+fn rows_typed(fields: &[(String, String)]) -> Vec<HoursRow> {
+    let get =
+        |name: String| fields.iter().find(|(k, _)| *k == name).map(|(_, v)| v.trim().to_string()).unwrap_or_default();
+    DAYS.iter()
+        .map(|(_, key, label)| HoursRow {
+            key,
+            label,
+            periods: [
+                (get(format!("{key}_from")), get(format!("{key}_to"))),
+                (get(format!("{key}_from2")), get(format!("{key}_to2"))),
+            ],
+        })
+        .collect()
+}
+
+/// Weekly hours from the form's rows: a period is both times or neither;
+/// days with the same period share one entry. Refusals name the field.
+fn hours_of(rows: &[HoursRow]) -> Result<Vec<WeeklyHours>, Refusal> {
+    let mut out: Vec<WeeklyHours> = Vec::new();
+    for (row, (day, _, _)) in rows.iter().zip(DAYS.iter()) {
+        for (i, (from, to)) in row.periods.iter().enumerate() {
+            let suffix = if i == 0 { "" } else { "2" };
+            let field = |end: &str| format!("{}_{end}{suffix}", row.key);
+            let time = |end: &str, v: &str| {
+                v.parse::<jiff::civil::Time>()
+                    .map_err(|_| Refusal::invalid(field(end), format!("{}: give a time such as 08:30", row.label)))
+            };
+            let (from, to) = match (from.is_empty(), to.is_empty()) {
+                (true, true) => continue,
+                (false, true) => {
+                    return Err(Refusal::invalid(field("to"), format!("{}: give when the hours end", row.label)));
+                }
+                (true, false) => {
+                    return Err(Refusal::invalid(field("from"), format!("{}: give when the hours start", row.label)));
+                }
+                (false, false) => (time("from", from)?, time("to", to)?),
+            };
+            if from >= to {
+                return Err(Refusal::invalid(field("to"), format!("{}: the end must be after the start", row.label)));
+            }
+            match out.iter_mut().find(|h| h.from == from && h.to == to) {
+                Some(h) => h.days.push(*day),
+                None => out.push(WeeklyHours { days: vec![*day], from, to }),
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The hours form as typed, with its refusal.
+struct TypedHours {
+    rows: Vec<HoursRow>,
+    clinic: bool,
+    error: Refused,
 }
 
 async fn account_page(
@@ -146,6 +254,18 @@ async fn account_page(
     error: Option<Refused>,
     password_error: Option<Refused>,
 ) -> PageResult {
+    account_page_with(state, auth, id, values, error, password_error, None).await
+}
+
+async fn account_page_with(
+    state: &AppState,
+    auth: &UiAuth,
+    id: StaffId,
+    values: Option<AccountForm>,
+    error: Option<Refused>,
+    password_error: Option<Refused>,
+    typed_hours: Option<TypedHours>,
+) -> PageResult {
     let values = match values {
         Some(v) => v,
         None => {
@@ -155,7 +275,17 @@ async fn account_page(
             AccountForm::of(&s)
         }
     };
-    let status = error.clone().or(password_error.clone());
+    let (hours, clinic_hours, more_periods, hours_error) = match typed_hours {
+        Some(t) => (t.rows, t.clinic, false, Some(t.error)),
+        None => {
+            let stored = usecase::schedule::staff_hours(state, &api_auth(auth), id)
+                .await
+                .map_err(|e| ui_error(e, Some(auth.nav("/admin/staff"))))?;
+            let (rows, more) = rows_of(stored.as_deref().unwrap_or_default());
+            (rows, stored.is_none(), more, None)
+        }
+    };
+    let status = error.clone().or(password_error.clone()).or(hours_error.clone());
     let page = render(&AccountPage {
         nav: Some(auth.nav("/admin/staff")),
         id,
@@ -164,6 +294,10 @@ async fn account_page(
         values,
         error,
         password_error,
+        hours,
+        clinic_hours,
+        more_periods,
+        hours_error,
     });
     Ok(with_status(page, &status))
 }
@@ -215,5 +349,93 @@ pub async fn set_password(
     match usecase::staff::set_password(&state, &api_auth(&auth), id, form.password).await {
         Ok(()) => Ok(Redirect::to("/admin/staff").into_response()),
         Err(e) => account_page(&state, &auth, id, None, None, Some(e.into())).await,
+    }
+}
+
+/// Sets an account's weekly working hours from the form (or, ticked,
+/// returns it to the clinic's hours).
+pub async fn set_hours(
+    State(state): State<AppState>,
+    auth: UiAuth,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> PageResult {
+    auth.require(Permission::ManageStaff)?;
+    let id = staff_id(&auth, &id)?;
+    let fields: Vec<(String, String)> = serde_urlencoded::from_bytes(&body).unwrap_or_default();
+    let clinic = fields.iter().any(|(k, v)| k == "clinic_hours" && !v.is_empty());
+    let rows = rows_typed(&fields);
+    // Ticked: the clinic's hours; otherwise at least one day's.
+    let hours = match (clinic, hours_of(&rows)) {
+        (true, _) => Ok(None),
+        (false, Ok(h)) if h.is_empty() => {
+            Err(Refusal::invalid("mon_from", "give at least one day's hours, or tick \"Works the clinic's hours\""))
+        }
+        (false, h) => h.map(Some),
+    };
+    let result = match hours {
+        Ok(h) => {
+            let of = kairos_store::proposals::HoursOf::Staff;
+            usecase::schedule::set_hours(&state, &api_auth(&auth), of, &id.to_string(), h.as_deref()).await
+        }
+        Err(r) => Err(AppError::from(r)),
+    };
+    match result {
+        Ok(()) => Ok(Redirect::to(&format!("/admin/staff/{id}")).into_response()),
+        Err(AppError::NotFound(m)) => Err(page_error(StatusCode::NOT_FOUND, &m, Some(auth.nav("/admin/staff")))),
+        Err(e) => {
+            let typed = TypedHours { rows, clinic, error: e.into() };
+            account_page_with(&state, &auth, id, None, None, None, Some(typed)).await
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn typed(pairs: &[(&str, &str)]) -> Vec<HoursRow> {
+        rows_typed(&pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn days_with_the_same_hours_share_one_period_and_a_split_shift_is_two() {
+        let rows = typed(&[
+            ("mon_from", "08:00"),
+            ("mon_to", "12:00"),
+            ("mon_from2", "13:00"),
+            ("mon_to2", "17:30"),
+            ("wed_from", "08:00"),
+            ("wed_to", "12:00"),
+            ("fri_from", "10:00"),
+            ("fri_to", "16:00"),
+        ]);
+        let h = hours_of(&rows).expect("hours");
+        let t = |s: &str| s.parse::<jiff::civil::Time>().expect("time");
+        assert_eq!(
+            h,
+            vec![
+                WeeklyHours { days: vec![Day::Mon, Day::Wed], from: t("08:00"), to: t("12:00") },
+                WeeklyHours { days: vec![Day::Mon], from: t("13:00"), to: t("17:30") },
+                WeeklyHours { days: vec![Day::Fri], from: t("10:00"), to: t("16:00") },
+            ]
+        );
+        // Shown again, each day has its own periods in order.
+        let (shown, more) = rows_of(&h);
+        assert!(!more);
+        assert_eq!(shown[0].periods, [("08:00".into(), "12:00".into()), ("13:00".into(), "17:30".into())]);
+        assert_eq!(shown[2].periods[0], ("08:00".to_string(), "12:00".to_string()));
+        assert_eq!(shown[1].periods, <[(String, String); 2]>::default());
+    }
+
+    #[test]
+    fn a_period_needs_both_ends_in_order_and_the_refusal_names_the_field() {
+        let r = hours_of(&typed(&[("tue_from", "09:00")])).expect_err("no end");
+        assert_eq!((r.field.as_str(), r.message.as_str()), ("tue_to", "Tuesday: give when the hours end."));
+        let r = hours_of(&typed(&[("thu_from2", "14:00"), ("thu_to2", "13:00")])).expect_err("backwards");
+        assert_eq!(r.field, "thu_to2");
+        let r = hours_of(&typed(&[("sat_from", "9am"), ("sat_to", "13:00")])).expect_err("not a time");
+        assert_eq!(r.field, "sat_from");
+        assert_eq!(hours_of(&typed(&[])).expect("none"), Vec::new());
     }
 }

@@ -20,6 +20,52 @@ use kairos_store::proposals::BookingOp;
 use kairos_store::proposals::Proposal;
 use std::collections::HashMap;
 
+/// Sets (or, with `None`, clears back to the clinic's) the weekly hours of a
+/// site (its administrator), a staff member (an administrator) or a client
+/// (whoever books): each period names a day and ends after it starts.
+pub async fn set_hours(
+    state: &AppState,
+    caller: &Auth,
+    of: kairos_store::proposals::HoursOf,
+    id: &str,
+    hours: Option<&[kairos_schedule::WeeklyHours]>,
+) -> AppResult<()> {
+    use kairos_store::proposals::HoursOf;
+    require(
+        caller,
+        match of {
+            HoursOf::Site => Permission::ManageSites,
+            HoursOf::Staff => Permission::ManageStaff,
+            HoursOf::Client => Permission::BookEncounters,
+        },
+    )?;
+    for (i, h) in hours.iter().copied().flatten().enumerate() {
+        if h.days.is_empty() {
+            return Err(AppError::invalid(format!("hours[{i}].days"), "name at least one day"));
+        }
+        if h.from >= h.to {
+            return Err(AppError::invalid(format!("hours[{i}].to"), "the end must be after the start"));
+        }
+    }
+    let json = hours.map(serde_json::to_string).transpose().map_err(|e| AppError::Internal(e.to_string()))?;
+    Ok(state.store.set_weekly_hours(&caller.actor(), of, id, json.as_deref()).await?)
+}
+
+/// A staff member's own weekly hours; none when they work the clinic's.
+pub async fn staff_hours(
+    state: &AppState,
+    caller: &Auth,
+    id: StaffId,
+) -> AppResult<Option<Vec<kairos_schedule::WeeklyHours>>> {
+    require(caller, Permission::ManageStaff)?;
+    match state.store.staff_weekly_hours(id).await? {
+        None => Ok(None),
+        Some(json) => {
+            Ok(Some(serde_json::from_str(&json).map_err(|e| AppError::Internal(format!("stored staff hours: {e}")))?))
+        }
+    }
+}
+
 /// The latest proposals, newest first.
 pub async fn recent(state: &AppState, caller: &Auth) -> AppResult<Vec<Proposal>> {
     require(caller, Permission::BookEncounters)?;

@@ -1,4 +1,5 @@
-//! A whole clinic day in Chromium, with no API call: the coordinator
+//! A whole clinic day in Chromium, with no API call: the administrator sets
+//! the therapist's working hours, the coordinator
 //! registers a client and books the dose, the prescriber opens the course and
 //! signs eligibility, the nurse checks the client in, starts the dose and
 //! charts timed vital signs (a hypertensive reading reaches the prescriber's
@@ -133,6 +134,7 @@ async fn a_clinic_day_runs_in_the_browser_from_registration_to_the_signed_integr
     let chair = app.store.create_room(&system, site.id, &chair).await.expect("chair");
     let room = RoomInput { name: "Room A".into(), kind: RoomKind::TherapyRoom };
     app.store.create_room(&system, site.id, &room).await.expect("room");
+    let (admin, _) = app.add_staff(&[Role::Admin]).await;
     let (coordinator, _) = app.add_staff(&[Role::Coordinator]).await;
     let (prescriber, prescriber_id) = app.add_staff(&[Role::Prescriber]).await;
     let (nurse, nurse_id) = app.add_staff(&[Role::Nurse]).await;
@@ -143,8 +145,28 @@ async fn a_clinic_day_runs_in_the_browser_from_registration_to_the_signed_integr
     let (driver, profile) = chromium_session(&driver_url, false).await;
     let mut b = Checks { driver, violations: Vec::new() };
     let flow: Outcome = async {
-        // The coordinator, at a laptop, registers the client.
+        // The administrator, at a laptop, sets the therapist's hours:
+        // weekday afternoons.
         b.driver.set_window_rect(0, 0, 1366, 900).await?;
+        b.driver.goto(format!("{}/admin/staff/{therapist_id}", app.base)).await?;
+        b.sign_in(&admin).await?;
+        b.driver.query(By::Id("hours-h")).first().await?;
+        b.page().await?;
+        b.driver.find(By::Css("input[name='clinic_hours']")).await?.click().await?;
+        for day in ["mon", "tue", "wed", "thu", "fri"] {
+            b.set(&format!("{day}_from"), "13:00").await?;
+            b.set(&format!("{day}_to"), "17:00").await?;
+        }
+        b.click_button("Save the hours").await?;
+        b.driver.query(By::Id("hours-h")).first().await?;
+        ensure!(
+            b.driver.find(By::Id("wed_to")).await?.value().await?.as_deref() == Some("17:00"),
+            "the hours are saved: {}",
+            page_state(&b.driver).await
+        );
+        b.sign_out().await?;
+
+        // The coordinator registers the client.
         b.driver.goto(format!("{}/clients/new", app.base)).await?;
         b.sign_in(&coordinator).await?;
         b.driver.query(By::Id("given_name")).first().await?;
@@ -338,6 +360,12 @@ async fn a_clinic_day_runs_in_the_browser_from_registration_to_the_signed_integr
         ensure!(
             at >= start + SignedDuration::from_hours(24) && at <= start + SignedDuration::from_hours(168),
             "the suggestion {suggested} is inside the window"
+        );
+        let (hour, weekday) = (at.to_zoned(tz.clone()).hour(), at.to_zoned(tz.clone()).weekday());
+        ensure!(
+            (13..=16).contains(&hour)
+                && !matches!(weekday, jiff::civil::Weekday::Saturday | jiff::civil::Weekday::Sunday),
+            "the suggestion {suggested} is inside the therapist's weekday afternoons"
         );
         b.page().await?;
         b.click_button("Book").await?;

@@ -105,3 +105,75 @@ async fn an_administrator_manages_accounts_in_the_browser_but_not_their_own_acce
     let chart = app.get(&format!("/api/v1/clients/{}", uuid::Uuid::now_v7()), &admin).await;
     assert_eq!(chart.status, StatusCode::FORBIDDEN, "still no chart reads");
 }
+
+#[tokio::test]
+async fn an_administrator_sets_a_therapists_weekly_hours_in_the_browser_with_the_apis_rule() {
+    let app = spawn_app().await;
+    let (admin_email, _) = app.add_staff(&[Role::Admin]).await;
+    let admin = app.login(&admin_email, PASSWORD).await;
+    let (_, therapist) = app.add_staff(&[Role::Therapist]).await;
+    let web = web_session(&app, &admin_email).await;
+    let page = format!("/admin/staff/{therapist}");
+    let html = web.get(format!("{}{page}", app.base)).send().await.expect("get").text().await.expect("html");
+    assert!(html.contains("name=\"clinic_hours\" value=\"yes\" checked"), "works the clinic's hours until set: {html}");
+
+    // An end before its start is refused naming the field, with what was typed kept.
+    let (status, _, html) =
+        post(&web, &app, &format!("{page}/hours"), "mon_from=13%3A00&mon_to=17%3A00&tue_from=14%3A00&tue_to=09%3A00")
+            .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{html}");
+    assert!(
+        html.contains("data-field=\"tue_to\"") && html.contains("Tuesday: the end must be after the start"),
+        "{html}"
+    );
+    assert!(
+        html.contains("id=\"mon_from\" name=\"mon_from\" type=\"time\" aria-label=\"Monday starts\" value=\"13:00\"")
+    );
+    assert_eq!(app.store.staff_weekly_hours(therapist).await.expect("read"), None, "nothing half-written");
+    // The API holds the same rule.
+    let r = app
+        .put(
+            &format!("/api/v1/staff/{therapist}/hours"),
+            &admin,
+            json!({ "hours": [{ "days": ["tue"], "from": "14:00", "to": "09:00" }] }),
+        )
+        .await;
+    assert_eq!((r.status, r.problem_field()), (StatusCode::UNPROCESSABLE_ENTITY, Some("hours[0].to")), "{}", r.body);
+
+    // Monday and Wednesday afternoons, Thursday split: saved, and shown back.
+    let (status, location, _) = post(
+        &web,
+        &app,
+        &format!("{page}/hours"),
+        "mon_from=13%3A00&mon_to=17%3A00&wed_from=13%3A00&wed_to=17%3A00\
+         &thu_from=08%3A00&thu_to=11%3A30&thu_from2=15%3A00&thu_to2=19%3A00",
+    )
+    .await;
+    assert_eq!((status, location.as_str()), (StatusCode::SEE_OTHER, page.as_str()));
+    let stored: serde_json::Value =
+        serde_json::from_str(&app.store.staff_weekly_hours(therapist).await.expect("read").expect("set"))
+            .expect("json");
+    assert_eq!(
+        stored,
+        json!([
+            { "days": ["mon", "wed"], "from": "13:00:00", "to": "17:00:00" },
+            { "days": ["thu"], "from": "08:00:00", "to": "11:30:00" },
+            { "days": ["thu"], "from": "15:00:00", "to": "19:00:00" }
+        ])
+    );
+    let html = web.get(format!("{}{page}", app.base)).send().await.expect("get").text().await.expect("html");
+    assert!(!html.contains("name=\"clinic_hours\" value=\"yes\" checked"), "{html}");
+    assert!(html.contains(
+        "id=\"thu_from2\" name=\"thu_from2\" type=\"time\" aria-label=\"Thursday second period starts\" value=\"15:00\""
+    ));
+
+    // Back to the clinic's hours.
+    let (status, _, _) = post(&web, &app, &format!("{page}/hours"), "clinic_hours=yes&mon_from=13%3A00").await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(app.store.staff_weekly_hours(therapist).await.expect("read"), None);
+    // Only an administrator sets them.
+    let (coordinator_email, _) = app.add_staff(&[Role::Coordinator]).await;
+    let other = web_session(&app, &coordinator_email).await;
+    let (status, _, _) = post(&other, &app, &format!("{page}/hours"), "mon_from=13%3A00&mon_to=17%3A00").await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+}
