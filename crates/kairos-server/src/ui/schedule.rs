@@ -167,6 +167,31 @@ fn local(ts: &str, fmt: &str, tz: &jiff::tz::TimeZone) -> String {
         .unwrap_or_else(|_| ts.to_string())
 }
 
+/// What a repair answered, in words: who cannot come or is away, which
+/// chair or room is out of service, and when (site time).
+fn change_in_words(
+    change: &kairos_schedule::Change,
+    name: &dyn Fn(&str) -> String,
+    booked: &dyn Fn(&str) -> String,
+) -> String {
+    use kairos_schedule::Change as C;
+    let span = |from: &jiff::civil::DateTime, to: &jiff::civil::DateTime| {
+        format!("from {} to {}", from.strftime("%a %Y-%m-%d %H:%M"), to.strftime("%a %Y-%m-%d %H:%M"))
+    };
+    match change {
+        C::Cancel { event } => {
+            format!("The client cannot come to {}; it is rebooked, never at its old time.", booked(event))
+        }
+        C::WithdrawCourse { course } => {
+            format!("The course {} ends: its remaining appointments are released.", name(course))
+        }
+        C::StaffUnavailable { staff, from, to } => format!("{} is away {}.", name(staff), span(from, to)),
+        C::ChairUnavailable { chair, from, to } => format!("{} is out of service {}.", name(chair), span(from, to)),
+        C::RoomUnavailable { room, from, to } => format!("{} is out of service {}.", name(room), span(from, to)),
+        C::ClientUnavailable { client, from, to } => format!("{} is away {}.", name(client), span(from, to)),
+    }
+}
+
 async fn proposal_page(state: &AppState, auth: &UiAuth, id: ProposalId, error: Option<String>) -> PageResult {
     let nav = || Some(auth.nav("/schedule"));
     let (p, v): (_, ProposalView) =
@@ -234,7 +259,20 @@ async fn proposal_page(state: &AppState, auth: &UiAuth, id: ProposalId, error: O
         id: v.id.to_string(),
         status: v.status.clone(),
         heading: format!("{} days from {}, times in {}", v.days, v.start, tz.iana_name().unwrap_or("UTC")),
-        change: v.change.as_ref().map(|c| serde_json::to_string(c).unwrap_or_default()),
+        change: v.change.as_ref().map(|c| {
+            // The cancelled appointment, as it was booked before the repair.
+            let booked = |event: &str| {
+                let from = v.plan.moved.iter().find(|m| m.event == event).map(|m| m.from.start.clone());
+                let client = v.plan.assignments.iter().find(|a| a.event == event).map(|a| name(&a.client));
+                match (client, from) {
+                    (Some(c), Some(f)) => {
+                        format!("{} ({c}, {})", event_label(event), local(&f, "%a %Y-%m-%d %H:%M", &tz))
+                    }
+                    _ => event_label(event),
+                }
+            };
+            change_in_words(c, &name, &booked)
+        }),
         summary,
         unscheduled: v
             .plan
@@ -358,5 +396,45 @@ pub async fn repair(
     match crate::usecase::schedule::repair(&state, &api_auth(&auth), id, &change).await {
         Ok(p) => Ok(Redirect::to(&format!("/schedule/proposals/{}", p.id)).into_response()),
         Err(e) => proposal_page(&state, &auth, id, Some(detail(e))).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kairos_schedule::Change;
+
+    #[test]
+    fn a_repair_says_its_change_in_words_with_names_and_site_times() {
+        let name = |id: &str| match id {
+            "staff-1" => "Dr Ana Silva".to_string(),
+            "chair-2" => "Chair 2".to_string(),
+            other => other.to_string(),
+        };
+        let booked = |e: &str| format!("{} (Robin Okafor, Tue 2026-12-08 09:00)", event_label(e));
+        let dt = |s: &str| s.parse::<jiff::civil::DateTime>().expect("datetime");
+        let away = Change::StaffUnavailable {
+            staff: "staff-1".into(),
+            from: dt("2026-12-08T08:00"),
+            to: dt("2026-12-09T18:00"),
+        };
+        assert_eq!(
+            change_in_words(&away, &name, &booked),
+            "Dr Ana Silva is away from Tue 2026-12-08 08:00 to Wed 2026-12-09 18:00."
+        );
+        let chair = Change::ChairUnavailable {
+            chair: "chair-2".into(),
+            from: dt("2026-12-10T12:00"),
+            to: dt("2026-12-10T17:00"),
+        };
+        assert_eq!(
+            change_in_words(&chair, &name, &booked),
+            "Chair 2 is out of service from Thu 2026-12-10 12:00 to Thu 2026-12-10 17:00."
+        );
+        let cancel = Change::Cancel { event: "course-9/dose-3".into() };
+        assert_eq!(
+            change_in_words(&cancel, &name, &booked),
+            "The client cannot come to dose 3 (Robin Okafor, Tue 2026-12-08 09:00); it is rebooked, never at its old time."
+        );
     }
 }

@@ -259,6 +259,12 @@ async fn the_coordinator_pages_propose_apply_and_repair() {
     assert_ne!(repair, at);
     let html = web.get(format!("{}{repair}", app.base)).send().await.expect("get").text().await.expect("html");
     assert!(html.contains("What moves") && html.contains("dose 3"), "{html}");
+    assert!(
+        html.contains("A repair of the booked schedule after a change. The client cannot come to dose 3 (Plan Client")
+            && html.contains("it is rebooked, never at its old time.")
+            && !html.contains("<code>"),
+        "the change in words, not JSON: {html}"
+    );
     assert!(html.contains("own appointments moved"), "the page says only the client's appointments moved: {html}");
     let (director, _) = app.add_staff(&[Role::Director]).await;
     let d = web_session(&app, &director).await;
