@@ -126,6 +126,8 @@ pub struct DosingSession {
     pub hold_reason: Option<String>,
     pub override_reason: Option<String>,
     pub override_by: Option<StaffId>,
+    /// A prescriber's documented reason for a dose outside the protocol.
+    pub dose_exception: Option<String>,
     pub route: String,
     pub mg_per_kg: Option<f64>,
     pub weight_kg: Option<f64>,
@@ -153,7 +155,7 @@ pub struct DosingSession {
 
 const COLS: &str = "id, encounter_id, course_id, client_id, protocol_id, checklist, pre_vitals, hold_reason, \
      override_reason, override_by, route, mg_per_kg, weight_kg, dose_mg, lot, monitoring_minutes, started_at, started_by, \
-     discharged_at, discharged_by, accompanied_by, signed_at, signed_by, end_kind, end_reason, transferred_to";
+     discharged_at, discharged_by, accompanied_by, signed_at, signed_by, end_kind, end_reason, transferred_to, dose_exception";
 
 fn json_corrupt(e: serde_json::Error) -> StoreError {
     StoreError::corrupt(format!("stored dosing session: {e}"))
@@ -175,6 +177,7 @@ fn session_of(r: &AnyRow) -> Result<DosingSession> {
         hold_reason: rows::get_opt_str(r, "hold_reason")?,
         override_reason: rows::get_opt_str(r, "override_reason")?,
         override_by: rows::get_opt_id(r, "override_by")?,
+        dose_exception: rows::get_opt_str(r, "dose_exception")?,
         route: rows::get_str(r, "route")?,
         mg_per_kg: opt_f64(r, "mg_per_kg")?,
         weight_kg: opt_f64(r, "weight_kg")?,
@@ -334,7 +337,7 @@ impl Store {
         sqlx::query(sqlx::AssertSqlSafe(format!(
             "INSERT INTO dosing_sessions ({COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, \
              CAST($12 AS DOUBLE PRECISION), CAST($13 AS DOUBLE PRECISION), $14, \
-             $15, $16, $17, $18, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)"
+             $15, $16, $17, $18, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, $19)"
         )))
         .bind(id.to_string())
         .bind(enc.id.to_string())
@@ -359,15 +362,18 @@ impl Store {
         .bind(i64::from(new.monitoring_minutes))
         .bind(micros(new.started_at))
         .bind(actor.staff_id.map(|s| s.to_string()))
+        .bind(new.dose_exception.clone())
         .execute(&mut *tx)
         .await
         .map_err(|e| StoreError::unique(e, "encounter_id", "this encounter already has a dosing session"))?;
-        let entry = AuditEntry::new(Action::Create, "dosing_session", id).client(enc.client_id).detail(format!(
-            "dose {} mg {}{}",
-            new.dose_mg,
-            new.route,
-            if new.override_reason.is_some() { ", pre-dose hold overridden" } else { "" }
-        ));
+        let entry = AuditEntry::new(Action::Create, "dosing_session", id).client(enc.client_id).detail(
+            format!(
+                "dose {} mg {}{}",
+                new.dose_mg,
+                new.route,
+                if new.override_reason.is_some() { ", pre-dose hold overridden" } else { "" }
+            ) + if new.dose_exception.is_some() { ", outside the protocol by exception" } else { "" },
+        );
         audit::insert_in(&mut tx, actor, &entry, now).await?;
         if let Some(a) = new.administration {
             let administration = crate::ledger::NewEntry {

@@ -140,6 +140,9 @@ pub struct StartCommand {
     pub lot: Option<String>,
     /// Default: now.
     pub started_at: Option<Timestamp>,
+    /// A prescriber's documented reason for a dose outside the course's
+    /// protocol (route or amount); refused when the dose is within it.
+    pub dose_exception: Option<String>,
 }
 
 /// The dose as it will be charted, with its ledger administration.
@@ -153,6 +156,8 @@ pub struct NewSession {
     pub hold_reason: Option<String>,
     /// A prescriber's override of the hold.
     pub override_reason: Option<String>,
+    /// A prescriber's documented reason for a dose outside the protocol.
+    pub dose_exception: Option<String>,
     pub route: String,
     pub mg_per_kg: Option<f64>,
     pub weight_kg: Option<f64>,
@@ -193,6 +198,51 @@ fn text(field: &str, value: &str, max: usize, what: &str) -> Result<String, Refu
         return Err(Refusal::invalid(field, format!("{what} is too long: at most {max} characters")));
     }
     Ok(v.to_string())
+}
+
+/// How a dose departs from its protocol (the field at fault, and in words);
+/// none when it is within it. A protocol's route or one of its alternatives
+/// gives the unit and the range: `min`-`max`, or exactly `amount` when it
+/// gives no range.
+pub fn outside_protocol(
+    p: &Protocol,
+    route: &str,
+    dose_mg: f64,
+    mg_per_kg: Option<f64>,
+) -> Option<(&'static str, String)> {
+    let spec = if p.dose.route.as_str() == route {
+        Some((p.dose.unit, p.dose.amount, p.dose.min, p.dose.max))
+    } else {
+        p.dose.alternatives.iter().find(|a| a.route.as_str() == route).map(|a| (a.unit, a.amount, a.min, a.max))
+    };
+    let Some((unit, amount, min, max)) = spec else {
+        let routes: Vec<&str> = std::iter::once(p.dose.route.as_str())
+            .chain(p.dose.alternatives.iter().map(|a| a.route.as_str()))
+            .collect();
+        return Some(("route", format!("{route} is not a route of this protocol ({})", routes.join(", "))));
+    };
+    let (field, value, unit_text) = match unit {
+        DoseUnit::Mg => ("dose_mg", dose_mg, "mg"),
+        DoseUnit::MgPerKg => match mg_per_kg {
+            Some(k) => ("mg_per_kg", k, "mg/kg"),
+            None => return Some(("dose_mg", format!("this protocol's {route} dose is weight-based (mg/kg)"))),
+        },
+    };
+    let (lo, hi) = (min.or(amount), max.or(amount));
+    const EPS: f64 = 1e-9;
+    let below = lo.is_some_and(|l| value < l - EPS);
+    let above = hi.is_some_and(|h| value > h + EPS);
+    if !(below || above) {
+        return None;
+    }
+    let allowed = match (lo, hi) {
+        (Some(l), Some(h)) if (l - h).abs() < EPS => format!("is {l} {unit_text}"),
+        (Some(l), Some(h)) => format!("is {l}-{h} {unit_text}"),
+        (Some(l), None) => format!("is at least {l} {unit_text}"),
+        (None, Some(h)) => format!("is at most {h} {unit_text}"),
+        (None, None) => return None,
+    };
+    Some((field, format!("{value} {unit_text} is outside this protocol: its {route} dose {allowed}")))
 }
 
 /// Decides whether a dose may start and what is charted. `may_override`:
@@ -324,6 +374,32 @@ pub fn start(
         }
         (None, _, None, _) => return Err(Refusal::invalid("dose_mg", "enter the dose in mg")),
     };
+    // Within the protocol, or a prescriber's documented exception.
+    let dose_exception = match cmd.dose_exception.as_deref().map(str::trim).filter(|r| !r.is_empty()) {
+        None => None,
+        Some(r) => Some(text("dose_exception", r, OVERRIDE_REASON_MAX, "the reason for the exception")?),
+    };
+    match (protocol.and_then(|p| outside_protocol(p, &route, dose, mg_per_kg)), &dose_exception) {
+        (Some((field, why)), None) => {
+            return Err(Refusal::invalid(
+                field,
+                format!("{why}; a prescriber may give it as a documented exception, with the reason"),
+            ));
+        }
+        (Some((_, why)), Some(_)) if !may_override => {
+            return Err(Refusal::not_permitted(
+                "dose_exception",
+                format!("{why}; only a prescriber may give a dose outside the protocol"),
+            ));
+        }
+        (None, Some(_)) if protocol.is_some() => {
+            return Err(Refusal::invalid(
+                "dose_exception",
+                "the dose is within the protocol: leave the exception empty",
+            ));
+        }
+        _ => {}
+    }
     let started_at = charted_time("started_at", cmd.started_at, now)?;
 
     // The stock it is drawn from, and the ledger administration.
@@ -391,6 +467,7 @@ pub fn start(
         pre_vitals: *v,
         hold_reason: hold,
         override_reason,
+        dose_exception,
         route,
         mg_per_kg,
         weight_kg: cmd.weight_kg,
@@ -620,7 +697,66 @@ mod tests {
             drawn: None,
             lot: Some("KET-0042".into()),
             started_at: None,
+            dose_exception: None,
         }
+    }
+
+    #[test]
+    fn a_dose_outside_the_protocol_needs_a_prescribers_documented_exception() {
+        // Esketamine: 56 or 84 mg intranasal (the protocol's 56-84 mg).
+        let mut s = snapshot();
+        s.course_protocol = Some("esketamine_label".into());
+        let mut c = command();
+        c.weight_kg = None;
+        c.dose_mg = Some(560.0);
+        let r = refused(&s, &c, true);
+        assert_eq!(r.field, "dose_mg");
+        assert_eq!(
+            r.message,
+            "560 mg is outside this protocol: its intranasal dose is 56-84 mg; a prescriber may give it as a documented exception, with the reason."
+        );
+        for ok in [56.0, 84.0] {
+            c.dose_mg = Some(ok);
+            assert_eq!(decide(&s, &c, false).expect("within").dose_exception, None, "{ok} mg");
+        }
+        c.dose_mg = Some(28.0);
+        c.dose_exception = Some(" Age 71: label's 28 mg starting dose for 65 and over ".into());
+        let r = refused(&s, &c, false);
+        assert_eq!((r.kind, r.field.as_str()), (RefusalKind::NotPermitted, "dose_exception"), "a nurse may not");
+        let n = decide(&s, &c, true).expect("a prescriber's exception");
+        assert_eq!(n.dose_exception.as_deref(), Some("Age 71: label's 28 mg starting dose for 65 and over"));
+        c.dose_mg = Some(56.0);
+        assert_eq!(refused(&s, &c, true).field, "dose_exception", "no exception for a dose within the protocol");
+        c.dose_exception = None;
+        // A route the protocol does not have.
+        c.route = Some("iv".into());
+        let r = refused(&s, &c, true);
+        assert_eq!(r.field, "route");
+        assert!(r.message.starts_with("Iv is not a route of this protocol (intranasal)"), "{}", r.message);
+
+        // APA IV: exactly 0.5 mg/kg; 0.75 mg/kg is an exception.
+        let mut c = command();
+        c.mg_per_kg = Some(0.75);
+        let r = refused(&snapshot(), &c, true);
+        assert_eq!(r.field, "mg_per_kg");
+        assert!(r.message.contains("0.75 mg/kg is outside this protocol: its iv dose is 0.5 mg/kg"), "{}", r.message);
+        c.dose_exception = Some("Partial response at 0.5 mg/kg after 3 infusions".into());
+        assert_eq!(decide(&snapshot(), &c, true).expect("exception").dose_mg, 54.4); // 0.75 × 72.5
+
+        // KAP: sublingual 100-400 mg, or its IM alternative 0.5-1.5 mg/kg.
+        let mut s = snapshot();
+        s.course_protocol = Some("kap_sublingual_im".into());
+        let mut c = command();
+        c.route = Some("im".into());
+        c.mg_per_kg = Some(1.0);
+        decide(&s, &c, false).expect("the alternative's range");
+        c.mg_per_kg = Some(2.0);
+        assert_eq!(refused(&s, &c, false).field, "mg_per_kg");
+        let mut c = command();
+        c.weight_kg = None;
+        c.route = Some("sublingual".into());
+        c.dose_mg = Some(450.0);
+        assert!(refused(&s, &c, false).message.contains("its sublingual dose is 100-400 mg"));
     }
 
     fn library() -> ProtocolLibrary {

@@ -72,6 +72,11 @@ pub struct SessionStart {
     pub lot: Option<String>,
     #[schema(format = DateTime)]
     pub started_at: Option<String>,
+    /// A prescriber's documented reason for a dose outside the course's
+    /// protocol (its route, or an amount outside its range); refused when
+    /// the dose is within the protocol.
+    #[schema(value_type = Option<kairos_domain::text::OptionalText1000>)]
+    pub dose_exception: Option<String>,
 }
 
 impl SessionStart {
@@ -93,6 +98,7 @@ impl SessionStart {
                 .map_err(Refusal::from)?,
             lot: self.lot.clone(),
             started_at: opt_instant("started_at", self.started_at.as_deref())?,
+            dose_exception: self.dose_exception.clone(),
         })
     }
 }

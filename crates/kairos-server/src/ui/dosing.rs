@@ -41,6 +41,7 @@ pub struct StartForm {
     pub drawn: String,
     pub lot: String,
     pub started_at: String,
+    pub dose_exception: String,
 }
 
 impl StartForm {
@@ -76,6 +77,7 @@ impl StartForm {
                 .transpose()?,
             lot: opt_text(&self.lot),
             started_at: local_time("started_at", "Dose started at", &self.started_at, tz)?,
+            dose_exception: opt_text(&self.dose_exception),
         })
     }
 }
@@ -87,6 +89,8 @@ struct StartPage {
     encounter_id: EncounterId,
     client: String,
     protocol: String,
+    /// The protocol's dose in words.
+    protocol_dose: String,
     can_override: bool,
     hold: String,
     /// In-date ledger stock of the right substance at this site: (id, label).
@@ -136,6 +140,7 @@ async fn start_page(
         encounter_id: enc,
         client: facts.client_name,
         protocol: facts.protocol,
+        protocol_dose: facts.protocol_dose,
         can_override: auth.staff.roles.allow(Permission::OverrideSafetyHold),
         hold: format!("{}/{}", h.systolic_at_least, h.diastolic_at_least),
         stocks,
@@ -179,7 +184,7 @@ pub async fn start_submit(
 /// The start form again after a refusal, with everything typed kept.
 async fn start_refused(state: &AppState, auth: &UiAuth, enc: EncounterId, form: StartForm, r: Refused) -> PageResult {
     let status = r.status;
-    if status == StatusCode::FORBIDDEN && r.field != "override_reason" {
+    if status == StatusCode::FORBIDDEN && r.field != "override_reason" && r.field != "dose_exception" {
         return Err(page_error(status, &r.message, Some(auth.nav("/clients"))));
     }
     let mut page = start_page(state, auth, enc, Some(form), Some(r)).await?;
@@ -328,6 +333,7 @@ struct SessionPage {
     started: String,
     hold: Option<String>,
     override_reason: Option<String>,
+    dose_exception: Option<String>,
     earliest_discharge: String,
     discharged: Option<String>,
     /// How an early end happened: (what, reason).
@@ -451,6 +457,7 @@ async fn session_page(
         started: t(s.started_at),
         hold: s.hold_reason.clone(),
         override_reason: s.override_reason.clone(),
+        dose_exception: s.dose_exception.clone(),
         earliest_discharge: t(s.started_at + jiff::SignedDuration::from_mins(s.monitoring_minutes)),
         discharged: s
             .discharged_at

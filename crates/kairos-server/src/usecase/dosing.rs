@@ -24,6 +24,9 @@ pub struct StartFacts {
     pub time_zone: TimeZone,
     /// The course's protocol by name ("no course" for a visit outside one).
     pub protocol: String,
+    /// The protocol's dose in words ("intranasal 56-84 mg"), empty outside
+    /// the library.
+    pub protocol_dose: String,
     /// What the protocol's route gives (ketamine unless intranasal).
     pub substance: Substance,
     /// Ledger stock of that substance at the visit's site with some on the
@@ -37,15 +40,15 @@ pub async fn start_facts(state: &AppState, caller: &Auth, visit: EncounterId) ->
     let visit = state.store.get_encounter(visit).await?;
     let client_name = super::clients::name(state, visit.client_id).await?;
     let time_zone = state.site_tz(visit.site_id).await?;
-    let (protocol, route) = match visit.course_id {
+    let (protocol, route, protocol_dose) = match visit.course_id {
         Some(c) => {
             let course = state.store.get_course(c).await?;
             match state.config.protocols.get(&course.protocol) {
-                Some(p) => (p.name.clone(), p.dose.route.as_str().to_string()),
-                None => (course.protocol, "iv".to_string()),
+                Some(p) => (p.name.clone(), p.dose.route.as_str().to_string(), dose_in_words(p)),
+                None => (course.protocol, "iv".to_string(), String::new()),
             }
         }
-        None => ("no course".into(), "iv".to_string()),
+        None => ("no course".into(), "iv".to_string(), String::new()),
     };
     let substance = Substance::for_route(&route);
     let today = state.now().to_zoned(time_zone.clone()).date();
@@ -57,7 +60,28 @@ pub async fn start_facts(state: &AppState, caller: &Auth, visit: EncounterId) ->
             }
         }
     }
-    Ok(StartFacts { client_name, time_zone, protocol, substance, stocks })
+    Ok(StartFacts { client_name, time_zone, protocol, protocol_dose, substance, stocks })
+}
+
+/// A protocol's doses in words: its route's and each alternative's.
+fn dose_in_words(p: &kairos_domain::protocols::Protocol) -> String {
+    use kairos_domain::protocols::DoseUnit;
+    let one = |route: &str, unit: DoseUnit, amount: Option<f64>, min: Option<f64>, max: Option<f64>| {
+        let unit = if unit == DoseUnit::Mg { "mg" } else { "mg/kg" };
+        match (min.or(amount), max.or(amount)) {
+            (Some(l), Some(h)) if l == h => format!("{route} {l} {unit}"),
+            (Some(l), Some(h)) => format!("{route} {l}-{h} {unit}"),
+            _ => format!("{route}, {unit}"),
+        }
+    };
+    let d = &p.dose;
+    let all: Vec<String> = std::iter::once(one(d.route.as_str(), d.unit, d.amount, d.min, d.max))
+        .chain(d.alternatives.iter().map(|a| one(a.route.as_str(), a.unit, a.amount, a.min, a.max)))
+        .collect();
+    format!(
+        "This protocol's dose: {}. A dose outside it is given only as a prescriber's documented exception.",
+        all.join("; or ")
+    )
 }
 
 /// The session already started for a visit, if any.

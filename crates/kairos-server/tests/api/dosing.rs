@@ -41,24 +41,37 @@ pub(crate) async fn booked_at(app: &TestApp, tz: &str) -> (String, String) {
     let s = app.post(&format!("/api/v1/courses/{course}/screens"), &prescriber, json!({ "findings": findings })).await;
     let sign = format!("/api/v1/screens/{}/sign", s.body["id"].as_str().expect("screen"));
     assert_eq!(app.post(&sign, &prescriber, json!({ "eligible": true })).await.status, StatusCode::OK);
-    let site = app.post("/api/v1/sites", &admin, json!({ "name": "Dose Clinic", "time_zone": tz })).await;
+    let enc = dose_visit(app, &admin, &prescriber, (&client, &course), tz, 200).await;
+    (prescriber, enc)
+}
+
+/// A three-hour dose visit for (client, course) at a new site in time zone
+/// `tz` with one chair, begun `mins_ago` minutes ago: the encounter id.
+async fn dose_visit(
+    app: &TestApp,
+    admin: &str,
+    prescriber: &str,
+    (client, course): (&str, &str),
+    tz: &str,
+    mins_ago: i64,
+) -> String {
+    let site = app.post("/api/v1/sites", admin, json!({ "name": "Dose Clinic", "time_zone": tz })).await;
     let site = site.body["id"].as_str().expect("site").to_string();
     let chair = app
-        .post(&format!("/api/v1/sites/{site}/rooms"), &admin, json!({ "name": "Chair 1", "kind": "infusion_chair" }))
+        .post(&format!("/api/v1/sites/{site}/rooms"), admin, json!({ "name": "Chair 1", "kind": "infusion_chair" }))
         .await;
     let chair = chair.body["id"].as_str().expect("chair").to_string();
-    let start = jiff::Timestamp::now() - jiff::SignedDuration::from_mins(200);
+    let start = jiff::Timestamp::now() - jiff::SignedDuration::from_mins(mins_ago);
     let r = app
         .post(
             "/api/v1/encounters",
-            &prescriber,
+            prescriber,
             json!({ "client_id": client, "course_id": course, "site_id": site, "room_id": chair, "kind": "dosing",
                     "scheduled_start": start.to_string(), "scheduled_end": (start + jiff::SignedDuration::from_hours(3)).to_string() }),
         )
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
-    let enc = r.body["id"].as_str().expect("encounter").to_string();
-    (prescriber, enc)
+    r.body["id"].as_str().expect("encounter").to_string()
 }
 
 fn start_body(sys: u16, override_reason: Option<&str>) -> Value {
@@ -447,4 +460,61 @@ async fn a_reading_kept_through_sign_in_keeps_the_time_it_was_typed_not_the_time
     let s = app.get(&format!("/api/v1/dosing-sessions/{session}"), &nurse).await;
     let charted: jiff::Timestamp = s.body["vitals"][0]["at"].as_str().expect("charted").parse().expect("ts");
     assert_eq!(charted.as_second(), typed.as_second(), "charted at the time it was typed, not 12 minutes later");
+}
+
+#[tokio::test]
+async fn a_dose_outside_the_protocol_is_refused_at_both_doors_unless_a_prescriber_documents_the_exception() {
+    let app = spawn_app().await;
+    let admin = app.token_for(Role::Admin).await;
+    let (email, _) = app.add_staff(&[Role::Prescriber]).await;
+    let prescriber = app.login(&email, PASSWORD).await;
+    let (nurse_email, _) = app.add_staff(&[Role::Nurse]).await;
+    let nurse = app.login(&nurse_email, PASSWORD).await;
+    let (client, course) = screened(&app, &prescriber, "esketamine_label").await;
+    let enc = dose_visit(&app, &admin, &prescriber, (&client, &course), "UTC", 10).await;
+    let r = app.post(&format!("/api/v1/encounters/{enc}/status"), &nurse, json!({ "status": "arrived" })).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let path = format!("/api/v1/encounters/{enc}/dosing-session");
+    let body = |mg: f64, exception: Option<&str>| {
+        json!({ "checklist": { "fasting_confirmed": true, "ride_home_arranged": true, "no_driving_agreed": true,
+                               "pregnancy_test": "not_applicable", "mood_check": "calm" },
+                "pre_vitals": { "systolic": 124, "diastolic": 80, "heart_rate": 70, "spo2": 98 },
+                "dose_mg": mg, "lot": "ESK-1", "dose_exception": exception })
+    };
+
+    // 560 mg (a slip for 56): refused at the API and on the form in the same words.
+    let r = app.post(&path, &nurse, body(560.0, None)).await;
+    assert_eq!(r.problem_field(), Some("dose_mg"), "{}", r.body);
+    let said = "560 mg is outside this protocol: its intranasal dose is 56-84 mg";
+    assert!(r.body["detail"].as_str().is_some_and(|d| d.starts_with(said)), "{}", r.body);
+    let web = web_session(&app, &nurse_email).await;
+    let form = [
+        ("fasting_confirmed", "yes"),
+        ("ride_home_arranged", "yes"),
+        ("no_driving_agreed", "yes"),
+        ("pregnancy_test", "not_applicable"),
+        ("systolic", "124"),
+        ("diastolic", "80"),
+        ("heart_rate", "70"),
+        ("dose_mg", "560"),
+        ("lot", "ESK-1"),
+    ];
+    let r = web.post(format!("{}/encounters/{enc}/dosing", app.base)).form(&form).send().await.expect("post");
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = r.text().await.expect("html");
+    assert!(html.contains(said) && html.contains("This protocol&#39;s dose: intranasal 56-84 mg"), "{html}");
+    // A nurse may not document the exception; a prescriber may.
+    let exception = "Age 71: the label starting dose for 65 and over is 28 mg";
+    let r = app.post(&path, &nurse, body(28.0, Some(exception))).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
+    assert!(r.body["detail"].as_str().is_some_and(|d| d.contains("only a prescriber may give a dose outside")));
+    let r = app.post(&path, &prescriber, body(56.0, Some(exception))).await;
+    assert_eq!(r.problem_field(), Some("dose_exception"), "no exception for a dose within the protocol");
+    let r = app.post(&path, &prescriber, body(28.0, Some(exception))).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    assert_eq!((r.body["dose_mg"].as_f64(), r.body["dose_exception"].as_str()), (Some(28.0), Some(exception)));
+    let session = r.body["id"].as_str().expect("session").to_string();
+    let html = web.get(format!("{}/dosing-sessions/{session}", app.base)).send().await.expect("get").text().await;
+    let html = html.expect("html");
+    assert!(html.contains("outside the protocol") && html.contains(exception), "{html}");
 }
