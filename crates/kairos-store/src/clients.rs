@@ -136,9 +136,22 @@ impl Store {
         page: PageRequest,
     ) -> Result<Page<Client>> {
         let term = search.map(search_key).unwrap_or_default();
-        let pattern = rows::like_prefix(&term);
-        let filter = "WHERE (search_family LIKE $1 ESCAPE '\\' OR search_given LIKE $1 ESCAPE '\\' \
-                      OR search_full LIKE $1 ESCAPE '\\') AND ($2 IS NULL OR status = $2)";
+        // A prefix match each name index answers: SQLite's LIKE ignores
+        // ASCII case, so it cannot use the (already lower-cased) keys'
+        // indexes, and GLOB can; PostgreSQL's LIKE uses the keys' pattern
+        // indexes (migration 0021).
+        let (pattern, filter) = match self.backend {
+            crate::Backend::Sqlite => (
+                rows::glob_prefix(&term),
+                "WHERE (search_family GLOB $1 OR search_given GLOB $1 OR search_full GLOB $1) \
+                 AND ($2 IS NULL OR status = $2)",
+            ),
+            crate::Backend::Postgres => (
+                rows::like_prefix(&term),
+                "WHERE (search_family LIKE $1 ESCAPE '\\' OR search_given LIKE $1 ESCAPE '\\' \
+                 OR search_full LIKE $1 ESCAPE '\\') AND ($2 IS NULL OR status = $2)",
+            ),
+        };
         let status = status.map(|s| s.as_str().to_string());
         let total: (i64,) = sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM clients {filter}")))
             .bind(pattern.clone())

@@ -149,38 +149,42 @@ impl Store {
         encounter_of(&row)
     }
 
-    /// Encounters matching the filters, by scheduled start.
+    /// Encounters matching the filters, by scheduled start. Only the filters
+    /// given are in the SQL, so a site's, client's or staff member's index
+    /// serves the read (a `$n IS NULL OR ...` term would read every
+    /// encounter in the time range).
     pub async fn list_encounters(&self, q: &EncounterQuery) -> Result<Page<Encounter>> {
-        let filter = "WHERE scheduled_start >= $1 AND scheduled_start < $2 \
-                      AND ($3 IS NULL OR site_id = $3) AND ($4 IS NULL OR client_id = $4) \
-                      AND ($5 IS NULL OR staff_id = $5)";
-        let binds = (
-            micros(q.from),
-            micros(q.to),
-            q.site_id.map(|x| x.to_string()),
-            q.client_id.map(|x| x.to_string()),
-            q.staff_id.map(|x| x.to_string()),
-        );
-        let total: (i64,) = sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM encounters {filter}")))
-            .bind(binds.0)
-            .bind(binds.1)
-            .bind(binds.2.clone())
-            .bind(binds.3.clone())
-            .bind(binds.4.clone())
-            .fetch_one(&self.pool)
-            .await?;
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {COLS} FROM encounters {filter} ORDER BY scheduled_start, id LIMIT $6 OFFSET $7"
+        let mut filter = String::from("WHERE scheduled_start >= $1 AND scheduled_start < $2");
+        let mut ids: Vec<String> = Vec::new();
+        for (col, id) in [
+            ("site_id", q.site_id.map(|x| x.to_string())),
+            ("client_id", q.client_id.map(|x| x.to_string())),
+            ("staff_id", q.staff_id.map(|x| x.to_string())),
+        ] {
+            if let Some(id) = id {
+                ids.push(id);
+                filter.push_str(&format!(" AND {col} = ${}", ids.len() + 2));
+            }
+        }
+        let mut count =
+            sqlx::query_as::<_, (i64,)>(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM encounters {filter}")))
+                .bind(micros(q.from))
+                .bind(micros(q.to));
+        for id in &ids {
+            count = count.bind(id.clone());
+        }
+        let total = count.fetch_one(&self.pool).await?;
+        let mut select = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLS} FROM encounters {filter} ORDER BY scheduled_start, id LIMIT ${} OFFSET ${}",
+            ids.len() + 3,
+            ids.len() + 4
         )))
-        .bind(binds.0)
-        .bind(binds.1)
-        .bind(binds.2)
-        .bind(binds.3)
-        .bind(binds.4)
-        .bind(i64::from(q.page.limit))
-        .bind(i64::from(q.page.offset))
-        .fetch_all(&self.pool)
-        .await?;
+        .bind(micros(q.from))
+        .bind(micros(q.to));
+        for id in ids {
+            select = select.bind(id);
+        }
+        let rows = select.bind(i64::from(q.page.limit)).bind(i64::from(q.page.offset)).fetch_all(&self.pool).await?;
         Ok(Page {
             items: rows.iter().map(encounter_of).collect::<Result<_>>()?,
             total: total.0,

@@ -535,17 +535,65 @@ impl Store {
         Ok(out)
     }
 
-    /// Clients with a dose started at or after `since` (for the list of
-    /// windows closing without an integration session).
-    pub async fn clients_dosed_since(&self, since: Timestamp) -> Result<Vec<ClientId>> {
-        let rows: Vec<(String,)> = sqlx::query_as(
-            "SELECT DISTINCT e.client_id FROM encounters e LEFT JOIN dosing_sessions d ON d.encounter_id = e.id \
-             WHERE e.kind = 'dosing' AND (d.id IS NOT NULL OR e.status = 'completed') \
-             AND COALESCE(d.started_at, e.actual_start, e.scheduled_start) >= $1",
+    /// Clients with a dose started at or after `since` that has no therapy
+    /// encounter (integration or individual therapy, not cancelled or
+    /// missed) after it and before the client's next dose: the clients who
+    /// may have a window open with nothing booked, for the list of windows
+    /// closing without an integration session, which decides from each
+    /// listed client's full record. Therapy encounters from `until` on are
+    /// not read (one that late only lists a client who need not be). A
+    /// dose's next dose starts after it, so both reads are time ranges on
+    /// indexes, whatever the size of the practice.
+    pub async fn clients_with_unbooked_doses(&self, since: Timestamp, until: Timestamp) -> Result<Vec<ClientId>> {
+        // The dose's start as `dose_facts_of` computes it: the session's
+        // start, else the visit's actual or scheduled start.
+        let doses: Vec<(String, String, i64)> = sqlx::query_as(
+            "SELECT d.client_id, d.encounter_id, d.started_at FROM dosing_sessions d \
+             JOIN encounters e ON e.id = d.encounter_id WHERE d.started_at >= $1 AND e.kind = 'dosing' \
+             UNION ALL \
+             SELECT e.client_id, e.id, COALESCE(e.actual_start, e.scheduled_start) FROM encounters e \
+             WHERE e.kind = 'dosing' AND e.status = 'completed' AND COALESCE(e.actual_start, e.scheduled_start) >= $1 \
+             AND NOT EXISTS (SELECT 1 FROM dosing_sessions x WHERE x.encounter_id = e.id)",
         )
         .bind(micros(since))
         .fetch_all(&self.pool)
         .await?;
-        rows.into_iter().map(|(id,)| id.parse().map_err(|_| StoreError::corrupt("client id"))).collect()
+        let therapy: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT client_id, COALESCE(actual_start, scheduled_start) FROM encounters \
+             WHERE kind IN ('integration', 'individual_therapy') AND status NOT IN ('cancelled', 'no_show') \
+             AND COALESCE(actual_start, scheduled_start) > $1 AND COALESCE(actual_start, scheduled_start) < $2",
+        )
+        .bind(micros(since))
+        .bind(micros(until))
+        .fetch_all(&self.pool)
+        .await?;
+        let mut sessions: HashMap<&str, Vec<i64>> = HashMap::new();
+        for (client, at) in &therapy {
+            sessions.entry(client.as_str()).or_default().push(*at);
+        }
+        for list in sessions.values_mut() {
+            list.sort_unstable();
+        }
+        let mut by_client: HashMap<&str, Vec<(i64, EncounterId)>> = HashMap::new();
+        for (client, encounter, at) in &doses {
+            let id: EncounterId = encounter.parse().map_err(|_| StoreError::corrupt("encounter id"))?;
+            by_client.entry(client.as_str()).or_default().push((*at, id));
+        }
+        let mut out = Vec::new();
+        for (client, mut list) in by_client {
+            // In the order `dose_facts_of` gives: a dose's next is the one after it.
+            list.sort_unstable();
+            let held = sessions.get(client).map(Vec::as_slice).unwrap_or(&[]);
+            let unbooked = list.iter().enumerate().any(|(i, (at, _))| {
+                let next = list.get(i + 1).map(|n| n.0);
+                let first_after = held.partition_point(|s| s <= at);
+                held.get(first_after).is_none_or(|s| next.is_some_and(|n| *s >= n))
+            });
+            if unbooked {
+                out.push(client.parse().map_err(|_| StoreError::corrupt("client id"))?);
+            }
+        }
+        out.sort_unstable();
+        Ok(out)
     }
 }

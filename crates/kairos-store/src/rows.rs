@@ -200,6 +200,24 @@ pub(crate) fn like_prefix(term: &str) -> String {
     out
 }
 
+/// A SQLite `GLOB` pattern matching the strings that start with `term`:
+/// `*`, `?` and `[` stand for themselves inside brackets.
+pub(crate) fn glob_prefix(term: &str) -> String {
+    let mut out = String::with_capacity(term.len() + 1);
+    for c in term.chars() {
+        match c {
+            '*' | '?' | '[' => {
+                out.push('[');
+                out.push(c);
+                out.push(']');
+            }
+            _ => out.push(c),
+        }
+    }
+    out.push('*');
+    out
+}
+
 /// Placeholders for a multi-row INSERT on `backend`: SQLite gets anonymous
 /// `?` (bound by position: SQLite finds a `$N` by a linear scan of the
 /// statement's named parameters, so naming them makes binding quadratic in
@@ -290,5 +308,25 @@ mod tests {
             let null = query_named(st, [], |r| get_id::<uuid::Uuid>(r, "b")).expect_err("b is null").to_string();
             assert!(null.contains("b is null"), "{null}");
         });
+    }
+
+    #[test]
+    fn a_glob_prefix_matches_what_starts_with_the_term_wildcards_included() {
+        let db = rusqlite::Connection::open_in_memory().expect("sqlite");
+        let matches = |term: &str, text: &str| -> bool {
+            db.query_row("SELECT ?1 GLOB ?2", rusqlite::params![text, glob_prefix(term)], |r| r.get(0)).expect("glob")
+        };
+        assert!(matches("ok", "okafor"));
+        assert!(matches("", "anything"));
+        assert!(!matches("ok", "brooke"));
+        assert!(!matches("ok", "Okafor"), "the keys are lower-cased before they are stored");
+        assert!(matches("o*b", "o*brien"));
+        assert!(!matches("o*b", "obrien"));
+        assert!(!matches("o*b", "oxxbrien"));
+        assert!(matches("a?", "a?b"));
+        assert!(!matches("a?", "ab"));
+        assert!(matches("[x", "[x]"));
+        assert!(!matches("[x", "x"));
+        assert!(matches("x]", "x]y"));
     }
 }

@@ -4,7 +4,7 @@ use crate::audit::{self, Action, Actor, AuditEntry};
 use crate::rows::{self, micros};
 use crate::{Result, Store, StoreError};
 use jiff::Timestamp;
-use kairos_domain::ids::{RoomId, SiteId};
+use kairos_domain::ids::{RoomId, SiteId, StaffId};
 use kairos_domain::site::{Room, RoomKind, Site, SiteInput, TimeZoneName};
 use sqlx::any::AnyRow;
 
@@ -160,5 +160,33 @@ impl Store {
     pub async fn room_names(&self, ids: &[RoomId]) -> Result<std::collections::HashMap<RoomId, String>> {
         let rows = rows::names_by_ids(&self.pool, "rooms", ids).await?;
         Ok(rows.into_iter().filter_map(|(id, name)| Some((id.parse().ok()?, name))).collect())
+    }
+
+    /// Weekly hours as stored (JSON), for booking at these sites: each
+    /// site's (none: the clinic's) and each staff member's who has their
+    /// own, in two queries whatever the number of sites.
+    pub async fn booking_hours(
+        &self,
+        sites: &[SiteId],
+    ) -> Result<(std::collections::HashMap<SiteId, Option<String>>, std::collections::HashMap<StaffId, String>)> {
+        let mut site_hours = std::collections::HashMap::new();
+        for chunk in sites.chunks(500) {
+            let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+            let sql = format!("SELECT id, hours FROM sites WHERE id IN ({})", marks.join(","));
+            let mut q = sqlx::query_as::<_, (String, Option<String>)>(sqlx::AssertSqlSafe(sql));
+            for s in chunk {
+                q = q.bind(s.to_string());
+            }
+            for (id, hours) in q.fetch_all(&self.pool).await? {
+                site_hours.insert(id.parse().map_err(|_| StoreError::corrupt("site id"))?, hours);
+            }
+        }
+        let staff: Vec<(String, String)> =
+            sqlx::query_as("SELECT id, hours FROM staff WHERE hours IS NOT NULL").fetch_all(&self.pool).await?;
+        let staff = staff
+            .into_iter()
+            .map(|(i, h)| Ok((i.parse().map_err(|_| StoreError::corrupt("staff id"))?, h)))
+            .collect::<Result<_>>()?;
+        Ok((site_hours, staff))
     }
 }

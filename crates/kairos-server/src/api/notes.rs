@@ -479,8 +479,12 @@ pub async fn closing_windows(state: &AppState, now: Timestamp) -> AppResult<Vec<
     // by a late discharge): older doses are not looked at.
     let longest = window::longest_open_hours(state.config.protocols.all(), &state.config.therapy_window);
     let since = now - SignedDuration::from_hours(longest + 24);
-    let clients = state.store.clients_dosed_since(since).await?;
-    // Every client's facts in a few queries, not two per client.
+    // Only the clients with a dose since then and nothing booked after it
+    // (a few in a hundred), then their facts in a few queries. Sessions
+    // booked after every such window has closed are not looked at in the
+    // first read: one only adds a client whose full record then shows it.
+    let until = now + SignedDuration::from_hours(longest + 24);
+    let clients = state.store.clients_with_unbooked_doses(since, until).await?;
     let (doses, therapy) =
         tokio::try_join!(state.store.dose_facts_of(&clients), state.store.therapy_facts_of(&clients))?;
     let mut out = Vec::new();

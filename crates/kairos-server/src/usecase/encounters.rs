@@ -121,11 +121,14 @@ pub async fn booking_choices(
         course_therapist: HashMap::new(),
         therapists: Vec::new(),
     };
+    let (site_json, staff_json) = state.store.booking_hours(sites).await?;
     for site in sites {
         if out.site_hours.contains_key(site) {
             continue;
         }
-        let (site_json, staff_json, _) = state.store.weekly_hours(*site).await?;
+        let site_json = site_json
+            .get(site)
+            .ok_or_else(|| kairos_store::StoreError::NotFound { record: "site", id: site.to_string() })?;
         let hours = parse(site_json.as_ref(), &state.config.scheduling.site_hours)?;
         for t in &therapists {
             out.staff_hours.insert((*site, t.id), parse(staff_json.get(&t.id), &hours)?);
