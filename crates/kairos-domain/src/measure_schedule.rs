@@ -343,6 +343,62 @@ fn window(rule: &ScheduleRule, label: String, due_at: Timestamp) -> Option<Slot>
 }
 
 /// When `phase` was entered, and when it ended (the next phase, or the end of the course).
+/// The phases a course went through, from its recorded phase changes,
+/// completed where records lack them (imported courses): screening from the
+/// course's start; induction from the first dose; and a current phase after
+/// induction with no recorded move into it from the end of the protocol's
+/// induction series: the first dose after the series, or the series at its
+/// slowest allowed pace (`count` × `max_spacing_hours` after dose 1),
+/// whichever is earlier; without a protocol, the day after the last dose
+/// (for an ended course, never later than that).
+/// Weekly induction measures then stop where induction did.
+pub fn course_phases(
+    recorded: &[(Phase, Timestamp)],
+    current: Phase,
+    started_at: Timestamp,
+    doses: &[Timestamp],
+    series: Option<&crate::protocols::DoseSeries>,
+) -> Vec<(Phase, Timestamp)> {
+    let mut phases = recorded.to_vec();
+    if phases.is_empty() {
+        phases.push((Phase::Screening, started_at));
+    }
+    let mut doses = doses.to_vec();
+    doses.sort();
+    if !phases.iter().any(|(p, _)| *p == Phase::Induction)
+        && let Some(first) = doses.first()
+    {
+        phases.push((Phase::Induction, *first));
+        phases.sort_by_key(|(_, t)| *t);
+    }
+    let last = phases.last().map(|(p, t)| (*p, *t));
+    if current > Phase::Induction
+        && let Some((last_phase, last_at)) = last
+        && last_phase != current
+        && last_phase <= Phase::Induction
+    {
+        let after_series = series.and_then(|d| doses.get(usize::try_from(d.count).ok()?)).copied();
+        let slowest = series.zip(doses.first()).and_then(|(d, first)| {
+            let hours = d.max_spacing_hours?.checked_mul(i64::from(d.count))?;
+            first.checked_add(SignedDuration::from_hours(hours)).ok()
+        });
+        let ends = match (after_series, slowest) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let day_after_last = doses.last().and_then(|d| d.checked_add(SignedDuration::from_hours(24)).ok());
+        // An ended course gave no dose after its last: nothing ran on after it.
+        let ends = match (current >= Phase::Completed, ends, day_after_last) {
+            (true, Some(a), Some(b)) => Some(a.min(b)),
+            (_, a, b) => a.or(b),
+        };
+        if let Some(at) = ends {
+            phases.push((current, at.max(last_at)));
+        }
+    }
+    phases
+}
+
 fn phase_span(facts: &CourseFacts, phase: Phase) -> Option<(Timestamp, Option<Timestamp>)> {
     let i = facts.phases.iter().position(|(p, _)| *p == phase)?;
     let end = facts.phases.get(i + 1).map(|(_, at)| *at).or(facts.ended_at);
@@ -701,5 +757,34 @@ mod tests {
         assert_eq!(err.field(), "measure_schedules");
         let err = Schedules::load(SHIPPED, &["phq9", "gad7"]).expect_err("pcl5 unknown");
         assert!(err.field().starts_with("ptsd.toml"), "{err}");
+    }
+
+    #[test]
+    fn a_course_in_maintenance_without_its_recorded_move_leaves_induction_after_the_protocols_series() {
+        let day = |d: i64| ts("2026-01-05T09:00:00Z") + SignedDuration::from_hours(24 * d);
+        // Eight induction doses twice a week, then weekly maintenance doses.
+        let doses: Vec<Timestamp> = [0, 3, 7, 10, 14, 17, 21, 24, 35, 42].iter().map(|d| day(*d)).collect();
+        // The esketamine label's series: 8 doses, at most 120 h apart.
+        let lib = crate::protocols::ProtocolLibrary::shipped(&["standard", "ptsd"]).expect("protocols");
+        let series = &lib.get("esketamine_label").expect("esketamine").doses;
+        let p = course_phases(&[], Phase::Maintenance, day(-14), &doses, Some(series));
+        assert_eq!(p, vec![(Phase::Screening, day(-14)), (Phase::Induction, day(0)), (Phase::Maintenance, day(35))]);
+        // Nine doses over three months: induction is over by its slowest
+        // pace, 8 × 120 h = 40 days after dose 1, not at dose 9.
+        let slow: Vec<Timestamp> = (0..9).map(|i| day(i * 11)).collect();
+        let p = course_phases(&[], Phase::Maintenance, day(-14), &slow, Some(series));
+        assert_eq!(p.last(), Some(&(Phase::Maintenance, day(40))));
+        // An ended course: no later than the day after its last dose.
+        let p = course_phases(&[], Phase::Completed, day(-14), &slow[..3], Some(series));
+        assert_eq!(p.last(), Some(&(Phase::Completed, day(23))));
+        // Without the protocol's series: the day after the last dose.
+        let p = course_phases(&[], Phase::Maintenance, day(-14), &doses[..8], None);
+        assert_eq!(p.last(), Some(&(Phase::Maintenance, day(25))));
+        // A recorded move is kept as it is.
+        let recorded = [(Phase::Screening, day(-14)), (Phase::Induction, day(0)), (Phase::Maintenance, day(30))];
+        assert_eq!(course_phases(&recorded, Phase::Maintenance, day(-14), &doses, Some(series)), recorded.to_vec());
+        // Still in induction: nothing added.
+        let p = course_phases(&[], Phase::Induction, day(-14), &doses[..3], Some(series));
+        assert_eq!(p, vec![(Phase::Screening, day(-14)), (Phase::Induction, day(0))]);
     }
 }

@@ -559,8 +559,7 @@ pub async fn schedule_for(
     names: &std::collections::HashMap<ClientId, String>,
     now: Timestamp,
 ) -> AppResult<Vec<DueMeasure>> {
-    use kairos_domain::course::Phase;
-    use kairos_domain::measure_schedule::{CourseFacts, occurrences};
+    use kairos_domain::measure_schedule::{CourseFacts, course_phases, occurrences};
     let ids: Vec<CourseId> = courses.iter().map(|c| c.id).collect();
     let timelines = state.store.course_timelines(&ids).await?;
     let mut clients: Vec<ClientId> = courses.iter().map(|c| c.client_id).collect();
@@ -580,17 +579,8 @@ pub async fn schedule_for(
         let day_start = |d: jiff::civil::Date| d.to_zoned(tz.clone()).map(|z| z.timestamp()).ok();
         let Some(started_at) = day_start(c.started_on) else { continue };
         let timeline = timelines.get(&c.id).cloned().unwrap_or_default();
-        let mut phases = timeline.phases.clone();
-        if phases.is_empty() {
-            phases.push((Phase::Screening, started_at));
-        }
-        // Without a recorded move into induction, induction begins at the first dose.
-        if !phases.iter().any(|(p, _)| *p == Phase::Induction)
-            && let Some(first) = timeline.doses.first()
-        {
-            phases.push((Phase::Induction, *first));
-            phases.sort_by_key(|(_, t)| *t);
-        }
+        let series = state.config.protocols.get(&c.protocol).map(|p| &p.doses);
+        let phases = course_phases(&timeline.phases, c.phase, started_at, &timeline.doses, series);
         let facts = CourseFacts {
             started_at,
             phases,
