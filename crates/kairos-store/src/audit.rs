@@ -401,6 +401,10 @@ pub struct AuditQuery {
     pub from: Option<Timestamp>,
     pub to: Option<Timestamp>,
     pub page: PageRequest,
+    /// Count no more than this many entries: the total is then at most
+    /// `count_at_most + 1` ("more than ...") and costs the same however
+    /// long the log grows. None: the exact total.
+    pub count_at_most: Option<u64>,
 }
 
 impl Store {
@@ -450,7 +454,11 @@ impl Store {
             }
         }
         let filter = if conds.is_empty() { String::new() } else { format!("WHERE {}", conds.join(" AND ")) };
-        let mut count = sqlx::query_as::<_, (i64,)>(AssertSqlSafe(format!("SELECT COUNT(*) FROM audit_log {filter}")));
+        let counted = match q.count_at_most {
+            Some(cap) => format!("SELECT COUNT(*) FROM (SELECT 1 FROM audit_log {filter} LIMIT {}) capped", cap + 1),
+            None => format!("SELECT COUNT(*) FROM audit_log {filter}"),
+        };
+        let mut count = sqlx::query_as::<_, (i64,)>(AssertSqlSafe(counted));
         for b in &binds {
             count = count.bind(b.clone());
         }
@@ -496,7 +504,7 @@ impl Store {
     /// file's together (`audit_reads.rs`), from one snapshot of each.
     async fn list_audit_sqlite(&self, db: std::path::PathBuf, q: &AuditQuery) -> Result<Page<AuditRecord>> {
         let (client, actor, page) = (q.client_id, q.actor_id, q.page);
-        let (action, from, to) = (q.action.clone(), q.from, q.to);
+        let (action, from, to, cap) = (q.action.clone(), q.from, q.to, q.count_at_most);
         tokio::task::spawn_blocking(move || -> Result<Page<AuditRecord>> {
             use rusqlite::types::Value;
             let conn = crate::audit_reads::open_for_reading(&db)?;
@@ -532,11 +540,11 @@ impl Store {
             // One transaction: the count and the page see the same entries.
             let tx = conn.unchecked_transaction()?;
             let n = params.len();
-            let total: i64 = tx.query_row(
-                &format!("SELECT COUNT(*) FROM ({entries})"),
-                rusqlite::params_from_iter(params.iter()),
-                |r| r.get(0),
-            )?;
+            let counted = match cap {
+                Some(cap) => format!("SELECT COUNT(*) FROM (SELECT 1 FROM ({entries}) LIMIT {})", cap + 1),
+                None => format!("SELECT COUNT(*) FROM ({entries})"),
+            };
+            let total: i64 = tx.query_row(&counted, rusqlite::params_from_iter(params.iter()), |r| r.get(0))?;
             let sql = format!("SELECT * FROM ({entries}) ORDER BY id DESC LIMIT ?{} OFFSET ?{}", n + 1, n + 2);
             params.push(Value::Integer(i64::from(page.limit)));
             params.push(Value::Integer(i64::from(page.offset)));

@@ -514,6 +514,15 @@ async fn checked_audit(store: &Store, client: ClientId, nurse: StaffId) -> (usiz
     assert_eq!(page.total as usize, all.len());
     let paged: Vec<String> = page.items.iter().map(|e| e.id.to_string()).collect();
     assert_eq!(paged, listed[1..3].to_vec(), "pages in the same order");
+    // A bounded count says "more than" with one entry past the bound, and
+    // the exact number within it; the page itself is the same.
+    assert!(all.len() >= 3, "entries to count: {}", all.len());
+    let capped = AuditQuery { count_at_most: Some(1), ..q.clone() };
+    let c = store.list_audit(&capped).await.expect("capped");
+    assert_eq!(c.total, 2, "one past the bound");
+    assert_eq!(c.items.iter().map(|e| e.id.to_string()).collect::<Vec<_>>(), paged);
+    let roomy = AuditQuery { count_at_most: Some(10_000), ..q.clone() };
+    assert_eq!(store.list_audit(&roomy).await.expect("roomy").total as usize, all.len());
     let q = AuditQuery { client_id: Some(client), actor_id: Some(nurse), ..Default::default() };
     let by_nurse = store.list_audit(&q).await.expect("actor").items;
     assert!(by_nurse.iter().all(|e| e.actor_id == Some(nurse) && e.client_id == Some(client)));
@@ -670,6 +679,9 @@ async fn on_sqlite_reads_are_audited_in_the_read_audit_file_and_leave_the_databa
     assert_eq!(all.total as usize, all.items.len());
     let mine = AuditQuery { actor_id: Some(t), page: PageRequest { limit: 200, offset: 0 }, ..Default::default() };
     assert_eq!(store.list_audit(&mine).await.expect("by actor").total, 4);
+    // Counted up to a bound across both logs.
+    let capped = AuditQuery { count_at_most: Some(2), ..everything.clone() };
+    assert_eq!(store.list_audit(&capped).await.expect("capped").total, 3);
     store.close().await;
 }
 
