@@ -26,6 +26,8 @@ const PAGE: u32 = 50;
 /// The page counts the matching entries up to this many (a narrower filter
 /// gives the exact number), so it answers as fast with years of log.
 const COUNT_AT_MOST: u64 = 10_000;
+/// The staff filter is a list up to this many accounts, a name to type beyond.
+const STAFF_LIST_MAX: usize = 200;
 /// The most entries one CSV export holds (newest first).
 const EXPORT_MAX: usize = 5000;
 
@@ -37,6 +39,8 @@ pub struct AuditFilter {
     client: String,
     /// Set when the reviewer picked one of several clients the name matched.
     client_id: String,
+    /// A staff member's id (from the list), or a name or part of one (a
+    /// practice too large for a list).
     staff: String,
     action: String,
     /// Dates in the practice's time zone, inclusive.
@@ -99,7 +103,30 @@ async fn resolve(state: &AppState, auth: &UiAuth, f: &AuditFilter, tz: &TimeZone
     }
     q.actor_id = match f.staff.trim() {
         "" => None,
-        s => Some(s.parse::<StaffId>().map_err(|_| bad("staff", "choose a staff member from the list"))?),
+        s => match s.parse::<StaffId>() {
+            Ok(id) => Some(id),
+            Err(_) => {
+                let wanted = s.to_lowercase();
+                let staff = usecase::audit::staff(state, &api_auth(auth)).await?;
+                let found: Vec<_> = staff.iter().filter(|x| x.name.to_lowercase().contains(&wanted)).collect();
+                match found.as_slice() {
+                    [] => return Err(bad("staff", &format!("no staff member's name contains “{s}”"))),
+                    [one] => Some(one.id),
+                    many => {
+                        let names: Vec<&str> = many.iter().take(5).map(|x| x.name.as_str()).collect();
+                        return Err(bad(
+                            "staff",
+                            &format!(
+                                "{} staff members match “{s}” ({}{}): type more of the name",
+                                many.len(),
+                                names.join(", "),
+                                if many.len() > 5 { ", ..." } else { "" }
+                            ),
+                        ));
+                    }
+                }
+            }
+        },
     };
     q.action = match f.action.trim() {
         "" => None,
@@ -181,7 +208,12 @@ async fn lookups(
 ) -> Result<(HashMap<StaffId, String>, HashMap<ClientId, String>, Vec<(String, String)>), AppError> {
     let staff = usecase::audit::staff(state, &api_auth(auth)).await?;
     let names: HashMap<StaffId, String> = staff.iter().map(|s| (s.id, s.name.clone())).collect();
-    let mut choices: Vec<(String, String)> = staff.iter().map(|s| (s.id.to_string(), s.name.clone())).collect();
+    // A list to choose from while it is short; a name to type beyond.
+    let mut choices: Vec<(String, String)> = if staff.len() <= STAFF_LIST_MAX {
+        staff.iter().map(|s| (s.id.to_string(), s.name.clone())).collect()
+    } else {
+        Vec::new()
+    };
     choices.sort_by(|a, b| a.1.cmp(&b.1));
     let clients: Vec<ClientId> = items.iter().filter_map(|a| a.client_id).collect();
     let client_names = usecase::clients::names(state, &clients).await?;

@@ -120,6 +120,19 @@ async fn the_reviewer_filters_the_log_by_client_name_staff_action_and_dates_and_
         html.contains("<td>read</td>") && !html.contains("<td>create</td>") && !html.contains("<td>login</td>"),
         "{html}"
     );
+    // The same by a part of the name (a practice too large for a list):
+    // one match filters; several, or none, say so naming the field.
+    let (_, _, by_name) = get("/admin/audit?staff=test+therapist&action=read".into()).await;
+    assert!(by_name.contains("<td>read</td>") && !by_name.contains("<td>create</td>"), "{by_name}");
+    let (status, _, html) = get("/admin/audit?staff=Test".into()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(html.contains("staff members match “Test”") && html.contains("type more of the name"), "{html}");
+    let (_, _, html) = get("/admin/audit?staff=Nobody".into()).await;
+    assert!(
+        html.contains("staff: no staff member&#39;s name contains “Nobody”")
+            || html.contains("staff: no staff member's name contains “Nobody”"),
+        "{html}"
+    );
     // By dates: nothing in 2030; a bad date names the field.
     let (_, _, html) = get("/admin/audit?from=2030-01-01".into()).await;
     assert!(html.contains("0 entries"), "{html}");
