@@ -389,6 +389,11 @@ pub struct Protocol {
     /// What the protocol is, for the protocol page (may span paragraphs).
     pub summary: String,
     pub indication: String,
+    /// The protocol is the drug's approved (labelled) use for its
+    /// indication: no consent to off-label treatment is asked for at
+    /// screening. Default: off-label.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub labelled: bool,
     pub dose: Dose,
     pub doses: DoseSeries,
     pub monitoring: Monitoring,

@@ -170,7 +170,7 @@ impl Condition {
         }
     }
 
-    fn holds(&self, f: &ScreenFindings) -> bool {
+    fn holds(&self, f: &ScreenFindings, off_label: bool) -> bool {
         match self {
             Condition::IsTrue { field } => match field.as_str() {
                 "cardiovascular_disease" => f.cardiovascular_disease,
@@ -178,7 +178,8 @@ impl Condition {
                 "aneurysmal_vascular_disease" => f.aneurysmal_vascular_disease,
                 "intracerebral_haemorrhage_history" => f.intracerebral_haemorrhage_history,
                 "ketamine_hypersensitivity" => f.ketamine_hypersensitivity,
-                "no_off_label_consent" => !f.off_label_consent,
+                // Consent to off-label treatment: only an off-label course asks for it.
+                "no_off_label_consent" => off_label && !f.off_label_consent,
                 "no_prior_treatment" => f.prior_treatments.iter().all(|t| t.trim().is_empty()),
                 _ => false,
             },
@@ -258,12 +259,14 @@ impl Rules {
         Ok(())
     }
 
-    /// The rules that apply to these findings, absolute ones first.
-    pub fn classify(&self, f: &ScreenFindings) -> Vec<Finding> {
+    /// The rules that apply to these findings, absolute ones first, for a
+    /// course whose protocol is off-label (`off_label`) or the drug's
+    /// labelled use.
+    pub fn classify(&self, f: &ScreenFindings, off_label: bool) -> Vec<Finding> {
         let mut out: Vec<Finding> = self
             .rules
             .iter()
-            .filter(|r| r.when.holds(f))
+            .filter(|r| r.when.holds(f, off_label))
             .map(|r| Finding {
                 rule: r.id.clone(),
                 class: r.class,
@@ -398,7 +401,7 @@ mod tests {
 
     #[test]
     fn a_clear_screen_has_no_findings_and_may_be_signed_eligible() {
-        let f = rules().classify(&clear());
+        let f = rules().classify(&clear(), true);
         assert!(f.is_empty(), "{f:?}");
         Decision { eligible: true, rationales: BTreeMap::new(), note: None }.check(&f).expect("eligible");
     }
@@ -413,7 +416,7 @@ mod tests {
                 "hypersensitivity" => s.ketamine_hypersensitivity = true,
                 _ => s.off_label_consent = false,
             }
-            let f = rules().classify(&s);
+            let f = rules().classify(&s, true);
             assert_eq!(f.first().map(|x| x.class), Some(Class::Absolute), "{flag}: {f:?}");
             let err = Decision { eligible: true, rationales: BTreeMap::new(), note: None }.check(&f).expect_err(flag);
             assert_eq!(err.field(), "eligible");
@@ -427,8 +430,10 @@ mod tests {
         // Default: baseline at or above 140 systolic or 90 diastolic is a relative contraindication.
         for (sys, dia, expect) in [(139, 89, false), (140, 80, true), (130, 90, true), (139, 90, true)] {
             let s = ScreenFindings { systolic_bp: sys, diastolic_bp: dia, ..clear() };
-            let hit =
-                rules().classify(&s).iter().any(|x| x.rule.starts_with("baseline_bp") && x.class == Class::Relative);
+            let hit = rules()
+                .classify(&s, true)
+                .iter()
+                .any(|x| x.rule.starts_with("baseline_bp") && x.class == Class::Relative);
             assert_eq!(hit, expect, "{sys}/{dia}");
         }
     }
@@ -436,7 +441,7 @@ mod tests {
     #[test]
     fn relative_contraindications_need_a_rationale_each() {
         let s = ScreenFindings { psychosis: History::Past, medications: vec![MedicationClass::Maoi], ..clear() };
-        let f = rules().classify(&s);
+        let f = rules().classify(&s, true);
         let relative: Vec<&str> = f.iter().filter(|x| x.class == Class::Relative).map(|x| x.rule.as_str()).collect();
         assert_eq!(relative.len(), 2, "{:?}", ids(&f));
         let mut d = Decision { eligible: true, rationales: BTreeMap::new(), note: None };
@@ -451,9 +456,19 @@ mod tests {
     }
 
     #[test]
+    fn consent_to_off_label_treatment_is_asked_for_an_off_label_course_only() {
+        let s = ScreenFindings { off_label_consent: false, ..clear() };
+        let off = rules().classify(&s, true);
+        assert!(off.iter().any(|x| x.rule == "no_off_label_consent" && x.class == Class::Absolute), "{:?}", ids(&off));
+        let labelled = rules().classify(&s, false);
+        assert!(!labelled.iter().any(|x| x.rule == "no_off_label_consent"), "{:?}", ids(&labelled));
+        assert!(rules().classify(&clear(), true).iter().all(|x| x.rule != "no_off_label_consent"), "consent recorded");
+    }
+
+    #[test]
     fn notes_need_no_decision_and_findings_are_validated() {
         let s = ScreenFindings { medications: vec![MedicationClass::Lamotrigine], ..clear() };
-        let f = rules().classify(&s);
+        let f = rules().classify(&s, true);
         assert!(f.iter().all(|x| x.class == Class::Note) && !f.is_empty(), "{:?}", ids(&f));
         Decision { eligible: true, rationales: BTreeMap::new(), note: None }.check(&f).expect("notes only");
         let err = Decision { eligible: false, rationales: BTreeMap::new(), note: None }.check(&f).expect_err("why");

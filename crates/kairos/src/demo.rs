@@ -460,7 +460,9 @@ impl DemoGenerator {
         if rng.gen_bool(0.1) {
             f.medications.push(MedicationClass::Benzodiazepine);
         }
-        let classified = self.screening.classify(&f);
+        // Consent to off-label treatment is recorded on every demo screen, so
+        // the course's label status changes nothing here.
+        let classified = self.screening.classify(&f, true);
         let recorded = (start + SignedDuration::from_hours(24 * 2)).min(self.now - SignedDuration::from_hours(2));
         let signature = (phase != Phase::Screening).then(|| {
             let rationales = classified
@@ -858,7 +860,7 @@ mod tests {
             }
             let s = s.expect("a screen for every course past screening");
             assert!(s.recorded_at < now && s.signature.as_ref().is_some_and(|g| g.at <= now && g.at > s.recorded_at));
-            assert_eq!(s.classified, rules.classify(&s.findings), "classified by the shipped rules");
+            assert_eq!(s.classified, rules.classify(&s.findings, true), "classified by the shipped rules");
             let d = &s.signature.as_ref().expect("signed").decision;
             assert!(d.eligible);
             d.check(&s.classified).expect("each relative contraindication has a rationale");

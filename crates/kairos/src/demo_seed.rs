@@ -563,7 +563,7 @@ async fn screened_eligible(
         off_label_consent: true,
     };
     let rules = Rules::shipped()?;
-    let screen = store.record_screen(nurse, course, &findings, &rules.classify(&findings)).await?;
+    let screen = store.record_screen(nurse, course, &findings, &rules.classify(&findings, true)).await?;
     store
         .sign_screen(prescriber, screen.id, &Decision { eligible: true, rationales: Default::default(), note: None })
         .await?;

@@ -50,7 +50,11 @@ pub async fn client_of_course(state: &AppState, course: CourseId) -> AppResult<S
 pub async fn record(state: &AppState, caller: &Auth, course: CourseId, findings: &ScreenFindings) -> AppResult<Screen> {
     require(caller, Permission::RecordScreening)?;
     findings.validate().map_err(|e| Refusal::from(e).within("findings"))?;
-    let classified = state.config.screening.classify(findings);
+    // Off-label unless the course's protocol is the drug's labelled use (a
+    // protocol outside the library counts as off-label).
+    let c = state.store.get_course(course).await?;
+    let off_label = !state.config.protocols.get(&c.protocol).is_some_and(|p| p.labelled);
+    let classified = state.config.screening.classify(findings, off_label);
     Ok(state.store.record_screen(&caller.actor(), course, findings, &classified).await?)
 }
 

@@ -207,9 +207,8 @@ async fn a_clinic_day_runs_in_the_browser_from_registration_to_the_signed_integr
         b.fill("wt", "68").await?;
         b.tick("pregnancy", "not_applicable").await?;
         b.fill("allergies", "none known").await?;
-        // The screening rules ask for this consent on every course, the
-        // labelled esketamine course included.
-        b.tick("off_label_consent", "yes").await?;
+        // Esketamine for this indication is the drug's labelled use: no
+        // consent to off-label treatment is asked for.
         b.click_button("Save the screen").await?;
         b.driver.query(By::Id("sign-h")).first().await?;
         b.page().await?;
