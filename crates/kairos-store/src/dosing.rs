@@ -9,7 +9,8 @@ use crate::{Result, Store, StoreError};
 use jiff::Timestamp;
 use kairos_domain::Refusal;
 use kairos_domain::dosing::{
-    Amendment, EarlyEnd, EarlyEndRecord, SessionEvent, SessionFacts, StartSnapshot, StockFacts, VitalAlert, Vitals,
+    Amendment, EarlyEnd, EarlyEndRecord, Readiness, SessionEvent, SessionFacts, StartSnapshot, StockFacts, VitalAlert,
+    Vitals,
 };
 use kairos_domain::ids::{
     AmendmentId, ClientId, CourseId, DosingSessionId, EncounterId, SessionEventId, SiteId, StaffId, StockId, VitalsId,
@@ -141,6 +142,9 @@ pub struct DosingSession {
     pub discharged_at: Option<Timestamp>,
     pub discharged_by: Option<StaffId>,
     pub accompanied_by: Option<String>,
+    /// A prescriber's documented decision to discharge a client not yet
+    /// ready by the record (see `kairos_domain::dosing::Readiness`).
+    pub discharge_decision: Option<String>,
     /// Set when the session ended before a discharge (a transfer to
     /// emergency care, or the client leaving against advice); the end time
     /// is `discharged_at`.
@@ -155,7 +159,7 @@ pub struct DosingSession {
 
 const COLS: &str = "id, encounter_id, course_id, client_id, protocol_id, checklist, pre_vitals, hold_reason, \
      override_reason, override_by, route, mg_per_kg, weight_kg, dose_mg, lot, monitoring_minutes, started_at, started_by, \
-     discharged_at, discharged_by, accompanied_by, signed_at, signed_by, end_kind, end_reason, transferred_to, dose_exception";
+     discharged_at, discharged_by, accompanied_by, signed_at, signed_by, end_kind, end_reason, transferred_to, dose_exception, discharge_decision";
 
 fn json_corrupt(e: serde_json::Error) -> StoreError {
     StoreError::corrupt(format!("stored dosing session: {e}"))
@@ -189,6 +193,7 @@ fn session_of(r: &AnyRow) -> Result<DosingSession> {
         discharged_at: rows::get_opt_ts(r, "discharged_at")?,
         discharged_by: rows::get_opt_id(r, "discharged_by")?,
         accompanied_by: rows::get_opt_str(r, "accompanied_by")?,
+        discharge_decision: rows::get_opt_str(r, "discharge_decision")?,
         early_end: match rows::get_opt_str(r, "end_kind")? {
             None => None,
             Some(kind) => Some(EarlyEndRecord {
@@ -243,6 +248,36 @@ async fn session_alert(
     .execute(&mut **tx)
     .await?;
     Ok(())
+}
+
+/// The session's unacknowledged alerts, latest MOAA/S and the alerts of its
+/// latest reading with vital signs, read in the transaction.
+async fn readiness_in(tx: &mut sqlx::Transaction<'static, sqlx::Any>, id: DosingSessionId) -> Result<Readiness> {
+    let (open,): (i64,) =
+        sqlx::query_as("SELECT COUNT(*) FROM alerts WHERE dosing_session_id = $1 AND acknowledged_at IS NULL")
+            .bind(id.to_string())
+            .fetch_one(&mut **tx)
+            .await?;
+    let readings: Vec<(String, String)> =
+        sqlx::query_as("SELECT vitals, alerts FROM session_vitals WHERE session_id = $1 ORDER BY at, id")
+            .bind(id.to_string())
+            .fetch_all(&mut **tx)
+            .await?;
+    let mut ready = Readiness { open_alerts: usize::try_from(open).unwrap_or(usize::MAX), ..Readiness::default() };
+    for (vitals, alerts) in readings {
+        let v: Vitals = serde_json::from_str(&vitals).map_err(json_corrupt)?;
+        if let Some(m) = v.moaas {
+            ready.last_moaas = Some(m);
+        }
+        let signs = [v.systolic, v.diastolic, v.heart_rate].iter().any(Option::is_some)
+            || v.spo2.is_some()
+            || v.respiratory_rate.is_some();
+        if signs {
+            let a: Vec<VitalAlertRecord> = serde_json::from_str(&alerts).map_err(json_corrupt)?;
+            ready.last_reading_alerts = a.into_iter().map(|x| x.message).collect();
+        }
+    }
+    Ok(ready)
 }
 
 fn facts(s: &DosingSession) -> Result<SessionFacts> {
@@ -337,7 +372,7 @@ impl Store {
         sqlx::query(sqlx::AssertSqlSafe(format!(
             "INSERT INTO dosing_sessions ({COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, \
              CAST($12 AS DOUBLE PRECISION), CAST($13 AS DOUBLE PRECISION), $14, \
-             $15, $16, $17, $18, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, $19)"
+             $15, $16, $17, $18, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, $19, NULL)"
         )))
         .bind(id.to_string())
         .bind(enc.id.to_string())
@@ -798,31 +833,44 @@ impl Store {
         Ok(record)
     }
 
-    /// Records discharge at the time, and with the companion, that
-    /// `decide` accepts.
+    /// Records discharge at the time, with the companion (and any
+    /// prescriber's decision), that `decide` accepts, given the session and
+    /// its readiness as read in the write transaction.
     pub async fn discharge(
         &self,
         actor: &Actor,
         id: DosingSessionId,
-        decide: impl FnOnce(&SessionFacts) -> std::result::Result<(Timestamp, String), Refusal>,
+        decide: impl FnOnce(&SessionFacts, &Readiness) -> std::result::Result<(Timestamp, String, Option<String>), Refusal>,
     ) -> Result<DosingSession> {
         let now = Timestamp::now();
         let mut tx = self.begin_write().await?;
         let s = session_in(&mut tx, id).await?;
-        let (at, accompanied_by) = decide(&facts(&s)?)?;
+        let ready = readiness_in(&mut tx, id).await?;
+        let (at, accompanied_by, decision) = decide(&facts(&s)?, &ready)?;
         sqlx::query(
-            "UPDATE dosing_sessions SET discharged_at = $2, discharged_by = $3, accompanied_by = $4 WHERE id = $1",
+            "UPDATE dosing_sessions SET discharged_at = $2, discharged_by = $3, accompanied_by = $4, \
+             discharge_decision = $5 WHERE id = $1",
         )
         .bind(id.to_string())
         .bind(micros(at))
         .bind(actor.staff_id.map(|x| x.to_string()))
         .bind(accompanied_by.to_string())
+        .bind(decision.clone())
         .execute(&mut *tx)
         .await?;
-        let entry = AuditEntry::new(Action::Update, "dosing_session", id).client(s.client_id).detail("discharged");
+        let detail = if decision.is_some() { "discharged by a prescriber's decision" } else { "discharged" };
+        let entry = AuditEntry::new(Action::Update, "dosing_session", id).client(s.client_id).detail(detail);
         audit::insert_in(&mut tx, actor, &entry, now).await?;
         tx.commit().await?;
         self.get_dosing_session(id).await
+    }
+
+    /// The readiness of a session's client to leave, from the record.
+    pub async fn discharge_readiness(&self, id: DosingSessionId) -> Result<Readiness> {
+        let mut tx = self.pool.begin().await?;
+        let r = readiness_in(&mut tx, id).await;
+        tx.rollback().await?;
+        r
     }
 
     /// Ends a session early (a transfer, or the client leaving against

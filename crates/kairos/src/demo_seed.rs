@@ -473,8 +473,8 @@ async fn demo_portal_client(store: &Store) -> Result<()> {
         })
         .await?;
     store
-        .discharge(&nurse, session.id, |s| {
-            kairos_domain::dosing::discharge(s, Some(at(130)), "Sam Marlowe (partner)", at(130))
+        .discharge(&nurse, session.id, |s, ready| {
+            kairos_domain::dosing::discharge(s, ready, Some(at(130)), "Sam Marlowe (partner)", None, false, at(130))
         })
         .await?;
     store.sign_dosing_session(&nurse, session.id, kairos_domain::dosing::sign).await?;

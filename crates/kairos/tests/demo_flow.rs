@@ -325,6 +325,22 @@ async fn on_the_demo_practice_a_nurse_charts_an_iv_dose_and_the_ledger_reconcile
         let witness = driver.find(By::XPath("//tr[td[contains(., 'Waste (witnessed)')]]/td[4]")).await?.text().await?;
         ensure!(witness.contains("Taylor Nguyen"), "the witness is named: {witness}");
 
+        // Not ready to leave while the alert is open: she acknowledges it
+        // with what was done, and the session says the client may go.
+        let session_url = driver.current_url().await?;
+        let waiting = driver.find(By::Id("not-ready")).await?.text().await?;
+        ensure!(waiting.contains("a safety alert of this session is not acknowledged"), "{waiting}");
+        driver.goto(session_url.join("/alerts")?.as_str()).await?;
+        driver
+            .query(By::Css("form.ack textarea"))
+            .first()
+            .await?
+            .send_keys("Rechecked 132/84 at rest; prescriber informed")
+            .await?;
+        driver.find(By::XPath("//button[normalize-space(.)='Acknowledge']")).await?.click().await?;
+        driver.query(By::XPath("//p[normalize-space(.)='No open alerts.']")).first().await?;
+        driver.goto(session_url.as_str()).await?;
+        driver.query(By::Id("ready-to-leave")).first().await?;
         driver.find(By::Id("acc")).await?.send_keys("Sam, partner").await?;
         driver.find(By::XPath("//button[normalize-space(.)='Discharge']")).await?.click().await?;
         driver.query(By::XPath("//p[starts-with(normalize-space(.), 'Discharged')]")).first().await?;

@@ -555,14 +555,55 @@ pub fn record_event(
     Ok(at)
 }
 
+/// What discharge needs to know beyond the session's times: the session's
+/// unacknowledged safety alerts, the latest MOAA/S, and the alerts the
+/// latest vital signs raise.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Readiness {
+    pub open_alerts: usize,
+    /// The latest MOAA/S charted during the session, if any.
+    pub last_moaas: Option<u8>,
+    /// What the latest reading with vital signs crossed (the policy's alert
+    /// messages); empty when within range or none charted.
+    pub last_reading_alerts: Vec<String>,
+}
+
+impl Readiness {
+    /// What stands between the client and the door, in words.
+    pub fn unmet(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        match self.open_alerts {
+            0 => {}
+            1 => out.push("a safety alert of this session is not acknowledged".to_string()),
+            n => out.push(format!("{n} safety alerts of this session are not acknowledged")),
+        }
+        if let Some(m) = self.last_moaas.filter(|m| *m < 5) {
+            out.push(format!("the latest MOAA/S is {m}: chart one back at 5 (responds readily to name)"));
+        }
+        if !self.last_reading_alerts.is_empty() {
+            out.push(format!(
+                "the latest vital signs are out of range ({}): chart a reading within range",
+                self.last_reading_alerts.join("; ")
+            ));
+        }
+        out
+    }
+}
+
 /// Discharge: once, not before the protocol's monitoring time, with the
-/// adult who takes the client home named.
+/// adult who takes the client home named, and with the client ready (no
+/// unacknowledged alert of the session, the latest MOAA/S back to 5, the
+/// latest vital signs within range) unless a prescriber documents the
+/// decision to discharge anyway (`decision`, `may_decide`).
 pub fn discharge(
     s: &SessionFacts,
+    ready: &Readiness,
     at: Option<Timestamp>,
     accompanied_by: &str,
+    decision: Option<&str>,
+    may_decide: bool,
     now: Timestamp,
-) -> Result<(Timestamp, String), Refusal> {
+) -> Result<(Timestamp, String, Option<String>), Refusal> {
     s.unsigned()?;
     if s.discharged_at.is_some() {
         return Err(Refusal::conflict("discharged_at", "the client has already been discharged"));
@@ -584,7 +625,33 @@ pub fn discharge(
             ),
         ));
     }
-    Ok((at, who))
+    let decision = match decision.map(str::trim).filter(|d| !d.is_empty()) {
+        None => None,
+        Some(d) => Some(text("decision", d, OVERRIDE_REASON_MAX, "the prescriber's decision")?),
+    };
+    let unmet = ready.unmet();
+    match (unmet.is_empty(), &decision) {
+        (false, None) => {
+            return Err(Refusal::invalid(
+                "discharge",
+                format!(
+                    "not ready to leave: {}; or a prescriber may discharge with a documented decision",
+                    unmet.join("; ")
+                ),
+            ));
+        }
+        (false, Some(_)) if !may_decide => {
+            return Err(Refusal::not_permitted(
+                "decision",
+                format!("not ready to leave: {}; only a prescriber may decide to discharge", unmet.join("; ")),
+            ));
+        }
+        (true, Some(_)) => {
+            return Err(Refusal::invalid("decision", "the client is ready to leave: leave the decision empty"));
+        }
+        _ => {}
+    }
+    Ok((at, who, decision))
 }
 
 /// Ends a session before (or without) a discharge: a transfer to
@@ -978,17 +1045,55 @@ mod tests {
     #[test]
     fn discharge_needs_the_monitoring_time_and_a_named_adult_of_bounded_length() {
         let f = facts();
-        let r = discharge(&f, None, "Sam", ts("2026-12-04T15:59:00Z")).expect_err("early");
+        let ok = Readiness::default();
+        let d = |f: &SessionFacts, who: &str, now: &str| discharge(f, &ok, None, who, None, false, ts(now));
+        let r = d(&f, "Sam", "2026-12-04T15:59:00Z").expect_err("early");
         assert_eq!(r.field, "at");
         assert!(r.message.contains("120 minutes of monitoring after the dose: 1 more minute"), "{}", r.message);
-        assert_eq!(discharge(&f, None, " ", ts(NOW)).expect_err("nobody").field, "accompanied_by");
+        assert_eq!(d(&f, " ", NOW).expect_err("nobody").field, "accompanied_by");
         let long = "x".repeat(201);
-        assert_eq!(discharge(&f, None, &long, ts(NOW)).expect_err("201").field, "accompanied_by");
-        assert_eq!(discharge(&f, None, " Sam ", ts(NOW)).expect("at 2 h"), (ts(NOW), "Sam".to_string()));
+        assert_eq!(d(&f, &long, NOW).expect_err("201").field, "accompanied_by");
+        assert_eq!(d(&f, " Sam ", NOW).expect("at 2 h"), (ts(NOW), "Sam".to_string(), None));
         let done = SessionFacts { discharged_at: Some(ts(NOW)), ..f };
-        assert_eq!(discharge(&done, None, "Sam", ts(NOW)).expect_err("twice").kind, RefusalKind::Conflict);
+        assert_eq!(d(&done, "Sam", NOW).expect_err("twice").kind, RefusalKind::Conflict);
         assert_eq!(sign(&f).expect_err("not discharged").field, "discharged_at");
         sign(&done).expect("signs");
+    }
+
+    #[test]
+    fn discharge_waits_for_acknowledged_alerts_moaas_5_and_vitals_in_range_or_a_prescribers_decision() {
+        let f = facts();
+        let not_ready = Readiness {
+            open_alerts: 1,
+            last_moaas: Some(3),
+            last_reading_alerts: vec!["systolic 186 at or above 180".into()],
+        };
+        let r = discharge(&f, &not_ready, None, "Sam", None, true, ts(NOW)).expect_err("not ready");
+        assert_eq!(r.field, "discharge");
+        assert_eq!(
+            r.message,
+            "Not ready to leave: a safety alert of this session is not acknowledged; the latest MOAA/S is 3: chart one \
+             back at 5 (responds readily to name); the latest vital signs are out of range (systolic 186 at or above \
+             180): chart a reading within range; or a prescriber may discharge with a documented decision."
+        );
+        let why = "BP 176/98 stable for 45 min, asymptomatic; discharged to partner with GP review tomorrow";
+        let r = discharge(&f, &not_ready, None, "Sam", Some(why), false, ts(NOW)).expect_err("a nurse");
+        assert_eq!((r.kind, r.field.as_str()), (RefusalKind::NotPermitted, "decision"));
+        let (_, _, decided) = discharge(&f, &not_ready, None, "Sam", Some(why), true, ts(NOW)).expect("decided");
+        assert_eq!(decided.as_deref(), Some(why));
+        // Ready: MOAA/S back to 5, the latest reading in range, alerts acknowledged.
+        let ready = Readiness { open_alerts: 0, last_moaas: Some(5), last_reading_alerts: vec![] };
+        discharge(&f, &ready, None, "Sam", None, false, ts(NOW)).expect("ready");
+        let r = discharge(&f, &ready, None, "Sam", Some(why), true, ts(NOW)).expect_err("no decision needed");
+        assert_eq!(r.field, "decision");
+        // One unmet criterion is enough to hold the discharge.
+        let drowsy = Readiness { last_moaas: Some(4), ..ready };
+        assert!(
+            discharge(&f, &drowsy, None, "Sam", None, false, ts(NOW))
+                .expect_err("drowsy")
+                .message
+                .contains("MOAA/S is 4")
+        );
     }
 
     #[test]

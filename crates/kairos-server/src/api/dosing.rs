@@ -175,9 +175,17 @@ pub struct DischargeBody {
     /// The responsible adult who takes the client home.
     #[schema(value_type = kairos_domain::text::Text200)]
     pub accompanied_by: String,
+    /// A prescriber's documented decision to discharge a client not ready
+    /// by the record (an unacknowledged alert of the session, the latest
+    /// MOAA/S below 5, the latest vital signs out of range); refused when
+    /// the client is ready.
+    #[schema(value_type = Option<kairos_domain::text::OptionalText1000>)]
+    pub decision: Option<String>,
 }
 
-/// Records discharge; refused before the protocol's monitoring time.
+/// Records discharge; refused before the protocol's monitoring time, and
+/// while the client is not ready by the record unless a prescriber
+/// documents the decision.
 #[utoipa::path(post, path = "/dosing-sessions/{id}/discharge", tag = "dosing", params(("id" = String, Path)), request_body = DischargeBody,
     responses((status = 200, body = SessionView), (status = 409, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
 pub async fn discharge(
@@ -188,7 +196,8 @@ pub async fn discharge(
 ) -> AppResult<axum::Json<SessionView>> {
     let session = path_id("dosing session", &id)?;
     let at = opt_instant("at", body.at.as_deref())?;
-    let s = usecase::dosing::discharge(&state, &auth, session, at, &body.accompanied_by).await?;
+    let s =
+        usecase::dosing::discharge(&state, &auth, session, at, &body.accompanied_by, body.decision.as_deref()).await?;
     Ok(axum::Json(view(&state, s).await?))
 }
 

@@ -226,6 +226,7 @@ impl VitalsForm {
 #[serde(default)]
 pub struct DischargeForm {
     pub accompanied_by: String,
+    pub decision: String,
 }
 
 /// An early end as typed: a transfer (with where to) or the client leaving
@@ -336,6 +337,12 @@ struct SessionPage {
     dose_exception: Option<String>,
     earliest_discharge: String,
     discharged: Option<String>,
+    /// A prescriber's decision to discharge a client not ready by the record.
+    discharge_decision: Option<String>,
+    /// What stands between the client and the door (before discharge).
+    not_ready: Vec<String>,
+    /// The signed-in person may decide to discharge anyway (a prescriber).
+    may_decide: bool,
     /// How an early end happened: (what, reason).
     ended_early: Option<(String, String)>,
     signed: Option<String>,
@@ -402,6 +409,11 @@ async fn session_page(
         staff_names: names,
     } = usecase::dosing::chart(state, &api_auth(auth), id).await.map_err(|e| ui_error(e, nav()))?;
     let t = |x: Timestamp| x.to_zoned(tz.clone()).strftime("%H:%M").to_string();
+    let not_ready = if s.discharged_at.is_none() {
+        usecase::dosing::discharge_unmet(state, &api_auth(auth), id).await.map_err(|e| ui_error(e, nav()))?
+    } else {
+        Vec::new()
+    };
     let rows: Vec<VitalsRow> = s
         .vitals
         .iter()
@@ -463,6 +475,9 @@ async fn session_page(
             .discharged_at
             .filter(|_| s.early_end.is_none())
             .map(|d| format!("{} with {}", t(d), s.accompanied_by.clone().unwrap_or_default())),
+        discharge_decision: s.discharge_decision.clone(),
+        not_ready,
+        may_decide: auth.staff.roles.allow(Permission::OverrideSafetyHold),
         ended_early: s.early_end.as_ref().zip(s.discharged_at).map(|(e, d)| {
             let what = match &e.transferred_to {
                 Some(to) => format!("{} ({to}) at {}", e.kind.label(), t(d)),
@@ -580,7 +595,10 @@ pub async fn discharge(
 ) -> PageResult {
     let id = session_id(&auth, &id)?;
     let kept = Kept { discharge: form.clone(), ..Kept::default() };
-    match usecase::dosing::discharge(&state, &api_auth(&auth), id, None, &form.accompanied_by).await {
+    let decision = opt_text(&form.decision);
+    match usecase::dosing::discharge(&state, &api_auth(&auth), id, None, &form.accompanied_by, decision.as_deref())
+        .await
+    {
         Ok(_) => back_to(id),
         Err(e) => refused(&state, &auth, id, kept, e).await,
     }

@@ -202,17 +202,31 @@ pub async fn record_event(
         .await?)
 }
 
-/// Discharges the client into the care of the named adult.
+/// Discharges the client into the care of the named adult once they are
+/// ready by the record, or by a prescriber's documented decision.
 pub async fn discharge(
     state: &AppState,
     caller: &Auth,
     session: DosingSessionId,
     at: Option<Timestamp>,
     accompanied_by: &str,
+    decision: Option<&str>,
 ) -> AppResult<DosingSession> {
     require(caller, Permission::ChartDosing)?;
     let now = state.now();
-    Ok(state.store.discharge(&caller.actor(), session, |s| dosing::discharge(s, at, accompanied_by, now)).await?)
+    let may_decide = caller.staff.roles.allow(Permission::OverrideSafetyHold);
+    Ok(state
+        .store
+        .discharge(&caller.actor(), session, |s, ready| {
+            dosing::discharge(s, ready, at, accompanied_by, decision, may_decide, now)
+        })
+        .await?)
+}
+
+/// What stands between the client and the door, in words (empty: ready).
+pub async fn discharge_unmet(state: &AppState, caller: &Auth, session: DosingSessionId) -> AppResult<Vec<String>> {
+    require(caller, Permission::ReadScreening)?;
+    Ok(state.store.discharge_readiness(session).await?.unmet())
 }
 
 /// Ends the session early: a transfer to emergency care (saying where to)

@@ -156,12 +156,30 @@ async fn a_nurse_charts_an_iv_dose_with_the_hold_alerts_discharge_and_signature(
         Some("discharged_at"),
         "discharge comes first"
     );
+    // Not ready by the record: the alerts are open, the latest MOAA/S is 0.
     let r = app.post(&discharge, &nurse, json!({ "at": ago(55), "accompanied_by": "Sam Dose (partner)" })).await;
+    assert_eq!(r.problem_field(), Some("discharge"), "{}", r.body);
+    let said = r.body["detail"].as_str().unwrap_or_default().to_string();
+    assert!(
+        said.contains("2 safety alerts of this session are not acknowledged") && said.contains("MOAA/S is 0"),
+        "{said}"
+    );
+    let r = app.post(&vitals, &nurse, json!({ "at": ago(58), "vitals": { "systolic": 138, "diastolic": 84, "heart_rate": 78, "spo2": 98, "moaas": 5 } })).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let decision = "Alerts reviewed at the chair: BP 138/84, MOAA/S 5, asymptomatic; discharged to partner";
+    let body = json!({ "at": ago(55), "accompanied_by": "Sam Dose (partner)", "decision": decision });
+    assert_eq!(
+        app.post(&discharge, &nurse, body.clone()).await.status,
+        StatusCode::FORBIDDEN,
+        "a nurse may not decide"
+    );
+    let r = app.post(&discharge, &prescriber, body).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["discharge_decision"], decision);
     let r = app.post(&sign, &nurse, json!({})).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     assert!(r.body["signed_at"].is_string());
-    assert_eq!(r.body["vitals"].as_array().map(Vec::len), Some(3));
+    assert_eq!(r.body["vitals"].as_array().map(Vec::len), Some(4));
     let r = app.post(&vitals, &nurse, json!({ "vitals": { "spo2": 98 } })).await;
     assert_eq!(r.status, StatusCode::CONFLICT, "a signed session never changes");
     let coordinator = app.token_for(Role::Coordinator).await;
