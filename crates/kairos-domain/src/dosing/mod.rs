@@ -44,7 +44,11 @@ pub struct DuringLimits {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Sedation {
+    /// At or below: an emergency (0: unresponsive).
     pub moaas_at_most: u8,
+    /// At or below (and above the emergency level): deep sedation, an
+    /// urgent safety alert.
+    pub deep_at_most: u8,
     #[serde(flatten)]
     pub provenance: Provenance,
 }
@@ -155,8 +159,18 @@ impl SafetyPolicy {
                 "the low heart-rate limit must be below the high one",
             ));
         }
-        if d.spo2_at_most > 100 || self.sedation.moaas_at_most > 5 {
-            return Err(DomainError::invalid("during.spo2_at_most", "SpO2 is a percentage and MOAA/S runs 0-5"));
+        if d.spo2_at_most > 100 {
+            return Err(DomainError::invalid("during.spo2_at_most", "SpO2 is a percentage"));
+        }
+        let sd = &self.sedation;
+        if sd.moaas_at_most > 5 || sd.deep_at_most > 5 {
+            return Err(DomainError::invalid("sedation.deep_at_most", "MOAA/S runs 0-5"));
+        }
+        if sd.deep_at_most < sd.moaas_at_most {
+            return Err(DomainError::invalid(
+                "sedation.deep_at_most",
+                "the deep-sedation level must be at or above the emergency level",
+            ));
         }
         if self.vitals.iv_every_minutes == 0 {
             return Err(DomainError::invalid("vitals.iv_every_minutes", "must be at least 1"));
@@ -220,8 +234,19 @@ impl SafetyPolicy {
                 false,
             );
         }
-        if let Some(x) = v.moaas.filter(|x| *x <= self.sedation.moaas_at_most) {
-            push("moaas", u16::from(x), format!("MOAA/S {x}: unresponsive, an emergency"), true);
+        match v.moaas {
+            Some(x) if x <= self.sedation.moaas_at_most => {
+                push("moaas", u16::from(x), format!("MOAA/S {x}: unresponsive, an emergency"), true);
+            }
+            Some(x) if x <= self.sedation.deep_at_most => {
+                push(
+                    "moaas",
+                    u16::from(x),
+                    format!("MOAA/S {x}: deep sedation (at or below {})", self.sedation.deep_at_most),
+                    false,
+                );
+            }
+            _ => {}
         }
         out
     }
@@ -419,9 +444,9 @@ mod tests {
     fn during_dose_alerts_at_each_threshold_edge() {
         let p = policy();
         let signs = |v: Vitals| p.alerts(&v).iter().map(|a| a.sign).collect::<Vec<_>>();
-        assert!(signs(bp(179, 109)).is_empty());
-        assert_eq!(signs(bp(180, 100)), vec!["systolic"]);
-        assert_eq!(signs(bp(170, 110)), vec!["diastolic"]);
+        assert!(signs(bp(179, 99)).is_empty());
+        assert_eq!(signs(bp(180, 99)), vec!["systolic"]);
+        assert_eq!(signs(bp(170, 100)), vec!["diastolic"]);
         let hr = |x| Vitals { heart_rate: Some(x), ..Vitals::default() };
         assert!(signs(hr(109)).is_empty() && signs(hr(46)).is_empty());
         assert_eq!(signs(hr(110)), vec!["heart_rate"]);
@@ -433,7 +458,8 @@ mod tests {
         assert!(signs(rr(9)).is_empty());
         assert_eq!(signs(rr(8)), vec!["respiratory_rate"]);
         let m = |x| Vitals { moaas: Some(x), ..Vitals::default() };
-        assert!(signs(m(1)).is_empty());
+        assert!(signs(m(3)).is_empty());
+        assert_eq!(signs(m(2)), vec!["moaas"], "deep sedation");
         let a = p.alerts(&m(0));
         assert_eq!((a.len(), a[0].emergency), (1, true));
     }
@@ -499,5 +525,29 @@ mod tests {
     fn an_amendment_says_what_and_why() {
         let a = Amendment { part: AmendedPart::Dose, correction: "lot KX-0042".into(), reason: String::new() };
         assert_eq!(a.validate().expect_err("reason").field(), "reason");
+    }
+
+    #[test]
+    fn sedation_alerts_in_two_tiers_and_the_diastolic_limit_of_the_cited_source() {
+        let p = SafetyPolicy::shipped().expect("policy");
+        let sedation = |m: u8| {
+            p.alerts(&Vitals { moaas: Some(m), ..Vitals::default() })
+                .into_iter()
+                .map(|a| (a.message, a.emergency))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(sedation(0), vec![("MOAA/S 0: unresponsive, an emergency".to_string(), true)]);
+        assert_eq!(sedation(1), vec![("MOAA/S 1: deep sedation (at or below 2)".to_string(), false)]);
+        assert_eq!(sedation(2), vec![("MOAA/S 2: deep sedation (at or below 2)".to_string(), false)]);
+        for m in 3..=5 {
+            assert!(sedation(m).is_empty(), "MOAA/S {m}: no safety alert (discharge still waits for 5)");
+        }
+        let bp =
+            |s: u16, d: u16| p.alerts(&Vitals { systolic: Some(s), diastolic: Some(d), ..Vitals::default() }).len();
+        assert_eq!((bp(150, 99), bp(150, 100), bp(180, 100)), (0, 1, 2), "180/100, as cited");
+        let mut bad = p.clone();
+        bad.sedation.deep_at_most = 0;
+        bad.sedation.moaas_at_most = 1;
+        assert_eq!(bad.validate().expect_err("below the emergency level").field(), "sedation.deep_at_most");
     }
 }

@@ -1014,7 +1014,7 @@ mod tests {
         let (at, alerts) =
             record_vitals(&facts(), Some(ts("2026-12-04T14:40:00Z")), &v, &policy(), ts(NOW)).expect("ok");
         assert_eq!(at, ts("2026-12-04T14:40:00Z"));
-        assert_eq!(alerts.iter().map(|a| a.sign).collect::<Vec<_>>(), vec!["systolic"]);
+        assert_eq!(alerts.iter().map(|a| a.sign).collect::<Vec<_>>(), vec!["systolic", "diastolic"]);
         let r = record_vitals(&facts(), Some(ts("2026-12-04T13:50:00Z")), &v, &policy(), ts(NOW)).expect_err("before");
         assert_eq!(r.field, "at");
         assert!(r.message.contains("10 minutes before the dose started"), "{}", r.message);
