@@ -532,7 +532,20 @@ const OPEN_ALERTS_FOR: &str = "a.acknowledged_at IS NULL AND ($2 = 1 OR a.notify
      OR EXISTS (SELECT 1 FROM courses k WHERE k.client_id = a.client_id \
        AND (k.prescriber_id = $1 OR k.therapist_id = $1)) \
      OR NOT EXISTS (SELECT 1 FROM courses k WHERE k.client_id = a.client_id \
-       AND (k.prescriber_id IS NOT NULL OR k.therapist_id IS NOT NULL)))";
+       AND (k.prescriber_id IS NOT NULL OR k.therapist_id IS NOT NULL)){on_site})";
+
+/// A dosing session's alert also reaches the prescribers on site: those with
+/// a visit of their own at the session's site within 12 hours of the dose.
+const ON_SITE: &str = " OR (a.dosing_session_id IS NOT NULL AND EXISTS (SELECT 1 FROM dosing_sessions ds \
+     JOIN encounters e ON e.id = ds.encounter_id JOIN encounters m ON m.site_id = e.site_id AND m.staff_id = $1 \
+       AND m.scheduled_start > e.scheduled_start - 43200000000 AND m.scheduled_start < e.scheduled_start + 43200000000 \
+     WHERE ds.id = a.dosing_session_id))";
+
+/// The open alerts a staff member sees; `prescriber`: a dosing session's
+/// alert reaches them too when they are on site.
+fn open_alerts_for_sql(prescriber: bool) -> String {
+    OPEN_ALERTS_FOR.replace("{on_site}", if prescriber { ON_SITE } else { "" })
+}
 
 /// How many open alerts a staff member must see, and how many of those are
 /// older than the escalation time.
@@ -548,10 +561,12 @@ impl Store {
         &self,
         staff: StaffId,
         everyone: bool,
+        prescriber: bool,
         escalate_before: Timestamp,
     ) -> Result<AlertCounts> {
         let (open, escalated): (i64, Option<i64>) = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "SELECT COUNT(*), SUM(CASE WHEN a.created_at <= $3 THEN 1 ELSE 0 END) FROM alerts a WHERE {OPEN_ALERTS_FOR}"
+            "SELECT COUNT(*), SUM(CASE WHEN a.created_at <= $3 THEN 1 ELSE 0 END) FROM alerts a WHERE {}",
+            open_alerts_for_sql(prescriber)
         )))
         .bind(staff.to_string())
         .bind(i64::from(everyone))
@@ -702,11 +717,18 @@ impl Store {
     /// courses), and those of clients with no assigned clinician, so that
     /// no alert goes unseen. `everyone` (directors) sees all.
     /// Oldest first. Audited: one list entry per client shown.
-    pub async fn open_alerts_for(&self, actor: &Actor, staff: StaffId, everyone: bool) -> Result<Vec<OpenAlert>> {
+    pub async fn open_alerts_for(
+        &self,
+        actor: &Actor,
+        staff: StaffId,
+        everyone: bool,
+        prescriber: bool,
+    ) -> Result<Vec<OpenAlert>> {
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {cols}, c.given_name, c.family_name FROM alerts a JOIN clients c ON c.id = a.client_id \
-             WHERE {OPEN_ALERTS_FOR} ORDER BY a.created_at, a.id LIMIT 500",
-            cols = ALERT_COLS.split(", ").map(|c| format!("a.{c}")).collect::<Vec<_>>().join(", ")
+             WHERE {open} ORDER BY a.created_at, a.id LIMIT 500",
+            cols = ALERT_COLS.split(", ").map(|c| format!("a.{c}")).collect::<Vec<_>>().join(", "),
+            open = open_alerts_for_sql(prescriber)
         )))
         .bind(staff.to_string())
         .bind(i64::from(everyone))

@@ -340,7 +340,8 @@ pub async fn list_alerts(State(state): State<AppState>, auth: Auth) -> AppResult
 
 pub async fn open_alerts(state: &AppState, auth: &Auth) -> AppResult<Vec<OpenAlert>> {
     let everyone = auth.staff.roles.contains(Role::Director);
-    Ok(state.store.open_alerts_for(&auth.actor(), auth.staff.id, everyone).await?)
+    let prescriber = auth.staff.roles.contains(Role::Prescriber);
+    Ok(state.store.open_alerts_for(&auth.actor(), auth.staff.id, everyone, prescriber).await?)
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

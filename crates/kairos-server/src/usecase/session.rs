@@ -15,12 +15,15 @@ pub async fn staff_of(state: &AppState, token: &str) -> AppResult<Option<Staff>>
 /// The open safety alerts counted for the banner on every page (counts
 /// only, no client; one query). The banner is for those who act on alerts;
 /// a director reviews them on the alert page without being paged by every
-/// one, and a director who also acts on alerts counts everyone's.
+/// one, and a director who also acts on alerts counts everyone's. A
+/// dosing session's alert also pages the prescribers on site (with a visit
+/// at the session's site within 12 hours of the dose).
 pub async fn alert_banner(state: &AppState, staff: &Staff) -> AppResult<AlertCounts> {
     if !staff.roles.allow(Permission::RecordMeasures) {
         return Ok(AlertCounts::default());
     }
     let everyone = staff.roles.contains(Role::Director);
+    let prescriber = staff.roles.contains(Role::Prescriber);
     let before = state.now() - state.config.alert_escalation;
-    Ok(state.store.open_alert_counts(staff.id, everyone, before).await?)
+    Ok(state.store.open_alert_counts(staff.id, everyone, prescriber, before).await?)
 }

@@ -536,3 +536,65 @@ async fn a_dose_outside_the_protocol_is_refused_at_both_doors_unless_a_prescribe
     let html = html.expect("html");
     assert!(html.contains("outside the protocol") && html.contains(exception), "{html}");
 }
+
+#[tokio::test]
+async fn a_dose_alert_pages_the_prescribers_on_site_that_day_and_not_the_others() {
+    let app = spawn_app().await;
+    let (prescriber, enc) = checked_in(&app).await;
+    let nurse = app.token_for(Role::Nurse).await;
+    let r = app.post(&format!("/api/v1/encounters/{enc}/status"), &nurse, json!({ "status": "arrived" })).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let r = app.post(&format!("/api/v1/encounters/{enc}/dosing-session"), &prescriber, start_body(130, None)).await;
+    let session = r.body["id"].as_str().expect("session").to_string();
+    // A second prescriber sees clients at the same site this afternoon; a
+    // third works elsewhere.
+    let (on_site_email, on_site_id) = app.add_staff(&[Role::Prescriber]).await;
+    let on_site = app.login(&on_site_email, PASSWORD).await;
+    let elsewhere = app.token_for(Role::Prescriber).await;
+    let e = app.store.get_encounter(enc.parse().expect("id")).await.expect("dose visit");
+    // The course has its own prescriber (a client without a care team is
+    // everyone's to see).
+    let (_, course_prescriber) = app.add_staff(&[Role::Prescriber]).await;
+    let course = e.course_id.expect("course");
+    let r = app
+        .put(
+            &format!("/api/v1/courses/{course}/care-team"),
+            &prescriber,
+            json!({ "prescriber_id": course_prescriber.to_string() }),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let other = app.create_client(&prescriber, "Noor", "Elsewhere").await;
+    let start = jiff::Timestamp::now() + jiff::SignedDuration::from_hours(2);
+    let r = app
+        .post(
+            "/api/v1/encounters",
+            &prescriber,
+            json!({ "client_id": other, "site_id": e.site_id.to_string(), "kind": "intake", "staff_id": on_site_id.to_string(),
+                    "scheduled_start": start.to_string(), "scheduled_end": (start + jiff::SignedDuration::from_hours(1)).to_string() }),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let open = |token: String| {
+        let app = &app;
+        async move { app.get("/api/v1/alerts", &token).await.body.as_array().cloned().unwrap_or_default() }
+    };
+    assert!(open(on_site.clone()).await.is_empty() && open(elsewhere.clone()).await.is_empty(), "nothing yet");
+
+    let r = app
+        .post(
+            &format!("/api/v1/dosing-sessions/{session}/vitals"),
+            &nurse,
+            json!({ "vitals": { "systolic": 196, "diastolic": 118, "heart_rate": 104 } }),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let seen = open(on_site.clone()).await;
+    assert_eq!(seen.len(), 1, "the prescriber on site is paged: {seen:?}");
+    assert_eq!(seen[0]["dosing_session_id"], session.as_str());
+    assert!(open(elsewhere).await.is_empty(), "a prescriber at another site is not");
+    // And on the banner of every page.
+    let web = web_session(&app, &on_site_email).await;
+    let home = web.get(format!("{}/", app.base)).send().await.expect("home").text().await.expect("html");
+    assert!(home.contains("1 safety alert to acknowledge"), "{home}");
+}
