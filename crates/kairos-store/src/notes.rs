@@ -466,27 +466,7 @@ impl Store {
                 q = q.bind(c.to_string());
             }
             for r in &q.fetch_all(&self.pool).await? {
-                let started = rows::get_opt_ts(r, "started_at")?;
-                let discharged = rows::get_opt_ts(r, "discharged_at")?;
-                let start = match started {
-                    Some(s) => s,
-                    None => rows::get_opt_ts(r, "actual_start")?.unwrap_or(rows::get_ts(r, "scheduled_start")?),
-                };
-                let end = match discharged {
-                    Some(d) => d,
-                    None => rows::get_opt_ts(r, "actual_end")?.unwrap_or(rows::get_ts(r, "scheduled_end")?),
-                };
-                let fact = DoseFact {
-                    encounter_id: rows::get_id(r, "id")?,
-                    client_id: rows::get_id(r, "client_id")?,
-                    site_id: rows::get_id(r, "site_id")?,
-                    course_id: rows::get_opt_id(r, "course_id")?,
-                    protocol: rows::get_opt_str(r, "protocol")?,
-                    dosing_session_id: rows::get_opt_id(r, "session_id")?,
-                    start,
-                    end: end.max(start),
-                    discharged: discharged.is_some(),
-                };
+                let fact = dose_fact(r)?;
                 out.entry(fact.client_id).or_default().push(fact);
             }
         }
@@ -535,65 +515,97 @@ impl Store {
         Ok(out)
     }
 
-    /// Clients with a dose started at or after `since` that has no therapy
-    /// encounter (integration or individual therapy, not cancelled or
-    /// missed) after it and before the client's next dose: the clients who
-    /// may have a window open with nothing booked, for the list of windows
-    /// closing without an integration session, which decides from each
-    /// listed client's full record. Therapy encounters from `until` on are
-    /// not read (one that late only lists a client who need not be). A
-    /// dose's next dose starts after it, so both reads are time ranges on
-    /// indexes, whatever the size of the practice.
-    pub async fn clients_with_unbooked_doses(&self, since: Timestamp, until: Timestamp) -> Result<Vec<ClientId>> {
-        // The dose's start as `dose_facts_of` computes it: the session's
-        // start, else the visit's actual or scheduled start.
-        let doses: Vec<(String, String, i64)> = sqlx::query_as(
-            "SELECT d.client_id, d.encounter_id, d.started_at FROM dosing_sessions d \
-             JOIN encounters e ON e.id = d.encounter_id WHERE d.started_at >= $1 AND e.kind = 'dosing' \
-             UNION ALL \
-             SELECT e.client_id, e.id, COALESCE(e.actual_start, e.scheduled_start) FROM encounters e \
-             WHERE e.kind = 'dosing' AND e.status = 'completed' AND COALESCE(e.actual_start, e.scheduled_start) >= $1 \
-             AND NOT EXISTS (SELECT 1 FROM dosing_sessions x WHERE x.encounter_id = e.id)",
+    /// Doses started at or after `since` with no therapy encounter
+    /// (integration or individual therapy, not cancelled or missed) after
+    /// them and before the client's next dose, each with its number in its
+    /// course (1-based, in the order of [`Store::dose_facts`]; doses with no
+    /// course are numbered among the client's other doses with none): the
+    /// doses whose window may be open with nothing booked, for the list of
+    /// windows closing without an integration session, which lays each
+    /// window by the domain's rules. Every dose is read from the time index
+    /// and decided by a few index seeks on the client, so the list reads
+    /// only the doses it returns in full, whatever the client's history.
+    pub async fn unbooked_doses(&self, since: Timestamp) -> Result<Vec<(DoseFact, u32)>> {
+        // A dose's start as `dose_facts_of` computes it: the session's
+        // start, else the visit's actual or scheduled start; the next dose
+        // is the next by (start, encounter id).
+        let rows = sqlx::query(
+            "WITH dose (client_id, t, id) AS ( \
+               SELECT d.client_id, d.started_at, d.encounter_id FROM dosing_sessions d \
+                 JOIN encounters e ON e.id = d.encounter_id WHERE d.started_at >= $1 AND e.kind = 'dosing' \
+               UNION ALL \
+               SELECT e.client_id, COALESCE(e.actual_start, e.scheduled_start), e.id FROM encounters e \
+                 WHERE e.kind = 'dosing' AND e.status = 'completed' AND COALESCE(e.actual_start, e.scheduled_start) >= $1 \
+                 AND NOT EXISTS (SELECT 1 FROM dosing_sessions x WHERE x.encounter_id = e.id)), \
+             firsts AS MATERIALIZED ( \
+               SELECT r.client_id, r.t, r.id, \
+                 (SELECT COALESCE(s.actual_start, s.scheduled_start) FROM encounters s WHERE s.client_id = r.client_id \
+                   AND s.kind IN ('integration', 'individual_therapy') AND s.status NOT IN ('cancelled', 'no_show') \
+                   AND COALESCE(s.actual_start, s.scheduled_start) >= r.t + 1 \
+                   ORDER BY COALESCE(s.actual_start, s.scheduled_start) LIMIT 1) AS first_session \
+               FROM dose r), \
+             unbooked AS MATERIALIZED ( \
+               SELECT f.client_id, f.t, f.id FROM firsts f WHERE f.first_session IS NULL \
+               OR EXISTS (SELECT 1 FROM encounters n WHERE n.client_id = f.client_id AND n.kind = 'dosing' \
+                   AND n.status = 'completed' AND COALESCE(n.actual_start, n.scheduled_start) >= f.t \
+                   AND COALESCE(n.actual_start, n.scheduled_start) <= f.first_session \
+                   AND (COALESCE(n.actual_start, n.scheduled_start) > f.t OR n.id > f.id) \
+                   AND NOT EXISTS (SELECT 1 FROM dosing_sessions y WHERE y.encounter_id = n.id)) \
+               OR EXISTS (SELECT 1 FROM dosing_sessions n JOIN encounters ne ON ne.id = n.encounter_id \
+                   WHERE n.client_id = f.client_id AND ne.kind = 'dosing' AND n.started_at >= f.t \
+                   AND n.started_at <= f.first_session AND (n.started_at > f.t OR n.encounter_id > f.id))) \
+             SELECT e.id, e.client_id, e.site_id, e.course_id, e.scheduled_start, e.scheduled_end, e.actual_start, \
+               e.actual_end, d.id AS session_id, d.started_at, d.discharged_at, c.protocol, \
+               (SELECT COUNT(*) FROM encounters n WHERE n.client_id = u.client_id AND n.kind = 'dosing' \
+                 AND n.status = 'completed' AND (n.course_id = e.course_id OR (n.course_id IS NULL AND e.course_id IS NULL)) \
+                 AND COALESCE(n.actual_start, n.scheduled_start) <= u.t \
+                 AND (COALESCE(n.actual_start, n.scheduled_start) < u.t OR n.id < u.id) \
+                 AND NOT EXISTS (SELECT 1 FROM dosing_sessions y WHERE y.encounter_id = n.id)) \
+               + (SELECT COUNT(*) FROM dosing_sessions n JOIN encounters ne ON ne.id = n.encounter_id \
+                 WHERE n.client_id = u.client_id AND ne.kind = 'dosing' \
+                 AND (ne.course_id = e.course_id OR (ne.course_id IS NULL AND e.course_id IS NULL)) \
+                 AND n.started_at <= u.t AND (n.started_at < u.t OR n.encounter_id < u.id)) AS earlier \
+             FROM unbooked u JOIN encounters e ON e.id = u.id \
+             LEFT JOIN dosing_sessions d ON d.encounter_id = e.id LEFT JOIN courses c ON c.id = e.course_id",
         )
         .bind(micros(since))
         .fetch_all(&self.pool)
         .await?;
-        let therapy: Vec<(String, i64)> = sqlx::query_as(
-            "SELECT client_id, COALESCE(actual_start, scheduled_start) FROM encounters \
-             WHERE kind IN ('integration', 'individual_therapy') AND status NOT IN ('cancelled', 'no_show') \
-             AND COALESCE(actual_start, scheduled_start) > $1 AND COALESCE(actual_start, scheduled_start) < $2",
-        )
-        .bind(micros(since))
-        .bind(micros(until))
-        .fetch_all(&self.pool)
-        .await?;
-        let mut sessions: HashMap<&str, Vec<i64>> = HashMap::new();
-        for (client, at) in &therapy {
-            sessions.entry(client.as_str()).or_default().push(*at);
+        let mut out = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let fact = dose_fact(r)?;
+            let earlier = rows::get_i64(r, "earlier")?;
+            out.push((fact, u32::try_from(earlier + 1).map_err(|_| StoreError::corrupt("dose number"))?));
         }
-        for list in sessions.values_mut() {
-            list.sort_unstable();
-        }
-        let mut by_client: HashMap<&str, Vec<(i64, EncounterId)>> = HashMap::new();
-        for (client, encounter, at) in &doses {
-            let id: EncounterId = encounter.parse().map_err(|_| StoreError::corrupt("encounter id"))?;
-            by_client.entry(client.as_str()).or_default().push((*at, id));
-        }
-        let mut out = Vec::new();
-        for (client, mut list) in by_client {
-            // In the order `dose_facts_of` gives: a dose's next is the one after it.
-            list.sort_unstable();
-            let held = sessions.get(client).map(Vec::as_slice).unwrap_or(&[]);
-            let unbooked = list.iter().enumerate().any(|(i, (at, _))| {
-                let next = list.get(i + 1).map(|n| n.0);
-                let first_after = held.partition_point(|s| s <= at);
-                held.get(first_after).is_none_or(|s| next.is_some_and(|n| *s >= n))
-            });
-            if unbooked {
-                out.push(client.parse().map_err(|_| StoreError::corrupt("client id"))?);
-            }
-        }
-        out.sort_unstable();
         Ok(out)
     }
+}
+
+/// A dose from a row of encounter `id`, `client_id`, `site_id`, `course_id`,
+/// `scheduled_start`, `scheduled_end`, `actual_start`, `actual_end`, its
+/// session's `session_id`, `started_at` and `discharged_at`, and the course's
+/// `protocol`: it starts when the session started, else at the visit's actual
+/// or scheduled start, and ends at discharge, else at the visit's end.
+fn dose_fact(r: &AnyRow) -> Result<DoseFact> {
+    let started = rows::get_opt_ts(r, "started_at")?;
+    let discharged = rows::get_opt_ts(r, "discharged_at")?;
+    let start = match started {
+        Some(s) => s,
+        None => rows::get_opt_ts(r, "actual_start")?.unwrap_or(rows::get_ts(r, "scheduled_start")?),
+    };
+    let end = match discharged {
+        Some(d) => d,
+        None => rows::get_opt_ts(r, "actual_end")?.unwrap_or(rows::get_ts(r, "scheduled_end")?),
+    };
+    Ok(DoseFact {
+        encounter_id: rows::get_id(r, "id")?,
+        client_id: rows::get_id(r, "client_id")?,
+        site_id: rows::get_id(r, "site_id")?,
+        course_id: rows::get_opt_id(r, "course_id")?,
+        protocol: rows::get_opt_str(r, "protocol")?,
+        dosing_session_id: rows::get_opt_id(r, "session_id")?,
+        start,
+        end: end.max(start),
+        discharged: discharged.is_some(),
+    })
 }

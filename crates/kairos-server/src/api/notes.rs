@@ -406,9 +406,7 @@ fn windows_of(
         let n = per_course.entry(d.course_id).or_insert(0);
         *n += 1;
         numbers.push(*n);
-        let protocol = d.protocol.as_deref().and_then(|p| state.config.protocols.get(p));
-        let planned = protocol.map(|p| p.doses.count).unwrap_or(u32::MAX);
-        defs.push(window::for_dose(protocol, *n, planned, &state.config.therapy_window));
+        defs.push(dose_def(state, d.protocol.as_deref(), *n));
     }
     let plain: Vec<Dose> = doses.iter().map(|d| Dose { start: d.start, end: d.end }).collect();
     let sessions: Vec<TherapySession<EncounterId>> = therapy
@@ -416,29 +414,8 @@ fn windows_of(
         .map(|t| TherapySession { id: t.encounter_id, start: t.start, held: t.status == EncounterStatus::Completed })
         .collect();
     let integ = window::integration(&plain, &sessions, |n| defs[(n - 1) as usize].clone(), now)?;
-    let out_doses = doses
-        .iter()
-        .zip(integ.iter())
-        .enumerate()
-        .map(|(i, (d, g))| DoseWindowView {
-            client_id: d.client_id,
-            encounter_id: d.encounter_id,
-            site_id: d.site_id,
-            course_id: d.course_id,
-            number: numbers[i],
-            discharged: d.discharged,
-            dosing_session_id: d.dosing_session_id,
-            window: g.window,
-            window_source: defs[i].provenance.source.clone(),
-            window_confirmed: defs[i].provenance.confirmed,
-            session_encounter_id: g.session.as_ref().map(|s| s.0.id),
-            session_start: g.session.as_ref().map(|s| s.0.start),
-            session_position: g.session.as_ref().map(|s| s.1),
-            status: g.status,
-            now: g.now,
-            needs_booking: g.needs_booking(),
-        })
-        .collect();
+    let out_doses =
+        doses.iter().zip(integ.iter()).enumerate().map(|(i, (d, g))| dose_view(d, numbers[i], &defs[i], g)).collect();
     let encounters = therapy
         .iter()
         .map(|t| {
@@ -455,6 +432,41 @@ fn windows_of(
         })
         .collect();
     Ok(ClientWindows { doses: out_doses, encounters })
+}
+
+/// A dose's view from its fact, its number in its course, its window
+/// definition and its integration.
+fn dose_view(
+    d: &kairos_store::notes::DoseFact,
+    number: u32,
+    def: &window::WindowDef,
+    g: &window::DoseIntegration<EncounterId>,
+) -> DoseWindowView {
+    DoseWindowView {
+        client_id: d.client_id,
+        encounter_id: d.encounter_id,
+        site_id: d.site_id,
+        course_id: d.course_id,
+        number,
+        discharged: d.discharged,
+        dosing_session_id: d.dosing_session_id,
+        window: g.window,
+        window_source: def.provenance.source.clone(),
+        window_confirmed: def.provenance.confirmed,
+        session_encounter_id: g.session.as_ref().map(|s| s.0.id),
+        session_start: g.session.as_ref().map(|s| s.0.start),
+        session_position: g.session.as_ref().map(|s| s.1),
+        status: g.status,
+        now: g.now,
+        needs_booking: g.needs_booking(),
+    }
+}
+
+/// The window definition of dose `number` of a course on `protocol`.
+fn dose_def(state: &AppState, protocol: Option<&str>, number: u32) -> window::WindowDef {
+    let protocol = protocol.and_then(|p| state.config.protocols.get(p));
+    let planned = protocol.map(|p| p.doses.count).unwrap_or(u32::MAX);
+    window::for_dose(protocol, number, planned, &state.config.therapy_window)
 }
 
 /// Each dose with its window (protocol's or the clinic default) and whether
@@ -479,23 +491,19 @@ pub async fn closing_windows(state: &AppState, now: Timestamp) -> AppResult<Vec<
     // by a late discharge): older doses are not looked at.
     let longest = window::longest_open_hours(state.config.protocols.all(), &state.config.therapy_window);
     let since = now - SignedDuration::from_hours(longest + 24);
-    // Only the clients with a dose since then and nothing booked after it
-    // (a few in a hundred), then their facts in a few queries. Sessions
-    // booked after every such window has closed are not looked at in the
-    // first read: one only adds a client whose full record then shows it.
-    let until = now + SignedDuration::from_hours(longest + 24);
-    let clients = state.store.clients_with_unbooked_doses(since, until).await?;
-    let (doses, therapy) =
-        tokio::try_join!(state.store.dose_facts_of(&clients), state.store.therapy_facts_of(&clients))?;
+    // The doses with no therapy session between them and the client's next
+    // dose, numbered in their course (a few in a hundred); the domain lays
+    // each one's window and says whether it is still open.
+    let none: [TherapySession<EncounterId>; 0] = [];
     let mut out = Vec::new();
-    for client in &clients {
-        let w = windows_of(
-            state,
-            doses.get(client).map(Vec::as_slice).unwrap_or(&[]),
-            therapy.get(client).map(Vec::as_slice).unwrap_or(&[]),
-            now,
-        )?;
-        out.extend(w.doses.into_iter().filter(|d| d.needs_booking));
+    for (d, number) in state.store.unbooked_doses(since).await? {
+        let def = dose_def(state, d.protocol.as_deref(), number);
+        let dose = Dose { start: d.start, end: d.end };
+        for g in window::integration(&[dose], &none, |_| def.clone(), now)? {
+            if g.needs_booking() {
+                out.push(dose_view(&d, number, &def, &g));
+            }
+        }
     }
     out.sort_by_key(|d| (d.window.closes_at, d.encounter_id));
     Ok(out)

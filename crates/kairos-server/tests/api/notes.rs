@@ -374,3 +374,107 @@ async fn a_therapist_writes_signs_and_amends_an_integration_note_on_the_pages() 
     assert!(html.contains("It was the river, not the lake.") && html.contains("misheard"));
     assert!(html.contains("Felt held; remembered the lake."), "the original stays");
 }
+
+/// A clinic with one client on a course, and the client and course.
+async fn one_course(app: &TestApp) -> (crate::ledger::Clinic, String, String) {
+    let c = crate::ledger::clinic(app, 1, "apa_iv_induction").await;
+    let client = c.clients[0].clone();
+    let r = app.get(&format!("/api/v1/encounters/{}", c.encounters[0]), &c.nurse).await;
+    let course = r.body["course_id"].as_str().expect("course").to_string();
+    (c, client, course)
+}
+
+/// Books an integration session of `client` at `start_h` hours from now.
+async fn book_integration(app: &TestApp, token: &str, c: &crate::ledger::Clinic, client: &str, start_h: i64) {
+    let r = app
+        .post(
+            "/api/v1/encounters",
+            token,
+            json!({ "client_id": client, "site_id": c.site, "kind": "integration",
+                    "scheduled_start": at(start_h), "scheduled_end": at(start_h + 1) }),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+}
+
+/// Books a dose visit of `client` on `course` at `start_h` hours from now
+/// (3 h long) and marks it completed with no dosing session charted.
+async fn completed_dose_visit(
+    app: &TestApp,
+    c: &crate::ledger::Clinic,
+    client: &str,
+    course: &str,
+    start_h: i64,
+) -> String {
+    let r = app
+        .post(
+            "/api/v1/encounters",
+            &c.prescriber,
+            json!({ "client_id": client, "course_id": course, "site_id": c.site, "kind": "dosing",
+                    "scheduled_start": at(start_h), "scheduled_end": at(start_h + 3) }),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let enc = r.body["id"].as_str().expect("encounter").to_string();
+    for status in ["arrived", "completed"] {
+        let r = app.post(&format!("/api/v1/encounters/{enc}/status"), &c.nurse, json!({ "status": status })).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    }
+    enc
+}
+
+/// The unbooked windows of one client, each as that client's own windows
+/// show the dose (the list carries the same facts as the client's record).
+async fn unbooked_of(app: &TestApp, token: &str, client: &str) -> Vec<Value> {
+    let list = app.get("/api/v1/windows/unbooked", token).await;
+    assert_eq!(list.status, StatusCode::OK, "{}", list.body);
+    let own = app.get(&format!("/api/v1/clients/{client}/windows"), token).await;
+    let listed: Vec<Value> =
+        list.body.as_array().expect("list").iter().filter(|d| d["client_id"] == client).cloned().collect();
+    for d in &listed {
+        let same = own.body["doses"].as_array().expect("doses").iter().find(|o| o["encounter_id"] == d["encounter_id"]);
+        assert_eq!(Some(d), same, "{}", own.body);
+    }
+    listed
+}
+
+#[tokio::test]
+async fn a_completed_dose_visit_with_no_session_charted_has_its_window_listed() {
+    let app = spawn_app().await;
+    let (c, client, course) = one_course(&app).await;
+    let coordinator = app.token_for(Role::Coordinator).await;
+    let dose = completed_dose_visit(&app, &c, &client, &course, -30).await;
+    let listed = unbooked_of(&app, &coordinator, &client).await;
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    let d = &listed[0];
+    assert_eq!(d["encounter_id"], dose);
+    assert_eq!(d["dosing_session_id"], Value::Null, "no dosing session charted");
+    assert_eq!(d["discharged"], false);
+    assert_eq!(d["status"], "not_booked");
+    assert_eq!(d["needs_booking"], true);
+
+    // Booked: off the list.
+    book_integration(&app, &coordinator, &c, &client, 20).await;
+    assert!(unbooked_of(&app, &coordinator, &client).await.is_empty());
+}
+
+#[tokio::test]
+async fn a_session_booked_after_the_next_dose_leaves_the_earlier_window_unbooked() {
+    let app = spawn_app().await;
+    let (c, client, course) = one_course(&app).await;
+    let coordinator = app.token_for(Role::Coordinator).await;
+    let first = completed_dose_visit(&app, &c, &client, &course, -50).await;
+    let second = completed_dose_visit(&app, &c, &client, &course, -26).await;
+    book_integration(&app, &coordinator, &c, &client, 20).await;
+    // The session after the second dose integrates the second only: only a
+    // session before the next dose counts for a dose.
+    let listed = unbooked_of(&app, &coordinator, &client).await;
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(listed[0]["encounter_id"], first);
+    assert_eq!(listed[0]["number"], 1);
+    let own = app.get(&format!("/api/v1/clients/{client}/windows"), &coordinator).await;
+    let later = own.body["doses"].as_array().expect("doses").iter().find(|d| d["encounter_id"] == second).cloned();
+    let later = later.expect("second dose");
+    assert_eq!(later["number"], 2, "{}", own.body);
+    assert_eq!(later["status"], "booked_in_window", "{}", own.body);
+}
