@@ -159,6 +159,51 @@ pub struct Dose {
     pub unconfirmed: BTreeMap<String, String>,
 }
 
+/// One route's allowed dose: its unit and its range, `min`-`max`, or exactly
+/// `amount` when no range is given (either end may be open).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RouteDose {
+    pub route: Route,
+    pub unit: DoseUnit,
+    pub lo: Option<f64>,
+    pub hi: Option<f64>,
+}
+
+impl RouteDose {
+    /// "intranasal 56-84 mg", "iv 0.5 mg/kg".
+    pub fn describe(&self) -> String {
+        let unit = if self.unit == DoseUnit::Mg { "mg" } else { "mg/kg" };
+        let route = self.route.as_str();
+        match (self.lo, self.hi) {
+            (Some(l), Some(h)) if l == h => format!("{route} {l} {unit}"),
+            (Some(l), Some(h)) => format!("{route} {l}-{h} {unit}"),
+            (Some(l), None) => format!("{route} at least {l} {unit}"),
+            (None, Some(h)) => format!("{route} at most {h} {unit}"),
+            (None, None) => format!("{route}, {unit}"),
+        }
+    }
+}
+
+impl Dose {
+    /// The protocol's own route and each alternative, with its allowed dose.
+    pub fn routes(&self) -> Vec<RouteDose> {
+        let own = RouteDose {
+            route: self.route,
+            unit: self.unit,
+            lo: self.min.or(self.amount),
+            hi: self.max.or(self.amount),
+        };
+        std::iter::once(own)
+            .chain(self.alternatives.iter().map(|a| RouteDose {
+                route: a.route,
+                unit: a.unit,
+                lo: a.min.or(a.amount),
+                hi: a.max.or(a.amount),
+            }))
+            .collect()
+    }
+}
+
 /// Another route a clinician may choose instead of the protocol's own.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

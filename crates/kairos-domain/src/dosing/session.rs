@@ -210,39 +210,27 @@ pub fn outside_protocol(
     dose_mg: f64,
     mg_per_kg: Option<f64>,
 ) -> Option<(&'static str, String)> {
-    let spec = if p.dose.route.as_str() == route {
-        Some((p.dose.unit, p.dose.amount, p.dose.min, p.dose.max))
-    } else {
-        p.dose.alternatives.iter().find(|a| a.route.as_str() == route).map(|a| (a.unit, a.amount, a.min, a.max))
+    let routes = p.dose.routes();
+    let Some(spec) = routes.iter().find(|r| r.route.as_str() == route) else {
+        let names: Vec<&str> = routes.iter().map(|r| r.route.as_str()).collect();
+        return Some(("route", format!("{route} is not a route of this protocol ({})", names.join(", "))));
     };
-    let Some((unit, amount, min, max)) = spec else {
-        let routes: Vec<&str> = std::iter::once(p.dose.route.as_str())
-            .chain(p.dose.alternatives.iter().map(|a| a.route.as_str()))
-            .collect();
-        return Some(("route", format!("{route} is not a route of this protocol ({})", routes.join(", "))));
-    };
-    let (field, value, unit_text) = match unit {
+    let (field, value, unit_text) = match spec.unit {
         DoseUnit::Mg => ("dose_mg", dose_mg, "mg"),
         DoseUnit::MgPerKg => match mg_per_kg {
             Some(k) => ("mg_per_kg", k, "mg/kg"),
             None => return Some(("dose_mg", format!("this protocol's {route} dose is weight-based (mg/kg)"))),
         },
     };
-    let (lo, hi) = (min.or(amount), max.or(amount));
     const EPS: f64 = 1e-9;
-    let below = lo.is_some_and(|l| value < l - EPS);
-    let above = hi.is_some_and(|h| value > h + EPS);
+    let below = spec.lo.is_some_and(|l| value < l - EPS);
+    let above = spec.hi.is_some_and(|h| value > h + EPS);
     if !(below || above) {
         return None;
     }
-    let allowed = match (lo, hi) {
-        (Some(l), Some(h)) if (l - h).abs() < EPS => format!("is {l} {unit_text}"),
-        (Some(l), Some(h)) => format!("is {l}-{h} {unit_text}"),
-        (Some(l), None) => format!("is at least {l} {unit_text}"),
-        (None, Some(h)) => format!("is at most {h} {unit_text}"),
-        (None, None) => return None,
-    };
-    Some((field, format!("{value} {unit_text} is outside this protocol: its {route} dose {allowed}")))
+    let allowed = spec.describe();
+    let allowed = allowed.strip_prefix(route).unwrap_or(&allowed).trim_start();
+    Some((field, format!("{value} {unit_text} is outside this protocol: its {route} dose is {allowed}")))
 }
 
 /// Decides whether a dose may start and what is charted. `may_override`:

@@ -65,19 +65,7 @@ pub async fn start_facts(state: &AppState, caller: &Auth, visit: EncounterId) ->
 
 /// A protocol's doses in words: its route's and each alternative's.
 fn dose_in_words(p: &kairos_domain::protocols::Protocol) -> String {
-    use kairos_domain::protocols::DoseUnit;
-    let one = |route: &str, unit: DoseUnit, amount: Option<f64>, min: Option<f64>, max: Option<f64>| {
-        let unit = if unit == DoseUnit::Mg { "mg" } else { "mg/kg" };
-        match (min.or(amount), max.or(amount)) {
-            (Some(l), Some(h)) if l == h => format!("{route} {l} {unit}"),
-            (Some(l), Some(h)) => format!("{route} {l}-{h} {unit}"),
-            _ => format!("{route}, {unit}"),
-        }
-    };
-    let d = &p.dose;
-    let all: Vec<String> = std::iter::once(one(d.route.as_str(), d.unit, d.amount, d.min, d.max))
-        .chain(d.alternatives.iter().map(|a| one(a.route.as_str(), a.unit, a.amount, a.min, a.max)))
-        .collect();
+    let all: Vec<String> = p.dose.routes().iter().map(|r| r.describe()).collect();
     format!(
         "This protocol's dose: {}. A dose outside it is given only as a prescriber's documented exception.",
         all.join("; or ")
