@@ -187,6 +187,27 @@ fn dup_check<'a>(ids: impl Iterator<Item = &'a str>, field: &str) -> Result<Hash
     Ok(m)
 }
 
+/// The longest event: a dose (administration and monitoring) or a group
+/// meeting, in minutes.
+const MAX_DOSE_MINUTES: u32 = 24 * 60;
+
+/// The longest spacing, series or window offset, in hours: the longest
+/// horizon (400 days).
+const MAX_SPAN_HOURS: u32 = 400 * 24;
+
+/// `value` unless it is above `max`; then an error naming `field`.
+fn at_most(value: u32, max: u32, field: &str, limit: &str) -> Result<u32, Error> {
+    if value > max {
+        return Err(Error::invalid(field, format!("must be at most {limit}, not {value}")));
+    }
+    Ok(value)
+}
+
+/// A number of slots, which must fit the model's slot counter.
+fn slots(n: i64, field: &str) -> Result<u32, Error> {
+    u32::try_from(n).map_err(|_| Error::invalid(field, format!("{n} slots is out of range")))
+}
+
 impl Model {
     /// Compiles and validates a problem.
     pub(crate) fn compile(p: &Problem) -> Result<Model, Error> {
@@ -342,13 +363,29 @@ impl Model {
             if d.count > 100 {
                 return Err(Error::invalid(f("doses.count"), "at most 100"));
             }
-            if d.infusion_minutes + d.monitoring_minutes == 0 || d.infusion_minutes + d.monitoring_minutes > 24 * 60 {
-                return Err(Error::invalid(f("doses.monitoring_minutes"), "a dose must last 1 minute to 24 hours"));
+            // Each part bounded before they are added, so the sum cannot wrap
+            // (a wrapped sum once booked a 15-minute dose).
+            at_most(d.infusion_minutes, MAX_DOSE_MINUTES, &f("doses.infusion_minutes"), "24 hours (1440 minutes)")?;
+            at_most(d.monitoring_minutes, MAX_DOSE_MINUTES, &f("doses.monitoring_minutes"), "24 hours (1440 minutes)")?;
+            let dose_minutes = d
+                .infusion_minutes
+                .checked_add(d.monitoring_minutes)
+                .filter(|m| (1..=MAX_DOSE_MINUTES).contains(m))
+                .ok_or_else(|| {
+                    Error::invalid(
+                        f("doses.monitoring_minutes"),
+                        "infusion_minutes + monitoring_minutes: a dose must last 1 minute to 24 hours",
+                    )
+                })?;
+            at_most(d.min_gap_hours, MAX_SPAN_HOURS, &f("doses.min_gap_hours"), "400 days (9600 hours)")?;
+            if let Some(mx) = d.max_gap_hours {
+                at_most(mx, MAX_SPAN_HOURS, &f("doses.max_gap_hours"), "400 days (9600 hours)")?;
+                if mx < d.min_gap_hours {
+                    return Err(Error::invalid(f("doses.max_gap_hours"), "must be at least min_gap_hours"));
+                }
             }
-            if let Some(mx) = d.max_gap_hours
-                && mx < d.min_gap_hours
-            {
-                return Err(Error::invalid(f("doses.max_gap_hours"), "must be at least min_gap_hours"));
+            if let Some(days) = d.max_span_days {
+                at_most(days, MAX_SPAN_HOURS / 24, &f("doses.max_span_days"), "400 days")?;
             }
             let day_slot = |date: Date, field: &str, end: bool| -> Result<u32, Error> {
                 let off = date.since(p.horizon.start).map_err(|e| Error::invalid(f(field), e.to_string()))?;
@@ -375,9 +412,15 @@ impl Model {
                 client,
                 doses: vec![],
                 sessions: vec![],
-                min_gap: (i64::from(d.min_gap_hours) * per_hour) as u32,
-                max_gap: d.max_gap_hours.map(|h| (i64::from(h) * per_hour) as u32),
-                max_span: d.max_span_days.map(|dd| (i64::from(dd) * 24 * per_hour) as u32),
+                min_gap: slots(i64::from(d.min_gap_hours) * per_hour, &f("doses.min_gap_hours"))?,
+                max_gap: d
+                    .max_gap_hours
+                    .map(|h| slots(i64::from(h) * per_hour, &f("doses.max_gap_hours")))
+                    .transpose()?,
+                max_span: d
+                    .max_span_days
+                    .map(|dd| slots(i64::from(dd) * 24 * per_hour, &f("doses.max_span_days")))
+                    .transpose()?,
                 lo,
                 hi,
             };
@@ -391,7 +434,7 @@ impl Model {
                     id,
                     course: k,
                     client,
-                    dur: dur_slots(d.infusion_minutes + d.monitoring_minutes),
+                    dur: dur_slots(dose_minutes),
                     kind: EvKind::Dose { n: nn },
                 });
             }
@@ -401,6 +444,19 @@ impl Model {
                     return Err(Error::invalid(g("after_dose"), format!("must be 1 to doses.count ({})", d.count)));
                 }
                 let w = &s.window;
+                for (name, hours) in [
+                    ("open_hours", w.open_hours),
+                    ("preferred_from_hours", w.preferred_from_hours),
+                    ("preferred_to_hours", w.preferred_to_hours),
+                    ("close_hours", w.close_hours),
+                ] {
+                    if hours.unsigned_abs() > MAX_SPAN_HOURS {
+                        return Err(Error::invalid(
+                            g(&format!("window.{name}")),
+                            "must be within 400 days (9600 hours) of the dose, before or after",
+                        ));
+                    }
+                }
                 if !(w.open_hours <= w.preferred_from_hours
                     && w.preferred_from_hours <= w.preferred_to_hours
                     && w.preferred_to_hours <= w.close_hours)
@@ -468,11 +524,17 @@ impl Model {
                     Error::invalid(format!("groups[{i}].members[{j}]"), format!("unknown client '{m}'"))
                 })?);
             }
-            for m in &g.meetings {
+            for (j, m) in g.meetings.iter().enumerate() {
+                if m.minutes == 0 || m.minutes > MAX_DOSE_MINUTES {
+                    return Err(Error::invalid(
+                        format!("groups[{i}].meetings[{j}].minutes"),
+                        "a meeting must last 1 minute to 24 hours",
+                    ));
+                }
                 let s = floor(local(m.start)?);
                 let e = ceil(
                     Timestamp::from_second(local(m.start)?.as_second() + i64::from(m.minutes) * 60)
-                        .map_err(|e| Error::invalid(format!("groups[{i}].meetings"), e.to_string()))?,
+                        .map_err(|e| Error::invalid(format!("groups[{i}].meetings[{j}].start"), e.to_string()))?,
                 );
                 if e <= 0 || s >= i64::from(n) {
                     continue;
