@@ -21,6 +21,7 @@ mod direct;
 pub mod dosing;
 pub mod encounters;
 mod error;
+pub mod files;
 pub mod groups;
 pub mod import;
 pub mod ledger;
@@ -152,6 +153,14 @@ pub struct StoreOptions {
     /// this after the previous one started, so that reads arriving together
     /// share a commit (`audit.rs`). Zero commits as soon as it can.
     pub audit_commit_interval: Duration,
+    /// SQLite file: how an existing database file (and its read-audit file)
+    /// is checked before it is opened; a damaged one is refused
+    /// (`files::verify`). `None` skips the check.
+    pub verify: Option<files::Check>,
+    /// SQLite file: hold the practice's lock (`files::PracticeLock`) while
+    /// the store is open, refusing to open if another process holds it. A
+    /// server holds it; a backup or an account command beside it does not.
+    pub hold_lock: bool,
 }
 
 impl StoreOptions {
@@ -167,6 +176,8 @@ impl Default for StoreOptions {
             sqlite_cache_kib: 8 * 1024,
             scratch_bulk_load: false,
             audit_commit_interval: StoreOptions::AUDIT_COMMIT_INTERVAL,
+            verify: Some(files::Check::Quick),
+            hold_lock: false,
         }
     }
 }
@@ -187,6 +198,9 @@ pub struct Store {
     /// in-memory database.
     sqlite_file: Option<std::path::PathBuf>,
     filer: Option<Arc<audit_reads::Filer>>,
+    /// The practice's lock, held as long as any clone of this store is
+    /// (`hold_lock`); never read, only kept.
+    _lock: Option<Arc<files::PracticeLock>>,
 }
 
 impl fmt::Debug for Store {
@@ -209,6 +223,20 @@ impl Store {
         let backend = url.backend();
         let cache_kib = opts.sqlite_cache_kib;
         let bulk_load = opts.scratch_bulk_load;
+        // Before any connection: the lock (a second server is refused), then
+        // the file's check (a damaged file is refused, saying so, instead of
+        // being served or failing later as a pool timeout).
+        let file = url.sqlite_path().map(std::path::Path::new);
+        let lock = match file {
+            Some(path) if opts.hold_lock => Some(Arc::new(files::PracticeLock::acquire(path)?)),
+            _ => None,
+        };
+        if let (Some(path), Some(check), false) = (file, opts.verify, bulk_load) {
+            let path = path.to_path_buf();
+            tokio::task::spawn_blocking(move || files::verify(&path, check))
+                .await
+                .map_err(|e| StoreError::Config(format!("the check of the database file stopped: {e}")))??;
+        }
         let pool = AnyPoolOptions::new()
             .max_connections(opts.max_connections.max(2))
             // A request waits at most this long for a connection (the pool
@@ -263,7 +291,7 @@ impl Store {
             _ => None,
         };
         let sqlite_file = sqlite_file.map(std::path::Path::to_path_buf);
-        Ok(Store { pool, backend, audit: Arc::new(audit), readers, writer, sqlite_file, filer })
+        Ok(Store { pool, backend, audit: Arc::new(audit), readers, writer, sqlite_file, filer, _lock: lock })
     }
 
     /// Applies pending migrations; returns the versions applied.

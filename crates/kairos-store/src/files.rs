@@ -1,0 +1,330 @@
+//! A SQLite practice as files on disk: the lock a server holds on it, the
+//! integrity check before it is served, and putting a backup back in its
+//! place.
+//!
+//! A practice is the database file and the files beside it: its write-ahead
+//! log and index (`-wal`, `-shm`), the read-audit file (`.read-audit`, part
+//! of the record) and the derived per-client index of reads
+//! (`.audit-index`), each with its own `-wal` and `-shm` (`audit_reads.rs`).
+
+use crate::{Result, StoreError, audit_reads};
+use rusqlite::{Connection, OpenFlags};
+use std::io::{Read, Seek, Write};
+use std::path::{Path, PathBuf};
+
+fn sibling(db: &Path, suffix: &str) -> PathBuf {
+    let mut p = db.as_os_str().to_owned();
+    p.push(suffix);
+    PathBuf::from(p)
+}
+
+/// The lock file beside `db` that a serving process holds.
+pub fn lock_path(db: &Path) -> PathBuf {
+    sibling(db, ".lock")
+}
+
+/// The files beside a database that belong to it, by suffix: its own
+/// write-ahead log, the read-audit file and the index of reads, with theirs.
+pub const SIDE_FILES: [&str; 9] = [
+    "-wal",
+    "-shm",
+    "-journal",
+    ".read-audit",
+    ".read-audit-wal",
+    ".read-audit-shm",
+    ".audit-index",
+    ".audit-index-wal",
+    ".audit-index-shm",
+];
+
+/// An exclusive hold on a SQLite practice: one serving process (or one
+/// restore) at a time. An advisory lock on `<database>.lock`, which the
+/// operating system lets go of when the process ends however it ends, so a
+/// crash never leaves a practice locked. The file keeps the holder's process
+/// id, to name it in a refusal.
+#[derive(Debug)]
+pub struct PracticeLock {
+    file: std::fs::File,
+    path: PathBuf,
+}
+
+impl PracticeLock {
+    /// Takes the lock of the practice at `db`, or says who holds it.
+    pub fn acquire(db: &Path) -> Result<PracticeLock> {
+        let path = lock_path(db);
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(|e| StoreError::Config(format!("cannot open the lock file {}: {e}", path.display())))?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                let mut holder = String::new();
+                let _ = file.read_to_string(&mut holder);
+                let holder = holder.trim();
+                let by = if holder.is_empty() { String::new() } else { format!(" (process {holder})") };
+                return Err(StoreError::Config(format!(
+                    "{} is in use by another Kairos process{by}, which holds {}; stop it first",
+                    db.display(),
+                    path.display()
+                )));
+            }
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(StoreError::Config(format!("cannot lock {}: {e}", path.display())));
+            }
+        }
+        let _ = file.set_len(0);
+        let _ = file.rewind();
+        let _ = writeln!(file, "{}", std::process::id());
+        let _ = file.sync_data();
+        Ok(PracticeLock { file, path })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for PracticeLock {
+    fn drop(&mut self) {
+        // The file stays (removing it would race a process about to lock it);
+        // only the lock goes.
+        let _ = self.file.unlock();
+    }
+}
+
+/// How thoroughly [`check`] reads a file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Check {
+    /// SQLite's `quick_check`: every page's structure, in a single pass.
+    Quick,
+    /// SQLite's `integrity_check`: also that every index matches its table.
+    Full,
+}
+
+impl Check {
+    fn pragma(self) -> &'static str {
+        match self {
+            Check::Quick => "quick_check",
+            Check::Full => "integrity_check",
+        }
+    }
+}
+
+/// At most this many of SQLite's findings are quoted in a refusal.
+const FINDINGS_QUOTED: usize = 5;
+
+/// Whether an error from SQLite says the file itself is damaged or not a
+/// database (rather than busy, missing or unreadable).
+fn is_damage(e: &rusqlite::Error) -> bool {
+    matches!(e.sqlite_error_code(), Some(rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase))
+}
+
+/// Runs `check` on one SQLite file: `Ok(None)` when it answers `ok`, else
+/// SQLite's findings (or the damage error it stopped on).
+fn findings(path: &Path, check: Check) -> Result<Option<String>> {
+    let run = || -> rusqlite::Result<Vec<String>> {
+        // Read-write (never create): a reader of a file in WAL mode may need
+        // to rebuild the log's index; nothing is written to the database.
+        let conn =
+            Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        let mut stmt = conn.prepare(&format!("PRAGMA {}({FINDINGS_QUOTED})", check.pragma()))?;
+        let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+        rows.collect()
+    };
+    match run() {
+        Ok(rows) if rows.len() == 1 && rows[0] == "ok" => Ok(None),
+        Ok(rows) => Ok(Some(rows.join("; "))),
+        Err(e) if is_damage(&e) => Ok(Some(e.to_string())),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The refusal of a damaged `file` of the practice at `db`.
+fn damaged(db: &Path, file: &Path, check: Check, what: &str) -> StoreError {
+    StoreError::Corrupt(format!(
+        "{} is damaged ({} found: {what}); it was not opened. Restore the latest backup with \
+         `kairos restore --from BACKUP --db {}`",
+        file.display(),
+        check.pragma(),
+        db.display()
+    ))
+}
+
+/// Checks the files of the practice at `db` that exist and are not empty:
+/// the database file and its read-audit file must pass SQLite's check. A
+/// damaged or truncated file is refused with what is wrong and what to do.
+/// (`Store::connect` runs this before it opens a file.)
+pub fn verify(db: &Path, check: Check) -> Result<()> {
+    for file in [db.to_path_buf(), audit_reads::log_path(db)] {
+        if file.metadata().is_ok_and(|m| m.is_file() && m.len() > 0)
+            && let Some(what) = findings(&file, check)?
+        {
+            return Err(damaged(db, &file, check, &what));
+        }
+    }
+    Ok(())
+}
+
+/// Checks the practice at `db` before it is served or restored: the file
+/// exists, passes [`verify`], and holds a practice (its clients and audit
+/// log).
+pub fn check(db: &Path, check: Check) -> Result<()> {
+    if !db.is_file() {
+        return Err(StoreError::Config(format!("there is no database file at {}", db.display())));
+    }
+    verify(db, check)?;
+    let conn = Connection::open_with_flags(db, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
+    let tables: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN ('clients', 'audit_log')",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(|e| if is_damage(&e) { damaged(db, db, check, &e.to_string()) } else { e.into() })?;
+    if tables != 2 {
+        return Err(StoreError::Corrupt(format!(
+            "{} is a SQLite file but holds no Kairos practice (no clients or audit log); \
+             `kairos init --db PATH` makes a new practice",
+            db.display()
+        )));
+    }
+    Ok(())
+}
+
+/// What [`restore`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Restored {
+    /// Clients in the restored practice.
+    pub clients: i64,
+    /// Where the files the restore replaced were moved (never deleted), if
+    /// there were any.
+    pub set_aside: Option<PathBuf>,
+    /// The files moved there, by name.
+    pub moved: Vec<String>,
+}
+
+/// Puts the backup `from` (a file `kairos backup` wrote) in place of the
+/// practice at `db`:
+///
+/// 1. refuses while a server holds the practice ([`PracticeLock`]; the lock
+///    is held until the restore is done, so none starts meanwhile), and a
+///    `from` with a write-ahead log of its own (a live database, not a
+///    backup);
+/// 2. checks the backup, copies it beside `db` under a temporary name,
+///    makes it durable and checks the copy;
+/// 3. moves the database and every file beside it (its `-wal` and `-shm`,
+///    whose stale log would otherwise be replayed into the restored file,
+///    the read-audit file and the index of reads) into a folder
+///    `<database>.replaced-<unix time>`, never deleting them (they may hold
+///    records made after the backup);
+/// 4. renames the copy into place and checks the result.
+///
+/// Nothing is half-done: a failure before step 3 leaves `db` as it was; a
+/// failure while moving puts back what was moved.
+pub fn restore(from: &Path, db: &Path) -> Result<Restored> {
+    if !from.is_file() {
+        return Err(StoreError::Config(format!("there is no backup file at {}", from.display())));
+    }
+    if let (Ok(a), Ok(b)) = (from.canonicalize(), db.canonicalize())
+        && a == b
+    {
+        return Err(StoreError::Config(format!("{} is the database itself, not a backup of it", from.display())));
+    }
+    let from_wal = sibling(from, "-wal");
+    if from_wal.metadata().is_ok_and(|m| m.len() > 0) {
+        return Err(StoreError::Config(format!(
+            "{} has a write-ahead log beside it ({}): it is a live database, not a finished backup; \
+             make one with `kairos backup`",
+            from.display(),
+            from_wal.display()
+        )));
+    }
+    let lock = PracticeLock::acquire(db)?;
+    check(from, Check::Quick).map_err(|e| StoreError::Config(format!("the backup does not check out: {e}")))?;
+
+    let dir = match db.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let name = db.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "kairos.db".into());
+    let partial = dir.join(format!(".{name}.restoring-{}", uuid::Uuid::now_v7().simple()));
+    let remove_partial = || {
+        for suffix in ["", "-wal", "-shm", "-journal"] {
+            let _ = std::fs::remove_file(sibling(&partial, suffix));
+        }
+    };
+    let copied = copy_durably(from, &partial).and_then(|()| check(&partial, Check::Quick));
+    if let Err(e) = copied {
+        remove_partial();
+        return Err(StoreError::Config(format!("the copy of {} did not check out: {e}", from.display())));
+    }
+
+    let present: Vec<String> = std::iter::once("")
+        .chain(SIDE_FILES)
+        .filter(|s| sibling(db, s).exists())
+        .map(|s| format!("{name}{s}"))
+        .collect();
+    let set_aside = if present.is_empty() {
+        None
+    } else {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+        let aside = dir.join(format!("{name}.replaced-{now}"));
+        if let Err(e) = std::fs::create_dir(&aside) {
+            remove_partial();
+            return Err(StoreError::Config(format!("cannot make {}: {e}", aside.display())));
+        }
+        for (i, file) in present.iter().enumerate() {
+            if let Err(e) = std::fs::rename(dir.join(file), aside.join(file)) {
+                put_back(&dir, &aside, &present[..i]);
+                remove_partial();
+                return Err(StoreError::Config(format!("cannot move {file} aside into {}: {e}", aside.display())));
+            }
+        }
+        Some(aside)
+    };
+    if let Err(e) = std::fs::rename(&partial, db) {
+        if let Some(aside) = &set_aside {
+            put_back(&dir, aside, &present);
+        }
+        remove_partial();
+        return Err(StoreError::Config(format!("cannot put the restored copy in place at {}: {e}", db.display())));
+    }
+    sync_dir(&dir);
+    check(db, Check::Quick)?;
+    let conn = Connection::open_with_flags(db, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
+    let clients: i64 = conn.query_row("SELECT count(*) FROM clients", [], |r| r.get(0))?;
+    drop(conn);
+    drop(lock);
+    Ok(Restored { clients, set_aside, moved: present })
+}
+
+/// Moves `files` back from `aside` into `dir` (a restore that could not
+/// finish), and removes `aside` once empty.
+fn put_back(dir: &Path, aside: &Path, files: &[String]) {
+    for file in files {
+        let _ = std::fs::rename(aside.join(file), dir.join(file));
+    }
+    let _ = std::fs::remove_dir(aside);
+}
+
+/// Copies `from` to the new file `to` and makes it durable.
+fn copy_durably(from: &Path, to: &Path) -> Result<()> {
+    let io = |e: std::io::Error| StoreError::Config(format!("copying {} to {}: {e}", from.display(), to.display()));
+    let mut src = std::fs::File::open(from).map_err(io)?;
+    let mut dst = std::fs::OpenOptions::new().write(true).create_new(true).open(to).map_err(io)?;
+    std::io::copy(&mut src, &mut dst).map_err(io)?;
+    dst.sync_all().map_err(io)?;
+    Ok(())
+}
+
+/// Makes a rename in `dir` durable (where the platform allows).
+fn sync_dir(dir: &Path) {
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+}
