@@ -161,6 +161,10 @@ pub struct StoreOptions {
     /// the store is open, refusing to open if another process holds it. A
     /// server holds it; a backup or an account command beside it does not.
     pub hold_lock: bool,
+    /// SQLite file: open only an existing practice (`files::check`: the
+    /// file is there and holds a practice's tables), never create one from a
+    /// mistyped path or make some other SQLite file into one.
+    pub require_practice: bool,
 }
 
 impl StoreOptions {
@@ -178,6 +182,7 @@ impl Default for StoreOptions {
             audit_commit_interval: StoreOptions::AUDIT_COMMIT_INTERVAL,
             verify: Some(files::Check::Quick),
             hold_lock: false,
+            require_practice: false,
         }
     }
 }
@@ -227,15 +232,30 @@ impl Store {
         // the file's check (a damaged file is refused, saying so, instead of
         // being served or failing later as a pool timeout).
         let file = url.sqlite_path().map(std::path::Path::new);
+        if let Some(path) = file
+            && opts.require_practice
+            && !path.is_file()
+        {
+            return Err(StoreError::Config(format!(
+                "there is no practice at {} (no such file): check the path, or make a new practice with \
+                 `kairos init --db {}`",
+                path.display(),
+                path.display()
+            )));
+        }
         let lock = match file {
             Some(path) if opts.hold_lock => Some(Arc::new(files::PracticeLock::acquire(path)?)),
             _ => None,
         };
-        if let (Some(path), Some(check), false) = (file, opts.verify, bulk_load) {
-            let path = path.to_path_buf();
-            tokio::task::spawn_blocking(move || files::verify(&path, check))
-                .await
-                .map_err(|e| StoreError::Config(format!("the check of the database file stopped: {e}")))??;
+        if let (Some(path), false) = (file, bulk_load) {
+            let (path, require, check) = (path.to_path_buf(), opts.require_practice, opts.verify);
+            tokio::task::spawn_blocking(move || match (require, check) {
+                (true, check) => files::check(&path, check.unwrap_or(files::Check::Quick)),
+                (false, Some(check)) => files::verify(&path, check),
+                (false, None) => Ok(()),
+            })
+            .await
+            .map_err(|e| StoreError::Config(format!("the check of the database file stopped: {e}")))??;
         }
         let pool = AnyPoolOptions::new()
             .max_connections(opts.max_connections.max(2))

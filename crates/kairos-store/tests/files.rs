@@ -250,3 +250,31 @@ async fn a_damaged_backup_or_a_live_database_is_not_restored() {
     assert!(text.contains("there is no backup file at"), "{text}");
     assert!(PracticeLock::acquire(&db).is_ok(), "the restore let go of the lock");
 }
+
+#[tokio::test]
+async fn a_store_that_requires_a_practice_creates_nothing_from_a_typo_nor_adopts_another_file() {
+    let dir = Dir::new();
+    let serving = StoreOptions { require_practice: true, hold_lock: true, ..Default::default() };
+    let typo = dir.join("kairso.db");
+    let text = open(&typo, serving.clone()).await.expect_err("no practice there").to_string();
+    assert!(text.contains("there is no practice at") && text.contains("kairos init --db"), "{text}");
+    let left: Vec<_> = std::fs::read_dir(&dir.0).expect("dir").filter_map(|e| e.ok()).map(|e| e.file_name()).collect();
+    assert!(left.is_empty(), "nothing made beside it: {left:?}");
+
+    // Some other SQLite file is not made into a practice.
+    let other = dir.join("other.db");
+    rusqlite::Connection::open(&other).expect("open").execute_batch("CREATE TABLE t (x)").expect("table");
+    let text = open(&other, serving.clone()).await.expect_err("not a practice").to_string();
+    assert!(text.contains("holds no Kairos practice"), "{text}");
+    let tables: i64 = rusqlite::Connection::open(&other)
+        .expect("open")
+        .query_row("SELECT count(*) FROM sqlite_master WHERE type = 'table'", [], |r| r.get(0))
+        .expect("count");
+    assert_eq!(tables, 1, "left as it was");
+
+    // A practice made on purpose opens.
+    let db = dir.join("kairos.db");
+    practice(&db, &["One"]).await;
+    let store = open(&db, serving).await.expect("an existing practice");
+    store.close().await;
+}

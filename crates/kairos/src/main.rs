@@ -193,12 +193,42 @@ enum ConfigCommand {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the server.
+    /// Run the server on an existing practice (`kairos init` makes one).
     Serve {
         #[command(flatten)]
         db: DbArgs,
         #[command(flatten)]
         serve: ServeArgs,
+        /// Make a new practice at `--db` if there is none (otherwise a
+        /// missing SQLite file is refused, so a mistyped path never starts an
+        /// empty practice).
+        #[arg(long)]
+        create: bool,
+    },
+    /// Make a new, empty practice (a SQLite file that must not exist yet, or
+    /// the schema in an empty PostgreSQL database).
+    Init {
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Check a SQLite practice's files (quick_check; `--full`: integrity_check,
+    /// which also compares every index with its table).
+    Check {
+        #[command(flatten)]
+        db: DbArgs,
+        #[arg(long)]
+        full: bool,
+    },
+    /// Put a backup (made by `kairos backup`) in place of a SQLite practice
+    /// that no server is using. The replaced file and the files beside it
+    /// (write-ahead log, read-audit files) are moved into a folder
+    /// `<db>.replaced-<time>`, never deleted.
+    Restore {
+        /// The backup file.
+        #[arg(long)]
+        from: std::path::PathBuf,
+        #[command(flatten)]
+        db: DbArgs,
     },
     /// Bring the database schema up to date.
     Migrate {
@@ -332,13 +362,65 @@ async fn main() -> Result<()> {
         )
         .init();
     match Cli::parse().command {
-        Command::Serve { db, serve } => {
-            let store = open_for(&db.db, &serve).await?;
+        Command::Serve { db, serve, create } => {
+            let store = open_for(&db.db, &serve, !create).await?;
             run_server(store, &serve).await
+        }
+        Command::Init { db } => {
+            let url: DatabaseUrl = db.db.parse()?;
+            if let Some(path) = url.sqlite_path()
+                && std::path::Path::new(path).exists()
+            {
+                bail!("{path} already exists; serve it with `kairos serve --db {path}`, or choose a new file");
+            }
+            let store = open_with(&db.db, StoreOptions { max_connections: 2, ..Default::default() }).await?;
+            let clients = store.count_clients().await?;
+            store.close().await;
+            if clients > 0 {
+                bail!("{url} already holds a practice ({clients} clients); serve it with `kairos serve`");
+            }
+            println!("{}: a new practice, schema up to date", db.db);
+            println!(
+                "add its first administrator: KAIROS_PASSWORD='…' kairos user add --db {} --roles admin --email … --name …",
+                db.db
+            );
+            Ok(())
+        }
+        Command::Check { db, full } => {
+            let url: DatabaseUrl = db.db.parse()?;
+            let Some(path) = url.sqlite_path() else {
+                bail!("kairos check reads SQLite files; PostgreSQL checks its own (amcheck, pg_checksums)");
+            };
+            let check = if full { kairos_store::files::Check::Full } else { kairos_store::files::Check::Quick };
+            let started = std::time::Instant::now();
+            let path = std::path::PathBuf::from(path);
+            let shown = path.display().to_string();
+            tokio::task::spawn_blocking(move || kairos_store::files::check(&path, check)).await??;
+            println!(
+                "{shown}: ok ({} in {:.1} s)",
+                if full { "integrity_check" } else { "quick_check" },
+                started.elapsed().as_secs_f64()
+            );
+            Ok(())
+        }
+        Command::Restore { from, db } => {
+            let url: DatabaseUrl = db.db.parse()?;
+            let Some(path) = url.sqlite_path() else {
+                bail!("kairos restore puts back SQLite backups; for PostgreSQL use pg_restore");
+            };
+            let path = std::path::PathBuf::from(path);
+            let (shown, backup) = (path.display().to_string(), from.display().to_string());
+            let restored = tokio::task::spawn_blocking(move || kairos_store::files::restore(&from, &path)).await??;
+            println!("restored {shown} from {backup} ({} clients); it checks out (quick_check)", restored.clients);
+            if let Some(aside) = &restored.set_aside {
+                println!("the files it replaced are in {}: {}", aside.display(), restored.moved.join(", "));
+            }
+            Ok(())
         }
         Command::Migrate { db } => {
             let url: DatabaseUrl = db.db.parse()?;
-            let store = Store::connect(&url, StoreOptions { migrate: false, ..Default::default() }).await?;
+            let opts = StoreOptions { migrate: false, require_practice: true, ..Default::default() };
+            let store = Store::connect(&url, opts).await.with_context(|| format!("opening {url}"))?;
             let applied = store.migrate().await?;
             println!("{url}: schema up to date ({} migration(s) applied)", applied.len());
             store.close().await;
@@ -422,7 +504,7 @@ async fn main() -> Result<()> {
                 demo_extras(&loader).await?;
                 loader.close().await;
             }
-            let store = open_for(&db, &serve).await?;
+            let store = open_for(&db, &serve, true).await?;
             print_demo_logins(&password, reused);
             if no_serve {
                 store.close().await;
@@ -438,17 +520,23 @@ async fn main() -> Result<()> {
     }
 }
 
+/// An existing practice, for a command beside (or without) a server.
 async fn open(db: &str, connections: u32) -> Result<Store> {
-    let opts = StoreOptions { max_connections: connections, migrate: true, ..Default::default() };
+    let opts =
+        StoreOptions { max_connections: connections, migrate: true, require_practice: true, ..Default::default() };
     open_with(db, opts).await
 }
 
-/// The store a server runs on, with its settings.
-async fn open_for(db: &str, serve: &ServeArgs) -> Result<Store> {
+/// The store a server runs on, with its settings: it holds the practice's
+/// lock (a second server on the same file is refused), and opens only an
+/// existing practice unless `existing` is false (`serve --create`).
+async fn open_for(db: &str, serve: &ServeArgs, existing: bool) -> Result<Store> {
     let opts = StoreOptions {
         max_connections: serve.db_connections,
         migrate: true,
         audit_commit_interval: std::time::Duration::from_micros(serve.audit_commit_interval_us),
+        hold_lock: true,
+        require_practice: existing,
         ..Default::default()
     };
     open_with(db, opts).await

@@ -7,7 +7,7 @@ fn serve_with(args: &[&str]) -> (bool, String) {
     let dir = std::env::temp_dir().join(format!("kairos-config-{}", uuid::Uuid::now_v7().simple()));
     std::fs::create_dir_all(&dir).expect("dir");
     let out = Command::new(env!("CARGO_BIN_EXE_kairos"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--db"])
+        .args(["serve", "--create", "--listen", "127.0.0.1:0", "--db"])
         .arg(dir.join("k.db"))
         .args(args)
         .env("KAIROS_LOG", "error")
