@@ -356,37 +356,64 @@ async fn run_writer(
             }
         }
         let rows: Vec<AuditRecord> = batch.iter().map(|(r, _)| r.clone()).collect();
-        let outcome = match conn.as_mut() {
+        // The connection kept from an earlier batch may have been lost
+        // meanwhile (the database restarted): when it cannot even begin a
+        // transaction, nothing of this batch was sent, so it goes again on a
+        // fresh connection instead of being refused.
+        let mut outcome = match conn.as_mut() {
             Some(c) => commit_batch(c, backend, &rows).await,
-            None => match pool.acquire().await {
+            None => Err(Batch::NotBegun(StoreError::AuditUnavailable("no connection yet".into()))),
+        };
+        if let Err(Batch::NotBegun(e)) = &outcome {
+            if conn.take().is_some() {
+                tracing::info!(error = %e, "the audit writer's connection was lost; writing on a new one");
+            }
+            outcome = match pool.acquire().await {
                 Ok(mut c) => {
                     let r = commit_batch(&mut c, backend, &rows).await;
                     conn = Some(c);
                     r
                 }
-                Err(e) => Err(e.into()),
-            },
-        };
+                Err(e) => Err(Batch::NotBegun(e.into())),
+            };
+        }
         commits.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         if outcome.is_err() {
             // Start the next batch on a fresh connection.
             conn = None;
         }
-        finish_batch(&mut batch, outcome);
+        finish_batch(&mut batch, outcome.map_err(Batch::into_error));
+    }
+}
+
+/// How a batch failed: before its transaction began (nothing was sent; it
+/// may go again on another connection), or after.
+enum Batch {
+    NotBegun(StoreError),
+    Failed(StoreError),
+}
+
+impl Batch {
+    fn into_error(self) -> StoreError {
+        match self {
+            Batch::NotBegun(e) | Batch::Failed(e) => e,
+        }
     }
 }
 
 /// Appends a batch in one transaction: one durable commit for the whole
 /// batch, and either every waiter's entry is stored or none is.
-async fn commit_batch(conn: &mut sqlx::AnyConnection, backend: Backend, rows: &[AuditRecord]) -> Result<()> {
-    let mut tx = match backend {
-        Backend::Sqlite => sqlx::Connection::begin_with(&mut *conn, "BEGIN IMMEDIATE").await?,
-        Backend::Postgres => sqlx::Connection::begin(&mut *conn).await?,
+async fn commit_batch(conn: &mut sqlx::AnyConnection, backend: Backend, rows: &[AuditRecord]) -> Result<(), Batch> {
+    let begun = match backend {
+        Backend::Sqlite => sqlx::Connection::begin_with(&mut *conn, "BEGIN IMMEDIATE").await,
+        Backend::Postgres => sqlx::Connection::begin(&mut *conn).await,
     };
+    let mut tx = begun.map_err(|e| Batch::NotBegun(e.into()))?;
+    let failed = |e: StoreError| Batch::Failed(e);
     for chunk in rows.chunks(CHUNK) {
-        insert_rows(&mut *tx, chunk).await?;
+        insert_rows(&mut *tx, chunk).await.map_err(failed)?;
     }
-    tx.commit().await?;
+    tx.commit().await.map_err(|e| failed(e.into()))?;
     Ok(())
 }
 
