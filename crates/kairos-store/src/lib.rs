@@ -155,7 +155,8 @@ pub struct StoreOptions {
     pub audit_commit_interval: Duration,
     /// SQLite file: how an existing database file (and its read-audit file)
     /// is checked before it is opened; a damaged one is refused
-    /// (`files::verify`). `None` skips the check.
+    /// (`files::verify`). `None` skips the check (with `require_practice`,
+    /// only its integrity check: the file must still hold a practice).
     pub verify: Option<files::Check>,
     /// SQLite file: hold the practice's lock (`files::PracticeLock`) while
     /// the store is open, refusing to open if another process holds it. A
@@ -250,7 +251,7 @@ impl Store {
         if let (Some(path), false) = (file, bulk_load) {
             let (path, require, check) = (path.to_path_buf(), opts.require_practice, opts.verify);
             tokio::task::spawn_blocking(move || match (require, check) {
-                (true, check) => files::check(&path, check.unwrap_or(files::Check::Quick)),
+                (true, check) => files::check(&path, check),
                 (false, Some(check)) => files::verify(&path, check),
                 (false, None) => Ok(()),
             })

@@ -51,6 +51,12 @@ struct ServeArgs {
     /// Database connections in the pool.
     #[arg(long, env = "KAIROS_DB_CONNECTIONS", default_value_t = 16)]
     db_connections: u32,
+    /// SQLite: how the practice's files are checked before they are served
+    /// (a damaged one is refused): `quick` (quick_check, about a second per
+    /// 500 MB from the page cache), `full` (integrity_check, several times
+    /// longer), or `off`.
+    #[arg(long, env = "KAIROS_START_CHECK", value_enum, default_value_t = StartCheck::Quick)]
+    start_check: StartCheck,
     /// SQLite: microseconds the read-audit writer leaves between the starts
     /// of two commits, so reads arriving together share one fsync (0: commit
     /// each as soon as possible). PostgreSQL: use its own `commit_delay`.
@@ -127,6 +133,14 @@ struct ServeArgs {
     /// Crisis line shown to clients.
     #[arg(long, env = "KAIROS_CRISIS_LINE", default_value = "988 Suicide & Crisis Lifeline: call or text 988")]
     crisis_line: String,
+}
+
+/// How a server checks its SQLite files before serving them.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum StartCheck {
+    Quick,
+    Full,
+    Off,
 }
 
 /// `*.toml` files of a clinic folder, by name: (path, text).
@@ -537,6 +551,11 @@ async fn open_for(db: &str, serve: &ServeArgs, existing: bool) -> Result<Store> 
         audit_commit_interval: std::time::Duration::from_micros(serve.audit_commit_interval_us),
         hold_lock: true,
         require_practice: existing,
+        verify: match serve.start_check {
+            StartCheck::Quick => Some(kairos_store::files::Check::Quick),
+            StartCheck::Full => Some(kairos_store::files::Check::Full),
+            StartCheck::Off => None,
+        },
         ..Default::default()
     };
     open_with(db, opts).await

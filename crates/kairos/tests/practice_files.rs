@@ -172,12 +172,14 @@ async fn a_damaged_practice_is_refused_by_serve_and_by_check() {
     assert!(kairos(&["init"], &db).status.success());
     let len = std::fs::metadata(&db).expect("meta").len();
     std::fs::OpenOptions::new().write(true).open(&db).expect("open").set_len(len / 2).expect("truncate");
-    let started = std::time::Instant::now();
-    let out = kairos(&["serve", "--listen", "127.0.0.1:0"], &db);
-    assert!(!out.status.success());
-    assert!(started.elapsed() < Duration::from_secs(5), "refused at once, after {:?}", started.elapsed());
-    let text = said(&out);
-    assert!(text.contains("kairos.db is damaged") && text.contains("kairos restore"), "{text}");
+    for start_check in ["quick", "full"] {
+        let started = std::time::Instant::now();
+        let out = kairos(&["serve", "--listen", "127.0.0.1:0", "--start-check", start_check], &db);
+        assert!(!out.status.success());
+        assert!(started.elapsed() < Duration::from_secs(5), "refused at once, after {:?}", started.elapsed());
+        let text = said(&out);
+        assert!(text.contains("kairos.db is damaged") && text.contains("kairos restore"), "{text}");
+    }
     for args in [&["check"][..], &["check", "--full"]] {
         let out = kairos(args, &db);
         assert!(!out.status.success(), "{args:?}");
