@@ -256,7 +256,8 @@ crate::text_enum! {
         BookedOutsideWindow = "booked_outside_window",
         /// Nothing booked and the window is still open.
         NotBooked = "not_booked",
-        /// Nothing held and the window has closed.
+        /// Nothing held, and the window has closed or the next dose was
+        /// given first (a session after it integrates that dose).
         Missed = "missed",
     }
 }
@@ -301,8 +302,9 @@ impl<Id> DoseIntegration<Id> {
 
 /// Each dose (in time order) with its window and integration session: the
 /// first session inside the window, else the first after the dose; only
-/// sessions before the next dose count. `window` gives the definition for
-/// dose `n` (1-based).
+/// sessions before the next dose count, so a dose with none before the next
+/// was missed even while its window is open. `window` gives the definition
+/// for dose `n` (1-based).
 pub fn integration<Id: Clone>(
     doses: &[Dose],
     sessions: &[TherapySession<Id>],
@@ -326,7 +328,7 @@ pub fn integration<Id: Clone>(
                 (false, true) => IntegrationStatus::BookedInWindow,
                 (false, false) => IntegrationStatus::BookedOutsideWindow,
             },
-            None if now > w.closes_at => IntegrationStatus::Missed,
+            None if now > w.closes_at || next.is_some_and(|n| n <= now) => IntegrationStatus::Missed,
             None => IntegrationStatus::NotBooked,
         };
         out.push(DoseIntegration { number, window: w, session, status, now: w.classify(now) });
@@ -499,6 +501,19 @@ mod tests {
         let later = integration(&doses, &sessions, |_| default(), h(400 + 169)).expect("integration");
         assert_eq!(later[3].status, Missed);
         assert!(!later[3].needs_booking());
+        // Twice-weekly doses with nothing booked between: the first dose's
+        // window (7 days) is open at the second, but a session booked now
+        // would integrate the second dose, so the first was missed.
+        let twice = [Dose { start: t0, end: h(2) }, Dose { start: h(72), end: h(74) }];
+        let none: [TherapySession<&str>; 0] = [];
+        let r = integration(&twice, &none, |_| default(), h(80)).expect("integration");
+        assert_eq!((r[0].status, r[0].now), (Missed, WindowPosition::Late));
+        assert!(!r[0].needs_booking());
+        assert_eq!(r[1].status, NotBooked);
+        assert!(r[1].needs_booking());
+        // Before the second dose is given, the first still needs its session.
+        let r = integration(&twice, &none, |_| default(), h(70)).expect("integration");
+        assert_eq!(r[0].status, NotBooked);
         let only_outside = [TherapySession { id: "x", start: h(1), held: true }];
         let r = integration(&doses[..1], &only_outside, |_| default(), now).expect("integration");
         assert_eq!(r[0].status, HeldOutsideWindow);

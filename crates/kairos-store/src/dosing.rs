@@ -410,6 +410,7 @@ impl Store {
             ) + if new.dose_exception.is_some() { ", outside the protocol by exception" } else { "" },
         );
         audit::insert_in(&mut tx, actor, &entry, now).await?;
+        crate::integration_due::refresh(&mut tx, &[enc.client_id]).await?;
         if let Some(a) = new.administration {
             let administration = crate::ledger::NewEntry {
                 stock_id: a.stock_id,

@@ -145,6 +145,9 @@ impl Store {
             now,
         )
         .await?;
+        if crate::integration_due::concerns(current.kind) {
+            crate::integration_due::refresh(&mut tx, &[current.client_id]).await?;
+        }
         tx.commit().await?;
         encounter_of(&row)
     }
@@ -447,6 +450,9 @@ pub(crate) async fn book_in(
         now,
     )
     .await?;
+    if crate::integration_due::concerns(e.kind) {
+        crate::integration_due::refresh(tx, &[e.client_id]).await?;
+    }
     Ok(e)
 }
 
@@ -487,6 +493,9 @@ pub(crate) async fn reschedule_in(
         now,
     )
     .await?;
+    if crate::integration_due::concerns(current.kind) {
+        crate::integration_due::refresh(tx, &[current.client_id]).await?;
+    }
     encounter_of(&row)
 }
 

@@ -9,6 +9,7 @@ use jiff::Timestamp;
 use kairos_domain::client::Client;
 use kairos_domain::course::Course;
 use kairos_domain::encounter::Encounter;
+use kairos_domain::ids::ClientId;
 use kairos_domain::site::{Room, Site};
 use kairos_domain::staff::Staff;
 use kairos_domain::text::search_key;
@@ -146,6 +147,9 @@ impl Store {
         }
         crate::measures::import_administrations(&mut tx, self.backend, &batch.administrations).await?;
         crate::screens::import_screens(&mut tx, self.backend, &batch.screens).await?;
+        let dosed: Vec<ClientId> =
+            batch.encounters.iter().filter(|e| crate::integration_due::concerns(e.kind)).map(|e| e.client_id).collect();
+        crate::integration_due::refresh(&mut tx, &dosed).await?;
         audit::insert_in(&mut tx, actor, &import_entry(what, batch), now).await?;
         tx.commit().await?;
         Ok(())
@@ -425,11 +429,13 @@ impl ScratchLoad {
     }
 
     /// Builds the dropped indexes again, each from one sorted pass over its
-    /// table, and closes the connection.
+    /// table, then the doses waiting for an integration session (which the
+    /// load's inserts did not keep), and closes the connection.
     pub fn finish(self) -> Result<()> {
         for (_, sql) in &self.indexes {
             self.conn.execute_batch(sql)?;
         }
+        self.conn.execute_batch(&crate::integration_due::rebuild_all_sql())?;
         self.conn.close().map_err(|(_, e)| e)?;
         Ok(())
     }

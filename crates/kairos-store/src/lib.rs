@@ -24,6 +24,7 @@ mod error;
 pub mod files;
 pub mod groups;
 pub mod import;
+mod integration_due;
 pub mod ledger;
 pub mod measures;
 pub mod notes;

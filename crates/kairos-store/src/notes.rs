@@ -515,58 +515,24 @@ impl Store {
         Ok(out)
     }
 
-    /// Doses started at or after `since` with no therapy encounter
-    /// (integration or individual therapy, not cancelled or missed) after
-    /// them and before the client's next dose, each with its number in its
-    /// course (1-based, in the order of [`Store::dose_facts`]; doses with no
-    /// course are numbered among the client's other doses with none): the
-    /// doses whose window may be open with nothing booked, for the list of
-    /// windows closing without an integration session, which lays each
-    /// window by the domain's rules. Every dose is read from the time index
-    /// and decided by a few index seeks on the client, so the list reads
-    /// only the doses it returns in full, whatever the client's history.
+    /// Doses started at or after `since` that are their client's latest and
+    /// have no therapy encounter (integration or individual therapy, not
+    /// cancelled or missed) after them, each with its number in its course
+    /// (1-based, in the order of [`Store::dose_facts`]; doses with no course
+    /// are numbered among the client's other doses with none): the doses
+    /// whose window may be open with nothing booked, for the list of windows
+    /// closing without an integration session, which lays each window by the
+    /// domain's rules. An earlier dose with no session before the next was
+    /// missed (a session after the next dose integrates that one). The rows
+    /// are kept by every write that changes them (`integration_due`), so the
+    /// list is one range read.
     pub async fn unbooked_doses(&self, since: Timestamp) -> Result<Vec<(DoseFact, u32)>> {
-        // A dose's start as `dose_facts_of` computes it: the session's
-        // start, else the visit's actual or scheduled start; the next dose
-        // is the next by (start, encounter id).
         let rows = sqlx::query(
-            "WITH dose (client_id, t, id) AS ( \
-               SELECT d.client_id, d.started_at, d.encounter_id FROM dosing_sessions d \
-                 JOIN encounters e ON e.id = d.encounter_id WHERE d.started_at >= $1 AND e.kind = 'dosing' \
-               UNION ALL \
-               SELECT e.client_id, COALESCE(e.actual_start, e.scheduled_start), e.id FROM encounters e \
-                 WHERE e.kind = 'dosing' AND e.status = 'completed' AND COALESCE(e.actual_start, e.scheduled_start) >= $1 \
-                 AND NOT EXISTS (SELECT 1 FROM dosing_sessions x WHERE x.encounter_id = e.id)), \
-             firsts AS MATERIALIZED ( \
-               SELECT r.client_id, r.t, r.id, \
-                 (SELECT COALESCE(s.actual_start, s.scheduled_start) FROM encounters s WHERE s.client_id = r.client_id \
-                   AND s.kind IN ('integration', 'individual_therapy') AND s.status NOT IN ('cancelled', 'no_show') \
-                   AND COALESCE(s.actual_start, s.scheduled_start) >= r.t + 1 \
-                   ORDER BY COALESCE(s.actual_start, s.scheduled_start) LIMIT 1) AS first_session \
-               FROM dose r), \
-             unbooked AS MATERIALIZED ( \
-               SELECT f.client_id, f.t, f.id FROM firsts f WHERE f.first_session IS NULL \
-               OR EXISTS (SELECT 1 FROM encounters n WHERE n.client_id = f.client_id AND n.kind = 'dosing' \
-                   AND n.status = 'completed' AND COALESCE(n.actual_start, n.scheduled_start) >= f.t \
-                   AND COALESCE(n.actual_start, n.scheduled_start) <= f.first_session \
-                   AND (COALESCE(n.actual_start, n.scheduled_start) > f.t OR n.id > f.id) \
-                   AND NOT EXISTS (SELECT 1 FROM dosing_sessions y WHERE y.encounter_id = n.id)) \
-               OR EXISTS (SELECT 1 FROM dosing_sessions n JOIN encounters ne ON ne.id = n.encounter_id \
-                   WHERE n.client_id = f.client_id AND ne.kind = 'dosing' AND n.started_at >= f.t \
-                   AND n.started_at <= f.first_session AND (n.started_at > f.t OR n.encounter_id > f.id))) \
-             SELECT e.id, e.client_id, e.site_id, e.course_id, e.scheduled_start, e.scheduled_end, e.actual_start, \
-               e.actual_end, d.id AS session_id, d.started_at, d.discharged_at, c.protocol, \
-               (SELECT COUNT(*) FROM encounters n WHERE n.client_id = u.client_id AND n.kind = 'dosing' \
-                 AND n.status = 'completed' AND (n.course_id = e.course_id OR (n.course_id IS NULL AND e.course_id IS NULL)) \
-                 AND COALESCE(n.actual_start, n.scheduled_start) <= u.t \
-                 AND (COALESCE(n.actual_start, n.scheduled_start) < u.t OR n.id < u.id) \
-                 AND NOT EXISTS (SELECT 1 FROM dosing_sessions y WHERE y.encounter_id = n.id)) \
-               + (SELECT COUNT(*) FROM dosing_sessions n JOIN encounters ne ON ne.id = n.encounter_id \
-                 WHERE n.client_id = u.client_id AND ne.kind = 'dosing' \
-                 AND (ne.course_id = e.course_id OR (ne.course_id IS NULL AND e.course_id IS NULL)) \
-                 AND n.started_at <= u.t AND (n.started_at < u.t OR n.encounter_id < u.id)) AS earlier \
-             FROM unbooked u JOIN encounters e ON e.id = u.id \
-             LEFT JOIN dosing_sessions d ON d.encounter_id = e.id LEFT JOIN courses c ON c.id = e.course_id",
+            "SELECT e.id, e.client_id, e.site_id, e.course_id, e.scheduled_start, e.scheduled_end, e.actual_start, \
+               e.actual_end, d.id AS session_id, d.started_at, d.discharged_at, c.protocol, u.number \
+             FROM integration_due u JOIN encounters e ON e.id = u.encounter_id \
+             LEFT JOIN dosing_sessions d ON d.encounter_id = e.id LEFT JOIN courses c ON c.id = e.course_id \
+             WHERE u.dose_at >= $1",
         )
         .bind(micros(since))
         .fetch_all(&self.pool)
@@ -574,8 +540,8 @@ impl Store {
         let mut out = Vec::with_capacity(rows.len());
         for r in &rows {
             let fact = dose_fact(r)?;
-            let earlier = rows::get_i64(r, "earlier")?;
-            out.push((fact, u32::try_from(earlier + 1).map_err(|_| StoreError::corrupt("dose number"))?));
+            let number = rows::get_i64(r, "number")?;
+            out.push((fact, u32::try_from(number).map_err(|_| StoreError::corrupt("dose number"))?));
         }
         Ok(out)
     }

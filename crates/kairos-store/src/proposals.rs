@@ -240,6 +240,9 @@ impl Store {
                             now,
                         )
                         .await?;
+                        if crate::integration_due::concerns(current.kind) {
+                            crate::integration_due::refresh(&mut tx, &[current.client_id]).await?;
+                        }
                     }
                     (event, None)
                 }

@@ -647,6 +647,9 @@ async fn scratch_load_writes_the_same_rows_as_store_import() {
         assert_eq!(count(&s, table), expected, "{table} rows by ScratchLoad");
     }
     assert_eq!(count(&s, "audit_log"), 2, "one audit entry per imported batch");
+    // The doses waiting for an integration session: kept client by client by
+    // Store::import, rebuilt whole by ScratchLoad::finish; compared below.
+    assert!(count(&g, "integration_due") > 0, "the batch leaves doses with nothing booked after them");
 
     // Row for row, column for column, storage class included.
     let diffs = compare_rows(&g, &s, (before, after));

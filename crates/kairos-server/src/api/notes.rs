@@ -491,9 +491,9 @@ pub async fn closing_windows(state: &AppState, now: Timestamp) -> AppResult<Vec<
     // by a late discharge): older doses are not looked at.
     let longest = window::longest_open_hours(state.config.protocols.all(), &state.config.therapy_window);
     let since = now - SignedDuration::from_hours(longest + 24);
-    // The doses with no therapy session between them and the client's next
-    // dose, numbered in their course (a few in a hundred); the domain lays
-    // each one's window and says whether it is still open.
+    // Each client's latest dose when no therapy session follows it, numbered
+    // in its course (kept in the record as it changes: one range read); the
+    // domain lays each one's window and says whether it is still open.
     let none: [TherapySession<EncounterId>; 0] = [];
     let mut out = Vec::new();
     for (d, number) in state.store.unbooked_doses(since).await? {

@@ -385,7 +385,7 @@ async fn one_course(app: &TestApp) -> (crate::ledger::Clinic, String, String) {
 }
 
 /// Books an integration session of `client` at `start_h` hours from now.
-async fn book_integration(app: &TestApp, token: &str, c: &crate::ledger::Clinic, client: &str, start_h: i64) {
+async fn book_integration(app: &TestApp, token: &str, c: &crate::ledger::Clinic, client: &str, start_h: i64) -> String {
     let r = app
         .post(
             "/api/v1/encounters",
@@ -395,6 +395,7 @@ async fn book_integration(app: &TestApp, token: &str, c: &crate::ledger::Clinic,
         )
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    r.body["id"].as_str().expect("encounter").to_string()
 }
 
 /// Books a dose visit of `client` on `course` at `start_h` hours from now
@@ -454,27 +455,89 @@ async fn a_completed_dose_visit_with_no_session_charted_has_its_window_listed() 
     assert_eq!(d["needs_booking"], true);
 
     // Booked: off the list.
-    book_integration(&app, &coordinator, &c, &client, 20).await;
+    let _ = book_integration(&app, &coordinator, &c, &client, 20).await;
     assert!(unbooked_of(&app, &coordinator, &client).await.is_empty());
 }
 
 #[tokio::test]
-async fn a_session_booked_after_the_next_dose_leaves_the_earlier_window_unbooked() {
+async fn a_dose_followed_by_the_next_with_no_session_between_was_missed_and_is_not_listed() {
     let app = spawn_app().await;
     let (c, client, course) = one_course(&app).await;
     let coordinator = app.token_for(Role::Coordinator).await;
     let first = completed_dose_visit(&app, &c, &client, &course, -50).await;
     let second = completed_dose_visit(&app, &c, &client, &course, -26).await;
-    book_integration(&app, &coordinator, &c, &client, 20).await;
-    // The session after the second dose integrates the second only: only a
-    // session before the next dose counts for a dose.
+    // Before anything is booked, only the second dose waits for a session:
+    // a session booked now would come after it, and integrate it.
     let listed = unbooked_of(&app, &coordinator, &client).await;
     assert_eq!(listed.len(), 1, "{listed:?}");
-    assert_eq!(listed[0]["encounter_id"], first);
-    assert_eq!(listed[0]["number"], 1);
+    assert_eq!(listed[0]["encounter_id"], second);
+    assert_eq!(listed[0]["number"], 2);
+    let _ = book_integration(&app, &coordinator, &c, &client, 20).await;
+    assert!(unbooked_of(&app, &coordinator, &client).await.is_empty());
     let own = app.get(&format!("/api/v1/clients/{client}/windows"), &coordinator).await;
-    let later = own.body["doses"].as_array().expect("doses").iter().find(|d| d["encounter_id"] == second).cloned();
-    let later = later.expect("second dose");
-    assert_eq!(later["number"], 2, "{}", own.body);
+    let dose = |id: &str| {
+        own.body["doses"].as_array().expect("doses").iter().find(|d| d["encounter_id"] == id).cloned().expect("dose")
+    };
+    // The first dose's 7-day window is still open, but the next dose came
+    // first with no session between: it was missed, not waiting.
+    assert_eq!(
+        (dose(&first)["number"].clone(), dose(&first)["status"].clone()),
+        (1.into(), "missed".into()),
+        "{}",
+        own.body
+    );
+    let later = dose(&second);
     assert_eq!(later["status"], "booked_in_window", "{}", own.body);
+}
+
+#[tokio::test]
+async fn the_list_follows_every_change_to_the_integration_session_and_the_doses() {
+    let app = spawn_app().await;
+    let (c, client, course) = one_course(&app).await;
+    let coordinator = app.token_for(Role::Coordinator).await;
+    let dose = completed_dose_visit(&app, &c, &client, &course, -30).await;
+    let session = book_integration(&app, &coordinator, &c, &client, 20).await;
+    assert!(unbooked_of(&app, &coordinator, &client).await.is_empty());
+    let listed_dose = || async {
+        unbooked_of(&app, &coordinator, &client).await.iter().map(|d| d["encounter_id"].clone()).collect::<Vec<_>>()
+    };
+
+    let move_to = |start_h: i64| {
+        let (path, body) = (
+            format!("/api/v1/encounters/{session}"),
+            json!({ "scheduled_start": at(start_h), "scheduled_end": at(start_h + 1) }),
+        );
+        let (app, token) = (&app, &coordinator);
+        async move {
+            let r = app.put(&path, token, body).await;
+            assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        }
+    };
+    // Moved to before the dose: it no longer integrates it.
+    move_to(-40).await;
+    assert_eq!(listed_dose().await, vec![Value::from(dose.clone())]);
+    // Moved back after it: off the list again.
+    move_to(30).await;
+    assert!(listed_dose().await.is_empty());
+    // Cancelled: the dose waits again.
+    let r = app
+        .post(
+            &format!("/api/v1/encounters/{session}/status"),
+            &coordinator,
+            json!({ "status": "cancelled", "reason": "client unwell" }),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(listed_dose().await, vec![Value::from(dose.clone())]);
+    // A later dose takes its place, numbered in the course.
+    let second = completed_dose_visit(&app, &c, &client, &course, -14).await;
+    let listed = unbooked_of(&app, &coordinator, &client).await;
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!((listed[0]["encounter_id"].clone(), listed[0]["number"].clone()), (Value::from(second), Value::from(2)));
+    // A session the client missed does not integrate it either.
+    let missed = book_integration(&app, &coordinator, &c, &client, 8).await;
+    assert!(listed_dose().await.is_empty());
+    let r = app.post(&format!("/api/v1/encounters/{missed}/status"), &c.nurse, json!({ "status": "no_show" })).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(listed_dose().await.len(), 1);
 }
