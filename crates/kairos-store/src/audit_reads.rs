@@ -66,6 +66,13 @@ pub(crate) fn index_path(db: &Path) -> PathBuf {
     sibling(db, ".audit-index")
 }
 
+/// A `file:` URI opening `p` read-only (for a connection opened with
+/// `SQLITE_OPEN_URI`).
+fn read_only_uri(p: &Path) -> Result<String> {
+    let escaped = utf8(p)?.replace('%', "%25").replace('?', "%3f").replace('#', "%23");
+    Ok(format!("file:{escaped}?mode=ro"))
+}
+
 fn utf8(p: &Path) -> Result<&str> {
     p.to_str().ok_or_else(|| StoreError::Config("the database path is not UTF-8".into()))
 }
@@ -165,13 +172,58 @@ fn make_index(db: &Path) -> Result<()> {
     Ok(())
 }
 
+/// The database header's `user_version` of a practice whose read entries
+/// are kept in the read-audit file beside it: once a server has begun that
+/// file, its absence is an error, not a reason to begin an empty one (which
+/// would drop every read entry from the audit log without a word). A backup
+/// copy holds its reads itself and says so with 0 (`fold_into`).
+const KEEPS_READ_AUDIT: i64 = 1;
+
+fn user_version(conn: &Connection) -> Result<i64> {
+    Ok(conn.query_row("PRAGMA user_version", [], |r| r.get(0))?)
+}
+
+/// Before anything is opened: whether the read-audit file beside `db` is
+/// missing although the practice keeps one. Refused, naming the file, unless
+/// `begin_new` (the operator's choice, recorded by the caller); then `true`.
+/// A new practice, or one restored from a backup, begins a file silently.
+pub(crate) fn missing_log(db: &Path, begin_new: bool) -> Result<bool> {
+    let log = log_path(db);
+    if log.exists() || !db.is_file() {
+        return Ok(false);
+    }
+    let conn = Connection::open_with_flags(db, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
+    if user_version(&conn)? != KEEPS_READ_AUDIT {
+        return Ok(false);
+    }
+    if !begin_new {
+        return Err(StoreError::Config(format!(
+            "the read-audit file {} is missing: it holds the audit log's record of who read which record on this \
+             practice, and starting without it would drop those entries from the log. Put it back beside {} \
+             (from where this database was copied, or restore a backup with `kairos restore`), or start with \
+             --new-read-audit to begin a new, empty one (the gap is recorded in the audit log)",
+            log.display(),
+            db.display()
+        )));
+    }
+    tracing::warn!(file = %log.display(), "the read-audit file is missing; a new one is begun as asked");
+    Ok(true)
+}
+
 /// Makes the read-audit file and the index tables (before any query may
-/// attach them), and removes the index of an earlier layout
-/// (`<database>.audit-reads`, derived data).
+/// attach them), marks the practice as keeping a read-audit file, and
+/// removes the index of an earlier layout (`<database>.audit-reads`,
+/// derived data).
 pub(crate) fn prepare(db: &Path) -> Result<()> {
     set_aside_if_folded(db)?;
     drop(open_log_writer(db)?);
     drop(open_for_filing(db)?);
+    let conn = Connection::open_with_flags(db, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
+    conn.busy_timeout(Duration::from_secs(10))?;
+    if user_version(&conn)? != KEEPS_READ_AUDIT {
+        conn.pragma_update(None, "user_version", KEEPS_READ_AUDIT)?;
+    }
+    drop(conn);
     for suffix in [".audit-reads", ".audit-reads-wal", ".audit-reads-shm"] {
         let _ = std::fs::remove_file(sibling(db, suffix));
     }
@@ -339,19 +391,78 @@ pub(crate) fn client_entries(columns: &str, actor: bool) -> String {
 }
 
 /// Copies every entry of the read-audit file beside `db` into the database
-/// file `dest` (a backup just made of it), so the copy holds the whole log.
+/// file `dest` (a backup just made of it), so the copy holds the whole log,
+/// and marks the copy as keeping no read-audit file of its own.
 pub(crate) fn fold_into(db: &Path, dest: &Path, columns: &str) -> Result<u64> {
     let log = log_path(db);
-    if !log.exists() {
-        return Ok(0);
-    }
     let mut conn =
         Connection::open_with_flags(dest, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
     conn.busy_timeout(Duration::from_secs(10))?;
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    tx.pragma_update(None, "user_version", 0)?;
+    tx.commit()?;
+    if !log.exists() {
+        return Ok(0);
+    }
     conn.execute("ATTACH DATABASE ?1 AS ra", [utf8(&log)?])?;
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let n = tx.execute(
         &format!("INSERT INTO main.audit_log ({columns}) SELECT {columns} FROM ra.audit_log ORDER BY rowid"),
+        [],
+    )?;
+    tx.commit()?;
+    Ok(n as u64)
+}
+
+/// After a restore: the read entries of the replaced practice's read-audit
+/// file `old_log` that the restored database `db` does not hold (reads made
+/// after its backup was taken) are copied into its own log, so the audit log
+/// still shows them. Only when they belong to the practice the backup was
+/// taken from: the replaced database `old_db` and the restored one begin
+/// with the same audit entry (their oldest), or the file's first entry is in
+/// the restored log (the backup folded it in). Returns how many were kept.
+pub(crate) fn keep_later_reads(db: &Path, old_db: &Path, old_log: &Path, columns: &str) -> Result<u64> {
+    let mut conn = Connection::open_with_flags(
+        db,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI,
+    )?;
+    conn.busy_timeout(Duration::from_secs(10))?;
+    // The replaced files are only read (read-only, so nothing of them,
+    // not even their write-ahead logs, is changed where they were set aside).
+    conn.execute("ATTACH DATABASE ?1 AS ra", [read_only_uri(old_log)?])?;
+    let has_log: bool =
+        conn.query_row("SELECT EXISTS (SELECT 1 FROM ra.sqlite_master WHERE name = 'audit_log')", [], |r| r.get(0))?;
+    if !has_log {
+        return Ok(0);
+    }
+    // The replaced database may be damaged (the reason for the restore):
+    // if its oldest entry cannot be read, only the other test decides.
+    let oldest = |c: &Connection, schema: &str| -> Option<String> {
+        c.query_row(&format!("SELECT min(id) FROM {schema}.audit_log"), [], |r| r.get::<_, Option<String>>(0))
+            .ok()
+            .flatten()
+    };
+    let same_practice =
+        old_db.is_file() && conn.execute("ATTACH DATABASE ?1 AS old", [read_only_uri(old_db)?]).is_ok() && {
+            let (a, b) = (oldest(&conn, "main"), oldest(&conn, "old"));
+            let _ = conn.execute("DETACH DATABASE old", []);
+            a.is_some() && a == b
+        };
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let related = same_practice
+        || tx.query_row(
+            "SELECT EXISTS (SELECT 1 FROM main.audit_log WHERE id = (SELECT id FROM ra.audit_log ORDER BY rowid LIMIT 1))",
+            [],
+            |r| r.get::<_, bool>(0),
+        )?;
+    if !related {
+        return Ok(0);
+    }
+    let n = tx.execute(
+        &format!(
+            "INSERT INTO main.audit_log ({columns}) SELECT {columns} FROM ra.audit_log r \
+             WHERE NOT EXISTS (SELECT 1 FROM main.audit_log m WHERE m.id = r.id) ORDER BY rowid"
+        ),
         [],
     )?;
     tx.commit()?;

@@ -210,6 +210,12 @@ pub struct Restored {
     pub set_aside: Option<PathBuf>,
     /// The files moved there, by name.
     pub moved: Vec<String>,
+    /// Read entries of the replaced read-audit file made after the backup,
+    /// copied into the restored audit log.
+    pub later_reads_kept: u64,
+    /// Why they could not be copied, if they could not (the restore itself
+    /// is done; they stay in the set-aside file).
+    pub later_reads_error: Option<String>,
 }
 
 /// Puts the backup `from` (a file `kairos backup` wrote) in place of the
@@ -226,7 +232,9 @@ pub struct Restored {
 ///    the read-audit file and the index of reads) into a folder
 ///    `<database>.replaced-<unix time>`, never deleting them (they may hold
 ///    records made after the backup);
-/// 4. renames the copy into place and checks the result.
+/// 4. renames the copy into place, copies into its audit log the reads of
+///    the replaced read-audit file made after the backup (when that file is
+///    the one the backup folded in), and checks the result.
 ///
 /// Nothing is half-done: a failure before step 3 leaves `db` as it was; a
 /// failure while moving puts back what was moved.
@@ -299,12 +307,28 @@ pub fn restore(from: &Path, db: &Path) -> Result<Restored> {
         return Err(StoreError::Config(format!("cannot put the restored copy in place at {}: {e}", db.display())));
     }
     sync_dir(&dir);
+    // The reads recorded after the backup was taken happened: the audit log
+    // keeps them, though the records they read may be older now.
+    let old_log = set_aside.as_ref().map(|a| a.join(format!("{name}.read-audit"))).filter(|p| p.is_file());
+    let kept = match (&set_aside, &old_log) {
+        (Some(aside), Some(old_log)) => {
+            audit_reads::keep_later_reads(db, &aside.join(&name), old_log, crate::audit::COLUMNS)
+        }
+        _ => Ok(0),
+    };
+    let (later_reads_kept, later_reads_error) = match kept {
+        Ok(n) => (n, None),
+        Err(e) => {
+            let shown = old_log.as_ref().map(|p| p.display().to_string()).unwrap_or_default();
+            (0, Some(format!("the reads made after the backup stay in {shown}: {e}")))
+        }
+    };
     check(db, Check::Quick)?;
     let conn = Connection::open_with_flags(db, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
     let clients: i64 = conn.query_row("SELECT count(*) FROM clients", [], |r| r.get(0))?;
     drop(conn);
     drop(lock);
-    Ok(Restored { clients, set_aside, moved: present })
+    Ok(Restored { clients, set_aside, moved: present, later_reads_kept, later_reads_error })
 }
 
 /// Moves `files` back from `aside` into `dir` (a restore that could not

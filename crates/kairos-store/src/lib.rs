@@ -167,6 +167,10 @@ pub struct StoreOptions {
     /// file is there and holds a practice's tables), never create one from a
     /// mistyped path or make some other SQLite file into one.
     pub require_practice: bool,
+    /// SQLite file: when the practice's read-audit file is missing, begin a
+    /// new one (recording the gap in the audit log) instead of refusing to
+    /// open (`audit_reads::missing_log`).
+    pub new_read_audit: bool,
 }
 
 impl StoreOptions {
@@ -185,6 +189,7 @@ impl Default for StoreOptions {
             verify: Some(files::Check::Quick),
             hold_lock: false,
             require_practice: false,
+            new_read_audit: false,
         }
     }
 }
@@ -259,6 +264,10 @@ impl Store {
             .await
             .map_err(|e| StoreError::Config(format!("the check of the database file stopped: {e}")))??;
         }
+        let read_audit_replaced = match file {
+            Some(path) if !bulk_load => audit_reads::missing_log(path, opts.new_read_audit)?,
+            _ => false,
+        };
         let pool = AnyPoolOptions::new()
             .max_connections(opts.max_connections.max(2))
             // A request waits at most this long for a connection (the pool
@@ -313,7 +322,23 @@ impl Store {
             _ => None,
         };
         let sqlite_file = sqlite_file.map(std::path::Path::to_path_buf);
-        Ok(Store { pool, backend, audit: Arc::new(audit), readers, writer, sqlite_file, filer, _lock: lock })
+        let store = Store { pool, backend, audit: Arc::new(audit), readers, writer, sqlite_file, filer, _lock: lock };
+        if read_audit_replaced {
+            // The gap in the log of reads is itself in the log.
+            let entry = AuditEntry {
+                action: Action::Update,
+                record_type: "read_audit_file",
+                record_id: None,
+                client_id: None,
+                detail: Some(
+                    "the read-audit file was missing at start; a new, empty one was begun as the operator asked \
+                     (--new-read-audit): read entries made before are not in this log"
+                        .into(),
+                ),
+            };
+            store.audit_event(&Actor::system("start"), entry).await?;
+        }
+        Ok(store)
     }
 
     /// Applies pending migrations; returns the versions applied.

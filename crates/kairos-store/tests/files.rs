@@ -4,7 +4,7 @@
 
 use kairos_domain::client::{ClientDetails, ClientInput};
 use kairos_store::files::{self, Check, PracticeLock};
-use kairos_store::{Actor, DatabaseUrl, Store, StoreError, StoreOptions};
+use kairos_store::{Action, Actor, AuditEntry, AuditQuery, DatabaseUrl, Store, StoreError, StoreOptions};
 use std::io::{Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
@@ -158,7 +158,8 @@ async fn a_restore_over_a_crashed_practice_sets_its_log_aside_and_serves_the_bac
     let backup = live_dir.join("backup.db");
     store.backup_sqlite(backup.to_str().expect("utf-8")).await.expect("backup");
     for i in 0..20 {
-        store.create_client(&a, &details("Ada", &format!("Later{i:02}"))).await.expect("client");
+        let later = store.create_client(&a, &details("Ada", &format!("Later{i:02}"))).await.expect("client");
+        store.audit_read(&a, AuditEntry::new(Action::Read, "client", later.id).client(later.id)).await.expect("read");
     }
     // A crash: the files as they are on disk while the server runs.
     let dir = Dir::new();
@@ -174,6 +175,8 @@ async fn a_restore_over_a_crashed_practice_sets_its_log_aside_and_serves_the_bac
 
     let restored = files::restore(&backup, &db).expect("restore");
     assert_eq!(restored.clients, 1);
+    assert_eq!(restored.later_reads_kept, 20, "the reads made after the backup stay in the audit log");
+    assert_eq!(restored.later_reads_error, None);
     let aside = restored.set_aside.expect("the replaced files were kept");
     for name in ["kairos.db", "kairos.db-wal", "kairos.db.read-audit"] {
         assert!(aside.join(name).is_file(), "{name} moved aside: {:?}", restored.moved);
@@ -188,6 +191,8 @@ async fn a_restore_over_a_crashed_practice_sets_its_log_aside_and_serves_the_bac
 
     let store = open(&db, StoreOptions { hold_lock: true, ..Default::default() }).await.expect("serves");
     store.create_client(&a, &details("Ada", "After")).await.expect("a write after the restore");
+    let reads = AuditQuery { action: Some("read".into()), ..Default::default() };
+    assert_eq!(store.list_audit(&reads).await.expect("audit").total, 20, "queryable after the restore");
     store.close().await;
     drop(store);
     files::check(&db, Check::Full).expect("sound after use");
@@ -276,5 +281,47 @@ async fn a_store_that_requires_a_practice_creates_nothing_from_a_typo_nor_adopts
     let db = dir.join("kairos.db");
     practice(&db, &["One"]).await;
     let store = open(&db, serving).await.expect("an existing practice");
+    store.close().await;
+}
+
+/// A practice's read-audit file holds the audit log's reads: when it is
+/// missing at start, the practice is not opened (a new, empty file would drop
+/// them from the log without a word) unless the operator asks for a new one,
+/// and then the gap is itself in the log. A new practice, or a backup (which
+/// holds its reads itself), begins one silently.
+#[tokio::test]
+async fn a_missing_read_audit_file_is_refused_unless_a_new_one_is_asked_for_and_the_gap_logged() {
+    let dir = Dir::new();
+    let db = dir.join("kairos.db");
+    let store = open(&db, StoreOptions::default()).await.expect("a new practice");
+    let a = Actor::system("test");
+    let c = store.create_client(&a, &details("Ada", "Read")).await.expect("client");
+    store.audit_read(&a, AuditEntry::new(Action::Read, "client", c.id).client(c.id)).await.expect("read");
+    let backup = dir.join("backup.db");
+    store.backup_sqlite(backup.to_str().expect("utf-8")).await.expect("backup");
+    store.close().await;
+    drop(store);
+
+    let log = dir.join("kairos.db.read-audit");
+    std::fs::rename(&log, dir.join("elsewhere")).expect("the file goes missing");
+    let text = open(&db, StoreOptions::default()).await.expect_err("refused").to_string();
+    assert!(text.contains("kairos.db.read-audit is missing") && text.contains("--new-read-audit"), "{text}");
+    assert!(!log.exists(), "no empty file was begun");
+
+    let store = open(&db, StoreOptions { new_read_audit: true, ..Default::default() }).await.expect("as asked");
+    let q = AuditQuery { action: Some("update".into()), ..Default::default() };
+    let gap = store.list_audit(&q).await.expect("audit").items;
+    assert!(
+        gap.iter().any(|e| e.record_type == "read_audit_file" && e.detail.as_deref().unwrap_or("").contains("missing")),
+        "the gap is in the log: {gap:?}"
+    );
+    store.close().await;
+    drop(store);
+    open(&db, StoreOptions::default()).await.expect("the new file is the practice's now").close().await;
+
+    // A backup copy holds its reads itself: served alone, it begins a file.
+    let store = open(&backup, StoreOptions::default()).await.expect("a backup opens on its own");
+    let reads = AuditQuery { action: Some("read".into()), ..Default::default() };
+    assert_eq!(store.list_audit(&reads).await.expect("audit").total, 1);
     store.close().await;
 }

@@ -57,6 +57,11 @@ struct ServeArgs {
     /// longer), or `off`.
     #[arg(long, env = "KAIROS_START_CHECK", value_enum, default_value_t = StartCheck::Quick)]
     start_check: StartCheck,
+    /// SQLite: when the practice's read-audit file (`<db>.read-audit`, the
+    /// audit log's reads) is missing, begin a new, empty one and record the
+    /// gap in the audit log, instead of refusing to start.
+    #[arg(long)]
+    new_read_audit: bool,
     /// SQLite: microseconds the read-audit writer leaves between the starts
     /// of two commits, so reads arriving together share one fsync (0: commit
     /// each as soon as possible). PostgreSQL: use its own `commit_delay`.
@@ -429,6 +434,12 @@ async fn main() -> Result<()> {
             if let Some(aside) = &restored.set_aside {
                 println!("the files it replaced are in {}: {}", aside.display(), restored.moved.join(", "));
             }
+            if let Some(e) = &restored.later_reads_error {
+                eprintln!("warning: {e}");
+            }
+            if restored.later_reads_kept > 0 {
+                println!("{} read entries made after the backup were kept in the audit log", restored.later_reads_kept);
+            }
             Ok(())
         }
         Command::Migrate { db } => {
@@ -551,6 +562,7 @@ async fn open_for(db: &str, serve: &ServeArgs, existing: bool) -> Result<Store> 
         audit_commit_interval: std::time::Duration::from_micros(serve.audit_commit_interval_us),
         hold_lock: true,
         require_practice: existing,
+        new_read_audit: serve.new_read_audit,
         verify: match serve.start_check {
             StartCheck::Quick => Some(kairos_store::files::Check::Quick),
             StartCheck::Full => Some(kairos_store::files::Check::Full),

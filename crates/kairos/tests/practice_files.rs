@@ -53,13 +53,14 @@ fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("port")
 }
 
-/// `kairos serve` on `db`, answering `/healthz`.
-async fn serve(db: &Path) -> (Served, String) {
+/// `kairos serve` on `db` (with `extra` arguments), answering `/healthz`.
+async fn serve_with(db: &Path, extra: &[&str]) -> (Served, String) {
     let port = free_port();
     let server = Served(
         Command::new(env!("CARGO_BIN_EXE_kairos"))
             .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--db"])
             .arg(db)
+            .args(extra)
             .env("KAIROS_LOG", "error")
             .stdout(Stdio::null())
             .spawn()
@@ -74,6 +75,10 @@ async fn serve(db: &Path) -> (Served, String) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     panic!("the server did not answer");
+}
+
+async fn serve(db: &Path) -> (Served, String) {
+    serve_with(db, &[]).await
 }
 
 /// Sends SIGTERM and waits for a clean exit.
@@ -185,4 +190,21 @@ async fn a_damaged_practice_is_refused_by_serve_and_by_check() {
         assert!(!out.status.success(), "{args:?}");
         assert!(said(&out).contains("is damaged"), "{}", said(&out));
     }
+}
+
+#[tokio::test]
+async fn a_missing_read_audit_file_stops_serve_unless_a_new_one_is_asked_for() {
+    let dir = Dir::new();
+    let db = dir.join("kairos.db");
+    assert!(kairos(&["init"], &db).status.success());
+    let (server, _) = serve(&db).await;
+    stop(server).await;
+    std::fs::remove_file(dir.join("kairos.db.read-audit")).expect("the file goes missing");
+    let out = kairos(&["serve", "--listen", "127.0.0.1:0"], &db);
+    assert!(!out.status.success());
+    let text = said(&out);
+    assert!(text.contains("kairos.db.read-audit is missing") && text.contains("--new-read-audit"), "{text}");
+    let (server, _) = serve_with(&db, &["--new-read-audit"]).await;
+    stop(server).await;
+    assert!(dir.join("kairos.db.read-audit").is_file());
 }
