@@ -331,8 +331,13 @@ enum ScheduleCommand {
         #[arg(long, default_value_t = 1)]
         seed: u64,
     },
-    /// Repair a plan after a change (JSON, e.g. {"cancel": {"event": "..."}}),
-    /// moving as few booked appointments as possible.
+    /// Repair a plan after a change, moving as few booked appointments as
+    /// possible.
+    ///
+    /// The change (`--change FILE`) is JSON with its `type`, e.g.
+    /// {"type": "cancel", "event": "course-a/dose-2"} or
+    /// {"type": "staff_unavailable", "staff": "nurse-ana", "from": "2026-03-03T08:00", "to": "2026-03-04T18:00"}
+    /// (every type: crates/kairos-schedule/FORMAT.md).
     Repair {
         #[arg(long)]
         problem: std::path::PathBuf,

@@ -73,3 +73,24 @@ fn generate_solve_check_and_repair_from_the_command_line() {
     assert!(err.contains("the problem"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The changes `kairos schedule repair --help` shows as examples are ones the
+/// parser accepts (it once showed a form refused with "missing field `type`").
+#[test]
+fn the_repair_help_shows_changes_the_parser_accepts() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_kairos"))
+        .args(["schedule", "repair", "--help"])
+        .output()
+        .expect("help");
+    assert!(out.status.success());
+    let help = String::from_utf8_lossy(&out.stdout).replace('\n', " ");
+    let examples: Vec<&str> = help
+        .match_indices("{\"type\"")
+        .map(|(at, _)| &help[at..at + help[at..].find('}').expect("closed") + 1])
+        .collect();
+    assert_eq!(examples.len(), 2, "{help}");
+    for example in examples {
+        let parsed: Result<kairos_schedule::Change, _> = serde_json::from_str(example);
+        assert!(parsed.is_ok(), "{example}: {:?}", parsed.err());
+    }
+}
