@@ -115,11 +115,13 @@ impl WeeklyHours {
 
 /// The first quarter-hour start at or after `from` and before `until` at
 /// which a visit of `len` lies within one period of `site` and, when given,
-/// one of `person`'s (a therapist's own hours); none when there is no such
+/// one of `person`'s (a therapist's own hours), and overlaps none of `busy`
+/// (the therapist's and the client's bookings); none when there is no such
 /// time.
 pub fn first_open_slot(
     site: &[WeeklyHours],
     person: Option<&[WeeklyHours]>,
+    busy: &[Period],
     from: jiff::civil::DateTime,
     until: jiff::civil::DateTime,
     len: jiff::SignedDuration,
@@ -141,7 +143,8 @@ pub fn first_open_slot(
     while t < until {
         let end = t.checked_add(len).ok()?;
         let fits = |h: &[WeeklyHours]| h.iter().any(|w| w.covers(t, end));
-        if fits(site) && person.is_none_or(fits) {
+        let free = !busy.iter().any(|b| b.from < end && t < b.to);
+        if fits(site) && person.is_none_or(fits) && free {
             return Some(t);
         }
         t = t.checked_add(quarter).ok()?;
@@ -169,22 +172,38 @@ mod slot_tests {
         // Friday 2026-12-04 03:45: the site opens at 08:00.
         let from = date(2026, 12, 4).at(3, 45, 0, 0);
         let until = date(2026, 12, 8).at(0, 0, 0, 0);
-        assert_eq!(first_open_slot(&site, None, from, until, hour), Some(date(2026, 12, 4).at(8, 0, 0, 0)));
+        assert_eq!(first_open_slot(&site, None, &[], from, until, hour), Some(date(2026, 12, 4).at(8, 0, 0, 0)));
         // 17:10 on Friday: no hour left that day, none at the weekend: Monday 08:00.
         let late = date(2026, 12, 4).at(17, 10, 0, 0);
-        assert_eq!(first_open_slot(&site, None, late, until, hour), Some(date(2026, 12, 7).at(8, 0, 0, 0)));
+        assert_eq!(first_open_slot(&site, None, &[], late, until, hour), Some(date(2026, 12, 7).at(8, 0, 0, 0)));
         // Rounded up to the quarter hour: 09:07 gives 09:15.
         let odd = date(2026, 12, 4).at(9, 7, 30, 0);
-        assert_eq!(first_open_slot(&site, None, odd, until, hour), Some(date(2026, 12, 4).at(9, 15, 0, 0)));
+        assert_eq!(first_open_slot(&site, None, &[], odd, until, hour), Some(date(2026, 12, 4).at(9, 15, 0, 0)));
         // A therapist who works afternoons only.
         let therapist = [weekdays((13, 0), (17, 0))];
         assert_eq!(
-            first_open_slot(&site, Some(&therapist), from, until, hour),
+            first_open_slot(&site, Some(&therapist), &[], from, until, hour),
+            Some(date(2026, 12, 4).at(13, 0, 0, 0))
+        );
+        // Her 13:00-14:30 booking and the client's 14:30-15:00 one are stepped
+        // around: the first free hour is 15:00.
+        let busy = [
+            Period { from: date(2026, 12, 4).at(13, 0, 0, 0), to: date(2026, 12, 4).at(14, 30, 0, 0) },
+            Period { from: date(2026, 12, 4).at(14, 30, 0, 0), to: date(2026, 12, 4).at(15, 0, 0, 0) },
+        ];
+        assert_eq!(
+            first_open_slot(&site, Some(&therapist), &busy, from, until, hour),
+            Some(date(2026, 12, 4).at(15, 0, 0, 0))
+        );
+        // A booking ending as the hour starts does not clash (half-open periods).
+        let before = [Period { from: date(2026, 12, 4).at(12, 0, 0, 0), to: date(2026, 12, 4).at(13, 0, 0, 0) }];
+        assert_eq!(
+            first_open_slot(&site, Some(&therapist), &before, from, until, hour),
             Some(date(2026, 12, 4).at(13, 0, 0, 0))
         );
         // No time before the window closes.
         let soon = date(2026, 12, 5).at(12, 0, 0, 0);
-        assert_eq!(first_open_slot(&site, None, late, soon, hour), None);
+        assert_eq!(first_open_slot(&site, None, &[], late, soon, hour), None);
     }
 }
 

@@ -63,6 +63,16 @@ pub struct EncounterQuery {
     pub page: PageRequest,
 }
 
+/// A booked or arrived encounter's time, with whom it holds
+/// ([`Store::busy_times`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Busy {
+    pub staff_id: Option<StaffId>,
+    pub client_id: ClientId,
+    pub start: Timestamp,
+    pub end: Timestamp,
+}
+
 /// Where and when an encounter takes place.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Placement {
@@ -150,6 +160,51 @@ impl Store {
         }
         tx.commit().await?;
         encounter_of(&row)
+    }
+
+    /// The booked and arrived encounters of these staff members and these
+    /// clients that overlap `[from, to)`: the times a new booking for them
+    /// would clash with (the rule booking enforces), for suggesting times
+    /// that can be booked. Read through the staff and client time indexes
+    /// (an encounter lasts at most `MAX_ENCOUNTER`).
+    pub async fn busy_times(
+        &self,
+        staff: &[StaffId],
+        clients: &[ClientId],
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<Busy>> {
+        let earliest = from - kairos_domain::encounter::MAX_ENCOUNTER;
+        let mut out = Vec::new();
+        let lists = [
+            ("staff_id", staff.iter().map(ToString::to_string).collect::<Vec<_>>()),
+            ("client_id", { clients.iter().map(ToString::to_string).collect() }),
+        ];
+        for (column, ids) in lists {
+            for chunk in ids.chunks(500) {
+                let marks: Vec<String> = (4..4 + chunk.len()).map(|i| format!("${i}")).collect();
+                let sql = format!(
+                    "SELECT staff_id, client_id, scheduled_start, scheduled_end FROM encounters \
+                     WHERE {column} IN ({}) AND status IN ('booked', 'arrived') \
+                     AND scheduled_start > $1 AND scheduled_start < $2 AND scheduled_end > $3",
+                    marks.join(",")
+                );
+                let mut q =
+                    sqlx::query(sqlx::AssertSqlSafe(sql)).bind(micros(earliest)).bind(micros(to)).bind(micros(from));
+                for id in chunk {
+                    q = q.bind(id.clone());
+                }
+                for r in &q.fetch_all(&self.pool).await? {
+                    out.push(Busy {
+                        staff_id: rows::get_opt_id(r, "staff_id")?,
+                        client_id: rows::get_id(r, "client_id")?,
+                        start: rows::get_ts(r, "scheduled_start")?,
+                        end: rows::get_ts(r, "scheduled_end")?,
+                    });
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// Encounters matching the filters, by scheduled start. Only the filters

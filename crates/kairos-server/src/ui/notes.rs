@@ -565,6 +565,16 @@ pub async fn unbooked_rows(state: &AppState, auth: &UiAuth, offset: usize) -> Re
     let now = state.now();
     let quarter = jiff::SignedDuration::from_mins(15);
     let next = Timestamp::from_second(now.as_second() - now.as_second().rem_euclid(900)).unwrap_or(now) + quarter;
+    // What the suggested times step around: the bookings of the rows'
+    // therapists and clients while the windows are open.
+    let therapists: Vec<_> =
+        list.iter().filter_map(|d| d.course_id.and_then(|c| choices.course_therapist.get(&c))).copied().collect();
+    let (first, last) =
+        (list.iter().map(|d| d.window.preferred_from.max(next)).min(), list.iter().map(|d| d.window.closes_at).max());
+    let busy = match (first, last) {
+        (Some(from), Some(to)) if from < to => state.store.busy_times(&therapists, &clients, from, to).await?,
+        _ => Vec::new(),
+    };
     let rows = list
         .iter()
         .map(|d| {
@@ -589,14 +599,20 @@ pub async fn unbooked_rows(state: &AppState, auth: &UiAuth, offset: usize) -> Re
                 .map(|rs| rs.iter().map(|r| (r.id.to_string(), r.name.clone())).collect())
                 .unwrap_or_default();
             // The first hour inside the site's hours (and the therapist's)
-            // from the preferred start, before the window closes.
+            // from the preferred start, before the window closes, when
+            // neither the therapist nor the client is booked.
             let site_hours = choices.site_hours.get(&d.site_id).map(Vec::as_slice).unwrap_or(&[]);
             let person = therapist.and_then(|t| choices.staff_hours.get(&(d.site_id, t))).map(Vec::as_slice);
             let local = |t: Timestamp| t.to_zoned(tz.clone()).datetime();
             let from = local(d.window.preferred_from.max(next));
             let until = local(d.window.closes_at);
-            match kairos_schedule::first_open_slot(site_hours, person, from, until, jiff::SignedDuration::from_hours(1))
-            {
+            let taken: Vec<kairos_schedule::Period> = busy
+                .iter()
+                .filter(|b| b.client_id == d.client_id || (therapist.is_some() && b.staff_id == therapist))
+                .map(|b| kairos_schedule::Period { from: local(b.start), to: local(b.end) })
+                .collect();
+            let hour = jiff::SignedDuration::from_hours(1);
+            match kairos_schedule::first_open_slot(site_hours, person, &taken, from, until, hour) {
                 Some(t) => row.suggest = t.strftime("%Y-%m-%dT%H:%M").to_string(),
                 None => row.no_time_in_hours = true,
             }

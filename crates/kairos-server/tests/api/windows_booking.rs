@@ -39,16 +39,11 @@ async fn a_therapist_books_the_missing_integration_session_from_the_list() {
     // 08:00-18:00 by default), whatever the hour now; the form offers the
     // therapist and the room.
     let dose_id = &c.encounters[0];
-    let suggested = html
-        .split(&format!("id=\"start-{dose_id}\" name=\"start\" type=\"datetime-local\" value=\""))
-        .nth(1)
-        .and_then(|s| s.split('"').next())
-        .expect("a suggested start");
-    let at: jiff::civil::DateTime = suggested.parse().expect("datetime-local");
+    let at = suggested_start(&html, dose_id);
     assert!(
         (8..=17).contains(&at.hour())
             && !matches!(at.weekday(), jiff::civil::Weekday::Saturday | jiff::civil::Weekday::Sunday),
-        "inside the site's hours: {suggested}"
+        "inside the site's hours: {at}"
     );
     assert!(
         html.contains("name=\"therapist\"")
@@ -98,4 +93,61 @@ async fn a_therapist_books_the_missing_integration_session_from_the_list() {
         .await
         .expect("post");
     assert_eq!(r.status(), StatusCode::FORBIDDEN, "a director does not book");
+}
+
+/// The suggested start of a dose's integration session on the list.
+fn suggested_start(html: &str, dose: &str) -> jiff::civil::DateTime {
+    html.split(&format!("id=\"start-{dose}\" name=\"start\" type=\"datetime-local\" value=\""))
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .expect("a suggested start")
+        .parse()
+        .expect("datetime-local")
+}
+
+#[tokio::test]
+async fn the_suggested_time_steps_around_the_clients_bookings_and_can_be_booked() {
+    let app = spawn_app().await;
+    let c = clinic(&app, 1, "apa_iv_induction").await;
+    let r = app
+        .post(
+            &format!("/api/v1/encounters/{}/dosing-session", c.encounters[0]),
+            &c.nurse,
+            start_with_stock(&c.stock, None),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let (email, _) = app.add_staff(&[Role::Therapist]).await;
+    let web = web_session(&app, &email).await;
+    let list = || async {
+        web.get(format!("{}/windows/unbooked", app.base)).send().await.expect("get").text().await.expect("html")
+    };
+    let dose = c.encounters[0].as_str();
+    let first = suggested_start(&list().await, dose);
+    // The client is booked for a preparation visit at that hour and the next
+    // (the site is in New York).
+    let tz = jiff::tz::TimeZone::get("America/New_York").expect("tz");
+    let instant = |t: jiff::civil::DateTime| t.to_zoned(tz.clone()).expect("local time").timestamp();
+    let busy_until = first.checked_add(jiff::SignedDuration::from_mins(90)).expect("time");
+    let r = app
+        .post(
+            "/api/v1/encounters",
+            &c.prescriber,
+            json!({ "client_id": c.clients[0], "site_id": c.site, "kind": "preparation",
+                    "scheduled_start": instant(first).to_string(), "scheduled_end": instant(busy_until).to_string() }),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let second = suggested_start(&list().await, dose);
+    assert!(second >= busy_until, "the suggestion moved past the client's visit: {first} then {second}");
+    // And it is a time that books.
+    let start = second.strftime("%Y-%m-%dT%H:%M").to_string();
+    let r = web
+        .post(format!("{}/windows/book", app.base))
+        .form(&[("dose", dose), ("start", start.as_str())])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(r.status(), StatusCode::SEE_OTHER, "{}", r.text().await.unwrap_or_default());
+    assert!(list().await.contains("0 windows closing with no session booked."));
 }
