@@ -3,7 +3,7 @@
 //! and, for esketamine, the REMS monitoring form and when it is due.
 
 use crate::helpers::*;
-use crate::ledger::{clinic, start_with_stock};
+use crate::ledger::{clinic, start_dose, start_with_stock};
 use kairos_domain::roles::Role;
 use reqwest::StatusCode;
 use serde_json::json;
@@ -16,15 +16,7 @@ fn ago(mins: i64) -> String {
 async fn observations_are_charted_until_signing_and_amendments_follow_it() {
     let app = spawn_app().await;
     let c = clinic(&app, 1, "apa_iv_induction").await;
-    let r = app
-        .post(
-            &format!("/api/v1/encounters/{}/dosing-session", c.encounters[0]),
-            &c.nurse,
-            start_with_stock(&c.stock, None),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
-    let id = r.body["id"].as_str().expect("session").to_string();
+    let id = start_dose(&app, &c, 0).await;
     // Started three hours ago with no readings: the page says vitals are overdue.
     let web = web_session(&app, &c.nurse_email).await;
     let page = web.get(format!("{}/dosing-sessions/{id}", app.base)).send().await.expect("page");

@@ -109,6 +109,20 @@ pub async fn clinic(app: &TestApp, n: usize, protocol: &str) -> Clinic {
     Clinic { prescriber, nurse, nurse_email, witness_email, site, registration, stock, encounters, clients }
 }
 
+/// Starts the dose of the clinic's encounter `i` from its stock (nothing
+/// drawn beyond the dose) and returns the dosing session's id.
+pub async fn start_dose(app: &TestApp, c: &Clinic, i: usize) -> String {
+    let r = app
+        .post(
+            &format!("/api/v1/encounters/{}/dosing-session", c.encounters[i]),
+            &c.nurse,
+            start_with_stock(&c.stock, None),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    r.body["id"].as_str().expect("session").to_string()
+}
+
 pub fn start_with_stock(stock: &str, drawn: Option<f64>) -> Value {
     json!({
         "checklist": { "fasting_confirmed": true, "ride_home_arranged": true, "no_driving_agreed": true,

@@ -2,7 +2,7 @@
 //! and books one from the list; the dose then leaves the list.
 
 use crate::helpers::*;
-use crate::ledger::{clinic, start_with_stock};
+use crate::ledger::{clinic, start_dose};
 use kairos_domain::roles::Role;
 use reqwest::StatusCode;
 use serde_json::json;
@@ -11,15 +11,7 @@ use serde_json::json;
 async fn a_therapist_books_the_missing_integration_session_from_the_list() {
     let app = spawn_app().await;
     let c = clinic(&app, 1, "apa_iv_induction").await;
-    let r = app
-        .post(
-            &format!("/api/v1/encounters/{}/dosing-session", c.encounters[0]),
-            &c.nurse,
-            start_with_stock(&c.stock, None),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
-    let session = r.body["id"].as_str().expect("session").to_string();
+    let session = start_dose(&app, &c, 0).await;
     let discharged = (jiff::Timestamp::now() - jiff::SignedDuration::from_hours(1)).to_string();
     let r = app
         .post(
@@ -109,14 +101,7 @@ fn suggested_start(html: &str, dose: &str) -> jiff::civil::DateTime {
 async fn the_suggested_time_steps_around_the_clients_bookings_and_can_be_booked() {
     let app = spawn_app().await;
     let c = clinic(&app, 1, "apa_iv_induction").await;
-    let r = app
-        .post(
-            &format!("/api/v1/encounters/{}/dosing-session", c.encounters[0]),
-            &c.nurse,
-            start_with_stock(&c.stock, None),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    start_dose(&app, &c, 0).await;
     let (email, _) = app.add_staff(&[Role::Therapist]).await;
     let web = web_session(&app, &email).await;
     let list = || async {
