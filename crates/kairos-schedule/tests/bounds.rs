@@ -130,3 +130,19 @@ fn a_group_meeting_of_no_time_or_of_years_is_refused_naming_the_meeting() {
         assert_eq!(field, "groups[0].meetings[1].minutes", "{message}");
     }
 }
+
+/// An event lasts whole slots: a 50-minute dose with 15-minute slots is booked
+/// for 60 minutes (FORMAT.md).
+#[test]
+fn a_dose_ends_on_a_whole_slot_rounded_up() {
+    let mut v = base();
+    v["slot_minutes"] = json!(15);
+    v["courses"][0]["doses"]["infusion_minutes"] = json!(20);
+    v["courses"][0]["doses"]["monitoring_minutes"] = json!(30);
+    let p = Problem::from_json(&v.to_string()).expect("valid");
+    let plan = solve(&p, &Options { iterations: Some(0), ..Options::default() }).expect("solves");
+    let a = plan.assignments.iter().find(|a| a.event == "k1/dose-1").expect("the dose is booked");
+    let start: jiff::Timestamp = a.start.parse().expect("start");
+    let end: jiff::Timestamp = a.end.parse().expect("end");
+    assert_eq!(end.duration_since(start), jiff::SignedDuration::from_mins(60), "{}", plan.to_json());
+}
