@@ -15,7 +15,7 @@ bin=${BIN:-$here/../target/release/kairos}
 port=${PORT:-8098}
 base=http://127.0.0.1:$port
 work=$(mktemp -d)
-"$bin" serve --db "$db" --listen 127.0.0.1:"$port" >"$work/server.log" 2>&1 &
+"$bin" serve --db "$db" --start-check off --listen 127.0.0.1:"$port" >"$work/server.log" 2>&1 &
 pid=$!
 trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$work"' EXIT
 for _ in $(seq 1 300); do curl -sf "$base"/api/v1/healthz >/dev/null && break; sleep 0.2; done
