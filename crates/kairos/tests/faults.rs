@@ -5,7 +5,8 @@
 //!   answered 201 is found after the restart (SQLite, and PostgreSQL when
 //!   `KAIROS_TEST_POSTGRES_URL` is set);
 //! - a full disk (a small tmpfs; needs permission to mount, else skipped
-//!   saying so): writes are refused with 503 and `Retry-After`, never 500,
+//!   saying so, and a failure where `KAIROS_REQUIRE_FAULTS` is set, as in
+//!   CI): writes are refused with 503 and `Retry-After`, never 500,
 //!   and accepted again once there is room, without a restart;
 //! - PostgreSQL unreachable (its connections cut by a proxy the test
 //!   controls): 503 with `Retry-After` within the pool's wait, `/healthz` 503,
@@ -256,6 +257,12 @@ impl Drop for Tmpfs {
 #[tokio::test]
 async fn a_full_disk_answers_503_and_writes_resume_once_there_is_room_without_a_restart() {
     let Some(disk) = Tmpfs::mount("3m") else {
+        // CI runs as root and sets KAIROS_REQUIRE_FAULTS: there, a fault
+        // that cannot be staged fails the run instead of passing unseen.
+        assert!(
+            std::env::var_os("KAIROS_REQUIRE_FAULTS").is_none(),
+            "KAIROS_REQUIRE_FAULTS is set but a tmpfs could not be mounted (needs root, CAP_SYS_ADMIN)"
+        );
         eprintln!("skipped: mounting a tmpfs needs root (CAP_SYS_ADMIN)");
         return;
     };
