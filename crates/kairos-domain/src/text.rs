@@ -231,6 +231,7 @@ optional_line_schema! {
     OptionalText300 = 300;
     OptionalText500 = 500;
     OptionalText1000 = 1000;
+    OptionalText2000 = 2000;
     OptionalText4000 = 4000;
 }
 

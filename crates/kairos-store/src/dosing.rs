@@ -9,8 +9,8 @@ use crate::{Result, Store, StoreError};
 use jiff::Timestamp;
 use kairos_domain::Refusal;
 use kairos_domain::dosing::{
-    Amendment, EarlyEnd, EarlyEndRecord, Readiness, SessionEvent, SessionFacts, StartSnapshot, StockFacts, VitalAlert,
-    Vitals,
+    Amendment, EarlyEnd, EarlyEndRecord, OpenSelfHarm, Readiness, SessionEvent, SessionFacts, StartSnapshot,
+    StockFacts, VitalAlert, Vitals,
 };
 use kairos_domain::ids::{
     AmendmentId, ClientId, CourseId, DosingSessionId, EncounterId, SessionEventId, SiteId, StaffId, StockId, VitalsId,
@@ -355,7 +355,25 @@ impl Store {
                 .transpose()?
             }
         };
+        let open_self_harm = sqlx::query(
+            "SELECT id, message, item_value, created_at FROM alerts \
+             WHERE client_id = $1 AND self_harm = 1 AND acknowledged_at IS NULL ORDER BY created_at, id",
+        )
+        .bind(enc.client_id.to_string())
+        .fetch_all(&mut *tx)
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(OpenSelfHarm {
+                id: rows::get_id(r, "id")?,
+                message: rows::get_str(r, "message")?,
+                value: rows::Cols::opt_int(r, "item_value")?.unwrap_or_default(),
+                raised_at: rows::get_ts(r, "created_at")?,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
         let snapshot = StartSnapshot {
+            open_self_harm,
             encounter_id: enc.id,
             kind: enc.kind,
             status: enc.status,
@@ -410,6 +428,25 @@ impl Store {
             ) + if new.dose_exception.is_some() { ", outside the protocol by exception" } else { "" },
         );
         audit::insert_in(&mut tx, actor, &entry, now).await?;
+        if let Some((alerts, review)) = &new.self_harm_reviewed {
+            let staff = actor.staff_id.ok_or_else(|| StoreError::Config("only staff acknowledge alerts".into()))?;
+            for alert in alerts {
+                sqlx::query(
+                    "UPDATE alerts SET acknowledged_at = $2, acknowledged_by = $3, action_note = $4 \
+                     WHERE id = $1 AND acknowledged_at IS NULL",
+                )
+                .bind(alert.to_string())
+                .bind(micros(now))
+                .bind(staff.to_string())
+                .bind(format!("Reviewed before the dose: {review}"))
+                .execute(&mut *tx)
+                .await?;
+                let entry = AuditEntry::new(Action::Update, "alert", *alert)
+                    .client(enc.client_id)
+                    .detail("acknowledged before a dose");
+                audit::insert_in(&mut tx, actor, &entry, now).await?;
+            }
+        }
         crate::integration_due::refresh(&mut tx, &[enc.client_id]).await?;
         if let Some(a) = new.administration {
             let administration = crate::ledger::NewEntry {

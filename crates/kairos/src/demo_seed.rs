@@ -451,6 +451,7 @@ async fn demo_portal_client(store: &Store) -> Result<()> {
         lot: Some("KET-DEMO-2611".into()),
         started_at: Some(dosed),
         dose_exception: None,
+        self_harm_review: None,
     };
     let at = |m: i64| dosed + jiff::SignedDuration::from_mins(m);
     let session = store

@@ -9,7 +9,7 @@
 
 use super::{SafetyPolicy, SessionEvent, VitalAlert, Vitals, dose_mg};
 use crate::encounter::{EncounterKind, EncounterStatus};
-use crate::ids::{EncounterId, SiteId, StockId};
+use crate::ids::{AlertId, EncounterId, SiteId, StockId};
 use crate::ledger::{Quantity, Substance, units_for_dose};
 use crate::protocols::{DoseUnit, Protocol};
 use crate::refusal::Refusal;
@@ -120,7 +120,23 @@ pub struct StartSnapshot {
     pub site_tz: TimeZone,
     /// The stock named by the command, when it names one that exists.
     pub stock: Option<StockFacts>,
+    /// The client's self-harm alerts not yet acknowledged (PHQ-9 item 9,
+    /// QIDS item 12, C-SSRS, as the instruments' alert rules mark them).
+    pub open_self_harm: Vec<OpenSelfHarm>,
 }
+
+/// A self-harm alert still open when a dose is to start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenSelfHarm {
+    pub id: AlertId,
+    /// The alert's message ("PHQ-9 item 9 (thoughts of self-harm)").
+    pub message: String,
+    pub value: i64,
+    pub raised_at: Timestamp,
+}
+
+/// The longest pre-dose review of self-harm alerts, as an alert's action note.
+pub const SELF_HARM_REVIEW_MAX: usize = 2000;
 
 /// What a nurse or prescriber asks for when starting a dose, parsed from
 /// whichever door it came through.
@@ -143,6 +159,9 @@ pub struct StartCommand {
     /// A prescriber's documented reason for a dose outside the course's
     /// protocol (route or amount); refused when the dose is within it.
     pub dose_exception: Option<String>,
+    /// What was done about the client's open self-harm alerts before this
+    /// dose (required while any is open; each is acknowledged with it).
+    pub self_harm_review: Option<String>,
 }
 
 /// The dose as it will be charted, with its ledger administration.
@@ -169,6 +188,9 @@ pub struct NewSession {
     /// and the volume drawn when more than that (the rest is wasted,
     /// witnessed, later).
     pub administration: Option<Administration>,
+    /// The open self-harm alerts reviewed before the dose, acknowledged
+    /// with the review as their action note.
+    pub self_harm_reviewed: Option<(Vec<AlertId>, String)>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -258,6 +280,37 @@ pub fn start(
         return Err(Refusal::conflict("course_id", "a dose belongs to a treatment course: this visit has none"));
     }
     may_chart_dose(snap.screening)?;
+
+    // Open self-harm alerts: shown on the start form, and reviewed with the
+    // client (what was done is the alerts' action note) before any dose.
+    let review = match cmd.self_harm_review.as_deref().map(str::trim).filter(|r| !r.is_empty()) {
+        None => None,
+        Some(r) => Some(text("self_harm_review", r, SELF_HARM_REVIEW_MAX, "the review")?),
+    };
+    let self_harm_reviewed = match (snap.open_self_harm.as_slice(), review) {
+        ([], None) => None,
+        ([], Some(_)) => {
+            return Err(Refusal::invalid(
+                "self_harm_review",
+                "the client has no open self-harm alert: leave the review empty",
+            ));
+        }
+        (open, None) => {
+            let list: Vec<String> = open.iter().map(|a| format!("{} (answer {})", a.message, a.value)).collect();
+            return Err(Refusal::invalid(
+                "self_harm_review",
+                format!(
+                    "the client has {} open self-harm alert{}: {}; review {} with the client before the dose and \
+                     say what was done",
+                    open.len(),
+                    if open.len() == 1 { "" } else { "s" },
+                    list.join("; "),
+                    if open.len() == 1 { "it" } else { "them" }
+                ),
+            ));
+        }
+        (open, Some(r)) => Some((open.iter().map(|a| a.id).collect(), r)),
+    };
 
     // The checklist.
     let c = &cmd.checklist;
@@ -464,6 +517,7 @@ pub fn start(
         monitoring_minutes: protocol.map(|p| p.monitoring.minutes).unwrap_or(DEFAULT_MONITORING_MINUTES),
         started_at,
         administration,
+        self_harm_reviewed,
     })
 }
 
@@ -730,6 +784,7 @@ mod tests {
             site_id: SiteId::new(),
             site_tz: TimeZone::get("America/Chicago").expect("tz"),
             stock: None,
+            open_self_harm: Vec::new(),
         }
     }
 
@@ -753,7 +808,62 @@ mod tests {
             lot: Some("KET-0042".into()),
             started_at: None,
             dose_exception: None,
+            self_harm_review: None,
         }
+    }
+
+    #[test]
+    fn an_open_self_harm_alert_is_reviewed_with_the_client_before_any_dose() {
+        // A PHQ-9 sent the evening before with item 9 answered "several days"
+        // (1), still open when the client arrives.
+        let alert = OpenSelfHarm {
+            id: AlertId::new(),
+            message: "PHQ-9 item 9 (thoughts of being better off dead or of self-harm)".into(),
+            value: 1,
+            raised_at: ts("2026-12-03T22:10:00Z"),
+        };
+        let mut s = snapshot();
+        s.open_self_harm = vec![alert.clone()];
+        let r = refused(&s, &command(), true);
+        assert_eq!((r.kind, r.field.as_str()), (RefusalKind::Invalid, "self_harm_review"));
+        assert_eq!(
+            r.message,
+            "The client has 1 open self-harm alert: PHQ-9 item 9 (thoughts of being better off dead or of \
+             self-harm) (answer 1); review it with the client before the dose and say what was done."
+        );
+        // Blank is no review.
+        let mut c = command();
+        c.self_harm_review = Some("   ".into());
+        assert_eq!(refused(&s, &c, true).field, "self_harm_review");
+        // Reviewed: the dose starts and the alert is acknowledged with the review.
+        c.self_harm_review = Some(" Passive thoughts only, no plan; safety plan reviewed; prescriber agrees. ".into());
+        let n = decide(&s, &c, false).expect("starts once reviewed");
+        assert_eq!(
+            n.self_harm_reviewed,
+            Some((vec![alert.id], "Passive thoughts only, no plan; safety plan reviewed; prescriber agrees.".into()))
+        );
+        // Two open alerts are both named, and both acknowledged.
+        let second =
+            OpenSelfHarm { id: AlertId::new(), message: "QIDS-SR16 item 12".into(), value: 2, ..alert.clone() };
+        s.open_self_harm.push(second.clone());
+        let r = refused(&s, &command(), true);
+        assert!(
+            r.message.starts_with("The client has 2 open self-harm alerts:")
+                && r.message.contains("QIDS-SR16 item 12 (answer 2)"),
+            "{}",
+            r.message
+        );
+        assert_eq!(
+            decide(&s, &c, false).expect("starts").self_harm_reviewed.map(|r| r.0),
+            Some(vec![alert.id, second.id])
+        );
+        // None open: a review is refused rather than silently dropped.
+        let r = refused(&snapshot(), &c, false);
+        assert_eq!(r.field, "self_harm_review");
+        assert!(r.message.contains("no open self-harm alert"));
+        // Too long to be an action note.
+        c.self_harm_review = Some("x".repeat(SELF_HARM_REVIEW_MAX + 1));
+        assert_eq!(refused(&s, &c, false).field, "self_harm_review");
     }
 
     #[test]

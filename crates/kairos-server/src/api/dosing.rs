@@ -77,6 +77,11 @@ pub struct SessionStart {
     /// the dose is within the protocol.
     #[schema(value_type = Option<kairos_domain::text::OptionalText1000>)]
     pub dose_exception: Option<String>,
+    /// What was done about the client's open self-harm alerts (PHQ-9 item 9,
+    /// QIDS item 12, C-SSRS) before this dose: required while any is open,
+    /// refused when none is; each open alert is acknowledged with it.
+    #[schema(value_type = Option<kairos_domain::text::OptionalText2000>)]
+    pub self_harm_review: Option<String>,
 }
 
 impl SessionStart {
@@ -99,6 +104,7 @@ impl SessionStart {
             lot: self.lot.clone(),
             started_at: opt_instant("started_at", self.started_at.as_deref())?,
             dose_exception: self.dose_exception.clone(),
+            self_harm_review: self.self_harm_review.clone(),
         })
     }
 }

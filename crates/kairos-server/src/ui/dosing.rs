@@ -42,6 +42,7 @@ pub struct StartForm {
     pub lot: String,
     pub started_at: String,
     pub dose_exception: String,
+    pub self_harm_review: String,
 }
 
 impl StartForm {
@@ -78,6 +79,7 @@ impl StartForm {
             lot: opt_text(&self.lot),
             started_at: local_time("started_at", "Dose started at", &self.started_at, tz)?,
             dose_exception: opt_text(&self.dose_exception),
+            self_harm_review: opt_text(&self.self_harm_review),
         })
     }
 }
@@ -99,6 +101,8 @@ struct StartPage {
     unit: &'static str,
     /// The site's time zone, named beside the time fields.
     tz_name: String,
+    /// The client's open self-harm alerts: (what, answer, when, site time).
+    self_harm: Vec<(String, String, String)>,
     form: StartForm,
     error: Option<Refused>,
 }
@@ -147,6 +151,17 @@ async fn start_page(
         substance: substance.as_str(),
         unit: if substance == kairos_domain::ledger::Substance::Esketamine { "devices" } else { "mL" },
         tz_name: facts.time_zone.iana_name().unwrap_or("UTC").to_string(),
+        self_harm: facts
+            .open_self_harm
+            .iter()
+            .map(|a| {
+                (
+                    a.message.clone(),
+                    a.item_value.map(|v| v.to_string()).unwrap_or_default(),
+                    a.created_at.to_zoned(facts.time_zone.clone()).strftime("%a %-d %b %H:%M").to_string(),
+                )
+            })
+            .collect(),
         form,
         error,
     }))

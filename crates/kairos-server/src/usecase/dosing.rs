@@ -32,6 +32,9 @@ pub struct StartFacts {
     /// Ledger stock of that substance at the visit's site with some on the
     /// books and not expired today (site time).
     pub stocks: Vec<Stock>,
+    /// The client's open self-harm alerts, oldest first: reviewed with the
+    /// client before the dose (the start refuses without the review).
+    pub open_self_harm: Vec<kairos_store::measures::Alert>,
 }
 
 /// The facts of the start form (nurses and prescribers).
@@ -60,7 +63,15 @@ pub async fn start_facts(state: &AppState, caller: &Auth, visit: EncounterId) ->
             }
         }
     }
-    Ok(StartFacts { client_name, time_zone, protocol, protocol_dose, substance, stocks })
+    let mut open_self_harm: Vec<_> = state
+        .store
+        .alerts_of(visit.client_id)
+        .await?
+        .into_iter()
+        .filter(|a| a.self_harm && a.acknowledged.is_none())
+        .collect();
+    open_self_harm.sort_by_key(|a| (a.created_at, a.id));
+    Ok(StartFacts { client_name, time_zone, protocol, protocol_dose, substance, stocks, open_self_harm })
 }
 
 /// A protocol's doses in words: its route's and each alternative's.
