@@ -429,22 +429,10 @@ impl Store {
         );
         audit::insert_in(&mut tx, actor, &entry, now).await?;
         if let Some((alerts, review)) = &new.self_harm_reviewed {
-            let staff = actor.staff_id.ok_or_else(|| StoreError::Config("only staff acknowledge alerts".into()))?;
+            let note = format!("Reviewed before the dose: {review}");
             for alert in alerts {
-                sqlx::query(
-                    "UPDATE alerts SET acknowledged_at = $2, acknowledged_by = $3, action_note = $4 \
-                     WHERE id = $1 AND acknowledged_at IS NULL",
-                )
-                .bind(alert.to_string())
-                .bind(micros(now))
-                .bind(staff.to_string())
-                .bind(format!("Reviewed before the dose: {review}"))
-                .execute(&mut *tx)
-                .await?;
-                let entry = AuditEntry::new(Action::Update, "alert", *alert)
-                    .client(enc.client_id)
-                    .detail("acknowledged before a dose");
-                audit::insert_in(&mut tx, actor, &entry, now).await?;
+                let detail = "acknowledged before a dose";
+                crate::measures::acknowledge_in(&mut tx, actor, *alert, enc.client_id, &note, detail, now).await?;
             }
         }
         crate::integration_due::refresh(&mut tx, &[enc.client_id]).await?;

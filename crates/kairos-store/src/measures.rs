@@ -785,18 +785,7 @@ impl Store {
                 detail: "this alert was already acknowledged".into(),
             });
         }
-        sqlx::query(
-            "UPDATE alerts SET acknowledged_at = $2, acknowledged_by = $3, action_note = $4 \
-             WHERE id = $1 AND acknowledged_at IS NULL",
-        )
-        .bind(id.to_string())
-        .bind(micros(now))
-        .bind(staff.to_string())
-        .bind(action_note.to_string())
-        .execute(&mut *tx)
-        .await?;
-        let entry = AuditEntry::new(Action::Update, "alert", id).client(alert.client_id).detail("acknowledged");
-        audit::insert_in(&mut tx, actor, &entry, now).await?;
+        acknowledge_in(&mut tx, actor, id, alert.client_id, action_note, "acknowledged", now).await?;
         tx.commit().await?;
         alert.acknowledged = Some(Acknowledgement { at: now, by: staff, action_note: action_note.to_string() });
         Ok(alert)
@@ -1080,4 +1069,30 @@ pub(crate) async fn import_administrations(
         q.execute(&mut **tx).await?;
     }
     Ok(())
+}
+
+/// Acknowledges an open alert inside `tx` with what was done, audited with
+/// `detail`; an alert already acknowledged is left as it is.
+pub(crate) async fn acknowledge_in(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    actor: &Actor,
+    id: AlertId,
+    client: ClientId,
+    action_note: &str,
+    detail: &str,
+    now: Timestamp,
+) -> Result<()> {
+    let staff = actor.staff_id.ok_or_else(|| StoreError::Config("only staff acknowledge alerts".into()))?;
+    sqlx::query(
+        "UPDATE alerts SET acknowledged_at = $2, acknowledged_by = $3, action_note = $4 \
+         WHERE id = $1 AND acknowledged_at IS NULL",
+    )
+    .bind(id.to_string())
+    .bind(micros(now))
+    .bind(staff.to_string())
+    .bind(action_note.to_string())
+    .execute(&mut **tx)
+    .await?;
+    let entry = AuditEntry::new(Action::Update, "alert", id).client(client).detail(detail.to_string());
+    audit::insert_in(tx, actor, &entry, now).await
 }
