@@ -103,20 +103,31 @@ class Model:
             P[i], S[i] = p, s
         self.P, self.S = P, S
 
+        # Bookings (`booked` in the export): a held one (fixed, and still fitting) stays at
+        # its start, chair or room and staff member, as the engine keeps it; the others are
+        # references that may move (at W_MOVE in the full objective). A resource named by a
+        # booking is never pooled, so the booking can name it.
+        booked = {b["event"]: b for b in M.get("booked", []) if b["event"] in sel_set}
+        self.booked = booked
+        booked_doses = [b for i, b in booked.items() if "dose" in ev[i]]
+        booked_rooms = {b["res"] for i, b in booked.items() if "dose" not in ev[i] and b["res"] is not None}
+        booked_staff = {b["staff"] for b in booked.values()}
+
         # Identical resources with no fixed blocks are pooled: one Cumulative of their count.
         # Exact: intervals whose overlap never exceeds k can be given k identical machines
         # (interval graphs are perfect; greedy by start time in write_plan does it).
         chairs = M["chairs"]
-        pool_chairs = (not full) and len(chairs) > 0 and all(c["ok"] == chairs[0]["ok"] for c in chairs)
+        pool_chairs = ((not full) and not booked_doses and len(chairs) > 0
+                       and all(c["ok"] == chairs[0]["ok"] for c in chairs))
         rooms = M["rooms"]
-        blocked_rooms = {b["room"] for b in M["blocks"] if b["room"] is not None}
+        blocked_rooms = {b["room"] for b in M["blocks"] if b["room"] is not None} | booked_rooms
         free_rooms = [r for r in range(len(rooms)) if r not in blocked_rooms]
         pool_rooms = [r for r in free_rooms if rooms[r]["ok"] == rooms[free_rooms[0]]["ok"]] if free_rooms else []
         solo_rooms = [r for r in range(len(rooms)) if r not in pool_rooms]
         self.pool_chairs, self.pool_rooms, self.solo_rooms = pool_chairs, pool_rooms, solo_rooms
 
         # Therapists (capacity 1) with the same hours and no group blocks are pooled the same way.
-        blocked_staff = {b["staff"] for b in M["blocks"]}
+        blocked_staff = {b["staff"] for b in M["blocks"]} | booked_staff
         groups = {}
         for k, st in enumerate(staff):
             if st["therapist"] and not st["monitor"] and st["cap"] == 1 and k not in blocked_staff and not full:
@@ -211,6 +222,42 @@ class Model:
                         room_pool.append(m.NewOptionalFixedSizeIntervalVar(S[i], dur, w, ""))
                     m.Add(sum(ws) == P[i])
         self.X, self.Z, self.RM, self.RP = X, Z, RM, RP
+
+        # A held booking, when its event is present, is where it was booked: same start,
+        # same chair (dose) or room (session), same staff member. Its presence is left to
+        # the model, as the engine drops a held dose only when an earlier dose of its series
+        # cannot be scheduled (the series constraints below do the same).
+        self.kept = {}
+        for i, b in booked.items():
+            e = ev[i]
+            on_booked = [S[i] == b["start"]]
+            res_var = None
+            if "dose" in e:
+                res_var = X.get((i, b["res"]))
+            elif b["res"] is not None and e["needs_room"] and "rooms" not in self.drop:
+                res_var = RM.get((i, b["res"]))
+            staff_var = Z.get((i, b["staff"]))
+            if b["held"]:
+                if staff_var is None or ("dose" in e and "chairs" not in self.drop and res_var is None) or (
+                        "dose" not in e and b["res"] is not None and e["needs_room"]
+                        and "rooms" not in self.drop and res_var is None):
+                    raise SystemExit(f"held booking of {e['id']}: its chair, room or staff member is not a "
+                                     "possible place in the model")
+                m.Add(S[i] == b["start"]).OnlyEnforceIf(P[i])
+                m.Add(staff_var == P[i])
+                if res_var is not None:
+                    m.Add(res_var == P[i])
+            elif full:
+                # kept: present, at the booked start, on the booked resources; else W_MOVE.
+                k = m.NewBoolVar(f"kept{i}")
+                m.AddImplication(k, P[i])
+                m.Add(S[i] == b["start"]).OnlyEnforceIf(k)
+                for v in (staff_var, res_var):
+                    if v is not None:
+                        m.AddImplication(k, v)
+                if staff_var is None or ("dose" in e and res_var is None):
+                    m.Add(k == 0)
+                self.kept[i] = k
         clients_in = set(client_iv)
         for b in M["blocks"]:
             # A group may run outside its therapist's hours: only the on-duty part adds to the load.
@@ -378,6 +425,7 @@ class Model:
         nd, ns = len(self.doses), len(self.sess)
         return (W["dose"] * (nd - self.n_doses) + W["not_preferred"] * (ns - self.n_pref)
                 + W["session_unscheduled"] * (ns - self.n_sess) + W["discontinuity"] * (self.n_sess - self.n_cont)
+                + W["move"] * sum(1 - k for k in self.kept.values())
                 + sum(self.day_cost))
 
     # Hint ---------------------------------------------------------------------------------
@@ -684,6 +732,25 @@ def write_plan(M, mm, solver, out):
             if i in room_of:
                 a["room"] = M["rooms"][room_of[i]]["id"]
         plan["assignments"].append(a)
+    # A fixed booking the plan does not keep is reported, as the engine does: one that no
+    # longer fits the problem, or a held one dropped with an earlier dose of its series.
+    by_event = {a["event"]: a for a in plan["assignments"]}
+    for i, b in mm.booked.items():
+        if not b["fixed"]:
+            continue
+        e = ev[i]
+        frm = {"start": ts(b["start"]), "staff": M["staff"][b["staff"]]["id"]}
+        if b["res"] is not None:
+            frm["chair" if "dose" in e else "room"] = (M["chairs"] if "dose" in e else M["rooms"])[b["res"]]["id"]
+        a = by_event.get(e["id"])
+        to = None
+        if a is not None:
+            to = {k: a[k] for k in ("start", "chair", "room", "staff") if k in a}
+            if to == frm:
+                continue
+        plan["moved"].append({"event": e["id"], "from": frm, "to": to,
+                              "reason": "the booking no longer fits the problem" if not b["held"]
+                              else "an earlier dose of the series could not be scheduled"})
     json.dump(plan, open(out, "w"))
     return plan
 

@@ -1,6 +1,7 @@
 //! The compiled slot model as JSON, for the CP-SAT reference model in `bench/schedule/`.
 //! Not a stable format: it mirrors the solver's internal model so that both solve the
-//! same problem (same slots, same static availability, same objective weights).
+//! same problem (same slots, same static availability, same objective weights, the
+//! bookings as the engine holds them).
 
 use serde_json::{Value, json};
 
@@ -92,5 +93,29 @@ pub fn export_slot_model(problem: &Problem) -> Result<Value, Error> {
             "start": b.start, "end": b.end, "staff": b.staff, "room": b.room, "clients": b.clients,
         })).collect::<Vec<_>>(),
         "events": events,
+        "booked": booked(&m),
     }))
+}
+
+/// The problem's bookings as the engine starts from them (`initial_state`):
+/// `held` when a fixed booking still fits, so the engine keeps it in place
+/// (only dropped if an earlier dose of its series cannot be scheduled);
+/// otherwise the booking is a reference that may move (at `W_MOVE`, or,
+/// for a fixed one that no longer fits, reported in `moved`). `res`: the
+/// chair of a dose, the room of a session (null without one).
+fn booked(m: &Model) -> Vec<Value> {
+    let mut reasons = Vec::new();
+    let st = crate::initial_state(m, false, &mut reasons);
+    m.bookings
+        .iter()
+        .enumerate()
+        .filter_map(|(e, b)| {
+            let b = b.as_ref()?;
+            let res = (b.place.res != crate::model::NONE).then_some(b.place.res);
+            Some(json!({
+                "event": e, "start": b.place.start, "res": res, "staff": b.place.staff, "fixed": b.fixed,
+                "held": st.locked[e],
+            }))
+        })
+        .collect()
 }
