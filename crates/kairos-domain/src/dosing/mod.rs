@@ -7,6 +7,7 @@
 
 use crate::DomainError;
 use crate::instruments::Provenance;
+use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 
 mod session;
@@ -58,9 +59,70 @@ pub struct Sedation {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct VitalsSchedule {
-    pub iv_every_minutes: u32,
+    /// IV: minutes between readings while the infusion runs.
+    pub iv_during_infusion_every_minutes: u32,
+    /// IV: how long the infusion runs, in minutes.
+    pub iv_infusion_minutes: u32,
+    /// IV: minutes between readings after the infusion, until discharge.
+    pub iv_after_every_minutes: u32,
+    /// IM and sublingual: minutes between readings until discharge.
+    pub im_every_minutes: u32,
+    pub sublingual_every_minutes: u32,
     #[serde(flatten)]
     pub provenance: Provenance,
+}
+
+/// When the next vital signs are due, and why in words.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VitalsDue {
+    pub at: Timestamp,
+    pub why: String,
+}
+
+impl VitalsSchedule {
+    /// The next reading due during a dose given by `route` at `started`,
+    /// monitored for `monitoring_minutes`, with readings taken at
+    /// `readings` (each with whether it had a blood pressure), in time
+    /// order. Intranasal esketamine follows the REMS: a blood pressure about
+    /// 40 minutes after the dose (one taken 25-60 minutes after counts),
+    /// then one before the monitoring ends. Other routes: every
+    /// `*_every_minutes` of the clinic's policy after the last reading (IV:
+    /// the during-infusion interval while the infusion runs, then the
+    /// after-infusion one).
+    pub fn next_due(
+        &self,
+        route: &str,
+        started: Timestamp,
+        monitoring_minutes: i64,
+        readings: &[(Timestamp, bool)],
+    ) -> VitalsDue {
+        let mins = |m: i64| started + SignedDuration::from_mins(m);
+        if route == "intranasal" {
+            let has_bp = |from: i64, to: i64| {
+                readings.iter().any(|(at, bp)| *bp && (from..=to).contains(&at.duration_since(started).as_mins()))
+            };
+            if !has_bp(25, 60) {
+                return VitalsDue { at: mins(40), why: "blood pressure about 40 minutes after the dose, REMS".into() };
+            }
+            return VitalsDue {
+                at: mins(monitoring_minutes - 10),
+                why: "blood pressure before the session ends, REMS".into(),
+            };
+        }
+        let last = readings.last().map(|r| r.0).unwrap_or(started);
+        let infusion_ends = mins(i64::from(self.iv_infusion_minutes));
+        let (every, what) = match route {
+            "iv" if last < infusion_ends => (self.iv_during_infusion_every_minutes, "during the infusion"),
+            "iv" => (self.iv_after_every_minutes, "after the infusion"),
+            "im" => (self.im_every_minutes, "after an IM dose"),
+            _ => (self.sublingual_every_minutes, "after a sublingual dose"),
+        };
+        let every = i64::from(every);
+        VitalsDue {
+            at: last + SignedDuration::from_mins(every),
+            why: format!("every {every} minutes {what}, local policy"),
+        }
+    }
 }
 
 /// The clinic's dosing-session safety policy.
@@ -173,8 +235,19 @@ impl SafetyPolicy {
                 "the deep-sedation level must be at or above the emergency level",
             ));
         }
-        if self.vitals.iv_every_minutes == 0 {
-            return Err(DomainError::invalid("vitals.iv_every_minutes", "must be at least 1"));
+        let v = &self.vitals;
+        for (value, field) in [
+            (v.iv_during_infusion_every_minutes, "vitals.iv_during_infusion_every_minutes"),
+            (v.iv_after_every_minutes, "vitals.iv_after_every_minutes"),
+            (v.im_every_minutes, "vitals.im_every_minutes"),
+            (v.sublingual_every_minutes, "vitals.sublingual_every_minutes"),
+        ] {
+            if !(1..=120).contains(&value) {
+                return Err(DomainError::invalid(field, "must be 1 to 120 minutes"));
+            }
+        }
+        if !(1..=24 * 60).contains(&v.iv_infusion_minutes) {
+            return Err(DomainError::invalid("vitals.iv_infusion_minutes", "must be 1 to 1440 minutes"));
         }
         Ok(())
     }
@@ -423,6 +496,50 @@ mod tests {
 
     fn bp(s: u16, d: u16) -> Vitals {
         Vitals { systolic: Some(s), diastolic: Some(d), ..Vitals::default() }
+    }
+
+    #[test]
+    fn vital_signs_are_due_by_the_routes_cadence() {
+        let v = policy().vitals;
+        // The shipped values agree with their cited series: IV every 10 min
+        // during the 40-minute infusion, every 15 after.
+        assert_eq!((v.iv_during_infusion_every_minutes, v.iv_infusion_minutes, v.iv_after_every_minutes), (10, 40, 15));
+        assert!(v.provenance.source.contains("every 10 min during and 15 min after") && !v.provenance.confirmed);
+        let t0: Timestamp = "2026-12-04T14:00:00Z".parse().expect("ts");
+        let at = |m: i64| t0 + SignedDuration::from_mins(m);
+        let due = |route: &str, readings: &[(i64, bool)]| {
+            let r: Vec<(Timestamp, bool)> = readings.iter().map(|(m, bp)| (at(*m), *bp)).collect();
+            let d = v.next_due(route, t0, 120, &r);
+            (d.at.duration_since(t0).as_mins(), d.why)
+        };
+        // IV: 10 minutes after the start, after a reading at 30 (infusion
+        // running), then 15 after one at 40 (infusion over).
+        assert_eq!(due("iv", &[]), (10, "every 10 minutes during the infusion, local policy".into()));
+        assert_eq!(due("iv", &[(10, true), (20, true), (30, true)]).0, 40);
+        assert_eq!(
+            due("iv", &[(10, true), (40, true)]),
+            (55, "every 15 minutes after the infusion, local policy".into())
+        );
+        // IM and sublingual: every 15 minutes after the last reading.
+        assert_eq!(due("im", &[(20, true)]).0, 35);
+        assert_eq!(due("sublingual", &[]).0, 15);
+        // Intranasal esketamine (REMS): about 40 minutes after the dose; a
+        // blood pressure at 25-60 minutes counts, a pulse-only reading does
+        // not; then one before the 120-minute monitoring ends.
+        assert_eq!(due("intranasal", &[]).0, 40);
+        assert_eq!(due("intranasal", &[(30, false)]).0, 40);
+        assert_eq!(due("intranasal", &[(24, true)]).0, 40);
+        assert_eq!(due("intranasal", &[(41, true)]), (110, "blood pressure before the session ends, REMS".into()));
+    }
+
+    #[test]
+    fn a_vitals_cadence_out_of_range_is_refused_naming_it() {
+        let mut p = policy();
+        p.vitals.iv_after_every_minutes = 0;
+        assert_eq!(p.validate().expect_err("zero").field(), "vitals.iv_after_every_minutes");
+        let mut p = policy();
+        p.vitals.iv_infusion_minutes = 0;
+        assert_eq!(p.validate().expect_err("zero").field(), "vitals.iv_infusion_minutes");
     }
 
     #[test]

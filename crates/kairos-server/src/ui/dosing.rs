@@ -746,28 +746,14 @@ pub async fn waste(
     }
 }
 
-/// The next vital signs due while the client is monitored: for esketamine
-/// the REMS blood pressures (about 40 minutes after the dose, then before the
-/// session ends); otherwise every `vitals.iv_every_minutes` of the clinic's
-/// policy after the last reading.
+/// The next vital signs due while the client is monitored, by the route's
+/// cadence in the clinic's policy (intranasal esketamine: the REMS blood
+/// pressures).
 fn next_vitals(state: &AppState, s: &kairos_store::dosing::DosingSession) -> Option<(Timestamp, String)> {
     if s.discharged_at.is_some() {
         return None;
     }
-    let mins = |m: i64| s.started_at + jiff::SignedDuration::from_mins(m);
-    if s.route == "intranasal" {
-        let has_bp = |from: i64, to: i64| {
-            s.vitals.iter().any(|v| {
-                let m = v.at.duration_since(s.started_at).as_mins();
-                v.vitals.systolic.is_some() && (from..=to).contains(&m)
-            })
-        };
-        if !has_bp(25, 60) {
-            return Some((mins(40), "(blood pressure about 40 minutes after the dose, REMS)".into()));
-        }
-        return Some((mins(s.monitoring_minutes - 10), "(blood pressure before the session ends, REMS)".into()));
-    }
-    let every = i64::from(state.config.safety.vitals.iv_every_minutes);
-    let last = s.vitals.last().map(|v| v.at).unwrap_or(s.started_at);
-    Some((last + jiff::SignedDuration::from_mins(every), format!("(every {every} minutes, local policy)")))
+    let readings: Vec<(Timestamp, bool)> = s.vitals.iter().map(|v| (v.at, v.vitals.systolic.is_some())).collect();
+    let due = state.config.safety.vitals.next_due(&s.route, s.started_at, s.monitoring_minutes, &readings);
+    Some((due.at, format!("({})", due.why)))
 }

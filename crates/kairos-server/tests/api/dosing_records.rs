@@ -21,7 +21,10 @@ async fn observations_are_charted_until_signing_and_amendments_follow_it() {
     let web = web_session(&app, &c.nurse_email).await;
     let page = web.get(format!("{}/dosing-sessions/{id}", app.base)).send().await.expect("page");
     let html = page.text().await.expect("html");
-    assert!(html.contains("Vital signs overdue") && html.contains("every 15 minutes, local policy"), "{html}");
+    assert!(
+        html.contains("Vital signs overdue") && html.contains("every 10 minutes during the infusion, local policy"),
+        "{html}"
+    );
     let events = format!("/api/v1/dosing-sessions/{id}/events");
     let r = app.post(&events, &c.nurse, json!({ "event": { "kind": "dissociation", "cadss6": 25 } })).await;
     assert_eq!(r.problem_field(), Some("event.cadss6"));
