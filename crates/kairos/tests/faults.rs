@@ -16,7 +16,9 @@
 //!   and accepted again once there is room, without a restart;
 //! - PostgreSQL unreachable (its connections cut by a proxy the test
 //!   controls): 503 with `Retry-After` within the pool's wait, `/healthz` 503,
-//!   and writes and audited reads accepted again once it is back;
+//!   and writes and audited reads accepted again once it is back; then the
+//!   same under the mixed load: only 201 or 503, writes accepted again, and
+//!   every acknowledged one stored;
 //! - a busy practice (30 concurrent writers of the mixed load against the
 //!   default pool of 16): no write answered 503, so the pool's wait
 //!   (`kairos_store::ACQUIRE_TIMEOUT`, 1 s) is not too short.
@@ -973,6 +975,41 @@ async fn postgresql_unreachable_answers_503_quickly_and_the_server_recovers_with
         kairos_store::ACQUIRE_TIMEOUT.as_secs_f64(),
         back.elapsed().as_secs_f64()
     );
+
+    // Under load: the mixed writers run while PostgreSQL goes away for 2 s
+    // and comes back. Every write is answered 201 or 503 (never a 500, a
+    // writer fails the test on any other answer), writes are accepted again
+    // once it is back, and every acknowledged one is stored.
+    let clinic = clinic(&base).await;
+    let load = Load::new();
+    let writers = load.start(&base, &clinic, 1).await;
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let before = load.acked();
+    proxy.down().await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let during = load.acked();
+    proxy.up().await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    load.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    for w in writers {
+        w.await.expect("a writer was answered 201 or 503 only");
+    }
+    let acked = load.acked();
+    let found = Found::read(&base, &clinic).await;
+    let lost = found.missing(&acked, &[0]);
+    eprintln!(
+        "faults: PostgreSQL gone for 2 s under the mixed load: {} before, {} answered 503 while it was gone, \
+         {} acknowledged after it was back; in all {}, {} lost",
+        before.total(),
+        during.unavailable - before.unavailable,
+        acked.total() - during.total(),
+        acked.describe(),
+        lost.len()
+    );
+    assert!(before.total() >= 20, "the load ran before the outage: {}", before.describe());
+    assert!(during.unavailable > before.unavailable, "the outage was answered 503 under load");
+    assert!(acked.total() - during.total() >= 20, "writes were accepted again once it was back: {}", acked.describe());
+    assert!(lost.is_empty(), "{lost:?}");
     drop(server);
     proxy.down().await;
     // Every connection to the test database is gone before it is dropped.
