@@ -955,9 +955,12 @@ async fn postgresql_unreachable_answers_503_quickly_and_the_server_recovers_with
         slowest = slowest.max(t.elapsed());
         assert_eq!(h.status(), reqwest::StatusCode::SERVICE_UNAVAILABLE);
     }
+    // Within about a second (the pool's wait, 1 s, and the answer): a
+    // longer wait, such as the 2 s it was, fails here.
     assert!(
-        slowest < kairos_store::ACQUIRE_TIMEOUT + Duration::from_millis(500),
-        "answered within the pool's wait, the slowest after {slowest:?}"
+        slowest < Duration::from_millis(1500),
+        "answered within about a second, the slowest after {slowest:?} (the pool's wait is {:?})",
+        kairos_store::ACQUIRE_TIMEOUT
     );
 
     proxy.up().await;
