@@ -593,14 +593,10 @@ pub async fn ledger_report(
 }
 
 /// The report as CSV (one row per entry; a header row first).
+/// Free text (names, addresses, lots, notes) that a spreadsheet would run as
+/// a formula is written as text (`spreadsheet::cell`).
 pub fn report_csv(r: &LedgerReport) -> AppResult<String> {
-    let mut w = csv::Writer::from_writer(Vec::new());
-    let fail = |e: csv::Error| AppError::Internal(format!("writing CSV: {e}"));
-    for l in &r.lines {
-        w.serialize(l).map_err(fail)?;
-    }
-    let bytes = w.into_inner().map_err(|e| AppError::Internal(format!("writing CSV: {e}")))?;
-    String::from_utf8(bytes).map_err(|e| AppError::Internal(e.to_string()))
+    crate::spreadsheet::rows_to_csv(&r.lines).map_err(|e| AppError::Internal(format!("writing CSV: {e}")))
 }
 
 /// The ledger of one DEA registration over a period: every receipt,

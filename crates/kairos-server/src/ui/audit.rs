@@ -336,10 +336,13 @@ pub async fn csv(State(state): State<AppState>, auth: UiAuth, Query(f): Query<Au
         ])?;
         for a in &entries {
             let client = a.client_id.map(|c| c.to_string()).unwrap_or_default();
-            out.write_record([
-                a.at.to_string().as_str(),
-                a.at.to_zoned(tz.clone()).strftime("%Y-%m-%d %H:%M:%S %Z").to_string().as_str(),
-                who(a, &staff_names).as_str(),
+            let (utc, local) =
+                (a.at.to_string(), a.at.to_zoned(tz.clone()).strftime("%Y-%m-%d %H:%M:%S %Z").to_string());
+            let by = who(a, &staff_names);
+            let cells = [
+                utc.as_str(),
+                local.as_str(),
+                by.as_str(),
                 a.action.as_str(),
                 a.record_type.as_str(),
                 a.record_id.as_deref().unwrap_or(""),
@@ -347,7 +350,10 @@ pub async fn csv(State(state): State<AppState>, auth: UiAuth, Query(f): Query<Au
                 a.client_id.and_then(|c| client_names.get(&c)).map(String::as_str).unwrap_or(""),
                 a.remote_addr.as_deref().unwrap_or(""),
                 a.detail.as_deref().unwrap_or(""),
-            ])?;
+            ];
+            out.write_record(
+                cells.iter().map(|c| crate::spreadsheet::cell(c)).collect::<Vec<_>>().iter().map(|c| c.as_ref()),
+            )?;
         }
         Ok(())
     };

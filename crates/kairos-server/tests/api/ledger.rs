@@ -214,7 +214,7 @@ async fn a_dose_is_administered_from_stock_and_its_remainder_wasted_with_a_witne
             &entries,
             &c.nurse,
             json!({ "kind": "correction", "quantity": -0.1, "related_id": count_id,
-                    "narrative": "Vial residue after the last draw; volume recounted by two nurses." }),
+                    "narrative": "=HYPERLINK(\"http://x.invalid\",\"Vial residue after the last draw; recounted by two nurses\")" }),
         )
         .await;
     assert_eq!(r.body["balance_after"], 48_900, "{}", r.body);
@@ -240,6 +240,13 @@ async fn a_dose_is_administered_from_stock_and_its_remainder_wasted_with_a_witne
     let text = csv.body.as_str().expect("csv text");
     assert!(text.starts_with("substance,ndc,form,lot,seq,date,kind,quantity"), "{text}");
     assert_eq!(text.lines().count(), 6, "a header and five entries");
+    // Free text a spreadsheet would run as a formula is written as text;
+    // the correction's negative quantity stays a number.
+    assert!(
+        text.contains("\"'=HYPERLINK(") && !text.contains(",=HYPERLINK") && !text.contains(",\"=HYPERLINK"),
+        "{text}"
+    );
+    assert!(text.lines().any(|l| l.contains(",-0.1,")), "{text}");
 
     // Who may do what.
     for role in [Role::Coordinator, Role::Therapist, Role::Admin] {
