@@ -354,6 +354,26 @@ impl Load {
         self.acked.lock().expect("ledger").clone()
     }
 
+    /// Waits (at most 20 s) until every kind of write has at least `n` more
+    /// acknowledged than in `since`.
+    async fn wait_for_each(&self, since: &Acked, n: usize) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let a = self.acked();
+            let least = [
+                a.registrations.len() - since.registrations.len(),
+                a.questionnaires.len() - since.questionnaires.len(),
+                a.vitals.len() - since.vitals.len(),
+                a.ledger.len() - since.ledger.len(),
+            ];
+            if least.iter().all(|&k| k >= n) {
+                return;
+            }
+            assert!(Instant::now() < deadline, "the load stalled: {} (since {})", a.describe(), since.describe());
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     async fn start(&self, base: &str, clinic: &Clinic, round: usize) -> Vec<tokio::task::JoinHandle<()>> {
         self.start_many(base, clinic, round, 1).await
     }
@@ -555,8 +575,11 @@ async fn kill_cycles(db: &str, label: &str) -> Acked {
     let load = Load::new();
     for cycle in 0..CYCLES {
         let (mut server, base, _) = serve(db).await;
+        let since = load.acked();
         let writers = load.start(&base, &clinic, cycle).await;
         tokio::time::sleep(Duration::from_millis(400 + 150 * cycle as u64)).await;
+        // Every kind of write is under way when the server is killed.
+        load.wait_for_each(&since, 2).await;
         server.0.kill().expect("kill -9");
         let _ = server.0.wait();
         for w in writers {
@@ -581,7 +604,7 @@ async fn kill_cycles(db: &str, label: &str) -> Acked {
         ("vital signs", acked.vitals.len()),
         ("ledger counts", acked.ledger.len()),
     ] {
-        assert!(n >= 20, "the load ran: {n} {kind}");
+        assert!(n >= 2 * CYCLES, "the load ran: {n} {kind}");
     }
     assert!(lost.is_empty(), "{} acknowledged writes lost: {:?}", lost.len(), &lost[..lost.len().min(10)]);
     acked
@@ -714,6 +737,7 @@ async fn a_backup_taken_under_writes_restores_with_every_write_acknowledged_befo
     let load = Load::new();
     let writers = load.start(&base, &clinic, 0).await;
     tokio::time::sleep(Duration::from_millis(800)).await;
+    load.wait_for_each(&Acked::default(), 10).await;
 
     // Phase 0: acknowledged before the backup began, so in it. Phase 1:
     // sent while it runs, either way. Phase 2: sent after it finished, so
@@ -992,7 +1016,9 @@ async fn postgresql_unreachable_answers_503_quickly_and_the_server_recovers_with
     tokio::time::sleep(Duration::from_secs(2)).await;
     let during = load.acked();
     proxy.up().await;
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Every kind of write is accepted again.
+    load.wait_for_each(&during, 3).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
     load.stop.store(true, std::sync::atomic::Ordering::SeqCst);
     for w in writers {
         w.await.expect("a writer was answered 201 or 503 only");
