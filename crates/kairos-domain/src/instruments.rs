@@ -658,8 +658,12 @@ impl Instrument {
         })
     }
 
-    /// Scores a total entered alone (score-only instruments that allow it).
-    pub fn score_total(&self, total: i64) -> Result<Scored, DomainError> {
+    /// Scores a total entered without its items (score-only instruments
+    /// that allow it), with `answers` giving the instrument's safety items
+    /// (`missing.required`, such as MADRS item 10) and no other: those are
+    /// never left out, so their alerts fire as with a full entry. `answers`
+    /// is empty, or one per item with only the safety items answered.
+    pub fn score_total(&self, total: i64, answers: &[Option<i64>]) -> Result<Scored, DomainError> {
         if !self.total_entry {
             return Err(DomainError::invalid("total", format!("{} is scored from its items", self.short_name)));
         }
@@ -670,6 +674,58 @@ impl Instrument {
                 format!("{total} is outside {}'s range {lo}-{hi}", self.short_name),
             ));
         }
+        let none = vec![None; self.items.len()];
+        let answers = match answers.len() {
+            0 => &none[..],
+            n if n == self.items.len() => answers,
+            n => {
+                return Err(DomainError::invalid(
+                    "answers",
+                    format!("{} has {} items; got {n} answers", self.short_name, self.items.len()),
+                ));
+            }
+        };
+        for (n, (item, a)) in self.items.iter().zip(answers).enumerate() {
+            let required = self.missing.required.contains(&item.id);
+            match a {
+                Some(_) if !required => {
+                    return Err(DomainError::invalid(
+                        format!("answers[{n}]"),
+                        format!(
+                            "with a total, give only the safety item{} {}: enter every item instead to score from the items",
+                            if self.missing.required.len() == 1 { "" } else { "s" },
+                            self.missing.required.join(", ")
+                        ),
+                    ));
+                }
+                Some(v) if !self.options_of(item).iter().any(|o| o.value == *v) => {
+                    let allowed: Vec<String> = self.options_of(item).iter().map(|o| o.value.to_string()).collect();
+                    return Err(DomainError::invalid(
+                        format!("answers[{n}]"),
+                        format!("item {}: {v} is not one of {}", item.id, allowed.join(", ")),
+                    ));
+                }
+                None if required => {
+                    return Err(DomainError::invalid(
+                        format!("answers[{n}]"),
+                        format!(
+                            "{} item {}{} must be rated with a total: it is a safety item",
+                            self.short_name,
+                            item.id,
+                            item.label.as_ref().map(|l| format!(" ({l})")).unwrap_or_default()
+                        ),
+                    ));
+                }
+                _ => {}
+            }
+        }
+        let given: i64 = answers.iter().flatten().sum();
+        if given > total {
+            return Err(DomainError::invalid(
+                "total",
+                format!("{total} is less than the items given with it ({given})"),
+            ));
+        }
         Ok(Scored {
             score: total,
             prorated: false,
@@ -677,7 +733,7 @@ impl Instrument {
             subscores: BTreeMap::new(),
             severity: self.severity_of(total),
             provisional_diagnosis: None,
-            alerts: Vec::new(),
+            alerts: self.alerts_for(answers),
         })
     }
 

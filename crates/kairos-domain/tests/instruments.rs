@@ -124,7 +124,7 @@ fn out_of_range_and_wrong_count_answers_name_the_field() {
     assert!(err.to_string().contains("item 4: 4 is not one of 0, 1, 2, 3"), "{err}");
     let err = i.score(&all(&[0; 8])).expect_err("9 or 10 answers expected");
     assert_eq!(err.field(), "answers");
-    assert!(i.score_total(10).is_err(), "PHQ-9 totals are scored from items");
+    assert!(i.score_total(10, &[]).is_err(), "PHQ-9 totals are scored from items");
 }
 
 #[test]
@@ -157,11 +157,33 @@ fn madrs_is_score_only_with_total_entry_and_an_item_10_alert() {
     let i = shipped("madrs.toml");
     assert!(i.items.iter().all(|it| it.text.is_none()), "no MADRS text is shipped");
     assert_eq!(i.score_range(), (0, 60));
+    // A total is entered with item 10 (suicidal thoughts), never without it.
+    let item10 = |v: i64| {
+        let mut a = vec![None; 10];
+        a[9] = Some(v);
+        a
+    };
     for (total, band) in [(6, "normal"), (7, "mild"), (19, "mild"), (20, "moderate"), (34, "moderate"), (35, "severe")]
     {
-        assert_eq!(i.score_total(total).expect("total").severity.as_deref(), Some(band));
+        assert_eq!(i.score_total(total, &item10(0)).expect("total").severity.as_deref(), Some(band));
     }
-    assert_eq!(i.score_total(61).expect_err("out of range").field(), "total");
+    assert_eq!(i.score_total(61, &item10(0)).expect_err("out of range").field(), "total");
+    let e = i.score_total(22, &[]).expect_err("item 10 is required with a total");
+    assert_eq!(e.field(), "answers[9]");
+    assert!(e.to_string().contains("MADRS item 10 (Suicidal thoughts) must be rated with a total"), "{e}");
+    // Item 10 rated 4 with a total of 22 raises the urgent alert, as with items.
+    let s = i.score_total(22, &item10(4)).expect("total with item 10");
+    assert_eq!((s.score, s.alerts.len()), (22, 1));
+    assert_eq!(s.alerts[0].item, "10");
+    assert!(i.score_total(22, &item10(3)).expect("below the alert").alerts.is_empty());
+    // Only the safety item goes with a total; a value off the scale, or
+    // above the total, is refused naming it.
+    let mut more = item10(1);
+    more[0] = Some(3);
+    assert_eq!(i.score_total(22, &more).expect_err("only item 10").field(), "answers[0]");
+    assert_eq!(i.score_total(22, &item10(7)).expect_err("0-6").field(), "answers[9]");
+    assert_eq!(i.score_total(3, &item10(4)).expect_err("total below item 10").field(), "total");
+    assert_eq!(i.score_total(22, &[Some(1)]).expect_err("one per item").field(), "answers");
     let s = i.score(&all(&[4, 4, 3, 2, 2, 3, 3, 2, 3, 3])).expect("items");
     assert_eq!(s.score, 29);
     assert!(s.alerts.is_empty());
@@ -194,7 +216,7 @@ fn cadss6_sums_six_items() {
     let i = shipped("cadss6.toml");
     assert_eq!(i.score_range(), (0, 24));
     assert_eq!(i.score(&all(&[1, 2, 0, 4, 3, 1])).expect("valid").score, 11);
-    assert_eq!(i.score_total(24).expect("total").score, 24);
+    assert_eq!(i.score_total(24, &[]).expect("total").score, 24);
 }
 
 #[test]

@@ -80,8 +80,8 @@ fn scored(
 ) -> NewAdministration {
     let inst = library().get(instrument).expect("shipped instrument");
     let scored = match (&answers, total) {
-        (Some(a), _) => inst.score(a).expect("valid answers"),
-        (None, Some(t)) => inst.score_total(t).expect("valid total"),
+        (Some(a), None) => inst.score(a).expect("valid answers"),
+        (a, Some(t)) => inst.score_total(t, a.as_deref().unwrap_or(&[])).expect("valid total"),
         (None, None) => panic!("answers or a total"),
     };
     NewAdministration {
@@ -376,7 +376,8 @@ async fn every_path_stores_the_same_rows() {
                 staff,
             ),
             scored("pcl5", ada, Some(own), pcl, None, staff),
-            scored("madrs", ada, None, None, Some(30), staff),
+            // A MADRS total with its safety item (item 10) rated.
+            scored("madrs", ada, None, Some([None; 9].into_iter().chain([Some(2)]).collect()), Some(30), staff),
         ];
         for new in &mut list {
             new.completed_at = completed;

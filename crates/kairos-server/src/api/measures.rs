@@ -208,7 +208,9 @@ pub struct MeasureCreate {
     pub instrument: String,
     /// One answer per item, in the instrument's order; null for unanswered.
     pub answers: Option<Vec<Option<i64>>>,
-    /// The total alone (score-only instruments that allow it), instead of answers.
+    /// The total without its items (score-only instruments that allow it).
+    /// `answers` then gives the instrument's safety items only (MADRS item
+    /// 10), which are required with a total; every other answer null.
     pub total: Option<i64>,
     /// When it was completed (default: now); not in the future.
     #[schema(format = DateTime)]
@@ -221,8 +223,8 @@ pub struct MeasureCreate {
 pub fn score(inst: &Instrument, answers: Option<&[Option<i64>]>, total: Option<i64>) -> AppResult<Scored> {
     match (answers, total) {
         (Some(a), None) => Ok(inst.score(a)?),
-        (None, Some(t)) => Ok(inst.score_total(t)?),
-        (Some(_), Some(_)) => Err(AppError::invalid("total", "give either answers or a total, not both")),
+        (None, Some(t)) => Ok(inst.score_total(t, &[])?),
+        (Some(a), Some(t)) => Ok(inst.score_total(t, a)?),
         (None, None) => Err(AppError::invalid("answers", "answers are required")),
     }
 }

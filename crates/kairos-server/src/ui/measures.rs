@@ -823,6 +823,8 @@ struct RecordPage {
     note: Option<String>,
     items: Vec<EntryItem>,
     total_entry: bool,
+    /// The safety items rated even with a total (MADRS item 10).
+    total_needs: String,
     range: String,
     /// The total as typed, kept after a refusal.
     total: String,
@@ -870,6 +872,7 @@ fn record_page(
             })
             .collect(),
         total_entry: inst.total_entry,
+        total_needs: inst.missing.required.join(", "),
         range: format!("{lo}-{hi}"),
         total: total.to_string(),
         error,

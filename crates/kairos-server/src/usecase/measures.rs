@@ -38,10 +38,9 @@ pub async fn record(
     let inst = crate::api::measures::instrument(state, "instrument", &cmd.instrument)?;
     let scored = match (&cmd.answers, cmd.total) {
         (Some(a), None) => inst.score(a).map_err(Refusal::from)?,
-        (None, Some(t)) => inst.score_total(t).map_err(Refusal::from)?,
-        (Some(_), Some(_)) => {
-            return Err(Refusal::invalid("total", "enter either the answers or the total, not both").into());
-        }
+        // A total with its safety items (MADRS item 10), or alone.
+        (Some(a), Some(t)) => inst.score_total(t, a).map_err(Refusal::from)?,
+        (None, Some(t)) => inst.score_total(t, &[]).map_err(Refusal::from)?,
         (None, None) => return Err(Refusal::invalid("answers", "enter the answers").into()),
     };
     let completed_at = kairos_domain::dosing::charted_time("completed_at", cmd.completed_at, state.now())?;

@@ -94,13 +94,21 @@ async fn bad_answers_are_refused_naming_the_item_and_nothing_is_stored() {
     assert_eq!(app.post(&path, &nurse, future).await.problem_field(), Some("completed_at"));
     assert_eq!(measures_of(&app, &nurse, &client).await.len(), 1, "only the nine-answer PHQ-9 was stored");
 
-    // Score-only instruments take a total; the range is checked.
-    let r = app.post(&path, &nurse, json!({ "instrument": "madrs", "total": 61 })).await;
+    // Score-only instruments take a total, with their safety item (MADRS
+    // item 10: suicidal thoughts); the range is checked.
+    let item10 = |v: i64| json!([null, null, null, null, null, null, null, null, null, v]);
+    let r = app.post(&path, &nurse, json!({ "instrument": "madrs", "total": 61, "answers": item10(0) })).await;
     assert_eq!(r.problem_field(), Some("total"));
     let r = app.post(&path, &nurse, json!({ "instrument": "madrs", "total": 22 })).await;
-    assert_eq!(r.status, StatusCode::CREATED);
+    assert_eq!(r.problem_field(), Some("answers[9]"), "a MADRS total without item 10: {}", r.body);
+    let r = app.post(&path, &nurse, json!({ "instrument": "madrs", "total": 22, "answers": item10(1) })).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
     assert_eq!(r.body["severity"], "moderate");
-    assert_eq!(r.body["answers"], Value::Null);
+    assert_eq!(r.body["answers"], item10(1));
+    assert_eq!(r.body["alerts"], json!([]));
+    // A CADSS-6 total has no safety item: alone, as before.
+    let r = app.post(&path, &nurse, json!({ "instrument": "cadss6", "total": 9 })).await;
+    assert_eq!((r.status, r.body["answers"].clone()), (StatusCode::CREATED, Value::Null), "{}", r.body);
 }
 
 #[tokio::test]
@@ -481,25 +489,27 @@ async fn a_clinician_records_a_score_only_scale_by_its_total_in_the_ui_and_sees_
         web.get(format!("{}/clients/{client}/measures/new?instrument=madrs", app.base)).send().await.expect("get");
     assert_eq!(form.status(), StatusCode::OK);
     let html = form.text().await.expect("html");
-    assert!(html.contains("Apparent sadness") && html.contains("Or the total only (0-60)"));
-    // Items and a total together are refused, and nothing is stored.
-    let r = web
-        .post(format!("{}/clients/{client}/measures", app.base))
-        .form(&[("instrument", "madrs"), ("item_0", "2"), ("total", "20")])
-        .send()
-        .await
-        .expect("post");
+    assert!(html.contains("Apparent sadness") && html.contains("Or the total only (0-60), with item 10 rated above"));
+    let post = |fields: Vec<(&'static str, &'static str)>| {
+        let (web, url) = (&web, format!("{}/clients/{client}/measures", app.base));
+        async move { web.post(url).form(&fields).send().await.expect("post") }
+    };
+    // A total without item 10 (suicidal thoughts) is refused, and nothing is stored.
+    let r = post(vec![("instrument", "madrs"), ("total", "27")]).await;
     assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(r.text().await.expect("html").contains("Enter either the answers or the total, not both."));
-    let r = web
-        .post(format!("{}/clients/{client}/measures", app.base))
-        .form(&[("instrument", "madrs"), ("total", "27")])
-        .send()
-        .await
-        .expect("post");
+    assert!(r.text().await.expect("html").contains("MADRS item 10 (Suicidal thoughts) must be rated with a total"));
+    // Another item with a total is refused too: a total goes with the safety item only.
+    let r = post(vec![("instrument", "madrs"), ("item_0", "2"), ("item_9", "1"), ("total", "20")]).await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.text().await.expect("html").contains("ith a total, give only the safety item 10"));
+    assert!(measures_of(&app, &nurse, &client).await.is_empty(), "nothing stored");
+    // The total with item 10 rated 4: stored, with the urgent alert.
+    let r = post(vec![("instrument", "madrs"), ("item_9", "4"), ("total", "27")]).await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     let list = measures_of(&app, &nurse, &client).await;
     assert_eq!((list.len(), list[0]["score"].as_i64(), list[0]["severity"].as_str()), (1, Some(27), Some("moderate")));
+    assert_eq!((list[0]["answers"][9].as_i64(), list[0]["answers"][0].is_null()), (Some(4), true), "{}", list[0]);
+    assert_eq!(list[0]["alerts"][0]["item"], "10", "{}", list[0]);
 
     let page = web.get(format!("{}/instruments", app.base)).send().await.expect("get").text().await.expect("html");
     assert!(page.contains("PHQ-9") && page.contains("unconfirmed default") && page.contains("Score entry only"));

@@ -360,11 +360,23 @@ async fn a_questionnaire_is_refused_in_the_same_words_at_the_api_and_the_entry_f
             says: "61",
         },
         Case {
-            what: "answers and a total together",
-            api: json!({ "instrument": "madrs", "answers": [2, null, null, null, null, null, null, null, null, null], "total": 20 }),
-            form: vec![("instrument", "madrs".into()), ("item_0", "2".into()), ("total", "20".into())],
-            field: "total",
-            says: "not both",
+            what: "an item other than the safety item with a total",
+            api: json!({ "instrument": "madrs", "answers": [2, null, null, null, null, null, null, null, null, 1], "total": 20 }),
+            form: vec![
+                ("instrument", "madrs".into()),
+                ("item_0", "2".into()),
+                ("item_9", "1".into()),
+                ("total", "20".into()),
+            ],
+            field: "answers[0]",
+            says: "give only the safety item 10",
+        },
+        Case {
+            what: "a MADRS total without item 10",
+            api: json!({ "instrument": "madrs", "total": 20 }),
+            form: vec![("instrument", "madrs".into()), ("total", "20".into())],
+            field: "answers[9]",
+            says: "MADRS item 10 (Suicidal thoughts) must be rated with a total",
         },
     ];
     for c in &cases {
