@@ -38,9 +38,22 @@ pub struct PracticeParams {
     /// A course "had psychotherapy in the window" when at least this share
     /// of its doses were integrated (default 2/3).
     pub integrated_share: f64,
-    /// Doses in the induction series; time to relapse counts from the last.
+    /// Doses in the induction series of a protocol not in
+    /// `induction_by_protocol`; time to relapse counts from the last.
     pub induction_doses: usize,
+    /// Each protocol's induction series (its `doses.count` in the protocol
+    /// library): a course's time to relapse counts from its own protocol's
+    /// last induction dose (an esketamine course's 8th, a 6-infusion
+    /// course's 6th).
+    pub induction_by_protocol: std::collections::HashMap<String, usize>,
     pub tz: TimeZone,
+}
+
+impl PracticeParams {
+    /// The number of the last induction dose of a course on `protocol`.
+    pub fn induction_of(&self, protocol: &str) -> usize {
+        self.induction_by_protocol.get(protocol).copied().unwrap_or(self.induction_doses)
+    }
 }
 
 impl Default for PracticeParams {
@@ -49,6 +62,7 @@ impl Default for PracticeParams {
             window: SignedDuration::from_hours(72),
             integrated_share: 2.0 / 3.0,
             induction_doses: 6,
+            induction_by_protocol: std::collections::HashMap::new(),
             tz: TimeZone::UTC,
         }
     }
@@ -146,7 +160,7 @@ pub fn practice_report(inst: &Instrument, courses: &[CourseFacts], p: &PracticeP
             remission: traj.in_remission,
         });
         if traj.first_response.is_some() {
-            let origin = c.doses.get(p.induction_doses.saturating_sub(1)).map(|t| day(*t));
+            let origin = c.doses.get(p.induction_of(&c.protocol).saturating_sub(1)).map(|t| day(*t));
             match (origin, traj.relapse) {
                 (Some(o), Some(r)) if r >= o => {
                     km.push(KmObservation { time: (r - o).get_days() as f64, event: true });
@@ -201,7 +215,7 @@ pub fn practice_report(inst: &Instrument, courses: &[CourseFacts], p: &PracticeP
                 p.window.as_hours()
             ),
             format!(
-                "Time to relapse: for courses that responded, days from dose {} of the induction series to the first score that no longer meets the response rule after a response; courses without relapse are censored at their latest score.",
+                "Time to relapse: for courses that responded, days from the last dose of the course's protocol's induction series (its dose count in the protocol library; dose {} for a protocol not in it) to the first score that no longer meets the response rule after a response; courses without relapse are censored at their latest score.",
                 p.induction_doses
             ),
             "Groups are observational: courses with and without psychotherapy differ in more than psychotherapy, so the comparison is not a causal effect.".into(),
@@ -284,6 +298,25 @@ mod tests {
         c.therapy.truncate(3);
         assert!(!had_therapy_in_window(&c, &p));
         assert!(!had_therapy_in_window(&CourseFacts { doses: vec![], ..c }, &p));
+    }
+
+    #[test]
+    fn time_to_relapse_counts_from_each_protocols_last_induction_dose() {
+        // An 8-dose esketamine induction (doses on days 0-25) and a 6-infusion
+        // one (days 0-11): both respond at day 11 and relapse on day 40.
+        let mut esk = course("esketamine_label", true, &[(-1, 20.0), (11, 6.0), (40, 18.0)]);
+        esk.doses = [0, 3, 7, 10, 14, 17, 21, 25].iter().map(|d| t(*d)).collect();
+        let iv = course("apa_iv_induction", true, &[(-1, 20.0), (11, 6.0), (40, 18.0)]);
+        let mut p = PracticeParams::default();
+        p.induction_by_protocol.insert("esketamine_label".into(), 8);
+        p.induction_by_protocol.insert("apa_iv_induction".into(), 6);
+        let r = practice_report(&phq9(), &[esk.clone(), iv], &p).expect("report");
+        // 40 - 25 = 15 days after the 8th dose; 40 - 11 = 29 after the 6th.
+        let times: Vec<f64> = r.relapse.steps.iter().map(|s| s.time).collect();
+        assert_eq!(times, vec![15.0, 29.0]);
+        // Counted from dose 6 for both, the esketamine relapse would read 23 days.
+        let r = practice_report(&phq9(), &[esk], &PracticeParams::default()).expect("report");
+        assert_eq!(r.relapse.steps[0].time, 23.0);
     }
 
     #[test]

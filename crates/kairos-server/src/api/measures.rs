@@ -508,7 +508,14 @@ pub async fn practice_outcomes(state: &AppState, q: &OutcomeQuery) -> AppResult<
     let started = std::time::Instant::now();
     let facts = state.store.course_outcome_facts(&inst.id, from, to, &tz).await?;
     let read = started.elapsed();
-    let params = kairos_domain::practice::PracticeParams { tz, ..Default::default() };
+    let induction_by_protocol = state
+        .config
+        .protocols
+        .all()
+        .iter()
+        .map(|p| (p.id.clone(), usize::try_from(p.doses.count).unwrap_or(usize::MAX)))
+        .collect();
+    let params = kairos_domain::practice::PracticeParams { tz, induction_by_protocol, ..Default::default() };
     let report = kairos_domain::practice::practice_report(inst, &facts, &params).ok_or_else(|| {
         AppError::invalid("instrument", format!("{} has no response rule to report outcomes by", inst.short_name))
     })?;
