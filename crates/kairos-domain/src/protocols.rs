@@ -167,6 +167,8 @@ pub struct RouteDose {
     pub unit: DoseUnit,
     pub lo: Option<f64>,
     pub hi: Option<f64>,
+    /// Infusion time (IV).
+    pub infusion_minutes: Option<u32>,
 }
 
 impl RouteDose {
@@ -192,6 +194,7 @@ impl Dose {
             unit: self.unit,
             lo: self.min.or(self.amount),
             hi: self.max.or(self.amount),
+            infusion_minutes: self.infusion_minutes,
         };
         std::iter::once(own)
             .chain(self.alternatives.iter().map(|a| RouteDose {
@@ -199,6 +202,7 @@ impl Dose {
                 unit: a.unit,
                 lo: a.min.or(a.amount),
                 hi: a.max.or(a.amount),
+                infusion_minutes: a.infusion_minutes,
             }))
             .collect()
     }

@@ -355,23 +355,7 @@ impl Store {
                 .transpose()?
             }
         };
-        let open_self_harm = sqlx::query(
-            "SELECT id, message, item_value, created_at FROM alerts \
-             WHERE client_id = $1 AND self_harm = 1 AND acknowledged_at IS NULL ORDER BY created_at, id",
-        )
-        .bind(enc.client_id.to_string())
-        .fetch_all(&mut *tx)
-        .await?
-        .iter()
-        .map(|r| {
-            Ok(OpenSelfHarm {
-                id: rows::get_id(r, "id")?,
-                message: rows::get_str(r, "message")?,
-                value: rows::Cols::opt_int(r, "item_value")?.unwrap_or_default(),
-                raised_at: rows::get_ts(r, "created_at")?,
-            })
-        })
-        .collect::<Result<Vec<_>>>()?;
+        let open_self_harm = open_self_harm_in(&mut tx, enc.client_id).await?;
         let snapshot = StartSnapshot {
             open_self_harm,
             encounter_id: enc.id,
@@ -959,5 +943,35 @@ impl Store {
         audit::insert_in(&mut tx, actor, &entry, now).await?;
         tx.commit().await?;
         self.get_dosing_session(id).await
+    }
+}
+
+/// A client's self-harm alerts not yet acknowledged, oldest first: what a
+/// dose's start refuses without a review, and what its form shows.
+async fn open_self_harm_in(conn: &mut sqlx::AnyConnection, client: ClientId) -> Result<Vec<OpenSelfHarm>> {
+    sqlx::query(
+        "SELECT id, message, item_value, created_at FROM alerts \
+         WHERE client_id = $1 AND self_harm = 1 AND acknowledged_at IS NULL ORDER BY created_at, id",
+    )
+    .bind(client.to_string())
+    .fetch_all(&mut *conn)
+    .await?
+    .iter()
+    .map(|r| {
+        Ok(OpenSelfHarm {
+            id: rows::get_id(r, "id")?,
+            message: rows::get_str(r, "message")?,
+            value: rows::Cols::opt_int(r, "item_value")?.unwrap_or_default(),
+            raised_at: rows::get_ts(r, "created_at")?,
+        })
+    })
+    .collect()
+}
+
+impl Store {
+    /// The client's open self-harm alerts, as a dose's start sees them.
+    pub async fn open_self_harm_alerts(&self, client: ClientId) -> Result<Vec<OpenSelfHarm>> {
+        let mut conn = self.pool.acquire().await?;
+        open_self_harm_in(&mut conn, client).await
     }
 }

@@ -59,10 +59,9 @@ pub struct Sedation {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct VitalsSchedule {
-    /// IV: minutes between readings while the infusion runs.
+    /// IV: minutes between readings while the infusion runs (its length is
+    /// the protocol's `infusion_minutes`).
     pub iv_during_infusion_every_minutes: u32,
-    /// IV: how long the infusion runs, in minutes.
-    pub iv_infusion_minutes: u32,
     /// IV: minutes between readings after the infusion, until discharge.
     pub iv_after_every_minutes: u32,
     /// IM and sublingual: minutes between readings until discharge.
@@ -81,7 +80,9 @@ pub struct VitalsDue {
 
 impl VitalsSchedule {
     /// The next reading due during a dose given by `route` at `started`,
-    /// monitored for `monitoring_minutes`, with readings taken at
+    /// monitored for `monitoring_minutes`, infused over `infusion_minutes`
+    /// (the protocol's, for IV; unknown: the during-infusion interval
+    /// throughout, the more frequent), with readings taken at
     /// `readings` (each with whether it had a blood pressure), in time
     /// order. Intranasal esketamine follows the REMS: a blood pressure about
     /// 40 minutes after the dose (one taken 25-60 minutes after counts),
@@ -94,6 +95,7 @@ impl VitalsSchedule {
         route: &str,
         started: Timestamp,
         monitoring_minutes: i64,
+        infusion_minutes: Option<u32>,
         readings: &[(Timestamp, bool)],
     ) -> VitalsDue {
         let mins = |m: i64| started + SignedDuration::from_mins(m);
@@ -110,9 +112,9 @@ impl VitalsSchedule {
             };
         }
         let last = readings.last().map(|r| r.0).unwrap_or(started);
-        let infusion_ends = mins(i64::from(self.iv_infusion_minutes));
+        let infusing = infusion_minutes.is_none_or(|m| last < mins(i64::from(m)));
         let (every, what) = match route {
-            "iv" if last < infusion_ends => (self.iv_during_infusion_every_minutes, "during the infusion"),
+            "iv" if infusing => (self.iv_during_infusion_every_minutes, "during the infusion"),
             "iv" => (self.iv_after_every_minutes, "after the infusion"),
             "im" => (self.im_every_minutes, "after an IM dose"),
             _ => (self.sublingual_every_minutes, "after a sublingual dose"),
@@ -245,9 +247,6 @@ impl SafetyPolicy {
             if !(1..=120).contains(&value) {
                 return Err(DomainError::invalid(field, "must be 1 to 120 minutes"));
             }
-        }
-        if !(1..=24 * 60).contains(&v.iv_infusion_minutes) {
-            return Err(DomainError::invalid("vitals.iv_infusion_minutes", "must be 1 to 1440 minutes"));
         }
         Ok(())
     }
@@ -503,13 +502,13 @@ mod tests {
         let v = policy().vitals;
         // The shipped values agree with their cited series: IV every 10 min
         // during the 40-minute infusion, every 15 after.
-        assert_eq!((v.iv_during_infusion_every_minutes, v.iv_infusion_minutes, v.iv_after_every_minutes), (10, 40, 15));
+        assert_eq!((v.iv_during_infusion_every_minutes, v.iv_after_every_minutes), (10, 15));
         assert!(v.provenance.source.contains("every 10 min during and 15 min after") && !v.provenance.confirmed);
         let t0: Timestamp = "2026-12-04T14:00:00Z".parse().expect("ts");
         let at = |m: i64| t0 + SignedDuration::from_mins(m);
         let due = |route: &str, readings: &[(i64, bool)]| {
             let r: Vec<(Timestamp, bool)> = readings.iter().map(|(m, bp)| (at(*m), *bp)).collect();
-            let d = v.next_due(route, t0, 120, &r);
+            let d = v.next_due(route, t0, 120, (route == "iv").then_some(40), &r);
             (d.at.duration_since(t0).as_mins(), d.why)
         };
         // IV: 10 minutes after the start, after a reading at 30 (infusion
@@ -520,6 +519,13 @@ mod tests {
             due("iv", &[(10, true), (40, true)]),
             (55, "every 15 minutes after the infusion, local policy".into())
         );
+        // The infusion's length is the protocol's: a 100-minute infusion is
+        // still running at 40 minutes.
+        let r = [(at(40), true)];
+        assert_eq!(v.next_due("iv", t0, 120, Some(100), &r).at, at(50));
+        // An IV dose whose infusion time is unknown (outside the protocol
+        // library): the more frequent interval throughout.
+        assert_eq!(v.next_due("iv", t0, 120, None, &[(at(90), true)]).at, at(100));
         // IM and sublingual: every 15 minutes after the last reading.
         assert_eq!(due("im", &[(20, true)]).0, 35);
         assert_eq!(due("sublingual", &[]).0, 15);
@@ -537,9 +543,6 @@ mod tests {
         let mut p = policy();
         p.vitals.iv_after_every_minutes = 0;
         assert_eq!(p.validate().expect_err("zero").field(), "vitals.iv_after_every_minutes");
-        let mut p = policy();
-        p.vitals.iv_infusion_minutes = 0;
-        assert_eq!(p.validate().expect_err("zero").field(), "vitals.iv_infusion_minutes");
     }
 
     #[test]

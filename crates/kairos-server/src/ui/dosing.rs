@@ -157,8 +157,8 @@ async fn start_page(
             .map(|a| {
                 (
                     a.message.clone(),
-                    a.item_value.map(|v| v.to_string()).unwrap_or_default(),
-                    a.created_at.to_zoned(facts.time_zone.clone()).strftime("%a %-d %b %H:%M").to_string(),
+                    a.value.to_string(),
+                    a.raised_at.to_zoned(facts.time_zone.clone()).strftime("%a %-d %b %H:%M").to_string(),
                 )
             })
             .collect(),
@@ -754,6 +754,14 @@ fn next_vitals(state: &AppState, s: &kairos_store::dosing::DosingSession) -> Opt
         return None;
     }
     let readings: Vec<(Timestamp, bool)> = s.vitals.iter().map(|v| (v.at, v.vitals.systolic.is_some())).collect();
-    let due = state.config.safety.vitals.next_due(&s.route, s.started_at, s.monitoring_minutes, &readings);
+    // The infusion time of the session's route in its protocol.
+    let infusion = s
+        .protocol_id
+        .as_deref()
+        .and_then(|p| state.config.protocols.get(p))
+        .and_then(|p| p.dose.routes().into_iter().find(|r| r.route.as_str() == s.route))
+        .and_then(|r| r.infusion_minutes);
+    let vitals = &state.config.safety.vitals;
+    let due = vitals.next_due(&s.route, s.started_at, s.monitoring_minutes, infusion, &readings);
     Some((due.at, format!("({})", due.why)))
 }

@@ -34,7 +34,7 @@ pub struct StartFacts {
     pub stocks: Vec<Stock>,
     /// The client's open self-harm alerts, oldest first: reviewed with the
     /// client before the dose (the start refuses without the review).
-    pub open_self_harm: Vec<kairos_store::measures::Alert>,
+    pub open_self_harm: Vec<kairos_domain::dosing::OpenSelfHarm>,
 }
 
 /// The facts of the start form (nurses and prescribers).
@@ -63,14 +63,7 @@ pub async fn start_facts(state: &AppState, caller: &Auth, visit: EncounterId) ->
             }
         }
     }
-    let mut open_self_harm: Vec<_> = state
-        .store
-        .alerts_of(visit.client_id)
-        .await?
-        .into_iter()
-        .filter(|a| a.self_harm && a.acknowledged.is_none())
-        .collect();
-    open_self_harm.sort_by_key(|a| (a.created_at, a.id));
+    let open_self_harm = state.store.open_self_harm_alerts(visit.client_id).await?;
     Ok(StartFacts { client_name, time_zone, protocol, protocol_dose, substance, stocks, open_self_harm })
 }
 
