@@ -22,4 +22,12 @@ impl DomainError {
             DomainError::IllegalTransition { field, .. } => field,
         }
     }
+
+    /// What is wrong, without the field.
+    pub fn reason(&self) -> String {
+        match self {
+            DomainError::Invalid { reason, .. } => reason.clone(),
+            other => other.to_string(),
+        }
+    }
 }

@@ -240,9 +240,19 @@ pub struct AlertRule {
     /// told at once what to do in a crisis.
     #[serde(default)]
     pub self_harm: bool,
+    /// What the client is told they reported, in plain language, on the
+    /// crisis page a self-harm alert shows them (e.g. "You told us you have
+    /// been thinking of suicide or death"). Worded for what this item asks:
+    /// the QIDS item 12 is not the PHQ-9's "better off dead".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_message: Option<String>,
     #[serde(flatten)]
     pub provenance: Provenance,
 }
+
+/// The crisis page's wording when a self-harm alert rule carries no
+/// `client_message` of its own.
+pub const DEFAULT_CLIENT_MESSAGE: &str = "You told us about thoughts of death, of suicide or of hurting yourself.";
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -294,6 +304,12 @@ pub struct Instrument {
     pub content_note: Option<String>,
     /// e.g. "the past 2 weeks".
     pub recall: String,
+    /// The recall period in days (PHQ-9 14, PCL-5 30, QIDS-SR16 7); 0 for
+    /// an instrument about the present moment or "since the last visit".
+    /// Two administrations closer than this ask about overlapping days, so
+    /// measure schedules are checked against it
+    /// ([`crate::measure_schedule::Schedules::check_recall`]).
+    pub recall_days: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub instructions: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -333,6 +349,9 @@ pub struct FiredAlert {
     pub level: AlertLevel,
     pub message: String,
     pub self_harm: bool,
+    /// What a client who sent these answers is told on the crisis page;
+    /// `Some` exactly when `self_harm`.
+    pub client_message: Option<String>,
 }
 
 /// The result of scoring one administration.
@@ -737,20 +756,42 @@ impl Instrument {
         })
     }
 
+    /// The one alert an administration raises: of the rules its answers
+    /// meet, the first of the most urgent level in file order (so a file
+    /// lists a rule for a higher answer before the one for a lower answer
+    /// to the same item). One administration is one clinical event: a
+    /// QIDS item 12 answered 3 meets both its rules, and a C-SSRS with
+    /// Q1, Q2 and Q4 "yes" meets three, but the clinician gets one alert,
+    /// at the most urgent level met, and reads the answers in the record.
+    /// `self_harm` is set when any rule met is a self-harm rule.
     fn alerts_for(&self, answers: &[Option<i64>]) -> Vec<FiredAlert> {
-        self.alerts
+        let met: Vec<(&AlertRule, i64)> = self
+            .alerts
             .iter()
             .filter_map(|rule| {
                 let v = self.item_index(&rule.item).and_then(|n| answers[n])?;
-                (v >= rule.min_value).then(|| FiredAlert {
-                    item: rule.item.clone(),
-                    value: v,
-                    level: rule.level,
-                    message: rule.message.clone(),
-                    self_harm: rule.self_harm,
-                })
+                (v >= rule.min_value).then_some((rule, v))
             })
-            .collect()
+            .collect();
+        let Some(top) = met.iter().map(|(r, _)| r.level).max() else {
+            return Vec::new();
+        };
+        let self_harm = met.iter().any(|(r, _)| r.self_harm);
+        let (rule, value) = met.iter().find(|(r, _)| r.level == top).copied().expect("a rule of the top level");
+        let client_message = self_harm.then(|| {
+            met.iter()
+                .filter(|(r, _)| r.self_harm)
+                .find_map(|(r, _)| r.client_message.clone())
+                .unwrap_or_else(|| DEFAULT_CLIENT_MESSAGE.to_string())
+        });
+        vec![FiredAlert {
+            item: rule.item.clone(),
+            value,
+            level: rule.level,
+            message: rule.message.clone(),
+            self_harm,
+            client_message,
+        }]
     }
 }
 
@@ -771,10 +812,12 @@ pub const SHIPPED: &[(&str, &str)] = &[
     ("phq9.toml", include_str!("../../../instruments/phq9.toml")),
     ("gad7.toml", include_str!("../../../instruments/gad7.toml")),
     ("pcl5.toml", include_str!("../../../instruments/pcl5.toml")),
+    ("pcl5_week.toml", include_str!("../../../instruments/pcl5_week.toml")),
     ("qids_sr16.toml", include_str!("../../../instruments/qids_sr16.toml")),
     ("madrs.toml", include_str!("../../../instruments/madrs.toml")),
     ("cssrs_screener.toml", include_str!("../../../instruments/cssrs_screener.toml")),
     ("cadss6.toml", include_str!("../../../instruments/cadss6.toml")),
+    ("safety_check.toml", include_str!("../../../instruments/safety_check.toml")),
 ];
 
 /// The instruments in use: the shipped ones, with a clinic's own added or

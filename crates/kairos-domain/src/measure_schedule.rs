@@ -43,8 +43,9 @@ impl Schedules {
     ) -> Result<Schedules, DomainError> {
         let mut all: Vec<MeasureSchedule> = Vec::new();
         for (name, text) in files {
-            let s = MeasureSchedule::from_toml(text, known_instruments)
+            let mut s = MeasureSchedule::from_toml(text, known_instruments)
                 .map_err(|e| DomainError::invalid(format!("{name}: {}", e.field()), e.to_string()))?;
+            s.file = name.to_string();
             all.retain(|x| x.id != s.id);
             all.push(s);
         }
@@ -77,15 +78,48 @@ impl Schedules {
     }
 }
 
+impl Schedules {
+    /// Checks every schedule against the recall periods of its instruments
+    /// ([`MeasureSchedule::check_recall`]), with the dose spacing of the
+    /// protocols that use it. `standard` also serves courses whose protocol
+    /// is not in the library, so it is checked against every protocol's
+    /// spacing. The error names the schedule's file and the rule.
+    pub fn check_recall(
+        &self,
+        instruments: &crate::instruments::Library,
+        protocols: &crate::protocols::ProtocolLibrary,
+    ) -> Result<(), DomainError> {
+        let recall = |id: &str| instruments.get(id).map_or(0, |i| i.recall_days);
+        for s in &self.all {
+            let dosing: Vec<(&str, i64)> = protocols
+                .all()
+                .iter()
+                .filter(|p| p.measure_schedule == s.id || s.id == "standard")
+                .filter_map(|p| Some((p.id.as_str(), p.doses.shortest_spacing_hours()?)))
+                .collect();
+            s.check_recall(&recall, &dosing).map_err(|e| {
+                let file = if s.file.is_empty() { s.id.as_str() } else { s.file.as_str() };
+                DomainError::invalid(format!("{file}: {}", e.field()), e.reason())
+            })?;
+        }
+        Ok(())
+    }
+}
+
 /// Upper bound for every hour field (ten years), so window arithmetic stays in range.
 pub const MAX_HOURS: i64 = 24 * 366 * 10;
 /// Upper bound for a follow-up in months after the end of the course.
 pub const MAX_MONTHS: u32 = 120;
+/// Upper bound for `every_weeks` (a year).
+pub const MAX_EVERY_WEEKS: u32 = 52;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct MeasureSchedule {
+    /// The file it was read from (for errors); not part of the format.
+    #[serde(skip)]
+    pub file: String,
     pub id: String,
     pub name: String,
     /// How long after becoming overdue an unanswered occurrence is counted
@@ -130,8 +164,13 @@ pub enum When {
     /// Due `hours` after the start of dose number `dose` (1-based).
     AfterDose { dose: u32, hours: i64 },
     /// Due every 7 calendar days (clinic time zone) after entering `phase`,
-    /// while the phase lasts.
-    Weekly { phase: Phase },
+    /// while the phase lasts; with `every_weeks = 2`, every 14 days (weeks
+    /// 2, 4, ...), for a questionnaire that asks about the last 2 weeks.
+    Weekly {
+        phase: Phase,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        every_weeks: Option<u32>,
+    },
     /// Due when the course ends.
     EndOfCourse,
     /// Due the given calendar months (clinic time zone) after the course ends.
@@ -186,7 +225,15 @@ impl MeasureSchedule {
                     }
                     check_hours(&field("when.hours"), *hours)?;
                 }
-                When::Weekly { phase } => {
+                When::Weekly { phase, every_weeks } => {
+                    if let Some(n) = every_weeks
+                        && !(1..=MAX_EVERY_WEEKS).contains(n)
+                    {
+                        return Err(DomainError::invalid(
+                            field("when.every_weeks"),
+                            format!("{n} is not between 1 and {MAX_EVERY_WEEKS}"),
+                        ));
+                    }
                     if phase.is_closed() {
                         return Err(DomainError::invalid(
                             field("when.phase"),
@@ -202,6 +249,133 @@ impl MeasureSchedule {
                         return Err(DomainError::invalid(
                             field("when.months"),
                             format!("{m} is not between 1 and {MAX_MONTHS}"),
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// How a rule repeats an instrument, for the recall check.
+#[derive(Clone, Copy)]
+enum Repeats {
+    /// Before each dose: as often as the protocol doses.
+    EachDose,
+    /// Every week or more while `phase` lasts.
+    During(Phase),
+}
+
+impl MeasureSchedule {
+    /// Checks that no instrument is asked again within its recall period
+    /// where the schedule fixes the distance (reference.md §3.3: two
+    /// administrations closer than the recall period ask about overlapping
+    /// days, so change scores, response, remission and reliable change from
+    /// them are not independent). `recall_days` gives each instrument's
+    /// period (0: about now or since the last visit, never checked);
+    /// `dosing` lists `(protocol, shortest hours between doses)` for the
+    /// protocols on this schedule. Refused, naming the rule:
+    /// - a weekly rule repeating more often than the recall period (a PHQ-9,
+    ///   2 weeks, every week);
+    /// - a before-each-dose rule whose protocol doses more often than the
+    ///   recall period (a PHQ-9 before each twice-weekly dose: every 3 days);
+    /// - two repeating rules for one instrument that can run at once (before
+    ///   each dose and weekly, or two weekly rules in one phase);
+    /// - a rule after dose n closer than the recall period to the measure
+    ///   before dose n or before the next dose;
+    /// - follow-ups (and the end of course) closer than the recall period,
+    ///   counting a month as 30 days (the PCL-5's "past month").
+    ///
+    /// Distances the schedule does not fix (the baseline to the first week,
+    /// the last week to the end of the course) are not checked: one answer
+    /// in two overlapping windows counts for both ([`occurrences`]), so a
+    /// schedule opens the end-of-course measure early enough to take a
+    /// recent answer.
+    pub fn check_recall(&self, recall_days: &dyn Fn(&str) -> u32, dosing: &[(&str, i64)]) -> Result<(), DomainError> {
+        let mut ids: Vec<&str> = self.rules.iter().flat_map(|r| r.instruments.iter().map(String::as_str)).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        for id in ids {
+            let days = recall_days(id);
+            if days == 0 {
+                continue;
+            }
+            let recall = i64::from(days) * 24;
+            let too_close = |i: usize, what: String| {
+                DomainError::invalid(
+                    format!("rules[{i}].when"),
+                    format!(
+                        "`{id}` asks about {days} days but {what}, so answers would cover overlapping days; \
+                         ask it at least {days} days apart, or use a shorter-recall measure here"
+                    ),
+                )
+            };
+            let rules: Vec<(usize, &When)> = self
+                .rules
+                .iter()
+                .enumerate()
+                .filter(|(_, r)| r.instruments.iter().any(|x| x == id))
+                .map(|(i, r)| (i, &r.when))
+                .collect();
+            let mut repeating: Vec<(usize, Repeats)> = Vec::new();
+            for &(i, when) in &rules {
+                match when {
+                    When::Weekly { phase, every_weeks } => {
+                        let hours = 168 * i64::from(every_weeks.unwrap_or(1));
+                        if hours < recall {
+                            return Err(too_close(i, format!("this rule repeats it every {} days", hours / 24)));
+                        }
+                        repeating.push((i, Repeats::During(*phase)));
+                    }
+                    When::BeforeEachDose => {
+                        if let Some((protocol, hours)) = dosing.iter().find(|(_, h)| *h < recall) {
+                            return Err(too_close(
+                                i,
+                                format!("this rule asks it before each dose, and `{protocol}` doses {hours} h apart"),
+                            ));
+                        }
+                        repeating.push((i, Repeats::EachDose));
+                    }
+                    When::AfterEnd { months } => {
+                        let mut m = months.clone();
+                        m.sort_unstable();
+                        let at_end = rules.iter().any(|(_, w)| matches!(w, When::EndOfCourse));
+                        let firsts = at_end.then_some(0).into_iter().chain(m.iter().copied());
+                        for (a, b) in firsts.clone().zip(firsts.skip(1)) {
+                            if i64::from(b - a) * 30 * 24 < recall {
+                                let from =
+                                    if a == 0 { "the end of the course".to_string() } else { format!("month {a}") };
+                                return Err(too_close(i, format!("month {b} follows {from}")));
+                            }
+                        }
+                    }
+                    When::Baseline | When::EndOfCourse | When::AfterDose { .. } => {}
+                }
+            }
+            for (n, &(i, a)) in repeating.iter().enumerate() {
+                for &(j, b) in &repeating[n + 1..] {
+                    let overlap = match (a, b) {
+                        (Repeats::EachDose, _) | (_, Repeats::EachDose) => true,
+                        (Repeats::During(p), Repeats::During(q)) => p == q,
+                    };
+                    if overlap {
+                        return Err(too_close(j, format!("rules[{i}] already repeats it while this rule runs")));
+                    }
+                }
+            }
+            let each_dose = repeating.iter().any(|(_, r)| matches!(r, Repeats::EachDose));
+            for &(i, when) in &rules {
+                if let When::AfterDose { dose, hours } = when
+                    && each_dose
+                {
+                    if *hours < recall {
+                        return Err(too_close(i, format!("it is also asked before dose {dose}, {hours} h earlier")));
+                    }
+                    if let Some((protocol, gap)) = dosing.iter().find(|(_, gap)| gap - hours < recall) {
+                        return Err(too_close(
+                            i,
+                            format!("it is also asked before the next dose, {} h later with `{protocol}`", gap - hours),
                         ));
                     }
                 }
@@ -429,12 +603,13 @@ fn slots(rule: &ScheduleRule, facts: &CourseFacts, now: Timestamp) -> Vec<Slot> 
                 out.extend(window(rule, format!("{hours} h after dose {dose}"), due));
             }
         }
-        When::Weekly { phase } => {
+        When::Weekly { phase, every_weeks } => {
+            let step = i64::from(every_weeks.unwrap_or(1).max(1));
             if let Some((start, end)) = phase_span(facts, *phase) {
                 let horizon = shift(now, 7 * 24).unwrap_or(Timestamp::MAX);
                 let limit = end.map_or(horizon, |end| end.min(horizon));
                 let start = start.to_zoned(facts.tz.clone());
-                for week in 1_i64.. {
+                for week in (1_i64..).map(|n| n * step) {
                     // Calendar days in the clinic zone: 09:00 stays 09:00 across DST.
                     let Some(due) = Span::new().try_days(7 * week).ok().and_then(|s| start.checked_add(s).ok()) else {
                         break;
@@ -719,44 +894,162 @@ mod tests {
         assert!(f == "measure_schedule" && msg.contains("`x`"), "{msg}");
     }
 
+    /// Every instrument the shipped schedules name.
+    const SHIPPED_IDS: &[&str] = &["phq9", "gad7", "pcl5", "pcl5_week", "qids_sr16", "safety_check"];
+
     #[test]
     fn standard_schedule_loads_and_needs_its_instruments() {
-        let s = MeasureSchedule::from_toml(STANDARD, KNOWN).expect("standard schedule loads");
-        assert_eq!((s.id.as_str(), s.rules.len(), s.provenance.confirmed), ("standard", 6, false));
-        assert!(s.rules.iter().all(|r| r.instruments == ["phq9", "gad7"]));
-        assert_eq!(s.rules[5].when, When::AfterEnd { months: vec![1, 3, 6] });
+        let s = MeasureSchedule::from_toml(STANDARD, SHIPPED_IDS).expect("standard schedule loads");
+        assert_eq!((s.id.as_str(), s.rules.len(), s.provenance.confirmed), ("standard", 7, false));
+        assert_eq!(s.rules[1].instruments, ["safety_check"]);
+        assert_eq!(s.rules[1].when, When::BeforeEachDose);
+        assert_eq!(s.rules[3].when, When::Weekly { phase: Phase::Induction, every_weeks: Some(2) });
+        assert_eq!(s.rules[6].when, When::AfterEnd { months: vec![1, 3, 6] });
         let err = MeasureSchedule::from_toml(STANDARD, &["phq9"]).expect_err("gad7 unknown");
         assert_eq!(err.field(), "rules[0].instruments");
         assert!(err.to_string().contains("gad7"));
     }
 
     #[test]
-    fn standard_schedule_over_a_course_lists_both_instruments_in_due_order() {
-        let s = MeasureSchedule::from_toml(STANDARD, KNOWN).expect("standard schedule loads");
+    fn standard_schedule_over_a_course_lists_the_instruments_in_due_order() {
+        let s = MeasureSchedule::from_toml(STANDARD, SHIPPED_IDS).expect("standard schedule loads");
         let mut f = facts("2025-03-03T09:00:00Z", &["2025-03-10T10:00:00Z", "2025-03-13T10:00:00Z"]);
         f.phases.push((Phase::Induction, ts("2025-03-10T09:00:00Z")));
-        // now 11 Mar: baseline, 2 pre-dose, 24 h after dose 1, week 1 (17 Mar ≤ now + 7 d); each × 2.
+        // now 11 Mar: baseline × 3, the safety check before each of 2 doses,
+        // QIDS-SR16 week 1 (17 Mar ≤ now + 7 d); the fortnightly PHQ-9 and
+        // GAD-7 first fall due in week 2 (24 Mar), not listed yet.
         let occ = occurrences(&s, &f, &[], ts("2025-03-11T09:00:00Z"));
-        assert_eq!(occ.len(), 10);
-        assert!(occ.windows(2).all(|w| (w[0].due_at, &w[0].instrument) <= (w[1].due_at, &w[1].instrument)));
-        assert_eq!((occ[0].instrument.as_str(), occ[1].instrument.as_str()), ("gad7", "phq9"));
+        let listed: Vec<(&str, &str)> = occ.iter().map(|o| (o.label.as_str(), o.instrument.as_str())).collect();
+        assert_eq!(
+            listed,
+            [
+                ("baseline", "gad7"),
+                ("baseline", "phq9"),
+                ("baseline", "qids_sr16"),
+                ("before dose 1", "safety_check"),
+                ("before dose 2", "safety_check"),
+                ("week 1 of induction", "qids_sr16"),
+            ]
+        );
+        // By 25 Mar: week 2's PHQ-9 and GAD-7, 14 days after induction began.
+        let occ = occurrences(&s, &f, &[], ts("2025-03-25T09:00:00Z"));
+        let week2: Vec<&str> =
+            occ.iter().filter(|o| o.label == "week 2 of induction").map(|o| o.instrument.as_str()).collect();
+        assert_eq!(week2, ["gad7", "phq9", "qids_sr16"]);
+        assert!(!occ.iter().any(|o| o.label == "week 1 of induction" && o.instrument == "phq9"));
     }
 
     #[test]
     fn the_ptsd_schedule_measures_pcl5_and_phq9_and_a_clinic_file_replaces_a_shipped_one() {
-        let all = Schedules::shipped(&["phq9", "gad7", "pcl5"]).expect("shipped schedules load");
+        let all = Schedules::shipped(SHIPPED_IDS).expect("shipped schedules load");
         assert_eq!(all.ids(), vec!["standard", "ptsd"]);
         let ptsd = all.get("ptsd").expect("ptsd");
+        assert_eq!(ptsd.file, "ptsd.toml");
         assert!(ptsd.rules.iter().any(|r| r.instruments.contains(&"pcl5".to_string())));
+        // Weekly PTSD checks use the past-week wording.
+        for r in ptsd.rules.iter().filter(|r| matches!(r.when, When::Weekly { every_weeks: None, .. })) {
+            assert_eq!(r.instruments, ["pcl5_week"]);
+        }
         assert!(!ptsd.provenance.confirmed);
-        let mine = STANDARD.replace("name = \"Standard: PHQ-9 and GAD-7\"", "name = \"Ours\"");
-        let all = Schedules::load([("standard.toml", STANDARD), ("mine.toml", mine.as_str())], &["phq9", "gad7"])
+        let mine = STANDARD
+            .replace("name = \"Standard: PHQ-9 and GAD-7 fortnightly", "name = \"Ours: PHQ-9 and GAD-7 fortnightly");
+        let all = Schedules::load([("standard.toml", STANDARD), ("mine.toml", mine.as_str())], SHIPPED_IDS)
             .expect("clinic file");
-        assert_eq!(all.standard().name, "Ours");
-        let err = Schedules::load([("ptsd.toml", PTSD)], &["phq9", "gad7", "pcl5"]).expect_err("no standard");
+        assert!(all.standard().name.starts_with("Ours"));
+        assert_eq!(all.standard().file, "mine.toml");
+        let err = Schedules::load([("ptsd.toml", PTSD)], SHIPPED_IDS).expect_err("no standard");
         assert_eq!(err.field(), "measure_schedules");
-        let err = Schedules::load(SHIPPED, &["phq9", "gad7"]).expect_err("pcl5 unknown");
+        let err = Schedules::load(SHIPPED, &["phq9", "gad7", "qids_sr16", "safety_check"]).expect_err("pcl5 unknown");
         assert!(err.field().starts_with("ptsd.toml"), "{err}");
+    }
+
+    /// Recall periods in days of the shipped instruments (their files' `recall_days`).
+    fn recall(id: &str) -> u32 {
+        match id {
+            "phq9" | "gad7" => 14,
+            "pcl5" => 30,
+            "pcl5_week" | "qids_sr16" => 7,
+            _ => 0,
+        }
+    }
+
+    fn recall_error(rules: &str, dosing: &[(&str, i64)]) -> (String, String) {
+        let text = format!("id = \"t\"\nname = \"T\"\nsource = \"test\"\nconfirmed = false\n{rules}");
+        let s = MeasureSchedule::from_toml(&text, SHIPPED_IDS).expect("valid format");
+        let e = s.check_recall(&recall, dosing).expect_err("overlapping recall");
+        (e.field().to_string(), e.to_string())
+    }
+
+    const EACH_DOSE: &str = "when = { kind = \"before_each_dose\" }\nopens_hours_before = 24\ngrace_hours = 2\n";
+
+    #[test]
+    fn a_schedule_that_asks_again_within_the_recall_period_is_refused_naming_the_rule() {
+        let twice_weekly = [("esketamine_label", 72)];
+        // A PHQ-9 (last 2 weeks) before each twice-weekly dose: every 3 days.
+        let (field, msg) =
+            recall_error(&format!("[[rules]]\ninstruments = [\"gad7\", \"phq9\"]\n{EACH_DOSE}"), &twice_weekly);
+        assert_eq!(field, "rules[0].when");
+        assert!(
+            msg.contains("`gad7` asks about 14 days") && msg.contains("`esketamine_label` doses 72 h apart"),
+            "{msg}"
+        );
+        // A PHQ-9 every week.
+        let weekly = "[[rules]]\ninstruments = [\"phq9\"]\nwhen = { kind = \"weekly\", phase = \"induction\" }\ngrace_hours = 72\n";
+        let (field, msg) = recall_error(weekly, &[]);
+        assert_eq!(field, "rules[0].when");
+        assert!(msg.contains("every 7 days"), "{msg}");
+        // The past-month PCL-5 every 2 weeks; its past-week form weekly passes.
+        let pcl = "[[rules]]\ninstruments = [\"pcl5\"]\nwhen = { kind = \"weekly\", phase = \"induction\", every_weeks = 2 }\ngrace_hours = 72\n";
+        assert!(recall_error(pcl, &[]).1.contains("`pcl5` asks about 30 days"));
+        // QIDS-SR16 (7 days) weekly and before each dose: both repeat at once.
+        let both = format!(
+            "[[rules]]\ninstruments = [\"qids_sr16\"]\nwhen = {{ kind = \"weekly\", phase = \"induction\" }}\ngrace_hours = 72\n\
+             [[rules]]\ninstruments = [\"qids_sr16\"]\n{EACH_DOSE}"
+        );
+        let (field, msg) = recall_error(&both, &[("kap_sublingual_im", 168)]);
+        assert_eq!(field, "rules[1].when");
+        assert!(msg.contains("rules[0] already repeats it"), "{msg}");
+        // A QIDS-SR16 24 h after dose 1 as well as before each weekly dose.
+        let after = format!(
+            "[[rules]]\ninstruments = [\"qids_sr16\"]\n{EACH_DOSE}\
+             [[rules]]\ninstruments = [\"qids_sr16\"]\nwhen = {{ kind = \"after_dose\", dose = 1, hours = 24 }}\ngrace_hours = 24\n"
+        );
+        let (field, msg) = recall_error(&after, &[("kap_sublingual_im", 168)]);
+        assert_eq!(field, "rules[1].when");
+        assert!(msg.contains("before dose 1, 24 h earlier"), "{msg}");
+        // A PCL-5 at the end and 1 month after: 30 days; fine for the PHQ-9,
+        // and for the PCL-5 too (a month counts as 30 days); at 1 and 2
+        // months the PHQ-9 passes, two follow-ups in one month do not.
+        let follow = "[[rules]]\ninstruments = [\"pcl5\", \"phq9\"]\nwhen = { kind = \"end_of_course\" }\ngrace_hours = 1\n\
+                      [[rules]]\ninstruments = [\"pcl5\", \"phq9\"]\nwhen = { kind = \"after_end\", months = [1, 2] }\ngrace_hours = 1\n";
+        let text = format!("id = \"t\"\nname = \"T\"\nsource = \"test\"\nconfirmed = false\n{follow}");
+        let s = MeasureSchedule::from_toml(&text, SHIPPED_IDS).expect("valid");
+        assert!(s.check_recall(&recall, &[]).is_ok());
+        let (field, msg) = recall_error(&follow.replace("[1, 2]", "[1, 1]"), &[]);
+        assert_eq!(field, "rules[1].when");
+        assert!(msg.contains("month 1 follows month 1"), "{msg}");
+    }
+
+    #[test]
+    fn the_shipped_schedules_keep_every_instrument_outside_its_recall_period_with_every_shipped_protocol() {
+        let instruments = crate::instruments::Library::shipped().expect("instruments");
+        let schedules = Schedules::shipped(SHIPPED_IDS).expect("schedules");
+        let protocols = crate::protocols::ProtocolLibrary::shipped(&schedules.ids()).expect("protocols");
+        schedules.check_recall(&instruments, &protocols).expect("the shipped schedules respect recall periods");
+        // The check reads the instruments' own periods: a clinic that makes
+        // the safety check ask about the last 2 weeks finds its schedule
+        // refused at start, naming the file and rule.
+        let mut changed = crate::instruments::SHIPPED.to_vec();
+        let text = crate::instruments::SHIPPED
+            .iter()
+            .find(|(n, _)| *n == "safety_check.toml")
+            .expect("shipped")
+            .1
+            .replace("recall_days = 0", "recall_days = 14");
+        changed.push(("safety_check.toml", text.as_str()));
+        let instruments = crate::instruments::Library::load(changed).expect("instruments");
+        let err = schedules.check_recall(&instruments, &protocols).expect_err("every dose is closer than 14 days");
+        assert_eq!(err.field(), "standard.toml: rules[1].when", "{err}");
     }
 
     #[test]

@@ -261,6 +261,23 @@ pub struct DoseSeries {
 }
 
 impl DoseSeries {
+    /// The shortest time between two doses the series allows, in hours:
+    /// its minimum spacing, or the closest two days of its day pattern;
+    /// none for a single dose.
+    pub fn shortest_spacing_hours(&self) -> Option<i64> {
+        if self.count < 2 {
+            return None;
+        }
+        let pattern = self
+            .day_pattern
+            .as_ref()
+            .and_then(|days| days.windows(2).map(|w| (i64::from(w[1]) - i64::from(w[0])) * 24).min());
+        match (self.min_spacing_hours, pattern) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
     /// The planned start of each dose, in wall-clock hours after dose 1: the
     /// day pattern if declared, else each dose as early as the minimum
     /// spacing and the weekly limit allow.

@@ -197,16 +197,30 @@ fn cssrs_screener_triage_levels() {
     let i = shipped("cssrs_screener.toml");
     let triage = |a: [i64; 6]| {
         let s = i.score(&all(&a)).expect("valid");
-        (s.score, s.severity.unwrap_or_default(), s.alerts.iter().map(|x| x.level).collect::<Vec<_>>())
+        (
+            s.score,
+            s.severity.unwrap_or_default(),
+            s.alerts.iter().map(|x| (x.item.clone(), x.level)).collect::<Vec<_>>(),
+        )
     };
+    let review = |item: &str| vec![(item.to_string(), AlertLevel::Review)];
+    let urgent = |item: &str| vec![(item.to_string(), AlertLevel::Urgent)];
     assert_eq!(triage([0, 0, 0, 0, 0, 0]), (0, "no risk identified".into(), vec![]));
-    assert_eq!(triage([1, 0, 0, 0, 0, 0]), (1, "low risk".into(), vec![]));
-    assert_eq!(triage([1, 1, 0, 0, 0, 0]).0, 1);
-    assert_eq!(triage([1, 1, 1, 0, 0, 0]), (2, "moderate risk".into(), vec![AlertLevel::Review]));
-    assert_eq!(triage([0, 0, 0, 0, 0, 1]), (2, "moderate risk".into(), vec![AlertLevel::Review]));
-    assert_eq!(triage([1, 1, 1, 1, 0, 0]).1, "high risk");
-    assert_eq!(triage([1, 1, 0, 0, 1, 0]).1, "high risk");
-    assert_eq!(triage([0, 0, 0, 0, 0, 2]), (3, "high risk".into(), vec![AlertLevel::Urgent, AlertLevel::Review]));
+    // A "yes" to either ideation question (Q1 wish to be dead, Q2 active
+    // thoughts) is low risk by the triage mapping but warrants a same-day
+    // review (reference.md §3.3): one review alert.
+    assert_eq!(triage([1, 0, 0, 0, 0, 0]), (1, "low risk".into(), review("1")));
+    assert_eq!(triage([0, 1, 0, 0, 0, 0]), (1, "low risk".into(), review("2")));
+    assert_eq!(triage([1, 1, 0, 0, 0, 0]), (1, "low risk".into(), review("2")));
+    // Q1, Q2 and Q3 yes meet three review rules: one alert, the first listed (Q3, method).
+    assert_eq!(triage([1, 1, 1, 0, 0, 0]), (2, "moderate risk".into(), review("3")));
+    assert_eq!(triage([0, 0, 0, 0, 0, 1]), (2, "moderate risk".into(), review("6")));
+    // High risk: one urgent alert however many rules the answers meet.
+    assert_eq!(triage([1, 1, 1, 1, 0, 0]), (3, "high risk".into(), urgent("4")));
+    assert_eq!(triage([1, 1, 0, 0, 1, 0]), (3, "high risk".into(), urgent("5")));
+    assert_eq!(triage([1, 1, 1, 1, 1, 2]), (3, "high risk".into(), urgent("4")));
+    assert_eq!(triage([0, 0, 0, 0, 0, 2]), (3, "high risk".into(), urgent("6")));
+    assert!(i.score(&all(&[1, 0, 0, 0, 0, 0])).expect("valid").alerts[0].self_harm);
     let err = i.score(&[Some(1), None, Some(0), Some(0), Some(0), Some(0)]).expect_err("every answer recorded");
     assert_eq!(err.field(), "answers");
 }

@@ -278,12 +278,18 @@ fn qids_item_12_raises_review_from_1_and_urgent_from_2() {
     assert_eq!((s.alerts[0].item.as_str(), s.alerts[0].level), ("12", AlertLevel::Review));
     assert!(s.alerts[0].self_harm);
 
+    assert_eq!(s.alerts[0].client_message.as_deref(), Some("You told us life feels empty or not worth living."));
+
+    // 2 and 3 meet both rules; the administration raises one alert, the
+    // urgent one, and the client is told about thoughts of suicide or death
+    // (not the PHQ-9's "better off dead").
     for v in [2, 3] {
         let s = with_item_12(v);
-        let mut levels: Vec<AlertLevel> = s.alerts.iter().map(|a| a.level).collect();
-        levels.sort();
-        assert_eq!(levels, [AlertLevel::Review, AlertLevel::Urgent], "item 12 = {v}");
-        assert!(s.alerts.iter().all(|a| a.self_harm && a.item == "12" && a.value == v));
+        assert_eq!(s.alerts.len(), 1, "item 12 = {v}");
+        let a = &s.alerts[0];
+        assert_eq!((a.item.as_str(), a.value, a.level, a.self_harm), ("12", v, AlertLevel::Urgent, true));
+        let told = a.client_message.as_deref().expect("a self-harm alert tells the client");
+        assert!(told.contains("suicide or death") && !told.contains("better off dead"), "{told}");
     }
 }
 

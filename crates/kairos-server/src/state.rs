@@ -113,8 +113,15 @@ impl Default for Config {
                 kairos_domain::screening::Rules::shipped().expect("the shipped screening rules are valid"),
             ),
             measure_schedules: Arc::new(
-                kairos_domain::measure_schedule::Schedules::shipped(&["phq9", "gad7", "pcl5"])
-                    .expect("the shipped measure schedules are valid"),
+                kairos_domain::measure_schedule::Schedules::shipped(&[
+                    "phq9",
+                    "gad7",
+                    "pcl5",
+                    "pcl5_week",
+                    "qids_sr16",
+                    "safety_check",
+                ])
+                .expect("the shipped measure schedules are valid"),
             ),
             therapy_window: Arc::new(
                 kairos_domain::window::WindowDef::shipped().expect("the shipped therapy window is valid"),

@@ -604,6 +604,8 @@ async fn run_server(store: Store, args: &ServeArgs) -> Result<()> {
     .context("the measure schedules")?;
     // Protocols name the schedule they use.
     let protocols = load_protocols(args.protocols_dir.as_deref(), &schedules.ids())?;
+    // No schedule asks a questionnaire again within its recall period.
+    schedules.check_recall(&instruments, &protocols).context("the measure schedules")?;
     let screening = kairos_domain::screening::Rules::from_toml(&file_or(
         args.screening_rules.as_deref(),
         kairos_domain::screening::SHIPPED,

@@ -50,6 +50,23 @@ fn bad_screening_rules_and_measure_schedules_stop_the_server() {
 }
 
 #[test]
+fn a_schedule_asking_a_phq9_every_three_days_stops_the_server_naming_the_file_and_rule() {
+    let dir = std::env::temp_dir().join(format!("kairos-recall-{}", uuid::Uuid::now_v7().simple()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    // The clinic's standard schedule asks the PHQ-9 (last 2 weeks) before
+    // each dose: every 3 days with the twice-weekly esketamine induction.
+    let ours = include_str!("../../../measure-schedules/standard.toml")
+        .replace("instruments = [\"safety_check\"]", "instruments = [\"phq9\"]");
+    let schedule = dir.join("our-schedule.toml");
+    std::fs::write(&schedule, ours).expect("write");
+    let (ok, out) = serve_with(&["--measure-schedule", schedule.to_str().expect("utf-8")]);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(!ok, "the server must not start: {out}");
+    assert!(out.contains("our-schedule.toml: rules[1].when"), "{out}");
+    assert!(out.contains("`phq9` asks about 14 days") && out.contains("h apart"), "{out}");
+}
+
+#[test]
 fn bad_safety_ledger_scheduling_and_therapy_files_stop_the_server_naming_the_field() {
     let dir = std::env::temp_dir().join(format!("kairos-policy-{}", uuid::Uuid::now_v7().simple()));
     std::fs::create_dir_all(&dir).expect("dir");

@@ -293,7 +293,9 @@ struct SelfReportDone {
     title: String,
     heading: String,
     message: String,
-    self_harm: bool,
+    /// What the client reported that calls for the crisis box, in the
+    /// alert rule's own words; `None`: the plain crisis box.
+    reported: Option<String>,
     crisis: CrisisView,
 }
 
@@ -313,13 +315,13 @@ impl From<&Crisis> for CrisisView {
     }
 }
 
-fn done(state: &AppState, status: StatusCode, heading: &str, message: &str, self_harm: bool) -> Response {
+fn done(state: &AppState, status: StatusCode, heading: &str, message: &str, reported: Option<String>) -> Response {
     let page = SelfReportDone {
         nav: None,
         title: heading.to_string(),
         heading: heading.to_string(),
         message: message.to_string(),
-        self_harm,
+        reported,
         crisis: CrisisView::from(&state.config.crisis),
     };
     let mut resp = render(&page);
@@ -386,16 +388,16 @@ const EXPIRED: &str = "This link has expired. Please ask your clinic for a new o
 pub async fn self_report_form(State(state): State<AppState>, Path(token): Path<String>) -> Response {
     let req = match crate::usecase::measures::self_report_request(&state, &token).await {
         Ok(Some(r)) => r,
-        Ok(None) => return done(&state, StatusCode::NOT_FOUND, "Link not valid", NOT_VALID, false),
+        Ok(None) => return done(&state, StatusCode::NOT_FOUND, "Link not valid", NOT_VALID, None),
         Err(e) => return ui_error(e, None),
     };
     match req.state(state.now()) {
-        LinkState::Used => return done(&state, StatusCode::OK, "Already sent", USED, false),
-        LinkState::Expired => return done(&state, StatusCode::GONE, "Link expired", EXPIRED, false),
+        LinkState::Used => return done(&state, StatusCode::OK, "Already sent", USED, None),
+        LinkState::Expired => return done(&state, StatusCode::GONE, "Link expired", EXPIRED, None),
         LinkState::Open => {}
     }
     let Some(inst) = state.config.instruments.get(&req.instrument) else {
-        return done(&state, StatusCode::NOT_FOUND, "Link not valid", NOT_VALID, false);
+        return done(&state, StatusCode::NOT_FOUND, "Link not valid", NOT_VALID, None);
     };
     form_page(inst, &state, &[], crate::auth::new_token(), None)
 }
@@ -419,11 +421,11 @@ pub async fn self_report_submit(
 ) -> Response {
     let req = match crate::usecase::measures::self_report_request(&state, &token).await {
         Ok(Some(r)) => r,
-        Ok(None) => return done(&state, StatusCode::NOT_FOUND, "Link not valid", NOT_VALID, false),
+        Ok(None) => return done(&state, StatusCode::NOT_FOUND, "Link not valid", NOT_VALID, None),
         Err(e) => return ui_error(e, None),
     };
     let Some(inst) = state.config.instruments.get(&req.instrument) else {
-        return done(&state, StatusCode::NOT_FOUND, "Link not valid", NOT_VALID, false);
+        return done(&state, StatusCode::NOT_FOUND, "Link not valid", NOT_VALID, None);
     };
     let key = Some(form.key.clone()).filter(|k| !k.is_empty() && k.len() <= 128).unwrap_or_default();
     // A value that is not one of the options (only a tampered form sends
@@ -446,12 +448,12 @@ pub async fn self_report_submit(
     };
     use crate::usecase::measures::{SelfReportOutcome, submit_self_report};
     match submit_self_report(&state, addr, &token, &key, inst, &answers, &scored).await {
-        Ok(SelfReportOutcome::Sent { self_harm }) => {
+        Ok(SelfReportOutcome::Sent { crisis }) => {
             let message = "Your answers were sent to your care team. Thank you for taking the time.";
-            done(&state, StatusCode::OK, "Thank you", message, self_harm)
+            done(&state, StatusCode::OK, "Thank you", message, crisis)
         }
-        Ok(SelfReportOutcome::Expired) => done(&state, StatusCode::GONE, "Link expired", EXPIRED, false),
-        Ok(SelfReportOutcome::AlreadySent) => done(&state, StatusCode::CONFLICT, "Already sent", USED, false),
+        Ok(SelfReportOutcome::Expired) => done(&state, StatusCode::GONE, "Link expired", EXPIRED, None),
+        Ok(SelfReportOutcome::AlreadySent) => done(&state, StatusCode::CONFLICT, "Already sent", USED, None),
         Err(e) => ui_error(e, None),
     }
 }

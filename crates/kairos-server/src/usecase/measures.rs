@@ -90,10 +90,11 @@ pub async fn self_report_request(state: &AppState, token: &str) -> AppResult<Opt
 
 /// What became of answers sent through a self-report link.
 pub enum SelfReportOutcome {
-    /// Stored now, or recognised as the same form sent again; `self_harm`:
-    /// an answer endorsed thoughts of self-harm (the client is shown the
-    /// crisis numbers).
-    Sent { self_harm: bool },
+    /// Stored now, or recognised as the same form sent again; `crisis`:
+    /// an answer endorsed thoughts of self-harm, with what the client is
+    /// told they reported (the alert rule's own wording); the client is
+    /// shown it with the crisis numbers.
+    Sent { crisis: Option<String> },
     /// The link expired before the answers arrived.
     Expired,
     /// Other answers were sent through this link already.
@@ -130,7 +131,13 @@ pub async fn submit_self_report(
         })
         .await;
     match outcome {
-        Ok(sub) => Ok(SelfReportOutcome::Sent { self_harm: sub.administration().alerts.iter().any(|a| a.self_harm) }),
+        Ok(sub) => {
+            let self_harm = sub.administration().alerts.iter().any(|a| a.self_harm);
+            let told = scored.alerts.iter().find_map(|a| a.client_message.clone());
+            let crisis = self_harm
+                .then(|| told.unwrap_or_else(|| kairos_domain::instruments::DEFAULT_CLIENT_MESSAGE.to_string()));
+            Ok(SelfReportOutcome::Sent { crisis })
+        }
         Err(StoreError::Conflict { detail, .. }) if detail.contains("expired") => Ok(SelfReportOutcome::Expired),
         Err(StoreError::Conflict { .. }) => Ok(SelfReportOutcome::AlreadySent),
         Err(e) => Err(e.into()),

@@ -225,6 +225,7 @@ async fn a_self_report_link_is_single_use_idempotent_on_retry_and_tells_the_clie
     assert_eq!(status, StatusCode::OK);
     assert!(html.contains("Please read this now"), "item 9 endorsed: crisis steps first");
     assert!(html.contains("nobody may be reading them right now"));
+    assert!(html.contains("You told us you have had thoughts that you would be better off dead"), "{html}");
 
     // A retry of the same submission (lost response) is stored once.
     let (status, html) = submit(&app, &url, "key-1", &[1, 1, 1, 1, 1, 1, 1, 1, 1, 0]).await;
@@ -245,6 +246,46 @@ async fn a_self_report_link_is_single_use_idempotent_on_retry_and_tells_the_clie
     // A token that was never issued opens nothing.
     let (status, _) = submit(&app, "/r/not-a-real-token", "k", &[0; 10]).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn the_crisis_page_says_what_the_client_reported_in_the_words_of_the_item_they_answered() {
+    let app = spawn_app().await;
+    let therapist = app.token_for(Role::Therapist).await;
+    let client = app.create_client(&therapist, "Ines", "Ward").await;
+    async fn link(app: &TestApp, token: &str, client: &str) -> String {
+        let path = format!("/api/v1/clients/{client}/measure-requests");
+        let r = app.post(&path, token, json!({ "instrument": "qids_sr16" })).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+        r.body["url"].as_str().expect("url").to_string()
+    }
+    // QIDS-SR16 item 12 (the 12th answer) at 2: thoughts of suicide or
+    // death several times a week. Its own wording, not the PHQ-9's.
+    let mut answers = [1i64; 16];
+    answers[11] = 2;
+    let (status, html) = submit(&app, &link(&app, &therapist, &client).await, "k-1", &answers).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("Please read this now"), "{html}");
+    assert!(html.contains("You told us you have been thinking about suicide or death"), "{html}");
+    assert!(!html.contains("better off dead"), "{html}");
+    // Item 12 at 1 (life feels empty): review level, still the crisis steps, in its words.
+    answers[11] = 1;
+    let (_, html) = submit(&app, &link(&app, &therapist, &client).await, "k-2", &answers).await;
+    assert!(html.contains("You told us life feels empty or not worth living"), "{html}");
+    // The alert list holds one alert per administration: the urgent one for the first.
+    let levels: Vec<(usize, String)> = measures_of(&app, &therapist, &client)
+        .await
+        .iter()
+        .map(|m| {
+            (m["alerts"].as_array().expect("alerts").len(), m["alerts"][0]["level"].as_str().unwrap_or("").to_string())
+        })
+        .collect();
+    assert_eq!(levels.len(), 2, "{levels:?}");
+    assert!(levels.contains(&(1, "urgent".into())) && levels.contains(&(1, "review".into())), "{levels:?}");
+    // No self-harm answer: the thank-you page with the plain crisis box.
+    answers[11] = 0;
+    let (_, html) = submit(&app, &link(&app, &therapist, &client).await, "k-3", &answers).await;
+    assert!(!html.contains("Please read this now") && html.contains("Need help now?"), "{html}");
 }
 
 #[tokio::test]
@@ -386,16 +427,14 @@ async fn questionnaires_due_follow_the_schedule_and_clear_when_answered() {
     };
     let r = app.get("/api/v1/measures/due", &therapist).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
-    assert_eq!(
-        due(&r.body),
-        vec![("gad7".to_string(), "baseline".to_string()), ("phq9".to_string(), "baseline".to_string())]
-    );
+    let baseline = |ids: &[&str]| ids.iter().map(|i| (i.to_string(), "baseline".to_string())).collect::<Vec<_>>();
+    assert_eq!(due(&r.body), baseline(&["gad7", "phq9", "qids_sr16"]));
     // The page lists the client once, with one "send all due" for both.
     let web = web_session(&app, &therapist_email).await;
     let html = web.get(format!("{}/measures/due", app.base)).send().await.expect("due").text().await.expect("html");
     assert_eq!(html.matches("class=\"card due-client\"").count(), 1, "{html}");
-    assert!(html.contains("2 questionnaires for 1 client"), "{html}");
-    assert!(html.contains("Send all due as links (GAD-7, PHQ-9)"), "{html}");
+    assert!(html.contains("3 questionnaires for 1 client"), "{html}");
+    assert!(html.contains("Send all due as links (GAD-7, PHQ-9, QIDS-SR16)"), "{html}");
     let r = web
         .post(format!("{}/clients/{client}/links/due", app.base))
         .header("content-type", "application/x-www-form-urlencoded")
@@ -409,7 +448,7 @@ async fn questionnaires_due_follow_the_schedule_and_clear_when_answered() {
     assert!(html.contains("GAD-7") && html.contains("PHQ-9"), "{html}");
     app.post(&format!("/api/v1/clients/{client}/measures"), &therapist, phq9([1; 9])).await;
     let r = app.get("/api/v1/measures/due", &therapist).await;
-    assert_eq!(due(&r.body), vec![("gad7".to_string(), "baseline".to_string())], "the PHQ-9 baseline is done");
+    assert_eq!(due(&r.body), baseline(&["gad7", "qids_sr16"]), "the PHQ-9 baseline is done");
     let r = app.get(&format!("/api/v1/clients/{client}/measure-schedule"), &therapist).await;
     let phq = r.body.as_array().and_then(|a| a.iter().find(|d| d["instrument"] == "phq9")).expect("phq9").clone();
     assert_eq!(phq["status"], "done");
@@ -448,7 +487,7 @@ async fn a_course_follows_its_protocols_measure_schedule() {
         baselines.push(due);
     }
     assert_eq!(baselines[0], ["pcl5", "phq9"], "Feder's PTSD course: the PCL-5 and PHQ-9 schedule");
-    assert_eq!(baselines[1], ["gad7", "phq9"], "the APA course: the standard schedule");
+    assert_eq!(baselines[1], ["gad7", "phq9", "qids_sr16"], "the APA course: the standard schedule");
 }
 
 #[tokio::test]
