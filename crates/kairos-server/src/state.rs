@@ -62,6 +62,8 @@ pub struct Crisis {
     pub emergency_number: String,
     /// A crisis line, e.g. "988 Suicide & Crisis Lifeline: call or text 988".
     pub crisis_line: String,
+    /// The crisis line's number for a tap-to-call button, e.g. "988".
+    pub crisis_line_phone: Option<String>,
 }
 
 impl Default for Crisis {
@@ -70,6 +72,7 @@ impl Default for Crisis {
             clinic_phone: None,
             emergency_number: "911".into(),
             crisis_line: "988 Suicide & Crisis Lifeline: call or text 988".into(),
+            crisis_line_phone: Some("988".into()),
         }
     }
 }

@@ -253,6 +253,19 @@ pub struct PortalSession {
     pub opened_by: Option<SessionOrigin>,
 }
 
+/// A journal entry as the client writes it.
+#[derive(Debug, Clone, Copy)]
+pub struct NewJournalEntry<'a> {
+    pub date: Date,
+    pub body: &'a str,
+    pub mood: Option<i64>,
+    /// Shared with the care team.
+    pub shared: bool,
+    /// "I need help now": an urgent alert for the client's clinicians, in
+    /// the same transaction.
+    pub help_now: bool,
+}
+
 impl Store {
     // ---- the outbox -------------------------------------------------------
 
@@ -606,11 +619,9 @@ impl Store {
         &self,
         actor: &Actor,
         client: ClientId,
-        date: Date,
-        body: &str,
-        mood: Option<i64>,
-        shared: bool,
+        new: &NewJournalEntry<'_>,
     ) -> Result<JournalEntry> {
+        let NewJournalEntry { date, body, mood, shared, help_now } = *new;
         let now = Timestamp::now();
         let e = JournalEntry {
             id: JournalEntryId::new(),
@@ -644,6 +655,30 @@ impl Store {
             "private"
         });
         audit::insert_in(&mut tx, actor, &entry, now).await?;
+        if help_now {
+            // "I need help now": an urgent alert to the client's clinicians,
+            // in the same transaction as the entry. It says where the request
+            // came from, never what the entry says (a private entry stays private).
+            let id = kairos_domain::ids::AlertId::new();
+            let message = if shared {
+                "The client asked for help now from their portal journal; the entry is shared with the care team. \
+                 Contact them today."
+            } else {
+                "The client asked for help now from their portal journal; the entry is private. Contact them today."
+            };
+            sqlx::query(
+                "INSERT INTO alerts (id, client_id, administration_id, instrument_id, item, item_value, level, \
+                 message, self_harm, created_at) VALUES ($1, $2, NULL, NULL, 'help_now', NULL, 'urgent', $3, 0, $4)",
+            )
+            .bind(id.to_string())
+            .bind(client.to_string())
+            .bind(message)
+            .bind(micros(now))
+            .execute(&mut *tx)
+            .await?;
+            let raised = AuditEntry::new(Action::Create, "alert", id).client(client).detail("help_now");
+            audit::insert_in(&mut tx, actor, &raised, now).await?;
+        }
         tx.commit().await?;
         Ok(e)
     }

@@ -499,7 +499,17 @@ async fn demo_portal_client(store: &Store) -> Result<()> {
     ];
     for (days_ago, text, mood, shared) in entries {
         store
-            .create_journal_entry(&me, client.id, today - jiff::Span::new().days(days_ago), text, mood, shared)
+            .create_journal_entry(
+                &me,
+                client.id,
+                &kairos_store::portal::NewJournalEntry {
+                    date: today - jiff::Span::new().days(days_ago),
+                    body: text,
+                    mood,
+                    shared,
+                    help_now: false,
+                },
+            )
             .await?;
     }
     Ok(())

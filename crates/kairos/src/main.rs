@@ -138,6 +138,9 @@ struct ServeArgs {
     /// Crisis line shown to clients.
     #[arg(long, env = "KAIROS_CRISIS_LINE", default_value = "988 Suicide & Crisis Lifeline: call or text 988")]
     crisis_line: String,
+    /// The crisis line's number, for the tap-to-call button (empty: none).
+    #[arg(long, env = "KAIROS_CRISIS_LINE_PHONE", default_value = "988")]
+    crisis_line_phone: String,
 }
 
 /// How a server checks its SQLite files before serving them.
@@ -678,6 +681,7 @@ async fn run_server(store: Store, args: &ServeArgs) -> Result<()> {
             clinic_phone: args.clinic_phone.clone().filter(|p| !p.trim().is_empty()),
             emergency_number: args.emergency_number.clone(),
             crisis_line: args.crisis_line.clone(),
+            crisis_line_phone: Some(args.crisis_line_phone.trim().to_string()).filter(|p| !p.is_empty()),
         },
         alert_escalation: jiff::SignedDuration::from_hours(i64::from(args.alert_escalation_hours)),
         link_lifetime: jiff::SignedDuration::from_hours(i64::from(args.link_hours.clamp(1, 336))),

@@ -384,10 +384,19 @@ pub struct JournalBody {
     pub mood: Option<i64>,
     #[serde(default)]
     pub shared: bool,
+    /// "I need help now": raises an urgent alert to the client's clinicians
+    /// with the entry (it stays private unless `shared`); the answer shows
+    /// the crisis numbers.
+    #[serde(default)]
+    pub help_now: bool,
 }
 
 pub async fn write_journal(state: &AppState, auth: &PortalAuth, body: &JournalBody) -> AppResult<JournalEntry> {
-    let text = body.text.trim();
+    // Someone asking for help need not find words first.
+    let text = match body.text.trim() {
+        "" if body.help_now => "I need help now.",
+        t => t,
+    };
     if text.is_empty() {
         return Err(AppError::invalid("text", "write something in the entry"));
     }
@@ -406,7 +415,14 @@ pub async fn write_journal(state: &AppState, auth: &PortalAuth, body: &JournalBo
     if date > super::latest_today(state.now()) {
         return Err(AppError::invalid("entry_date", "the date is in the future"));
     }
-    Ok(state.store.create_journal_entry(&auth.actor(), auth.client, date, text, body.mood, body.shared).await?)
+    let new = kairos_store::portal::NewJournalEntry {
+        date,
+        body: text,
+        mood: body.mood,
+        shared: body.shared,
+        help_now: body.help_now,
+    };
+    Ok(state.store.create_journal_entry(&auth.actor(), auth.client, &new).await?)
 }
 
 /// The signed-in client's journal, newest first.

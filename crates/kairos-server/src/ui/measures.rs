@@ -303,6 +303,7 @@ pub struct CrisisView {
     pub clinic_phone: Option<String>,
     pub emergency: String,
     pub crisis_line: String,
+    pub crisis_line_phone: Option<String>,
 }
 
 impl From<&Crisis> for CrisisView {
@@ -311,6 +312,7 @@ impl From<&Crisis> for CrisisView {
             clinic_phone: c.clinic_phone.clone(),
             emergency: c.emergency_number.clone(),
             crisis_line: c.crisis_line.clone(),
+            crisis_line_phone: c.crisis_line_phone.clone(),
         }
     }
 }

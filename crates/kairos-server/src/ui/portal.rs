@@ -235,6 +235,7 @@ struct HomePage {
     exercises: Vec<ExRow>,
     done_count: usize,
     total_count: usize,
+    crisis: CrisisView,
 }
 
 pub async fn home(State(state): State<AppState>, PortalPage(auth): PortalPage) -> PageResult {
@@ -278,6 +279,7 @@ pub async fn home(State(state): State<AppState>, PortalPage(auth): PortalPage) -
         exercises,
         done_count: slots.iter().filter(|s| s.completed).count(),
         total_count: slots.len(),
+        crisis: CrisisView::from(&state.config.crisis),
     }))
 }
 
@@ -351,6 +353,15 @@ pub struct EntryForm {
     text: String,
     mood: Option<String>,
     shared: Option<String>,
+    help_now: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "portal_help.html")]
+struct HelpPage {
+    nav: Option<Nav>,
+    crisis: CrisisView,
+    shared: bool,
 }
 
 pub async fn journal_submit(
@@ -365,8 +376,19 @@ pub async fn journal_submit(
             Err(_) => return journal_page(&state, &auth, Some("Mood is a number from 0 to 10.".into()), f.text).await,
         },
     };
-    let body = api::JournalBody { entry_date: f.entry_date, text: f.text.clone(), mood, shared: f.shared.is_some() };
+    let body = api::JournalBody {
+        entry_date: f.entry_date,
+        text: f.text.clone(),
+        mood,
+        shared: f.shared.is_some(),
+        help_now: f.help_now.is_some(),
+    };
     match api::write_journal(&state, &auth, &body).await {
+        // Asking for help shows the crisis steps at once: the care team is
+        // told, but nobody may be reading it right now.
+        Ok(e) if body.help_now => {
+            Ok(render(&HelpPage { nav: None, crisis: CrisisView::from(&state.config.crisis), shared: e.shared }))
+        }
         Ok(_) => Ok(Redirect::to("/portal/journal").into_response()),
         Err(AppError::Unprocessable { detail, .. }) => journal_page(&state, &auth, Some(detail), f.text).await,
         Err(e) => Err(perr(e)),
@@ -423,6 +445,7 @@ struct ExercisePage {
     correct: u32,
     checks: u32,
     error: Option<String>,
+    crisis: CrisisView,
 }
 
 fn exercise_page(state: &AppState, s: &kairos_store::portal::ExerciseSession, error: Option<String>) -> Response {
@@ -440,6 +463,7 @@ fn exercise_page(state: &AppState, s: &kairos_store::portal::ExerciseSession, er
         correct: v.checks_correct,
         checks: v.checks_total,
         error,
+        crisis: CrisisView::from(&state.config.crisis),
     })
 }
 

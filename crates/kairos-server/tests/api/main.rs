@@ -22,6 +22,7 @@ mod notes;
 mod openapi;
 mod portal;
 mod portal_browser;
+mod portal_crisis;
 mod pre_dose_safety;
 mod protocols;
 mod relations;

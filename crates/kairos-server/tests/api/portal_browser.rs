@@ -1,6 +1,7 @@
 //! End to end in headless Chromium on a phone-sized viewport: a client signs
 //! in with a link, starts the home exercise due after an ASAT dose, does
-//! every round and finishes; axe-core finds no WCAG 2.2 A/AA violation.
+//! every round and finishes, then asks for help now from the journal and is
+//! shown the crisis steps; axe-core finds no WCAG 2.2 A/AA violation.
 
 use crate::browser::{
     CHROMEDRIVER, Driver, Outcome, accessibility_violations, browser_available, chromium_session, free_port,
@@ -100,6 +101,27 @@ async fn a_client_does_a_post_dose_home_exercise_on_a_phone() {
         ensure!(text.contains(&format!("{rounds} of {rounds}")), "all checks right: {text}");
         let v = accessibility_violations(&phone).await?;
         ensure!(v.is_empty(), "axe on the finish page: {v:#?}");
+        // Every page where the client says how they feel has the crisis box
+        // with tap-to-call buttons; "I need help now" in the journal shows
+        // the crisis steps at once and tells the care team.
+        let calls = phone.find_all(By::Css("aside.crisis a[href^='tel:']")).await?;
+        ensure!(calls.len() >= 2, "tap-to-call on the exercise page: {}", calls.len());
+        phone.goto(format!("{}/portal/journal", app.base)).await?;
+        let call = phone.find(By::Css("aside.crisis a[href='tel:911']")).await?;
+        let height: f64 = phone
+            .execute("return arguments[0].getBoundingClientRect().height;", vec![call.to_json()?])
+            .await?
+            .convert()?;
+        ensure!(height >= 44.0, "a large call button: {height}");
+        phone.find(By::Id("text")).await?.send_keys("Everything feels too much tonight.").await?;
+        phone.find(By::Css("input[name='help_now']")).await?.click().await?;
+        phone.find(By::XPath("//button[normalize-space(.)='Save entry']")).await?.click().await?;
+        let Ok(h1) = phone.query(By::Id("help-now")).first().await else {
+            return Err(format!("no crisis steps: {}", page_state(&phone).await).into());
+        };
+        ensure!(h1.text().await? == "Please read this now", "crisis steps first");
+        let v = accessibility_violations(&phone).await?;
+        ensure!(v.is_empty(), "axe on the help page: {v:#?}");
         Ok(())
     }
     .await;
@@ -110,4 +132,14 @@ async fn a_client_does_a_post_dose_home_exercise_on_a_phone() {
     let r = app.get(&format!("/api/v1/clients/{client}/exercise-adherence"), &p.therapist).await;
     assert_eq!(r.body["completed"], 1, "{}", r.body);
     assert_eq!(r.body["mean_accuracy"], 1.0);
+    let r = app.get("/api/v1/alerts", &p.therapist).await;
+    let help: Vec<&serde_json::Value> = r
+        .body
+        .as_array()
+        .expect("alerts")
+        .iter()
+        .filter(|a| a["client_id"] == client.as_str() && a["item"] == "help_now")
+        .collect();
+    assert_eq!(help.len(), 1, "the therapist has the urgent alert: {}", r.body);
+    assert_eq!(help[0]["level"], "urgent");
 }
