@@ -27,6 +27,17 @@ crate::text_enum! {
 }
 
 crate::text_enum! {
+    /// Liver function by the Child-Pugh class (A mild, B moderate, C severe).
+    pub enum HepaticImpairment { None = "none", Mild = "mild", Moderate = "moderate", Severe = "severe" }
+}
+
+crate::text_enum! {
+    /// The result of a structured suicide-risk assessment at screening
+    /// (e.g. the C-SSRS screener's triage: low, moderate, high).
+    pub enum SuicideRisk { Low = "low", Moderate = "moderate", High = "high" }
+}
+
+crate::text_enum! {
     /// Medicines that matter for ketamine, by class.
     pub enum MedicationClass {
         Benzodiazepine = "benzodiazepine",
@@ -75,6 +86,49 @@ pub struct ScreenFindings {
     pub ketamine_hypersensitivity: bool,
     /// Written consent to off-label use recorded.
     pub off_label_consent: bool,
+    // The questions below were added to the screen later. Each is required
+    // of a new screen (`validate`); a screen recorded before a question
+    // existed reads back with it `None`: "not asked".
+    /// Bipolar disorder or a history of mania or hypomania.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bipolar_or_mania: Option<History>,
+    /// Hepatic impairment by Child-Pugh class.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hepatic_impairment: Option<HepaticImpairment>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub breastfeeding: Option<bool>,
+    /// Obstructive sleep apnoea, or a known difficult airway.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sleep_apnoea_or_airway: Option<bool>,
+    /// Glaucoma or raised intraocular pressure.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub glaucoma: Option<bool>,
+    /// The structured suicide-risk assessment's result.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suicide_risk: Option<SuicideRisk>,
+}
+
+/// The questions added to the screen after its first version: a new screen
+/// answers each (field, what to record).
+pub const LATER_QUESTIONS: [(&str, &str); 6] = [
+    ("bipolar_or_mania", "record any bipolar disorder or mania: none, past or current"),
+    ("hepatic_impairment", "record hepatic impairment: none, mild, moderate or severe (Child-Pugh A, B, C)"),
+    ("breastfeeding", "record whether the client is breastfeeding"),
+    ("sleep_apnoea_or_airway", "record whether the client has sleep apnoea or a difficult airway"),
+    ("glaucoma", "record whether the client has glaucoma or raised eye pressure"),
+    ("suicide_risk", "record the structured suicide-risk assessment: low, moderate or high"),
+];
+
+/// What a screen is classified against besides its findings: the course's
+/// protocol and the client's age on the day of the screen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Context {
+    /// The protocol is off-label (or outside the library).
+    pub off_label: bool,
+    /// The client's age in whole years on the day of the screen.
+    pub age_years: Option<i16>,
+    /// The protocol's route (intranasal: esketamine).
+    pub route: Option<crate::protocols::Route>,
 }
 
 impl ScreenFindings {
@@ -100,6 +154,17 @@ impl ScreenFindings {
         }
         if !(25..=250).contains(&self.heart_rate) {
             return Err(DomainError::invalid("heart_rate", "heart rate must be between 25 and 250 per minute"));
+        }
+        let answered = [
+            self.bipolar_or_mania.is_some(),
+            self.hepatic_impairment.is_some(),
+            self.breastfeeding.is_some(),
+            self.sleep_apnoea_or_airway.is_some(),
+            self.glaucoma.is_some(),
+            self.suicide_risk.is_some(),
+        ];
+        if let Some(((field, what), _)) = LATER_QUESTIONS.iter().zip(answered).find(|(_, a)| !a) {
+            return Err(DomainError::invalid(*field, *what));
         }
         Ok(())
     }
@@ -130,10 +195,20 @@ pub enum Condition {
     AtLeast { field: String, value: f64 },
     /// The medication list holds this class.
     Takes { class: MedicationClass },
+    /// The client is younger than `years` on the day of the screen, for a
+    /// protocol by `route` (any route when none is given).
+    AgeUnder {
+        years: i16,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        route: Option<crate::protocols::Route>,
+    },
 }
 
-const FLAGS: [&str; 7] = [
+const FLAGS: [&str; 10] = [
     "cardiovascular_disease",
+    "breastfeeding",
+    "sleep_apnoea_or_airway",
+    "glaucoma",
     "raised_intracranial_pressure",
     "aneurysmal_vascular_disease",
     "intracerebral_haemorrhage_history",
@@ -141,7 +216,8 @@ const FLAGS: [&str; 7] = [
     "no_off_label_consent",
     "no_prior_treatment",
 ];
-const CHOICES: [&str; 3] = ["psychosis", "substance_use", "pregnancy"];
+const CHOICES: [&str; 6] =
+    ["psychosis", "substance_use", "pregnancy", "bipolar_or_mania", "hepatic_impairment", "suicide_risk"];
 const NUMBERS: [&str; 4] = ["systolic_bp", "diastolic_bp", "heart_rate", "weight_kg"];
 
 impl Condition {
@@ -153,8 +229,12 @@ impl Condition {
             }
             Condition::OneOf { field, values } => {
                 let allowed: Vec<&str> = match field.as_str() {
-                    "psychosis" | "substance_use" => History::ALL.iter().map(|h| h.as_str()).collect(),
+                    "psychosis" | "substance_use" | "bipolar_or_mania" => {
+                        History::ALL.iter().map(|h| h.as_str()).collect()
+                    }
                     "pregnancy" => Pregnancy::ALL.iter().map(|p| p.as_str()).collect(),
+                    "hepatic_impairment" => HepaticImpairment::ALL.iter().map(|p| p.as_str()).collect(),
+                    "suicide_risk" => SuicideRisk::ALL.iter().map(|p| p.as_str()).collect(),
                     _ => return bad(format!("`{field}` is not a choice finding; use one of {}", CHOICES.join(", "))),
                 };
                 match values.iter().find(|v| !allowed.contains(&v.as_str())) {
@@ -170,7 +250,8 @@ impl Condition {
         }
     }
 
-    fn holds(&self, f: &ScreenFindings, off_label: bool) -> bool {
+    fn holds(&self, f: &ScreenFindings, ctx: &Context) -> bool {
+        let off_label = ctx.off_label;
         match self {
             Condition::IsTrue { field } => match field.as_str() {
                 "cardiovascular_disease" => f.cardiovascular_disease,
@@ -181,6 +262,9 @@ impl Condition {
                 // Consent to off-label treatment: only an off-label course asks for it.
                 "no_off_label_consent" => off_label && !f.off_label_consent,
                 "no_prior_treatment" => f.prior_treatments.iter().all(|t| t.trim().is_empty()),
+                "breastfeeding" => f.breastfeeding == Some(true),
+                "sleep_apnoea_or_airway" => f.sleep_apnoea_or_airway == Some(true),
+                "glaucoma" => f.glaucoma == Some(true),
                 _ => false,
             },
             Condition::OneOf { field, values } => {
@@ -188,6 +272,18 @@ impl Condition {
                     "psychosis" => f.psychosis.as_str(),
                     "substance_use" => f.substance_use.as_str(),
                     "pregnancy" => f.pregnancy.as_str(),
+                    "bipolar_or_mania" => match f.bipolar_or_mania {
+                        Some(h) => h.as_str(),
+                        None => return false,
+                    },
+                    "hepatic_impairment" => match f.hepatic_impairment {
+                        Some(h) => h.as_str(),
+                        None => return false,
+                    },
+                    "suicide_risk" => match f.suicide_risk {
+                        Some(h) => h.as_str(),
+                        None => return false,
+                    },
                     _ => return false,
                 };
                 values.iter().any(|x| x == v)
@@ -203,6 +299,9 @@ impl Condition {
                 v >= *value
             }
             Condition::Takes { class } => f.medications.contains(class),
+            Condition::AgeUnder { years, route } => {
+                ctx.age_years.is_some_and(|age| age < *years) && route.is_none_or(|r| ctx.route == Some(r))
+            }
         }
     }
 }
@@ -260,13 +359,13 @@ impl Rules {
     }
 
     /// The rules that apply to these findings, absolute ones first, for a
-    /// course whose protocol is off-label (`off_label`) or the drug's
-    /// labelled use.
-    pub fn classify(&self, f: &ScreenFindings, off_label: bool) -> Vec<Finding> {
+    /// course in `ctx`: off-label or the drug's labelled use, its route, the
+    /// client's age.
+    pub fn classify(&self, f: &ScreenFindings, ctx: &Context) -> Vec<Finding> {
         let mut out: Vec<Finding> = self
             .rules
             .iter()
-            .filter(|r| r.when.holds(f, off_label))
+            .filter(|r| r.when.holds(f, ctx))
             .map(|r| Finding {
                 rule: r.id.clone(),
                 class: r.class,
@@ -388,7 +487,18 @@ mod tests {
             allergies: "none known".into(),
             ketamine_hypersensitivity: false,
             off_label_consent: true,
+            bipolar_or_mania: Some(History::None),
+            hepatic_impairment: Some(HepaticImpairment::None),
+            breastfeeding: Some(false),
+            sleep_apnoea_or_airway: Some(false),
+            glaucoma: Some(false),
+            suicide_risk: Some(SuicideRisk::Low),
         }
+    }
+
+    /// An off-label course (`true`) or the labelled use, adult, by IV.
+    fn ctx(off_label: bool) -> Context {
+        Context { off_label, age_years: Some(40), route: Some(crate::protocols::Route::Iv) }
     }
 
     fn rules() -> Rules {
@@ -401,7 +511,7 @@ mod tests {
 
     #[test]
     fn a_clear_screen_has_no_findings_and_may_be_signed_eligible() {
-        let f = rules().classify(&clear(), true);
+        let f = rules().classify(&clear(), &ctx(true));
         assert!(f.is_empty(), "{f:?}");
         Decision { eligible: true, rationales: BTreeMap::new(), note: None }.check(&f).expect("eligible");
     }
@@ -416,7 +526,7 @@ mod tests {
                 "hypersensitivity" => s.ketamine_hypersensitivity = true,
                 _ => s.off_label_consent = false,
             }
-            let f = rules().classify(&s, true);
+            let f = rules().classify(&s, &ctx(true));
             assert_eq!(f.first().map(|x| x.class), Some(Class::Absolute), "{flag}: {f:?}");
             let err = Decision { eligible: true, rationales: BTreeMap::new(), note: None }.check(&f).expect_err(flag);
             assert_eq!(err.field(), "eligible");
@@ -431,7 +541,7 @@ mod tests {
         for (sys, dia, expect) in [(139, 89, false), (140, 80, true), (130, 90, true), (139, 90, true)] {
             let s = ScreenFindings { systolic_bp: sys, diastolic_bp: dia, ..clear() };
             let hit = rules()
-                .classify(&s, true)
+                .classify(&s, &ctx(true))
                 .iter()
                 .any(|x| x.rule.starts_with("baseline_bp") && x.class == Class::Relative);
             assert_eq!(hit, expect, "{sys}/{dia}");
@@ -441,7 +551,7 @@ mod tests {
     #[test]
     fn relative_contraindications_need_a_rationale_each() {
         let s = ScreenFindings { psychosis: History::Past, medications: vec![MedicationClass::Maoi], ..clear() };
-        let f = rules().classify(&s, true);
+        let f = rules().classify(&s, &ctx(true));
         let relative: Vec<&str> = f.iter().filter(|x| x.class == Class::Relative).map(|x| x.rule.as_str()).collect();
         assert_eq!(relative.len(), 2, "{:?}", ids(&f));
         let mut d = Decision { eligible: true, rationales: BTreeMap::new(), note: None };
@@ -458,17 +568,20 @@ mod tests {
     #[test]
     fn consent_to_off_label_treatment_is_asked_for_an_off_label_course_only() {
         let s = ScreenFindings { off_label_consent: false, ..clear() };
-        let off = rules().classify(&s, true);
+        let off = rules().classify(&s, &ctx(true));
         assert!(off.iter().any(|x| x.rule == "no_off_label_consent" && x.class == Class::Absolute), "{:?}", ids(&off));
-        let labelled = rules().classify(&s, false);
+        let labelled = rules().classify(&s, &ctx(false));
         assert!(!labelled.iter().any(|x| x.rule == "no_off_label_consent"), "{:?}", ids(&labelled));
-        assert!(rules().classify(&clear(), true).iter().all(|x| x.rule != "no_off_label_consent"), "consent recorded");
+        assert!(
+            rules().classify(&clear(), &ctx(true)).iter().all(|x| x.rule != "no_off_label_consent"),
+            "consent recorded"
+        );
     }
 
     #[test]
     fn notes_need_no_decision_and_findings_are_validated() {
         let s = ScreenFindings { medications: vec![MedicationClass::Lamotrigine], ..clear() };
-        let f = rules().classify(&s, true);
+        let f = rules().classify(&s, &ctx(true));
         assert!(f.iter().all(|x| x.class == Class::Note) && !f.is_empty(), "{:?}", ids(&f));
         Decision { eligible: true, rationales: BTreeMap::new(), note: None }.check(&f).expect("notes only");
         let err = Decision { eligible: false, rationales: BTreeMap::new(), note: None }.check(&f).expect_err("why");
@@ -482,6 +595,92 @@ mod tests {
             assert_eq!(bad.validate().expect_err(field).field(), field);
         }
         clear().validate().expect("valid");
+    }
+
+    #[test]
+    fn the_later_questions_are_required_of_a_new_screen_and_classified_with_their_sources() {
+        // Each later question left unanswered is refused, naming it.
+        for (field, _) in LATER_QUESTIONS {
+            let mut s = clear();
+            match field {
+                "bipolar_or_mania" => s.bipolar_or_mania = None,
+                "hepatic_impairment" => s.hepatic_impairment = None,
+                "breastfeeding" => s.breastfeeding = None,
+                "sleep_apnoea_or_airway" => s.sleep_apnoea_or_airway = None,
+                "glaucoma" => s.glaucoma = None,
+                _ => s.suicide_risk = None,
+            }
+            assert_eq!(s.validate().expect_err(field).field(), field);
+        }
+        // (change, expected rule and class): worked examples.
+        let cases: [(ScreenFindings, &str, Class); 9] = [
+            (ScreenFindings { bipolar_or_mania: Some(History::Past), ..clear() }, "bipolar_or_mania", Class::Relative),
+            (
+                ScreenFindings { bipolar_or_mania: Some(History::Current), ..clear() },
+                "bipolar_or_mania",
+                Class::Relative,
+            ),
+            (
+                ScreenFindings { hepatic_impairment: Some(HepaticImpairment::Moderate), ..clear() },
+                "hepatic_impairment_moderate",
+                Class::Relative,
+            ),
+            (
+                ScreenFindings { hepatic_impairment: Some(HepaticImpairment::Severe), ..clear() },
+                "hepatic_impairment_severe",
+                Class::Relative,
+            ),
+            (ScreenFindings { breastfeeding: Some(true), ..clear() }, "breastfeeding", Class::Relative),
+            (
+                ScreenFindings { sleep_apnoea_or_airway: Some(true), ..clear() },
+                "sleep_apnoea_or_airway",
+                Class::Relative,
+            ),
+            (ScreenFindings { glaucoma: Some(true), ..clear() }, "glaucoma", Class::Relative),
+            (
+                ScreenFindings { suicide_risk: Some(SuicideRisk::Moderate), ..clear() },
+                "suicide_risk_moderate",
+                Class::Note,
+            ),
+            (ScreenFindings { suicide_risk: Some(SuicideRisk::High), ..clear() }, "suicide_risk_high", Class::Relative),
+        ];
+        for (s, rule, class) in cases {
+            let f = rules().classify(&s, &ctx(true));
+            assert_eq!(ids(&f), [(rule, class)], "{rule}");
+            assert!(!f[0].source.is_empty());
+        }
+        // Mild hepatic impairment and a low suicide risk raise nothing.
+        let s = ScreenFindings { hepatic_impairment: Some(HepaticImpairment::Mild), ..clear() };
+        assert!(rules().classify(&s, &ctx(true)).is_empty());
+        // A screen recorded before the questions existed reads them as not
+        // asked, and classifies as it did.
+        let old = ScreenFindings {
+            bipolar_or_mania: None,
+            hepatic_impairment: None,
+            breastfeeding: None,
+            sleep_apnoea_or_airway: None,
+            glaucoma: None,
+            suicide_risk: None,
+            ..clear()
+        };
+        assert!(rules().classify(&old, &ctx(true)).is_empty());
+        let json = serde_json::to_string(&old).expect("json");
+        assert!(!json.contains("glaucoma"), "{json}");
+        assert_eq!(serde_json::from_str::<ScreenFindings>(&json).expect("reads back"), old);
+    }
+
+    #[test]
+    fn esketamine_under_18_needs_the_prescribers_rationale_and_adult_or_iv_courses_do_not() {
+        let intranasal = |age: i16| Context {
+            off_label: false,
+            age_years: Some(age),
+            route: Some(crate::protocols::Route::Intranasal),
+        };
+        // 17 on the day of the screen: the label has not established safety in under-18s.
+        assert_eq!(ids(&rules().classify(&clear(), &intranasal(17))), [("esketamine_under_18", Class::Relative)]);
+        assert!(rules().classify(&clear(), &intranasal(18)).is_empty(), "18 is an adult");
+        let iv = Context { age_years: Some(17), ..ctx(true) };
+        assert!(rules().classify(&clear(), &iv).iter().all(|f| f.rule != "esketamine_under_18"));
     }
 
     #[test]

@@ -17,7 +17,9 @@ use kairos_domain::ids::{
 };
 use kairos_domain::instruments::AlertLevel;
 use kairos_domain::roles::{Role, Roles};
-use kairos_domain::screening::{Class, Decision, Finding, History, MedicationClass, Pregnancy, ScreenFindings};
+use kairos_domain::screening::{
+    Class, Decision, Finding, HepaticImpairment, History, MedicationClass, Pregnancy, ScreenFindings, SuicideRisk,
+};
 use kairos_domain::site::{Room, RoomKind, Site, TimeZoneName};
 use kairos_domain::staff::Staff;
 use kairos_domain::text::Email;
@@ -331,6 +333,13 @@ fn batch() -> ImportBatch {
         allergies: if i == 2 { "none known".into() } else { "penicillin (rash)\nlatex".into() },
         ketamine_hypersensitivity: false,
         off_label_consent: i != 4,
+        // Screens from before the later questions (i = 0) read them as not asked.
+        bipolar_or_mania: (i > 0).then(|| History::ALL[i % History::ALL.len()]),
+        hepatic_impairment: (i > 0).then(|| HepaticImpairment::ALL[i % HepaticImpairment::ALL.len()]),
+        breastfeeding: (i > 0).then_some(i == 2),
+        sleep_apnoea_or_airway: (i > 0).then_some(i == 3),
+        glaucoma: (i > 0).then_some(false),
+        suicide_risk: (i > 0).then(|| SuicideRisk::ALL[i % SuicideRisk::ALL.len()]),
     };
     let relative = Finding {
         rule: "hypertension".into(),

@@ -427,7 +427,9 @@ impl DemoGenerator {
         phase: Phase,
         start: Timestamp,
     ) {
-        use kairos_domain::screening::{Decision, History, MedicationClass, Pregnancy, ScreenFindings};
+        use kairos_domain::screening::{
+            Context, Decision, HepaticImpairment, History, MedicationClass, Pregnancy, ScreenFindings, SuicideRisk,
+        };
         let rng = &mut self.rng;
         if phase == Phase::Screening && rng.gen_bool(0.5) {
             return;
@@ -450,6 +452,12 @@ impl DemoGenerator {
             allergies: "none known".into(),
             ketamine_hypersensitivity: false,
             off_label_consent: true,
+            bipolar_or_mania: Some(History::None),
+            hepatic_impairment: Some(HepaticImpairment::None),
+            breastfeeding: Some(false),
+            sleep_apnoea_or_airway: Some(rng.gen_bool(0.05)),
+            glaucoma: Some(false),
+            suicide_risk: Some(if rng.gen_bool(0.15) { SuicideRisk::Moderate } else { SuicideRisk::Low }),
         };
         if rng.gen_bool(0.12) {
             f.systolic_bp = rng.gen_range(140..=152);
@@ -461,8 +469,8 @@ impl DemoGenerator {
             f.medications.push(MedicationClass::Benzodiazepine);
         }
         // Consent to off-label treatment is recorded on every demo screen, so
-        // the course's label status changes nothing here.
-        let classified = self.screening.classify(&f, true);
+        // the course's label status changes nothing here; demo clients are adults.
+        let classified = self.screening.classify(&f, &Context { off_label: true, age_years: None, route: None });
         let recorded = (start + SignedDuration::from_hours(24 * 2)).min(self.now - SignedDuration::from_hours(2));
         let signature = (phase != Phase::Screening).then(|| {
             let rationales = classified
@@ -860,7 +868,14 @@ mod tests {
             }
             let s = s.expect("a screen for every course past screening");
             assert!(s.recorded_at < now && s.signature.as_ref().is_some_and(|g| g.at <= now && g.at > s.recorded_at));
-            assert_eq!(s.classified, rules.classify(&s.findings, true), "classified by the shipped rules");
+            assert_eq!(
+                s.classified,
+                rules.classify(
+                    &s.findings,
+                    &kairos_domain::screening::Context { off_label: true, age_years: None, route: None }
+                ),
+                "classified by the shipped rules"
+            );
             let d = &s.signature.as_ref().expect("signed").decision;
             assert!(d.eligible);
             d.check(&s.classified).expect("each relative contraindication has a rationale");

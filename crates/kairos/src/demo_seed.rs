@@ -553,7 +553,9 @@ async fn screened_eligible(
     prescriber: &Actor,
     course: kairos_domain::ids::CourseId,
 ) -> Result<()> {
-    use kairos_domain::screening::{Decision, History, Pregnancy, Rules, ScreenFindings};
+    use kairos_domain::screening::{
+        Context, Decision, HepaticImpairment, History, Pregnancy, Rules, ScreenFindings, SuicideRisk,
+    };
     let findings = ScreenFindings {
         diagnosis: "Major depressive disorder, recurrent".into(),
         prior_treatments: vec!["escitalopram".into(), "behavioural activation".into()],
@@ -572,9 +574,16 @@ async fn screened_eligible(
         allergies: "none known".into(),
         ketamine_hypersensitivity: false,
         off_label_consent: true,
+        bipolar_or_mania: Some(History::None),
+        hepatic_impairment: Some(HepaticImpairment::None),
+        breastfeeding: Some(false),
+        sleep_apnoea_or_airway: Some(false),
+        glaucoma: Some(false),
+        suicide_risk: Some(SuicideRisk::Low),
     };
     let rules = Rules::shipped()?;
-    let screen = store.record_screen(nurse, course, &findings, &rules.classify(&findings, true)).await?;
+    let ctx = Context { off_label: true, age_years: None, route: None };
+    let screen = store.record_screen(nurse, course, &findings, &rules.classify(&findings, &ctx)).await?;
     store
         .sign_screen(prescriber, screen.id, &Decision { eligible: true, rationales: Default::default(), note: None })
         .await?;

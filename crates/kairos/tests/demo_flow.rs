@@ -174,7 +174,9 @@ async fn on_the_demo_practice_a_nurse_charts_an_iv_dose_and_the_ledger_reconcile
                 "psychosis": "none", "substance_use": "none", "cardiovascular_disease": false, "systolic_bp": 124,
                 "diastolic_bp": 78, "heart_rate": 72, "pregnancy": "not_applicable", "raised_intracranial_pressure": false,
                 "aneurysmal_vascular_disease": false, "intracerebral_haemorrhage_history": false, "medications": [],
-                "weight_kg": 72.5, "allergies": "none known", "ketamine_hypersensitivity": false, "off_label_consent": true } }),
+                "weight_kg": 72.5, "allergies": "none known", "ketamine_hypersensitivity": false, "off_label_consent": true,
+        "bipolar_or_mania": "none", "hepatic_impairment": "none", "breastfeeding": false,
+        "sleep_apnoea_or_airway": false, "glaucoma": false, "suicide_risk": "low" } }),
         )
         .await;
     api.post(

@@ -12,7 +12,9 @@ use axum::response::{IntoResponse, Redirect, Response};
 use kairos_domain::Refusal;
 use kairos_domain::ids::{CourseId, ScreenId};
 use kairos_domain::roles::Permission;
-use kairos_domain::screening::{Class, Decision, History, MedicationClass, Pregnancy, ScreenFindings};
+use kairos_domain::screening::{
+    Class, Decision, HepaticImpairment, History, MedicationClass, Pregnancy, ScreenFindings, SuicideRisk,
+};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
@@ -29,6 +31,8 @@ struct ScreenForm {
     histories: Vec<&'static str>,
     pregnancies: Vec<(&'static str, String)>,
     medications: Vec<(&'static str, String)>,
+    hepatic: Vec<(&'static str, &'static str)>,
+    risks: Vec<&'static str>,
     /// What was typed, kept after a refusal.
     values: ScreenInput,
     error: Option<super::form::Refused>,
@@ -51,6 +55,19 @@ fn form_page(
         histories: History::ALL.iter().map(|h| h.as_str()).collect(),
         pregnancies: Pregnancy::ALL.iter().map(|p| (p.as_str(), p.as_str().replace('_', " "))).collect(),
         medications: MedicationClass::ALL.iter().map(|m| (m.as_str(), m.as_str().replace('_', " "))).collect(),
+        hepatic: HepaticImpairment::ALL
+            .iter()
+            .map(|h| {
+                let label = match h {
+                    HepaticImpairment::None => "none",
+                    HepaticImpairment::Mild => "mild (Child-Pugh A)",
+                    HepaticImpairment::Moderate => "moderate (Child-Pugh B)",
+                    HepaticImpairment::Severe => "severe (Child-Pugh C)",
+                };
+                (h.as_str(), label)
+            })
+            .collect(),
+        risks: SuicideRisk::ALL.iter().map(|r| r.as_str()).collect(),
         values,
         error,
     });
@@ -89,6 +106,12 @@ pub struct ScreenInput {
     pub allergies: String,
     pub ketamine_hypersensitivity: Option<String>,
     pub off_label_consent: Option<String>,
+    pub bipolar_or_mania: String,
+    pub hepatic_impairment: String,
+    pub breastfeeding: Option<String>,
+    pub sleep_apnoea_or_airway: Option<String>,
+    pub glaucoma: Option<String>,
+    pub suicide_risk: String,
 }
 
 impl ScreenInput {
@@ -106,6 +129,11 @@ impl ScreenInput {
             v.ok_or_else(|| Refusal::invalid(field, format!("enter the {what}")))
         };
         let enumerated = |e: kairos_domain::DomainError| Refusal::from(e).within("findings");
+        // A choice left unanswered stays `None`: the findings' own check
+        // asks for it by name.
+        fn chosen(v: &str) -> Option<&str> {
+            Some(v.trim()).filter(|v| !v.is_empty())
+        }
         Ok(ScreenFindings {
             diagnosis: self.diagnosis.trim().to_string(),
             prior_treatments: self
@@ -146,6 +174,21 @@ impl ScreenInput {
             allergies: self.allergies.trim().to_string(),
             ketamine_hypersensitivity: yes(&self.ketamine_hypersensitivity),
             off_label_consent: yes(&self.off_label_consent),
+            bipolar_or_mania: chosen(&self.bipolar_or_mania)
+                .map(|v| History::parse("bipolar_or_mania", v))
+                .transpose()
+                .map_err(enumerated)?,
+            hepatic_impairment: chosen(&self.hepatic_impairment)
+                .map(|v| HepaticImpairment::parse("hepatic_impairment", v))
+                .transpose()
+                .map_err(enumerated)?,
+            breastfeeding: Some(yes(&self.breastfeeding)),
+            sleep_apnoea_or_airway: Some(yes(&self.sleep_apnoea_or_airway)),
+            glaucoma: Some(yes(&self.glaucoma)),
+            suicide_risk: chosen(&self.suicide_risk)
+                .map(|v| SuicideRisk::parse("suicide_risk", v))
+                .transpose()
+                .map_err(enumerated)?,
         })
     }
 }
@@ -214,6 +257,7 @@ async fn screen_page(state: &AppState, auth: &UiAuth, id: ScreenId, error: Optio
         crate::usecase::screening::read(state, &api_auth(auth), id).await.map_err(|e| ui_error(e, nav()))?;
     let f = &s.findings;
     let yn = |b: bool| if b { "yes" } else { "no" }.to_string();
+    let asked = |v: Option<String>| v.unwrap_or_else(|| "not asked (screen recorded before this question)".into());
     let facts = vec![
         ("Diagnosis", f.diagnosis.clone()),
         (
@@ -240,6 +284,13 @@ async fn screen_page(state: &AppState, auth: &UiAuth, id: ScreenId, error: Optio
         ("Allergies", f.allergies.clone()),
         ("Ketamine hypersensitivity", yn(f.ketamine_hypersensitivity)),
         ("Consent to off-label use", yn(f.off_label_consent)),
+        // Asked since a later version of the screen: "not asked" on older ones.
+        ("Bipolar disorder or mania", asked(f.bipolar_or_mania.map(|h| h.as_str().to_string()))),
+        ("Suicide risk (structured assessment)", asked(f.suicide_risk.map(|r| r.as_str().to_string()))),
+        ("Hepatic impairment", asked(f.hepatic_impairment.map(|h| h.as_str().to_string()))),
+        ("Breastfeeding", asked(f.breastfeeding.map(yn))),
+        ("Sleep apnoea or difficult airway", asked(f.sleep_apnoea_or_airway.map(yn))),
+        ("Glaucoma or raised eye pressure", asked(f.glaucoma.map(yn))),
     ];
     let tz = state.client_tz(s.client_id).await.map_err(|e| ui_error(e, nav()))?;
     let name = |id: Option<kairos_domain::ids::StaffId>| {

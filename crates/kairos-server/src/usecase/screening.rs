@@ -53,8 +53,18 @@ pub async fn record(state: &AppState, caller: &Auth, course: CourseId, findings:
     // Off-label unless the course's protocol is the drug's labelled use (a
     // protocol outside the library counts as off-label).
     let c = state.store.get_course(course).await?;
-    let off_label = !state.config.protocols.get(&c.protocol).is_some_and(|p| p.labelled);
-    let classified = state.config.screening.classify(findings, off_label);
+    let protocol = state.config.protocols.get(&c.protocol);
+    // The client's age in whole years on today's date where they are
+    // treated (the label's "under 18" is by birthday).
+    let born = state.store.get_client(c.client_id).await?.details.date_of_birth;
+    let today = state.now().to_zoned(state.client_tz(c.client_id).await?).date();
+    let age_years = born.until((jiff::Unit::Year, today)).ok().map(|span| span.get_years());
+    let ctx = kairos_domain::screening::Context {
+        off_label: !protocol.is_some_and(|p| p.labelled),
+        age_years,
+        route: protocol.map(|p| p.dose.route),
+    };
+    let classified = state.config.screening.classify(findings, &ctx);
     Ok(state.store.record_screen(&caller.actor(), course, findings, &classified).await?)
 }
 

@@ -201,6 +201,9 @@ async fn a_clinic_day_runs_in_the_browser_from_registration_to_the_signed_integr
         b.fill("prior", "sertraline 150 mg\nvenlafaxine 225 mg\nCBT, 16 sessions").await?;
         b.tick("psychosis", "none").await?;
         b.tick("substance_use", "none").await?;
+        b.tick("bipolar_or_mania", "none").await?;
+        b.tick("suicide_risk", "low").await?;
+        b.tick("hepatic_impairment", "none").await?;
         b.fill("sys", "124").await?;
         b.fill("dia", "78").await?;
         b.fill("hr", "70").await?;

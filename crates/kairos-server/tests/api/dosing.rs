@@ -36,7 +36,9 @@ pub(crate) async fn booked_at(app: &TestApp, tz: &str) -> (String, String) {
         "substance_use": "none", "cardiovascular_disease": false, "systolic_bp": 126, "diastolic_bp": 80,
         "heart_rate": 70, "pregnancy": "not_applicable", "raised_intracranial_pressure": false,
         "aneurysmal_vascular_disease": false, "intracerebral_haemorrhage_history": false, "medications": [],
-        "weight_kg": 72.5, "allergies": "none known", "ketamine_hypersensitivity": false, "off_label_consent": true
+        "weight_kg": 72.5, "allergies": "none known", "ketamine_hypersensitivity": false, "off_label_consent": true,
+        "bipolar_or_mania": "none", "hepatic_impairment": "none", "breastfeeding": false,
+        "sleep_apnoea_or_airway": false, "glaucoma": false, "suicide_risk": "low"
     });
     let s = app.post(&format!("/api/v1/courses/{course}/screens"), &prescriber, json!({ "findings": findings })).await;
     let sign = format!("/api/v1/screens/{}/sign", s.body["id"].as_str().expect("screen"));
@@ -269,7 +271,9 @@ async fn screened(app: &TestApp, prescriber: &str, protocol: &str) -> (String, S
         "substance_use": "none", "cardiovascular_disease": false, "systolic_bp": 126, "diastolic_bp": 80,
         "heart_rate": 70, "pregnancy": "not_applicable", "raised_intracranial_pressure": false,
         "aneurysmal_vascular_disease": false, "intracerebral_haemorrhage_history": false, "medications": [],
-        "weight_kg": 72.5, "allergies": "none known", "ketamine_hypersensitivity": false, "off_label_consent": true
+        "weight_kg": 72.5, "allergies": "none known", "ketamine_hypersensitivity": false, "off_label_consent": true,
+        "bipolar_or_mania": "none", "hepatic_impairment": "none", "breastfeeding": false,
+        "sleep_apnoea_or_airway": false, "glaucoma": false, "suicide_risk": "low"
     });
     let s = app.post(&format!("/api/v1/courses/{course}/screens"), prescriber, json!({ "findings": findings })).await;
     let sign = format!("/api/v1/screens/{}/sign", s.body["id"].as_str().expect("screen"));

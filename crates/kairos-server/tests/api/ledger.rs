@@ -82,7 +82,9 @@ pub async fn clinic(app: &TestApp, n: usize, protocol: &str) -> Clinic {
             "heart_rate": 70, "pregnancy": "not_applicable", "raised_intracranial_pressure": false,
             "aneurysmal_vascular_disease": false, "intracerebral_haemorrhage_history": false,
             "medications": ["benzodiazepine"], "weight_kg": 72.5, "allergies": "none known",
-            "ketamine_hypersensitivity": false, "off_label_consent": true
+            "ketamine_hypersensitivity": false, "off_label_consent": true,
+        "bipolar_or_mania": "none", "hepatic_impairment": "none", "breastfeeding": false,
+        "sleep_apnoea_or_airway": false, "glaucoma": false, "suicide_risk": "low"
         });
         let s =
             app.post(&format!("/api/v1/courses/{course}/screens"), &prescriber, json!({ "findings": findings })).await;

@@ -324,7 +324,9 @@ async fn session(app: &TestApp, protocol: &str, start: Value) -> (String, String
         "diastolic_bp": 78, "heart_rate": 70, "pregnancy": "not_applicable", "raised_intracranial_pressure": false,
         "aneurysmal_vascular_disease": false, "intracerebral_haemorrhage_history": false,
         "medications": ["benzodiazepine"], "weight_kg": 70.0, "allergies": "none known",
-        "ketamine_hypersensitivity": false, "off_label_consent": true
+        "ketamine_hypersensitivity": false, "off_label_consent": true,
+        "bipolar_or_mania": "none", "hepatic_impairment": "none", "breastfeeding": false,
+        "sleep_apnoea_or_airway": false, "glaucoma": false, "suicide_risk": "low"
     });
     let s = app.post(&format!("/api/v1/courses/{course}/screens"), &prescriber, json!({ "findings": findings })).await;
     assert_eq!(s.status, StatusCode::CREATED, "{}", s.body);

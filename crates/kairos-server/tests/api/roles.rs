@@ -61,7 +61,9 @@ async fn every_role_gets_exactly_what_the_policy_grants() {
         "substance_use": "none", "cardiovascular_disease": false, "systolic_bp": 120, "diastolic_bp": 80,
         "heart_rate": 70, "pregnancy": "no", "raised_intracranial_pressure": false,
         "aneurysmal_vascular_disease": false, "intracerebral_haemorrhage_history": false, "medications": [],
-        "weight_kg": 70, "allergies": "none known", "ketamine_hypersensitivity": false, "off_label_consent": true
+        "weight_kg": 70, "allergies": "none known", "ketamine_hypersensitivity": false, "off_label_consent": true,
+        "bipolar_or_mania": "none", "hepatic_impairment": "none", "breastfeeding": false,
+        "sleep_apnoea_or_airway": false, "glaucoma": false, "suicide_risk": "low"
     });
     let screen = app
         .post(&format!("/api/v1/courses/{course}/screens"), &prescriber, json!({ "findings": findings.clone() }))

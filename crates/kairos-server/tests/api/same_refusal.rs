@@ -406,7 +406,9 @@ async fn a_screen_and_its_signature_are_refused_in_the_same_words_at_the_api_and
             "substance_use": "none", "cardiovascular_disease": false, "systolic_bp": 126, "diastolic_bp": 80,
             "heart_rate": 70, "pregnancy": "not_applicable", "raised_intracranial_pressure": false,
             "aneurysmal_vascular_disease": false, "intracerebral_haemorrhage_history": false, "medications": [],
-            "weight_kg": 72.5, "allergies": "none known", "ketamine_hypersensitivity": false, "off_label_consent": true
+            "weight_kg": 72.5, "allergies": "none known", "ketamine_hypersensitivity": false, "off_label_consent": true,
+        "bipolar_or_mania": "none", "hepatic_impairment": "none", "breastfeeding": false,
+        "sleep_apnoea_or_airway": false, "glaucoma": false, "suicide_risk": "low"
         });
         edit(&mut f);
         json!({ "findings": f })
@@ -424,6 +426,9 @@ async fn a_screen_and_its_signature_are_refused_in_the_same_words_at_the_api_and
             ("weight_kg", "72.5"),
             ("allergies", "none known"),
             ("off_label_consent", "yes"),
+            ("bipolar_or_mania", "none"),
+            ("hepatic_impairment", "none"),
+            ("suicide_risk", "low"),
         ]
         .into_iter()
         .map(|(k, v)| (k, v.to_string()))

@@ -14,7 +14,9 @@ fn findings() -> Value {
         "systolic_bp": 124, "diastolic_bp": 78, "heart_rate": 70, "pregnancy": "no",
         "raised_intracranial_pressure": false, "aneurysmal_vascular_disease": false,
         "intracerebral_haemorrhage_history": false, "medications": [], "weight_kg": 72.5,
-        "allergies": "none known", "ketamine_hypersensitivity": false, "off_label_consent": true
+        "allergies": "none known", "ketamine_hypersensitivity": false, "off_label_consent": true,
+        "bipolar_or_mania": "none", "hepatic_impairment": "none", "breastfeeding": false,
+        "sleep_apnoea_or_airway": false, "glaucoma": false, "suicide_risk": "low"
     })
 }
 
@@ -121,6 +123,15 @@ async fn an_absolute_contraindication_cannot_be_signed_eligible_and_bad_findings
     bad.as_object_mut().expect("object").remove("off_label_consent");
     assert_eq!(app.post(&path, &prescriber, json!({ "findings": bad })).await.status, StatusCode::UNPROCESSABLE_ENTITY);
 
+    // The questions added later are required of a new screen, each by name.
+    for field in ["bipolar_or_mania", "hepatic_impairment", "suicide_risk", "glaucoma"] {
+        let mut bad = findings();
+        bad.as_object_mut().expect("object").remove(field);
+        let r = app.post(&path, &prescriber, json!({ "findings": bad })).await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{field}");
+        assert_eq!(r.problem_field(), Some(format!("findings.{field}").as_str()), "{}", r.body);
+    }
+
     let mut f = findings();
     f["aneurysmal_vascular_disease"] = json!(true);
     f["medications"] = json!(["lamotrigine"]);
@@ -212,6 +223,9 @@ async fn a_nurse_records_a_screen_in_the_ui_and_a_prescriber_signs_it() {
         ("medications", "benzodiazepine"),
         ("allergies", "none known"),
         ("off_label_consent", "yes"),
+        ("bipolar_or_mania", "none"),
+        ("hepatic_impairment", "none"),
+        ("suicide_risk", "low"),
     ];
     // A missing number comes back with the field named, and nothing is saved.
     let bad: Vec<(&str, &str)> = form.iter().filter(|(k, _)| *k != "heart_rate").copied().collect();
@@ -257,4 +271,51 @@ async fn a_nurse_records_a_screen_in_the_ui_and_a_prescriber_signs_it() {
     let chart =
         web.get(format!("{}/clients/{client}", app.base)).send().await.expect("chart").text().await.expect("html");
     assert!(chart.contains("screened: signed eligible"), "the chart shows where screening stands");
+}
+
+#[tokio::test]
+async fn esketamine_for_a_17_year_old_needs_a_rationale_and_a_high_suicide_risk_a_safety_plan() {
+    let app = spawn_app().await;
+    let prescriber = app.token_for(Role::Prescriber).await;
+    // Born 17 years and 364 days ago: 17 on the day of the screen.
+    let today = jiff::Timestamp::now().to_zoned(jiff::tz::TimeZone::UTC).date();
+    let born = today.checked_sub(jiff::Span::new().years(18)).expect("date").tomorrow().expect("date");
+    let r = app
+        .post(
+            "/api/v1/clients",
+            &prescriber,
+            json!({ "given_name": "Ivo", "family_name": "Young", "date_of_birth": born.to_string() }),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let client = r.body["id"].as_str().expect("id").to_string();
+    let mut screens = Vec::new();
+    for protocol in ["esketamine_label", "apa_iv_induction"] {
+        let r = app
+            .post(
+                &format!("/api/v1/clients/{client}/courses"),
+                &prescriber,
+                json!({ "protocol": protocol, "started_on": today.to_string() }),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+        let course = r.body["id"].as_str().expect("course").to_string();
+        let mut f = findings();
+        f["suicide_risk"] = json!("high");
+        let r = app.post(&format!("/api/v1/courses/{course}/screens"), &prescriber, json!({ "findings": f })).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+        screens.push((rules_of(&r.body), r.body["id"].as_str().expect("id").to_string()));
+    }
+    let relative = |rule: &str| (rule.to_string(), "relative".to_string());
+    assert_eq!(screens[0].0, vec![relative("suicide_risk_high"), relative("esketamine_under_18")]);
+    assert_eq!(screens[1].0, vec![relative("suicide_risk_high")], "the under-18 rule is esketamine's");
+    let sign = format!("/api/v1/screens/{}/sign", screens[0].1);
+    let r = app
+        .post(
+            &sign,
+            &prescriber,
+            json!({ "eligible": true, "rationales": { "suicide_risk_high": "Safety plan made." } }),
+        )
+        .await;
+    assert_eq!(r.problem_field(), Some("rationales.esketamine_under_18"), "{}", r.body);
 }
