@@ -927,6 +927,7 @@ pub const SHIPPED: &[(&str, &str)] = &[
     ("ketamine_weekly_psychotherapy.toml", include_str!("../../../protocols/ketamine_weekly_psychotherapy.toml")),
     ("kap_sublingual_im.toml", include_str!("../../../protocols/kap_sublingual_im.toml")),
     ("esketamine_label.toml", include_str!("../../../protocols/esketamine_label.toml")),
+    ("esketamine_mdsi.toml", include_str!("../../../protocols/esketamine_mdsi.toml")),
 ];
 
 /// The protocols in use: the shipped ones, with a clinic's own added or

@@ -66,7 +66,8 @@ mod protocols {
                 "ketamine_asat",
                 "ketamine_weekly_psychotherapy",
                 "kap_sublingual_im",
-                "esketamine_label"
+                "esketamine_label",
+                "esketamine_mdsi"
             ]
         );
         for (file, text) in SHIPPED {
@@ -251,6 +252,27 @@ mod protocols {
     }
 
     /// Esketamine label: 8 induction doses in 4 weeks, twice a week; at least 2 h of monitoring.
+    /// Esketamine for depression with acute suicidal ideation: its own schedule, 84 mg twice a week for 4 weeks.
+    #[test]
+    fn esketamine_for_acute_suicidal_ideation_is_84_mg_twice_a_week_for_four_weeks() {
+        let p = shipped("esketamine_mdsi");
+        assert!(p.labelled, "a labelled use: no off-label consent");
+        assert_eq!(p.dose.route, Route::Intranasal);
+        assert_eq!((p.dose.amount, p.dose.min, p.dose.max), (Some(84.0), Some(56.0), Some(84.0)));
+        assert!(!p.is_confirmed("dose.min"), "the reduction to 56 mg is marked unconfirmed");
+        assert!(p.monitoring.minutes >= 120);
+        let tz = new_york();
+        let first = ts("2026-06-01T09:00:00-04:00");
+        let plan = plan(&p, first, &tz).expect("plan");
+        assert_eq!(plan.doses.len(), 8);
+        assert!(hours(first, plan.doses[7].target) < 28 * 24);
+        assert_eq!(most_in_a_week(&tz, &plan.doses), 2);
+        // The TRD protocol is labelled for monotherapy since January 2025.
+        let trd = shipped("esketamine_label");
+        assert!(trd.indication.contains("alone or with an oral antidepressant"), "{}", trd.indication);
+        assert!(trd.summary.contains("esketamine_mdsi"));
+    }
+
     #[test]
     fn esketamine_induction_is_eight_doses_in_four_weeks_with_two_hours_of_monitoring() {
         let p = shipped("esketamine_label");
