@@ -317,10 +317,37 @@ pub struct Monitoring {
     /// What is checked, in words (e.g. "blood pressure about 40 min after dosing").
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub checks: Vec<String>,
+    /// SpO2 is measured before every dose: a dose does not start without it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub spo2_before_dose: bool,
+    /// The fasting rule before a dose (esketamine: no food for 2 h, no
+    /// liquids for 30 min); a dose does not start until it is confirmed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fasting: Option<Fasting>,
+    /// Nasal corticosteroids or decongestants are taken at least this many
+    /// minutes before an intranasal dose (esketamine: 60); confirmed at start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nasal_medicines_minutes_before: Option<u32>,
     #[serde(flatten)]
     pub provenance: Provenance,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub unconfirmed: BTreeMap<String, String>,
+}
+
+/// How long before a dose the client neither eats nor drinks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct Fasting {
+    pub food_hours: u32,
+    pub liquid_minutes: u32,
+}
+
+impl Fasting {
+    /// In words: "no food for 2 h and no liquids for 30 min before the dose".
+    pub fn describe(&self) -> String {
+        format!("no food for {} h and no liquids for {} min before the dose", self.food_hours, self.liquid_minutes)
+    }
 }
 
 /// What a tied session's window is counted from.

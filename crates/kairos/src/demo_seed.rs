@@ -421,6 +421,7 @@ async fn demo_portal_client(store: &Store) -> Result<()> {
     let stock = store.stocks(None).await?.into_iter().find(|s| s.lot == "KET-DEMO-2611").map(|s| s.id);
     let checklist = kairos_domain::dosing::Checklist {
         fasting_confirmed: true,
+        nasal_medicines_clear: true,
         ride_home_arranged: true,
         no_driving_agreed: true,
         pregnancy_test: "negative".into(),

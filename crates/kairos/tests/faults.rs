@@ -282,7 +282,7 @@ async fn clinic(base: &str) -> Clinic {
             &prescriber,
             &format!("/encounters/{encounter}/dosing-session"),
             serde_json::json!({
-                "checklist": { "fasting_confirmed": true, "ride_home_arranged": true, "no_driving_agreed": true,
+                "checklist": { "fasting_confirmed": true, "nasal_medicines_clear": true, "ride_home_arranged": true, "no_driving_agreed": true,
                                "pregnancy_test": "not_applicable", "mood_check": "steady" },
                 "pre_vitals": { "systolic": 124, "diastolic": 80, "heart_rate": 72, "spo2": 98 },
                 "weight_kg": 72.5, "stock_id": stock, "started_at": ago(180)

@@ -81,7 +81,13 @@ pub struct EarlyEndRecord {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Checklist {
+    /// The client fasted as instructed (required where the protocol sets a
+    /// fasting rule: esketamine, no food for 2 h and no liquids for 30 min).
     pub fasting_confirmed: bool,
+    /// No nasal corticosteroid or decongestant within the protocol's time
+    /// before an intranasal dose (esketamine: 1 h); required for one.
+    #[serde(default)]
+    pub nasal_medicines_clear: bool,
     pub ride_home_arranged: bool,
     /// The client agreed not to drive until the next day.
     pub no_driving_agreed: bool,
@@ -338,6 +344,14 @@ pub fn start(
             "the client must agree not to drive until the next day before dosing",
         ));
     }
+    if let Some(f) = protocol.and_then(|p| p.monitoring.fasting)
+        && !c.fasting_confirmed
+    {
+        return Err(Refusal::invalid(
+            "checklist.fasting_confirmed",
+            format!("confirm the client has fasted: {} (the protocol's rule)", f.describe()),
+        ));
+    }
     let mood_check = text("checklist.mood_check", &c.mood_check, MOOD_CHECK_MAX, "the mood check")?;
 
     // Pre-dose vital signs and the hold.
@@ -350,6 +364,12 @@ pub fn start(
         if value.is_none() {
             return Err(Refusal::invalid(field, format!("enter the pre-dose {what}: it is required before a dose")));
         }
+    }
+    if protocol.is_some_and(|p| p.monitoring.spo2_before_dose) && v.spo2.is_none() {
+        return Err(Refusal::invalid(
+            "pre_vitals.spo2",
+            "enter the pre-dose SpO2: this protocol measures it before every dose",
+        ));
     }
     v.validate().map_err(|e| Refusal::from(e).within("pre_vitals"))?;
     let hold = policy.pre_dose_hold(v);
@@ -390,6 +410,18 @@ pub fn start(
             return Err(Refusal::invalid("route", "give the route: this course's protocol is not in the library"));
         }
     };
+    if route == crate::protocols::Route::Intranasal.as_str()
+        && let Some(m) = protocol.and_then(|p| p.monitoring.nasal_medicines_minutes_before)
+        && !cmd.checklist.nasal_medicines_clear
+    {
+        return Err(Refusal::invalid(
+            "checklist.nasal_medicines_clear",
+            format!(
+                "confirm no nasal corticosteroid or decongestant was taken in the {m} minutes before this intranasal \
+                 dose (the protocol's rule)"
+            ),
+        ));
+    }
     let protocol_mg_per_kg =
         protocol.and_then(|p| (p.dose.unit == DoseUnit::MgPerKg).then_some(p.dose.amount).flatten());
     let mg_per_kg = cmd.mg_per_kg.or(protocol_mg_per_kg);
@@ -792,12 +824,19 @@ mod tests {
         StartCommand {
             checklist: Checklist {
                 fasting_confirmed: true,
+                nasal_medicines_clear: true,
                 ride_home_arranged: true,
                 no_driving_agreed: true,
                 pregnancy_test: "not_applicable".into(),
                 mood_check: " calm ".into(),
             },
-            pre_vitals: Vitals { systolic: Some(128), diastolic: Some(82), heart_rate: Some(70), ..Vitals::default() },
+            pre_vitals: Vitals {
+                systolic: Some(128),
+                diastolic: Some(82),
+                heart_rate: Some(70),
+                spo2: Some(98),
+                ..Vitals::default()
+            },
             override_reason: None,
             route: None,
             mg_per_kg: None,
@@ -981,6 +1020,45 @@ mod tests {
         let mut c = command();
         c.checklist.no_driving_agreed = false;
         assert_eq!(refused(&snapshot(), &c, true).field, "checklist.no_driving_agreed");
+    }
+
+    #[test]
+    fn esketamine_needs_spo2_fasting_and_no_nasal_medicine_in_the_last_hour_as_its_label_says() {
+        // The esketamine label: pulse oximetry at every session; no food for
+        // 2 h and no liquids for 30 min before; nasal corticosteroids or
+        // decongestants at least 1 h before.
+        let mut s = snapshot();
+        s.course_protocol = Some("esketamine_label".into());
+        let esketamine = || StartCommand { weight_kg: None, dose_mg: Some(56.0), ..command() };
+        decide(&s, &esketamine(), false).expect("all confirmed: starts");
+        let mut c = esketamine();
+        c.pre_vitals.spo2 = None;
+        let r = refused(&s, &c, false);
+        assert_eq!(r.field, "pre_vitals.spo2");
+        assert!(r.message.contains("measures it before every dose"), "{}", r.message);
+        let mut c = esketamine();
+        c.checklist.fasting_confirmed = false;
+        let r = refused(&s, &c, false);
+        assert_eq!(r.field, "checklist.fasting_confirmed");
+        assert!(r.message.contains("no food for 2 h and no liquids for 30 min"), "{}", r.message);
+        let mut c = esketamine();
+        c.checklist.nasal_medicines_clear = false;
+        let r = refused(&s, &c, false);
+        assert_eq!(r.field, "checklist.nasal_medicines_clear");
+        assert!(r.message.contains("60 minutes"), "{}", r.message);
+        // The IV series measures SpO2 too, but sets no fasting or nasal rule.
+        let mut c = command();
+        c.checklist.fasting_confirmed = false;
+        c.checklist.nasal_medicines_clear = false;
+        decide(&snapshot(), &c, false).expect("IV: no fasting or nasal rule");
+        c.pre_vitals.spo2 = None;
+        assert_eq!(refused(&snapshot(), &c, false).field, "pre_vitals.spo2");
+        // A course outside the library sets none of them.
+        let mut other = snapshot();
+        other.course_protocol = Some("our_own".into());
+        let c = StartCommand { route: Some("im".into()), weight_kg: None, dose_mg: Some(50.0), ..command() };
+        let c = StartCommand { pre_vitals: Vitals { spo2: None, ..c.pre_vitals }, ..c };
+        decide(&other, &c, false).expect("no protocol rule");
     }
 
     #[test]

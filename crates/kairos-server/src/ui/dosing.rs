@@ -21,11 +21,15 @@ use serde::Deserialize;
 
 type PageResult = Result<Response, Response>;
 
+/// A pre-dose questionnaire's answer: (result in words, when, raised an alert).
+type Answered = (String, String, bool);
+
 /// The start-of-dose form as typed.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default)]
 pub struct StartForm {
     pub fasting_confirmed: Option<String>,
+    pub nasal_medicines_clear: Option<String>,
     pub ride_home_arranged: Option<String>,
     pub no_driving_agreed: Option<String>,
     pub pregnancy_test: String,
@@ -51,6 +55,7 @@ impl StartForm {
         Ok(StartCommand {
             checklist: Checklist {
                 fasting_confirmed: ticked(&self.fasting_confirmed),
+                nasal_medicines_clear: ticked(&self.nasal_medicines_clear),
                 ride_home_arranged: ticked(&self.ride_home_arranged),
                 no_driving_agreed: ticked(&self.no_driving_agreed),
                 pregnancy_test: self.pregnancy_test.clone(),
@@ -103,6 +108,14 @@ struct StartPage {
     tz_name: String,
     /// The client's open self-harm alerts: (what, answer, when, site time).
     self_harm: Vec<(String, String, String)>,
+    /// The protocol's before-dose rules.
+    spo2_required: bool,
+    fasting: Option<String>,
+    nasal_minutes: Option<u32>,
+    /// The pre-dose questionnaires: name and, if answered, (result, when, raised an alert).
+    pre_dose: Vec<(String, Option<Answered>)>,
+    /// The client's chart, to record a questionnaire.
+    client_id: String,
     form: StartForm,
     error: Option<Refused>,
 }
@@ -162,6 +175,21 @@ async fn start_page(
                 )
             })
             .collect(),
+        spo2_required: facts.before_dose.spo2_required,
+        fasting: facts.before_dose.fasting.clone(),
+        nasal_minutes: facts.before_dose.nasal_medicines_minutes,
+        pre_dose: facts
+            .pre_dose_measures
+            .iter()
+            .map(|m| {
+                let answered = m.answered.as_ref().map(|(result, at, alert)| {
+                    let when = at.to_zoned(facts.time_zone.clone()).strftime("%a %-d %b %H:%M").to_string();
+                    (result.clone(), when, *alert)
+                });
+                (m.name.clone(), answered)
+            })
+            .collect(),
+        client_id: facts.client_id.to_string(),
         form,
         error,
     }))

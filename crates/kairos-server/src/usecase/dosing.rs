@@ -19,6 +19,7 @@ use std::collections::HashMap;
 
 /// What the start-of-dose form shows for an arrived dosing visit.
 pub struct StartFacts {
+    pub client_id: kairos_domain::ids::ClientId,
     pub client_name: String,
     /// The time zone of the visit's site.
     pub time_zone: TimeZone,
@@ -35,6 +36,50 @@ pub struct StartFacts {
     /// The client's open self-harm alerts, oldest first: reviewed with the
     /// client before the dose (the start refuses without the review).
     pub open_self_harm: Vec<kairos_domain::dosing::OpenSelfHarm>,
+    /// What the protocol asks to confirm before a dose.
+    pub before_dose: BeforeDose,
+    /// The course's before-each-dose questionnaires (the measure schedule's
+    /// pre-dose safety check) and their answers in their windows.
+    pub pre_dose_measures: Vec<PreDoseMeasure>,
+}
+
+/// A protocol's rules for the start: SpO2, fasting, nasal medicines.
+#[derive(Debug, Clone, Default)]
+pub struct BeforeDose {
+    pub spo2_required: bool,
+    /// The fasting rule in words.
+    pub fasting: Option<String>,
+    /// Minutes without a nasal corticosteroid or decongestant (intranasal).
+    pub nasal_medicines_minutes: Option<u32>,
+}
+
+/// A questionnaire due before this dose, and its answer if one came in its window.
+#[derive(Debug, Clone)]
+pub struct PreDoseMeasure {
+    pub name: String,
+    /// (the result in words, when it was completed, whether it raised an alert).
+    pub answered: Option<(String, jiff::Timestamp, bool)>,
+}
+
+/// The result of an administration in words: the answer's label for a
+/// one-question instrument ("No"), else the severity band or the score.
+fn result_in_words(
+    inst: Option<&kairos_domain::instruments::Instrument>,
+    a: &kairos_store::measures::Administration,
+) -> String {
+    if let Some(i) = inst
+        && i.items.len() == 1
+        && let Some(Some(v)) = a.answers.as_ref().and_then(|x| x.first())
+    {
+        let options = i.items[0].options.as_deref().unwrap_or(&i.options);
+        if let Some(label) = options.iter().find(|o| o.value == *v).and_then(|o| o.label.clone()) {
+            return label;
+        }
+    }
+    match &a.severity {
+        Some(band) => format!("{} ({band})", a.score),
+        None => format!("score {}", a.score),
+    }
 }
 
 /// The facts of the start form (nurses and prescribers).
@@ -43,16 +88,49 @@ pub async fn start_facts(state: &AppState, caller: &Auth, visit: EncounterId) ->
     let visit = state.store.get_encounter(visit).await?;
     let client_name = super::clients::name(state, visit.client_id).await?;
     let time_zone = state.site_tz(visit.site_id).await?;
+    let mut before_dose = BeforeDose::default();
+    let mut schedule = None;
     let (protocol, route, protocol_dose) = match visit.course_id {
         Some(c) => {
             let course = state.store.get_course(c).await?;
+            schedule = Some(state.config.schedule_for(&course.protocol));
             match state.config.protocols.get(&course.protocol) {
-                Some(p) => (p.name.clone(), p.dose.route.as_str().to_string(), dose_in_words(p)),
+                Some(p) => {
+                    let m = &p.monitoring;
+                    before_dose = BeforeDose {
+                        spo2_required: m.spo2_before_dose,
+                        fasting: m.fasting.map(|f| f.describe()),
+                        nasal_medicines_minutes: m
+                            .nasal_medicines_minutes_before
+                            .filter(|_| p.dose.route == kairos_domain::protocols::Route::Intranasal),
+                    };
+                    (p.name.clone(), p.dose.route.as_str().to_string(), dose_in_words(p))
+                }
                 None => (course.protocol, "iv".to_string(), String::new()),
             }
         }
         None => ("no course".into(), "iv".to_string(), String::new()),
     };
+    // The schedule's before-each-dose questionnaires, each with the latest
+    // answer in its window (opening the rule's hours before now).
+    let mut pre_dose_measures = Vec::new();
+    if let Some(schedule) = schedule {
+        let now = state.now();
+        let taken = state.store.measures_of(visit.client_id, None).await?;
+        for rule in schedule.rules.iter().filter(|r| r.when == kairos_domain::measure_schedule::When::BeforeEachDose) {
+            let opens = now - jiff::SignedDuration::from_hours(rule.opens_hours_before.max(1));
+            for id in &rule.instruments {
+                let inst = state.config.instruments.get(id);
+                let answered = taken
+                    .iter()
+                    .filter(|a| a.instrument == *id && a.entered_in_error.is_none() && a.completed_at >= opens)
+                    .max_by_key(|a| a.completed_at)
+                    .map(|a| (result_in_words(inst, a), a.completed_at, !a.alerts.is_empty()));
+                let name = inst.map_or_else(|| id.clone(), |i| i.short_name.clone());
+                pre_dose_measures.push(PreDoseMeasure { name, answered });
+            }
+        }
+    }
     let substance = Substance::for_route(&route);
     let today = state.now().to_zoned(time_zone.clone()).date();
     let mut stocks = Vec::new();
@@ -64,7 +142,18 @@ pub async fn start_facts(state: &AppState, caller: &Auth, visit: EncounterId) ->
         }
     }
     let open_self_harm = state.store.open_self_harm_alerts(visit.client_id).await?;
-    Ok(StartFacts { client_name, time_zone, protocol, protocol_dose, substance, stocks, open_self_harm })
+    Ok(StartFacts {
+        client_id: visit.client_id,
+        client_name,
+        time_zone,
+        protocol,
+        protocol_dose,
+        substance,
+        stocks,
+        open_self_harm,
+        before_dose,
+        pre_dose_measures,
+    })
 }
 
 /// A protocol's doses in words: its route's and each alternative's.

@@ -254,6 +254,7 @@ async fn a_clinic_day_runs_in_the_browser_from_registration_to_the_signed_integr
         b.driver.query(By::Id("lot")).first().await?;
         b.page().await?;
         b.tick("fasting_confirmed", "yes").await?;
+        b.tick("nasal_medicines_clear", "yes").await?;
         b.tick("ride_home_arranged", "yes").await?;
         b.tick("no_driving_agreed", "yes").await?;
         b.fill("mood", "a little nervous, settled after talking").await?;

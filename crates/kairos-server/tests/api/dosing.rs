@@ -78,7 +78,7 @@ async fn dose_visit(
 
 fn start_body(sys: u16, override_reason: Option<&str>) -> Value {
     json!({
-        "checklist": { "fasting_confirmed": true, "ride_home_arranged": true, "no_driving_agreed": true,
+        "checklist": { "fasting_confirmed": true, "nasal_medicines_clear": true, "ride_home_arranged": true, "no_driving_agreed": true,
                        "pregnancy_test": "not_applicable", "mood_check": "calm, hopeful" },
         "pre_vitals": { "systolic": sys, "diastolic": 85, "heart_rate": 74, "spo2": 98 },
         "override_reason": override_reason,
@@ -140,7 +140,7 @@ async fn a_nurse_charts_an_iv_dose_with_the_hold_alerts_discharge_and_signature(
         .post(
             &vitals,
             &nurse,
-            json!({ "at": ago(150), "vitals": { "systolic": 186, "diastolic": 104, "heart_rate": 96 } }),
+            json!({ "at": ago(150), "vitals": { "systolic": 186, "diastolic": 104, "heart_rate": 96, "spo2": 98 } }),
         )
         .await;
     assert_eq!(r.body["alerts"][0]["sign"], "systolic", "{}", r.body);
@@ -211,6 +211,7 @@ async fn a_nurse_charts_a_dose_on_the_session_page_and_sees_the_alert_at_once() 
         ("systolic", "150"),
         ("diastolic", "84"),
         ("heart_rate", "72"),
+        ("spo2", "98"),
         ("weight_kg", "80"),
         ("lot", "KET-DEMO-0007"),
     ];
@@ -298,9 +299,9 @@ async fn fixed_and_weight_based_doses_started_in_turn_both_chart() {
     let site = site.body["id"].as_str().expect("site").to_string();
     let fixed = screened(&app, &prescriber, "clinic_im_fixed").await;
     let weighed = screened(&app, &prescriber, "apa_iv_induction").await;
-    let checklist = json!({ "fasting_confirmed": true, "ride_home_arranged": true, "no_driving_agreed": true,
+    let checklist = json!({ "fasting_confirmed": true, "nasal_medicines_clear": true, "ride_home_arranged": true, "no_driving_agreed": true,
                             "pregnancy_test": "not_applicable", "mood_check": "calm" });
-    let vitals = json!({ "systolic": 124, "diastolic": 80, "heart_rate": 70 });
+    let vitals = json!({ "systolic": 124, "diastolic": 80, "heart_rate": 70, "spo2": 98 });
     for round in 0..4i64 {
         for (i, (client, course)) in [&fixed, &weighed].into_iter().enumerate() {
             let chair = app
@@ -498,7 +499,7 @@ async fn a_dose_outside_the_protocol_is_refused_at_both_doors_unless_a_prescribe
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     let path = format!("/api/v1/encounters/{enc}/dosing-session");
     let body = |mg: f64, exception: Option<&str>| {
-        json!({ "checklist": { "fasting_confirmed": true, "ride_home_arranged": true, "no_driving_agreed": true,
+        json!({ "checklist": { "fasting_confirmed": true, "nasal_medicines_clear": true, "ride_home_arranged": true, "no_driving_agreed": true,
                                "pregnancy_test": "not_applicable", "mood_check": "calm" },
                 "pre_vitals": { "systolic": 124, "diastolic": 80, "heart_rate": 70, "spo2": 98 },
                 "dose_mg": mg, "lot": "ESK-1", "dose_exception": exception })
@@ -512,12 +513,14 @@ async fn a_dose_outside_the_protocol_is_refused_at_both_doors_unless_a_prescribe
     let web = web_session(&app, &nurse_email).await;
     let form = [
         ("fasting_confirmed", "yes"),
+        ("nasal_medicines_clear", "yes"),
         ("ride_home_arranged", "yes"),
         ("no_driving_agreed", "yes"),
         ("pregnancy_test", "not_applicable"),
         ("systolic", "124"),
         ("diastolic", "80"),
         ("heart_rate", "70"),
+        ("spo2", "98"),
         ("dose_mg", "560"),
         ("lot", "ESK-1"),
     ];
@@ -589,7 +592,7 @@ async fn a_dose_alert_pages_the_prescribers_on_site_that_day_and_not_the_others(
         .post(
             &format!("/api/v1/dosing-sessions/{session}/vitals"),
             &nurse,
-            json!({ "vitals": { "systolic": 196, "diastolic": 118, "heart_rate": 104 } }),
+            json!({ "vitals": { "systolic": 196, "diastolic": 118, "heart_rate": 104, "spo2": 98 } }),
         )
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);

@@ -45,7 +45,7 @@ pub(crate) async fn start_dose(app: &TestApp, prescriber: &str, dose: &str, mins
             &format!("/api/v1/encounters/{dose}/dosing-session"),
             prescriber,
             json!({
-                "checklist": { "fasting_confirmed": true, "ride_home_arranged": true, "no_driving_agreed": true,
+                "checklist": { "fasting_confirmed": true, "nasal_medicines_clear": true, "ride_home_arranged": true, "no_driving_agreed": true,
                                "pregnancy_test": "not_applicable", "mood_check": "calm" },
                 "pre_vitals": { "systolic": 128, "diastolic": 82, "heart_rate": 72, "spo2": 98 },
                 "weight_kg": 72.5, "lot": "KET-DEMO-0042",

@@ -127,7 +127,7 @@ pub async fn start_dose(app: &TestApp, c: &Clinic, i: usize) -> String {
 
 pub fn start_with_stock(stock: &str, drawn: Option<f64>) -> Value {
     json!({
-        "checklist": { "fasting_confirmed": true, "ride_home_arranged": true, "no_driving_agreed": true,
+        "checklist": { "fasting_confirmed": true, "nasal_medicines_clear": true, "ride_home_arranged": true, "no_driving_agreed": true,
                        "pregnancy_test": "not_applicable", "mood_check": "steady" },
         "pre_vitals": { "systolic": 124, "diastolic": 80, "heart_rate": 72, "spo2": 98 },
         "weight_kg": 72.5, "stock_id": stock, "drawn": drawn, "started_at": ago(180)

@@ -56,6 +56,7 @@ async fn an_open_self_harm_alert_is_reviewed_before_the_dose_at_both_doors() {
         ("systolic", "124"),
         ("diastolic", "80"),
         ("heart_rate", "72"),
+        ("spo2", "98"),
         ("weight_kg", "70"),
         ("stock_id", c.stock.as_str()),
     ];
@@ -95,4 +96,80 @@ async fn a_review_with_no_open_self_harm_alert_is_refused_not_dropped() {
     let r = app.post(&format!("/api/v1/encounters/{}/dosing-session", c.encounters[0]), &c.nurse, body).await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
     assert_eq!(r.body["field"], "self_harm_review");
+}
+
+#[tokio::test]
+async fn the_start_form_shows_the_pre_dose_safety_check_for_this_dose_answered_or_not() {
+    let app = spawn_app().await;
+    let c = clinic(&app, 1, "apa_iv_induction").await;
+    let client = &c.clients[0];
+    let web = web_session(&app, &c.nurse_email).await;
+    let form = format!("{}/encounters/{}/dosing", app.base, c.encounters[0]);
+    // Not answered: the form says so, with where to record it.
+    let html = web.get(&form).send().await.expect("form").text().await.expect("html");
+    assert!(html.contains("<strong>Safety check</strong>: not answered for this dose"), "{html}");
+    assert!(html.contains(&format!("/clients/{client}#measures-h")), "{html}");
+    // An answer from two days ago is not this dose's: its window is 24 h.
+    let path = format!("/api/v1/clients/{client}/measures");
+    let record = |completed_at: Option<String>| {
+        let mut body = json!({ "instrument": "safety_check", "answers": [0] });
+        if let Some(at) = completed_at {
+            body["completed_at"] = json!(at);
+        }
+        app.post(&path, &c.nurse, body)
+    };
+    let r = record(Some((jiff::Timestamp::now() - jiff::SignedDuration::from_hours(48)).to_string())).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let html = web.get(&form).send().await.expect("form").text().await.expect("html");
+    assert!(html.contains("not answered for this dose"), "{html}");
+    // Answered "No" this morning: the answer and its time, no alert.
+    let r = record(None).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let html = web.get(&form).send().await.expect("form").text().await.expect("html");
+    assert!(html.contains("<strong>Safety check</strong>: No · "), "{html}");
+    assert!(!html.contains("not answered for this dose"), "{html}");
+}
+
+#[tokio::test]
+async fn an_intranasal_dose_waits_for_the_nasal_medicine_confirmation_and_spo2_at_both_doors() {
+    let app = spawn_app().await;
+    let c = clinic(&app, 1, "esketamine_label").await;
+    let path = format!("/api/v1/encounters/{}/dosing-session", c.encounters[0]);
+    let mut body = start_with_stock(&c.stock, None);
+    body["checklist"]["nasal_medicines_clear"] = json!(false);
+    let r = app.post(&path, &c.nurse, body.clone()).await;
+    assert_eq!(r.body["field"], "checklist.nasal_medicines_clear", "{}", r.body);
+    let said = r.body["detail"].as_str().expect("detail").to_string();
+    assert!(said.contains("60 minutes"), "{said}");
+    body["checklist"]["nasal_medicines_clear"] = json!(true);
+    body["pre_vitals"].as_object_mut().expect("vitals").remove("spo2");
+    let r = app.post(&path, &c.nurse, body).await;
+    assert_eq!(r.body["field"], "pre_vitals.spo2", "{}", r.body);
+    // The form shows the label's rules, each required.
+    let web = web_session(&app, &c.nurse_email).await;
+    let form = format!("{}/encounters/{}/dosing", app.base, c.encounters[0]);
+    let html = web.get(&form).send().await.expect("form").text().await.expect("html");
+    assert!(html.contains("no food for 2 h and no liquids for 30 min before the dose"), "{html}");
+    assert!(html.contains("No nasal corticosteroid or decongestant in the last 60 minutes"), "{html}");
+    assert!(html.contains("SpO2 (%), required by the protocol"), "{html}");
+    // Sent from the page without the nasal confirmation: the same refusal.
+    let fields = [
+        ("fasting_confirmed", "yes"),
+        ("ride_home_arranged", "yes"),
+        ("no_driving_agreed", "yes"),
+        ("pregnancy_test", "not_applicable"),
+        ("mood_check", "steady"),
+        ("systolic", "124"),
+        ("diastolic", "80"),
+        ("heart_rate", "72"),
+        ("spo2", "98"),
+        ("dose_mg", "56"),
+        ("stock_id", c.stock.as_str()),
+    ];
+    let r = web.post(&form).form(&fields).send().await.expect("post");
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = r.text().await.expect("html");
+    let same =
+        "Confirm no nasal corticosteroid or decongestant was taken in the 60 minutes before this intranasal dose";
+    assert!(said.starts_with(same) && html.contains(same), "the same words at both doors: {said}\n{html}");
 }

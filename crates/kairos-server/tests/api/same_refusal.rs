@@ -42,9 +42,9 @@ struct Case {
 
 fn start_json(edit: impl FnOnce(&mut Value)) -> Value {
     let mut v = json!({
-        "checklist": { "fasting_confirmed": true, "ride_home_arranged": true, "no_driving_agreed": true,
+        "checklist": { "fasting_confirmed": true, "nasal_medicines_clear": true, "ride_home_arranged": true, "no_driving_agreed": true,
                        "pregnancy_test": "not_applicable", "mood_check": "calm" },
-        "pre_vitals": { "systolic": 128, "diastolic": 82, "heart_rate": 70 },
+        "pre_vitals": { "systolic": 128, "diastolic": 82, "heart_rate": 70, "spo2": 98 },
         "weight_kg": 72.5, "lot": "KET-SAME-1"
     });
     edit(&mut v);
@@ -61,6 +61,7 @@ fn start_form(edit: &[(&'static str, &str)]) -> Vec<(&'static str, String)> {
         ("systolic", "128"),
         ("diastolic", "82"),
         ("heart_rate", "70"),
+        ("spo2", "98"),
         ("weight_kg", "72.5"),
         ("lot", "KET-SAME-1"),
     ]
@@ -161,7 +162,9 @@ async fn the_dosing_commands_refuse_the_same_input_in_the_same_words_at_the_api_
         },
         Case {
             what: "186/112 held",
-            api: start_json(|v| v["pre_vitals"] = json!({ "systolic": 186, "diastolic": 112, "heart_rate": 88 })),
+            api: start_json(|v| {
+                v["pre_vitals"] = json!({ "systolic": 186, "diastolic": 112, "heart_rate": 88, "spo2": 98 })
+            }),
             form: start_form(&[("systolic", "186"), ("diastolic", "112"), ("heart_rate", "88")]),
             field: "override_reason",
             says: "Dose held: blood pressure 186/112: systolic 186 and diastolic 112 are at or above the hold level 140/90",
