@@ -71,7 +71,7 @@ impl ClientDetails {
     /// in the future is refused).
     pub fn parse(input: &ClientInput<'_>, today: Date) -> Result<Self, DomainError> {
         let date_of_birth = parse_date_of_birth(input.date_of_birth, today)?;
-        let emergency_contact_name = text::optional("emergency_contact_name", input.emergency_contact_name, 200)?;
+        let emergency_contact_name = text::optional_name("emergency_contact_name", input.emergency_contact_name, 200)?;
         let emergency_contact_phone = text::phone("emergency_contact_phone", input.emergency_contact_phone)?;
         if emergency_contact_name.is_some() != emergency_contact_phone.is_some() {
             let missing =
@@ -79,8 +79,8 @@ impl ClientDetails {
             return Err(DomainError::invalid(missing, "an emergency contact needs both a name and a telephone number"));
         }
         Ok(ClientDetails {
-            given_name: text::required("given_name", input.given_name, 100)?,
-            family_name: text::required("family_name", input.family_name, 100)?,
+            given_name: text::name("given_name", input.given_name, 100)?,
+            family_name: text::name("family_name", input.family_name, 100)?,
             date_of_birth,
             pronouns: text::optional("pronouns", input.pronouns, 40)?,
             email: input.email.filter(|e| !e.trim().is_empty()).map(|e| Email::parse("email", e)).transpose()?,
@@ -107,6 +107,25 @@ impl ClientDetails {
     }
 }
 
+/// Refuses a record of the client dated before they were born (a typing
+/// error in the year, or the wrong client): `at` on the clinic's calendar
+/// (`tz`) must be on or after the date of birth.
+pub fn not_before_birth(
+    field: &str,
+    at: jiff::Timestamp,
+    tz: &jiff::tz::TimeZone,
+    date_of_birth: Date,
+) -> Result<(), DomainError> {
+    let day = at.to_zoned(tz.clone()).date();
+    if day < date_of_birth {
+        return Err(DomainError::invalid(
+            field,
+            format!("{day} is before the client's date of birth ({date_of_birth}): check the date and the client"),
+        ));
+    }
+    Ok(())
+}
+
 fn parse_date_of_birth(s: &str, today: Date) -> Result<Date, DomainError> {
     let field = "date_of_birth";
     let d: Date = s
@@ -125,6 +144,20 @@ fn parse_date_of_birth(s: &str, today: Date) -> Result<Date, DomainError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nothing_is_dated_before_the_clients_birth_on_the_clinics_calendar() {
+        let born: Date = "1990-06-15".parse().expect("date");
+        let tz = jiff::tz::TimeZone::get("America/New_York").expect("tz");
+        let at = |s: &str| s.parse::<jiff::Timestamp>().expect("ts");
+        // 15 June 1990 02:00Z is still 14 June in New York: refused.
+        let e = not_before_birth("completed_at", at("1990-06-15T02:00:00Z"), &tz, born).expect_err("before");
+        assert_eq!(e.field(), "completed_at");
+        assert!(e.to_string().contains("1990-06-14 is before the client's date of birth (1990-06-15)"), "{e}");
+        not_before_birth("completed_at", at("1990-06-15T05:00:00Z"), &tz, born).expect("the birthday itself");
+        not_before_birth("completed_at", at("2026-01-01T12:00:00Z"), &tz, born).expect("later");
+    }
+
     use jiff::civil::date;
 
     fn input() -> ClientInput<'static> {

@@ -38,7 +38,67 @@ fn without_controls(field: &str, v: &str) -> Result<String, DomainError> {
     if v.chars().any(|c| c.is_control()) {
         return Err(DomainError::invalid(field, "must not contain control characters"));
     }
+    if v.chars().any(is_bidi_override) {
+        return Err(DomainError::invalid(
+            field,
+            "must not contain bidirectional override or isolate characters (they make text display in a different order from how it is stored)",
+        ));
+    }
     Ok(v.to_string())
+}
+
+/// The explicit bidirectional embeddings, overrides and isolates (U+202A-
+/// U+202E, U+2066-U+2069): a browser orders typed text by itself, so in
+/// typed input they serve only to make stored text display differently
+/// (a name that reads as another, "Trojan source"). Refused in every field.
+fn is_bidi_override(c: char) -> bool {
+    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+/// Invisible characters that make two names look the same while they differ:
+/// zero-width space, word joiner, byte-order mark, the directional marks and
+/// the Mongolian vowel separator.
+fn is_invisible(c: char) -> bool {
+    matches!(c, '\u{200B}' | '\u{200E}' | '\u{200F}' | '\u{2060}' | '\u{FEFF}' | '\u{061C}' | '\u{180E}')
+}
+
+/// A person's name: as [`required`] (or [`optional`] with `None` for empty),
+/// and free of invisible characters, so that a search, the ledger and a
+/// printed form show exactly the name that is stored. The zero-width
+/// joiner and non-joiner (U+200D, U+200C) are kept inside a word, where
+/// scripts such as Persian and the Indic ones use them, and refused at
+/// either end of a word.
+pub fn name(field: &str, value: &str, max_chars: usize) -> Result<String, DomainError> {
+    let v = required(field, value, max_chars)?;
+    check_name_chars(field, &v)?;
+    Ok(v)
+}
+
+/// [`name`] for an optional field: empty means absent.
+pub fn optional_name(field: &str, value: Option<&str>, max_chars: usize) -> Result<Option<String>, DomainError> {
+    let v = optional(field, value, max_chars)?;
+    if let Some(v) = &v {
+        check_name_chars(field, v)?;
+    }
+    Ok(v)
+}
+
+fn check_name_chars(field: &str, v: &str) -> Result<(), DomainError> {
+    let chars: Vec<char> = v.chars().collect();
+    for (i, &c) in chars.iter().enumerate() {
+        let joiner = matches!(c, '\u{200C}' | '\u{200D}');
+        // Inside a word: after and before something visible (a letter, or a
+        // mark such as the Devanagari virama before a joiner).
+        let visible = |n: &char| !n.is_whitespace() && !matches!(n, '\u{200C}' | '\u{200D}') && !is_invisible(*n);
+        let between_letters = i > 0 && visible(&chars[i - 1]) && chars.get(i + 1).is_some_and(visible);
+        if is_invisible(c) || (joiner && !between_letters) {
+            return Err(DomainError::invalid(
+                field,
+                format!("must not contain invisible characters (U+{:04X} at position {})", c as u32, i + 1),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// An e-mail address, normalised to lower case. Deliberately permissive: one
@@ -310,6 +370,28 @@ pub fn search_key(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_refuse_bidi_overrides_and_invisible_characters_but_keep_joiners_inside_words() {
+        // A right-to-left override makes "Ana\u{202E}nomiS" display as "AnaSimon".
+        let e = name("family_name", "Ana\u{202E}nomiS", 100).expect_err("override");
+        assert_eq!(e.field(), "family_name");
+        assert!(e.to_string().contains("bidirectional"), "{e}");
+        assert!(required("note", "a \u{2067}b\u{2069}", 100).is_err(), "isolates, in any field");
+        // A zero-width space makes "Okafor" and "Oka\u{200B}for" two names that look alike.
+        let e = name("family_name", "Oka\u{200B}for", 100).expect_err("zero-width space");
+        assert!(e.to_string().contains("U+200B at position 4"), "{e}");
+        for bad in ["\u{FEFF}Robin", "Robin\u{2060}", "Ro\u{200F}bin", "\u{200D}Robin", "Robin \u{200C}Lee"] {
+            assert!(name("given_name", bad, 100).is_err(), "{bad:?}");
+        }
+        // Inside a word the joiners stay: Persian uses ZWNJ, Devanagari ZWJ after a virama.
+        assert_eq!(name("given_name", "Mohammad\u{200C}reza", 100).expect("ZWNJ"), "Mohammad\u{200C}reza");
+        assert!(name("given_name", "क्\u{200D}ष", 100).is_ok());
+        assert_eq!(optional_name("emergency_contact_name", Some("  "), 100).expect("empty"), None);
+        assert!(optional_name("emergency_contact_name", Some("Lee\u{200B}"), 100).is_err());
+        // Emoji joined by ZWJ are fine in free text (only overrides are refused there).
+        assert!(required("mood_check", "👨\u{200D}👩\u{200D}👧 calm", 100).is_ok());
+    }
 
     #[test]
     fn email_is_normalised_and_checked() {

@@ -29,6 +29,8 @@ pub fn app(store: Store, config: Config) -> Router {
     // Unknown e-mails are verified against this hash so that a failed sign-in
     // takes as long whether or not the account exists.
     let dummy = auth::hash_password("kairos-dummy-password-for-timing").unwrap_or_default();
+    let secure = config.secure_cookies;
+    let proxies = config.trusted_proxies.clone();
     let state = AppState { store, config: Arc::new(config), dummy_hash: Arc::new(dummy) };
     let (api_router, openapi) = api::router().split_for_parts();
     let openapi = api::contract::complete(serde_json::to_value(&openapi).unwrap_or_default());
@@ -68,6 +70,53 @@ pub fn app(store: Store, config: Config) -> Router {
             HeaderName::from_static("cache-control"),
             HeaderValue::from_static("no-store"),
         ))
+        // No page needs the camera, microphone, location or payments.
+        .layer(SetResponseHeaderLayer::if_not_present(
+            HeaderName::from_static("permissions-policy"),
+            HeaderValue::from_static(
+                "camera=(), microphone=(), geolocation=(), payment=(), usb=(), browsing-topics=()",
+            ),
+        ))
+        // Over HTTPS (secure cookies), browsers keep to HTTPS for a year.
+        .layer(axum::middleware::map_response(move |mut res: axum::response::Response| async move {
+            if secure {
+                res.headers_mut().entry(header::STRICT_TRANSPORT_SECURITY).or_insert(HeaderValue::from_static(
+                    "max-age=31536000; includeSubDomains",
+                ));
+            }
+            res
+        }))
+        .layer(axum::middleware::from_fn(move |req, next| forwarded_for(proxies.clone(), req, next)))
+}
+
+/// Behind a trusted reverse proxy, the client's address is the last one in
+/// `X-Forwarded-For` that is not itself a trusted proxy; every later reader
+/// of the connection's address (the audit log, sign-in throttling) sees it.
+/// A request from any other peer keeps the peer's address, whatever
+/// `X-Forwarded-For` it sends.
+async fn forwarded_for(
+    trusted: Arc<Vec<ipnet::IpNet>>,
+    mut req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::extract::ConnectInfo;
+    let is_trusted = |ip: std::net::IpAddr| trusted.iter().any(|n| n.contains(&ip));
+    if let Some(peer) = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0)
+        && is_trusted(peer.ip())
+    {
+        let chain: Vec<std::net::IpAddr> = req
+            .headers()
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|a| a.trim().parse().ok())
+            .collect();
+        if let Some(client) = chain.iter().rev().find(|ip| !is_trusted(**ip)) {
+            req.extensions_mut().insert(ConnectInfo(SocketAddr::new(*client, 0)));
+        }
+    }
+    next.run(req).await
 }
 
 /// A bound, ready-to-run server. Binding port 0 picks a free port; `addr`

@@ -10,6 +10,10 @@ pub struct Config {
     /// Mark the session cookie `Secure` (HTTPS only). On by default; off for
     /// plain-HTTP development on loopback.
     pub secure_cookies: bool,
+    /// Reverse proxies whose `X-Forwarded-For` is believed: a request from
+    /// one of these is recorded (audit, sign-in throttling) under the
+    /// client's address it forwarded, not the proxy's. Empty: the peer's.
+    pub trusted_proxies: Arc<Vec<ipnet::IpNet>>,
     /// Failed sign-ins per account within `lockout_window` before further
     /// attempts are refused until the window passes.
     pub max_failed_logins: u32,
@@ -92,6 +96,7 @@ impl Default for Config {
         Config {
             session: SessionPolicy::default(),
             secure_cookies: true,
+            trusted_proxies: Arc::new(Vec::new()),
             max_failed_logins: 5,
             lockout_window: jiff::SignedDuration::from_mins(15),
             // The shipped definitions are validated by tests; a clinic's own

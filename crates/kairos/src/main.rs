@@ -48,6 +48,11 @@ struct ServeArgs {
     /// listening on a loopback address (plain-HTTP development).
     #[arg(long, env = "KAIROS_SECURE_COOKIES")]
     secure_cookies: Option<bool>,
+    /// A reverse proxy (address or CIDR range) whose X-Forwarded-For is
+    /// believed, so the audit log records the client's address; repeat, or
+    /// comma-separate in the environment variable.
+    #[arg(long = "trusted-proxy", env = "KAIROS_TRUSTED_PROXIES", value_delimiter = ',')]
+    trusted_proxies: Vec<String>,
     /// Database connections in the pool.
     #[arg(long, env = "KAIROS_DB_CONNECTIONS", default_value_t = 16)]
     db_connections: u32,
@@ -673,6 +678,17 @@ async fn run_server(store: Store, args: &ServeArgs) -> Result<()> {
             ..SessionPolicy::default()
         },
         secure_cookies: args.secure_cookies.unwrap_or(!loopback),
+        trusted_proxies: std::sync::Arc::new(
+            args.trusted_proxies
+                .iter()
+                .map(|p| {
+                    let p = p.trim();
+                    p.parse::<ipnet::IpNet>()
+                        .or_else(|_| p.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                        .map_err(|_| anyhow::anyhow!("--trusted-proxy: `{p}` is not an address or a CIDR range"))
+                })
+                .collect::<anyhow::Result<Vec<_>>>()?,
+        ),
         instruments: std::sync::Arc::new(instruments),
         measure_schedules: std::sync::Arc::new(schedules),
         protocols: std::sync::Arc::new(protocols),

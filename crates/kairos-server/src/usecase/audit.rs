@@ -7,10 +7,34 @@ use crate::state::AppState;
 use kairos_domain::roles::Permission;
 use kairos_store::{AuditQuery, AuditRecord, Page};
 
-/// A page of the audit log, newest first.
+/// A page of the audit log, newest first. Reading the log is itself
+/// audited (after the page is read, so a page never lists its own reading):
+/// a list entry with the filter, under the client when the filter names one,
+/// so a client's own audit trail shows who reviewed it.
 pub async fn list(state: &AppState, caller: &Auth, q: &AuditQuery) -> AppResult<Page<AuditRecord>> {
     require(caller, Permission::ReadAudit)?;
-    Ok(state.store.list_audit(q).await?)
+    let page = state.store.list_audit(q).await?;
+    let mut filter = Vec::new();
+    if let Some(a) = q.actor_id {
+        filter.push(format!("actor {a}"));
+    }
+    if let Some(a) = &q.action {
+        filter.push(format!("action {a}"));
+    }
+    if let Some(f) = q.from {
+        filter.push(format!("from {f}"));
+    }
+    if let Some(t) = q.to {
+        filter.push(format!("to {t}"));
+    }
+    filter.push(format!("offset {}, {} shown", q.page.offset, page.items.len()));
+    let mut entry =
+        kairos_store::AuditEntry::new(kairos_store::Action::List, "audit_log", "page").detail(filter.join("; "));
+    if let Some(c) = q.client_id {
+        entry = entry.client(c);
+    }
+    state.store.audit_read(&caller.actor(), entry).await?;
+    Ok(page)
 }
 
 /// Clients whose name starts with `name`, for the reviewer's filter (at
