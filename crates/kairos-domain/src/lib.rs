@@ -58,6 +58,7 @@ pub mod refusal;
 pub mod rems;
 pub mod roles;
 pub mod screening;
+pub mod signin;
 pub mod site;
 pub mod staff;
 pub mod text;

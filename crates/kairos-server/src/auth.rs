@@ -61,7 +61,8 @@ pub fn new_token() -> String {
 
 /// Checks credentials and opens a session. Unknown accounts are checked
 /// against a dummy hash so timing does not reveal which e-mails exist; every
-/// attempt is audited; repeated failures lock the account for a while.
+/// attempt is audited; repeated failures slow further attempts from the same
+/// address (`kairos_domain::signin`).
 pub async fn sign_in(
     state: &AppState,
     email: &str,
@@ -96,14 +97,22 @@ pub async fn authenticate(
         remote_addr: remote_addr.clone(),
     };
     let login_entry = |action: Action| AuditEntry::new(action, "staff_login", &login);
-    // The attempt is on record before the password is checked, so parallel
-    // guesses each see the others and the limit holds.
-    state.store.audit_event(&actor(None), login_entry(Action::LoginAttempt)).await?;
-    let since = state.now().checked_sub(state.config.lockout_window).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
-    if state.store.recent_sign_in_attempts(&login, since).await? > i64::from(state.config.max_failed_logins) {
-        state.store.audit_event(&actor(None), login_entry(Action::LoginFailed).detail("locked out")).await?;
-        return Err(AppError::TooManyAttempts);
+    // One attempt at a time per account and address (in this process), so
+    // parallel guesses each see the failures before them and the limit
+    // holds; other addresses, the clinician's among them, do not queue.
+    let turn = attempt_lock(&login, remote_addr.as_deref());
+    let _turn = turn.lock().await;
+    let policy = state.config.sign_in_throttle;
+    let now = state.now();
+    let since = now.checked_sub(policy.window).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+    let (account, address) = state.store.sign_in_failures(&login, remote_addr.as_deref(), since).await?;
+    if let Some(wait) = kairos_domain::signin::wait(&policy, account, address, now) {
+        // Refused without checking the password, and not a failure: it
+        // does not lengthen the wait.
+        state.store.audit_event(&actor(None), login_entry(Action::LoginFailed).detail("throttled")).await?;
+        return Err(AppError::Throttled { retry_after_secs: u64::try_from(wait.as_secs()).unwrap_or(1).max(1) });
     }
+    state.store.audit_event(&actor(None), login_entry(Action::LoginAttempt)).await?;
     let found = match Email::parse("email", &login) {
         Ok(e) => state.store.staff_credentials(&e).await?,
         Err(_) => None,
@@ -125,6 +134,19 @@ pub async fn authenticate(
     };
     state.store.audit_event(&actor(Some(&staff)), login_entry(Action::Login).detail(purpose)).await?;
     Ok(staff)
+}
+
+/// The per-(account, address) turn for sign-in attempts; entries are
+/// dropped once nobody holds or waits for them.
+fn attempt_lock(login: &str, remote: Option<&str>) -> std::sync::Arc<tokio::sync::Mutex<()>> {
+    use std::collections::HashMap;
+    use std::sync::{Arc, LazyLock, Mutex};
+    static TURNS: LazyLock<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>> =
+        LazyLock::new(|| Mutex::new(HashMap::new()));
+    let key = format!("{login}\u{0}{}", remote.unwrap_or(""));
+    let mut turns = TURNS.lock().unwrap_or_else(|e| e.into_inner());
+    turns.retain(|_, t| Arc::strong_count(t) > 1);
+    turns.entry(key).or_default().clone()
 }
 
 /// Ends a session.

@@ -24,6 +24,9 @@ pub enum AppError {
     Conflict { field: String, detail: String },
     #[error("too many attempts; try again later")]
     TooManyAttempts,
+    /// Sign-in throttled after repeated failures from this address: wait.
+    #[error("too many failed sign-ins from here; try again in {retry_after_secs} seconds")]
+    Throttled { retry_after_secs: u64 },
     #[error("{0}")]
     Unsupported(String),
     #[error("service unavailable: {0}")]
@@ -62,7 +65,7 @@ impl AppError {
             AppError::Forbidden(_) => StatusCode::FORBIDDEN,
             AppError::NotFound(_) => StatusCode::NOT_FOUND,
             AppError::Conflict { .. } => StatusCode::CONFLICT,
-            AppError::TooManyAttempts => StatusCode::TOO_MANY_REQUESTS,
+            AppError::TooManyAttempts | AppError::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
             AppError::Unsupported(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -85,7 +88,7 @@ impl AppError {
             AppError::Forbidden(_) => "forbidden",
             AppError::NotFound(_) => "not-found",
             AppError::Conflict { .. } => "conflict",
-            AppError::TooManyAttempts => "too-many-attempts",
+            AppError::TooManyAttempts | AppError::Throttled { .. } => "too-many-attempts",
             AppError::Unsupported(_) => "unsupported-media-type",
             AppError::Unavailable(_) => "unavailable",
             AppError::Internal(_) => "internal",
@@ -129,6 +132,9 @@ impl IntoResponse for AppError {
         if matches!(self, AppError::Unavailable(_)) {
             // Nothing was changed; the same request may be sent again shortly.
             res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("2"));
+        }
+        if let AppError::Throttled { retry_after_secs } = self {
+            res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
         }
         res
     }

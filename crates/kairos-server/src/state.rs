@@ -14,8 +14,11 @@ pub struct Config {
     /// one of these is recorded (audit, sign-in throttling) under the
     /// client's address it forwarded, not the proxy's. Empty: the peer's.
     pub trusted_proxies: Arc<Vec<ipnet::IpNet>>,
-    /// Failed sign-ins per account within `lockout_window` before further
-    /// attempts are refused until the window passes.
+    /// Staff sign-in throttling: growing delays by account and address
+    /// together and by address alone (`kairos_domain::signin`).
+    pub sign_in_throttle: kairos_domain::signin::ThrottlePolicy,
+    /// Portal password sign-ins per account within `lockout_window` before
+    /// further attempts are refused until the window passes.
     pub max_failed_logins: u32,
     pub lockout_window: jiff::SignedDuration,
     /// The questionnaires in use: the shipped ones plus a clinic's own.
@@ -97,6 +100,7 @@ impl Default for Config {
             session: SessionPolicy::default(),
             secure_cookies: true,
             trusted_proxies: Arc::new(Vec::new()),
+            sign_in_throttle: kairos_domain::signin::ThrottlePolicy::default(),
             max_failed_logins: 5,
             lockout_window: jiff::SignedDuration::from_mins(15),
             // The shipped definitions are validated by tests; a clinic's own

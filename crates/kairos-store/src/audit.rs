@@ -597,6 +597,46 @@ impl Store {
 impl Store {
     /// Sign-in attempts for `login` since `since` and since its last
     /// successful sign-in (the attempt being made included, once recorded).
+    /// The failed staff sign-ins that count towards throttling since
+    /// `since` (refusals for waiting, detail `throttled`, do not): of
+    /// `login` from `remote` after its latest successful sign-in from there,
+    /// and from `remote` for any account. Each with the latest one's time.
+    pub async fn sign_in_failures(
+        &self,
+        login: &str,
+        remote: Option<&str>,
+        since: Timestamp,
+    ) -> Result<(kairos_domain::signin::Failures, kairos_domain::signin::Failures)> {
+        let remote = remote.unwrap_or("").to_string();
+        let account: (i64, Option<i64>) = sqlx::query_as(
+            "SELECT COUNT(*), MAX(at) FROM audit_log WHERE record_id = $1 \
+             AND action IN ('login', 'login_failed', 'login_attempt') AND action = 'login_failed' \
+             AND COALESCE(detail, '') <> 'throttled' AND COALESCE(remote_addr, '') = $2 AND at > $3 \
+             AND at > COALESCE((SELECT MAX(at) FROM audit_log WHERE record_id = $1 \
+             AND action IN ('login', 'login_failed', 'login_attempt') AND action = 'login' \
+             AND COALESCE(remote_addr, '') = $2), 0)",
+        )
+        .bind(login.to_string())
+        .bind(remote.clone())
+        .bind(micros(since))
+        .fetch_one(&self.pool)
+        .await?;
+        let address: (i64, Option<i64>) = sqlx::query_as(
+            "SELECT COUNT(*), MAX(at) FROM audit_log WHERE remote_addr = $1 \
+             AND action IN ('login', 'login_failed') AND action = 'login_failed' \
+             AND record_type = 'staff_login' AND COALESCE(detail, '') <> 'throttled' AND at > $2",
+        )
+        .bind(remote)
+        .bind(micros(since))
+        .fetch_one(&self.pool)
+        .await?;
+        let failures = |(n, last): (i64, Option<i64>)| kairos_domain::signin::Failures {
+            count: u32::try_from(n).unwrap_or(u32::MAX),
+            last: last.and_then(|m| Timestamp::from_microsecond(m).ok()),
+        };
+        Ok((failures(account), failures(address)))
+    }
+
     pub async fn recent_sign_in_attempts(&self, login: &str, since: Timestamp) -> Result<i64> {
         let n: (i64,) = sqlx::query_as(
             "SELECT COUNT(*) FROM audit_log WHERE record_id = $1 \

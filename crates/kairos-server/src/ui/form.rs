@@ -34,6 +34,11 @@ impl From<AppError> for Refused {
             | AppError::BadRequest { detail, .. }
             | AppError::Conflict { detail, .. } => detail,
             AppError::TooManyAttempts => "Too many wrong passwords for that person; wait and try again.".into(),
+            AppError::Throttled { retry_after_secs } => {
+                format!(
+                    "Too many wrong passwords for that person from here; wait {retry_after_secs} seconds and try again."
+                )
+            }
             other => other.public_detail(),
         };
         Refused { field, message, status }

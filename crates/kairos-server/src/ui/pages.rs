@@ -198,6 +198,17 @@ pub async fn login_submit(
                     StatusCode::TOO_MANY_REQUESTS,
                     "Too many failed attempts. Wait 15 minutes or ask an administrator.".to_string(),
                 ),
+                AppError::Throttled { retry_after_secs } => (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    format!(
+                        "Too many wrong passwords from this device. Wait {} and try again, or ask an administrator.",
+                        if retry_after_secs < 90 {
+                            format!("{retry_after_secs} seconds")
+                        } else {
+                            format!("{} minutes", retry_after_secs.div_ceil(60))
+                        }
+                    ),
+                ),
                 other => return ui_error(other, None),
             };
             let mut page = login_page(&state, Some(msg), f.email, next, kept);

@@ -81,24 +81,80 @@ async fn a_session_ends_after_the_idle_timeout() {
     assert_eq!(app.get("/api/v1/auth/me", &token).await.status, StatusCode::UNAUTHORIZED);
 }
 
-#[tokio::test]
-async fn repeated_failed_sign_ins_lock_the_account_for_a_while() {
-    let app = spawn_app().await;
-    let (email, _) = app.add_staff(&[Role::Nurse]).await;
-    for _ in 0..5 {
-        let r = app
-            .call(
-                Method::POST,
-                "/api/v1/auth/login",
-                None,
-                Some(json!({"email": email, "password": "wrong password!"})),
-            )
-            .await;
-        assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+/// Signs in as `email` from `from` (the test server trusts loopback as a
+/// proxy, so `X-Forwarded-For` sets the client's address).
+async fn login_from(app: &TestApp, email: &str, password: &str, from: &str) -> reqwest::Response {
+    app.api
+        .post(format!("{}/api/v1/auth/login", app.base))
+        .header("x-forwarded-for", from)
+        .json(&json!({"email": email, "password": password}))
+        .send()
+        .await
+        .expect("login")
+}
+
+fn behind_proxy() -> kairos_server::Config {
+    kairos_server::Config {
+        trusted_proxies: std::sync::Arc::new(vec!["127.0.0.1/32".parse().expect("net")]),
+        ..test_config()
     }
-    let r =
-        app.call(Method::POST, "/api/v1/auth/login", None, Some(json!({"email": email, "password": PASSWORD}))).await;
-    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "even the right password waits out the lockout");
+}
+
+#[tokio::test]
+async fn repeated_failed_sign_ins_slow_that_address_and_never_lock_the_clinician_out_from_elsewhere() {
+    let app = spawn_app_with(behind_proxy()).await;
+    let (email, _) = app.add_staff(&[Role::Nurse]).await;
+    // Six wrong passwords from an attacker's address: five are free, the
+    // sixth makes the next attempt from there wait 30 s, right password or not.
+    for _ in 0..6 {
+        let r = login_from(&app, &email, "wrong password!", "198.51.100.66").await;
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    }
+    let r = login_from(&app, &email, PASSWORD, "198.51.100.66").await;
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS, "the right password waits too, from there");
+    let wait: u64 = r.headers()["retry-after"].to_str().expect("text").parse().expect("seconds");
+    assert!((1..=30).contains(&wait), "{wait}");
+    // Refusals for waiting are not failures: the wait does not grow.
+    for _ in 0..10 {
+        let r = login_from(&app, &email, "wrong password!", "198.51.100.66").await;
+        assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+        let again: u64 = r.headers()["retry-after"].to_str().expect("text").parse().expect("seconds");
+        assert!(again <= 30, "{again}");
+    }
+    // The clinician, at the clinic, is not locked out.
+    let r = login_from(&app, &email, PASSWORD, "203.0.113.10").await;
+    assert_eq!(r.status(), StatusCode::OK);
+    // Each refusal is on the audit log as throttled, with the address.
+    let admin = app.token_for(Role::Admin).await;
+    let log = app.get("/api/v1/audit?action=login_failed&limit=100", &admin).await;
+    let throttled = log.body["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter(|e| e["detail"] == "throttled" && e["remote_addr"] == "198.51.100.66")
+        .count();
+    assert_eq!(throttled, 11, "{}", log.body);
+}
+
+#[tokio::test]
+async fn one_address_guessing_across_many_accounts_is_slowed_after_twenty_failures() {
+    let app = spawn_app_with(behind_proxy()).await;
+    let mut accounts = Vec::new();
+    for _ in 0..5 {
+        accounts.push(app.add_staff(&[Role::Therapist]).await.0);
+    }
+    // Four wrong passwords on each of five accounts: under each account's
+    // limit, but twenty from one address.
+    for _ in 0..4 {
+        for email in &accounts {
+            assert_eq!(login_from(&app, email, "guess", "192.0.2.44").await.status(), StatusCode::UNAUTHORIZED);
+        }
+    }
+    assert_eq!(login_from(&app, &accounts[0], "guess", "192.0.2.44").await.status(), StatusCode::UNAUTHORIZED);
+    // The 21st failure: the address waits, for any account.
+    let (fresh, _) = app.add_staff(&[Role::Nurse]).await;
+    assert_eq!(login_from(&app, &fresh, PASSWORD, "192.0.2.44").await.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(login_from(&app, &fresh, PASSWORD, "192.0.2.45").await.status(), StatusCode::OK);
 }
 
 #[tokio::test]
@@ -122,7 +178,9 @@ async fn parallel_guesses_cannot_outrun_the_lockout() {
             checked += 1;
         }
     }
-    assert!(checked <= 5, "{checked} passwords were checked; the limit is 5");
+    // Attempts on one account from one address take turns: five free
+    // failures and the sixth are checked, the rest wait.
+    assert!(checked <= 6, "{checked} passwords were checked; the limit is 6");
 }
 
 #[tokio::test]
