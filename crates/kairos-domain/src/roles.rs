@@ -140,10 +140,13 @@ pub enum Permission {
     /// Create and change process groups, add and remove members, schedule
     /// group sessions.
     ManageGroups,
+    /// Propose, apply, discard and repair schedules for many clients at once
+    /// (the plasticity-window scheduler).
+    PlanSchedules,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 24] = [
+    pub const ALL: [Permission; 25] = [
         Permission::ReadDirectory,
         Permission::ManageSites,
         Permission::ManageStaff,
@@ -168,6 +171,7 @@ impl Permission {
         Permission::ManageRegistrations,
         Permission::ReadGroups,
         Permission::ManageGroups,
+        Permission::PlanSchedules,
     ];
 
     /// The policy table.
@@ -206,6 +210,9 @@ impl Permission {
             // Those who book the clinic's groups; attendance and notes are
             // the facilitators' (therapists named on the group).
             Permission::ManageGroups => &[Therapist, Coordinator],
+            // Rebooking many clients' visits at once is the coordinator's job
+            // (clinicians book and move single visits).
+            Permission::PlanSchedules => &[Coordinator],
         }
     }
 
@@ -233,6 +240,7 @@ impl Permission {
             Permission::ReadLedger => "read the controlled-substance ledger",
             Permission::RecordLedger => "record controlled-substance movements",
             Permission::ManageRegistrations => "record DEA registrations",
+            Permission::PlanSchedules => "propose and apply schedules",
             Permission::ReadGroups => "see process groups",
             Permission::ManageGroups => "manage process groups and their members",
         }

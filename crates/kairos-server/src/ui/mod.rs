@@ -152,12 +152,12 @@ pages! {
     post "/groups/{id}" => groups::post, Needs(&[P::ManageGroups]);
     get "/groups/{id}/sessions/{sid}" => groups::show_session, Needs(&[P::ReadGroups, P::ManageGroups]), Relation::Facilitator;
     post "/groups/{id}/sessions/{sid}" => groups::save_session, Needs(&[P::WriteTherapyNotes]), Relation::Facilitator;
-    get "/schedule" => schedule::index, Needs(&[P::BookEncounters]);
-    post "/schedule/proposals" => schedule::propose, Needs(&[P::BookEncounters]);
-    get "/schedule/proposals/{id}" => schedule::show, Needs(&[P::BookEncounters]);
-    post "/schedule/proposals/{id}/apply" => schedule::apply, Needs(&[P::BookEncounters]);
-    post "/schedule/proposals/{id}/discard" => schedule::discard, Needs(&[P::BookEncounters]);
-    post "/schedule/proposals/{id}/repair" => schedule::repair, Needs(&[P::BookEncounters]);
+    get "/schedule" => schedule::index, Needs(&[P::PlanSchedules]);
+    post "/schedule/proposals" => schedule::propose, Needs(&[P::PlanSchedules]);
+    get "/schedule/proposals/{id}" => schedule::show, Needs(&[P::PlanSchedules]);
+    post "/schedule/proposals/{id}/apply" => schedule::apply, Needs(&[P::PlanSchedules]);
+    post "/schedule/proposals/{id}/discard" => schedule::discard, Needs(&[P::PlanSchedules]);
+    post "/schedule/proposals/{id}/repair" => schedule::repair, Needs(&[P::PlanSchedules]);
     get "/protocols" => protocols::list, Needs(&[P::ReadDirectory]);
     get "/protocols/{id}" => protocols::show, Needs(&[P::ReadDirectory]);
     get "/courses/{id}/screens/new" => screening::new_screen, Needs(&[P::RecordScreening]);
@@ -295,7 +295,7 @@ impl Nav {
         if staff.roles.allow(Permission::ManageStaff) {
             add("/admin/staff", "Staff");
         }
-        if staff.roles.allow(Permission::BookEncounters) {
+        if staff.roles.allow(Permission::PlanSchedules) {
             add("/schedule", "Schedule");
         }
         if staff.roles.allow(Permission::ReadGroups) {

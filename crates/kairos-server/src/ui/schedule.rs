@@ -79,7 +79,7 @@ async fn schedule_page(state: &AppState, auth: &UiAuth, error: Option<String>) -
 }
 
 pub async fn index(State(state): State<AppState>, auth: UiAuth) -> PageResult {
-    auth.require(Permission::BookEncounters)?;
+    auth.require(Permission::PlanSchedules)?;
     schedule_page(&state, &auth, None).await
 }
 
@@ -330,13 +330,13 @@ fn proposal_id(auth: &UiAuth, id: &str) -> Result<ProposalId, Response> {
 }
 
 pub async fn show(State(state): State<AppState>, auth: UiAuth, Path(id): Path<String>) -> PageResult {
-    auth.require(Permission::BookEncounters)?;
+    auth.require(Permission::PlanSchedules)?;
     let id = proposal_id(&auth, &id)?;
     proposal_page(&state, &auth, id, None).await
 }
 
 pub async fn apply(State(state): State<AppState>, auth: UiAuth, Path(id): Path<String>) -> PageResult {
-    auth.require(Permission::BookEncounters)?;
+    auth.require(Permission::PlanSchedules)?;
     let id = proposal_id(&auth, &id)?;
     match crate::usecase::schedule::apply(&state, &api_auth(&auth), id).await {
         Ok(_) => Ok(Redirect::to(&format!("/schedule/proposals/{id}")).into_response()),
@@ -345,7 +345,7 @@ pub async fn apply(State(state): State<AppState>, auth: UiAuth, Path(id): Path<S
 }
 
 pub async fn discard(State(state): State<AppState>, auth: UiAuth, Path(id): Path<String>) -> PageResult {
-    auth.require(Permission::BookEncounters)?;
+    auth.require(Permission::PlanSchedules)?;
     let id = proposal_id(&auth, &id)?;
     match crate::usecase::schedule::discard(&state, &api_auth(&auth), id).await {
         Ok(()) => Ok(Redirect::to("/schedule").into_response()),

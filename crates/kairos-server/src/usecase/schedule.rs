@@ -68,14 +68,14 @@ pub async fn staff_hours(
 
 /// The latest proposals, newest first.
 pub async fn recent(state: &AppState, caller: &Auth) -> AppResult<Vec<Proposal>> {
-    require(caller, Permission::BookEncounters)?;
+    require(caller, Permission::PlanSchedules)?;
     Ok(state.store.proposals(30).await?)
 }
 
 /// A proposal with its plan, named for people (the clients it names are
 /// audited by `api::schedule::view`).
 pub async fn proposal(state: &AppState, caller: &Auth, id: ProposalId) -> AppResult<(Proposal, ProposalView)> {
-    require(caller, Permission::BookEncounters)?;
+    require(caller, Permission::PlanSchedules)?;
     let p = state.store.proposal(id).await?;
     let v = view(state, &caller.actor(), &p).await?;
     Ok((p, v))
@@ -83,7 +83,7 @@ pub async fn proposal(state: &AppState, caller: &Auth, id: ProposalId) -> AppRes
 
 /// Proposes a schedule.
 pub async fn propose(state: &AppState, caller: &Auth, body: &ProposeBody) -> AppResult<Proposal> {
-    require(caller, Permission::BookEncounters)?;
+    require(caller, Permission::PlanSchedules)?;
     let site: SiteId = field_id("site_id", &body.site_id)?;
     let start = date("start", &body.start)?;
     if !(1..=56).contains(&body.days) {
@@ -122,7 +122,7 @@ pub async fn propose(state: &AppState, caller: &Auth, body: &ProposeBody) -> App
 /// Applies a proposal: books its new events, moves and cancels what a
 /// repair changed, in one transaction.
 pub async fn apply(state: &AppState, caller: &Auth, id: ProposalId) -> AppResult<Proposal> {
-    require(caller, Permission::BookEncounters)?;
+    require(caller, Permission::PlanSchedules)?;
     let p = state.store.proposal(id).await?;
     let plan = Plan::from_json(&p.plan).map_err(|e| AppError::Internal(format!("stored plan: {e}")))?;
     let before = match p.parent_id {
@@ -184,13 +184,13 @@ pub async fn apply(state: &AppState, caller: &Auth, id: ProposalId) -> AppResult
 
 /// Discards a proposal that was not applied.
 pub async fn discard(state: &AppState, caller: &Auth, id: ProposalId) -> AppResult<()> {
-    require(caller, Permission::BookEncounters)?;
+    require(caller, Permission::PlanSchedules)?;
     Ok(state.store.discard_proposal(&caller.actor(), id).await?)
 }
 
 /// Proposes a repair of an applied schedule.
 pub async fn repair(state: &AppState, caller: &Auth, id: ProposalId, change: &Change) -> AppResult<Proposal> {
-    require(caller, Permission::BookEncounters)?;
+    require(caller, Permission::PlanSchedules)?;
     let p = state.store.proposal(id).await?;
     if p.status != "applied" {
         return Err(AppError::Conflict {
