@@ -50,6 +50,19 @@ pub fn check_account_change(
     Ok(())
 }
 
+/// Whether a change to an account needs a second administrator's approval:
+/// it adds a role to what the account can do now (a role it does not hold,
+/// or any role of an inactive account being activated). Every role is
+/// guarded: director, prescriber, nurse, therapist and coordinator open
+/// client records (`Permission::ReadClients`), and admin manages staff
+/// accounts (`Permission::ManageStaff`), so one administrator who could
+/// make a second one without approval would approve their own requests.
+/// Taking roles away, deactivating, or changing a name or e-mail is not
+/// guarded.
+pub fn needs_second_admin(current: &Staff, roles: &Roles, active: bool) -> bool {
+    active && roles.iter().any(|r| !current.active || !current.roles.contains(r))
+}
+
 /// Minimum password length for staff accounts (NIST SP 800-63B: at least 8;
 /// Kairos asks for 12 because these accounts open clinical records).
 pub const MIN_PASSWORD_CHARS: usize = 12;

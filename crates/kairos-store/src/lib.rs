@@ -39,6 +39,7 @@ pub mod screens;
 pub mod sessions;
 pub mod sites;
 pub mod staff;
+pub mod staff_requests;
 #[cfg(feature = "test-support")]
 pub mod testing;
 

@@ -10,7 +10,7 @@ use kairos_domain::staff::{Staff, StaffInput};
 use kairos_domain::text::{Email, search_key};
 use sqlx::any::AnyRow;
 
-fn staff_of(r: &AnyRow) -> Result<Staff> {
+pub(crate) fn staff_of(r: &AnyRow) -> Result<Staff> {
     Ok(Staff {
         id: rows::get_id(r, "id")?,
         name: rows::get_str(r, "name")?,
@@ -47,41 +47,32 @@ impl Store {
         .execute(&mut *tx)
         .await
         .map_err(|e| StoreError::unique(e, "email", "a staff member with this e-mail already exists"))?;
-        audit::insert_in(&mut tx, actor, &AuditEntry::new(Action::Create, "staff", staff.id), now).await?;
+        audit::insert_in(
+            &mut tx,
+            actor,
+            &AuditEntry::new(Action::Create, "staff", staff.id).detail(format!("roles: {}", staff.roles.to_list())),
+            now,
+        )
+        .await?;
         tx.commit().await?;
         Ok(staff)
     }
 
     /// Changes name, e-mail, roles and whether the account is active.
     /// Deactivating an account ends its sessions in the same transaction.
+    /// The audit entry holds what changed, before and after.
     pub async fn update_staff(&self, actor: &Actor, id: StaffId, input: &StaffInput, active: bool) -> Result<Staff> {
         let now = Timestamp::now();
         let mut tx = self.begin_write().await?;
-        let row = sqlx::query(
-            "UPDATE staff SET name = $2, email = $3, roles = $4, active = $5, search_name = $6, updated_at = $7 \
-             WHERE id = $1 RETURNING id, name, email, roles, active",
-        )
-        .bind(id.to_string())
-        .bind(input.name.clone())
-        .bind(input.email.to_string())
-        .bind(input.roles.to_list())
-        .bind(i64::from(active))
-        .bind(search_key(&input.name))
-        .bind(micros(now))
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(|e| StoreError::unique(e, "email", "a staff member with this e-mail already exists"))?
-        .ok_or_else(|| StoreError::NotFound { record: "staff", id: id.to_string() })?;
-        if !active {
-            sqlx::query("UPDATE sessions SET revoked_at = $2 WHERE staff_id = $1 AND revoked_at IS NULL")
-                .bind(id.to_string())
-                .bind(micros(now))
-                .execute(&mut *tx)
-                .await?;
-        }
-        audit::insert_in(&mut tx, actor, &AuditEntry::new(Action::Update, "staff", id), now).await?;
+        let row = sqlx::query("SELECT id, name, email, roles, active FROM staff WHERE id = $1")
+            .bind(id.to_string())
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or_else(|| StoreError::NotFound { record: "staff", id: id.to_string() })?;
+        let before = staff_of(&row)?;
+        let staff = update_staff_in(&mut tx, actor, &before, input, active, now).await?;
         tx.commit().await?;
-        staff_of(&row)
+        Ok(staff)
     }
 
     /// Sets a new password hash and ends every session of that account.
@@ -177,4 +168,68 @@ impl Store {
         let rows = rows::names_by_ids(&self.pool, "staff", ids).await?;
         Ok(rows.into_iter().filter_map(|(id, name)| Some((id.parse().ok()?, name))).collect())
     }
+}
+
+/// What changed on an account, for its audit entry: each changed field
+/// before and after (never a password).
+pub(crate) fn account_change(before: &Staff, after: &Staff) -> String {
+    let mut parts = Vec::new();
+    if before.name != after.name {
+        parts.push(format!("name: {} -> {}", before.name, after.name));
+    }
+    if before.email != after.email {
+        parts.push(format!("email: {} -> {}", before.email, after.email));
+    }
+    if before.roles != after.roles {
+        parts.push(format!("roles: {} -> {}", before.roles.to_list(), after.roles.to_list()));
+    }
+    if before.active != after.active {
+        parts.push(format!("active: {} -> {}", before.active, after.active));
+    }
+    if parts.is_empty() { "no change".into() } else { parts.join("; ") }
+}
+
+/// Writes an account's new name, e-mail, roles and active flag inside the
+/// caller's transaction, with the audit entry of the change (before and
+/// after); deactivating ends its sessions.
+pub(crate) async fn update_staff_in(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    actor: &Actor,
+    before: &Staff,
+    input: &StaffInput,
+    active: bool,
+    now: Timestamp,
+) -> Result<Staff> {
+    let id = before.id;
+    let row = sqlx::query(
+        "UPDATE staff SET name = $2, email = $3, roles = $4, active = $5, search_name = $6, updated_at = $7 \
+         WHERE id = $1 RETURNING id, name, email, roles, active",
+    )
+    .bind(id.to_string())
+    .bind(input.name.clone())
+    .bind(input.email.to_string())
+    .bind(input.roles.to_list())
+    .bind(i64::from(active))
+    .bind(search_key(&input.name))
+    .bind(micros(now))
+    .fetch_optional(&mut **tx)
+    .await
+    .map_err(|e| StoreError::unique(e, "email", "a staff member with this e-mail already exists"))?
+    .ok_or_else(|| StoreError::NotFound { record: "staff", id: id.to_string() })?;
+    if !active {
+        sqlx::query("UPDATE sessions SET revoked_at = $2 WHERE staff_id = $1 AND revoked_at IS NULL")
+            .bind(id.to_string())
+            .bind(micros(now))
+            .execute(&mut **tx)
+            .await?;
+    }
+    let after = staff_of(&row)?;
+    audit::insert_in(
+        tx,
+        actor,
+        &AuditEntry::new(Action::Update, "staff", id).detail(account_change(before, &after)),
+        now,
+    )
+    .await?;
+    Ok(after)
 }

@@ -383,6 +383,27 @@ enum UserCommand {
         #[arg(long)]
         email: String,
     },
+    /// List the staff account changes waiting for a second administrator
+    /// (a new account, a role added, an account activated, someone else's
+    /// password set).
+    Requests {
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Approve a waiting staff account change (for a clinic with one
+    /// administrator: running this needs shell access to the server).
+    Approve {
+        #[command(flatten)]
+        db: DbArgs,
+        /// The request's id, from `kairos user requests`.
+        id: String,
+    },
+    /// Decline a waiting staff account change.
+    Decline {
+        #[command(flatten)]
+        db: DbArgs,
+        id: String,
+    },
 }
 
 #[tokio::main]
@@ -775,7 +796,42 @@ async fn user(cmd: UserCommand) -> Result<()> {
             println!("password set for {email}; their sessions have ended");
             store.close().await;
         }
+        UserCommand::Requests { db } => {
+            let store = open(&db.db, 2).await?;
+            let reqs = store.pending_staff_requests(None).await?;
+            if reqs.is_empty() {
+                println!("nothing is waiting");
+            }
+            for r in reqs {
+                let who = store.get_staff(r.staff_id).await?;
+                let by = match r.requested_by {
+                    Some(id) => store.get_staff(id).await?.email.to_string(),
+                    None => "the server".into(),
+                };
+                println!(
+                    "{}  {} <{}>  {}: {}  (asked by {by} at {})",
+                    r.id,
+                    who.name,
+                    who.email,
+                    r.kind.as_str(),
+                    r.describe(),
+                    r.requested_at
+                );
+            }
+            store.close().await;
+        }
+        UserCommand::Approve { db, id } => decide_request(&db, &id, true, &actor).await?,
+        UserCommand::Decline { db, id } => decide_request(&db, &id, false, &actor).await?,
     }
+    Ok(())
+}
+
+async fn decide_request(db: &DbArgs, id: &str, approve: bool, actor: &Actor) -> Result<()> {
+    let store = open(&db.db, 2).await?;
+    let r = store.decide_staff_request(actor, id.trim(), approve, "cli").await?;
+    let who = store.get_staff(r.staff_id).await?;
+    println!("{} {} for {} <{}>", r.status, r.kind.as_str(), who.name, who.email);
+    store.close().await;
     Ok(())
 }
 

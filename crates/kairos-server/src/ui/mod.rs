@@ -107,6 +107,8 @@ pages! {
     get "/admin/staff/{id}" => staff::show, Needs(&[P::ManageStaff]);
     post "/admin/staff/{id}" => staff::update, Needs(&[P::ManageStaff]);
     post "/admin/staff/{id}/password" => staff::set_password, Needs(&[P::ManageStaff]);
+    post "/admin/staff/requests/{id}/approve" => staff::approve, Needs(&[P::ManageStaff]);
+    post "/admin/staff/requests/{id}/decline" => staff::decline, Needs(&[P::ManageStaff]);
     post "/admin/staff/{id}/hours" => staff::set_hours, Needs(&[P::ManageStaff]);
     get "/admin/audit" => audit::page, Needs(&[P::ReadAudit]);
     get "/admin/audit.csv" => audit::csv, Needs(&[P::ReadAudit]);

@@ -18,6 +18,7 @@ use kairos_domain::ids::StaffId;
 use kairos_domain::roles::{Permission, Role, Roles};
 use kairos_domain::staff::{Staff, StaffInput};
 use kairos_schedule::{Day, WeeklyHours};
+use kairos_store::staff_requests::{RequestKind, StaffRequest};
 use serde::Deserialize;
 
 type PageResult = Result<Response, Response>;
@@ -77,18 +78,80 @@ struct StaffRow {
 #[template(path = "staff.html")]
 struct StaffPage {
     nav: Option<Nav>,
+    pending: Vec<PendingRow>,
+    decide_error: Option<Refused>,
     rows: Vec<StaffRow>,
     roles: Vec<(&'static str, &'static str)>,
     values: AccountForm,
     error: Option<Refused>,
 }
 
+/// A change waiting for a second administrator, as the pages show it.
+struct PendingRow {
+    id: String,
+    staff_id: StaffId,
+    account: String,
+    change: String,
+    asked_by: String,
+    /// The signed-in administrator asked for it (or it is their account):
+    /// another administrator decides.
+    mine: bool,
+}
+
+fn labels(r: &Roles) -> String {
+    r.iter().map(|r| r.label()).collect::<Vec<_>>().join(", ")
+}
+
+fn pending_rows(auth: &UiAuth, reqs: &[StaffRequest], all: &[Staff]) -> Vec<PendingRow> {
+    let name = |id: Option<StaffId>| {
+        id.and_then(|id| all.iter().find(|s| s.id == id)).map(|s| s.name.clone()).unwrap_or_else(|| "the server".into())
+    };
+    reqs.iter()
+        .map(|r| {
+            let change = match r.kind {
+                RequestKind::Password => "set a new password".to_string(),
+                RequestKind::Access if !r.active_before && r.active_after => {
+                    let pw = if r.sets_password { ", with its first password" } else { "" };
+                    format!("activate with roles {}{pw}", labels(&r.roles_after))
+                }
+                RequestKind::Access => {
+                    format!("roles {} → {}", labels(&r.roles_before), labels(&r.roles_after))
+                }
+            };
+            PendingRow {
+                id: r.id.clone(),
+                staff_id: r.staff_id,
+                account: name(Some(r.staff_id)),
+                change,
+                asked_by: name(r.requested_by),
+                mine: r.requested_by == Some(auth.staff.id) || r.staff_id == auth.staff.id,
+            }
+        })
+        .collect()
+}
+
 async fn list_page(state: &AppState, auth: &UiAuth, values: AccountForm, error: Option<Refused>) -> PageResult {
+    list_page_with(state, auth, values, error, None).await
+}
+
+async fn list_page_with(
+    state: &AppState,
+    auth: &UiAuth,
+    values: AccountForm,
+    error: Option<Refused>,
+    decide_error: Option<Refused>,
+) -> PageResult {
     let all = usecase::directory::all_staff(state, &api_auth(auth))
         .await
         .map_err(|e| ui_error(e, Some(auth.nav("/admin/staff"))))?;
+    let reqs = usecase::staff::pending(state, &api_auth(auth), None)
+        .await
+        .map_err(|e| ui_error(e, Some(auth.nav("/admin/staff"))))?;
+    let status = error.clone().or(decide_error.clone());
     let page = render(&StaffPage {
         nav: Some(auth.nav("/admin/staff")),
+        pending: pending_rows(auth, &reqs, &all),
+        decide_error,
         rows: all
             .iter()
             .map(|s| StaffRow {
@@ -101,9 +164,9 @@ async fn list_page(state: &AppState, auth: &UiAuth, values: AccountForm, error: 
             .collect(),
         roles: role_choices(),
         values,
-        error: error.clone(),
+        error,
     });
-    Ok(with_status(page, &error))
+    Ok(with_status(page, &status))
 }
 
 pub async fn list(State(state): State<AppState>, auth: UiAuth) -> PageResult {
@@ -120,7 +183,7 @@ pub async fn create(State(state): State<AppState>, auth: UiAuth, body: axum::bod
         Err(e) => Err(e),
     };
     match result {
-        Ok(s) => Ok(Redirect::to(&format!("/admin/staff/{}", s.id)).into_response()),
+        Ok((s, _)) => Ok(Redirect::to(&format!("/admin/staff/{}", s.id)).into_response()),
         Err(e) => {
             let values = AccountForm { password: String::new(), ..form };
             list_page(&state, &auth, values, Some(e.into())).await
@@ -135,6 +198,8 @@ struct AccountPage {
     id: StaffId,
     /// The account is the signed-in administrator's own.
     own: bool,
+    /// Its changes waiting for a second administrator.
+    pending: Vec<PendingRow>,
     roles: Vec<(&'static str, &'static str)>,
     values: AccountForm,
     error: Option<Refused>,
@@ -286,10 +351,17 @@ async fn account_page_with(
         }
     };
     let status = error.clone().or(password_error.clone()).or(hours_error.clone());
+    let all = usecase::directory::all_staff(state, &api_auth(auth))
+        .await
+        .map_err(|e| ui_error(e, Some(auth.nav("/admin/staff"))))?;
+    let reqs = usecase::staff::pending(state, &api_auth(auth), Some(id))
+        .await
+        .map_err(|e| ui_error(e, Some(auth.nav("/admin/staff"))))?;
     let page = render(&AccountPage {
         nav: Some(auth.nav("/admin/staff")),
         id,
         own: id == auth.staff.id,
+        pending: pending_rows(auth, &reqs, &all),
         roles: role_choices(),
         values,
         error,
@@ -332,6 +404,28 @@ pub async fn update(
     }
 }
 
+/// Approves a change waiting for a second administrator.
+pub async fn approve(State(state): State<AppState>, auth: UiAuth, Path(id): Path<String>) -> PageResult {
+    decide(state, auth, id, true).await
+}
+
+/// Declines a change waiting for a second administrator.
+pub async fn decline(State(state): State<AppState>, auth: UiAuth, Path(id): Path<String>) -> PageResult {
+    decide(state, auth, id, false).await
+}
+
+async fn decide(state: AppState, auth: UiAuth, id: String, approve: bool) -> PageResult {
+    auth.require(Permission::ManageStaff)?;
+    let id = uuid::Uuid::parse_str(&id)
+        .map_err(|_| page_error(StatusCode::NOT_FOUND, "No such request.", Some(auth.nav("/admin/staff"))))?
+        .to_string();
+    match usecase::staff::decide(&state, &api_auth(&auth), &id, approve, "ui").await {
+        Ok(_) => Ok(Redirect::to("/admin/staff").into_response()),
+        Err(AppError::NotFound(m)) => Err(page_error(StatusCode::NOT_FOUND, &m, Some(auth.nav("/admin/staff")))),
+        Err(e) => list_page_with(&state, &auth, AccountForm::default(), None, Some(e.into())).await,
+    }
+}
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 pub struct PasswordForm {
@@ -347,7 +441,7 @@ pub async fn set_password(
     auth.require(Permission::ManageStaff)?;
     let id = staff_id(&auth, &id)?;
     match usecase::staff::set_password(&state, &api_auth(&auth), id, form.password).await {
-        Ok(()) => Ok(Redirect::to("/admin/staff").into_response()),
+        Ok(_) => Ok(Redirect::to("/admin/staff").into_response()),
         Err(e) => account_page(&state, &auth, id, None, None, Some(e.into())).await,
     }
 }

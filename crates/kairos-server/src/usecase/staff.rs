@@ -1,6 +1,11 @@
 //! Staff accounts: create one, change its name, e-mail, roles or active
 //! flag, set its password. Nobody changes their own roles or deactivates
-//! their own account (`kairos_domain::staff::check_account_change`).
+//! their own account (`kairos_domain::staff::check_account_change`). A
+//! change that gives an account more than it has now (a new account, a role
+//! added, an account activated: `needs_second_admin`) or sets someone else's
+//! password waits for a second administrator, who approves or declines it
+//! (`decide`); in a clinic with one administrator, `kairos user approve` on
+//! the server decides.
 
 use super::require;
 use crate::auth::hash_password_blocking;
@@ -9,10 +14,18 @@ use crate::extract::Auth;
 use crate::state::AppState;
 use kairos_domain::ids::StaffId;
 use kairos_domain::roles::Permission;
-use kairos_domain::staff::{Staff, StaffInput, check_account_change, check_password};
+use kairos_domain::staff::{Staff, StaffInput, check_account_change, check_password, needs_second_admin};
+use kairos_store::staff_requests::StaffRequest;
 
-/// Creates an account; without a password it cannot sign in yet.
-pub async fn create(state: &AppState, caller: &Auth, input: &StaffInput, password: Option<String>) -> AppResult<Staff> {
+/// Creates an account. It opens nothing until a second administrator
+/// approves it: it is stored inactive, and the pending request activates
+/// it (and sets its first password, if one was given).
+pub async fn create(
+    state: &AppState,
+    caller: &Auth,
+    input: &StaffInput,
+    password: Option<String>,
+) -> AppResult<(Staff, StaffRequest)> {
     require(caller, Permission::ManageStaff)?;
     let hash = match password {
         Some(pw) => {
@@ -21,7 +34,7 @@ pub async fn create(state: &AppState, caller: &Auth, input: &StaffInput, passwor
         }
         None => None,
     };
-    Ok(state.store.create_staff(&caller.actor(), input, hash.as_deref()).await?)
+    Ok(state.store.create_staff_pending(&caller.actor(), input, hash.as_deref()).await?)
 }
 
 /// One account, to change it.
@@ -31,24 +44,54 @@ pub async fn get(state: &AppState, caller: &Auth, id: StaffId) -> AppResult<Staf
 }
 
 /// Changes an account's name, e-mail, roles or active flag; deactivating
-/// ends its sessions at once.
+/// ends its sessions at once. A change that adds to what the account may do
+/// is applied to its name and e-mail now and waits, for its roles and
+/// active flag, for a second administrator (the request is returned).
 pub async fn update(
     state: &AppState,
     caller: &Auth,
     id: StaffId,
     input: &StaffInput,
     active: bool,
-) -> AppResult<Staff> {
+) -> AppResult<(Staff, Option<StaffRequest>)> {
     require(caller, Permission::ManageStaff)?;
     let current = state.store.get_staff(id).await?;
     check_account_change(caller.staff.id, &current, &input.roles, active)?;
-    Ok(state.store.update_staff(&caller.actor(), id, input, active).await?)
+    if needs_second_admin(&current, &input.roles, active) {
+        let (staff, req) = state.store.request_staff_access(&caller.actor(), id, input, active).await?;
+        return Ok((staff, Some(req)));
+    }
+    Ok((state.store.update_staff(&caller.actor(), id, input, active).await?, None))
 }
 
-/// Sets an account's password; ends its sessions.
-pub async fn set_password(state: &AppState, caller: &Auth, id: StaffId, password: String) -> AppResult<()> {
+/// Sets an account's password and ends its sessions: one's own at once;
+/// anyone else's once a second administrator approves (the request is
+/// returned), so no administrator can sign in as a clinician alone.
+pub async fn set_password(
+    state: &AppState,
+    caller: &Auth,
+    id: StaffId,
+    password: String,
+) -> AppResult<Option<StaffRequest>> {
     require(caller, Permission::ManageStaff)?;
     check_password("password", &password)?;
     let hash = hash_password_blocking(password).await?;
-    Ok(state.store.set_staff_password(&caller.actor(), id, &hash).await?)
+    if id == caller.staff.id {
+        state.store.set_staff_password(&caller.actor(), id, &hash).await?;
+        return Ok(None);
+    }
+    Ok(Some(state.store.request_staff_password(&caller.actor(), id, &hash).await?))
+}
+
+/// The requests waiting for a second administrator (of one account, or all).
+pub async fn pending(state: &AppState, caller: &Auth, staff: Option<StaffId>) -> AppResult<Vec<StaffRequest>> {
+    require(caller, Permission::ManageStaff)?;
+    Ok(state.store.pending_staff_requests(staff).await?)
+}
+
+/// Approves or declines a pending request: only an administrator who did
+/// not ask for it and whose account it is not.
+pub async fn decide(state: &AppState, caller: &Auth, id: &str, approve: bool, via: &str) -> AppResult<StaffRequest> {
+    require(caller, Permission::ManageStaff)?;
+    Ok(state.store.decide_staff_request(&caller.actor(), id, approve, via).await?)
 }

@@ -34,6 +34,7 @@ mod routes;
 mod same_refusal;
 mod schedule;
 mod screening;
+mod staff_approvals;
 mod staff_pages;
 mod time_zones;
 mod ui;

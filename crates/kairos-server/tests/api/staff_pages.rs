@@ -1,6 +1,8 @@
 //! Staff accounts in the browser: an administrator adds an account, changes
-//! its roles, deactivates it and sets its password; nobody changes their own
-//! roles or deactivates themselves, at the pages as at the API.
+//! its roles, deactivates it and sets its password, and a second
+//! administrator approves what opens access (the new account, the role
+//! added, the password); nobody changes their own roles or deactivates
+//! themselves, at the pages as at the API.
 
 use crate::helpers::*;
 use kairos_domain::roles::Role;
@@ -20,11 +22,32 @@ async fn post(web: &reqwest::Client, app: &TestApp, path: &str, body: &str) -> (
     (status, location, r.text().await.expect("body"))
 }
 
+/// The second administrator approves everything waiting on the staff page;
+/// the first sees it waiting with no buttons of their own.
+async fn second_admin_approves(app: &TestApp, first: &reqwest::Client, second: &reqwest::Client) -> usize {
+    let html = first.get(format!("{}/admin/staff", app.base)).send().await.expect("get").text().await.expect("html");
+    assert!(html.contains("Another administrator decides"), "{html}");
+    assert!(!html.contains("/approve\""), "the one who asked has no approve button: {html}");
+    let html = second.get(format!("{}/admin/staff", app.base)).send().await.expect("get").text().await.expect("html");
+    let ids: Vec<String> = html
+        .split("action=\"/admin/staff/requests/")
+        .skip(1)
+        .filter_map(|rest| rest.split_once("/approve\"").map(|(id, _)| id.to_string()))
+        .collect();
+    for id in &ids {
+        let (status, location, html) = post(second, app, &format!("/admin/staff/requests/{id}/approve"), "").await;
+        assert_eq!((status, location.as_str()), (StatusCode::SEE_OTHER, "/admin/staff"), "{html}");
+    }
+    ids.len()
+}
+
 #[tokio::test]
 async fn an_administrator_manages_accounts_in_the_browser_but_not_their_own_access() {
     let app = spawn_app().await;
     let (admin_email, admin_id) = app.add_staff(&[Role::Admin]).await;
     let web = web_session(&app, &admin_email).await;
+    let (second_email, _) = app.add_staff(&[Role::Admin]).await;
+    let second = web_session(&app, &second_email).await;
 
     // No role ticked: refused naming the field, what was typed kept.
     let (status, _, html) =
@@ -40,6 +63,18 @@ async fn an_administrator_manages_accounts_in_the_browser_but_not_their_own_acce
     .await;
     assert_eq!(status, StatusCode::SEE_OTHER);
     let nurse_id = location.trim_start_matches("/admin/staff/").to_string();
+    let html = web.get(format!("{}{location}", app.base)).send().await.expect("get").text().await.expect("html");
+    assert!(html.contains("Waiting for a second administrator: activate with roles Nurse"), "{html}");
+    let first_try = app
+        .call(
+            reqwest::Method::POST,
+            "/api/v1/auth/login",
+            None,
+            Some(json!({"email": "nadia@example.org", "password": "a long first password"})),
+        )
+        .await;
+    assert_eq!(first_try.status, StatusCode::UNAUTHORIZED, "not before a second administrator approves");
+    assert_eq!(second_admin_approves(&app, &web, &second).await, 1);
     assert!(!app.login("nadia@example.org", "a long first password").await.is_empty());
 
     // Roles changed: nurse and therapist.
@@ -53,6 +88,9 @@ async fn an_administrator_manages_accounts_in_the_browser_but_not_their_own_acce
     assert_eq!(status, StatusCode::SEE_OTHER);
     let admin = app.login(&admin_email, PASSWORD).await;
     let view = app.get(&format!("/api/v1/staff/{nurse_id}"), &admin).await;
+    assert_eq!(view.body["roles"], json!(["nurse"]), "waiting: {}", view.body);
+    assert_eq!(second_admin_approves(&app, &web, &second).await, 1);
+    let view = app.get(&format!("/api/v1/staff/{nurse_id}"), &admin).await;
     assert_eq!(view.body["roles"], json!(["nurse", "therapist"]), "{}", view.body);
 
     // A new password, then deactivated: the account no longer signs in.
@@ -61,6 +99,7 @@ async fn an_administrator_manages_accounts_in_the_browser_but_not_their_own_acce
     let (status, _, _) =
         post(&web, &app, &format!("/admin/staff/{nurse_id}/password"), "password=another+long+password").await;
     assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(second_admin_approves(&app, &web, &second).await, 1);
     let sign_in = || {
         app.call(
             reqwest::Method::POST,
