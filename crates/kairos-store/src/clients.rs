@@ -98,21 +98,9 @@ impl Store {
     pub async fn update_client(&self, actor: &Actor, id: ClientId, details: &ClientDetails) -> Result<Client> {
         let now = Timestamp::now();
         let mut tx = self.begin_write().await?;
-        let update = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "UPDATE clients SET given_name = $2, family_name = $3, date_of_birth = $4, pronouns = $5, email = $6, \
-             phone = $7, emergency_contact_name = $8, emergency_contact_phone = $9, status = $10, \
-             search_family = $11, search_given = $12, search_full = $13, address = $14, updated_at = $15 \
-             WHERE id = $1 RETURNING {CLIENT_COLS}"
-        )))
-        .bind(id.to_string());
-        let row = bind_details(update, details)
-            .bind(micros(now))
-            .fetch_optional(&mut *tx)
-            .await?
-            .ok_or_else(|| StoreError::NotFound { record: "client", id: id.to_string() })?;
-        audit::insert_in(&mut tx, actor, &AuditEntry::new(Action::Update, "client", id).client(id), now).await?;
+        let client = update_client_in(&mut tx, actor, id, details, now).await?;
         tx.commit().await?;
-        client_of(&row)
+        Ok(client)
     }
 
     /// The client record alone (no audit: callers that show it to a person
@@ -275,4 +263,29 @@ impl Store {
         }
         Ok(out)
     }
+}
+
+/// Replaces a client's details inside the caller's transaction, with its
+/// audit entry.
+pub(crate) async fn update_client_in(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    actor: &Actor,
+    id: ClientId,
+    details: &ClientDetails,
+    now: Timestamp,
+) -> Result<Client> {
+    let update = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "UPDATE clients SET given_name = $2, family_name = $3, date_of_birth = $4, pronouns = $5, email = $6, \
+         phone = $7, emergency_contact_name = $8, emergency_contact_phone = $9, status = $10, \
+         search_family = $11, search_given = $12, search_full = $13, address = $14, updated_at = $15 \
+         WHERE id = $1 RETURNING {CLIENT_COLS}"
+    )))
+    .bind(id.to_string());
+    let row = bind_details(update, details)
+        .bind(micros(now))
+        .fetch_optional(&mut **tx)
+        .await?
+        .ok_or_else(|| StoreError::NotFound { record: "client", id: id.to_string() })?;
+    audit::insert_in(tx, actor, &AuditEntry::new(Action::Update, "client", id).client(id), now).await?;
+    client_of(&row)
 }

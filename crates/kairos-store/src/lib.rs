@@ -32,6 +32,7 @@ pub mod outbox;
 pub mod outcomes;
 pub mod plans;
 pub mod portal;
+pub mod portal_email;
 pub mod proposals;
 mod rows;
 pub mod schedules;

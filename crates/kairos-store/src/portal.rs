@@ -313,23 +313,18 @@ impl Store {
         if exists.is_none() {
             return Err(StoreError::NotFound { record: "client", id: client.to_string() });
         }
-        // A new address ends everything issued to the old one: its sessions
-        // and its unused links.
+        // An invitation never moves an account to another address: that is
+        // a change confirmed by the client or in person (`portal_email`).
         let previous: Option<(String,)> = sqlx::query_as("SELECT email FROM portal_accounts WHERE client_id = $1")
             .bind(client.to_string())
             .fetch_optional(&mut *tx)
             .await?;
         if previous.as_ref().is_some_and(|(e,)| e != email.as_str()) {
-            sqlx::query("UPDATE portal_sessions SET revoked_at = $2 WHERE client_id = $1 AND revoked_at IS NULL")
-                .bind(client.to_string())
-                .bind(micros(now))
-                .execute(&mut *tx)
-                .await?;
-            sqlx::query("UPDATE portal_codes SET used_at = $2 WHERE client_id = $1 AND used_at IS NULL")
-                .bind(client.to_string())
-                .bind(micros(now))
-                .execute(&mut *tx)
-                .await?;
+            return Err(StoreError::Conflict {
+                field: "email",
+                detail: "the client's portal account has another address; a change of address is confirmed first"
+                    .into(),
+            });
         }
         let updated =
             sqlx::query("UPDATE portal_accounts SET email = $2, active = 1, updated_at = $3 WHERE client_id = $1")

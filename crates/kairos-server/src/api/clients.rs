@@ -1,12 +1,13 @@
 use super::views::{ChartView, ClientView, Paged};
 use super::{latest_today, page, path_id};
-use crate::error::AppResult;
+use crate::error::{AppError, AppResult};
 use crate::extract::{Auth, Json, Query};
 use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use kairos_domain::client::{ClientDetails, ClientInput, ClientStatus};
-use serde::Deserialize;
+use kairos_store::portal_email::EmailChange;
+use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 /// A client's details. `date_of_birth` is YYYY-MM-DD; an emergency contact
@@ -108,16 +109,120 @@ pub async fn get_chart(
     Ok(axum::Json(ChartView::from(&chart)))
 }
 
-/// Replaces a client's details.
+/// A change of a portal client's e-mail address waiting for confirmation.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct EmailChangeView {
+    #[schema(format = Uuid)]
+    pub id: String,
+    /// The address the portal keeps until the change is confirmed.
+    pub old_email: String,
+    pub new_email: String,
+    pub requested_by: Option<kairos_domain::ids::StaffId>,
+    pub requested_at: String,
+    /// The client's link (sent to the old address) works until then.
+    pub expires_at: String,
+    /// `pending`, or `confirmed` once confirmed.
+    pub status: String,
+    /// `client_link` or `in_person`, once confirmed.
+    pub confirmed_via: Option<String>,
+}
+
+impl From<&EmailChange> for EmailChangeView {
+    fn from(c: &EmailChange) -> Self {
+        EmailChangeView {
+            id: c.id.clone(),
+            old_email: c.old_email.clone(),
+            new_email: c.new_email.clone(),
+            requested_by: c.requested_by,
+            requested_at: c.requested_at.to_string(),
+            expires_at: c.expires_at.to_string(),
+            status: c.status.clone(),
+            confirmed_via: c.confirmed_via.clone(),
+        }
+    }
+}
+
+/// A client's details and the change of their portal address still waiting
+/// for confirmation, if any.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ClientChange {
+    #[serde(flatten)]
+    pub client: ClientView,
+    pub pending_email_change: Option<EmailChangeView>,
+}
+
+/// Replaces a client's details. For a client with a portal account a new
+/// e-mail address waits for confirmation (202, `pending_email_change`): the
+/// client confirms it from a link sent to the old address, or a second
+/// staff member confirms it in person
+/// (`POST /clients/{id}/email-change/confirm`); until then the record and
+/// the portal keep the old address, which is told of the request.
 #[utoipa::path(put, path = "/clients/{id}", tag = "clients", params(("id" = String, Path)), request_body = ClientBody,
-    responses((status = 200, body = ClientView), (status = 404, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
+    responses((status = 200, body = ClientChange), (status = 202, body = ClientChange), (status = 404, body = crate::error::Problem), (status = 409, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
 pub async fn update_client(
     State(state): State<AppState>,
     auth: Auth,
     Path(id): Path<String>,
     Json(body): Json<ClientBody>,
-) -> AppResult<axum::Json<ClientView>> {
+) -> AppResult<(StatusCode, axum::Json<ClientChange>)> {
     let id = path_id("client", &id)?;
-    let client = crate::usecase::clients::edit(&state, &auth, id, &body.parse(state.now())?).await?;
-    Ok(axum::Json(ClientView::from(&client)))
+    let before = state.store.pending_email_change(id).await?.map(|c| c.id);
+    let edited = crate::usecase::clients::edit(&state, &auth, id, &body.parse(state.now())?).await?;
+    let new_request = edited.email_change.as_ref().is_some_and(|c| Some(&c.id) != before.as_ref());
+    let status = if new_request { StatusCode::ACCEPTED } else { StatusCode::OK };
+    Ok((
+        status,
+        axum::Json(ClientChange {
+            client: ClientView::from(&edited.client),
+            pending_email_change: edited.email_change.as_ref().map(EmailChangeView::from),
+        }),
+    ))
+}
+
+/// The change of the client's portal address waiting for confirmation.
+#[utoipa::path(get, path = "/clients/{id}/email-change", tag = "clients", params(("id" = String, Path)),
+    responses((status = 200, body = EmailChangeView), (status = 404, body = crate::error::Problem)))]
+pub async fn get_email_change(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+) -> AppResult<axum::Json<EmailChangeView>> {
+    let id = path_id("client", &id)?;
+    match crate::usecase::portal::pending_email_change(&state, &auth, id).await? {
+        Some(c) => Ok(axum::Json(EmailChangeView::from(&c))),
+        None => Err(AppError::NotFound("no change of address is waiting for this client".into())),
+    }
+}
+
+/// Confirms the client's change of portal address in person: the caller is
+/// the second staff member, not the one who asked (409 naming `witness`).
+/// The record and the portal take the new address, the portal's sessions
+/// and links end, and the old address is told.
+#[utoipa::path(post, path = "/clients/{id}/email-change/confirm", tag = "clients", params(("id" = String, Path)),
+    responses((status = 200, body = EmailChangeView), (status = 404, body = crate::error::Problem), (status = 409, body = crate::error::Problem)))]
+pub async fn confirm_email_change(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+) -> AppResult<axum::Json<EmailChangeView>> {
+    let id = path_id("client", &id)?;
+    let witness = auth.staff.clone();
+    let c = crate::usecase::portal::confirm_email_change_in_person(&state, &auth, id, &witness).await?;
+    Ok(axum::Json(EmailChangeView::from(&c)))
+}
+
+/// Cancels the client's pending change of portal address (the address stays).
+#[utoipa::path(delete, path = "/clients/{id}/email-change", tag = "clients", params(("id" = String, Path)),
+    responses((status = 204), (status = 404, body = crate::error::Problem)))]
+pub async fn cancel_email_change(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+) -> AppResult<StatusCode> {
+    let id = path_id("client", &id)?;
+    if crate::usecase::portal::cancel_email_change(&state, &auth, id).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(AppError::NotFound("no change of address is waiting for this client".into()))
+    }
 }

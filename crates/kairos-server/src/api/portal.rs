@@ -158,7 +158,7 @@ pub fn clear_portal_cookie(state: &AppState) -> String {
     format!("{}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0{secure}", portal_cookie_name(state))
 }
 
-fn link(state: &AppState, path: &str) -> String {
+pub fn link(state: &AppState, path: &str) -> String {
     format!("{}{path}", state.config.public_url.as_deref().unwrap_or("").trim_end_matches('/'))
 }
 
@@ -290,19 +290,27 @@ pub async fn invite(
     email: Option<&str>,
 ) -> AppResult<PortalAccountView> {
     let c = state.store.get_client(client).await?;
-    // Only the address on file (changed through the audited client record):
-    // an invitation to another address would hand the client's journal to
-    // whoever reads it.
-    let on_file = c.details.email.clone().ok_or_else(|| {
-        AppError::invalid("email", "the client has no e-mail on file; record it on the client's details first")
-    })?;
+    // A client who has a portal account is invited at its confirmed address
+    // only: a new address is confirmed first (by the client, from a link to
+    // the old one, or in person; see `usecase::clients::edit`), so an
+    // invitation never moves an account to an address someone typed.
+    let on_file = match state.store.portal_account(client).await? {
+        Some(a) => Email::parse("email", &a.email)?,
+        // Otherwise only the address on file (changed through the audited
+        // client record): an invitation to another address would hand the
+        // client's journal to whoever reads it.
+        None => c.details.email.clone().ok_or_else(|| {
+            AppError::invalid("email", "the client has no e-mail on file; record it on the client's details first")
+        })?,
+    };
     let email = match email.map(str::trim).filter(|e| !e.is_empty()) {
         Some(e) => {
             let given = Email::parse("email", e)?;
             if given != on_file {
                 return Err(AppError::invalid(
                     "email",
-                    "invitations go only to the e-mail on file; change it on the client's details first",
+                    "invitations go only to the client's confirmed address; a new address is confirmed by the \
+                     client (a link to the old address) or in person before it is used",
                 ));
             }
             given

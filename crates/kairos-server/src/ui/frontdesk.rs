@@ -108,9 +108,46 @@ struct ClientFormPage {
     values: ClientForm,
     statuses: Vec<&'static str>,
     error: Option<Refused>,
+    /// A change of the client's portal address waiting for confirmation.
+    email_change: Option<EmailChangeBox>,
+    witness_error: Option<Refused>,
+}
+
+/// A pending change of a portal client's address, as the details page shows it.
+struct EmailChangeBox {
+    old_email: String,
+    new_email: String,
+    asked_by: String,
+}
+
+async fn email_change_box(state: &AppState, auth: &UiAuth, id: ClientId) -> Result<Option<EmailChangeBox>, Response> {
+    let change = usecase::portal::pending_email_change(state, &api_auth(auth), id)
+        .await
+        .map_err(|e| ui_error(e, Some(auth.nav("/clients"))))?;
+    let Some(c) = change else { return Ok(None) };
+    let asked_by = match c.requested_by {
+        Some(s) => usecase::directory::staff_names(state, &[s])
+            .await
+            .ok()
+            .and_then(|m| m.get(&s).cloned())
+            .unwrap_or_else(|| "a staff member".into()),
+        None => "the system".into(),
+    };
+    Ok(Some(EmailChangeBox { old_email: c.old_email, new_email: c.new_email, asked_by }))
 }
 
 fn client_form_page(auth: &UiAuth, id: Option<ClientId>, values: ClientForm, error: Option<Refused>) -> Response {
+    client_form_page_with(auth, id, values, error, None, None)
+}
+
+fn client_form_page_with(
+    auth: &UiAuth,
+    id: Option<ClientId>,
+    values: ClientForm,
+    error: Option<Refused>,
+    email_change: Option<EmailChangeBox>,
+    witness_error: Option<Refused>,
+) -> Response {
     let heading = match id {
         None => "Register a client".to_string(),
         Some(_) => format!("Details of {} {}", values.given_name, values.family_name),
@@ -122,8 +159,10 @@ fn client_form_page(auth: &UiAuth, id: Option<ClientId>, values: ClientForm, err
         values,
         statuses: ClientStatus::ALL.iter().map(|s| s.as_str()).collect(),
         error: error.clone(),
+        email_change,
+        witness_error: witness_error.clone(),
     });
-    with_status(page, &error)
+    with_status(page, &error.or(witness_error))
 }
 
 pub async fn register_form(auth: UiAuth) -> PageResult {
@@ -147,7 +186,8 @@ pub async fn edit_form(State(state): State<AppState>, auth: UiAuth, Path(id): Pa
     let client = usecase::clients::details(&state, &api_auth(&auth), id)
         .await
         .map_err(|e| ui_error(e, Some(auth.nav("/clients"))))?;
-    Ok(client_form_page(&auth, Some(id), ClientForm::of(&client.details), None))
+    let change = email_change_box(&state, &auth, id).await?;
+    Ok(client_form_page_with(&auth, Some(id), ClientForm::of(&client.details), None, change, None))
 }
 
 pub async fn edit(
@@ -162,9 +202,75 @@ pub async fn edit(
         Err(r) => return Ok(client_form_page(&auth, Some(id), form, Some(r))),
     };
     match usecase::clients::edit(&state, &api_auth(&auth), id, &details).await {
-        Ok(c) => Ok(Redirect::to(&format!("/clients/{}", c.id)).into_response()),
+        // A new portal address waits: the page says so and offers the
+        // in-person confirmation.
+        Ok(e)
+            if e.email_change
+                .as_ref()
+                .is_some_and(|c| details.email.as_ref().map(|m| m.as_str()) == Some(c.new_email.as_str())) =>
+        {
+            Ok(Redirect::to(&format!("/clients/{id}/details#email-change")).into_response())
+        }
+        Ok(e) => Ok(Redirect::to(&format!("/clients/{}", e.client.id)).into_response()),
         Err(AppError::NotFound(_)) => Err(not_found(&auth, "client")),
         Err(e) => Ok(client_form_page(&auth, Some(id), form, Some(e.into()))),
+    }
+}
+
+/// The second staff member's signature on the details page.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct WitnessForm {
+    witness_email: String,
+    witness_password: String,
+}
+
+/// Confirms a portal client's new address in person: a second staff member
+/// signs with their own e-mail and password (checked, and throttled, as a
+/// sign-in) on the details page.
+pub async fn confirm_email_change(
+    State(state): State<AppState>,
+    auth: UiAuth,
+    Path(id): Path<String>,
+    Form(form): Form<WitnessForm>,
+) -> PageResult {
+    let id: ClientId = id.parse().map_err(|_| not_found(&auth, "client"))?;
+    let caller = api_auth(&auth);
+    let signed = crate::auth::authenticate(
+        &state,
+        &form.witness_email,
+        &form.witness_password,
+        caller.remote_addr.clone(),
+        "witness signature",
+    )
+    .await;
+    let result = match signed {
+        Ok(witness) => usecase::portal::confirm_email_change_in_person(&state, &caller, id, &witness).await.map(|_| ()),
+        Err(AppError::Unauthenticated) => {
+            Err(AppError::invalid("witness_email", "the second staff member's e-mail or password is not right"))
+        }
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(()) => Ok(Redirect::to(&format!("/clients/{id}")).into_response()),
+        Err(AppError::NotFound(_)) => Err(not_found(&auth, "client")),
+        Err(e) => {
+            let client = usecase::clients::details(&state, &caller, id)
+                .await
+                .map_err(|e| ui_error(e, Some(auth.nav("/clients"))))?;
+            let change = email_change_box(&state, &auth, id).await?;
+            Ok(client_form_page_with(&auth, Some(id), ClientForm::of(&client.details), None, change, Some(e.into())))
+        }
+    }
+}
+
+/// Cancels a portal client's pending change of address.
+pub async fn cancel_email_change(State(state): State<AppState>, auth: UiAuth, Path(id): Path<String>) -> PageResult {
+    let id: ClientId = id.parse().map_err(|_| not_found(&auth, "client"))?;
+    match usecase::portal::cancel_email_change(&state, &api_auth(&auth), id).await {
+        Ok(_) => Ok(Redirect::to(&format!("/clients/{id}/details")).into_response()),
+        Err(AppError::NotFound(_)) => Err(not_found(&auth, "client")),
+        Err(e) => Err(ui_error(e, Some(auth.nav("/clients")))),
     }
 }
 

@@ -91,6 +91,8 @@ pages! {
     post "/clients" => frontdesk::register, Needs(&[P::WriteClients]);
     get "/clients/{id}/details" => frontdesk::edit_form, Needs(&[P::WriteClients]);
     post "/clients/{id}/details" => frontdesk::edit, Needs(&[P::WriteClients]);
+    post "/clients/{id}/email-change/confirm" => frontdesk::confirm_email_change, Needs(&[P::WriteClients]);
+    post "/clients/{id}/email-change/cancel" => frontdesk::cancel_email_change, Needs(&[P::WriteClients]);
     get "/clients/{id}/courses/new" => frontdesk::course_form, Needs(&[P::ManageCourses]);
     post "/clients/{id}/courses" => frontdesk::open_course, Needs(&[P::ManageCourses]);
     post "/courses/{id}/phase" => frontdesk::change_phase, Needs(&[P::ManageCourses]);
@@ -179,6 +181,8 @@ pages! {
     post "/portal/login" => portal::login_submit, Public;
     get "/portal/auth/{code}" => portal::auth_form, Public;
     post "/portal/auth/{code}" => portal::auth_submit, Public;
+    get "/portal/email-change/{code}" => portal::email_change_form, Public;
+    post "/portal/email-change/{code}" => portal::email_change_submit, Public;
     get "/portal/password" => portal::password_form, Client;
     post "/portal/password" => portal::password_submit, Client;
     post "/portal/logout" => portal::logout, Client;

@@ -628,3 +628,43 @@ pub async fn invite(
     };
     staff_page(&state, &auth, id, Some(notice)).await
 }
+
+// ---- a change of the client's e-mail address ----------------------------------
+
+#[derive(Template)]
+#[template(path = "portal_email_change.html")]
+struct EmailChangePage {
+    nav: Option<Nav>,
+    /// `confirm`, `done` or `gone`.
+    step: &'static str,
+    code: String,
+    new_email: String,
+}
+
+fn email_change_page(step: &'static str, code: String, new_email: String) -> Response {
+    render(&EmailChangePage { nav: None, step, code, new_email })
+}
+
+/// The link sent to the client's old address: a button to press (a mail
+/// scanner fetching the link confirms nothing).
+pub async fn email_change_form(State(state): State<AppState>, Path(code): Path<String>) -> PageResult {
+    Ok(match usecase::portal::email_change_for_link(&state, &code).await.map_err(perr)? {
+        Some(c) => email_change_page("confirm", code, c.new_email),
+        None => email_change_page("gone", String::new(), String::new()),
+    })
+}
+
+/// The client confirms the change of their address.
+pub async fn email_change_submit(
+    State(state): State<AppState>,
+    RemoteAddr(remote): RemoteAddr,
+    Path(code): Path<String>,
+) -> PageResult {
+    Ok(match usecase::portal::confirm_email_change_by_link(&state, &code, remote).await.map_err(perr)? {
+        Some(c) => {
+            let page = email_change_page("done", String::new(), c.new_email);
+            ([(header::SET_COOKIE, api::clear_portal_cookie(&state))], page).into_response()
+        }
+        None => email_change_page("gone", String::new(), String::new()),
+    })
+}

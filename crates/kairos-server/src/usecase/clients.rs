@@ -2,7 +2,7 @@
 //! page shows beside records it audits itself.
 
 use super::require;
-use crate::error::AppResult;
+use crate::error::{AppError, AppResult};
 use crate::extract::Auth;
 use crate::state::AppState;
 use jiff::Timestamp;
@@ -10,9 +10,12 @@ use kairos_domain::client::{Client, ClientStatus};
 use kairos_domain::ids::{ClientId, CourseId};
 use kairos_domain::roles::Permission;
 use kairos_domain::site::Site;
+use kairos_domain::text::Email;
 use kairos_store::clients::Chart;
 use kairos_store::measures::{Administration, Alert};
 use kairos_store::plans::CoursePlan;
+use kairos_store::portal::OutgoingEmail;
+use kairos_store::portal_email::{ChangeRequest, EmailChange};
 use kairos_store::screens::Screen;
 use kairos_store::{Page, PageRequest};
 use std::collections::HashMap;
@@ -115,13 +118,60 @@ pub async fn register(
     Ok(state.store.create_client(&caller.actor(), details).await?)
 }
 
-/// Replaces a client's details (the change is audited).
+/// A client's details as saved, and the change of their portal address
+/// still waiting for confirmation, if any.
+pub struct Edited {
+    pub client: Client,
+    pub email_change: Option<EmailChange>,
+}
+
+/// Replaces a client's details (the change is audited). For a client with
+/// a portal account a new e-mail address is not saved yet: the client's
+/// address (the portal's) stays, and the change waits for the client to
+/// confirm it from a link sent to the old address, or for a second staff
+/// member to confirm it in person (`usecase::portal::confirm_email_change_*`).
+/// The address of a portal client is changed, not removed.
 pub async fn edit(
     state: &AppState,
     caller: &Auth,
     id: ClientId,
     details: &kairos_domain::client::ClientDetails,
-) -> AppResult<Client> {
+) -> AppResult<Edited> {
     require(caller, Permission::WriteClients)?;
-    Ok(state.store.update_client(&caller.actor(), id, details).await?)
+    if let Some(account) = state.store.portal_account(id).await? {
+        let new = details.email.as_ref().map(|e| e.as_str().to_string());
+        if new.as_deref() != Some(account.email.as_str()) {
+            let Some(new) = new else {
+                return Err(AppError::invalid(
+                    "email",
+                    "the client has a portal account: its e-mail address can be changed (the client confirms it), \
+                     not removed",
+                ));
+            };
+            let mut kept = details.clone();
+            kept.email = Some(Email::parse("email", &account.email)?);
+            let cfg = &state.config.portal;
+            let code = crate::auth::new_token();
+            let expires_at = state.now() + cfg.invitation_lifetime;
+            let mail = OutgoingEmail {
+                to: account.email.clone(),
+                subject: format!("Confirm the new e-mail address of your {} portal", cfg.clinic_name),
+                body: format!(
+                    "{} was asked to send your portal's sign-in links to a new address: {new}.\n\n\
+                     If you asked for this, open this link and confirm:\n\n{}\n\nIt works for {} days. \
+                     Until you confirm, your portal stays with this address. If you did not ask for this, \
+                     do not open the link, and call the clinic.\n",
+                    cfg.clinic_name,
+                    crate::api::portal::link(state, &format!("/portal/email-change/{code}")),
+                    cfg.invitation_lifetime.as_hours() / 24
+                ),
+            };
+            let req = ChangeRequest { new_email: &new, code: &code, expires_at, mail: &mail };
+            let (client, change) = state.store.update_client_pending_email(&caller.actor(), id, &kept, &req).await?;
+            return Ok(Edited { client, email_change: Some(change) });
+        }
+    }
+    let client = state.store.update_client(&caller.actor(), id, details).await?;
+    let email_change = state.store.pending_email_change(id).await?;
+    Ok(Edited { client, email_change })
 }

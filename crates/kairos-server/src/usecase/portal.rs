@@ -14,7 +14,9 @@ use kairos_domain::encounter::Encounter;
 use kairos_domain::ids::{ClientId, ExerciseSessionId, JournalEntryId, MeasureRequestId};
 use kairos_domain::roles::Permission;
 use kairos_store::measures::{LinkState, MeasureRequest};
+use kairos_store::portal::OutgoingEmail;
 use kairos_store::portal::{CodePurpose, ExerciseSession, JournalEntry, PortalAccount, SessionOrigin};
+use kairos_store::portal_email::{Confirmation, EmailChange};
 use kairos_store::{Action, AuditEntry};
 
 /// Whether a sign-in link's code still works (looking does not use it up,
@@ -136,4 +138,86 @@ pub async fn client_portal(state: &AppState, caller: &Auth, id: ClientId) -> App
         None
     };
     Ok(ClientPortal { client, account, shared })
+}
+
+// ---- a portal client's change of e-mail address ------------------------------
+
+/// The pending change a confirmation link names, while the link works
+/// (looking does not confirm it: a mail scanner fetching the link changes
+/// nothing).
+pub async fn email_change_for_link(state: &AppState, code: &str) -> AppResult<Option<EmailChange>> {
+    Ok(state.store.email_change_by_code(code, state.now()).await?)
+}
+
+/// The e-mail to the old address once the change is made.
+fn changed_notice(state: &AppState, change: &EmailChange, how: &str) -> OutgoingEmail {
+    let clinic = &state.config.portal.clinic_name;
+    OutgoingEmail {
+        to: change.old_email.clone(),
+        subject: format!("The e-mail address of your {clinic} portal was changed"),
+        body: format!(
+            "The e-mail address of your {clinic} portal was changed {how}, to {}. Sign-in links now go there, \
+             and the portal's sessions and links sent to this address have ended.\n\nIf you did not ask for \
+             this, call the clinic.\n",
+            change.new_email
+        ),
+    }
+}
+
+/// The client confirms the change from the link sent to their old address;
+/// none when the link has expired or the change is no longer pending.
+pub async fn confirm_email_change_by_link(
+    state: &AppState,
+    code: &str,
+    remote: Option<String>,
+) -> AppResult<Option<EmailChange>> {
+    let Some(change) = state.store.email_change_by_code(code, state.now()).await? else { return Ok(None) };
+    let notice = changed_notice(state, &change, "from the link we sent you");
+    let actor = kairos_store::portal::client_actor(change.client_id, remote);
+    Ok(Some(state.store.confirm_email_change(&actor, &change.id, Confirmation::ClientLink, &notice).await?))
+}
+
+/// A second staff member confirms the change in person at the clinic (the
+/// client showed them it is theirs): `witness` has signed with their own
+/// credentials (their session, or their password on the form), may change
+/// client details, and is not the one who asked for the change.
+pub async fn confirm_email_change_in_person(
+    state: &AppState,
+    caller: &Auth,
+    client: ClientId,
+    witness: &kairos_domain::staff::Staff,
+) -> AppResult<EmailChange> {
+    require(caller, Permission::WriteClients)?;
+    if !witness.active || !witness.roles.allow(Permission::WriteClients) {
+        return Err(crate::error::AppError::invalid(
+            "witness",
+            "the second staff member must be one who may change client details",
+        ));
+    }
+    let Some(change) = state.store.pending_email_change(client).await? else {
+        state.store.get_client(client).await?;
+        return Err(crate::error::AppError::Conflict {
+            field: "email".into(),
+            detail: "no change of address is waiting for this client".into(),
+        });
+    };
+    let notice = changed_notice(state, &change, "at the clinic, in person");
+    Ok(state
+        .store
+        .confirm_email_change(&caller.actor(), &change.id, Confirmation::InPerson(witness.id), &notice)
+        .await?)
+}
+
+/// Cancels the client's pending change of address; false when none was waiting.
+pub async fn cancel_email_change(state: &AppState, caller: &Auth, client: ClientId) -> AppResult<bool> {
+    require(caller, Permission::WriteClients)?;
+    state.store.get_client(client).await?;
+    Ok(state.store.cancel_email_change(&caller.actor(), client).await?)
+}
+
+/// The client's change of address waiting for confirmation, if any.
+pub async fn pending_email_change(state: &AppState, caller: &Auth, client: ClientId) -> AppResult<Option<EmailChange>> {
+    require(caller, Permission::ReadClients)?;
+    state.store.get_client(client).await?;
+    Ok(state.store.pending_email_change(client).await?)
 }

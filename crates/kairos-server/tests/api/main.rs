@@ -25,6 +25,7 @@ mod openapi;
 mod portal;
 mod portal_browser;
 mod portal_crisis;
+mod portal_email;
 mod pre_dose_safety;
 mod protocols;
 mod relations;
