@@ -35,6 +35,7 @@ mod routes;
 mod same_refusal;
 mod schedule;
 mod screening;
+mod security_browser;
 mod staff_approvals;
 mod staff_pages;
 mod time_zones;
