@@ -552,6 +552,8 @@ struct ChartPage {
     nav: Option<Nav>,
     client_id: ClientId,
     can_write_client: bool,
+    /// The new portal address waiting for confirmation, if any.
+    pending_email: Option<String>,
     can_book: bool,
     can_manage_courses: bool,
     /// The client's latest doses and whether each integration session fell
@@ -735,6 +737,10 @@ pub async fn chart(State(state): State<AppState>, auth: UiAuth, Path(id): Path<S
         nav: nav(),
         client_id: id,
         can_write_client: auth.staff.roles.allow(Permission::WriteClients),
+        pending_email: usecase::portal::pending_email_change(&state, &api_auth(&auth), id)
+            .await
+            .map_err(fail(&auth))?
+            .map(|c| c.new_email),
         can_book: auth.staff.roles.allow(Permission::BookEncounters),
         can_manage_courses: auth.staff.roles.allow(Permission::ManageCourses),
         can_screen,

@@ -66,6 +66,12 @@ async fn a_nurse_cannot_move_a_clients_portal_to_her_own_address() {
     assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.body);
     assert_eq!(r.body["email"], "vera@example.test", "the record keeps the old address");
     assert_eq!(r.body["pending_email_change"]["new_email"], "mallory@example.test");
+    // The chart says a change waits, and links to where it is confirmed.
+    let web = web_session(&app, &p.therapist_email).await;
+    let html =
+        web.get(format!("{}/clients/{client}", app.base)).send().await.expect("chart").text().await.expect("html");
+    assert!(html.contains("mallory@example.test, waits for confirmation"), "{html}");
+    assert!(html.contains(&format!("/clients/{client}/details#email-change")));
     let r = app.post(&format!("/api/v1/clients/{client}/portal-invitations"), &nurse, json!({})).await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
     assert_eq!(r.body["email"], "vera@example.test", "an invitation goes to the confirmed address");
