@@ -138,8 +138,16 @@ async fn a_portal_clients_new_address_is_confirmed_by_the_client_or_in_person() 
         desk.find(By::Id("witness_email")).await?.send_keys(&p.therapist_email).await?;
         desk.find(By::Id("witness_password")).await?.send_keys(PASSWORD).await?;
         desk.find(By::XPath("//button[normalize-space(.)='Confirm in person']")).await?.click().await?;
+        // The click navigates; wait for the chart rather than read the
+        // address while the form's page may still be current.
+        let chart = format!("/clients/{client}");
+        let mut waited = 0;
+        while desk.current_url().await?.path() != chart && waited < 100 {
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            waited += 1;
+        }
         let current = desk.current_url().await?;
-        ensure!(current.path() == format!("/clients/{client}"), "back on the chart: {}", page_state(&desk).await);
+        ensure!(current.path() == chart, "back on the chart: {}", page_state(&desk).await);
         Ok(())
     }
     .await;
