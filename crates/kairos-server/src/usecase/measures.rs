@@ -44,9 +44,13 @@ pub async fn record(
         (None, None) => return Err(Refusal::invalid("answers", "enter the answers").into()),
     };
     let completed_at = kairos_domain::dosing::charted_time("completed_at", cmd.completed_at, state.now())?;
-    let born = state.store.get_client(client).await?.details.date_of_birth;
-    kairos_domain::client::not_before_birth("completed_at", completed_at, &state.client_tz(client).await?, born)
-        .map_err(Refusal::from)?;
+    // Only a back-dated entry can fall before the client's birth (a date of
+    // birth is never in the future), so an entry made now reads nothing more.
+    if cmd.completed_at.is_some() {
+        let born = state.store.get_client(client).await?.details.date_of_birth;
+        kairos_domain::client::not_before_birth("completed_at", completed_at, &state.client_tz(client).await?, born)
+            .map_err(Refusal::from)?;
+    }
     let new = NewAdministration {
         client_id: client,
         course_id: cmd.course_id,
