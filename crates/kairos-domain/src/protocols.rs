@@ -646,11 +646,48 @@ impl Protocol {
         if let Some(n) = m.checks.iter().position(|c| c.trim().is_empty()) {
             return fail(format!("monitoring.checks[{n}]"), "must not be empty");
         }
+        if let Some(f) = m.fasting {
+            if f.food_hours == 0 && f.liquid_minutes == 0 {
+                return fail("monitoring.fasting", "a fasting rule needs food_hours or liquid_minutes above 0");
+            }
+            if f.food_hours > 24 {
+                return fail(
+                    "monitoring.fasting.food_hours",
+                    format!("{} is not between 0 and 24 hours", f.food_hours),
+                );
+            }
+            if f.liquid_minutes > 24 * 60 {
+                return fail(
+                    "monitoring.fasting.liquid_minutes",
+                    format!("{} is not between 0 and 1440 minutes", f.liquid_minutes),
+                );
+            }
+        }
+        if let Some(n) = m.nasal_medicines_minutes_before {
+            if n == 0 || n > 24 * 60 {
+                return fail(
+                    "monitoring.nasal_medicines_minutes_before",
+                    format!("{n} is not between 1 and 1440 minutes"),
+                );
+            }
+            if !self.dose.routes().iter().any(|r| r.route == Route::Intranasal) {
+                return fail(
+                    "monitoring.nasal_medicines_minutes_before",
+                    "applies to an intranasal dose, and this protocol has no intranasal route",
+                );
+            }
+        }
         check_provenance(
             "monitoring",
             &m.provenance,
             &m.unconfirmed,
-            &set(&[("minutes", true), ("checks", !m.checks.is_empty())]),
+            &set(&[
+                ("minutes", true),
+                ("checks", !m.checks.is_empty()),
+                ("spo2_before_dose", m.spo2_before_dose),
+                ("fasting", m.fasting.is_some()),
+                ("nasal_medicines_minutes_before", m.nasal_medicines_minutes_before.is_some()),
+            ]),
         )?;
         for (i, s) in self.sessions.iter().enumerate() {
             self.check_session(i, s)?;

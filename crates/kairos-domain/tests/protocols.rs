@@ -386,6 +386,31 @@ mod protocols {
         let mut p = apa.clone();
         p.id = "APA IV".into();
         assert_eq!(field(&p), "protocol.id");
+        // Fasting and nasal-medicine rules before a dose.
+        let esk = shipped("esketamine_label");
+        let mut p = esk.clone();
+        p.monitoring.fasting = Some(kairos_domain::protocols::Fasting { food_hours: 0, liquid_minutes: 0 });
+        assert_eq!(field(&p), "esketamine_label.monitoring.fasting", "a rule that forbids nothing");
+        let mut p = esk.clone();
+        p.monitoring.fasting = Some(kairos_domain::protocols::Fasting { food_hours: 2, liquid_minutes: 2000 });
+        assert_eq!(field(&p), "esketamine_label.monitoring.fasting.liquid_minutes");
+        let mut p = esk.clone();
+        p.monitoring.fasting = Some(kairos_domain::protocols::Fasting { food_hours: 30, liquid_minutes: 30 });
+        assert_eq!(field(&p), "esketamine_label.monitoring.fasting.food_hours");
+        let mut p = esk.clone();
+        p.monitoring.nasal_medicines_minutes_before = Some(0);
+        assert_eq!(field(&p), "esketamine_label.monitoring.nasal_medicines_minutes_before");
+        let mut p = apa.clone();
+        p.monitoring.nasal_medicines_minutes_before = Some(60);
+        let err = p.validate().expect_err("an IV protocol has no nasal rule");
+        assert_eq!(err.field(), "apa_iv_induction.monitoring.nasal_medicines_minutes_before");
+        assert!(err.to_string().contains("intranasal"), "{err}");
+        let mut p = apa.clone();
+        p.monitoring.unconfirmed.insert("fasting".into(), "not yet set".into());
+        assert_eq!(field(&p), "apa_iv_induction.monitoring.unconfirmed.fasting", "unconfirmed names a field not set");
+        let mut p = esk.clone();
+        p.monitoring.unconfirmed.insert("fasting".into(), "the label's wording".into());
+        p.validate().expect("a set field may be marked unconfirmed");
 
         let mut p = feder.clone();
         p.sessions[0].anchor = Anchor::AfterDose { dose: 9 };

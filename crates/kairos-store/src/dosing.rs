@@ -233,21 +233,12 @@ async fn session_alert(
     message: &str,
     now: Timestamp,
 ) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO alerts (id, client_id, administration_id, instrument_id, item, item_value, level, message, \
-         self_harm, created_at, dosing_session_id, notify_staff_id) \
-         VALUES ($1, $2, NULL, NULL, $3, NULL, 'urgent', $4, 0, $5, $6, $7)",
-    )
-    .bind(kairos_domain::ids::AlertId::new().to_string())
-    .bind(s.client_id.to_string())
-    .bind(item)
-    .bind(message)
-    .bind(micros(now))
-    .bind(s.id.to_string())
-    .bind(actor.staff_id.map(|x| x.to_string()))
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
+    let alert = crate::measures::Alert {
+        dosing_session_id: Some(s.id),
+        notify_staff_id: actor.staff_id,
+        ..crate::measures::Alert::urgent(s.client_id, item, message, now)
+    };
+    crate::measures::insert_alert_in(tx, &alert).await
 }
 
 /// The session's unacknowledged alerts, latest MOAA/S and the alerts of its

@@ -122,6 +122,28 @@ pub struct Alert {
     pub notify_staff_id: Option<StaffId>,
 }
 
+impl Alert {
+    /// An urgent alert raised by something other than a questionnaire (a
+    /// dosing session's reading, a client's "I need help now").
+    pub(crate) fn urgent(client_id: ClientId, item: &str, message: &str, at: Timestamp) -> Alert {
+        Alert {
+            id: AlertId::new(),
+            client_id,
+            administration_id: None,
+            instrument: None,
+            item: Some(item.to_string()),
+            item_value: None,
+            level: AlertLevel::Urgent,
+            message: message.to_string(),
+            self_harm: false,
+            created_at: at,
+            acknowledged: None,
+            dosing_session_id: None,
+            notify_staff_id: None,
+        }
+    }
+}
+
 /// An open alert with the client's name, for work lists.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct OpenAlert {
@@ -230,6 +252,36 @@ pub(crate) const DIRECT_SQL: [&str; 6] = [
     MARK_REQUEST_SUBMITTED_SQL,
     LINK_BY_TOKEN_SQL,
 ];
+
+/// Inserts an alert raised by something other than a questionnaire (a
+/// dosing session's reading, a client's "I need help now") in `tx`.
+pub(crate) async fn insert_alert_in(tx: &mut sqlx::Transaction<'static, sqlx::Any>, a: &Alert) -> Result<()> {
+    let sql = format!("INSERT INTO alerts ({ALERT_COLS}) VALUES {}", rows::placeholders(1, 15));
+    bind_alert(sqlx::query(sqlx::AssertSqlSafe(sql)), a).execute(&mut **tx).await?;
+    Ok(())
+}
+
+/// Binds every column of [`ALERT_COLS`] for `a`, in order.
+fn bind_alert<'q>(
+    q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
+    a: &Alert,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
+    q.bind(a.id.to_string())
+        .bind(a.client_id.to_string())
+        .bind(a.administration_id.map(|x| x.to_string()))
+        .bind(a.instrument.clone())
+        .bind(a.item.clone())
+        .bind(a.item_value)
+        .bind(a.level.as_str())
+        .bind(a.message.clone())
+        .bind(i64::from(a.self_harm))
+        .bind(micros(a.created_at))
+        .bind(a.acknowledged.as_ref().map(|k| micros(k.at)))
+        .bind(a.acknowledged.as_ref().map(|k| k.by.to_string()))
+        .bind(a.acknowledged.as_ref().map(|k| k.action_note.clone()))
+        .bind(a.dosing_session_id.map(|x| x.to_string()))
+        .bind(a.notify_staff_id.map(|x| x.to_string()))
+}
 
 /// An administration ready to insert: its ids, time and JSON made before
 /// any transaction, so both paths store exactly the same values.
@@ -1049,22 +1101,7 @@ pub(crate) async fn import_administrations(
             format!("INSERT INTO alerts ({ALERT_COLS}) VALUES {}", rows::placeholders_for(backend, chunk.len(), 15));
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
         for a in chunk {
-            q = q
-                .bind(a.id.to_string())
-                .bind(a.client_id.to_string())
-                .bind(a.administration_id.map(|x| x.to_string()))
-                .bind(a.instrument.clone())
-                .bind(a.item.clone())
-                .bind(a.item_value)
-                .bind(a.level.as_str())
-                .bind(a.message.clone())
-                .bind(i64::from(a.self_harm))
-                .bind(micros(a.created_at))
-                .bind(a.acknowledged.as_ref().map(|k| micros(k.at)))
-                .bind(a.acknowledged.as_ref().map(|k| k.by.to_string()))
-                .bind(a.acknowledged.as_ref().map(|k| k.action_note.clone()))
-                .bind(a.dosing_session_id.map(|x| x.to_string()))
-                .bind(a.notify_staff_id.map(|x| x.to_string()));
+            q = bind_alert(q, a);
         }
         q.execute(&mut **tx).await?;
     }

@@ -654,24 +654,15 @@ impl Store {
             // "I need help now": an urgent alert to the client's clinicians,
             // in the same transaction as the entry. It says where the request
             // came from, never what the entry says (a private entry stays private).
-            let id = kairos_domain::ids::AlertId::new();
             let message = if shared {
                 "The client asked for help now from their portal journal; the entry is shared with the care team. \
                  Contact them today."
             } else {
                 "The client asked for help now from their portal journal; the entry is private. Contact them today."
             };
-            sqlx::query(
-                "INSERT INTO alerts (id, client_id, administration_id, instrument_id, item, item_value, level, \
-                 message, self_harm, created_at) VALUES ($1, $2, NULL, NULL, 'help_now', NULL, 'urgent', $3, 0, $4)",
-            )
-            .bind(id.to_string())
-            .bind(client.to_string())
-            .bind(message)
-            .bind(micros(now))
-            .execute(&mut *tx)
-            .await?;
-            let raised = AuditEntry::new(Action::Create, "alert", id).client(client).detail("help_now");
+            let alert = crate::measures::Alert::urgent(client, "help_now", message, now);
+            crate::measures::insert_alert_in(&mut tx, &alert).await?;
+            let raised = AuditEntry::new(Action::Create, "alert", alert.id).client(client).detail("help_now");
             audit::insert_in(&mut tx, actor, &raised, now).await?;
         }
         tx.commit().await?;

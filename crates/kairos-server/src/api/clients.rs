@@ -166,10 +166,8 @@ pub async fn update_client(
     Json(body): Json<ClientBody>,
 ) -> AppResult<(StatusCode, axum::Json<ClientChange>)> {
     let id = path_id("client", &id)?;
-    let before = state.store.pending_email_change(id).await?.map(|c| c.id);
     let edited = crate::usecase::clients::edit(&state, &auth, id, &body.parse(state.now())?).await?;
-    let new_request = edited.email_change.as_ref().is_some_and(|c| Some(&c.id) != before.as_ref());
-    let status = if new_request { StatusCode::ACCEPTED } else { StatusCode::OK };
+    let status = if edited.change_requested { StatusCode::ACCEPTED } else { StatusCode::OK };
     Ok((
         status,
         axum::Json(ClientChange {

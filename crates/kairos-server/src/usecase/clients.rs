@@ -122,7 +122,10 @@ pub async fn register(
 /// still waiting for confirmation, if any.
 pub struct Edited {
     pub client: Client,
+    /// The change of portal address waiting for confirmation, if any.
     pub email_change: Option<EmailChange>,
+    /// Whether this edit asked for that change (it waits: the API's 202).
+    pub change_requested: bool,
 }
 
 /// Replaces a client's details (the change is audited). For a client with
@@ -168,10 +171,10 @@ pub async fn edit(
             };
             let req = ChangeRequest { new_email: &new, code: &code, expires_at, mail: &mail };
             let (client, change) = state.store.update_client_pending_email(&caller.actor(), id, &kept, &req).await?;
-            return Ok(Edited { client, email_change: Some(change) });
+            return Ok(Edited { client, email_change: Some(change), change_requested: true });
         }
     }
     let client = state.store.update_client(&caller.actor(), id, details).await?;
     let email_change = state.store.pending_email_change(id).await?;
-    Ok(Edited { client, email_change })
+    Ok(Edited { client, email_change, change_requested: false })
 }

@@ -11,6 +11,7 @@ use jiff::tz::TimeZone;
 use kairos_domain::dosing::{self, Amendment, SessionEvent, StartCommand, Vitals};
 use kairos_domain::ids::{DosingSessionId, EncounterId, StaffId};
 use kairos_domain::ledger::{EntryKind, Substance};
+use kairos_domain::protocols::Route;
 use kairos_domain::roles::Permission;
 use kairos_store::dosing::{AmendmentRecord, DosingSession, EventRecord, VitalsRecord};
 use kairos_store::ledger::{Entry, Stock};
@@ -89,48 +90,32 @@ pub async fn start_facts(state: &AppState, caller: &Auth, visit: EncounterId) ->
     let client_name = super::clients::name(state, visit.client_id).await?;
     let time_zone = state.site_tz(visit.site_id).await?;
     let mut before_dose = BeforeDose::default();
-    let mut schedule = None;
+    let mut course = None;
     let (protocol, route, protocol_dose) = match visit.course_id {
         Some(c) => {
-            let course = state.store.get_course(c).await?;
-            schedule = Some(state.config.schedule_for(&course.protocol));
-            match state.config.protocols.get(&course.protocol) {
+            let found = state.store.get_course(c).await?;
+            let described = match state.config.protocols.get(&found.protocol) {
                 Some(p) => {
                     let m = &p.monitoring;
+                    let intranasal = p.dose.routes().iter().any(|r| r.route == Route::Intranasal);
                     before_dose = BeforeDose {
                         spo2_required: m.spo2_before_dose,
                         fasting: m.fasting.map(|f| f.describe()),
-                        nasal_medicines_minutes: m
-                            .nasal_medicines_minutes_before
-                            .filter(|_| p.dose.route == kairos_domain::protocols::Route::Intranasal),
+                        nasal_medicines_minutes: m.nasal_medicines_minutes_before.filter(|_| intranasal),
                     };
                     (p.name.clone(), p.dose.route.as_str().to_string(), dose_in_words(p))
                 }
-                None => (course.protocol, "iv".to_string(), String::new()),
-            }
+                None => (found.protocol.clone(), "iv".to_string(), String::new()),
+            };
+            course = Some(found);
+            described
         }
         None => ("no course".into(), "iv".to_string(), String::new()),
     };
-    // The schedule's before-each-dose questionnaires, each with the latest
-    // answer in its window (opening the rule's hours before now).
-    let mut pre_dose_measures = Vec::new();
-    if let Some(schedule) = schedule {
-        let now = state.now();
-        let taken = state.store.measures_of(visit.client_id, None).await?;
-        for rule in schedule.rules.iter().filter(|r| r.when == kairos_domain::measure_schedule::When::BeforeEachDose) {
-            let opens = now - jiff::SignedDuration::from_hours(rule.opens_hours_before.max(1));
-            for id in &rule.instruments {
-                let inst = state.config.instruments.get(id);
-                let answered = taken
-                    .iter()
-                    .filter(|a| a.instrument == *id && a.entered_in_error.is_none() && a.completed_at >= opens)
-                    .max_by_key(|a| a.completed_at)
-                    .map(|a| (result_in_words(inst, a), a.completed_at, !a.alerts.is_empty()));
-                let name = inst.map_or_else(|| id.clone(), |i| i.short_name.clone());
-                pre_dose_measures.push(PreDoseMeasure { name, answered });
-            }
-        }
-    }
+    let pre_dose_measures = match &course {
+        Some(c) => pre_dose_measures(state, c, &visit).await?,
+        None => Vec::new(),
+    };
     let substance = Substance::for_route(&route);
     let today = state.now().to_zoned(time_zone.clone()).date();
     let mut stocks = Vec::new();
@@ -154,6 +139,64 @@ pub async fn start_facts(state: &AppState, caller: &Auth, visit: EncounterId) ->
         before_dose,
         pre_dose_measures,
     })
+}
+
+/// The course's before-each-dose questionnaires for this visit, as its
+/// measure schedule lists them (the occurrence due at the visit's start),
+/// each with the latest answer since the occurrence opened: a dose started
+/// late still counts an answer given at the chair.
+async fn pre_dose_measures(
+    state: &AppState,
+    course: &kairos_domain::course::Course,
+    visit: &kairos_domain::encounter::Encounter,
+) -> AppResult<Vec<PreDoseMeasure>> {
+    use kairos_domain::measure_schedule::When;
+    let schedule = state.config.schedule_for(&course.protocol);
+    let mut wanted: Vec<&String> = Vec::new();
+    for rule in schedule.rules.iter().filter(|r| r.when == When::BeforeEachDose) {
+        for id in &rule.instruments {
+            if !wanted.contains(&id) {
+                wanted.push(id);
+            }
+        }
+    }
+    if wanted.is_empty() {
+        return Ok(Vec::new());
+    }
+    let now = state.now();
+    let names = HashMap::new();
+    let due = crate::api::measures::schedule_for(state, std::slice::from_ref(course), &names, now).await?;
+    let taken = state.store.measures_of(visit.client_id, None).await?;
+    let mut out = Vec::new();
+    for id in wanted {
+        // The occurrence due at this visit's start; without one (a visit the
+        // course's timeline does not list), the rule's own window before it.
+        let opens = due
+            .iter()
+            .find(|d| d.instrument == *id && d.due_at == visit.scheduled_start)
+            .map(|d| d.opens_at)
+            .unwrap_or_else(|| {
+                let hours = schedule
+                    .rules
+                    .iter()
+                    .filter(|r| r.when == When::BeforeEachDose && r.instruments.contains(id))
+                    .map(|r| r.opens_hours_before.max(1))
+                    .max()
+                    .unwrap_or(1);
+                visit.scheduled_start - jiff::SignedDuration::from_hours(hours)
+            });
+        let inst = state.config.instruments.get(id);
+        let answered = taken
+            .iter()
+            .filter(|a| {
+                a.instrument == *id && a.entered_in_error.is_none() && a.completed_at >= opens && a.completed_at <= now
+            })
+            .max_by_key(|a| a.completed_at)
+            .map(|a| (result_in_words(inst, a), a.completed_at, !a.alerts.is_empty()));
+        let name = inst.map_or_else(|| id.clone(), |i| i.short_name.clone());
+        out.push(PreDoseMeasure { name, answered });
+    }
+    Ok(out)
 }
 
 /// A protocol's doses in words: its route's and each alternative's.

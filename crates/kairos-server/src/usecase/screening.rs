@@ -56,9 +56,9 @@ pub async fn record(state: &AppState, caller: &Auth, course: CourseId, findings:
     let protocol = state.config.protocols.get(&c.protocol);
     // The client's age in whole years on today's date where they are
     // treated (the label's "under 18" is by birthday).
-    let born = state.store.get_client(c.client_id).await?.details.date_of_birth;
+    let details = state.store.get_client(c.client_id).await?.details;
     let today = state.now().to_zoned(state.client_tz(c.client_id).await?).date();
-    let age_years = born.until((jiff::Unit::Year, today)).ok().map(|span| span.get_years());
+    let age_years = Some(details.age_on(today));
     let ctx = kairos_domain::screening::Context {
         off_label: !protocol.is_some_and(|p| p.labelled),
         age_years,
