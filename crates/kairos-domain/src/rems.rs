@@ -9,12 +9,191 @@
 use crate::dosing::{SafetyPolicy, SessionEvent, SideEffectKind, Vitals};
 use crate::screening::MedicationClass;
 use jiff::Timestamp;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-/// The REMS minimum monitoring time after each dose.
-pub const MIN_MONITORING_MINUTES: i64 = 120;
-/// Days after the session by which the form is submitted.
-pub const DUE_WITHIN_DAYS: i64 = 7;
+/// A REMS requirement as the clinic keeps it: on or off, with where it
+/// comes from and the date of that source. REMS programmes change (a 2026
+/// label revision's REMS section was not read: reference.md §2.2), so each
+/// requirement is a setting, on by default, that a clinic turns off only
+/// with a newer source.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct Requirement {
+    pub required: bool,
+    /// Where the requirement is written.
+    pub source: String,
+    /// The date of that source (as read).
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = Date))]
+    pub as_of: jiff::civil::Date,
+    /// Whether it was confirmed against the current REMS documents.
+    pub confirmed: bool,
+}
+
+/// The esketamine REMS requirements Kairos enforces (`[rems]` in the safety
+/// policy file).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct Requirements {
+    /// The patient is enrolled in the REMS before the first treatment: no
+    /// esketamine dose starts without an enrolment on record.
+    pub enrolment_before_first_dose: Requirement,
+    /// A prescriber is on site during administration and monitoring: each
+    /// esketamine session names them at the start.
+    pub prescriber_on_site: Requirement,
+    /// The Patient Monitoring Form after every session, within `days`.
+    pub monitoring_form: Requirement,
+    pub monitoring_form_days: i64,
+    /// Monitoring lasts at least `minutes` after the dose.
+    pub minimum_monitoring: Requirement,
+    pub minimum_monitoring_minutes: i64,
+}
+
+impl Default for Requirements {
+    /// Every requirement on, as the FDA REMS page read (dated 31 Dec 2024)
+    /// states them: the defaults when a policy file has no `[rems]`.
+    fn default() -> Self {
+        let on = |source: &str| Requirement {
+            required: true,
+            source: source.to_string(),
+            as_of: jiff::civil::date(2024, 12, 31),
+            confirmed: false,
+        };
+        Requirements {
+            enrolment_before_first_dose: on(SOURCE),
+            prescriber_on_site: on(SOURCE),
+            monitoring_form: on(SOURCE),
+            monitoring_form_days: 7,
+            minimum_monitoring: on(SOURCE),
+            minimum_monitoring_minutes: 120,
+        }
+    }
+}
+
+/// The source of the shipped requirements.
+const SOURCE: &str = "SPRAVATO REMS, FDA REMS page (REMS=386), read as dated 31 Dec 2024 (reference.md §2.2)";
+
+impl Requirements {
+    pub fn validate(&self) -> Result<(), crate::DomainError> {
+        for (field, r) in [
+            ("rems.enrolment_before_first_dose", &self.enrolment_before_first_dose),
+            ("rems.prescriber_on_site", &self.prescriber_on_site),
+            ("rems.monitoring_form", &self.monitoring_form),
+            ("rems.minimum_monitoring", &self.minimum_monitoring),
+        ] {
+            if r.source.trim().is_empty() {
+                return Err(crate::DomainError::invalid(
+                    format!("{field}.source"),
+                    "say where the requirement comes from",
+                ));
+            }
+        }
+        if !(1..=30).contains(&self.monitoring_form_days) {
+            return Err(crate::DomainError::invalid("rems.monitoring_form_days", "must be 1 to 30 days"));
+        }
+        if !(1..=24 * 60).contains(&self.minimum_monitoring_minutes) {
+            return Err(crate::DomainError::invalid("rems.minimum_monitoring_minutes", "must be 1 to 1440 minutes"));
+        }
+        Ok(())
+    }
+
+    /// The minimum monitoring time, when the requirement is on.
+    pub fn minimum_minutes(&self) -> Option<i64> {
+        self.minimum_monitoring.required.then_some(self.minimum_monitoring_minutes)
+    }
+}
+
+/// Sex as the REMS forms ask it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum Sex {
+    Female,
+    Male,
+}
+
+impl Sex {
+    pub fn parse(field: &str, s: &str) -> Result<Sex, crate::DomainError> {
+        match s.trim() {
+            "female" => Ok(Sex::Female),
+            "male" => Ok(Sex::Male),
+            other => Err(crate::DomainError::invalid(
+                field,
+                format!("`{other}`: choose female or male (as the REMS form asks)"),
+            )),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Sex::Female => "female",
+            Sex::Male => "male",
+        }
+    }
+}
+
+/// A patient's enrolment in the REMS (the Patient Enrollment Form), as
+/// recorded by the prescriber.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Enrolment {
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = Date))]
+    pub enrolled_on: jiff::civil::Date,
+    pub sex: Sex,
+    /// The REMS patient identifier, when the REMS gave one.
+    pub rems_patient_id: Option<String>,
+}
+
+impl Enrolment {
+    /// An enrolment as typed: its date is not after `today` (the clinic's
+    /// calendar) nor before the client's birth; the REMS patient identifier
+    /// is optional.
+    pub fn parse(
+        enrolled_on: &str,
+        sex: &str,
+        rems_patient_id: Option<&str>,
+        today: jiff::civil::Date,
+        date_of_birth: jiff::civil::Date,
+    ) -> Result<Enrolment, crate::DomainError> {
+        let field = "enrolled_on";
+        let on: jiff::civil::Date = enrolled_on.trim().parse().map_err(|_| {
+            crate::DomainError::invalid(field, format!("`{enrolled_on}` is not a date in the form YYYY-MM-DD"))
+        })?;
+        if on > today {
+            return Err(crate::DomainError::invalid(
+                field,
+                format!("{on} is after today ({today}): record an enrolment once it is made"),
+            ));
+        }
+        if on < date_of_birth {
+            return Err(crate::DomainError::invalid(
+                field,
+                format!("{on} is before the client's date of birth ({date_of_birth})"),
+            ));
+        }
+        Ok(Enrolment {
+            enrolled_on: on,
+            sex: Sex::parse("sex", sex)?,
+            rems_patient_id: crate::text::optional("rems_patient_id", rems_patient_id, 50)?,
+        })
+    }
+}
+
+/// The healthcare setting and the people the form names.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct People {
+    /// The healthcare provider conducting monitoring (who started the session).
+    pub monitoring_name: String,
+    pub monitoring_email: String,
+    /// The setting's telephone: where the monitoring provider is reached.
+    pub monitoring_phone: Option<String>,
+    pub setting_name: Option<String>,
+    pub setting_address: Option<String>,
+    /// The prescriber on site during administration and monitoring.
+    pub prescriber_on_site: Option<String>,
+}
 
 /// A blood pressure taken at a moment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -41,12 +220,30 @@ pub struct SessionFacts<'a> {
     pub medications: &'a [MedicationClass],
     /// The clinic's time zone: the session date and due date are its days.
     pub tz: jiff::tz::TimeZone,
+    /// The client's REMS enrolment, if recorded.
+    pub enrolment: Option<&'a Enrolment>,
+    /// Whether this is the client's first esketamine session.
+    pub first_treatment: bool,
+    pub people: People,
 }
 
 /// The form's content.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RemsForm {
+    /// From the REMS enrolment (the form asks the patient's sex).
+    pub sex: Option<Sex>,
+    pub first_treatment: bool,
+    /// Enrolled in the REMS on or before the session's day (asked on a
+    /// first treatment; shown for every one).
+    pub enrolled: bool,
+    pub people: People,
+    /// "Vital signs in acceptable range prior to administration?": the
+    /// pre-dose reading has a blood pressure and does not hold the dose.
+    pub vitals_ok_before_administration: bool,
+    /// "... prior to treatment session completion?": the last reading at or
+    /// before discharge has a blood pressure and raises no alert.
+    pub vitals_ok_before_completion: bool,
     pub dose_mg: f64,
     pub lot: String,
     #[cfg_attr(feature = "openapi", schema(value_type = String, format = Date))]
@@ -73,9 +270,9 @@ pub struct RemsForm {
 }
 
 /// The last day (clinic time) for the form of a session started at `start`.
-pub fn due_date(start: Timestamp, tz: &jiff::tz::TimeZone) -> jiff::civil::Date {
+pub fn due_date(start: Timestamp, tz: &jiff::tz::TimeZone, rules: &Requirements) -> jiff::civil::Date {
     let day = start.to_zoned(tz.clone()).date();
-    day.saturating_add(jiff::Span::new().days(DUE_WITHIN_DAYS))
+    day.saturating_add(jiff::Span::new().days(rules.monitoring_form_days))
 }
 
 fn bp(at: Timestamp, start: Timestamp, v: &Vitals) -> Option<BpReading> {
@@ -108,15 +305,30 @@ pub fn form(f: &SessionFacts<'_>, policy: &SafetyPolicy) -> RemsForm {
         || f.events.iter().any(|e| matches!(e, SessionEvent::Dissociation { cadss6 } if *cadss6 > 0));
     let med = |c: MedicationClass| f.medications.contains(&c);
     let session_date = start.to_zoned(f.tz.clone()).date();
-    let due = due_date(start, &f.tz);
+    let rules = &policy.rems;
+    let due = due_date(start, &f.tz, rules);
     let mut problems = Vec::new();
-    match minutes_monitored {
-        None => problems.push("discharge not recorded: total monitoring time unknown".to_string()),
-        Some(m) if m < MIN_MONITORING_MINUTES => {
-            problems.push(format!("monitored {m} minutes; the REMS requires at least {MIN_MONITORING_MINUTES}"))
+    match (minutes_monitored, rules.minimum_minutes()) {
+        (None, _) => problems.push("discharge not recorded: total monitoring time unknown".to_string()),
+        (Some(m), Some(min)) if m < min => {
+            problems.push(format!("monitored {m} minutes; the REMS requires at least {min}"))
         }
-        Some(_) => {}
+        _ => {}
     }
+    let enrolled = f.enrolment.is_some_and(|e| e.enrolled_on <= session_date);
+    if !enrolled {
+        problems.push("no REMS enrolment on record on or before the session's day".into());
+    }
+    if rules.prescriber_on_site.required && f.people.prescriber_on_site.is_none() {
+        problems.push("no prescriber on site recorded for the session".into());
+    }
+    if f.people.setting_name.is_none() || f.people.setting_address.is_none() {
+        problems.push("the healthcare setting's name and address are not set for this site".into());
+    }
+    let vitals_ok_before_administration = pre.is_some() && policy.pre_dose_hold(&f.pre_vitals).is_none();
+    let last = f.readings.iter().filter(|(at, v)| *at <= end_limit && v.systolic.is_some()).max_by_key(|(at, _)| *at);
+    let vitals_ok_before_completion =
+        f.discharged_at.is_some() && last.is_some_and(|(_, v)| policy.alerts(v).is_empty());
     if pre.is_none() {
         problems.push("no blood pressure before dosing".into());
     }
@@ -127,6 +339,12 @@ pub fn form(f: &SessionFacts<'_>, policy: &SafetyPolicy) -> RemsForm {
         problems.push("no blood pressure before the end of the session".into());
     }
     RemsForm {
+        sex: f.enrolment.map(|e| e.sex),
+        first_treatment: f.first_treatment,
+        enrolled,
+        people: f.people.clone(),
+        vitals_ok_before_administration,
+        vitals_ok_before_completion,
         dose_mg: f.dose_mg,
         lot: f.lot.to_string(),
         session_date,
@@ -172,20 +390,30 @@ mod tests {
         ];
         let events = vec![SessionEvent::Dissociation { cadss6: 7 }];
         let meds = vec![MedicationClass::Benzodiazepine, MedicationClass::Lamotrigine];
-        let f = form(
-            &SessionFacts {
-                dose_mg: 56.0,
-                lot: "ESK-TEST-1",
-                started_at: ts(0),
-                pre_vitals: bpv(124, 78),
-                discharged_at: Some(ts(125)),
-                readings: &readings,
-                events: &events,
-                medications: &meds,
-                tz: jiff::tz::TimeZone::UTC,
+        let enrolment =
+            Enrolment { enrolled_on: jiff::civil::date(2026, 11, 20), sex: Sex::Female, rems_patient_id: None };
+        let facts = SessionFacts {
+            dose_mg: 56.0,
+            lot: "ESK-TEST-1",
+            started_at: ts(0),
+            pre_vitals: bpv(124, 78),
+            discharged_at: Some(ts(125)),
+            readings: &readings,
+            events: &events,
+            medications: &meds,
+            tz: jiff::tz::TimeZone::UTC,
+            enrolment: Some(&enrolment),
+            first_treatment: true,
+            people: People {
+                monitoring_name: "Ben Nurse".into(),
+                monitoring_email: "ben@clinic.example".into(),
+                monitoring_phone: Some("+1 555 0100".into()),
+                setting_name: Some("Riverside Clinic".into()),
+                setting_address: Some("1 Example Way, Springfield".into()),
+                prescriber_on_site: Some("Dr Ada Prescriber".into()),
             },
-            &policy,
-        );
+        };
+        let f = form(&facts, &policy);
         assert_eq!(f.minutes_monitored, Some(125));
         assert_eq!(f.bp_pre_dose.map(|b| (b.systolic, b.minutes)), Some((124, 0)));
         // 35 and 45 are both 5 minutes from 40: the earlier wins (stable order).
@@ -197,12 +425,40 @@ mod tests {
         assert!(f.benzodiazepines && !f.maois && !f.psychostimulants && !f.sedative_hypnotics);
         assert_eq!(f.due, jiff::civil::date(2026, 11, 27));
         assert!(f.problems.is_empty(), "{:?}", f.problems);
+        // Enrolled the same day, before this first treatment.
+        assert_eq!((f.sex, f.first_treatment, f.enrolled), (Some(Sex::Female), true, true));
+        // 124/78 before (no hold at 140/90); 126/79 last before discharge.
+        assert!(f.vitals_ok_before_administration && f.vitals_ok_before_completion);
+        assert_eq!(f.people.prescriber_on_site.as_deref(), Some("Dr Ada Prescriber"));
+        // A last reading of 182/95 (at the 180 systolic alert) is not in range.
+        let mut high = readings.clone();
+        high.push((ts(118), bpv(182, 95)));
+        let g = form(&SessionFacts { readings: &high, ..facts.clone() }, &policy);
+        assert!(g.vitals_ok_before_administration && !g.vitals_ok_before_completion);
+    }
+
+    #[test]
+    fn an_enrolment_is_dated_between_birth_and_today_and_names_its_field() {
+        let today = jiff::civil::date(2026, 12, 4);
+        let born = jiff::civil::date(1990, 3, 1);
+        let e = Enrolment::parse("2026-12-04", "male", Some(" RP-1234 "), today, born).expect("today");
+        assert_eq!((e.sex, e.rems_patient_id.as_deref()), (Sex::Male, Some("RP-1234")));
+        let e = Enrolment::parse("2026-11-30", "female", Some("  "), today, born).expect("blank id");
+        assert_eq!(e.rems_patient_id, None);
+        let err = |on: &str, sex: &str| Enrolment::parse(on, sex, None, today, born).expect_err("refused");
+        assert_eq!(err("2026-12-05", "male").field(), "enrolled_on");
+        assert!(err("2026-12-05", "male").to_string().contains("after today (2026-12-04)"));
+        assert_eq!(err("1989-01-01", "male").field(), "enrolled_on");
+        assert_eq!(err("4 Dec", "male").field(), "enrolled_on");
+        assert_eq!(err("2026-12-01", "x").field(), "sex");
     }
 
     #[test]
     fn a_short_or_incomplete_session_lists_what_is_wrong() {
         let policy = SafetyPolicy::shipped().expect("policy");
         let readings = vec![(ts(70), Vitals { spo2: Some(91), ..Vitals::default() })];
+        // Enrolled the day after the session.
+        let late = Enrolment { enrolled_on: jiff::civil::date(2026, 11, 21), sex: Sex::Male, rems_patient_id: None };
         let f = form(
             &SessionFacts {
                 dose_mg: 84.0,
@@ -214,6 +470,9 @@ mod tests {
                 events: &[],
                 medications: &[],
                 tz: jiff::tz::TimeZone::UTC,
+                enrolment: Some(&late),
+                first_treatment: false,
+                people: People { monitoring_name: "Ben Nurse".into(), ..People::default() },
             },
             &policy,
         );
@@ -222,5 +481,18 @@ mod tests {
         assert!(f.problems.iter().any(|p| p.contains("before dosing")));
         assert!(f.problems.iter().any(|p| p.contains("40 minutes")));
         assert!(f.problems.iter().any(|p| p.contains("end of the session")));
+        assert!(f.problems.iter().any(|p| p.contains("REMS enrolment")), "{:?}", f.problems);
+        assert!(f.problems.iter().any(|p| p.contains("prescriber on site")));
+        assert!(f.problems.iter().any(|p| p.contains("name and address")));
+        assert!(!f.enrolled, "enrolled after the session");
+        // No blood pressure before the dose, none after it.
+        assert!(!f.vitals_ok_before_administration && !f.vitals_ok_before_completion);
+        // The clinic's policy sets the minimum and the days.
+        let mut p = policy.clone();
+        p.rems.minimum_monitoring_minutes = 90;
+        p.rems.monitoring_form_days = 3;
+        assert_eq!(due_date(ts(0), &jiff::tz::TimeZone::UTC, &p.rems), jiff::civil::date(2026, 11, 23));
+        p.rems.minimum_monitoring.required = false;
+        assert_eq!(p.rems.minimum_minutes(), None);
     }
 }

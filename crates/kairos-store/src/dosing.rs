@@ -9,7 +9,7 @@ use crate::{Result, Store, StoreError};
 use jiff::Timestamp;
 use kairos_domain::Refusal;
 use kairos_domain::dosing::{
-    Amendment, EarlyEnd, EarlyEndRecord, OpenSelfHarm, Readiness, SessionEvent, SessionFacts, StartSnapshot,
+    Amendment, EarlyEnd, EarlyEndRecord, OnSite, OpenSelfHarm, Readiness, SessionEvent, SessionFacts, StartSnapshot,
     StockFacts, VitalAlert, Vitals,
 };
 use kairos_domain::ids::{
@@ -152,6 +152,8 @@ pub struct DosingSession {
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
     pub signed_at: Option<Timestamp>,
     pub signed_by: Option<StaffId>,
+    /// The prescriber on site during administration and monitoring.
+    pub prescriber_on_site: Option<StaffId>,
     pub vitals: Vec<VitalsRecord>,
     pub events: Vec<EventRecord>,
     pub amendments: Vec<AmendmentRecord>,
@@ -159,7 +161,8 @@ pub struct DosingSession {
 
 const COLS: &str = "id, encounter_id, course_id, client_id, protocol_id, checklist, pre_vitals, hold_reason, \
      override_reason, override_by, route, mg_per_kg, weight_kg, dose_mg, lot, monitoring_minutes, started_at, started_by, \
-     discharged_at, discharged_by, accompanied_by, signed_at, signed_by, end_kind, end_reason, transferred_to, dose_exception, discharge_decision";
+     discharged_at, discharged_by, accompanied_by, signed_at, signed_by, end_kind, end_reason, transferred_to, dose_exception, discharge_decision, \
+     prescriber_on_site";
 
 fn json_corrupt(e: serde_json::Error) -> StoreError {
     StoreError::corrupt(format!("stored dosing session: {e}"))
@@ -204,6 +207,7 @@ fn session_of(r: &AnyRow) -> Result<DosingSession> {
         },
         signed_at: rows::get_opt_ts(r, "signed_at")?,
         signed_by: rows::get_opt_id(r, "signed_by")?,
+        prescriber_on_site: rows::get_opt_id(r, "prescriber_on_site")?,
         vitals: Vec::new(),
         events: Vec::new(),
         amendments: Vec::new(),
@@ -291,6 +295,7 @@ impl Store {
         actor: &Actor,
         encounter: EncounterId,
         stock: Option<StockId>,
+        prescriber: Option<StaffId>,
         ledger: &LedgerPolicy,
         decide: impl FnOnce(&StartSnapshot) -> std::result::Result<NewSession, Refusal>,
     ) -> Result<DosingSession> {
@@ -347,7 +352,29 @@ impl Store {
             }
         };
         let open_self_harm = open_self_harm_in(&mut tx, enc.client_id).await?;
+        let rems_enrolled_on = crate::rems::enrolment_in(&mut tx, enc.client_id).await?.map(|e| e.enrolled_on);
+        let prescriber_on_site = match prescriber {
+            None => None,
+            Some(id) => {
+                let row: Option<(String, String, i64)> =
+                    sqlx::query_as("SELECT name, roles, active FROM staff WHERE id = $1")
+                        .bind(id.to_string())
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                row.map(|(name, roles, active)| {
+                    let roles = kairos_domain::roles::Roles::parse_list(&roles)?;
+                    Ok::<_, StoreError>(OnSite {
+                        id,
+                        name,
+                        active_prescriber: active != 0 && roles.contains(kairos_domain::roles::Role::Prescriber),
+                    })
+                })
+                .transpose()?
+            }
+        };
         let snapshot = StartSnapshot {
+            rems_enrolled_on,
+            prescriber_on_site,
             open_self_harm,
             encounter_id: enc.id,
             kind: enc.kind,
@@ -365,7 +392,7 @@ impl Store {
         sqlx::query(sqlx::AssertSqlSafe(format!(
             "INSERT INTO dosing_sessions ({COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, \
              CAST($12 AS DOUBLE PRECISION), CAST($13 AS DOUBLE PRECISION), $14, \
-             $15, $16, $17, $18, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, $19, NULL)"
+             $15, $16, $17, $18, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, $19, NULL, $20)"
         )))
         .bind(id.to_string())
         .bind(enc.id.to_string())
@@ -391,6 +418,7 @@ impl Store {
         .bind(micros(new.started_at))
         .bind(actor.staff_id.map(|s| s.to_string()))
         .bind(new.dose_exception.clone())
+        .bind(new.prescriber_on_site.map(|p| p.to_string()))
         .execute(&mut *tx)
         .await
         .map_err(|e| StoreError::unique(e, "encounter_id", "this encounter already has a dosing session"))?;

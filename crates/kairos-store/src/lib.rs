@@ -34,6 +34,7 @@ pub mod plans;
 pub mod portal;
 pub mod portal_email;
 pub mod proposals;
+pub mod rems;
 mod rows;
 pub mod schedules;
 pub mod screens;

@@ -121,6 +121,13 @@ async fn demo_ledger(store: &Store) -> Result<()> {
             },
         )
         .await?;
+    // The site as a REMS healthcare setting (named on the monitoring forms).
+    let setting = kairos_store::rems::SettingInput::parse(
+        "Kairos Demo Clinic (demo)",
+        "100 Example Avenue, Suite 2, Fairhaven ZZ 00000",
+        "+1 555 0100",
+    )?;
+    store.set_rems_setting(&director, site.id, &setting).await?;
     let now = jiff::Timestamp::now();
     let days_ago = |d: i64| now - jiff::SignedDuration::from_hours(24 * d);
     let supplier = Party {
@@ -453,10 +460,12 @@ async fn demo_portal_client(store: &Store) -> Result<()> {
         started_at: Some(dosed),
         dose_exception: None,
         self_harm_review: None,
+        prescriber_on_site: prescriber.staff_id,
     };
     let at = |m: i64| dosed + jiff::SignedDuration::from_mins(m);
+    let ledger = kairos_domain::ledger::LedgerPolicy::shipped()?;
     let session = store
-        .start_dosing_session(&nurse, enc.id, stock, &kairos_domain::ledger::LedgerPolicy::shipped()?, |snap| {
+        .start_dosing_session(&nurse, enc.id, stock, prescriber.staff_id, &ledger, |snap| {
             let protocol = snap.course_protocol.as_deref().and_then(|p| protocols.get(p));
             kairos_domain::dosing::start(snap, protocol, &cmd, &policy, false, at(1))
         })

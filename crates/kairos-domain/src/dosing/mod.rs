@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 mod session;
 pub use session::{
     ACCOMPANIED_BY_MAX, Administration, Checklist, DEFAULT_MONITORING_MINUTES, END_REASON_MAX, EarlyEnd,
-    EarlyEndRecord, FUTURE_TOLERANCE, NewSession, OpenSelfHarm, PregnancyTest, Readiness, SELF_HARM_REVIEW_MAX,
+    EarlyEndRecord, FUTURE_TOLERANCE, NewSession, OnSite, OpenSelfHarm, PregnancyTest, Readiness, SELF_HARM_REVIEW_MAX,
     SessionFacts, StartCommand, StartSnapshot, StockFacts, amend, charted_time, discharge, end_early, record_event,
     record_vitals, sign, start,
 };
@@ -136,6 +136,9 @@ pub struct SafetyPolicy {
     pub during: DuringLimits,
     pub sedation: Sedation,
     pub vitals: VitalsSchedule,
+    /// The esketamine REMS requirements (all on when the file has none).
+    #[serde(default)]
+    pub rems: crate::rems::Requirements,
 }
 
 /// The shipped defaults.
@@ -248,7 +251,7 @@ impl SafetyPolicy {
                 return Err(DomainError::invalid(field, "must be 1 to 120 minutes"));
             }
         }
-        Ok(())
+        self.rems.validate()
     }
 
     /// Whether the pre-dose blood pressure holds the dose (a prescriber's

@@ -9,7 +9,7 @@
 
 use super::{SafetyPolicy, SessionEvent, VitalAlert, Vitals, dose_mg};
 use crate::encounter::{EncounterKind, EncounterStatus};
-use crate::ids::{AlertId, EncounterId, SiteId, StockId};
+use crate::ids::{AlertId, EncounterId, SiteId, StaffId, StockId};
 use crate::ledger::{Quantity, Substance, units_for_dose};
 use crate::protocols::{DoseUnit, Protocol};
 use crate::refusal::Refusal;
@@ -129,6 +129,20 @@ pub struct StartSnapshot {
     /// The client's self-harm alerts not yet acknowledged (PHQ-9 item 9,
     /// QIDS item 12, C-SSRS, as the instruments' alert rules mark them).
     pub open_self_harm: Vec<OpenSelfHarm>,
+    /// The day the client was enrolled in the esketamine REMS, if recorded.
+    pub rems_enrolled_on: Option<jiff::civil::Date>,
+    /// The staff member the command names as the prescriber on site, as
+    /// the directory has them (absent: no such account).
+    pub prescriber_on_site: Option<OnSite>,
+}
+
+/// The staff member named as the prescriber on site.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OnSite {
+    pub id: StaffId,
+    pub name: String,
+    /// An active account with the prescriber role.
+    pub active_prescriber: bool,
 }
 
 /// A self-harm alert still open when a dose is to start.
@@ -168,6 +182,9 @@ pub struct StartCommand {
     /// What was done about the client's open self-harm alerts before this
     /// dose (required while any is open; each is acknowledged with it).
     pub self_harm_review: Option<String>,
+    /// The prescriber on site during administration and monitoring
+    /// (required for esketamine while the REMS requirement is on).
+    pub prescriber_on_site: Option<StaffId>,
 }
 
 /// The dose as it will be charted, with its ledger administration.
@@ -194,6 +211,8 @@ pub struct NewSession {
     /// and the volume drawn when more than that (the rest is wasted,
     /// witnessed, later).
     pub administration: Option<Administration>,
+    /// The prescriber on site during administration and monitoring.
+    pub prescriber_on_site: Option<StaffId>,
     /// The open self-harm alerts reviewed before the dose, acknowledged
     /// with the review as their action note.
     pub self_harm_reviewed: Option<(Vec<AlertId>, String)>,
@@ -422,6 +441,8 @@ pub fn start(
             ),
         ));
     }
+    let started_at = charted_time("started_at", cmd.started_at, now)?;
+    let prescriber_on_site = rems_checks(snap, cmd, &route, started_at, &policy.rems)?;
     let protocol_mg_per_kg =
         protocol.and_then(|p| (p.dose.unit == DoseUnit::MgPerKg).then_some(p.dose.amount).flatten());
     let mg_per_kg = cmd.mg_per_kg.or(protocol_mg_per_kg);
@@ -473,7 +494,6 @@ pub fn start(
         }
         _ => {}
     }
-    let started_at = charted_time("started_at", cmd.started_at, now)?;
 
     // The stock it is drawn from, and the ledger administration.
     let (lot, administration) = match (cmd.stock_id, &snap.stock) {
@@ -549,8 +569,55 @@ pub fn start(
         monitoring_minutes: protocol.map(|p| p.monitoring.minutes).unwrap_or(DEFAULT_MONITORING_MINUTES),
         started_at,
         administration,
+        prescriber_on_site,
         self_harm_reviewed,
     })
+}
+
+/// The esketamine REMS at the start of a dose (each rule as the clinic's
+/// policy file sets it, `[rems]`): the client enrolled on or before the
+/// dose's day, and a prescriber on site named. Returns the prescriber on
+/// site (also accepted, not required, for other routes).
+fn rems_checks(
+    snap: &StartSnapshot,
+    cmd: &StartCommand,
+    route: &str,
+    started_at: Timestamp,
+    rules: &crate::rems::Requirements,
+) -> Result<Option<StaffId>, Refusal> {
+    let esketamine = Substance::for_route(route) == Substance::Esketamine;
+    if esketamine && rules.enrolment_before_first_dose.required {
+        let day = started_at.to_zoned(snap.site_tz.clone()).date();
+        match snap.rems_enrolled_on {
+            None => {
+                return Err(Refusal::conflict(
+                    "rems_enrolment",
+                    "the client is not enrolled in the esketamine REMS: a prescriber records the enrolment \
+                     (the Patient Enrollment Form) before the first dose",
+                ));
+            }
+            Some(on) if on > day => {
+                return Err(Refusal::conflict(
+                    "rems_enrolment",
+                    format!("the client's REMS enrolment is dated {on}, after this dose ({day}): enrol first"),
+                ));
+            }
+            Some(_) => {}
+        }
+    }
+    match (cmd.prescriber_on_site, &snap.prescriber_on_site) {
+        (None, _) if esketamine && rules.prescriber_on_site.required => Err(Refusal::invalid(
+            "prescriber_on_site",
+            "name the prescriber on site during administration and monitoring: the esketamine REMS requires one",
+        )),
+        (None, _) => Ok(None),
+        (Some(_), None) => Err(Refusal::invalid("prescriber_on_site", "no such staff member: choose from the list")),
+        (Some(_), Some(p)) if !p.active_prescriber => Err(Refusal::invalid(
+            "prescriber_on_site",
+            format!("{} is not an active prescriber: name the prescriber on site", p.name),
+        )),
+        (Some(_), Some(p)) => Ok(Some(p.id)),
+    }
 }
 
 /// A charted session as the decisions after the start need it.
@@ -817,6 +884,12 @@ mod tests {
             site_tz: TimeZone::get("America/Chicago").expect("tz"),
             stock: None,
             open_self_harm: Vec::new(),
+            rems_enrolled_on: Some(jiff::civil::date(2026, 1, 5)),
+            prescriber_on_site: Some(OnSite {
+                id: StaffId::new(),
+                name: "Dr Ada Prescriber".into(),
+                active_prescriber: true,
+            }),
         }
     }
 
@@ -848,7 +921,59 @@ mod tests {
             started_at: None,
             dose_exception: None,
             self_harm_review: None,
+            prescriber_on_site: Some(StaffId::new()),
         }
+    }
+
+    #[test]
+    fn esketamine_needs_a_rems_enrolment_and_a_prescriber_on_site() {
+        // The Spravato REMS (FDA REMS page, dated 31 Dec 2024): the patient is
+        // enrolled before the first treatment; a prescriber is on site
+        // during administration and monitoring. Both on in the shipped policy.
+        let mut s = snapshot();
+        s.course_protocol = Some("esketamine_label".into());
+        let esketamine = || StartCommand { weight_kg: None, dose_mg: Some(56.0), ..command() };
+        let n = decide(&s, &esketamine(), false).expect("enrolled, prescriber named: starts");
+        assert!(n.prescriber_on_site.is_some());
+
+        let mut unenrolled = s.clone();
+        unenrolled.rems_enrolled_on = None;
+        let r = refused(&unenrolled, &esketamine(), true);
+        assert_eq!((r.kind, r.field.as_str()), (RefusalKind::Conflict, "rems_enrolment"));
+        assert!(r.message.contains("not enrolled in the esketamine REMS"), "{}", r.message);
+        // Enrolled after the dose's day (site time): still not enrolled for it.
+        let mut late = s.clone();
+        late.rems_enrolled_on = Some(jiff::civil::date(2026, 12, 31));
+        let c = StartCommand { started_at: Some(ts("2026-12-04T15:00:00Z")), ..esketamine() };
+        let r = decide(&late, &c, false).expect_err("enrolled later");
+        assert!(r.message.contains("dated 2026-12-31, after this dose (2026-12-04)"), "{}", r.message);
+
+        let c = StartCommand { prescriber_on_site: None, ..esketamine() };
+        let r = refused(&s, &c, false);
+        assert_eq!(r.field, "prescriber_on_site");
+        assert!(r.message.contains("the esketamine REMS requires one"), "{}", r.message);
+        let mut nurse = s.clone();
+        nurse.prescriber_on_site =
+            Some(OnSite { id: StaffId::new(), name: "Ben Nurse".into(), active_prescriber: false });
+        let r = refused(&nurse, &esketamine(), false);
+        assert_eq!(r.message, "Ben Nurse is not an active prescriber: name the prescriber on site.");
+        let mut nobody = s.clone();
+        nobody.prescriber_on_site = None;
+        assert_eq!(refused(&nobody, &esketamine(), false).field, "prescriber_on_site");
+
+        // A clinic whose newer REMS document drops a requirement turns it off.
+        let mut off = policy();
+        off.rems.enrolment_before_first_dose.required = false;
+        off.rems.prescriber_on_site.required = false;
+        let c = StartCommand { prescriber_on_site: None, ..esketamine() };
+        let lib = library();
+        start(&unenrolled, lib.get("esketamine_label"), &c, &off, false, ts(NOW)).expect("both requirements off");
+
+        // IV ketamine: neither applies.
+        let mut iv = snapshot();
+        iv.rems_enrolled_on = None;
+        let c = StartCommand { prescriber_on_site: None, ..command() };
+        decide(&iv, &c, false).expect("no REMS for ketamine");
     }
 
     #[test]

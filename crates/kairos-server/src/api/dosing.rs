@@ -82,6 +82,11 @@ pub struct SessionStart {
     /// refused when none is; each open alert is acknowledged with it.
     #[schema(value_type = Option<kairos_domain::text::OptionalText2000>)]
     pub self_harm_review: Option<String>,
+    /// The prescriber on site during administration and monitoring (an
+    /// active prescriber's staff id): required for esketamine while the
+    /// clinic's REMS policy requires one (`[rems.prescriber_on_site]`).
+    #[schema(format = Uuid)]
+    pub prescriber_on_site: Option<String>,
 }
 
 impl SessionStart {
@@ -105,6 +110,7 @@ impl SessionStart {
             started_at: opt_instant("started_at", self.started_at.as_deref())?,
             dose_exception: self.dose_exception.clone(),
             self_harm_review: self.self_harm_review.clone(),
+            prescriber_on_site: super::opt_field_id("prescriber_on_site", self.prescriber_on_site.as_deref())?,
         })
     }
 }
@@ -308,7 +314,7 @@ pub struct RemsView {
 
 /// The REMS form of an esketamine session (shared by the API and the page).
 pub async fn rems_view(state: &AppState, auth: &Auth, id: kairos_domain::ids::DosingSessionId) -> AppResult<RemsView> {
-    auth.require(Permission::ReadScreening)?;
+    auth.require(Permission::ReadLedger)?;
     let s = state.store.get_dosing_session(id).await?;
     if s.route != "intranasal" {
         return Err(AppError::Conflict {
@@ -328,6 +334,28 @@ pub async fn rems_view(state: &AppState, auth: &Auth, id: kairos_domain::ids::Do
         .unwrap_or_default();
     let readings: Vec<(Timestamp, Vitals)> = s.vitals.iter().map(|v| (v.at, v.vitals)).collect();
     let events: Vec<SessionEvent> = s.events.iter().map(|e| e.event.clone()).collect();
+    let visit = state.store.get_encounter(s.encounter_id).await?;
+    let enrolment = state.store.rems_enrolment(s.client_id).await?;
+    let first_treatment = state.store.first_esketamine_session(s.client_id).await? == Some(s.id);
+    // The monitoring provider: who started the session, reached at the
+    // setting's telephone; the setting: the site's REMS details.
+    let setting = state.store.rems_settings().await?.into_iter().find(|x| x.site_id == visit.site_id);
+    let monitor = match s.started_by {
+        Some(id) => Some(state.store.get_staff(id).await?),
+        None => None,
+    };
+    let monitor = monitor.as_ref();
+    let people = kairos_domain::rems::People {
+        monitoring_name: monitor.map(|m| m.name.clone()).unwrap_or_default(),
+        monitoring_email: monitor.map(|m| m.email.as_str().to_string()).unwrap_or_default(),
+        monitoring_phone: setting.as_ref().map(|x| x.phone.clone()),
+        setting_name: setting.as_ref().map(|x| x.name.clone()),
+        setting_address: setting.as_ref().map(|x| x.address.clone()),
+        prescriber_on_site: match s.prescriber_on_site {
+            Some(id) => Some(state.store.get_staff(id).await?.name),
+            None => None,
+        },
+    };
     let form = kairos_domain::rems::form(
         &kairos_domain::rems::SessionFacts {
             dose_mg: s.dose_mg,
@@ -338,10 +366,10 @@ pub async fn rems_view(state: &AppState, auth: &Auth, id: kairos_domain::ids::Do
             readings: &readings,
             events: &events,
             medications: &meds,
-            tz: {
-                let visit = state.store.get_encounter(s.encounter_id).await?;
-                state.site_tz(visit.site_id).await?
-            },
+            tz: state.site_tz(visit.site_id).await?,
+            enrolment: enrolment.as_ref(),
+            first_treatment,
+            people,
         },
         &state.config.safety,
     );
@@ -412,7 +440,7 @@ pub struct RemsDueView {
 /// Esketamine sessions needing their REMS form, soonest due first (due
 /// within 7 days of the session; overdue after).
 pub async fn rems_due(state: &AppState, auth: &Auth) -> AppResult<Vec<RemsDueView>> {
-    auth.require(Permission::ReadScreening)?;
+    auth.require(Permission::ReadLedger)?;
     let due = state.store.rems_due().await?;
     let ids: Vec<_> = due.iter().map(|d| d.client_id).collect();
     let names: std::collections::HashMap<_, _> =
@@ -426,7 +454,7 @@ pub async fn rems_due(state: &AppState, auth: &Auth) -> AppResult<Vec<RemsDueVie
         .map(|d| {
             let tz = zones.get(&d.site_id).cloned().unwrap_or(jiff::tz::TimeZone::UTC);
             let today = now.to_zoned(tz.clone()).date();
-            let due = kairos_domain::rems::due_date(d.started_at, &tz);
+            let due = kairos_domain::rems::due_date(d.started_at, &tz, &state.config.safety.rems);
             RemsDueView {
                 session_id: d.session_id,
                 client_id: d.client_id,

@@ -15,6 +15,7 @@ pub mod measures;
 pub mod notes;
 pub mod portal;
 pub mod protocols;
+pub mod rems;
 pub mod schedule;
 pub mod screening;
 pub mod sites;
@@ -116,6 +117,9 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(dosing::amend))
         .routes(routes!(dosing::get_rems, dosing::save_rems))
         .routes(routes!(dosing::list_rems_due))
+        .routes(routes!(rems::get_enrolment, rems::enrol))
+        .routes(routes!(rems::list_settings))
+        .routes(routes!(rems::set_setting))
         .routes(routes!(notes::list, notes::create))
         .routes(routes!(notes::get, notes::update))
         .routes(routes!(notes::sign))

@@ -47,6 +47,7 @@ pub struct StartForm {
     pub started_at: String,
     pub dose_exception: String,
     pub self_harm_review: String,
+    pub prescriber_on_site: String,
 }
 
 impl StartForm {
@@ -85,6 +86,12 @@ impl StartForm {
             started_at: local_time("started_at", "Dose started at", &self.started_at, tz)?,
             dose_exception: opt_text(&self.dose_exception),
             self_harm_review: opt_text(&self.self_harm_review),
+            prescriber_on_site: match opt_text(&self.prescriber_on_site) {
+                None => None,
+                Some(v) => Some(v.parse().map_err(|_| {
+                    Refusal::invalid("prescriber_on_site", "choose the prescriber on site from the list")
+                })?),
+            },
         })
     }
 }
@@ -116,6 +123,10 @@ struct StartPage {
     pre_dose: Vec<(String, Option<Answered>)>,
     /// The client's chart, to record a questionnaire.
     client_id: String,
+    /// Esketamine: the REMS at the start.
+    rems: Option<usecase::dosing::RemsAtStart>,
+    /// The caller, preselected as the prescriber on site when they are one.
+    me: String,
     form: StartForm,
     error: Option<Refused>,
 }
@@ -190,6 +201,8 @@ async fn start_page(
             })
             .collect(),
         client_id: facts.client_id.to_string(),
+        rems: facts.rems,
+        me: auth.staff.id.to_string(),
         form,
         error,
     }))

@@ -147,9 +147,13 @@ pages! {
     get "/ledger/registrations/{id}/report" => ledger::report, Needs(&[P::ReadLedger]);
     get "/ledger/registrations/{id}/report.csv" => ledger::report_csv, Needs(&[P::ReadLedger]);
     get "/ledger/registrations/{id}/inventory" => ledger::inventory, Needs(&[P::ReadLedger]);
-    get "/dosing-sessions/{id}/rems" => ledger::rems, Needs(&[P::ReadScreening]);
-    post "/dosing-sessions/{id}/rems" => ledger::rems_submit, Needs(&[P::ChartDosing]);
-    get "/rems" => ledger::rems_list, Needs(&[P::ReadScreening]);
+    get "/dosing-sessions/{id}/rems" => ledger::rems, Needs(&[P::ReadLedger]);
+    post "/dosing-sessions/{id}/rems" => ledger::rems_submit, Needs(&[P::RecordLedger]);
+    get "/rems" => ledger::rems_list, Needs(&[P::ReadLedger]);
+    get "/rems/settings" => ledger::rems_settings, Needs(&[P::ReadLedger, P::ManageRegistrations]);
+    post "/rems/settings/{id}" => ledger::rems_setting_save, Needs(&[P::ManageRegistrations]);
+    get "/clients/{id}/rems-enrolment" => ledger::rems_enrolment, Needs(&[P::SignEligibility]);
+    post "/clients/{id}/rems-enrolment" => ledger::rems_enrol, Needs(&[P::SignEligibility]);
     get "/groups" => groups::list, Needs(&[P::ReadGroups]);
     post "/groups" => groups::create, Needs(&[P::ManageGroups]);
     get "/groups/{id}" => groups::show, Needs(&[P::ReadGroups, P::ManageGroups]);

@@ -560,6 +560,9 @@ struct ChartPage {
     /// inside the dose's window (the full list is on the windows page).
     doses: Vec<super::notes::DoseRow>,
     can_screen: bool,
+    /// A client with an esketamine course: the REMS enrolment line.
+    rems: Option<String>,
+    can_enrol: bool,
     /// Per course with a plan: (protocol, rows).
     plans: Vec<(String, Vec<PlanRow>)>,
     /// Where an acknowledgement returns to.
@@ -597,8 +600,15 @@ pub async fn chart(State(state): State<AppState>, auth: UiAuth, Path(id): Path<S
     let nav = || Some(auth.nav("/clients"));
     let id: ClientId = id.parse().map_err(|_| page_error(StatusCode::NOT_FOUND, "No such client.", nav()))?;
     let now = state.now();
-    let usecase::clients::FullChart { chart, sites, measures, alerts, screens: course_screens, plans: course_plans } =
-        usecase::clients::full_chart(&state, &api_auth(&auth), id, now).await.map_err(fail(&auth))?;
+    let usecase::clients::FullChart {
+        chart,
+        sites,
+        measures,
+        alerts,
+        screens: course_screens,
+        plans: course_plans,
+        rems,
+    } = usecase::clients::full_chart(&state, &api_auth(&auth), id, now).await.map_err(fail(&auth))?;
     let shown: Vec<Encounter> = chart.upcoming.iter().chain(&chart.recent).cloned().collect();
     let l = Lookups::for_records(&state, sites, &shown, &chart.courses).await.map_err(fail(&auth))?;
     let doses_shown: Vec<kairos_domain::ids::EncounterId> =
@@ -744,6 +754,16 @@ pub async fn chart(State(state): State<AppState>, auth: UiAuth, Path(id): Path<S
         can_book: auth.staff.roles.allow(Permission::BookEncounters),
         can_manage_courses: auth.staff.roles.allow(Permission::ManageCourses),
         can_screen,
+        rems: rems.map(|e| match e {
+            Some(e) => format!(
+                "Enrolled in the esketamine REMS on {}{}.",
+                e.enrolled_on,
+                e.rems_patient_id.map(|id| format!(" (REMS patient ID {id})")).unwrap_or_default()
+            ),
+            None => "Not enrolled in the esketamine REMS: no esketamine dose starts before the enrolment is recorded."
+                .into(),
+        }),
+        can_enrol: auth.staff.roles.allow(Permission::SignEligibility),
         plans,
         back: format!("/clients/{id}"),
         show_measures,

@@ -54,6 +54,9 @@ pub struct FullChart {
     pub screens: HashMap<CourseId, Vec<Screen>>,
     /// The plans of the courses that have one, in the chart's course order.
     pub plans: Vec<CoursePlan>,
+    /// Whether a course's protocol is esketamine (intranasal), and the
+    /// client's REMS enrolment then (read with the screens).
+    pub rems: Option<Option<kairos_domain::rems::Enrolment>>,
 }
 
 /// The chart page's record (see [`FullChart`]).
@@ -65,16 +68,26 @@ pub async fn full_chart(state: &AppState, caller: &Auth, id: ClientId, now: Time
         (Vec::new(), Vec::new())
     };
     let mut screens = HashMap::new();
+    let mut rems = None;
     if caller.staff.roles.allow(Permission::ReadScreening) {
         for c in &chart.courses {
             screens.insert(c.id, state.store.screens_of(c.id).await?);
+        }
+        let esketamine =
+            chart.courses.iter().any(|c| {
+                state.config.protocols.get(&c.protocol).is_some_and(|p| {
+                    p.dose.routes().iter().any(|r| r.route == kairos_domain::protocols::Route::Intranasal)
+                })
+            });
+        if esketamine {
+            rems = Some(state.store.rems_enrolment(id).await?);
         }
     }
     let mut plans = Vec::new();
     for c in &chart.courses {
         plans.extend(state.store.plan_of(c.id).await?);
     }
-    Ok(FullChart { chart, sites, measures, alerts, screens, plans })
+    Ok(FullChart { chart, sites, measures, alerts, screens, plans, rems })
 }
 
 /// The display names of these clients, for a page that lists them beside

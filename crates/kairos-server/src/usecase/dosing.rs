@@ -42,6 +42,20 @@ pub struct StartFacts {
     /// The course's before-each-dose questionnaires (the measure schedule's
     /// pre-dose safety check) and their answers in their windows.
     pub pre_dose_measures: Vec<PreDoseMeasure>,
+    /// The esketamine REMS at the start (esketamine doses only).
+    pub rems: Option<RemsAtStart>,
+}
+
+/// What the esketamine REMS asks at the start of a dose.
+#[derive(Debug, Clone)]
+pub struct RemsAtStart {
+    /// The clinic's policy requires an enrolment before the first dose.
+    pub enrolment_required: bool,
+    pub enrolment: Option<kairos_domain::rems::Enrolment>,
+    /// The clinic's policy requires a prescriber on site named.
+    pub prescriber_required: bool,
+    /// Active prescribers, to choose the one on site: (id, name).
+    pub prescribers: Vec<(StaffId, String)>,
 }
 
 /// A protocol's rules for the start: SpO2, fasting, nasal medicines.
@@ -127,7 +141,20 @@ pub async fn start_facts(state: &AppState, caller: &Auth, visit: EncounterId) ->
         }
     }
     let open_self_harm = state.store.open_self_harm_alerts(visit.client_id).await?;
+    let rems = if substance == Substance::Esketamine {
+        let rules = &state.config.safety.rems;
+        let prescribers = super::directory::active_with_role(state, kairos_domain::roles::Role::Prescriber).await?;
+        Some(RemsAtStart {
+            enrolment_required: rules.enrolment_before_first_dose.required,
+            enrolment: state.store.rems_enrolment(visit.client_id).await?,
+            prescriber_required: rules.prescriber_on_site.required,
+            prescribers: prescribers.into_iter().map(|p| (p.id, p.name)).collect(),
+        })
+    } else {
+        None
+    };
     Ok(StartFacts {
+        rems,
         client_id: visit.client_id,
         client_name,
         time_zone,
@@ -286,10 +313,17 @@ pub async fn start(
     let (policy, protocols) = (&state.config.safety, &state.config.protocols);
     Ok(state
         .store
-        .start_dosing_session(&caller.actor(), encounter, cmd.stock_id, &state.config.ledger, |snap| {
-            let protocol = snap.course_protocol.as_deref().and_then(|p| protocols.get(p));
-            dosing::start(snap, protocol, cmd, policy, may_override, now)
-        })
+        .start_dosing_session(
+            &caller.actor(),
+            encounter,
+            cmd.stock_id,
+            cmd.prescriber_on_site,
+            &state.config.ledger,
+            |snap| {
+                let protocol = snap.course_protocol.as_deref().and_then(|p| protocols.get(p));
+                dosing::start(snap, protocol, cmd, policy, may_override, now)
+            },
+        )
         .await?)
 }
 
@@ -400,7 +434,7 @@ pub async fn save_rems(
     ready_after_minutes: Option<i64>,
     confirmation: Option<&str>,
 ) -> AppResult<()> {
-    require(caller, Permission::ChartDosing)?;
+    require(caller, Permission::RecordLedger)?;
     if ready_after_minutes.is_some_and(|m| !(0..=24 * 60).contains(&m)) {
         return Err(crate::error::AppError::invalid("ready_after_minutes", "whole minutes after the dose, 0 to 1440"));
     }

@@ -119,7 +119,7 @@ async fn attention(state: &AppState, caller: &Auth, registrations: &[Registratio
     let mut clients: Vec<ClientId> = r.pending_waste.iter().filter_map(|p| p.administration.client_id).collect();
     clients.extend(uncharted_doses.1.iter().map(|e| e.client_id));
     clients.extend(r.unledgered_sessions.iter().map(|u| u.client_id));
-    let rems = if caller.staff.roles.allow(Permission::ReadScreening) {
+    let rems = if caller.staff.roles.allow(Permission::ReadLedger) {
         crate::api::dosing::rems_due(state, caller).await?
     } else {
         Vec::new()

@@ -19,6 +19,7 @@ pub mod ledger;
 pub mod measures;
 pub mod notes;
 pub mod portal;
+pub mod rems;
 pub mod schedule;
 pub mod screening;
 pub mod session;

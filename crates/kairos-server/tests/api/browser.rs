@@ -474,3 +474,13 @@ async fn a_therapist_writes_signs_and_amends_an_integration_note_in_chromium() {
     let _ = std::fs::remove_dir_all(&profile);
     flow.expect("the therapist's note in the browser");
 }
+
+/// Signs `email` in on the page asked for (`then`), from a fresh set of cookies.
+pub(crate) async fn sign_in(driver: &WebDriver, app: &TestApp, email: &str, then: &str) -> WebDriverResult<()> {
+    driver.delete_all_cookies().await?;
+    driver.goto(format!("{}{then}", app.base)).await?;
+    driver.find(By::Id("email")).await?.send_keys(email).await?;
+    driver.find(By::Id("password")).await?.send_keys(PASSWORD).await?;
+    driver.find(By::Css("button[type=submit]")).await?.click().await?;
+    Ok(())
+}

@@ -164,6 +164,13 @@ async fn a_clinic_day_runs_in_the_browser_from_registration_to_the_signed_integr
             "the hours are saved: {}",
             page_state(&b.driver).await
         );
+        // ... and the site's details as an esketamine REMS healthcare setting.
+        b.driver.goto(format!("{}/rems/settings", app.base)).await?;
+        b.page().await?;
+        b.fill(&format!("n-{}", site.id), "Harbour Clinic").await?;
+        b.fill(&format!("a-{}", site.id), "2 Quay Street, Fairhaven ZZ 00000").await?;
+        b.fill(&format!("p-{}", site.id), "+1 555 0100").await?;
+        b.click_button("Save Harbour Clinic").await?;
         b.sign_out().await?;
 
         // The coordinator registers the client.
@@ -224,6 +231,18 @@ async fn a_clinic_day_runs_in_the_browser_from_registration_to_the_signed_integr
         b.click_button("Sign").await?;
         let screen = b.main_text().await?;
         ensure!(screen.contains("Eligible") || screen.contains("eligible"), "signed: {screen}");
+        // Esketamine: the client's REMS enrolment, recorded from the chart.
+        b.driver.goto(format!("{}{chart}", app.base)).await?;
+        let status = b.driver.find(By::Id("rems-status")).await?.text().await?;
+        ensure!(status.starts_with("Not enrolled in the esketamine REMS"), "{status}");
+        b.click_link("Record the REMS enrolment").await?;
+        b.page().await?;
+        b.set("on", &start.to_zoned(tz.clone()).date().to_string()).await?;
+        b.tick("sex", "female").await?;
+        b.fill("pid", "RP-DEMO-0001").await?;
+        b.click_button("Record the enrolment").await?;
+        let status = b.driver.find(By::Id("rems-status")).await?.text().await?;
+        ensure!(status.contains("Enrolled in the esketamine REMS on"), "{status}: {}", page_state(&b.driver).await);
         b.sign_out().await?;
 
         // The coordinator books the first dose: this morning, now.
@@ -264,6 +283,7 @@ async fn a_clinic_day_runs_in_the_browser_from_registration_to_the_signed_integr
         b.fill("spo2", "98").await?;
         b.fill("mg", "56").await?;
         b.fill("lot", "ESK-DEMO-0091").await?;
+        b.choose("onsite", &prescriber_id.to_string()).await?;
         b.click_button("Start the dose").await?;
         b.driver.query(By::XPath("//h1[starts-with(normalize-space(.), 'Dosing session')]")).first().await?;
         let session = b.path().await?;

@@ -489,11 +489,20 @@ async fn a_reading_kept_through_sign_in_keeps_the_time_it_was_typed_not_the_time
 async fn a_dose_outside_the_protocol_is_refused_at_both_doors_unless_a_prescriber_documents_the_exception() {
     let app = spawn_app().await;
     let admin = app.token_for(Role::Admin).await;
-    let (email, _) = app.add_staff(&[Role::Prescriber]).await;
+    let (email, prescriber_id) = app.add_staff(&[Role::Prescriber]).await;
     let prescriber = app.login(&email, PASSWORD).await;
     let (nurse_email, _) = app.add_staff(&[Role::Nurse]).await;
     let nurse = app.login(&nurse_email, PASSWORD).await;
     let (client, course) = screened(&app, &prescriber, "esketamine_label").await;
+    let r = app
+        .post(
+            &format!("/api/v1/clients/{client}/rems-enrolment"),
+            &prescriber,
+            json!({ "enrolled_on": "2026-11-01", "sex": "male" }),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let on_site = prescriber_id.to_string();
     let enc = dose_visit(&app, &admin, &prescriber, (&client, &course), "UTC", 10).await;
     let r = app.post(&format!("/api/v1/encounters/{enc}/status"), &nurse, json!({ "status": "arrived" })).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
@@ -502,7 +511,7 @@ async fn a_dose_outside_the_protocol_is_refused_at_both_doors_unless_a_prescribe
         json!({ "checklist": { "fasting_confirmed": true, "nasal_medicines_clear": true, "ride_home_arranged": true, "no_driving_agreed": true,
                                "pregnancy_test": "not_applicable", "mood_check": "calm" },
                 "pre_vitals": { "systolic": 124, "diastolic": 80, "heart_rate": 70, "spo2": 98 },
-                "dose_mg": mg, "lot": "ESK-1", "dose_exception": exception })
+                "dose_mg": mg, "lot": "ESK-1", "dose_exception": exception, "prescriber_on_site": on_site })
     };
 
     // 560 mg (a slip for 56): refused at the API and on the form in the same words.
@@ -523,6 +532,7 @@ async fn a_dose_outside_the_protocol_is_refused_at_both_doors_unless_a_prescribe
         ("spo2", "98"),
         ("dose_mg", "560"),
         ("lot", "ESK-1"),
+        ("prescriber_on_site", on_site.as_str()),
     ];
     let r = web.post(format!("{}/encounters/{enc}/dosing", app.base)).form(&form).send().await.expect("post");
     assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);

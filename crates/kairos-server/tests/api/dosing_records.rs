@@ -90,27 +90,46 @@ async fn observations_are_charted_until_signing_and_amendments_follow_it() {
 async fn an_esketamine_session_yields_its_rems_form_due_within_seven_days() {
     let app = spawn_app().await;
     let c = clinic(&app, 1, "esketamine_label").await;
-    let r = app
-        .post(
-            "/api/v1/ledger/receipts",
-            &c.nurse,
-            json!({ "registration_id": c.registration, "substance": "esketamine", "ndc": "00000-0001-01",
-                    "form": "28 mg nasal spray device", "unit": "device", "mg_per_unit": 28.0, "units_per_container": 1.0,
-                    "lot": "ESK-TEST-1", "containers": 6,
-                    "supplier": { "name": "Synthetic Specialty Distributor", "address": "3 Test Way", "dea_number": "BS1234563" } }),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
-    let esk = r.body["stock"]["id"].as_str().expect("stock").to_string();
+    let esk = crate::ledger::receive_esketamine(&app, &c, "ESK-TEST-1").await;
     let mut body = start_with_stock(&c.stock, None);
     body["weight_kg"] = json!(null);
     body["dose_mg"] = json!(56.0);
     let path = format!("/api/v1/encounters/{}/dosing-session", c.encounters[0]);
+    body["stock_id"] = json!(esk);
+    // The REMS: no esketamine dose before the client's enrolment is recorded.
+    let r = app.post(&path, &c.nurse, body.clone()).await;
+    assert_eq!((r.status, r.problem_field()), (StatusCode::CONFLICT, Some("rems_enrolment")), "{}", r.body);
+    let enrol = format!("/api/v1/clients/{}/rems-enrolment", c.clients[0]);
+    assert_eq!(app.get(&enrol, &c.nurse).await.status, StatusCode::NOT_FOUND, "not enrolled yet");
+    let day = |hours: i64| {
+        (jiff::Timestamp::now() + jiff::SignedDuration::from_hours(hours)).to_zoned(jiff::tz::TimeZone::UTC).date()
+    };
+    let enrolment = json!({ "enrolled_on": day(-48).to_string(), "sex": "female", "rems_patient_id": "RP-TEST-1" });
+    let r = app.post(&enrol, &c.nurse, enrolment.clone()).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "the prescriber records the enrolment: {}", r.body);
+    let r = app.post(&enrol, &c.prescriber, json!({ "enrolled_on": day(72).to_string(), "sex": "female" })).await;
+    assert_eq!(r.problem_field(), Some("enrolled_on"), "not a future date: {}", r.body);
+    let r = app.post(&enrol, &c.prescriber, json!({ "enrolled_on": day(-48).to_string(), "sex": "f" })).await;
+    assert_eq!(r.problem_field(), Some("sex"), "{}", r.body);
+    let r = app.post(&enrol, &c.prescriber, enrolment.clone()).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let r = app.post(&enrol, &c.prescriber, enrolment).await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "one enrolment per client: {}", r.body);
+    assert_eq!(app.get(&enrol, &c.nurse).await.body["rems_patient_id"], "RP-TEST-1");
+    // A prescriber on site is named for every esketamine session.
+    let r = app.post(&path, &c.nurse, body.clone()).await;
+    assert_eq!(r.problem_field(), Some("prescriber_on_site"), "{}", r.body);
+    assert!(r.body["detail"].as_str().is_some_and(|d| d.contains("the esketamine REMS requires one")), "{}", r.body);
+    body["prescriber_on_site"] = json!(kairos_domain::ids::StaffId::new().to_string());
+    assert_eq!(app.post(&path, &c.nurse, body.clone()).await.problem_field(), Some("prescriber_on_site"));
+    body["prescriber_on_site"] = json!(c.prescriber_id);
+    body["stock_id"] = json!(c.stock);
     let r = app.post(&path, &c.nurse, body.clone()).await;
     assert_eq!(r.problem_field(), Some("stock_id"), "an intranasal dose does not draw on ketamine vials");
     body["stock_id"] = json!(esk);
     let r = app.post(&path, &c.nurse, body).await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    assert_eq!(r.body["prescriber_on_site"].as_str(), Some(c.prescriber_id.as_str()));
     assert_eq!(r.body["route"], "intranasal");
     assert_eq!(r.body["ledger"][0]["quantity"], 2000, "56 mg = two 28 mg devices");
     let id = r.body["id"].as_str().expect("session").to_string();
@@ -126,6 +145,28 @@ async fn an_esketamine_session_yields_its_rems_form_due_within_seven_days() {
     assert_eq!(r.body["form"]["benzodiazepines"], true, "from the signed screen");
     let problems = r.body["form"]["problems"].as_array().expect("problems");
     assert!(problems.iter().any(|p| p.as_str().is_some_and(|p| p.contains("40 minutes"))), "{problems:?}");
+    assert!(problems.iter().any(|p| p.as_str().is_some_and(|p| p.contains("name and address"))), "{problems:?}");
+    let f = &r.body["form"];
+    assert_eq!(
+        (f["sex"].as_str(), &f["first_treatment"], &f["enrolled"]),
+        (Some("female"), &json!(true), &json!(true))
+    );
+    assert_eq!(f["vitals_ok_before_administration"], true, "124/80 before the dose: {f}");
+    assert_eq!(f["vitals_ok_before_completion"], false, "not discharged yet");
+    assert!(f["people"]["prescriber_on_site"].as_str().is_some_and(|n| n.starts_with("Test prescriber")), "{f}");
+    assert!(f["people"]["monitoring_name"].as_str().is_some_and(|n| n.starts_with("Test nurse")), "{f}");
+    // The site's REMS healthcare-setting details: set by who records DEA
+    // registrations, not by a nurse.
+    let setting = format!("/api/v1/sites/{}/rems-setting", c.site);
+    let details = json!({ "name": "Ledger Clinic (synthetic)", "address": "1 Example Plaza, Fairhaven ZZ 00000", "phone": "+1 555 0100" });
+    assert_eq!(app.put(&setting, &c.nurse, details.clone()).await.status, StatusCode::FORBIDDEN);
+    let director = app.token_for(Role::Director).await;
+    let r = app.put(&setting, &director, json!({ "name": "Ledger Clinic", "address": " ", "phone": "1" })).await;
+    assert_eq!(r.problem_field(), Some("address"), "{}", r.body);
+    assert_eq!(app.put(&setting, &director, details).await.status, StatusCode::OK);
+    let r = app.get(&rems, &c.nurse).await;
+    assert_eq!(r.body["form"]["people"]["setting_name"], "Ledger Clinic (synthetic)");
+    assert_eq!(r.body["form"]["people"]["monitoring_phone"], "+1 555 0100");
     let r = app.put(&rems, &c.nurse, json!({ "confirmation": "REMS-TEST-1" })).await;
     assert_eq!(r.problem_field(), Some("confirmation"), "an incomplete form is not submitted");
 
@@ -154,6 +195,7 @@ async fn an_esketamine_session_yields_its_rems_form_due_within_seven_days() {
     assert_eq!(r.body["form"]["bp_about_40_min"]["minutes"], 40);
     assert_eq!(r.body["form"]["bp_before_end"]["systolic"], 128);
     assert_eq!(r.body["form"]["sedation"], true, "MOAA/S 4");
+    assert_eq!(r.body["form"]["vitals_ok_before_completion"], true, "128/84, SpO2 97 last before discharge");
     let r = app.put(&rems, &c.nurse, json!({ "ready_after_minutes": 90, "confirmation": "REMS-TEST-1" })).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     assert_eq!(r.body["state"]["confirmation"], "REMS-TEST-1");

@@ -17,6 +17,8 @@ fn ago(mins: i64) -> String {
 /// on the books, and `n` clients of `protocol` checked in for a dose.
 pub struct Clinic {
     pub prescriber: String,
+    /// The prescriber's staff id (the prescriber on site).
+    pub prescriber_id: String,
     pub nurse: String,
     pub nurse_email: String,
     /// A second nurse who witnesses.
@@ -31,7 +33,7 @@ pub struct Clinic {
 pub async fn clinic(app: &TestApp, n: usize, protocol: &str) -> Clinic {
     let admin = app.token_for(Role::Admin).await;
     let director = app.token_for(Role::Director).await;
-    let (p_email, _) = app.add_staff(&[Role::Prescriber]).await;
+    let (p_email, prescriber_id) = app.add_staff(&[Role::Prescriber]).await;
     let prescriber = app.login(&p_email, PASSWORD).await;
     let (nurse_email, _) = app.add_staff(&[Role::Nurse]).await;
     let nurse = app.login(&nurse_email, PASSWORD).await;
@@ -108,7 +110,36 @@ pub async fn clinic(app: &TestApp, n: usize, protocol: &str) -> Clinic {
         encounters.push(enc);
         clients.push(client);
     }
-    Clinic { prescriber, nurse, nurse_email, witness_email, site, registration, stock, encounters, clients }
+    let prescriber_id = prescriber_id.to_string();
+    Clinic {
+        prescriber,
+        prescriber_id,
+        nurse,
+        nurse_email,
+        witness_email,
+        site,
+        registration,
+        stock,
+        encounters,
+        clients,
+    }
+}
+
+/// Receives six 28 mg esketamine nasal spray devices of `lot` on the
+/// clinic's registration; returns the stock's id.
+pub async fn receive_esketamine(app: &TestApp, c: &Clinic, lot: &str) -> String {
+    let r = app
+        .post(
+            "/api/v1/ledger/receipts",
+            &c.nurse,
+            json!({ "registration_id": c.registration, "substance": "esketamine", "ndc": "00000-0001-01",
+                    "form": "28 mg nasal spray device", "unit": "device", "mg_per_unit": 28.0, "units_per_container": 1.0,
+                    "lot": lot, "containers": 6,
+                    "supplier": { "name": "Synthetic Specialty Distributor", "address": "3 Test Way", "dea_number": "BS1234563" } }),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    r.body["stock"]["id"].as_str().expect("stock").to_string()
 }
 
 /// Starts the dose of the clinic's encounter `i` from its stock (nothing

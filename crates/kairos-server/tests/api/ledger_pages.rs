@@ -308,7 +308,10 @@ async fn an_initial_inventory_clears_the_flags_and_a_loss_is_tracked_to_form_106
 /// encounter; the dose started through the API: (nurse e-mail, session id).
 async fn session(app: &TestApp, protocol: &str, start: Value) -> (String, String) {
     let admin = app.token_for(Role::Admin).await;
-    let prescriber = app.token_for(Role::Prescriber).await;
+    let (p_email, p_id) = app.add_staff(&[Role::Prescriber]).await;
+    let prescriber = app.login(&p_email, PASSWORD).await;
+    let mut start = start;
+    start["prescriber_on_site"] = json!(p_id.to_string());
     let client = app.create_client(&prescriber, "Rae", "Spray").await;
     let r = app
         .post(
@@ -332,6 +335,15 @@ async fn session(app: &TestApp, protocol: &str, start: Value) -> (String, String
     assert_eq!(s.status, StatusCode::CREATED, "{}", s.body);
     let sign = format!("/api/v1/screens/{}/sign", s.body["id"].as_str().expect("screen"));
     let r = app.post(&sign, &prescriber, json!({ "eligible": true, "rationales": {} })).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let e = app
+        .post(
+            &format!("/api/v1/clients/{client}/rems-enrolment"),
+            &prescriber,
+            json!({ "enrolled_on": "2026-11-01", "sex": "female" }),
+        )
+        .await;
+    assert_eq!(e.status, StatusCode::CREATED, "{}", e.body);
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     let site = site(app, &admin, protocol).await;
     let room = app

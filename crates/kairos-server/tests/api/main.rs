@@ -30,6 +30,7 @@ mod pre_dose_safety;
 mod protocols;
 mod relations;
 mod reminders;
+mod rems_browser;
 mod roles;
 mod routes;
 mod same_refusal;

@@ -323,7 +323,15 @@ async fn every_role_gets_exactly_what_the_policy_grants() {
             method: Method::GET,
             path: "/api/v1/rems/due".into(),
             body: None,
-            allowed: &[Director, Prescriber, Nurse, Therapist],
+            // REMS forms follow the ledger's permission, not the screening's.
+            allowed: &[Director, Prescriber, Nurse],
+        },
+        Case {
+            name: "REMS settings",
+            method: Method::GET,
+            path: "/api/v1/rems/settings".into(),
+            body: None,
+            allowed: &[Admin, Director, Prescriber, Nurse],
         },
         Case {
             name: "propose schedule",

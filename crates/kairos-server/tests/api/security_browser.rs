@@ -7,36 +7,13 @@
 //! page. axe-core finds no WCAG 2.2 A/AA violation on these pages.
 
 use crate::browser::{
-    CHROMEDRIVER, Driver, Outcome, accessibility_violations, browser_available, chromium_session, ensure, free_port,
-    page_state, widths,
+    Outcome, accessibility_violations, browser_available, chromedriver, chromium_session, ensure, page_state, sign_in,
+    widths,
 };
 use crate::helpers::*;
 use crate::portal::{invited_client, portal_setup};
 use kairos_domain::roles::Role;
-use std::process::{Command, Stdio};
 use thirtyfour::prelude::*;
-
-fn chromedriver() -> (Driver, String) {
-    let port = free_port();
-    let d = Driver(
-        Command::new(CHROMEDRIVER)
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start chromedriver"),
-    );
-    (d, format!("http://127.0.0.1:{port}"))
-}
-
-async fn sign_in(driver: &WebDriver, app: &TestApp, email: &str, then: &str) -> WebDriverResult<()> {
-    driver.delete_all_cookies().await?;
-    driver.goto(format!("{}{then}", app.base)).await?;
-    driver.find(By::Id("email")).await?.send_keys(email).await?;
-    driver.find(By::Id("password")).await?.send_keys(PASSWORD).await?;
-    driver.find(By::Css("button[type=submit]")).await?.click().await?;
-    Ok(())
-}
 
 /// Replaces the e-mail on the open details form and saves it.
 async fn save_email(driver: &WebDriver, email: &str) -> WebDriverResult<()> {

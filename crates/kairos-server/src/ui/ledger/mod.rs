@@ -19,7 +19,7 @@ pub use entries::add_entry;
 pub use losses::{loss_form106, loss_notified};
 pub use receipts::{initial_form, initial_submit, receive_form, receive_submit};
 pub use registrations::{add_registration, home};
-pub use rems::{rems, rems_list, rems_submit};
+pub use rems::{rems, rems_enrol, rems_enrolment, rems_list, rems_setting_save, rems_settings, rems_submit};
 pub use reports::{inventory, report, report_csv};
 pub use stock::stock;
 

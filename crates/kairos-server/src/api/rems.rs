@@ -1,0 +1,108 @@
+//! The esketamine REMS records: a client's enrolment, and each site's
+//! details as a REMS healthcare setting (`usecase::rems`).
+
+use super::path_id;
+use crate::error::{AppError, AppResult};
+use crate::extract::{Auth, Json};
+use crate::state::AppState;
+use crate::usecase;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use kairos_domain::rems::Enrolment;
+use kairos_store::rems::Setting;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EnrolmentBody {
+    /// The date on the REMS Patient Enrollment Form (not after today).
+    #[schema(format = Date)]
+    pub enrolled_on: String,
+    /// `female` or `male`, as the REMS forms ask.
+    pub sex: String,
+    /// The REMS patient identifier, when the REMS gave one.
+    #[schema(value_type = Option<String>, max_length = 50)]
+    pub rems_patient_id: Option<String>,
+}
+
+/// The client's REMS enrolment.
+#[utoipa::path(get, path = "/clients/{id}/rems-enrolment", tag = "dosing", params(("id" = String, Path)),
+    responses((status = 200, body = Enrolment), (status = 404, body = crate::error::Problem)))]
+pub async fn get_enrolment(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+) -> AppResult<axum::Json<Enrolment>> {
+    let client = path_id("client", &id)?;
+    state.store.get_client(client).await?;
+    match usecase::rems::enrolment(&state, &auth, client).await? {
+        Some(e) => Ok(axum::Json(e)),
+        None => Err(AppError::NotFound("the client's REMS enrolment is not recorded".into())),
+    }
+}
+
+/// Records the client's enrolment in the esketamine REMS (a prescriber):
+/// no esketamine dose starts without it while the clinic's REMS policy
+/// requires it (`[rems.enrolment_before_first_dose]`).
+#[utoipa::path(post, path = "/clients/{id}/rems-enrolment", tag = "dosing", params(("id" = String, Path)), request_body = EnrolmentBody,
+    responses((status = 201, body = Enrolment), (status = 409, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
+pub async fn enrol(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+    Json(body): Json<EnrolmentBody>,
+) -> AppResult<(StatusCode, axum::Json<Enrolment>)> {
+    let client = path_id("client", &id)?;
+    let e = usecase::rems::enrol(&state, &auth, client, &body.enrolled_on, &body.sex, body.rems_patient_id.as_deref())
+        .await?;
+    Ok((StatusCode::CREATED, axum::Json(e)))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SiteSetting {
+    #[schema(value_type = String, format = Uuid)]
+    pub site_id: kairos_domain::ids::SiteId,
+    pub site_name: String,
+    /// The site's REMS healthcare-setting details; absent until set.
+    pub setting: Option<Setting>,
+}
+
+/// Every site with its REMS healthcare-setting details (named on every
+/// Patient Monitoring Form).
+#[utoipa::path(get, path = "/rems/settings", tag = "dosing",
+    responses((status = 200, body = [SiteSetting])))]
+pub async fn list_settings(State(state): State<AppState>, auth: Auth) -> AppResult<axum::Json<Vec<SiteSetting>>> {
+    let all = usecase::rems::settings(&state, &auth).await?;
+    Ok(axum::Json(
+        all.into_iter()
+            .map(|(site, setting)| SiteSetting { site_id: site.id, site_name: site.name, setting })
+            .collect(),
+    ))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SettingBody {
+    /// The healthcare setting's name as certified in the REMS.
+    #[schema(max_length = 200)]
+    pub name: String,
+    #[schema(max_length = 500)]
+    pub address: String,
+    /// Where the monitoring provider is reached.
+    #[schema(max_length = 40)]
+    pub phone: String,
+}
+
+/// Sets a site's REMS healthcare-setting details (audited with before and after).
+#[utoipa::path(put, path = "/sites/{id}/rems-setting", tag = "dosing", params(("id" = String, Path)), request_body = SettingBody,
+    responses((status = 200, body = Setting), (status = 422, body = crate::error::Problem)))]
+pub async fn set_setting(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+    Json(body): Json<SettingBody>,
+) -> AppResult<axum::Json<Setting>> {
+    let site = path_id("site", &id)?;
+    Ok(axum::Json(usecase::rems::set_setting(&state, &auth, site, &body.name, &body.address, &body.phone).await?))
+}
