@@ -433,6 +433,7 @@ async fn demo_portal_client(store: &Store) -> Result<()> {
         no_driving_agreed: true,
         pregnancy_test: "negative".into(),
         mood_check: "anxious but hopeful".into(),
+        pre_dose_note: None,
     };
     let vitals = |s: u16, d: u16, hr: u16| kairos_domain::dosing::Vitals {
         systolic: Some(s),

@@ -272,6 +272,9 @@ async fn on_the_demo_practice_a_nurse_charts_an_iv_dose_and_the_ledger_reconcile
             driver.find(By::Id(id)).await?.send_keys(v).await?;
         }
         driver.find(By::Css(format!("#stock option[value='{vial_id}']"))).await?.click().await?;
+        // The demo client's pre-dose safety check is not answered for this
+        // visit: the nurse notes what was asked instead.
+        driver.find(By::Id("pdn")).await?.send_keys("asked aloud: no thoughts of self-harm").await?;
         // Charted after the fact: the dose started three hours ago, in the
         // site's time, which the field's label names (blank would be now).
         let label = driver.find(By::Css("label[for=at]")).await?.text().await?;

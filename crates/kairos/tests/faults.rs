@@ -283,7 +283,7 @@ async fn clinic(base: &str) -> Clinic {
             &format!("/encounters/{encounter}/dosing-session"),
             serde_json::json!({
                 "checklist": { "fasting_confirmed": true, "nasal_medicines_clear": true, "ride_home_arranged": true, "no_driving_agreed": true,
-                               "pregnancy_test": "not_applicable", "mood_check": "steady" },
+                               "pregnancy_test": "not_applicable", "pre_dose_note": "asked aloud at the chair: no thoughts of self-harm", "mood_check": "steady" },
                 "pre_vitals": { "systolic": 124, "diastolic": 80, "heart_rate": 72, "spo2": 98 },
                 "weight_kg": 72.5, "stock_id": stock, "started_at": ago(180)
             }),

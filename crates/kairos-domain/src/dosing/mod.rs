@@ -13,9 +13,9 @@ use serde::{Deserialize, Serialize};
 mod session;
 pub use session::{
     ACCOMPANIED_BY_MAX, Administration, Checklist, DEFAULT_MONITORING_MINUTES, END_REASON_MAX, EarlyEnd,
-    EarlyEndRecord, FUTURE_TOLERANCE, NewSession, OnSite, OpenSelfHarm, PregnancyTest, Readiness, SELF_HARM_REVIEW_MAX,
-    SessionFacts, StartCommand, StartSnapshot, StockFacts, amend, charted_time, discharge, end_early, record_event,
-    record_vitals, sign, start,
+    EarlyEndRecord, FUTURE_TOLERANCE, NewSession, OnSite, OpenSelfHarm, PRE_DOSE_NOTE_MAX, PregnancyTest, Readiness,
+    SELF_HARM_REVIEW_MAX, SessionFacts, StartCommand, StartSnapshot, StockFacts, amend, charted_time, discharge,
+    end_early, pre_dose_review, record_event, record_vitals, sign, start,
 };
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -97,6 +97,38 @@ pub struct Checklist {
     /// A brief note of mood and mental state before the dose.
     #[cfg_attr(feature = "openapi", schema(max_length = 500))]
     pub mood_check: String,
+    /// Why a questionnaire the course's schedule asks before each dose (the
+    /// pre-dose safety check) was not answered for this one, and what was
+    /// asked instead: required while one is unanswered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(max_length = 1000))]
+    pub pre_dose_note: Option<String>,
+}
+
+/// The longest note on an unanswered pre-dose questionnaire.
+pub const PRE_DOSE_NOTE_MAX: usize = 1000;
+
+/// The pre-dose questionnaires at the start: each one the course's measure
+/// schedule asks before this dose and that has no answer since its window
+/// opened (`unanswered`, by name) needs a note saying why and what was asked
+/// instead; a dose does not start past an unanswered safety check in
+/// silence. Returns the note, trimmed (kept with the checklist).
+pub fn pre_dose_review(unanswered: &[String], note: Option<&str>) -> Result<Option<String>, Refusal> {
+    let note = note.map(str::trim).filter(|n| !n.is_empty());
+    match (unanswered, note) {
+        ([], n) => n.map(|n| text("checklist.pre_dose_note", n, PRE_DOSE_NOTE_MAX, "the note")).transpose(),
+        (names, None) => Err(Refusal::invalid(
+            "checklist.pre_dose_note",
+            format!(
+                "{} {} not answered for this dose: ask {} and record the answer on the chart, or say why not and \
+                 what was asked instead",
+                names.join(" and "),
+                if names.len() == 1 { "is" } else { "are" },
+                if names.len() == 1 { "it" } else { "them" }
+            ),
+        )),
+        (_, Some(n)) => Ok(Some(text("checklist.pre_dose_note", n, PRE_DOSE_NOTE_MAX, "the note")?)),
+    }
 }
 
 /// The ledger stock a dose would be drawn from, as found in the transaction.
@@ -902,6 +934,7 @@ mod tests {
                 no_driving_agreed: true,
                 pregnancy_test: "not_applicable".into(),
                 mood_check: " calm ".into(),
+                pre_dose_note: None,
             },
             pre_vitals: Vitals {
                 systolic: Some(128),
@@ -923,6 +956,32 @@ mod tests {
             self_harm_review: None,
             prescriber_on_site: Some(StaffId::new()),
         }
+    }
+
+    #[test]
+    fn an_unanswered_pre_dose_safety_check_needs_a_note_saying_why() {
+        let unanswered = vec!["Safety check".to_string()];
+        let r = pre_dose_review(&unanswered, None).expect_err("silent");
+        assert_eq!(r.field, "checklist.pre_dose_note");
+        assert_eq!(
+            r.message,
+            "Safety check is not answered for this dose: ask it and record the answer on the chart, or say why not \
+             and what was asked instead."
+        );
+        assert_eq!(pre_dose_review(&unanswered, Some("   ")).expect_err("blank").field, "checklist.pre_dose_note");
+        let note = " Tablet out of charge; asked aloud: no thoughts of self-harm ";
+        assert_eq!(
+            pre_dose_review(&unanswered, Some(note)).expect("noted").as_deref(),
+            Some("Tablet out of charge; asked aloud: no thoughts of self-harm")
+        );
+        let two = vec!["Safety check".to_string(), "QIDS-SR16".to_string()];
+        assert!(pre_dose_review(&two, None).expect_err("two").message.starts_with("Safety check and QIDS-SR16 are"));
+        // All answered: no note needed, one given is kept.
+        assert_eq!(pre_dose_review(&[], None).expect("answered"), None);
+        assert_eq!(
+            pre_dose_review(&[], Some("x".repeat(PRE_DOSE_NOTE_MAX + 1).as_str())).expect_err("long").field,
+            "checklist.pre_dose_note"
+        );
     }
 
     #[test]

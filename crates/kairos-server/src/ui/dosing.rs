@@ -48,6 +48,7 @@ pub struct StartForm {
     pub dose_exception: String,
     pub self_harm_review: String,
     pub prescriber_on_site: String,
+    pub pre_dose_note: String,
 }
 
 impl StartForm {
@@ -61,6 +62,7 @@ impl StartForm {
                 no_driving_agreed: ticked(&self.no_driving_agreed),
                 pregnancy_test: self.pregnancy_test.clone(),
                 mood_check: self.mood_check.clone(),
+                pre_dose_note: opt_text(&self.pre_dose_note),
             },
             pre_vitals: Vitals {
                 systolic: whole("pre_vitals.systolic", "Systolic", &self.systolic)?,
@@ -121,6 +123,8 @@ struct StartPage {
     nasal_minutes: Option<u32>,
     /// The pre-dose questionnaires: name and, if answered, (result, when, raised an alert).
     pre_dose: Vec<(String, Option<Answered>)>,
+    /// One of them is unanswered: a note says why.
+    pre_dose_unanswered: bool,
     /// The client's chart, to record a questionnaire.
     client_id: String,
     /// Esketamine: the REMS at the start.
@@ -189,6 +193,7 @@ async fn start_page(
         spo2_required: facts.before_dose.spo2_required,
         fasting: facts.before_dose.fasting.clone(),
         nasal_minutes: facts.before_dose.nasal_medicines_minutes,
+        pre_dose_unanswered: facts.pre_dose_measures.iter().any(|m| m.answered.is_none()),
         pre_dose: facts
             .pre_dose_measures
             .iter()
@@ -391,6 +396,9 @@ struct SessionPage {
     hold: Option<String>,
     override_reason: Option<String>,
     dose_exception: Option<String>,
+    /// Before the dose: the mood check, the note on an unanswered pre-dose
+    /// questionnaire, the prescriber on site.
+    before: Vec<(&'static str, String)>,
     earliest_discharge: String,
     discharged: Option<String>,
     /// A prescriber's decision to discharge a client not ready by the record.
@@ -526,6 +534,20 @@ async fn session_page(
         hold: s.hold_reason.clone(),
         override_reason: s.override_reason.clone(),
         dose_exception: s.dose_exception.clone(),
+        before: {
+            let mut rows = Vec::new();
+            if !s.checklist.mood_check.is_empty() {
+                rows.push(("Mood check", s.checklist.mood_check.clone()));
+            }
+            if let Some(n) = &s.checklist.pre_dose_note {
+                rows.push(("Pre-dose questionnaire not answered", n.clone()));
+            }
+            if let Some(p) = s.prescriber_on_site {
+                let names = usecase::directory::staff_names(state, &[p]).await.map_err(|e| ui_error(e, nav()))?;
+                rows.push(("Prescriber on site", names.get(&p).cloned().unwrap_or_default()));
+            }
+            rows
+        },
         earliest_discharge: t(s.started_at + jiff::SignedDuration::from_mins(s.monitoring_minutes)),
         discharged: s
             .discharged_at

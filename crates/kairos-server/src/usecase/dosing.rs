@@ -308,6 +308,23 @@ pub async fn start(
     cmd: &StartCommand,
 ) -> AppResult<DosingSession> {
     require(caller, Permission::ChartDosing)?;
+    // The course's pre-dose questionnaires: an unanswered one needs a note.
+    let visit = state.store.get_encounter(encounter).await?;
+    let unanswered: Vec<String> = match visit.course_id {
+        Some(c) => {
+            let course = state.store.get_course(c).await?;
+            pre_dose_measures(state, &course, &visit)
+                .await?
+                .into_iter()
+                .filter(|m| m.answered.is_none())
+                .map(|m| m.name)
+                .collect()
+        }
+        None => Vec::new(),
+    };
+    let mut cmd = cmd.clone();
+    cmd.checklist.pre_dose_note = dosing::pre_dose_review(&unanswered, cmd.checklist.pre_dose_note.as_deref())?;
+    let cmd = &cmd;
     let now = state.now();
     let may_override = caller.staff.roles.allow(Permission::OverrideSafetyHold);
     let (policy, protocols) = (&state.config.safety, &state.config.protocols);

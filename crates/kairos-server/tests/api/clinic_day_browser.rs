@@ -283,6 +283,8 @@ async fn a_clinic_day_runs_in_the_browser_from_registration_to_the_signed_integr
         b.fill("spo2", "98").await?;
         b.fill("mg", "56").await?;
         b.fill("lot", "ESK-DEMO-0091").await?;
+        // The pre-dose safety check was not sent ahead: asked aloud instead.
+        b.fill("pdn", "No tablet to hand; asked aloud: no thoughts of self-harm, feels safe").await?;
         b.choose("onsite", &prescriber_id.to_string()).await?;
         b.click_button("Start the dose").await?;
         b.driver.query(By::XPath("//h1[starts-with(normalize-space(.), 'Dosing session')]")).first().await?;

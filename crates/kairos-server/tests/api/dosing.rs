@@ -79,7 +79,7 @@ async fn dose_visit(
 fn start_body(sys: u16, override_reason: Option<&str>) -> Value {
     json!({
         "checklist": { "fasting_confirmed": true, "nasal_medicines_clear": true, "ride_home_arranged": true, "no_driving_agreed": true,
-                       "pregnancy_test": "not_applicable", "mood_check": "calm, hopeful" },
+                       "pregnancy_test": "not_applicable", "pre_dose_note": "asked aloud at the chair: no thoughts of self-harm", "mood_check": "calm, hopeful" },
         "pre_vitals": { "systolic": sys, "diastolic": 85, "heart_rate": 74, "spo2": 98 },
         "override_reason": override_reason,
         "weight_kg": 72.5, "lot": "KET-DEMO-0042", "started_at": ago(180)
@@ -207,6 +207,7 @@ async fn a_nurse_charts_a_dose_on_the_session_page_and_sees_the_alert_at_once() 
         ("ride_home_arranged", "yes"),
         ("no_driving_agreed", "yes"),
         ("pregnancy_test", "not_applicable"),
+        ("pre_dose_note", "asked aloud at the chair: no thoughts of self-harm"),
         ("mood_check", "settled"),
         ("systolic", "150"),
         ("diastolic", "84"),
@@ -220,7 +221,7 @@ async fn a_nurse_charts_a_dose_on_the_session_page_and_sees_the_alert_at_once() 
         html.contains("Dose held") && html.contains("value=\"KET-DEMO-0007\""),
         "held, and the form keeps the entries"
     );
-    form[4] = ("systolic", "132");
+    form[5] = ("systolic", "132");
     let r = web.post(&url).form(&form).send().await.expect("post");
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     let session = r.headers()["location"].to_str().expect("location").to_string();
@@ -300,7 +301,7 @@ async fn fixed_and_weight_based_doses_started_in_turn_both_chart() {
     let fixed = screened(&app, &prescriber, "clinic_im_fixed").await;
     let weighed = screened(&app, &prescriber, "apa_iv_induction").await;
     let checklist = json!({ "fasting_confirmed": true, "nasal_medicines_clear": true, "ride_home_arranged": true, "no_driving_agreed": true,
-                            "pregnancy_test": "not_applicable", "mood_check": "calm" });
+                            "pregnancy_test": "not_applicable", "pre_dose_note": "asked aloud at the chair: no thoughts of self-harm", "mood_check": "calm" });
     let vitals = json!({ "systolic": 124, "diastolic": 80, "heart_rate": 70, "spo2": 98 });
     for round in 0..4i64 {
         for (i, (client, course)) in [&fixed, &weighed].into_iter().enumerate() {
@@ -509,7 +510,7 @@ async fn a_dose_outside_the_protocol_is_refused_at_both_doors_unless_a_prescribe
     let path = format!("/api/v1/encounters/{enc}/dosing-session");
     let body = |mg: f64, exception: Option<&str>| {
         json!({ "checklist": { "fasting_confirmed": true, "nasal_medicines_clear": true, "ride_home_arranged": true, "no_driving_agreed": true,
-                               "pregnancy_test": "not_applicable", "mood_check": "calm" },
+                               "pregnancy_test": "not_applicable", "pre_dose_note": "asked aloud at the chair: no thoughts of self-harm", "mood_check": "calm" },
                 "pre_vitals": { "systolic": 124, "diastolic": 80, "heart_rate": 70, "spo2": 98 },
                 "dose_mg": mg, "lot": "ESK-1", "dose_exception": exception, "prescriber_on_site": on_site })
     };
@@ -526,6 +527,7 @@ async fn a_dose_outside_the_protocol_is_refused_at_both_doors_unless_a_prescribe
         ("ride_home_arranged", "yes"),
         ("no_driving_agreed", "yes"),
         ("pregnancy_test", "not_applicable"),
+        ("pre_dose_note", "asked aloud at the chair: no thoughts of self-harm"),
         ("systolic", "124"),
         ("diastolic", "80"),
         ("heart_rate", "70"),

@@ -46,7 +46,7 @@ pub(crate) async fn start_dose(app: &TestApp, prescriber: &str, dose: &str, mins
             prescriber,
             json!({
                 "checklist": { "fasting_confirmed": true, "nasal_medicines_clear": true, "ride_home_arranged": true, "no_driving_agreed": true,
-                               "pregnancy_test": "not_applicable", "mood_check": "calm" },
+                               "pregnancy_test": "not_applicable", "pre_dose_note": "asked aloud at the chair: no thoughts of self-harm", "mood_check": "calm" },
                 "pre_vitals": { "systolic": 128, "diastolic": 82, "heart_rate": 72, "spo2": 98 },
                 "weight_kg": 72.5, "lot": "KET-DEMO-0042",
                 "started_at": (jiff::Timestamp::now() - jiff::SignedDuration::from_mins(mins_ago)).to_string()

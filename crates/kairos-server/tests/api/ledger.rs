@@ -159,7 +159,7 @@ pub async fn start_dose(app: &TestApp, c: &Clinic, i: usize) -> String {
 pub fn start_with_stock(stock: &str, drawn: Option<f64>) -> Value {
     json!({
         "checklist": { "fasting_confirmed": true, "nasal_medicines_clear": true, "ride_home_arranged": true, "no_driving_agreed": true,
-                       "pregnancy_test": "not_applicable", "mood_check": "steady" },
+                       "pregnancy_test": "not_applicable", "pre_dose_note": "asked aloud at the chair: no thoughts of self-harm", "mood_check": "steady" },
         "pre_vitals": { "systolic": 124, "diastolic": 80, "heart_rate": 72, "spo2": 98 },
         "weight_kg": 72.5, "stock_id": stock, "drawn": drawn, "started_at": ago(180)
     })

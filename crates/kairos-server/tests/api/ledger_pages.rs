@@ -373,7 +373,7 @@ async fn session(app: &TestApp, protocol: &str, start: Value) -> (String, String
 fn start(dose: Value) -> Value {
     let mut body = json!({
         "checklist": { "fasting_confirmed": true, "nasal_medicines_clear": true, "ride_home_arranged": true, "no_driving_agreed": true,
-                       "pregnancy_test": "not_applicable", "mood_check": "settled" },
+                       "pregnancy_test": "not_applicable", "pre_dose_note": "asked aloud at the chair: no thoughts of self-harm", "mood_check": "settled" },
         "pre_vitals": { "systolic": 128, "diastolic": 80, "heart_rate": 72, "spo2": 98 },
         "lot": "LOT-TEST-1",
         "started_at": (jiff::Timestamp::now() - jiff::SignedDuration::from_mins(50)).to_string()

@@ -52,6 +52,7 @@ async fn an_open_self_harm_alert_is_reviewed_before_the_dose_at_both_doors() {
         ("ride_home_arranged", "yes"),
         ("no_driving_agreed", "yes"),
         ("pregnancy_test", "not_applicable"),
+        ("pre_dose_note", "asked aloud at the chair: no thoughts of self-harm"),
         ("mood_check", "steady"),
         ("systolic", "124"),
         ("diastolic", "80"),
@@ -158,6 +159,7 @@ async fn an_intranasal_dose_waits_for_the_nasal_medicine_confirmation_and_spo2_a
         ("ride_home_arranged", "yes"),
         ("no_driving_agreed", "yes"),
         ("pregnancy_test", "not_applicable"),
+        ("pre_dose_note", "asked aloud at the chair: no thoughts of self-harm"),
         ("mood_check", "steady"),
         ("systolic", "124"),
         ("diastolic", "80"),
@@ -172,4 +174,60 @@ async fn an_intranasal_dose_waits_for_the_nasal_medicine_confirmation_and_spo2_a
     let same =
         "Confirm no nasal corticosteroid or decongestant was taken in the 60 minutes before this intranasal dose";
     assert!(said.starts_with(same) && html.contains(same), "the same words at both doors: {said}\n{html}");
+}
+
+#[tokio::test]
+async fn an_unanswered_pre_dose_safety_check_needs_a_note_at_both_doors_and_an_answered_one_none() {
+    let app = spawn_app().await;
+    let c = clinic(&app, 2, "apa_iv_induction").await;
+    let path = |i: usize| format!("/api/v1/encounters/{}/dosing-session", c.encounters[i]);
+    let mut body = start_with_stock(&c.stock, None);
+    body["checklist"].as_object_mut().expect("checklist").remove("pre_dose_note");
+    // The API: refused, naming the note and the questionnaire.
+    let r = app.post(&path(0), &c.nurse, body.clone()).await;
+    assert_eq!((r.status, r.problem_field()), (StatusCode::UNPROCESSABLE_ENTITY, Some("checklist.pre_dose_note")));
+    let said = r.body["detail"].as_str().expect("detail").to_string();
+    assert!(said.starts_with("Safety check is not answered for this dose"), "{said}");
+    // The form: the note's field is shown, and the same words refuse it.
+    let web = web_session(&app, &c.nurse_email).await;
+    let form = format!("{}/encounters/{}/dosing", app.base, c.encounters[0]);
+    let html = web.get(&form).send().await.expect("form").text().await.expect("html");
+    assert!(html.contains("name=\"pre_dose_note\""), "{html}");
+    let mut fields = vec![
+        ("ride_home_arranged", "yes"),
+        ("no_driving_agreed", "yes"),
+        ("pregnancy_test", "not_applicable"),
+        ("mood_check", "steady"),
+        ("systolic", "124"),
+        ("diastolic", "80"),
+        ("heart_rate", "72"),
+        ("spo2", "98"),
+        ("weight_kg", "70"),
+        ("stock_id", c.stock.as_str()),
+    ];
+    let r = web.post(&form).form(&fields).send().await.expect("post");
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = r.text().await.expect("html");
+    assert!(html.contains("data-field=\"checklist.pre_dose_note\"") && html.contains(&said), "{said}\n{html}");
+    // With the note the dose starts, and the note is kept with the checklist.
+    let note = "Tablet out of charge; asked aloud: no thoughts of self-harm, feels safe";
+    fields.push(("pre_dose_note", note));
+    let r = web.post(&form).form(&fields).send().await.expect("post");
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let session = r.headers()["location"].to_str().expect("location").to_string();
+    let s = app.get(&format!("/api/v1{session}"), &c.nurse).await;
+    assert_eq!(s.body["checklist"]["pre_dose_note"], note, "{}", s.body);
+    let page = web.get(format!("{}{session}", app.base)).send().await.expect("page").text().await.expect("html");
+    assert!(page.contains(&format!("Pre-dose questionnaire not answered: {note}")), "{page}");
+    // The second client answered the check this morning: no note is needed.
+    let r = app
+        .post(
+            &format!("/api/v1/clients/{}/measures", c.clients[1]),
+            &c.nurse,
+            json!({ "instrument": "safety_check", "answers": [0] }),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let r = app.post(&path(1), &c.nurse, body).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
 }

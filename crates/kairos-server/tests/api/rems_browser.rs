@@ -75,7 +75,9 @@ async fn a_prescriber_enrols_the_client_in_the_rems_and_names_themself_on_site_b
         for name in ["fasting_confirmed", "nasal_medicines_clear", "ride_home_arranged", "no_driving_agreed"] {
             b.find(By::Css(format!("input[name={name}]"))).await?.click().await?;
         }
-        for (id, v) in [("sys", "124"), ("dia", "80"), ("hr", "72"), ("spo2", "98"), ("mg", "56")] {
+        for (id, v) in
+            [("sys", "124"), ("dia", "80"), ("hr", "72"), ("spo2", "98"), ("mg", "56"), ("pdn", "asked aloud")]
+        {
             b.find(By::Id(id)).await?.send_keys(v).await?;
         }
         b.find(By::XPath("//button[normalize-space(.)='Start the dose']")).await?.click().await?;

@@ -43,7 +43,7 @@ struct Case {
 fn start_json(edit: impl FnOnce(&mut Value)) -> Value {
     let mut v = json!({
         "checklist": { "fasting_confirmed": true, "nasal_medicines_clear": true, "ride_home_arranged": true, "no_driving_agreed": true,
-                       "pregnancy_test": "not_applicable", "mood_check": "calm" },
+                       "pregnancy_test": "not_applicable", "pre_dose_note": "asked aloud at the chair: no thoughts of self-harm", "mood_check": "calm" },
         "pre_vitals": { "systolic": 128, "diastolic": 82, "heart_rate": 70, "spo2": 98 },
         "weight_kg": 72.5, "lot": "KET-SAME-1"
     });
@@ -57,6 +57,7 @@ fn start_form(edit: &[(&'static str, &str)]) -> Vec<(&'static str, String)> {
         ("ride_home_arranged", "yes"),
         ("no_driving_agreed", "yes"),
         ("pregnancy_test", "not_applicable"),
+        ("pre_dose_note", "asked aloud at the chair: no thoughts of self-harm"),
         ("mood_check", "calm"),
         ("systolic", "128"),
         ("diastolic", "82"),
