@@ -422,14 +422,16 @@ impl Store {
         .execute(&mut *tx)
         .await
         .map_err(|e| StoreError::unique(e, "encounter_id", "this encounter already has a dosing session"))?;
-        let entry = AuditEntry::new(Action::Create, "dosing_session", id).client(enc.client_id).detail(
-            format!(
-                "dose {} mg {}{}",
-                new.dose_mg,
-                new.route,
-                if new.override_reason.is_some() { ", pre-dose hold overridden" } else { "" }
-            ) + if new.dose_exception.is_some() { ", outside the protocol by exception" } else { "" },
-        );
+        // Coded: what was done, never the dose (it stays in the session).
+        let mut codes = vec!["started"];
+        if new.override_reason.is_some() {
+            codes.push("hold_overridden");
+        }
+        if new.dose_exception.is_some() {
+            codes.push("dose_exception");
+        }
+        let entry =
+            AuditEntry::new(Action::Create, "dosing_session", id).client(enc.client_id).detail(codes.join("; "));
         audit::insert_in(&mut tx, actor, &entry, now).await?;
         if let Some((alerts, review)) = &new.self_harm_reviewed {
             let note = format!("Reviewed before the dose: {review}");
@@ -854,9 +856,7 @@ impl Store {
                 format!("During a dose{}: {}", if emergency { " (emergency)" } else { "" }, crossed.join("; "));
             session_alert(&mut tx, &s, actor, "vital_signs", &message, now).await?;
         }
-        let entry = AuditEntry::new(Action::Update, "dosing_session", id)
-            .client(s.client_id)
-            .detail(format!("vitals, {} alert(s)", record.alerts.len()));
+        let entry = AuditEntry::new(Action::Update, "dosing_session", id).client(s.client_id).detail("vitals");
         audit::insert_in(&mut tx, actor, &entry, now).await?;
         tx.commit().await?;
         Ok(record)

@@ -463,7 +463,7 @@ impl Store {
             activate(&mut tx, actor, &g, client, now).await?;
         }
         let detail = match &reason {
-            Some(r) => format!("{status} (override: {r})"),
+            Some(_) => format!("{status} (override; its reason is on the membership)"),
             None => status.to_string(),
         };
         audit::insert_in(

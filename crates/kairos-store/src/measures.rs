@@ -484,12 +484,11 @@ fn optional_text(conn: &rusqlite::Connection, sql: &str, param: &str) -> Result<
 /// own submission through a self-report link.
 fn measure_entry(admin: &Administration, via_link: bool) -> AuditEntry {
     let how = if via_link { " via self-report link" } else { "" };
-    AuditEntry::new(Action::Create, "measure", admin.id).client(admin.client_id).detail(format!(
-        "{} score {}{how}, {} alert(s)",
-        admin.instrument,
-        admin.score,
-        admin.alerts.len()
-    ))
+    // Which instrument, never its score or alerts: the audit log carries
+    // coded actions and ids; clinical content stays in the record.
+    AuditEntry::new(Action::Create, "measure", admin.id)
+        .client(admin.client_id)
+        .detail(format!("{}{how}", admin.instrument))
 }
 
 /// How the group-commit writer of a SQLite file has batched its writes

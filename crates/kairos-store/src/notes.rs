@@ -329,7 +329,7 @@ impl Store {
         .await?;
         let entry = AuditEntry::new(Action::Create, "therapy_note_amendment", rec.id)
             .client(note.client_id)
-            .detail(format!("amends note {id}: {}", rec.reason));
+            .detail(format!("amends note {id}"));
         audit::insert_in(&mut tx, actor, &entry, now).await?;
         tx.commit().await?;
         Ok(rec)

@@ -109,9 +109,7 @@ impl Store {
         .bind(micros(now))
         .execute(&mut *tx)
         .await?;
-        let entry = AuditEntry::new(Action::Create, "screen", screen.id)
-            .client(client)
-            .detail(format!("screen recorded: {} finding(s)", classified.len()));
+        let entry = AuditEntry::new(Action::Create, "screen", screen.id).client(client).detail("screen recorded");
         audit::insert_in(&mut tx, actor, &entry, now).await?;
         tx.commit().await?;
         Ok(screen)

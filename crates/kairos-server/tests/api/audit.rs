@@ -158,3 +158,60 @@ async fn the_reviewer_filters_the_log_by_client_name_staff_action_and_dates_and_
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     assert_eq!(r.problem_field(), Some("action"));
 }
+
+#[tokio::test]
+async fn the_audit_log_carries_coded_actions_and_ids_never_scores_doses_or_a_clients_e_mail() {
+    let app = spawn_app().await;
+    let admin = app.token_for(Role::Admin).await;
+    let c = crate::ledger::clinic(&app, 1, "apa_iv_induction").await;
+    let client = &c.clients[0];
+    // A PHQ-9 of 17 with item 9 answered, a dose of 36.3 mg with its vitals.
+    let r = app
+        .post(
+            &format!("/api/v1/clients/{client}/measures"),
+            &c.nurse,
+            json!({ "instrument": "phq9", "answers": [2, 2, 2, 2, 2, 2, 2, 2, 1] }),
+        )
+        .await;
+    assert_eq!((r.status, r.body["score"].as_i64()), (StatusCode::CREATED, Some(17)), "{}", r.body);
+    let mut body = crate::ledger::start_with_stock(&c.stock, None);
+    body["self_harm_review"] = json!("Passive thoughts, no plan; safety plan reviewed");
+    let r = app.post(&format!("/api/v1/encounters/{}/dosing-session", c.encounters[0]), &c.nurse, body).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let session = r.body["id"].as_str().expect("session").to_string();
+    let r = app
+        .post(
+            &format!("/api/v1/dosing-sessions/{session}/vitals"),
+            &c.nurse,
+            json!({ "vitals": { "systolic": 186, "diastolic": 104, "heart_rate": 96 } }),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    // A failed portal sign-in with a client's address.
+    let web = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
+    let form = [("email", "rowan.private@example.test"), ("password", "not the password")];
+    web.post(format!("{}/portal/login", app.base)).form(&form).send().await.expect("login");
+
+    // The client's entries, and the sign-in entries (each fits a page).
+    let mut items = Vec::new();
+    for q in [format!("client={client}"), "action=login_attempt".into(), "action=login_failed".into()] {
+        let log = app.get(&format!("/api/v1/audit?{q}&limit=200"), &admin).await;
+        assert_eq!(log.status, StatusCode::OK, "{}", log.body);
+        assert!(log.body["total"].as_i64().is_some_and(|t| t < 200), "one page: {}", log.body["total"]);
+        items.extend(log.body["items"].as_array().expect("items").iter().cloned());
+    }
+    let text = serde_json::to_string(&items).expect("json");
+    for leak in ["score", "36.3", " mg", "alert(s)", "rowan.private", "safety plan"] {
+        assert!(!text.contains(leak), "the audit log shows `{leak}`: {text}");
+    }
+    let detail = |t: &str| items.iter().find(|e| e["record_type"] == t).map(|e| e["detail"].clone());
+    assert_eq!(detail("measure"), Some(json!("phq9")), "which instrument, coded");
+    assert!(
+        items.iter().any(|e| e["record_type"] == "dosing_session" && e["detail"] == "started"),
+        "the dose is audited as started: {text}"
+    );
+    let portal: Vec<&serde_json::Value> = items.iter().filter(|e| e["record_type"] == "portal_login").collect();
+    assert!(portal.len() >= 2, "the attempt and its failure: {text}");
+    let key = kairos_server::api::portal::portal_login_key(" Rowan.Private@example.test ");
+    assert!(portal.iter().all(|e| e["record_id"] == key.as_str()), "one digest per address: {portal:?}");
+}
