@@ -153,7 +153,7 @@ mod tests {
         let t = totp(&secret, "nadia@clinic.example").expect("totp");
         let now: jiff::Timestamp = "2026-12-05T10:00:15Z".parse().expect("ts");
         let step = now.as_second() / 30;
-        let at = |s: i64| t.generate(u64::try_from(s * 30).expect("positive"));
+        let at = |s: i64| t.generate(u64::try_from(s * 30).expect("positive")).to_string();
         let check = |code: &str| code_step(&secret, "nadia@clinic.example", code, now).expect("check");
         assert_eq!(check(&at(step)), Some(step));
         assert_eq!(check(&at(step - 1)), Some(step - 1));

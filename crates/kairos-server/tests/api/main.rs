@@ -19,6 +19,7 @@ mod input_hygiene;
 mod ledger;
 mod ledger_pages;
 mod measures;
+mod mfa;
 mod multi_node;
 mod notes;
 mod openapi;
