@@ -20,6 +20,7 @@ mod ledger;
 mod ledger_pages;
 mod measures;
 mod mfa;
+mod mfa_browser;
 mod multi_node;
 mod notes;
 mod openapi;
