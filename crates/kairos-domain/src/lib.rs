@@ -52,6 +52,7 @@ pub mod ledger;
 pub mod measure_schedule;
 pub mod notes;
 pub mod outcomes;
+pub mod password;
 pub mod practice;
 pub mod protocols;
 pub mod refusal;

@@ -63,19 +63,13 @@ pub fn needs_second_admin(current: &Staff, roles: &Roles, active: bool) -> bool 
     active && roles.iter().any(|r| !current.active || !current.roles.contains(r))
 }
 
-/// Minimum password length for staff accounts (NIST SP 800-63B: at least 8;
-/// Kairos asks for 12 because these accounts open clinical records).
-pub const MIN_PASSWORD_CHARS: usize = 12;
+/// Minimum password length for staff accounts (`crate::password`).
+pub const MIN_PASSWORD_CHARS: usize = crate::password::MIN_CHARS;
 
-pub fn check_password(field: &str, password: &str) -> Result<(), DomainError> {
-    let n = password.chars().count();
-    if n < MIN_PASSWORD_CHARS {
-        return Err(DomainError::invalid(field, format!("must be at least {MIN_PASSWORD_CHARS} characters")));
-    }
-    if n > 256 {
-        return Err(DomainError::invalid(field, "must be at most 256 characters"));
-    }
-    Ok(())
+/// Checks a new password for this person (`crate::password::check`, with
+/// their e-mail and name as the words a guesser tries first).
+pub fn check_password(field: &str, password: &str, email: &Email, name: &str) -> Result<(), DomainError> {
+    crate::password::check(field, password, &[email.as_str(), name])
 }
 
 #[cfg(test)]
@@ -102,8 +96,10 @@ mod tests {
     }
 
     #[test]
-    fn passwords_shorter_than_twelve_characters_are_refused() {
-        assert!(check_password("password", "short-pass1").is_err());
-        assert!(check_password("password", "twelve chars").is_ok());
+    fn passwords_are_checked_against_the_persons_own_name_and_email() {
+        let email = Email::parse("email", "omar.farouk@clinic.example").expect("email");
+        assert!(check_password("password", "short-pass1", &email, "Omar Farouk").is_err());
+        assert!(check_password("password", "omarfarouk2026", &email, "Omar Farouk").is_err());
+        assert!(check_password("password", "violet tugboat sings at noon", &email, "Omar Farouk").is_ok());
     }
 }

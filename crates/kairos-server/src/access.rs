@@ -79,6 +79,12 @@ pub const API: &[Declared] = &[
     d("POST", "/auth/login", Public),
     d("POST", "/auth/logout", SignedIn),
     d("GET", "/auth/me", SignedIn),
+    d("POST", "/me/password", SignedIn),
+    d("GET", "/me/mfa", SignedIn),
+    d("POST", "/me/mfa", SignedIn),
+    d("DELETE", "/me/mfa", SignedIn),
+    d("POST", "/me/mfa/confirm", SignedIn),
+    d("POST", "/staff/{id}/mfa-reset", Needs(&[P::ManageStaff])),
     d("GET", "/audit", Needs(&[P::ReadAudit])),
     d("GET", "/sites", Needs(&[P::ReadDirectory])),
     d("POST", "/sites", Needs(&[P::ManageSites])),
@@ -208,6 +214,33 @@ pub const API: &[Declared] = &[
     d("GET", "/portal/exercises/{id}", Client),
     d("POST", "/portal/exercises/{id}/rounds", Client),
 ];
+
+/// What someone may call whose roles require a second factor they have not
+/// set up yet (`Config::mfa_required`): signing out, who they are, their
+/// own password and setting up the second factor; everything else is
+/// refused until it is set up (the pages send them to set it up).
+pub const BEFORE_SECOND_FACTOR: &[(&str, &str)] = &[
+    ("POST", "/api/v1/auth/logout"),
+    ("GET", "/api/v1/auth/me"),
+    ("POST", "/api/v1/me/password"),
+    ("GET", "/api/v1/me/mfa"),
+    ("POST", "/api/v1/me/mfa"),
+    ("POST", "/api/v1/me/mfa/confirm"),
+    ("POST", "/logout"),
+    ("GET", "/account"),
+    ("POST", "/account/password"),
+    ("POST", "/account/mfa"),
+    ("POST", "/account/mfa/confirm"),
+    ("GET", "/static/kairos.css"),
+];
+
+/// Whether this request may go on for a staff member whose roles require a
+/// second factor they have not set up (`BEFORE_SECOND_FACTOR`).
+pub fn allowed_before_second_factor(parts: &Parts) -> bool {
+    let Some(path) = parts.extensions.get::<MatchedPath>() else { return true };
+    let m = if parts.method == Method::HEAD { "GET" } else { parts.method.as_str() };
+    BEFORE_SECOND_FACTOR.iter().any(|(dm, dp)| *dm == m && *dp == path.as_str())
+}
 
 /// Routes outside the API document: the document itself and the API's
 /// catch-all (which answers 404 problem documents).

@@ -59,20 +59,56 @@ pub fn new_token() -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
+/// What a right password leads to.
+pub enum SignIn {
+    /// A new session (its token).
+    Session(Staff, String),
+    /// The account has a second factor: a code is needed before any
+    /// session opens.
+    CodeNeeded(Staff),
+}
+
 /// Checks credentials and opens a session. Unknown accounts are checked
 /// against a dummy hash so timing does not reveal which e-mails exist; every
 /// attempt is audited; repeated failures slow further attempts from the same
-/// address (`kairos_domain::signin`).
+/// address (`kairos_domain::signin`). For an account with a second factor
+/// the password alone opens nothing: with `code` it is checked
+/// (`crate::mfa::verify`, under the same throttling), without one the
+/// caller asks for it.
 pub async fn sign_in(
     state: &AppState,
     email: &str,
     password: &str,
+    code: Option<&str>,
     remote_addr: Option<String>,
-) -> AppResult<(Staff, String)> {
-    let staff = authenticate(state, email, password, remote_addr.clone(), "sign-in").await?;
+) -> AppResult<SignIn> {
+    let staff = check_credentials(state, email, password, remote_addr.clone()).await?;
+    if state.store.mfa_state(staff.id).await?.enrolled() {
+        match code.map(str::trim).filter(|c| !c.is_empty()) {
+            Some(code) => crate::mfa::verify(state, &staff, code, remote_addr.clone()).await?,
+            None => {
+                // Not a sign-in yet (a `login` entry would also clear the
+                // failures counted against the second step).
+                let actor = Actor { staff_id: Some(staff.id), roles: staff.roles.to_list(), remote_addr };
+                let entry = AuditEntry::new(Action::LoginAttempt, "staff_login", staff.email.as_str().to_lowercase())
+                    .detail("password accepted; second factor pending");
+                state.store.audit_event(&actor, entry).await?;
+                return Ok(SignIn::CodeNeeded(staff));
+            }
+        }
+    }
+    open_session(state, &staff, remote_addr).await.map(|token| SignIn::Session(staff, token))
+}
+
+/// Opens a session for someone who passed every factor, audited as the
+/// sign-in.
+pub async fn open_session(state: &AppState, staff: &Staff, remote_addr: Option<String>) -> AppResult<String> {
+    let actor = Actor { staff_id: Some(staff.id), roles: staff.roles.to_list(), remote_addr: remote_addr.clone() };
+    let entry = AuditEntry::new(Action::Login, "staff_login", staff.email.as_str().to_lowercase()).detail("sign-in");
+    state.store.audit_event(&actor, entry).await?;
     let token = new_token();
-    state.store.create_session(&staff, &token, &state.config.session, remote_addr.as_deref()).await?;
-    Ok((staff, token))
+    state.store.create_session(staff, &token, &state.config.session, remote_addr.as_deref()).await?;
+    Ok(token)
 }
 
 /// Checks a person's credentials without opening a session (sign-in, and a
@@ -84,6 +120,22 @@ pub async fn authenticate(
     password: &str,
     remote_addr: Option<String>,
     purpose: &str,
+) -> AppResult<Staff> {
+    let staff = check_credentials(state, email, password, remote_addr.clone()).await?;
+    let actor = Actor { staff_id: Some(staff.id), roles: staff.roles.to_list(), remote_addr };
+    let entry = AuditEntry::new(Action::Login, "staff_login", staff.email.as_str().to_lowercase()).detail(purpose);
+    state.store.audit_event(&actor, entry).await?;
+    Ok(staff)
+}
+
+/// The password check shared by sign-in and a witness's co-signature:
+/// throttled, audited as an attempt and (when wrong) a failure; the
+/// caller audits what a right password leads to.
+async fn check_credentials(
+    state: &AppState,
+    email: &str,
+    password: &str,
+    remote_addr: Option<String>,
 ) -> AppResult<Staff> {
     let login = email.trim().to_lowercase();
     // No account has a longer e-mail; refusing here keeps oversized input
@@ -132,7 +184,6 @@ pub async fn authenticate(
             return Err(AppError::Unauthenticated);
         }
     };
-    state.store.audit_event(&actor(Some(&staff)), login_entry(Action::Login).detail(purpose)).await?;
     Ok(staff)
 }
 

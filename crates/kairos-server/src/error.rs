@@ -16,6 +16,10 @@ pub enum AppError {
     Unprocessable { field: Option<String>, detail: String },
     #[error("sign-in required")]
     Unauthenticated,
+    /// The password was right; a one-time code is missing, wrong or used
+    /// (401, naming the field `code`).
+    #[error("{0}")]
+    SecondFactor(String),
     #[error("{0}")]
     Forbidden(String),
     #[error("{0}")]
@@ -61,7 +65,7 @@ impl AppError {
         match self {
             AppError::BadRequest { .. } => StatusCode::BAD_REQUEST,
             AppError::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
-            AppError::Unauthenticated => StatusCode::UNAUTHORIZED,
+            AppError::Unauthenticated | AppError::SecondFactor(_) => StatusCode::UNAUTHORIZED,
             AppError::Forbidden(_) => StatusCode::FORBIDDEN,
             AppError::NotFound(_) => StatusCode::NOT_FOUND,
             AppError::Conflict { .. } => StatusCode::CONFLICT,
@@ -76,6 +80,7 @@ impl AppError {
         match self {
             AppError::BadRequest { field, .. } | AppError::Unprocessable { field, .. } => field.as_deref(),
             AppError::Conflict { field, .. } => Some(field),
+            AppError::SecondFactor(_) => Some("code"),
             _ => None,
         }
     }
@@ -85,6 +90,7 @@ impl AppError {
             AppError::BadRequest { .. } => "bad-request",
             AppError::Unprocessable { .. } => "invalid-field",
             AppError::Unauthenticated => "unauthenticated",
+            AppError::SecondFactor(_) => "second-factor",
             AppError::Forbidden(_) => "forbidden",
             AppError::NotFound(_) => "not-found",
             AppError::Conflict { .. } => "conflict",
@@ -126,7 +132,7 @@ impl IntoResponse for AppError {
         let body = serde_json::to_vec(&self.problem()).unwrap_or_default();
         let mut res = (status, body).into_response();
         res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
-        if matches!(self, AppError::Unauthenticated) {
+        if matches!(self, AppError::Unauthenticated | AppError::SecondFactor(_)) {
             res.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         if matches!(self, AppError::Unavailable(_)) {

@@ -189,6 +189,16 @@ impl FromRequestParts<AppState> for Auth {
             .ok_or(AppError::Unauthenticated)?;
         let info =
             state.store.authenticate_session(&token, &state.config.session).await?.ok_or(AppError::Unauthenticated)?;
+        if !info.mfa_enrolled
+            && crate::mfa::required(state, &info.staff)
+            && !crate::access::allowed_before_second_factor(parts)
+        {
+            return Err(AppError::Forbidden(format!(
+                "your role ({}) signs in in two steps here: set up two-step sign-in first \
+                 (POST /api/v1/me/mfa, then POST /api/v1/me/mfa/confirm, or on the Account page)",
+                info.staff.roles.to_list()
+            )));
+        }
         crate::access::check(parts, &info.staff)?;
         Ok(Auth { staff: info.staff, token, remote_addr: remote_addr(parts) })
     }

@@ -9,6 +9,7 @@ pub mod clock;
 pub mod error;
 pub mod extract;
 pub mod mailer;
+pub mod mfa;
 pub mod spreadsheet;
 pub mod state;
 pub mod ui;

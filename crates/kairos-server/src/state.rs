@@ -17,6 +17,10 @@ pub struct Config {
     /// Staff sign-in throttling: growing delays by account and address
     /// together and by address alone (`kairos_domain::signin`).
     pub sign_in_throttle: kairos_domain::signin::ThrottlePolicy,
+    /// Roles whose holders must sign in with a second factor (`crate::mfa`):
+    /// after the password, someone holding one of these without a second
+    /// factor set up can do nothing but set it up.
+    pub mfa_required: Vec<kairos_domain::roles::Role>,
     /// Portal password sign-ins per account within `lockout_window` before
     /// further attempts are refused until the window passes.
     pub max_failed_logins: u32,
@@ -101,6 +105,11 @@ impl Default for Config {
             secure_cookies: true,
             trusted_proxies: Arc::new(Vec::new()),
             sign_in_throttle: kairos_domain::signin::ThrottlePolicy::default(),
+            mfa_required: vec![
+                kairos_domain::roles::Role::Admin,
+                kairos_domain::roles::Role::Director,
+                kairos_domain::roles::Role::Prescriber,
+            ],
             max_failed_logins: 5,
             lockout_window: jiff::SignedDuration::from_mins(15),
             // The shipped definitions are validated by tests; a clinic's own

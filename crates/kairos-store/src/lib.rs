@@ -27,6 +27,7 @@ pub mod import;
 mod integration_due;
 pub mod ledger;
 pub mod measures;
+pub mod mfa;
 pub mod notes;
 pub mod outbox;
 pub mod outcomes;

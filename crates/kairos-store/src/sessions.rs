@@ -52,10 +52,12 @@ pub fn token_hash(token: &str) -> String {
 pub struct SessionInfo {
     pub staff: Staff,
     pub created_at: Timestamp,
+    /// The account has a confirmed second factor (`crate::mfa`).
+    pub mfa_enrolled: bool,
 }
 
 const SESSION_SQL: &str = "SELECT s.created_at, s.last_seen_at, s.expires_at, s.revoked_at, \
-     st.id, st.name, st.email, st.roles, st.active \
+     st.id, st.name, st.email, st.roles, st.active, st.mfa_confirmed_at \
      FROM sessions s JOIN staff st ON st.id = s.staff_id WHERE s.token_hash = $1";
 
 struct FoundSession {
@@ -74,7 +76,11 @@ fn session_of<R: rows::Cols>(row: &R) -> Result<FoundSession> {
         active: rows::get_i64(row, "active")? == 1,
     };
     Ok(FoundSession {
-        info: SessionInfo { staff, created_at: rows::get_ts(row, "created_at")? },
+        info: SessionInfo {
+            staff,
+            created_at: rows::get_ts(row, "created_at")?,
+            mfa_enrolled: rows::get_opt_ts(row, "mfa_confirmed_at")?.is_some(),
+        },
         last_seen: rows::get_ts(row, "last_seen_at")?,
         expires: rows::get_ts(row, "expires_at")?,
         revoked: rows::get_opt_ts(row, "revoked_at")?.is_some(),

@@ -104,6 +104,46 @@ impl Store {
         Ok(())
     }
 
+    /// Changes one's own password (the caller checked the current one) and
+    /// ends the account's other sessions; the session it was changed from
+    /// stays open.
+    pub async fn change_own_password(
+        &self,
+        actor: &Actor,
+        id: StaffId,
+        password_hash: &str,
+        keep_session: &str,
+    ) -> Result<()> {
+        let now = Timestamp::now();
+        let mut tx = self.begin_write().await?;
+        let res = sqlx::query("UPDATE staff SET password_hash = $2, updated_at = $3 WHERE id = $1")
+            .bind(id.to_string())
+            .bind(password_hash.to_string())
+            .bind(micros(now))
+            .execute(&mut *tx)
+            .await?;
+        if res.rows_affected() == 0 {
+            return Err(StoreError::NotFound { record: "staff", id: id.to_string() });
+        }
+        sqlx::query(
+            "UPDATE sessions SET revoked_at = $2 WHERE staff_id = $1 AND revoked_at IS NULL AND token_hash <> $3",
+        )
+        .bind(id.to_string())
+        .bind(micros(now))
+        .bind(crate::sessions::token_hash(keep_session))
+        .execute(&mut *tx)
+        .await?;
+        audit::insert_in(
+            &mut tx,
+            actor,
+            &AuditEntry::new(Action::Update, "staff", id).detail("own password changed; other sessions ended"),
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     pub async fn get_staff(&self, id: StaffId) -> Result<Staff> {
         let row = sqlx::query("SELECT id, name, email, roles, active FROM staff WHERE id = $1")
             .bind(id.to_string())

@@ -24,6 +24,8 @@ pub enum RequestKind {
     Access,
     /// Someone else's password.
     Password,
+    /// Someone else's second factor removed (they set it up again).
+    MfaReset,
 }
 
 impl RequestKind {
@@ -31,6 +33,7 @@ impl RequestKind {
         match self {
             RequestKind::Access => "access",
             RequestKind::Password => "password",
+            RequestKind::MfaReset => "mfa_reset",
         }
     }
 }
@@ -71,6 +74,9 @@ impl StaffRequest {
         if self.sets_password {
             d.push_str("; password set");
         }
+        if self.kind == RequestKind::MfaReset {
+            d.push_str("; two-step sign-in reset");
+        }
         d
     }
 }
@@ -82,6 +88,7 @@ fn request_of(r: &AnyRow) -> Result<StaffRequest> {
     let kind = match rows::get_str(r, "kind")?.as_str() {
         "access" => RequestKind::Access,
         "password" => RequestKind::Password,
+        "mfa_reset" => RequestKind::MfaReset,
         other => return Err(StoreError::Corrupt(format!("staff request kind {other}"))),
     };
     let flag = |c: &str| -> Result<bool> { Ok(rows::get_i64(r, c)? == 1) };
@@ -109,7 +116,7 @@ fn request_of(r: &AnyRow) -> Result<StaffRequest> {
 
 type Tx = sqlx::Transaction<'static, sqlx::Any>;
 
-async fn staff_in(tx: &mut Tx, id: StaffId) -> Result<Staff> {
+pub(crate) async fn staff_in(tx: &mut Tx, id: StaffId) -> Result<Staff> {
     let row = sqlx::query("SELECT id, name, email, roles, active FROM staff WHERE id = $1")
         .bind(id.to_string())
         .fetch_optional(&mut **tx)
@@ -276,6 +283,19 @@ impl Store {
         Ok(req)
     }
 
+    /// Asks to reset another person's second factor (they set it up again
+    /// at their next sign-in).
+    pub async fn request_mfa_reset(&self, actor: &Actor, id: StaffId) -> Result<StaffRequest> {
+        let now = Timestamp::now();
+        let mut tx = self.begin_write().await?;
+        let staff = staff_in(&mut tx, id).await?;
+        let rid = insert_request(&mut tx, actor, &staff, RequestKind::MfaReset, &staff.roles, staff.active, None, now)
+            .await?;
+        let req = request_in(&mut tx, &rid).await?;
+        tx.commit().await?;
+        Ok(req)
+    }
+
     /// One request.
     pub async fn staff_request(&self, id: &str) -> Result<StaffRequest> {
         let row = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {COLS} FROM staff_account_requests WHERE id = $1")))
@@ -346,6 +366,22 @@ impl Store {
                 let input =
                     StaffInput { name: staff.name.clone(), email: staff.email.clone(), roles: req.roles_after.clone() };
                 crate::staff::update_staff_in(&mut tx, actor, &staff, &input, req.active_after, now).await?;
+            }
+            if req.kind == RequestKind::MfaReset {
+                crate::mfa::clear_mfa_in(&mut tx, staff.id).await?;
+                sqlx::query("UPDATE sessions SET revoked_at = $2 WHERE staff_id = $1 AND revoked_at IS NULL")
+                    .bind(staff.id.to_string())
+                    .bind(micros(now))
+                    .execute(&mut *tx)
+                    .await?;
+                audit::insert_in(
+                    &mut tx,
+                    actor,
+                    &AuditEntry::new(Action::Update, "staff", staff.id)
+                        .detail(format!("mfa reset; sessions ended (request {id})")),
+                    now,
+                )
+                .await?;
             }
             if req.sets_password {
                 sqlx::query(

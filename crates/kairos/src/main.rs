@@ -53,6 +53,13 @@ struct ServeArgs {
     /// comma-separate in the environment variable.
     #[arg(long = "trusted-proxy", env = "KAIROS_TRUSTED_PROXIES", value_delimiter = ',')]
     trusted_proxies: Vec<String>,
+    /// Roles that must sign in in two steps (a code from an authenticator
+    /// app after the password), comma-separated, or `none`. `kairos serve`:
+    /// admin,director,prescriber unless given; `kairos demo`: none unless
+    /// given. Someone holding such a role without two-step sign-in set up can
+    /// do nothing but set it up.
+    #[arg(long, env = "KAIROS_MFA_REQUIRED_ROLES")]
+    mfa_required_roles: Option<String>,
     /// Database connections in the pool.
     #[arg(long, env = "KAIROS_DB_CONNECTIONS", default_value_t = 16)]
     db_connections: u32,
@@ -404,6 +411,16 @@ enum UserCommand {
         db: DbArgs,
         id: String,
     },
+    /// Remove a staff member's two-step sign-in (a lost phone) and end their
+    /// sessions; they set it up again at their next sign-in. On the server,
+    /// so no second administrator is asked (in the browser or the API it
+    /// waits for one).
+    ResetMfa {
+        #[command(flatten)]
+        db: DbArgs,
+        #[arg(long)]
+        email: String,
+    },
 }
 
 #[tokio::main]
@@ -416,8 +433,9 @@ async fn main() -> Result<()> {
         .init();
     match Cli::parse().command {
         Command::Serve { db, serve, create } => {
+            let mfa = mfa_roles(serve.mfa_required_roles.as_deref(), "admin,director,prescriber")?;
             let store = open_for(&db.db, &serve, !create).await?;
-            run_server(store, &serve).await
+            run_server(store, &serve, mfa).await
         }
         Command::Init { db } => {
             let url: DatabaseUrl = db.db.parse()?;
@@ -504,6 +522,7 @@ async fn main() -> Result<()> {
             Ok(())
         }
         Command::Demo { db, serve, clients, seed, no_serve } => {
+            let mfa = mfa_roles(serve.mfa_required_roles.as_deref(), "none")?;
             let password = demo_password();
             let url: DatabaseUrl = db.parse()?;
             let existing = match url.sqlite_path() {
@@ -565,6 +584,12 @@ async fn main() -> Result<()> {
             }
             let store = open_for(&db, &serve, true).await?;
             print_demo_logins(&password, reused);
+            if mfa.is_empty() {
+                println!(
+                    "Two-step sign-in is not required in the demo (any account may set it up on its Account page);\n  \
+                     `kairos demo --mfa-required-roles admin,director,prescriber` requires it as `kairos serve` does.\n"
+                );
+            }
             if no_serve {
                 store.close().await;
                 return Ok(());
@@ -574,9 +599,20 @@ async fn main() -> Result<()> {
                 println!("Demo client portal (Jules Marlowe, a home exercise is open): {link}");
                 println!("  one-time sign-in link, valid 12 hours; open it on a phone\n");
             }
-            run_server(store, &serve).await
+            run_server(store, &serve, mfa).await
         }
     }
+}
+
+/// The roles `--mfa-required-roles` names (`none`: no role), or the
+/// command's default.
+fn mfa_roles(given: Option<&str>, default: &str) -> Result<Vec<kairos_domain::roles::Role>> {
+    let text = given.map(str::trim).filter(|s| !s.is_empty()).unwrap_or(default);
+    if text.eq_ignore_ascii_case("none") {
+        return Ok(Vec::new());
+    }
+    let roles = Roles::parse_list(text).context("--mfa-required-roles")?;
+    Ok(roles.iter().collect())
 }
 
 /// An existing practice, for a command beside (or without) a server.
@@ -612,7 +648,7 @@ async fn open_with(db: &str, opts: StoreOptions) -> Result<Store> {
     Store::connect(&url, opts).await.with_context(|| format!("opening {url}"))
 }
 
-async fn run_server(store: Store, args: &ServeArgs) -> Result<()> {
+async fn run_server(store: Store, args: &ServeArgs, mfa_required: Vec<kairos_domain::roles::Role>) -> Result<()> {
     let loopback = args
         .listen
         .parse::<std::net::SocketAddr>()
@@ -723,6 +759,7 @@ async fn run_server(store: Store, args: &ServeArgs) -> Result<()> {
         alert_escalation: jiff::SignedDuration::from_hours(i64::from(args.alert_escalation_hours)),
         link_lifetime: jiff::SignedDuration::from_hours(i64::from(args.link_hours.clamp(1, 336))),
         public_url: args.public_url.clone(),
+        mfa_required,
         ..Config::default()
     };
     let server = Server::bind(&args.listen, store.clone(), config)
@@ -764,7 +801,7 @@ fn read_password() -> Result<String> {
     if let Ok(p) = std::env::var("KAIROS_PASSWORD") {
         return Ok(p);
     }
-    eprintln!("Password (at least 12 characters), then Enter:");
+    eprintln!("Password (at least 12 characters, not easy to guess: several unrelated words), then Enter:");
     let mut line = String::new();
     std::io::stdin().lock().read_line(&mut line)?;
     Ok(line.trim_end_matches(['\r', '\n']).to_string())
@@ -777,7 +814,7 @@ async fn user(cmd: UserCommand) -> Result<()> {
             let store = open(&db.db, 2).await?;
             let input = StaffInput::parse(&name, &email, Roles::parse_list(&roles)?)?;
             let password = read_password()?;
-            check_password("password", &password)?;
+            check_password("password", &password, &input.email, &input.name)?;
             let hash = kairos_server::auth::hash_password(&password).map_err(|e| anyhow::anyhow!("{e}"))?;
             let staff = store.create_staff(&actor, &input, Some(&hash)).await?;
             println!("added {} <{}> as {} (id {})", staff.name, staff.email, staff.roles.to_list(), staff.id);
@@ -790,7 +827,7 @@ async fn user(cmd: UserCommand) -> Result<()> {
                 bail!("no staff member with e-mail {email}");
             };
             let password = read_password()?;
-            check_password("password", &password)?;
+            check_password("password", &password, &staff.email, &staff.name)?;
             let hash = kairos_server::auth::hash_password(&password).map_err(|e| anyhow::anyhow!("{e}"))?;
             store.set_staff_password(&actor, staff.id, &hash).await?;
             println!("password set for {email}; their sessions have ended");
@@ -818,6 +855,16 @@ async fn user(cmd: UserCommand) -> Result<()> {
                     r.requested_at
                 );
             }
+            store.close().await;
+        }
+        UserCommand::ResetMfa { db, email } => {
+            let store = open(&db.db, 2).await?;
+            let email = Email::parse("email", &email)?;
+            let Some(staff) = store.find_staff_by_email(&email).await? else {
+                bail!("no staff member with e-mail {email}");
+            };
+            store.reset_mfa(&actor, staff.id, "mfa reset on the server; sessions ended").await?;
+            println!("two-step sign-in removed for {email}; their sessions have ended");
             store.close().await;
         }
         UserCommand::Approve { db, id } => decide_request(&db, &id, true, &actor).await?,

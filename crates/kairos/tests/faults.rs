@@ -30,7 +30,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-const PASSWORD: &str = "fault-suite-password-2026";
+const PASSWORD: &str = "harbor lantern quietly 2026";
 const EMAIL: &str = "admin@faults.kairos";
 const PRESCRIBER: &str = "prescriber@faults.kairos";
 
@@ -81,6 +81,8 @@ async fn serve_with(db: &str, connections: &str) -> (Served, String, String) {
     let server = Served(
         Command::new(bin())
             .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--db", db, "--db-connections", connections])
+            // These suites sign in as roles that `kairos serve` asks for a second factor by default.
+            .env("KAIROS_MFA_REQUIRED_ROLES", "none")
             .env("KAIROS_LOG", "error")
             .stdout(Stdio::null())
             .spawn()

@@ -1,5 +1,6 @@
 use super::views::StaffView;
-use crate::auth::{clear_cookie, session_cookie, sign_in, sign_out};
+use crate::auth::{SignIn, clear_cookie, session_cookie, sign_in, sign_out};
+use crate::error::AppError;
 use crate::error::AppResult;
 use crate::extract::{Auth, Json, RemoteAddr};
 use crate::state::AppState;
@@ -14,6 +15,10 @@ use utoipa::ToSchema;
 pub struct LoginRequest {
     pub email: String,
     pub password: String,
+    /// For an account with two-step sign-in: the current six-digit code
+    /// from the authenticator app, or an unused recovery code.
+    #[serde(default)]
+    pub code: Option<String>,
 }
 
 #[derive(Serialize, Deserialize, ToSchema)]
@@ -26,6 +31,8 @@ pub struct LoginResponse {
 }
 
 /// Signs in. Also sets an HttpOnly, SameSite=Strict session cookie for the web UI.
+/// An account with two-step sign-in also sends `code`; without it (or with a
+/// wrong or used one) the answer is 401 naming the field `code`.
 #[utoipa::path(post, path = "/auth/login", security(()), tag = "auth", request_body = LoginRequest,
     responses((status = 200, body = LoginResponse), (status = 401, body = crate::error::Problem),
               (status = 429, body = crate::error::Problem)))]
@@ -34,7 +41,16 @@ pub async fn login(
     RemoteAddr(remote): RemoteAddr,
     Json(req): Json<LoginRequest>,
 ) -> AppResult<Response> {
-    let (staff, token) = sign_in(&state, &req.email, &req.password, remote).await?;
+    let (staff, token) = match sign_in(&state, &req.email, &req.password, req.code.as_deref(), remote).await? {
+        SignIn::Session(staff, token) => (staff, token),
+        SignIn::CodeNeeded(_) => {
+            return Err(AppError::SecondFactor(
+                "this account signs in in two steps: send the current six-digit code from the authenticator \
+                 app (or an unused recovery code) as `code`"
+                    .into(),
+            ));
+        }
+    };
     let cookie = session_cookie(&state, &token);
     let body = LoginResponse {
         token,

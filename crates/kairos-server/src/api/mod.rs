@@ -1,6 +1,7 @@
 //! The JSON API under `/api/v1`, with its OpenAPI document generated from
 //! the same route declarations (utoipa), so the two cannot drift.
 
+pub mod account;
 pub mod audit;
 pub mod auth;
 pub mod clients;
@@ -67,6 +68,10 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(auth::login))
         .routes(routes!(auth::logout))
         .routes(routes!(auth::me))
+        .routes(routes!(account::change_password))
+        .routes(routes!(account::mfa_status, account::begin_mfa, account::remove_mfa))
+        .routes(routes!(account::confirm_mfa))
+        .routes(routes!(account::reset_mfa))
         .routes(routes!(sites::list_sites, sites::create_site))
         .routes(routes!(sites::get_site, sites::update_site))
         .routes(routes!(sites::list_rooms, sites::create_room))

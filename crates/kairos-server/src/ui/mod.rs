@@ -6,6 +6,7 @@
 // Page handlers return a rendered error page as their `Err`.
 #![allow(clippy::result_large_err)]
 
+mod account;
 mod audit;
 mod dosing;
 pub(crate) mod form;
@@ -84,6 +85,13 @@ pages! {
     get "/" => pages::home, SignedIn;
     get "/login" => pages::login_form, Public;
     post "/login" => pages::login_submit, Public;
+    // The second step of a sign-in: its own short-lived cookie, no session.
+    post "/login/code" => pages::login_code, Public;
+    get "/account" => account::show, SignedIn;
+    post "/account/password" => account::change_password, SignedIn;
+    post "/account/mfa" => account::begin_mfa, SignedIn;
+    post "/account/mfa/confirm" => account::confirm_mfa, SignedIn;
+    post "/account/mfa/remove" => account::remove_mfa, SignedIn;
     // Signs out the session if there is one; always clears the cookie.
     post "/logout" => pages::logout, Public;
     get "/clients" => pages::clients, Needs(&[P::ReadClients]);
@@ -109,6 +117,7 @@ pages! {
     get "/admin/staff/{id}" => staff::show, Needs(&[P::ManageStaff]);
     post "/admin/staff/{id}" => staff::update, Needs(&[P::ManageStaff]);
     post "/admin/staff/{id}/password" => staff::set_password, Needs(&[P::ManageStaff]);
+    post "/admin/staff/{id}/mfa-reset" => staff::reset_mfa, Needs(&[P::ManageStaff]);
     post "/admin/staff/requests/{id}/approve" => staff::approve, Needs(&[P::ManageStaff]);
     post "/admin/staff/requests/{id}/decline" => staff::decline, Needs(&[P::ManageStaff]);
     post "/admin/staff/{id}/hours" => staff::set_hours, Needs(&[P::ManageStaff]);
@@ -402,8 +411,17 @@ impl FromRequestParts<AppState> for UiAuth {
         let Some(token) = cookie_token(parts, crate::auth::cookie_name(state)) else {
             return Err(to_login().await);
         };
-        match crate::usecase::session::staff_of(state, &token).await {
-            Ok(Some(staff)) => {
+        match crate::usecase::session::session_of(state, &token).await {
+            Ok(Some(info)) => {
+                let staff = info.staff;
+                // A role that must sign in in two steps, not yet set up:
+                // nothing but setting it up (and signing out).
+                if !info.mfa_enrolled
+                    && crate::mfa::required(state, &staff)
+                    && !crate::access::allowed_before_second_factor(parts)
+                {
+                    return Err(Redirect::to("/account").into_response());
+                }
                 // The route's declared permission, before anything else.
                 match crate::access::check(parts, &staff) {
                     Ok(()) => {}

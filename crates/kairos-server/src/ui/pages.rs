@@ -1,7 +1,7 @@
 //! Page handlers.
 
 use super::{Nav, UiAuth, api_auth, page_error, render, ui_error};
-use crate::auth::{clear_cookie, session_cookie, sign_in, sign_out};
+use crate::auth::{SignIn, clear_cookie, session_cookie, sign_in, sign_out};
 use crate::error::AppError;
 use crate::extract::{Query, RemoteAddr};
 use crate::state::AppState;
@@ -164,30 +164,18 @@ pub async fn login_submit(
         }
         _ => None,
     };
-    match sign_in(&state, &f.email, &f.password, remote).await {
-        Ok((staff, token)) => {
-            let cookie = [(header::SET_COOKIE, session_cookie(&state, &token))];
-            let Some(kept) = kept else {
-                return (cookie, Redirect::to(&next)).into_response();
-            };
-            let all: Vec<(String, String)> = serde_urlencoded::from_str(&kept.body).unwrap_or_default();
-            let (secrets, fields): (Vec<_>, Vec<_>) = all.into_iter().partition(|(k, _)| is_secret(k));
-            let shown = fields
-                .iter()
-                .filter(|(k, v)| k != "back" && !v.trim().is_empty())
-                .map(|(k, v)| (field_label(k), v.clone()))
-                .collect();
-            let retype = secrets.into_iter().map(|(k, _)| (field_label(&k), k)).collect();
-            let page = SendKeptPage {
-                nav: Some(Nav::for_staff(&staff, "")),
-                name: staff.name.clone(),
-                to: kept.to,
-                back: kept.back,
-                fields,
-                shown,
-                retype,
-            };
-            (cookie, render(&page)).into_response()
+    match sign_in(&state, &f.email, &f.password, None, remote.clone()).await {
+        Ok(SignIn::Session(staff, token)) => signed_in(&state, &staff, &token, &next, kept),
+        Ok(SignIn::CodeNeeded(staff)) => {
+            // The password was right; a short-lived, single-purpose token
+            // (not a session) carries the person to the code.
+            let token = crate::auth::new_token();
+            let expires = state.now() + jiff::SignedDuration::from_mins(crate::mfa::CHALLENGE_MINUTES);
+            if let Err(e) = state.store.create_mfa_challenge(staff.id, &token, expires, remote.as_deref()).await {
+                return ui_error(e.into(), None);
+            }
+            let cookie = [(header::SET_COOKIE, challenge_cookie(&state, &token, crate::mfa::CHALLENGE_MINUTES * 60))];
+            (cookie, code_page(None, next, kept)).into_response()
         }
         Err(e) => {
             let (status, msg) = match e {
@@ -216,6 +204,164 @@ pub async fn login_submit(
             page
         }
     }
+}
+
+/// The session is open: to the page asked for, or to the form that was
+/// kept through sign-in, to check and send.
+fn signed_in(
+    state: &AppState,
+    staff: &kairos_domain::staff::Staff,
+    token: &str,
+    next: &str,
+    kept: Option<Kept>,
+) -> Response {
+    let cookie = [(header::SET_COOKIE, session_cookie(state, token))];
+    let Some(kept) = kept else {
+        return (cookie, Redirect::to(next)).into_response();
+    };
+    let all: Vec<(String, String)> = serde_urlencoded::from_str(&kept.body).unwrap_or_default();
+    let (secrets, fields): (Vec<_>, Vec<_>) = all.into_iter().partition(|(k, _)| is_secret(k));
+    let shown = fields
+        .iter()
+        .filter(|(k, v)| k != "back" && !v.trim().is_empty())
+        .map(|(k, v)| (field_label(k), v.clone()))
+        .collect();
+    let retype = secrets.into_iter().map(|(k, _)| (field_label(&k), k)).collect();
+    let page = SendKeptPage {
+        nav: Some(Nav::for_staff(staff, "")),
+        name: staff.name.clone(),
+        to: kept.to,
+        back: kept.back,
+        fields,
+        shown,
+        retype,
+    };
+    (cookie, render(&page)).into_response()
+}
+
+/// The cookie of a sign-in's second step (`/login/code`): HttpOnly,
+/// SameSite=Strict, a few minutes; `__Host-` when cookies are Secure.
+fn challenge_cookie(state: &AppState, token: &str, max_age: i64) -> String {
+    let secure = if state.config.secure_cookies { "; Secure" } else { "" };
+    format!("{}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}", challenge_cookie_name(state))
+}
+
+fn challenge_cookie_name(state: &AppState) -> &'static str {
+    if state.config.secure_cookies { "__Host-kairos_signin_step" } else { "kairos_signin_step" }
+}
+
+#[derive(Template)]
+#[template(path = "login_code.html")]
+struct CodePage {
+    nav: Option<Nav>,
+    error: Option<String>,
+    next: String,
+    kept: Option<Kept>,
+    minutes: i64,
+}
+
+fn code_page(error: Option<String>, next: String, kept: Option<Kept>) -> Response {
+    render(&CodePage { nav: None, error, next, kept, minutes: crate::mfa::CHALLENGE_MINUTES })
+}
+
+/// No `Debug`: it holds a one-time code.
+#[derive(Deserialize)]
+pub struct CodeForm {
+    code: String,
+    next: Option<String>,
+    kept_to: Option<String>,
+    kept_body: Option<String>,
+    kept_back: Option<String>,
+}
+
+/// The second step of a sign-in: the code (or a recovery code) for the
+/// account whose password was right, under the sign-in throttling; then
+/// the session opens and the step's token is spent.
+pub async fn login_code(
+    State(state): State<AppState>,
+    RemoteAddr(remote): RemoteAddr,
+    headers: axum::http::HeaderMap,
+    Form(f): Form<CodeForm>,
+) -> Response {
+    let next = safe_next(f.next.as_deref().unwrap_or("/"));
+    let kept = match (f.kept_to, f.kept_body) {
+        (Some(to), Some(body)) if !to.is_empty() => {
+            Some(Kept { to: safe_next(&to), body, back: safe_next(f.kept_back.as_deref().unwrap_or("/")) })
+        }
+        _ => None,
+    };
+    let name = challenge_cookie_name(&state);
+    let token = headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_string())
+        .filter(|t| !t.is_empty());
+    let staff = match token.as_deref() {
+        Some(t) => match state.store.mfa_challenge(t).await {
+            Ok(s) => s,
+            Err(e) => return ui_error(e.into(), None),
+        },
+        None => None,
+    };
+    let (Some(token), Some(staff)) = (token, staff) else {
+        let mut page = login_page(
+            &state,
+            Some("The second step of that sign-in has ended. Sign in again.".into()),
+            String::new(),
+            next,
+            kept,
+        );
+        *page.status_mut() = StatusCode::UNAUTHORIZED;
+        return page;
+    };
+    match crate::mfa::verify(&state, &staff, f.code.trim(), remote.clone()).await {
+        Ok(()) => {
+            match state.store.finish_mfa_challenge(&token).await {
+                Ok(true) => {}
+                Ok(false) => return Redirect::to("/login").into_response(),
+                Err(e) => return ui_error(e.into(), None),
+            }
+            let session = match crate::auth::open_session(&state, &staff, remote).await {
+                Ok(t) => t,
+                Err(e) => return ui_error(e, None),
+            };
+            let mut res = signed_in(&state, &staff, &session, &next, kept);
+            if let Ok(v) = axum::http::HeaderValue::from_str(&challenge_cookie(&state, "", 0)) {
+                res.headers_mut().append(header::SET_COOKIE, v);
+            }
+            res
+        }
+        Err(AppError::Throttled { retry_after_secs }) => {
+            let mut page = code_page(Some(throttled_message(retry_after_secs)), next, kept);
+            *page.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+            page
+        }
+        Err(AppError::SecondFactor(m)) => {
+            let mut msg = m;
+            if let Some(first) = msg.get(..1) {
+                msg = format!("{}{}.", first.to_uppercase(), &msg[1..]);
+            }
+            let mut page = code_page(Some(msg), next, kept);
+            *page.status_mut() = StatusCode::UNAUTHORIZED;
+            page
+        }
+        Err(e) => ui_error(e, None),
+    }
+}
+
+fn throttled_message(retry_after_secs: u64) -> String {
+    format!(
+        "Too many wrong passwords or codes from this device. Wait {} and try again, or ask an administrator.",
+        if retry_after_secs < 90 {
+            format!("{retry_after_secs} seconds")
+        } else {
+            format!("{} minutes", retry_after_secs.div_ceil(60))
+        }
+    )
 }
 
 pub async fn logout(State(state): State<AppState>, auth: Result<UiAuth, Response>) -> Response {

@@ -24,7 +24,8 @@ use serde::Deserialize;
 type PageResult = Result<Response, Response>;
 
 /// An account form as typed (`roles` repeats, one per box ticked).
-#[derive(Debug, Clone, Default, Deserialize)]
+/// No `Debug`: it holds a password.
+#[derive(Clone, Default, Deserialize)]
 #[serde(default)]
 pub struct AccountForm {
     pub name: String,
@@ -110,6 +111,7 @@ fn pending_rows(auth: &UiAuth, reqs: &[StaffRequest], all: &[Staff]) -> Vec<Pend
         .map(|r| {
             let change = match r.kind {
                 RequestKind::Password => "set a new password".to_string(),
+                RequestKind::MfaReset => "reset two-step sign-in (set up again at the next sign-in)".to_string(),
                 RequestKind::Access if !r.active_before && r.active_after => {
                     let pw = if r.sets_password { ", with its first password" } else { "" };
                     format!("activate with roles {}{pw}", labels(&r.roles_after))
@@ -426,7 +428,8 @@ async fn decide(state: AppState, auth: UiAuth, id: String, approve: bool) -> Pag
     }
 }
 
-#[derive(Debug, Default, Deserialize)]
+/// No `Debug`: it holds a password.
+#[derive(Default, Deserialize)]
 #[serde(default)]
 pub struct PasswordForm {
     password: String,
@@ -442,6 +445,18 @@ pub async fn set_password(
     let id = staff_id(&auth, &id)?;
     match usecase::staff::set_password(&state, &api_auth(&auth), id, form.password).await {
         Ok(_) => Ok(Redirect::to("/admin/staff").into_response()),
+        Err(e) => account_page(&state, &auth, id, None, None, Some(e.into())).await,
+    }
+}
+
+/// Asks to reset someone's two-step sign-in (waits for a second
+/// administrator, as a password does).
+pub async fn reset_mfa(State(state): State<AppState>, auth: UiAuth, Path(id): Path<String>) -> PageResult {
+    auth.require(Permission::ManageStaff)?;
+    let id = staff_id(&auth, &id)?;
+    match usecase::staff::reset_mfa(&state, &api_auth(&auth), id).await {
+        Ok(_) => Ok(Redirect::to(&format!("/admin/staff/{id}")).into_response()),
+        Err(AppError::NotFound(m)) => Err(page_error(StatusCode::NOT_FOUND, &m, Some(auth.nav("/admin/staff")))),
         Err(e) => account_page(&state, &auth, id, None, None, Some(e.into())).await,
     }
 }

@@ -8,6 +8,7 @@
 //! store commits the record with its audit entry. Adapters parse their own
 //! input format into the command and render the result; they hold no rule.
 
+pub mod account;
 pub mod audit;
 pub mod clients;
 pub mod courses;

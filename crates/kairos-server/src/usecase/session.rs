@@ -9,7 +9,13 @@ use kairos_store::measures::AlertCounts;
 /// The staff member whose live session `token` is (one query, which also
 /// marks the session as used); none when it is unknown, expired or revoked.
 pub async fn staff_of(state: &AppState, token: &str) -> AppResult<Option<Staff>> {
-    Ok(state.store.authenticate_session(token, &state.config.session).await?.map(|i| i.staff))
+    Ok(session_of(state, token).await?.map(|i| i.staff))
+}
+
+/// The live session of `token`, with whether its account has a second
+/// factor set up.
+pub async fn session_of(state: &AppState, token: &str) -> AppResult<Option<kairos_store::sessions::SessionInfo>> {
+    Ok(state.store.authenticate_session(token, &state.config.session).await?)
 }
 
 /// The open safety alerts counted for the banner on every page (counts

@@ -29,7 +29,7 @@ pub async fn create(
     require(caller, Permission::ManageStaff)?;
     let hash = match password {
         Some(pw) => {
-            check_password("password", &pw)?;
+            check_password("password", &pw, &input.email, &input.name)?;
             Some(hash_password_blocking(pw).await?)
         }
         None => None,
@@ -74,13 +74,29 @@ pub async fn set_password(
     password: String,
 ) -> AppResult<Option<StaffRequest>> {
     require(caller, Permission::ManageStaff)?;
-    check_password("password", &password)?;
+    let target = state.store.get_staff(id).await?;
+    check_password("password", &password, &target.email, &target.name)?;
     let hash = hash_password_blocking(password).await?;
     if id == caller.staff.id {
         state.store.set_staff_password(&caller.actor(), id, &hash).await?;
         return Ok(None);
     }
     Ok(Some(state.store.request_staff_password(&caller.actor(), id, &hash).await?))
+}
+
+/// Resets someone else's second factor (they set it up again at their
+/// next sign-in): like their password, it waits for a second
+/// administrator (the request is returned). One's own is removed on the
+/// account page (`usecase::account`).
+pub async fn reset_mfa(state: &AppState, caller: &Auth, id: StaffId) -> AppResult<StaffRequest> {
+    require(caller, Permission::ManageStaff)?;
+    if id == caller.staff.id {
+        return Err(crate::error::AppError::Conflict {
+            field: "staff_id".into(),
+            detail: "your own two-step sign-in is changed on your account page, not reset".into(),
+        });
+    }
+    Ok(state.store.request_mfa_reset(&caller.actor(), id).await?)
 }
 
 /// The requests waiting for a second administrator (of one account, or all).

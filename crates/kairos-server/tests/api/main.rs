@@ -19,6 +19,8 @@ mod input_hygiene;
 mod ledger;
 mod ledger_pages;
 mod measures;
+mod mfa;
+mod mfa_browser;
 mod multi_node;
 mod notes;
 mod openapi;

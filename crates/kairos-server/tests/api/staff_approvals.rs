@@ -142,7 +142,7 @@ async fn a_new_account_opens_nothing_until_a_second_administrator_approves() {
     let b = app.login(&b_email, PASSWORD).await;
     // An administrator making an accomplice administrator: inactive until
     // approved, so it cannot approve anything.
-    let pw = "puppet password 2026";
+    let pw = "moss anchor violet 2026";
     let r = app
         .post(
             "/api/v1/staff",
