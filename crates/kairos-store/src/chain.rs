@@ -263,9 +263,8 @@ pub struct Broken {
 impl fmt::Display for Broken {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "log {} ({}), entry ", self.log, self.file)?;
-        match &self.entry_id {
-            Some(id) => write!(f, "{id} ")?,
-            None => {}
+        if let Some(id) = &self.entry_id {
+            write!(f, "{id} ")?;
         }
         write!(f, "at position {}: {}", self.position, self.what)
     }

@@ -16,8 +16,8 @@ async fn populate(db: &TestDb) {
         store
             .audit_event(&actor, AuditEntry::new(Action::Login, "staff_login", format!("user{i}@example.org")))
             .await
-            .unwrap();
-        store.audit_read(&actor, AuditEntry::new(Action::Read, "client", format!("c{i}"))).await.unwrap();
+            .expect("test step");
+        store.audit_read(&actor, AuditEntry::new(Action::Read, "client", format!("c{i}"))).await.expect("test step");
     }
     store.close().await;
 }
@@ -25,13 +25,13 @@ async fn populate(db: &TestDb) {
 async fn full_verify(db: &TestDb) -> (ChainReport, Option<ChainReport>) {
     let store = db.store().await;
     let at_start = store.audit_verification();
-    let report = store.verify_audit(true).await.unwrap().expect("a chain");
+    let report = store.verify_audit(true).await.expect("test step").expect("a chain");
     store.close().await;
     (report, at_start)
 }
 
 fn read_audit_path(db: &TestDb) -> String {
-    format!("{}.read-audit", db.url.sqlite_path().unwrap())
+    format!("{}.read-audit", db.url.sqlite_path().expect("a SQLite file"))
 }
 
 /// Runs SQL on the database itself (or on the read-audit file), with the
@@ -40,7 +40,7 @@ async fn tamper(db: &TestDb, read_audit: bool, sql: &[String]) {
     sqlx::any::install_default_drivers();
     let url =
         if read_audit { format!("sqlite://{}?mode=rw", read_audit_path(db)) } else { db.url.as_str().to_string() };
-    let mut c = AnyConnection::connect(&url).await.unwrap();
+    let mut c = AnyConnection::connect(&url).await.expect("test step");
     let drops: &[&str] = match db.backend() {
         Backend::Sqlite => &[
             "DROP TRIGGER IF EXISTS audit_log_no_update",
@@ -53,12 +53,12 @@ async fn tamper(db: &TestDb, read_audit: bool, sql: &[String]) {
         }
     };
     for d in drops {
-        sqlx::query(AssertSqlSafe(d.to_string())).execute(&mut c).await.unwrap();
+        sqlx::query(AssertSqlSafe(d.to_string())).execute(&mut c).await.expect("test step");
     }
     for s in sql {
-        sqlx::query(AssertSqlSafe(s.clone())).execute(&mut c).await.unwrap();
+        sqlx::query(AssertSqlSafe(s.clone())).execute(&mut c).await.expect("test step");
     }
-    c.close().await.unwrap();
+    c.close().await.expect("test step");
 }
 
 /// The entry at a place in a chain, and the chain's name.
@@ -66,15 +66,15 @@ async fn entry_at(db: &TestDb, read_audit: bool, seq: i64) -> (String, String) {
     let url =
         if read_audit { format!("sqlite://{}?mode=rw", read_audit_path(db)) } else { db.url.as_str().to_string() };
     sqlx::any::install_default_drivers();
-    let mut c = AnyConnection::connect(&url).await.unwrap();
+    let mut c = AnyConnection::connect(&url).await.expect("test step");
     let own = if read_audit { "log <> 'main'" } else { "log = 'main'" };
     let row: (String, String) =
         sqlx::query_as(AssertSqlSafe(format!("SELECT log, entry_id FROM audit_chain WHERE {own} AND seq = $1")))
             .bind(seq)
             .fetch_one(&mut c)
             .await
-            .unwrap();
-    c.close().await.unwrap();
+            .expect("test step");
+    c.close().await.expect("test step");
     row
 }
 
@@ -163,11 +163,11 @@ async fn audit_chain_checkpoint_reveals_a_removed_tail() {
         let (log, _) = entry_at(&db, false, 1).await;
         let last: i64 = {
             sqlx::any::install_default_drivers();
-            let mut c = AnyConnection::connect(db.url.as_str()).await.unwrap();
+            let mut c = AnyConnection::connect(db.url.as_str()).await.expect("test step");
             let (n,): (i64,) = sqlx::query_as("SELECT MAX(seq) FROM audit_chain WHERE log = 'main'")
                 .fetch_one(&mut c)
                 .await
-                .unwrap();
+                .expect("test step");
             n
         };
         let cut = last - 2;
@@ -199,29 +199,32 @@ async fn audit_chain_covers_the_read_audit_file() {
     tamper(&db, true, &[format!("UPDATE audit_log SET actor_id = 'forged' WHERE id = '{id}'")]).await;
     let (report, _) = full_verify(&db).await;
     assert_broken_at(&report, &log, 9, Some(&id), "edited");
-    assert_eq!(report.broken.as_ref().unwrap().file, "read-audit file");
+    assert_eq!(report.broken.as_ref().expect("test step").file, "read-audit file");
 }
 
 #[tokio::test]
 async fn audit_chain_survives_a_backup_and_restore() {
     let db = TestDb::sqlite().await;
     populate(&db).await;
-    let path = std::path::PathBuf::from(db.url.sqlite_path().unwrap());
+    let path = std::path::PathBuf::from(db.url.sqlite_path().expect("a SQLite file"));
     let backup = path.with_file_name("copy.db");
     let store = db.store().await;
     let actor = Actor::system("test");
     // Not yet sealed when the backup begins: the backup seals first.
-    store.audit_event(&actor, AuditEntry::new(Action::Update, "site", "s1")).await.unwrap();
-    store.backup_sqlite(backup.to_str().unwrap()).await.unwrap();
+    store.audit_event(&actor, AuditEntry::new(Action::Update, "site", "s1")).await.expect("test step");
+    store.backup_sqlite(backup.to_str().expect("test step")).await.expect("test step");
     store.close().await;
     let (b, p) = (backup.clone(), path.clone());
-    tokio::task::spawn_blocking(move || kairos_store::files::restore(&b, &p)).await.unwrap().unwrap();
+    tokio::task::spawn_blocking(move || kairos_store::files::restore(&b, &p))
+        .await
+        .expect("test step")
+        .expect("test step");
     let store = db.store().await;
     // The restored practice goes on: new entries chain after the old.
-    store.audit_read(&actor, AuditEntry::new(Action::Read, "client", "c1")).await.unwrap();
-    store.audit_event(&actor, AuditEntry::new(Action::Logout, "staff_login", "u")).await.unwrap();
-    store.seal_audit().await.unwrap();
-    let report = store.verify_audit(true).await.unwrap().unwrap();
+    store.audit_read(&actor, AuditEntry::new(Action::Read, "client", "c1")).await.expect("test step");
+    store.audit_event(&actor, AuditEntry::new(Action::Logout, "staff_login", "u")).await.expect("test step");
+    store.seal_audit().await.expect("test step");
+    let report = store.verify_audit(true).await.expect("test step").expect("test step");
     store.close().await;
     assert!(report.ok(), "{:?}", report.lines());
     assert_eq!(report.unsealed, 0, "{:?}", report.lines());
@@ -236,17 +239,17 @@ async fn audit_chain_survives_a_backup_and_restore() {
 async fn audit_chain_refuses_a_missing_key_file_once_chained() {
     let db = TestDb::sqlite().await;
     populate(&db).await;
-    let key = format!("{}.audit-key", db.url.sqlite_path().unwrap());
+    let key = format!("{}.audit-key", db.url.sqlite_path().expect("a SQLite file"));
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        assert_eq!(std::fs::metadata(&key).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(std::fs::metadata(&key).expect("test step").permissions().mode() & 0o777, 0o600);
     }
-    std::fs::rename(&key, format!("{key}.moved")).unwrap();
+    std::fs::rename(&key, format!("{key}.moved")).expect("test step");
     let err = Store::connect(&db.url, Default::default()).await.expect_err("refused");
     assert!(err.to_string().contains("audit key file"), "{err}");
     // With another key, the verification says so.
-    std::fs::write(&key, format!("{}\n", "ab".repeat(32))).unwrap();
+    std::fs::write(&key, format!("{}\n", "ab".repeat(32))).expect("test step");
     let (report, _) = full_verify(&db).await;
-    assert!(report.broken.as_ref().unwrap().what.contains("another key"), "{:?}", report.lines());
+    assert!(report.broken.as_ref().expect("test step").what.contains("another key"), "{:?}", report.lines());
 }
