@@ -399,6 +399,25 @@ impl ChainDb {
     pub(crate) async fn seal(&mut self, key: &AuditKey, force_checkpoint: bool) -> Result<u64> {
         let mut total = 0u64;
         let mut buf = Vec::with_capacity(512);
+        // Nothing new (the usual case between bursts): no transaction, so no
+        // write lock taken every second.
+        if !force_checkpoint {
+            let new = match self.backend {
+                Backend::Sqlite => {
+                    let (max,): (i64,) =
+                        sqlx::query_as("SELECT COALESCE(MAX(rowid), 0) FROM audit_log").fetch_one(&self.pool).await?;
+                    max > self.watermark
+                }
+                Backend::Postgres => {
+                    let (any,): (bool,) =
+                        sqlx::query_as("SELECT EXISTS (SELECT 1 FROM audit_unsealed)").fetch_one(&self.pool).await?;
+                    any
+                }
+            };
+            if !new {
+                return Ok(0);
+            }
+        }
         loop {
             let mut tx = match self.backend {
                 Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
