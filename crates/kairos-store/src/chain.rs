@@ -783,15 +783,18 @@ fn prefixed(t: &str) -> String {
     COLUMNS.split(',').map(|c| format!("{t}.{}", c.trim())).collect::<Vec<_>>().join(", ")
 }
 
+/// The key file beside a SQLite database when none is given.
+pub(crate) fn default_key_path(db: &Path) -> std::path::PathBuf {
+    let mut p = db.as_os_str().to_owned();
+    p.push(".audit-key");
+    std::path::PathBuf::from(p)
+}
+
 /// The key a store chains with: from `file` (made there if missing while
 /// no chain exists yet), else beside a SQLite file (`<db>.audit-key`), else
 /// (PostgreSQL) kept in the database itself.
 pub(crate) async fn resolve_key(file: Option<&Path>, sqlite: Option<&Path>, dbs: &[ChainDb]) -> Result<AuditKey> {
-    let default = sqlite.map(|db| {
-        let mut p = db.as_os_str().to_owned();
-        p.push(".audit-key");
-        std::path::PathBuf::from(p)
-    });
+    let default = sqlite.map(default_key_path);
     if let Some(path) = file.map(Path::to_path_buf).or(default) {
         if let Some(key) = AuditKey::read_file(&path)? {
             return Ok(key);

@@ -221,6 +221,8 @@ pub struct Store {
     /// The audit log's chain and its sealer (none on an in-memory or
     /// bulk-load database).
     chain: Option<Arc<chain::Chain>>,
+    /// The chain's key is the default file beside a SQLite database.
+    default_audit_key: bool,
     /// The practice's lock, held as long as any clone of this store is
     /// (`hold_lock`); never read, only kept.
     _lock: Option<Arc<files::PracticeLock>>,
@@ -356,8 +358,18 @@ impl Store {
             None
         };
         let sqlite_file = sqlite_file.map(std::path::Path::to_path_buf);
-        let store =
-            Store { pool, backend, audit: Arc::new(audit), readers, writer, sqlite_file, filer, chain, _lock: lock };
+        let store = Store {
+            pool,
+            backend,
+            audit: Arc::new(audit),
+            readers,
+            writer,
+            sqlite_file,
+            filer,
+            chain,
+            default_audit_key: opts.audit_key_file.is_none(),
+            _lock: lock,
+        };
         if read_audit_replaced {
             // The gap in the log of reads is itself in the log.
             let entry = AuditEntry {
@@ -485,7 +497,8 @@ impl Store {
                 return Err(StoreError::Config(format!("{dest} already exists; choose a new file")));
             }
             std::fs::rename(&partial, &final_path)
-                .map_err(|e| StoreError::Config(format!("the backup could not be put in place at {dest}: {e}")))
+                .map_err(|e| StoreError::Config(format!("the backup could not be put in place at {dest}: {e}")))?;
+            self.copy_default_audit_key(&final_path)
         });
         if result.is_err() {
             for suffix in ["", "-wal", "-shm", "-journal"] {
@@ -497,6 +510,21 @@ impl Store {
 
     /// Writes the copy to `path` and checks it: SQLite's `quick_check`
     /// answers `ok` and the practice's tables are there.
+    /// A practice keyed by the default key file beside it (`chain.rs`):
+    /// the backup gets a copy beside it (owner-only, like the original), so
+    /// the copy opens and verifies on its own. A key of the operator's
+    /// (`audit_key_file`) stays where the operator keeps it.
+    fn copy_default_audit_key(&self, dest: &std::path::Path) -> Result<()> {
+        let Some(db) = self.sqlite_file.as_ref().filter(|_| self.default_audit_key) else { return Ok(()) };
+        let key = chain::default_key_path(db);
+        if !key.is_file() {
+            return Ok(());
+        }
+        std::fs::copy(&key, chain::default_key_path(dest))
+            .map(|_| ())
+            .map_err(|e| StoreError::Config(format!("the backup's audit key could not be copied: {e}")))
+    }
+
     async fn backup_to(&self, path: &std::path::Path) -> Result<()> {
         // The copy's entries chained as far as they can be.
         if let Some(chain) = &self.chain {
