@@ -85,7 +85,23 @@ const LOG_SCHEMA: &str = "CREATE TABLE IF NOT EXISTS audit_log (
     CREATE TRIGGER IF NOT EXISTS audit_log_no_update BEFORE UPDATE ON audit_log
     BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
     CREATE TRIGGER IF NOT EXISTS audit_log_no_delete BEFORE DELETE ON audit_log
-    BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;";
+    BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
+    CREATE TABLE IF NOT EXISTS audit_chain (
+        log TEXT NOT NULL, seq BIGINT NOT NULL, entry_id TEXT NOT NULL, hash TEXT NOT NULL,
+        PRIMARY KEY (log, seq));
+    CREATE UNIQUE INDEX IF NOT EXISTS audit_chain_entry ON audit_chain (entry_id);
+    CREATE TABLE IF NOT EXISTS audit_checkpoint (
+        log TEXT NOT NULL, seq BIGINT NOT NULL, entry_id TEXT NOT NULL, hash TEXT NOT NULL,
+        made_at BIGINT NOT NULL, key_id TEXT NOT NULL, note TEXT NOT NULL, mac TEXT NOT NULL,
+        PRIMARY KEY (log, seq));
+    CREATE TRIGGER IF NOT EXISTS audit_chain_no_update BEFORE UPDATE ON audit_chain
+    BEGIN SELECT RAISE(ABORT, 'audit_chain is append-only'); END;
+    CREATE TRIGGER IF NOT EXISTS audit_chain_no_delete BEFORE DELETE ON audit_chain
+    BEGIN SELECT RAISE(ABORT, 'audit_chain is append-only'); END;
+    CREATE TRIGGER IF NOT EXISTS audit_checkpoint_no_update BEFORE UPDATE ON audit_checkpoint
+    BEGIN SELECT RAISE(ABORT, 'audit_checkpoint is append-only'); END;
+    CREATE TRIGGER IF NOT EXISTS audit_checkpoint_no_delete BEFORE DELETE ON audit_checkpoint
+    BEGIN SELECT RAISE(ABORT, 'audit_checkpoint is append-only'); END;";
 
 /// The audit writer's connection to the read-audit file (made if missing):
 /// every commit durable before it returns.
@@ -410,6 +426,22 @@ pub(crate) fn fold_into(db: &Path, dest: &Path, columns: &str) -> Result<u64> {
         &format!("INSERT INTO main.audit_log ({columns}) SELECT {columns} FROM ra.audit_log ORDER BY rowid"),
         [],
     )?;
+    // The read-audit file's chain and checkpoints come along (`chain.rs`):
+    // the copy verifies both logs as they were sealed.
+    let chained: bool = tx.query_row(
+        "SELECT EXISTS (SELECT 1 FROM ra.sqlite_master WHERE name = 'audit_chain') \
+         AND EXISTS (SELECT 1 FROM main.sqlite_master WHERE name = 'audit_chain')",
+        [],
+        |r| r.get(0),
+    )?;
+    if chained {
+        tx.execute("INSERT INTO main.audit_chain SELECT log, seq, entry_id, hash FROM ra.audit_chain", [])?;
+        tx.execute(
+            "INSERT INTO main.audit_checkpoint SELECT log, seq, entry_id, hash, made_at, key_id, note, mac \
+             FROM ra.audit_checkpoint",
+            [],
+        )?;
+    }
     tx.commit()?;
     Ok(n as u64)
 }

@@ -15,6 +15,7 @@
 
 pub mod audit;
 mod audit_reads;
+pub mod chain;
 pub mod clients;
 pub mod courses;
 mod direct;
@@ -47,6 +48,7 @@ pub mod staff_requests;
 pub mod testing;
 
 pub use audit::{Action, Actor, AuditEntry, AuditQuery, AuditRecord};
+pub use chain::{AuditKey, Broken, ChainReport, LogStatus};
 pub use error::StoreError;
 
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
@@ -175,6 +177,9 @@ pub struct StoreOptions {
     /// new one (recording the gap in the audit log) instead of refusing to
     /// open (`audit_reads::missing_log`).
     pub new_read_audit: bool,
+    /// The audit chain's key file (`chain.rs`). None: `<db>.audit-key`
+    /// beside a SQLite file, or kept in a PostgreSQL database itself.
+    pub audit_key_file: Option<std::path::PathBuf>,
 }
 
 impl StoreOptions {
@@ -194,6 +199,7 @@ impl Default for StoreOptions {
             hold_lock: false,
             require_practice: false,
             new_read_audit: false,
+            audit_key_file: None,
         }
     }
 }
@@ -214,6 +220,11 @@ pub struct Store {
     /// in-memory database.
     sqlite_file: Option<std::path::PathBuf>,
     filer: Option<Arc<audit_reads::Filer>>,
+    /// The audit log's chain and its sealer (none on an in-memory or
+    /// bulk-load database).
+    chain: Option<Arc<chain::Chain>>,
+    /// The chain's key is the default file beside a SQLite database.
+    default_audit_key: bool,
     /// The practice's lock, held as long as any clone of this store is
     /// (`hold_lock`); never read, only kept.
     _lock: Option<Arc<files::PracticeLock>>,
@@ -333,8 +344,34 @@ impl Store {
             Some(path) if opts.migrate => Some(Arc::new(audit_reads::Filer::start(path)?)),
             _ => None,
         };
+        let chain = if opts.migrate && (sqlite_file.is_some() || backend == Backend::Postgres) {
+            let mut dbs = vec![chain::ChainDb::main(pool.clone(), backend).await?];
+            if let Some(path) = sqlite_file {
+                dbs.push(chain::ChainDb::read_audit(path).await?);
+            }
+            let key = chain::resolve_key(opts.audit_key_file.as_deref(), sqlite_file, &dbs).await?;
+            let chain = chain::Chain::new(key, dbs);
+            // From each chain's latest checkpoint: a broken chain is
+            // reported (logged, and on the audit page), not a reason to stop.
+            chain.verify(false).await?;
+            chain.start();
+            Some(chain)
+        } else {
+            None
+        };
         let sqlite_file = sqlite_file.map(std::path::Path::to_path_buf);
-        let store = Store { pool, backend, audit: Arc::new(audit), readers, writer, sqlite_file, filer, _lock: lock };
+        let store = Store {
+            pool,
+            backend,
+            audit: Arc::new(audit),
+            readers,
+            writer,
+            sqlite_file,
+            filer,
+            chain,
+            default_audit_key: opts.audit_key_file.is_none(),
+            _lock: lock,
+        };
         if read_audit_replaced {
             // The gap in the log of reads is itself in the log.
             let entry = AuditEntry {
@@ -374,6 +411,31 @@ impl Store {
         self.backend
     }
 
+    /// Chains the audit entries committed since the last sealing (the
+    /// sealer also does so every second and at shutdown) and makes a
+    /// checkpoint. Nothing to do without a chain.
+    pub async fn seal_audit(&self) -> Result<u64> {
+        match &self.chain {
+            Some(chain) => chain.seal(true).await,
+            None => Ok(0),
+        }
+    }
+
+    /// Verifies the audit log's chains: `full` from the first entry, else
+    /// from each chain's latest checkpoint. None without a chain.
+    pub async fn verify_audit(&self, full: bool) -> Result<Option<ChainReport>> {
+        match &self.chain {
+            Some(chain) => Ok(Some(chain.verify(full).await?)),
+            None => Ok(None),
+        }
+    }
+
+    /// The latest verification of the audit log's chains (at start, or
+    /// since).
+    pub fn audit_verification(&self) -> Option<ChainReport> {
+        self.chain.as_ref().and_then(|c| c.last())
+    }
+
     /// Read-audit commits made since the store opened.
     pub fn audit_commits(&self) -> u64 {
         self.audit.commits()
@@ -410,6 +472,9 @@ impl Store {
             writer.shutdown().await;
         }
         self.audit.shutdown().await;
+        if let Some(chain) = &self.chain {
+            chain.shutdown().await;
+        }
         self.pool.close().await;
     }
 
@@ -434,7 +499,8 @@ impl Store {
                 return Err(StoreError::Config(format!("{dest} already exists; choose a new file")));
             }
             std::fs::rename(&partial, &final_path)
-                .map_err(|e| StoreError::Config(format!("the backup could not be put in place at {dest}: {e}")))
+                .map_err(|e| StoreError::Config(format!("the backup could not be put in place at {dest}: {e}")))?;
+            self.copy_default_audit_key(&final_path)
         });
         if result.is_err() {
             for suffix in ["", "-wal", "-shm", "-journal"] {
@@ -446,7 +512,26 @@ impl Store {
 
     /// Writes the copy to `path` and checks it: SQLite's `quick_check`
     /// answers `ok` and the practice's tables are there.
+    /// A practice keyed by the default key file beside it (`chain.rs`):
+    /// the backup gets a copy beside it (owner-only, like the original), so
+    /// the copy opens and verifies on its own. A key of the operator's
+    /// (`audit_key_file`) stays where the operator keeps it.
+    fn copy_default_audit_key(&self, dest: &std::path::Path) -> Result<()> {
+        let Some(db) = self.sqlite_file.as_ref().filter(|_| self.default_audit_key) else { return Ok(()) };
+        let key = chain::default_key_path(db);
+        if !key.is_file() {
+            return Ok(());
+        }
+        std::fs::copy(&key, chain::default_key_path(dest))
+            .map(|_| ())
+            .map_err(|e| StoreError::Config(format!("the backup's audit key could not be copied: {e}")))
+    }
+
     async fn backup_to(&self, path: &std::path::Path) -> Result<()> {
+        // The copy's entries chained as far as they can be.
+        if let Some(chain) = &self.chain {
+            chain.seal(true).await?;
+        }
         let sql = format!("VACUUM INTO '{}'", path.to_string_lossy().replace('\'', "''"));
         sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&self.pool).await?;
         // The read entries, from the read-audit file beside a database file,

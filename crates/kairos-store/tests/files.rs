@@ -164,7 +164,7 @@ async fn a_restore_over_a_crashed_practice_sets_its_log_aside_and_serves_the_bac
     // A crash: the files as they are on disk while the server runs.
     let dir = Dir::new();
     let db = dir.join("kairos.db");
-    for suffix in ["", "-wal", "-shm", ".read-audit", ".read-audit-wal", ".read-audit-shm"] {
+    for suffix in ["", "-wal", "-shm", ".read-audit", ".read-audit-wal", ".read-audit-shm", ".audit-key"] {
         let from = live_dir.join(&format!("kairos.db{suffix}"));
         if from.exists() {
             std::fs::copy(&from, dir.join(&format!("kairos.db{suffix}"))).expect("copy");

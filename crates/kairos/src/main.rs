@@ -27,7 +27,17 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// The audit log's chain key (32 random bytes as 64 hex digits; made
+    /// there at first start). Default: `<db>.audit-key` beside a SQLite file,
+    /// kept in the database for PostgreSQL. Keep it off the database's
+    /// machine and backups for the chain to reveal changes made with access
+    /// to the database (docs/security.md).
+    #[arg(long, env = "KAIROS_AUDIT_KEY_FILE", global = true)]
+    audit_key_file: Option<std::path::PathBuf>,
 }
+
+/// `--audit-key-file`, for every store a command opens.
+static AUDIT_KEY_FILE: std::sync::OnceLock<Option<std::path::PathBuf>> = std::sync::OnceLock::new();
 
 #[derive(Args, Clone)]
 struct DbArgs {
@@ -264,6 +274,11 @@ enum Command {
         #[command(flatten)]
         db: DbArgs,
     },
+    /// The audit log's tamper evidence.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
     /// Bring the database schema up to date.
     Migrate {
         #[command(flatten)]
@@ -368,6 +383,17 @@ enum ScheduleCommand {
 }
 
 #[derive(Subcommand)]
+enum AuditCommand {
+    /// Seal what is not yet chained, then walk both audit logs' chains from
+    /// the first entry and check every entry and checkpoint; names the first
+    /// broken entry (exit code 1), or says the log is intact.
+    Verify {
+        #[command(flatten)]
+        db: DbArgs,
+    },
+}
+
+#[derive(Subcommand)]
 enum UserCommand {
     /// Add a staff account. The password is read from KAIROS_PASSWORD or
     /// the first line of standard input.
@@ -431,7 +457,9 @@ async fn main() -> Result<()> {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn")),
         )
         .init();
-    match Cli::parse().command {
+    let cli = Cli::parse();
+    let _ = AUDIT_KEY_FILE.set(cli.audit_key_file);
+    match cli.command {
         Command::Serve { db, serve, create } => {
             let mfa = mfa_roles(serve.mfa_required_roles.as_deref(), "admin,director,prescriber")?;
             let store = open_for(&db.db, &serve, !create).await?;
@@ -501,6 +529,25 @@ async fn main() -> Result<()> {
             let applied = store.migrate().await?;
             println!("{url}: schema up to date ({} migration(s) applied)", applied.len());
             store.close().await;
+            Ok(())
+        }
+        Command::Audit { command: AuditCommand::Verify { db } } => {
+            let store = open(&db.db, 2).await?;
+            let started = std::time::Instant::now();
+            let report = async {
+                store.seal_audit().await?;
+                store.verify_audit(true).await
+            }
+            .await;
+            store.close().await;
+            let Some(report) = report? else { bail!("{}: this database keeps no audit chain", db.db) };
+            for line in report.lines() {
+                println!("{line}");
+            }
+            println!("verified in {:.1} s", started.elapsed().as_secs_f64());
+            if !report.ok() {
+                std::process::exit(1);
+            }
             Ok(())
         }
         Command::User { command } => user(command).await,
@@ -643,8 +690,9 @@ async fn open_for(db: &str, serve: &ServeArgs, existing: bool) -> Result<Store> 
     open_with(db, opts).await
 }
 
-async fn open_with(db: &str, opts: StoreOptions) -> Result<Store> {
+async fn open_with(db: &str, mut opts: StoreOptions) -> Result<Store> {
     let url: DatabaseUrl = db.parse()?;
+    opts.audit_key_file = AUDIT_KEY_FILE.get().cloned().flatten();
     Store::connect(&url, opts).await.with_context(|| format!("opening {url}"))
 }
 

@@ -171,10 +171,37 @@ struct AuditRow {
     detail: String,
 }
 
+/// The latest verification of the log's chain, as the page shows it.
+struct ChainView {
+    ok: bool,
+    when: String,
+    kind: &'static str,
+    sealed: u64,
+    unsealed: u64,
+    broken: Option<String>,
+    lines: Vec<String>,
+}
+
+impl ChainView {
+    fn of(r: &kairos_store::ChainReport, tz: &TimeZone) -> ChainView {
+        ChainView {
+            ok: r.ok(),
+            when: r.at.to_zoned(tz.clone()).strftime("%Y-%m-%d %H:%M:%S %Z").to_string(),
+            kind: if r.full { "every entry checked" } else { "checked from the latest checkpoint" },
+            sealed: r.sealed(),
+            unsealed: r.unsealed,
+            broken: r.broken.as_ref().map(|b| b.to_string()),
+            lines: r.lines().into_iter().skip(1).collect(),
+        }
+    }
+}
+
 #[derive(Template)]
 #[template(path = "audit.html")]
 struct AuditPage {
     nav: Option<Nav>,
+    /// None: this database keeps no chain (an in-memory one).
+    chain: Option<ChainView>,
     filter: AuditFilter,
     staff: Vec<(String, String)>,
     actions: Vec<&'static str>,
@@ -256,8 +283,10 @@ pub async fn page(State(state): State<AppState>, auth: UiAuth, Query(f): Query<A
     let offset = f.offset.unwrap_or(0);
     let total = list.as_ref().map(|l| l.total).unwrap_or(0);
     let shown = items.len() as u32;
+    let chain = usecase::audit::verification(&state, &api_auth(&auth)).map_err(|e| ui_error(e, nav()))?;
     let page = AuditPage {
         nav: nav(),
+        chain: chain.as_ref().map(|r| ChainView::of(r, &tz)),
         staff,
         actions: Action::ALL.iter().map(|a| a.as_str()).collect(),
         client_label,

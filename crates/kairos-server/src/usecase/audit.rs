@@ -63,3 +63,10 @@ pub async fn exported(state: &AppState, caller: &Auth, entries: usize) -> AppRes
         .detail(format!("exported {entries} entries"));
     Ok(state.store.audit_read(&caller.actor(), entry).await?)
 }
+
+/// The latest verification of the audit log's chain (at the server's
+/// start, or since), for the reviewer's page.
+pub fn verification(state: &AppState, caller: &Auth) -> AppResult<Option<kairos_store::ChainReport>> {
+    require(caller, Permission::ReadAudit)?;
+    Ok(state.store.audit_verification())
+}

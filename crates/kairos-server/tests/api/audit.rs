@@ -215,3 +215,42 @@ async fn the_audit_log_carries_coded_actions_and_ids_never_scores_doses_or_a_cli
     let key = kairos_server::api::portal::portal_login_key(" Rowan.Private@example.test ");
     assert!(portal.iter().all(|e| e["record_id"] == key.as_str()), "one digest per address: {portal:?}");
 }
+
+#[tokio::test]
+async fn the_audit_page_shows_the_chain_verification() {
+    let app = spawn_app().await;
+    let (admin_email, _) = app.add_staff(&[Role::Admin]).await;
+    let web = web_session(&app, &admin_email).await;
+    let page = || async {
+        web.get(format!("{}/admin/audit", app.base)).send().await.expect("get").text().await.expect("body")
+    };
+    // Verified when the server started.
+    let html = page().await;
+    assert!(html.contains("id=\"chain-status\">Intact: the chain of the audit log was verified on"), "{html}");
+    assert!(html.contains("checked from the latest checkpoint"), "{html}");
+
+    // An entry changed behind the server's back: the next verification
+    // names it on the page.
+    app.store.seal_audit().await.expect("seal");
+    let pool = app.store.pool();
+    let (id,): (String,) = sqlx::query_as("SELECT entry_id FROM audit_chain WHERE log = 'main' AND seq = 1")
+        .fetch_one(pool)
+        .await
+        .expect("first link");
+    let drop_trigger = match app.store.backend() {
+        kairos_store::Backend::Sqlite => "DROP TRIGGER audit_log_no_update",
+        kairos_store::Backend::Postgres => "DROP TRIGGER audit_log_no_update ON audit_log",
+    };
+    sqlx::query(drop_trigger).execute(pool).await.expect("drop trigger");
+    sqlx::query("UPDATE audit_log SET remote_addr = '198.51.100.9' WHERE id = $1")
+        .bind(id.clone())
+        .execute(pool)
+        .await
+        .expect("tamper");
+    let report = app.store.verify_audit(true).await.expect("verify").expect("a chain");
+    assert!(!report.ok());
+    let html = page().await;
+    assert!(html.contains("BROKEN: the audit log was changed outside Kairos"), "{html}");
+    assert!(html.contains(&format!("first broken entry: log main (database), entry {id} at position 1")), "{html}");
+    assert!(html.contains("every entry checked"), "{html}");
+}
