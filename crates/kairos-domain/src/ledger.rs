@@ -279,6 +279,7 @@ pub struct LedgerPolicy {
     pub breakage: WitnessRule,
     pub destruction: WitnessRule,
     pub loss_notice: LossNotice,
+    pub form_106: Form106Rule,
     pub inventory: InventoryRule,
 }
 
@@ -295,8 +296,12 @@ pub struct Retention {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct WitnessRule {
-    /// Staff besides the one recording who must sign.
+    /// Authorised people who must witness the entry.
     pub witnesses: u8,
+    /// Whether the person recording (who destroys, wastes or cleans up) is
+    /// one of the `witnesses`. With `false` every witness is someone else.
+    #[serde(default)]
+    pub recorder_witnesses: bool,
     #[serde(flatten)]
     pub provenance: Provenance,
 }
@@ -308,6 +313,19 @@ pub struct LossNotice {
     /// Business days (Monday to Friday; public holidays are not known to
     /// Kairos) from discovery to the written notice to the DEA field division.
     pub business_days: u8,
+    #[serde(flatten)]
+    pub provenance: Provenance,
+}
+
+/// The electronic DEA Form 106 after a theft or significant loss: due this
+/// many calendar days after discovery (21 CFR 1301.76(b) as amended by
+/// 88 FR 40707, effective 24 July 2023: 45 days), besides the written
+/// notice ([`LossNotice`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct Form106Rule {
+    pub days: u16,
     #[serde(flatten)]
     pub provenance: Provenance,
 }
@@ -348,11 +366,29 @@ impl LedgerPolicy {
                 "federal law requires at least 2 years (21 CFR 1304.04(a))",
             ));
         }
-        if self.destruction.witnesses < 1 {
-            return Err(DomainError::invalid("destruction.witnesses", "destruction needs at least one witness"));
+        if self.destruction.witnesses < 2 || self.destruction.signatures_needed() < 1 {
+            return Err(DomainError::invalid(
+                "destruction.witnesses",
+                "on-site destruction needs two authorised people, at least one besides the recorder (DEA Form 41, 21 CFR 1317.95(d))",
+            ));
         }
-        if self.waste.witnesses > 2 || self.breakage.witnesses > 2 || self.destruction.witnesses > 2 {
-            return Err(DomainError::invalid("waste.witnesses", "at most two witnesses can sign an entry"));
+        for (field, rule) in [
+            ("waste.witnesses", &self.waste),
+            ("breakage.witnesses", &self.breakage),
+            ("destruction.witnesses", &self.destruction),
+        ] {
+            if rule.signatures_needed() > 2 {
+                return Err(DomainError::invalid(
+                    field,
+                    "at most two witnesses besides the recorder can sign an entry",
+                ));
+            }
+        }
+        if self.form_106.days == 0 || self.form_106.days > 45 {
+            return Err(DomainError::invalid(
+                "form_106.days",
+                "must be between 1 and 45 (DEA Form 106 within 45 days of discovery, 88 FR 40707)",
+            ));
         }
         if self.loss_notice.business_days == 0 {
             return Err(DomainError::invalid("loss_notice.business_days", "must be at least 1"));
@@ -369,15 +405,32 @@ impl LedgerPolicy {
         Ok(())
     }
 
-    /// How many witnesses an entry of `kind` needs.
+    /// How many witness signatures from staff other than the recorder an
+    /// entry of `kind` needs (the rule's witnesses, less the recorder when
+    /// the recorder is one of them).
     pub fn witnesses_for(&self, kind: EntryKind) -> u8 {
         match kind {
-            EntryKind::Waste => self.waste.witnesses,
-            EntryKind::Breakage => self.breakage.witnesses,
-            EntryKind::Destruction => self.destruction.witnesses,
+            EntryKind::Waste => self.waste.signatures_needed(),
+            EntryKind::Breakage => self.breakage.signatures_needed(),
+            EntryKind::Destruction => self.destruction.signatures_needed(),
             _ => 0,
         }
     }
+}
+
+impl WitnessRule {
+    /// Signatures needed from people other than the recorder.
+    pub fn signatures_needed(&self) -> u8 {
+        if self.recorder_witnesses { self.witnesses.saturating_sub(1) } else { self.witnesses }
+    }
+}
+
+/// The last day for the electronic DEA Form 106 after a theft or significant
+/// loss discovered on `discovered`: `form_106.days` calendar days later
+/// (45 days, 21 CFR 1301.76(b) as amended by 88 FR 40707, effective
+/// 24 July 2023).
+pub fn form_106_due(discovered: Date, policy: &LedgerPolicy) -> Date {
+    discovered.saturating_add(jiff::Span::new().days(i64::from(policy.form_106.days)))
 }
 
 /// Whether an entry of `kind` may be recorded directly: receipts are
@@ -830,18 +883,65 @@ mod tests {
     }
 
     #[test]
-    fn destruction_needs_form_41_and_two_distinct_witnesses() {
+    /// DEA Form 41 section D and 21 CFR 1317.95(d): two authorised
+    /// employees handle and witness on-site destruction. The shipped reading
+    /// counts the person destroying (who records the entry) as one of the
+    /// two, so one more authorised person signs; a clinic wanting two
+    /// witnesses besides the recorder sets `recorder_witnesses = false`.
+    fn destruction_needs_form_41_and_two_authorised_witnesses() {
         let p = policy();
+        assert_eq!((p.destruction.witnesses, p.destruction.recorder_witnesses), (2, true));
+        assert_eq!(p.witnesses_for(EntryKind::Destruction), 1);
         let mut d = entry(EntryKind::Destruction, 10_000);
         d.detail.method = Some("chemical denaturing kit".into());
-        d.witnesses = vec!["a".into(), "b".into()];
+        d.witnesses = vec!["a".into()];
         assert_eq!(d.check(&p).map_err(|e| e.field().to_string()), Err("form_reference".into()));
         d.detail.form_reference = Some("F41-2026-0007".into());
+        // The nurse destroying it and one prescriber: two authorised people.
         assert!(d.check(&p).is_ok());
-        d.witnesses = vec!["a".into()];
+        d.witnesses = vec![];
         assert_eq!(d.check(&p).map_err(|e| e.field().to_string()), Err("witness".into()));
+        // The recorder's own signature does not stand for the second person.
+        d.witnesses = vec!["nurse".into()];
+        assert!(d.check(&p).expect_err("self").to_string().contains("different person"));
+
+        // Two witnesses besides the recorder, when the clinic says so.
+        let mut strict = policy();
+        strict.destruction.recorder_witnesses = false;
+        assert_eq!(strict.witnesses_for(EntryKind::Destruction), 2);
+        d.witnesses = vec!["a".into()];
+        assert_eq!(d.check(&strict).map_err(|e| e.field().to_string()), Err("witness".into()));
+        d.witnesses = vec!["a".into(), "b".into()];
+        assert!(d.check(&strict).is_ok());
         d.witnesses = vec!["a".into(), "a".into()];
-        assert!(d.check(&p).expect_err("same witness twice").to_string().contains("different people"));
+        assert!(d.check(&strict).expect_err("same witness twice").to_string().contains("different people"));
+
+        // A policy where the recorder alone would witness is refused.
+        let mut alone = policy();
+        alone.destruction.witnesses = 1;
+        let e = alone.validate().expect_err("one person");
+        assert_eq!(e.field(), "destruction.witnesses");
+    }
+
+    #[test]
+    /// 21 CFR 1301.76(b) as amended by 88 FR 40707 (effective 24 July 2023):
+    /// the DEA Form 106 is filed electronically within 45 calendar days of
+    /// discovering a theft or significant loss, besides the written notice
+    /// within one business day.
+    fn a_form_106_is_due_45_days_after_discovery() {
+        let p = policy();
+        assert_eq!(p.form_106.days, 45);
+        assert!(p.form_106.provenance.source.contains("88 FR 40707"), "{}", p.form_106.provenance.source);
+        // Discovered Wednesday 25 Nov 2026: notice by Thursday 26 Nov, Form
+        // 106 by Saturday 9 Jan 2027 (calendar days, weekends count).
+        assert_eq!(loss_notice_due(date(2026, 11, 25), &p), date(2026, 11, 26));
+        assert_eq!(form_106_due(date(2026, 11, 25), &p), date(2027, 1, 9));
+        // Discovered 24 July 2023, the day the rule took effect: 7 Sep 2023.
+        assert_eq!(form_106_due(date(2023, 7, 24), &p), date(2023, 9, 7));
+        // A clinic may file sooner, never later.
+        let mut late = policy();
+        late.form_106.days = 60;
+        assert_eq!(late.validate().expect_err("over 45").field(), "form_106.days");
     }
 
     #[test]

@@ -18,6 +18,7 @@ use kairos_domain::ledger::{
 };
 use serde::Serialize;
 use sqlx::any::AnyRow;
+use std::collections::HashMap;
 
 type Tx = sqlx::Transaction<'static, sqlx::Any>;
 
@@ -132,6 +133,13 @@ pub struct LossReport {
     pub form106_reference: Option<String>,
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
     pub form106_at: Option<Timestamp>,
+}
+
+/// A client's name and address as a ledger entry recorded them.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ClientSnapshot {
+    pub name: String,
+    pub address: Option<String>,
 }
 
 /// An administration whose drawn volume is not yet accounted for by given
@@ -349,6 +357,17 @@ pub(crate) async fn append_in(
     .execute(&mut **tx)
     .await
     .map_err(|e| StoreError::unique(e, "dosing_session_id", "this dosing session already has its administration"))?;
+    if let Some(c) = entry.client_id {
+        // The client's name and address as of this entry (21 CFR 1304.22(c)).
+        sqlx::query(
+            "INSERT INTO cs_entry_clients (entry_id, client_name, client_address) \
+             SELECT $1, given_name || ' ' || family_name, address FROM clients WHERE id = $2",
+        )
+        .bind(entry.id.to_string())
+        .bind(c.to_string())
+        .execute(&mut **tx)
+        .await?;
+    }
     let mut audit_entry = AuditEntry::new(Action::Create, "ledger_entry", entry.id).detail(format!(
         "{} {} {} of {} lot {} (balance {})",
         entry.kind, entry.quantity, stock.unit, stock.substance, stock.lot, after
@@ -745,6 +764,33 @@ impl Store {
                 })
             })
             .collect()
+    }
+
+    /// The client's name and address as each of these entries recorded
+    /// them (21 CFR 1304.22(c)); entries naming no client are absent.
+    pub async fn entry_clients(&self, ids: &[LedgerEntryId]) -> Result<HashMap<LedgerEntryId, ClientSnapshot>> {
+        let mut out = HashMap::with_capacity(ids.len());
+        for chunk in ids.chunks(500) {
+            let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+            let sql = format!(
+                "SELECT entry_id, client_name, client_address FROM cs_entry_clients WHERE entry_id IN ({})",
+                marks.join(",")
+            );
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for id in chunk {
+                q = q.bind(id.to_string());
+            }
+            for r in q.fetch_all(&self.pool).await? {
+                out.insert(
+                    rows::get_id(&r, "entry_id")?,
+                    ClientSnapshot {
+                        name: rows::get_str(&r, "client_name")?,
+                        address: rows::get_opt_str(&r, "client_address")?,
+                    },
+                );
+            }
+        }
+        Ok(out)
     }
 
     /// Thefts and losses, open ones (no Form 106 yet) first.

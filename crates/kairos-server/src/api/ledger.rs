@@ -541,11 +541,11 @@ pub async fn ledger_report(
     staff_ids.sort();
     staff_ids.dedup();
     let names = state.store.staff_names(&staff_ids).await?;
-    let mut client_ids: Vec<ClientId> = entries.iter().filter_map(|e| e.client_id).collect();
-    client_ids.sort();
-    client_ids.dedup();
-    let clients: HashMap<ClientId, kairos_domain::client::Client> =
-        state.store.clients_by_ids(&client_ids).await?.into_iter().map(|c| (c.id, c)).collect();
+    // The client's name and address as each entry recorded them, not the
+    // live record (21 CFR 1304.22(c)): an old entry reads the same after the
+    // client moves.
+    let entry_ids: Vec<_> = entries.iter().filter(|e| e.client_id.is_some()).map(|e| e.id).collect();
+    let clients = state.store.entry_clients(&entry_ids).await?;
     audit_clients(state, auth, &entries, "ledger_report").await?;
     let name = |s: &StaffId| names.get(s).cloned().unwrap_or_else(|| s.to_string());
     let mut closing: HashMap<StockId, Quantity> = HashMap::new();
@@ -553,7 +553,7 @@ pub async fn ledger_report(
     for e in &entries {
         let Some(s) = stocks.get(&e.stock_id) else { continue };
         closing.insert(s.id, e.balance_after);
-        let client = e.client_id.and_then(|c| clients.get(&c));
+        let client = clients.get(&e.id);
         lines.push(ReportLine {
             substance: s.substance.label().to_string(),
             ndc: s.ndc.clone(),
@@ -566,9 +566,9 @@ pub async fn ledger_report(
             unit: s.unit.as_str().to_string(),
             mg: format!("{:.1}", e.quantity.units() * s.mg_per_unit),
             balance_after: e.balance_after.to_string(),
-            patient_name: client.map(|c| c.details.display_name()).unwrap_or_default(),
+            patient_name: client.map(|c| c.name.clone()).unwrap_or_default(),
             patient_address: client
-                .map(|c| c.details.address.clone().unwrap_or_else(|| "(no address on file)".into()))
+                .map(|c| c.address.clone().unwrap_or_else(|| "(no address on file)".into()))
                 .unwrap_or_default(),
             recorded_by: name(&e.recorded_by),
             witnesses: e.witnesses.iter().map(name).collect::<Vec<_>>().join(", "),

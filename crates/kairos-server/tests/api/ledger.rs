@@ -341,18 +341,31 @@ async fn destruction_needs_form_41_and_two_witnesses_and_a_loss_is_reported_once
     let entries = format!("/api/v1/ledger/stock/{}/entries", c.stock);
     let (second_email, _) = app.add_staff(&[Role::Prescriber]).await;
     let destroy = |w: Vec<Value>, form: Option<&str>| json!({ "kind": "destruction", "quantity": 10.0, "method": "denaturing kit", "form_reference": form, "witnesses": w });
-    let r = app.post(&entries, &c.nurse, destroy(vec![witness(&c.witness_email, PASSWORD)], Some("F41-0001"))).await;
-    assert_eq!(r.problem_field(), Some("witnesses"), "two witnesses");
-    let both = vec![witness(&c.witness_email, PASSWORD), witness(&second_email, PASSWORD)];
-    let r = app.post(&entries, &c.nurse, destroy(both.clone(), None)).await;
+    // Two authorised people witness on-site destruction (DEA Form 41
+    // section D): the nurse destroying it and one more who signs.
+    let r = app.post(&entries, &c.nurse, destroy(vec![], Some("F41-0001"))).await;
+    assert_eq!(r.problem_field(), Some("witnesses"), "a second authorised person: {}", r.body);
+    assert!(r.body["detail"].as_str().unwrap_or("").contains("needs 1 witness"), "{}", r.body);
+    let r = app.post(&entries, &c.nurse, destroy(vec![witness(&c.nurse_email, PASSWORD)], Some("F41-0001"))).await;
+    assert_eq!(r.problem_field(), Some("witnesses[0]"), "the recorder does not count twice: {}", r.body);
+    let (therapist_email, _) = app.add_staff(&[Role::Therapist]).await;
+    let r = app.post(&entries, &c.nurse, destroy(vec![witness(&therapist_email, PASSWORD)], Some("F41-0001"))).await;
+    assert_eq!(r.problem_field(), Some("witnesses[0]"), "a therapist is not authorised: {}", r.body);
+    let one = vec![witness(&c.witness_email, PASSWORD)];
+    let r = app.post(&entries, &c.nurse, destroy(one.clone(), None)).await;
     assert_eq!(r.problem_field(), Some("form_reference"));
     let twice = vec![witness(&c.witness_email, PASSWORD), witness(&c.witness_email, PASSWORD)];
     let r = app.post(&entries, &c.nurse, destroy(twice, Some("F41-0001"))).await;
     assert_eq!(r.problem_field(), Some("witness"), "{}", r.body);
-    let r = app.post(&entries, &c.nurse, destroy(both, Some("F41-0001"))).await;
+    let r = app.post(&entries, &c.nurse, destroy(one, Some("F41-0001"))).await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
-    assert_eq!(r.body["witnesses"].as_array().map(Vec::len), Some(2));
+    assert_eq!(r.body["witnesses"].as_array().map(Vec::len), Some(1));
     assert_eq!(r.body["balance_after"], 40_000);
+    // A third person may still sign.
+    let both = vec![witness(&c.witness_email, PASSWORD), witness(&second_email, PASSWORD)];
+    let r = app.post(&entries, &c.nurse, destroy(both, Some("F41-0002"))).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    assert_eq!(r.body["balance_after"], 30_000);
 
     let r = app.post(&entries, &c.nurse, json!({ "kind": "theft_loss", "quantity": 10.0 })).await;
     assert_eq!(r.problem_field(), Some("narrative"));
@@ -376,7 +389,7 @@ async fn destruction_needs_form_41_and_two_witnesses_and_a_loss_is_reported_once
     assert_eq!(app.post(&path, &c.nurse, json!({ "reference": "106-TEST-1" })).await.status, StatusCode::NO_CONTENT);
     let recon = app.get("/api/v1/ledger/reconciliation", &c.nurse).await;
     assert_eq!(recon.body["open_losses"], json!([]), "{}", recon.body);
-    assert_eq!(stock(&app, &c.nurse, &c.stock).await["stock"]["balance"], 30_000);
+    assert_eq!(stock(&app, &c.nurse, &c.stock).await["stock"]["balance"], 20_000);
 }
 
 #[tokio::test]
@@ -409,5 +422,65 @@ async fn concurrent_administrations_from_several_sessions_never_lose_an_entry() 
             w[1]["balance_after"].as_i64().expect("b") - w[0]["balance_after"].as_i64().expect("a"),
             w[1]["delta"].as_i64().expect("d")
         );
+    }
+}
+
+/// 21 CFR 1304.22(c): each administration records the name and address of
+/// the person as of the entry. A client who moves (or changes name) after a
+/// dose leaves the old entry as it was written; a later dose carries the new.
+#[tokio::test]
+async fn an_administration_keeps_the_clients_name_and_address_as_of_the_dose() {
+    let app = spawn_app().await;
+    let c = clinic(&app, 2, "apa_iv_induction").await;
+    let client = format!("/api/v1/clients/{}", c.clients[0]);
+    let details = |given: &str, address: &str| json!({ "given_name": given, "family_name": "Client0", "date_of_birth": "1985-04-12", "address": address });
+    let r = app.put(&client, &c.prescriber, details("Ledger", "4 Old Road, Fairhaven ZZ 00000")).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    start_dose(&app, &c, 0).await;
+    let r = app.put(&client, &c.prescriber, details("Renamed", "77 New Street, Springfield ZZ 00000")).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+
+    let report = app.get(&format!("/api/v1/ledger/registrations/{}/report", c.registration), &c.nurse).await;
+    assert_eq!(report.status, StatusCode::OK, "{}", report.body);
+    let admin = report.body["lines"].as_array().expect("lines").iter().find(|l| l["kind"] == "Administration").cloned();
+    let admin = admin.expect("the administration");
+    assert_eq!(admin["patient_name"], "Ledger Client0", "{admin}");
+    assert_eq!(admin["patient_address"], "4 Old Road, Fairhaven ZZ 00000", "{admin}");
+    let csv = app.get(&format!("/api/v1/ledger/registrations/{}/report?format=csv", c.registration), &c.nurse).await;
+    let text = csv.body.as_str().expect("csv");
+    assert!(text.contains("4 Old Road") && !text.contains("77 New Street"), "{text}");
+    assert!(!text.contains("Renamed"), "{text}");
+}
+
+/// Every free-text column of the ledger CSV (names, addresses, lots, forms,
+/// notes) goes through `spreadsheet::cell`: a client's name typed as a
+/// formula is written as text.
+#[tokio::test]
+async fn the_ledger_csv_writes_a_formula_in_any_text_column_as_text() {
+    let app = spawn_app().await;
+    let c = clinic(&app, 1, "apa_iv_induction").await;
+    let body = json!({ "given_name": "=cmd|' /C calc'!A0", "family_name": "@SUM(1+1)", "date_of_birth": "1985-04-12",
+                       "address": "+1 Formula Way" });
+    let r = app.put(&format!("/api/v1/clients/{}", c.clients[0]), &c.prescriber, body).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    start_dose(&app, &c, 0).await;
+    let csv = app.get(&format!("/api/v1/ledger/registrations/{}/report?format=csv", c.registration), &c.nurse).await;
+    let text = csv.body.as_str().expect("csv");
+    let mut rows = csv::Reader::from_reader(text.as_bytes());
+    let header = rows.headers().expect("header").clone();
+    let col = |name: &str| header.iter().position(|h| h == name).expect(name);
+    let admin = rows
+        .records()
+        .map(|r| r.expect("row"))
+        .find(|r| &r[col("kind")] == "Administration")
+        .expect("the administration row");
+    assert_eq!(&admin[col("patient_name")], "'=cmd|' /C calc'!A0 @SUM(1+1)", "{text}");
+    assert_eq!(&admin[col("patient_address")], "'+1 Formula Way", "{text}");
+    for record in csv::Reader::from_reader(text.as_bytes()).records() {
+        let record = record.expect("row");
+        for cell in record.iter() {
+            let risky = cell.starts_with(['=', '+', '-', '@']) && cell.trim().parse::<f64>().is_err();
+            assert!(!risky, "a cell a spreadsheet would run: {cell:?} in {text}");
+        }
     }
 }

@@ -288,11 +288,18 @@ async fn an_initial_inventory_clears_the_flags_and_a_loss_is_tracked_to_form_106
     let (_, html) = get(&web, &app, "/ledger").await;
     assert!(html.contains("Thefts and losses to report") && html.contains("One device missing"), "{html}");
     assert!(html.contains("Written notice to the DEA Field Division due by"), "{html}");
+    // Both deadlines: the written notice and the electronic Form 106 within
+    // 45 days of discovery (88 FR 40707).
+    let discovered = html.split("discovered ").nth(1).expect("discovered").get(..10).expect("date");
+    let discovered: jiff::civil::Date = discovered.parse().expect("discovery date");
+    let form106_due = discovered.saturating_add(jiff::Span::new().days(45));
+    assert!(html.contains(&format!("DEA Form 106 (electronic) due by <strong>{form106_due}</strong>")), "{html}");
     let action = html.split("action=\"/ledger/losses/").nth(1).expect("loss form").split('/').next().expect("id");
     let notified = format!("/ledger/losses/{action}/notified");
     assert_eq!(post(&web, &app, &notified, &[("at", "")]).await.0, StatusCode::SEE_OTHER);
     let (_, html) = get(&web, &app, "/ledger").await;
     assert!(html.contains("DEA notified") && !html.contains("Written notice to the DEA Field Division due"), "{html}");
+    assert!(html.contains("DEA Form 106 (electronic) due by"), "the Form 106 stays due after the notice: {html}");
     let (status, _, html) = post(&web, &app, &notified, &[("at", "")]).await;
     assert_eq!(status, StatusCode::CONFLICT, "recorded once: {html}");
     let form106 = format!("/ledger/losses/{action}/form106");

@@ -47,6 +47,9 @@ pub struct LossRow {
     pub stock_href: String,
     pub notice_due: String,
     pub notice_overdue: bool,
+    /// The electronic DEA Form 106, due 45 days after discovery (policy).
+    pub form106_due: String,
+    pub form106_overdue: bool,
     pub notified: Option<String>,
 }
 
@@ -270,6 +273,9 @@ pub(super) async fn home_page(state: &AppState, auth: &UiAuth, values: Kept, ref
                 stock_href: format!("/ledger/stock/{}", s.id),
                 notice_due: l.notice_due.to_string(),
                 notice_overdue: l.notified_at.is_none() && today > l.notice_due,
+                form106_due: kairos_domain::ledger::form_106_due(l.discovered_on, &state.config.ledger).to_string(),
+                form106_overdue: l.form106_at.is_none()
+                    && today > kairos_domain::ledger::form_106_due(l.discovered_on, &state.config.ledger),
                 notified: l.notified_at.map(|t| {
                     format!(
                         "DEA notified {} by {}",
