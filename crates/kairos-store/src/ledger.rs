@@ -368,10 +368,10 @@ pub(crate) async fn append_in(
         .execute(&mut **tx)
         .await?;
     }
-    let mut audit_entry = AuditEntry::new(Action::Create, "ledger_entry", entry.id).detail(format!(
-        "{} {} {} of {} lot {} (balance {})",
-        entry.kind, entry.quantity, stock.unit, stock.substance, stock.lot, after
-    ));
+    // Coded: the kind of movement and the lot; the quantity (for an
+    // administration, the client's dose) stays in the ledger itself.
+    let mut audit_entry = AuditEntry::new(Action::Create, "ledger_entry", entry.id)
+        .detail(format!("{} of {} lot {}", entry.kind, stock.substance, stock.lot));
     if let Some(c) = entry.client_id {
         audit_entry = audit_entry.client(c);
     }
