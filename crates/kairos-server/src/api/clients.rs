@@ -211,7 +211,7 @@ pub async fn confirm_email_change(
 
 /// Cancels the client's pending change of portal address (the address stays).
 #[utoipa::path(delete, path = "/clients/{id}/email-change", tag = "clients", params(("id" = String, Path)),
-    responses((status = 204), (status = 404, body = crate::error::Problem)))]
+    responses((status = 204), (status = 404, body = crate::error::Problem), (status = 409, body = crate::error::Problem)))]
 pub async fn cancel_email_change(
     State(state): State<AppState>,
     auth: Auth,
@@ -221,6 +221,10 @@ pub async fn cancel_email_change(
     if crate::usecase::portal::cancel_email_change(&state, &auth, id).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
-        Err(AppError::NotFound("no change of address is waiting for this client".into()))
+        // The client is there; its record holds nothing to cancel.
+        Err(AppError::Conflict {
+            field: "email_change".into(),
+            detail: "no change of address is waiting for this client".into(),
+        })
     }
 }

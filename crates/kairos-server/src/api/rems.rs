@@ -20,6 +20,7 @@ pub struct EnrolmentBody {
     #[schema(format = Date)]
     pub enrolled_on: String,
     /// `female` or `male`, as the REMS forms ask.
+    #[schema(value_type = kairos_domain::rems::Sex)]
     pub sex: String,
     /// The REMS patient identifier, when the REMS gave one.
     #[schema(value_type = Option<String>, max_length = 50)]

@@ -311,7 +311,7 @@ pub async fn start(
     // The course's pre-dose questionnaires: an unanswered one needs a note.
     let visit = state.store.get_encounter(encounter).await?;
     let unanswered: Vec<String> = match visit.course_id {
-        Some(c) => {
+        Some(c) if visit.kind == kairos_domain::encounter::EncounterKind::Dosing => {
             let course = state.store.get_course(c).await?;
             pre_dose_measures(state, &course, &visit)
                 .await?
@@ -320,7 +320,7 @@ pub async fn start(
                 .map(|m| m.name)
                 .collect()
         }
-        None => Vec::new(),
+        _ => Vec::new(),
     };
     let mut cmd = cmd.clone();
     cmd.checklist.pre_dose_note = dosing::pre_dose_review(&unanswered, cmd.checklist.pre_dose_note.as_deref())?;
