@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 /// with a newer source.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(as = RemsRequirement))]
 #[serde(deny_unknown_fields)]
 pub struct Requirement {
     pub required: bool,
@@ -34,6 +35,7 @@ pub struct Requirement {
 /// policy file).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(as = RemsRequirements))]
 #[serde(deny_unknown_fields)]
 pub struct Requirements {
     /// The patient is enrolled in the REMS before the first treatment: no
@@ -107,6 +109,7 @@ impl Requirements {
 /// Sex as the REMS forms ask it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(as = RemsSex))]
 #[serde(rename_all = "snake_case")]
 pub enum Sex {
     Female,
@@ -137,6 +140,7 @@ impl Sex {
 /// recorded by the prescriber.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(as = RemsEnrolment))]
 pub struct Enrolment {
     #[cfg_attr(feature = "openapi", schema(value_type = String, format = Date))]
     pub enrolled_on: jiff::civil::Date,
@@ -183,6 +187,7 @@ impl Enrolment {
 /// The healthcare setting and the people the form names.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(as = RemsPeople))]
 pub struct People {
     /// The healthcare provider conducting monitoring (who started the session).
     pub monitoring_name: String,

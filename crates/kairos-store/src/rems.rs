@@ -14,6 +14,7 @@ use serde::Serialize;
 /// A site's details as a REMS-certified healthcare setting.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(as = RemsSetting))]
 pub struct Setting {
     pub site_id: SiteId,
     pub name: String,

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 #[derive(Deserialize, ToSchema)]
+#[schema(as = RemsEnrolmentBody)]
 #[serde(deny_unknown_fields)]
 pub struct EnrolmentBody {
     /// The date on the REMS Patient Enrollment Form (not after today).
@@ -61,6 +62,7 @@ pub async fn enrol(
 }
 
 #[derive(Serialize, ToSchema)]
+#[schema(as = RemsSiteSetting)]
 pub struct SiteSetting {
     #[schema(value_type = String, format = Uuid)]
     pub site_id: kairos_domain::ids::SiteId,
@@ -83,6 +85,7 @@ pub async fn list_settings(State(state): State<AppState>, auth: Auth) -> AppResu
 }
 
 #[derive(Deserialize, ToSchema)]
+#[schema(as = RemsSettingBody)]
 #[serde(deny_unknown_fields)]
 pub struct SettingBody {
     /// The healthcare setting's name as certified in the REMS.
