@@ -89,12 +89,12 @@ pub async fn list_settings(State(state): State<AppState>, auth: Auth) -> AppResu
 #[serde(deny_unknown_fields)]
 pub struct SettingBody {
     /// The healthcare setting's name as certified in the REMS.
-    #[schema(max_length = 200)]
+    #[schema(value_type = kairos_domain::text::Text200)]
     pub name: String,
-    #[schema(max_length = 500)]
+    #[schema(value_type = kairos_domain::text::Text500)]
     pub address: String,
     /// Where the monitoring provider is reached.
-    #[schema(max_length = 40)]
+    #[schema(value_type = kairos_domain::text::Text40)]
     pub phone: String,
 }
 

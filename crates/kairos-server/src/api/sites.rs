@@ -70,7 +70,7 @@ pub async fn get_site(
 
 /// Renames a site or changes its time zone (admin).
 #[utoipa::path(put, path = "/sites/{id}", tag = "sites", params(("id" = String, Path)), request_body = SiteBody,
-    responses((status = 200, body = SiteView), (status = 404, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
+    responses((status = 200, body = SiteView), (status = 404, body = crate::error::Problem), (status = 409, description = "another site has this name", body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
 pub async fn update_site(
     State(state): State<AppState>,
     auth: Auth,
