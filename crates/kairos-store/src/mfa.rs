@@ -52,19 +52,6 @@ async fn audit_staff(tx: &mut Tx, actor: &Actor, staff: StaffId, detail: &str, n
     audit::insert_in(tx, actor, &AuditEntry::new(Action::Update, "staff", staff).detail(detail), now).await
 }
 
-async fn end_sessions(tx: &mut Tx, staff: StaffId, except_token: Option<&str>, now: Timestamp) -> Result<()> {
-    sqlx::query(
-        "UPDATE sessions SET revoked_at = $2 WHERE staff_id = $1 AND revoked_at IS NULL \
-         AND token_hash <> COALESCE($3, '')",
-    )
-    .bind(staff.to_string())
-    .bind(micros(now))
-    .bind(except_token.map(token_hash))
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
-}
-
 /// Clears an account's second factor inside a transaction: secret, last
 /// step, recovery codes and pending second steps.
 pub(crate) async fn clear_mfa_in(tx: &mut Tx, staff: StaffId) -> Result<()> {
@@ -166,7 +153,7 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
         }
-        end_sessions(&mut tx, staff, keep_session, now).await?;
+        crate::sessions::end_staff_sessions_in(&mut tx, staff, keep_session, now).await?;
         audit_staff(&mut tx, actor, staff, "mfa enrolled; recovery codes issued; other sessions ended", now).await?;
         tx.commit().await?;
         Ok(())
@@ -214,7 +201,7 @@ impl Store {
         let mut tx = self.begin_write().await?;
         crate::staff_requests::staff_in(&mut tx, staff).await?;
         clear_mfa_in(&mut tx, staff).await?;
-        end_sessions(&mut tx, staff, None, now).await?;
+        crate::sessions::end_staff_sessions_in(&mut tx, staff, None, now).await?;
         audit_staff(&mut tx, actor, staff, detail, now).await?;
         tx.commit().await?;
         Ok(())
@@ -226,7 +213,7 @@ impl Store {
         let now = Timestamp::now();
         let mut tx = self.begin_write().await?;
         clear_mfa_in(&mut tx, staff).await?;
-        end_sessions(&mut tx, staff, Some(keep_session), now).await?;
+        crate::sessions::end_staff_sessions_in(&mut tx, staff, Some(keep_session), now).await?;
         audit_staff(&mut tx, actor, staff, "mfa removed by its owner; other sessions ended", now).await?;
         tx.commit().await?;
         Ok(())

@@ -40,6 +40,15 @@ impl SettingInput {
     }
 }
 
+fn setting_of(r: &sqlx::any::AnyRow) -> Result<Setting> {
+    Ok(Setting {
+        site_id: rows::get_id(r, "site_id")?,
+        name: rows::get_str(r, "name")?,
+        address: rows::get_str(r, "address")?,
+        phone: rows::get_str(r, "phone")?,
+    })
+}
+
 fn enrolment_of(r: &sqlx::any::AnyRow) -> Result<Enrolment> {
     Ok(Enrolment {
         enrolled_on: rows::get_date(r, "enrolled_on")?,
@@ -159,15 +168,15 @@ impl Store {
         let rows = sqlx::query("SELECT site_id, name, address, phone FROM rems_settings ORDER BY name")
             .fetch_all(&self.pool)
             .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(Setting {
-                    site_id: rows::get_id(r, "site_id")?,
-                    name: rows::get_str(r, "name")?,
-                    address: rows::get_str(r, "address")?,
-                    phone: rows::get_str(r, "phone")?,
-                })
-            })
-            .collect()
+        rows.iter().map(setting_of).collect()
+    }
+
+    /// One site's REMS setting details, if set.
+    pub async fn rems_setting(&self, site: SiteId) -> Result<Option<Setting>> {
+        let row = sqlx::query("SELECT site_id, name, address, phone FROM rems_settings WHERE site_id = $1")
+            .bind(site.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(setting_of).transpose()
     }
 }

@@ -35,6 +35,27 @@ impl SessionPolicy {
     }
 }
 
+/// Ends every open session of a staff account inside `tx` (a password set,
+/// a second factor changed, the account deactivated), except the one whose
+/// token is `except_token` (the session the change was made from).
+pub(crate) async fn end_staff_sessions_in(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    staff: kairos_domain::ids::StaffId,
+    except_token: Option<&str>,
+    now: Timestamp,
+) -> Result<()> {
+    sqlx::query(
+        "UPDATE sessions SET revoked_at = $2 WHERE staff_id = $1 AND revoked_at IS NULL \
+         AND token_hash <> COALESCE($3, '')",
+    )
+    .bind(staff.to_string())
+    .bind(micros(now))
+    .bind(except_token.map(token_hash))
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
 /// The lower-case hex SHA-256 of a session token: what the database keeps.
 pub fn token_hash(token: &str) -> String {
     const HEX: &[u8; 16] = b"0123456789abcdef";

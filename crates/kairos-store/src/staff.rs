@@ -88,11 +88,7 @@ impl Store {
         if res.rows_affected() == 0 {
             return Err(StoreError::NotFound { record: "staff", id: id.to_string() });
         }
-        sqlx::query("UPDATE sessions SET revoked_at = $2 WHERE staff_id = $1 AND revoked_at IS NULL")
-            .bind(id.to_string())
-            .bind(micros(now))
-            .execute(&mut *tx)
-            .await?;
+        crate::sessions::end_staff_sessions_in(&mut tx, id, None, now).await?;
         audit::insert_in(
             &mut tx,
             actor,
@@ -125,14 +121,7 @@ impl Store {
         if res.rows_affected() == 0 {
             return Err(StoreError::NotFound { record: "staff", id: id.to_string() });
         }
-        sqlx::query(
-            "UPDATE sessions SET revoked_at = $2 WHERE staff_id = $1 AND revoked_at IS NULL AND token_hash <> $3",
-        )
-        .bind(id.to_string())
-        .bind(micros(now))
-        .bind(crate::sessions::token_hash(keep_session))
-        .execute(&mut *tx)
-        .await?;
+        crate::sessions::end_staff_sessions_in(&mut tx, id, Some(keep_session), now).await?;
         audit::insert_in(
             &mut tx,
             actor,
@@ -257,11 +246,7 @@ pub(crate) async fn update_staff_in(
     .map_err(|e| StoreError::unique(e, "email", "a staff member with this e-mail already exists"))?
     .ok_or_else(|| StoreError::NotFound { record: "staff", id: id.to_string() })?;
     if !active {
-        sqlx::query("UPDATE sessions SET revoked_at = $2 WHERE staff_id = $1 AND revoked_at IS NULL")
-            .bind(id.to_string())
-            .bind(micros(now))
-            .execute(&mut **tx)
-            .await?;
+        crate::sessions::end_staff_sessions_in(tx, id, None, now).await?;
     }
     let after = staff_of(&row)?;
     audit::insert_in(

@@ -369,11 +369,7 @@ impl Store {
             }
             if req.kind == RequestKind::MfaReset {
                 crate::mfa::clear_mfa_in(&mut tx, staff.id).await?;
-                sqlx::query("UPDATE sessions SET revoked_at = $2 WHERE staff_id = $1 AND revoked_at IS NULL")
-                    .bind(staff.id.to_string())
-                    .bind(micros(now))
-                    .execute(&mut *tx)
-                    .await?;
+                crate::sessions::end_staff_sessions_in(&mut tx, staff.id, None, now).await?;
                 audit::insert_in(
                     &mut tx,
                     actor,
@@ -393,11 +389,7 @@ impl Store {
                 .bind(micros(now))
                 .execute(&mut *tx)
                 .await?;
-                sqlx::query("UPDATE sessions SET revoked_at = $2 WHERE staff_id = $1 AND revoked_at IS NULL")
-                    .bind(staff.id.to_string())
-                    .bind(micros(now))
-                    .execute(&mut *tx)
-                    .await?;
+                crate::sessions::end_staff_sessions_in(&mut tx, staff.id, None, now).await?;
                 audit::insert_in(
                     &mut tx,
                     actor,

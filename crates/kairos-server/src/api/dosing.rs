@@ -339,7 +339,7 @@ pub async fn rems_view(state: &AppState, auth: &Auth, id: kairos_domain::ids::Do
     let first_treatment = state.store.first_esketamine_session(s.client_id).await? == Some(s.id);
     // The monitoring provider: who started the session, reached at the
     // setting's telephone; the setting: the site's REMS details.
-    let setting = state.store.rems_settings().await?.into_iter().find(|x| x.site_id == visit.site_id);
+    let setting = state.store.rems_setting(visit.site_id).await?;
     let monitor = match s.started_by {
         Some(id) => Some(state.store.get_staff(id).await?),
         None => None,

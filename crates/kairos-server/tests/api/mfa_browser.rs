@@ -3,12 +3,9 @@
 //! the key, confirms with a code, sees the recovery codes once, signs out and
 //! signs in again with the password and a code from the app.
 
-use crate::browser::{
-    CHROMEDRIVER, Driver, Outcome, browser_available, chromium_session, ensure, free_port, page_state,
-};
+use crate::browser::{Outcome, browser_available, chromedriver, chromium_session, ensure, page_state};
 use crate::helpers::*;
 use kairos_domain::roles::Role;
-use std::process::{Command, Stdio};
 use thirtyfour::prelude::*;
 
 fn code_for(secret: &str, at: u64) -> String {
@@ -31,16 +28,8 @@ async fn a_prescriber_sets_up_two_step_sign_in_and_signs_in_with_a_code() {
     }
     let app = spawn_app_with(kairos_server::Config { mfa_required: vec![Role::Prescriber], ..test_config() }).await;
     let (email, _) = app.add_staff(&[Role::Prescriber]).await;
-    let port = free_port();
-    let _driver = Driver(
-        Command::new(CHROMEDRIVER)
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start chromedriver"),
-    );
-    let (b, profile) = chromium_session(&format!("http://127.0.0.1:{port}"), false).await;
+    let (_driver, url) = chromedriver();
+    let (b, profile) = chromium_session(&url, false).await;
     let run = async {
         b.goto(format!("{}/clients", app.base)).await?;
         b.find(By::Id("email")).await?.send_keys(&email).await?;
