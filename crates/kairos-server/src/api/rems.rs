@@ -2,7 +2,7 @@
 //! details as a REMS healthcare setting (`usecase::rems`).
 
 use super::path_id;
-use crate::error::{AppError, AppResult};
+use crate::error::AppResult;
 use crate::extract::{Auth, Json};
 use crate::state::AppState;
 use crate::usecase;
@@ -28,20 +28,29 @@ pub struct EnrolmentBody {
     pub rems_patient_id: Option<String>,
 }
 
-/// The client's REMS enrolment.
+/// Whether a client is enrolled in the esketamine REMS.
+#[derive(Serialize, ToSchema)]
+#[schema(as = RemsEnrolmentStatus)]
+pub struct EnrolmentStatus {
+    #[schema(value_type = String, format = Uuid)]
+    pub client_id: kairos_domain::ids::ClientId,
+    /// The recorded enrolment; `null` until a prescriber records it.
+    pub enrolment: Option<Enrolment>,
+}
+
+/// The client's REMS enrolment status: `enrolment` is `null` until a
+/// prescriber records it (the client exists either way).
 #[utoipa::path(get, path = "/clients/{id}/rems-enrolment", tag = "dosing", params(("id" = String, Path)),
-    responses((status = 200, body = Enrolment), (status = 404, body = crate::error::Problem)))]
+    responses((status = 200, body = EnrolmentStatus), (status = 404, body = crate::error::Problem)))]
 pub async fn get_enrolment(
     State(state): State<AppState>,
     auth: Auth,
     Path(id): Path<String>,
-) -> AppResult<axum::Json<Enrolment>> {
+) -> AppResult<axum::Json<EnrolmentStatus>> {
     let client = path_id("client", &id)?;
     state.store.get_client(client).await?;
-    match usecase::rems::enrolment(&state, &auth, client).await? {
-        Some(e) => Ok(axum::Json(e)),
-        None => Err(AppError::NotFound("the client's REMS enrolment is not recorded".into())),
-    }
+    let enrolment = usecase::rems::enrolment(&state, &auth, client).await?;
+    Ok(axum::Json(EnrolmentStatus { client_id: client, enrolment }))
 }
 
 /// Records the client's enrolment in the esketamine REMS (a prescriber):
