@@ -119,6 +119,10 @@ id_type!(
     LedgerEntryId
 );
 id_type!(
+    /// A biennial inventory: one dated count of every stock of a registration.
+    InventoryId
+);
+id_type!(
     /// A dissociation score, side effect or adverse event in a dosing session.
     SessionEventId
 );

@@ -677,6 +677,75 @@ pub fn inventory_status(last: Option<Date>, today: Date, policy: &LedgerPolicy) 
     }
 }
 
+/// Which counts go through a stock's own page: an initial inventory opens
+/// a stock's books and an ad hoc count checks one stock, but a biennial
+/// inventory is one dated event across every stock of a registration
+/// (21 CFR 1304.11(c)), recorded as a whole ([`inventory_covers`]).
+pub fn may_count_directly(count_type: Option<CountType>) -> Result<(), crate::Refusal> {
+    if count_type == Some(CountType::Biennial) {
+        return Err(crate::Refusal::invalid(
+            "count_type",
+            "a biennial inventory counts every stock of the registration at once: take it from the \
+             registration's inventory page, not one stock at a time",
+        ));
+    }
+    Ok(())
+}
+
+/// A stock as a biennial inventory finds it on the books.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OnHand {
+    pub stock_id: String,
+    /// How the stock is named to the person counting: substance, form, NDC and lot.
+    pub label: String,
+    pub balance: Quantity,
+    pub unit: Unit,
+}
+
+/// Whether a biennial inventory's counts (`counted`: the stock ids in the
+/// order given) cover the registration: every stock with anything on the
+/// books is counted (an inventory is "a complete and accurate record of all
+/// stocks on hand", 1304.11(a)), none twice, and none from elsewhere. A
+/// stock with nothing on the books may be counted (a container found) but
+/// need not be.
+pub fn inventory_covers(on_hand: &[OnHand], counted: &[String]) -> Result<(), crate::Refusal> {
+    for (i, id) in counted.iter().enumerate() {
+        if !on_hand.iter().any(|s| &s.stock_id == id) {
+            return Err(crate::Refusal::invalid(
+                format!("counts[{i}].stock_id"),
+                format!("{id} is not a stock of this registration"),
+            ));
+        }
+        if counted[..i].contains(id) {
+            return Err(crate::Refusal::invalid(format!("counts[{i}].stock_id"), "this stock is counted twice"));
+        }
+    }
+    let missing: Vec<String> = on_hand
+        .iter()
+        .filter(|s| s.balance.is_positive() && !counted.contains(&s.stock_id))
+        .map(|s| format!("{} ({} {} on the books)", s.label, s.balance, s.unit))
+        .collect();
+    if !missing.is_empty() {
+        return Err(crate::Refusal::invalid(
+            "counts",
+            format!("a biennial inventory counts every stock on hand; not counted: {}", missing.join("; ")),
+        ));
+    }
+    Ok(())
+}
+
+/// The date a registration's inventory clock runs from: the latest
+/// complete biennial inventory, else the registration's initial inventory
+/// (the first stock's opening count). A later stock's opening count does
+/// not restart the clock: it is that stock's initial inventory, not the
+/// registration's.
+pub fn last_inventory(initial: Option<Date>, latest_biennial: Option<Date>) -> Option<Date> {
+    match (initial, latest_biennial) {
+        (Some(i), Some(b)) => Some(i.max(b)),
+        (i, b) => i.or(b),
+    }
+}
+
 /// The last day the written loss notice is due: `business_days` Monday-to-
 /// Friday days after the day of discovery.
 pub fn loss_notice_due(discovered: Date, policy: &LedgerPolicy) -> Date {
@@ -695,6 +764,54 @@ pub fn loss_notice_due(discovered: Date, policy: &LedgerPolicy) -> Date {
 mod tests {
     use super::*;
     use jiff::civil::date;
+
+    fn on_hand(id: &str, lot: &str, balance: i64) -> OnHand {
+        OnHand {
+            stock_id: id.into(),
+            label: format!("Ketamine 50 mg/mL, NDC 0143-9508, lot {lot}"),
+            balance: Quantity(balance),
+            unit: Unit::Ml,
+        }
+    }
+
+    #[test]
+    fn a_biennial_inventory_counts_every_stock_on_hand_once() {
+        // Two vials' lots on the books and one emptied lot.
+        let books = [on_hand("a", "K1", 8_000), on_hand("b", "K2", 10_000), on_hand("c", "K0", 0)];
+        let ids = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert!(inventory_covers(&books, &ids(&["a", "b"])).is_ok(), "the empty lot need not be counted");
+        assert!(inventory_covers(&books, &ids(&["b", "a", "c"])).is_ok(), "but may be");
+        let missing = inventory_covers(&books, &ids(&["a"])).expect_err("lot K2 is on hand");
+        assert_eq!(missing.field, "counts");
+        assert!(missing.message.contains("lot K2 (10 mL on the books)"), "{}", missing.message);
+        assert!(!missing.message.contains("lot K0"), "{}", missing.message);
+        let twice = inventory_covers(&books, &ids(&["a", "b", "a"])).expect_err("twice");
+        assert_eq!(twice.field, "counts[2].stock_id");
+        let stranger = inventory_covers(&books, &ids(&["a", "b", "z"])).expect_err("another registration's");
+        assert_eq!(stranger.field, "counts[2].stock_id");
+        // A registration with nothing on hand records a zero inventory.
+        assert!(inventory_covers(&[on_hand("c", "K0", 0)], &[]).is_ok());
+    }
+
+    #[test]
+    fn the_inventory_clock_runs_from_the_latest_biennial_not_a_later_lots_opening() {
+        // Initial inventory 2025-01-10; a biennial on 2026-12-01: the clock
+        // runs from the biennial. A stock opened on 2026-06-01 (its own
+        // initial count) does not move the registration's initial date,
+        // which is the earliest opening count.
+        assert_eq!(last_inventory(Some(date(2025, 1, 10)), Some(date(2026, 12, 1))), Some(date(2026, 12, 1)));
+        assert_eq!(last_inventory(Some(date(2025, 1, 10)), None), Some(date(2025, 1, 10)));
+        assert_eq!(last_inventory(None, Some(date(2026, 12, 1))), Some(date(2026, 12, 1)));
+        assert_eq!(last_inventory(None, None), None);
+    }
+
+    #[test]
+    fn a_biennial_count_is_not_recorded_one_stock_at_a_time() {
+        assert_eq!(may_count_directly(Some(CountType::Biennial)).map_err(|r| r.field), Err("count_type".into()));
+        assert!(may_count_directly(Some(CountType::AdHoc)).is_ok());
+        assert!(may_count_directly(Some(CountType::Initial)).is_ok());
+        assert!(may_count_directly(None).is_ok());
+    }
 
     #[test]
     fn receipts_and_administrations_have_doors_of_their_own() {

@@ -673,18 +673,6 @@ impl Store {
         rows.iter().map(entry_of).collect()
     }
 
-    /// The date of the last initial or biennial inventory of a registration.
-    pub async fn last_inventory(&self, registration: RegistrationId) -> Result<Option<Timestamp>> {
-        let (at,): (Option<i64>,) = sqlx::query_as(
-            "SELECT MAX(e.occurred_at) FROM cs_entries e JOIN cs_stock k ON k.id = e.stock_id \
-             WHERE k.registration_id = $1 AND e.kind = 'count' AND e.count_type IN ('initial', 'biennial')",
-        )
-        .bind(registration.to_string())
-        .fetch_one(&self.pool)
-        .await?;
-        at.map(rows::from_micros).transpose()
-    }
-
     /// Open discrepancies, newest first: counts whose measured quantity
     /// differs from the books by more than the tolerance, unless a
     /// correction names the count or a later count of the same stock agrees

@@ -26,6 +26,7 @@ pub mod files;
 pub mod groups;
 pub mod import;
 mod integration_due;
+pub mod inventories;
 pub mod ledger;
 pub mod measures;
 pub mod mfa;

@@ -384,10 +384,7 @@ pub async fn reconciliation(state: &AppState) -> AppResult<Reconciliation> {
     let mut inventories = Vec::new();
     for r in state.store.registrations().await? {
         // Each registration's dates are its site's.
-        let tz = state.site_tz(r.site_id).await?;
-        let today = state.now().to_zoned(tz.clone()).date();
-        let last = state.store.last_inventory(r.id).await?.map(|t| t.to_zoned(tz.clone()).date());
-        let status = kairos_domain::ledger::inventory_status(last, today, &state.config.ledger);
+        let status = crate::usecase::ledger::inventory_status(state, &r).await?;
         inventories.push((r, status));
     }
     Ok(Reconciliation {
@@ -654,9 +651,7 @@ pub async fn inventory_report(state: &AppState, auth: &Auth, reg: RegistrationId
     auth.require(Permission::ReadLedger)?;
     let registration = state.store.registration(reg).await?;
     let tz = state.store.get_site(registration.site_id).await?.time_zone.tz();
-    let today = state.now().to_zoned(tz.clone()).date();
-    let last = state.store.last_inventory(reg).await?.map(|t| t.to_zoned(tz.clone()).date());
-    let status = kairos_domain::ledger::inventory_status(last, today, &state.config.ledger);
+    let status = crate::usecase::ledger::inventory_status(state, &registration).await?;
     let mut lines = Vec::new();
     for s in state.store.stocks(Some(reg)).await? {
         let entries = state.store.entries(s.id).await?;

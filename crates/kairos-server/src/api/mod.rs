@@ -11,6 +11,7 @@ pub mod dosing;
 pub mod encounters;
 pub mod groups;
 pub mod health;
+pub mod inventories;
 pub mod ledger;
 pub mod measures;
 pub mod notes;
@@ -153,6 +154,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(ledger::get_reconciliation))
         .routes(routes!(ledger::get_report))
         .routes(routes!(ledger::get_inventory))
+        .routes(routes!(inventories::take, inventories::list))
+        .routes(routes!(inventories::get))
         .routes(routes!(groups::list_groups, groups::create_group))
         .routes(routes!(groups::get_group))
         .routes(routes!(groups::add_member))

@@ -156,6 +156,9 @@ pages! {
     get "/ledger/registrations/{id}/report" => ledger::report, Needs(&[P::ReadLedger]);
     get "/ledger/registrations/{id}/report.csv" => ledger::report_csv, Needs(&[P::ReadLedger]);
     get "/ledger/registrations/{id}/inventory" => ledger::inventory, Needs(&[P::ReadLedger]);
+    get "/ledger/registrations/{id}/inventories/new" => ledger::inventory_form, Needs(&[P::RecordLedger]);
+    post "/ledger/registrations/{id}/inventories" => ledger::inventory_submit, Needs(&[P::RecordLedger]);
+    get "/ledger/inventories/{id}" => ledger::inventory_record, Needs(&[P::ReadLedger]);
     get "/dosing-sessions/{id}/rems" => ledger::rems, Needs(&[P::ReadLedger]);
     post "/dosing-sessions/{id}/rems" => ledger::rems_submit, Needs(&[P::RecordLedger]);
     get "/rems" => ledger::rems_list, Needs(&[P::ReadLedger]);

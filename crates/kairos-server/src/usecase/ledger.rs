@@ -225,6 +225,9 @@ pub async fn record_entry(
     use kairos_domain::ledger::{EntryDetail, Quantity};
     require(caller, Permission::RecordLedger)?;
     kairos_domain::ledger::may_record_directly(body.kind)?;
+    if body.kind == kairos_domain::ledger::EntryKind::Count {
+        kairos_domain::ledger::may_count_directly(body.count_type)?;
+    }
     // The stock is named by the page or the path: one that does not exist
     // is a 404 before the entry's fields are judged.
     state.store.stock(stock).await?;
@@ -378,4 +381,103 @@ pub async fn loss_notified(state: &AppState, caller: &Auth, loss: LedgerEntryId,
 pub async fn form106_filed(state: &AppState, caller: &Auth, loss: LedgerEntryId, reference: &str) -> AppResult<()> {
     require(caller, Permission::RecordLedger)?;
     Ok(state.store.loss_form106(&caller.actor(), loss, reference).await?)
+}
+
+/// Takes a registration's biennial inventory (21 CFR 1304.11(c)): each
+/// count's quantity first (named `counts[i].quantity`), then the store
+/// checks, under the stocks' locks, that every stock on the books is
+/// counted once (`kairos_domain::ledger::inventory_covers`) and writes the
+/// event with every count, or nothing.
+pub async fn take_inventory(
+    state: &AppState,
+    caller: &Auth,
+    registration: RegistrationId,
+    body: &crate::api::inventories::InventoryBody,
+) -> AppResult<kairos_store::inventories::Inventory> {
+    use kairos_domain::ledger::Quantity;
+    require(caller, Permission::RecordLedger)?;
+    state.store.registration(registration).await?;
+    let mut counts = Vec::with_capacity(body.counts.len());
+    for (i, c) in body.counts.iter().enumerate() {
+        let quantity = Quantity::from_units(&format!("counts[{i}].quantity"), c.quantity)?;
+        if quantity.0 < 0 {
+            return Err(crate::error::AppError::invalid(format!("counts[{i}].quantity"), "a count cannot be negative"));
+        }
+        counts.push(kairos_store::inventories::NewCount {
+            stock_id: crate::api::field_id(&format!("counts[{i}].stock_id"), &c.stock_id)?,
+            quantity,
+            note: kairos_domain::text::optional(&format!("counts[{i}].note"), c.note.as_deref(), 4000)?,
+        });
+    }
+    let new = kairos_store::inventories::NewInventory {
+        registration_id: registration,
+        taken_at: crate::api::charted_at("taken_at", body.taken_at.as_deref(), state.now())?,
+        business_time: body.business_time,
+        counts,
+    };
+    Ok(state.store.record_inventory(&caller.actor(), &state.config.ledger, &new).await?)
+}
+
+/// A registration's biennial inventories, newest first.
+pub async fn inventories(
+    state: &AppState,
+    caller: &Auth,
+    registration: RegistrationId,
+) -> AppResult<Vec<kairos_store::inventories::Inventory>> {
+    require(caller, Permission::ReadLedger)?;
+    state.store.registration(registration).await?;
+    Ok(state.store.inventories(registration).await?)
+}
+
+/// One biennial inventory with its counts.
+pub async fn inventory(
+    state: &AppState,
+    caller: &Auth,
+    id: kairos_domain::ids::InventoryId,
+) -> AppResult<kairos_store::inventories::Inventory> {
+    require(caller, Permission::ReadLedger)?;
+    Ok(state.store.inventory(id).await?)
+}
+
+/// Where a registration's biennial inventory stands today, in its site's
+/// time zone: due two years after its latest biennial inventory or, before
+/// the first, after its initial inventory.
+pub async fn inventory_status(
+    state: &AppState,
+    registration: &Registration,
+) -> AppResult<kairos_domain::ledger::InventoryStatus> {
+    let tz = state.site_tz(registration.site_id).await?;
+    let today = state.now().to_zoned(tz.clone()).date();
+    let dates = state.store.inventory_dates(registration.id).await?;
+    let day = |t: Option<jiff::Timestamp>| t.map(|t| t.to_zoned(tz.clone()).date());
+    let last = kairos_domain::ledger::last_inventory(day(dates.initial), day(dates.biennial));
+    Ok(kairos_domain::ledger::inventory_status(last, today, &state.config.ledger))
+}
+
+/// A biennial inventory as its printable record shows it.
+pub struct InventoryRecord {
+    pub inventory: kairos_store::inventories::Inventory,
+    pub registration: Registration,
+    pub site: Site,
+    /// Who took it.
+    pub taken_by: String,
+}
+
+/// One biennial inventory with its registration, site and who took it.
+pub async fn inventory_record(
+    state: &AppState,
+    caller: &Auth,
+    id: kairos_domain::ids::InventoryId,
+) -> AppResult<InventoryRecord> {
+    let inventory = self::inventory(state, caller, id).await?;
+    let (registration, site) = registration_at_site(state, inventory.registration_id).await?;
+    let taken_by =
+        state.store.staff_names(&[inventory.taken_by]).await?.remove(&inventory.taken_by).unwrap_or_default();
+    Ok(InventoryRecord { inventory, registration, site, taken_by })
+}
+
+/// The stock held under a registration, by substance, NDC and lot.
+pub async fn stocks(state: &AppState, caller: &Auth, registration: RegistrationId) -> AppResult<Vec<Stock>> {
+    require(caller, Permission::ReadLedger)?;
+    Ok(state.store.stocks(Some(registration)).await?)
 }

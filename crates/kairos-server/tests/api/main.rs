@@ -16,6 +16,7 @@ mod groups;
 mod headers;
 mod helpers;
 mod input_hygiene;
+mod inventories;
 mod ledger;
 mod ledger_pages;
 mod measures;

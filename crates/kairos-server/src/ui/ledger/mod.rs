@@ -8,6 +8,7 @@
 //! of client reads are the API's.
 
 mod entries;
+mod inventories;
 mod losses;
 mod receipts;
 mod registrations;
@@ -16,6 +17,7 @@ mod reports;
 mod stock;
 
 pub use entries::add_entry;
+pub use inventories::{record as inventory_record, take_form as inventory_form, take_submit as inventory_submit};
 pub use losses::{loss_form106, loss_notified};
 pub use receipts::{initial_form, initial_submit, receive_form, receive_submit};
 pub use registrations::{add_registration, home};
@@ -312,7 +314,8 @@ fn inventory_words(status: &InventoryStatus) -> (String, &'static str) {
         InventoryStatus::DueSoon { due } => (format!("Biennial inventory due soon: by {due}."), "review"),
         InventoryStatus::Overdue { due } => (format!("Biennial inventory overdue: it was due by {due}."), "urgent"),
         InventoryStatus::Missing => (
-            "No inventory on the books: record an initial inventory, or a biennial count of every stock.".into(),
+            "No inventory on the books: record the initial inventory, or take a biennial inventory of every stock."
+                .into(),
             "urgent",
         ),
     }

@@ -143,6 +143,11 @@ struct InventoryPage {
     status_class: &'static str,
     lines: Vec<api::InventoryLine>,
     printed: String,
+    registration_id: String,
+    /// The caller records ledger entries: the page offers the count form.
+    may_take: bool,
+    /// The biennial inventories taken, newest first: (link, words).
+    taken: Vec<(String, String)>,
 }
 
 pub async fn inventory(State(state): State<AppState>, auth: UiAuth, Path(id): Path<String>) -> PageResult {
@@ -152,12 +157,28 @@ pub async fn inventory(State(state): State<AppState>, auth: UiAuth, Path(id): Pa
     let r = api::inventory_report(&state, &api_auth(&auth), reg).await.map_err(|e| ui_error(e, nav()))?;
     let site = usecase::directory::site(&state, r.registration.site_id).await.map_err(|e| ui_error(e, nav()))?;
     let (status, status_class) = inventory_words(&r.status);
+    let tz = site.time_zone.tz();
+    let taken = usecase::ledger::inventories(&state, &api_auth(&auth), reg)
+        .await
+        .map_err(|e| ui_error(e, nav()))?
+        .into_iter()
+        .map(|i| {
+            let at = match i.business_time {
+                kairos_domain::ledger::BusinessTime::Opening => "opening of business",
+                kairos_domain::ledger::BusinessTime::Close => "close of business",
+            };
+            (format!("/ledger/inventories/{}", i.id), format!("{}, at the {at}", when(i.taken_at, &tz)))
+        })
+        .collect();
     Ok(render(&InventoryPage {
+        registration_id: reg.to_string(),
+        may_take: auth.staff.roles.allow(Permission::RecordLedger),
+        taken,
         nav: nav(),
         registrant: r.registration.registrant.clone(),
         dea_number: r.registration.dea_number.clone(),
         address: r.registration.address.clone(),
-        printed: when(state.now(), &site.time_zone.tz()),
+        printed: when(state.now(), &tz),
         site: site.name,
         status,
         status_class,

@@ -206,10 +206,12 @@ pub(super) async fn stock_page(
             let need = usize::from(policy.witnesses_for(kind));
             let (title, help, slots, button) = match kind {
                 EntryKind::Count => {
-                    f.add("count_type", "Kind of count", "select").required().options(vec![
-                        (CountType::AdHoc.as_str().into(), "Ad hoc count".into()),
-                        (CountType::Biennial.as_str().into(), "Biennial inventory".into()),
-                    ]);
+                    f.add("count_type", "Kind of count", "select")
+                        .required()
+                        .options(vec![(CountType::AdHoc.as_str().into(), "Ad hoc count".into())])
+                        .hint(
+                            "A biennial inventory counts every stock at once, from the registration's inventory page",
+                        );
                     f.add("business_time", "Taken at", "select").required().options(vec![
                         (BusinessTime::Opening.as_str().into(), "Opening of business".into()),
                         (BusinessTime::Close.as_str().into(), "Close of business".into()),
