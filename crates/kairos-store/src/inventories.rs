@@ -189,13 +189,7 @@ impl Store {
         )
         .await?;
         tx.commit().await?;
-        counts.sort_by(|a, b| {
-            (a.stock.substance.as_str(), &a.stock.ndc, &a.stock.lot).cmp(&(
-                b.stock.substance.as_str(),
-                &b.stock.ndc,
-                &b.stock.lot,
-            ))
-        });
+        counts.sort_by(by_stock);
         Ok(Inventory {
             id,
             registration_id: new.registration_id,
@@ -239,13 +233,7 @@ impl Store {
                 self.ledger_entry(entry.parse().map_err(|_| StoreError::corrupt(format!("entry id {entry}")))?).await?;
             counts.push(InventoryCount { stock, entry });
         }
-        counts.sort_by(|a, b| {
-            (a.stock.substance.as_str(), &a.stock.ndc, &a.stock.lot).cmp(&(
-                b.stock.substance.as_str(),
-                &b.stock.ndc,
-                &b.stock.lot,
-            ))
-        });
+        counts.sort_by(by_stock);
         inventory_of(&row, counts)
     }
 
