@@ -12,6 +12,7 @@ mod dosing_records;
 mod errors;
 mod front_desk;
 mod front_desk_browser;
+mod fuzz_forms;
 mod groups;
 mod headers;
 mod helpers;
