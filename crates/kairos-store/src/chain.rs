@@ -849,6 +849,12 @@ impl Chain {
         })
     }
 
+    /// The key that seals one-time links in queued e-mail
+    /// (`sealed_links.rs`), derived from the chain's key.
+    pub(crate) fn link_key(&self) -> [u8; 32] {
+        self.key.mac(&[b"kairos outbox link seal v1"])
+    }
+
     /// Starts the sealer: every [`EVERY`] until [`Chain::shutdown`].
     pub(crate) fn start(self: &Arc<Chain>) {
         let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();

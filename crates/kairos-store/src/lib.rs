@@ -41,6 +41,7 @@ pub mod rems;
 mod rows;
 pub mod schedules;
 pub mod screens;
+mod sealed_links;
 pub mod sessions;
 pub mod sites;
 pub mod staff;
@@ -226,6 +227,8 @@ pub struct Store {
     chain: Option<Arc<chain::Chain>>,
     /// The chain's key is the default file beside a SQLite database.
     default_audit_key: bool,
+    /// Seals one-time links while their e-mail waits in the outbox.
+    link_seal: Arc<sealed_links::LinkSeal>,
     /// The practice's lock, held as long as any clone of this store is
     /// (`hold_lock`); never read, only kept.
     _lock: Option<Arc<files::PracticeLock>>,
@@ -360,8 +363,13 @@ impl Store {
         } else {
             None
         };
+        let link_seal = Arc::new(match &chain {
+            Some(c) => sealed_links::LinkSeal::new(c.link_key()),
+            None => sealed_links::LinkSeal::ephemeral(),
+        });
         let sqlite_file = sqlite_file.map(std::path::Path::to_path_buf);
         let store = Store {
+            link_seal,
             pool,
             backend,
             audit: Arc::new(audit),

@@ -45,7 +45,10 @@ pub fn redact_links(body: &str) -> String {
         out.push_str(&rest[..i + MARK.len()]);
         rest = &rest[i + MARK.len()..];
         let end = rest.find(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '_')).unwrap_or(rest.len());
-        out.push_str("[sent]");
+        // No code here (a sealed link's placeholder): nothing to blank out.
+        if end > 0 {
+            out.push_str("[sent]");
+        }
         rest = &rest[end..];
     }
     out.push_str(rest);
@@ -99,12 +102,21 @@ impl Store {
     }
 
     /// Claims up to `limit` messages due now (not sent, not leased by
-    /// another worker), leasing them for [`LEASE`].
+    /// another worker), leasing them for [`LEASE`]. A message whose
+    /// one-time link has run out is marked expired instead, never sent; the
+    /// sealed links of the rest are opened for sending (`sealed_links.rs`).
     pub async fn claim_emails(&self, limit: i64, now: Timestamp) -> Result<Vec<OutgoingEmail>> {
         let mut tx = self.begin_write().await?;
+        sqlx::query(
+            "UPDATE email_outbox SET expired_at = $1, sealed_links = NULL, lease_until = NULL, lease_token = NULL \
+             WHERE sent_at IS NULL AND expired_at IS NULL AND expires_at IS NOT NULL AND expires_at <= $1",
+        )
+        .bind(micros(now))
+        .execute(&mut *tx)
+        .await?;
         let lock = if self.backend == crate::Backend::Postgres { " FOR UPDATE SKIP LOCKED" } else { "" };
         let ids: Vec<(String,)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "SELECT id FROM email_outbox WHERE sent_at IS NULL AND send_after <= $1 \
+            "SELECT id FROM email_outbox WHERE sent_at IS NULL AND expired_at IS NULL AND send_after <= $1 \
              AND (lease_until IS NULL OR lease_until < $1) ORDER BY send_after, id LIMIT $2{lock}"
         )))
         .bind(micros(now))
@@ -116,18 +128,38 @@ impl Store {
         for (id,) in ids {
             let row = sqlx::query(
                 "UPDATE email_outbox SET lease_until = $2, lease_token = $3 WHERE id = $1 \
-                 RETURNING id, to_address, subject, body, attempts",
+                 RETURNING id, to_address, subject, body, attempts, sealed_links",
             )
-            .bind(id)
+            .bind(id.clone())
             .bind(micros(now + LEASE))
             .bind(lease.clone())
             .fetch_one(&mut *tx)
             .await?;
+            let stored = rows::get_str(&row, "body")?;
+            let body = match rows::get_opt_str(&row, "sealed_links")? {
+                None => stored,
+                Some(sealed) => match self.link_seal.open(&stored, &sealed) {
+                    Some(body) => body,
+                    None => {
+                        // Sealed under a key this process does not hold.
+                        sqlx::query(
+                            "UPDATE email_outbox SET expired_at = $2, sealed_links = NULL, lease_until = NULL, \
+                             lease_token = NULL, last_error = $3 WHERE id = $1",
+                        )
+                        .bind(id)
+                        .bind(micros(now))
+                        .bind("its one-time link was sealed under another key; a new link is needed")
+                        .execute(&mut *tx)
+                        .await?;
+                        continue;
+                    }
+                },
+            };
             out.push(OutgoingEmail {
                 id: rows::get_str(&row, "id")?,
                 to: rows::get_str(&row, "to_address")?,
                 subject: rows::get_str(&row, "subject")?,
-                body: rows::get_str(&row, "body")?,
+                body,
                 attempts: rows::get_i64(&row, "attempts")?,
                 lease: lease.clone(),
             });
@@ -153,11 +185,11 @@ impl Store {
         // worker may take the message over between the read and the write.
         let res = sqlx::query(
             "UPDATE email_outbox SET sent_at = $2, lease_until = NULL, lease_token = NULL, attempts = attempts + 1, \
-             body = $3 WHERE id = $1 AND lease_token = $4 AND sent_at IS NULL",
+             body = $3, sealed_links = NULL WHERE id = $1 AND lease_token = $4 AND sent_at IS NULL",
         )
         .bind(id.to_string())
         .bind(micros(at))
-        .bind(redact_links(&body))
+        .bind(redact_links(&crate::sealed_links::sent_copy(&body)))
         .bind(lease.to_string())
         .execute(&mut *tx)
         .await?;
@@ -306,6 +338,7 @@ mod tests {
             "Sign in: https://k.example/portal/auth/[sent]\nor https://k.example/portal/auth/[sent].\nBye"
         );
         assert_eq!(redact_links("no links here"), "no links here");
+        assert_eq!(redact_links("https://k.example/portal/auth/[sent]."), "https://k.example/portal/auth/[sent].");
     }
 
     #[test]

@@ -35,18 +35,25 @@ pub struct OutgoingEmail {
 /// `outbox::enqueue_in` writes; kept here so the portal needs only its table).
 pub(crate) async fn enqueue_email_in(
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    seal: &crate::sealed_links::LinkSeal,
     mail: &OutgoingEmail,
+    expires_at: Option<Timestamp>,
     now: Timestamp,
 ) -> Result<()> {
+    // A one-time link's code is stored sealed; the message is not sent
+    // after the link has run out.
+    let (body, sealed) = seal.seal(&mail.body);
     sqlx::query(
-        "INSERT INTO email_outbox (id, to_address, subject, body, created_at, send_after, attempts) \
-         VALUES ($1, $2, $3, $4, $5, $5, 0)",
+        "INSERT INTO email_outbox (id, to_address, subject, body, created_at, send_after, attempts, sealed_links, \
+         expires_at) VALUES ($1, $2, $3, $4, $5, $5, 0, $6, $7)",
     )
     .bind(uuid::Uuid::now_v7().to_string())
     .bind(mail.to.clone())
     .bind(mail.subject.clone())
-    .bind(mail.body.clone())
+    .bind(body)
     .bind(micros(now))
+    .bind(sealed)
+    .bind(expires_at.map(micros))
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -269,11 +276,12 @@ pub struct NewJournalEntry<'a> {
 impl Store {
     // ---- the outbox -------------------------------------------------------
 
-    /// The e-mails queued for an address, newest first (tests, support).
+    /// The e-mails queued for an address, newest first, as they would be
+    /// sent (sealed links opened; tests, support).
     pub async fn outbox_for(&self, to: &str) -> Result<Vec<OutboxEmail>> {
         let rows = sqlx::query(
-            "SELECT to_address, subject, body, created_at, sent_at FROM email_outbox WHERE to_address = $1 \
-             ORDER BY created_at DESC, id DESC",
+            "SELECT to_address, subject, body, sealed_links, created_at, sent_at FROM email_outbox \
+             WHERE to_address = $1 ORDER BY created_at DESC, id DESC",
         )
         .bind(to.to_string())
         .fetch_all(&self.pool)
@@ -283,7 +291,13 @@ impl Store {
                 Ok(OutboxEmail {
                     to_address: rows::get_str(r, "to_address")?,
                     subject: rows::get_str(r, "subject")?,
-                    body: rows::get_str(r, "body")?,
+                    body: {
+                        let stored = rows::get_str(r, "body")?;
+                        match rows::get_opt_str(r, "sealed_links")? {
+                            Some(sealed) => self.link_seal.open(&stored, &sealed).unwrap_or(stored),
+                            None => stored,
+                        }
+                    },
                     created_at: rows::get_ts(r, "created_at")?,
                     sent_at: rows::get_opt_ts(r, "sent_at")?,
                 })
@@ -348,7 +362,7 @@ impl Store {
             .map_err(|e| StoreError::unique(e, "email", "another client's portal account uses this e-mail"))?;
         }
         insert_code(&mut tx, client, code, CodePurpose::Invitation, now, expires_at).await?;
-        enqueue_email_in(&mut tx, mail, now).await?;
+        enqueue_email_in(&mut tx, &self.link_seal, mail, Some(expires_at), now).await?;
         let entry = AuditEntry::new(Action::Create, "portal_invitation", client).client(client);
         audit::insert_in(&mut tx, actor, &entry, now).await?;
         tx.commit().await?;
@@ -407,7 +421,7 @@ impl Store {
         let now = Timestamp::now();
         let mut tx = self.begin_write().await?;
         insert_code(&mut tx, client, code, CodePurpose::SignIn, now, expires_at).await?;
-        enqueue_email_in(&mut tx, mail, now).await?;
+        enqueue_email_in(&mut tx, &self.link_seal, mail, Some(expires_at), now).await?;
         let entry = AuditEntry::new(Action::Create, "portal_code", client).client(client).detail("sign-in link sent");
         audit::insert_in(&mut tx, &client_actor(client, remote_addr), &entry, now).await?;
         tx.commit().await?;

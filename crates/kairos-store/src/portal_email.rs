@@ -136,7 +136,7 @@ impl Store {
         .bind(micros(req.expires_at))
         .execute(&mut *tx)
         .await?;
-        enqueue_email_in(&mut tx, req.mail, now).await?;
+        enqueue_email_in(&mut tx, &self.link_seal, req.mail, Some(req.expires_at), now).await?;
         let entry = AuditEntry::new(Action::Create, "portal_email_change", &change_id)
             .client(id)
             .detail(format!("requested: {portal} -> {}; link sent to the old address", req.new_email));
@@ -245,7 +245,7 @@ impl Store {
         .bind(micros(now))
         .execute(&mut *tx)
         .await?;
-        enqueue_email_in(&mut tx, notice, now).await?;
+        enqueue_email_in(&mut tx, &self.link_seal, notice, None, now).await?;
         let witness = by.map(|s| format!(" with staff {s}")).unwrap_or_default();
         let entry = AuditEntry::new(Action::Update, "portal_email_change", change_id)
             .client(change.client_id)

@@ -775,3 +775,60 @@ async fn a_full_disk_refuses_writes_and_once_there_is_room_writes_work_again() {
     }
     store.close().await;
 }
+
+#[tokio::test]
+async fn a_queued_one_time_link_is_stored_sealed_opened_only_to_send_and_never_sent_once_expired() {
+    on_every_backend(|store| async move {
+        let c = store.create_client(&Actor::system("test"), &details("Noor", "Haddad")).await.expect("client");
+        let email = kairos_domain::text::Email::parse("email", "noor@example.test").expect("email");
+        let code = "LiveCode_0123456789abcdef";
+        let mail = kairos_store::portal::OutgoingEmail {
+            to: email.as_str().to_string(),
+            subject: "Your invitation".into(),
+            body: format!("Open https://k.example/portal/auth/{code} to sign in."),
+        };
+        let now = Timestamp::now();
+        let lifetime = jiff::SignedDuration::from_hours(72);
+        store
+            .invite_to_portal(&Actor::system("test"), c.id, &email, code, now + lifetime, &mail)
+            .await
+            .expect("invite");
+        // What a reader of the database sees: no code anywhere in the row.
+        let (body, sealed): (String, Option<String>) =
+            sqlx::query_as("SELECT body, sealed_links FROM email_outbox WHERE to_address = $1")
+                .bind(email.as_str().to_string())
+                .fetch_one(store.pool())
+                .await
+                .expect("row");
+        assert_eq!(body, "Open https://k.example/portal/auth/[sealed-link-0] to sign in.");
+        let sealed = sealed.expect("the code is kept sealed");
+        assert!(!sealed.contains(code) && !sealed.contains("LiveCode"), "{sealed}");
+        // The worker opens it to send.
+        let now = Timestamp::now();
+        let claimed = store.claim_emails(10, now).await.expect("claim");
+        assert_eq!(claimed.len(), 1);
+        assert_eq!(claimed[0].body, mail.body, "sent with its live link");
+        assert!(store.email_sent(&claimed[0].id, &claimed[0].lease, now).await.expect("sent"));
+        let (body, sealed): (String, Option<String>) =
+            sqlx::query_as("SELECT body, sealed_links FROM email_outbox WHERE to_address = $1")
+                .bind(email.as_str().to_string())
+                .fetch_one(store.pool())
+                .await
+                .expect("row");
+        assert_eq!((body.as_str(), sealed), ("Open https://k.example/portal/auth/[sent] to sign in.", None));
+
+        // A sign-in link not sent within its lifetime is never sent.
+        let signin = kairos_store::portal::OutgoingEmail { subject: "Your sign-in link".into(), ..mail.clone() };
+        let expires = now + jiff::SignedDuration::from_mins(15);
+        store.create_sign_in_code(c.id, "OtherCode_0123456789", expires, &signin, None).await.expect("sign-in link");
+        let late = expires + jiff::SignedDuration::from_secs(1);
+        assert!(store.claim_emails(10, late).await.expect("claim").is_empty(), "expired, not sent");
+        let (expired, sealed): (Option<i64>, Option<String>) =
+            sqlx::query_as("SELECT expired_at, sealed_links FROM email_outbox WHERE subject = 'Your sign-in link'")
+                .fetch_one(store.pool())
+                .await
+                .expect("row");
+        assert!(expired.is_some() && sealed.is_none(), "marked expired, its sealed code dropped");
+    })
+    .await;
+}
