@@ -10,14 +10,16 @@ use kairos_store::{Actor, Store};
 use lettre::message::Mailbox;
 use lettre::transport::smtp::AsyncSmtpTransport;
 use lettre::{AsyncTransport, Message, Tokio1Executor};
+use secrecy::ExposeSecret;
 
 /// Where and how mail goes out.
 #[derive(Debug, Clone)]
 pub struct MailConfig {
     /// `smtp://host:port` (plain, for a relay on the same host or network),
     /// `smtp://user:password@host:587?tls=required` (STARTTLS) or
-    /// `smtps://user:password@host:465`: lettre's connection URL.
-    pub smtp_url: String,
+    /// `smtps://user:password@host:465`: lettre's connection URL. A secret:
+    /// never in `Debug` output or the log.
+    pub smtp_url: secrecy::SecretString,
     /// The sender, e.g. `Kairos Clinic <no-reply@clinic.example>`.
     pub from: String,
     /// How often the outbox is checked.
@@ -120,7 +122,7 @@ pub async fn send_due(store: &Store, cfg: &MailConfig, now: Timestamp) -> kairos
     if batch.is_empty() {
         return Ok((0, 0));
     }
-    let transport = match AsyncSmtpTransport::<Tokio1Executor>::from_url(&cfg.smtp_url) {
+    let transport = match AsyncSmtpTransport::<Tokio1Executor>::from_url(cfg.smtp_url.expose_secret()) {
         Ok(b) => b.timeout(Some(std::time::Duration::from_secs(20))).build(),
         Err(e) => {
             for m in &batch {

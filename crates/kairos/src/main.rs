@@ -116,9 +116,15 @@ struct ServeArgs {
     note_templates: Option<std::path::PathBuf>,
     /// The SMTP server for reminders and sign-in links, as a URL:
     /// `smtp://host:25`, `smtp://user:pass@host:587?tls=required`,
-    /// `smtps://user:pass@host:465`. Without it, email stays queued.
+    /// `smtps://user:pass@host:465`. Without it, email stays queued. With a
+    /// password, give it in the environment or in `--smtp-password-file`,
+    /// never on the command line (the process list shows it to every user).
     #[arg(long, env = "KAIROS_SMTP_URL")]
     smtp_url: Option<String>,
+    /// A file (not readable by group or others) holding the SMTP password,
+    /// for the user named in `--smtp-url`.
+    #[arg(long, env = "KAIROS_SMTP_PASSWORD_FILE")]
+    smtp_password_file: Option<std::path::PathBuf>,
     /// The sender of the clinic's email, e.g. `Clinic <no-reply@clinic.example>`.
     #[arg(long, env = "KAIROS_MAIL_FROM", default_value = "Kairos <no-reply@localhost>")]
     mail_from: String,
@@ -449,6 +455,54 @@ enum UserCommand {
     },
 }
 
+/// Whether a URL carries a password (`scheme://user:password@host`).
+fn url_has_password(u: &str) -> bool {
+    url::Url::parse(u).is_ok_and(|u| u.password().is_some_and(|p| !p.is_empty()))
+}
+
+/// Refuses a password typed on the command line (`--smtp-url` with one):
+/// every user of the machine can read a process's arguments.
+fn refuse_secrets_on_command_line(m: &clap::ArgMatches) -> Result<()> {
+    let Some((_, sub)) = m.subcommand() else { return Ok(()) };
+    if sub.try_contains_id("smtp_url").unwrap_or(false)
+        && sub.value_source("smtp_url") == Some(clap::parser::ValueSource::CommandLine)
+        && sub.get_one::<String>("smtp_url").is_some_and(|u| url_has_password(u))
+    {
+        bail!(
+            "--smtp-url holds a password on the command line, where the process list shows it: give the URL in \
+             KAIROS_SMTP_URL, or the password in --smtp-password-file"
+        );
+    }
+    Ok(())
+}
+
+/// The SMTP URL as a secret, with the password from `file` (if given) put
+/// in for the URL's user.
+fn smtp_url_with_password(u: &str, file: Option<&std::path::Path>) -> Result<secrecy::SecretString> {
+    let Some(file) = file else { return Ok(u.to_string().into()) };
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(file).with_context(|| format!("the SMTP password file {}", file.display()))?;
+        if mode.permissions().mode() & 0o077 != 0 {
+            bail!(
+                "the SMTP password file {} can be read by others (mode {:o}): chmod 600 it",
+                file.display(),
+                mode.permissions().mode() & 0o777
+            );
+        }
+    }
+    let password =
+        std::fs::read_to_string(file).with_context(|| format!("the SMTP password file {}", file.display()))?;
+    let password = password.trim_end_matches(['\r', '\n']);
+    let mut url = url::Url::parse(u).context("--smtp-url is not a URL")?;
+    if url.username().is_empty() {
+        bail!("--smtp-url names no user for the password in {}", file.display());
+    }
+    url.set_password(Some(password)).map_err(|()| anyhow::anyhow!("--smtp-url cannot take a password"))?;
+    Ok(url.to_string().into())
+}
+
 #[tokio::main]
 async fn main() -> Result<()> {
     tracing_subscriber::fmt()
@@ -457,7 +511,9 @@ async fn main() -> Result<()> {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn")),
         )
         .init();
-    let cli = Cli::parse();
+    let matches = <Cli as clap::CommandFactory>::command().get_matches();
+    let cli = <Cli as clap::FromArgMatches>::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    refuse_secrets_on_command_line(&matches)?;
     let _ = AUDIT_KEY_FILE.set(cli.audit_key_file);
     match cli.command {
         Command::Serve { db, serve, create } => {
@@ -739,17 +795,20 @@ async fn run_server(store: Store, args: &ServeArgs, mfa_required: Vec<kairos_dom
         kairos_server::api::schedule::SHIPPED_DEFAULTS,
     )?)
     .map_err(anyhow::Error::msg)?;
-    let mail =
-        args.smtp_url.clone().filter(|u| !u.trim().is_empty()).map(|smtp_url| kairos_server::mailer::MailConfig {
-            smtp_url,
-            from: args.mail_from.clone(),
-            poll: jiff::SignedDuration::from_secs(15),
-            reminder_ahead: jiff::SignedDuration::from_hours(i64::from(args.reminder_hours.clamp(1, 24 * 14))),
-            clinic_name: args.clinic_name.clone(),
-            clinic_phone: args.clinic_phone.clone().filter(|p| !p.trim().is_empty()),
-            public_url: args.public_url.clone(),
-            protocols: std::sync::Arc::new(protocols.clone()),
-        });
+    let smtp_url = match args.smtp_url.as_deref().filter(|u| !u.trim().is_empty()) {
+        Some(u) => Some(smtp_url_with_password(u, args.smtp_password_file.as_deref())?),
+        None => None,
+    };
+    let mail = smtp_url.map(|smtp_url| kairos_server::mailer::MailConfig {
+        smtp_url,
+        from: args.mail_from.clone(),
+        poll: jiff::SignedDuration::from_secs(15),
+        reminder_ahead: jiff::SignedDuration::from_hours(i64::from(args.reminder_hours.clamp(1, 24 * 14))),
+        clinic_name: args.clinic_name.clone(),
+        clinic_phone: args.clinic_phone.clone().filter(|p| !p.trim().is_empty()),
+        public_url: args.public_url.clone(),
+        protocols: std::sync::Arc::new(protocols.clone()),
+    });
     let therapy_window = kairos_domain::window::WindowDef::from_toml(&file_or(
         args.therapy_window.as_deref(),
         kairos_domain::window::SHIPPED,
@@ -973,4 +1032,30 @@ fn schedule(args: ScheduleArgs) -> Result<()> {
         None => println!("{plan_json}"),
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod smtp_secret_tests {
+    use super::*;
+    use secrecy::ExposeSecret;
+
+    #[test]
+    fn the_password_file_fills_in_the_urls_user_and_the_secret_never_prints() {
+        let dir = std::env::temp_dir().join(format!("kairos-smtp-unit-{}", uuid::Uuid::now_v7().simple()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let file = dir.join("pw");
+        std::fs::write(&file, "s3cr:et/@x\n").expect("write");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+        }
+        let url = smtp_url_with_password("smtp://clinic@mail.example.test:587?tls=required", Some(&file));
+        let _ = std::fs::remove_dir_all(&dir);
+        let url = url.expect("url");
+        assert_eq!(url.expose_secret(), "smtp://clinic:s3cr%3Aet%2F%40x@mail.example.test:587?tls=required");
+        assert!(!format!("{url:?}").contains("s3cr"), "Debug is redacted: {url:?}");
+        assert!(url_has_password("smtps://a:b@h:465") && !url_has_password("smtp://a@h:25"));
+        assert!(!url_has_password("smtp://h:25"));
+    }
 }

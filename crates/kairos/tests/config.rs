@@ -135,3 +135,31 @@ fn the_built_in_defaults_export_as_files_the_flags_load_back() {
     let _ = std::fs::remove_dir_all(&dir);
     assert!(!ok && out.contains("pre_dose_hold.systolic_at_least"), "{out}");
 }
+
+#[test]
+fn an_smtp_password_on_the_command_line_or_in_a_readable_file_stops_the_server_without_echoing_it() {
+    let (ok, out) = serve_with(&["--smtp-url", "smtp://clinic:hunter2-synthetic@mail.example.test:587"]);
+    assert!(!ok, "the server must not start");
+    assert!(out.contains("process list") && out.contains("--smtp-password-file"), "{out}");
+    assert!(!out.contains("hunter2-synthetic"), "the password is not echoed: {out}");
+
+    let dir = std::env::temp_dir().join(format!("kairos-smtp-{}", uuid::Uuid::now_v7().simple()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let file = dir.join("smtp-password");
+    std::fs::write(&file, "hunter2-synthetic\n").expect("write");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    }
+    let (ok, out) = serve_with(&[
+        "--smtp-url",
+        "smtp://clinic@mail.example.test:587",
+        "--smtp-password-file",
+        file.to_str().expect("utf-8"),
+    ]);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(!ok, "the server must not start");
+    assert!(out.contains("can be read by others") && out.contains("chmod 600"), "{out}");
+    assert!(!out.contains("hunter2-synthetic"), "{out}");
+}

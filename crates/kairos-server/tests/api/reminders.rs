@@ -73,7 +73,7 @@ async fn sink(refuse: usize) -> Sink {
 
 fn config(port: u16) -> MailConfig {
     MailConfig {
-        smtp_url: format!("smtp://127.0.0.1:{port}"),
+        smtp_url: format!("smtp://127.0.0.1:{port}").into(),
         from: "Window Clinic <no-reply@clinic.example>".into(),
         poll: jiff::SignedDuration::from_millis(200),
         reminder_ahead: jiff::SignedDuration::from_hours(24),
