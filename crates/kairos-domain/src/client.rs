@@ -141,6 +141,47 @@ fn parse_date_of_birth(s: &str, today: Date) -> Result<Date, DomainError> {
     Ok(d)
 }
 
+/// One field of a client's details as a change left it: its name (the API's
+/// field name), and the value before and after, as shown (empty for none).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(as = ClientFieldChange))]
+pub struct FieldChange {
+    pub field: &'static str,
+    pub before: String,
+    pub after: String,
+}
+
+impl ClientDetails {
+    /// Each field as shown, by its API name, in the order a form lists them.
+    fn fields(&self) -> [(&'static str, String); 10] {
+        let opt = |v: &Option<String>| v.clone().unwrap_or_default();
+        [
+            ("given_name", self.given_name.clone()),
+            ("family_name", self.family_name.clone()),
+            ("date_of_birth", self.date_of_birth.to_string()),
+            ("pronouns", opt(&self.pronouns)),
+            ("email", self.email.as_ref().map(|e| e.as_str().to_string()).unwrap_or_default()),
+            ("phone", opt(&self.phone)),
+            ("address", opt(&self.address)),
+            ("emergency_contact_name", opt(&self.emergency_contact_name)),
+            ("emergency_contact_phone", opt(&self.emergency_contact_phone)),
+            ("status", self.status.as_str().to_string()),
+        ]
+    }
+
+    /// What changed from `self` to `after`, field by field (none when the
+    /// two are the same).
+    pub fn changes_to(&self, after: &ClientDetails) -> Vec<FieldChange> {
+        self.fields()
+            .into_iter()
+            .zip(after.fields())
+            .filter(|((_, b), (_, a))| b != a)
+            .map(|((field, before), (_, after))| FieldChange { field, before, after })
+            .collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -165,6 +206,34 @@ mod tests {
     }
 
     const TODAY: Date = date(2026, 11, 27);
+
+    #[test]
+    fn a_change_of_details_names_each_field_with_its_value_before_and_after() {
+        let before = ClientDetails::parse(&ClientInput { address: Some("1 Old Road, Springfield"), ..input() }, TODAY)
+            .expect("before");
+        let after = ClientDetails::parse(
+            &ClientInput {
+                address: Some("9 New Street, Fairhaven"),
+                phone: Some("+1 555 0100 200"),
+                status: Some("inactive"),
+                ..input()
+            },
+            TODAY,
+        )
+        .expect("after");
+        let changes = before.changes_to(&after);
+        let seen: Vec<(&str, &str, &str)> =
+            changes.iter().map(|c| (c.field, c.before.as_str(), c.after.as_str())).collect();
+        assert_eq!(
+            seen,
+            vec![
+                ("phone", "", "+1 555 0100 200"),
+                ("address", "1 Old Road, Springfield", "9 New Street, Fairhaven"),
+                ("status", "active", "inactive"),
+            ]
+        );
+        assert!(after.changes_to(&after).is_empty(), "no change, nothing listed");
+    }
 
     #[test]
     fn a_minimal_client_is_active_by_default() {

@@ -109,6 +109,7 @@ pub const API: &[Declared] = &[
     d("POST", "/clients", Needs(&[P::WriteClients])),
     d("GET", "/clients/{id}", Needs(&[P::ReadClients])),
     d("PUT", "/clients/{id}", Needs(&[P::WriteClients])),
+    d("GET", "/clients/{id}/history", Needs(&[P::ReadClients])),
     d("GET", "/clients/{id}/email-change", Needs(&[P::ReadClients])),
     d("DELETE", "/clients/{id}/email-change", Needs(&[P::WriteClients])),
     d("POST", "/clients/{id}/email-change/confirm", Needs(&[P::WriteClients])),

@@ -265,8 +265,9 @@ impl Store {
     }
 }
 
-/// Replaces a client's details inside the caller's transaction, with its
-/// audit entry.
+/// Replaces a client's details inside the caller's transaction: the
+/// details as they were are kept as a version, and the audit entry names the
+/// fields changed (never their values).
 pub(crate) async fn update_client_in(
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
     actor: &Actor,
@@ -274,6 +275,7 @@ pub(crate) async fn update_client_in(
     details: &ClientDetails,
     now: Timestamp,
 ) -> Result<Client> {
+    let before = client_in(tx, id).await?;
     let update = sqlx::query(sqlx::AssertSqlSafe(format!(
         "UPDATE clients SET given_name = $2, family_name = $3, date_of_birth = $4, pronouns = $5, email = $6, \
          phone = $7, emergency_contact_name = $8, emergency_contact_phone = $9, status = $10, \
@@ -286,6 +288,106 @@ pub(crate) async fn update_client_in(
         .fetch_optional(&mut **tx)
         .await?
         .ok_or_else(|| StoreError::NotFound { record: "client", id: id.to_string() })?;
-    audit::insert_in(tx, actor, &AuditEntry::new(Action::Update, "client", id).client(id), now).await?;
+    let changed = keep_version_in(tx, actor, &before, details, now).await?;
+    let detail = if changed.is_empty() { "no change".to_string() } else { format!("changed: {}", changed.join(", ")) };
+    audit::insert_in(tx, actor, &AuditEntry::new(Action::Update, "client", id).client(id).detail(detail), now).await?;
     client_of(&row)
+}
+
+/// The client row inside a transaction (locked on PostgreSQL).
+pub(crate) async fn client_in(tx: &mut sqlx::Transaction<'static, sqlx::Any>, id: ClientId) -> Result<Client> {
+    let lock = if matches!(tx.backend_name(), "PostgreSQL") { " FOR UPDATE" } else { "" };
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {CLIENT_COLS} FROM clients WHERE id = $1{lock}")))
+        .bind(id.to_string())
+        .fetch_optional(&mut **tx)
+        .await?
+        .ok_or_else(|| StoreError::NotFound { record: "client", id: id.to_string() })?;
+    client_of(&row)
+}
+
+/// Keeps `before`'s details as the client's next version when `after`
+/// differs from them; returns the fields changed.
+pub(crate) async fn keep_version_in(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    actor: &Actor,
+    before: &Client,
+    after: &ClientDetails,
+    now: Timestamp,
+) -> Result<Vec<&'static str>> {
+    let changed: Vec<&'static str> = before.details.changes_to(after).into_iter().map(|c| c.field).collect();
+    if changed.is_empty() {
+        return Ok(changed);
+    }
+    let (last,): (Option<i64>,) = sqlx::query_as("SELECT MAX(version) FROM client_versions WHERE client_id = $1")
+        .bind(before.id.to_string())
+        .fetch_one(&mut **tx)
+        .await?;
+    sqlx::query(
+        "INSERT INTO client_versions (client_id, version, details, changed_fields, changed_by, changed_by_label, \
+         changed_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(before.id.to_string())
+    .bind(last.unwrap_or(0) + 1)
+    .bind(serde_json::to_string(&before.details).map_err(StoreError::corrupt)?)
+    .bind(changed.join(","))
+    .bind(actor.staff_id.map(|s| s.to_string()))
+    .bind(actor.roles.clone())
+    .bind(micros(now))
+    .execute(&mut **tx)
+    .await?;
+    Ok(changed)
+}
+
+/// One change of a client's details: when, by whom, and each field before
+/// and after.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(as = ClientDetailsChange))]
+pub struct DetailsChange {
+    /// 1 for the first change of the record.
+    pub version: i64,
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
+    pub changed_at: Timestamp,
+    /// The staff member who made it; none for the system or the client
+    /// confirming a change of address from the portal's link.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = Uuid))]
+    pub changed_by: Option<kairos_domain::ids::StaffId>,
+    /// The roles held then, or who it was when not a staff member.
+    pub changed_by_roles: String,
+    pub changes: Vec<kairos_domain::client::FieldChange>,
+}
+
+impl Store {
+    /// Every change of a client's details, newest first, each field with
+    /// its value before and after (the versions kept, and the record as it
+    /// stands for the latest). Not audited: the caller audits the read.
+    pub async fn client_history(&self, id: ClientId) -> Result<Vec<DetailsChange>> {
+        let current = self.get_client(id).await?;
+        let rows = sqlx::query(
+            "SELECT version, details, changed_by, changed_by_label, changed_at FROM client_versions \
+             WHERE client_id = $1 ORDER BY version",
+        )
+        .bind(id.to_string())
+        .fetch_all(&self.pool)
+        .await?;
+        let mut versions = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let details: ClientDetails =
+                serde_json::from_str(&rows::get_str(r, "details")?).map_err(StoreError::corrupt)?;
+            versions.push((r, details));
+        }
+        let mut out = Vec::with_capacity(versions.len());
+        for (i, (r, before)) in versions.iter().enumerate() {
+            let after = versions.get(i + 1).map(|(_, d)| d).unwrap_or(&current.details);
+            out.push(DetailsChange {
+                version: rows::get_i64(*r, "version")?,
+                changed_at: rows::get_ts(*r, "changed_at")?,
+                changed_by: rows::get_opt_id(*r, "changed_by")?,
+                changed_by_roles: rows::get_str(*r, "changed_by_label")?,
+                changes: before.changes_to(after),
+            });
+        }
+        out.reverse();
+        Ok(out)
+    }
 }

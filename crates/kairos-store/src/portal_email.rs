@@ -212,12 +212,16 @@ impl Store {
             }
         };
         let id = change.client_id.to_string();
+        let before = crate::clients::client_in(&mut tx, change.client_id).await?;
         sqlx::query("UPDATE clients SET email = $2, updated_at = $3 WHERE id = $1")
             .bind(id.clone())
             .bind(change.new_email.clone())
             .bind(micros(now))
             .execute(&mut *tx)
             .await?;
+        let mut after = before.details.clone();
+        after.email = Some(kairos_domain::text::Email::parse("email", &change.new_email).map_err(StoreError::Domain)?);
+        crate::clients::keep_version_in(&mut tx, actor, &before, &after, now).await?;
         sqlx::query("UPDATE portal_accounts SET email = $2, updated_at = $3 WHERE client_id = $1")
             .bind(id.clone())
             .bind(change.new_email.clone())

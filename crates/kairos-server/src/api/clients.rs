@@ -228,3 +228,18 @@ pub async fn cancel_email_change(
         })
     }
 }
+
+/// Every change of the client's details, newest first: when, by whom, and
+/// each field before and after (the details are never overwritten without
+/// the version before being kept).
+#[utoipa::path(get, path = "/clients/{id}/history", tag = "clients", params(("id" = String, Path)),
+    responses((status = 200, body = [kairos_store::clients::DetailsChange]), (status = 404, body = crate::error::Problem)))]
+pub async fn get_history(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+) -> AppResult<axum::Json<Vec<kairos_store::clients::DetailsChange>>> {
+    let id = path_id("client", &id)?;
+    let (_, changes, _) = crate::usecase::clients::history(&state, &auth, id).await?;
+    Ok(axum::Json(changes))
+}

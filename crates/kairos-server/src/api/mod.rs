@@ -86,6 +86,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(clients::list_clients, clients::create_client))
         .routes(routes!(clients::get_chart, clients::update_client))
         .routes(routes!(clients::get_email_change, clients::cancel_email_change))
+        .routes(routes!(clients::get_history))
         .routes(routes!(clients::confirm_email_change))
         .routes(routes!(courses::list_courses, courses::create_course))
         .routes(routes!(courses::get_course))

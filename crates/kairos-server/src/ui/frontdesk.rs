@@ -780,3 +780,72 @@ pub async fn reschedule(
         Err(e) => visit_page(&state, &auth, id, StatusForm::default(), Some(form), Some(e.into())).await,
     }
 }
+
+// ---- history of a client's details -------------------------------------------
+
+/// One change as the history page lists it.
+struct HistoryChange {
+    when: String,
+    by: String,
+    /// (field in words, before, after); an empty value reads "(none)".
+    fields: Vec<(String, String, String)>,
+}
+
+#[derive(Template)]
+#[template(path = "client_history.html")]
+struct HistoryPage {
+    nav: Option<Nav>,
+    client_id: ClientId,
+    name: String,
+    changes: Vec<HistoryChange>,
+}
+
+/// The words for a detail's field on the history page.
+fn detail_label(field: &str) -> &'static str {
+    match field {
+        "given_name" => "Given name",
+        "family_name" => "Family name",
+        "date_of_birth" => "Date of birth",
+        "pronouns" => "Pronouns",
+        "email" => "E-mail",
+        "phone" => "Phone",
+        "address" => "Address",
+        "emergency_contact_name" => "Emergency contact",
+        "emergency_contact_phone" => "Emergency contact's phone",
+        "status" => "Status",
+        _ => "Other",
+    }
+}
+
+/// Every change of a client's details, newest first, each field before and
+/// after (the read is audited).
+pub async fn history(State(state): State<AppState>, auth: UiAuth, Path(id): Path<String>) -> PageResult {
+    let id: ClientId = id.parse().map_err(|_| not_found(&auth, "client"))?;
+    let nav = || Some(auth.nav("/clients"));
+    let (client, changes, names) = match usecase::clients::history(&state, &api_auth(&auth), id).await {
+        Ok(h) => h,
+        Err(AppError::NotFound(_)) => return Err(not_found(&auth, "client")),
+        Err(e) => return Err(ui_error(e, nav())),
+    };
+    let tz = state.practice_tz().await.map_err(|e| ui_error(e, nav()))?;
+    let shown = |v: &str| if v.is_empty() { "(none)".to_string() } else { v.to_string() };
+    let changes = changes
+        .into_iter()
+        .map(|c| HistoryChange {
+            when: c.changed_at.to_zoned(tz.clone()).strftime("%Y-%m-%d %H:%M").to_string(),
+            by: match c.changed_by {
+                Some(s) => names.get(&s).cloned().unwrap_or_else(|| "a staff member".into()),
+                None if c.changed_by_roles.starts_with("client:") => {
+                    "the client (confirming from the portal link)".into()
+                }
+                None => format!("the system ({})", c.changed_by_roles.trim_start_matches("system:")),
+            },
+            fields: c
+                .changes
+                .iter()
+                .map(|f| (detail_label(f.field).to_string(), shown(&f.before), shown(&f.after)))
+                .collect(),
+        })
+        .collect();
+    Ok(render(&HistoryPage { nav: nav(), client_id: id, name: client.details.display_name(), changes }))
+}

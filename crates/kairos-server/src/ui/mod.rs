@@ -98,6 +98,7 @@ pages! {
     get "/clients/new" => frontdesk::register_form, Needs(&[P::WriteClients]);
     post "/clients" => frontdesk::register, Needs(&[P::WriteClients]);
     get "/clients/{id}/details" => frontdesk::edit_form, Needs(&[P::WriteClients]);
+    get "/clients/{id}/history" => frontdesk::history, Needs(&[P::ReadClients]);
     post "/clients/{id}/details" => frontdesk::edit, Needs(&[P::WriteClients]);
     post "/clients/{id}/email-change/confirm" => frontdesk::confirm_email_change, Needs(&[P::WriteClients]);
     post "/clients/{id}/email-change/cancel" => frontdesk::cancel_email_change, Needs(&[P::WriteClients]);

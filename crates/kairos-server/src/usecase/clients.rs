@@ -119,6 +119,28 @@ pub async fn details(state: &AppState, caller: &Auth, id: ClientId) -> AppResult
     Ok(client)
 }
 
+/// Every change of a client's details, newest first, each field before and
+/// after, with the names of the staff who made them; the read is audited.
+pub async fn history(
+    state: &AppState,
+    caller: &Auth,
+    id: ClientId,
+) -> AppResult<(Client, Vec<kairos_store::clients::DetailsChange>, HashMap<kairos_domain::ids::StaffId, String>)> {
+    require(caller, Permission::ReadClients)?;
+    let client = state.store.get_client(id).await?;
+    let changes = state.store.client_history(id).await?;
+    let staff: Vec<_> = changes.iter().filter_map(|c| c.changed_by).collect();
+    let names = state.store.staff_names(&staff).await?;
+    state
+        .store
+        .audit_read(
+            &caller.actor(),
+            kairos_store::AuditEntry::new(kairos_store::Action::Read, "client_history", id).client(id),
+        )
+        .await?;
+    Ok((client, changes, names))
+}
+
 /// Registers a client (details already read by `ClientDetails::parse`:
 /// names, date of birth not in the future, contacts, an emergency contact
 /// with both name and number).

@@ -5,6 +5,7 @@
 mod audit;
 mod auth;
 mod browser;
+mod client_history;
 mod clients;
 mod clinic_day_browser;
 mod dosing;
