@@ -124,6 +124,16 @@ pub(crate) async fn accessibility_violations(driver: &WebDriver) -> WebDriverRes
 
 pub(crate) type Outcome = Result<(), Box<dyn std::error::Error + Send + Sync>>;
 
+/// Closes the browser and its profile, then fails the test with the run's
+/// error, if any.
+pub(crate) async fn finish(b: WebDriver, profile: std::path::PathBuf, run: Outcome) {
+    let _ = b.quit().await;
+    let _ = std::fs::remove_dir_all(&profile);
+    if let Err(e) = run {
+        panic!("{e}");
+    }
+}
+
 /// Fails the browser flow (after which the sessions are still closed).
 macro_rules! ensure {
     ($cond:expr, $($msg:tt)+) => {

@@ -5,7 +5,7 @@
 //! client's address and reads the change on the history page.
 
 use crate::browser::{
-    Outcome, accessibility_violations, browser_available, chromedriver, chromium_session, ensure, page_state, sign_in,
+    accessibility_violations, browser_available, chromedriver, chromium_session, ensure, finish, page_state, sign_in,
 };
 use crate::helpers::*;
 use kairos_domain::roles::Role;
@@ -89,7 +89,7 @@ async fn a_coordinator_changes_an_address_and_reads_the_change_on_the_history_pa
     let (b, profile) = chromium_session(&url, false).await;
     let run = async {
         sign_in(&b, &app, &email, &format!("/clients/{client}/details")).await?;
-        let address = b.find(By::Id("address")).await?;
+        let address = b.query(By::Id("address")).first().await?;
         address.clear().await?;
         address.send_keys("9 New Street, Fairhaven").await?;
         b.find(By::XPath("//button[normalize-space(.)='Save the details']")).await?.click().await?;
@@ -113,10 +113,5 @@ async fn a_coordinator_changes_an_address_and_reads_the_change_on_the_history_pa
         Ok(())
     }
     .await;
-    let _ = b.quit().await;
-    let _ = std::fs::remove_dir_all(&profile);
-    let run: Outcome = run;
-    if let Err(e) = run {
-        panic!("{e}");
-    }
+    finish(b, profile, run).await;
 }

@@ -6,7 +6,7 @@
 //! is shown the lot left out, and prints the record.
 
 use crate::browser::{
-    Outcome, accessibility_violations, browser_available, chromedriver, chromium_session, ensure, page_state, sign_in,
+    accessibility_violations, browser_available, chromedriver, chromium_session, ensure, finish, page_state, sign_in,
 };
 use crate::helpers::*;
 use crate::ledger::{clinic, receive_esketamine};
@@ -119,7 +119,7 @@ async fn a_nurse_takes_the_biennial_inventory_on_one_form_and_prints_its_record(
     let (b, profile) = chromium_session(&url, false).await;
     let run = async {
         sign_in(&b, &app, &c.nurse_email, &page).await?;
-        b.find(By::Id("take-inventory")).await?.click().await?;
+        b.query(By::Id("take-inventory")).first().await?.click().await?;
         b.query(By::Id("inventory-form")).first().await?;
         let v = accessibility_violations(&b).await?;
         ensure!(v.is_empty(), "axe on the inventory form: {v:#?}");
@@ -160,10 +160,5 @@ async fn a_nurse_takes_the_biennial_inventory_on_one_form_and_prints_its_record(
         Ok(())
     }
     .await;
-    let _ = b.quit().await;
-    let _ = std::fs::remove_dir_all(&profile);
-    let run: Outcome = run;
-    if let Err(e) = run {
-        panic!("{e}");
-    }
+    finish(b, profile, run).await;
 }

@@ -3,7 +3,7 @@
 //! the key, confirms with a code, sees the recovery codes once, signs out and
 //! signs in again with the password and a code from the app.
 
-use crate::browser::{Outcome, browser_available, chromedriver, chromium_session, ensure, page_state};
+use crate::browser::{browser_available, chromedriver, chromium_session, ensure, finish, page_state};
 use crate::helpers::*;
 use kairos_domain::roles::Role;
 use thirtyfour::prelude::*;
@@ -66,10 +66,5 @@ async fn a_prescriber_sets_up_two_step_sign_in_and_signs_in_with_a_code() {
         Ok(())
     }
     .await;
-    let _ = b.quit().await;
-    let _ = std::fs::remove_dir_all(&profile);
-    let run: Outcome = run;
-    if let Err(e) = run {
-        panic!("{e}");
-    }
+    finish(b, profile, run).await;
 }

@@ -7,7 +7,7 @@
 //! violation on the enrolment and settings pages.
 
 use crate::browser::{
-    Outcome, accessibility_violations, browser_available, chromedriver, chromium_session, ensure, page_state, sign_in,
+    accessibility_violations, browser_available, chromedriver, chromium_session, ensure, finish, page_state, sign_in,
 };
 use crate::helpers::*;
 use crate::ledger::clinic;
@@ -100,10 +100,5 @@ async fn a_prescriber_enrols_the_client_in_the_rems_and_names_themself_on_site_b
         Ok(())
     }
     .await;
-    let _ = b.quit().await;
-    let _ = std::fs::remove_dir_all(&profile);
-    let run: Outcome = run;
-    if let Err(e) = run {
-        panic!("{e}");
-    }
+    finish(b, profile, run).await;
 }
