@@ -119,6 +119,10 @@ id_type!(
     LedgerEntryId
 );
 id_type!(
+    /// An emergency ("break-glass") access to one client's record.
+    EmergencyAccessId
+);
+id_type!(
     /// A biennial inventory: one dated count of every stock of a registration.
     InventoryId
 );

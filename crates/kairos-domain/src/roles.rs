@@ -143,10 +143,12 @@ pub enum Permission {
     /// Propose, apply, discard and repair schedules for many clients at once
     /// (the plasticity-window scheduler).
     PlanSchedules,
+    /// Review each emergency ("break-glass") access to a client's record.
+    ReviewEmergencyAccess,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 25] = [
+    pub const ALL: [Permission; 26] = [
         Permission::ReadDirectory,
         Permission::ManageSites,
         Permission::ManageStaff,
@@ -172,6 +174,7 @@ impl Permission {
         Permission::ReadGroups,
         Permission::ManageGroups,
         Permission::PlanSchedules,
+        Permission::ReviewEmergencyAccess,
     ];
 
     /// The policy table.
@@ -213,6 +216,8 @@ impl Permission {
             // Rebooking many clients' visits at once is the coordinator's job
             // (clinicians book and move single visits).
             Permission::PlanSchedules => &[Coordinator],
+            // The director answers for who opened a record in an emergency.
+            Permission::ReviewEmergencyAccess => &[Director],
         }
     }
 
@@ -243,6 +248,7 @@ impl Permission {
             Permission::PlanSchedules => "propose and apply schedules",
             Permission::ReadGroups => "see process groups",
             Permission::ManageGroups => "manage process groups and their members",
+            Permission::ReviewEmergencyAccess => "review emergency access to client records",
         }
     }
 }

@@ -110,6 +110,12 @@ pub const API: &[Declared] = &[
     d("GET", "/clients/{id}", Needs(&[P::ReadClients])),
     d("PUT", "/clients/{id}", Needs(&[P::WriteClients])),
     d("GET", "/clients/{id}/history", Needs(&[P::ReadClients])),
+    // Emergency access: the roles are the clinic's setting, checked in
+    // `usecase::emergency`.
+    d("POST", "/clients/{id}/emergency-access", SignedIn),
+    d("GET", "/clients/{id}/emergency-summary", SignedIn),
+    d("GET", "/emergency-access", Needs(&[P::ReviewEmergencyAccess])),
+    d("POST", "/emergency-access/{id}/review", Needs(&[P::ReviewEmergencyAccess])),
     d("GET", "/clients/{id}/email-change", Needs(&[P::ReadClients])),
     d("DELETE", "/clients/{id}/email-change", Needs(&[P::WriteClients])),
     d("POST", "/clients/{id}/email-change/confirm", Needs(&[P::WriteClients])),

@@ -21,6 +21,11 @@ pub struct Config {
     /// after the password, someone holding one of these without a second
     /// factor set up can do nothing but set it up.
     pub mfa_required: Vec<kairos_domain::roles::Role>,
+    /// Roles whose holders may open a client's emergency summary with a
+    /// stated reason (`usecase::emergency`, ONC (d)(6)); empty: nobody.
+    pub break_glass_roles: Vec<kairos_domain::roles::Role>,
+    /// How long one emergency access lasts.
+    pub break_glass_lifetime: jiff::SignedDuration,
     /// Portal password sign-ins per account within `lockout_window` before
     /// further attempts are refused until the window passes.
     pub max_failed_logins: u32,
@@ -110,6 +115,8 @@ impl Default for Config {
                 kairos_domain::roles::Role::Director,
                 kairos_domain::roles::Role::Prescriber,
             ],
+            break_glass_roles: vec![kairos_domain::roles::Role::Admin, kairos_domain::roles::Role::Coordinator],
+            break_glass_lifetime: jiff::SignedDuration::from_mins(60),
             max_failed_logins: 5,
             lockout_window: jiff::SignedDuration::from_mins(15),
             // The shipped definitions are validated by tests; a clinic's own

@@ -20,6 +20,7 @@ pub mod clients;
 pub mod courses;
 mod direct;
 pub mod dosing;
+pub mod emergency;
 pub mod encounters;
 mod error;
 pub mod files;

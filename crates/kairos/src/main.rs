@@ -70,6 +70,14 @@ struct ServeArgs {
     /// do nothing but set it up.
     #[arg(long, env = "KAIROS_MFA_REQUIRED_ROLES")]
     mfa_required_roles: Option<String>,
+    /// Roles that may open a client's emergency summary with a stated reason
+    /// (break-glass access; each access is reviewed by the director),
+    /// comma-separated, or `none`.
+    #[arg(long, env = "KAIROS_BREAK_GLASS_ROLES", default_value = "admin,coordinator")]
+    break_glass_roles: String,
+    /// Minutes one emergency access lasts.
+    #[arg(long, env = "KAIROS_BREAK_GLASS_MINUTES", default_value_t = 60)]
+    break_glass_minutes: u32,
     /// Database connections in the pool.
     #[arg(long, env = "KAIROS_DB_CONNECTIONS", default_value_t = 16)]
     db_connections: u32,
@@ -709,6 +717,14 @@ async fn main() -> Result<()> {
 
 /// The roles `--mfa-required-roles` names (`none`: no role), or the
 /// command's default.
+/// A list of roles, or `none`.
+fn roles_or_none(text: &str, flag: &str) -> Result<Vec<kairos_domain::roles::Role>> {
+    if text.trim().eq_ignore_ascii_case("none") {
+        return Ok(Vec::new());
+    }
+    Ok(Roles::parse_list(text).with_context(|| flag.to_string())?.iter().collect())
+}
+
 fn mfa_roles(given: Option<&str>, default: &str) -> Result<Vec<kairos_domain::roles::Role>> {
     let text = given.map(str::trim).filter(|s| !s.is_empty()).unwrap_or(default);
     if text.eq_ignore_ascii_case("none") {
@@ -867,6 +883,8 @@ async fn run_server(store: Store, args: &ServeArgs, mfa_required: Vec<kairos_dom
         link_lifetime: jiff::SignedDuration::from_hours(i64::from(args.link_hours.clamp(1, 336))),
         public_url: args.public_url.clone(),
         mfa_required,
+        break_glass_roles: roles_or_none(&args.break_glass_roles, "--break-glass-roles")?,
+        break_glass_lifetime: jiff::SignedDuration::from_mins(i64::from(args.break_glass_minutes.clamp(5, 24 * 60))),
         ..Config::default()
     };
     let server = Server::bind(&args.listen, store.clone(), config)

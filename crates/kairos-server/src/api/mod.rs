@@ -8,6 +8,7 @@ pub mod clients;
 pub mod contract;
 pub mod courses;
 pub mod dosing;
+pub mod emergency;
 pub mod encounters;
 pub mod groups;
 pub mod health;
@@ -87,6 +88,10 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(clients::get_chart, clients::update_client))
         .routes(routes!(clients::get_email_change, clients::cancel_email_change))
         .routes(routes!(clients::get_history))
+        .routes(routes!(emergency::open))
+        .routes(routes!(emergency::summary))
+        .routes(routes!(emergency::queue))
+        .routes(routes!(emergency::review))
         .routes(routes!(clients::confirm_email_change))
         .routes(routes!(courses::list_courses, courses::create_course))
         .routes(routes!(courses::get_course))

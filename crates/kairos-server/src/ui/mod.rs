@@ -9,6 +9,7 @@
 mod account;
 mod audit;
 mod dosing;
+mod emergency;
 pub(crate) mod form;
 mod frontdesk;
 mod groups;
@@ -99,6 +100,12 @@ pages! {
     post "/clients" => frontdesk::register, Needs(&[P::WriteClients]);
     get "/clients/{id}/details" => frontdesk::edit_form, Needs(&[P::WriteClients]);
     get "/clients/{id}/history" => frontdesk::history, Needs(&[P::ReadClients]);
+    // Emergency access: the roles are the clinic's setting (`usecase::emergency`).
+    get "/emergency" => emergency::lookup_form, SignedIn;
+    post "/emergency" => emergency::lookup, SignedIn;
+    get "/clients/{id}/emergency" => emergency::summary, SignedIn;
+    get "/emergency-access" => emergency::queue, Needs(&[P::ReviewEmergencyAccess]);
+    post "/emergency-access/{id}/review" => emergency::review, Needs(&[P::ReviewEmergencyAccess]);
     post "/clients/{id}/details" => frontdesk::edit, Needs(&[P::WriteClients]);
     post "/clients/{id}/email-change/confirm" => frontdesk::confirm_email_change, Needs(&[P::WriteClients]);
     post "/clients/{id}/email-change/cancel" => frontdesk::cancel_email_change, Needs(&[P::WriteClients]);
@@ -344,6 +351,13 @@ impl Nav {
         }
         if staff.roles.allow(Permission::ReadAudit) {
             add("/admin/audit", "Audit log");
+        }
+        if staff.roles.allow(Permission::ReviewEmergencyAccess) {
+            add("/emergency-access", "Emergency access reviews");
+        } else if !staff.roles.allow(Permission::ReadMeasures) {
+            // Those who do not read clinical records (by default the ones
+            // the clinic lets break glass) see where to in an emergency.
+            add("/emergency", "Emergency access");
         }
         Nav {
             alerts: Default::default(),

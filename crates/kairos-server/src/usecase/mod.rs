@@ -14,6 +14,7 @@ pub mod clients;
 pub mod courses;
 pub mod directory;
 pub mod dosing;
+pub mod emergency;
 pub mod encounters;
 pub mod groups;
 pub mod ledger;

@@ -10,6 +10,7 @@ mod clients;
 mod clinic_day_browser;
 mod dosing;
 mod dosing_records;
+mod emergency;
 mod errors;
 mod front_desk;
 mod front_desk_browser;
