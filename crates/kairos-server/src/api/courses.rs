@@ -137,8 +137,9 @@ pub async fn assign_team(
         &state,
         &auth,
         path_id("course", &id)?,
-        opt_field_id("prescriber_id", body.prescriber_id.as_deref())?,
-        opt_field_id("therapist_id", body.therapist_id.as_deref())?,
+        // `null` clears a role; an id is a UUID, never blank.
+        body.prescriber_id.as_deref().map(|v| super::field_id("prescriber_id", v)).transpose()?,
+        body.therapist_id.as_deref().map(|v| super::field_id("therapist_id", v)).transpose()?,
     )
     .await?;
     Ok(axum::Json(CourseView::from(&course)))
