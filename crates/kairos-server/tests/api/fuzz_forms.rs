@@ -87,7 +87,10 @@ async fn every_staff_form_answers_hostile_bodies_without_a_server_error() {
     let values = hostile_values(&ids);
     let routes: Vec<&str> = kairos_server::ui::ROUTES
         .iter()
-        .filter(|d| d.method == "POST" && !d.path.ends_with("/logout"))
+        // The sign-in and sign-out doors start or end the session this
+        // walk runs in (they are fuzzed by their own tests and the
+        // contract stage); every other staff form is walked.
+        .filter(|d| d.method == "POST" && !d.path.ends_with("/logout") && !d.path.starts_with("/login"))
         .map(|d| d.path)
         .collect();
     assert!(routes.len() > 30, "{routes:?}");

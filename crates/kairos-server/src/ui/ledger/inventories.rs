@@ -7,13 +7,12 @@ use crate::state::AppState;
 use crate::ui::{Nav, UiAuth, api_auth, render, ui_error};
 use crate::usecase;
 use askama::Template;
-use axum::Form;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Redirect};
 use kairos_domain::ids::{InventoryId, RegistrationId};
 use kairos_domain::ledger::BusinessTime;
 use kairos_domain::roles::Permission;
-use std::collections::HashMap;
+use serde::Deserialize;
 
 /// One stock's row on the count form.
 struct CountRow {
@@ -52,18 +51,41 @@ fn registration_id(auth: &UiAuth, id: &str) -> Result<RegistrationId, axum::resp
     })
 }
 
+/// The count form as typed: one row per stock, in the page's order (the
+/// stock's id in a hidden field beside its count and note).
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct InventoryForm {
+    business_time: String,
+    taken_at: String,
+    stock_id: Vec<String>,
+    quantity: Vec<String>,
+    note: Vec<String>,
+}
+
+impl InventoryForm {
+    /// The count and note typed on a stock's row.
+    fn row(&self, stock: &str) -> (String, String) {
+        match self.stock_id.iter().position(|s| s == stock) {
+            Some(i) => {
+                (self.quantity.get(i).cloned().unwrap_or_default(), self.note.get(i).cloned().unwrap_or_default())
+            }
+            None => Default::default(),
+        }
+    }
+}
+
 async fn take_page(
     state: &AppState,
     auth: &UiAuth,
     reg: RegistrationId,
-    typed: Option<&HashMap<String, String>>,
+    typed: Option<&InventoryForm>,
     refusal: Option<(Refusal, Vec<String>)>,
 ) -> PageResult {
     let nav = || ledger_nav(auth);
     let (registration, site) =
         usecase::ledger::registration_at_site(state, reg).await.map_err(|e| ui_error(e, nav()))?;
     let stocks = usecase::ledger::stocks(state, &api_auth(auth), reg).await.map_err(|e| ui_error(e, nav()))?;
-    let value = |k: String| typed.and_then(|t| t.get(&k)).cloned().unwrap_or_default();
     // The row a refusal names: `counts[i]…` is the i-th stock sent.
     let (error, error_field, bad_stock) = match &refusal {
         Some((r, sent)) => {
@@ -81,6 +103,7 @@ async fn take_page(
         .iter()
         .map(|s| {
             let id = s.id.to_string();
+            let (quantity, note) = typed.map(|t| t.row(&id)).unwrap_or_default();
             CountRow {
                 label: stock_label(s),
                 form: s.form.clone(),
@@ -89,12 +112,10 @@ async fn take_page(
                 books: s.balance.to_string(),
                 unit: s.unit.as_str().into(),
                 required: s.balance.is_positive(),
-                quantity: value(format!("q_{id}")),
-                note: value(format!("n_{id}")),
                 invalid: bad_stock.as_deref() == Some(id.as_str())
-                    || (error_field == "counts"
-                        && s.balance.is_positive()
-                        && value(format!("q_{id}")).trim().is_empty()),
+                    || (error_field == "counts" && s.balance.is_positive() && quantity.trim().is_empty()),
+                quantity,
+                note,
                 stock_id: id,
             }
         })
@@ -106,8 +127,8 @@ async fn take_page(
         dea_number: registration.dea_number,
         site: site.name,
         rows,
-        business_time: value("business_time".into()),
-        taken_at: value("taken_at".into()),
+        business_time: typed.map(|t| t.business_time.clone()).unwrap_or_default(),
+        taken_at: typed.map(|t| t.taken_at.clone()).unwrap_or_default(),
         error,
         error_field,
     };
@@ -128,34 +149,38 @@ pub async fn take_submit(
     State(state): State<AppState>,
     auth: UiAuth,
     Path(id): Path<String>,
-    Form(form): Form<Vec<(String, String)>>,
+    body: axum::body::Bytes,
 ) -> PageResult {
     auth.require(Permission::RecordLedger)?;
     let reg = registration_id(&auth, &id)?;
-    let typed: HashMap<String, String> = form.into_iter().collect();
+    // Repeated fields (a row per stock): read as lists.
+    let form: InventoryForm = match serde_html_form::from_bytes(&body) {
+        Ok(f) => f,
+        Err(e) => {
+            let r = Refusal::text(format!("The form could not be read: {e}."));
+            return take_page(&state, &auth, reg, None, Some((r, Vec::new()))).await;
+        }
+    };
     let mut sent = Vec::new();
     let result = async {
         let tz = usecase::ledger::registration_time_zone(&state, reg).await?;
-        let stocks = usecase::ledger::stocks(&state, &api_auth(&auth), reg).await?;
         let mut counts = Vec::new();
-        for s in &stocks {
-            let id = s.id.to_string();
-            let q = typed.get(&format!("q_{id}")).map(|v| v.trim()).unwrap_or_default();
+        for (row, stock) in form.stock_id.iter().enumerate() {
+            let q = form.quantity.get(row).map(|v| v.trim()).unwrap_or_default();
             if q.is_empty() {
                 continue;
             }
             let i = counts.len();
-            sent.push(id.clone());
+            sent.push(stock.clone());
             counts.push(CountBody {
-                stock_id: id.clone(),
+                stock_id: stock.clone(),
                 quantity: number(&format!("counts[{i}].quantity"), q)?,
-                note: typed.get(&format!("n_{id}")).map(|n| n.trim().to_string()).filter(|n| !n.is_empty()),
+                note: form.note.get(row).map(|n| n.trim().to_string()).filter(|n| !n.is_empty()),
             });
         }
-        let business_time = typed.get("business_time").map(|b| b.trim()).unwrap_or_default();
         let body = InventoryBody {
-            taken_at: local_instant("taken_at", typed.get("taken_at").map(String::as_str).unwrap_or_default(), &tz)?,
-            business_time: BusinessTime::parse("business_time", business_time)?,
+            taken_at: local_instant("taken_at", &form.taken_at, &tz)?,
+            business_time: BusinessTime::parse("business_time", form.business_time.trim())?,
             counts,
         };
         usecase::ledger::take_inventory(&state, &api_auth(&auth), reg, &body).await
@@ -165,7 +190,7 @@ pub async fn take_submit(
         Ok(inv) => Ok(Redirect::to(&format!("/ledger/inventories/{}", inv.id)).into_response()),
         Err(e) => {
             let r = Refusal::of(e).map_err(|e| ui_error(e, ledger_nav(&auth)))?;
-            take_page(&state, &auth, reg, Some(&typed), Some((r, sent))).await
+            take_page(&state, &auth, reg, Some(&form), Some((r, sent))).await
         }
     }
 }
