@@ -159,11 +159,12 @@ pub async fn update_staff(
     Ok((status, axum::Json(StaffChange { staff: StaffView::from(&staff), pending_request })))
 }
 
-/// Sets a staff member's password (admin); ends their sessions. One's own
-/// is set at once (204); anyone else's waits for a second administrator
-/// (202 with the request).
+/// Sets another staff member's password (admin) once a second
+/// administrator approves (202 with the request); their sessions end then.
+/// One's own is refused (409): it is changed with the current one at
+/// `POST /me/password`.
 #[utoipa::path(put, path = "/staff/{id}/password", tag = "staff", params(("id" = String, Path)), request_body = PasswordBody,
-    responses((status = 202, body = StaffRequestView), (status = 204), (status = 404, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
+    responses((status = 202, body = StaffRequestView), (status = 404, body = crate::error::Problem), (status = 409, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
 pub async fn set_password(
     State(state): State<AppState>,
     auth: Auth,
@@ -173,10 +174,8 @@ pub async fn set_password(
     use axum::response::IntoResponse;
     auth.require(Permission::ManageStaff)?;
     let id = path_id("staff member", &id)?;
-    Ok(match crate::usecase::staff::set_password(&state, &auth, id, body.password).await? {
-        Some(req) => (StatusCode::ACCEPTED, axum::Json(StaffRequestView::from(&req))).into_response(),
-        None => StatusCode::NO_CONTENT.into_response(),
-    })
+    let req = crate::usecase::staff::set_password(&state, &auth, id, body.password).await?;
+    Ok((StatusCode::ACCEPTED, axum::Json(StaffRequestView::from(&req))).into_response())
 }
 
 /// The staff account changes waiting for a second administrator, oldest first.

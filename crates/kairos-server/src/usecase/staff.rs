@@ -3,7 +3,7 @@
 //! their own account (`kairos_domain::staff::check_account_change`). A
 //! change that gives an account more than it has now (a new account, a role
 //! added, an account activated: `needs_second_admin`) or sets someone else's
-//! password waits for a second administrator, who approves or declines it
+//! password (one's own is changed on one's account page) waits for a second administrator, who approves or declines it
 //! (`decide`); in a clinic with one administrator, `kairos user approve` on
 //! the server decides.
 
@@ -64,24 +64,23 @@ pub async fn update(
     Ok((state.store.update_staff(&caller.actor(), id, input, active).await?, None))
 }
 
-/// Sets an account's password and ends its sessions: one's own at once;
-/// anyone else's once a second administrator approves (the request is
-/// returned), so no administrator can sign in as a clinician alone.
-pub async fn set_password(
-    state: &AppState,
-    caller: &Auth,
-    id: StaffId,
-    password: String,
-) -> AppResult<Option<StaffRequest>> {
+/// Sets someone else's password and ends their sessions once a second
+/// administrator approves (the request is returned), so no administrator
+/// can sign in as a clinician alone. One's own password is changed on
+/// one's account page, with the current one (`usecase::account`): a
+/// session left open at a desk cannot set a new password without it.
+pub async fn set_password(state: &AppState, caller: &Auth, id: StaffId, password: String) -> AppResult<StaffRequest> {
     require(caller, Permission::ManageStaff)?;
+    if id == caller.staff.id {
+        return Err(crate::error::AppError::Conflict {
+            field: "staff_id".into(),
+            detail: "your own password is changed on your account page, with your current password".into(),
+        });
+    }
     let target = state.store.get_staff(id).await?;
     check_password("password", &password, &target.email, &target.name)?;
     let hash = hash_password_blocking(password).await?;
-    if id == caller.staff.id {
-        state.store.set_staff_password(&caller.actor(), id, &hash).await?;
-        return Ok(None);
-    }
-    Ok(Some(state.store.request_staff_password(&caller.actor(), id, &hash).await?))
+    Ok(state.store.request_staff_password(&caller.actor(), id, &hash).await?)
 }
 
 /// Resets someone else's second factor (they set it up again at their

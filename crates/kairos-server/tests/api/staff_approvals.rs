@@ -127,11 +127,16 @@ async fn someone_elses_password_waits_for_a_second_administrator_and_is_never_au
     assert!(audit.iter().any(|(t, _, d)| t == "staff" && d.starts_with("password set")), "{audit:?}");
     assert!(audit.iter().all(|(_, _, d)| !d.contains(new_pw) && !d.contains("argon2")), "{audit:?}");
 
-    // One's own password is set at once.
+    // One's own password is not set through the staff doors (a session
+    // left open at a desk would set it without the current one): it is
+    // changed on one's account page, and the session stays open.
     let (me_email, me_id) = app.add_staff(&[Role::Admin]).await;
     let me = app.login(&me_email, PASSWORD).await;
     let r = app.put(&format!("/api/v1/staff/{me_id}/password"), &me, json!({"password": "my own new password"})).await;
-    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.body);
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.body);
+    assert!(r.body["detail"].as_str().unwrap_or("").contains("account page"), "{}", r.body);
+    assert_eq!(login_status(&app, &me_email, PASSWORD).await, StatusCode::OK);
+    assert_eq!(app.get("/api/v1/staff", &me).await.status, StatusCode::OK, "the session is still open");
 }
 
 #[tokio::test]
