@@ -10,6 +10,8 @@
 #   RESET_READ_AUDIT=1 deletes DB.read-audit* and DB.audit-index* first, so that
 #   every run starts from the same audit state. Only on a benchmark copy of the
 #   demo practice: those files are audit log.
+#   IDS=FILE reads these client ids (one per line) instead of listing them with
+#   sqlite3; KAIROS_DB_KEY_FILE=KEY serves an encrypted practice.
 # Needs wrk, sqlite3 and curl; the practice made with
 #   KAIROS_DEMO_PASSWORD=demo-password-2026 kairos demo --no-serve --clients 100000 --db DB
 set -euo pipefail
@@ -29,7 +31,10 @@ fi
 pid=$!
 trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$work"' EXIT
 for _ in $(seq 1 100); do curl -sf http://127.0.0.1:"$port"/api/v1/healthz >/dev/null && break; sleep 0.2; done
-sqlite3 "$db" "select id from clients order by random() limit 5000" >"$work/ids.txt"
+# IDS=FILE: the client ids to read (an encrypted practice cannot be listed by
+# the sqlite3 shell; take them from its plain original).
+if [ -n "${IDS:-}" ]; then shuf -n 5000 "$IDS" >"$work/ids.txt"
+else sqlite3 "$db" "select id from clients order by random() limit 5000" >"$work/ids.txt"; fi
 token=$(curl -s -X POST -H 'content-type: application/json' \
   -d '{"email":"therapist@demo.kairos","password":"demo-password-2026"}' \
   http://127.0.0.1:"$port"/api/v1/auth/login | sed -E 's/.*"token":"([^"]+)".*/\1/')

@@ -226,7 +226,7 @@ impl AuditWriter {
 
     /// The writer for a SQLite file, on the direct path (`direct.rs`): it
     /// starts a commit no sooner than `interval` after the previous one.
-    pub(crate) fn start_sqlite(path: &std::path::Path, interval: std::time::Duration) -> Result<AuditWriter> {
+    pub(crate) fn start_sqlite(path: &crate::cipher::SqliteFile, interval: std::time::Duration) -> Result<AuditWriter> {
         let mut conn = crate::direct::open_writer(path)?;
         let mut reads_conn = crate::audit_reads::open_log_writer(path)?;
         let (tx, mut rx) = mpsc::unbounded_channel::<Queued>();
@@ -529,7 +529,7 @@ fn record_of<R: rows::Cols>(r: &R) -> Result<AuditRecord> {
 impl Store {
     /// The audit of a SQLite file: the database's log and the read-audit
     /// file's together (`audit_reads.rs`), from one snapshot of each.
-    async fn list_audit_sqlite(&self, db: std::path::PathBuf, q: &AuditQuery) -> Result<Page<AuditRecord>> {
+    async fn list_audit_sqlite(&self, db: crate::cipher::SqliteFile, q: &AuditQuery) -> Result<Page<AuditRecord>> {
         let (client, actor, page) = (q.client_id, q.actor_id, q.page);
         let (action, from, to, cap) = (q.action.clone(), q.from, q.to, q.count_at_most);
         tokio::task::spawn_blocking(move || -> Result<Page<AuditRecord>> {

@@ -31,6 +31,7 @@
 //! per-client index since migration 0014): the index files them from there
 //! too, with a watermark of their own.
 
+use crate::cipher::SqliteFile;
 use crate::{Result, StoreError};
 use rusqlite::{Connection, OpenFlags};
 use std::path::{Path, PathBuf};
@@ -105,11 +106,10 @@ const LOG_SCHEMA: &str = "CREATE TABLE IF NOT EXISTS audit_log (
 
 /// The audit writer's connection to the read-audit file (made if missing):
 /// every commit durable before it returns.
-pub(crate) fn open_log_writer(db: &Path) -> Result<Connection> {
-    let conn = Connection::open_with_flags(
-        log_path(db),
-        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )?;
+pub(crate) fn open_log_writer(db: &SqliteFile) -> Result<Connection> {
+    let log = db.sibling(".read-audit");
+    crate::cipher::create_private(log.path())?;
+    let conn = log.open(OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
     conn.busy_timeout(Duration::from_secs(10))?;
     let mode: String = conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
     if !mode.eq_ignore_ascii_case("wal") {
@@ -122,9 +122,9 @@ pub(crate) fn open_log_writer(db: &Path) -> Result<Connection> {
 
 /// A connection to the database with the read-audit file attached as `ra`
 /// and the per-client index as `idx`.
-fn attach(db: &Path) -> Result<Connection> {
-    let conn = Connection::open_with_flags(
-        db,
+/// (SQLCipher attaches a file under the main file's key.)
+fn attach(db: &SqliteFile) -> Result<Connection> {
+    let conn = db.open(
         // CREATE: an attached file takes the main file's flags, and the
         // index file is made on first use.
         OpenFlags::SQLITE_OPEN_READ_WRITE
@@ -133,14 +133,14 @@ fn attach(db: &Path) -> Result<Connection> {
             | OpenFlags::SQLITE_OPEN_URI,
     )?;
     conn.busy_timeout(Duration::from_secs(10))?;
-    conn.execute("ATTACH DATABASE ?1 AS ra", [utf8(&log_path(db))?])?;
-    conn.execute("ATTACH DATABASE ?1 AS idx", [utf8(&index_path(db))?])?;
+    db.attach(&conn, utf8(&log_path(db.path()))?, "ra")?;
+    db.attach(&conn, utf8(&index_path(db.path()))?, "idx")?;
     Ok(conn)
 }
 
 /// A read-only connection for audit queries: it never takes a write lock, so
 /// it does not wait on a filing in progress. [`prepare`] made the tables.
-pub(crate) fn open_for_reading(db: &Path) -> Result<Connection> {
+pub(crate) fn open_for_reading(db: &SqliteFile) -> Result<Connection> {
     let conn = attach(db)?;
     conn.pragma_update(None, "query_only", true)?;
     Ok(conn)
@@ -150,7 +150,7 @@ pub(crate) fn open_for_reading(db: &Path) -> Result<Connection> {
 const INDEX_VERSION: i64 = 1;
 
 /// The filing connection; the index tables are made first if missing.
-pub(crate) fn open_for_filing(db: &Path) -> Result<Connection> {
+pub(crate) fn open_for_filing(db: &SqliteFile) -> Result<Connection> {
     make_index(db)?;
     let conn = attach(db)?;
     // Derived data (see [`make_index`]).
@@ -160,11 +160,10 @@ pub(crate) fn open_for_filing(db: &Path) -> Result<Connection> {
 
 /// Makes the index file's tables unless they are of the current layout, on a
 /// connection to that file alone (so the lock it takes is that file's).
-fn make_index(db: &Path) -> Result<()> {
-    let mut conn = Connection::open_with_flags(
-        index_path(db),
-        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )?;
+fn make_index(db: &SqliteFile) -> Result<()> {
+    let index = db.sibling(".audit-index");
+    crate::cipher::create_private(index.path())?;
+    let mut conn = index.open(OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
     conn.busy_timeout(Duration::from_secs(10))?;
     // Derived data: WAL keeps each filing atomic with its watermarks; NORMAL
     // may lose the last filing on a power cut, which is then simply redone.
@@ -203,12 +202,12 @@ fn user_version(conn: &Connection) -> Result<i64> {
 /// missing although the practice keeps one. Refused, naming the file, unless
 /// `begin_new` (the operator's choice, recorded by the caller); then `true`.
 /// A new practice, or one restored from a backup, begins a file silently.
-pub(crate) fn missing_log(db: &Path, begin_new: bool) -> Result<bool> {
-    let log = log_path(db);
-    if log.exists() || !db.is_file() {
+pub(crate) fn missing_log(db: &SqliteFile, begin_new: bool) -> Result<bool> {
+    let log = log_path(db.path());
+    if log.exists() || !db.path().is_file() || std::fs::metadata(db.path()).is_ok_and(|m| m.len() == 0) {
         return Ok(false);
     }
-    let conn = Connection::open_with_flags(db, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
+    let conn = db.open_ro()?;
     if user_version(&conn)? != KEEPS_READ_AUDIT {
         return Ok(false);
     }
@@ -219,7 +218,7 @@ pub(crate) fn missing_log(db: &Path, begin_new: bool) -> Result<bool> {
              (from where this database was copied, or restore a backup with `kairos restore`), or start with \
              --new-read-audit to begin a new, empty one (the gap is recorded in the audit log)",
             log.display(),
-            db.display()
+            db.path().display()
         )));
     }
     tracing::warn!(file = %log.display(), "the read-audit file is missing; a new one is begun as asked");
@@ -230,18 +229,18 @@ pub(crate) fn missing_log(db: &Path, begin_new: bool) -> Result<bool> {
 /// attach them), marks the practice as keeping a read-audit file, and
 /// removes the index of an earlier layout (`<database>.audit-reads`,
 /// derived data).
-pub(crate) fn prepare(db: &Path) -> Result<()> {
+pub(crate) fn prepare(db: &SqliteFile) -> Result<()> {
     set_aside_if_folded(db)?;
     drop(open_log_writer(db)?);
     drop(open_for_filing(db)?);
-    let conn = Connection::open_with_flags(db, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
+    let conn = db.open_rw()?;
     conn.busy_timeout(Duration::from_secs(10))?;
     if user_version(&conn)? != KEEPS_READ_AUDIT {
         conn.pragma_update(None, "user_version", KEEPS_READ_AUDIT)?;
     }
     drop(conn);
     for suffix in [".audit-reads", ".audit-reads-wal", ".audit-reads-shm"] {
-        let _ = std::fs::remove_file(sibling(db, suffix));
+        let _ = std::fs::remove_file(sibling(db.path(), suffix));
     }
     Ok(())
 }
@@ -252,16 +251,15 @@ pub(crate) fn prepare(db: &Path) -> Result<()> {
 /// it is set aside (renamed `<database>.read-audit.folded-<unix time>`, never
 /// deleted: it may also hold reads made after the backup) and a new one is
 /// begun. Known by the file's first entry being in the database's own log.
-fn set_aside_if_folded(db: &Path) -> Result<()> {
-    let log = log_path(db);
+fn set_aside_if_folded(db: &SqliteFile) -> Result<()> {
+    let log = log_path(db.path());
     if !log.exists() {
         return Ok(());
     }
     let folded = {
-        let conn =
-            Connection::open_with_flags(db, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
+        let conn = db.open_rw()?;
         conn.busy_timeout(Duration::from_secs(10))?;
-        conn.execute("ATTACH DATABASE ?1 AS ra", [utf8(&log)?])?;
+        db.attach(&conn, utf8(&log)?, "ra")?;
         let has_logs: i64 = conn.query_row(
             "SELECT (SELECT COUNT(*) FROM main.sqlite_master WHERE name = 'audit_log')              * (SELECT COUNT(*) FROM ra.sqlite_master WHERE name = 'audit_log')",
             [],
@@ -279,8 +277,7 @@ fn set_aside_if_folded(db: &Path) -> Result<()> {
     }
     // Everything into the file itself first, so the renamed file is whole.
     {
-        let conn =
-            Connection::open_with_flags(&log, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
+        let conn = db.at(&log).open_rw()?;
         conn.busy_timeout(Duration::from_secs(10))?;
         let busy: i64 = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))?;
         if busy != 0 {
@@ -298,7 +295,7 @@ fn set_aside_if_folded(db: &Path) -> Result<()> {
         }
     }
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-    let aside = sibling(db, &format!(".read-audit.folded-{now}"));
+    let aside = sibling(db.path(), &format!(".read-audit.folded-{now}"));
     std::fs::rename(&log, &aside)
         .map_err(|e| StoreError::Config(format!("cannot set aside {}: {e}", log.display())))?;
     tracing::warn!(
@@ -409,10 +406,9 @@ pub(crate) fn client_entries(columns: &str, actor: bool) -> String {
 /// Copies every entry of the read-audit file beside `db` into the database
 /// file `dest` (a backup just made of it), so the copy holds the whole log,
 /// and marks the copy as keeping no read-audit file of its own.
-pub(crate) fn fold_into(db: &Path, dest: &Path, columns: &str) -> Result<u64> {
-    let log = log_path(db);
-    let mut conn =
-        Connection::open_with_flags(dest, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
+pub(crate) fn fold_into(db: &SqliteFile, dest: &SqliteFile, columns: &str) -> Result<u64> {
+    let log = log_path(db.path());
+    let mut conn = dest.open_rw()?;
     conn.busy_timeout(Duration::from_secs(10))?;
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     tx.pragma_update(None, "user_version", 0)?;
@@ -420,7 +416,7 @@ pub(crate) fn fold_into(db: &Path, dest: &Path, columns: &str) -> Result<u64> {
     if !log.exists() {
         return Ok(0);
     }
-    conn.execute("ATTACH DATABASE ?1 AS ra", [utf8(&log)?])?;
+    db.attach(&conn, utf8(&log)?, "ra")?;
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let n = tx.execute(
         &format!("INSERT INTO main.audit_log ({columns}) SELECT {columns} FROM ra.audit_log ORDER BY rowid"),
@@ -453,15 +449,13 @@ pub(crate) fn fold_into(db: &Path, dest: &Path, columns: &str) -> Result<u64> {
 /// taken from: the replaced database `old_db` and the restored one begin
 /// with the same audit entry (their oldest), or the file's first entry is in
 /// the restored log (the backup folded it in). Returns how many were kept.
-pub(crate) fn keep_later_reads(db: &Path, old_db: &Path, old_log: &Path, columns: &str) -> Result<u64> {
-    let mut conn = Connection::open_with_flags(
-        db,
-        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI,
-    )?;
+pub(crate) fn keep_later_reads(db: &SqliteFile, old_db: &Path, old_log: &Path, columns: &str) -> Result<u64> {
+    let mut conn =
+        db.open(OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI)?;
     conn.busy_timeout(Duration::from_secs(10))?;
     // The replaced files are only read (read-only, so nothing of them,
     // not even their write-ahead logs, is changed where they were set aside).
-    conn.execute("ATTACH DATABASE ?1 AS ra", [read_only_uri(old_log)?])?;
+    db.attach(&conn, &read_only_uri(old_log)?, "ra")?;
     let has_log: bool =
         conn.query_row("SELECT EXISTS (SELECT 1 FROM ra.sqlite_master WHERE name = 'audit_log')", [], |r| r.get(0))?;
     if !has_log {
@@ -474,12 +468,11 @@ pub(crate) fn keep_later_reads(db: &Path, old_db: &Path, old_log: &Path, columns
             .ok()
             .flatten()
     };
-    let same_practice =
-        old_db.is_file() && conn.execute("ATTACH DATABASE ?1 AS old", [read_only_uri(old_db)?]).is_ok() && {
-            let (a, b) = (oldest(&conn, "main"), oldest(&conn, "old"));
-            let _ = conn.execute("DETACH DATABASE old", []);
-            a.is_some() && a == b
-        };
+    let same_practice = old_db.is_file() && db.attach(&conn, &read_only_uri(old_db)?, "old").is_ok() && {
+        let (a, b) = (oldest(&conn, "main"), oldest(&conn, "old"));
+        let _ = conn.execute("DETACH DATABASE old", []);
+        a.is_some() && a == b
+    };
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let related = same_practice
         || tx.query_row(
@@ -509,7 +502,7 @@ pub(crate) struct Filer {
 }
 
 impl Filer {
-    pub(crate) fn start(db: &Path) -> Result<Filer> {
+    pub(crate) fn start(db: &SqliteFile) -> Result<Filer> {
         let mut conn = open_for_filing(db)?;
         let (stop, stopped) = mpsc::channel::<()>();
         let thread = std::thread::Builder::new()

@@ -141,7 +141,7 @@ impl AuditKey {
     }
 }
 
-fn random_key() -> [u8; 32] {
+pub(crate) fn random_key() -> [u8; 32] {
     use rand::RngCore;
     let mut bytes = [0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut bytes);
@@ -156,7 +156,7 @@ pub(crate) fn hex(b: &[u8]) -> String {
     })
 }
 
-fn unhex(s: &str) -> Option<Vec<u8>> {
+pub(crate) fn unhex(s: &str) -> Option<Vec<u8>> {
     if !s.len().is_multiple_of(2) {
         return None;
     }
@@ -342,15 +342,19 @@ impl ChainDb {
     }
 
     /// The read-audit file's chain, on a pool of its own.
-    pub(crate) async fn read_audit(db_path: &Path) -> Result<ChainDb> {
-        let path = crate::audit_reads::log_path(db_path);
-        let url = format!("sqlite://{}?mode=rw", path.to_string_lossy());
+    pub(crate) async fn read_audit(db: &crate::cipher::SqliteFile) -> Result<ChainDb> {
+        let log = db.sibling(".read-audit");
+        let url = format!("sqlite://{}?mode=rw", log.path().to_string_lossy());
         let pool = sqlx::any::AnyPoolOptions::new()
             .max_connections(2)
             .acquire_timeout(Duration::from_secs(10))
-            .after_connect(|conn, _| {
+            .after_connect(move |conn, _| {
+                let key = log.key_statement();
                 Box::pin(async move {
                     use sqlx::Executor;
+                    if let Some(key) = key {
+                        conn.execute(sqlx::AssertSqlSafe(key)).await?;
+                    }
                     conn.execute("PRAGMA busy_timeout = 10000").await?;
                     conn.execute("PRAGMA synchronous = FULL").await?;
                     Ok(())

@@ -28,10 +28,10 @@
 //! PostgreSQL, other writes, and everything else keep to the one sqlx code path.
 
 use crate::audit::AuditRecord;
+use crate::cipher::SqliteFile;
 use crate::rows::micros;
 use crate::{Result, StoreError};
 use rusqlite::{CachedStatement, Connection, OpenFlags};
-use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -42,21 +42,20 @@ const MAX_IDLE_READERS: usize = 8;
 
 /// The pool of read-only connections to one SQLite file.
 pub(crate) struct Readers {
-    path: PathBuf,
+    file: SqliteFile,
     cache_kib: u32,
     idle: Mutex<Vec<Connection>>,
 }
 
 impl Readers {
-    pub(crate) fn new(path: &Path, cache_kib: u32) -> Readers {
-        Readers { path: path.to_path_buf(), cache_kib, idle: Mutex::new(Vec::new()) }
+    pub(crate) fn new(file: &SqliteFile, cache_kib: u32) -> Readers {
+        Readers { file: file.clone(), cache_kib, idle: Mutex::new(Vec::new()) }
     }
 
     fn open(&self) -> Result<Connection> {
-        let conn = Connection::open_with_flags(
-            &self.path,
-            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI,
-        )?;
+        let conn = self
+            .file
+            .open(OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI)?;
         // Never writes, whatever a bug upstream might ask of it.
         conn.pragma_update(None, "query_only", true)?;
         conn.pragma_update(None, "cache_size", -i64::from(self.cache_kib))?;
@@ -106,11 +105,9 @@ fn poisoned() -> StoreError {
 }
 
 /// The connection the read-audit writer thread owns.
-pub(crate) fn open_writer(path: &Path) -> Result<Connection> {
-    let conn = Connection::open_with_flags(
-        path,
-        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI,
-    )?;
+pub(crate) fn open_writer(file: &SqliteFile) -> Result<Connection> {
+    let conn =
+        file.open(OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI)?;
     // Per connection, like sqlx's: every commit is durable before it returns.
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", true)?;
@@ -264,8 +261,8 @@ impl Stats {
 }
 
 impl GroupWriter {
-    pub(crate) fn start(path: &Path, cache_kib: u32) -> Result<GroupWriter> {
-        let mut conn = open_writer(path)?;
+    pub(crate) fn start(file: &SqliteFile, cache_kib: u32) -> Result<GroupWriter> {
+        let mut conn = open_writer(file)?;
         conn.pragma_update(None, "cache_size", -i64::from(cache_kib))?;
         conn.set_prepared_statement_cache_capacity(32);
         let (tx, mut rx) = mpsc::unbounded_channel::<Box<dyn Job>>();
@@ -389,6 +386,7 @@ fn run_group(conn: &mut Connection, batch: &mut [Box<dyn Job>]) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::{Path, PathBuf};
 
     fn scratch() -> PathBuf {
         let dir = std::env::temp_dir().join(format!("kairos-direct-{}", uuid::Uuid::now_v7()));
@@ -476,7 +474,7 @@ mod tests {
     #[test]
     fn a_failed_write_is_undone_alone_and_answered_after_the_commit() {
         let path = scratch();
-        let writer = std::sync::Arc::new(GroupWriter::start(&path, 1024).expect("writer"));
+        let writer = std::sync::Arc::new(GroupWriter::start(&SqliteFile::plain(&path), 1024).expect("writer"));
         let insert = |x: i64, fail: bool| -> Work {
             Box::new(move |c: &Connection| {
                 let n = c.execute("INSERT INTO t VALUES ($1)", [x])?;
@@ -512,7 +510,7 @@ mod tests {
                  CREATE TABLE c (x INTEGER, pid INTEGER REFERENCES p(id) DEFERRABLE INITIALLY DEFERRED);",
             )
             .expect("schema");
-        let writer = std::sync::Arc::new(GroupWriter::start(&path, 1024).expect("writer"));
+        let writer = std::sync::Arc::new(GroupWriter::start(&SqliteFile::plain(&path), 1024).expect("writer"));
         let good: Work = Box::new(|c: &Connection| Ok(c.execute("INSERT INTO t VALUES (1)", [])?));
         let orphan: Work = Box::new(|c: &Connection| Ok(c.execute("INSERT INTO c VALUES (5, 999)", [])?));
         let out = in_one_batch(&writer, vec![good, orphan]);
@@ -529,7 +527,7 @@ mod tests {
 
     #[test]
     fn the_audit_writer_connection_syncs_every_commit() {
-        let conn = open_writer(&scratch()).expect("open");
+        let conn = open_writer(&SqliteFile::plain(scratch())).expect("open");
         let sync: i64 = conn.pragma_query_value(None, "synchronous", |r| r.get(0)).expect("pragma");
         assert_eq!(sync, 2, "synchronous must be FULL");
         let mode: String = conn.pragma_query_value(None, "journal_mode", |r| r.get(0)).expect("pragma");
@@ -539,11 +537,14 @@ mod tests {
     #[test]
     fn readers_cannot_write_and_see_committed_rows() {
         let path = scratch();
-        let readers = Readers::new(&path, 1024);
+        let readers = Readers::new(&SqliteFile::plain(&path), 1024);
         let err = readers.read(|c| Ok(c.execute("INSERT INTO t VALUES (1)", [])?));
         assert!(err.is_err(), "a reader connection must refuse writes");
         assert_eq!(readers.idle.lock().expect("lock").len(), 1, "rolled back and kept after a failed read");
-        open_writer(&path).expect("writer").execute("INSERT INTO t VALUES (7)", []).expect("insert");
+        open_writer(&SqliteFile::plain(&path))
+            .expect("writer")
+            .execute("INSERT INTO t VALUES (7)", [])
+            .expect("insert");
         let n: i64 = readers.read(|c| Ok(c.query_row("SELECT SUM(x) FROM t", [], |r| r.get(0))?)).expect("read");
         assert_eq!(n, 7);
     }

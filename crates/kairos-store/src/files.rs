@@ -7,8 +7,8 @@
 //! of the record) and the derived per-client index of reads
 //! (`.audit-index`), each with its own `-wal` and `-shm` (`audit_reads.rs`).
 
+use crate::cipher::SqliteFile;
 use crate::{Result, StoreError, audit_reads};
-use rusqlite::{Connection, OpenFlags};
 use std::io::{Read, Seek, Write};
 use std::path::{Path, PathBuf};
 
@@ -125,22 +125,21 @@ fn is_damage(e: &rusqlite::Error) -> bool {
 
 /// Runs `check` on one SQLite file: `Ok(None)` when it answers `ok`, else
 /// SQLite's findings (or the damage error it stopped on).
-fn findings(path: &Path, check: Check) -> Result<Option<String>> {
-    let run = || -> rusqlite::Result<Vec<String>> {
+fn findings(file: &SqliteFile, check: Check) -> Result<Option<String>> {
+    let run = || -> Result<Vec<String>> {
         // Read-write (never create): a reader of a file in WAL mode may need
         // to rebuild the log's index; nothing is written to the database.
-        let conn =
-            Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
+        let conn = file.open_rw()?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
         let mut stmt = conn.prepare(&format!("PRAGMA {}({FINDINGS_QUOTED})", check.pragma()))?;
         let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
-        rows.collect()
+        Ok(rows.collect::<rusqlite::Result<Vec<String>>>()?)
     };
     match run() {
         Ok(rows) if rows.len() == 1 && rows[0] == "ok" => Ok(None),
         Ok(rows) => Ok(Some(rows.join("; "))),
-        Err(e) if is_damage(&e) => Ok(Some(e.to_string())),
-        Err(e) => Err(e.into()),
+        Err(StoreError::Sqlite(e)) if is_damage(&e) => Ok(Some(e.to_string())),
+        Err(e) => Err(e),
     }
 }
 
@@ -159,12 +158,17 @@ fn damaged(db: &Path, file: &Path, check: Check, what: &str) -> StoreError {
 /// the database file and its read-audit file must pass SQLite's check. A
 /// damaged or truncated file is refused with what is wrong and what to do.
 /// (`Store::connect` runs this before it opens a file.)
-pub fn verify(db: &Path, check: Check) -> Result<()> {
-    for file in [db.to_path_buf(), audit_reads::log_path(db)] {
-        if file.metadata().is_ok_and(|m| m.is_file() && m.len() > 0)
+pub fn verify(db: &SqliteFile, check: Check) -> Result<()> {
+    // A database its key does not open is refused as such, never as
+    // damage (the files beside it share its key).
+    if db.path().metadata().is_ok_and(|m| m.len() > 0) {
+        db.check_key()?;
+    }
+    for file in [db.clone(), db.sibling(".read-audit")] {
+        if file.path().metadata().is_ok_and(|m| m.is_file() && m.len() > 0)
             && let Some(what) = findings(&file, check)?
         {
-            return Err(damaged(db, &file, check, &what));
+            return Err(damaged(db.path(), file.path(), check, &what));
         }
     }
     Ok(())
@@ -173,28 +177,29 @@ pub fn verify(db: &Path, check: Check) -> Result<()> {
 /// Checks the practice at `db` before it is served or restored: the file
 /// exists, passes [`verify`] (unless `check` is `None`), and holds a
 /// practice (its clients and audit log).
-pub fn check(db: &Path, check: impl Into<Option<Check>>) -> Result<()> {
-    if !db.is_file() {
-        return Err(StoreError::Config(format!("there is no database file at {}", db.display())));
+pub fn check(db: &SqliteFile, check: impl Into<Option<Check>>) -> Result<()> {
+    if !db.path().is_file() {
+        return Err(StoreError::Config(format!("there is no database file at {}", db.path().display())));
     }
+    db.check_key()?;
     let check = check.into();
     if let Some(check) = check {
         verify(db, check)?;
     }
     let check = check.unwrap_or(Check::Quick);
-    let conn = Connection::open_with_flags(db, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
+    let conn = db.open_ro()?;
     let tables: i64 = conn
         .query_row(
             "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN ('clients', 'audit_log')",
             [],
             |r| r.get(0),
         )
-        .map_err(|e| if is_damage(&e) { damaged(db, db, check, &e.to_string()) } else { e.into() })?;
+        .map_err(|e| if is_damage(&e) { damaged(db.path(), db.path(), check, &e.to_string()) } else { e.into() })?;
     if tables != 2 {
         return Err(StoreError::Corrupt(format!(
             "{} is a SQLite file but holds no Kairos practice (no clients or audit log); \
              `kairos init --db PATH` makes a new practice",
-            db.display()
+            db.path().display()
         )));
     }
     Ok(())
@@ -238,7 +243,10 @@ pub struct Restored {
 ///
 /// Nothing is half-done: a failure before step 3 leaves `db` as it was; a
 /// failure while moving puts back what was moved.
-pub fn restore(from: &Path, db: &Path) -> Result<Restored> {
+pub fn restore(from: &Path, db: &SqliteFile) -> Result<Restored> {
+    let backup = db.at(from);
+    let db_file = db;
+    let db = db.path();
     if !from.is_file() {
         return Err(StoreError::Config(format!("there is no backup file at {}", from.display())));
     }
@@ -257,7 +265,7 @@ pub fn restore(from: &Path, db: &Path) -> Result<Restored> {
         )));
     }
     let lock = PracticeLock::acquire(db)?;
-    check(from, Check::Quick).map_err(|e| StoreError::Config(format!("the backup does not check out: {e}")))?;
+    check(&backup, Check::Quick).map_err(|e| StoreError::Config(format!("the backup does not check out: {e}")))?;
 
     let dir = match db.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
@@ -270,7 +278,7 @@ pub fn restore(from: &Path, db: &Path) -> Result<Restored> {
             let _ = std::fs::remove_file(sibling(&partial, suffix));
         }
     };
-    let copied = copy_durably(from, &partial).and_then(|()| check(&partial, Check::Quick));
+    let copied = copy_durably(from, &partial).and_then(|()| check(&db_file.at(&partial), Check::Quick));
     if let Err(e) = copied {
         remove_partial();
         return Err(StoreError::Config(format!("the copy of {} did not check out: {e}", from.display())));
@@ -312,7 +320,7 @@ pub fn restore(from: &Path, db: &Path) -> Result<Restored> {
     let old_log = set_aside.as_ref().map(|a| a.join(format!("{name}.read-audit"))).filter(|p| p.is_file());
     let kept = match (&set_aside, &old_log) {
         (Some(aside), Some(old_log)) => {
-            audit_reads::keep_later_reads(db, &aside.join(&name), old_log, crate::audit::COLUMNS)
+            audit_reads::keep_later_reads(db_file, &aside.join(&name), old_log, crate::audit::COLUMNS)
         }
         _ => Ok(0),
     };
@@ -323,12 +331,92 @@ pub fn restore(from: &Path, db: &Path) -> Result<Restored> {
             (0, Some(format!("the reads made after the backup stay in {shown}: {e}")))
         }
     };
-    check(db, Check::Quick)?;
-    let conn = Connection::open_with_flags(db, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
+    check(db_file, Check::Quick)?;
+    let conn = db_file.open_ro()?;
     let clients: i64 = conn.query_row("SELECT count(*) FROM clients", [], |r| r.get(0))?;
     drop(conn);
     drop(lock);
     Ok(Restored { clients, set_aside, moved: present, later_reads_kept, later_reads_error })
+}
+
+/// Encrypts the practice at `db` (plain, or under `db`'s key) under `new`,
+/// with no server using it (the practice's lock is held throughout):
+///
+/// 1. checks the practice (its key opens it, `quick_check`);
+/// 2. copies the database file and the read-audit file, each under the new
+///    key, beside them under temporary names, durable, and checks each copy
+///    (`quick_check`, the same number of audit entries);
+/// 3. removes the index of reads (derived; rebuilt at the next start) and
+///    each file's emptied write-ahead log, and renames each copy into place.
+///
+/// A failure before step 3 removes the copies and leaves the practice as it
+/// was. Returns the files encrypted, by name.
+pub fn encrypt(db: &SqliteFile, new: &crate::cipher::DbKey) -> Result<Vec<String>> {
+    let lock = PracticeLock::acquire(db.path())?;
+    check(db, Check::Quick)?;
+    let dir = match db.path().parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let sources: Vec<SqliteFile> = [db.clone(), db.sibling(".read-audit")]
+        .into_iter()
+        .filter(|f| f.path().metadata().is_ok_and(|m| m.len() > 0))
+        .collect();
+    let mut copies: Vec<(SqliteFile, SqliteFile)> = Vec::new();
+    let remove_copies = |copies: &[(SqliteFile, SqliteFile)]| {
+        for (_, c) in copies {
+            let _ = std::fs::remove_file(c.path());
+        }
+    };
+    for src in &sources {
+        let name = src.path().file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let copy = SqliteFile::new(
+            dir.join(format!(".{name}.encrypting-{}", uuid::Uuid::now_v7().simple())),
+            Some(new.clone()),
+        );
+        copies.push((src.clone(), copy.clone()));
+        let made = crate::cipher::export_encrypted(src, copy.path(), new).and_then(|()| {
+            let count = |f: &SqliteFile| -> Result<(String, i64)> {
+                let c = f.open_ro()?;
+                let check: String = c.query_row("PRAGMA quick_check", [], |r| r.get(0))?;
+                Ok((check, c.query_row("SELECT count(*) FROM audit_log", [], |r| r.get(0))?))
+            };
+            let (was, now) = (count(src)?, count(&copy)?);
+            if now.0 != "ok" || now.1 != was.1 {
+                return Err(StoreError::Corrupt(format!(
+                    "the encrypted copy of {} did not check out ({}, {} of {} audit entries)",
+                    src.path().display(),
+                    now.0,
+                    now.1,
+                    was.1
+                )));
+            }
+            Ok(())
+        });
+        if let Err(e) = made {
+            remove_copies(&copies);
+            return Err(e);
+        }
+    }
+    for suffix in [".audit-index", ".audit-index-wal", ".audit-index-shm"] {
+        let _ = std::fs::remove_file(db.sibling(suffix).path());
+    }
+    let mut done = Vec::new();
+    for (src, copy) in &copies {
+        // The copy holds everything (the log was folded in before it was
+        // made); a stale log beside it would be replayed into it.
+        for suffix in ["-wal", "-shm"] {
+            let _ = std::fs::remove_file(src.sibling(suffix).path());
+        }
+        std::fs::rename(copy.path(), src.path()).map_err(|e| {
+            StoreError::Config(format!("cannot put the encrypted copy in place at {}: {e}", src.path().display()))
+        })?;
+        done.push(src.path().file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default());
+    }
+    sync_dir(&dir);
+    check(&db.with_key(new.clone()), Check::Quick)?;
+    drop(lock);
+    Ok(done)
 }
 
 /// Moves `files` back from `aside` into `dir` (a restore that could not

@@ -16,6 +16,7 @@
 pub mod audit;
 mod audit_reads;
 pub mod chain;
+pub mod cipher;
 pub mod clients;
 pub mod courses;
 mod direct;
@@ -183,6 +184,9 @@ pub struct StoreOptions {
     /// The audit chain's key file (`chain.rs`). None: `<db>.audit-key`
     /// beside a SQLite file, or kept in a PostgreSQL database itself.
     pub audit_key_file: Option<std::path::PathBuf>,
+    /// SQLite file: the key its files are encrypted under (`cipher.rs`);
+    /// `None`: plain files.
+    pub db_key: Option<cipher::DbKey>,
 }
 
 impl StoreOptions {
@@ -203,6 +207,7 @@ impl Default for StoreOptions {
             require_practice: false,
             new_read_audit: false,
             audit_key_file: None,
+            db_key: None,
         }
     }
 }
@@ -221,7 +226,7 @@ pub struct Store {
     /// The SQLite file, and the thread that files its audit reads by client
     /// (`audit_reads.rs`; only once migrated); neither for PostgreSQL or an
     /// in-memory database.
-    sqlite_file: Option<std::path::PathBuf>,
+    sqlite_file: Option<cipher::SqliteFile>,
     filer: Option<Arc<audit_reads::Filer>>,
     /// The audit log's chain and its sealer (none on an in-memory or
     /// bulk-load database).
@@ -266,8 +271,9 @@ impl Store {
         // Before any connection: the lock (a second server is refused), then
         // the file's check (a damaged file is refused, saying so, instead of
         // being served or failing later as a pool timeout).
-        let file = url.sqlite_path().map(std::path::Path::new);
-        if let Some(path) = file
+        let file = url.sqlite_path().map(|p| cipher::SqliteFile::new(p, opts.db_key.clone()));
+        let file = file.as_ref();
+        if let Some(path) = file.map(cipher::SqliteFile::path)
             && opts.require_practice
             && !path.is_file()
         {
@@ -279,11 +285,21 @@ impl Store {
             )));
         }
         let lock = match file {
-            Some(path) if opts.hold_lock => Some(Arc::new(files::PracticeLock::acquire(path)?)),
+            Some(file) if opts.hold_lock => Some(Arc::new(files::PracticeLock::acquire(file.path())?)),
             _ => None,
         };
+        if let Some(file) = file {
+            // A key that does not open the file (or a key for a plain
+            // file, or none for an encrypted one) is refused here, saying
+            // so, before a pool would wait on it. A new file is made its
+            // owner's only.
+            file.check_key()?;
+            if !file.path().exists() && !opts.require_practice {
+                cipher::create_private(file.path())?;
+            }
+        }
         if let (Some(path), false) = (file, bulk_load) {
-            let (path, require, check) = (path.to_path_buf(), opts.require_practice, opts.verify);
+            let (path, require, check) = (path.clone(), opts.require_practice, opts.verify);
             tokio::task::spawn_blocking(move || match (require, check) {
                 (true, check) => files::check(&path, check),
                 (false, Some(check)) => files::verify(&path, check),
@@ -296,6 +312,7 @@ impl Store {
             Some(path) if !bulk_load => audit_reads::missing_log(path, opts.new_read_audit)?,
             _ => false,
         };
+        let keyed = file.cloned();
         let pool = AnyPoolOptions::new()
             .max_connections(opts.max_connections.max(2))
             // A request waits at most this long for a connection (the pool
@@ -303,7 +320,12 @@ impl Store {
             // unavailable, try again" rather than left hanging.
             .acquire_timeout(ACQUIRE_TIMEOUT)
             .after_connect(move |conn, _meta| {
+                // The key first: SQLCipher reads nothing before it.
+                let key = keyed.as_ref().and_then(cipher::SqliteFile::key_statement);
                 Box::pin(async move {
+                    if let Some(key) = key {
+                        conn.execute(sqlx::AssertSqlSafe(key)).await?;
+                    }
                     if backend == Backend::Sqlite {
                         // WAL lets readers run beside the writer; FULL makes every
                         // commit durable (an fsync per commit, shared by group commit).
@@ -333,7 +355,7 @@ impl Store {
         if opts.migrate {
             migrator(backend).run(&pool).await?;
         }
-        let sqlite_file = url.sqlite_path().filter(|_| !bulk_load).map(std::path::Path::new);
+        let sqlite_file = file.filter(|_| !bulk_load);
         if let Some(path) = sqlite_file {
             audit_reads::prepare(path)?;
         }
@@ -354,7 +376,9 @@ impl Store {
             if let Some(path) = sqlite_file {
                 dbs.push(chain::ChainDb::read_audit(path).await?);
             }
-            let key = chain::resolve_key(opts.audit_key_file.as_deref(), sqlite_file, &dbs).await?;
+            let key =
+                chain::resolve_key(opts.audit_key_file.as_deref(), sqlite_file.map(cipher::SqliteFile::path), &dbs)
+                    .await?;
             let chain = chain::Chain::new(key, dbs);
             // From each chain's latest checkpoint: a broken chain is
             // reported (logged, and on the audit page), not a reason to stop.
@@ -368,7 +392,7 @@ impl Store {
             Some(c) => sealed_links::LinkSeal::new(c.link_key()),
             None => sealed_links::LinkSeal::ephemeral(),
         });
-        let sqlite_file = sqlite_file.map(std::path::Path::to_path_buf);
+        let sqlite_file = sqlite_file.cloned();
         let store = Store {
             link_seal,
             pool,
@@ -528,7 +552,7 @@ impl Store {
     /// (`audit_key_file`) stays where the operator keeps it.
     fn copy_default_audit_key(&self, dest: &std::path::Path) -> Result<()> {
         let Some(db) = self.sqlite_file.as_ref().filter(|_| self.default_audit_key) else { return Ok(()) };
-        let key = chain::default_key_path(db);
+        let key = chain::default_key_path(db.path());
         if !key.is_file() {
             return Ok(());
         }
@@ -542,20 +566,23 @@ impl Store {
         if let Some(chain) = &self.chain {
             chain.seal(true).await?;
         }
+        // Made its owner's only before SQLite writes into it; a keyed
+        // practice's copy is encrypted under the same key.
+        cipher::create_private(path)?;
         let sql = format!("VACUUM INTO '{}'", path.to_string_lossy().replace('\'', "''"));
         sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&self.pool).await?;
         // The read entries, from the read-audit file beside a database file,
         // into the copy's own log: one file holds the whole record. (Reads
         // committed after the VACUUM's snapshot come too: they only add.)
         if let Some(db) = self.sqlite_file.clone() {
-            let copy = path.to_path_buf();
+            let copy = db.at(path);
             tokio::task::spawn_blocking(move || audit_reads::fold_into(&db, &copy, audit::COLUMNS))
                 .await
                 .map_err(|e| StoreError::Config(format!("the backup stopped: {e}")))??;
         }
-        let copy = path.to_path_buf();
+        let copy = self.sqlite_file.as_ref().map_or_else(|| cipher::SqliteFile::plain(path), |f| f.at(path));
         tokio::task::spawn_blocking(move || -> Result<()> {
-            let c = rusqlite::Connection::open_with_flags(&copy, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+            let c = copy.open(rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
             let check: String = c.query_row("PRAGMA quick_check", [], |r| r.get(0))?;
             let tables: i64 = c.query_row(
                 "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN ('clients', 'audit_log')",

@@ -215,7 +215,7 @@ async fn audit_chain_survives_a_backup_and_restore() {
     store.backup_sqlite(backup.to_str().expect("test step")).await.expect("test step");
     store.close().await;
     let (b, p) = (backup.clone(), path.clone());
-    tokio::task::spawn_blocking(move || kairos_store::files::restore(&b, &p))
+    tokio::task::spawn_blocking(move || kairos_store::files::restore(&b, &kairos_store::cipher::SqliteFile::plain(&p)))
         .await
         .expect("test step")
         .expect("test step");

@@ -93,7 +93,7 @@ async fn a_file_with_overwritten_pages_is_refused_at_open_saying_it_is_damaged()
     let dir = Dir::new();
     let db = dir.join("kairos.db");
     practice(&db, &["One", "Two"]).await;
-    files::check(&db, Check::Quick).expect("a sound practice checks out");
+    files::check(&kairos_store::cipher::SqliteFile::plain(&db), Check::Quick).expect("a sound practice checks out");
     overwrite_pages(&db, 3, 4);
     let started = std::time::Instant::now();
     let err = open(&db, StoreOptions::default()).await.expect_err("a damaged file is not served");
@@ -103,7 +103,7 @@ async fn a_file_with_overwritten_pages_is_refused_at_open_saying_it_is_damaged()
     assert!(text.contains("kairos.db is damaged (quick_check found:"), "{text}");
     assert!(text.contains("kairos restore --from BACKUP --db"), "says what to do: {text}");
     // The full check on demand says so too.
-    assert!(files::check(&db, Check::Full).is_err());
+    assert!(files::check(&kairos_store::cipher::SqliteFile::plain(&db), Check::Full).is_err());
 }
 
 #[tokio::test]
@@ -137,9 +137,13 @@ async fn a_file_that_is_not_a_practice_fails_the_check() {
     let dir = Dir::new();
     let empty = dir.join("empty.db");
     rusqlite::Connection::open(&empty).expect("open").execute_batch("CREATE TABLE t (x)").expect("table");
-    let text = files::check(&empty, Check::Quick).expect_err("no practice").to_string();
+    let text = files::check(&kairos_store::cipher::SqliteFile::plain(&empty), Check::Quick)
+        .expect_err("no practice")
+        .to_string();
     assert!(text.contains("holds no Kairos practice"), "{text}");
-    let text = files::check(&dir.join("typo.db"), Check::Quick).expect_err("missing").to_string();
+    let text = files::check(&kairos_store::cipher::SqliteFile::plain(dir.join("typo.db")), Check::Quick)
+        .expect_err("missing")
+        .to_string();
     assert!(text.contains("there is no database file at"), "{text}");
 }
 
@@ -173,7 +177,7 @@ async fn a_restore_over_a_crashed_practice_sets_its_log_aside_and_serves_the_bac
     store.close().await;
     assert!(dir.join("kairos.db-wal").metadata().expect("a log was left").len() > 0);
 
-    let restored = files::restore(&backup, &db).expect("restore");
+    let restored = files::restore(&backup, &kairos_store::cipher::SqliteFile::plain(&db)).expect("restore");
     assert_eq!(restored.clients, 1);
     assert_eq!(restored.later_reads_kept, 20, "the reads made after the backup stay in the audit log");
     assert_eq!(restored.later_reads_error, None);
@@ -195,7 +199,7 @@ async fn a_restore_over_a_crashed_practice_sets_its_log_aside_and_serves_the_bac
     assert_eq!(store.list_audit(&reads).await.expect("audit").total, 20, "queryable after the restore");
     store.close().await;
     drop(store);
-    files::check(&db, Check::Full).expect("sound after use");
+    files::check(&kairos_store::cipher::SqliteFile::plain(&db), Check::Full).expect("sound after use");
     assert_eq!(family_names(&db), vec!["After", "Backed-Up"]);
 }
 
@@ -212,7 +216,9 @@ async fn a_restore_is_refused_while_a_server_holds_the_practice_and_changes_noth
     }
     practice(&db, &["Newer"]).await;
     let server = open(&db, StoreOptions { hold_lock: true, ..Default::default() }).await.expect("server");
-    let text = files::restore(&backup, &db).expect_err("refused while served").to_string();
+    let text = files::restore(&backup, &kairos_store::cipher::SqliteFile::plain(&db))
+        .expect_err("refused while served")
+        .to_string();
     assert!(text.contains("in use by another Kairos process"), "{text}");
     server.close().await;
     drop(server);
@@ -238,7 +244,9 @@ async fn a_damaged_backup_or_a_live_database_is_not_restored() {
         s.close().await;
     }
     overwrite_pages(&backup, 3, 4);
-    let text = files::restore(&backup, &db).expect_err("a damaged backup").to_string();
+    let text = files::restore(&backup, &kairos_store::cipher::SqliteFile::plain(&db))
+        .expect_err("a damaged backup")
+        .to_string();
     assert!(text.contains("the backup does not check out") && text.contains("is damaged"), "{text}");
     assert_eq!(family_names(&db), vec!["Original"]);
 
@@ -246,12 +254,15 @@ async fn a_damaged_backup_or_a_live_database_is_not_restored() {
     let other = dir.join("other.db");
     let s = open(&other, StoreOptions::default()).await.expect("store");
     s.create_client(&Actor::system("test"), &details("Ada", "Live")).await.expect("client");
-    let text = files::restore(&other, &db).expect_err("a live database").to_string();
+    let text =
+        files::restore(&other, &kairos_store::cipher::SqliteFile::plain(&db)).expect_err("a live database").to_string();
     s.close().await;
     assert!(text.contains("has a write-ahead log beside it"), "{text}");
     assert_eq!(family_names(&db), vec!["Original"]);
 
-    let text = files::restore(&dir.join("missing.db"), &db).expect_err("missing").to_string();
+    let text = files::restore(&dir.join("missing.db"), &kairos_store::cipher::SqliteFile::plain(&db))
+        .expect_err("missing")
+        .to_string();
     assert!(text.contains("there is no backup file at"), "{text}");
     assert!(PracticeLock::acquire(&db).is_ok(), "the restore let go of the lock");
 }

@@ -34,6 +34,35 @@ struct Cli {
     /// to the database (docs/security.md).
     #[arg(long, env = "KAIROS_AUDIT_KEY_FILE", global = true)]
     audit_key_file: Option<std::path::PathBuf>,
+    /// The key a SQLite practice's files are encrypted under (64 hex digits
+    /// in a file readable by its owner only; `kairos db-key new FILE` makes
+    /// one). The key itself may be given in KAIROS_DB_KEY instead. Keep it
+    /// off the disk the practice and its backups are on (docs/security.md).
+    #[arg(long, env = "KAIROS_DB_KEY_FILE", global = true)]
+    db_key_file: Option<std::path::PathBuf>,
+}
+
+/// The database key from `--db-key-file` or `KAIROS_DB_KEY` (not both).
+fn database_key(file: Option<&std::path::Path>) -> Result<Option<kairos_store::cipher::DbKey>> {
+    let env = std::env::var("KAIROS_DB_KEY").ok().filter(|k| !k.trim().is_empty());
+    Ok(match (file, env) {
+        (Some(_), Some(_)) => bail!("give the database key in --db-key-file or in KAIROS_DB_KEY, not both"),
+        (Some(f), None) => Some(kairos_store::cipher::DbKey::read_file(f)?),
+        (None, Some(k)) => Some(kairos_store::cipher::DbKey::parse(&k, "KAIROS_DB_KEY")?),
+        (None, None) => None,
+    })
+}
+
+/// The database key, for every store a command opens.
+static DB_KEY: std::sync::OnceLock<Option<kairos_store::cipher::DbKey>> = std::sync::OnceLock::new();
+
+fn db_key() -> Option<kairos_store::cipher::DbKey> {
+    DB_KEY.get().cloned().flatten()
+}
+
+/// A SQLite practice's file with the database key given, if any.
+fn sqlite_file(path: &str) -> kairos_store::cipher::SqliteFile {
+    kairos_store::cipher::SqliteFile::new(path, db_key())
 }
 
 /// `--audit-key-file`, for every store a command opens.
@@ -236,6 +265,16 @@ fn load_instruments(dir: Option<&std::path::Path>) -> Result<kairos_domain::inst
 }
 
 #[derive(Subcommand)]
+enum DbKeyCommand {
+    /// Write a new random database key (64 hex digits) to a new file,
+    /// readable by its owner only.
+    New {
+        /// The key file to make (never over an existing one).
+        file: std::path::PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
 enum ConfigCommand {
     /// Write every built-in default (questionnaires, protocols, measure
     /// schedules, screening rules, safety thresholds, ledger policy, therapy
@@ -308,7 +347,26 @@ enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
-    /// Write a consistent copy of a live SQLite database to a new file.
+    /// Database keys for encryption at rest.
+    DbKey {
+        #[command(subcommand)]
+        command: DbKeyCommand,
+    },
+    /// Encrypt a SQLite practice that no server is using under the key in
+    /// `--new-key-file`: a plain practice, or one encrypted under
+    /// `--db-key-file` (a key rotation). Its files (the database, the
+    /// read-audit file) are copied under the new key, checked, and put in
+    /// place of the old ones, which are removed; earlier backups keep the key
+    /// (or none) they were made with.
+    Encrypt {
+        #[command(flatten)]
+        db: DbArgs,
+        /// The key file to encrypt under (`kairos db-key new FILE`).
+        #[arg(long)]
+        new_key_file: std::path::PathBuf,
+    },
+    /// Write a consistent copy of a live SQLite database to a new file
+    /// (encrypted under the practice's key, if it has one).
     Backup {
         #[command(flatten)]
         db: DbArgs,
@@ -523,6 +581,7 @@ async fn main() -> Result<()> {
     let cli = <Cli as clap::FromArgMatches>::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     refuse_secrets_on_command_line(&matches)?;
     let _ = AUDIT_KEY_FILE.set(cli.audit_key_file);
+    let _ = DB_KEY.set(database_key(cli.db_key_file.as_deref())?);
     match cli.command {
         Command::Serve { db, serve, create } => {
             let mfa = mfa_roles(serve.mfa_required_roles.as_deref(), "admin,director,prescriber")?;
@@ -556,9 +615,9 @@ async fn main() -> Result<()> {
             };
             let check = if full { kairos_store::files::Check::Full } else { kairos_store::files::Check::Quick };
             let started = std::time::Instant::now();
-            let path = std::path::PathBuf::from(path);
-            let shown = path.display().to_string();
-            tokio::task::spawn_blocking(move || kairos_store::files::check(&path, check)).await??;
+            let file = sqlite_file(path);
+            let shown = file.path().display().to_string();
+            tokio::task::spawn_blocking(move || kairos_store::files::check(&file, check)).await??;
             println!(
                 "{shown}: ok ({} in {:.1} s)",
                 if full { "integrity_check" } else { "quick_check" },
@@ -571,9 +630,9 @@ async fn main() -> Result<()> {
             let Some(path) = url.sqlite_path() else {
                 bail!("kairos restore puts back SQLite backups; for PostgreSQL use pg_restore");
             };
-            let path = std::path::PathBuf::from(path);
-            let (shown, backup) = (path.display().to_string(), from.display().to_string());
-            let restored = tokio::task::spawn_blocking(move || kairos_store::files::restore(&from, &path)).await??;
+            let file = sqlite_file(path);
+            let (shown, backup) = (file.path().display().to_string(), from.display().to_string());
+            let restored = tokio::task::spawn_blocking(move || kairos_store::files::restore(&from, &file)).await??;
             println!("restored {shown} from {backup} ({} clients); it checks out (quick_check)", restored.clients);
             if let Some(aside) = &restored.set_aside {
                 println!("the files it replaced are in {}: {}", aside.display(), restored.moved.join(", "));
@@ -588,7 +647,7 @@ async fn main() -> Result<()> {
         }
         Command::Migrate { db } => {
             let url: DatabaseUrl = db.db.parse()?;
-            let opts = StoreOptions { migrate: false, require_practice: true, ..Default::default() };
+            let opts = StoreOptions { migrate: false, require_practice: true, db_key: db_key(), ..Default::default() };
             let store = Store::connect(&url, opts).await.with_context(|| format!("opening {url}"))?;
             let applied = store.migrate().await?;
             println!("{url}: schema up to date ({} migration(s) applied)", applied.len());
@@ -625,6 +684,30 @@ async fn main() -> Result<()> {
             }
             Ok(())
         }
+        Command::DbKey { command: DbKeyCommand::New { file } } => {
+            kairos_store::cipher::DbKey::generate().write_new_file(&file)?;
+            println!("wrote a new database key to {} (readable by its owner only)", file.display());
+            println!("keep a copy where the practice's backups are not: without it they cannot be read");
+            Ok(())
+        }
+        Command::Encrypt { db, new_key_file } => {
+            let url: DatabaseUrl = db.db.parse()?;
+            let Some(path) = url.sqlite_path() else {
+                bail!("kairos encrypt encrypts SQLite files; encrypt a PostgreSQL server's storage with its own means");
+            };
+            let new = kairos_store::cipher::DbKey::read_file(&new_key_file)?;
+            let file = sqlite_file(path);
+            let was_plain = file.key().is_none();
+            let done = tokio::task::spawn_blocking(move || kairos_store::files::encrypt(&file, &new)).await??;
+            println!(
+                "{path}: {} under {} ({})",
+                if was_plain { "encrypted" } else { "moved to the new key" },
+                new_key_file.display(),
+                done.join(", ")
+            );
+            println!("serve it with --db-key-file {}", new_key_file.display());
+            Ok(())
+        }
         Command::Backup { db, to } => {
             let store = open(&db.db, 2).await?;
             store.backup_sqlite(&to).await?;
@@ -633,6 +716,12 @@ async fn main() -> Result<()> {
             Ok(())
         }
         Command::Demo { db, serve, clients, seed, no_serve } => {
+            if db_key().is_some() {
+                bail!(
+                    "the demo practice is synthetic and kept unencrypted: run `kairos demo` without a database key \
+                     (encrypt a real practice with `kairos encrypt`)"
+                );
+            }
             let mfa = mfa_roles(serve.mfa_required_roles.as_deref(), "none")?;
             let password = demo_password();
             let url: DatabaseUrl = db.parse()?;
@@ -765,6 +854,7 @@ async fn open_for(db: &str, serve: &ServeArgs, existing: bool) -> Result<Store> 
 async fn open_with(db: &str, mut opts: StoreOptions) -> Result<Store> {
     let url: DatabaseUrl = db.parse()?;
     opts.audit_key_file = AUDIT_KEY_FILE.get().cloned().flatten();
+    opts.db_key = db_key();
     Store::connect(&url, opts).await.with_context(|| format!("opening {url}"))
 }
 

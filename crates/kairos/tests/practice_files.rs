@@ -208,3 +208,126 @@ async fn a_missing_read_audit_file_stops_serve_unless_a_new_one_is_asked_for() {
     stop(server).await;
     assert!(dir.join("kairos.db.read-audit").is_file());
 }
+
+fn kairos_keyed(args: &[&str], db: &Path, key: Option<&Path>) -> Output {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_kairos"));
+    c.args(args).arg("--db").arg(db).env("KAIROS_LOG", "error").env_remove("KAIROS_DB_KEY");
+    if let Some(k) = key {
+        c.arg("--db-key-file").arg(k);
+    }
+    c.output().expect("run kairos")
+}
+
+fn new_key(path: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_kairos")).args(["db-key", "new"]).arg(path).output().expect("db-key new")
+}
+
+/// Whether `needle` appears anywhere in the bytes of `path`.
+fn holds(path: &Path, needle: &str) -> bool {
+    std::fs::read(path).unwrap_or_default().windows(needle.len()).any(|w| w == needle.as_bytes())
+}
+
+#[cfg(unix)]
+fn mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).expect("meta").permissions().mode() & 0o777
+}
+
+#[tokio::test]
+async fn an_encrypted_practice_is_unreadable_without_its_key_and_is_served_backed_up_restored_and_rotated_with_it() {
+    let dir = Dir::new();
+    let db = dir.join("kairos.db");
+    const EMAIL: &str = "marisol.quintero@cipher.kairos";
+    assert!(kairos(&["init"], &db).status.success());
+    #[cfg(unix)]
+    assert_eq!(mode(&db), 0o600, "a new practice is its owner's only");
+    let out = Command::new(env!("CARGO_BIN_EXE_kairos"))
+        .args(["user", "add", "--email", EMAIL, "--name", "Marisol Quintero", "--roles", "admin", "--db"])
+        .arg(&db)
+        .env("KAIROS_PASSWORD", "violet tugboat sings at noon")
+        .env("KAIROS_LOG", "error")
+        .output()
+        .expect("user add");
+    assert!(out.status.success(), "{}", said(&out));
+    assert!(holds(&db, EMAIL) || holds(&dir.join("kairos.db-wal"), EMAIL), "a plain practice holds the text");
+
+    // A key, made owner-only; the practice encrypted under it.
+    let key = dir.join("db.key");
+    let out = new_key(&key);
+    assert!(out.status.success(), "{}", said(&out));
+    #[cfg(unix)]
+    assert_eq!(mode(&key), 0o600);
+    let out = kairos_keyed(&["encrypt", "--new-key-file", key.to_str().expect("utf8")], &db, None);
+    assert!(out.status.success(), "{}", said(&out));
+    assert!(said(&out).contains("encrypted"), "{}", said(&out));
+    for f in ["kairos.db", "kairos.db.read-audit"] {
+        let p = dir.join(f);
+        assert!(p.is_file(), "{f}");
+        assert!(!holds(&p, EMAIL) && !holds(&p, "SQLite format 3"), "{f} holds no plain text");
+        #[cfg(unix)]
+        assert_eq!(mode(&p), 0o600, "{f}");
+    }
+
+    // Without the key, or with another, every command refuses, saying why.
+    let out = kairos_keyed(&["check"], &db, None);
+    assert!(!out.status.success());
+    assert!(said(&out).contains("is encrypted") && said(&out).contains("--db-key-file"), "{}", said(&out));
+    let other = dir.join("other.key");
+    assert!(new_key(&other).status.success());
+    let out = kairos_keyed(&["serve", "--listen", "127.0.0.1:0"], &db, Some(&other));
+    assert!(!out.status.success());
+    assert!(said(&out).contains("does not open"), "{}", said(&out));
+    let out = kairos_keyed(&["check", "--full"], &db, Some(&key));
+    assert!(out.status.success(), "{}", said(&out));
+    // The key in the environment serves as well.
+    let hex = std::fs::read_to_string(&key).expect("key");
+    let out = Command::new(env!("CARGO_BIN_EXE_kairos"))
+        .args(["check", "--db"])
+        .arg(&db)
+        .env("KAIROS_DB_KEY", hex.trim())
+        .output()
+        .expect("check");
+    assert!(out.status.success(), "{}", said(&out));
+
+    // Served with its key: a sign-in works and is written, encrypted.
+    let (server, base) =
+        serve_with(&db, &["--db-key-file", key.to_str().expect("utf8"), "--mfa-required-roles", "none"]).await;
+    let r = reqwest::Client::new()
+        .post(format!("{base}/api/v1/auth/login"))
+        .json(&serde_json::json!({ "email": EMAIL, "password": "violet tugboat sings at noon" }))
+        .send()
+        .await
+        .expect("login");
+    assert_eq!(r.status(), reqwest::StatusCode::OK);
+    stop(server).await;
+    for f in ["kairos.db", "kairos.db-wal", "kairos.db.read-audit", "kairos.db.read-audit-wal", "kairos.db.audit-index"]
+    {
+        assert!(!holds(&dir.join(f), EMAIL), "{f} holds no plain text after serving");
+    }
+    let out = kairos_keyed(&["audit", "verify"], &db, Some(&key));
+    assert!(out.status.success(), "the audit chain verifies after encryption: {}", said(&out));
+
+    // A backup is encrypted under the same key; it restores with it.
+    let backup = dir.join("backup.db");
+    let out = kairos_keyed(&["backup", "--to", backup.to_str().expect("utf8")], &db, Some(&key));
+    assert!(out.status.success(), "{}", said(&out));
+    assert!(!holds(&backup, EMAIL) && !holds(&backup, "SQLite format 3"), "the backup is encrypted");
+    #[cfg(unix)]
+    assert_eq!(mode(&backup), 0o600);
+    let out = kairos_keyed(&["restore", "--from", backup.to_str().expect("utf8")], &db, None);
+    assert!(!out.status.success(), "a keyed backup needs its key");
+    let out = kairos_keyed(&["restore", "--from", backup.to_str().expect("utf8")], &db, Some(&key));
+    assert!(out.status.success(), "{}", said(&out));
+
+    // Rotation: under a new key, the old one no longer opens it.
+    let new = dir.join("new.key");
+    assert!(new_key(&new).status.success());
+    let out = kairos_keyed(&["encrypt", "--new-key-file", new.to_str().expect("utf8")], &db, Some(&key));
+    assert!(out.status.success(), "{}", said(&out));
+    assert!(said(&out).contains("moved to the new key"), "{}", said(&out));
+    assert!(!kairos_keyed(&["check"], &db, Some(&key)).status.success());
+    let out = kairos_keyed(&["audit", "verify"], &db, Some(&new));
+    assert!(out.status.success(), "{}", said(&out));
+    let (server, _) = serve_with(&db, &["--db-key-file", new.to_str().expect("utf8")]).await;
+    stop(server).await;
+}
