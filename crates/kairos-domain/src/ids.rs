@@ -123,6 +123,10 @@ id_type!(
     EmergencyAccessId
 );
 id_type!(
+    /// A client's request to amend their record.
+    AmendmentRequestId
+);
+id_type!(
     /// A biennial inventory: one dated count of every stock of a registration.
     InventoryId
 );

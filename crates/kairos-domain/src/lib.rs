@@ -39,6 +39,7 @@ macro_rules! text_enum {
 }
 pub(crate) use text_enum;
 
+pub mod amendment_requests;
 pub mod client;
 pub mod course;
 pub mod dosing;

@@ -145,10 +145,13 @@ pub enum Permission {
     PlanSchedules,
     /// Review each emergency ("break-glass") access to a client's record.
     ReviewEmergencyAccess,
+    /// Read clients' requests to amend their record, extend the time to act
+    /// once, and accept or deny them with the reason.
+    DecideAmendments,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 26] = [
+    pub const ALL: [Permission; 27] = [
         Permission::ReadDirectory,
         Permission::ManageSites,
         Permission::ManageStaff,
@@ -175,6 +178,7 @@ impl Permission {
         Permission::ManageGroups,
         Permission::PlanSchedules,
         Permission::ReviewEmergencyAccess,
+        Permission::DecideAmendments,
     ];
 
     /// The policy table.
@@ -218,6 +222,9 @@ impl Permission {
             Permission::PlanSchedules => &[Coordinator],
             // The director answers for who opened a record in an emergency.
             Permission::ReviewEmergencyAccess => &[Director],
+            // The clinicians who write the record, and the director who
+            // answers for it, decide whether it is amended.
+            Permission::DecideAmendments => &[Director, Prescriber, Therapist],
         }
     }
 
@@ -249,6 +256,7 @@ impl Permission {
             Permission::ReadGroups => "see process groups",
             Permission::ManageGroups => "manage process groups and their members",
             Permission::ReviewEmergencyAccess => "review emergency access to client records",
+            Permission::DecideAmendments => "decide clients' requests to amend their record",
         }
     }
 }

@@ -253,6 +253,8 @@ line_type! {
     Text1000 = 1000;
     /// A correction, an action note.
     Text2000 = 2000;
+    /// A client's request or statement, an amendment.
+    Text4000 = 4000;
 }
 
 /// Declares the OpenAPI schema of an optional line of text (read by

@@ -13,6 +13,7 @@
 //! entries in one durable transaction and answers each caller only once its
 //! entry is on disk.
 
+pub mod amendment_requests;
 pub mod audit;
 mod audit_reads;
 pub mod chain;

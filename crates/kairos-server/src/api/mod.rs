@@ -2,6 +2,7 @@
 //! the same route declarations (utoipa), so the two cannot drift.
 
 pub mod account;
+pub mod amendments;
 pub mod audit;
 pub mod auth;
 pub mod clients;
@@ -92,6 +93,13 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(emergency::summary))
         .routes(routes!(emergency::queue))
         .routes(routes!(emergency::review))
+        .routes(routes!(amendments::ask, amendments::mine))
+        .routes(routes!(amendments::disagree))
+        .routes(routes!(amendments::enter, amendments::of_client))
+        .routes(routes!(amendments::queue))
+        .routes(routes!(amendments::get))
+        .routes(routes!(amendments::extend))
+        .routes(routes!(amendments::decide))
         .routes(routes!(clients::confirm_email_change))
         .routes(routes!(courses::list_courses, courses::create_course))
         .routes(routes!(courses::get_course))

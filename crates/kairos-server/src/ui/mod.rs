@@ -7,6 +7,7 @@
 #![allow(clippy::result_large_err)]
 
 mod account;
+mod amendments;
 mod audit;
 mod dosing;
 mod emergency;
@@ -106,6 +107,12 @@ pages! {
     get "/clients/{id}/emergency" => emergency::summary, SignedIn;
     get "/emergency-access" => emergency::queue, Needs(&[P::ReviewEmergencyAccess]);
     post "/emergency-access/{id}/review" => emergency::review, Needs(&[P::ReviewEmergencyAccess]);
+    get "/amendment-requests" => amendments::queue, Needs(&[P::DecideAmendments]);
+    get "/clients/{id}/amendment-requests/new" => amendments::enter_form, Needs(&[P::WriteClients]);
+    post "/clients/{id}/amendment-requests" => amendments::enter, Needs(&[P::WriteClients]);
+    get "/amendment-requests/{id}" => amendments::show, Needs(&[P::DecideAmendments]);
+    post "/amendment-requests/{id}/extension" => amendments::extend, Needs(&[P::DecideAmendments]);
+    post "/amendment-requests/{id}/decision" => amendments::decide, Needs(&[P::DecideAmendments]);
     post "/clients/{id}/details" => frontdesk::edit, Needs(&[P::WriteClients]);
     post "/clients/{id}/email-change/confirm" => frontdesk::confirm_email_change, Needs(&[P::WriteClients]);
     post "/clients/{id}/email-change/cancel" => frontdesk::cancel_email_change, Needs(&[P::WriteClients]);
@@ -213,6 +220,9 @@ pages! {
     get "/portal/journal" => portal::journal, Client;
     post "/portal/journal" => portal::journal_submit, Client;
     post "/portal/journal/{id}/sharing" => portal::journal_share, Client;
+    get "/portal/amendments" => amendments::portal, Client;
+    post "/portal/amendments" => amendments::portal_ask, Client;
+    post "/portal/amendments/{id}/disagreement" => amendments::portal_disagree, Client;
     post "/portal/exercises" => portal::exercise_start, Client;
     get "/portal/exercises/{id}" => portal::exercise, Client;
     post "/portal/exercises/{id}" => portal::exercise_answer, Client;
@@ -351,6 +361,9 @@ impl Nav {
         }
         if staff.roles.allow(Permission::ReadAudit) {
             add("/admin/audit", "Audit log");
+        }
+        if staff.roles.allow(Permission::DecideAmendments) {
+            add("/amendment-requests", "Amendment requests");
         }
         if staff.roles.allow(Permission::ReviewEmergencyAccess) {
             add("/emergency-access", "Emergency access reviews");

@@ -739,6 +739,10 @@ struct ChartPage {
     recent: Vec<EncounterRow>,
     /// This client's own group memberships and lines.
     groups: Vec<super::groups::ChartGroup>,
+    /// The client's requests to amend the record: the amendments appended,
+    /// the denials and any statement of disagreement.
+    amendments: Vec<super::amendments::RequestRow>,
+    can_decide_amendments: bool,
 }
 
 pub async fn chart(State(state): State<AppState>, auth: UiAuth, Path(id): Path<String>) -> PageResult {
@@ -771,6 +775,7 @@ pub async fn chart(State(state): State<AppState>, auth: UiAuth, Path(id): Path<S
     // The last six doses with their integration window (the chart read above
     // is already audited).
     let windows = crate::api::notes::client_windows(&state, id, now).await.map_err(|e| ui_error(e, nav()))?;
+    let amendments = usecase::amendments::of_client(&state, &api_auth(&auth), id).await.map_err(fail(&auth))?;
     let window_rows: Vec<super::notes::DoseRow> = windows
         .doses
         .iter()
@@ -910,6 +915,8 @@ pub async fn chart(State(state): State<AppState>, auth: UiAuth, Path(id): Path<S
                 .into(),
         }),
         can_enrol: auth.staff.roles.allow(Permission::SignEligibility),
+        amendments: amendments.iter().map(|r| super::amendments::row(r, now, &tz, String::new())).collect(),
+        can_decide_amendments: auth.staff.roles.allow(Permission::DecideAmendments),
         plans,
         back: format!("/clients/{id}"),
         show_measures,

@@ -9,6 +9,7 @@
 //! input format into the command and render the result; they hold no rule.
 
 pub mod account;
+pub mod amendments;
 pub mod audit;
 pub mod clients;
 pub mod courses;

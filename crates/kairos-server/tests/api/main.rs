@@ -2,6 +2,7 @@
 //! Every test starts the real server on a random port over a database of its
 //! own: SQLite, or PostgreSQL when KAIROS_TEST_POSTGRES_URL is set.
 
+mod amendment_requests;
 mod audit;
 mod auth;
 mod browser;
