@@ -127,6 +127,10 @@ id_type!(
     AmendmentRequestId
 );
 id_type!(
+    /// A disclosure of a client's record outside the clinic.
+    DisclosureId
+);
+id_type!(
     /// A biennial inventory: one dated count of every stock of a registration.
     InventoryId
 );

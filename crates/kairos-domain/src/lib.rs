@@ -42,6 +42,7 @@ pub(crate) use text_enum;
 pub mod amendment_requests;
 pub mod client;
 pub mod course;
+pub mod disclosures;
 pub mod dosing;
 pub mod encounter;
 pub mod error;

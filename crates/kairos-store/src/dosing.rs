@@ -781,6 +781,24 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         let client: ClientId = client.parse().map_err(|_| StoreError::corrupt("client id"))?;
+        // A submitted form is a disclosure to the REMS program, required by
+        // law: kept for the client's accounting (45 CFR 164.528).
+        if let Some(confirmation) = confirmation {
+            let disclosure = crate::disclosures::NewDisclosure {
+                client,
+                disclosed_at: now,
+                recipient: "SPRAVATO REMS".into(),
+                recipient_address: None,
+                description: "REMS patient monitoring form for one esketamine treatment session (sedation, \
+                              dissociation, vital signs, readiness to leave)"
+                    .into(),
+                purpose: kairos_domain::disclosures::Purpose::RequiredByLaw,
+                statement: Some(format!("FDA-required REMS monitoring; confirmation {confirmation}")),
+                source: "rems_form",
+                source_ref: Some(id.to_string()),
+            };
+            crate::disclosures::insert_in(&mut tx, actor, &[disclosure], now).await?;
+        }
         let what = if confirmation.is_some() { "REMS form submitted" } else { "REMS form answers saved" };
         audit::insert_in(
             &mut tx,

@@ -21,6 +21,7 @@ pub mod cipher;
 pub mod clients;
 pub mod courses;
 mod direct;
+pub mod disclosures;
 pub mod dosing;
 pub mod emergency;
 pub mod encounters;

@@ -438,6 +438,9 @@ pub struct ReportLine {
     pub balance_after: String,
     pub patient_name: String,
     pub patient_address: String,
+    /// The client of an administration (for recording a disclosure).
+    #[serde(skip)]
+    pub client_id: Option<kairos_domain::ids::ClientId>,
     pub recorded_by: String,
     pub witnesses: String,
     pub detail: String,
@@ -564,6 +567,7 @@ pub async fn ledger_report(
             mg: format!("{:.1}", e.quantity.units() * s.mg_per_unit),
             balance_after: e.balance_after.to_string(),
             patient_name: client.map(|c| c.name.clone()).unwrap_or_default(),
+            client_id: e.client_id,
             patient_address: client
                 .map(|c| c.address.clone().unwrap_or_else(|| "(no address on file)".into()))
                 .unwrap_or_default(),

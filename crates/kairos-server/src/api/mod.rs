@@ -8,6 +8,7 @@ pub mod auth;
 pub mod clients;
 pub mod contract;
 pub mod courses;
+pub mod disclosures;
 pub mod dosing;
 pub mod emergency;
 pub mod encounters;
@@ -100,6 +101,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(amendments::get))
         .routes(routes!(amendments::extend))
         .routes(routes!(amendments::decide))
+        .routes(routes!(disclosures::record, disclosures::accounting))
+        .routes(routes!(disclosures::ledger_report))
         .routes(routes!(clients::confirm_email_change))
         .routes(routes!(courses::list_courses, courses::create_course))
         .routes(routes!(courses::get_course))

@@ -9,6 +9,7 @@
 mod account;
 mod amendments;
 mod audit;
+mod disclosures;
 mod dosing;
 mod emergency;
 pub(crate) mod form;
@@ -109,6 +110,9 @@ pages! {
     post "/emergency-access/{id}/review" => emergency::review, Needs(&[P::ReviewEmergencyAccess]);
     get "/amendment-requests" => amendments::queue, Needs(&[P::DecideAmendments]);
     get "/clients/{id}/amendment-requests/new" => amendments::enter_form, Needs(&[P::WriteClients]);
+    get "/clients/{id}/disclosures" => disclosures::accounting, Needs(&[P::ReadClients]);
+    post "/clients/{id}/disclosures" => disclosures::record, Needs(&[P::WriteClients]);
+    post "/ledger/registrations/{id}/report/disclosures" => disclosures::ledger_report, Needs(&[P::ReadLedger]);
     post "/clients/{id}/amendment-requests" => amendments::enter, Needs(&[P::WriteClients]);
     get "/amendment-requests/{id}" => amendments::show, Needs(&[P::DecideAmendments]);
     post "/amendment-requests/{id}/extension" => amendments::extend, Needs(&[P::DecideAmendments]);

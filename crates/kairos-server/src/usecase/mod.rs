@@ -14,6 +14,7 @@ pub mod audit;
 pub mod clients;
 pub mod courses;
 pub mod directory;
+pub mod disclosures;
 pub mod dosing;
 pub mod emergency;
 pub mod encounters;

@@ -206,4 +206,16 @@ async fn an_esketamine_session_yields_its_rems_form_due_within_seven_days() {
     assert_eq!(app.get("/api/v1/rems/due", &c.nurse).await.body, json!([]));
     let coordinator = app.token_for(Role::Coordinator).await;
     assert_eq!(app.get(&rems, &coordinator).await.status, StatusCode::FORBIDDEN);
+    // The submitted form is a disclosure to the REMS, in the client's
+    // accounting (45 CFR 164.528), recorded with the submission.
+    let a = app.get(&format!("/api/v1/clients/{}/disclosures", c.clients[0]), &c.nurse).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    let d = &a.body["disclosures"];
+    assert_eq!(d.as_array().map(Vec::len), Some(1), "{}", a.body);
+    assert_eq!(
+        (d[0]["recipient"].as_str(), d[0]["purpose"].as_str()),
+        (Some("SPRAVATO REMS"), Some("required_by_law"))
+    );
+    assert_eq!((d[0]["source"].as_str(), d[0]["source_ref"].as_str()), (Some("rems_form"), Some(id.as_str())));
+    assert!(d[0]["statement"].as_str().is_some_and(|s| s.contains("REMS-TEST-1")), "{}", a.body);
 }

@@ -9,6 +9,7 @@ mod browser;
 mod client_history;
 mod clients;
 mod clinic_day_browser;
+mod disclosures;
 mod dosing;
 mod dosing_records;
 mod emergency;

@@ -18,6 +18,10 @@ use serde::Deserialize;
 pub struct Period {
     from: Option<String>,
     to: Option<String>,
+    /// After the handover form: for how many clients a disclosure was
+    /// recorded, or why it was refused.
+    handed: Option<usize>,
+    refused: Option<String>,
 }
 
 pub struct ReportGroup {
@@ -42,6 +46,11 @@ struct ReportPage {
     action: String,
     printed: String,
     error: Option<String>,
+    /// The handover form (a disclosure per client named).
+    handover_action: String,
+    purposes: Vec<(&'static str, &'static str)>,
+    handed: Option<usize>,
+    refused: Option<String>,
 }
 
 fn registration_id(auth: &UiAuth, id: &str) -> Result<RegistrationId, Response> {
@@ -80,6 +89,18 @@ pub async fn report(
         action: format!("/ledger/registrations/{reg}/report"),
         printed,
         error: None,
+        handover_action: format!("/ledger/registrations/{reg}/report/disclosures"),
+        purposes: [
+            kairos_domain::disclosures::Purpose::HealthOversight,
+            kairos_domain::disclosures::Purpose::LawEnforcement,
+            kairos_domain::disclosures::Purpose::Judicial,
+            kairos_domain::disclosures::Purpose::RequiredByLaw,
+        ]
+        .iter()
+        .map(|p| (p.as_str(), p.label()))
+        .collect(),
+        handed: p.handed,
+        refused: p.refused.clone(),
     };
     match api::ledger_report(&state, &api_auth(&auth), reg, p.from.as_deref(), p.to.as_deref()).await {
         Ok(r) => {
