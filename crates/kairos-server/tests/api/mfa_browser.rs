@@ -62,6 +62,10 @@ async fn a_prescriber_sets_up_two_step_sign_in_and_signs_in_with_a_code() {
         ensure!(codes.len() == 10, "ten recovery codes, not {}", codes.len());
         // Sign out, then in again: the password, then the code.
         b.find(By::XPath("//button[normalize-space(.)='Sign out']")).await?.click().await?;
+        // The sign-out lands on the sign-in page; only then is the next
+        // page opened (on a slow machine a navigation could otherwise cut
+        // the sign-out short and sign in over the old session).
+        b.query(By::Id("email")).first().await?;
         b.goto(format!("{}/login?next=/clients", app.base)).await?;
         b.find(By::Id("email")).await?.send_keys(&email).await?;
         b.find(By::Id("password")).await?.send_keys(PASSWORD).await?;
