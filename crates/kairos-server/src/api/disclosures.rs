@@ -47,7 +47,7 @@ pub async fn record(
     let at = b
         .disclosed_at
         .as_deref()
-        .filter(|s| !s.trim().is_empty())
+        // Absent means now; a value must be an instant (the schema's date-time).
         .map(|s| super::instant("disclosed_at", s))
         .transpose()?;
     let input = Input {
@@ -141,6 +141,12 @@ pub async fn ledger_report(
     Json(b): Json<HandoverBody>,
 ) -> AppResult<(StatusCode, axum::Json<HandoverView>)> {
     let reg = path_id("registration", &id)?;
+    // Absent means the default period; a value must be a date (the schema's).
+    for (field, v) in [("from", &b.from), ("to", &b.to)] {
+        if let Some(v) = v {
+            super::date(field, v)?;
+        }
+    }
     let h = Handover {
         recipient: &b.recipient,
         recipient_address: b.recipient_address.as_deref(),

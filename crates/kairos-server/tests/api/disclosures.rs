@@ -143,7 +143,7 @@ async fn a_coordinator_records_a_disclosure_and_reads_the_accounting_in_chromium
     let (b, profile) = chromium_session(&url, false).await;
     let run = async {
         sign_in(&b, &app, &coordinator, &format!("/clients/{client}")).await?;
-        b.find(By::Id("disclosures-link")).await?.click().await?;
+        b.query(By::Id("disclosures-link")).first().await?.click().await?;
         b.query(By::Id("no-disclosures")).first().await?;
         let v = accessibility_violations(&b).await?;
         ensure!(v.is_empty(), "axe on the accounting: {v:#?}");
