@@ -4,7 +4,7 @@
 
 use super::path_id;
 use crate::api::portal::PortalAuth;
-use crate::error::{AppError, AppResult};
+use crate::error::AppResult;
 use crate::extract::{Auth, Json};
 use crate::state::AppState;
 use crate::usecase::amendments::{self, Decision};
@@ -226,7 +226,7 @@ pub async fn decide(
     Json(body): Json<DecisionBody>,
 ) -> AppResult<axum::Json<AmendmentRequestView>> {
     let id = path_id("amendment request", &id)?;
-    let decision = decision_of(
+    let decision = Decision::parse(
         &body.decision,
         body.amendment.as_deref(),
         body.basis.map(|b| b.as_str()),
@@ -234,21 +234,4 @@ pub async fn decide(
     )?;
     let req = amendments::decide(&state, &auth, id, decision).await?;
     Ok(axum::Json(AmendmentRequestView::new(req, state.now())))
-}
-
-/// The decision named by `decision`, from the fields it needs.
-pub fn decision_of<'a>(
-    decision: &str,
-    amendment: Option<&'a str>,
-    basis: Option<&'a str>,
-    explanation: Option<&'a str>,
-) -> AppResult<Decision<'a>> {
-    match decision.trim() {
-        "accept" => Ok(Decision::Accept { amendment: amendment.unwrap_or("") }),
-        "deny" => Ok(Decision::Deny { basis: basis.unwrap_or(""), explanation: explanation.unwrap_or("") }),
-        other => Err(AppError::from(kairos_domain::DomainError::invalid(
-            "decision",
-            format!("unknown value `{other}`; expected one of: accept, deny"),
-        ))),
-    }
 }

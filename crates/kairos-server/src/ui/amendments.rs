@@ -301,11 +301,7 @@ pub async fn decide(
     Form(f): Form<DecisionForm>,
 ) -> PageResult {
     let id = request_id(&auth, &id)?;
-    let decision = match f.decision.as_str() {
-        "accept" => Ok(Decision::Accept { amendment: &f.amendment }),
-        "deny" => Ok(Decision::Deny { basis: &f.basis, explanation: &f.explanation }),
-        other => crate::api::amendments::decision_of(other, None, None, None),
-    };
+    let decision = Decision::parse(&f.decision, Some(&f.amendment), Some(&f.basis), Some(&f.explanation));
     let result = match decision {
         Ok(d) => usecase::amendments::decide(&state, &api_auth(&auth), id, d).await,
         Err(e) => Err(e),

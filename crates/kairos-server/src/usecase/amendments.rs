@@ -150,7 +150,7 @@ pub async fn extend(
             Ok(NewStep { kind: StepKind::Extended, text, basis: None, due_at: Some(due) })
         })
         .await?;
-    tell_client(state, &req, "The clinic needs more time to answer your request").await?;
+    tell_client(state, &req, "The clinic needs more time to answer your request").await;
     Ok(req)
 }
 
@@ -159,6 +159,27 @@ pub async fn extend(
 pub enum Decision<'a> {
     Accept { amendment: &'a str },
     Deny { basis: &'a str, explanation: &'a str },
+}
+
+impl<'a> Decision<'a> {
+    /// The decision `decision` names (`accept` or `deny`), with the fields
+    /// it needs; another word is refused naming `decision`. What each
+    /// needs is checked by [`decide`].
+    pub fn parse(
+        decision: &str,
+        amendment: Option<&'a str>,
+        basis: Option<&'a str>,
+        explanation: Option<&'a str>,
+    ) -> AppResult<Decision<'a>> {
+        match decision.trim() {
+            "accept" => Ok(Decision::Accept { amendment: amendment.unwrap_or("") }),
+            "deny" => Ok(Decision::Deny { basis: basis.unwrap_or(""), explanation: explanation.unwrap_or("") }),
+            other => Err(AppError::from(DomainError::invalid(
+                "decision",
+                format!("unknown value `{other}`; expected one of: accept, deny"),
+            ))),
+        }
+    }
 }
 
 /// Decides a request, once (422 naming `decision` after that).
@@ -190,22 +211,28 @@ pub async fn decide(
             Ok(step)
         })
         .await?;
-    tell_client(state, &req, "The clinic has answered your request to change your record").await?;
+    tell_client(state, &req, "The clinic has answered your request to change your record").await;
     Ok(req)
 }
 
 /// Tells the client by e-mail that there is news of their request (the
-/// words stay in the portal), if they have a portal account.
-async fn tell_client(state: &AppState, req: &AmendmentRequest, subject: &str) -> AppResult<()> {
-    let Some(account) = state.store.portal_account(req.client_id).await? else { return Ok(()) };
-    if !account.active {
-        return Ok(());
+/// words stay in the portal), if they have an active portal account. The
+/// step is recorded before this: a notice that cannot be queued is logged,
+/// not reported as a failure of the step (which the portal shows anyway).
+async fn tell_client(state: &AppState, req: &AmendmentRequest, subject: &str) {
+    let queued = async {
+        let Some(account) = state.store.portal_account(req.client_id).await? else { return Ok(()) };
+        if !account.active {
+            return Ok(());
+        }
+        let body = format!(
+            "{subject}.\n\nSign in to the client portal to read it: {}\n\n{}",
+            crate::api::portal::link(state, "/portal/amendments"),
+            state.config.portal.clinic_name
+        );
+        state.store.queue_email(&account.email, subject, &body).await.map(|_| ())
+    };
+    if let Err(e) = queued.await {
+        tracing::warn!(request = %req.id, error = %e, "the notice of an amendment request's news was not queued");
     }
-    let body = format!(
-        "{subject}.\n\nSign in to the client portal to read it: {}\n\n{}",
-        crate::api::portal::link(state, "/portal/amendments"),
-        state.config.portal.clinic_name
-    );
-    state.store.queue_email(&account.email, subject, &body).await.map_err(AppError::from)?;
-    Ok(())
 }
